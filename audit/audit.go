@@ -1,0 +1,112 @@
+// Package audit records what the engine did and why: every edit it saw,
+// every merge decision with the versions and the rule that decided, every
+// conflict, every write and its outcome, every record it quarantined.
+//
+// The engine hands [Event]s to one [Sink]. Sinks here: [JSONLines] (one JSON
+// object per line to an io.Writer), [Slog] (to a *slog.Logger) and [Multi]
+// (fan out). Package audittest has an in-memory recorder with filters and
+// Require helpers for tests.
+package audit
+
+import (
+	"context"
+	"time"
+
+	"github.com/concordsync/concord"
+)
+
+// Kind names what an Event records.
+type Kind string
+
+// The kinds of events the engine emits.
+const (
+	// EditObserved: a system's read showed a unit changed since the
+	// engine last saw it. From is the canonical value, To the edit.
+	EditObserved Kind = "edit.observed"
+	// MergeDecided: a unit's canonical value or version changed. Rule
+	// says why ("fast-forward", "system-of-record", ...); Version is the
+	// new canonical version; System the winning system.
+	MergeDecided Kind = "merge.decided"
+	// ConflictDetected: concurrent edits of one unit. Candidates lists
+	// each competing system and version.
+	ConflictDetected Kind = "conflict.detected"
+	// ConflictHeld: a conflict or change is held for a person; the unit
+	// keeps its canonical value meanwhile.
+	ConflictHeld Kind = "conflict.held"
+	// ChangeRefused: a gate refused an edit; it will be reverted in the
+	// system that made it.
+	ChangeRefused Kind = "change.refused"
+	// WriteAttempted: a patch is about to be sent to System.
+	WriteAttempted Kind = "write.attempted"
+	// WriteSucceeded: System applied the patch.
+	WriteSucceeded Kind = "write.succeeded"
+	// WriteFailed: System did not apply the patch; Error and ErrorClass
+	// say why. The record will be retried or dead-lettered.
+	WriteFailed Kind = "write.failed"
+	// ReadFailed: reading changes from System failed; its cursor stays.
+	ReadFailed Kind = "read.failed"
+	// RecordQuarantined: a record read from System could not be used (no
+	// key, bad value, transform error); it was kept as a dead letter.
+	RecordQuarantined Kind = "record.quarantined"
+)
+
+// Candidate is one competing version in a ConflictDetected event.
+type Candidate struct {
+	System    concord.SystemID         `json:"system"`
+	Canonical bool                     `json:"canonical,omitempty"`
+	Version   concord.Version          `json:"version"`
+	Values    map[string]concord.Value `json:"values,omitempty"`
+	Deleted   bool                     `json:"deleted,omitempty"`
+}
+
+// Event is one audited step. Fields that do not apply to a Kind are zero.
+//
+// Sinks must not modify an Event or the maps and slices in it.
+type Event struct {
+	Time  time.Time `json:"time"`
+	Kind  Kind      `json:"kind"`
+	Cycle uint64    `json:"cycle,omitempty"`
+	// System the event happened in or came from.
+	System concord.SystemID `json:"system,omitempty"`
+	// Key of the record.
+	Key string `json:"key,omitempty"`
+	// Unit is the field or group name, or "(record)" for a delete.
+	Unit string `json:"unit,omitempty"`
+	// Fields touched (canonical names; system names for writes).
+	Fields []string `json:"fields,omitempty"`
+	// From and To are the values before and after, where they apply.
+	From map[string]concord.Value `json:"from,omitempty"`
+	To   map[string]concord.Value `json:"to,omitempty"`
+	// Deleted reports a record delete.
+	Deleted bool `json:"deleted,omitempty"`
+	// Version is the resulting version (of the edit, or the merge).
+	Version concord.Version `json:"version"`
+	// Candidates of a conflict.
+	Candidates []Candidate `json:"candidates,omitempty"`
+	// Rule that decided, and the reason in words.
+	Rule   string `json:"rule,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Error message and class ("transient", "permanent", ...) of a
+	// failure.
+	Error      string `json:"error,omitempty"`
+	ErrorClass string `json:"error_class,omitempty"`
+}
+
+// Sink receives audit events.
+//
+// The engine calls Emit after a cycle's state is committed, from one
+// goroutine per pipeline, with the events of the cycle in order. An error is
+// reported in the cycle's result; the engine does not retry it, so sinks
+// that can lose events (a network) should buffer and retry themselves.
+type Sink interface {
+	Emit(ctx context.Context, events []Event) error
+}
+
+// SinkFunc adapts a function to a [Sink].
+type SinkFunc func(ctx context.Context, events []Event) error
+
+// Emit calls f.
+func (f SinkFunc) Emit(ctx context.Context, events []Event) error { return f(ctx, events) }
+
+// Discard is a Sink that drops every event.
+var Discard Sink = SinkFunc(func(context.Context, []Event) error { return nil })

@@ -1,0 +1,128 @@
+// Package connector defines how Concord talks to one system: the
+// [Connector] interface a host implements per system, the optional abilities
+// a connector may add ([Getter], [Scanner]), and the error classes the engine
+// acts on ([ErrTransient], [ErrRateLimited], [ErrConflict], [ErrPermanent],
+// [ErrNotFound]).
+//
+// A connector speaks the system's own field names and shapes; the engine
+// maps them to the canonical shape with the system's Transformers. A
+// connector never merges: it reports what the system holds and applies the
+// field-level patches it is given.
+//
+// Package connectortest checks a Connector against this contract in one call;
+// package fake is an in-memory system that passes it.
+package connector
+
+import (
+	"context"
+	"time"
+
+	"github.com/concordsync/concord"
+)
+
+// Cursor is an opaque position in a system's change feed. The empty Cursor
+// means "from the beginning". Cursors are produced by the connector and
+// stored by the engine as they are; their content is the connector's
+// business.
+type Cursor string
+
+// Batch is one page of changes.
+type Batch struct {
+	// Records changed after the cursor, oldest first. A record may appear
+	// once per batch at most, with its current state (not a diff), or with
+	// Deleted set.
+	Records []concord.Record
+	// Next is the cursor to ask for the changes after this batch. Reading
+	// from Next never skips a change made after the first read from the
+	// previous cursor; it may repeat some (the engine recognises repeats).
+	Next Cursor
+	// More reports that changes after Next were already known when the
+	// batch was cut; the engine asks again in the same cycle.
+	More bool
+}
+
+// Patch is a field-level write to one record. Fields not named in Set are
+// left as they are: a patch is never a whole-record overwrite.
+type Patch struct {
+	// Key of the record to change.
+	Key string
+	// Set holds the new values by the system's field names. A nil value
+	// empties the field.
+	Set map[string]concord.Value
+	// Create allows the write to create the record if it does not exist.
+	// Without Create, a patch to a missing record fails with ErrNotFound.
+	Create bool
+	// Delete deletes the record; Set is then ignored. Deleting a record
+	// that does not exist succeeds.
+	Delete bool
+	// IfMatch, when not empty, is the version tag the record must still
+	// have; a connector whose system supports conditional writes fails
+	// the patch with ErrConflict if it does not. Connectors without
+	// conditional writes ignore it.
+	IfMatch string
+	// IdempotencyKey identifies this exact write: the same key means the
+	// same change. Connectors whose systems support idempotency keys pass
+	// it on, so that a retried write whose reply was lost has no second
+	// effect. It is derived from the record key and the field versions.
+	IdempotencyKey string
+}
+
+// Result is the outcome of one Patch.
+type Result struct {
+	// Key of the patched record.
+	Key string
+	// Err is nil if the patch was applied. Otherwise it should carry one
+	// of the error classes (see Classify); unclassified errors are treated
+	// as transient.
+	Err error
+	// Tag is the record's version tag after the write, if the system has
+	// tags.
+	Tag string
+	// Modified is the record's modification time after the write, if the
+	// system reports one.
+	Modified time.Time
+}
+
+// Connector reads changes from one system and writes field-level patches to
+// it.
+//
+// The engine calls Changes and Apply from one goroutine per system at a
+// time: a connector is never asked to read and write concurrently unless it
+// is shared between pipelines (then it must be safe for that). Cancelling
+// ctx abandons the call; the connector should return ctx.Err() promptly and
+// the engine treats the call as failed, without assuming anything about
+// whether the system applied a write.
+type Connector interface {
+	// Changes returns up to limit records changed after cursor, with the
+	// cursor to continue from. It is called at the start of every cycle,
+	// and again while the returned Batch says More. A failed call (any
+	// error) leaves the engine's stored cursor unchanged.
+	Changes(ctx context.Context, cursor Cursor, limit int) (Batch, error)
+
+	// Apply writes patches and returns one Result per patch, in order.
+	// It is called after merging, with at most the configured batch size
+	// of patches, each for a distinct key. A non-nil error means the whole
+	// call failed and no Result is known (the engine retries every patch
+	// later); per-patch failures go in Result.Err with a nil error. Patches
+	// must be applied independently: one failing patch must not stop the
+	// others.
+	Apply(ctx context.Context, patches []Patch) ([]Result, error)
+}
+
+// Getter is an optional ability: reading current records by key. The engine
+// uses it to refresh a record after a precondition failure and for
+// reconciliation.
+type Getter interface {
+	// Get returns the records with the given keys that exist, in any
+	// order; missing keys are simply absent from the result.
+	Get(ctx context.Context, keys []string) ([]concord.Record, error)
+}
+
+// Scanner is an optional ability: reading every record, in pages, in a
+// stable order. Used for the first sync of a system and for reconciliation.
+type Scanner interface {
+	// Scan returns up to limit records after cursor in the system's key
+	// order, and the cursor to continue from; Batch.More is false on the
+	// last page.
+	Scan(ctx context.Context, cursor Cursor, limit int) (Batch, error)
+}

@@ -1,0 +1,118 @@
+package concord
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// SystemID names one configured system ("portal", "warehouse"). Names are
+// chosen by the host and must be stable: the engine's state is keyed by them.
+type SystemID string
+
+// Record is one entity as one system holds it.
+//
+// Fields absent from the map are not known to (or not reported by) the
+// system: the engine leaves them alone. A field present with a nil value is
+// known to be empty. A Record with Deleted set says the entity was deleted in
+// the system; its Fields are ignored.
+//
+// Records are passed by value but share their Fields map: code that receives
+// a Record must not modify its Fields; use [Record.Clone] to get a copy that
+// may be modified.
+type Record struct {
+	// Key identifies the entity; the same key names the same entity in
+	// every system (map system-specific identifiers in a Transformer).
+	Key string
+	// Fields holds the values, by field name.
+	Fields map[string]Value
+	// Deleted reports that the entity no longer exists in the system.
+	Deleted bool
+	// Modified is the system's own modification time of the record, zero
+	// if the system does not report one. It breaks ties between
+	// concurrent edits; it never decides causality.
+	Modified time.Time
+	// Tag is the system's opaque version tag (an ETag, a row version),
+	// empty if the system has none. Writes use it as a precondition.
+	Tag string
+}
+
+// ErrNoKey is returned (wrapped in a [*RecordError]) for a record without a
+// key.
+var ErrNoKey = errors.New("record has no key")
+
+// RecordError reports a record that cannot be used, naming the record, the
+// field when one field is at fault, and the reason.
+type RecordError struct {
+	System SystemID // empty when not known
+	Key    string
+	Field  string // empty when the record as a whole is at fault
+	Err    error
+}
+
+// Error names the system, record and field and says why.
+func (e *RecordError) Error() string {
+	s := "record " + fmt.Sprintf("%q", e.Key)
+	if e.System != "" {
+		s = string(e.System) + ": " + s
+	}
+	if e.Field != "" {
+		s += " field " + fmt.Sprintf("%q", e.Field)
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Unwrap returns the reason.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Validate checks that r has a key and that every field holds a supported
+// [Value]. The error is a [*RecordError] naming the first bad field.
+func (r Record) Validate() error {
+	if r.Key == "" {
+		return &RecordError{Err: ErrNoKey}
+	}
+	for _, name := range sortedKeys(r.Fields) {
+		if err := CheckValue(r.Fields[name]); err != nil {
+			return &RecordError{Key: r.Key, Field: name, Err: err}
+		}
+	}
+	return nil
+}
+
+// Clone returns a copy of r whose Fields map, and every map and slice nested
+// in it, may be modified without affecting r.
+func (r Record) Clone() Record {
+	if r.Fields != nil {
+		f := make(map[string]Value, len(r.Fields))
+		for k, v := range r.Fields {
+			f[k] = CloneValue(v)
+		}
+		r.Fields = f
+	}
+	return r
+}
+
+// CloneValue returns a deep copy of the maps and slices in v; other values
+// are returned as they are.
+func CloneValue(v Value) Value {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = CloneValue(e)
+		}
+		return out
+	case []string:
+		return append([]string(nil), x...)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = CloneValue(e)
+		}
+		return out
+	case map[string]string:
+		return maps.Clone(x)
+	}
+	return v
+}

@@ -1,0 +1,40 @@
+// Package transform maps records between a system's shape and the canonical
+// shape that the engine merges.
+//
+// A [Transformer] is a small, pure function over one record. Each system in
+// a pipeline has an inbound Transformer (system shape to canonical) and an
+// outbound one (canonical to system shape). [Mapping] declares both at once
+// from a list of field rules, so that the two directions cannot drift apart;
+// [Chain] composes Transformers. Package transformtest checks a host's own
+// transforms: table tests, round-trip laws and "does not mutate its input".
+package transform
+
+import (
+	"context"
+
+	"github.com/concordsync/concord"
+)
+
+// Transformer turns one record into another.
+//
+// Transform must not modify its input record, its Fields map, or any map or
+// slice inside it: build a new Fields map (values that are not changed may
+// be shared). It may be called concurrently for different records. An error
+// rejects the record: the engine quarantines it with the error as the
+// reason, so the error should name the field and why (see [FieldError]).
+type Transformer interface {
+	Transform(ctx context.Context, rec concord.Record) (concord.Record, error)
+}
+
+// Func adapts a function to a [Transformer].
+type Func func(ctx context.Context, rec concord.Record) (concord.Record, error)
+
+// Transform calls f.
+func (f Func) Transform(ctx context.Context, rec concord.Record) (concord.Record, error) {
+	return f(ctx, rec)
+}
+
+// Identity is the Transformer that returns its input unchanged.
+var Identity Transformer = Func(func(_ context.Context, rec concord.Record) (concord.Record, error) {
+	return rec, nil
+})
