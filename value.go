@@ -242,7 +242,7 @@ func appendString(b []byte, s string) []byte {
 
 func appendInt(b []byte, i int64) []byte {
 	if i < 0 {
-		return appendUint(b, uint64(-(i + 1))+1, true)
+		return appendUint(b, uint64(-(i+1))+1, true)
 	}
 	return appendUint(b, uint64(i), false)
 }
