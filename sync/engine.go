@@ -1,0 +1,644 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	gosync "sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/transform"
+)
+
+// System configures one system of a pipeline.
+type System struct {
+	// ID names the system; it must be unique and stable.
+	ID concord.SystemID
+	// Connector reads from and writes to the system. Required.
+	Connector connector.Connector
+	// Inbound maps the system's records to the canonical shape; nil
+	// means they already have it.
+	Inbound transform.Transformer
+	// Outbound maps canonical records to the system's shape; nil means
+	// the system uses the canonical shape.
+	Outbound transform.Transformer
+	// BatchSize is the most records asked for per read and sent per
+	// write. Zero means 100.
+	BatchSize int
+}
+
+// Config configures an [Engine]. The zero values of the optional fields are
+// documented and usable.
+type Config struct {
+	// Systems to keep in agreement: at least two.
+	Systems []System
+	// Groups declares field groups: canonical fields that only make sense
+	// together (an address). A group is versioned and merged as one unit,
+	// so a merge never combines the street of one edit with the postal
+	// code of another. Keys are group names, values their fields.
+	Groups map[string][]string
+	// Resolver settles conflicts. If it also implements resolve.Gate it
+	// is consulted as a gate too (resolve.SystemOfRecord does, so that
+	// non-owner edits are reverted). Nil holds every conflict for a
+	// person.
+	Resolver resolve.Resolver
+	// Gates see every change before it becomes canonical.
+	Gates []resolve.Gate
+	// Audit receives every event. Nil means audit.Discard.
+	Audit audit.Sink
+	// Store holds the engine's state. Nil means a new MemoryStore.
+	Store Store
+	// Logger for operational messages. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for audit timestamps and holds (never for
+	// ordering edits). Nil means time.Now.
+	Now func() time.Time
+	// MaxBatches is the most batches read from one system in one cycle.
+	// Zero means 10.
+	MaxBatches int
+}
+
+// Engine keeps the configured systems in agreement. Create it with [New].
+// Its methods are safe for concurrent use; cycles run one at a time.
+type Engine struct {
+	cfg     Config
+	systems []*system
+	byID    map[concord.SystemID]*system
+	layout  *layout
+	gates   []resolve.Gate
+	store   Store
+	audit   audit.Sink
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu     gosync.Mutex // serialises cycles
+	merger *merger
+	engine concord.Actor
+	ready  bool
+	cycle  uint64
+}
+
+type system struct {
+	System
+	id    concord.SystemID
+	actor concord.Actor
+}
+
+// ErrConfig is wrapped by every error [New] returns.
+var ErrConfig = errors.New("concord: invalid config")
+
+func configErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+}
+
+// New validates cfg and returns an Engine. It does no I/O and starts no
+// goroutine.
+func New(cfg Config) (*Engine, error) {
+	if len(cfg.Systems) < 2 {
+		return nil, configErr("need at least two systems, got %d", len(cfg.Systems))
+	}
+	e := &Engine{cfg: cfg, byID: map[concord.SystemID]*system{}}
+	for i, s := range cfg.Systems {
+		switch {
+		case s.ID == "":
+			return nil, configErr("system %d has no ID", i)
+		case s.Connector == nil:
+			return nil, configErr("system %q has a nil Connector", s.ID)
+		case s.BatchSize < 0:
+			return nil, configErr("system %q: negative BatchSize %d", s.ID, s.BatchSize)
+		}
+		if _, dup := e.byID[s.ID]; dup {
+			return nil, configErr("system %q is configured twice", s.ID)
+		}
+		if s.Inbound == nil {
+			s.Inbound = transform.Identity
+		}
+		if s.Outbound == nil {
+			s.Outbound = transform.Identity
+		}
+		if s.BatchSize == 0 {
+			s.BatchSize = 100
+		}
+		sys := &system{System: s, id: s.ID}
+		e.systems = append(e.systems, sys)
+		e.byID[s.ID] = sys
+	}
+	// A deterministic order: by ID.
+	slices.SortFunc(e.systems, func(a, b *system) int { return compareStrings(string(a.id), string(b.id)) })
+	l, err := newLayout(cfg.Groups)
+	if err != nil {
+		return nil, configErr("%v", err)
+	}
+	e.layout = l
+	if cfg.MaxBatches < 0 {
+		return nil, configErr("negative MaxBatches %d", cfg.MaxBatches)
+	}
+	if cfg.MaxBatches == 0 {
+		e.cfg.MaxBatches = 10
+	}
+	for i, g := range cfg.Gates {
+		if g == nil {
+			return nil, configErr("gate %d is nil", i)
+		}
+	}
+	e.gates = slices.Clone(cfg.Gates)
+	if g, ok := cfg.Resolver.(resolve.Gate); ok {
+		e.gates = append([]resolve.Gate{g}, e.gates...)
+	}
+	e.store = cfg.Store
+	if e.store == nil {
+		e.store = NewMemoryStore()
+	}
+	e.audit = cfg.Audit
+	if e.audit == nil {
+		e.audit = audit.Discard
+	}
+	e.log = cfg.Logger
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.now = cfg.Now
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// EngineActorName is the store's actor name for the engine itself: the
+// actor that versions refusals of edits.
+const EngineActorName = "concord/engine"
+
+// init resolves actor numbers on first use.
+func (e *Engine) init(ctx context.Context) error {
+	if e.ready {
+		return nil
+	}
+	for _, s := range e.systems {
+		a, err := e.store.Actor(ctx, "system/"+string(s.id))
+		if err != nil {
+			return fmt.Errorf("concord: assigning actor to %q: %w", s.id, err)
+		}
+		s.actor = a
+	}
+	a, err := e.store.Actor(ctx, EngineActorName)
+	if err != nil {
+		return fmt.Errorf("concord: assigning the engine's actor: %w", err)
+	}
+	e.engine = a
+	e.merger = &merger{layout: e.layout, systems: e.systems, resolver: e.cfg.Resolver, gates: e.gates, engine: a, now: e.now}
+	e.ready = true
+	return nil
+}
+
+// Report says what one cycle (or one Ingest) did.
+type Report struct {
+	// Cycle number, counted from 1 by this Engine.
+	Cycle uint64
+	// Started and Finished by the engine's clock.
+	Started, Finished time.Time
+	// Systems has one entry per configured system.
+	Systems map[concord.SystemID]*SystemReport
+	// Records is the number of records merged.
+	Records int
+	// Failures lists what did not succeed, per record where it applies.
+	Failures []Failure
+}
+
+// SystemReport counts what happened in one system during a cycle.
+type SystemReport struct {
+	Read        int // records read
+	Edits       int // unit edits detected
+	Conflicts   int // conflicts this system took part in
+	Held        int // units held for a person
+	Refused     int // edits refused by a gate
+	Writes      int // patches applied
+	Failed      int // patches or reads that failed
+	Quarantined int // records dead-lettered on the way in
+}
+
+// Failure is one thing that did not succeed in a cycle.
+type Failure struct {
+	System concord.SystemID
+	Key    string // empty for a whole read
+	Op     string // "read", "transform", "merge", "write"
+	Err    error
+}
+
+// Error formats the failure.
+func (f Failure) Error() string {
+	s := fmt.Sprintf("%s %s", f.System, f.Op)
+	if f.Key != "" {
+		s += fmt.Sprintf(" record %q", f.Key)
+	}
+	return s + ": " + f.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (f Failure) Unwrap() error { return f.Err }
+
+// CycleError is returned by [Engine.RunCycle] and [Engine.Ingest] when some
+// records or calls failed. Everything else in the cycle was committed; the
+// failed work is retried in the next cycle (nothing is lost). errors.Is and
+// errors.As see every failure's cause.
+type CycleError struct {
+	Failures []Failure
+}
+
+// Error summarises the failures.
+func (e *CycleError) Error() string {
+	if len(e.Failures) == 1 {
+		return "concord: " + e.Failures[0].Error()
+	}
+	return fmt.Sprintf("concord: %d failures; first: %v", len(e.Failures), e.Failures[0])
+}
+
+// Unwrap returns the failures.
+func (e *CycleError) Unwrap() []error {
+	out := make([]error, len(e.Failures))
+	for i, f := range e.Failures {
+		out[i] = f
+	}
+	return out
+}
+
+// cycle is the work of one RunCycle or Ingest.
+type cycle struct {
+	e       *Engine
+	report  *Report
+	obs     map[string][]*observation
+	cursors map[concord.SystemID]connector.Cursor
+	dead    []DeadLetter
+	events  []audit.Event
+}
+
+func (e *Engine) newCycle() *cycle {
+	e.cycle++
+	r := &Report{Cycle: e.cycle, Started: e.now(), Systems: map[concord.SystemID]*SystemReport{}}
+	for _, s := range e.systems {
+		r.Systems[s.id] = &SystemReport{}
+	}
+	return &cycle{e: e, report: r, obs: map[string][]*observation{}, cursors: map[concord.SystemID]connector.Cursor{}}
+}
+
+func (c *cycle) fail(s concord.SystemID, key, op string, err error) {
+	c.report.Failures = append(c.report.Failures, Failure{System: s, Key: key, Op: op, Err: err})
+	c.report.Systems[s].Failed++
+}
+
+// RunCycle runs one cycle: read the changes of every system since its
+// cursor, merge them with the stored state, write the patches, and commit.
+// It returns the report and, if anything failed, a [*CycleError] (what
+// succeeded is committed all the same). Cancelling ctx stops the cycle; what
+// was not committed is redone by the next one.
+func (e *Engine) RunCycle(ctx context.Context) (*Report, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.init(ctx); err != nil {
+		return nil, err
+	}
+	c := e.newCycle()
+	if err := c.pull(ctx); err != nil {
+		return c.report, err
+	}
+	return c.finish(ctx)
+}
+
+// Ingest merges records that a system pushed (a webhook, a message) as if
+// they had been read from it: they are transformed, merged and written to
+// the other systems in one step. It does not move the system's cursor, so
+// the next cycle may read the same changes again; that is harmless.
+func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []concord.Record) (*Report, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.byID[from]
+	if !ok {
+		return nil, fmt.Errorf("concord: Ingest from unknown system %q", from)
+	}
+	if err := e.init(ctx); err != nil {
+		return nil, err
+	}
+	c := e.newCycle()
+	if err := c.observe(ctx, s, records); err != nil {
+		return c.report, err
+	}
+	return c.finish(ctx)
+}
+
+// Run runs a cycle every interval until ctx is cancelled, and returns
+// ctx's error. A cycle's failures are logged and retried by the next cycle;
+// they do not stop Run.
+func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("concord: Run interval must be positive, got %v", interval)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		rep, err := e.RunCycle(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			e.log.Warn("concord: cycle failed", "error", err)
+		} else if rep != nil {
+			e.log.Debug("concord: cycle done", "cycle", rep.Cycle, "records", rep.Records)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// pull reads every system's changes concurrently and turns them into
+// observations.
+func (c *cycle) pull(ctx context.Context) error {
+	type result struct {
+		recs []concord.Record
+		next connector.Cursor
+		read bool
+		err  error
+	}
+	results := make([]result, len(c.e.systems))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range c.e.systems {
+		g.Go(func() error {
+			cur, err := c.e.store.Cursor(gctx, s.id)
+			if err != nil {
+				return fmt.Errorf("concord: loading cursor of %q: %w", s.id, err)
+			}
+			r := &results[i]
+			for range c.e.cfg.MaxBatches {
+				b, err := s.Connector.Changes(gctx, cur, s.BatchSize)
+				if err != nil {
+					r.err = err
+					break
+				}
+				r.recs = append(r.recs, b.Records...)
+				cur, r.read = b.Next, true
+				if !b.More {
+					break
+				}
+			}
+			r.next = cur
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, s := range c.e.systems {
+		r := results[i]
+		if r.err != nil {
+			c.fail(s.id, "", "read", r.err)
+			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadFailed, Cycle: c.report.Cycle, System: s.id,
+				Error: r.err.Error(), ErrorClass: className(r.err)})
+		}
+		if r.read {
+			c.cursors[s.id] = r.next
+		}
+		if err := c.observe(ctx, s, r.recs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observe validates and transforms records read from s. A record that
+// cannot be used becomes a dead letter with the reason: never dropped.
+func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record) error {
+	rep := c.report.Systems[s.id]
+	for _, raw := range recs {
+		rep.Read++
+		o, err := c.prepare(ctx, s, raw)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.quarantine(s, raw, err)
+			continue
+		}
+		list := c.obs[raw.Key]
+		if i := slices.IndexFunc(list, func(x *observation) bool { return x.sys == s }); i >= 0 {
+			list[i] = o // a later read of the same record supersedes
+		} else {
+			c.obs[raw.Key] = append(list, o)
+		}
+	}
+	return nil
+}
+
+func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*observation, error) {
+	if err := raw.Validate(); err != nil {
+		return nil, withSystem(err, s.id)
+	}
+	o := &observation{sys: s, native: make(map[string]uint64, len(raw.Fields))}
+	for f, v := range raw.Fields {
+		h, err := concord.HashValue(v)
+		if err != nil {
+			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
+		}
+		o.native[f] = h
+	}
+	if raw.Deleted {
+		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: raw.Modified, Tag: raw.Tag}
+		return o, nil
+	}
+	rec, err := s.Inbound.Transform(ctx, raw)
+	if err != nil {
+		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform: %w", err)}
+	}
+	if rec.Key != raw.Key {
+		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform changed the key to %q", rec.Key)}
+	}
+	if err := rec.Validate(); err != nil {
+		return nil, withSystem(fmt.Errorf("after inbound transform: %w", err), s.id)
+	}
+	if _, ok := rec.Fields[resolve.RecordUnit]; ok {
+		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: resolve.RecordUnit, Err: errors.New("reserved field name")}
+	}
+	rec.Tag, rec.Modified = raw.Tag, raw.Modified
+	o.rec = rec
+	return o, nil
+}
+
+func withSystem(err error, s concord.SystemID) error {
+	var re *concord.RecordError
+	if errors.As(err, &re) && re.System == "" {
+		re.System = s
+	}
+	return err
+}
+
+func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
+	c.report.Systems[s.id].Quarantined++
+	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: "transform", Err: err})
+	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: raw.Clone(),
+		Reason: err.Error(), Class: "invalid", When: c.e.now()})
+	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
+		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: "invalid"})
+}
+
+// finish merges the observations with the stored state and the pending
+// records, writes, commits and emits the audit events.
+func (c *cycle) finish(ctx context.Context) (*Report, error) {
+	e := c.e
+	keys := make([]string, 0, len(c.obs))
+	for k := range c.obs {
+		keys = append(keys, k)
+	}
+	pending, err := e.store.Pending(ctx, 10*maxBatch(e.systems))
+	if err != nil {
+		return c.report, fmt.Errorf("concord: listing pending records: %w", err)
+	}
+	for _, k := range pending {
+		if _, ok := c.obs[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	states, err := e.store.Load(ctx, keys)
+	if err != nil {
+		return c.report, fmt.Errorf("concord: loading state: %w", err)
+	}
+	m := e.merger
+	m.cycle = c.report.Cycle
+	m.events = c.events
+	var merged []*RecordState
+	for _, k := range keys {
+		st := states[k]
+		if st == nil {
+			st = &RecordState{Key: k, Fields: map[string]concord.Value{}, Units: map[string]*UnitState{}, Systems: map[concord.SystemID]*SystemView{}}
+		}
+		before := len(m.events)
+		if err := m.mergeRecord(ctx, st, c.obs[k]); err != nil {
+			m.events = m.events[:before]
+			c.failMerge(k, err)
+			continue
+		}
+		c.count(m.events[before:])
+		merged = append(merged, st)
+	}
+	c.events = m.events
+	m.events = nil
+	c.report.Records = len(merged)
+
+	c.push(ctx, merged)
+
+	commit := &Commit{Cursors: c.cursors, States: merged, DeadLetters: c.dead}
+	if err := e.store.Commit(ctx, commit); err != nil {
+		return c.report, fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
+	}
+	if len(c.events) > 0 {
+		if err := e.audit.Emit(ctx, c.events); err != nil {
+			c.report.Failures = append(c.report.Failures, Failure{Op: "audit", Err: err})
+		}
+	}
+	c.report.Finished = e.now()
+	if len(c.report.Failures) > 0 {
+		return c.report, &CycleError{Failures: c.report.Failures}
+	}
+	return c.report, nil
+}
+
+func maxBatch(ss []*system) int {
+	n := 0
+	for _, s := range ss {
+		n = max(n, s.BatchSize)
+	}
+	return n
+}
+
+func (c *cycle) failMerge(key string, err error) {
+	var s concord.SystemID
+	var re *concord.RecordError
+	if errors.As(err, &re) {
+		s = re.System
+	}
+	f := Failure{System: s, Key: key, Op: "merge", Err: err}
+	c.report.Failures = append(c.report.Failures, f)
+	if r := c.report.Systems[s]; r != nil {
+		r.Failed++
+	}
+}
+
+// count adds a record's merge events to the report.
+func (c *cycle) count(events []audit.Event) {
+	for _, ev := range events {
+		switch ev.Kind {
+		case audit.EditObserved:
+			c.report.Systems[ev.System].Edits++
+		case audit.ConflictDetected, audit.ConflictHeld:
+			for _, x := range ev.Candidates {
+				if r := c.report.Systems[x.System]; r != nil && !x.Canonical {
+					if ev.Kind == audit.ConflictDetected {
+						r.Conflicts++
+					} else {
+						r.Held++
+					}
+				}
+			}
+		case audit.ChangeRefused:
+			if r := c.report.Systems[ev.System]; r != nil {
+				r.Refused++
+			}
+		}
+	}
+}
+
+// className names the class of a connector error for audit and reports.
+func className(err error) string {
+	switch connector.Classify(err) {
+	case nil:
+		return ""
+	case connector.ErrPermanent:
+		return "permanent"
+	case connector.ErrConflict:
+		return "conflict"
+	case connector.ErrNotFound:
+		return "not_found"
+	case connector.ErrRateLimited:
+		return "rate_limited"
+	}
+	return "transient"
+}
+
+func idempotencyKey(key string, s concord.SystemID, st *RecordState) string {
+	b := []byte(key)
+	b = append(b, 0)
+	b = append(b, s...)
+	names := make([]string, 0, len(st.Units))
+	for n := range st.Units {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		b = append(b, 0)
+		b = append(b, n...)
+		b, _ = st.Units[n].Version.AppendBinary(b)
+	}
+	return strconv.FormatUint(concord.HashBytes(b), 36)
+}

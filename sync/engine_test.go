@@ -1,0 +1,430 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a deterministic clock shared by the fakes of a test, so that
+// last-writer-wins has real, distinct timestamps.
+type clock struct {
+	mu gosync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Second)
+	return c.t
+}
+
+// rig is a pipeline of fake systems with the canonical shape.
+type rig struct {
+	t       *testing.T
+	sys     map[concord.SystemID]*fake.System
+	engine  *recsync.Engine
+	audit   *audittest.Recorder
+	store   *recsync.MemoryStore
+	clock   *clock
+	lastErr error
+}
+
+type rigOption func(*recsync.Config)
+
+func newRig(t *testing.T, names []concord.SystemID, opts ...rigOption) *rig {
+	t.Helper()
+	r := &rig{t: t, sys: map[concord.SystemID]*fake.System{}, audit: audittest.New(),
+		store: recsync.NewMemoryStore(), clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	cfg := recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now}
+	for _, n := range names {
+		f := fake.New(string(n), fake.WithClock(r.clock.now))
+		r.sys[n] = f
+		cfg.Systems = append(cfg.Systems, recsync.System{ID: n, Connector: f})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := recsync.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.engine = e
+	return r
+}
+
+func withResolver(res resolve.Resolver) rigOption {
+	return func(c *recsync.Config) { c.Resolver = res }
+}
+
+func withGroups(g map[string][]string) rigOption {
+	return func(c *recsync.Config) { c.Groups = g }
+}
+
+// cycle runs one cycle and fails the test on an unexpected error.
+func (r *rig) cycle() *recsync.Report {
+	r.t.Helper()
+	rep, err := r.engine.RunCycle(context.Background())
+	r.lastErr = err
+	if err != nil {
+		var ce *recsync.CycleError
+		if !errors.As(err, &ce) {
+			r.t.Fatalf("cycle: %v", err)
+		}
+	}
+	return rep
+}
+
+// settle runs cycles until one writes nothing, and fails after 5.
+func (r *rig) settle() {
+	r.t.Helper()
+	for range 5 {
+		rep := r.cycle()
+		writes := 0
+		for _, s := range rep.Systems {
+			writes += s.Writes
+		}
+		if writes == 0 && r.lastErr == nil {
+			return
+		}
+	}
+	r.t.Fatalf("no quiescence after 5 cycles; last error: %v", r.lastErr)
+}
+
+func (r *rig) fields(s concord.SystemID, key string) map[string]any {
+	r.t.Helper()
+	rec, ok := r.sys[s].Record(key)
+	if !ok {
+		return nil
+	}
+	return rec.Fields
+}
+
+// requireAll checks that every system holds want for key.
+func (r *rig) requireAll(key string, want map[string]any) {
+	r.t.Helper()
+	for n := range r.sys {
+		if got := r.fields(n, key); !concord.EqualValues(want, got) {
+			r.t.Errorf("%s %s (-want +got):\n%s", n, key, cmp.Diff(want, got))
+		}
+	}
+}
+
+func TestEditPropagatesAndEchoIsNotAnEdit(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "city": "London"})
+	rep := r.cycle()
+	if got := rep.Systems["warehouse"].Writes; got != 1 {
+		t.Fatalf("writes to warehouse = %d; want 1", got)
+	}
+	r.requireAll("c1", map[string]any{"name": "Ada", "city": "London"})
+
+	// The next cycle reads the write back from the warehouse's feed: an
+	// echo, which must produce no edit and no write.
+	rep = r.cycle()
+	for n, s := range rep.Systems {
+		if s.Edits != 0 || s.Writes != 0 {
+			t.Errorf("%s after echo: %+v; want no edits and no writes", n, *s)
+		}
+	}
+	if n := r.sys["warehouse"].Effects("c1"); n != 1 {
+		t.Errorf("warehouse effects = %d; want 1", n)
+	}
+}
+
+func TestConcurrentEditsOfDifferentFieldsBothSurvive(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse", "crm"})
+	r.sys["portal"].Edit("c1", map[string]any{"phone": "+441", "company": "Acme"})
+	r.settle()
+	// Between two cycles: a phone edit in one system, a company edit in another.
+	r.sys["portal"].Edit("c1", map[string]any{"phone": "+442"})
+	r.sys["crm"].Edit("c1", map[string]any{"company": "Acme Ltd"})
+	r.settle()
+	r.requireAll("c1", map[string]any{"phone": "+442", "company": "Acme Ltd"})
+	r.audit.RequireNone(t, audittest.Match{Kind: audit.ConflictDetected})
+}
+
+func TestConcurrentEditsOfOneFieldAreAConflict(t *testing.T) {
+	pick := resolve.Func(func(_ context.Context, c resolve.Conflict) (resolve.Decision, error) {
+		for i, x := range c.Candidates {
+			if x.System == "warehouse" && !x.Canonical {
+				return resolve.Decision{Outcome: resolve.Pick, Winner: i, Rule: "test-priority"}, nil
+			}
+		}
+		return resolve.Decision{}, nil
+	})
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(pick))
+	r.sys["portal"].Edit("c1", map[string]any{"phone": "1"})
+	r.settle()
+	r.sys["portal"].Edit("c1", map[string]any{"phone": "2"})
+	r.sys["warehouse"].Edit("c1", map[string]any{"phone": "3"})
+	r.settle()
+	r.requireAll("c1", map[string]any{"phone": "3"})
+	ev := r.audit.Require(t, audittest.Match{Kind: audit.ConflictDetected, Key: "c1", Unit: "phone"})
+	if len(ev.Candidates) != 2 {
+		t.Fatalf("conflict candidates = %+v; want portal and warehouse", ev.Candidates)
+	}
+	r.audit.Require(t, audittest.Match{Kind: audit.MergeDecided, Key: "c1", Rule: "test-priority"})
+	// Resolved once: the resolution supersedes both, never raised again.
+	r.settle()
+	r.audit.RequireCount(t, audittest.Match{Kind: audit.ConflictDetected}, 1)
+}
+
+func TestUnresolvedConflictHoldsOnlyThatField(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}) // no resolver: hold
+	r.sys["portal"].Edit("c1", map[string]any{"phone": "1", "city": "Paris"})
+	r.sys["portal"].Edit("c2", map[string]any{"phone": "9"})
+	r.settle()
+	r.sys["portal"].Edit("c1", map[string]any{"phone": "2"})
+	r.sys["warehouse"].Edit("c1", map[string]any{"phone": "3", "city": "Lyon"})
+	r.sys["warehouse"].Edit("c2", map[string]any{"phone": "8"})
+	r.settle()
+	// city was edited in one system only: it syncs; phone waits.
+	if got := r.fields("portal", "c1")["city"]; got != "Lyon" {
+		t.Errorf("portal city = %v; want Lyon", got)
+	}
+	if p, w := r.fields("portal", "c1")["phone"], r.fields("warehouse", "c1")["phone"]; p != "2" || w != "3" {
+		t.Errorf("held phone was written: portal %v, warehouse %v; want 2 and 3 kept", p, w)
+	}
+	r.requireAll("c2", map[string]any{"phone": "8"})
+	holds, err := r.engine.Holds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(holds) != 1 || holds[0].Key != "c1" || holds[0].Unit != "phone" {
+		t.Fatalf("holds = %+v; want c1/phone", holds)
+	}
+	h := holds[0]
+	var got []string
+	for _, c := range h.Candidates {
+		got = append(got, string(c.System)+"="+c.Values["phone"].(string))
+	}
+	if diff := cmp.Diff([]string{"portal=2", "warehouse=3"}, got); diff != "" {
+		t.Errorf("held candidates (-want +got):\n%s", diff)
+	}
+	if !h.BaseKnown || h.Base["phone"] != "1" {
+		t.Errorf("base = %v (known %v); want phone=1", h.Base, h.BaseKnown)
+	}
+	r.audit.RequireCount(t, audittest.Match{Kind: audit.ConflictHeld, Key: "c1"}, 1)
+}
+
+func TestFailedWriteIsRetriedNextCycle(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["warehouse"].FailKey("c1", connector.Transient(errors.New("503")))
+	r.sys["portal"].Edit("c1", map[string]any{"city": "Oslo"})
+	r.sys["portal"].Edit("c2", map[string]any{"city": "Rome"})
+	r.cycle()
+	if !errors.Is(r.lastErr, connector.ErrTransient) {
+		t.Fatalf("cycle error = %v; want the transient write failure", r.lastErr)
+	}
+	if r.fields("warehouse", "c1") != nil {
+		t.Fatal("failing write applied")
+	}
+	r.requireAll("c2", map[string]any{"city": "Rome"}) // its sibling went through
+	r.audit.Require(t, audittest.Match{Kind: audit.WriteFailed, Key: "c1", System: "warehouse"})
+
+	r.sys["warehouse"].ClearFailKey("c1")
+	r.settle() // c1 is not in any change feed now: it is retried as pending
+	r.requireAll("c1", map[string]any{"city": "Oslo"})
+}
+
+func TestCrashBeforeCommitLosesNothing(t *testing.T) {
+	// A store whose commit fails once: the cycle's writes happened but the
+	// state did not advance. The next cycle redoes the work idempotently;
+	// having lost its record of the first write, it sees the warehouse's
+	// later edit as concurrent, and the systems' timestamps settle it.
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["portal"].Edit("c1", map[string]any{"city": "Oslo", "n": 1})
+	failing := &failOnce{Store: r.store}
+	e, err := recsync.New(recsync.Config{Store: failing, Resolver: resolve.LastWriterWins(), Systems: []recsync.System{
+		{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RunCycle(context.Background()); err == nil {
+		t.Fatal("cycle with a failing commit succeeded")
+	}
+	r.engine = e
+	r.sys["warehouse"].Edit("c1", map[string]any{"n": 2}) // a later edit must survive the redo
+	r.settle()
+	r.requireAll("c1", map[string]any{"city": "Oslo", "n": 2})
+}
+
+type failOnce struct {
+	recsync.Store
+	done bool
+}
+
+func (f *failOnce) Commit(ctx context.Context, c *recsync.Commit) error {
+	if !f.done {
+		f.done = true
+		return errors.New("disk full")
+	}
+	return f.Store.Commit(ctx, c)
+}
+
+func TestGroupsNeverMix(t *testing.T) {
+	byWarehouse := resolve.Func(func(_ context.Context, c resolve.Conflict) (resolve.Decision, error) {
+		for i, x := range c.Candidates {
+			if x.System == "portal" && !x.Canonical {
+				return resolve.Decision{Outcome: resolve.Pick, Winner: i, Rule: "portal-first"}, nil
+			}
+		}
+		return resolve.Decision{}, nil
+	})
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(byWarehouse),
+		withGroups(map[string][]string{"address": {"street", "city", "postal_code"}}))
+	r.sys["portal"].Edit("c1", map[string]any{"street": "1 Old Rd", "city": "Leeds", "postal_code": "LS1 1AA"})
+	r.settle()
+	// A whole new address in the portal, a postal-code fix of the old one
+	// in the warehouse: the merge must not build "2 New St, York, LS1 1AB".
+	r.sys["portal"].Edit("c1", map[string]any{"street": "2 New St", "city": "York", "postal_code": "YO1 7HH"})
+	r.sys["warehouse"].Edit("c1", map[string]any{"postal_code": "LS1 1AB"})
+	r.settle()
+	r.requireAll("c1", map[string]any{"street": "2 New St", "city": "York", "postal_code": "YO1 7HH"})
+	ev := r.audit.Require(t, audittest.Match{Kind: audit.ConflictDetected, Unit: "address"})
+	for _, c := range ev.Candidates {
+		if c.System == "warehouse" && !concord.EqualValues(c.Values, map[string]any{"street": "1 Old Rd", "city": "Leeds", "postal_code": "LS1 1AB"}) {
+			t.Errorf("warehouse candidate = %v; want the old address with the fixed postal code", c.Values)
+		}
+	}
+}
+
+func TestDeletePropagatesAndConflictsWithConcurrentEdit(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(resolve.Func(
+		func(_ context.Context, c resolve.Conflict) (resolve.Decision, error) {
+			if c.Unit != resolve.RecordUnit {
+				return resolve.Decision{}, nil
+			}
+			for i, x := range c.Candidates { // updates win over deletes
+				if !x.Deleted {
+					return resolve.Decision{Outcome: resolve.Pick, Winner: i, Rule: "update-wins"}, nil
+				}
+			}
+			return resolve.Decision{}, nil
+		})))
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A"})
+	r.sys["portal"].Edit("c2", map[string]any{"name": "B"})
+	r.settle()
+	r.sys["warehouse"].Delete("c2")
+	r.settle()
+	if r.fields("portal", "c2") != nil {
+		t.Fatalf("c2 not deleted in portal")
+	}
+	// A delete in one system while the other edits: a conflict on the
+	// record, settled by the resolver (update wins: the record comes back).
+	r.sys["warehouse"].Delete("c1")
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A2"})
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "A2"})
+	r.audit.Require(t, audittest.Match{Kind: audit.ConflictDetected, Key: "c1", Unit: resolve.RecordUnit})
+}
+
+func TestInvalidRecordIsQuarantinedSiblingsProceed(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["portal"].Edit("ok", map[string]any{"n": 1})
+	// A connector that returns a value the engine cannot use.
+	bad := &badValue{Connector: r.sys["portal"]}
+	e, err := recsync.New(recsync.Config{Store: r.store, Audit: r.audit, Systems: []recsync.System{
+		{ID: "portal", Connector: bad}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.RunCycle(context.Background())
+	var re *concord.RecordError
+	if !errors.As(err, &re) || re.Key != "poison" || re.Field != "n" || re.System != "portal" {
+		t.Fatalf("cycle error = %v; want a RecordError naming portal, poison, n", err)
+	}
+	if got := r.fields("warehouse", "ok"); got == nil {
+		t.Fatal("valid sibling did not sync")
+	}
+	dl, err := r.store.DeadLetters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dl) != 1 || dl[0].Key != "poison" || dl[0].System != "portal" || !dl[0].Inbound {
+		t.Fatalf("dead letters = %+v; want the poison record", dl)
+	}
+	r.audit.Require(t, audittest.Match{Kind: audit.RecordQuarantined, Key: "poison"})
+}
+
+type badValue struct{ connector.Connector }
+
+func (b *badValue) Changes(ctx context.Context, c connector.Cursor, limit int) (connector.Batch, error) {
+	batch, err := b.Connector.Changes(ctx, c, limit)
+	batch.Records = append(batch.Records, concord.Record{Key: "poison", Fields: map[string]any{"n": struct{}{}}})
+	return batch, err
+}
+
+func TestIngestAppliesPushedChanges(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "city": "Oslo"})
+	r.settle()
+	// A webhook with only the changed field: absent fields are left alone.
+	rep, err := r.engine.Ingest(context.Background(), "portal", []concord.Record{{Key: "c1", Fields: map[string]any{"city": "Bergen"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Systems["warehouse"].Writes != 1 {
+		t.Fatalf("ingest writes = %d; want 1", rep.Systems["warehouse"].Writes)
+	}
+	if diff := cmp.Diff(map[string]any{"name": "A", "city": "Bergen"}, r.fields("warehouse", "c1")); diff != "" {
+		t.Fatalf("warehouse (-want +got):\n%s", diff)
+	}
+	if _, err := r.engine.Ingest(context.Background(), "nowhere", nil); err == nil {
+		t.Fatal("Ingest from an unknown system succeeded")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	f := fake.New("a")
+	for _, tc := range []struct {
+		name string
+		cfg  recsync.Config
+		want string
+	}{
+		{"one system", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}}}, "at least two systems"},
+		{"nil connector", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b"}}}, `system "b" has a nil Connector`},
+		{"no id", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {Connector: f}}}, "system 1 has no ID"},
+		{"duplicate", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "a", Connector: f}}}, `system "a" is configured twice`},
+		{"overlapping groups", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}},
+			Groups: map[string][]string{"g1": {"x", "y"}, "g2": {"y", "z"}}}, `field "y" is in groups`},
+		{"tiny group", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}},
+			Groups: map[string][]string{"g": {"x"}}}, "at least two fields"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := recsync.New(tc.cfg)
+			if !errors.Is(err, recsync.ErrConfig) {
+				t.Fatalf("New = %v; want ErrConfig", err)
+			}
+			if !contains(err.Error(), tc.want) {
+				t.Fatalf("New = %q; want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,704 @@
+package sync
+
+// This file is the merge: steps 2 to 4 of a cycle (detect, merge, gate) for
+// one record. It is pure with respect to I/O: it reads and changes a
+// RecordState, consults the resolver and gates, and collects audit events.
+//
+// The rules, per unit (a field, or a declared field group):
+//
+//  1. Detect. A system S reports the unit's fields. If S held the canonical
+//     version (it is in sync), the report is an edit exactly when a value
+//     differs from the canonical one. Otherwise it is an edit when its hash
+//     differs from the hash S last reported: S still holding the older value
+//     the engine has not yet overwritten is no edit. An edit's version is
+//     the version S held, incremented at S. Fields of a group that S did not
+//     report keep their canonical values: a report never deletes by
+//     omission.
+//  2. Merge. Among the canonical version and the edits, keep the maximal
+//     ones (those no other descends from). One maximal version wins as is
+//     (fast-forward). Several are pairwise concurrent: a real conflict. If
+//     their values are all equal the first candidate in the deterministic
+//     candidate order wins ("equal-values"); otherwise the Resolver decides,
+//     or the unit is held for a person. The new canonical version is the
+//     join of every candidate, so it supersedes all of them.
+//  3. Gate. A change of canonical value passes every gate; a refusal keeps
+//     the canonical value with the join of the versions incremented at the
+//     engine's actor (so that it supersedes the refused edit and is written
+//     back to its system); a hold keeps both for a person.
+//
+// The record's existence is the unit resolve.RecordUnit. A delete is an edit
+// of it; a delete that did not see every canonical edit, or an edit in a
+// system that did not see the delete, is a conflict on that unit.
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/resolve"
+)
+
+// Rules recorded by the merge itself.
+const (
+	RuleFastForward = "fast-forward" // one edit descends from every other version
+	RuleEqualValues = "equal-values" // concurrent edits agreed on the value
+	RuleUnresolved  = "unresolved"   // no resolver decided: held for a person
+	RulePerson      = "person"       // a person settled a hold
+)
+
+// observation is one record as one system reported it, in canonical shape.
+type observation struct {
+	sys    *system
+	rec    concord.Record    // canonical shape, after inbound transforms
+	native map[string]uint64 // hashes of the fields in the system's shape
+}
+
+// edit is one unit changed in one system.
+type edit struct {
+	unit    string
+	obs     *observation
+	deleted bool // an existence edit: the record is deleted in obs.sys
+	version concord.Version
+}
+
+// candidate is a competitor in a unit's merge: the canonical value or an
+// edit.
+type candidate struct {
+	canonical bool
+	e         *edit              // an edit of this cycle, or
+	held      *resolve.Candidate // a competitor kept by an earlier hold
+	system    concord.SystemID
+	version   concord.Version
+}
+
+// merger merges records. It is used by one goroutine at a time and keeps
+// scratch space between records so that the common paths do not allocate.
+type merger struct {
+	layout   *layout
+	systems  []*system
+	resolver resolve.Resolver
+	gates    []resolve.Gate
+	engine   concord.Actor // the engine's own actor, for refusals
+	now      func() time.Time
+	cycle    uint64
+
+	events []audit.Event
+	edits  []edit
+	cands  []candidate
+	max    []candidate
+	units  []string
+	buf    []byte
+}
+
+// mergeRecord applies the observations (at most one per system) to st.
+func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observation) error {
+	for _, s := range m.systems {
+		if st.Systems[s.id] == nil {
+			st.Systems[s.id] = &SystemView{Units: map[string]HeldUnit{}, Native: map[string]uint64{}}
+		}
+	}
+	m.edits = m.edits[:0]
+	for _, o := range obs {
+		if err := m.detect(st, o); err != nil {
+			return err
+		}
+	}
+	if len(m.edits) == 0 {
+		return nil
+	}
+	// Merge unit by unit, in name order, the record's existence last: a
+	// delete is judged against every field edit of the same cycle.
+	slices.SortFunc(m.edits, func(a, b edit) int {
+		if ar, br := a.unit == resolve.RecordUnit, b.unit == resolve.RecordUnit; ar != br {
+			if ar {
+				return 1
+			}
+			return -1
+		}
+		if c := cmp.Compare(a.unit, b.unit); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.obs.sys.id, b.obs.sys.id)
+	})
+	for i := 0; i < len(m.edits); {
+		j := i + 1
+		for j < len(m.edits) && m.edits[j].unit == m.edits[i].unit {
+			j++
+		}
+		if err := m.mergeUnit(ctx, st, m.edits[i:j]); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// detect records what o says about st: view metadata, and one edit per unit
+// that changed in o's system.
+func (m *merger) detect(st *RecordState, o *observation) error {
+	view := st.Systems[o.sys.id]
+	view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
+	for f, h := range o.native {
+		view.Native[f] = h
+	}
+	exists := st.existence()
+	if o.rec.Deleted {
+		clear(view.Native)
+		if !view.Seen && exists == nil {
+			// A delete of a record the engine never knew: nothing to do.
+			view.Seen, view.Deleted = true, true
+			return nil
+		}
+		if view.Seen && view.Deleted {
+			return nil // the system still reports the delete we know
+		}
+		return m.addEdit(st, o, resolve.RecordUnit, true)
+	}
+	fieldEdits := false
+	m.units = m.units[:0]
+	for f := range o.rec.Fields {
+		u := m.layout.unitOf(f)
+		if u != f {
+			if slices.Contains(m.units, u) {
+				continue
+			}
+			m.units = append(m.units, u)
+		}
+		edited, err := m.detectUnit(st, view, o, u)
+		if err != nil {
+			return err
+		}
+		fieldEdits = fieldEdits || edited
+	}
+	// Existence: the system has the record. That is an edit if the engine
+	// thought it absent there, or if the record is canonically deleted and
+	// the system edited it without having seen the delete.
+	switch {
+	case exists == nil || !view.Seen:
+		if exists != nil && !st.Deleted {
+			// First sight of a record the engine knows: the system has
+			// it as the canonical state says.
+			view.Seen = true
+			view.Units[resolve.RecordUnit] = HeldUnit{Hash: existHash(true), Version: exists.Version}
+			return nil
+		}
+		return m.addEdit(st, o, resolve.RecordUnit, false)
+	case view.Deleted:
+		return m.addEdit(st, o, resolve.RecordUnit, false) // re-created
+	case st.Deleted && fieldEdits:
+		return m.addEdit(st, o, resolve.RecordUnit, false) // edited, unaware of the delete
+	}
+	return nil
+}
+
+// detectUnit compares the unit u as o reports it with what the engine knows
+// and adds an edit if it changed.
+func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u string) (bool, error) {
+	fields := m.layout.fieldsOf(u)
+	cu := st.Units[u]
+	held, known := view.Units[u]
+	if known && cu != nil && held.Version.Compare(cu.Version) == concord.Equal {
+		// In sync: the system held the canonical values.
+		if sameReported(fields, o.rec.Fields, st.Fields) {
+			return false, nil
+		}
+	} else {
+		h, err := m.hashUnit(fields, o.rec.Fields)
+		if err != nil {
+			return false, err
+		}
+		if known && h == held.Hash {
+			return false, nil // still what it held: not yet overwritten
+		}
+		if !known && cu != nil && sameReported(fields, o.rec.Fields, st.Fields) {
+			// First sight of a unit that already has the canonical value.
+			view.Units[u] = HeldUnit{Hash: h, Version: cu.Version}
+			return false, nil
+		}
+	}
+	return true, m.addEdit(st, o, u, false)
+}
+
+// addEdit records an edit of unit u by o's system, and what that system now
+// holds.
+func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool) error {
+	view := st.Systems[o.sys.id]
+	held := view.Units[u]
+	v, err := held.Version.Inc(o.sys.actor)
+	if err != nil {
+		return &concord.RecordError{System: o.sys.id, Key: st.Key, Field: u, Err: err}
+	}
+	var h uint64
+	if u == resolve.RecordUnit {
+		h = existHash(!deleted)
+		view.Seen, view.Deleted = true, deleted
+	} else if h, err = m.hashUnit(m.layout.fieldsOf(u), o.rec.Fields); err != nil {
+		return err
+	}
+	view.Units[u] = HeldUnit{Hash: h, Version: v}
+	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v})
+	ev := m.event(audit.EditObserved, st.Key, u)
+	ev.System = o.sys.id
+	ev.Version = v
+	ev.Deleted = deleted
+	if u != resolve.RecordUnit {
+		ev.Fields = m.layout.fieldsOf(u)
+		ev.From = unitValues(m.layout.fieldsOf(u), st.Fields)
+		ev.To = m.editValues(st, &m.edits[len(m.edits)-1])
+	}
+	m.events = append(m.events, ev)
+	return nil
+}
+
+// mergeUnit merges the edits of one unit (all for the same unit, sorted by
+// system) into st.
+func (m *merger) mergeUnit(ctx context.Context, st *RecordState, edits []edit) error {
+	u := edits[0].unit
+	cu := st.Units[u]
+	m.cands = m.cands[:0]
+	if cu != nil {
+		m.cands = append(m.cands, candidate{canonical: true, system: cu.Winner, version: cu.Version})
+	}
+	if cu != nil && cu.Hold != nil {
+		// The competitors of an earlier hold still compete: an edit
+		// made since must not silently supersede them.
+		for i := range cu.Hold.Candidates {
+			if h := &cu.Hold.Candidates[i]; !h.Canonical {
+				m.cands = append(m.cands, candidate{held: h, system: h.System, version: h.Version})
+			}
+		}
+	}
+	for i := range edits {
+		e := &edits[i]
+		m.cands = append(m.cands, candidate{e: e, system: e.obs.sys.id, version: e.version})
+	}
+	// Keep the maximal candidates.
+	maximal := m.max[:0]
+	for i, c := range m.cands {
+		dominated := false
+		for j, d := range m.cands {
+			if i == j {
+				continue
+			}
+			o := d.version.Compare(c.version)
+			if o == concord.After || (o == concord.Equal && j < i) {
+				dominated = true
+				break
+			}
+		}
+		if !dominated {
+			maximal = append(maximal, c)
+		}
+	}
+	m.max = maximal
+	if len(maximal) == 1 {
+		w := maximal[0]
+		if w.canonical {
+			return nil // every edit was already superseded
+		}
+		if u == resolve.RecordUnit && w.e.deleted && cu != nil {
+			if c, ok := m.deleteConflict(st, w.e); ok {
+				return m.resolveConflict(ctx, st, u, c, []candidate{{canonical: true, system: cu.Winner, version: c.Candidates[0].Version}, {e: w.e, system: w.e.obs.sys.id, version: c.Candidates[1].Version}})
+			}
+		}
+		return m.apply(ctx, st, u, w.version, w, nil, RuleFastForward, "")
+	}
+	c := m.conflict(st, u, maximal)
+	return m.resolveConflict(ctx, st, u, c, maximal)
+}
+
+// resolveConflict settles a conflict among cands (pairwise concurrent).
+func (m *merger) resolveConflict(ctx context.Context, st *RecordState, u string, c resolve.Conflict, cands []candidate) error {
+	joined := cands[0].version
+	for _, x := range cands[1:] {
+		joined = joined.Join(x.version)
+	}
+	if joined.Len() > concord.MaxDots {
+		return &concord.RecordError{Key: st.Key, Field: u, Err: concord.ErrVersionFull}
+	}
+	cu := st.Units[u]
+	if cu != nil && cu.Hold != nil && sameCandidates(cu.Hold.Candidates, c.Candidates) {
+		return nil // already held for a person: not raised twice
+	}
+	ev := m.event(audit.ConflictDetected, st.Key, u)
+	ev.Fields = c.Fields
+	ev.Version = joined
+	for _, x := range c.Candidates {
+		ev.Candidates = append(ev.Candidates, audit.Candidate{System: x.System, Canonical: x.Canonical, Version: x.Version, Values: x.Values, Deleted: x.Deleted})
+	}
+	m.events = append(m.events, ev)
+
+	if allEqual(c.Candidates) {
+		return m.apply(ctx, st, u, joined, cands[0], nil, RuleEqualValues, "the concurrent edits agree")
+	}
+	d := resolve.Decision{Outcome: resolve.Undecided}
+	if m.resolver != nil {
+		var err error
+		if d, err = m.resolver.Resolve(ctx, c); err != nil {
+			return &concord.RecordError{Key: st.Key, Field: u, Err: fmt.Errorf("resolver: %w", err)}
+		}
+	}
+	switch d.Outcome {
+	case resolve.Pick:
+		if d.Winner < 0 || d.Winner >= len(cands) {
+			return &concord.RecordError{Key: st.Key, Field: u, Err: fmt.Errorf("resolver %q picked candidate %d of %d", d.Rule, d.Winner, len(cands))}
+		}
+		return m.apply(ctx, st, u, joined, cands[d.Winner], nil, d.Rule, d.Reason)
+	case resolve.Merge:
+		if u == resolve.RecordUnit {
+			return &concord.RecordError{Key: st.Key, Field: u, Err: fmt.Errorf("resolver %q merged a delete conflict; pick a candidate instead", d.Rule)}
+		}
+		return m.apply(ctx, st, u, joined, candidate{}, d.Values, d.Rule, d.Reason)
+	case resolve.HoldForPerson:
+		m.hold(st, u, c, d.Rule, d.Reason)
+		return nil
+	default:
+		m.hold(st, u, c, RuleUnresolved, "no resolver decided")
+		return nil
+	}
+}
+
+// apply makes the winner (or merged values) canonical for unit u at version
+// v, after the gates agree.
+func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule, reason string) error {
+	fields := m.layout.fieldsOf(u)
+	cu := st.Units[u]
+	var to map[string]concord.Value
+	deleted := st.Deleted
+	switch {
+	case u == resolve.RecordUnit && w.canonical:
+		// the canonical existence stands
+	case u == resolve.RecordUnit && w.e != nil:
+		deleted = w.e.deleted
+	case u == resolve.RecordUnit && w.held != nil:
+		deleted = w.held.Deleted
+	case merged != nil:
+		to = merged
+	case w.held != nil:
+		to = w.held.Values
+	case w.canonical:
+		to = unitValues(fields, st.Fields)
+	default:
+		to = m.editValues(st, w.e)
+	}
+	changed := deleted != st.Deleted
+	if u != resolve.RecordUnit {
+		changed = !sameValues(fields, to, st.Fields)
+	}
+	winner := w.system
+	if merged != nil {
+		winner = ""
+	}
+	if changed && len(m.gates) > 0 {
+		ch := resolve.Change{Key: st.Key, Unit: u, Fields: fields, System: winner, Deleted: deleted, Version: v,
+			Resolved: rule != RuleFastForward}
+		if u != resolve.RecordUnit {
+			ch.From, ch.To = unitValues(fields, st.Fields), to
+		}
+		for _, g := range m.gates {
+			vd, err := g.Check(ctx, ch)
+			if err != nil {
+				return &concord.RecordError{System: winner, Key: st.Key, Field: u, Err: fmt.Errorf("gate: %w", err)}
+			}
+			switch vd.Outcome {
+			case resolve.Accept:
+				continue
+			case resolve.Refuse:
+				// Keep the canonical value; supersede the refused edit.
+				rv := v
+				if cu != nil {
+					rv = rv.Join(cu.Version)
+				}
+				rv, err := rv.Inc(m.engine)
+				if err != nil {
+					return &concord.RecordError{Key: st.Key, Field: u, Err: err}
+				}
+				ev := m.event(audit.ChangeRefused, st.Key, u)
+				ev.System, ev.Fields, ev.From, ev.To, ev.Deleted = winner, ch.Fields, ch.From, ch.To, deleted
+				ev.Version, ev.Rule, ev.Reason = rv, vd.Rule, vd.Reason
+				m.events = append(m.events, ev)
+				var keep concord.SystemID
+				if cu != nil {
+					keep = cu.Winner
+				}
+				m.setUnit(st, u, rv, keep, vd.Rule, unitValues(fields, st.Fields), st.Deleted)
+				return nil
+			default:
+				c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
+				if cu != nil {
+					c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true, Values: unitValues(fields, st.Fields), Deleted: st.Deleted, Version: cu.Version})
+				}
+				c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v})
+				m.hold(st, u, c, vd.Rule, vd.Reason)
+				return nil
+			}
+		}
+	}
+	ev := m.event(audit.MergeDecided, st.Key, u)
+	ev.System, ev.Version, ev.Rule, ev.Reason, ev.Deleted = winner, v, rule, reason, deleted
+	if u != resolve.RecordUnit {
+		ev.Fields, ev.From, ev.To = fields, unitValues(fields, st.Fields), to
+	}
+	m.events = append(m.events, ev)
+	m.setUnit(st, u, v, winner, rule, to, deleted)
+	return nil
+}
+
+// setUnit writes the new canonical value and version of u.
+func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner concord.SystemID, rule string, to map[string]concord.Value, deleted bool) {
+	cu := st.Units[u]
+	if cu == nil {
+		cu = &UnitState{}
+		st.Units[u] = cu
+	} else {
+		cu.PrevVersion = cu.Version
+		cu.PrevDeleted = st.Deleted
+		if u != resolve.RecordUnit {
+			cu.Prev = unitValues(m.layout.fieldsOf(u), st.Fields)
+		}
+	}
+	cu.Version, cu.Winner, cu.Rule, cu.Changed, cu.Hold = v, winner, rule, m.now(), nil
+	if u == resolve.RecordUnit {
+		st.Deleted = deleted
+		return
+	}
+	for _, f := range m.layout.fieldsOf(u) {
+		if x, ok := to[f]; ok {
+			st.Fields[f] = x
+		} else if m.layout.isGroup(u) {
+			delete(st.Fields, f)
+		}
+	}
+}
+
+// hold keeps the conflict c on unit u for a person.
+func (m *merger) hold(st *RecordState, u string, c resolve.Conflict, rule, reason string) {
+	cu := st.Units[u]
+	if cu == nil {
+		// A unit first seen in conflict: it has no canonical value yet.
+		cu = &UnitState{}
+		st.Units[u] = cu
+	}
+	since := m.now()
+	if cu.Hold != nil {
+		since = cu.Hold.Since
+	}
+	cu.Hold = &Hold{Candidates: c.Candidates, Base: c.Base, BaseKnown: c.BaseKnown, Rule: rule, Reason: reason, Since: since}
+	ev := m.event(audit.ConflictHeld, st.Key, u)
+	ev.Fields, ev.Rule, ev.Reason = c.Fields, rule, reason
+	for _, x := range c.Candidates {
+		ev.Candidates = append(ev.Candidates, audit.Candidate{System: x.System, Canonical: x.Canonical, Version: x.Version, Values: x.Values, Deleted: x.Deleted})
+	}
+	m.events = append(m.events, ev)
+}
+
+// conflict builds the resolver's view of the concurrent candidates.
+func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.Conflict {
+	fields := m.layout.fieldsOf(u)
+	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
+	cu := st.Units[u]
+	for _, x := range cands {
+		if x.held != nil {
+			c.Candidates = append(c.Candidates, *x.held)
+			continue
+		}
+		rc := resolve.Candidate{System: x.system, Canonical: x.canonical, Version: x.version}
+		switch {
+		case x.canonical && u == resolve.RecordUnit:
+			rc.Deleted = st.Deleted
+		case x.canonical:
+			rc.Values = unitValues(fields, st.Fields)
+			rc.Deleted = st.Deleted
+		case u == resolve.RecordUnit:
+			rc.Deleted = x.e.deleted
+		default:
+			rc.Values = m.editValues(st, x.e)
+		}
+		if !x.canonical {
+			rc.Modified = x.e.obs.rec.Modified
+		} else if cu != nil {
+			rc.Modified = cu.Changed
+			if v := st.Systems[cu.Winner]; v != nil && !v.Modified.IsZero() {
+				rc.Modified = v.Modified
+			}
+		}
+		c.Candidates = append(c.Candidates, rc)
+	}
+	// The base: the newest known canonical value every candidate descends
+	// from.
+	if cu != nil && u != resolve.RecordUnit {
+		switch {
+		case descendsAll(cands, cu.Version):
+			c.Base, c.BaseKnown = unitValues(fields, st.Fields), true
+		case descendsAll(cands, cu.PrevVersion):
+			c.Base, c.BaseKnown = cu.Prev, true
+		}
+	} else if cu == nil {
+		c.BaseKnown = true // the unit did not exist
+	}
+	return c
+}
+
+// deleteConflict reports whether a delete by e's system missed canonical
+// edits of other units. It returns the conflict between the record as it
+// stands (with every canonical version as its context) and the delete (with
+// the versions its system held).
+func (m *merger) deleteConflict(st *RecordState, e *edit) (resolve.Conflict, bool) {
+	view := st.Systems[e.obs.sys.id]
+	var live, del concord.Version
+	missed := false
+	for name, cu := range st.Units {
+		live = live.Join(cu.Version)
+		if name == resolve.RecordUnit {
+			continue
+		}
+		if !view.Units[name].Version.Descends(cu.Version) {
+			missed = true
+		}
+	}
+	if !missed {
+		return resolve.Conflict{}, false
+	}
+	for _, h := range view.Units {
+		del = del.Join(h.Version)
+	}
+	cu := st.existence()
+	return resolve.Conflict{
+		Key: st.Key, Unit: resolve.RecordUnit,
+		Candidates: []resolve.Candidate{
+			{System: cu.Winner, Canonical: true, Version: live, Modified: cu.Changed},
+			{System: e.obs.sys.id, Deleted: true, Version: del, Modified: e.obs.rec.Modified},
+		},
+	}, true
+}
+
+// editValues returns the unit's values as the edit has them: the reported
+// fields over the canonical ones.
+func (m *merger) editValues(st *RecordState, e *edit) map[string]concord.Value {
+	if e.unit == resolve.RecordUnit {
+		return nil
+	}
+	fields := m.layout.fieldsOf(e.unit)
+	out := make(map[string]concord.Value, len(fields))
+	for _, f := range fields {
+		if v, ok := e.obs.rec.Fields[f]; ok {
+			out[f] = v
+		} else if v, ok := st.Fields[f]; ok {
+			out[f] = v
+		}
+	}
+	return out
+}
+
+func (m *merger) event(k audit.Kind, key, unit string) audit.Event {
+	return audit.Event{Time: m.now(), Kind: k, Cycle: m.cycle, Key: key, Unit: unit}
+}
+
+// hashUnit hashes the reported fields of a unit, with their names, in field
+// order.
+func (m *merger) hashUnit(fields []string, vals map[string]concord.Value) (uint64, error) {
+	b := m.buf[:0]
+	for _, f := range fields {
+		v, ok := vals[f]
+		if !ok {
+			continue
+		}
+		b = append(b, f...)
+		b = append(b, 0)
+		var err error
+		if b, err = concord.AppendCanonical(b, v); err != nil {
+			return 0, err
+		}
+	}
+	m.buf = b
+	return concord.HashBytes(b), nil
+}
+
+func existHash(exists bool) uint64 {
+	if exists {
+		return 1
+	}
+	return 2
+}
+
+// sameReported reports whether every field of fields present in reported
+// equals its canonical value.
+func sameReported(fields []string, reported, canonical map[string]concord.Value) bool {
+	for _, f := range fields {
+		r, ok := reported[f]
+		if !ok {
+			continue
+		}
+		c, ok := canonical[f]
+		if !ok || !concord.EqualValues(r, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameValues reports whether a and b agree on every field of fields
+// (presence and value).
+func sameValues(fields []string, a, b map[string]concord.Value) bool {
+	for _, f := range fields {
+		x, okx := a[f]
+		y, oky := b[f]
+		if okx != oky || (okx && !concord.EqualValues(x, y)) {
+			return false
+		}
+	}
+	return true
+}
+
+func unitValues(fields []string, vals map[string]concord.Value) map[string]concord.Value {
+	out := make(map[string]concord.Value, len(fields))
+	for _, f := range fields {
+		if v, ok := vals[f]; ok {
+			out[f] = v
+		}
+	}
+	return out
+}
+
+func allEqual(cs []resolve.Candidate) bool {
+	for _, c := range cs[1:] {
+		if c.Deleted != cs[0].Deleted {
+			return false
+		}
+		if len(c.Values) != len(cs[0].Values) {
+			return false
+		}
+		for f, v := range c.Values {
+			w, ok := cs[0].Values[f]
+			if !ok || !concord.EqualValues(v, w) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func descendsAll(cands []candidate, v concord.Version) bool {
+	for _, c := range cands {
+		if !c.version.Descends(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameCandidates(a, b []resolve.Candidate) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].System != b[i].System || a[i].Version.Compare(b[i].Version) != concord.Equal {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,237 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/resolve"
+)
+
+// write is one planned patch to one system.
+type write struct {
+	st     *RecordState
+	sys    *system
+	patch  connector.Patch
+	native map[string]uint64 // hashes of patch.Set
+	rt     map[string]uint64 // per unit: the hash the system will report back
+	result connector.Result
+	err    error // of the whole Apply call
+}
+
+// push plans a field-level patch for every system that does not hold a
+// record's canonical values, sends them (systems in parallel, each in
+// batches), and records in each state what each system now holds.
+func (c *cycle) push(ctx context.Context, states []*RecordState) {
+	per := make([][]*write, len(c.e.systems))
+	for _, st := range states {
+		for i, s := range c.e.systems {
+			view := st.Systems[s.id]
+			if !st.stale(view) {
+				continue
+			}
+			w, err := c.plan(ctx, st, s)
+			switch {
+			case err != nil:
+				c.fail(s.id, st.Key, "transform", err)
+				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
+					System: s.id, Key: st.Key, Error: err.Error(), ErrorClass: "invalid"})
+			case w == nil:
+				// The system already holds the canonical values.
+			default:
+				per[i] = append(per[i], w)
+			}
+		}
+	}
+	for i, s := range c.e.systems {
+		for _, w := range per[i] {
+			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteAttempted, Cycle: c.report.Cycle,
+				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), To: w.patch.Set, Deleted: w.patch.Delete,
+				Version: unitVersion(w.st)})
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range c.e.systems {
+		ws := per[i]
+		if len(ws) == 0 {
+			continue
+		}
+		g.Go(func() error {
+			for start := 0; start < len(ws); start += s.BatchSize {
+				batch := ws[start:min(start+s.BatchSize, len(ws))]
+				patches := make([]connector.Patch, len(batch))
+				for j, w := range batch {
+					patches[j] = w.patch
+				}
+				res, err := s.Connector.Apply(gctx, patches)
+				if err == nil && len(res) != len(batch) {
+					err = fmt.Errorf("connector %q returned %d results for %d patches", s.id, len(res), len(batch))
+				}
+				for j, w := range batch {
+					if err != nil {
+						w.err = err
+					} else {
+						w.result = res[j]
+					}
+				}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every goroutine returns nil; failures are per write
+	for i, s := range c.e.systems {
+		for _, w := range per[i] {
+			err := w.err
+			if err == nil {
+				err = w.result.Err
+			}
+			if err == nil && w.result.Key != w.patch.Key {
+				err = fmt.Errorf("connector %q answered for record %q instead of %q", s.id, w.result.Key, w.patch.Key)
+			}
+			if err != nil {
+				c.fail(s.id, w.st.Key, "write", err)
+				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
+					System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
+					Error: err.Error(), ErrorClass: className(err)})
+				continue
+			}
+			c.report.Systems[s.id].Writes++
+			c.synced(w.st, s, w.rt, w.native, w.result)
+			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
+				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete, Version: unitVersion(w.st)})
+		}
+	}
+}
+
+// plan computes the patch that brings s up to date with st, or marks s in
+// sync and returns nil if it needs none.
+func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, error) {
+	view := st.Systems[s.id]
+	if st.Deleted {
+		if view.Seen && !view.Deleted {
+			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
+				IdempotencyKey: idempotencyKey(st.Key, s.id, st)}}, nil
+		}
+		c.synced(st, s, nil, nil, connector.Result{})
+		return nil, nil
+	}
+	// Held units are not written anywhere until a person decides.
+	input, copied := st.Fields, false
+	for name, u := range st.Units {
+		if u.Hold == nil || name == resolve.RecordUnit {
+			continue
+		}
+		if !copied {
+			input, copied = maps.Clone(st.Fields), true
+		}
+		for _, f := range c.e.layout.fieldsOf(name) {
+			delete(input, f)
+		}
+	}
+	desired, err := s.Outbound.Transform(ctx, concord.Record{Key: st.Key, Fields: input})
+	if err != nil {
+		return nil, &concord.RecordError{System: s.id, Key: st.Key, Err: fmt.Errorf("outbound transform: %w", err)}
+	}
+	if err := desired.Validate(); err != nil {
+		return nil, withSystem(fmt.Errorf("after outbound transform: %w", err), s.id)
+	}
+	create := !view.Seen || view.Deleted
+	set := map[string]concord.Value{}
+	native := map[string]uint64{}
+	for f, v := range desired.Fields {
+		h, err := concord.HashValue(v)
+		if err != nil {
+			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: f, Err: err}
+		}
+		if old, ok := view.Native[f]; create || !ok || old != h {
+			set[f] = v
+			native[f] = h
+		}
+	}
+	// What the system will report back, in canonical shape, once it holds
+	// desired: the hashes that recognise the echo.
+	back, err := s.Inbound.Transform(ctx, desired)
+	if err != nil {
+		return nil, &concord.RecordError{System: s.id, Key: st.Key, Err: fmt.Errorf("inbound transform of the outbound record: %w", err)}
+	}
+	rt := make(map[string]uint64, len(st.Units))
+	for name := range st.Units {
+		if name == resolve.RecordUnit {
+			continue
+		}
+		h, err := c.e.merger.hashUnit(c.e.layout.fieldsOf(name), back.Fields)
+		if err != nil {
+			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: name, Err: err}
+		}
+		rt[name] = h
+	}
+	if len(set) == 0 && !create {
+		c.synced(st, s, rt, nil, connector.Result{})
+		return nil, nil
+	}
+	p := connector.Patch{Key: st.Key, Set: set, Create: create, IdempotencyKey: idempotencyKey(st.Key, s.id, st)}
+	if !create {
+		p.IfMatch = view.Tag
+	}
+	return &write{st: st, sys: s, patch: p, native: native, rt: rt}, nil
+}
+
+// synced records that s now holds the canonical value of every unit that
+// is not held.
+func (c *cycle) synced(st *RecordState, s *system, rt, native map[string]uint64, res connector.Result) {
+	view := st.Systems[s.id]
+	for name, u := range st.Units {
+		if u.Hold != nil {
+			continue
+		}
+		switch {
+		case name == resolve.RecordUnit:
+			view.Units[name] = HeldUnit{Hash: existHash(!st.Deleted), Version: u.Version}
+		case st.Deleted:
+			// fields of a deleted record stay as they were
+		default:
+			view.Units[name] = HeldUnit{Hash: rt[name], Version: u.Version}
+		}
+	}
+	for f, h := range native {
+		view.Native[f] = h
+	}
+	if st.Deleted {
+		clear(view.Native)
+	}
+	view.Seen = view.Seen || !st.Deleted
+	view.Deleted = st.Deleted
+	if res.Tag != "" {
+		view.Tag = res.Tag
+	}
+	if !res.Modified.IsZero() {
+		view.Modified = res.Modified
+	}
+}
+
+func sortedFields(m map[string]concord.Value) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// unitVersion is the record's context: the join of every unit's version.
+func unitVersion(st *RecordState) concord.Version {
+	var v concord.Version
+	for _, u := range st.Units {
+		v = v.Join(u.Version)
+	}
+	return v
+}

@@ -1,0 +1,182 @@
+package sync
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/resolve"
+)
+
+// RecordState is what the engine knows about one record: the canonical
+// values with a version per unit (field or field group), and for every
+// system what that system held when the engine last read from or wrote to
+// it.
+//
+// Stores persist RecordStates as opaque values; only the engine interprets
+// them. A Store must return copies: the engine modifies the states it loads.
+type RecordState struct {
+	// Key of the record.
+	Key string
+	// Rev is the store's revision of this state, for optimistic
+	// concurrency: a store refuses to commit a state whose Rev is not the
+	// one it holds ([ErrStale]). Zero means "not stored yet".
+	Rev uint64
+	// Deleted reports that the record is canonically deleted.
+	Deleted bool
+	// Fields are the canonical values.
+	Fields map[string]concord.Value
+	// Units holds the canonical metadata per unit name; the existence of
+	// the record is the unit [resolve.RecordUnit].
+	Units map[string]*UnitState
+	// Systems holds each system's view of the record.
+	Systems map[concord.SystemID]*SystemView
+}
+
+// UnitState is the canonical metadata of one unit.
+type UnitState struct {
+	// Version of the canonical value.
+	Version concord.Version
+	// Winner is the system whose edit set the value (empty if the value
+	// was set by a merge of several).
+	Winner concord.SystemID
+	// Rule that set the value ("fast-forward", a resolver's rule, ...).
+	Rule string
+	// Changed is when the engine set the value.
+	Changed time.Time
+	// Prev is the previous canonical value and version: one step of
+	// history, used as the base of a conflict when every candidate
+	// descends from it.
+	Prev        map[string]concord.Value
+	PrevVersion concord.Version
+	PrevDeleted bool
+	// Hold is non-nil while the unit waits for a person. A held unit is
+	// not written to any system.
+	Hold *Hold
+}
+
+// Hold is a conflict or gated change waiting for a person. It keeps every
+// competing value with its version and, when known, the common base.
+type Hold struct {
+	// Candidates in the order the resolver saw them.
+	Candidates []resolve.Candidate
+	// Base and BaseKnown as in [resolve.Conflict].
+	Base      map[string]concord.Value
+	BaseKnown bool
+	// Rule and Reason of the resolver or gate that held the unit.
+	Rule   string
+	Reason string
+	// Since is when the unit was first held.
+	Since time.Time
+}
+
+// SystemView is what one system held of a record when the engine last read
+// from or wrote to it.
+type SystemView struct {
+	// Seen reports that the system is known to have (or have deleted)
+	// the record; false for a system the record has not reached yet.
+	Seen bool
+	// Deleted reports that the record is deleted in the system.
+	Deleted bool
+	// Tag and Modified as the system last reported them.
+	Tag      string
+	Modified time.Time
+	// Units holds, per unit, the hash of the values the system reported
+	// (canonical shape) and their version.
+	Units map[string]HeldUnit
+	// Native holds the hash of every field in the system's own shape,
+	// to compute minimal patches.
+	Native map[string]uint64
+}
+
+// HeldUnit is a system's copy of one unit.
+type HeldUnit struct {
+	Hash    uint64
+	Version concord.Version
+}
+
+// Held reports whether any unit of the record is held for a person.
+func (st *RecordState) Held() bool {
+	for _, u := range st.Units {
+		if u.Hold != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Pending reports whether some system does not yet hold the canonical
+// value of some unit that is not held: the record has writes outstanding.
+func (st *RecordState) Pending() bool {
+	for _, v := range st.Systems {
+		if st.stale(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *RecordState) stale(v *SystemView) bool {
+	if st.existence() == nil {
+		return false
+	}
+	if !v.Seen {
+		return !st.Deleted
+	}
+	for name, u := range st.Units {
+		if u.Hold != nil {
+			continue
+		}
+		if st.Deleted && name != resolve.RecordUnit {
+			continue
+		}
+		if h, ok := v.Units[name]; !ok || h.Version.Compare(u.Version) != concord.Equal {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *RecordState) existence() *UnitState { return st.Units[resolve.RecordUnit] }
+
+// Clone returns a deep copy of st. Values are copied with
+// [concord.CloneValue]; Versions are immutable and shared.
+func (st *RecordState) Clone() *RecordState {
+	out := &RecordState{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted}
+	out.Fields = cloneValues(st.Fields)
+	out.Units = make(map[string]*UnitState, len(st.Units))
+	for k, u := range st.Units {
+		cu := *u
+		cu.Prev = cloneValues(u.Prev)
+		if u.Hold != nil {
+			h := *u.Hold
+			h.Base = cloneValues(h.Base)
+			h.Candidates = slices.Clone(h.Candidates)
+			for i := range h.Candidates {
+				h.Candidates[i].Values = cloneValues(h.Candidates[i].Values)
+			}
+			cu.Hold = &h
+		}
+		out.Units[k] = &cu
+	}
+	out.Systems = make(map[concord.SystemID]*SystemView, len(st.Systems))
+	for k, v := range st.Systems {
+		cv := *v
+		cv.Units = maps.Clone(v.Units)
+		cv.Native = maps.Clone(v.Native)
+		out.Systems[k] = &cv
+	}
+	return out
+}
+
+func cloneValues(m map[string]concord.Value) map[string]concord.Value {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]concord.Value, len(m))
+	for k, v := range m {
+		out[k] = concord.CloneValue(v)
+	}
+	return out
+}

@@ -1,0 +1,190 @@
+package concord_test
+
+import (
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/concordsync/concord"
+)
+
+// genVersion draws a version over a few actors, as the engine uses them.
+func genVersion(t *rapid.T, label string) concord.Version {
+	n := rapid.IntRange(0, 5).Draw(t, label+"-n")
+	var dots []concord.Dot
+	for a := range n {
+		c := rapid.Uint64Range(0, 4).Draw(t, label+"-c")
+		dots = append(dots, concord.Dot{Actor: concord.Actor(a + 1), Counter: c})
+	}
+	return concord.MustVersion(dots...)
+}
+
+// leq is the reference order: every counter of a is at most b's.
+func leq(a, b concord.Version) bool {
+	for i := range a.Len() {
+		d := a.Dot(i)
+		if d.Counter > b.Get(d.Actor) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestVersionCompareMatchesPointwiseOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a, b := genVersion(t, "a"), genVersion(t, "b")
+		var want concord.Order
+		switch ab, ba := leq(a, b), leq(b, a); {
+		case ab && ba:
+			want = concord.Equal
+		case ab:
+			want = concord.Before
+		case ba:
+			want = concord.After
+		default:
+			want = concord.Concurrent
+		}
+		if got := a.Compare(b); got != want {
+			t.Fatalf("%v.Compare(%v) = %v; want %v", a, b, got, want)
+		}
+		// Antisymmetry: the reverse comparison mirrors it.
+		mirror := map[concord.Order]concord.Order{concord.Equal: concord.Equal, concord.Before: concord.After,
+			concord.After: concord.Before, concord.Concurrent: concord.Concurrent}
+		if got := b.Compare(a); got != mirror[want] {
+			t.Fatalf("%v.Compare(%v) = %v; want %v", b, a, got, mirror[want])
+		}
+	})
+}
+
+func TestVersionJoinLaws(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a, b, c := genVersion(t, "a"), genVersion(t, "b"), genVersion(t, "c")
+		eq := func(x, y concord.Version) bool { return x.Compare(y) == concord.Equal }
+		if !eq(a.Join(b), b.Join(a)) {
+			t.Fatalf("join not commutative: %v, %v", a, b)
+		}
+		if !eq(a.Join(b).Join(c), a.Join(b.Join(c))) {
+			t.Fatalf("join not associative: %v, %v, %v", a, b, c)
+		}
+		if !eq(a.Join(a), a) {
+			t.Fatalf("join not idempotent: %v", a)
+		}
+		j := a.Join(b)
+		if !j.Descends(a) || !j.Descends(b) {
+			t.Fatalf("join %v does not descend from %v and %v", j, a, b)
+		}
+		// Least upper bound: any common descendant descends from the join.
+		if c.Descends(a) && c.Descends(b) && !c.Descends(j) {
+			t.Fatalf("%v descends from %v and %v but not from their join %v", c, a, b, j)
+		}
+	})
+}
+
+func TestVersionIncIsStrictlyAfter(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := genVersion(t, "a")
+		actor := concord.Actor(rapid.IntRange(1, 7).Draw(t, "actor"))
+		b, err := a.Inc(actor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.Compare(a); got != concord.After {
+			t.Fatalf("%v.Inc(%d) = %v compares %v to it; want after", a, actor, b, got)
+		}
+		if b.Get(actor) != a.Get(actor)+1 {
+			t.Fatalf("Inc(%d) counter %d; want %d", actor, b.Get(actor), a.Get(actor)+1)
+		}
+		// Two systems incrementing the same base are concurrent.
+		other := actor%7 + 1
+		c, _ := a.Inc(other)
+		if got := b.Compare(c); got != concord.Concurrent {
+			t.Fatalf("%v vs %v = %v; want concurrent", b, c, got)
+		}
+	})
+}
+
+func TestVersionEncodingRoundTrips(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := genVersion(t, "a")
+		bin, _ := a.MarshalBinary()
+		var b concord.Version
+		if err := b.UnmarshalBinary(bin); err != nil {
+			t.Fatal(err)
+		}
+		txt, _ := a.MarshalText()
+		var c concord.Version
+		if err := c.UnmarshalText(txt); err != nil {
+			t.Fatal(err)
+		}
+		if a.Compare(b) != concord.Equal || a.Compare(c) != concord.Equal {
+			t.Fatalf("round trip of %v gave %v (binary) and %v (text)", a, b, c)
+		}
+	})
+}
+
+func TestVersionRejectsMalformed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bin  []byte
+	}{
+		{"empty", nil},
+		{"zero counter", []byte{1, 1, 0}},
+		{"unsorted", []byte{2, 2, 1, 1, 1}},
+		{"duplicate", []byte{2, 1, 1, 1, 1}},
+		{"truncated", []byte{2, 1, 1}},
+		{"trailing", []byte{0, 9}},
+	} {
+		var v concord.Version
+		if err := v.UnmarshalBinary(tc.bin); err == nil {
+			t.Errorf("%s: UnmarshalBinary(%v) = nil; want an error", tc.name, tc.bin)
+		}
+	}
+	if _, err := concord.NewVersion(concord.Dot{Actor: 1, Counter: 1}, concord.Dot{Actor: 1, Counter: 2}); err == nil {
+		t.Error("NewVersion with a duplicate actor = nil error")
+	}
+}
+
+func TestVersionFullIsAnErrorNotAPrune(t *testing.T) {
+	var v concord.Version
+	var err error
+	for a := range concord.MaxDots {
+		if v, err = v.Inc(concord.Actor(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := v.Inc(concord.MaxDots + 1); err == nil {
+		t.Fatalf("Inc past MaxDots = nil error")
+	}
+	if v.Len() != concord.MaxDots {
+		t.Fatalf("Len = %d; want %d", v.Len(), concord.MaxDots)
+	}
+}
+
+func TestVersionCompareAllocatesNothing(t *testing.T) {
+	a := concord.MustVersion(concord.Dot{Actor: 1, Counter: 3}, concord.Dot{Actor: 2, Counter: 1}, concord.Dot{Actor: 4, Counter: 7})
+	b := concord.MustVersion(concord.Dot{Actor: 1, Counter: 3}, concord.Dot{Actor: 3, Counter: 1}, concord.Dot{Actor: 4, Counter: 7})
+	if n := testing.AllocsPerRun(100, func() { _ = a.Compare(b) }); n != 0 {
+		t.Fatalf("Compare allocates %v times; want 0", n)
+	}
+}
+
+func BenchmarkVersionCompare(b *testing.B) {
+	// Four systems and the engine, as in a typical pipeline.
+	x := concord.MustVersion(concord.Dot{Actor: 1, Counter: 12}, concord.Dot{Actor: 2, Counter: 3}, concord.Dot{Actor: 3, Counter: 9}, concord.Dot{Actor: 4, Counter: 1})
+	y := concord.MustVersion(concord.Dot{Actor: 1, Counter: 12}, concord.Dot{Actor: 2, Counter: 4}, concord.Dot{Actor: 3, Counter: 9}, concord.Dot{Actor: 5, Counter: 1})
+	b.Run("vector", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = x.Compare(y)
+		}
+	})
+	// The floor: comparing two wall-clock timestamps, all that a
+	// last-writer-wins sync does.
+	t1, t2 := int64(1700000000123), int64(1700000000456)
+	b.Run("lww-floor", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = t1 < t2
+		}
+	})
+}
