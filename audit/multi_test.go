@@ -1,0 +1,105 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/concordsync/concord/audit"
+)
+
+func TestMulti(t *testing.T) {
+	tests := []struct {
+		name    string
+		n       int
+		failing []int // indices of sinks that fail
+	}{
+		{name: "none", n: 0},
+		{name: "all succeed", n: 3},
+		{name: "first fails, rest still run", n: 3, failing: []int{0}},
+		{name: "middle fails", n: 3, failing: []int{1}},
+		{name: "several fail", n: 4, failing: []int{0, 2, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events := sampleEvents()
+			type call struct {
+				sink   int
+				events int
+			}
+			var calls []call
+			causes := map[int]error{}
+			sinks := make([]audit.Sink, tt.n)
+			for i := range sinks {
+				for _, f := range tt.failing {
+					if f == i {
+						causes[i] = fmt.Errorf("sink %d is down", i)
+					}
+				}
+				sinks[i] = audit.SinkFunc(func(_ context.Context, evs []audit.Event) error {
+					calls = append(calls, call{sink: i, events: len(evs)})
+					return causes[i]
+				})
+			}
+			err := audit.Multi(sinks...).Emit(context.Background(), events)
+
+			var wantCalls []call
+			for i := range tt.n {
+				wantCalls = append(wantCalls, call{sink: i, events: len(events)})
+			}
+			if diff := cmp.Diff(wantCalls, calls, cmp.AllowUnexported(call{})); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			if len(tt.failing) == 0 {
+				if err != nil {
+					t.Fatalf("Emit = %v, want nil", err)
+				}
+				return
+			}
+			// Every failure is reported, wrapped in a SinkError naming its index.
+			var got []int
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var se *audit.SinkError
+				if !errors.As(e, &se) {
+					t.Fatalf("joined error %v is not a *audit.SinkError", e)
+				}
+				if !errors.Is(se, causes[se.Index]) {
+					t.Errorf("SinkError %d wraps %v, want %v", se.Index, se.Err, causes[se.Index])
+				}
+				got = append(got, se.Index)
+			}
+			if diff := cmp.Diff(tt.failing, got); diff != "" {
+				t.Errorf("failed sink indices (-want +got):\n%s", diff)
+			}
+			for _, i := range tt.failing {
+				if !errors.Is(err, causes[i]) {
+					t.Errorf("Emit error does not wrap the error of sink %d", i)
+				}
+			}
+		})
+	}
+}
+
+func TestMultiErrorMessage(t *testing.T) {
+	down := audit.SinkFunc(func(context.Context, []audit.Event) error { return errors.New("webhook down") })
+	err := audit.Multi(audit.Discard, down).Emit(context.Background(), sampleEvents())
+	if diff := cmp.Diff("audit: sink 1: webhook down", fmt.Sprint(err)); diff != "" {
+		t.Errorf("error message (-want +got):\n%s", diff)
+	}
+}
+
+func TestMultiKeepsItsOwnSlice(t *testing.T) {
+	called := false
+	sinks := []audit.Sink{audit.SinkFunc(func(context.Context, []audit.Event) error { called = true; return nil })}
+	m := audit.Multi(sinks...)
+	sinks[0] = audit.Discard
+	if err := m.Emit(context.Background(), nil); err != nil {
+		t.Fatalf("Emit: %v", err)
+	}
+	if !called {
+		t.Errorf("Multi used the caller's slice after it was changed")
+	}
+}
