@@ -1,0 +1,569 @@
+package fake_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/connector/connectortest"
+	"github.com/concordsync/concord/connector/fake"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// person adapts a System to connectortest.System.
+type person struct{ s *fake.System }
+
+func (p person) Connector() connector.Connector { return p.s }
+
+func (p person) Edit(_ context.Context, key string, f map[string]concord.Value) error {
+	p.s.Edit(key, f)
+	return nil
+}
+
+func (p person) Delete(_ context.Context, key string) error {
+	p.s.Delete(key)
+	return nil
+}
+
+func TestConformance(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []fake.Option
+		h    connectortest.Harness
+	}{
+		{"Full", nil, connectortest.Harness{Conditional: true, Idempotent: true, Deletes: true}},
+		{"WithoutTags", []fake.Option{fake.WithoutTags()}, connectortest.Harness{Idempotent: true, Deletes: true}},
+		{"WithoutIdempotency", []fake.Option{fake.WithoutIdempotency()}, connectortest.Harness{Conditional: true, Deletes: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.h
+			h.New = func(testing.TB) connectortest.System { return person{fake.New("crm", tt.opts...)} }
+			connectortest.Run(t, h)
+		})
+	}
+}
+
+// clock returns a clock that starts at 2025-01-01 and advances a second per
+// reading.
+func clock() func() time.Time {
+	var mu sync.Mutex
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Second)
+		return now
+	}
+}
+
+func at(sec int) time.Time { return time.Date(2025, 1, 1, 0, 0, sec, 0, time.UTC) }
+
+func diff(t testing.TB, what string, want, got any) {
+	t.Helper()
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("%s (-want +got):\n%s", what, d)
+	}
+}
+
+func TestPersonEdits(t *testing.T) {
+	s := fake.New("crm", fake.WithClock(clock()))
+	s.Edit("b", map[string]concord.Value{"x": 1})
+	got := s.Edit("a", map[string]concord.Value{"x": 1, "y": "old"})
+	diff(t, "first Edit", concord.Record{Key: "a", Fields: map[string]concord.Value{"x": 1, "y": "old"}, Modified: at(2), Tag: "1"}, got)
+	s.Edit("a", map[string]concord.Value{"y": "new", "z": nil})
+
+	want := []concord.Record{
+		{Key: "a", Fields: map[string]concord.Value{"x": 1, "y": "new", "z": nil}, Modified: at(3), Tag: "2"},
+		{Key: "b", Fields: map[string]concord.Value{"x": 1}, Modified: at(1), Tag: "1"},
+	}
+	diff(t, "Records after edits", want, s.Records())
+	if s.Len() != 2 {
+		t.Errorf("Len() = %d; want 2", s.Len())
+	}
+
+	if !s.Delete("a") {
+		t.Error(`Delete("a") = false; want true for a live record`)
+	}
+	if s.Delete("a") || s.Delete("missing") {
+		t.Error("Delete of a missing record = true; want false")
+	}
+	if r, ok := s.Record("a"); ok {
+		t.Errorf(`Record("a") after Delete = %v, true; want false`, r)
+	}
+	// Re-creating a deleted record never reuses a tag.
+	got = s.Edit("a", map[string]concord.Value{"x": 9})
+	diff(t, "Edit after Delete", concord.Record{Key: "a", Fields: map[string]concord.Value{"x": 9}, Modified: at(5), Tag: "4"}, got)
+}
+
+func TestEditPanicsOnBadInput(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		key    string
+		fields map[string]concord.Value
+	}{
+		{"NoKey", "", nil},
+		{"BadValue", "a", map[string]concord.Value{"f": make(chan int)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Edit(%q, %v) did not panic", tt.key, tt.fields)
+				}
+			}()
+			fake.New("crm").Edit(tt.key, tt.fields)
+		})
+	}
+}
+
+func TestChanges(t *testing.T) {
+	ctx := t.Context()
+	s := fake.New("crm", fake.WithClock(clock()))
+	s.Edit("a", map[string]concord.Value{"n": 1}) // seq 1, superseded by 4
+	s.Edit("b", map[string]concord.Value{"n": 1}) // seq 2
+	s.Edit("c", map[string]concord.Value{"n": 1}) // seq 3, superseded by 5
+	s.Edit("a", map[string]concord.Value{"n": 2}) // seq 4
+	s.Delete("c")                                 // seq 5
+
+	keys := func(b connector.Batch) string {
+		var ks []string
+		for _, r := range b.Records {
+			k := r.Key
+			if r.Deleted {
+				k += "(deleted)"
+			}
+			ks = append(ks, k)
+		}
+		return fmt.Sprintf("%v next=%q more=%v", ks, b.Next, b.More)
+	}
+	for _, tt := range []struct {
+		cursor connector.Cursor
+		limit  int
+		want   string
+	}{
+		{"", 10, `[b a c(deleted)] next="5" more=false`},
+		{"", 2, `[b a] next="4" more=true`},
+		{"4", 2, `[c(deleted)] next="5" more=false`},
+		{"5", 2, `[] next="5" more=false`},
+		{"1", 1, `[b] next="2" more=true`},
+	} {
+		b, err := s.Changes(ctx, tt.cursor, tt.limit)
+		if err != nil {
+			t.Fatalf("Changes(%q, %d): %v", tt.cursor, tt.limit, err)
+		}
+		if got := keys(b); got != tt.want {
+			t.Errorf("Changes(%q, %d) = %s; want %s", tt.cursor, tt.limit, got, tt.want)
+		}
+	}
+
+	for _, tt := range []struct {
+		cursor connector.Cursor
+		limit  int
+	}{{"x1", 10}, {"-1", 10}, {"", 0}} {
+		_, err := s.Changes(ctx, tt.cursor, tt.limit)
+		if connector.Classify(err) != connector.ErrPermanent || !strings.Contains(fmt.Sprint(err), "crm") {
+			t.Errorf("Changes(%q, %d): got %v; want a permanent error naming the system", tt.cursor, tt.limit, err)
+		}
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      []fake.Option
+		patch     connector.Patch
+		wantClass error
+		wantMsg   []string // substrings of the error
+		wantField string   // the field a *concord.RecordError names
+	}{
+		{"StaleTag", nil, connector.Patch{Key: "a", Set: map[string]concord.Value{"n": 2}, IfMatch: "7"},
+			connector.ErrConflict, []string{`"a"`, `"7"`, `"1"`, "crm"}, ""},
+		{"IfMatchOnMissingWithCreate", nil, connector.Patch{Key: "new", Create: true, IfMatch: "1"},
+			connector.ErrConflict, []string{`"new"`, "does not exist"}, ""},
+		{"Missing", nil, connector.Patch{Key: "nope", Set: map[string]concord.Value{"n": 2}},
+			connector.ErrNotFound, []string{`"nope"`, "crm"}, ""},
+		{"BadValue", nil, connector.Patch{Key: "a", Set: map[string]concord.Value{"f": func() {}}},
+			connector.ErrPermanent, []string{`"a"`, `"f"`, "crm"}, "f"},
+		{"NoKey", nil, connector.Patch{Set: map[string]concord.Value{"n": 1}, Create: true},
+			connector.ErrPermanent, []string{"no key"}, ""},
+		{"NoTagsIgnoresIfMatch", []fake.Option{fake.WithoutTags()}, connector.Patch{Key: "a", Set: map[string]concord.Value{"n": 2}, IfMatch: "7"},
+			nil, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fake.New("crm", tt.opts...)
+			s.Edit("a", map[string]concord.Value{"n": 1})
+			res, err := s.Apply(t.Context(), []connector.Patch{tt.patch})
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			got := res[0].Err
+			if c := connector.Classify(got); c != tt.wantClass {
+				t.Fatalf("Apply: got error %v (class %v); want class %v", got, c, tt.wantClass)
+			}
+			for _, m := range tt.wantMsg {
+				if !strings.Contains(got.Error(), m) {
+					t.Errorf("Apply: error %q does not mention %s", got, m)
+				}
+			}
+			if tt.wantField != "" {
+				var re *concord.RecordError
+				if !errors.As(got, &re) || re.Field != tt.wantField || re.Key != tt.patch.Key {
+					t.Errorf("Apply: error %v is not a *concord.RecordError naming key %q field %q", got, tt.patch.Key, tt.wantField)
+				}
+			}
+			if tt.wantClass != nil && s.Effects(tt.patch.Key) != 0 {
+				t.Errorf("Effects(%q) = %d after a failed patch; want 0", tt.patch.Key, s.Effects(tt.patch.Key))
+			}
+		})
+	}
+}
+
+func TestApplyResults(t *testing.T) {
+	s := fake.New("crm", fake.WithClock(clock()))
+	s.Edit("a", map[string]concord.Value{"n": 1, "keep": true}) // at(1), tag 1
+	res, err := s.Apply(t.Context(), []connector.Patch{
+		{Key: "a", Set: map[string]concord.Value{"n": 2}, IfMatch: "1"},
+		{Key: "b", Set: map[string]concord.Value{"n": 3}, Create: true},
+		{Key: "a", Delete: true},
+		{Key: "zz", Delete: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []connector.Result{
+		{Key: "a", Tag: "2", Modified: at(2)},
+		{Key: "b", Tag: "1", Modified: at(3)},
+		{Key: "a", Tag: "3", Modified: at(4)},
+		{Key: "zz"},
+	}
+	diff(t, "Apply results", want, res)
+	diff(t, "Records", []concord.Record{{Key: "b", Fields: map[string]concord.Value{"n": 3}, Tag: "1", Modified: at(3)}}, s.Records())
+	for k, n := range map[string]int{"a": 2, "b": 1, "zz": 0} {
+		if got := s.Effects(k); got != n {
+			t.Errorf("Effects(%q) = %d; want %d", k, got, n)
+		}
+	}
+	if got := len(s.Applied()); got != 3 {
+		t.Errorf("len(Applied()) = %d; want 3 (a deleting a missing record has no effect)", got)
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	p := connector.Patch{Key: "a", Set: map[string]concord.Value{"n": 1}, Create: true, IdempotencyKey: "w1"}
+	for _, tt := range []struct {
+		name        string
+		opts        []fake.Option
+		wantEffects int
+	}{
+		{"Honoured", nil, 1},
+		{"Ignored", []fake.Option{fake.WithoutIdempotency()}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fake.New("crm", append(tt.opts, fake.WithClock(clock()))...)
+			first, err := s.Apply(t.Context(), []connector.Patch{p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := s.Apply(t.Context(), []connector.Patch{p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Effects("a"); got != tt.wantEffects {
+				t.Errorf("Effects = %d after applying the same write twice; want %d", got, tt.wantEffects)
+			}
+			if tt.wantEffects == 1 {
+				diff(t, "replayed result", first, again)
+			}
+		})
+	}
+}
+
+// TestNoSharing checks that the fake never keeps or hands out maps its
+// callers hold.
+func TestNoSharing(t *testing.T) {
+	ctx := t.Context()
+	s := fake.New("crm", fake.WithClock(clock()))
+	in := map[string]concord.Value{"addr": map[string]any{"city": "Oslo"}, "tags": []any{"a"}}
+	s.Edit("a", in)
+	in["addr"].(map[string]any)["city"] = "Bergen"
+	in["new"] = 1
+
+	r, _ := s.Record("a")
+	r.Fields["addr"].(map[string]any)["city"] = "Rome"
+	b, _ := s.Changes(ctx, "", 10)
+	b.Records[0].Fields["tags"].([]any)[0] = "z"
+	s.Records()[0].Fields["x"] = 1
+
+	set := map[string]concord.Value{"list": []any{1}}
+	if _, err := s.Apply(ctx, []connector.Patch{{Key: "a", Set: set}}); err != nil {
+		t.Fatal(err)
+	}
+	set["list"].([]any)[0] = 2
+	s.Applied()[0].Set["list"].([]any)[0] = 3
+	got, _ := s.Get(ctx, []string{"a"})
+	got[0].Fields["list"] = "changed"
+
+	want := map[string]concord.Value{"addr": map[string]any{"city": "Oslo"}, "tags": []any{"a"}, "list": []any{1}}
+	r, _ = s.Record("a")
+	diff(t, "fields after callers modified what they passed and got", want, r.Fields)
+	diff(t, "Applied()[0].Set", map[string]concord.Value{"list": []any{1}}, s.Applied()[0].Set)
+}
+
+func TestGetAndScan(t *testing.T) {
+	ctx := t.Context()
+	s := fake.New("crm")
+	for _, k := range []string{"d", "b", "a", "c"} {
+		s.Edit(k, map[string]concord.Value{"k": k})
+	}
+	s.Delete("c")
+	recs, err := s.Get(ctx, []string{"d", "c", "zz", "a", "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range recs {
+		keys = append(keys, r.Key)
+	}
+	diff(t, "Get keys", []string{"d", "a"}, keys)
+
+	for _, tt := range []struct {
+		cursor connector.Cursor
+		limit  int
+		want   []string
+		next   connector.Cursor
+		more   bool
+	}{
+		{"", 2, []string{"a", "b"}, "b", true},
+		{"b", 2, []string{"d"}, "d", false},
+		{"bb", 5, []string{"d"}, "d", false},
+		{"d", 5, nil, "d", false},
+	} {
+		b, err := s.Scan(ctx, tt.cursor, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range b.Records {
+			got = append(got, r.Key)
+		}
+		diff(t, fmt.Sprintf("Scan(%q, %d) keys", tt.cursor, tt.limit), tt.want, got)
+		if b.Next != tt.next || b.More != tt.more {
+			t.Errorf("Scan(%q, %d): Next %q, More %v; want %q, %v", tt.cursor, tt.limit, b.Next, b.More, tt.next, tt.more)
+		}
+	}
+	if _, err := s.Scan(ctx, "", 0); connector.Classify(err) != connector.ErrPermanent {
+		t.Errorf("Scan with limit 0: got %v; want a permanent error", err)
+	}
+}
+
+// call makes one call of op and returns its error.
+func call(ctx context.Context, s *fake.System, op fake.Op) error {
+	var err error
+	switch op {
+	case fake.OpChanges:
+		_, err = s.Changes(ctx, "", 10)
+	case fake.OpApply:
+		var res []connector.Result
+		res, err = s.Apply(ctx, []connector.Patch{{Key: "a", Set: map[string]concord.Value{"n": 2}, Create: true}})
+		if err == nil && res[0].Err != nil {
+			err = fmt.Errorf("patch failed: %w", res[0].Err)
+		}
+	case fake.OpGet:
+		_, err = s.Get(ctx, []string{"a"})
+	case fake.OpScan:
+		_, err = s.Scan(ctx, "", 10)
+	}
+	return err
+}
+
+var ops = []fake.Op{fake.OpChanges, fake.OpApply, fake.OpGet, fake.OpScan}
+
+func TestFailNext(t *testing.T) {
+	boom := connector.Permanent(errors.New("boom"))
+	for _, op := range ops {
+		t.Run(op.String(), func(t *testing.T) {
+			s := fake.New("crm")
+			s.FailNext(op, 2, boom)
+			for _, other := range ops {
+				if other != op {
+					if err := call(t.Context(), s, other); err != nil {
+						t.Errorf("%v after FailNext(%v): %v; want success", other, op, err)
+					}
+				}
+			}
+			s.Delete("a") // undo the Apply of the loop above
+			for i := range 2 {
+				if err := call(t.Context(), s, op); !errors.Is(err, boom) || !strings.Contains(err.Error(), "crm") {
+					t.Errorf("call %d: got %v; want the injected error, naming the system", i+1, err)
+				}
+			}
+			if s.Len() != 0 {
+				t.Errorf("Len() = %d after failed calls; want 0 (no effect)", s.Len())
+			}
+			if err := call(t.Context(), s, op); err != nil {
+				t.Errorf("third call: %v; want success", err)
+			}
+			if got := s.Calls(op); got != 3 {
+				t.Errorf("Calls(%v) = %d; want 3", op, got)
+			}
+		})
+	}
+	t.Run("NilErr", func(t *testing.T) {
+		s := fake.New("crm")
+		s.FailNext(fake.OpGet, 1, nil)
+		err := call(t.Context(), s, fake.OpGet)
+		if !errors.Is(err, fake.ErrInjected) || connector.Classify(err) != connector.ErrTransient {
+			t.Errorf("got %v; want a transient error wrapping ErrInjected", err)
+		}
+	})
+}
+
+func TestFailKey(t *testing.T) {
+	ctx := t.Context()
+	s := fake.New("crm")
+	s.Edit("a", map[string]concord.Value{"n": 1})
+	s.Edit("b", map[string]concord.Value{"n": 1})
+	boom := errors.New("boom")
+	s.FailKey("a", boom)
+	batch := []connector.Patch{{Key: "a", Set: map[string]concord.Value{"n": 2}}, {Key: "b", Set: map[string]concord.Value{"n": 2}}}
+	res, err := s.Apply(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res[0].Err, boom) || !strings.Contains(res[0].Err.Error(), `"a"`) || res[1].Err != nil {
+		t.Errorf("results %v, %v; want a failing with boom (naming the key), b succeeding", res[0].Err, res[1].Err)
+	}
+	if r, _ := s.Record("a"); r.Fields["n"] != 1 {
+		t.Errorf("a.n = %v after a failed patch; want 1", r.Fields["n"])
+	}
+	s.ClearFailKey("a")
+	if res, _ = s.Apply(ctx, batch[:1]); res[0].Err != nil {
+		t.Errorf("after ClearFailKey: %v; want success", res[0].Err)
+	}
+}
+
+func TestRateLimitNext(t *testing.T) {
+	s := fake.New("crm")
+	s.RateLimitNext(len(ops), 3*time.Second)
+	for _, op := range ops {
+		err := call(t.Context(), s, op)
+		if d, ok := connector.RetryAfter(err); connector.Classify(err) != connector.ErrRateLimited || d != 3*time.Second || !ok {
+			t.Errorf("%v: got %v; want rate limited, retry after 3s", op, err)
+		}
+	}
+	if s.Len() != 0 {
+		t.Errorf("Len() = %d after rate-limited calls; want 0", s.Len())
+	}
+	for _, op := range ops {
+		if err := call(t.Context(), s, op); err != nil {
+			t.Errorf("%v after the rate limit: %v", op, err)
+		}
+	}
+}
+
+func TestLoseRepliesNext(t *testing.T) {
+	ctx := t.Context()
+	s := fake.New("crm")
+	s.LoseRepliesNext(1)
+	p := []connector.Patch{{Key: "a", Set: map[string]concord.Value{"n": 1}, Create: true, IdempotencyKey: "w1"}}
+	res, err := s.Apply(ctx, p)
+	if !errors.Is(err, fake.ErrReplyLost) || !connector.Retryable(err) || res != nil {
+		t.Fatalf("Apply = %v, %v; want no results and a retryable ErrReplyLost", res, err)
+	}
+	if _, ok := s.Record("a"); !ok {
+		t.Error("record a missing after a lost reply; want it applied")
+	}
+	// The engine retries; the idempotency key prevents a second effect.
+	if res, err = s.Apply(ctx, p); err != nil || res[0].Err != nil {
+		t.Fatalf("retry: %v, %v", err, res)
+	}
+	if got := s.Effects("a"); got != 1 {
+		t.Errorf("Effects = %d after a lost reply and a retry; want 1", got)
+	}
+}
+
+func TestLatencyAndCancel(t *testing.T) {
+	s := fake.New("crm")
+	s.SetLatency(20 * time.Millisecond)
+	start := time.Now()
+	if err := call(t.Context(), s, fake.OpGet); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("Get took %v; want at least the 20ms latency", d)
+	}
+
+	s.SetLatency(time.Hour)
+	for _, op := range ops {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		err := call(ctx, s, op)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%v during latency: got %v; want context.DeadlineExceeded", op, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	s.SetLatency(0)
+	for _, op := range ops {
+		if err := call(ctx, s, op); !errors.Is(err, context.Canceled) {
+			t.Errorf("%v with a cancelled context: got %v; want context.Canceled", op, err)
+		}
+	}
+	if s.Len() != 0 {
+		t.Errorf("Len() = %d; want 0: cancelled calls have no effect", s.Len())
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	ctx := t.Context()
+	s := fake.New("crm")
+	var wg sync.WaitGroup
+	const workers, n = 8, 50
+	for w := range workers {
+		wg.Go(func() {
+			for i := range n {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				if w%2 == 0 {
+					s.Edit(key, map[string]concord.Value{"i": i})
+				} else if _, err := s.Apply(ctx, []connector.Patch{{Key: key, Set: map[string]concord.Value{"i": i}, Create: true}}); err != nil {
+					t.Error(err)
+				}
+				if _, err := s.Changes(ctx, "", 5); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := s.Len(); got != workers*n {
+		t.Errorf("Len() = %d; want %d", got, workers*n)
+	}
+	if got := len(s.Applied()); got != workers/2*n {
+		t.Errorf("len(Applied()) = %d; want %d", got, workers/2*n)
+	}
+	var cursor connector.Cursor
+	seen := 0
+	for more := true; more; {
+		b, err := s.Changes(ctx, cursor, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(b.Records)
+		cursor, more = b.Next, b.More
+	}
+	if seen != workers*n {
+		t.Errorf("change feed holds %d records; want %d", seen, workers*n)
+	}
+}
