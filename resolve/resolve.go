@@ -139,7 +139,9 @@ type Change struct {
 	Unit string
 	// Fields of the unit, sorted.
 	Fields []string
-	// System that made the edit.
+	// System that made the edit; for the result of a conflict, the
+	// winning candidate's system; empty for values a resolver merged
+	// (Outcome Merge).
 	System concord.SystemID
 	// From is the current canonical value (nil map if none).
 	From map[string]concord.Value

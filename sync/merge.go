@@ -63,6 +63,10 @@ type edit struct {
 	obs     *observation
 	deleted bool // an existence edit: the record is deleted in obs.sys
 	version concord.Version
+	// fromPrev: the system held the previous canonical value, so fields
+	// of a group it did not report are taken from that, not from the
+	// current canonical value.
+	fromPrev bool
 }
 
 // candidate is a competitor in a unit's merge: the canonical value or an
@@ -141,6 +145,11 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 // that changed in o's system.
 func (m *merger) detect(st *RecordState, o *observation) error {
 	view := st.Systems[o.sys.id]
+	if !o.rec.Modified.IsZero() && o.rec.Modified.Before(view.Modified) {
+		// An older state than the engine has already seen from this
+		// system (a webhook redelivered late): not an edit.
+		return nil
+	}
 	view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
 	for f, h := range o.native {
 		view.Native[f] = h
@@ -228,6 +237,9 @@ func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u
 func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool) error {
 	view := st.Systems[o.sys.id]
 	held := view.Units[u]
+	cu := st.Units[u]
+	fromPrev := cu != nil && !held.Version.IsZero() && held.Version.Compare(cu.Version) != concord.Equal &&
+		held.Version.Compare(cu.PrevVersion) == concord.Equal
 	v, err := held.Version.Inc(o.sys.actor)
 	if err != nil {
 		return &concord.RecordError{System: o.sys.id, Key: st.Key, Field: u, Err: err}
@@ -240,7 +252,7 @@ func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool
 		return err
 	}
 	view.Units[u] = HeldUnit{Hash: h, Version: v}
-	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v})
+	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev})
 	ev := m.event(audit.EditObserved, st.Key, u)
 	ev.System = o.sys.id
 	ev.Version = v
@@ -445,7 +457,39 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 	}
 	m.events = append(m.events, ev)
 	m.setUnit(st, u, v, winner, rule, to, deleted)
+	st.Units[u].Modified = m.modified(st, u, w, merged != nil)
 	return nil
+}
+
+// modified returns the system time of the value w brings (the latest of
+// the conflict's candidates for a merged value).
+func (m *merger) modified(st *RecordState, u string, w candidate, merged bool) time.Time {
+	switch {
+	case merged:
+		var t time.Time
+		for _, c := range m.max {
+			if ct := m.candidateTime(st, u, c); ct.After(t) {
+				t = ct
+			}
+		}
+		return t
+	default:
+		return m.candidateTime(st, u, w)
+	}
+}
+
+func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time {
+	switch {
+	case c.e != nil:
+		return c.e.obs.rec.Modified
+	case c.held != nil:
+		return c.held.Modified
+	case c.canonical:
+		if cu := st.Units[u]; cu != nil {
+			return cu.Modified
+		}
+	}
+	return time.Time{}
 }
 
 // setUnit writes the new canonical value and version of u.
@@ -521,10 +565,7 @@ func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.
 		if !x.canonical {
 			rc.Modified = x.e.obs.rec.Modified
 		} else if cu != nil {
-			rc.Modified = cu.Changed
-			if v := st.Systems[cu.Winner]; v != nil && !v.Modified.IsZero() {
-				rc.Modified = v.Modified
-			}
+			rc.Modified = cu.Modified
 		}
 		c.Candidates = append(c.Candidates, rc)
 	}
@@ -577,17 +618,23 @@ func (m *merger) deleteConflict(st *RecordState, e *edit) (resolve.Conflict, boo
 }
 
 // editValues returns the unit's values as the edit has them: the reported
-// fields over the canonical ones.
+// fields over the ones the system held (the previous canonical value if it
+// held that, else the current one). Connectors report whole records, so
+// this matters only for partial reports passed to Ingest.
 func (m *merger) editValues(st *RecordState, e *edit) map[string]concord.Value {
 	if e.unit == resolve.RecordUnit {
 		return nil
 	}
 	fields := m.layout.fieldsOf(e.unit)
+	base := st.Fields
+	if e.fromPrev {
+		base = st.Units[e.unit].Prev
+	}
 	out := make(map[string]concord.Value, len(fields))
 	for _, f := range fields {
 		if v, ok := e.obs.rec.Fields[f]; ok {
 			out[f] = v
-		} else if v, ok := st.Fields[f]; ok {
+		} else if v, ok := base[f]; ok {
 			out[f] = v
 		}
 	}

@@ -45,6 +45,10 @@ type UnitState struct {
 	Rule string
 	// Changed is when the engine set the value.
 	Changed time.Time
+	// Modified is the winning system's own modification time of the
+	// value (the latest of the candidates' for a merged value): what
+	// last-writer-wins compares the canonical value by.
+	Modified time.Time
 	// Prev is the previous canonical value and version: one step of
 	// history, used as the base of a conflict when every candidate
 	// descends from it.
