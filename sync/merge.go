@@ -27,8 +27,9 @@ package sync
 //     back to its system); a hold keeps both for a person.
 //
 // The record's existence is the unit resolve.RecordUnit. A delete is an edit
-// of it; a delete that did not see every canonical edit, or an edit in a
-// system that did not see the delete, is a conflict on that unit.
+// of it, compared by record-level context (see merger.context): a delete
+// that did not see every canonical edit, or an edit in a system that did not
+// see the delete, is a conflict on that unit.
 
 import (
 	"cmp"
@@ -96,6 +97,8 @@ type merger struct {
 	max    []candidate
 	units  []string
 	buf    []byte
+
+	recordCtx concord.Version // see mergeRecord
 }
 
 // mergeRecord applies the observations (at most one per system) to st.
@@ -113,6 +116,20 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 	}
 	if len(m.edits) == 0 {
 		return nil
+	}
+	if err := m.claimExistence(st); err != nil {
+		return err
+	}
+	// The record-level context of the canonical state, before this
+	// cycle's edits: what a delete or an existence claim competes with.
+	m.recordCtx = concord.Version{}
+	if ex := st.existence(); ex != nil {
+		m.recordCtx = ex.Version
+		if !st.Deleted {
+			for _, x := range st.Units {
+				m.recordCtx = m.recordCtx.Join(x.Version)
+			}
+		}
 	}
 	// Merge unit by unit, in name order, the record's existence last: a
 	// delete is judged against every field edit of the same cycle.
@@ -154,11 +171,11 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 	for f, h := range o.native {
 		view.Native[f] = h
 	}
-	exists := st.existence()
 	if o.rec.Deleted {
 		clear(view.Native)
-		if !view.Seen && exists == nil {
-			// A delete of a record the engine never knew: nothing to do.
+		if !view.Seen {
+			// A delete of a record the engine never saw in this
+			// system: there is no edit of ours it could undo.
 			view.Seen, view.Deleted = true, true
 			return nil
 		}
@@ -167,7 +184,6 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		}
 		return m.addEdit(st, o, resolve.RecordUnit, true)
 	}
-	fieldEdits := false
 	m.units = m.units[:0]
 	for f := range o.rec.Fields {
 		u := m.layout.unitOf(f)
@@ -177,59 +193,68 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 			}
 			m.units = append(m.units, u)
 		}
-		edited, err := m.detectUnit(st, view, o, u)
-		if err != nil {
+		if err := m.detectUnit(st, view, o, u); err != nil {
 			return err
 		}
-		fieldEdits = fieldEdits || edited
 	}
 	// Existence: the system has the record. That is an edit if the engine
-	// thought it absent there, or if the record is canonically deleted and
-	// the system edited it without having seen the delete.
-	switch {
-	case exists == nil || !view.Seen:
-		if exists != nil && !st.Deleted {
-			// First sight of a record the engine knows: the system has
-			// it as the canonical state says.
-			view.Seen = true
-			view.Units[resolve.RecordUnit] = HeldUnit{Hash: existHash(true), Version: exists.Version}
-			return nil
-		}
+	// thought it absent there.
+	if st.existence() == nil || !view.Seen || view.Deleted {
 		return m.addEdit(st, o, resolve.RecordUnit, false)
-	case view.Deleted:
-		return m.addEdit(st, o, resolve.RecordUnit, false) // re-created
-	case st.Deleted && fieldEdits:
-		return m.addEdit(st, o, resolve.RecordUnit, false) // edited, unaware of the delete
+	}
+	return nil
+}
+
+// claimExistence adds, when the record is deleted or being deleted, a claim
+// that it exists for every system that edited its fields without deleting
+// it: an edit made without knowledge of a delete competes with the delete.
+func (m *merger) claimExistence(st *RecordState) error {
+	deleting := st.Deleted
+	for _, e := range m.edits {
+		deleting = deleting || e.deleted
+	}
+	if !deleting {
+		return nil
+	}
+	n := len(m.edits)
+	for i := range n {
+		o := m.edits[i].obs
+		if o.rec.Deleted || slices.ContainsFunc(m.edits[:n], func(e edit) bool { return e.obs == o && e.unit == resolve.RecordUnit }) ||
+			slices.ContainsFunc(m.edits[n:], func(e edit) bool { return e.obs == o }) {
+			continue
+		}
+		if err := m.addEdit(st, o, resolve.RecordUnit, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // detectUnit compares the unit u as o reports it with what the engine knows
 // and adds an edit if it changed.
-func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u string) (bool, error) {
+func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u string) error {
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
 	held, known := view.Units[u]
 	if known && cu != nil && held.Version.Compare(cu.Version) == concord.Equal {
 		// In sync: the system held the canonical values.
 		if sameReported(fields, o.rec.Fields, st.Fields) {
-			return false, nil
+			return nil
 		}
 	} else {
 		h, err := m.hashUnit(fields, o.rec.Fields)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if known && h == held.Hash {
-			return false, nil // still what it held: not yet overwritten
+			return nil // still what it held: not yet overwritten
 		}
-		if !known && cu != nil && sameReported(fields, o.rec.Fields, st.Fields) {
-			// First sight of a unit that already has the canonical value.
-			view.Units[u] = HeldUnit{Hash: h, Version: cu.Version}
-			return false, nil
-		}
+		// Otherwise an edit, even at first sight of a unit whose value
+		// matches the canonical one: the two histories are independent,
+		// and their agreement is settled as a merge ("equal-values")
+		// whatever order the systems are read in.
 	}
-	return true, m.addEdit(st, o, u, false)
+	return m.addEdit(st, o, u, false)
 }
 
 // addEdit records an edit of unit u by o's system, and what that system now
@@ -273,7 +298,7 @@ func (m *merger) mergeUnit(ctx context.Context, st *RecordState, edits []edit) e
 	cu := st.Units[u]
 	m.cands = m.cands[:0]
 	if cu != nil {
-		m.cands = append(m.cands, candidate{canonical: true, system: cu.Winner, version: cu.Version})
+		m.cands = append(m.cands, candidate{canonical: true, system: cu.Winner, version: m.context(st, u, cu.Version, nil)})
 	}
 	if cu != nil && cu.Hold != nil {
 		// The competitors of an earlier hold still compete: an edit
@@ -286,7 +311,7 @@ func (m *merger) mergeUnit(ctx context.Context, st *RecordState, edits []edit) e
 	}
 	for i := range edits {
 		e := &edits[i]
-		m.cands = append(m.cands, candidate{e: e, system: e.obs.sys.id, version: e.version})
+		m.cands = append(m.cands, candidate{e: e, system: e.obs.sys.id, version: m.context(st, u, e.version, st.Systems[e.obs.sys.id])})
 	}
 	// Keep the maximal candidates.
 	maximal := m.max[:0]
@@ -312,15 +337,31 @@ func (m *merger) mergeUnit(ctx context.Context, st *RecordState, edits []edit) e
 		if w.canonical {
 			return nil // every edit was already superseded
 		}
-		if u == resolve.RecordUnit && w.e.deleted && cu != nil {
-			if c, ok := m.deleteConflict(st, w.e); ok {
-				return m.resolveConflict(ctx, st, u, c, []candidate{{canonical: true, system: cu.Winner, version: c.Candidates[0].Version}, {e: w.e, system: w.e.obs.sys.id, version: c.Candidates[1].Version}})
-			}
-		}
 		return m.apply(ctx, st, u, w.version, w, nil, RuleFastForward, "")
 	}
 	c := m.conflict(st, u, maximal)
 	return m.resolveConflict(ctx, st, u, c, maximal)
+}
+
+// context returns the version a candidate competes with. For a field or
+// group it is the candidate's own version. For the record's existence it is
+// the record-level context: the join of every unit's version as the
+// candidate knows them (the canonical ones, or those the editing system
+// holds). The canonical context is taken before the cycle's edits are
+// merged (for a deleted record, the context the delete was decided in), so
+// the outcome does not depend on how edits are grouped into cycles. So a delete wins outright only if its system had seen every edit
+// of the record, and a delete that missed one is a conflict with it.
+func (m *merger) context(st *RecordState, u string, v concord.Version, view *SystemView) concord.Version {
+	if u != resolve.RecordUnit {
+		return v
+	}
+	if view == nil {
+		return m.recordCtx
+	}
+	for _, h := range view.Units {
+		v = v.Join(h.Version)
+	}
+	return v
 }
 
 // resolveConflict settles a conflict among cands (pairwise concurrent).
@@ -336,6 +377,12 @@ func (m *merger) resolveConflict(ctx context.Context, st *RecordState, u string,
 	if cu != nil && cu.Hold != nil && sameCandidates(cu.Hold.Candidates, c.Candidates) {
 		return nil // already held for a person: not raised twice
 	}
+	if allEqual(c.Candidates) {
+		// Concurrent but in agreement: no conflict to report, but the
+		// outcome is still recorded, at the joined version, so that
+		// every system converges on it.
+		return m.apply(ctx, st, u, joined, cands[0], nil, RuleEqualValues, "the concurrent edits agree")
+	}
 	ev := m.event(audit.ConflictDetected, st.Key, u)
 	ev.Fields = c.Fields
 	ev.Version = joined
@@ -344,9 +391,6 @@ func (m *merger) resolveConflict(ctx context.Context, st *RecordState, u string,
 	}
 	m.events = append(m.events, ev)
 
-	if allEqual(c.Candidates) {
-		return m.apply(ctx, st, u, joined, cands[0], nil, RuleEqualValues, "the concurrent edits agree")
-	}
 	d := resolve.Decision{Outcome: resolve.Undecided}
 	if m.resolver != nil {
 		var err error
@@ -582,39 +626,6 @@ func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.
 		c.BaseKnown = true // the unit did not exist
 	}
 	return c
-}
-
-// deleteConflict reports whether a delete by e's system missed canonical
-// edits of other units. It returns the conflict between the record as it
-// stands (with every canonical version as its context) and the delete (with
-// the versions its system held).
-func (m *merger) deleteConflict(st *RecordState, e *edit) (resolve.Conflict, bool) {
-	view := st.Systems[e.obs.sys.id]
-	var live, del concord.Version
-	missed := false
-	for name, cu := range st.Units {
-		live = live.Join(cu.Version)
-		if name == resolve.RecordUnit {
-			continue
-		}
-		if !view.Units[name].Version.Descends(cu.Version) {
-			missed = true
-		}
-	}
-	if !missed {
-		return resolve.Conflict{}, false
-	}
-	for _, h := range view.Units {
-		del = del.Join(h.Version)
-	}
-	cu := st.existence()
-	return resolve.Conflict{
-		Key: st.Key, Unit: resolve.RecordUnit,
-		Candidates: []resolve.Candidate{
-			{System: cu.Winner, Canonical: true, Version: live, Modified: cu.Changed},
-			{System: e.obs.sys.id, Deleted: true, Version: del, Modified: e.obs.rec.Modified},
-		},
-	}, true
 }
 
 // editValues returns the unit's values as the edit has them: the reported
