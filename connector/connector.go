@@ -49,8 +49,12 @@ type Patch struct {
 	// Set holds the new values by the system's field names. A nil value
 	// empties the field.
 	Set map[string]concord.Value
-	// Create allows the write to create the record if it does not exist.
-	// Without Create, a patch to a missing record fails with ErrNotFound.
+	// Create asks for a new record: the engine believes the system does
+	// not have it (or has deleted it). A connector whose system supports
+	// conditional writes fails the patch with ErrConflict if a live record
+	// with this key already exists, so that a record created in the
+	// system meanwhile is read and merged instead of overwritten. Without
+	// Create, a patch to a missing record fails with ErrNotFound.
 	Create bool
 	// Delete deletes the record; Set is then ignored. Deleting a record
 	// that does not exist succeeds.

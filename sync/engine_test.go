@@ -36,8 +36,15 @@ func (c *clock) now() time.Time {
 }
 
 // rig is a pipeline of fake systems with the canonical shape.
+// tb is what the rig needs of a test: *testing.T or *rapid.T.
+type tb interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
 type rig struct {
-	t       *testing.T
+	t       tb
 	sys     map[concord.SystemID]*fake.System
 	engine  *recsync.Engine
 	audit   *audittest.Recorder
@@ -48,7 +55,7 @@ type rig struct {
 
 type rigOption func(*recsync.Config)
 
-func newRig(t *testing.T, names []concord.SystemID, opts ...rigOption) *rig {
+func newRig(t tb, names []concord.SystemID, opts ...rigOption) *rig {
 	t.Helper()
 	r := &rig{t: t, sys: map[concord.SystemID]*fake.System{}, audit: audittest.New(),
 		store: recsync.NewMemoryStore(), clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
@@ -63,7 +70,7 @@ func newRig(t *testing.T, names []concord.SystemID, opts ...rigOption) *rig {
 	}
 	e, err := recsync.New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	r.engine = e
 	return r
@@ -205,7 +212,7 @@ func TestUnresolvedConflictHoldsOnlyThatField(t *testing.T) {
 	r.requireAll("c2", map[string]any{"phone": "8"})
 	holds, err := r.engine.Holds(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if len(holds) != 1 || holds[0].Key != "c1" || holds[0].Unit != "phone" {
 		t.Fatalf("holds = %+v; want c1/phone", holds)
@@ -255,7 +262,7 @@ func TestCrashBeforeCommitLosesNothing(t *testing.T) {
 	e, err := recsync.New(recsync.Config{Store: failing, Resolver: resolve.LastWriterWins(), Systems: []recsync.System{
 		{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if _, err := e.RunCycle(context.Background()); err == nil {
 		t.Fatal("cycle with a failing commit succeeded")
@@ -344,7 +351,7 @@ func TestInvalidRecordIsQuarantinedSiblingsProceed(t *testing.T) {
 	e, err := recsync.New(recsync.Config{Store: r.store, Audit: r.audit, Systems: []recsync.System{
 		{ID: "portal", Connector: bad}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	_, err = e.RunCycle(context.Background())
 	var re *concord.RecordError
@@ -356,7 +363,7 @@ func TestInvalidRecordIsQuarantinedSiblingsProceed(t *testing.T) {
 	}
 	dl, err := r.store.DeadLetters(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if len(dl) != 1 || dl[0].Key != "poison" || dl[0].System != "portal" || !dl[0].Inbound {
 		t.Fatalf("dead letters = %+v; want the poison record", dl)
@@ -379,7 +386,7 @@ func TestIngestAppliesPushedChanges(t *testing.T) {
 	// A webhook with only the changed field: absent fields are left alone.
 	rep, err := r.engine.Ingest(context.Background(), "portal", []concord.Record{{Key: "c1", Fields: map[string]any{"city": "Bergen"}}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if rep.Systems["warehouse"].Writes != 1 {
 		t.Fatalf("ingest writes = %d; want 1", rep.Systems["warehouse"].Writes)

@@ -558,7 +558,9 @@ func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner co
 		if x, ok := to[f]; ok {
 			st.Fields[f] = x
 		} else if m.layout.isGroup(u) {
-			delete(st.Fields, f)
+			// A group is all its fields: one the winning value does
+			// not have is empty (not unknown), and written as such.
+			st.Fields[f] = nil
 		}
 	}
 }

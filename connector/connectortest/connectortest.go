@@ -431,11 +431,16 @@ func checkCreate(e *env) {
 	)
 	e.wantClass(res, 0, nil)
 	e.wantClass(res, 1, connector.ErrNotFound)
-	e.wantClass(res, 2, nil)
 	m["ct-new"] = fields{"n": 2}
-	m["ct-old"]["n"] = 4
+	if e.h.Conditional {
+		// Create on an existing record is a conflict: it must not
+		// overwrite a record created in the system meanwhile.
+		e.wantClass(res, 2, connector.ErrConflict)
+	} else if e.wantClass(res, 2, nil); true {
+		m["ct-old"]["n"] = 4
+	}
 	recs, _ := e.drain("", readLimit)
-	e.expectExactly("after Apply with Create for ct-new and ct-old and without it for ct-missing", latest(recs), m)
+	e.expectExactly("after Apply with Create for ct-new and ct-old (existing) and without it for ct-missing", latest(recs), m)
 }
 
 func checkResultsInOrder(e *env) {
@@ -496,7 +501,8 @@ func checkIdempotent(e *env) {
 		e.t.Skip("Harness.Idempotent is false: idempotency keys not checked")
 	}
 	m := model{}
-	p := connector.Patch{Key: "ct-a", Set: fields{"n": 1}, Create: true, IdempotencyKey: "connectortest-write-1"}
+	e.edit(m, "ct-a", fields{"n": 0})
+	p := connector.Patch{Key: "ct-a", Set: fields{"n": 1}, IdempotencyKey: "connectortest-write-1"}
 	e.wantClass(e.apply(p), 0, nil)
 	e.edit(m, "ct-a", fields{"n": 5})
 	e.wantClass(e.apply(p), 0, nil)

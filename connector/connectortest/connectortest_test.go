@@ -194,7 +194,7 @@ func TestSuiteDetectsBrokenConnectors(t *testing.T) {
 					}
 				}))
 			}}
-		}, wantFail: []string{"ApplyTouchesOnlyNamedFields", "ApplyCreate"}, wantMsg: `"keep"`},
+		}, wantFail: []string{"ApplyTouchesOnlyNamedFields"}, wantMsg: `"keep"`},
 		{name: "OversizedBatches", wrap: func(s *fake.System) connector.Connector {
 			return &broken{System: s, changes: func(ctx context.Context, c connector.Cursor, limit int) (connector.Batch, error) {
 				return s.Changes(ctx, c, limit+1)

@@ -491,6 +491,10 @@ func (s *System) applyLocked(p connector.Patch) connector.Result {
 		res.Err = &connector.Error{Class: connector.ErrNotFound, Key: p.Key,
 			Err: fmt.Errorf("fake %s: no such record", s.name)}
 		return res
+	case s.tags && live && p.Create:
+		res.Err = &connector.Error{Class: connector.ErrConflict, Key: p.Key,
+			Err: fmt.Errorf("fake %s: Create, but the record exists with tag %q", s.name, s.tag(e))}
+		return res
 	case s.tags && p.IfMatch != "" && (!live || s.tag(e) != p.IfMatch):
 		actual := "none, the record does not exist"
 		if live {

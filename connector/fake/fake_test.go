@@ -260,7 +260,7 @@ func TestApplyResults(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) {
-	p := connector.Patch{Key: "a", Set: map[string]concord.Value{"n": 1}, Create: true, IdempotencyKey: "w1"}
+	p := connector.Patch{Key: "a", Set: map[string]concord.Value{"n": 1}, IdempotencyKey: "w1"}
 	for _, tt := range []struct {
 		name        string
 		opts        []fake.Option
@@ -271,6 +271,7 @@ func TestIdempotency(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := fake.New("crm", append(tt.opts, fake.WithClock(clock()))...)
+			s.Edit("a", map[string]concord.Value{"n": 0})
 			first, err := s.Apply(t.Context(), []connector.Patch{p})
 			if err != nil {
 				t.Fatal(err)
@@ -280,7 +281,7 @@ func TestIdempotency(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got := s.Effects("a"); got != tt.wantEffects {
-				t.Errorf("Effects = %d after applying the same write twice; want %d", got, tt.wantEffects)
+				t.Errorf("Effects = %d after an edit and the same write twice; want %d", got, tt.wantEffects)
 			}
 			if tt.wantEffects == 1 {
 				diff(t, "replayed result", first, again)
