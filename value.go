@@ -67,6 +67,28 @@ func CheckValue(v Value) error {
 // equality described on [Value]. Unsupported values are equal to nothing,
 // not even themselves.
 func EqualValues(a, b Value) bool {
+	// Fast paths for the common same-type scalars; everything else goes
+	// through the canonical encoding.
+	switch x := a.(type) {
+	case string:
+		if y, ok := b.(string); ok {
+			return x == y
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			return x == y
+		}
+	case int:
+		if y, ok := b.(int); ok {
+			return x == y
+		}
+	case int64:
+		if y, ok := b.(int64); ok {
+			return x == y
+		}
+	case nil:
+		return b == nil
+	}
 	var ab, bb [128]byte
 	ea, err := appendCanonical(ab[:0], a, "", false)
 	if err != nil {

@@ -94,7 +94,7 @@ func (e *Engine) Settle(ctx context.Context, key, unit string, winner int, perso
 		ev.Fields = m.layout.fieldsOf(unit)
 		ev.From, ev.To = unitValues(ev.Fields, st.Fields), w.Values
 	}
-	m.setUnit(st, unit, v, w.System, RulePerson, w.Values, w.Deleted)
+	m.setUnit(st, unit, v, w.System, RulePerson, ev.From, w.Values, w.Deleted)
 	st.Units[unit].Modified = w.Modified
 	events := append(m.events[:0:0], ev)
 	if err := e.store.Commit(ctx, &Commit{States: []*RecordState{st}}); err != nil {

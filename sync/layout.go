@@ -44,6 +44,9 @@ func newLayout(groups map[string][]string) (*layout, error) {
 
 // unitOf returns the unit of field f.
 func (l *layout) unitOf(f string) string {
+	if len(l.group) == 0 {
+		return f
+	}
 	if g, ok := l.group[f]; ok {
 		return g
 	}

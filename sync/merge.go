@@ -68,6 +68,7 @@ type edit struct {
 	// of a group it did not report are taken from that, not from the
 	// current canonical value.
 	fromPrev bool
+	vals     map[string]concord.Value // see editValues
 }
 
 // candidate is a competitor in a unit's merge: the canonical value or an
@@ -167,9 +168,16 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		// system (a webhook redelivered late): not an edit.
 		return nil
 	}
+	if o.rec.Tag != "" && o.rec.Tag == view.Tag && view.Seen && o.rec.Deleted == view.Deleted {
+		// The same version of the record the engine last read or
+		// wrote (an echo, or a feed repeating itself): nothing changed.
+		return nil
+	}
 	view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
 	for f, h := range o.native {
-		view.Native[f] = h
+		if old, ok := view.Native[f]; !ok || old != h {
+			view.Native[f] = h
+		}
 	}
 	if o.rec.Deleted {
 		clear(view.Native)
@@ -185,8 +193,11 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		return m.addEdit(st, o, resolve.RecordUnit, true)
 	}
 	m.units = m.units[:0]
-	for f := range o.rec.Fields {
+	for f, v := range o.rec.Fields {
 		u := m.layout.unitOf(f)
+		if u == f && m.inSyncAndEqual(st, view, f, v) {
+			continue // the common case, without the general machinery
+		}
 		if u != f {
 			if slices.Contains(m.units, u) {
 				continue
@@ -228,6 +239,21 @@ func (m *merger) claimExistence(st *RecordState) error {
 		}
 	}
 	return nil
+}
+
+// inSyncAndEqual reports whether the system held the canonical version of
+// the single-field unit f and still reports its canonical value.
+func (m *merger) inSyncAndEqual(st *RecordState, view *SystemView, f string, v concord.Value) bool {
+	cu := st.Units[f]
+	if cu == nil {
+		return false
+	}
+	held, known := view.Units[f]
+	if !known || held.Version.Compare(cu.Version) != concord.Equal {
+		return false
+	}
+	c, ok := st.Fields[f]
+	return ok && concord.EqualValues(v, c)
 }
 
 // detectUnit compares the unit u as o reports it with what the engine knows
@@ -423,7 +449,10 @@ func (m *merger) resolveConflict(ctx context.Context, st *RecordState, u string,
 func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule, reason string) error {
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
-	var to map[string]concord.Value
+	var to, from map[string]concord.Value
+	if u != resolve.RecordUnit {
+		from = unitValues(fields, st.Fields)
+	}
 	deleted := st.Deleted
 	switch {
 	case u == resolve.RecordUnit && w.canonical:
@@ -437,7 +466,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 	case w.held != nil:
 		to = w.held.Values
 	case w.canonical:
-		to = unitValues(fields, st.Fields)
+		to = from
 	default:
 		to = m.editValues(st, w.e)
 	}
@@ -453,7 +482,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 		ch := resolve.Change{Key: st.Key, Unit: u, Fields: fields, System: winner, Deleted: deleted, Version: v,
 			Resolved: rule != RuleFastForward}
 		if u != resolve.RecordUnit {
-			ch.From, ch.To = unitValues(fields, st.Fields), to
+			ch.From, ch.To = from, to
 		}
 		for _, g := range m.gates {
 			vd, err := g.Check(ctx, ch)
@@ -481,12 +510,12 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 				if cu != nil {
 					keep = cu.Winner
 				}
-				m.setUnit(st, u, rv, keep, vd.Rule, unitValues(fields, st.Fields), st.Deleted)
+				m.setUnit(st, u, rv, keep, vd.Rule, from, from, st.Deleted)
 				return nil
 			default:
 				c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 				if cu != nil {
-					c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true, Values: unitValues(fields, st.Fields), Deleted: st.Deleted, Version: cu.Version})
+					c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true, Values: from, Deleted: st.Deleted, Version: cu.Version})
 				}
 				c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v})
 				m.hold(st, u, c, vd.Rule, vd.Reason)
@@ -497,10 +526,10 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 	ev := m.event(audit.MergeDecided, st.Key, u)
 	ev.System, ev.Version, ev.Rule, ev.Reason, ev.Deleted = winner, v, rule, reason, deleted
 	if u != resolve.RecordUnit {
-		ev.Fields, ev.From, ev.To = fields, unitValues(fields, st.Fields), to
+		ev.Fields, ev.From, ev.To = fields, from, to
 	}
 	m.events = append(m.events, ev)
-	m.setUnit(st, u, v, winner, rule, to, deleted)
+	m.setUnit(st, u, v, winner, rule, from, to, deleted)
 	st.Units[u].Modified = m.modified(st, u, w, merged != nil)
 	return nil
 }
@@ -536,8 +565,9 @@ func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time
 	return time.Time{}
 }
 
-// setUnit writes the new canonical value and version of u.
-func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner concord.SystemID, rule string, to map[string]concord.Value, deleted bool) {
+// setUnit writes the new canonical value and version of u; from is the
+// current value (it becomes Prev; it is not modified afterwards).
+func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner concord.SystemID, rule string, from, to map[string]concord.Value, deleted bool) {
 	cu := st.Units[u]
 	if cu == nil {
 		cu = &UnitState{}
@@ -545,9 +575,7 @@ func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner co
 	} else {
 		cu.PrevVersion = cu.Version
 		cu.PrevDeleted = st.Deleted
-		if u != resolve.RecordUnit {
-			cu.Prev = unitValues(m.layout.fieldsOf(u), st.Fields)
-		}
+		cu.Prev = from
 	}
 	cu.Version, cu.Winner, cu.Rule, cu.Changed, cu.Hold = v, winner, rule, m.now(), nil
 	if u == resolve.RecordUnit {
@@ -635,8 +663,8 @@ func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.
 // held that, else the current one). Connectors report whole records, so
 // this matters only for partial reports passed to Ingest.
 func (m *merger) editValues(st *RecordState, e *edit) map[string]concord.Value {
-	if e.unit == resolve.RecordUnit {
-		return nil
+	if e.unit == resolve.RecordUnit || e.vals != nil {
+		return e.vals // computed once, when the edit is detected
 	}
 	fields := m.layout.fieldsOf(e.unit)
 	base := st.Fields
@@ -651,6 +679,7 @@ func (m *merger) editValues(st *RecordState, e *edit) map[string]concord.Value {
 			out[f] = v
 		}
 	}
+	e.vals = out
 	return out
 }
 
