@@ -1,0 +1,66 @@
+// Package sync is Concord's engine: it keeps several systems in agreement
+// about the same records, field by field, in-process.
+//
+// The package name shadows the standard library's sync inside a host's
+// file; import it under another name:
+//
+//	import recsync "github.com/concordsync/concord/sync"
+//
+// # The host's loop
+//
+// A host implements (or picks) one connector.Connector per system, maps
+// each system's shape to the canonical one with transforms, chooses how
+// conflicts are settled, and builds an [Engine]:
+//
+//	engine, err := recsync.New(recsync.Config{
+//		Systems: []recsync.System{
+//			{ID: "portal", Connector: portal, Inbound: portalMap.Inbound(), Outbound: portalMap.Outbound()},
+//			{ID: "warehouse", Connector: warehouse},
+//		},
+//		Groups:   map[string][]string{"address": {"street", "city", "postal_code", "country"}},
+//		Resolver: resolve.Chain(resolve.SystemOfRecord(owners), resolve.LastWriterWins()),
+//		Audit:    audit.JSONLines(auditFile),
+//		Store:    store, // nil: in memory
+//	})
+//
+// New validates everything and does nothing else: no I/O, no goroutine.
+// The host then calls [Engine.RunCycle] when it wants (from a timer, a job
+// queue, a test), or [Engine.Run] to cycle on an interval until its context
+// is cancelled, and [Engine.Ingest] to feed changes a system pushes
+// (webhooks). Each cycle:
+//
+//  1. Pull: reads every system's changes since its stored cursor (systems
+//     in parallel), validates them and applies the inbound transforms. A
+//     record that cannot be used becomes a dead letter with the reason; its
+//     siblings go on.
+//  2. Detect: compares what each system reports with what the engine knows
+//     it held, per unit (a field, or a declared field group). A changed
+//     unit is an edit, versioned as the version the system held
+//     incremented at that system. A system reporting what it was last sent
+//     (an echo) made no edit.
+//  3. Merge: an edit that descends from the canonical version wins; edits
+//     that are concurrent are a conflict, settled by the Resolver or held
+//     for a person (only that unit is held). The result's version is the
+//     join of the competitors. See merge.go for the rules.
+//  4. Gate: gates (and a Resolver that is also a gate, such as
+//     resolve.SystemOfRecord) may refuse a change, which is then reverted
+//     in the system that made it, or hold it.
+//  5. Push: every system that does not hold the canonical values gets one
+//     field-level patch per record with only the fields that differ in its
+//     own shape, conditional on its version tag, with an idempotency key.
+//  6. Commit: cursors, record states and dead letters are stored in one
+//     atomic commit; a record whose write failed stays pending and is
+//     retried next cycle. Audit events are emitted after the commit.
+//
+// A crash anywhere re-runs work and never loses an edit: writes are
+// idempotent and conditional, and nothing advances before it is committed.
+//
+// # What a cycle reports
+//
+// RunCycle returns a [Report] (per system: records read, edits, conflicts,
+// holds, refusals, writes, failures) and, when something failed, a
+// [*CycleError] listing each failure with its system, record key and cause,
+// inspectable with errors.Is and errors.As. What succeeded is committed all
+// the same. Held conflicts are listed by [Engine.Holds] and settled by a
+// named person with [Engine.Settle].
+package sync

@@ -1,0 +1,56 @@
+package sync_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+)
+
+// Two systems edit the same customer between cycles: different fields both
+// survive; the same field is settled by its system of record.
+func Example() {
+	clock := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { clock = clock.Add(time.Second); return clock }
+	portal := fake.New("portal", fake.WithClock(now))
+	warehouse := fake.New("warehouse", fake.WithClock(now))
+
+	engine, err := recsync.New(recsync.Config{
+		Systems: []recsync.System{
+			{ID: "portal", Connector: portal},
+			{ID: "warehouse", Connector: warehouse},
+		},
+		Resolver: resolve.Chain(
+			resolve.SystemOfRecord(map[string]concord.SystemID{"stock": "warehouse"}),
+			resolve.LastWriterWins(),
+		),
+		Now: now,
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+
+	portal.Edit("c1", map[string]any{"phone": "+44 1", "company": "Acme", "stock": 5})
+	if _, err := engine.RunCycle(ctx); err != nil {
+		panic(err)
+	}
+	portal.Edit("c1", map[string]any{"phone": "+44 2", "stock": 7})         // the portal may not set stock
+	warehouse.Edit("c1", map[string]any{"company": "Acme Ltd", "stock": 4}) // the warehouse owns it
+	for range 2 {
+		if _, err := engine.RunCycle(ctx); err != nil {
+			panic(err)
+		}
+	}
+	p, _ := portal.Record("c1")
+	w, _ := warehouse.Record("c1")
+	fmt.Println("portal:   ", p.Fields)
+	fmt.Println("warehouse:", w.Fields)
+	// Output:
+	// portal:    map[company:Acme Ltd phone:+44 2 stock:4]
+	// warehouse: map[company:Acme Ltd phone:+44 2 stock:4]
+}
