@@ -435,3 +435,124 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+func TestNonOwnerEditIsRevertedInThatSystem(t *testing.T) {
+	sor := resolve.SystemOfRecord(map[string]concord.SystemID{"credit_limit": "erp"})
+	r := newRig(t, []concord.SystemID{"crm", "erp"}, withResolver(resolve.Chain(sor, resolve.LastWriterWins())))
+	r.sys["erp"].Edit("c1", map[string]any{"credit_limit": 1000, "name": "Acme"})
+	r.settle()
+	// The CRM (not the owner) changes the credit limit; nobody else does.
+	r.sys["crm"].Edit("c1", map[string]any{"credit_limit": 50000})
+	r.settle()
+	r.requireAll("c1", map[string]any{"credit_limit": 1000, "name": "Acme"})
+	ev := r.audit.Require(t, audittest.Match{Kind: audit.ChangeRefused, Key: "c1", System: "crm", Rule: resolve.RuleSystemOfRecord})
+	if ev.Reason == "" {
+		t.Error("refusal without a reason")
+	}
+	r.audit.Require(t, audittest.Match{Kind: audit.WriteSucceeded, Key: "c1", System: "crm"})
+	// The owner's own edits go through.
+	r.sys["erp"].Edit("c1", map[string]any{"credit_limit": 2000})
+	r.settle()
+	r.requireAll("c1", map[string]any{"credit_limit": 2000, "name": "Acme"})
+}
+
+func TestReplayingABatchChangesNothing(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["portal"].Edit("c1", map[string]any{"city": "Oslo"})
+	old, _ := r.sys["portal"].Record("c1")
+	r.settle()
+	r.sys["portal"].Edit("c1", map[string]any{"city": "Bergen"})
+	r.settle()
+	cur, _ := r.sys["portal"].Record("c1")
+	before := r.sys["warehouse"].Effects("c1")
+	// The current state again (a webhook delivered twice), then an older
+	// one delivered late: neither is an edit.
+	for _, rec := range []concord.Record{cur, old} {
+		rep, err := r.engine.Ingest(context.Background(), "portal", []concord.Record{rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, s := range rep.Systems {
+			if s.Edits != 0 || s.Writes != 0 {
+				t.Errorf("replaying %v: %s %+v; want no edits, no writes", rec.Fields, n, *s)
+			}
+		}
+	}
+	if after := r.sys["warehouse"].Effects("c1"); after != before {
+		t.Errorf("warehouse effects %d -> %d after replays", before, after)
+	}
+	r.requireAll("c1", map[string]any{"city": "Bergen"})
+}
+
+func TestKeylessRecordIsQuarantined(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	rep, err := r.engine.Ingest(context.Background(), "portal", []concord.Record{
+		{Fields: map[string]any{"city": "Oslo"}},
+		{Key: "c2", Fields: map[string]any{"city": "Rome"}},
+	})
+	if !errors.Is(err, concord.ErrNoKey) {
+		t.Fatalf("Ingest error = %v; want ErrNoKey", err)
+	}
+	if !contains(err.Error(), "portal") {
+		t.Errorf("error %q does not name the system", err)
+	}
+	if rep.Systems["portal"].Quarantined != 1 || rep.Systems["warehouse"].Writes != 1 {
+		t.Fatalf("report %+v / %+v; want 1 quarantined, 1 write", *rep.Systems["portal"], *rep.Systems["warehouse"])
+	}
+	dl, _ := r.store.DeadLetters(context.Background())
+	if len(dl) != 1 || dl[0].Record.Fields["city"] != "Oslo" {
+		t.Fatalf("dead letters = %+v; want the keyless record with its payload", dl)
+	}
+}
+
+func TestRunStopsWithItsContext(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["portal"].Edit("c1", map[string]any{"city": "Oslo"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.engine.Run(ctx, time.Millisecond) }()
+	deadline := time.After(10 * time.Second)
+	for r.fields("warehouse", "c1") == nil {
+		select {
+		case <-deadline:
+			t.Fatal("Run did not sync within 10s")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v; want context.Canceled", err)
+	}
+	if err := r.engine.Run(context.Background(), 0); err == nil {
+		t.Fatal("Run with a zero interval succeeded")
+	}
+}
+
+func TestRefusedFirstValueIsHeldNotErased(t *testing.T) {
+	sor := resolve.SystemOfRecord(map[string]concord.SystemID{"credit_limit": "erp"})
+	r := newRig(t, []concord.SystemID{"crm", "erp"}, withResolver(sor))
+	// The CRM sets an owned field the owner has never set: there is no
+	// value to revert to, so the change waits for a person.
+	r.sys["crm"].Edit("c1", map[string]any{"name": "Acme", "credit_limit": 100})
+	r.settle()
+	if got := r.fields("erp", "c1"); got["name"] != "Acme" || got["credit_limit"] != nil {
+		t.Fatalf("erp = %v; want the name and no credit limit yet", got)
+	}
+	holds, err := r.engine.Holds(context.Background())
+	if err != nil || len(holds) != 1 || holds[0].Unit != "credit_limit" {
+		t.Fatalf("holds = %+v, %v; want credit_limit held", holds, err)
+	}
+	// A person accepts it; the next cycle writes it to the owner.
+	if err := r.engine.Settle(context.Background(), "c1", "credit_limit", len(holds[0].Candidates)-1, "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "Acme", "credit_limit": 100})
+	ev := r.audit.Require(t, audittest.Match{Kind: audit.MergeDecided, Key: "c1", Rule: recsync.RulePerson})
+	if !contains(ev.Reason, "ann@example.com") {
+		t.Errorf("settle reason %q does not name the person", ev.Reason)
+	}
+	if err := r.engine.Settle(context.Background(), "c1", "credit_limit", 0, "ann@example.com"); !errors.Is(err, recsync.ErrNoHold) {
+		t.Errorf("second Settle = %v; want ErrNoHold", err)
+	}
+}

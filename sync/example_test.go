@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -14,8 +15,8 @@ import (
 // Two systems edit the same customer between cycles: different fields both
 // survive; the same field is settled by its system of record.
 func Example() {
-	clock := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
-	now := func() time.Time { clock = clock.Add(time.Second); return clock }
+	var ticks atomic.Int64 // the systems' shared clock; they are called concurrently
+	now := func() time.Time { return time.Date(2026, 1, 1, 9, 0, int(ticks.Add(1)), 0, time.UTC) }
 	portal := fake.New("portal", fake.WithClock(now))
 	warehouse := fake.New("warehouse", fake.WithClock(now))
 

@@ -493,6 +493,13 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 			case resolve.Accept:
 				continue
 			case resolve.Refuse:
+				if cu == nil || (u != resolve.RecordUnit && len(from) == 0) {
+					// Nothing to revert to: the refused edit is the
+					// only value there is. Keep it aside for a person
+					// rather than erase it.
+					m.holdChange(st, u, to, winner, deleted, v, vd.Rule, vd.Reason+"; no canonical value to revert to")
+					return nil
+				}
 				// Keep the canonical value; supersede the refused edit.
 				rv := v
 				if cu != nil {
@@ -513,12 +520,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 				m.setUnit(st, u, rv, keep, vd.Rule, from, from, st.Deleted)
 				return nil
 			default:
-				c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
-				if cu != nil {
-					c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true, Values: from, Deleted: st.Deleted, Version: cu.Version})
-				}
-				c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v})
-				m.hold(st, u, c, vd.Rule, vd.Reason)
+				m.holdChange(st, u, to, winner, deleted, v, vd.Rule, vd.Reason)
 				return nil
 			}
 		}
@@ -563,6 +565,19 @@ func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time
 		}
 	}
 	return time.Time{}
+}
+
+// holdChange holds a gated change of u (to, by winner, at version v) beside
+// the canonical value, for a person.
+func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, rule, reason string) {
+	fields := m.layout.fieldsOf(u)
+	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
+	if cu := st.Units[u]; cu != nil {
+		c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true,
+			Values: unitValues(fields, st.Fields), Deleted: st.Deleted, Version: cu.Version, Modified: cu.Modified})
+	}
+	c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v})
+	m.hold(st, u, c, rule, reason)
 }
 
 // setUnit writes the new canonical value and version of u; from is the
