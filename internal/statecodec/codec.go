@@ -1,0 +1,548 @@
+// Package statecodec encodes the engine's state for durable stores: record
+// states and dead letters, as compact, versioned binary.
+//
+// # Format, version 1
+//
+// Every encoding starts with a 4-byte header: the magic "CSR" (record state)
+// or "CSD" (dead letter), then the format version (1). A decoder rejects an
+// unknown magic (a foreign or corrupt file) and a newer version (written by
+// a newer Concord) with errors that say which. Integers are varints
+// (encoding/binary), strings and byte strings are length-prefixed, times
+// are time.Time.MarshalBinary (instant and zone offset), versions are
+// concord.Version.AppendBinary, hashes are 8 bytes big-endian.
+//
+// Values keep their Go type family, so that what was stored compares equal
+// (concord.EqualValues) to what a system reports: a one-byte tag, then
+//
+//	z nil   f false   t true   s string   i int64 (any signed int)
+//	u uint64 (any unsigned int)   d float64 (8 bytes; float32 widened)
+//	n json.Number (its text)   T time.Time   l []any   L []string
+//	m map[string]any (keys sorted)   M map[string]string (keys sorted)
+//
+// Migration path: a new format gets a new version number; Decode keeps
+// reading every older version, and stores re-encode states in the newest
+// version as they commit them, so no offline migration is needed.
+package statecodec
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+)
+
+// Version is the format version this package writes.
+const Version = 1
+
+var (
+	magicState = [3]byte{'C', 'S', 'R'}
+	magicDead  = [3]byte{'C', 'S', 'D'}
+)
+
+// ErrCorrupt is wrapped by every decoding error: truncated, malformed or
+// foreign data.
+var ErrCorrupt = errors.New("statecodec: corrupt or foreign data")
+
+// ErrNewerFormat is returned for data written in a format version newer
+// than this package knows: written by a newer Concord. Nothing is decoded.
+var ErrNewerFormat = errors.New("statecodec: data written by a newer format version")
+
+// EncodeState appends the encoding of st to b.
+func EncodeState(b []byte, st *recsync.RecordState) ([]byte, error) {
+	e := encoder{b: append(b, magicState[0], magicState[1], magicState[2], Version)}
+	e.str(st.Key)
+	e.uint(st.Rev)
+	e.bool(st.Deleted)
+	e.values(st.Fields)
+	e.uint(uint64(len(st.Units)))
+	for _, name := range sortedKeys(st.Units) {
+		u := st.Units[name]
+		e.str(name)
+		e.version(u.Version)
+		e.str(string(u.Winner))
+		e.str(u.Rule)
+		e.time(u.Changed)
+		e.time(u.Modified)
+		e.optValues(u.Prev)
+		e.version(u.PrevVersion)
+		e.bool(u.PrevDeleted)
+		e.bool(u.Hold != nil)
+		if h := u.Hold; h != nil {
+			e.uint(uint64(len(h.Candidates)))
+			for _, c := range h.Candidates {
+				e.candidate(c)
+			}
+			e.optValues(h.Base)
+			e.bool(h.BaseKnown)
+			e.str(h.Rule)
+			e.str(h.Reason)
+			e.time(h.Since)
+		}
+	}
+	e.uint(uint64(len(st.Systems)))
+	for _, id := range sortedKeys(st.Systems) {
+		v := st.Systems[id]
+		e.str(string(id))
+		e.bool(v.Seen)
+		e.bool(v.Deleted)
+		e.str(v.Tag)
+		e.time(v.Modified)
+		e.uint(uint64(len(v.Units)))
+		for _, name := range sortedKeys(v.Units) {
+			e.str(name)
+			e.hash(v.Units[name].Hash)
+			e.version(v.Units[name].Version)
+		}
+		e.uint(uint64(len(v.Native)))
+		for _, name := range sortedKeys(v.Native) {
+			e.str(name)
+			e.hash(v.Native[name])
+		}
+	}
+	return e.b, e.err
+}
+
+// DecodeState decodes what EncodeState wrote.
+func DecodeState(b []byte) (*recsync.RecordState, error) {
+	d := decoder{b: b}
+	d.header(magicState)
+	st := &recsync.RecordState{Key: d.str(), Rev: d.uint(), Deleted: d.bool()}
+	st.Fields = d.values()
+	n := d.count()
+	st.Units = make(map[string]*recsync.UnitState, n)
+	for range n {
+		name := d.str()
+		u := &recsync.UnitState{Version: d.version(), Winner: concord.SystemID(d.str()), Rule: d.str(),
+			Changed: d.time(), Modified: d.time(), Prev: d.optValues(), PrevVersion: d.version(), PrevDeleted: d.bool()}
+		if d.bool() {
+			h := &recsync.Hold{}
+			nc := d.count()
+			for range nc {
+				h.Candidates = append(h.Candidates, d.candidate())
+			}
+			h.Base, h.BaseKnown, h.Rule, h.Reason, h.Since = d.optValues(), d.bool(), d.str(), d.str(), d.time()
+			u.Hold = h
+		}
+		st.Units[name] = u
+	}
+	n = d.count()
+	st.Systems = make(map[concord.SystemID]*recsync.SystemView, n)
+	for range n {
+		id := concord.SystemID(d.str())
+		v := &recsync.SystemView{Seen: d.bool(), Deleted: d.bool(), Tag: d.str(), Modified: d.time()}
+		nu := d.count()
+		v.Units = make(map[string]recsync.HeldUnit, nu)
+		for range nu {
+			name := d.str()
+			v.Units[name] = recsync.HeldUnit{Hash: d.hash(), Version: d.version()}
+		}
+		nn := d.count()
+		v.Native = make(map[string]uint64, nn)
+		for range nn {
+			name := d.str()
+			v.Native[name] = d.hash()
+		}
+		st.Systems[id] = v
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// EncodeDeadLetter appends the encoding of dl to b.
+func EncodeDeadLetter(b []byte, dl recsync.DeadLetter) ([]byte, error) {
+	e := encoder{b: append(b, magicDead[0], magicDead[1], magicDead[2], Version)}
+	e.str(string(dl.System))
+	e.str(dl.Key)
+	e.bool(dl.Inbound)
+	e.str(dl.Record.Key)
+	e.optValues(dl.Record.Fields)
+	e.bool(dl.Record.Deleted)
+	e.time(dl.Record.Modified)
+	e.str(dl.Record.Tag)
+	e.str(dl.Reason)
+	e.str(dl.Class)
+	e.time(dl.When)
+	return e.b, e.err
+}
+
+// DecodeDeadLetter decodes what EncodeDeadLetter wrote.
+func DecodeDeadLetter(b []byte) (recsync.DeadLetter, error) {
+	d := decoder{b: b}
+	d.header(magicDead)
+	dl := recsync.DeadLetter{System: concord.SystemID(d.str()), Key: d.str(), Inbound: d.bool()}
+	dl.Record = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
+	dl.Reason, dl.Class, dl.When = d.str(), d.str(), d.time()
+	if err := d.finish(); err != nil {
+		return recsync.DeadLetter{}, err
+	}
+	return dl, nil
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+type encoder struct {
+	b   []byte
+	err error
+}
+
+func (e *encoder) uint(u uint64) { e.b = binary.AppendUvarint(e.b, u) }
+func (e *encoder) int(i int64)   { e.b = binary.AppendVarint(e.b, i) }
+func (e *encoder) str(s string)  { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) hash(h uint64) { e.b = binary.BigEndian.AppendUint64(e.b, h) }
+
+func (e *encoder) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+func (e *encoder) time(t time.Time) {
+	bin, err := t.MarshalBinary()
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("statecodec: time %v: %w", t, err)
+	}
+	e.str(string(bin))
+}
+
+func (e *encoder) version(v concord.Version) { e.b, _ = v.AppendBinary(e.b) }
+
+func (e *encoder) candidate(c resolve.Candidate) {
+	e.str(string(c.System))
+	e.bool(c.Canonical)
+	e.optValues(c.Values)
+	e.bool(c.Deleted)
+	e.version(c.Version)
+	e.time(c.Modified)
+}
+
+// optValues encodes a map that may be nil (nil and empty differ).
+func (e *encoder) optValues(m map[string]concord.Value) {
+	e.bool(m != nil)
+	if m != nil {
+		e.values(m)
+	}
+}
+
+func (e *encoder) values(m map[string]concord.Value) {
+	e.uint(uint64(len(m)))
+	for _, k := range sortedKeys(m) {
+		e.str(k)
+		e.value(m[k], k)
+	}
+}
+
+func (e *encoder) value(v concord.Value, path string) {
+	switch x := v.(type) {
+	case nil:
+		e.b = append(e.b, 'z')
+	case bool:
+		if x {
+			e.b = append(e.b, 't')
+		} else {
+			e.b = append(e.b, 'f')
+		}
+	case string:
+		e.b = append(e.b, 's')
+		e.str(x)
+	case int:
+		e.b = append(e.b, 'i')
+		e.int(int64(x))
+	case int8:
+		e.b = append(e.b, 'i')
+		e.int(int64(x))
+	case int16:
+		e.b = append(e.b, 'i')
+		e.int(int64(x))
+	case int32:
+		e.b = append(e.b, 'i')
+		e.int(int64(x))
+	case int64:
+		e.b = append(e.b, 'i')
+		e.int(x)
+	case uint:
+		e.b = append(e.b, 'u')
+		e.uint(uint64(x))
+	case uint8:
+		e.b = append(e.b, 'u')
+		e.uint(uint64(x))
+	case uint16:
+		e.b = append(e.b, 'u')
+		e.uint(uint64(x))
+	case uint32:
+		e.b = append(e.b, 'u')
+		e.uint(uint64(x))
+	case uint64:
+		e.b = append(e.b, 'u')
+		e.uint(x)
+	case float32:
+		e.b = append(e.b, 'd')
+		e.b = binary.BigEndian.AppendUint64(e.b, math.Float64bits(float64(x)))
+	case float64:
+		e.b = append(e.b, 'd')
+		e.b = binary.BigEndian.AppendUint64(e.b, math.Float64bits(x))
+	case json.Number:
+		e.b = append(e.b, 'n')
+		e.str(string(x))
+	case time.Time:
+		e.b = append(e.b, 'T')
+		e.time(x)
+	case []any:
+		e.b = append(e.b, 'l')
+		e.uint(uint64(len(x)))
+		for i, el := range x {
+			e.value(el, fmt.Sprintf("%s[%d]", path, i))
+		}
+	case []string:
+		e.b = append(e.b, 'L')
+		e.uint(uint64(len(x)))
+		for _, el := range x {
+			e.str(el)
+		}
+	case map[string]any:
+		e.b = append(e.b, 'm')
+		e.uint(uint64(len(x)))
+		for _, k := range sortedKeys(x) {
+			e.str(k)
+			e.value(x[k], path+"."+k)
+		}
+	case map[string]string:
+		e.b = append(e.b, 'M')
+		e.uint(uint64(len(x)))
+		for _, k := range sortedKeys(x) {
+			e.str(k)
+			e.str(x[k])
+		}
+	default:
+		if e.err == nil {
+			e.err = fmt.Errorf("statecodec: value at %s: %w", path, concord.CheckValue(v))
+		}
+	}
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: bad %s", ErrCorrupt, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) header(magic [3]byte) {
+	if len(d.b) < 4 || d.b[0] != magic[0] || d.b[1] != magic[1] || d.b[2] != magic[2] {
+		d.err = fmt.Errorf("%w: no %s header", ErrCorrupt, string(magic[:]))
+		d.b = nil
+		return
+	}
+	if d.b[3] > Version {
+		d.err = fmt.Errorf("%w: version %d, this Concord reads up to %d", ErrNewerFormat, d.b[3], Version)
+		d.b = nil
+		return
+	}
+	if d.b[3] == 0 {
+		d.fail("format version 0")
+		return
+	}
+	d.b = d.b[4:]
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
+	}
+	return d.err
+}
+
+func (d *decoder) uint() uint64 {
+	u, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("unsigned integer")
+		return 0
+	}
+	d.b = d.b[n:]
+	return u
+}
+
+func (d *decoder) int() int64 {
+	i, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("integer")
+		return 0
+	}
+	d.b = d.b[n:]
+	return i
+}
+
+// count reads a length and checks it against what is left, so that a
+// corrupt length cannot make the decoder allocate gigabytes.
+func (d *decoder) count() int {
+	n := d.uint()
+	if n > uint64(len(d.b)) {
+		d.fail("length")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) str() string {
+	n := d.count()
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) bool() bool {
+	if len(d.b) == 0 || d.b[0] > 1 {
+		d.fail("boolean")
+		return false
+	}
+	v := d.b[0] == 1
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) hash() uint64 {
+	if len(d.b) < 8 {
+		d.fail("hash")
+		return 0
+	}
+	h := binary.BigEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return h
+}
+
+func (d *decoder) time() time.Time {
+	s := d.str()
+	var t time.Time
+	if d.err == nil {
+		if err := t.UnmarshalBinary([]byte(s)); err != nil {
+			d.fail("time")
+		}
+	}
+	return t
+}
+
+func (d *decoder) version() concord.Version {
+	if d.err != nil {
+		return concord.Version{}
+	}
+	v, rest, err := concord.DecodeVersion(d.b)
+	if err != nil {
+		d.fail("version vector")
+		return concord.Version{}
+	}
+	d.b = rest
+	return v
+}
+
+func (d *decoder) candidate() resolve.Candidate {
+	return resolve.Candidate{System: concord.SystemID(d.str()), Canonical: d.bool(), Values: d.optValues(),
+		Deleted: d.bool(), Version: d.version(), Modified: d.time()}
+}
+
+func (d *decoder) optValues() map[string]concord.Value {
+	if !d.bool() {
+		return nil
+	}
+	return d.values()
+}
+
+func (d *decoder) values() map[string]concord.Value {
+	n := d.count()
+	m := make(map[string]concord.Value, n)
+	for range n {
+		k := d.str()
+		m[k] = d.value(0)
+	}
+	return m
+}
+
+const maxDepth = 64
+
+func (d *decoder) value(depth int) concord.Value {
+	if len(d.b) == 0 || depth > maxDepth {
+		d.fail("value")
+		return nil
+	}
+	tag := d.b[0]
+	d.b = d.b[1:]
+	switch tag {
+	case 'z':
+		return nil
+	case 'f':
+		return false
+	case 't':
+		return true
+	case 's':
+		return d.str()
+	case 'i':
+		return d.int()
+	case 'u':
+		return d.uint()
+	case 'd':
+		if len(d.b) < 8 {
+			d.fail("float")
+			return nil
+		}
+		f := math.Float64frombits(binary.BigEndian.Uint64(d.b))
+		d.b = d.b[8:]
+		return f
+	case 'n':
+		return json.Number(d.str())
+	case 'T':
+		return d.time()
+	case 'l':
+		n := d.count()
+		out := make([]any, 0, n)
+		for range n {
+			out = append(out, d.value(depth+1))
+		}
+		return out
+	case 'L':
+		n := d.count()
+		out := make([]string, 0, n)
+		for range n {
+			out = append(out, d.str())
+		}
+		return out
+	case 'm':
+		n := d.count()
+		out := make(map[string]any, n)
+		for range n {
+			k := d.str()
+			out[k] = d.value(depth + 1)
+		}
+		return out
+	case 'M':
+		n := d.count()
+		out := make(map[string]string, n)
+		for range n {
+			k := d.str()
+			out[k] = d.str()
+		}
+		return out
+	}
+	d.fail(fmt.Sprintf("value tag %q", tag))
+	return nil
+}
