@@ -2,9 +2,11 @@ package sync
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	gosync "sync"
@@ -65,7 +67,20 @@ type Config struct {
 	// MaxBatches is the most batches read from one system in one cycle.
 	// Zero means 10.
 	MaxBatches int
+	// Instance names this engine among the instances that share a Store
+	// (a host name, a pod name). Cycles take the store's lease Pipeline
+	// as Instance, so that two instances never run a cycle of the same
+	// pipeline at once. Empty means a random name.
+	Instance string
+	// Pipeline names the lease; instances syncing the same systems share
+	// it. Empty means "default".
+	Pipeline string
+	// LeaseTTL bounds how long a cycle may hold the lease before another
+	// instance may take it over (its commit is then refused). Zero means
+	// one minute.
+	LeaseTTL time.Duration
 }
+
 
 // Engine keeps the configured systems in agreement. Create it with [New].
 // Its methods are safe for concurrent use; cycles run one at a time.
@@ -83,6 +98,7 @@ type Engine struct {
 	mu     gosync.Mutex // serialises cycles
 	merger *merger
 	engine concord.Actor
+	epoch  uint64
 	ready  bool
 	cycle  uint64
 }
@@ -170,6 +186,18 @@ func New(cfg Config) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
+	if cfg.LeaseTTL < 0 {
+		return nil, configErr("negative LeaseTTL %v", cfg.LeaseTTL)
+	}
+	if e.cfg.LeaseTTL == 0 {
+		e.cfg.LeaseTTL = time.Minute
+	}
+	if e.cfg.Instance == "" {
+		e.cfg.Instance = fmt.Sprintf("instance-%016x", rand.Uint64())
+	}
+	if e.cfg.Pipeline == "" {
+		e.cfg.Pipeline = "default"
+	}
 	return e, nil
 }
 
@@ -183,13 +211,27 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-// EngineActorName is the store's actor name for the engine itself: the
-// actor that versions refusals of edits.
-const EngineActorName = "concord/engine"
+// EngineActorName is the prefix of the store's actor name for the engine
+// itself (the actor that versions refusals of edits); the epoch follows it.
+const EngineActorName = "concord/engine@"
 
-// init resolves actor numbers on first use.
+// init resolves actor numbers on first use, and the engine's own actor again
+// whenever the store's epoch changed.
 func (e *Engine) init(ctx context.Context) error {
+	epoch, err := e.store.Epoch(ctx)
+	if err != nil {
+		return fmt.Errorf("concord: reading the store's epoch: %w", err)
+	}
+	if e.ready && epoch == e.epoch {
+		return nil
+	}
 	if e.ready {
+		a, err := e.store.Actor(ctx, EngineActorName+strconv.FormatUint(epoch, 16))
+		if err != nil {
+			return fmt.Errorf("concord: assigning the engine's actor: %w", err)
+		}
+		e.engine, e.merger.engine, e.epoch = a, a, epoch
+		e.log.Info("concord: new store epoch; the engine takes a new identity", "epoch", epoch)
 		return nil
 	}
 	for _, s := range e.systems {
@@ -199,11 +241,11 @@ func (e *Engine) init(ctx context.Context) error {
 		}
 		s.actor = a
 	}
-	a, err := e.store.Actor(ctx, EngineActorName)
+	a, err := e.store.Actor(ctx, EngineActorName+strconv.FormatUint(epoch, 16))
 	if err != nil {
 		return fmt.Errorf("concord: assigning the engine's actor: %w", err)
 	}
-	e.engine = a
+	e.engine, e.epoch = a, epoch
 	e.merger = &merger{layout: e.layout, systems: e.systems, resolver: e.cfg.Resolver, gates: e.gates, engine: a, now: e.now}
 	e.ready = true
 	return nil
@@ -283,6 +325,7 @@ func (e *CycleError) Unwrap() []error {
 // cycle is the work of one RunCycle or Ingest.
 type cycle struct {
 	e       *Engine
+	lease   *Lease
 	report  *Report
 	obs     map[string][]*observation
 	cursors map[concord.SystemID]connector.Cursor
@@ -312,14 +355,39 @@ func (c *cycle) fail(s concord.SystemID, key, op string, err error) {
 func (e *Engine) RunCycle(ctx context.Context) (*Report, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.init(ctx); err != nil {
+	c, release, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
-	c := e.newCycle()
+	defer release()
 	if err := c.pull(ctx); err != nil {
 		return c.report, err
 	}
 	return c.finish(ctx)
+}
+
+// begin takes the pipeline's lease and starts a cycle; release gives the
+// lease back.
+func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
+	if err := e.init(ctx); err != nil {
+		return nil, nil, err
+	}
+	l, err := e.store.AcquireLease(ctx, e.cfg.Pipeline, e.cfg.Instance, e.cfg.LeaseTTL)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := e.newCycle()
+	c.lease = &l
+	release := func() {
+		// Best effort, detached from a cancelled ctx: an unreleased
+		// lease only delays the next holder until it expires.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := e.store.ReleaseLease(rctx, l); err != nil {
+			e.log.Warn("concord: releasing the lease", "lease", l.Name, "error", err)
+		}
+	}
+	return c, release, nil
 }
 
 // Ingest merges records that a system pushed (a webhook, a message) as if
@@ -333,10 +401,11 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 	if !ok {
 		return nil, fmt.Errorf("concord: Ingest from unknown system %q", from)
 	}
-	if err := e.init(ctx); err != nil {
+	c, release, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
-	c := e.newCycle()
+	defer release()
 	if err := c.observe(ctx, s, records); err != nil {
 		return c.report, err
 	}
@@ -357,7 +426,9 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil {
+		if errors.Is(err, ErrLeaseHeld) {
+			e.log.Debug("concord: another instance is running this pipeline", "error", err)
+		} else if err != nil {
 			e.log.Warn("concord: cycle failed", "error", err)
 		} else if rep != nil {
 			e.log.Debug("concord: cycle done", "cycle", rep.Cycle, "records", rep.Records)
@@ -548,7 +619,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 
 	c.push(ctx, merged)
 
-	commit := &Commit{Cursors: c.cursors, States: merged, DeadLetters: c.dead}
+	commit := &Commit{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead}
 	if err := e.store.Commit(ctx, commit); err != nil {
 		return c.report, fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
@@ -626,10 +697,20 @@ func className(err error) string {
 	return "transient"
 }
 
-func idempotencyKey(key string, s concord.SystemID, st *RecordState) string {
+// idempotencyKey derives a write's key from the record, the target, the
+// store's epoch, every unit's version and the values written: the same
+// change always gets the same key, and a counter reissued after a restore
+// (a new epoch) or a different value never does.
+func idempotencyKey(key string, s concord.SystemID, epoch uint64, st *RecordState, set map[string]concord.Value) string {
 	b := []byte(key)
 	b = append(b, 0)
 	b = append(b, s...)
+	b = binary.BigEndian.AppendUint64(b, epoch)
+	for _, f := range sortedFields(set) {
+		b = append(b, 0)
+		b = append(b, f...)
+		b, _ = concord.AppendCanonical(b, set[f])
+	}
 	names := make([]string, 0, len(st.Units))
 	for n := range st.Units {
 		names = append(names, n)

@@ -116,7 +116,7 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 	if st.Deleted {
 		if view.Seen && !view.Deleted {
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: idempotencyKey(st.Key, s.id, st)}}, nil
+				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, st, nil)}}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -175,7 +175,7 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 		c.synced(st, s, rt, nil, connector.Result{})
 		return nil, nil
 	}
-	p := connector.Patch{Key: st.Key, Set: set, Create: create, IdempotencyKey: idempotencyKey(st.Key, s.id, st)}
+	p := connector.Patch{Key: st.Key, Set: set, Create: create, IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, st, set)}
 	if !create {
 		p.IfMatch = view.Tag
 	}

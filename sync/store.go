@@ -3,6 +3,8 @@ package sync
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	gosync "sync"
 	"time"
@@ -12,9 +14,28 @@ import (
 )
 
 // ErrStale is returned by [Store.Commit] when a state was changed by someone
-// else since it was loaded (its Rev no longer matches). Nothing of the
-// commit is applied; the engine re-runs the work in its next cycle.
+// else since it was loaded (its Rev no longer matches), or when the commit's
+// lease token was superseded (another instance took the lease: fencing).
+// Nothing of the commit is applied; the engine re-runs the work in its next
+// cycle.
 var ErrStale = errors.New("concord: record state changed concurrently")
+
+// ErrLeaseHeld is returned by [Store.AcquireLease] while another instance
+// holds the lease, and so by [Engine.RunCycle] and [Engine.Ingest] when
+// another instance is running a cycle of the same pipeline: nothing was done.
+var ErrLeaseHeld = errors.New("concord: lease held by another instance")
+
+// Lease is a time-limited exclusive right to run cycles of one pipeline.
+type Lease struct {
+	Name   string
+	Holder string
+	// Token increases with every acquisition by a new holder (or after
+	// an expiry): a commit carrying an older token is refused, so an
+	// instance that paused past its lease cannot overwrite the work of
+	// the next holder.
+	Token   uint64
+	Expires time.Time
+}
 
 // Store holds the engine's state: actor numbers, cursors, per-record states
 // and dead letters. Every method is safe for concurrent use.
@@ -26,6 +47,22 @@ type Store interface {
 	// Actor returns the actor number for name, assigning the next unused
 	// one the first time a name is seen. Numbers are never reused.
 	Actor(ctx context.Context, name string) (concord.Actor, error)
+	// Epoch returns the engine's current epoch: a number that changes
+	// whenever the store's state cannot be proven continuous (a restore
+	// from a backup). The engine puts it in its own identity and in every
+	// idempotency key, so that counters reissued after a restore never
+	// match writes made before it. A new store starts at a random epoch.
+	Epoch(ctx context.Context) (uint64, error)
+	// NewEpoch moves to a new epoch and returns it. Durable stores call it
+	// themselves when they detect a restore; hosts call it after
+	// restoring a store by other means.
+	NewEpoch(ctx context.Context) (uint64, error)
+	// AcquireLease takes or renews the lease name for holder until now +
+	// ttl. It fails with [ErrLeaseHeld] while another holder's lease has not
+	// expired. Renewal by the same holder keeps the token.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
+	// ReleaseLease gives the lease up if holder still holds it with token.
+	ReleaseLease(ctx context.Context, l Lease) error
 	// Cursor returns the stored cursor of a system ("" if none).
 	Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error)
 	// Load returns the states of the keys that have one.
@@ -44,6 +81,9 @@ type Store interface {
 
 // Commit is one atomic change to a Store.
 type Commit struct {
+	// Lease, when not nil, must still be the current lease of its name
+	// (same token, same holder), else the commit fails with ErrStale.
+	Lease *Lease
 	// Cursors to store, by system.
 	Cursors map[concord.SystemID]connector.Cursor
 	// States to store. Each state's Rev must equal the stored one (zero
@@ -77,6 +117,9 @@ type DeadLetter struct {
 // state on start. Its zero value is not usable; call [NewMemoryStore].
 type MemoryStore struct {
 	mu      gosync.Mutex
+	epoch   uint64
+	leases  map[string]Lease
+	now     func() time.Time
 	actors  map[string]concord.Actor
 	cursors map[concord.SystemID]connector.Cursor
 	states  map[string]*RecordState
@@ -90,6 +133,9 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty in-memory store.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
+		epoch:   rand.Uint64(),
+		leases:  map[string]Lease{},
+		now:     time.Now,
 		actors:  map[string]concord.Actor{},
 		cursors: map[concord.SystemID]connector.Cursor{},
 		states:  map[string]*RecordState{},
@@ -111,6 +157,83 @@ func (s *MemoryStore) Actor(ctx context.Context, name string) (concord.Actor, er
 	a := concord.Actor(len(s.actors) + 1)
 	s.actors[name] = a
 	return a, nil
+}
+
+// Epoch implements [Store].
+func (s *MemoryStore) Epoch(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch, nil
+}
+
+// NewEpoch implements [Store].
+func (s *MemoryStore) NewEpoch(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch = NextEpoch(s.epoch)
+	return s.epoch, nil
+}
+
+// NextEpoch returns a fresh epoch different from old: random, so that two
+// copies of one store restored separately do not share their next epoch.
+func NextEpoch(old uint64) uint64 {
+	for {
+		if e := rand.Uint64(); e != old && e != 0 {
+			return e
+		}
+	}
+}
+
+// AcquireLease implements [Store].
+func (s *MemoryStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return Lease{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, err := NextLease(s.leases[name], name, holder, ttl, s.now())
+	if err == nil {
+		s.leases[name] = l
+	}
+	return l, err
+}
+
+// NextLease computes the outcome of holder asking for lease name (currently
+// cur) at now, for stores to share one rule: a free or expired lease is
+// taken with the next token; the holder renews its own; anyone else gets
+// ErrLeaseHeld.
+func NextLease(cur Lease, name, holder string, ttl time.Duration, now time.Time) (Lease, error) {
+	if holder == "" || ttl <= 0 {
+		return Lease{}, fmt.Errorf("concord: lease %q needs a holder and a positive ttl", name)
+	}
+	switch {
+	case cur.Holder == holder && now.Before(cur.Expires):
+		cur.Expires = now.Add(ttl)
+		return cur, nil
+	case cur.Holder != "" && now.Before(cur.Expires):
+		return Lease{}, fmt.Errorf("%w: %q held by %q until %s", ErrLeaseHeld, name, cur.Holder, cur.Expires.Format(time.RFC3339))
+	}
+	return Lease{Name: name, Holder: holder, Token: cur.Token + 1, Expires: now.Add(ttl)}, nil
+}
+
+// ReleaseLease implements [Store].
+func (s *MemoryStore) ReleaseLease(ctx context.Context, l Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.leases[l.Name]; cur.Holder == l.Holder && cur.Token == l.Token {
+		cur.Holder, cur.Expires = "", time.Time{}
+		s.leases[l.Name] = cur
+	}
+	return nil
 }
 
 // Cursor implements [Store].
@@ -193,13 +316,18 @@ func (s *MemoryStore) Commit(ctx context.Context, c *Commit) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.Lease != nil {
+		if cur := s.leases[c.Lease.Name]; cur.Token != c.Lease.Token || cur.Holder != c.Lease.Holder {
+			return fmt.Errorf("%w: lease %q token %d superseded by %d", ErrStale, c.Lease.Name, c.Lease.Token, cur.Token)
+		}
+	}
 	for _, st := range c.States {
 		var rev uint64
 		if old, ok := s.states[st.Key]; ok {
 			rev = old.Rev
 		}
 		if st.Rev != rev {
-			return ErrStale
+			return fmt.Errorf("%w: record %q is at revision %d, not %d", ErrStale, st.Key, rev, st.Rev)
 		}
 	}
 	for sys, cur := range c.Cursors {
