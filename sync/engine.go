@@ -81,7 +81,6 @@ type Config struct {
 	LeaseTTL time.Duration
 }
 
-
 // Engine keeps the configured systems in agreement. Create it with [New].
 // Its methods are safe for concurrent use; cycles run one at a time.
 type Engine struct {
