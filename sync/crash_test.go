@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,11 +25,14 @@ var errCrash = errors.New("process died")
 // "after" points happen after the call took effect: a write applied, or a
 // commit stored, whose reply the engine never sees.
 type crasher struct {
+	mu    gosync.Mutex // systems are called in parallel
 	n, at int
 	dead  bool
 }
 
 func (c *crasher) point() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.dead {
 		return errCrash
 	}
@@ -37,6 +42,12 @@ func (c *crasher) point() error {
 		return errCrash
 	}
 	return nil
+}
+
+func (c *crasher) isDead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
 }
 
 func (c *crasher) around(op func() error) error {
@@ -102,8 +113,8 @@ var crashWant = map[string]map[string]any{
 // and restarted on the same store, then checks the outcome. It returns the
 // number of I/O points the script passed through.
 func crashRun(t *testing.T, n int) (points int, lost, unexpected, regressions int) {
-	var tick int64
-	clock := func() time.Time { tick++; return time.Date(2026, 1, 1, 0, 0, int(tick), 0, time.UTC) }
+	var tick atomic.Int64
+	clock := func() time.Time { return time.Date(2026, 1, 1, 0, 0, int(tick.Add(1)), 0, time.UTC) }
 	names := []concord.SystemID{"crm", "portal", "warehouse"}
 	fakes := map[concord.SystemID]*fake.System{}
 	for _, s := range names {
@@ -134,7 +145,7 @@ func crashRun(t *testing.T, n int) (points int, lost, unexpected, regressions in
 			}
 		}
 		_, _ = e.RunCycle(context.Background())
-		if c.dead && !crashed {
+		if c.isDead() && !crashed {
 			// Restart: a new instance on the same store. The dead one
 			// held the lease; the new one waits for nothing because the
 			// store is told the old holder is gone by expiry.

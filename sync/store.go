@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	gosync "sync"
@@ -157,6 +158,29 @@ func (s *MemoryStore) Actor(ctx context.Context, name string) (concord.Actor, er
 	a := concord.Actor(len(s.actors) + 1)
 	s.actors[name] = a
 	return a, nil
+}
+
+// Snapshot returns an independent copy of the store: a backup, for tests
+// and tools. A host that restores a backup into service must call NewEpoch
+// on it (see [Store.Epoch]).
+func (s *MemoryStore) Snapshot() *MemoryStore {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := NewMemoryStore()
+	c.epoch, c.now = s.epoch, s.now
+	maps.Copy(c.leases, s.leases)
+	maps.Copy(c.actors, s.actors)
+	maps.Copy(c.cursors, s.cursors)
+	maps.Copy(c.pending, s.pending)
+	maps.Copy(c.held, s.held)
+	for k, st := range s.states {
+		c.states[k] = st.Clone()
+	}
+	for _, d := range s.dead {
+		d.Record = d.Record.Clone()
+		c.dead = append(c.dead, d)
+	}
+	return c
 }
 
 // Epoch implements [Store].

@@ -1,0 +1,61 @@
+// Package pgstore is a [recsync.Store] in PostgreSQL, for hosts that run
+// several instances of a pipeline (several processes, several machines)
+// against the same systems.
+//
+// Open connects and creates or migrates the store's tables in a schema of
+// their own ("concord" unless [WithSchema] says otherwise):
+//
+//	store, err := pgstore.Open(ctx, "postgres://concord@db/app")
+//	...
+//	defer store.Close()
+//	engine, err := recsync.New(recsync.Config{Store: store, Instance: hostname, ...})
+//
+// # Concurrency
+//
+// Two mechanisms, both checked inside the one transaction of
+// [Store.Commit]:
+//
+//   - Leases with fencing tokens serialise cycles: one instance per
+//     pipeline runs a cycle at a time ([Store.AcquireLease] is a
+//     compare-and-set on the lease's row, under SELECT ... FOR UPDATE). A
+//     commit carrying a lease locks the lease's row and is refused with
+//     [recsync.ErrStale] unless its token and holder are still current: an
+//     instance that paused past its lease cannot overwrite the next
+//     holder's work, and the row lock orders the check against a takeover.
+//   - Optimistic revisions protect every record state: a state is written
+//     only if its stored revision is still the one the engine loaded
+//     (UPDATE ... WHERE rev = $loaded, or an INSERT that must not collide
+//     for a new key), so no update is lost even when a lease expired
+//     mid-cycle or a host commits without a lease. One stale state makes
+//     the whole commit fail with [recsync.ErrStale] naming the key, and
+//     nothing of it is applied.
+//
+// Leases expire by the store's clock ([WithClock], default time.Now), so
+// the instances' clocks must agree to well within the lease TTL.
+//
+// # Schema
+//
+// The tables are created and migrated by the library from embedded SQL
+// files (migrations/0001_init.sql, ...); the schema_version table records
+// what was applied. Migrations run in one transaction under
+// pg_advisory_xact_lock, so instances starting together do not race. A
+// schema newer than this library knows is refused with [ErrNewerSchema]
+// and left untouched. States and dead letters are stored as opaque bytes
+// (internal/statecodec) beside the columns that indexes need: key (in the
+// "C" collation, so that key order is Go's byte order), rev, pending and
+// held (with partial indexes), so that [Store.Pending] and [Store.Held]
+// are index scans. Keys, names and cursors must therefore be valid UTF-8
+// without NUL bytes (PostgreSQL text).
+//
+// # CockroachDB
+//
+// CockroachDB speaks the same protocol, and the statements used here
+// (ON CONFLICT, FOR UPDATE, partial indexes, = ANY, COLLATE "C") exist
+// there, but this package is tested on PostgreSQL only. What would differ:
+// pg_advisory_xact_lock is a no-op stub before CockroachDB v26 (concurrent
+// first migrations then rely on schema_version's primary key: the loser
+// fails and must be retried); transactions are SERIALIZABLE and may fail
+// with retryable errors (SQLSTATE 40001) that callers would have to retry
+// (the engine retries a failed commit in its next cycle); bigserial ids are
+// unique but not sequential, so dead letters would only be roughly ordered.
+package pgstore
