@@ -48,6 +48,16 @@ const (
 	// RecordQuarantined: a record read from System could not be used (no
 	// key, bad value, transform error); it was kept as a dead letter.
 	RecordQuarantined Kind = "record.quarantined"
+	// WriteDeadLettered: a write to System failed permanently, or too
+	// many times; it is kept as a dead letter and no longer retried
+	// until replayed.
+	WriteDeadLettered Kind = "write.dead_lettered"
+	// WriteReplayed: a person asked for a dead-lettered write to be
+	// retried.
+	WriteReplayed Kind = "write.replayed"
+	// RetryAfterCapped: System asked to be left alone for longer than the
+	// retry policy allows; the wait was capped. Reason says how long.
+	RetryAfterCapped Kind = "retry_after.capped"
 )
 
 // Candidate is one competing version in a ConflictDetected event.

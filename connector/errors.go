@@ -3,6 +3,9 @@ package connector
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -121,4 +124,26 @@ func RetryAfter(err error) (time.Duration, bool) {
 func Retryable(err error) bool {
 	c := Classify(err)
 	return c == ErrTransient || c == ErrRateLimited
+}
+
+// ParseRetryAfter reads an HTTP Retry-After header value in either of its
+// forms, delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2026 07:28:00
+// GMT"), and returns how long to wait from now. A date in the past means
+// zero. It reports false for an empty or malformed value.
+func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(value, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(value)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
 }

@@ -125,6 +125,7 @@ func crashRun(t *testing.T, n int) (points int, lost, unexpected, regressions in
 	store := recsync.NewMemoryStore() // the durable state that survives the crash
 	instance := func(c *crasher) *recsync.Engine {
 		cfg := recsync.Config{Store: &crashStore{Store: store, c: c}, Resolver: resolve.LastWriterWins(), Now: clock,
+			Retry:    recsync.RetryPolicy{MaxAttempts: 1},
 			LeaseTTL: time.Hour, Instance: fmt.Sprintf("run-%p", c)}
 		for _, s := range names {
 			cfg.Systems = append(cfg.Systems, recsync.System{ID: s, Connector: &crashConn{c: c, f: fakes[s]}})

@@ -12,7 +12,9 @@ import (
 	gosync "sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
@@ -36,6 +38,12 @@ type System struct {
 	// BatchSize is the most records asked for per read and sent per
 	// write. Zero means 100.
 	BatchSize int
+	// Rate is the system's budget of calls per second, shared by every
+	// call the engine makes to it; Burst how many may go at once. Zero
+	// Rate means no budget. The budget adapts to rate limiting: a 429
+	// halves it and honours Retry-After; successes restore it.
+	Rate  rate.Limit
+	Burst int
 }
 
 // Config configures an [Engine]. The zero values of the optional fields are
@@ -67,6 +75,13 @@ type Config struct {
 	// MaxBatches is the most batches read from one system in one cycle.
 	// Zero means 10.
 	MaxBatches int
+	// Retry is the retry policy for calls and records; see RetryPolicy
+	// for the defaults of its zero value.
+	Retry RetryPolicy
+	// MeterProvider receives the engine's metrics through OpenTelemetry's
+	// metric API (the host owns the SDK and exporters). Nil: only
+	// [Engine.Stats].
+	MeterProvider metric.MeterProvider
 	// Instance names this engine among the instances that share a Store
 	// (a host name, a pod name). Cycles take the store's lease Pipeline
 	// as Instance, so that two instances never run a cycle of the same
@@ -90,6 +105,8 @@ type Engine struct {
 	layout  *layout
 	gates   []resolve.Gate
 	store   Store
+	retry   RetryPolicy
+	metrics *metrics
 	audit   audit.Sink
 	log     *slog.Logger
 	now     func() time.Time
@@ -104,8 +121,9 @@ type Engine struct {
 
 type system struct {
 	System
-	id    concord.SystemID
-	actor concord.Actor
+	id     concord.SystemID
+	actor  concord.Actor
+	budget *budget
 }
 
 // ErrConfig is wrapped by every error [New] returns.
@@ -130,6 +148,8 @@ func New(cfg Config) (*Engine, error) {
 			return nil, configErr("system %q has a nil Connector", s.ID)
 		case s.BatchSize < 0:
 			return nil, configErr("system %q: negative BatchSize %d", s.ID, s.BatchSize)
+		case s.Rate < 0 || s.Burst < 0:
+			return nil, configErr("system %q: negative Rate or Burst", s.ID)
 		}
 		if _, dup := e.byID[s.ID]; dup {
 			return nil, configErr("system %q is configured twice", s.ID)
@@ -143,7 +163,7 @@ func New(cfg Config) (*Engine, error) {
 		if s.BatchSize == 0 {
 			s.BatchSize = 100
 		}
-		sys := &system{System: s, id: s.ID}
+		sys := &system{System: s, id: s.ID, budget: newBudget(s.Rate, s.Burst)}
 		e.systems = append(e.systems, sys)
 		e.byID[s.ID] = sys
 	}
@@ -160,6 +180,15 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.MaxBatches == 0 {
 		e.cfg.MaxBatches = 10
 	}
+	if err := cfg.Retry.validate(); err != nil {
+		return nil, configErr("%v", err)
+	}
+	e.retry = cfg.Retry.withDefaults()
+	m, err := newMetrics(cfg.MeterProvider)
+	if err != nil {
+		return nil, configErr("creating metric instruments: %v", err)
+	}
+	e.metrics = m
 	for i, g := range cfg.Gates {
 		if g == nil {
 			return nil, configErr("gate %d is nil", i)
@@ -266,14 +295,18 @@ type Report struct {
 
 // SystemReport counts what happened in one system during a cycle.
 type SystemReport struct {
-	Read        int // records read
-	Edits       int // unit edits detected
-	Conflicts   int // conflicts this system took part in
-	Held        int // units held for a person
-	Refused     int // edits refused by a gate
-	Writes      int // patches applied
-	Failed      int // patches or reads that failed
-	Quarantined int // records dead-lettered on the way in
+	Read             int // records read
+	Edits            int // unit edits detected
+	Conflicts        int // conflicts this system took part in
+	Held             int // units held for a person
+	Refused          int // edits refused by a gate
+	Writes           int // patches applied
+	Failed           int // patches or reads that failed
+	Quarantined      int // records dead-lettered on the way in
+	ReadCalls        int // batches asked for
+	DeadLettered     int // writes dead-lettered (permanent, or too many attempts)
+	Retries          int // calls retried within the cycle
+	RetryAfterCapped int // Retry-After answers longer than the policy allows
 }
 
 // Failure is one thing that did not succeed in a cycle.
@@ -321,15 +354,23 @@ func (e *CycleError) Unwrap() []error {
 	return out
 }
 
+// resolution is a record in sync with a system again after failures.
+type resolution struct {
+	system concord.SystemID
+	after  time.Duration
+}
+
 // cycle is the work of one RunCycle or Ingest.
 type cycle struct {
-	e       *Engine
-	lease   *Lease
-	report  *Report
-	obs     map[string][]*observation
-	cursors map[concord.SystemID]connector.Cursor
-	dead    []DeadLetter
-	events  []audit.Event
+	e        *Engine
+	mu       gosync.Mutex // guards events appended by parallel calls
+	resolved []resolution
+	lease    *Lease
+	report   *Report
+	obs      map[string][]*observation
+	cursors  map[concord.SystemID]connector.Cursor
+	dead     []DeadLetter
+	events   []audit.Event
 }
 
 func (e *Engine) newCycle() *cycle {
@@ -459,7 +500,12 @@ func (c *cycle) pull(ctx context.Context) error {
 			}
 			r := &results[i]
 			for range c.e.cfg.MaxBatches {
-				b, err := s.Connector.Changes(gctx, cur, s.BatchSize)
+				var b connector.Batch
+				c.report.Systems[s.id].ReadCalls++
+				err := c.call(gctx, s, func(ctx context.Context) (err error) {
+					b, err = s.Connector.Changes(ctx, cur, s.BatchSize)
+					return err
+				})
 				if err != nil {
 					r.err = err
 					break
@@ -622,12 +668,16 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	if err := e.store.Commit(ctx, commit); err != nil {
 		return c.report, fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
+	for _, r := range c.resolved {
+		e.metrics.resolved(ctx, r.system, r.after)
+	}
 	if len(c.events) > 0 {
 		if err := e.audit.Emit(ctx, c.events); err != nil {
 			c.report.Failures = append(c.report.Failures, Failure{Op: "audit", Err: err})
 		}
 	}
 	c.report.Finished = e.now()
+	e.metrics.observe(ctx, c.report, e.systems)
 	if len(c.report.Failures) > 0 {
 		return c.report, &CycleError{Failures: c.report.Failures}
 	}

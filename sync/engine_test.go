@@ -59,7 +59,9 @@ func newRig(t tb, names []concord.SystemID, opts ...rigOption) *rig {
 	t.Helper()
 	r := &rig{t: t, sys: map[concord.SystemID]*fake.System{}, audit: audittest.New(),
 		store: recsync.NewMemoryStore(), clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	cfg := recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now}
+	// One attempt per call: tests of failures see them in the cycle they
+	// happen; retry tests set their own policy.
+	cfg := recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1}}
 	for _, n := range names {
 		f := fake.New(string(n), fake.WithClock(r.clock.now))
 		r.sys[n] = f
@@ -78,6 +80,10 @@ func newRig(t tb, names []concord.SystemID, opts ...rigOption) *rig {
 
 func withResolver(res resolve.Resolver) rigOption {
 	return func(c *recsync.Config) { c.Resolver = res }
+}
+
+func withRetry(p recsync.RetryPolicy) rigOption {
+	return func(c *recsync.Config) { c.Retry = p }
 }
 
 func withGroups(g map[string][]string) rigOption {

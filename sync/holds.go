@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/resolve"
 )
 
@@ -101,4 +103,40 @@ func (e *Engine) Settle(ctx context.Context, key, unit string, winner int, perso
 		return err
 	}
 	return e.audit.Emit(ctx, events)
+}
+
+// ErrNotParked is returned by [Engine.Replay] when the record's writes to
+// the system are not dead-lettered.
+var ErrNotParked = errors.New("concord: no dead-lettered write for that record and system")
+
+// Replay takes the dead-lettered writes of key to system out of the dead
+// letters: the next cycle writes the record's canonical values to the
+// system again (once; replaying twice changes nothing). person is recorded
+// in the audit trail. For records dead-lettered on the way in (invalid
+// input), fix the data and pass the corrected record to Ingest instead.
+func (e *Engine) Replay(ctx context.Context, key string, system concord.SystemID, person string) error {
+	if person == "" {
+		return fmt.Errorf("concord: Replay %q to %q: the person asking must be named", key, system)
+	}
+	if _, ok := e.byID[system]; !ok {
+		return fmt.Errorf("concord: Replay to unknown system %q", system)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	states, err := e.store.Load(ctx, []string{key})
+	if err != nil {
+		return err
+	}
+	st := states[key]
+	if st == nil || st.Systems[system] == nil || !st.Systems[system].Parked {
+		return fmt.Errorf("%w: %q to %q", ErrNotParked, key, system)
+	}
+	v := st.Systems[system]
+	reason := fmt.Sprintf("replayed by %s after %d attempts (%s)", person, v.Attempts, v.LastError)
+	v.Parked, v.Attempts, v.FirstFailed, v.LastError = false, 0, time.Time{}, ""
+	if err := e.store.Commit(ctx, &Commit{States: []*RecordState{st}}); err != nil {
+		return err
+	}
+	e.metrics.replayed(ctx, system)
+	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.WriteReplayed, System: system, Key: key, Reason: reason}})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -69,7 +70,11 @@ func (c *cycle) push(ctx context.Context, states []*RecordState) {
 				for j, w := range batch {
 					patches[j] = w.patch
 				}
-				res, err := s.Connector.Apply(gctx, patches)
+				var res []connector.Result
+				err := c.call(gctx, s, func(ctx context.Context) (err error) {
+					res, err = s.Connector.Apply(ctx, patches)
+					return err
+				})
 				if err == nil && len(res) != len(batch) {
 					err = fmt.Errorf("connector %q returned %d results for %d patches", s.id, len(res), len(batch))
 				}
@@ -99,9 +104,11 @@ func (c *cycle) push(ctx context.Context, states []*RecordState) {
 				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
 					Error: err.Error(), ErrorClass: className(err)})
+				c.writeFailed(w, err)
 				continue
 			}
 			c.report.Systems[s.id].Writes++
+			c.writeSucceeded(w)
 			c.synced(w.st, s, w.rt, w.native, w.result)
 			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
 				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete, Version: unitVersion(w.st)})
@@ -234,4 +241,40 @@ func unitVersion(st *RecordState) concord.Version {
 		v = v.Join(u.Version)
 	}
 	return v
+}
+
+// writeFailed counts a failed write of the record and dead-letters it when
+// the failure is permanent or has repeated too often. Conflicts and
+// not-found are not counted: the next read of the system settles them.
+func (c *cycle) writeFailed(w *write, err error) {
+	view := w.st.Systems[w.sys.id]
+	class := connector.Classify(err)
+	if class == connector.ErrConflict || class == connector.ErrNotFound {
+		return
+	}
+	if view.Attempts == 0 {
+		view.FirstFailed = c.e.now()
+	}
+	view.Attempts++
+	view.LastError = err.Error()
+	if class != connector.ErrPermanent && view.Attempts < c.e.retry.MaxRecordAttempts {
+		return
+	}
+	view.Parked = true
+	c.report.Systems[w.sys.id].DeadLettered++
+	c.dead = append(c.dead, DeadLetter{System: w.sys.id, Key: w.st.Key,
+		Record: concord.Record{Key: w.st.Key, Fields: w.patch.Set, Deleted: w.patch.Delete}.Clone(),
+		Reason: err.Error(), Class: className(err), Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
+	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteDeadLettered, Cycle: c.report.Cycle,
+		System: w.sys.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
+		Error: err.Error(), ErrorClass: className(err), Reason: fmt.Sprintf("after %d attempts", view.Attempts)})
+}
+
+// writeSucceeded clears the record's failure count.
+func (c *cycle) writeSucceeded(w *write) {
+	view := w.st.Systems[w.sys.id]
+	if !view.FirstFailed.IsZero() {
+		c.resolved = append(c.resolved, resolution{w.sys.id, c.e.now().Sub(view.FirstFailed)})
+	}
+	view.Attempts, view.FirstFailed, view.LastError = 0, time.Time{}, ""
 }

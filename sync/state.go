@@ -92,6 +92,14 @@ type SystemView struct {
 	// Native holds the hash of every field in the system's own shape,
 	// to compute minimal patches.
 	Native map[string]uint64
+	// Attempts counts the consecutive failed writes of this record to
+	// the system, since FirstFailed; LastError is the latest reason.
+	Attempts    int
+	FirstFailed time.Time
+	LastError   string
+	// Parked reports that the writes were dead-lettered: the record is
+	// not written to this system again until replayed.
+	Parked bool
 }
 
 // HeldUnit is a system's copy of one unit.
@@ -122,7 +130,7 @@ func (st *RecordState) Pending() bool {
 }
 
 func (st *RecordState) stale(v *SystemView) bool {
-	if st.existence() == nil {
+	if st.existence() == nil || v.Parked {
 		return false
 	}
 	if !v.Seen {

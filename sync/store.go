@@ -110,6 +110,10 @@ type DeadLetter struct {
 	// Reason is the error message; Class its class ("transient", ...).
 	Reason string
 	Class  string
+	// Attempts made before giving up, and when the first one failed
+	// (outbound writes only).
+	Attempts    int
+	FirstFailed time.Time
 	// When the record was dead-lettered.
 	When time.Time
 }

@@ -105,6 +105,10 @@ func EncodeState(b []byte, st *recsync.RecordState) ([]byte, error) {
 			e.str(name)
 			e.hash(v.Native[name])
 		}
+		e.uint(uint64(v.Attempts))
+		e.time(v.FirstFailed)
+		e.str(v.LastError)
+		e.bool(v.Parked)
 	}
 	return e.b, e.err
 }
@@ -149,6 +153,7 @@ func DecodeState(b []byte) (*recsync.RecordState, error) {
 			name := d.str()
 			v.Native[name] = d.hash()
 		}
+		v.Attempts, v.FirstFailed, v.LastError, v.Parked = int(d.uint()), d.time(), d.str(), d.bool()
 		st.Systems[id] = v
 	}
 	if err := d.finish(); err != nil {
@@ -170,6 +175,8 @@ func EncodeDeadLetter(b []byte, dl recsync.DeadLetter) ([]byte, error) {
 	e.str(dl.Record.Tag)
 	e.str(dl.Reason)
 	e.str(dl.Class)
+	e.uint(uint64(dl.Attempts))
+	e.time(dl.FirstFailed)
 	e.time(dl.When)
 	return e.b, e.err
 }
@@ -180,7 +187,7 @@ func DecodeDeadLetter(b []byte) (recsync.DeadLetter, error) {
 	d.header(magicDead)
 	dl := recsync.DeadLetter{System: concord.SystemID(d.str()), Key: d.str(), Inbound: d.bool()}
 	dl.Record = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
-	dl.Reason, dl.Class, dl.When = d.str(), d.str(), d.time()
+	dl.Reason, dl.Class, dl.Attempts, dl.FirstFailed, dl.When = d.str(), d.str(), int(d.uint()), d.time(), d.time()
 	if err := d.finish(); err != nil {
 		return recsync.DeadLetter{}, err
 	}

@@ -95,7 +95,9 @@ func genState(t *rapid.T) *recsync.RecordState {
 	}
 	for i := range rapid.IntRange(0, 3).Draw(t, "systems") {
 		v := &recsync.SystemView{Seen: rapid.Bool().Draw(t, "seen"), Deleted: rapid.Bool().Draw(t, "vd"), Tag: rapid.String().Draw(t, "tag"),
-			Modified: genTime().Draw(t, "vm"), Units: map[string]recsync.HeldUnit{}, Native: map[string]uint64{}}
+			Modified: genTime().Draw(t, "vm"), Units: map[string]recsync.HeldUnit{}, Native: map[string]uint64{},
+			Attempts: rapid.IntRange(0, 20).Draw(t, "attempts"), FirstFailed: genTime().Draw(t, "ff"),
+			LastError: rapid.String().Draw(t, "lasterr"), Parked: rapid.Bool().Draw(t, "parked")}
 		for range rapid.IntRange(0, 3).Draw(t, "held") {
 			v.Units[rapid.StringN(1, 4, -1).Draw(t, "hu")] = recsync.HeldUnit{Hash: rapid.Uint64().Draw(t, "h"), Version: genVersion().Draw(t, "hv")}
 		}
@@ -150,7 +152,8 @@ func TestDeadLetterRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		dl := recsync.DeadLetter{System: "portal", Key: rapid.String().Draw(t, "key"), Inbound: rapid.Bool().Draw(t, "in"),
 			Record: concord.Record{Key: "k", Fields: genValues().Draw(t, "f"), Tag: "7", Modified: genTime().Draw(t, "m")},
-			Reason: rapid.String().Draw(t, "reason"), Class: "invalid", When: genTime().Draw(t, "when")}
+			Reason: rapid.String().Draw(t, "reason"), Class: "invalid", When: genTime().Draw(t, "when"),
+			Attempts: rapid.IntRange(0, 9).Draw(t, "attempts"), FirstFailed: genTime().Draw(t, "ff")}
 		b, err := statecodec.EncodeDeadLetter(nil, dl)
 		if err != nil {
 			t.Fatal(err)

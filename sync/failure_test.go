@@ -1,0 +1,192 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/connector/fake"
+	recsync "github.com/concordsync/concord/sync"
+)
+
+// newTimedRig is a rig whose clock is the real (in a synctest bubble,
+// virtual) time, so that retry waits and Retry-After are measured.
+func newTimedRig(t *testing.T, p recsync.RetryPolicy, rate float64) *rig {
+	r := &rig{t: t, sys: map[concord.SystemID]*fake.System{}, audit: audittest.New(), store: recsync.NewMemoryStore()}
+	cfg := recsync.Config{Audit: r.audit, Store: r.store, Retry: p}
+	for _, n := range []concord.SystemID{"portal", "warehouse"} {
+		r.sys[n] = fake.New(string(n))
+		cfg.Systems = append(cfg.Systems, recsync.System{ID: n, Connector: r.sys[n], Rate: ratelimit(rate), Burst: 1})
+	}
+	e, err := recsync.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.engine = e
+	return r
+}
+
+func TestRateLimitStormWithRetryAfter(t *testing.T) {
+	for _, form := range []string{"seconds", "http-date"} {
+		t.Run(form, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newTimedRig(t, recsync.RetryPolicy{MaxAttempts: 5, MaxElapsed: time.Minute}, 0)
+				r.sys["portal"].Edit("c1", map[string]any{"n": 1})
+				// The warehouse answers 429 three times, asking for 2s
+				// (given by the connector parsed from either header form).
+				header := "2"
+				if form == "http-date" {
+					header = time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
+				}
+				after, ok := connector.ParseRetryAfter(header, time.Now())
+				if !ok || after != 2*time.Second {
+					t.Fatalf("ParseRetryAfter(%q) = %v, %v; want 2s", header, after, ok)
+				}
+				r.sys["warehouse"].RateLimitNext(3, after)
+				start := time.Now()
+				rep, err := r.engine.RunCycle(context.Background())
+				if err != nil {
+					t.Fatalf("cycle: %v", err)
+				}
+				if waited := time.Since(start); waited < 6*time.Second {
+					t.Errorf("waited %v; want at least 3 x 2s of Retry-After", waited)
+				}
+				if rep.Systems["warehouse"].Retries != 3 || rep.Systems["warehouse"].Writes != 1 {
+					t.Errorf("report %+v; want 3 retries then 1 write", *rep.Systems["warehouse"])
+				}
+				if rec, _ := r.sys["warehouse"].Record("c1"); rec.Fields["n"] != 1 {
+					t.Errorf("warehouse = %v", rec.Fields)
+				}
+			})
+		})
+	}
+}
+
+func TestRetryAfterIsCappedAndReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newTimedRig(t, recsync.RetryPolicy{MaxAttempts: 3, MaxElapsed: 10 * time.Second, MaxRetryAfter: time.Minute}, 0)
+		r.sys["portal"].Edit("c1", map[string]any{"n": 1})
+		r.sys["warehouse"].RateLimitNext(1, 24*time.Hour) // "come back tomorrow"
+		rep, err := r.engine.RunCycle(context.Background())
+		if !errors.Is(err, connector.ErrRateLimited) {
+			t.Fatalf("cycle = %v; want the rate limit reported", err)
+		}
+		if rep.Systems["warehouse"].RetryAfterCapped != 1 {
+			t.Errorf("RetryAfterCapped = %d; want 1", rep.Systems["warehouse"].RetryAfterCapped)
+		}
+		r.audit.Require(t, audittest.Match{Kind: audit.RetryAfterCapped, System: "warehouse"})
+		// Parked for the capped minute, not a day: a cycle after it syncs.
+		time.Sleep(61 * time.Second)
+		if _, err := r.engine.RunCycle(context.Background()); err != nil {
+			t.Fatalf("cycle after the cap: %v", err)
+		}
+		if rec, _ := r.sys["warehouse"].Record("c1"); rec.Fields["n"] != 1 {
+			t.Errorf("warehouse = %v after the capped wait", rec.Fields)
+		}
+	})
+}
+
+func TestTransientFailuresAreRetriedThenSynced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newTimedRig(t, recsync.RetryPolicy{MaxAttempts: 4}, 0)
+		r.sys["portal"].Edit("c1", map[string]any{"n": 1})
+		r.sys["portal"].FailNext(fake.OpChanges, 2, connector.Transient(errors.New("502")))
+		r.sys["warehouse"].FailNext(fake.OpApply, 2, connector.Transient(errors.New("503")))
+		rep, err := r.engine.RunCycle(context.Background())
+		if err != nil {
+			t.Fatalf("cycle: %v", err)
+		}
+		if rep.Systems["portal"].Retries != 2 || rep.Systems["warehouse"].Retries != 2 {
+			t.Errorf("retries portal %d warehouse %d; want 2 each", rep.Systems["portal"].Retries, rep.Systems["warehouse"].Retries)
+		}
+		if rec, _ := r.sys["warehouse"].Record("c1"); rec.Fields["n"] != 1 {
+			t.Errorf("warehouse = %v", rec.Fields)
+		}
+	})
+}
+
+func TestReplyLostHasNoDuplicateEffect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newTimedRig(t, recsync.RetryPolicy{MaxAttempts: 3}, 0)
+		r.sys["portal"].Edit("c1", map[string]any{"n": 1})
+		r.sys["warehouse"].LoseRepliesNext(1) // applied, but the engine hears a failure
+		if _, err := r.engine.RunCycle(context.Background()); err != nil {
+			t.Fatalf("cycle: %v", err)
+		}
+		if n := r.sys["warehouse"].Effects("c1"); n != 1 {
+			t.Fatalf("effects = %d; want 1 (the retry carried the same idempotency key)", n)
+		}
+	})
+}
+
+func TestPermanentFailureIsDeadLetteredAndReplayed(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["warehouse"].FailKey("c1", connector.Permanent(errors.New("422 invalid postcode")))
+	r.sys["portal"].Edit("c1", map[string]any{"zip": "X"})
+	rep := r.cycle()
+	if rep.Systems["warehouse"].DeadLettered != 1 {
+		t.Fatalf("report %+v; want the write dead-lettered at once", *rep.Systems["warehouse"])
+	}
+	r.audit.RequireCount(t, audittest.Match{Kind: audit.WriteDeadLettered, Key: "c1", System: "warehouse"}, 1)
+	dl, _ := r.store.DeadLetters(context.Background())
+	if len(dl) != 1 || dl[0].Inbound || dl[0].Class != "permanent" || dl[0].Record.Fields["zip"] != "X" {
+		t.Fatalf("dead letters = %+v", dl)
+	}
+	// Parked: later cycles do not hammer the system with it.
+	for range 3 {
+		r.cycle()
+	}
+	r.audit.RequireCount(t, audittest.Match{Kind: audit.WriteFailed, Key: "c1"}, 1)
+	if err := r.engine.Replay(context.Background(), "c1", "warehouse", "ops@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	r.sys["warehouse"].ClearFailKey("c1")
+	r.settle()
+	r.requireAll("c1", map[string]any{"zip": "X"})
+	if err := r.engine.Replay(context.Background(), "c1", "warehouse", "ops@example.com"); !errors.Is(err, recsync.ErrNotParked) {
+		t.Fatalf("second replay = %v; want ErrNotParked", err)
+	}
+}
+
+func TestTransientFailuresDeadLetterAfterMaxAttempts(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withRetry(recsync.RetryPolicy{MaxAttempts: 1, MaxRecordAttempts: 3}))
+	r.sys["warehouse"].FailKey("c1", connector.Transient(errors.New("timeout")))
+	r.sys["portal"].Edit("c1", map[string]any{"n": 1})
+	for i := 1; i <= 4; i++ {
+		rep := r.cycle()
+		if want := map[bool]int{true: 1}[i == 3]; rep.Systems["warehouse"].DeadLettered != want {
+			t.Fatalf("cycle %d: dead-lettered %d; want %d", i, rep.Systems["warehouse"].DeadLettered, want)
+		}
+	}
+}
+
+func TestPoisonRecordDoesNotHoldUpItsBatch(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	for i := range 1000 {
+		r.sys["portal"].Edit(fmt.Sprintf("c%04d", i), map[string]any{"n": i})
+	}
+	r.sys["warehouse"].FailKey("c0500", connector.Permanent(errors.New("poison")))
+	rep := r.cycle()
+	if got := rep.Systems["warehouse"].Writes; got != 999 {
+		t.Fatalf("writes = %d; want 999 in the same cycle", got)
+	}
+	var ce *recsync.CycleError
+	if !errors.As(r.lastErr, &ce) || len(ce.Failures) != 1 || ce.Failures[0].Key != "c0500" {
+		t.Fatalf("cycle error = %v; want exactly the poison record", r.lastErr)
+	}
+	if r.sys["warehouse"].Len() != 999 {
+		t.Fatalf("warehouse has %d records", r.sys["warehouse"].Len())
+	}
+}
+
+func ratelimit(r float64) rate.Limit { return rate.Limit(r) }
