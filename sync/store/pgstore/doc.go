@@ -45,7 +45,7 @@
 // "C" collation, so that key order is Go's byte order), rev, pending and
 // held (with partial indexes), so that [Store.Pending] and [Store.Held]
 // are index scans. Keys, names and cursors must therefore be valid UTF-8
-// without NUL bytes (PostgreSQL text).
+// without NUL bytes (PostgreSQL text); others are refused with [ErrBadText].
 //
 // # CockroachDB
 //

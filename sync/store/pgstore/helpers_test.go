@@ -1,0 +1,82 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
+
+	"github.com/concordsync/concord/sync/store/pgstore"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const dsnVar = "CONCORD_TEST_POSTGRES_DSN"
+
+// testDSN returns the test database's DSN; without one the test is skipped,
+// or fails under CI=true (where .ci/run provides a server).
+func testDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(dsnVar)
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set, and CI=true: the PostgreSQL tests must run in CI (.ci/run starts a server)", dsnVar)
+		}
+		t.Skipf("%s is not set: skipping the PostgreSQL tests (set it to a database the tests may create schemas in, or run .ci/run)", dsnVar)
+	}
+	return dsn
+}
+
+// adminPool returns a pool on the test database, closed at cleanup.
+func adminPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), testDSN(t))
+	if err != nil {
+		t.Fatalf("connecting to the test database: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// newSchema returns a fresh schema name, dropped at cleanup, so that tests
+// do not see each other's tables.
+func newSchema(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "concord_test_" + hex.EncodeToString(b)
+	pool := adminPool(t)
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("dropping schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// openStore opens a store on schema, closed at cleanup.
+func openStore(t testing.TB, schema string, opts ...pgstore.Option) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.Open(context.Background(), testDSN(t), append([]pgstore.Option{pgstore.WithSchema(schema)}, opts...)...)
+	if err != nil {
+		t.Fatalf("Open(schema %s): %v", schema, err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// count returns the result of a count(*) query on the test database.
+func count(t testing.TB, pool *pgxpool.Pool, schema, table string) int {
+	t.Helper()
+	var n int
+	q := `SELECT count(*) FROM ` + pgx.Identifier{schema, table}.Sanitize()
+	if err := pool.QueryRow(context.Background(), q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}

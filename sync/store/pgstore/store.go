@@ -1,0 +1,571 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/internal/statecodec"
+	recsync "github.com/concordsync/concord/sync"
+)
+
+// ErrClosed is returned by every method of a closed [Store].
+var ErrClosed = errors.New("pgstore: store is closed")
+
+// DefaultSchema is the schema a Store uses unless [WithSchema] names another.
+const DefaultSchema = "concord"
+
+// Option configures a Store in [Open] and [New].
+type Option interface{ apply(*config) }
+
+type config struct {
+	schema string
+	now    func() time.Time
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// WithSchema sets the PostgreSQL schema that holds the store's tables
+// (default [DefaultSchema]). Stores of independent pipelines, or tests, use
+// schemas of their own; instances of one pipeline share one.
+func WithSchema(name string) Option { return optionFunc(func(c *config) { c.schema = name }) }
+
+// WithClock sets the clock by which leases are taken and expire (default
+// time.Now).
+func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
+
+// Store is a [recsync.Store] in PostgreSQL. Create it with [Open] or [New].
+// Its methods are safe for concurrent use, and several Stores (in several
+// processes) may share one schema.
+type Store struct {
+	pool    *pgxpool.Pool
+	ownPool bool
+	schema  string
+	now     func() time.Time
+	q       queries
+	closed  atomic.Bool
+}
+
+var _ recsync.Store = (*Store)(nil)
+
+// Open connects to the database at dsn (a URL or key=value string, see
+// pgxpool.ParseConfig), creates or migrates the store's schema and returns
+// the Store. [Store.Close] closes the connections.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connecting: %w", err)
+	}
+	s, err := newStore(ctx, pool, cfg)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownPool = true
+	return s, nil
+}
+
+// New returns a Store that uses pool, after creating or migrating its
+// schema (the only I/O it does; it starts no goroutine). The caller keeps
+// ownership of pool: [Store.Close] does not close it.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("pgstore: New needs a pool, got nil")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(ctx, pool, cfg)
+}
+
+func newConfig(opts []Option) (config, error) {
+	cfg := config{schema: DefaultSchema, now: time.Now}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	switch {
+	case cfg.schema == "" || len(cfg.schema) > 63 || strings.ContainsRune(cfg.schema, 0):
+		return cfg, fmt.Errorf("pgstore: invalid schema name %q (1 to 63 bytes, no NUL)", cfg.schema)
+	case cfg.now == nil:
+		return cfg, errors.New("pgstore: WithClock(nil)")
+	}
+	return cfg, nil
+}
+
+func newStore(ctx context.Context, pool *pgxpool.Pool, cfg config) (*Store, error) {
+	s := &Store{pool: pool, schema: cfg.schema, now: cfg.now, q: newQueries(cfg.schema)}
+	if err := migrate(ctx, pool, cfg.schema); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Schema returns the name of the store's schema.
+func (s *Store) Schema() string { return s.schema }
+
+// Close marks the store closed, so that every later call fails with
+// [ErrClosed], and closes the pool if [Open] created it (waiting for the
+// connections in use to be released). Closing twice is harmless.
+func (s *Store) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	if s.ownPool {
+		s.pool.Close()
+	}
+}
+
+// queries holds the statements with the schema's quoted name filled in.
+type queries struct {
+	epoch, epochLock, epochSet                 string
+	actorGet, actorAdd                         string
+	leaseInit, leaseLock, leaseSet, leaseFree  string
+	cursor, cursorSet                          string
+	load, pending, held, stateRev              string
+	stateInsert, stateUpdate, dead, deadInsert string
+}
+
+func newQueries(schema string) queries {
+	qs := pgx.Identifier{schema}.Sanitize()
+	f := func(q string) string { return strings.ReplaceAll(q, "{schema}", qs) }
+	return queries{
+		epoch:     f(`SELECT epoch FROM {schema}.meta`),
+		epochLock: f(`SELECT epoch FROM {schema}.meta FOR UPDATE`),
+		epochSet:  f(`UPDATE {schema}.meta SET epoch = $1`),
+		actorGet:  f(`SELECT number FROM {schema}.actors WHERE name = $1`),
+		actorAdd: f(`INSERT INTO {schema}.actors (name, number)
+			SELECT $1, COALESCE(max(number), 0) + 1 FROM {schema}.actors
+			ON CONFLICT (name) DO NOTHING`),
+		leaseInit: f(`INSERT INTO {schema}.leases (name, holder, token, expires) VALUES ($1, '', 0, $2)
+			ON CONFLICT (name) DO NOTHING`),
+		leaseLock: f(`SELECT holder, token, expires FROM {schema}.leases WHERE name = $1 FOR UPDATE`),
+		leaseSet:  f(`UPDATE {schema}.leases SET holder = $2, token = $3, expires = $4 WHERE name = $1`),
+		leaseFree: f(`UPDATE {schema}.leases SET holder = '', expires = $4 WHERE name = $1 AND holder = $2 AND token = $3`),
+		cursor:    f(`SELECT cursor FROM {schema}.cursors WHERE system = $1`),
+		cursorSet: f(`INSERT INTO {schema}.cursors (system, cursor) VALUES ($1, $2)
+			ON CONFLICT (system) DO UPDATE SET cursor = excluded.cursor`),
+		load:     f(`SELECT key, rev, data FROM {schema}.states WHERE key = ANY($1)`),
+		pending:  f(`SELECT key FROM {schema}.states WHERE pending ORDER BY key LIMIT $1`),
+		held:     f(`SELECT key FROM {schema}.states WHERE held ORDER BY key`),
+		stateRev: f(`SELECT rev FROM {schema}.states WHERE key = $1`),
+		stateInsert: f(`INSERT INTO {schema}.states (key, rev, pending, held, data) VALUES ($1, 1, $2, $3, $4)
+			ON CONFLICT (key) DO NOTHING`),
+		stateUpdate: f(`UPDATE {schema}.states SET rev = $5 + 1, pending = $2, held = $3, data = $4
+			WHERE key = $1 AND rev = $5`),
+		dead:       f(`SELECT id, data FROM {schema}.dead_letters ORDER BY id`),
+		deadInsert: f(`INSERT INTO {schema}.dead_letters (data) VALUES ($1)`),
+	}
+}
+
+// ErrBadText is wrapped by the error for a key, system or cursor that
+// PostgreSQL's text cannot hold: invalid UTF-8 or a NUL byte.
+var ErrBadText = errors.New("pgstore: not storable as PostgreSQL text (invalid UTF-8 or NUL)")
+
+func checkText(what, s string) error {
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%w: %s %q", ErrBadText, what, s)
+	}
+	return nil
+}
+
+// begin checks that the store is open and ctx alive.
+func (s *Store) begin(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// inTx runs fn in a transaction, committed if fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// Actor implements [recsync.Store]. A new name gets max+1; concurrent
+// callers (in any process) for one name get the same number.
+func (s *Store) Actor(ctx context.Context, name string) (concord.Actor, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, fmt.Errorf("pgstore: actor %q: %w", name, err)
+	}
+	for attempt := 0; ; attempt++ {
+		var n int64
+		err := s.pool.QueryRow(ctx, s.q.actorGet, name).Scan(&n)
+		if err == nil {
+			return concord.Actor(n), nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return 0, fmt.Errorf("pgstore: actor %q: %w", name, err)
+		}
+		// Two new names may pick the same max+1: the loser hits the
+		// unique number and tries again. The same name racing is
+		// absorbed by ON CONFLICT.
+		if _, err := s.pool.Exec(ctx, s.q.actorAdd, name); err != nil && !(isUniqueViolation(err) && attempt < 20) {
+			return 0, fmt.Errorf("pgstore: assigning actor %q: %w", name, err)
+		}
+	}
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// Epoch implements [recsync.Store].
+func (s *Store) Epoch(ctx context.Context) (uint64, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, fmt.Errorf("pgstore: epoch: %w", err)
+	}
+	var e int64
+	if err := s.pool.QueryRow(ctx, s.q.epoch).Scan(&e); err != nil {
+		return 0, fmt.Errorf("pgstore: reading the epoch: %w", err)
+	}
+	return uint64(e), nil
+}
+
+// NewEpoch implements [recsync.Store].
+func (s *Store) NewEpoch(ctx context.Context) (uint64, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, fmt.Errorf("pgstore: new epoch: %w", err)
+	}
+	var next uint64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var old int64
+		if err := tx.QueryRow(ctx, s.q.epochLock).Scan(&old); err != nil {
+			return err
+		}
+		next = recsync.NextEpoch(uint64(old))
+		_, err := tx.Exec(ctx, s.q.epochSet, int64(next))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: new epoch: %w", err)
+	}
+	return next, nil
+}
+
+// AcquireLease implements [recsync.Store] with [recsync.NextLease], as a
+// compare-and-set on the lease's row.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (recsync.Lease, error) {
+	if err := s.begin(ctx); err != nil {
+		return recsync.Lease{}, fmt.Errorf("pgstore: lease %q: %w", name, err)
+	}
+	var l recsync.Lease
+	var refused error
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, s.q.leaseInit, name, time.Time{}); err != nil {
+			return err
+		}
+		cur := recsync.Lease{Name: name}
+		var token int64
+		if err := tx.QueryRow(ctx, s.q.leaseLock, name).Scan(&cur.Holder, &token, &cur.Expires); err != nil {
+			return err
+		}
+		cur.Token = uint64(token)
+		l, refused = recsync.NextLease(cur, name, holder, ttl, s.now())
+		if refused != nil {
+			return refused
+		}
+		_, err := tx.Exec(ctx, s.q.leaseSet, name, holder, int64(l.Token), l.Expires)
+		return err
+	})
+	switch {
+	case refused != nil:
+		return recsync.Lease{}, refused
+	case err != nil:
+		return recsync.Lease{}, fmt.Errorf("pgstore: acquiring lease %q for %q: %w", name, holder, err)
+	}
+	return l, nil
+}
+
+// ReleaseLease implements [recsync.Store].
+func (s *Store) ReleaseLease(ctx context.Context, l recsync.Lease) error {
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("pgstore: releasing lease %q: %w", l.Name, err)
+	}
+	if _, err := s.pool.Exec(ctx, s.q.leaseFree, l.Name, l.Holder, int64(l.Token), time.Time{}); err != nil {
+		return fmt.Errorf("pgstore: releasing lease %q of %q: %w", l.Name, l.Holder, err)
+	}
+	return nil
+}
+
+// Cursor implements [recsync.Store].
+func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error) {
+	if err := s.begin(ctx); err != nil {
+		return "", fmt.Errorf("pgstore: cursor of %q: %w", system, err)
+	}
+	var c string
+	err := s.pool.QueryRow(ctx, s.q.cursor, string(system)).Scan(&c)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("pgstore: cursor of %q: %w", system, err)
+	}
+	return connector.Cursor(c), nil
+}
+
+// Load implements [recsync.Store] with one query for all keys. The states
+// are decoded afresh: the caller owns them.
+func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.RecordState, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: loading %d states: %w", len(keys), err)
+	}
+	out := make(map[string]*recsync.RecordState, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	for _, k := range keys {
+		if err := checkText("record key", k); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.pool.Query(ctx, s.q.load, keys)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: loading %d states: %w", len(keys), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var rev int64
+		var data []byte
+		if err := rows.Scan(&key, &rev, &data); err != nil {
+			return nil, fmt.Errorf("pgstore: loading states: %w", err)
+		}
+		st, err := statecodec.DecodeState(data)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: decoding the state of record %q: %w", key, err)
+		}
+		st.Key, st.Rev = key, uint64(rev)
+		out[key] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: loading %d states: %w", len(keys), err)
+	}
+	return out, nil
+}
+
+// Pending implements [recsync.Store] (an index scan).
+func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: listing pending records: %w", err)
+	}
+	if limit <= 0 {
+		return []string{}, nil
+	}
+	return s.keys(ctx, "pending", s.q.pending, limit)
+}
+
+// Held implements [recsync.Store] (an index scan).
+func (s *Store) Held(ctx context.Context) ([]string, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: listing held records: %w", err)
+	}
+	return s.keys(ctx, "held", s.q.held)
+}
+
+func (s *Store) keys(ctx context.Context, what, query string, args ...any) ([]string, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err == nil {
+		var keys []string
+		keys, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err == nil {
+			return keys, nil
+		}
+	}
+	return nil, fmt.Errorf("pgstore: listing %s records: %w", what, err)
+}
+
+// DeadLetters implements [recsync.Store].
+func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, s.q.dead)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
+	}
+	defer rows.Close()
+	out := []recsync.DeadLetter{}
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
+		}
+		dl, err := statecodec.DecodeDeadLetter(data)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: decoding dead letter %d: %w", id, err)
+		}
+		out = append(out, dl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// Commit implements [recsync.Store] in one transaction: the lease check
+// (its row locked), then one batch of statements for the cursors, the
+// dead letters and the states, each state written only if its revision is
+// unchanged. Every state is checked; one stale state fails the commit with
+// [recsync.ErrStale] naming its key and nothing is applied. On success the
+// given states' Rev are incremented.
+func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
+	if c == nil {
+		return errors.New("pgstore: Commit(nil)")
+	}
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("pgstore: commit: %w", err)
+	}
+	for _, st := range c.States {
+		if err := checkText("record key", st.Key); err != nil {
+			return err
+		}
+	}
+	for sys, cur := range c.Cursors {
+		if err := errors.Join(checkText("system", string(sys)), checkText("cursor of "+string(sys), string(cur))); err != nil {
+			return err
+		}
+	}
+	// Encode before the transaction opens, into one buffer: a state is
+	// stored with the revision it will have.
+	var buf []byte
+	ends := make([]int, len(c.States)+len(c.DeadLetters))
+	for i, st := range c.States {
+		cp := *st
+		cp.Rev++
+		var err error
+		if buf, err = statecodec.EncodeState(buf, &cp); err != nil {
+			return fmt.Errorf("pgstore: encoding the state of record %q: %w", st.Key, err)
+		}
+		ends[i] = len(buf)
+	}
+	for i, dl := range c.DeadLetters {
+		var err error
+		if buf, err = statecodec.EncodeDeadLetter(buf, dl); err != nil {
+			return fmt.Errorf("pgstore: encoding the dead letter of %q from %q: %w", dl.Key, dl.System, err)
+		}
+		ends[len(c.States)+i] = len(buf)
+	}
+	data := func(i int) []byte {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		return buf[start:ends[i]:ends[i]]
+	}
+
+	// Statements go out in a fixed order (systems, then keys, sorted) so
+	// that concurrent commits lock rows in one order and never deadlock.
+	systems := make([]concord.SystemID, 0, len(c.Cursors))
+	for sys := range c.Cursors {
+		systems = append(systems, sys)
+	}
+	slices.Sort(systems)
+	order := make([]int, len(c.States))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(c.States[a].Key, c.States[b].Key) })
+
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if c.Lease != nil {
+			if err := s.checkLease(ctx, tx, c.Lease); err != nil {
+				return err
+			}
+		}
+		b := &pgx.Batch{}
+		for _, sys := range systems {
+			b.Queue(s.q.cursorSet, string(sys), string(c.Cursors[sys]))
+		}
+		for i := range c.DeadLetters {
+			b.Queue(s.q.deadInsert, data(len(c.States)+i))
+		}
+		for _, i := range order {
+			st := c.States[i]
+			if st.Rev == 0 {
+				b.Queue(s.q.stateInsert, st.Key, st.Pending(), st.Held(), data(i))
+			} else {
+				b.Queue(s.q.stateUpdate, st.Key, st.Pending(), st.Held(), data(i), int64(st.Rev))
+			}
+		}
+		br := tx.SendBatch(ctx, b)
+		stale := -1
+		for n := range b.Len() {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if k := n - len(systems) - len(c.DeadLetters); k >= 0 && tag.RowsAffected() != 1 && stale < 0 {
+				stale = order[k]
+			}
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if stale >= 0 {
+			return s.staleErr(ctx, tx, c.States[stale])
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, recsync.ErrStale) {
+			return err
+		}
+		return fmt.Errorf("pgstore: commit of %d states, %d cursors, %d dead letters: %w",
+			len(c.States), len(c.Cursors), len(c.DeadLetters), err)
+	}
+	for _, st := range c.States {
+		st.Rev++
+	}
+	return nil
+}
+
+// checkLease locks the lease's row, so that no takeover commits between
+// the check and this commit, and compares its token and holder.
+func (s *Store) checkLease(ctx context.Context, tx pgx.Tx, l *recsync.Lease) error {
+	var holder string
+	var token int64
+	err := tx.QueryRow(ctx, s.q.leaseLock, l.Name).Scan(&holder, &token, new(time.Time))
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if uint64(token) != l.Token || holder != l.Holder {
+		return fmt.Errorf("%w: lease %q token %d of %q superseded by token %d of %q",
+			recsync.ErrStale, l.Name, l.Token, l.Holder, token, holder)
+	}
+	return nil
+}
+
+// staleErr says which revision record st is at.
+func (s *Store) staleErr(ctx context.Context, tx pgx.Tx, st *recsync.RecordState) error {
+	var rev int64
+	if err := tx.QueryRow(ctx, s.q.stateRev, st.Key).Scan(&rev); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	return fmt.Errorf("%w: record %q is at revision %d, not %d", recsync.ErrStale, st.Key, rev, st.Rev)
+}

@@ -1,0 +1,315 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/internal/statecodec"
+	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store/pgstore"
+	"github.com/concordsync/concord/sync/storetest"
+)
+
+var ctx = context.Background()
+
+func TestConformance(t *testing.T) {
+	testDSN(t)
+	storetest.Run(t, func(t testing.TB) recsync.Store { return openStore(t, newSchema(t)) })
+}
+
+func TestMigrations(t *testing.T) {
+	pool := adminPool(t)
+	schema := newSchema(t)
+	versions := func() []int {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT version FROM `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vs
+	}
+	var want []int
+	for v := 1; v <= pgstore.SchemaVersion(); v++ {
+		want = append(want, v)
+	}
+
+	// Instances starting together: one migrates, the others find it done.
+	stores := make([]*pgstore.Store, 4)
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = pgstore.Open(ctx, testDSN(t), pgstore.WithSchema(schema)) })
+	}
+	wg.Wait()
+	epochs := map[uint64]bool{}
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Fatalf("concurrent Open %d: %v", i, errs[i])
+		}
+		e, err := s.Epoch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		epochs[e] = true
+		s.Close()
+	}
+	if len(epochs) != 1 {
+		t.Errorf("concurrent Opens see epochs %v; want one", epochs)
+	}
+	if diff := cmp.Diff(want, versions()); diff != "" {
+		t.Errorf("schema_version after the first Open (-want +got):\n%s", diff)
+	}
+
+	// Re-opening changes nothing: same versions, same epoch.
+	s := openStore(t, schema)
+	e, err := s.Epoch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !epochs[e] {
+		t.Errorf("epoch after re-open = %d; want %v", e, epochs)
+	}
+	if diff := cmp.Diff(want, versions()); diff != "" {
+		t.Errorf("schema_version after re-open (-want +got):\n%s", diff)
+	}
+
+	// A newer library migrated the schema: refused, nothing changed.
+	future := pgstore.SchemaVersion() + 1
+	if _, err := pool.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` (version) VALUES ($1)`, future); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgstore.Open(ctx, testDSN(t), pgstore.WithSchema(schema))
+	if !errors.Is(err, pgstore.ErrNewerSchema) || !strings.Contains(err.Error(), schema) {
+		t.Errorf("Open of a newer schema: %v; want ErrNewerSchema naming %s", err, schema)
+	}
+	if diff := cmp.Diff(append(want, future), versions()); diff != "" {
+		t.Errorf("schema_version after the refused Open (-want +got):\n%s", diff)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []pgstore.Option
+	}{
+		{"empty schema", []pgstore.Option{pgstore.WithSchema("")}},
+		{"long schema", []pgstore.Option{pgstore.WithSchema(strings.Repeat("s", 64))}},
+		{"NUL in schema", []pgstore.Option{pgstore.WithSchema("a\x00b")}},
+		{"nil clock", []pgstore.Option{pgstore.WithClock(nil)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Options are checked before connecting: no server needed.
+			if _, err := pgstore.Open(ctx, "postgres://nobody@127.0.0.1:1/none", tt.opts...); err == nil || !strings.HasPrefix(err.Error(), "pgstore: ") {
+				t.Errorf("Open: %v; want a pgstore option error", err)
+			}
+		})
+	}
+	if _, err := pgstore.New(ctx, nil); err == nil {
+		t.Error("New(nil pool) succeeded")
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s := openStore(t, newSchema(t))
+	s.Close()
+	s.Close() // harmless
+	calls := map[string]func() error{
+		"Actor":        func() error { _, err := s.Actor(ctx, "a"); return err },
+		"Epoch":        func() error { _, err := s.Epoch(ctx); return err },
+		"NewEpoch":     func() error { _, err := s.NewEpoch(ctx); return err },
+		"AcquireLease": func() error { _, err := s.AcquireLease(ctx, "p", "h", time.Minute); return err },
+		"ReleaseLease": func() error { return s.ReleaseLease(ctx, recsync.Lease{Name: "p"}) },
+		"Cursor":       func() error { _, err := s.Cursor(ctx, "a"); return err },
+		"Load":         func() error { _, err := s.Load(ctx, []string{"k"}); return err },
+		"Pending":      func() error { _, err := s.Pending(ctx, 10); return err },
+		"Held":         func() error { _, err := s.Held(ctx); return err },
+		"DeadLetters":  func() error { _, err := s.DeadLetters(ctx); return err },
+		"Commit":       func() error { return s.Commit(ctx, &recsync.Commit{}) },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, pgstore.ErrClosed) {
+			t.Errorf("%s after Close: %v; want ErrClosed", name, err)
+		}
+	}
+}
+
+// A state whose bytes were damaged is reported with its key, as corrupt.
+func TestCorruptState(t *testing.T) {
+	pool := adminPool(t)
+	schema := newSchema(t)
+	s := openStore(t, schema)
+	if err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{storetest.State("k1", false, false)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE `+pgx.Identifier{schema, "states"}.Sanitize()+` SET data = '\x00ff'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Load(ctx, []string{"k1"})
+	if !errors.Is(err, statecodec.ErrCorrupt) || !strings.Contains(err.Error(), `"k1"`) {
+		t.Errorf("Load of a damaged state: %v; want ErrCorrupt naming k1", err)
+	}
+}
+
+// The connection is lost in the middle of a commit (its backend is
+// terminated while the commit waits for a row lock, after writing part of
+// its batch): the commit fails with a clear error, nothing of it is
+// written, and the store goes on working.
+func TestLostConnectionMidCommit(t *testing.T) {
+	pool := adminPool(t)
+	schema := newSchema(t)
+	s := openStore(t, schema)
+	if err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{
+		storetest.State("a", false, false), storetest.State("b", false, false),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := s.Load(ctx, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another session locks record b, so that the commit stops there.
+	blocker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx) //nolint:errcheck
+	if _, err := blocker.Exec(ctx, `SELECT 1 FROM `+pgx.Identifier{schema, "states"}.Sanitize()+` WHERE key = 'b' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+
+	a, b := loaded["a"], loaded["b"]
+	a.Fields["name"], b.Fields["name"] = "Grace", "Edsger"
+	c := &recsync.Commit{
+		Cursors:     map[concord.SystemID]connector.Cursor{"crm": "42"},
+		States:      []*recsync.RecordState{a, b, storetest.State("c", true, false)},
+		DeadLetters: []recsync.DeadLetter{{System: "crm", Key: "x", Inbound: true, Reason: "bad", Class: "permanent"}},
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Commit(ctx, c) }()
+
+	// Wait for the commit to block on the lock, then kill its backend.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var killed bool
+		err := pool.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`, schema).Scan(&killed)
+		if err == nil && killed {
+			break
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the commit never waited for the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	err = <-done
+	if err == nil || errors.Is(err, recsync.ErrStale) || !strings.Contains(err.Error(), "pgstore: commit") {
+		t.Fatalf("Commit on a terminated connection: %v; want a pgstore commit error", err)
+	}
+	t.Logf("the failed commit says: %v", err)
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing of it was written, and the given states are untouched.
+	for table, want := range map[string]int{"cursors": 0, "dead_letters": 0, "states": 2} {
+		if got := count(t, pool, schema, table); got != want {
+			t.Errorf("%s has %d rows after the failed commit; want %d", table, got, want)
+		}
+	}
+	if a.Rev != 1 || b.Rev != 1 {
+		t.Errorf("revisions after the failed commit: a %d, b %d; want 1, 1", a.Rev, b.Rev)
+	}
+	after, err := s.Load(ctx, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, st := range after {
+		if st.Rev != 1 || st.Fields["name"] != "Ada" {
+			t.Errorf("record %s after the failed commit: rev %d, name %v; want rev 1, name Ada", k, st.Rev, st.Fields["name"])
+		}
+	}
+
+	// The store recovers: the same commit now goes through.
+	if err := s.Commit(ctx, c); err != nil {
+		t.Fatalf("Commit after the lost connection: %v", err)
+	}
+	if a.Rev != 2 || b.Rev != 2 || c.States[2].Rev != 1 {
+		t.Errorf("revisions after the retried commit: %d, %d, %d; want 2, 2, 1", a.Rev, b.Rev, c.States[2].Rev)
+	}
+}
+
+// Leases expire by the store's clock, and a commit under a lease that was
+// taken over is refused.
+func TestLeaseClock(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	s := openStore(t, newSchema(t), pgstore.WithClock(clock))
+
+	a, err := s.AcquireLease(ctx, "p", "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcquireLease(ctx, "p", "b", time.Minute); !errors.Is(err, recsync.ErrLeaseHeld) {
+		t.Fatalf("AcquireLease by b while a holds it: %v; want ErrLeaseHeld", err)
+	}
+	advance(2 * time.Minute)
+	b, err := s.AcquireLease(ctx, "p", "b", time.Minute)
+	if err != nil {
+		t.Fatalf("AcquireLease by b after a's expiry: %v", err)
+	}
+	want := recsync.Lease{Name: "p", Holder: "b", Token: a.Token + 1, Expires: now.Add(time.Minute)}
+	if diff := cmp.Diff(want, b); diff != "" {
+		t.Errorf("lease taken over (-want +got):\n%s", diff)
+	}
+	st := storetest.State("k", false, false)
+	err = s.Commit(ctx, &recsync.Commit{Lease: &a, States: []*recsync.RecordState{st}})
+	if !errors.Is(err, recsync.ErrStale) || st.Rev != 0 {
+		t.Errorf("Commit under the expired lease: %v (rev %d); want ErrStale, rev 0", err, st.Rev)
+	}
+	if err := s.ReleaseLease(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.AcquireLease(ctx, "p", "a", time.Minute)
+	if err != nil || c.Token != b.Token+1 {
+		t.Errorf("AcquireLease after release: %+v, %v; want token %d", c, err, b.Token+1)
+	}
+}
+
+// Keys PostgreSQL text cannot hold are refused up front, by name.
+func TestBadText(t *testing.T) {
+	s := openStore(t, newSchema(t))
+	for _, key := range []string{"a\x00b", "\xff\xfe"} {
+		err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{storetest.State(key, false, false)}})
+		if !errors.Is(err, pgstore.ErrBadText) || !strings.Contains(err.Error(), fmt.Sprintf("%q", key)) {
+			t.Errorf("Commit of key %q: %v; want ErrBadText naming it", key, err)
+		}
+		if _, err := s.Load(ctx, []string{key}); !errors.Is(err, pgstore.ErrBadText) {
+			t.Errorf("Load of key %q: %v; want ErrBadText", key, err)
+		}
+	}
+	err := s.Commit(ctx, &recsync.Commit{Cursors: map[concord.SystemID]connector.Cursor{"crm": "\x00"}})
+	if !errors.Is(err, pgstore.ErrBadText) || !strings.Contains(err.Error(), "crm") {
+		t.Errorf("Commit of a NUL cursor: %v; want ErrBadText naming crm", err)
+	}
+}
