@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store/boltstore"
 )
 
 // errCrash is what every I/O returns once the simulated process has died.
@@ -89,6 +91,14 @@ func (s *crashStore) Commit(ctx context.Context, cm *recsync.Commit) error {
 	return s.c.around(func() error { return s.Store.Commit(ctx, cm) })
 }
 
+// ReleaseLease: a dead process releases nothing; its lease expires.
+func (s *crashStore) ReleaseLease(ctx context.Context, l recsync.Lease) error {
+	if s.c.isDead() {
+		return errCrash
+	}
+	return s.Store.ReleaseLease(ctx, l)
+}
+
 func (s *crashStore) Cursor(ctx context.Context, sys concord.SystemID) (cur connector.Cursor, err error) {
 	err = s.c.around(func() error { cur, err = s.Store.Cursor(ctx, sys); return err })
 	return cur, err
@@ -112,7 +122,44 @@ var crashWant = map[string]map[string]any{
 // crashRun plays the script with the engine killed at I/O point n (0: never)
 // and restarted on the same store, then checks the outcome. It returns the
 // number of I/O points the script passed through.
-func crashRun(t *testing.T, n int) (points int, lost, unexpected, regressions int) {
+// durable is a store that a crashed process leaves behind and a restarted
+// one opens again.
+type durable interface {
+	open(t *testing.T) recsync.Store // the store as a (re)started process sees it
+	close(t *testing.T)              // the process dies: whatever it held is gone
+}
+
+type memoryDurable struct{ s *recsync.MemoryStore }
+
+func (m *memoryDurable) open(*testing.T) recsync.Store {
+	if m.s == nil {
+		m.s = recsync.NewMemoryStore()
+	}
+	return m.s
+}
+func (m *memoryDurable) close(*testing.T) {}
+
+type boltDurable struct {
+	path string
+	s    *boltstore.Store
+}
+
+func (b *boltDurable) open(t *testing.T) recsync.Store {
+	s, err := boltstore.Open(b.path)
+	if err != nil {
+		t.Fatalf("reopening the store after the crash: %v", err)
+	}
+	b.s = s
+	return s
+}
+
+func (b *boltDurable) close(t *testing.T) {
+	if err := b.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func crashRun(t *testing.T, d durable, n int) (points int, lost, unexpected, regressions int) {
 	var tick atomic.Int64
 	clock := func() time.Time { return time.Date(2026, 1, 1, 0, 0, int(tick.Add(1)), 0, time.UTC) }
 	names := []concord.SystemID{"crm", "portal", "warehouse"}
@@ -122,11 +169,12 @@ func crashRun(t *testing.T, n int) (points int, lost, unexpected, regressions in
 		// duplicate would show.
 		fakes[s] = fake.New(string(s), fake.WithClock(clock), fake.WithoutIdempotency())
 	}
-	store := recsync.NewMemoryStore() // the durable state that survives the crash
+	store := d.open(t) // the durable state that survives the crash
+	defer func() { d.close(t) }()
 	instance := func(c *crasher) *recsync.Engine {
 		cfg := recsync.Config{Store: &crashStore{Store: store, c: c}, Resolver: resolve.LastWriterWins(), Now: clock,
 			Retry:    recsync.RetryPolicy{MaxAttempts: 1},
-			LeaseTTL: time.Hour, Instance: fmt.Sprintf("run-%p", c)}
+			LeaseTTL: crashLease, Instance: fmt.Sprintf("run-%p", c)}
 		for _, s := range names {
 			cfg.Systems = append(cfg.Systems, recsync.System{ID: s, Connector: &crashConn{c: c, f: fakes[s]}})
 		}
@@ -151,7 +199,9 @@ func crashRun(t *testing.T, n int) (points int, lost, unexpected, regressions in
 			// held the lease; the new one waits for nothing because the
 			// store is told the old holder is gone by expiry.
 			crashed = true
-			store.ReleaseLease(context.Background(), mustLease(t, store))
+			d.close(t)
+			store = d.open(t)
+			takeOver()
 			e = instance(&crasher{})
 		}
 	}
@@ -217,29 +267,35 @@ func crashRun(t *testing.T, n int) (points int, lost, unexpected, regressions in
 	return points, lost, unexpected, regressions
 }
 
-func mustLease(t *testing.T, s *recsync.MemoryStore) recsync.Lease {
-	// The dead instance's lease: take it over by releasing whatever is
-	// held (a restarted process would wait for the TTL instead).
-	l, err := s.AcquireLease(context.Background(), "default", "recovery", time.Nanosecond)
-	if err != nil && !errors.Is(err, recsync.ErrLeaseHeld) {
-		t.Fatal(err)
-	}
-	return l
-}
+// takeOver waits until the dead instance's lease has expired, as a
+// restarted process does.
+func takeOver() { time.Sleep(2 * crashLease) }
+
+const crashLease = 20 * time.Millisecond
 
 // TestCrashAtEveryPoint kills the engine before and after every read,
 // write, load and commit of a scripted run, restarts it on the same store,
 // and checks that no edit is lost, no value appears that nobody entered,
 // and no field goes back to an older value.
 func TestCrashAtEveryPoint(t *testing.T) {
-	total, _, _, _ := crashRun(t, 0)
-	if total < 20 {
-		t.Fatalf("the script passes only %d I/O points", total)
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) durable
+	}{
+		{"memory", func(*testing.T) durable { return &memoryDurable{} }},
+		{"bolt", func(t *testing.T) durable { return &boltDurable{path: filepath.Join(t.TempDir(), "concord.db")} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			total, _, _, _ := crashRun(t, tc.store(t), 0)
+			if total < 20 {
+				t.Fatalf("the script passes only %d I/O points", total)
+			}
+			var lost, unexpected, regressions int
+			for n := 1; n <= total; n++ {
+				_, l, u, r := crashRun(t, tc.store(t), n)
+				lost, unexpected, regressions = lost+l, unexpected+u, regressions+r
+			}
+			t.Logf("crash points: %d; edits lost: %d; unexpected values: %d; duplicate effects that went backwards: %d", total, lost, unexpected, regressions)
+		})
 	}
-	var lost, unexpected, regressions int
-	for n := 1; n <= total; n++ {
-		_, l, u, r := crashRun(t, n)
-		lost, unexpected, regressions = lost+l, unexpected+u, regressions+r
-	}
-	t.Logf("crash points: %d; edits lost: %d; unexpected values: %d; duplicate effects that went backwards: %d", total, lost, unexpected, regressions)
 }
