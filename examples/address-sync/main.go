@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -36,6 +37,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store/boltstore"
 	"github.com/concordsync/concord/transform"
 )
 
@@ -143,7 +145,7 @@ type world struct {
 	result  outcome
 }
 
-func newWorld(out io.Writer) (*world, error) {
+func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 	w := &world{out: out, clock: &storyClock{}, fakes: map[concord.SystemID]*fake.System{},
 		maps: map[concord.SystemID]*transform.Mapping{}}
 	w.clock.set("09:00")
@@ -162,6 +164,9 @@ func newWorld(out io.Writer) (*world, error) {
 			return nil
 		}),
 		Now: w.clock.now,
+		// The engine's state (versions, what each system holds) in the
+		// embedded durable store: one file, no server.
+		Store: store,
 	}
 	for _, id := range systems {
 		m, err := mappingFor(id)
@@ -182,7 +187,17 @@ func newWorld(out io.Writer) (*world, error) {
 
 // run tells the story to out and returns the state after each scene.
 func run(out io.Writer) (*outcome, error) {
-	w, err := newWorld(out)
+	dir, err := os.MkdirTemp("", "address-sync")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	store, err := boltstore.Open(filepath.Join(dir, "concord.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	w, err := newWorld(out, store)
 	if err != nil {
 		return nil, err
 	}
