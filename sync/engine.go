@@ -18,6 +18,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/alert"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/resolve"
 	"github.com/concordsync/concord/transform"
@@ -78,6 +79,14 @@ type Config struct {
 	// Retry is the retry policy for calls and records; see RetryPolicy
 	// for the defaults of its zero value.
 	Retry RetryPolicy
+	// Alerter is told about failures people must know of: systems that
+	// cannot be read, writes that fail or are dead-lettered, Retry-After
+	// answers that were capped; and, once per failure group, when the
+	// system works again (Alert.Resolved). The engine calls it after each
+	// cycle and never waits on it for long; wrap it in alert.NewGrouper
+	// (one outage, one alert) and alert.NewAsync (retried delivery that
+	// never blocks). Nil: no alerts (failures are still audited).
+	Alerter alert.Alerter
 	// MeterProvider receives the engine's metrics through OpenTelemetry's
 	// metric API (the host owns the SDK and exporters). Nil: only
 	// [Engine.Stats].
@@ -99,17 +108,18 @@ type Config struct {
 // Engine keeps the configured systems in agreement. Create it with [New].
 // Its methods are safe for concurrent use; cycles run one at a time.
 type Engine struct {
-	cfg     Config
-	systems []*system
-	byID    map[concord.SystemID]*system
-	layout  *layout
-	gates   []resolve.Gate
-	store   Store
-	retry   RetryPolicy
-	metrics *metrics
-	audit   audit.Sink
-	log     *slog.Logger
-	now     func() time.Time
+	cfg      Config
+	systems  []*system
+	byID     map[concord.SystemID]*system
+	layout   *layout
+	gates    []resolve.Gate
+	store    Store
+	retry    RetryPolicy
+	metrics  *metrics
+	alerting alerting
+	audit    audit.Sink
+	log      *slog.Logger
+	now      func() time.Time
 
 	mu     gosync.Mutex // serialises cycles
 	merger *merger
@@ -189,6 +199,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, configErr("creating metric instruments: %v", err)
 	}
 	e.metrics = m
+	e.alerting = alerting{to: cfg.Alerter, failing: map[string]alert.Alert{}}
 	for i, g := range cfg.Gates {
 		if g == nil {
 			return nil, configErr("gate %d is nil", i)
@@ -678,6 +689,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	}
 	c.report.Finished = e.now()
 	e.metrics.observe(ctx, c.report, e.systems)
+	e.alerts(ctx, c.report, c.events)
 	if len(c.report.Failures) > 0 {
 		return c.report, &CycleError{Failures: c.report.Failures}
 	}

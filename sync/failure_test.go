@@ -9,10 +9,12 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/time/rate"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/alert"
 	"github.com/concordsync/concord/audit/audittest"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
@@ -190,3 +192,42 @@ func TestPoisonRecordDoesNotHoldUpItsBatch(t *testing.T) {
 }
 
 func ratelimit(r float64) rate.Limit { return rate.Limit(r) }
+
+func TestAlertsOncePerOutageAndResolved(t *testing.T) {
+	var got []alert.Alert
+	rec := alert.AlerterFunc(func(_ context.Context, a alert.Alert) error { got = append(got, a); return nil })
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	grouper, err := alert.NewGrouper(rec, alert.GrouperConfig{Window: time.Hour, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, func(c *recsync.Config) { c.Alerter = grouper })
+	// The warehouse rejects one record for good, and is down for reads
+	// for three cycles.
+	r.sys["warehouse"].FailKey("c1", connector.Permanent(errors.New("422 bad postcode")))
+	r.sys["portal"].Edit("c1", map[string]any{"zip": "X"})
+	r.sys["portal"].Edit("c2", map[string]any{"zip": "Y"})
+	r.sys["warehouse"].FailNext(fake.OpChanges, 3, connector.Transient(errors.New("503")))
+	for range 4 {
+		r.cycle()
+	}
+	var summary []string
+	for _, a := range got {
+		summary = append(summary, fmt.Sprintf("%s %s count=%d", a.Severity, a.GroupKey, max(a.Count, 1)))
+	}
+	// One alert when the outage starts, one summary of the rest of it
+	// (two more failed reads) when it ends, then the resolved notice; the
+	// dead letter once.
+	want := []string{
+		"warning read/warehouse/transient count=1",
+		"critical dead-letter/warehouse/permanent count=1",
+		"warning read/warehouse/transient count=2",
+		"resolved read/warehouse/transient count=3",
+	}
+	if diff := cmp.Diff(want, summary); diff != "" {
+		t.Fatalf("alerts (-want +got):\n%s", diff)
+	}
+	if dl := got[1]; len(dl.Keys) != 1 || dl.Keys[0] != "c1" || dl.Message == "" {
+		t.Errorf("dead-letter alert %+v; want the record key and the error", dl)
+	}
+}
