@@ -55,6 +55,9 @@ const (
 	// WriteReplayed: a person asked for a dead-lettered write to be
 	// retried.
 	WriteReplayed Kind = "write.replayed"
+	// DeadLetterDiscarded: a person gave up on a dead letter; Reason
+	// says who and why.
+	DeadLetterDiscarded Kind = "dead_letter.discarded"
 	// RetryAfterCapped: System asked to be left alone for longer than the
 	// retry policy allows; the wait was capped. Reason says how long.
 	RetryAfterCapped Kind = "retry_after.capped"

@@ -373,15 +373,16 @@ type resolution struct {
 
 // cycle is the work of one RunCycle or Ingest.
 type cycle struct {
-	e        *Engine
-	mu       gosync.Mutex // guards events appended by parallel calls
-	resolved []resolution
-	lease    *Lease
-	report   *Report
-	obs      map[string][]*observation
-	cursors  map[concord.SystemID]connector.Cursor
-	dead     []DeadLetter
-	events   []audit.Event
+	e          *Engine
+	mu         gosync.Mutex // guards events appended by parallel calls
+	resolved   []resolution
+	lease      *Lease
+	report     *Report
+	obs        map[string][]*observation
+	cursors    map[concord.SystemID]connector.Cursor
+	dead       []DeadLetter
+	removeDead []uint64 // dead letters this cycle settles
+	events     []audit.Event
 }
 
 func (e *Engine) newCycle() *cycle {
@@ -675,7 +676,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 
 	c.push(ctx, merged)
 
-	commit := &Commit{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead}
+	commit := &Commit{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
 	if err := e.store.Commit(ctx, commit); err != nil {
 		return c.report, fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}

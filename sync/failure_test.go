@@ -149,14 +149,69 @@ func TestPermanentFailureIsDeadLetteredAndReplayed(t *testing.T) {
 		r.cycle()
 	}
 	r.audit.RequireCount(t, audittest.Match{Kind: audit.WriteFailed, Key: "c1"}, 1)
-	if err := r.engine.Replay(context.Background(), "c1", "warehouse", "ops@example.com"); err != nil {
+	r.sys["warehouse"].ClearFailKey("c1")
+	if err := r.engine.Replay(context.Background(), dl[0].ID, "ops@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	r.sys["warehouse"].ClearFailKey("c1")
 	r.settle()
 	r.requireAll("c1", map[string]any{"zip": "X"})
-	if err := r.engine.Replay(context.Background(), "c1", "warehouse", "ops@example.com"); !errors.Is(err, recsync.ErrNotParked) {
-		t.Fatalf("second replay = %v; want ErrNotParked", err)
+	if err := r.engine.Replay(context.Background(), dl[0].ID, "ops@example.com"); !errors.Is(err, recsync.ErrNoDeadLetter) {
+		t.Fatalf("second replay = %v; want ErrNoDeadLetter", err)
+	}
+	if left, _ := r.engine.DeadLetters(context.Background()); len(left) != 0 {
+		t.Fatalf("dead letters after replay: %+v", left)
+	}
+	r.audit.Require(t, audittest.Match{Kind: audit.WriteReplayed, Key: "c1"})
+}
+
+func TestDiscardedDeadLetterIsAuditedAndLater(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["warehouse"].FailKey("c1", connector.Permanent(errors.New("422")))
+	r.sys["portal"].Edit("c1", map[string]any{"zip": "X", "n": 1})
+	r.cycle()
+	dl, _ := r.engine.DeadLetters(context.Background())
+	if len(dl) != 1 {
+		t.Fatalf("dead letters = %+v", dl)
+	}
+	if err := r.engine.Discard(context.Background(), dl[0].ID, "", "ops"); err == nil {
+		t.Fatal("Discard without a reason succeeded")
+	}
+	if err := r.engine.Discard(context.Background(), dl[0].ID, "the warehouse record was closed", "ops@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	ev := r.audit.Require(t, audittest.Match{Kind: audit.DeadLetterDiscarded, Key: "c1", System: "warehouse"})
+	if !contains(ev.Reason, "closed") || !contains(ev.Reason, "ops@example.com") {
+		t.Errorf("discard event reason %q", ev.Reason)
+	}
+	// The discarded version is not written; a later change is.
+	r.sys["warehouse"].ClearFailKey("c1")
+	r.settle()
+	if r.fields("warehouse", "c1") != nil {
+		t.Fatalf("the discarded write was made: %v", r.fields("warehouse", "c1"))
+	}
+	r.sys["portal"].Edit("c1", map[string]any{"n": 2})
+	r.settle()
+	if got := r.fields("warehouse", "c1"); got["n"] != 2 {
+		t.Fatalf("warehouse after a later change = %v", got)
+	}
+}
+
+func TestInvalidRecordReplayedAfterFix(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	_, err := r.engine.Ingest(context.Background(), "portal", []concord.Record{{Key: "c9", Fields: map[string]any{"n": struct{}{}}}})
+	if err == nil {
+		t.Fatal("a bad value was accepted")
+	}
+	dl, _ := r.engine.DeadLetters(context.Background())
+	if len(dl) != 1 || !dl[0].Inbound {
+		t.Fatalf("dead letters = %+v", dl)
+	}
+	// Replaying it unchanged fails again and keeps it.
+	if err := r.engine.Replay(context.Background(), dl[0].ID, "ops"); err == nil {
+		t.Fatal("replaying a still-bad record succeeded")
+	}
+	if left, _ := r.engine.DeadLetters(context.Background()); len(left) != 1 {
+		t.Fatalf("a failed replay lost the dead letter: %+v", left)
 	}
 }
 

@@ -105,38 +105,132 @@ func (e *Engine) Settle(ctx context.Context, key, unit string, winner int, perso
 	return e.audit.Emit(ctx, events)
 }
 
-// ErrNotParked is returned by [Engine.Replay] when the record's writes to
-// the system are not dead-lettered.
-var ErrNotParked = errors.New("concord: no dead-lettered write for that record and system")
+// ErrNoDeadLetter is returned by [Engine.Replay] and [Engine.Discard] for
+// an ID that is not (or no longer) a dead letter.
+var ErrNoDeadLetter = errors.New("concord: no such dead letter")
 
-// Replay takes the dead-lettered writes of key to system out of the dead
-// letters: the next cycle writes the record's canonical values to the
-// system again (once; replaying twice changes nothing). person is recorded
-// in the audit trail. For records dead-lettered on the way in (invalid
-// input), fix the data and pass the corrected record to Ingest instead.
-func (e *Engine) Replay(ctx context.Context, key string, system concord.SystemID, person string) error {
-	if person == "" {
-		return fmt.Errorf("concord: Replay %q to %q: the person asking must be named", key, system)
+// DeadLetters returns the records the engine could not use or deliver,
+// oldest first: for each, the system, the direction, the payload, the
+// error class and message, the attempts and when it failed.
+func (e *Engine) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	return e.store.DeadLetters(ctx)
+}
+
+func (e *Engine) deadLetter(ctx context.Context, id uint64) (DeadLetter, error) {
+	all, err := e.store.DeadLetters(ctx)
+	if err != nil {
+		return DeadLetter{}, err
 	}
-	if _, ok := e.byID[system]; !ok {
-		return fmt.Errorf("concord: Replay to unknown system %q", system)
+	for _, d := range all {
+		if d.ID == id {
+			return d, nil
+		}
+	}
+	return DeadLetter{}, fmt.Errorf("%w: %d", ErrNoDeadLetter, id)
+}
+
+// Replay tries a dead letter again, as asked by person (recorded in the
+// audit trail).
+//
+// A record that could not be read in is read in again from its payload
+// (through the inbound transforms and validation): if it still fails, the
+// dead letter stays and the error says why; if it passes, it is merged and
+// written like any change, and the dead letter is gone. A write that was
+// dead-lettered is released: the next cycle writes the record's canonical
+// values to the system again. Replaying what was already replayed fails
+// with ErrNoDeadLetter and changes nothing.
+func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
+	if person == "" {
+		return fmt.Errorf("concord: Replay of dead letter %d: the person asking must be named", id)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	states, err := e.store.Load(ctx, []string{key})
+	d, err := e.deadLetter(ctx, id)
 	if err != nil {
 		return err
 	}
-	st := states[key]
-	if st == nil || st.Systems[system] == nil || !st.Systems[system].Parked {
-		return fmt.Errorf("%w: %q to %q", ErrNotParked, key, system)
+	s, ok := e.byID[d.System]
+	if !ok {
+		return fmt.Errorf("concord: dead letter %d is from %q, which is not configured", id, d.System)
 	}
-	v := st.Systems[system]
-	reason := fmt.Sprintf("replayed by %s after %d attempts (%s)", person, v.Attempts, v.LastError)
-	v.Parked, v.Attempts, v.FirstFailed, v.LastError = false, 0, time.Time{}, ""
-	if err := e.store.Commit(ctx, &Commit{States: []*RecordState{st}}); err != nil {
+	reason := fmt.Sprintf("dead letter %d replayed by %s (%s)", id, person, d.Reason)
+	if d.Inbound {
+		c, release, err := e.begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+		if err := c.observe(ctx, s, []concord.Record{d.Record}); err != nil {
+			return err
+		}
+		if len(c.dead) > 0 {
+			return fmt.Errorf("concord: replaying dead letter %d: %s", id, c.dead[0].Reason)
+		}
+		c.removeDead = []uint64{id}
+		c.events = append(c.events, audit.Event{Time: e.now(), Kind: audit.WriteReplayed, System: d.System, Key: d.Key, Reason: reason})
+		_, err = c.finish(ctx)
 		return err
 	}
-	e.metrics.replayed(ctx, system)
-	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.WriteReplayed, System: system, Key: key, Reason: reason}})
+	states, err := e.store.Load(ctx, []string{d.Key})
+	if err != nil {
+		return err
+	}
+	commit := &Commit{RemoveDeadLetters: []uint64{id}}
+	if st := states[d.Key]; st != nil && st.Systems[d.System] != nil {
+		v := st.Systems[d.System]
+		v.Parked, v.Attempts, v.FirstFailed, v.LastError = false, 0, time.Time{}, ""
+		commit.States = []*RecordState{st}
+	}
+	if err := e.store.Commit(ctx, commit); err != nil {
+		return err
+	}
+	e.metrics.replayed(ctx, d.System)
+	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.WriteReplayed, System: d.System, Key: d.Key, Reason: reason}})
+}
+
+// Discard gives up on a dead letter, for a reason, as decided by person
+// (both recorded in the audit trail). For a dead-lettered write the system
+// keeps what it has: the engine stops trying to write this version of the
+// record to it, and writes it later changes as usual.
+func (e *Engine) Discard(ctx context.Context, id uint64, reason, person string) error {
+	if person == "" || reason == "" {
+		return fmt.Errorf("concord: Discard of dead letter %d: a reason and the person deciding are required", id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d, err := e.deadLetter(ctx, id)
+	if err != nil {
+		return err
+	}
+	commit := &Commit{RemoveDeadLetters: []uint64{id}}
+	if !d.Inbound {
+		states, err := e.store.Load(ctx, []string{d.Key})
+		if err != nil {
+			return err
+		}
+		if st := states[d.Key]; st != nil && st.Systems[d.System] != nil {
+			v := st.Systems[d.System]
+			v.Parked, v.Attempts, v.FirstFailed, v.LastError = false, 0, time.Time{}, ""
+			// The system is taken to hold what it holds: record the
+			// current versions so that only later changes are written
+			// (to a record it never got, later changes create it).
+			v.Seen = true
+			for name, u := range st.Units {
+				if u.Hold == nil {
+					h := v.Units[name]
+					h.Version = u.Version
+					v.Units[name] = h
+				}
+			}
+			commit.States = []*RecordState{st}
+		}
+	}
+	if err := e.store.Commit(ctx, commit); err != nil {
+		return err
+	}
+	if !d.Inbound {
+		e.metrics.replayed(ctx, d.System)
+	}
+	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.DeadLetterDiscarded, System: d.System, Key: d.Key,
+		Reason: fmt.Sprintf("dead letter %d discarded by %s: %s", id, person, reason), Error: d.Reason, ErrorClass: d.Class}})
 }

@@ -249,6 +249,11 @@ func unitVersion(st *RecordState) concord.Version {
 func (c *cycle) writeFailed(w *write, err error) {
 	view := w.st.Systems[w.sys.id]
 	class := connector.Classify(err)
+	if class == connector.ErrNotFound && !w.patch.Create {
+		// The system does not have the record after all: create it
+		// next time.
+		view.Seen = false
+	}
 	if class == connector.ErrConflict || class == connector.ErrNotFound {
 		return
 	}

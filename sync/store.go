@@ -74,7 +74,7 @@ type Store interface {
 	// Held returns the keys, in order, of states with a unit held for a
 	// person.
 	Held(ctx context.Context) ([]string, error)
-	// DeadLetters returns the dead letters, oldest first.
+	// DeadLetters returns the dead letters, oldest first, with their IDs.
 	DeadLetters(ctx context.Context) ([]DeadLetter, error)
 	// Commit applies c atomically: all of it or, on error, none of it.
 	Commit(ctx context.Context, c *Commit) error
@@ -91,13 +91,20 @@ type Commit struct {
 	// for a new key), else the commit fails with ErrStale. On success the
 	// store increments Rev, in its copy and in the given state.
 	States []*RecordState
-	// DeadLetters to add.
+	// DeadLetters to add; the store assigns their IDs.
 	DeadLetters []DeadLetter
+	// RemoveDeadLetters lists the IDs of dead letters settled by this
+	// commit (replayed or discarded). IDs that are gone already are
+	// ignored, so a settlement may be committed twice.
+	RemoveDeadLetters []uint64
 }
 
 // DeadLetter is a record the engine could not use or deliver, kept with the
 // reason so that nothing is lost.
 type DeadLetter struct {
+	// ID is assigned by the store when the dead letter is committed:
+	// unique, increasing, never reused.
+	ID uint64
 	// System the record came from (inbound) or was bound for (outbound).
 	System concord.SystemID
 	// Key of the record, empty if it had none.
@@ -131,6 +138,7 @@ type MemoryStore struct {
 	pending map[string]bool
 	held    map[string]bool
 	dead    []DeadLetter
+	deadSeq uint64
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -171,7 +179,7 @@ func (s *MemoryStore) Snapshot() *MemoryStore {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := NewMemoryStore()
-	c.epoch, c.now = s.epoch, s.now
+	c.epoch, c.now, c.deadSeq = s.epoch, s.now, s.deadSeq
 	maps.Copy(c.leases, s.leases)
 	maps.Copy(c.actors, s.actors)
 	maps.Copy(c.cursors, s.cursors)
@@ -369,8 +377,13 @@ func (s *MemoryStore) Commit(ctx context.Context, c *Commit) error {
 		setFlag(s.pending, st.Key, cp.Pending())
 		setFlag(s.held, st.Key, cp.Held())
 	}
+	if len(c.RemoveDeadLetters) > 0 {
+		s.dead = slices.DeleteFunc(s.dead, func(d DeadLetter) bool { return slices.Contains(c.RemoveDeadLetters, d.ID) })
+	}
 	for _, d := range c.DeadLetters {
 		d.Record = d.Record.Clone()
+		s.deadSeq++
+		d.ID = s.deadSeq
 		s.dead = append(s.dead, d)
 	}
 	return nil

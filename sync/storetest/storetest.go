@@ -348,8 +348,24 @@ func checkDeadLetters(t *testing.T, s recsync.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(got) != 2 || got[0].ID == 0 || got[1].ID <= got[0].ID {
+		t.Fatalf("dead letter IDs %+v; want increasing, from 1", got)
+	}
+	want[0].ID, want[1].ID = got[0].ID, got[1].ID
 	if diff := cmp.Diff(want, got, cmpState); diff != "" {
 		t.Fatalf("dead letters, oldest first (-want +got):\n%s", diff)
+	}
+	// Settling one removes it in the same commit that adds another; a
+	// second removal of the same ID is harmless; IDs are never reused.
+	third := recsync.DeadLetter{System: "a", Key: "k3", Reason: "r", When: at}
+	commit(t, s, &recsync.Commit{DeadLetters: []recsync.DeadLetter{third}, RemoveDeadLetters: []uint64{got[0].ID}})
+	commit(t, s, &recsync.Commit{RemoveDeadLetters: []uint64{got[0].ID}})
+	after, err := s.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 2 || after[0].ID != got[1].ID || after[1].Key != "k3" || after[1].ID <= got[1].ID {
+		t.Fatalf("after settling the first: %+v", after)
 	}
 }
 

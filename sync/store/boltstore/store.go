@@ -495,6 +495,10 @@ func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
 			if err != nil {
 				return codecErr(fmt.Sprintf("dead letter %x", k), err)
 			}
+			if len(k) != 8 {
+				return fmt.Errorf("%w: dead letter key %x", ErrCorrupt, k)
+			}
+			dl.ID = binary.BigEndian.Uint64(k)
 			out = append(out, dl)
 			return nil
 		})
@@ -571,6 +575,11 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 			}
 		}
 		dl := tx.Bucket(bDeadLetters)
+		for _, id := range c.RemoveDeadLetters {
+			if err := dl.Delete(binary.BigEndian.AppendUint64(nil, id)); err != nil {
+				return fmt.Errorf("removing dead letter %d: %w", id, err)
+			}
+		}
 		for i, v := range dead {
 			seq, err := dl.NextSequence()
 			if err != nil {

@@ -135,12 +135,12 @@ func (s *Store) Close() {
 
 // queries holds the statements with the schema's quoted name filled in.
 type queries struct {
-	epoch, epochLock, epochSet                 string
-	actorGet, actorAdd                         string
-	leaseInit, leaseLock, leaseSet, leaseFree  string
-	cursor, cursorSet                          string
-	load, pending, held, stateRev              string
-	stateInsert, stateUpdate, dead, deadInsert string
+	epoch, epochLock, epochSet                             string
+	actorGet, actorAdd                                     string
+	leaseInit, leaseLock, leaseSet, leaseFree              string
+	cursor, cursorSet                                      string
+	load, pending, held, stateRev                          string
+	stateInsert, stateUpdate, dead, deadInsert, deadDelete string
 }
 
 func newQueries(schema string) queries {
@@ -172,6 +172,7 @@ func newQueries(schema string) queries {
 			WHERE key = $1 AND rev = $5`),
 		dead:       f(`SELECT id, data FROM {schema}.dead_letters ORDER BY id`),
 		deadInsert: f(`INSERT INTO {schema}.dead_letters (data) VALUES ($1)`),
+		deadDelete: f(`DELETE FROM {schema}.dead_letters WHERE id = ANY($1)`),
 	}
 }
 
@@ -419,6 +420,7 @@ func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: decoding dead letter %d: %w", id, err)
 		}
+		dl.ID = uint64(id)
 		out = append(out, dl)
 	}
 	if err := rows.Err(); err != nil {
@@ -498,6 +500,15 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 			}
 		}
 		b := &pgx.Batch{}
+		removed := 0
+		if len(c.RemoveDeadLetters) > 0 {
+			ids := make([]int64, len(c.RemoveDeadLetters))
+			for i, id := range c.RemoveDeadLetters {
+				ids[i] = int64(id)
+			}
+			b.Queue(s.q.deadDelete, ids)
+			removed = 1
+		}
 		for _, sys := range systems {
 			b.Queue(s.q.cursorSet, string(sys), string(c.Cursors[sys]))
 		}
@@ -520,7 +531,7 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 				br.Close()
 				return err
 			}
-			if k := n - len(systems) - len(c.DeadLetters); k >= 0 && tag.RowsAffected() != 1 && stale < 0 {
+			if k := n - removed - len(systems) - len(c.DeadLetters); k >= 0 && tag.RowsAffected() != 1 && stale < 0 {
 				stale = order[k]
 			}
 		}
