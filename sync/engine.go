@@ -64,6 +64,13 @@ type Config struct {
 	Resolver resolve.Resolver
 	// Gates see every change before it becomes canonical.
 	Gates []resolve.Gate
+	// Dictionary, when set, validates every record at the boundary, in
+	// canonical shape: each record read, after the inbound transforms and
+	// before the merge (an invalid one is dead-lettered with its raw and
+	// transformed payloads and every violation; its batch goes on), and
+	// each write, on what the target system will report back (so that a
+	// transform bug cannot write garbage). A *dict.Dictionary is one.
+	Dictionary Validator
 	// Audit receives every event. Nil means audit.Discard.
 	Audit audit.Sink
 	// Store holds the engine's state. Nil means a new MemoryStore.
@@ -103,6 +110,12 @@ type Config struct {
 	// instance may take it over (its commit is then refused). Zero means
 	// one minute.
 	LeaseTTL time.Duration
+}
+
+// Validator checks a canonical record; the error names every field at
+// fault and why (dict.Dictionary returns *dict.Violations).
+type Validator interface {
+	Validate(rec concord.Record) error
 }
 
 // Engine keeps the configured systems in agreement. Create it with [New].
@@ -605,6 +618,11 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	if err := rec.Validate(); err != nil {
 		return nil, withSystem(fmt.Errorf("after inbound transform: %w", err), s.id)
 	}
+	if d := c.e.cfg.Dictionary; d != nil {
+		if err := d.Validate(rec); err != nil {
+			return nil, &invalidError{rec: rec, err: &concord.RecordError{System: s.id, Key: raw.Key, Err: err}}
+		}
+	}
 	if _, ok := rec.Fields[resolve.RecordUnit]; ok {
 		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: resolve.RecordUnit, Err: errors.New("reserved field name")}
 	}
@@ -621,10 +639,24 @@ func withSystem(err error, s concord.SystemID) error {
 	return err
 }
 
+// invalidError is a record the dictionary refused, with the transformed
+// payload kept for the dead letter.
+type invalidError struct {
+	rec concord.Record
+	err error
+}
+
+func (e *invalidError) Error() string { return e.err.Error() }
+func (e *invalidError) Unwrap() error { return e.err }
+
 func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	c.report.Systems[s.id].Quarantined++
+	var transformed concord.Record
+	if ie, ok := err.(*invalidError); ok {
+		transformed, err = ie.rec.Clone(), ie.err
+	}
 	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: "transform", Err: err})
-	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: raw.Clone(),
+	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: raw.Clone(), Transformed: transformed,
 		Reason: err.Error(), Class: "invalid", When: c.e.now()})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
 		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: "invalid"})

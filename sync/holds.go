@@ -9,6 +9,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/resolve"
 )
 
@@ -132,8 +133,10 @@ func (e *Engine) deadLetter(ctx context.Context, id uint64) (DeadLetter, error) 
 // Replay tries a dead letter again, as asked by person (recorded in the
 // audit trail).
 //
-// A record that could not be read in is read in again from its payload
-// (through the inbound transforms and validation): if it still fails, the
+// A record that could not be read in is read in again (through the inbound
+// transforms and validation): as the system holds it now if its connector
+// is a connector.Getter (a person may have corrected it there), else from
+// the dead letter's payload (after a fix of the transforms). If it still fails, the
 // dead letter stays and the error says why; if it passes, it is merged and
 // written like any change, and the dead letter is gone. A write that was
 // dead-lettered is released: the next cycle writes the record's canonical
@@ -155,12 +158,24 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 	}
 	reason := fmt.Sprintf("dead letter %d replayed by %s (%s)", id, person, d.Reason)
 	if d.Inbound {
+		rec := d.Record
+		if g, ok := s.Connector.(connector.Getter); ok && d.Key != "" {
+			// The record as the system holds it now: a person may have
+			// corrected it there.
+			recs, err := g.Get(ctx, []string{d.Key})
+			if err != nil {
+				return fmt.Errorf("concord: replaying dead letter %d: reading %q from %s: %w", id, d.Key, d.System, err)
+			}
+			if len(recs) == 1 {
+				rec = recs[0]
+			}
+		}
 		c, release, err := e.begin(ctx)
 		if err != nil {
 			return err
 		}
 		defer release()
-		if err := c.observe(ctx, s, []concord.Record{d.Record}); err != nil {
+		if err := c.observe(ctx, s, []concord.Record{rec}); err != nil {
 			return err
 		}
 		if len(c.dead) > 0 {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/transform/dict"
 )
 
 // write is one planned patch to one system.
@@ -43,6 +45,11 @@ func (c *cycle) push(ctx context.Context, states []*RecordState) {
 				c.fail(s.id, st.Key, "transform", err)
 				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: st.Key, Error: err.Error(), ErrorClass: "invalid"})
+				if _, bug := err.(*outboundInvalid); bug {
+					// A transform bug does not mend itself: keep the
+					// record aside rather than retry it every cycle.
+					c.park(st, s, concord.Record{Key: st.Key}, concord.Record{Key: st.Key, Fields: st.Fields}, err, "invalid")
+				}
 			case w == nil:
 				// The system already holds the canonical values.
 			default:
@@ -167,6 +174,12 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 	if err != nil {
 		return nil, &concord.RecordError{System: s.id, Key: st.Key, Err: fmt.Errorf("inbound transform of the outbound record: %w", err)}
 	}
+	if d := c.e.cfg.Dictionary; d != nil {
+		if err := outboundViolations(d.Validate(back), back); err != nil {
+			return nil, &outboundInvalid{&concord.RecordError{System: s.id, Key: st.Key,
+				Err: fmt.Errorf("refusing to write what the dictionary rejects: %w", err)}}
+		}
+	}
 	rt := make(map[string]uint64, len(st.Units))
 	for name := range st.Units {
 		if name == resolve.RecordUnit {
@@ -265,14 +278,48 @@ func (c *cycle) writeFailed(w *write, err error) {
 	if class != connector.ErrPermanent && view.Attempts < c.e.retry.MaxRecordAttempts {
 		return
 	}
-	view.Parked = true
-	c.report.Systems[w.sys.id].DeadLettered++
-	c.dead = append(c.dead, DeadLetter{System: w.sys.id, Key: w.st.Key,
-		Record: concord.Record{Key: w.st.Key, Fields: w.patch.Set, Deleted: w.patch.Delete}.Clone(),
-		Reason: err.Error(), Class: className(err), Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
+	c.park(w.st, w.sys, concord.Record{Key: w.st.Key, Fields: w.patch.Set, Deleted: w.patch.Delete}, concord.Record{}, err, className(err))
+}
+
+// park dead-letters the writes of st to s: they are not retried until
+// replayed.
+func (c *cycle) park(st *RecordState, s *system, payload, canonical concord.Record, err error, class string) {
+	view := st.Systems[s.id]
+	if view.Attempts == 0 {
+		view.FirstFailed = c.e.now()
+		view.Attempts = 1
+	}
+	view.Parked, view.LastError = true, err.Error()
+	c.report.Systems[s.id].DeadLettered++
+	c.dead = append(c.dead, DeadLetter{System: s.id, Key: st.Key, Record: payload.Clone(), Transformed: canonical.Clone(),
+		Reason: err.Error(), Class: class, Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteDeadLettered, Cycle: c.report.Cycle,
-		System: w.sys.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
-		Error: err.Error(), ErrorClass: className(err), Reason: fmt.Sprintf("after %d attempts", view.Attempts)})
+		System: s.id, Key: st.Key, Fields: sortedFields(payload.Fields), Deleted: payload.Deleted,
+		Error: err.Error(), ErrorClass: class, Reason: fmt.Sprintf("after %d attempts", view.Attempts)})
+}
+
+// outboundInvalid is a write the dictionary refused: a transform bug.
+type outboundInvalid struct{ *concord.RecordError }
+
+// outboundViolations keeps the violations that matter for what a system
+// will hold: a required field the system does not carry at all is not its
+// fault.
+func outboundViolations(err error, back concord.Record) error {
+	var vs *dict.Violations
+	if err == nil || !errors.As(err, &vs) {
+		return err
+	}
+	kept := &dict.Violations{Key: vs.Key}
+	for _, v := range vs.List {
+		if _, has := back.Fields[v.Field]; errors.Is(v.Rule, dict.ErrRequired) && !has {
+			continue
+		}
+		kept.List = append(kept.List, v)
+	}
+	if len(kept.List) == 0 {
+		return nil
+	}
+	return kept
 }
 
 // writeSucceeded clears the record's failure count.

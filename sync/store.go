@@ -114,6 +114,10 @@ type DeadLetter struct {
 	// Record is the payload as the system sent it (inbound) or the patch
 	// fields (outbound).
 	Record concord.Record
+	// Transformed is the payload after the inbound transforms, when they
+	// succeeded (a record the dictionary refused), or the canonical
+	// record an outbound transform was given; zero otherwise.
+	Transformed concord.Record
 	// Reason is the error message; Class its class ("transient", ...).
 	Reason string
 	Class  string

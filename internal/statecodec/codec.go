@@ -173,6 +173,9 @@ func EncodeDeadLetter(b []byte, dl recsync.DeadLetter) ([]byte, error) {
 	e.bool(dl.Record.Deleted)
 	e.time(dl.Record.Modified)
 	e.str(dl.Record.Tag)
+	e.str(dl.Transformed.Key)
+	e.optValues(dl.Transformed.Fields)
+	e.bool(dl.Transformed.Deleted)
 	e.str(dl.Reason)
 	e.str(dl.Class)
 	e.uint(uint64(dl.Attempts))
@@ -187,6 +190,7 @@ func DecodeDeadLetter(b []byte) (recsync.DeadLetter, error) {
 	d.header(magicDead)
 	dl := recsync.DeadLetter{System: concord.SystemID(d.str()), Key: d.str(), Inbound: d.bool()}
 	dl.Record = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
+	dl.Transformed = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool()}
 	dl.Reason, dl.Class, dl.Attempts, dl.FirstFailed, dl.When = d.str(), d.str(), int(d.uint()), d.time(), d.time()
 	if err := d.finish(); err != nil {
 		return recsync.DeadLetter{}, err

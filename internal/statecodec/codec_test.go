@@ -151,7 +151,8 @@ func TestStateRoundTrip(t *testing.T) {
 func TestDeadLetterRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		dl := recsync.DeadLetter{System: "portal", Key: rapid.String().Draw(t, "key"), Inbound: rapid.Bool().Draw(t, "in"),
-			Record: concord.Record{Key: "k", Fields: genValues().Draw(t, "f"), Tag: "7", Modified: genTime().Draw(t, "m")},
+			Record:      concord.Record{Key: "k", Fields: genValues().Draw(t, "f"), Tag: "7", Modified: genTime().Draw(t, "m")},
+			Transformed: concord.Record{Key: "k", Fields: genValues().Draw(t, "tf")},
 			Reason: rapid.String().Draw(t, "reason"), Class: "invalid", When: genTime().Draw(t, "when"),
 			Attempts: rapid.IntRange(0, 9).Draw(t, "attempts"), FirstFailed: genTime().Draw(t, "ff")}
 		b, err := statecodec.EncodeDeadLetter(nil, dl)
