@@ -170,4 +170,3 @@ func mustDict(t *testing.T) *dict.Dictionary {
 	}
 	return d
 }
-

@@ -153,7 +153,7 @@ func TestDeadLetterRoundTrip(t *testing.T) {
 		dl := recsync.DeadLetter{System: "portal", Key: rapid.String().Draw(t, "key"), Inbound: rapid.Bool().Draw(t, "in"),
 			Record:      concord.Record{Key: "k", Fields: genValues().Draw(t, "f"), Tag: "7", Modified: genTime().Draw(t, "m")},
 			Transformed: concord.Record{Key: "k", Fields: genValues().Draw(t, "tf")},
-			Reason: rapid.String().Draw(t, "reason"), Class: "invalid", When: genTime().Draw(t, "when"),
+			Reason:      rapid.String().Draw(t, "reason"), Class: "invalid", When: genTime().Draw(t, "when"),
 			Attempts: rapid.IntRange(0, 9).Draw(t, "attempts"), FirstFailed: genTime().Draw(t, "ff")}
 		b, err := statecodec.EncodeDeadLetter(nil, dl)
 		if err != nil {
