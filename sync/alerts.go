@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +20,7 @@ type alerting struct {
 	failing map[string]alert.Alert // open groups, by group key
 }
 
-// groups of alerts the engine raises.
+// kinds of alerts the engine raises.
 const (
 	groupRead       = "read"
 	groupWrite      = "write"
@@ -62,7 +64,14 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 		default:
 			continue
 		}
-		g := kind + "/" + string(ev.System) + "/" + ev.ErrorClass
+		// Reads and writes failing alike are one outage of the system:
+		// one group (alert.DefaultGroupKey's "system/class"), so that a
+		// Grouper sends one alert for it. Dead letters and capped waits
+		// are groups of their own.
+		g := string(ev.System) + "/" + ev.ErrorClass
+		if kind == groupDeadLetter || kind == groupRetryAfter {
+			g = kind + "/" + g
+		}
 		seen[g] = true
 		al := alert.Alert{Time: ev.Time, Severity: sev, System: ev.System, ErrorClass: ev.ErrorClass,
 			Message: ev.Error, GroupKey: g}
@@ -72,24 +81,24 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 		if ev.Key != "" {
 			al.Keys = []string{ev.Key}
 		}
-		a.failing[g] = al
+		if kind != groupDeadLetter {
+			a.failing[g] = al // dead letters are resolved by Replay and Discard
+		}
 		out = append(out, al)
 	}
 	// A group whose system worked this cycle without that failure is over.
-	for g, open := range a.failing {
+	for _, g := range slices.Sorted(maps.Keys(a.failing)) {
+		open := a.failing[g]
 		if seen[g] {
 			continue
 		}
 		sr := r.Systems[open.System]
 		var recovered bool
-		kind, _, _ := strings.Cut(g, "/")
-		switch kind {
-		case groupRead:
-			recovered = sr.ReadCalls > 0 && !failedOp(r, open.System, "read")
-		case groupWrite, groupDeadLetter:
-			recovered = sr.Writes > 0 && !failedOp(r, open.System, "write")
-		case groupRetryAfter:
+		if strings.HasPrefix(g, groupRetryAfter+"/") {
 			recovered = sr.RetryAfterCapped == 0 && (sr.Writes > 0 || sr.ReadCalls > 0)
+		} else {
+			// Read successfully, and no write failed for that reason.
+			recovered = sr.ReadCalls > 0 && !failedOp(r, open.System, "read") && !failedClass(r, open.System, open.ErrorClass)
 		}
 		if recovered {
 			delete(a.failing, g)
@@ -103,6 +112,40 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 			e.log.Warn("concord: delivering an alert failed", "group", al.GroupKey, "error", err)
 		}
 		cancel()
+	}
+}
+
+func failedClass(r *Report, s concord.SystemID, class string) bool {
+	for _, f := range r.Failures {
+		if f.System == s && className(f.Err) == class {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveDeadLetters tells the alerter that the dead letters of system s
+// with class are all settled, if none is left.
+func (e *Engine) resolveDeadLetters(ctx context.Context, s concord.SystemID, class string) {
+	if e.alerting.to == nil {
+		return
+	}
+	all, err := e.store.DeadLetters(ctx)
+	if err != nil {
+		e.log.Warn("concord: listing dead letters for alerts", "error", err)
+		return
+	}
+	for _, d := range all {
+		if d.System == s && d.Class == class && !d.Inbound {
+			return
+		}
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	g := groupDeadLetter + "/" + string(s) + "/" + class
+	if err := e.alerting.to.Alert(actx, alert.Alert{Time: e.now(), Severity: alert.SeverityResolved, System: s, ErrorClass: class,
+		GroupKey: g, Resolved: true, Message: "no dead-lettered writes to " + string(s) + " left"}); err != nil {
+		e.log.Warn("concord: delivering an alert failed", "group", g, "error", err)
 	}
 }
 

@@ -274,10 +274,10 @@ func TestAlertsOncePerOutageAndResolved(t *testing.T) {
 	// (two more failed reads) when it ends, then the resolved notice; the
 	// dead letter once.
 	want := []string{
-		"warning read/warehouse/transient count=1",
+		"warning warehouse/transient count=1",
 		"critical dead-letter/warehouse/permanent count=1",
-		"warning read/warehouse/transient count=2",
-		"resolved read/warehouse/transient count=3",
+		"warning warehouse/transient count=2",
+		"resolved warehouse/transient count=3",
 	}
 	if diff := cmp.Diff(want, summary); diff != "" {
 		t.Fatalf("alerts (-want +got):\n%s", diff)

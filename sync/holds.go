@@ -192,14 +192,17 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 	}
 	commit := &Commit{RemoveDeadLetters: []uint64{id}}
 	if st := states[d.Key]; st != nil && st.Systems[d.System] != nil {
+		// FirstFailed stays: the time to resolution runs until the
+		// record is written.
 		v := st.Systems[d.System]
-		v.Parked, v.Attempts, v.FirstFailed, v.LastError = false, 0, time.Time{}, ""
+		v.Parked, v.Attempts, v.LastError = false, 0, ""
 		commit.States = []*RecordState{st}
 	}
 	if err := e.store.Commit(ctx, commit); err != nil {
 		return err
 	}
 	e.metrics.replayed(ctx, d.System)
+	e.resolveDeadLetters(ctx, d.System, d.Class)
 	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.WriteReplayed, System: d.System, Key: d.Key, Reason: reason}})
 }
 
@@ -245,6 +248,7 @@ func (e *Engine) Discard(ctx context.Context, id uint64, reason, person string) 
 	}
 	if !d.Inbound {
 		e.metrics.replayed(ctx, d.System)
+		e.resolveDeadLetters(ctx, d.System, d.Class)
 	}
 	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.DeadLetterDiscarded, System: d.System, Key: d.Key,
 		Reason: fmt.Sprintf("dead letter %d discarded by %s: %s", id, person, reason), Error: d.Reason, ErrorClass: d.Class}})

@@ -156,9 +156,13 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 		return nil, withSystem(fmt.Errorf("after outbound transform: %w", err), s.id)
 	}
 	create := !view.Seen || view.Deleted
+	affected := c.affected(ctx, st, s, view, create)
 	set := map[string]concord.Value{}
 	native := map[string]uint64{}
 	for f, v := range desired.Fields {
+		if affected != nil && !affected[f] {
+			continue // from units the system already holds: leave its notation alone
+		}
 		h, err := concord.HashValue(v)
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: f, Err: err}
@@ -200,6 +204,41 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 		p.IfMatch = view.Tag
 	}
 	return &write{st: st, sys: s, patch: p, native: native, rt: rt}, nil
+}
+
+// affected returns the fields, in s's shape, that come from the units s
+// does not hold yet: the outbound transform of just those units' canonical
+// fields. Other fields are not written even if their notation in s differs
+// from what the outbound transform makes of them ("(415) 555-0132" against
+// "+14155550132"): s holds their value. Nil means every field (a record s
+// does not have, or a transform that needs the whole record).
+func (c *cycle) affected(ctx context.Context, st *RecordState, s *system, view *SystemView, create bool) map[string]bool {
+	if create {
+		return nil
+	}
+	part := map[string]concord.Value{}
+	for name, u := range st.Units {
+		if name == resolve.RecordUnit || u.Hold != nil {
+			continue
+		}
+		if h, ok := view.Units[name]; ok && h.Version.Compare(u.Version) == concord.Equal {
+			continue
+		}
+		for _, f := range c.e.layout.fieldsOf(name) {
+			if v, ok := st.Fields[f]; ok {
+				part[f] = v
+			}
+		}
+	}
+	out, err := s.Outbound.Transform(ctx, concord.Record{Key: st.Key, Fields: part})
+	if err != nil {
+		return nil
+	}
+	fields := make(map[string]bool, len(out.Fields))
+	for f := range out.Fields {
+		fields[f] = true
+	}
+	return fields
 }
 
 // synced records that s now holds the canonical value of every unit that

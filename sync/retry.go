@@ -169,15 +169,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // call runs op against system s under its budget and the retry policy.
+// Waits are real time (time.Now and timers, so testing/synctest controls
+// them), never Config.Now, which only stamps audit events.
 func (c *cycle) call(ctx context.Context, s *system, op func(context.Context) error) error {
 	p := c.e.retry
-	start := c.e.now()
+	start := time.Now()
 	rep := c.report.Systems[s.id]
 	for attempt := 1; ; attempt++ {
-		if until, parked := s.budget.parked(c.e.now()); parked && until.Sub(c.e.now()) > p.MaxElapsed-c.e.now().Sub(start) {
-			return connector.RateLimited(fmt.Errorf("%s asked not to be called before %s", s.id, until.Format(time.RFC3339)), until.Sub(c.e.now()))
+		if until, parked := s.budget.parked(time.Now()); parked && time.Until(until) > p.MaxElapsed-time.Since(start) {
+			return connector.RateLimited(fmt.Errorf("%s asked not to be called before %s", s.id, until.Format(time.RFC3339)), time.Until(until))
 		}
-		if err := s.budget.wait(ctx, c.e.now()); err != nil {
+		if err := s.budget.wait(ctx, time.Now()); err != nil {
 			return err
 		}
 		err := op(ctx)
@@ -193,19 +195,19 @@ func (c *cycle) call(ctx context.Context, s *system, op func(context.Context) er
 			if ra > p.MaxRetryAfter {
 				rep.RetryAfterCapped++
 				c.mu.Lock()
-				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RetryAfterCapped, Cycle: c.report.Cycle,
+				c.events = append(c.events, audit.Event{Time: time.Now(), Kind: audit.RetryAfterCapped, Cycle: c.report.Cycle,
 					System: s.id, Error: err.Error(), ErrorClass: className(err),
 					Reason: fmt.Sprintf("%s asked to wait %s; capped at %s", s.id, ra, p.MaxRetryAfter)})
 				c.mu.Unlock()
 				ra = p.MaxRetryAfter
 			}
-			s.budget.limited(c.e.now(), ra)
+			s.budget.limited(time.Now(), ra)
 			wait = max(wait, ra)
 		} else if connector.Classify(err) == connector.ErrRateLimited {
-			s.budget.limited(c.e.now(), 0)
+			s.budget.limited(time.Now(), 0)
 		}
 		rep.Retries++
-		if attempt >= p.MaxAttempts || c.e.now().Sub(start)+wait > p.MaxElapsed {
+		if attempt >= p.MaxAttempts || time.Since(start)+wait > p.MaxElapsed {
 			return err
 		}
 		if err := sleep(ctx, wait); err != nil {
