@@ -164,3 +164,20 @@ func mustDict(t *testing.T) *dict.Dictionary {
 	}
 	return d
 }
+
+func TestQuarantineSettlesWhenFixedAtTheSource(t *testing.T) {
+	r, _ := newCRMERP(t)
+	r.sys["crm"].Edit("k", map[string]any{"name": "Ada", "state": "Californa"})
+	r.cycle()
+	if dl, _ := r.engine.DeadLetters(context.Background()); len(dl) != 1 {
+		t.Fatalf("dead letters = %+v", dl)
+	}
+	r.sys["crm"].Edit("k", map[string]any{"state": "California"})
+	r.settle()
+	if got := r.fields("erp", "k"); got["state_code"] != "US-CA" {
+		t.Fatalf("erp = %v", got)
+	}
+	if dl, _ := r.engine.DeadLetters(context.Background()); len(dl) != 0 {
+		t.Fatalf("dead letter left after the record came in fixed: %+v", dl)
+	}
+}

@@ -705,6 +705,9 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	c.events = m.events
 	m.events = nil
 	c.report.Records = len(merged)
+	if err := c.settleQuarantined(ctx, merged); err != nil {
+		return c.report, err
+	}
 
 	c.push(ctx, merged)
 
@@ -727,6 +730,36 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 		return c.report, &CycleError{Failures: c.report.Failures}
 	}
 	return c.report, nil
+}
+
+// settleQuarantined removes the inbound dead letters of records that a
+// system has now delivered in a usable form (someone fixed them there): they
+// are settled, not lost.
+func (c *cycle) settleQuarantined(ctx context.Context, merged []*RecordState) error {
+	if len(c.obs) == 0 {
+		return nil
+	}
+	dead, err := c.e.store.DeadLetters(ctx)
+	if err != nil {
+		return fmt.Errorf("concord: listing dead letters: %w", err)
+	}
+	ok := make(map[string]bool, len(merged))
+	for _, st := range merged {
+		ok[st.Key] = true
+	}
+	for _, d := range dead {
+		if !d.Inbound || !ok[d.Key] || slices.Contains(c.removeDead, d.ID) {
+			continue
+		}
+		for _, o := range c.obs[d.Key] {
+			if o.sys.id == d.System && !o.rec.Modified.Before(d.Record.Modified) {
+				c.removeDead = append(c.removeDead, d.ID)
+				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,
+					System: d.System, Key: d.Key, Reason: fmt.Sprintf("dead letter %d settled: %s delivered the record in a usable form", d.ID, d.System)})
+			}
+		}
+	}
+	return nil
 }
 
 func maxBatch(ss []*system) int {
