@@ -28,16 +28,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/examples/internal/storykit"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/store/boltstore"
 	"github.com/concordsync/concord/transform"
 )
 
@@ -134,7 +133,7 @@ func mappingFor(s concord.SystemID) (*transform.Mapping, error) {
 // sink collected.
 type world struct {
 	out     io.Writer
-	clock   *storyClock
+	clock   *storykit.Clock
 	engine  *recsync.Engine
 	fakes   map[concord.SystemID]*fake.System
 	maps    map[concord.SystemID]*transform.Mapping
@@ -146,9 +145,9 @@ type world struct {
 }
 
 func newWorld(out io.Writer, store recsync.Store) (*world, error) {
-	w := &world{out: out, clock: &storyClock{}, fakes: map[concord.SystemID]*fake.System{},
+	w := &world{out: out, clock: &storykit.Clock{}, fakes: map[concord.SystemID]*fake.System{},
 		maps: map[concord.SystemID]*transform.Mapping{}}
-	w.clock.set("09:00")
+	w.clock.Set("09:00")
 	cfg := recsync.Config{
 		Groups: map[string][]string{"address": address},
 		// The warehouse owns credit_limit; every other conflict goes
@@ -163,7 +162,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 			w.events = append(w.events, events...)
 			return nil
 		}),
-		Now: w.clock.now,
+		Now: w.clock.Now,
 		// The engine's state (versions, what each system holds) in the
 		// embedded durable store: one file, no server.
 		Store: store,
@@ -173,7 +172,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mapping of %s: %w", id, err)
 		}
-		f := fake.New(string(id), fake.WithClock(w.clock.now))
+		f := fake.New(string(id), fake.WithClock(w.clock.Now))
 		w.fakes[id], w.maps[id] = f, m
 		cfg.Systems = append(cfg.Systems, recsync.System{ID: id, Connector: f, Inbound: m.Inbound(), Outbound: m.Outbound()})
 	}
@@ -187,16 +186,11 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 
 // run tells the story to out and returns the state after each scene.
 func run(out io.Writer) (*outcome, error) {
-	dir, err := os.MkdirTemp("", "address-sync")
+	store, done, err := storykit.TempStore("address-sync")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	store, err := boltstore.Open(filepath.Join(dir, "concord.db"))
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
+	defer done()
 	w, err := newWorld(out, store)
 	if err != nil {
 		return nil, err

@@ -9,40 +9,13 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
-	"time"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 )
-
-// storyClock is the clock of the systems and the engine. It stands still
-// until the story sets it, so every timestamp in the output is reproducible.
-// The engine writes to both systems at once, hence the mutex.
-type storyClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *storyClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// set moves the clock to hh:mm on the day of the story.
-func (c *storyClock) set(hhmm string) {
-	t, err := time.Parse("15:04", hhmm)
-	if err != nil {
-		panic(err) // a typo in the story
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = time.Date(2026, 3, 2, t.Hour(), t.Minute(), 0, 0, time.UTC)
-}
 
 // outcome is what run reports besides its output, for its test.
 type outcome struct {
@@ -75,7 +48,7 @@ func (w *world) heading(title string) {
 // edit is a person editing system s at time at, in the system's own field
 // names.
 func (w *world) edit(at string, s concord.SystemID, who string, f map[string]concord.Value) {
-	w.clock.set(at)
+	w.clock.Set(at)
 	w.fakes[s].Edit(customer, f)
 	var parts []string
 	for _, fn := range fields {
@@ -90,7 +63,7 @@ func (w *world) edit(at string, s concord.SystemID, who string, f map[string]con
 // which reads the writes back from each system's change feed: such an echo
 // must be no edit and cause no write.
 func (w *world) cycle(ctx context.Context) error {
-	at := w.clock.now().Format("15:04")
+	at := w.clock.Now().Format("15:04")
 	rep, err := w.engine.RunCycle(ctx)
 	if err != nil {
 		return fmt.Errorf("cycle at %s: %w", at, err)

@@ -38,16 +38,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/examples/internal/storykit"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/store/boltstore"
 	"github.com/concordsync/concord/transform"
 	"github.com/concordsync/concord/transform/dedupe"
 	"github.com/concordsync/concord/transform/dict"
@@ -183,7 +182,7 @@ func newDictionary() (*dict.Dictionary, error) {
 // sink collected.
 type world struct {
 	out    io.Writer
-	clock  *storyClock
+	clock  *storykit.Clock
 	engine *recsync.Engine
 	fakes  map[concord.SystemID]*fake.System
 	maps   map[concord.SystemID]*transform.Mapping
@@ -197,9 +196,9 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{out: out, clock: &storyClock{}, dict: d,
+	w := &world{out: out, clock: &storykit.Clock{}, dict: d,
 		fakes: map[concord.SystemID]*fake.System{}, maps: map[concord.SystemID]*transform.Mapping{}}
-	w.clock.set("09:00")
+	w.clock.Set("09:00")
 	cfg := recsync.Config{
 		Resolver:   resolve.LastWriterWins(),
 		Dictionary: d,
@@ -209,7 +208,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 			w.events = append(w.events, events...)
 			return nil
 		}),
-		Now:   w.clock.now,
+		Now:   w.clock.Now,
 		Store: store,
 		// Failures here are bad data, not flaky systems: nothing to
 		// retry within a cycle.
@@ -220,7 +219,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mapping of %s: %w", id, err)
 		}
-		f := fake.New(string(id), fake.WithClock(w.clock.now))
+		f := fake.New(string(id), fake.WithClock(w.clock.Now))
 		w.fakes[id], w.maps[id] = f, m
 		cfg.Systems = append(cfg.Systems, recsync.System{ID: id, Connector: f, Inbound: m.Inbound(), Outbound: m.Outbound()})
 	}
@@ -234,16 +233,11 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 
 // run tells the story to out and returns what its test checks.
 func run(out io.Writer) (*outcome, error) {
-	dir, err := os.MkdirTemp("", "crm-erp")
+	store, done, err := storykit.TempStore("crm-erp")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	store, err := boltstore.Open(filepath.Join(dir, "concord.db"))
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
+	defer done()
 	w, err := newWorld(out, store)
 	if err != nil {
 		return nil, err
@@ -361,7 +355,7 @@ func (w *world) fixAndReplay(ctx context.Context) error {
 	w.edit("14:02", erp, "C-2002", "finance fixes the import", map[string]concord.Value{"region": "US-MA", "phone_e164": "+16175550142"})
 	// Replay reads each record again as its system holds it now, through
 	// the transforms and the dictionary, merges it and writes it.
-	w.clock.set("14:05")
+	w.clock.Set("14:05")
 	for _, d := range dead {
 		if err := w.engine.Replay(ctx, d.ID, "maria@ops.example"); err != nil {
 			return fmt.Errorf("replaying dead letter %d (%s %s): %w", d.ID, d.System, d.Key, err)
@@ -451,7 +445,7 @@ func (w *world) printDeadLetters(ctx context.Context) error {
 // system's change feed: such an echo must be no edit and cause no write,
 // however differently the two systems write the same value.
 func (w *world) cycle(ctx context.Context) ([]recsync.Failure, error) {
-	at := w.clock.now().Format("15:04")
+	at := w.clock.Now().Format("15:04")
 	rep, err := w.engine.RunCycle(ctx)
 	var ce *recsync.CycleError
 	if err != nil && !errors.As(err, &ce) {

@@ -9,39 +9,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
-	"time"
 
 	"github.com/concordsync/concord"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/transform/dedupe"
 )
-
-// storyClock is the clock of the systems and the engine. It stands still
-// until the story sets it, so every timestamp in the output is reproducible.
-// The engine writes to both systems at once, hence the mutex.
-type storyClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *storyClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// set moves the clock to hh:mm on the day of the story.
-func (c *storyClock) set(hhmm string) {
-	t, err := time.Parse("15:04", hhmm)
-	if err != nil {
-		panic(err) // a typo in the story
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = time.Date(2026, 3, 2, t.Hour(), t.Minute(), 0, 0, time.UTC)
-}
 
 // outcome is what run reports besides its output, for its test.
 type outcome struct {
@@ -69,7 +42,7 @@ func (w *world) heading(title string) {
 // edit is a person editing record key of system s at time at, in the
 // system's own field names.
 func (w *world) edit(at string, s concord.SystemID, key, who string, f map[string]concord.Value) {
-	w.clock.set(at)
+	w.clock.Set(at)
 	w.fakes[s].Edit(key, f)
 	var parts []string
 	for _, fn := range fields {

@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -41,8 +40,8 @@ import (
 	"github.com/concordsync/concord/audit/alert"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/examples/internal/storykit"
 	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/store/boltstore"
 )
 
 func main() {
@@ -87,7 +86,7 @@ var policy = recsync.RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Millisecon
 // reported.
 type world struct {
 	out     io.Writer
-	clock   *storyClock
+	clock   *storykit.Clock
 	engine  *recsync.Engine
 	fakes   map[concord.SystemID]*fake.System
 	grouper *alert.Grouper
@@ -98,8 +97,8 @@ type world struct {
 }
 
 func newWorld(out io.Writer, store recsync.Store) (*world, error) {
-	w := &world{out: out, clock: &storyClock{}, fakes: map[concord.SystemID]*fake.System{}}
-	w.clock.set("09:00")
+	w := &world{out: out, clock: &storykit.Clock{}, fakes: map[concord.SystemID]*fake.System{}}
+	w.clock.Set("09:00")
 	// The alerter: a Grouper (one failure, one alert with a count, and a
 	// resolved notice when it ends) over a function that prints. A host
 	// would put alert.Slack or alert.Email behind an alert.NewAsync queue
@@ -114,7 +113,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 	// outage. Dead letters are a group of their own.
 	g, err := alert.NewGrouper(printer, alert.GrouperConfig{
 		Window: time.Hour,
-		Now:    w.clock.now,
+		Now:    w.clock.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -127,11 +126,11 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 			w.events = append(w.events, events...)
 			return nil
 		}),
-		Now:   w.clock.now,
+		Now:   w.clock.Now,
 		Store: store,
 	}
 	for _, id := range systems {
-		f := fake.New(string(id), fake.WithClock(w.clock.now))
+		f := fake.New(string(id), fake.WithClock(w.clock.Now))
 		w.fakes[id] = f
 		cfg.Systems = append(cfg.Systems, recsync.System{ID: id, Connector: f})
 	}
@@ -145,16 +144,11 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 
 // run tells the story to out and returns what happened, for the test.
 func run(out io.Writer) (*outcome, error) {
-	dir, err := os.MkdirTemp("", "concord-outage")
+	store, done, err := storykit.TempStore("concord-outage")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	store, err := boltstore.Open(filepath.Join(dir, "concord.db"))
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
+	defer done()
 	w, err := newWorld(out, store)
 	if err != nil {
 		return nil, err
@@ -187,7 +181,7 @@ func (w *world) normal(ctx context.Context) error {
 
 func (w *world) outage(ctx context.Context) error {
 	w.heading("2. The warehouse goes down")
-	w.clock.set("09:10")
+	w.clock.Set("09:10")
 	// Every call fails with a transient 503 until the story clears it.
 	w.fakes[warehouse].FailNext(fake.OpChanges, 1<<20, errDown)
 	w.fakes[warehouse].FailNext(fake.OpApply, 1<<20, errDown)
@@ -213,7 +207,7 @@ func (w *world) outage(ctx context.Context) error {
 
 func (w *world) comeBack(ctx context.Context) error {
 	w.heading("3. The warehouse comes back")
-	w.clock.set("09:40")
+	w.clock.Set("09:40")
 	w.fakes[warehouse].FailNext(fake.OpChanges, 0, nil)
 	w.fakes[warehouse].FailNext(fake.OpApply, 0, nil)
 	fmt.Fprintln(w.out, "09:40  warehouse  its API works again")
@@ -244,7 +238,7 @@ func (w *world) storm(ctx context.Context) error {
 
 func (w *world) poison(ctx context.Context) error {
 	w.heading("5. A poison record")
-	w.clock.set("10:30")
+	w.clock.Set("10:30")
 	w.fakes[warehouse].FailKey("ord-104", errPoison)
 	fmt.Fprintln(w.out, `10:30  warehouse  rejects ord-104 for good: no shipping zone for "ZE3 9JW"`)
 	w.edit("10:30", portal, "ord-104", "the customer changes the address", map[string]concord.Value{"ship_to": "ZE3 9JW"})
@@ -267,7 +261,7 @@ func (w *world) poison(ctx context.Context) error {
 
 	// A person fixes the cause in the warehouse, then replays the dead
 	// letter by its ID.
-	w.clock.set("11:15")
+	w.clock.Set("11:15")
 	w.fakes[warehouse].ClearFailKey("ord-104")
 	fmt.Fprintln(w.out, `11:15  warehouse  an admin adds "ZE3" to the shipping zones`)
 	if err := w.engine.Replay(ctx, dead[0].ID, "ops@shop.example"); err != nil {
@@ -291,7 +285,7 @@ func (w *world) final(ctx context.Context) error {
 	// A host runs Grouper.Run, which sends summaries when their windows
 	// end; the story flushes once, at the end, an hour after the last
 	// alert.
-	w.clock.set("12:30")
+	w.clock.Set("12:30")
 	if err := w.grouper.Flush(ctx); err != nil {
 		return err
 	}

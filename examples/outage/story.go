@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -19,31 +18,6 @@ import (
 	"github.com/concordsync/concord/connector"
 	recsync "github.com/concordsync/concord/sync"
 )
-
-// storyClock is the clock of the systems, the engine and the alert grouper.
-// It stands still until the story sets it, so every timestamp in the output
-// is reproducible. The engine calls both systems at once, hence the mutex.
-type storyClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *storyClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// set moves the clock to hh:mm on the day of the story.
-func (c *storyClock) set(hhmm string) {
-	t, err := time.Parse("15:04", hhmm)
-	if err != nil {
-		panic(err) // a typo in the story
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = time.Date(2026, 3, 2, t.Hour(), t.Minute(), 0, 0, time.UTC)
-}
 
 // outcome is what run reports besides its output, for its test.
 type outcome struct {
@@ -72,7 +46,7 @@ func (w *world) heading(title string) {
 
 // edit is a person editing order key in system s at time at.
 func (w *world) edit(at string, s concord.SystemID, key, who string, f map[string]concord.Value) {
-	w.clock.set(at)
+	w.clock.Set(at)
 	w.fakes[s].Edit(key, f)
 	var parts []string
 	for _, name := range fields {
@@ -109,7 +83,7 @@ func (w *world) cycle(ctx context.Context) (*recsync.Report, error) {
 // runCycle runs one cycle and prints its report; it returns an error only
 // if the cycle could not run at all.
 func (w *world) runCycle(ctx context.Context) (*recsync.Report, error) {
-	at := w.clock.now().Format("15:04")
+	at := w.clock.Now().Format("15:04")
 	rep, err := w.engine.RunCycle(ctx)
 	var ce *recsync.CycleError
 	if err != nil && !errors.As(err, &ce) {
