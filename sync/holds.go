@@ -161,7 +161,11 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 		rec := d.Record
 		if g, ok := s.Connector.(connector.Getter); ok && d.Key != "" {
 			// The record as the system holds it now: a person may have
-			// corrected it there.
+			// corrected it there. The call counts against the system's
+			// budget like any other.
+			if err := s.budget.wait(ctx, time.Now()); err != nil {
+				return err
+			}
 			recs, err := g.Get(ctx, []string{d.Key})
 			if err != nil {
 				return fmt.Errorf("concord: replaying dead letter %d: reading %q from %s: %w", id, d.Key, d.System, err)
