@@ -389,6 +389,8 @@ type cycle struct {
 	e          *Engine
 	mu         gosync.Mutex // guards events appended by parallel calls
 	resolved   []resolution
+	converged  []time.Duration // records whose systems agree again, and after how long
+	edited     []*RecordState  // records with edits this cycle
 	lease      *Lease
 	report     *Report
 	obs        map[string][]*observation
@@ -700,6 +702,9 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 			continue
 		}
 		c.count(m.events[before:])
+		if slices.ContainsFunc(m.events[before:], func(ev audit.Event) bool { return ev.Kind == audit.EditObserved }) {
+			c.edited = append(c.edited, st)
+		}
 		merged = append(merged, st)
 	}
 	c.events = m.events
@@ -710,6 +715,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	}
 
 	c.push(ctx, merged)
+	c.trackDivergence(merged)
 
 	commit := &Commit{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
 	if err := e.store.Commit(ctx, commit); err != nil {
@@ -717,6 +723,9 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	}
 	for _, r := range c.resolved {
 		e.metrics.resolved(ctx, r.system, r.after)
+	}
+	for _, d := range c.converged {
+		e.metrics.convergedAfter(ctx, d)
 	}
 	if len(c.events) > 0 {
 		if err := e.audit.Emit(ctx, c.events); err != nil {
@@ -730,6 +739,27 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 		return c.report, &CycleError{Failures: c.report.Failures}
 	}
 	return c.report, nil
+}
+
+// trackDivergence notes when each record's systems started to disagree
+// and, for those that agree again, how long it took.
+// A record edited and delivered everywhere within one cycle counts from the
+// cycle's start.
+func (c *cycle) trackDivergence(states []*RecordState) {
+	now := c.e.now()
+	for _, st := range states {
+		if st.Diverged.IsZero() && slices.Contains(c.edited, st) {
+			st.Diverged = c.report.Started
+		}
+		apart := st.disagree()
+		switch {
+		case apart && st.Diverged.IsZero():
+			st.Diverged = now
+		case !apart && !st.Diverged.IsZero():
+			c.converged = append(c.converged, now.Sub(st.Diverged))
+			st.Diverged = time.Time{}
+		}
+	}
 }
 
 // settleQuarantined removes the inbound dead letters of records that a

@@ -18,7 +18,13 @@ type Stats struct {
 	Cycles int
 	// LastCycle is how long the latest cycle took.
 	LastCycle time.Duration
-	Systems   map[concord.SystemID]SystemStats
+	// Converged counts records whose systems disagreed (an edit not yet
+	// everywhere, for whatever reason) and agree again;
+	// MeanTimeToConsistency is the mean time that took, from the cycle
+	// that saw the discrepancy to the cycle that resolved it.
+	Converged             int
+	MeanTimeToConsistency time.Duration
+	Systems               map[concord.SystemID]SystemStats
 }
 
 // SystemStats counts what happened with one system.
@@ -47,9 +53,10 @@ type SystemStats struct {
 
 // metrics holds the OpenTelemetry instruments and the plain totals.
 type metrics struct {
-	mu       gosync.Mutex
-	stats    Stats
-	ttrTotal map[concord.SystemID]time.Duration
+	mu             gosync.Mutex
+	stats          Stats
+	ttrTotal       map[concord.SystemID]time.Duration
+	convergedTotal time.Duration
 
 	records, writes, failures, conflicts, holds, deadLetters metric.Int64Counter
 	deadDepth                                                metric.Int64UpDownCounter
@@ -83,7 +90,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		return nil, err
 	}
 	if m.ttr, err = meter.Float64Histogram("concord.time_to_resolution", metric.WithUnit("s"),
-		metric.WithDescription("From a record's first failed write to a system to its successful write.")); err != nil {
+		metric.WithDescription("Time to resolution: from a record's first failed write to a system to its successful write (from=failure), or from a detected discrepancy to the agreement of every system (from=discrepancy).")); err != nil {
 		return nil, err
 	}
 	return m, err
@@ -149,6 +156,18 @@ func (m *metrics) observe(ctx context.Context, r *Report, systems []*system) {
 	}
 }
 
+// convergedAfter records one record whose systems agree again after d.
+func (m *metrics) convergedAfter(ctx context.Context, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.convergedTotal += d
+	m.stats.Converged++
+	m.stats.MeanTimeToConsistency = m.convergedTotal / time.Duration(m.stats.Converged)
+	if m.ttr != nil {
+		m.ttr.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("from", "discrepancy")))
+	}
+}
+
 // resolved records one record that is in sync again after failures.
 func (m *metrics) resolved(ctx context.Context, s concord.SystemID, d time.Duration) {
 	m.mu.Lock()
@@ -158,7 +177,7 @@ func (m *metrics) resolved(ctx context.Context, s concord.SystemID, d time.Durat
 	m.ttrTotal[s] += d
 	m.stats.Systems[s] = st
 	if m.ttr != nil {
-		m.ttr.Record(ctx, d.Seconds(), metric.WithAttributes(sysAttr(s)))
+		m.ttr.Record(ctx, d.Seconds(), metric.WithAttributes(sysAttr(s), attribute.String("from", "failure")))
 	}
 }
 

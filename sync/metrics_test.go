@@ -86,6 +86,11 @@ func TestMetricsThroughOpenTelemetry(t *testing.T) {
 	if st.Cycles != 2 {
 		t.Errorf("cycles = %d", st.Cycles)
 	}
+	// c1, c4 agreed within the first cycle, c3 in the second; c2 is
+	// dead-lettered, so its systems still disagree.
+	if st.Converged != 3 || st.MeanTimeToConsistency <= 0 {
+		t.Errorf("converged %d, mean time to consistency %v; want 3 and > 0", st.Converged, st.MeanTimeToConsistency)
+	}
 }
 
 func TestRateBudgetSlowsDownOn429AndRecovers(t *testing.T) {

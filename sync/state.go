@@ -25,6 +25,10 @@ type RecordState struct {
 	Rev uint64
 	// Deleted reports that the record is canonically deleted.
 	Deleted bool
+	// Diverged is when the engine first saw the systems disagree about
+	// the record (an edit not yet everywhere); zero while they agree. The
+	// time from it to agreement is the record's time to resolution.
+	Diverged time.Time
 	// Fields are the canonical values.
 	Fields map[string]concord.Value
 	// Units holds the canonical metadata per unit name; the existence of
@@ -129,8 +133,23 @@ func (st *RecordState) Pending() bool {
 	return false
 }
 
-func (st *RecordState) stale(v *SystemView) bool {
-	if st.existence() == nil || v.Parked {
+func (st *RecordState) stale(v *SystemView) bool { return !v.Parked && st.behind(v) }
+
+// disagree reports whether some system does not hold the canonical values,
+// dead-lettered writes included.
+func (st *RecordState) disagree() bool {
+	for _, v := range st.Systems {
+		if st.behind(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// behind reports whether v lacks some canonical value of a unit that is not
+// held.
+func (st *RecordState) behind(v *SystemView) bool {
+	if st.existence() == nil {
 		return false
 	}
 	if !v.Seen {
@@ -155,7 +174,7 @@ func (st *RecordState) existence() *UnitState { return st.Units[resolve.RecordUn
 // Clone returns a deep copy of st. Values are copied with
 // [concord.CloneValue]; Versions are immutable and shared.
 func (st *RecordState) Clone() *RecordState {
-	out := &RecordState{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted}
+	out := &RecordState{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted, Diverged: st.Diverged}
 	out.Fields = cloneValues(st.Fields)
 	out.Units = make(map[string]*UnitState, len(st.Units))
 	for k, u := range st.Units {

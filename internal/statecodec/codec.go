@@ -60,6 +60,7 @@ func EncodeState(b []byte, st *recsync.RecordState) ([]byte, error) {
 	e.str(st.Key)
 	e.uint(st.Rev)
 	e.bool(st.Deleted)
+	e.time(st.Diverged)
 	e.values(st.Fields)
 	e.uint(uint64(len(st.Units)))
 	for _, name := range sortedKeys(st.Units) {
@@ -117,7 +118,7 @@ func EncodeState(b []byte, st *recsync.RecordState) ([]byte, error) {
 func DecodeState(b []byte) (*recsync.RecordState, error) {
 	d := decoder{b: b}
 	d.header(magicState)
-	st := &recsync.RecordState{Key: d.str(), Rev: d.uint(), Deleted: d.bool()}
+	st := &recsync.RecordState{Key: d.str(), Rev: d.uint(), Deleted: d.bool(), Diverged: d.time()}
 	st.Fields = d.values()
 	n := d.count()
 	st.Units = make(map[string]*recsync.UnitState, n)

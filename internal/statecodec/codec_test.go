@@ -72,7 +72,8 @@ func genTime() *rapid.Generator[time.Time] {
 
 func genState(t *rapid.T) *recsync.RecordState {
 	st := &recsync.RecordState{Key: rapid.String().Draw(t, "key"), Rev: rapid.Uint64().Draw(t, "rev"), Deleted: rapid.Bool().Draw(t, "deleted"),
-		Fields: genValues().Draw(t, "fields"), Units: map[string]*recsync.UnitState{}, Systems: map[concord.SystemID]*recsync.SystemView{}}
+		Diverged: genTime().Draw(t, "diverged"),
+		Fields:   genValues().Draw(t, "fields"), Units: map[string]*recsync.UnitState{}, Systems: map[concord.SystemID]*recsync.SystemView{}}
 	for i := range rapid.IntRange(0, 3).Draw(t, "units") {
 		u := &recsync.UnitState{Version: genVersion().Draw(t, "v"), Winner: concord.SystemID(rapid.String().Draw(t, "winner")),
 			Rule: rapid.String().Draw(t, "rule"), Changed: genTime().Draw(t, "changed"), Modified: genTime().Draw(t, "modified"),
