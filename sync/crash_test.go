@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	gosync "sync"
 	"sync/atomic"
@@ -173,7 +174,7 @@ func crashRun(t *testing.T, d durable, n int) (points int, lost, unexpected, reg
 	defer func() { d.close(t) }()
 	instance := func(c *crasher) *recsync.Engine {
 		cfg := recsync.Config{Store: &crashStore{Store: store, c: c}, Resolver: resolve.LastWriterWins(), Now: clock,
-			Retry:    recsync.RetryPolicy{MaxAttempts: 1},
+			Retry: recsync.RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler),
 			LeaseTTL: crashLease, Instance: fmt.Sprintf("run-%p", c)}
 		for _, s := range names {
 			cfg.Systems = append(cfg.Systems, recsync.System{ID: s, Connector: &crashConn{c: c, f: fakes[s]}})
