@@ -20,10 +20,8 @@ type alerting struct {
 	failing map[string]alert.Alert // open groups, by group key
 }
 
-// kinds of alerts the engine raises.
+// Prefixes of the alert groups that are not a system's outage.
 const (
-	groupRead       = "read"
-	groupWrite      = "write"
 	groupDeadLetter = "dead-letter"
 	groupRetryAfter = "retry-after"
 )
@@ -47,30 +45,24 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 		if ev.Kind == audit.WriteFailed && deadLettered[string(ev.System)+"\x00"+ev.Key] {
 			continue // the dead letter says it, louder
 		}
-		var kind string
+		// Reads and writes failing alike are one outage of the system:
+		// one group, "system/class" (alert.DefaultGroupKey), so that a
+		// Grouper sends one alert for it. Dead letters and capped waits
+		// are groups of their own.
+		g := string(ev.System) + "/" + ev.ErrorClass
 		sev := alert.Warning
 		switch ev.Kind {
 		case audit.ReadFailed:
-			kind = groupRead
 			if ev.ErrorClass == "permanent" {
 				sev = alert.Critical
 			}
 		case audit.WriteFailed:
-			kind = groupWrite
 		case audit.WriteDeadLettered:
-			kind, sev = groupDeadLetter, alert.Critical
+			g, sev = groupDeadLetter+"/"+g, alert.Critical
 		case audit.RetryAfterCapped:
-			kind = groupRetryAfter
+			g = groupRetryAfter + "/" + g
 		default:
 			continue
-		}
-		// Reads and writes failing alike are one outage of the system:
-		// one group (alert.DefaultGroupKey's "system/class"), so that a
-		// Grouper sends one alert for it. Dead letters and capped waits
-		// are groups of their own.
-		g := string(ev.System) + "/" + ev.ErrorClass
-		if kind == groupDeadLetter || kind == groupRetryAfter {
-			g = kind + "/" + g
 		}
 		seen[g] = true
 		al := alert.Alert{Time: ev.Time, Severity: sev, System: ev.System, ErrorClass: ev.ErrorClass,
@@ -81,7 +73,7 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 		if ev.Key != "" {
 			al.Keys = []string{ev.Key}
 		}
-		if kind != groupDeadLetter {
+		if ev.Kind != audit.WriteDeadLettered {
 			a.failing[g] = al // dead letters are resolved by Replay and Discard
 		}
 		out = append(out, al)

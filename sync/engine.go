@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -191,7 +192,7 @@ func New(cfg Config) (*Engine, error) {
 		e.byID[s.ID] = sys
 	}
 	// A deterministic order: by ID.
-	slices.SortFunc(e.systems, func(a, b *system) int { return compareStrings(string(a.id), string(b.id)) })
+	slices.SortFunc(e.systems, func(a, b *system) int { return strings.Compare(string(a.id), string(b.id)) })
 	l, err := newLayout(cfg.Groups)
 	if err != nil {
 		return nil, configErr("%v", err)
@@ -251,16 +252,6 @@ func New(cfg Config) (*Engine, error) {
 		e.cfg.Pipeline = "default"
 	}
 	return e, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // EngineActorName is the prefix of the store's actor name for the engine

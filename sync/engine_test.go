@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -426,20 +427,11 @@ func TestNewValidates(t *testing.T) {
 			if !errors.Is(err, recsync.ErrConfig) {
 				t.Fatalf("New = %v; want ErrConfig", err)
 			}
-			if !contains(err.Error(), tc.want) {
+			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New = %q; want it to mention %q", err, tc.want)
 			}
 		})
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 func TestNonOwnerEditIsRevertedInThatSystem(t *testing.T) {
@@ -499,7 +491,7 @@ func TestKeylessRecordIsQuarantined(t *testing.T) {
 	if !errors.Is(err, concord.ErrNoKey) {
 		t.Fatalf("Ingest error = %v; want ErrNoKey", err)
 	}
-	if !contains(err.Error(), "portal") {
+	if !strings.Contains(err.Error(), "portal") {
 		t.Errorf("error %q does not name the system", err)
 	}
 	if rep.Systems["portal"].Quarantined != 1 || rep.Systems["warehouse"].Writes != 1 {
@@ -555,7 +547,7 @@ func TestRefusedFirstValueIsHeldNotErased(t *testing.T) {
 	r.settle()
 	r.requireAll("c1", map[string]any{"name": "Acme", "credit_limit": 100})
 	ev := r.audit.Require(t, audittest.Match{Kind: audit.MergeDecided, Key: "c1", Rule: recsync.RulePerson})
-	if !contains(ev.Reason, "ann@example.com") {
+	if !strings.Contains(ev.Reason, "ann@example.com") {
 		t.Errorf("settle reason %q does not name the person", ev.Reason)
 	}
 	if err := r.engine.Settle(context.Background(), "c1", "credit_limit", 0, "ann@example.com"); !errors.Is(err, recsync.ErrNoHold) {

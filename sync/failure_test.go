@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -180,7 +181,7 @@ func TestDiscardedDeadLetterIsAuditedAndLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := r.audit.Require(t, audittest.Match{Kind: audit.DeadLetterDiscarded, Key: "c1", System: "warehouse"})
-	if !contains(ev.Reason, "closed") || !contains(ev.Reason, "ops@example.com") {
+	if !strings.Contains(ev.Reason, "closed") || !strings.Contains(ev.Reason, "ops@example.com") {
 		t.Errorf("discard event reason %q", ev.Reason)
 	}
 	// The discarded version is not written; a later change is.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -46,10 +47,10 @@ func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
 		}
 	}
 	slices.SortFunc(out, func(a, b HeldConflict) int {
-		if c := compareStrings(a.Key, b.Key); c != 0 {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
 			return c
 		}
-		return compareStrings(a.Unit, b.Unit)
+		return strings.Compare(a.Unit, b.Unit)
 	})
 	return out, nil
 }
