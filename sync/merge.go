@@ -100,6 +100,23 @@ type merger struct {
 	buf    []byte
 
 	recordCtx concord.Version // see mergeRecord
+	// current caches each unit's canonical values for the record being
+	// merged: the audit events, the history and the conflicts share one
+	// map (none modifies it) instead of building it again each time.
+	current map[string]map[string]concord.Value
+}
+
+// currentValues returns the canonical values of unit u of st.
+func (m *merger) currentValues(st *RecordState, u string) map[string]concord.Value {
+	if v, ok := m.current[u]; ok {
+		return v
+	}
+	v := unitValues(m.layout.fieldsOf(u), st.Fields)
+	if m.current == nil {
+		m.current = map[string]map[string]concord.Value{}
+	}
+	m.current[u] = v
+	return v
 }
 
 // mergeRecord applies the observations (at most one per system) to st.
@@ -110,6 +127,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 		}
 	}
 	m.edits = m.edits[:0]
+	clear(m.current)
 	for _, o := range obs {
 		if err := m.detect(st, o); err != nil {
 			return err
@@ -310,7 +328,7 @@ func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool
 	ev.Deleted = deleted
 	if u != resolve.RecordUnit {
 		ev.Fields = m.layout.fieldsOf(u)
-		ev.From = unitValues(m.layout.fieldsOf(u), st.Fields)
+		ev.From = m.currentValues(st, u)
 		ev.To = m.editValues(st, &m.edits[len(m.edits)-1])
 	}
 	m.events = append(m.events, ev)
@@ -451,7 +469,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 	cu := st.Units[u]
 	var to, from map[string]concord.Value
 	if u != resolve.RecordUnit {
-		from = unitValues(fields, st.Fields)
+		from = m.currentValues(st, u)
 	}
 	deleted := st.Deleted
 	switch {
@@ -574,7 +592,7 @@ func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Val
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 	if cu := st.Units[u]; cu != nil {
 		c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true,
-			Values: unitValues(fields, st.Fields), Deleted: st.Deleted, Version: cu.Version, Modified: cu.Modified})
+			Values: m.currentValues(st, u), Deleted: st.Deleted, Version: cu.Version, Modified: cu.Modified})
 	}
 	c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v})
 	m.hold(st, u, c, rule, reason)
@@ -593,6 +611,7 @@ func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner co
 		cu.Prev = from
 	}
 	cu.Version, cu.Winner, cu.Rule, cu.Changed, cu.Hold = v, winner, rule, m.now(), nil
+	delete(m.current, u)
 	if u == resolve.RecordUnit {
 		st.Deleted = deleted
 		return
@@ -644,7 +663,7 @@ func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.
 		case x.canonical && u == resolve.RecordUnit:
 			rc.Deleted = st.Deleted
 		case x.canonical:
-			rc.Values = unitValues(fields, st.Fields)
+			rc.Values = m.currentValues(st, u)
 			rc.Deleted = st.Deleted
 		case u == resolve.RecordUnit:
 			rc.Deleted = x.e.deleted
@@ -663,7 +682,7 @@ func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.
 	if cu != nil && u != resolve.RecordUnit {
 		switch {
 		case descendsAll(cands, cu.Version):
-			c.Base, c.BaseKnown = unitValues(fields, st.Fields), true
+			c.Base, c.BaseKnown = m.currentValues(st, u), true
 		case descendsAll(cands, cu.PrevVersion):
 			c.Base, c.BaseKnown = cu.Prev, true
 		}
