@@ -33,6 +33,13 @@ type Record struct {
 	// if the system does not report one. It breaks ties between
 	// concurrent edits; it never decides causality.
 	Modified time.Time
+	// FieldModified optionally gives the system's own modification time
+	// of individual fields, for systems that keep a field history.
+	// Last-writer-wins compares a unit by the latest time of its fields
+	// listed here, and falls back to Modified for a unit with none: a
+	// record's time says nothing about when one of its fields changed.
+	// Code that receives a Record must not modify the map.
+	FieldModified map[string]time.Time
 	// Tag is the system's opaque version tag (an ETag, a row version),
 	// empty if the system has none. Writes use it as a precondition.
 	Tag string
@@ -90,6 +97,7 @@ func (r Record) Clone() Record {
 		}
 		r.Fields = f
 	}
+	r.FieldModified = maps.Clone(r.FieldModified)
 	return r
 }
 

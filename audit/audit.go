@@ -61,6 +61,17 @@ const (
 	// RetryAfterCapped: System asked to be left alone for longer than the
 	// retry policy allows; the wait was capped. Reason says how long.
 	RetryAfterCapped Kind = "retry_after.capped"
+	// ReadSuperseded: System reported the same record twice in one
+	// cycle; the report with the later modification time was used and
+	// this one (To, Reason) was not.
+	ReadSuperseded Kind = "read.superseded"
+	// CursorWentBack: System's connector answered with a cursor that
+	// goes back (an empty cursor after a stored one); it was not
+	// stored. Error says which.
+	CursorWentBack Kind = "cursor.went_back"
+	// CursorReset: a person set System's cursor (Reason says who and
+	// why): its changes are read again from there.
+	CursorReset Kind = "cursor.reset"
 )
 
 // Candidate is one competing version in a ConflictDetected event.

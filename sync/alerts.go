@@ -52,6 +52,7 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 		g := string(ev.System) + "/" + ev.ErrorClass
 		sev := alert.Warning
 		switch ev.Kind {
+		case audit.CursorWentBack:
 		case audit.ReadFailed:
 			if ev.ErrorClass == "permanent" {
 				sev = alert.Critical

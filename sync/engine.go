@@ -389,6 +389,10 @@ type cycle struct {
 	dead       []DeadLetter
 	removeDead []uint64 // dead letters this cycle settles
 	events     []audit.Event
+	// writeEvents audit the writes: emitted even if the cycle's commit
+	// fails, since the writes happened.
+	writeEvents []audit.Event
+	emitted     int // events already emitted (those committed before the writes)
 }
 
 func (e *Engine) newCycle() *cycle {
@@ -457,7 +461,7 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 	defer e.mu.Unlock()
 	s, ok := e.byID[from]
 	if !ok {
-		return nil, fmt.Errorf("concord: Ingest from unknown system %q", from)
+		return nil, fmt.Errorf("%w: Ingest from %q", ErrUnknownSystem, from)
 	}
 	c, release, err := e.begin(ctx)
 	if err != nil {
@@ -468,6 +472,45 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 		return c.report, err
 	}
 	return c.finish(ctx)
+}
+
+// ErrUnknownSystem is returned for a system ID that is not configured.
+var ErrUnknownSystem = errors.New("concord: unknown system")
+
+// ErrCursorWentBack is the cause of a cycle failure (Op "cursor") when a
+// connector answered a stored cursor with an empty one: a cursor going back
+// would make every cycle read everything again. The stored cursor is kept
+// and the records read are used; if the system really must be read from the
+// start, an operator says so with [Engine.ResetCursor].
+var ErrCursorWentBack = errors.New("concord: the connector's cursor went back")
+
+// ResetCursor sets the stored cursor of system to cursor ("" reads the
+// system from the start), as decided by person for reason (both audited):
+// the way out of a cursor the connector no longer accepts. Records read
+// again are recognised as already known; nothing is written twice.
+func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, cursor connector.Cursor, person, reason string) error {
+	if person == "" || reason == "" {
+		return fmt.Errorf("concord: ResetCursor of %q: a reason and the person deciding are required", system)
+	}
+	if _, ok := e.byID[system]; !ok {
+		return fmt.Errorf("%w: ResetCursor of %q", ErrUnknownSystem, system)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, release, err := e.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	old, err := e.store.Cursor(ctx, system)
+	if err != nil {
+		return fmt.Errorf("concord: loading cursor of %q: %w", system, err)
+	}
+	if err := e.store.Commit(ctx, &Commit{Lease: c.lease, Cursors: map[concord.SystemID]connector.Cursor{system: cursor}}); err != nil {
+		return fmt.Errorf("concord: resetting cursor of %q: %w", system, err)
+	}
+	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.CursorReset, System: system,
+		Reason: fmt.Sprintf("cursor of %s reset from %q to %q by %s: %s", system, old, cursor, person, reason)}})
 }
 
 // Run runs a cycle every interval until ctx is cancelled, and returns
@@ -507,6 +550,7 @@ func (c *cycle) pull(ctx context.Context) error {
 		next connector.Cursor
 		read bool
 		err  error
+		back error // the connector's cursor went back
 	}
 	results := make([]result, len(c.e.systems))
 	g, gctx := errgroup.WithContext(ctx)
@@ -529,6 +573,12 @@ func (c *cycle) pull(ctx context.Context) error {
 					break
 				}
 				r.recs = append(r.recs, b.Records...)
+				if cur != "" && b.Next == "" {
+					// A cursor going back to the start would re-read
+					// everything every cycle: keep the stored one.
+					r.back = fmt.Errorf("%w: %s answered cursor %q with an empty cursor", ErrCursorWentBack, s.id, cur)
+					break
+				}
 				cur, r.read = b.Next, true
 				if !b.More {
 					break
@@ -550,6 +600,11 @@ func (c *cycle) pull(ctx context.Context) error {
 			c.fail(s.id, "", "read", r.err)
 			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadFailed, Cycle: c.report.Cycle, System: s.id,
 				Error: r.err.Error(), ErrorClass: className(r.err)})
+		}
+		if r.back != nil {
+			c.report.Failures = append(c.report.Failures, Failure{System: s.id, Op: "cursor", Err: r.back})
+			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.CursorWentBack, Cycle: c.report.Cycle, System: s.id,
+				Error: r.back.Error(), ErrorClass: "cursor"})
 		}
 		if r.read {
 			c.cursors[s.id] = r.next
@@ -576,11 +631,23 @@ func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record) e
 			continue
 		}
 		list := c.obs[raw.Key]
-		if i := slices.IndexFunc(list, func(x *observation) bool { return x.sys == s }); i >= 0 {
-			list[i] = o // a later read of the same record supersedes
-		} else {
+		i := slices.IndexFunc(list, func(x *observation) bool { return x.sys == s })
+		if i < 0 {
 			c.obs[raw.Key] = append(list, o)
+			continue
 		}
+		// The same record twice in one cycle: the later modification
+		// wins (the later report when the times do not say), and the
+		// other is audited, not silently dropped.
+		kept, dropped := o, list[i]
+		if !o.rec.Modified.IsZero() && o.rec.Modified.Before(list[i].rec.Modified) {
+			kept, dropped = list[i], o
+		}
+		list[i] = kept
+		c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadSuperseded, Cycle: c.report.Cycle,
+			System: s.id, Key: raw.Key, To: dropped.rec.Fields, Deleted: dropped.rec.Deleted,
+			Reason: fmt.Sprintf("read twice in one cycle; the report modified at %s was kept, this one (modified at %s) was not",
+				stamp(kept.rec.Modified), stamp(dropped.rec.Modified))})
 	}
 	return nil
 }
@@ -705,24 +772,36 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 		return c.report, err
 	}
 
-	c.push(ctx, merged)
+	writes := c.planWrites(ctx, merged)
+	if slices.ContainsFunc(writes, func(ws []*write) bool { return len(ws) > 0 }) {
+		// Write ahead: the merged states, with every write about to be
+		// attempted, are committed before anything is sent. A crash or
+		// a failed commit after the writes cannot make the engine
+		// mistake its own writes for the systems' edits, and an
+		// instance that lost its lease writes nothing.
+		if err := e.store.Commit(ctx, &Commit{Lease: c.lease, States: merged}); err != nil {
+			return c.report, fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
+		}
+		c.emit(ctx, c.events)
+		c.emitted = len(c.events)
+	}
+	c.send(ctx, writes)
 	c.trackDivergence(merged)
 
 	commit := &Commit{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
 	if err := e.store.Commit(ctx, commit); err != nil {
+		// The writes happened all the same: audit them.
+		c.emit(ctx, c.writeEvents)
 		return c.report, fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
+	c.events = append(c.events, c.writeEvents...)
 	for _, r := range c.resolved {
 		e.metrics.resolved(ctx, r.system, r.after)
 	}
 	for _, d := range c.converged {
 		e.metrics.convergedAfter(ctx, d)
 	}
-	if len(c.events) > 0 {
-		if err := e.audit.Emit(ctx, c.events); err != nil {
-			c.report.Failures = append(c.report.Failures, Failure{Op: "audit", Err: err})
-		}
-	}
+	c.emit(ctx, c.events[c.emitted:])
 	c.report.Finished = e.now()
 	e.metrics.observe(ctx, c.report, e.systems)
 	e.alerts(ctx, c.report, c.events)
@@ -730,6 +809,16 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 		return c.report, &CycleError{Failures: c.report.Failures}
 	}
 	return c.report, nil
+}
+
+// emit hands events to the audit sink; a failure is the cycle's.
+func (c *cycle) emit(ctx context.Context, events []audit.Event) {
+	if len(events) == 0 {
+		return
+	}
+	if err := c.e.audit.Emit(ctx, events); err != nil {
+		c.report.Failures = append(c.report.Failures, Failure{Op: "audit", Err: err})
+	}
 }
 
 // trackDivergence notes when each record's systems started to disagree
@@ -826,6 +915,14 @@ func (c *cycle) count(events []audit.Event) {
 			}
 		}
 	}
+}
+
+// stamp formats a system time for reasons; zero is "no time".
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "no time"
+	}
+	return t.Format(time.RFC3339Nano)
 }
 
 // className names the class of a connector error for audit and reports.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,15 +15,50 @@ import (
 	"github.com/concordsync/concord/resolve"
 )
 
-// HeldConflict is one unit of one record waiting for a person.
+// HeldConflict is one unit of one record waiting for a person, as
+// [Engine.Holds] listed it.
 type HeldConflict struct {
 	Key  string
 	Unit string
+	// Revision identifies the hold as listed: its candidates, their
+	// values and versions. [Engine.Settle] refuses a settlement whose
+	// revision is no longer the hold's (a cycle added or replaced a
+	// candidate since the person looked).
+	Revision string
 	Hold
 }
 
 // ErrNoHold is returned by [Engine.Settle] when the unit is not held.
 var ErrNoHold = errors.New("concord: no hold on that record and unit")
+
+// ErrHoldChanged is returned by [Engine.Settle] when the hold changed since
+// it was listed: nothing was applied; list the holds again and let the
+// person decide on what is there now.
+var ErrHoldChanged = errors.New("concord: the hold changed since it was listed")
+
+// revision hashes what a person deciding a hold sees: every candidate's
+// system, version, deletion and values.
+func (h *Hold) revision() string {
+	var b []byte
+	for _, c := range h.Candidates {
+		b = append(b, c.System...)
+		b = append(b, 0)
+		if c.Canonical {
+			b = append(b, 1)
+		}
+		if c.Deleted {
+			b = append(b, 2)
+		}
+		b, _ = c.Version.AppendBinary(b)
+		for _, f := range sortedFields(c.Values) {
+			b = append(b, f...)
+			b = append(b, 0)
+			b, _ = concord.AppendCanonical(b, c.Values[f])
+		}
+		b = append(b, 0xff)
+	}
+	return strconv.FormatUint(concord.HashBytes(b), 36)
+}
 
 // Holds returns every unit held for a person, by key and unit.
 func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
@@ -42,7 +78,7 @@ func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
 		}
 		for name, u := range st.Units {
 			if u.Hold != nil {
-				out = append(out, HeldConflict{Key: k, Unit: name, Hold: *u.Hold})
+				out = append(out, HeldConflict{Key: k, Unit: name, Revision: u.Hold.revision(), Hold: *u.Hold})
 			}
 		}
 	}
@@ -55,11 +91,18 @@ func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
 	return out, nil
 }
 
-// Settle ends the hold on unit of key with the decision of a person: the
-// candidate at index winner of the hold's Candidates becomes canonical, at a
-// version that supersedes every candidate. The next cycle writes it to the
-// systems that do not hold it. person is recorded in the audit trail.
-func (e *Engine) Settle(ctx context.Context, key, unit string, winner int, person string) error {
+// Settle ends the hold h (as listed by [Engine.Holds]) with the decision of
+// a person: the candidate at index winner of h.Candidates becomes canonical,
+// at a version that supersedes every candidate. The next cycle writes it to
+// every system that does not hold it, the one whose change was rejected
+// included. person is recorded in the audit trail.
+//
+// The settlement names what the person saw: if the hold changed since h was
+// listed (a cycle added a candidate), Settle fails with [ErrHoldChanged]
+// and applies nothing. It fails with [ErrNoHold] if the unit is no longer
+// held.
+func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person string) error {
+	key, unit := h.Key, h.Unit
 	if person == "" {
 		return fmt.Errorf("concord: Settle %q/%q: the person deciding must be named", key, unit)
 	}
@@ -76,7 +119,11 @@ func (e *Engine) Settle(ctx context.Context, key, unit string, winner int, perso
 	if st == nil || st.Units[unit] == nil || st.Units[unit].Hold == nil {
 		return fmt.Errorf("%w: %q/%q", ErrNoHold, key, unit)
 	}
-	h := st.Units[unit].Hold
+	if rev := st.Units[unit].Hold.revision(); rev != h.Revision {
+		return fmt.Errorf("%w: %q/%q was listed at revision %s with %d candidates, it is now at %s with %d",
+			ErrHoldChanged, key, unit, h.Revision, len(h.Candidates), rev, len(st.Units[unit].Hold.Candidates))
+	}
+	h.Hold = *st.Units[unit].Hold
 	if winner < 0 || winner >= len(h.Candidates) {
 		return fmt.Errorf("concord: Settle %q/%q: candidate %d of %d", key, unit, winner, len(h.Candidates))
 	}

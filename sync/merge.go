@@ -189,7 +189,10 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 	if o.rec.Tag != "" && o.rec.Tag == view.Tag && view.Seen && o.rec.Deleted == view.Deleted {
 		// The same version of the record the engine last read or
 		// wrote (an echo, or a feed repeating itself): nothing changed.
-		return nil
+		// What the system reports of the canonical values it holds is
+		// its own notation of them ("LEEDS" for "Leeds"): remember it,
+		// so that it stays an echo when another field changes later.
+		return m.learnNotation(st, view, o)
 	}
 	view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
 	for f, h := range o.native {
@@ -199,6 +202,14 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 	}
 	if o.rec.Deleted {
 		clear(view.Native)
+		if view.Seen && !view.Deleted {
+			if w, ok := view.echo(resolve.RecordUnit, existHash(false)); ok {
+				// The engine's own delete, whose reply was lost.
+				view.Deleted = true
+				view.Units[resolve.RecordUnit] = w
+				return nil
+			}
+		}
 		if !view.Seen {
 			// A delete of a record the engine never saw in this
 			// system: there is no edit of ours it could undo.
@@ -227,9 +238,40 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		}
 	}
 	// Existence: the system has the record. That is an edit if the engine
-	// thought it absent there.
+	// thought it absent there, unless the engine created it there itself
+	// (a create whose reply was lost, or whose cycle did not commit).
 	if st.existence() == nil || !view.Seen || view.Deleted {
+		if w, ok := view.echo(resolve.RecordUnit, existHash(true)); ok {
+			view.Seen, view.Deleted = true, false
+			view.Units[resolve.RecordUnit] = w
+			return nil
+		}
 		return m.addEdit(st, o, resolve.RecordUnit, false)
+	}
+	return nil
+}
+
+// learnNotation records, for each unit the system holds at the canonical
+// version, the hash of the values as the system reports them.
+func (m *merger) learnNotation(st *RecordState, view *SystemView, o *observation) error {
+	for f, h := range o.native {
+		view.Native[f] = h
+	}
+	for name, cu := range st.Units {
+		held, ok := view.Units[name]
+		if name == resolve.RecordUnit || !ok || held.Version.Compare(cu.Version) != concord.Equal {
+			continue
+		}
+		fields := m.layout.fieldsOf(name)
+		if !slices.ContainsFunc(fields, func(f string) bool { _, ok := o.rec.Fields[f]; return ok }) {
+			continue
+		}
+		h, err := m.hashUnit(fields, o.rec.Fields)
+		if err != nil {
+			return err
+		}
+		held.Hash = h
+		view.Units[name] = held
 	}
 	return nil
 }
@@ -280,24 +322,32 @@ func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
 	held, known := view.Units[u]
-	if known && cu != nil && held.Version.Compare(cu.Version) == concord.Equal {
-		// In sync: the system held the canonical values.
-		if sameReported(fields, o.rec.Fields, st.Fields) {
-			return nil
-		}
-	} else {
-		h, err := m.hashUnit(fields, o.rec.Fields)
-		if err != nil {
-			return err
-		}
-		if known && h == held.Hash {
-			return nil // still what it held: not yet overwritten
-		}
-		// Otherwise an edit, even at first sight of a unit whose value
-		// matches the canonical one: the two histories are independent,
-		// and their agreement is settled as a merge ("equal-values")
-		// whatever order the systems are read in.
+	if known && cu != nil && held.Version.Compare(cu.Version) == concord.Equal &&
+		sameReported(fields, o.rec.Fields, st.Fields) {
+		return nil // in sync: the system holds the canonical values
 	}
+	h, err := m.hashUnit(fields, o.rec.Fields)
+	if err != nil {
+		return err
+	}
+	if known && h == held.Hash {
+		// Still what it held (not yet overwritten), or the system's
+		// own notation of the canonical value it holds.
+		return nil
+	}
+	if w, ok := view.echo(u, h); ok {
+		// A write of the engine's that the system applied although
+		// its reply was lost (or its cycle did not commit): the system
+		// holds that version, and no edit of its own.
+		view.Units[u] = w
+		return nil
+	}
+	// Otherwise an edit, even at first sight of a unit whose value
+	// matches the canonical one: the two histories are independent, and
+	// their agreement is settled as a merge ("equal-values") whatever
+	// order the systems are read in. It supersedes every write the
+	// engine attempted before it.
+	delete(view.Sent, u)
 	return m.addEdit(st, o, u, false)
 }
 

@@ -28,15 +28,20 @@ type write struct {
 	err    error // of the whole Apply call
 }
 
-// push plans a field-level patch for every system that does not hold a
-// record's canonical values, sends them (systems in parallel, each in
-// batches), and records in each state what each system now holds.
-func (c *cycle) push(ctx context.Context, states []*RecordState) {
+// planWrites plans a field-level patch for every system that does not hold
+// a record's canonical values, per system, and notes each in the target's
+// view as attempted (SystemView.Sent) before anything is sent.
+func (c *cycle) planWrites(ctx context.Context, states []*RecordState) [][]*write {
 	per := make([][]*write, len(c.e.systems))
 	for _, st := range states {
 		for i, s := range c.e.systems {
 			view := st.Systems[s.id]
 			if !st.stale(view) {
+				if view.Attempts > 0 && !view.Parked && !st.behind(view) {
+					// In sync without a write (its own edit won):
+					// failures are counted in a row.
+					c.writeSucceeded(st, s)
+				}
 				continue
 			}
 			w, err := c.plan(ctx, st, s)
@@ -57,9 +62,16 @@ func (c *cycle) push(ctx context.Context, states []*RecordState) {
 			}
 		}
 	}
+	return per
+}
+
+// send sends the planned writes (systems in parallel, each in batches), and
+// records in each state what each system now holds. Every write is audited
+// (attempted, then succeeded or failed) in c.writeEvents.
+func (c *cycle) send(ctx context.Context, per [][]*write) {
 	for i, s := range c.e.systems {
 		for _, w := range per[i] {
-			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteAttempted, Cycle: c.report.Cycle,
+			c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteAttempted, Cycle: c.report.Cycle,
 				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), To: w.patch.Set, Deleted: w.patch.Delete,
 				Version: unitVersion(w.st)})
 		}
@@ -108,16 +120,16 @@ func (c *cycle) push(ctx context.Context, states []*RecordState) {
 			}
 			if err != nil {
 				c.fail(s.id, w.st.Key, "write", err)
-				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
+				c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
 					Error: err.Error(), ErrorClass: className(err)})
 				c.writeFailed(w, err)
 				continue
 			}
 			c.report.Systems[s.id].Writes++
-			c.writeSucceeded(w)
+			c.writeSucceeded(w.st, s)
 			c.synced(w.st, s, w.rt, w.native, w.result)
-			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
+			c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
 				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete, Version: unitVersion(w.st)})
 		}
 	}
@@ -129,6 +141,7 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 	view := st.Systems[s.id]
 	if st.Deleted {
 		if view.Seen && !view.Deleted {
+			view.sent(resolve.RecordUnit, HeldUnit{Hash: existHash(false), Version: st.existence().Version})
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
 				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, st, nil)}}, nil
 		}
@@ -203,6 +216,21 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 	if !create {
 		p.IfMatch = view.Tag
 	}
+	// Remember the attempt until the system confirms or supersedes it:
+	// if the reply is lost, what the system reports later is this write.
+	for name, u := range st.Units {
+		if u.Hold != nil {
+			continue
+		}
+		if h, ok := view.Units[name]; !create && ok && h.Version.Compare(u.Version) == concord.Equal {
+			continue
+		}
+		if name == resolve.RecordUnit {
+			view.sent(name, HeldUnit{Hash: existHash(true), Version: u.Version})
+		} else {
+			view.sent(name, HeldUnit{Hash: rt[name], Version: u.Version})
+		}
+	}
 	return &write{st: st, sys: s, patch: p, native: native, rt: rt}, nil
 }
 
@@ -254,9 +282,11 @@ func (c *cycle) synced(st *RecordState, s *system, rt, native map[string]uint64,
 			view.Units[name] = HeldUnit{Hash: existHash(!st.Deleted), Version: u.Version}
 		case st.Deleted:
 			// fields of a deleted record stay as they were
+			continue
 		default:
 			view.Units[name] = HeldUnit{Hash: rt[name], Version: u.Version}
 		}
+		view.confirm(name, u.Version)
 	}
 	for f, h := range native {
 		view.Native[f] = h
@@ -361,11 +391,12 @@ func outboundViolations(err error, back concord.Record) error {
 	return kept
 }
 
-// writeSucceeded clears the record's failure count.
-func (c *cycle) writeSucceeded(w *write) {
-	view := w.st.Systems[w.sys.id]
+// writeSucceeded clears the record's failure count: s holds its canonical
+// values.
+func (c *cycle) writeSucceeded(st *RecordState, s *system) {
+	view := st.Systems[s.id]
 	if !view.FirstFailed.IsZero() {
-		c.resolved = append(c.resolved, resolution{w.sys.id, c.e.now().Sub(view.FirstFailed)})
+		c.resolved = append(c.resolved, resolution{s.id, c.e.now().Sub(view.FirstFailed)})
 	}
 	view.Attempts, view.FirstFailed, view.LastError = 0, time.Time{}, ""
 }

@@ -96,6 +96,12 @@ type SystemView struct {
 	// Native holds the hash of every field in the system's own shape,
 	// to compute minimal patches.
 	Native map[string]uint64
+	// Sent holds, per unit, the writes the engine attempted to the
+	// system that it has not seen confirmed or superseded yet (at most
+	// maxSent, newest last): a write whose reply was lost may have been
+	// applied, and when the system reports its value it is the engine's
+	// own write (an echo), never the system's edit.
+	Sent map[string][]HeldUnit
 	// Attempts counts the consecutive failed writes of this record to
 	// the system, since FirstFailed; LastError is the latest reason.
 	Attempts    int
@@ -104,6 +110,51 @@ type SystemView struct {
 	// Parked reports that the writes were dead-lettered: the record is
 	// not written to this system again until replayed.
 	Parked bool
+}
+
+// maxSent bounds SystemView.Sent per unit: older unconfirmed writes are
+// forgotten first.
+const maxSent = 4
+
+// sent notes that a write of unit u with hash h (as the system will report
+// it back) at version v is about to be attempted.
+func (v *SystemView) sent(u string, h HeldUnit) {
+	if v.Sent == nil {
+		v.Sent = map[string][]HeldUnit{}
+	}
+	l := v.Sent[u]
+	if i := slices.IndexFunc(l, func(x HeldUnit) bool { return x.Hash == h.Hash && x.Version.Compare(h.Version) == concord.Equal }); i >= 0 {
+		return
+	}
+	if len(l) >= maxSent {
+		l = slices.Delete(l, 0, len(l)-maxSent+1)
+	}
+	v.Sent[u] = append(l, h)
+}
+
+// echo returns the attempted write of unit u whose value hashes to h, if
+// there is one: the system reports the engine's own write. The writes it
+// supersedes (those whose versions it descends from) are forgotten.
+func (v *SystemView) echo(u string, h uint64) (HeldUnit, bool) {
+	l := v.Sent[u]
+	for i := len(l) - 1; i >= 0; i-- { // the newest write of that value
+		if w := l[i]; w.Hash == h {
+			v.confirm(u, w.Version)
+			return w, true
+		}
+	}
+	return HeldUnit{}, false
+}
+
+// confirm forgets the attempted writes of unit u that version v descends
+// from: the system holds v or something newer.
+func (v *SystemView) confirm(u string, ver concord.Version) {
+	l := slices.DeleteFunc(v.Sent[u], func(x HeldUnit) bool { return ver.Descends(x.Version) })
+	if len(l) == 0 {
+		delete(v.Sent, u)
+		return
+	}
+	v.Sent[u] = l
 }
 
 // HeldUnit is a system's copy of one unit.
@@ -152,8 +203,21 @@ func (st *RecordState) behind(v *SystemView) bool {
 	if st.existence() == nil {
 		return false
 	}
+	if st.existence().Hold != nil && (!v.Seen || v.Deleted != st.Deleted) {
+		// Whether the record exists waits for a person: it is neither
+		// created nor deleted anywhere until then.
+		return false
+	}
 	if !v.Seen {
-		return !st.Deleted
+		// A system without the record is behind unless a person
+		// discarded its creation at the versions it would have had
+		// (Discard records them, existence included).
+		if st.Deleted {
+			return false
+		}
+		if _, ok := v.Units[resolve.RecordUnit]; !ok {
+			return true
+		}
 	}
 	for name, u := range st.Units {
 		if u.Hold != nil {
@@ -196,6 +260,12 @@ func (st *RecordState) Clone() *RecordState {
 		cv := *v
 		cv.Units = maps.Clone(v.Units)
 		cv.Native = maps.Clone(v.Native)
+		if v.Sent != nil {
+			cv.Sent = make(map[string][]HeldUnit, len(v.Sent))
+			for u, l := range v.Sent {
+				cv.Sent[u] = slices.Clone(l)
+			}
+		}
 		out.Systems[k] = &cv
 	}
 	return out

@@ -1,0 +1,432 @@
+package sync_test
+
+// Regression tests for what adversarial testing found (issue 8): each is
+// named after the behaviour it guards.
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+)
+
+// A write whose reply was lost may have been applied: when the system later
+// reports the value, it is the engine's own write (an echo), not an edit
+// that could beat a newer one.
+func TestLostWriteReplyNeverLosesANewerEdit(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+	a, b := r.sys["a"], r.sys["b"]
+	a.Edit("c1", map[string]any{"city": "v0"})
+	r.settle()
+
+	a.Edit("c1", map[string]any{"city": "v1"})
+	b.FailNext(fake.OpApply, 1, nil)
+	r.cycle() // the write of v1 to b fails
+
+	a.Edit("c1", map[string]any{"city": "v2"})
+	a.FailNext(fake.OpChanges, 1, nil)
+	b.LoseRepliesNext(1)
+	r.cycle() // a unread; v1 is applied in b, but its reply is lost
+
+	b.FailKey("c1", nil)
+	r.cycle() // a's v2 is read; b reports v1; writes to b fail
+	b.ClearFailKey("c1")
+	r.settle()
+
+	r.requireAll("c1", map[string]any{"city": "v2"})
+	for _, ev := range r.audit.Events() {
+		if ev.Kind == audit.EditObserved && ev.System == "b" {
+			t.Errorf("the engine's own write was taken as b's edit: %+v", ev)
+		}
+	}
+}
+
+// Writes are audited whether or not their cycle commits, and the next cycle
+// does not blame the target for the engine's own write.
+func TestWritesOfAnUncommittedCycleAreAuditedAndNotBlamedOnTheTarget(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	fs := &failFinal{Store: r.store}
+	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: fs, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
+		Systems: []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.engine = e
+	r.sys["portal"].Edit("c1", map[string]any{"city": "Leeds"})
+	fs.fail = true
+	if _, err := e.RunCycle(context.Background()); err == nil {
+		t.Fatal("the cycle whose commit failed reported no error")
+	}
+	r.audit.Require(t, audittest.Match{Kind: audit.WriteSucceeded, System: "warehouse", Key: "c1"})
+	r.settle()
+	r.requireAll("c1", map[string]any{"city": "Leeds"})
+	for _, ev := range r.audit.Events() {
+		if ev.Kind == audit.EditObserved && ev.System == "warehouse" {
+			t.Errorf("the engine's own write was taken as the warehouse's edit: %+v", ev)
+		}
+	}
+}
+
+// failFinal fails a cycle's final commit (the one that moves cursors) while
+// fail is set, once.
+type failFinal struct {
+	recsync.Store
+	fail bool
+}
+
+func (f *failFinal) Commit(ctx context.Context, c *recsync.Commit) error {
+	if f.fail && len(c.Cursors) > 0 {
+		f.fail = false
+		return errors.New("disk full")
+	}
+	return f.Store.Commit(ctx, c)
+}
+
+// priceGate holds a price that falls below a tenth of its value.
+var priceGate = resolve.GateFunc(func(_ context.Context, c resolve.Change) (resolve.Verdict, error) {
+	from, _ := c.From["price"].(int)
+	to, _ := c.To["price"].(int)
+	if from > 0 && to*10 < from {
+		return resolve.Verdict{Outcome: resolve.HoldChange, Rule: "price-drop", Reason: "price falls by more than 90%"}, nil
+	}
+	return resolve.Verdict{}, nil
+})
+
+func withGates(g ...resolve.Gate) rigOption {
+	return func(c *recsync.Config) { c.Gates = g }
+}
+
+// A person who rejects a held change (settles on the old value) has the old
+// value written back to the system that made the change, as a refusal is.
+func TestRejectedHoldIsWrittenBackToTheEditingSystem(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"erp", "portal", "warehouse"}, withGates(priceGate))
+	r.sys["erp"].Edit("p1", map[string]any{"price": 100})
+	r.settle()
+	r.sys["portal"].Edit("p1", map[string]any{"price": 1})
+	r.settle()
+	holds, err := r.engine.Holds(context.Background())
+	if err != nil || len(holds) != 1 {
+		t.Fatalf("holds = %+v, %v; want one", holds, err)
+	}
+	old := -1
+	for i, c := range holds[0].Candidates {
+		if c.Canonical {
+			old = i
+		}
+	}
+	if err := r.engine.Settle(context.Background(), holds[0], old, "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	r.requireAll("p1", map[string]any{"price": 100})
+}
+
+// A settlement names what the person saw: if the hold changed since it was
+// listed, Settle refuses and applies nothing.
+func TestSettleFromAStaleListingIsRefused(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b", "c"})
+	r.sys["a"].Edit("k", map[string]any{"x": "A"})
+	r.sys["b"].Edit("k", map[string]any{"x": "B"})
+	r.settle()
+	holds, err := r.engine.Holds(context.Background())
+	if err != nil || len(holds) != 1 {
+		t.Fatalf("holds = %+v, %v", holds, err)
+	}
+	seen := holds[0]
+	r.sys["c"].Edit("k", map[string]any{"x": "C"})
+	r.cycle()
+	after, _ := r.engine.Holds(context.Background())
+	if len(after) != 1 || len(after[0].Candidates) <= len(seen.Candidates) {
+		t.Fatalf("holds after c's edit = %+v; want more candidates", after)
+	}
+	for i, c := range seen.Candidates {
+		if got := after[0].Candidates[i]; got.System != c.System || !concord.EqualValues(got.Values, c.Values) {
+			t.Errorf("candidate %d moved: %v -> %v; candidate order must be stable", i, c, got)
+		}
+	}
+	err = r.engine.Settle(context.Background(), seen, 0, "ann@example.com")
+	if !errors.Is(err, recsync.ErrHoldChanged) {
+		t.Fatalf("Settle from a stale listing = %v; want ErrHoldChanged", err)
+	}
+	if got, _ := r.engine.Holds(context.Background()); len(got) != 1 {
+		t.Fatalf("the stale settlement applied something: holds = %+v", got)
+	}
+	if err := r.engine.Settle(context.Background(), after[0], 0, "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	want := after[0].Candidates[0].Values["x"]
+	r.requireAll("k", map[string]any{"x": want})
+}
+
+// With no resolver, a delete concurrent with an edit holds the record's
+// existence: it is created and deleted nowhere until a person decides.
+func TestHeldDeleteConflictWritesNothing(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"})
+	r.sys["a"].Edit("k", map[string]any{"x": "1", "y": "1"})
+	r.settle()
+	r.sys["a"].Delete("k")
+	r.sys["b"].Edit("k", map[string]any{"x": "2"})
+	r.cycle()
+	r.cycle()
+	if _, ok := r.sys["a"].Record("k"); ok {
+		t.Fatal("the held record was re-created in the deleting system")
+	}
+	if _, ok := r.sys["b"].Record("k"); !ok {
+		t.Fatal("the held record was deleted in the editing system")
+	}
+	holds, _ := r.engine.Holds(context.Background())
+	if len(holds) != 1 || holds[0].Unit != resolve.RecordUnit {
+		t.Fatalf("holds = %+v; want the record's existence held", holds)
+	}
+}
+
+// upper is an outbound transform that writes a field in capitals (the
+// warehouse's notation), with an identity inbound transform.
+type upper struct{ field string }
+
+func (u upper) Transform(_ context.Context, r concord.Record) (concord.Record, error) {
+	out := r.Clone()
+	if s, ok := out.Fields[u.field].(string); ok {
+		out.Fields[u.field] = strings.ToUpper(s)
+	}
+	return out, nil
+}
+
+// shouting is a connector that stores one field in capitals whatever it is
+// sent (the system's own notation, invisible to transforms).
+type shouting struct {
+	*fake.System
+	field string
+}
+
+func (s shouting) Apply(ctx context.Context, ps []connector.Patch) ([]connector.Result, error) {
+	for i, p := range ps {
+		if v, ok := p.Set[s.field].(string); ok {
+			p.Set = maps2(p.Set)
+			p.Set[s.field] = strings.ToUpper(v)
+			ps[i] = p
+		}
+	}
+	return s.System.Apply(ctx, ps)
+}
+
+func maps2(m map[string]concord.Value) map[string]concord.Value {
+	out := make(map[string]concord.Value, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// A system's own notation of a value it was sent ("LEEDS" for "Leeds")
+// stays an echo when the system later changes another field.
+func TestSystemNotationIsNeverAPhantomEdit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sys  func(r *rig) recsync.System
+	}{
+		{"outbound transform", func(r *rig) recsync.System {
+			return recsync.System{ID: "warehouse", Connector: r.sys["warehouse"], Outbound: upper{"city"}}
+		}},
+		{"connector", func(r *rig) recsync.System {
+			return recsync.System{ID: "warehouse", Connector: shouting{r.sys["warehouse"], "city"}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+			e, err := recsync.New(recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
+				Systems: []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, tc.sys(r)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.engine = e
+			r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "city": "Leeds"})
+			r.settle()
+			r.cycle()
+			r.sys["warehouse"].Edit("c1", map[string]any{"name": "Ada Lovelace"})
+			r.settle()
+			if got := r.fields("portal", "c1"); got["city"] != "Leeds" || got["name"] != "Ada Lovelace" {
+				t.Fatalf("portal = %v; want city Leeds and the new name", got)
+			}
+			for _, ev := range r.audit.Events() {
+				if ev.Kind == audit.EditObserved && ev.Unit == "city" {
+					if ev.System == "warehouse" {
+						t.Errorf("the warehouse's notation became an edit: %+v", ev)
+					}
+				}
+			}
+		})
+	}
+}
+
+// fieldTimes is a connector whose records carry per-field modification
+// times, like systems with a field history.
+type fieldTimes struct {
+	*fake.System
+	times map[string]map[string]time.Time // key -> field -> time
+}
+
+func (f *fieldTimes) Changes(ctx context.Context, cur connector.Cursor, limit int) (connector.Batch, error) {
+	b, err := f.System.Changes(ctx, cur, limit)
+	for i := range b.Records {
+		b.Records[i].FieldModified = f.times[b.Records[i].Key]
+	}
+	return b, err
+}
+
+// Last-writer-wins decides a field by the field's own modification time
+// when the system reports one, not by the record's.
+func TestLastWriterWinsUsesFieldTimes(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"crm", "portal"})
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	portal := &fieldTimes{System: r.sys["portal"], times: map[string]map[string]time.Time{}}
+	crm := &fieldTimes{System: r.sys["crm"], times: map[string]map[string]time.Time{}}
+	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Resolver: resolve.LastWriterWins(),
+		Systems: []recsync.System{{ID: "portal", Connector: portal}, {ID: "crm", Connector: crm}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.engine = e
+	r.sys["portal"].Edit("c1", map[string]any{"phone": "1", "email": "a@x"})
+	r.settle()
+	// 09:00:01 the portal changes the phone, 09:00:02 the CRM changes it,
+	// 09:00:03 the portal fixes the e-mail (the portal's record is newer).
+	portal.times["c1"] = map[string]time.Time{"phone": t0.Add(1 * time.Second), "email": t0.Add(3 * time.Second)}
+	crm.times["c1"] = map[string]time.Time{"phone": t0.Add(2 * time.Second)}
+	r.sys["crm"].Edit("c1", map[string]any{"phone": "crm"})
+	r.sys["portal"].Edit("c1", map[string]any{"phone": "portal", "email": "b@x"})
+	r.settle()
+	r.requireAll("c1", map[string]any{"phone": "crm", "email": "b@x"})
+	ev := r.audit.Require(t, audittest.Match{Kind: audit.MergeDecided, Key: "c1", Unit: "phone", Rule: resolve.RuleLastWriterWins})
+	if !strings.Contains(ev.Reason, "field") {
+		t.Errorf("reason %q does not say the field's time decided", ev.Reason)
+	}
+}
+
+// The same key twice in one batch: the later modification is kept, whatever
+// the order, and the other is audited.
+func TestSameKeyTwiceInOneBatchKeepsTheLaterModification(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	_, err := r.engine.Ingest(context.Background(), "portal", []concord.Record{
+		{Key: "c1", Fields: map[string]any{"city": "new"}, Modified: t0.Add(time.Second)},
+		{Key: "c1", Fields: map[string]any{"city": "old"}, Modified: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.fields("warehouse", "c1"); got["city"] != "new" {
+		t.Fatalf("warehouse = %v; want the later modification", got)
+	}
+	r.audit.Require(t, audittest.Match{Kind: audit.ReadSuperseded, System: "portal", Key: "c1"})
+}
+
+// rewind is a connector whose cursor goes back to the start after an empty
+// batch.
+type rewind struct{ *fake.System }
+
+func (w rewind) Changes(ctx context.Context, cur connector.Cursor, limit int) (connector.Batch, error) {
+	b, err := w.System.Changes(ctx, cur, limit)
+	if err == nil && len(b.Records) == 0 {
+		b.Next = ""
+	}
+	return b, err
+}
+
+// A cursor that goes back is reported (and not stored); a garbage cursor
+// can be reset by an operator, audited.
+func TestCursorGoingBackIsReportedAndCursorsCanBeReset(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
+		Systems: []recsync.System{{ID: "portal", Connector: rewind{r.sys["portal"]}}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.engine = e
+	r.sys["portal"].Edit("c1", map[string]any{"city": "Oslo"})
+	r.cycle()
+	_, err = e.RunCycle(context.Background())
+	if !errors.Is(err, recsync.ErrCursorWentBack) {
+		t.Fatalf("cycle after a rewound cursor = %v; want ErrCursorWentBack", err)
+	}
+	if cur, _ := r.store.Cursor(context.Background(), "portal"); cur == "" {
+		t.Fatal("the rewound cursor was stored")
+	}
+	// A garbage cursor: every read fails until an operator resets it.
+	if err := e.ResetCursor(context.Background(), "warehouse", "garbage", "ops@example.com", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RunCycle(context.Background()); err == nil {
+		t.Fatal("a garbage cursor read without error")
+	}
+	if err := e.ResetCursor(context.Background(), "warehouse", "", "ops@example.com", "garbage cursor"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RunCycle(context.Background()); err != nil && !errors.Is(err, recsync.ErrCursorWentBack) {
+		t.Fatalf("after the reset: %v", err)
+	}
+	ev := r.audit.Require(t, audittest.Match{Kind: audit.CursorReset, System: "warehouse"})
+	if !strings.Contains(ev.Reason, "ops@example.com") {
+		t.Errorf("reset reason %q does not name the person", ev.Reason)
+	}
+	if err := e.ResetCursor(context.Background(), "nowhere", "", "ops@example.com", "x"); !errors.Is(err, recsync.ErrUnknownSystem) {
+		t.Errorf("reset of an unknown system = %v; want ErrUnknownSystem", err)
+	}
+}
+
+// Failure counts are "in a row": a record that comes into sync without a
+// write (its system's own edit won) starts again from zero.
+func TestFailureCountResetsWhenTheRecordComesIntoSyncWithoutAWrite(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()),
+		withRetry(recsync.RetryPolicy{MaxAttempts: 1, MaxRecordAttempts: 2}))
+	r.sys["a"].Edit("k", map[string]any{"x": "1"})
+	r.settle()
+	r.sys["a"].Edit("k", map[string]any{"x": "2"})
+	r.sys["b"].FailKey("k", nil)
+	r.cycle() // one failure
+	r.sys["b"].ClearFailKey("k")
+	r.sys["b"].Edit("k", map[string]any{"x": "3"}) // b's later edit wins: b is in sync
+	r.settle()
+	r.requireAll("k", map[string]any{"x": "3"})
+	r.sys["a"].Edit("k", map[string]any{"x": "4"})
+	r.sys["b"].FailKey("k", nil)
+	r.cycle() // one failure, not the second in a row
+	if dl, _ := r.engine.DeadLetters(context.Background()); len(dl) != 0 {
+		t.Fatalf("dead letters = %+v; one failure after coming into sync must not dead-letter", dl)
+	}
+	r.sys["b"].ClearFailKey("k")
+	r.settle()
+	r.requireAll("k", map[string]any{"x": "4"})
+}
+
+// After a refused create is discarded, the next change creates the record.
+func TestDiscardedCreateIsCreatedByTheNextChange(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"})
+	r.sys["b"].FailKey("k", connector.Permanent(errors.New("refused")))
+	r.sys["a"].Edit("k", map[string]any{"x": "1"})
+	r.cycle()
+	dl, _ := r.engine.DeadLetters(context.Background())
+	if len(dl) != 1 {
+		t.Fatalf("dead letters = %+v", dl)
+	}
+	if err := r.engine.Discard(context.Background(), dl[0].ID, "b refused it", "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	r.sys["b"].ClearFailKey("k")
+	r.sys["a"].Edit("k", map[string]any{"x": "2"})
+	rep := r.cycle()
+	if rep.Systems["b"].Writes != 1 || rep.Systems["b"].Failed != 0 {
+		t.Fatalf("b: %+v; want one write (a create) and no failure", *rep.Systems["b"])
+	}
+	r.requireAll("k", map[string]any{"x": "2"})
+}
