@@ -52,7 +52,7 @@ func ExampleChain() {
 	}
 	// Output:
 	// stock: warehouse wins 12 by system-of-record: "warehouse" owns "stock"
-	// title: portal wins Blue mug by last-writer-wins: "portal" modified it last, at 2024-05-01T12:00:00Z
+	// title: portal wins Blue mug by last-writer-wins: "portal" modified it last, at 2024-05-01T12:00:00Z (record time)
 	// title: hold by hold: no rule applies
 }
 
@@ -104,5 +104,5 @@ func ExampleLastWriterWins() {
 	fmt.Println(d.Reason)
 	// Output:
 	// accounting
-	// "accounting" modified it last, at 2024-05-01T12:00:00Z, tied with 1 other candidate(s); ties go to the smallest system name, then to the edit over the canonical value
+	// "accounting" modified it last, at 2024-05-01T12:00:00Z (record time), tied with 1 other candidate(s); ties go to the smallest system name, then to the edit over the canonical value
 }

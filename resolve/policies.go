@@ -24,7 +24,9 @@ const (
 type LastWriterWinsResolver struct{}
 
 // LastWriterWins returns a resolver that picks the candidate with the latest
-// Modified time, the modification time the candidate's system reported.
+// Modified time, the modification time the candidate's system reported: the
+// field's own time where the system reports one (Candidate.FieldTime), else
+// the record's. The Reason says which.
 // Times are compared as instants (the zone they are written in does not
 // matter). Exactly equal times are broken by a total order:
 //
@@ -54,10 +56,14 @@ func (*LastWriterWinsResolver) Resolve(_ context.Context, c Conflict) (Decision,
 	w := best(c.Candidates, func(*Candidate) bool { return true },
 		func(a, b *Candidate) int { return b.Modified.Compare(a.Modified) }) // later first
 	win := &c.Candidates[w]
-	reason := fmt.Sprintf("%s modified it last, at %s", describe(win), stamp(win.Modified))
+	which := "record time"
+	if win.FieldTime {
+		which = "field time"
+	}
+	reason := fmt.Sprintf("%s modified it last, at %s (%s)", describe(win), stamp(win.Modified), which)
 	if n := tiedWith(c.Candidates, w, func(x *Candidate) bool { return x.Modified.Equal(win.Modified) }); n > 0 {
-		reason = fmt.Sprintf("%s modified it last, at %s, tied with %d other candidate(s); ties go to the smallest system name, then to the edit over the canonical value",
-			describe(win), stamp(win.Modified), n)
+		reason = fmt.Sprintf("%s modified it last, at %s (%s), tied with %d other candidate(s); ties go to the smallest system name, then to the edit over the canonical value",
+			describe(win), stamp(win.Modified), which, n)
 	}
 	return Decision{Outcome: Pick, Winner: w, Rule: RuleLastWriterWins, Reason: reason}, nil
 }

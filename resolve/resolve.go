@@ -40,9 +40,15 @@ type Candidate struct {
 	Deleted bool
 	// Version of this value.
 	Version concord.Version
-	// Modified is the system's modification time of the record that
-	// carried this value (zero if the system does not report one).
+	// Modified is the system's modification time of this value: the
+	// latest of its fields' own times when the system reports them
+	// (concord.Record.FieldModified; FieldTime is then true), else the
+	// time of the record that carried it. Zero if the system reports
+	// neither.
 	Modified time.Time
+	// FieldTime reports that Modified is the time of the unit's own
+	// fields, not the record's.
+	FieldTime bool
 }
 
 // Conflict is a set of concurrent versions of one field or field group.

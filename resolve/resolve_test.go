@@ -51,7 +51,7 @@ func TestLastWriterWins(t *testing.T) {
 	)
 	runResolveCases(t, []resolveCase{
 		{name: "latest wins whatever the name", r: lww, c: conflict("f", whEarly, portalLate),
-			want: picked(portalLate, rule), reason: `"portal" modified it last, at 2024-05-01T10:01:00Z`},
+			want: picked(portalLate, rule), reason: `"portal" modified it last, at 2024-05-01T10:01:00Z (record time)`},
 		{name: "latest wins over canonical", r: lww, c: conflict("f", canon("warehouse", ver(2, 1), t1, "c"), edit("portal", ver(1, 1), t0, "e")),
 			want: picked(canon("warehouse", ver(2, 1), t1, "c"), rule)},
 		{name: "equal times: smallest system name", r: lww, c: conflict("f", portal, billing),

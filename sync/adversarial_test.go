@@ -308,7 +308,7 @@ func TestLastWriterWinsUsesFieldTimes(t *testing.T) {
 	r.settle()
 	r.requireAll("c1", map[string]any{"phone": "crm", "email": "b@x"})
 	ev := r.audit.Require(t, audittest.Match{Kind: audit.MergeDecided, Key: "c1", Unit: "phone", Rule: resolve.RuleLastWriterWins})
-	if !strings.Contains(ev.Reason, "field") {
+	if !strings.Contains(ev.Reason, "(field time)") {
 		t.Errorf("reason %q does not say the field's time decided", ev.Reason)
 	}
 }

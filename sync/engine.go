@@ -665,7 +665,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		o.native[f] = h
 	}
 	if raw.Deleted {
-		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: raw.Modified, Tag: raw.Tag}
+		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: utc(raw.Modified), Tag: raw.Tag}
 		return o, nil
 	}
 	rec, err := s.Inbound.Transform(ctx, raw)
@@ -686,7 +686,13 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	if _, ok := rec.Fields[resolve.RecordUnit]; ok {
 		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: resolve.RecordUnit, Err: errors.New("reserved field name")}
 	}
-	rec.Tag, rec.Modified = raw.Tag, raw.Modified
+	rec.Tag, rec.Modified, rec.FieldModified = raw.Tag, utc(raw.Modified), nil
+	if len(raw.FieldModified) > 0 {
+		rec.FieldModified = make(map[string]time.Time, len(raw.FieldModified))
+		for f, t := range raw.FieldModified {
+			rec.FieldModified[f] = utc(t)
+		}
+	}
 	o.rec = rec
 	return o, nil
 }
@@ -915,6 +921,16 @@ func (c *cycle) count(events []audit.Event) {
 			}
 		}
 	}
+}
+
+// utc returns t as an instant in UTC, without a monotonic reading: the
+// engine compares and stores the systems' times as instants, whatever zone
+// (even one with a sub-minute offset) a connector wrote them in.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Round(0)
 }
 
 // stamp formats a system time for reasons; zero is "no time".

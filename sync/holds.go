@@ -127,12 +127,16 @@ func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person 
 	if winner < 0 || winner >= len(h.Candidates) {
 		return fmt.Errorf("concord: Settle %q/%q: candidate %d of %d", key, unit, winner, len(h.Candidates))
 	}
+	// The decision supersedes every candidate strictly (as a refusal
+	// does): a system whose change was rejected holds a version the
+	// decision descends from, so it is written back.
 	v := st.Units[unit].Version
 	for _, c := range h.Candidates {
 		v = v.Join(c.Version)
 	}
-	if v.Len() > concord.MaxDots {
-		return &concord.RecordError{Key: key, Field: unit, Err: concord.ErrVersionFull}
+	v, err = v.Inc(e.engine)
+	if err != nil {
+		return &concord.RecordError{Key: key, Field: unit, Err: err}
 	}
 	w := h.Candidates[winner]
 	m := e.merger
@@ -282,11 +286,17 @@ func (e *Engine) Discard(ctx context.Context, id uint64, reason, person string) 
 			v := st.Systems[d.System]
 			v.Parked, v.Attempts, v.FirstFailed, v.LastError = false, 0, time.Time{}, ""
 			// The system is taken to hold what it holds: record the
-			// current versions so that only later changes are written
-			// (to a record it never got, later changes create it).
-			v.Seen = true
+			// current versions so that only later changes are written.
+			// A record it never got is noted as absent there at the
+			// current versions, so that a later change creates it.
+			if !v.Seen || v.Deleted {
+				v.Seen, v.Deleted = true, true
+				if ex := st.Units[resolve.RecordUnit]; ex != nil {
+					v.Units[resolve.RecordUnit] = HeldUnit{Hash: existHash(false), Version: ex.Version}
+				}
+			}
 			for name, u := range st.Units {
-				if u.Hold == nil {
+				if u.Hold == nil && (name != resolve.RecordUnit || !v.Deleted) {
 					h := v.Units[name]
 					h.Version = u.Version
 					v.Units[name] = h

@@ -565,7 +565,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 					// Nothing to revert to: the refused edit is the
 					// only value there is. Keep it aside for a person
 					// rather than erase it.
-					m.holdChange(st, u, to, winner, deleted, v, vd.Rule, vd.Reason+"; no canonical value to revert to")
+					m.holdChange(st, u, to, winner, deleted, v, m.candidateTime(st, u, w), vd.Rule, vd.Reason+"; no canonical value to revert to")
 					return nil
 				}
 				// Keep the canonical value; supersede the refused edit.
@@ -588,7 +588,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 				m.setUnit(st, u, rv, keep, vd.Rule, from, from, st.Deleted)
 				return nil
 			default:
-				m.holdChange(st, u, to, winner, deleted, v, vd.Rule, vd.Reason)
+				m.holdChange(st, u, to, winner, deleted, v, m.candidateTime(st, u, w), vd.Rule, vd.Reason)
 				return nil
 			}
 		}
@@ -624,7 +624,8 @@ func (m *merger) modified(st *RecordState, u string, w candidate, merged bool) t
 func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time {
 	switch {
 	case c.e != nil:
-		return c.e.obs.rec.Modified
+		t, _ := m.editTime(c.e.obs, u)
+		return t
 	case c.held != nil:
 		return c.held.Modified
 	case c.canonical:
@@ -635,16 +636,37 @@ func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time
 	return time.Time{}
 }
 
+// editTime returns when o's system modified unit u: the latest of the
+// unit's fields' own times if the system reports them (field is true), else
+// the record's time. A record's time says nothing about when one of its
+// fields changed, so a field time always comes first.
+func (m *merger) editTime(o *observation, u string) (t time.Time, field bool) {
+	if len(o.rec.FieldModified) > 0 && u != resolve.RecordUnit {
+		for _, f := range m.layout.fieldsOf(u) {
+			if ft, ok := o.rec.FieldModified[f]; ok && !ft.IsZero() {
+				field = true
+				if ft.After(t) {
+					t = ft
+				}
+			}
+		}
+		if field {
+			return t, true
+		}
+	}
+	return o.rec.Modified, false
+}
+
 // holdChange holds a gated change of u (to, by winner, at version v) beside
 // the canonical value, for a person.
-func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, rule, reason string) {
+func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, rule, reason string) {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 	if cu := st.Units[u]; cu != nil {
 		c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true,
 			Values: m.currentValues(st, u), Deleted: st.Deleted, Version: cu.Version, Modified: cu.Modified})
 	}
-	c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v})
+	c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v, Modified: modified})
 	m.hold(st, u, c, rule, reason)
 }
 
@@ -721,7 +743,7 @@ func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.
 			rc.Values = m.editValues(st, x.e)
 		}
 		if !x.canonical {
-			rc.Modified = x.e.obs.rec.Modified
+			rc.Modified, rc.FieldTime = m.editTime(x.e.obs, u)
 		} else if cu != nil {
 			rc.Modified = cu.Modified
 		}

@@ -300,7 +300,7 @@ func (c *cycle) synced(st *RecordState, s *system, rt, native map[string]uint64,
 		view.Tag = res.Tag
 	}
 	if !res.Modified.IsZero() {
-		view.Modified = res.Modified
+		view.Modified = utc(res.Modified)
 	}
 }
 

@@ -209,15 +209,7 @@ func (st *RecordState) behind(v *SystemView) bool {
 		return false
 	}
 	if !v.Seen {
-		// A system without the record is behind unless a person
-		// discarded its creation at the versions it would have had
-		// (Discard records them, existence included).
-		if st.Deleted {
-			return false
-		}
-		if _, ok := v.Units[resolve.RecordUnit]; !ok {
-			return true
-		}
+		return !st.Deleted
 	}
 	for name, u := range st.Units {
 		if u.Hold != nil {

@@ -175,7 +175,7 @@ func TestAddressGroupNeverMixes(t *testing.T) {
 		"A field-by-field merge (latest edit per field) would ship to: [Rue de la Loi 5, Brussels, 1015 CK, BE],",
 		"  an address nobody entered.",
 		"Every system ships to Keizersgracht 12, Amsterdam, 1015 CK, NL: the warehouse's complete address.",
-		`Why (audit): rule last-writer-wins: "warehouse" modified it last, at 2026-03-02T11:02:00Z.`)
+		`Why (audit): rule last-writer-wins: "warehouse" modified it last, at 2026-03-02T11:02:00Z (record time).`)
 }
 
 func TestWarehouseOwnsCreditLimit(t *testing.T) {

@@ -19,6 +19,13 @@
 //	n json.Number (its text)   T time.Time   l []any   L []string
 //	m map[string]any (keys sorted)   M map[string]string (keys sorted)
 //
+// # Version 2
+//
+// Version 2 adds, after each system view's Parked flag, the writes attempted
+// and not yet confirmed (SystemView.Sent): a count of units, then per unit its
+// name, a count, and that many (hash, version) pairs. Version 1 data decodes
+// with no such writes.
+//
 // Migration path: a new format gets a new version number; Decode keeps
 // reading every older version, and stores re-encode states in the newest
 // version as they commit them, so no offline migration is needed.
@@ -39,7 +46,7 @@ import (
 )
 
 // Version is the format version this package writes.
-const Version = 1
+const Version = 2
 
 var (
 	magicState = [3]byte{'C', 'S', 'R'}
@@ -110,6 +117,15 @@ func EncodeState(b []byte, st *recsync.RecordState) ([]byte, error) {
 		e.time(v.FirstFailed)
 		e.str(v.LastError)
 		e.bool(v.Parked)
+		e.uint(uint64(len(v.Sent)))
+		for _, name := range sortedKeys(v.Sent) {
+			e.str(name)
+			e.uint(uint64(len(v.Sent[name])))
+			for _, h := range v.Sent[name] {
+				e.hash(h.Hash)
+				e.version(h.Version)
+			}
+		}
 	}
 	return e.b, e.err
 }
@@ -155,6 +171,18 @@ func DecodeState(b []byte) (*recsync.RecordState, error) {
 			v.Native[name] = d.hash()
 		}
 		v.Attempts, v.FirstFailed, v.LastError, v.Parked = int(d.uint()), d.time(), d.str(), d.bool()
+		if d.format >= 2 {
+			if ns := d.count(); ns > 0 {
+				v.Sent = make(map[string][]recsync.HeldUnit, ns)
+				for range ns {
+					name := d.str()
+					nh := d.count()
+					for range nh {
+						v.Sent[name] = append(v.Sent[name], recsync.HeldUnit{Hash: d.hash(), Version: d.version()})
+					}
+				}
+			}
+		}
 		st.Systems[id] = v
 	}
 	if err := d.finish(); err != nil {
@@ -350,8 +378,9 @@ func (e *encoder) value(v concord.Value, path string) {
 }
 
 type decoder struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	format byte // the version of the data being decoded
 }
 
 func (d *decoder) fail(what string) {
@@ -376,6 +405,7 @@ func (d *decoder) header(magic [3]byte) {
 		d.fail("format version 0")
 		return
 	}
+	d.format = d.b[3]
 	d.b = d.b[4:]
 }
 

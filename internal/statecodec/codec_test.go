@@ -105,6 +105,15 @@ func genState(t *rapid.T) *recsync.RecordState {
 		for range rapid.IntRange(0, 3).Draw(t, "native") {
 			v.Native[rapid.StringN(1, 4, -1).Draw(t, "nf")] = rapid.Uint64().Draw(t, "nh")
 		}
+		for range rapid.IntRange(0, 2).Draw(t, "sent") {
+			if v.Sent == nil {
+				v.Sent = map[string][]recsync.HeldUnit{}
+			}
+			u := rapid.StringN(1, 4, -1).Draw(t, "su")
+			for range rapid.IntRange(1, 3).Draw(t, "sn") {
+				v.Sent[u] = append(v.Sent[u], recsync.HeldUnit{Hash: rapid.Uint64().Draw(t, "sh"), Version: genVersion().Draw(t, "sv")})
+			}
+		}
 		st.Systems[concord.SystemID([]string{"p", "w", "c"}[i])] = v
 	}
 	return st
