@@ -12,6 +12,7 @@ import (
 // [SystemOfRecord]. It is both a [Resolver] and a [Gate].
 type SystemOfRecordResolver struct {
 	owners map[string]concord.SystemID
+	first  bool // accept a non-owner's first value; see AcceptFirstValues
 }
 
 // SystemOfRecord returns a resolver and gate that make owners[unit] the only
@@ -48,6 +49,14 @@ type SystemOfRecordResolver struct {
 // with Rule and Reason set for the audit trail; changes to unowned units are
 // accepted with an empty Verdict.
 //
+// A first value is a case of its own. When a non-owner sets an owned unit
+// that has no canonical value yet (a customer created in the warehouse while
+// the portal owns the address), there is nothing to revert to: the engine
+// holds the change for a person rather than erase the only value there is
+// (see the engine's Holds and Settle). [SystemOfRecordResolver.AcceptFirstValues]
+// chooses the other policy: the first value is accepted, and the owner's
+// later edit still wins over it.
+//
 // A SystemOfRecordResolver is immutable and safe for concurrent use; ctx is
 // not used.
 func SystemOfRecord(owners map[string]concord.SystemID) *SystemOfRecordResolver {
@@ -60,6 +69,16 @@ func SystemOfRecord(owners map[string]concord.SystemID) *SystemOfRecordResolver 
 		}
 	}
 	return &SystemOfRecordResolver{owners: maps.Clone(owners)}
+}
+
+// AcceptFirstValues returns a copy of s that, as a [Gate], accepts a
+// non-owner's change to an owned field or group that has no canonical value
+// yet (Change.From has none of its fields), instead of refusing it (which
+// the engine turns into a hold, since there is nothing to revert to). The
+// owner's later edits win over the accepted value as usual. The record's
+// existence ([RecordUnit]) is not affected.
+func (s *SystemOfRecordResolver) AcceptFirstValues() *SystemOfRecordResolver {
+	return &SystemOfRecordResolver{owners: s.owners, first: true}
 }
 
 // Owner returns the system that owns unit, and whether unit is owned.
@@ -100,6 +119,9 @@ func (s *SystemOfRecordResolver) Check(_ context.Context, c Change) (Verdict, er
 	case c.System == owner:
 		return Verdict{Outcome: Accept, Rule: RuleSystemOfRecord,
 			Reason: fmt.Sprintf("%q owns %q", owner, c.Unit)}, nil
+	case s.first && c.Unit != RecordUnit && !c.Deleted && noValue(c.From, c.Fields):
+		return Verdict{Outcome: Accept, Rule: RuleSystemOfRecord,
+			Reason: fmt.Sprintf("%q owns %q, which has no value yet: %q's first value is accepted", owner, c.Unit, c.System)}, nil
 	}
 	return Verdict{Outcome: Refuse, Rule: RuleSystemOfRecord,
 		Reason: fmt.Sprintf("%q owns %q; %q may not change it", owner, c.Unit, c.System)}, nil
@@ -109,3 +131,13 @@ var (
 	_ Resolver = (*SystemOfRecordResolver)(nil)
 	_ Gate     = (*SystemOfRecordResolver)(nil)
 )
+
+// noValue reports whether from holds none of fields (or only nils).
+func noValue(from map[string]concord.Value, fields []string) bool {
+	for _, f := range fields {
+		if v, ok := from[f]; ok && v != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -6,6 +6,8 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store/boltstore"
 )
 
 // A write whose reply was lost may have been applied: when the system later
@@ -429,4 +432,89 @@ func TestDiscardedCreateIsCreatedByTheNextChange(t *testing.T) {
 		t.Fatalf("b: %+v; want one write (a create) and no failure", *rep.Systems["b"])
 	}
 	r.requireAll("k", map[string]any{"x": "2"})
+}
+
+// A non-owner's first value of an owned field is held for a person by
+// default (there is nothing to revert to), or accepted when the policy says
+// so; the owner's later edit wins either way.
+func TestFirstValueFromANonOwnerIsHeldOrAcceptedByPolicy(t *testing.T) {
+	sor := resolve.SystemOfRecord(map[string]concord.SystemID{"address": "portal"})
+	for _, tc := range []struct {
+		name   string
+		res    *resolve.SystemOfRecordResolver
+		holds  int
+		portal any
+	}{
+		{"hold", sor, 1, nil},
+		{"accept", sor.AcceptFirstValues(), 0, "1 Main St"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(resolve.Chain(tc.res, resolve.LastWriterWins())))
+			r.sys["warehouse"].Edit("c1", map[string]any{"name": "Ada", "address": "1 Main St"})
+			r.settle()
+			holds, _ := r.engine.Holds(context.Background())
+			if len(holds) != tc.holds {
+				t.Fatalf("holds = %+v; want %d", holds, tc.holds)
+			}
+			if got := r.fields("portal", "c1"); got["address"] != tc.portal {
+				t.Fatalf("portal = %v; want address %v", got, tc.portal)
+			}
+			if tc.holds > 0 {
+				return
+			}
+			// The owner's edit wins over the accepted first value.
+			r.sys["portal"].Edit("c1", map[string]any{"address": "2 High St"})
+			r.settle()
+			r.requireAll("c1", map[string]any{"name": "Ada", "address": "2 High St"})
+		})
+	}
+}
+
+// A value no store can encode never stalls the pipeline: the record is
+// dead-lettered with its payload kept as text, the other records sync, and
+// every later cycle commits.
+func TestUnencodablePayloadIsDeadLetteredAndNothingStalls(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "concord.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
+		Systems: []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan int)
+	_, err = e.Ingest(context.Background(), "portal", []concord.Record{
+		{Key: "bad", Fields: map[string]any{"n": struct{ A int }{1}, "c": ch, "ok": "x"}},
+		{Key: "good", Fields: map[string]any{"n": 1}},
+	})
+	var ce *recsync.CycleError
+	if !errors.As(err, &ce) || len(ce.Failures) != 1 || ce.Failures[0].Key != "bad" {
+		t.Fatalf("Ingest = %v; want one failure, for the bad record", err)
+	}
+	if got := r.fields("warehouse", "good"); got["n"] != 1 {
+		t.Fatalf("warehouse good = %v", got)
+	}
+	dl, err := e.DeadLetters(context.Background())
+	if err != nil || len(dl) != 1 {
+		t.Fatalf("dead letters = %+v, %v", dl, err)
+	}
+	if want := []string{"c", "n"}; !slices.Equal(dl[0].Textual, want) {
+		t.Errorf("textual fields = %v; want %v", dl[0].Textual, want)
+	}
+	if s, _ := dl[0].Record.Fields["n"].(string); !strings.Contains(s, "A:1") || dl[0].Record.Fields["ok"] != "x" {
+		t.Errorf("payload = %v; want the struct as Go syntax and the rest as it was", dl[0].Record.Fields)
+	}
+	if err := e.Replay(context.Background(), dl[0].ID, "ops"); !errors.Is(err, recsync.ErrNotReplayable) {
+		t.Errorf("Replay = %v; want ErrNotReplayable", err)
+	}
+	r.sys["portal"].Edit("later", map[string]any{"n": 2})
+	if _, err := e.RunCycle(context.Background()); err != nil {
+		t.Fatalf("the next cycle: %v", err)
+	}
+	if got := r.fields("warehouse", "later"); got["n"] != 2 {
+		t.Fatalf("warehouse later = %v", got)
+	}
 }

@@ -719,11 +719,13 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	c.report.Systems[s.id].Quarantined++
 	var transformed concord.Record
 	if ie, ok := err.(*invalidError); ok {
-		transformed, err = ie.rec.Clone(), ie.err
+		transformed, err = ie.rec, ie.err
 	}
 	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: "transform", Err: err})
-	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: raw.Clone(), Transformed: transformed,
-		Reason: err.Error(), Class: "invalid", When: c.e.now()})
+	payload, textual := storable(raw)
+	transformed, _ = storable(transformed)
+	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: payload, Transformed: transformed,
+		Reason: err.Error(), Class: "invalid", When: c.e.now(), Textual: textual})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
 		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: "invalid"})
 }

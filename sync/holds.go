@@ -182,6 +182,12 @@ func (e *Engine) deadLetter(ctx context.Context, id uint64) (DeadLetter, error) 
 	return DeadLetter{}, fmt.Errorf("%w: %d", ErrNoDeadLetter, id)
 }
 
+// ErrNotReplayable is returned by [Engine.Replay] for a dead letter whose
+// payload cannot be used as it is (see DeadLetter.Textual) and whose system
+// cannot be read by key: fix the record in the system (a later read brings
+// it in and settles the dead letter) or Discard it.
+var ErrNotReplayable = errors.New("concord: dead letter cannot be replayed from its payload")
+
 // Replay tries a dead letter again, as asked by person (recorded in the
 // audit trail).
 //
@@ -211,7 +217,12 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 	reason := fmt.Sprintf("dead letter %d replayed by %s (%s)", id, person, d.Reason)
 	if d.Inbound {
 		rec := d.Record
-		if g, ok := s.Connector.(connector.Getter); ok && d.Key != "" {
+		g, ok := s.Connector.(connector.Getter)
+		if len(d.Textual) > 0 && (!ok || d.Key == "") {
+			return fmt.Errorf("concord: replaying dead letter %d: fields %v of its payload are kept only as text, and %s cannot be read again (its connector is not a connector.Getter): %w",
+				id, d.Textual, d.System, ErrNotReplayable)
+		}
+		if ok && d.Key != "" {
 			// The record as the system holds it now: a person may have
 			// corrected it there. The call counts against the system's
 			// budget like any other.
@@ -224,6 +235,9 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 			}
 			if len(recs) == 1 {
 				rec = recs[0]
+			} else if len(d.Textual) > 0 {
+				return fmt.Errorf("concord: replaying dead letter %d: %s no longer has %q and fields %v of the payload are kept only as text: %w",
+					id, d.System, d.Key, d.Textual, ErrNotReplayable)
 			}
 		}
 		c, release, err := e.begin(ctx)

@@ -360,7 +360,9 @@ func (c *cycle) park(st *RecordState, s *system, payload, canonical concord.Reco
 	}
 	view.Parked, view.LastError = true, err.Error()
 	c.report.Systems[s.id].DeadLettered++
-	c.dead = append(c.dead, DeadLetter{System: s.id, Key: st.Key, Record: payload.Clone(), Transformed: canonical.Clone(),
+	payload, _ = storable(payload)
+	canonical, _ = storable(canonical)
+	c.dead = append(c.dead, DeadLetter{System: s.id, Key: st.Key, Record: payload, Transformed: canonical,
 		Reason: err.Error(), Class: class, Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteDeadLettered, Cycle: c.report.Cycle,
 		System: s.id, Key: st.Key, Fields: sortedFields(payload.Fields), Deleted: payload.Deleted,

@@ -127,6 +127,30 @@ type DeadLetter struct {
 	FirstFailed time.Time
 	// When the record was dead-lettered.
 	When time.Time
+	// Textual lists the fields of Record whose values no store can
+	// encode (a struct, a channel: the reason the record was refused);
+	// they are kept as their Go syntax (fmt's %#v) in a string, so that
+	// nothing is lost and the commit cannot fail. Such a payload is not
+	// replayed as it is: Replay reads the record again from its system.
+	Textual []string
+}
+
+// storable returns rec with every value that no store can encode replaced
+// by its Go syntax in a string, and the names of those fields.
+func storable(rec concord.Record) (concord.Record, []string) {
+	rec = rec.Clone()
+	var textual []string
+	for _, f := range sortedFields(rec.Fields) {
+		if v := rec.Fields[f]; concord.CheckValue(v) != nil {
+			rec.Fields[f] = fmt.Sprintf("%#v", v)
+			textual = append(textual, f)
+		}
+	}
+	rec.Modified = utc(rec.Modified)
+	for f, t := range rec.FieldModified {
+		rec.FieldModified[f] = utc(t)
+	}
+	return rec, textual
 }
 
 // MemoryStore is a Store in memory, for tests and for hosts that rebuild

@@ -23,8 +23,9 @@
 //
 // Version 2 adds, after each system view's Parked flag, the writes attempted
 // and not yet confirmed (SystemView.Sent): a count of units, then per unit its
-// name, a count, and that many (hash, version) pairs. Version 1 data decodes
-// with no such writes.
+// name, a count, and that many (hash, version) pairs; and, at the end of a
+// dead letter, the names of its fields kept as text (DeadLetter.Textual).
+// Version 1 data decodes with neither.
 //
 // Migration path: a new format gets a new version number; Decode keeps
 // reading every older version, and stores re-encode states in the newest
@@ -210,6 +211,10 @@ func EncodeDeadLetter(b []byte, dl recsync.DeadLetter) ([]byte, error) {
 	e.uint(uint64(dl.Attempts))
 	e.time(dl.FirstFailed)
 	e.time(dl.When)
+	e.uint(uint64(len(dl.Textual)))
+	for _, f := range dl.Textual {
+		e.str(f)
+	}
 	return e.b, e.err
 }
 
@@ -221,6 +226,11 @@ func DecodeDeadLetter(b []byte) (recsync.DeadLetter, error) {
 	dl.Record = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
 	dl.Transformed = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool()}
 	dl.Reason, dl.Class, dl.Attempts, dl.FirstFailed, dl.When = d.str(), d.str(), int(d.uint()), d.time(), d.time()
+	if d.format >= 2 {
+		for range d.count() {
+			dl.Textual = append(dl.Textual, d.str())
+		}
+	}
 	if err := d.finish(); err != nil {
 		return recsync.DeadLetter{}, err
 	}
