@@ -37,23 +37,51 @@
 //     it held, per unit (a field, or a declared field group). A changed
 //     unit is an edit, versioned as the version the system held
 //     incremented at that system. A system reporting what it was last sent
-//     (an echo) made no edit.
+//     (an echo) made no edit; nor does one reporting a write whose reply was
+//     lost (every attempted write is remembered, with its version, until
+//     the system confirms or supersedes it), nor one reporting its own
+//     notation of a value it was sent ("LEEDS" for "Leeds", learnt from the
+//     first read of the version the write produced, or from the outbound
+//     transform) when another field changes later. The same record twice in
+//     one read keeps the later modification; the other is audited
+//     (read.superseded).
 //  3. Merge: an edit that descends from the canonical version wins; edits
 //     that are concurrent are a conflict, settled by the Resolver or held
 //     for a person (only that unit is held). The result's version is the
-//     join of the competitors. See merge.go for the rules.
+//     join of the competitors. See merge.go for the rules. Last-writer-wins
+//     compares a unit by its fields' own times where the connector reports
+//     them (concord.Record.FieldModified), else by the record's time; the
+//     audit reason says which.
 //  4. Gate: gates (and a Resolver that is also a gate, such as
 //     resolve.SystemOfRecord) may refuse a change, which is then reverted
 //     in the system that made it, or hold it.
 //  5. Push: every system that does not hold the canonical values gets one
 //     field-level patch per record with only the fields that differ in its
 //     own shape, conditional on its version tag, with an idempotency key.
-//  6. Commit: cursors, record states and dead letters are stored in one
+//     A held unit is written nowhere until it is settled: while a record's
+//     existence is held (a delete against an edit), it is neither created
+//     nor deleted anywhere.
+//  6. Commit: when a cycle has writes, the merged states, with every write
+//     about to be attempted, are committed before anything is sent (write
+//     ahead); then cursors, record states and dead letters are stored in one
 //     atomic commit; a record whose write failed stays pending and is
-//     retried next cycle. Audit events are emitted after the commit.
+//     retried next cycle. Audit events are emitted after each commit; the
+//     writes are audited even when the final commit fails.
 //
 // A crash anywhere re-runs work and never loses an edit: writes are
-// idempotent and conditional, and nothing advances before it is committed.
+// idempotent and conditional, nothing advances before it is committed, and
+// an instance that lost its lease fails its write-ahead commit and writes
+// nothing. A value no store can encode is refused at the boundary, and a
+// dead letter keeps such a payload as text ([DeadLetter].Textual), so one
+// record never stops a commit.
+//
+// # Cursors
+//
+// A connector that answers a stored cursor with an empty one (a cursor
+// going back) is reported ([ErrCursorWentBack], an audit event and an
+// alert) and the stored cursor is kept. An operator moves a cursor, for
+// instance past one the connector no longer accepts, with
+// [Engine.ResetCursor], audited with the person and the reason.
 //
 // # What a cycle reports
 //
@@ -62,5 +90,10 @@
 // [*CycleError] listing each failure with its system, record key and cause,
 // inspectable with errors.Is and errors.As. What succeeded is committed all
 // the same. Held conflicts are listed by [Engine.Holds] and settled by a
-// named person with [Engine.Settle].
+// named person with [Engine.Settle], which names the hold as it was listed:
+// if a cycle changed it meanwhile, Settle fails with [ErrHoldChanged] and
+// applies nothing. Candidates keep their order as new ones are added. The
+// decision supersedes every candidate, so a rejected change is written back
+// to the system that made it. Failure counts are consecutive: a record that
+// comes into sync in any way starts again from zero.
 package sync

@@ -502,6 +502,14 @@ func (m *merger) resolveConflict(ctx context.Context, st *RecordState, u string,
 		if u == resolve.RecordUnit {
 			return &concord.RecordError{Key: st.Key, Field: u, Err: fmt.Errorf("resolver %q merged a delete conflict; pick a candidate instead", d.Rule)}
 		}
+		for _, f := range sortedFields(d.Values) {
+			if !slices.Contains(c.Fields, f) {
+				return &concord.RecordError{Key: st.Key, Field: f, Err: fmt.Errorf("resolver %q merged a field that is not in unit %q", d.Rule, u)}
+			}
+			if err := concord.CheckValue(d.Values[f]); err != nil {
+				return &concord.RecordError{Key: st.Key, Field: f, Err: fmt.Errorf("resolver %q merged an unsupported value: %w", d.Rule, err)}
+			}
+		}
 		return m.apply(ctx, st, u, joined, candidate{}, d.Values, d.Rule, d.Reason)
 	case resolve.HoldForPerson:
 		m.hold(st, u, c, d.Rule, d.Reason)
