@@ -114,7 +114,6 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 		}
 		o.newEdit(s, key, recordUnit, nil, false, h)
 	}
-	_ = prev
 	var touched []string
 	for fl := range fields {
 		if u := unitOf(fl); !slices.Contains(touched, u) {
@@ -123,7 +122,21 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 	}
 	slices.Sort(touched)
 	for _, u := range touched {
-		o.newEdit(s, key, u, unitVals(u, rec.Fields), false, o.know[s][ku(key, u)])
+		// Program order: the edit follows what s held of the record's
+		// existence (a delete it saw, a re-creation).
+		h := o.know[s][ku(key, u)].with(o.know[s][ku(key, recordUnit)])
+		if had {
+			// s held the value of every edit whose value it shows: the
+			// person saw it (an engine merge of equal values makes
+			// several edits one value).
+			pv := unitVals(u, prev.Fields)
+			for _, e := range o.byKU[ku(key, u)] {
+				if len(pv) > 0 && sameVals(u, e.vals, pv) {
+					h = h.with(e.hist)
+				}
+			}
+		}
+		o.newEdit(s, key, u, unitVals(u, rec.Fields), false, h)
 	}
 	o.last[s][key] = snap{live: true, fields: rec.Fields}
 }
@@ -235,6 +248,22 @@ func (o *oracle) learn(s concord.SystemID, unit string, h hist) {
 func (o *oracle) events() {
 	evs := o.w.audit.Events()
 	for _, ev := range evs[o.seen:] {
+		if ev.Kind != audit.WriteAttempted && ev.Kind != audit.WriteSucceeded {
+			line := fmt.Sprintf("    audit %s %s %s/%s", ev.Kind, ev.System, ev.Key, ev.Unit)
+			if ev.Rule != "" {
+				line += " rule=" + ev.Rule
+			}
+			if ev.To != nil || ev.Deleted {
+				line += fmt.Sprintf(" to=%s deleted=%v", show(ev.To), ev.Deleted)
+			}
+			for _, c := range ev.Candidates {
+				line += fmt.Sprintf(" [%s canonical=%v %s deleted=%v]", c.System, c.Canonical, show(c.Values), c.Deleted)
+			}
+			if ev.Error != "" {
+				line += " error=" + ev.Error
+			}
+			o.w.res.Log = append(o.w.res.Log, line) // not in the trace hash: messages may carry nondeterministic detail
+		}
 		k := ku(ev.Key, ev.Unit)
 		switch ev.Kind {
 		case audit.ConflictDetected, audit.ConflictHeld:
