@@ -147,11 +147,10 @@ func (c *crasher) around(target string, store bool, op func() error) error {
 // conn is the connector the engine sees for one system: the fake, under a
 // per-call deadline, with the crash points and the connector panics.
 type conn struct {
-	w   *world
-	id  concord.SystemID
-	f   *fake.System
-	cr  *crasher
-	eng int // the engine instance it belongs to
+	w  *world
+	id concord.SystemID
+	f  *fake.System
+	cr *crasher
 }
 
 func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b connector.Batch, err error) {

@@ -36,21 +36,20 @@ type Options struct {
 
 // Failure classes, the first word of every failure line.
 const (
-	ClassPanic        = "panic-escaped"         // a panic in user code escaped RunCycle (issue 8 item 9)
-	ClassCommit       = "commit-failing"        // commits still fail after the faults stopped
-	ClassLost         = "lost-edit"             // an edit neither in the final state nor superseded
-	ClassUnexpected   = "unexpected-value"      // a value no edit produced
-	ClassDivergent    = "divergent"             // systems disagree after the quiet cycles
-	ClassSettle       = "settle-mismatch"       // Settle applied a value the person did not choose
-	ClassSteady       = "steady-state-writes"   // quiet cycles still write
-	ClassDeadLetter   = "unexplained-dead"      // a dead letter no injected fault explains
-	ClassHold         = "unexplained-hold"      // a hold no rule explains
-	ClassLeft         = "not-settled"           // holds or dead letters left after the person settled them
-	ClassEngineError  = "engine-error"          // an engine call failed in a way no fault explains
-	ClassNoQuiescence = "no-quiescence"         // the quiet phase did not reach a cycle without writes
-	ClassCrashPanic   = "panic-after-restart"   // reserved: a restart itself panicked
-	classMax          = "too-many-failures"     // output truncated
-	maxFailures       = 40                      // per seed, to keep reports readable
+	ClassPanic        = "panic-escaped"          // a panic in user code escaped RunCycle (issue 8 item 9)
+	ClassCommit       = "commit-failing"         // commits still fail after the faults stopped
+	ClassLost         = "lost-edit"              // an edit neither in the final state nor superseded
+	ClassUnexpected   = "unexpected-value"       // a value no edit produced
+	ClassDivergent    = "divergent"              // systems disagree after the quiet cycles
+	ClassSettle       = "settle-mismatch"        // Settle applied a value the person did not choose
+	ClassSteady       = "steady-state-writes"    // quiet cycles still write
+	ClassDeadLetter   = "unexplained-dead"       // a dead letter no injected fault explains
+	ClassHold         = "unexplained-hold"       // a hold no rule explains
+	ClassLeft         = "not-settled"            // holds or dead letters left after the person settled them
+	ClassEngineError  = "engine-error"           // an engine call failed in a way no fault explains
+	ClassNoQuiescence = "no-quiescence"          // the quiet phase did not reach a cycle without writes
+	classMax          = "too-many-failures"      // output truncated
+	maxFailures       = 40                       // per seed, to keep reports readable
 	personName        = "sim-person@example.com" // who settles and replays
 )
 
@@ -67,7 +66,7 @@ type Result struct {
 	// fired), by kind.
 	Faults map[Kind]int
 	// Settles and Replays count the person's settlements and replays.
-	Settles, Replays int
+	Settles, Replays            int
 	Lost, Unexpected, Divergent int
 	// Failures are one line each, starting with a class (ClassLost, ...).
 	Failures []string
@@ -149,7 +148,7 @@ type world struct {
 	timeouts map[concord.SystemID]bool
 	failKeys map[sysKey]int // record faults and how many cycles they last
 	perm     map[sysKey]bool
-	everPerm map[sysKey]bool          // explains outbound dead letters
+	everPerm map[sysKey]bool           // explains outbound dead letters
 	panicIn  map[concord.SystemID]bool // inbound panics explain inbound dead letters
 	deadSeen map[string]bool
 }
