@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/concordsync/concord"
 )
 
 var (
@@ -186,18 +188,18 @@ func TestOracleFindsLostEdit(t *testing.T) {
 	res := runSeed(t, Options{Seed: seed, Skip: quietSkip(), sabotage: func(w *world) {
 		// Find a unit with two edits of distinct values; put the older
 		// value back everywhere, as an engine reverting it would.
-		for _, es := range w.o.byKU {
-			if len(es) < 2 || es[0].unit == recordUnit || sameVals(es[0].unit, es[0].vals, es[len(es)-1].vals) {
+		for _, k := range slices.Sorted(maps.Keys(w.o.byKU)) {
+			es := w.o.byKU[k]
+			if len(es) < 2 || es[0].unit == recordUnit || sameVals(es[0].unit, es[0].vals, es[len(es)-1].vals) ||
+				w.o.isDecided(es[len(es)-1]) || len(w.o.byKU[ku(es[0].key, recordUnit)]) > 1 {
 				continue
 			}
 			old := es[0]
 			if slices.ContainsFunc(es, func(e *edit) bool { return e != old && sameVals(old.unit, e.vals, old.vals) }) {
 				continue
 			}
-			for _, s := range w.names {
-				if _, ok := w.fakes[s].Record(old.key); !ok {
-					return
-				}
+			if slices.ContainsFunc(w.names, func(s concord.SystemID) bool { _, ok := w.fakes[s].Record(old.key); return !ok }) {
+				continue
 			}
 			for _, s := range w.names {
 				w.fakes[s].Edit(old.key, unitValsOrNil(old.unit, old.vals))
