@@ -10,7 +10,11 @@
 //
 // Fault knobs make it misbehave on purpose, to test retries and failure
 // isolation: [System.FailNext], [System.FailKey], [System.RateLimitNext],
-// [System.LoseRepliesNext] and [System.SetLatency]. Counters
+// [System.LoseRepliesNext] and [System.SetLatency]; and to test what a change
+// feed may legally do: [System.RepeatNext] (deliver changes again) and
+// [System.ReorderNext] (deliver a batch newest first). [System.History]
+// returns the past states of a record, to replay a webhook that arrives
+// late or twice. Counters
 // ([System.Calls], [System.Effects], [System.Applied]) show what reached it.
 //
 // All methods are safe for concurrent use. A System never shares a map or
@@ -123,6 +127,9 @@ type System struct {
 	retryAfter time.Duration
 	loseReply  int
 	latency    time.Duration
+	repeat     int    // Changes calls left that re-deliver
+	repeatBack uint64 // how many changes before the cursor they start
+	reorder    int    // Changes calls left that return newest first
 }
 
 // entry is one record's state: live, or a tombstone that keeps the version
@@ -141,6 +148,7 @@ type entry struct {
 type change struct {
 	seq uint64
 	key string
+	rec concord.Record // the record's state after this change, for History
 }
 
 type idemKey struct{ key, idem string }
@@ -339,6 +347,42 @@ func (s *System) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
+// RepeatNext makes the next n Changes calls start back changes before the
+// cursor they are given, so that changes already delivered are delivered
+// again (each record in its current state, at most once per batch), as a
+// feed that re-sends after a lost acknowledgement does. The cursor they
+// return is the same as without the knob. n <= 0 clears it.
+func (s *System) RepeatNext(n, back int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repeat, s.repeatBack = max(n, 0), uint64(max(back, 0))
+}
+
+// ReorderNext makes the next n Changes calls return their records newest
+// first instead of oldest first (the cursor returned is unchanged). n <= 0
+// clears it.
+func (s *System) ReorderNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reorder = max(n, 0)
+}
+
+// History returns copies of the states the record with key had after each
+// of its changes, oldest first: a deletion appears as a Record with Deleted
+// set. It is what a late or repeated webhook would carry, for
+// Engine.Ingest in tests.
+func (s *System) History(key string) []concord.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []concord.Record
+	for _, c := range s.feed {
+		if c.key == key {
+			out = append(out, c.rec.Clone())
+		}
+	}
+	return out
+}
+
 // enter is the common start of every connector call: it counts the call,
 // waits out the latency, and returns the error of an injected fault, if any.
 // On success the caller holds s.mu and must release it.
@@ -399,7 +443,16 @@ func (s *System) Changes(ctx context.Context, cursor connector.Cursor, limit int
 	}
 
 	b := connector.Batch{Next: cursor}
-	i, _ := slices.BinarySearchFunc(s.feed, after+1, func(c change, seq uint64) int {
+	from := after + 1
+	if s.repeat > 0 {
+		s.repeat--
+		from -= min(s.repeatBack, after)
+	}
+	reorder := s.reorder > 0
+	if reorder {
+		s.reorder--
+	}
+	i, _ := slices.BinarySearchFunc(s.feed, from, func(c change, seq uint64) int {
 		return cmp.Compare(c.seq, seq)
 	})
 	for ; i < len(s.feed); i++ {
@@ -413,7 +466,12 @@ func (s *System) Changes(ctx context.Context, cursor connector.Cursor, limit int
 			break
 		}
 		b.Records = append(b.Records, s.recordLocked(c.key, e))
-		b.Next = connector.Cursor(strconv.FormatUint(c.seq, 10))
+		if c.seq > after {
+			b.Next = connector.Cursor(strconv.FormatUint(c.seq, 10))
+		}
+	}
+	if reorder {
+		slices.Reverse(b.Records)
 	}
 	return b, nil
 }
@@ -604,7 +662,7 @@ func (s *System) touchLocked(key string, e *entry) {
 	e.version++
 	e.seq = s.seq
 	e.modified = s.now()
-	s.feed = append(s.feed, change{seq: s.seq, key: key})
+	s.feed = append(s.feed, change{seq: s.seq, key: key, rec: s.recordLocked(key, e)})
 }
 
 func (s *System) tag(e *entry) string {

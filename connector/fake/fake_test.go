@@ -568,3 +568,105 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("change feed holds %d records; want %d", seen, workers*n)
 	}
 }
+
+func keysOf(b connector.Batch) []string {
+	var out []string
+	for _, r := range b.Records {
+		out = append(out, r.Key)
+	}
+	return out
+}
+
+func TestRepeatNext(t *testing.T) {
+	ctx := context.Background()
+	s := fake.New("crm")
+	s.Edit("a", map[string]concord.Value{"n": 1})
+	s.Edit("b", map[string]concord.Value{"n": 2})
+	b, err := s.Changes(ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Edit("c", map[string]concord.Value{"n": 3})
+	s.RepeatNext(1, 1)
+	r, err := s.Changes(ctx, b.Next, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keysOf(r); !cmp.Equal(got, []string{"b", "c"}) {
+		t.Fatalf("repeated read returned %v, want [b c]", got)
+	}
+	if r.Next != "3" {
+		t.Fatalf("cursor after a repeated read is %q, want \"3\"", r.Next)
+	}
+	// Only one call repeats; the cursor never goes back; back beyond the
+	// start of the feed starts at the beginning.
+	if r, _ = s.Changes(ctx, b.Next, 10); !cmp.Equal(keysOf(r), []string{"c"}) {
+		t.Fatalf("second read returned %v, want [c]", keysOf(r))
+	}
+	s.RepeatNext(1, 1000)
+	if r, _ = s.Changes(ctx, "3", 10); !cmp.Equal(keysOf(r), []string{"a", "b", "c"}) || r.Next != "3" {
+		t.Fatalf("repeat from before the start returned %v next %q", keysOf(r), r.Next)
+	}
+	// A repeated record is in its current state, once.
+	s.Edit("a", map[string]concord.Value{"n": 9})
+	s.RepeatNext(1, 1000)
+	r, _ = s.Changes(ctx, "3", 10)
+	if !cmp.Equal(keysOf(r), []string{"b", "c", "a"}) || r.Records[2].Fields["n"] != 9 {
+		t.Fatalf("repeat after an edit returned %v", r.Records)
+	}
+	s.RepeatNext(0, 5)
+	if r, _ = s.Changes(ctx, "4", 10); len(r.Records) != 0 {
+		t.Fatalf("cleared knob still repeats: %v", keysOf(r))
+	}
+}
+
+func TestReorderNext(t *testing.T) {
+	ctx := context.Background()
+	s := fake.New("crm")
+	for _, k := range []string{"a", "b", "c"} {
+		s.Edit(k, map[string]concord.Value{"n": k})
+	}
+	s.ReorderNext(1)
+	r, err := s.Changes(ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(keysOf(r), []string{"c", "b", "a"}) || r.Next != "3" {
+		t.Fatalf("reordered read returned %v next %q", keysOf(r), r.Next)
+	}
+	if r, _ = s.Changes(ctx, "", 10); !cmp.Equal(keysOf(r), []string{"a", "b", "c"}) {
+		t.Fatalf("knob outlived its one call: %v", keysOf(r))
+	}
+}
+
+func TestHistory(t *testing.T) {
+	ctx := context.Background()
+	s := fake.New("crm")
+	s.Edit("a", map[string]concord.Value{"n": 1})
+	if _, err := s.Apply(ctx, []connector.Patch{{Key: "a", Set: map[string]concord.Value{"m": "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Delete("a")
+	s.Edit("b", map[string]concord.Value{"n": 2})
+	h := s.History("a")
+	if len(h) != 3 {
+		t.Fatalf("History has %d states, want 3: %v", len(h), h)
+	}
+	if h[0].Fields["n"] != 1 || len(h[0].Fields) != 1 || h[0].Tag != "1" {
+		t.Fatalf("first state %+v", h[0])
+	}
+	if h[1].Fields["m"] != "x" || h[1].Tag != "2" {
+		t.Fatalf("second state %+v", h[1])
+	}
+	if !h[2].Deleted || h[2].Fields != nil {
+		t.Fatalf("third state %+v, want a deletion", h[2])
+	}
+	// Copies: changing what History returned changes nothing.
+	h[0].Fields["n"] = 42
+	if s.History("a")[0].Fields["n"] != 1 {
+		t.Fatal("History shares its maps")
+	}
+	if len(s.History("zzz")) != 0 {
+		t.Fatal("History of an unknown key is not empty")
+	}
+}

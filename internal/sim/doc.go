@@ -1,0 +1,100 @@
+// Package sim is Concord's seeded simulation: it drives the engine with
+// random edits and injected faults, and checks the outcome with an oracle
+// that knows every edit and the rules. One seed determines a whole run; a
+// failing seed is re-run alone with
+//
+//	go test ./internal/sim -run 'TestSimulation$' -sim.seed=N -v
+//
+// and many with -sim.seeds=10000 (-sim.first moves the start). Known-failing
+// behaviours are switched off by name with -sim.skip=kind,feature,... (or
+// $CONCORD_SIM_SKIP); the default run switches nothing off.
+//
+// # The model
+//
+// A run has 2 to 5 systems (connector/fake, in the canonical shape, with
+// identity transforms that can be made to panic) and 2 to 5 record keys.
+// Each record has single fields — name (unicode strings), amount (numbers:
+// small, decimal, near 1<<60 as int64 and as float64, float32), flag (bool or
+// nil), when (times in odd zones, including offsets that are not whole
+// minutes such as LMT −0:01:15), owned (owned by the first system), misc (any
+// of these) — and the field group addr {street, zip}. Every value embeds the
+// number of the edit that made it where its type allows, so that the oracle
+// can tell which edit a value came from.
+//
+// The engine is configured with the group, the resolver chain
+// SystemOfRecord(owned → first system) then LastWriterWins (or, in a third
+// of the seeds, then Hold: every conflict waits for a person), and in half
+// the seeds a gate that holds a change of amount by a factor of 1000 or
+// more. Its store is a MemoryStore whose commits pass every state and dead
+// letter through the durable stores' codec (feature "codec"), so that what a
+// durable store refuses is refused here. Its clock (Config.Now) and the
+// systems' clocks are one simulated clock that the harness moves, and that
+// bulk edits share; the engine's retry waits, the systems' latency and the
+// per-call deadlines run on testing/synctest's fake time, so a run is fast
+// and does not depend on the machine.
+//
+// Each step is, at random: person edits (one to three, in random systems,
+// sharing one timestamp), a person deleting a record (an edit of a deleted
+// record re-creates it), an engine cycle, injected faults, a snapshot of the
+// store, a late webhook, a person settling a hold (sometimes from a listing
+// a cycle older, as from a page loaded earlier), or a person replaying dead
+// letters.
+//
+// # The fault schedule
+//
+// Faults are drawn from the same seeded generator and counted by kind (see
+// Kind): latency; timeouts (calls outlasting their deadline); 429 with a
+// Retry-After, sometimes beyond the policy's cap; transient errors on reads,
+// whole writes or one record; permanent errors on one record's writes (the
+// write is dead-lettered; the person replays it once the cause is gone);
+// writes applied with the reply lost; change feeds that deliver changes
+// again or newest first; webhooks (Engine.Ingest) carrying states a system
+// delivered before, late, twice or out of order; panics in user code on the
+// cycle's goroutine (transforms, resolver, gate) and in connectors (the
+// engine's goroutines); an engine crash at the n-th call of a store method
+// or of one system's connector, before or after the call takes effect,
+// followed by a new Engine on the same store; and the store restored from an
+// older snapshot, moved to a new epoch, with a new Engine.
+//
+// A panic that escapes an engine call is recovered by the harness only to
+// report it (class panic-escaped) and restart the engine. A panic in a
+// connector happens on the engine's goroutines, where no caller can recover
+// it: until the engine recovers panics itself, it ends the test binary, and
+// the panic message names the seed and the command that re-runs it.
+//
+// # The oracle
+//
+// After the steps, every fault stops; the person settles every hold and
+// replays every dead letter; cycles run until one writes nothing (at most
+// 12), then two more steady-state cycles must call no system's Apply. Then:
+//
+//   - Agreement: every record exists in all systems or in none, and every
+//     field holds the same value everywhere (canonical equality, a missing
+//     field counting as nil).
+//   - Nothing unexpected: every value the engine writes into a system, at
+//     any step, is a value some edit produced for that field, or nil.
+//   - No lost edit. Causality is tracked from what the systems held, never
+//     from the engine's versions: an edit made in system S follows every edit
+//     S held the value of at that moment (its own earlier edits, the values the
+//     engine delivered to it, and — by program order — what S held of the
+//     record's existence). An edit is accounted for if the final state holds
+//     its value, or an edit that follows it produced the final value, or a
+//     recorded decision named it (a candidate of conflict.detected or
+//     conflict.held, the change of change.refused), or a delete that followed
+//     it removed the record. A delete is accounted for if the record ends
+//     deleted, or a later edit of the record followed it, or a decision about
+//     the record's existence was recorded. Bools and nil cannot carry an edit's
+//     identity: equal values are treated as one value, which makes the oracle
+//     lenient about them only.
+//   - Every dead letter is explained by an injected permanent fault on that
+//     system and record (outbound) or a panic in that system's inbound
+//     transform (inbound); every hold by the gate, the system of record, or
+//     the Hold resolver in hold mode. None is left once the person settled
+//     and replayed them.
+//   - A settlement applies what the person chose: the merge.decided event of
+//     a Settle that returned nil carries the chosen candidate's values.
+//
+// Every failure is one line starting with its class (see the Class
+// constants). A run's Trace hashes every step and every system's records
+// after every engine call: the same seed gives the same Trace.
+package sim

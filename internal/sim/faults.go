@@ -1,0 +1,379 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	gosync "sync"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/internal/statecodec"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/transform"
+)
+
+// Kind names a kind of injected fault. Every kind can be switched off with
+// the skip list (Options.Skip) to list a known-failing behaviour.
+type Kind string
+
+// The fault kinds, in the order of the report.
+const (
+	// KindLatency slows every call to a system for a few steps.
+	KindLatency Kind = "latency"
+	// KindTimeout makes a system's calls outlast their deadline (every call
+	// runs under a per-call context deadline) for one cycle.
+	KindTimeout Kind = "timeout"
+	// KindRateLimit answers calls with 429 and a Retry-After, sometimes
+	// longer than the policy's cap.
+	KindRateLimit Kind = "ratelimit"
+	// KindTransient fails reads, whole writes or one record's writes with a
+	// 5xx-like transient error.
+	KindTransient Kind = "transient"
+	// KindPermanent fails one record's writes to one system permanently for
+	// a while: the write is dead-lettered, and replayed by a person later.
+	KindPermanent Kind = "permanent"
+	// KindReplyLost applies a write and loses its reply.
+	KindReplyLost Kind = "reply-lost"
+	// KindRepeatFeed makes a change feed deliver already-delivered changes
+	// again.
+	KindRepeatFeed Kind = "repeat-feed"
+	// KindReorderFeed makes a change feed deliver a batch newest first.
+	KindReorderFeed Kind = "reorder-feed"
+	// KindLateWebhook pushes (Engine.Ingest) states of a record that a
+	// system already delivered: repeated, late, or several out of order.
+	KindLateWebhook Kind = "late-webhook"
+	// KindPanic makes user code called on the cycle's goroutine panic once:
+	// an inbound or outbound transform, the resolver or the gate.
+	KindPanic Kind = "panic"
+	// KindPanicConn makes a connector panic once. The engine calls
+	// connectors from its own goroutines: an engine that does not recover
+	// panics there kills the test binary (the panic message names the seed
+	// and the command that re-runs it).
+	KindPanicConn Kind = "panic-conn"
+	// KindCrash kills the engine at its n-th call of one store method or
+	// one system's connector (before or after the call takes effect), then
+	// builds a new Engine on the same store.
+	KindCrash Kind = "crash"
+	// KindRestore replaces the store with an older snapshot, moves it to a
+	// new epoch (Store.NewEpoch) and builds a new Engine on it.
+	KindRestore Kind = "restore"
+)
+
+// Kinds lists every fault kind.
+var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindPermanent, KindReplyLost,
+	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore}
+
+// featCodec makes the store encode every state and dead letter with the
+// durable stores' codec (internal/statecodec), so that what a durable store
+// would refuse is refused here too. A skip-list name like the fault kinds.
+const featCodec = "codec"
+
+// Features lists the value and store features the skip list may name
+// besides the fault kinds.
+var Features = []string{featLMT, featFloat32, featBigNum, featCodec}
+
+// callTimeout is the deadline of every connector call; KindTimeout sets a
+// latency beyond it. Time is synctest's fake time: waiting costs nothing.
+const callTimeout = 2 * time.Second
+
+// errCrash is what every I/O of a crashed engine instance returns.
+var errCrash = errors.New("sim: the engine process crashed here (injected)")
+
+// crasher kills one engine instance at the n-th call of target ("store.X"
+// or "<system>.Changes" / "<system>.Apply"), counting a point before and
+// one after each call: a crash "after" a call happens once it took effect
+// (a write applied, a commit stored) but before the engine saw the reply.
+//
+// Counting per target keeps the crash point deterministic although systems
+// are called in parallel. Once dead, every store call fails, and so do the
+// target system's calls; other systems' calls in flight still complete
+// (the process died just after them), which is one of the orders a real
+// crash can produce.
+type crasher struct {
+	target string
+	n      int
+	at     int
+	dead   bool
+	mu     gosync.Mutex // systems are called in parallel
+}
+
+func newCrasher(target string, n int) *crasher { return &crasher{target: target, n: n} }
+
+// point passes one crash point of target; it returns errCrash if the
+// instance is dead for target.
+func (c *crasher) point(target string, store bool) error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead && (store || target == c.target) {
+		return errCrash
+	}
+	if target == c.target && !c.dead {
+		c.at++
+		if c.at == c.n {
+			c.dead = true
+			return errCrash
+		}
+	}
+	return nil
+}
+
+func (c *crasher) isDead() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
+}
+
+// around runs op between two crash points.
+func (c *crasher) around(target string, store bool, op func() error) error {
+	if err := c.point(target, store); err != nil {
+		return err
+	}
+	if err := op(); err != nil {
+		return err
+	}
+	return c.point(target, store)
+}
+
+// conn is the connector the engine sees for one system: the fake, under a
+// per-call deadline, with the crash points and the connector panics.
+type conn struct {
+	w  *world
+	id concord.SystemID
+	f  *fake.System
+	cr *crasher
+}
+
+func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b connector.Batch, err error) {
+	k.w.maybePanicConn(k.id, "Changes")
+	err = k.cr.around(string(k.id)+".Changes", false, func() error {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		b, err = k.f.Changes(cctx, cur, limit)
+		return err
+	})
+	return b, err
+}
+
+func (k *conn) Apply(ctx context.Context, ps []connector.Patch) (res []connector.Result, err error) {
+	k.w.maybePanicConn(k.id, "Apply")
+	err = k.cr.around(string(k.id)+".Apply", false, func() error {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		res, err = k.f.Apply(cctx, ps)
+		return err
+	})
+	return res, err
+}
+
+// Get lets Engine.Replay read a quarantined record as the system holds it.
+func (k *conn) Get(ctx context.Context, keys []string) ([]concord.Record, error) {
+	return k.f.Get(ctx, keys)
+}
+
+// simStore is the Store one engine instance sees: the world's current
+// store, with crash points, and (feature codec) every state and dead letter
+// passed through the durable codec on commit, as a durable store would.
+type simStore struct {
+	recsync.Store
+	cr    *crasher
+	codec bool
+}
+
+func (s *simStore) at(name string, op func() error) error {
+	return s.cr.around("store."+name, true, op)
+}
+
+func (s *simStore) Epoch(ctx context.Context) (e uint64, err error) {
+	err = s.at("Epoch", func() error { e, err = s.Store.Epoch(ctx); return err })
+	return e, err
+}
+
+func (s *simStore) Actor(ctx context.Context, name string) (a concord.Actor, err error) {
+	err = s.at("Actor", func() error { a, err = s.Store.Actor(ctx, name); return err })
+	return a, err
+}
+
+func (s *simStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (l recsync.Lease, err error) {
+	err = s.at("AcquireLease", func() error { l, err = s.Store.AcquireLease(ctx, name, holder, ttl); return err })
+	return l, err
+}
+
+// ReleaseLease: a dead process releases nothing.
+func (s *simStore) ReleaseLease(ctx context.Context, l recsync.Lease) error {
+	if s.cr.isDead() {
+		return errCrash
+	}
+	return s.Store.ReleaseLease(ctx, l)
+}
+
+// Cursor is called from the systems' goroutines in parallel: it is not a
+// crash target (its order is not deterministic), but it fails once dead.
+func (s *simStore) Cursor(ctx context.Context, sys concord.SystemID) (connector.Cursor, error) {
+	if s.cr.isDead() {
+		return "", errCrash
+	}
+	return s.Store.Cursor(ctx, sys)
+}
+
+func (s *simStore) Load(ctx context.Context, keys []string) (m map[string]*recsync.RecordState, err error) {
+	err = s.at("Load", func() error { m, err = s.Store.Load(ctx, keys); return err })
+	return m, err
+}
+
+func (s *simStore) Pending(ctx context.Context, limit int) (k []string, err error) {
+	err = s.at("Pending", func() error { k, err = s.Store.Pending(ctx, limit); return err })
+	return k, err
+}
+
+func (s *simStore) Held(ctx context.Context) (k []string, err error) {
+	err = s.at("Held", func() error { k, err = s.Store.Held(ctx); return err })
+	return k, err
+}
+
+func (s *simStore) DeadLetters(ctx context.Context) (d []recsync.DeadLetter, err error) {
+	err = s.at("DeadLetters", func() error { d, err = s.Store.DeadLetters(ctx); return err })
+	return d, err
+}
+
+func (s *simStore) Commit(ctx context.Context, c *recsync.Commit) error {
+	return s.at("Commit", func() error {
+		if !s.codec {
+			return s.Store.Commit(ctx, c)
+		}
+		cc, err := roundTrip(c)
+		if err != nil {
+			return err
+		}
+		if err := s.Store.Commit(ctx, cc); err != nil {
+			return err
+		}
+		for i, st := range c.States {
+			st.Rev = cc.States[i].Rev // as the store does in the given states
+		}
+		return nil
+	})
+}
+
+// roundTrip returns a copy of c whose states and dead letters are what the
+// durable codec gives back, or the codec's error, as a durable store would.
+// Revisions are kept: the store compares and bumps them.
+func roundTrip(c *recsync.Commit) (*recsync.Commit, error) {
+	cc := *c
+	cc.States = make([]*recsync.RecordState, len(c.States))
+	for i, st := range c.States {
+		b, err := statecodec.EncodeState(nil, st)
+		if err != nil {
+			return nil, fmt.Errorf("sim codec store: encoding record %q: %w", st.Key, err)
+		}
+		back, err := statecodec.DecodeState(b)
+		if err != nil {
+			return nil, fmt.Errorf("sim codec store: decoding record %q: %w", st.Key, err)
+		}
+		back.Rev = st.Rev
+		cc.States[i] = back
+	}
+	cc.DeadLetters = make([]recsync.DeadLetter, len(c.DeadLetters))
+	for i, d := range c.DeadLetters {
+		b, err := statecodec.EncodeDeadLetter(nil, d)
+		if err != nil {
+			return nil, fmt.Errorf("sim codec store: encoding a dead letter of %q: %w", d.Key, err)
+		}
+		back, err := statecodec.DecodeDeadLetter(b)
+		if err != nil {
+			return nil, fmt.Errorf("sim codec store: decoding a dead letter of %q: %w", d.Key, err)
+		}
+		cc.DeadLetters[i] = back
+	}
+	return &cc, nil
+}
+
+// userPanic is the value of an injected panic in user code.
+type userPanic struct{ where string }
+
+func (p userPanic) String() string { return "sim: injected panic in " + p.where }
+
+// inbound and outbound are the systems' transforms: identities that panic
+// when the world arms a panic for them.
+func (w *world) inbound(id concord.SystemID) transform.Transformer {
+	return transform.Func(func(_ context.Context, r concord.Record) (concord.Record, error) {
+		w.maybePanic("inbound:" + string(id))
+		return r, nil
+	})
+}
+
+func (w *world) outbound(id concord.SystemID) transform.Transformer {
+	return transform.Func(func(_ context.Context, r concord.Record) (concord.Record, error) {
+		w.maybePanic("outbound:" + string(id))
+		return r, nil
+	})
+}
+
+// panickyResolver wraps the resolver chain; it panics when armed.
+type panickyResolver struct {
+	w *world
+	r resolve.Resolver
+}
+
+func (p panickyResolver) Resolve(ctx context.Context, c resolve.Conflict) (resolve.Decision, error) {
+	p.w.maybePanic("resolver")
+	return p.r.Resolve(ctx, c)
+}
+
+// Check keeps the chain's gate (resolve.SystemOfRecord) working: the engine
+// consults a Resolver that is also a Gate as a gate.
+func (p panickyResolver) Check(ctx context.Context, c resolve.Change) (resolve.Verdict, error) {
+	return p.r.(resolve.Gate).Check(ctx, c)
+}
+
+// ruleBigChange is the Rule of the big-change gate's holds.
+const ruleBigChange = "sim-big-change"
+
+// bigChangeGate holds a change of amount between two numbers that differ by
+// a factor of 1000 or more (a price falling from 100 to 0.1): a person must
+// approve it. It panics when armed.
+func (w *world) bigChangeGate() resolve.Gate {
+	return resolve.GateFunc(func(_ context.Context, c resolve.Change) (resolve.Verdict, error) {
+		w.maybePanic("gate")
+		if c.Unit != fieldAmount || c.Deleted {
+			return resolve.Verdict{}, nil
+		}
+		from, ok1 := asFloat(c.From[fieldAmount])
+		to, ok2 := asFloat(c.To[fieldAmount])
+		if !ok1 || !ok2 || from == 0 || to == 0 {
+			return resolve.Verdict{}, nil
+		}
+		r := to / from
+		if r < 0 {
+			r = -r
+		}
+		if r >= 1000 || r <= 1.0/1000 {
+			return resolve.Verdict{Outcome: resolve.HoldChange, Rule: ruleBigChange,
+				Reason: fmt.Sprintf("amount %v -> %v needs approval", c.From[fieldAmount], c.To[fieldAmount])}, nil
+		}
+		return resolve.Verdict{}, nil
+	})
+}
+
+func asFloat(v concord.Value) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	}
+	return 0, false
+}

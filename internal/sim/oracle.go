@@ -1,0 +1,394 @@
+package sim
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+)
+
+// hist is a set of edit ids: the edits something causally follows.
+type hist map[int]bool
+
+func (h hist) with(o hist) hist {
+	out := maps.Clone(h)
+	if out == nil {
+		out = hist{}
+	}
+	maps.Copy(out, o)
+	return out
+}
+
+// edit is one change a simulated person made in one system.
+type edit struct {
+	id   int
+	sys  concord.SystemID
+	key  string
+	unit string // a unit name, or recordUnit for a creation or a delete
+	// vals are the unit's fields as sys held them right after the edit
+	// (a field absent there is absent here).
+	vals    map[string]concord.Value
+	deleted bool // recordUnit: a delete (else a creation)
+	hist    hist // the edits it causally follows, itself included
+	step    int
+}
+
+func (e *edit) String() string {
+	if e.unit == recordUnit {
+		what := "create"
+		if e.deleted {
+			what = "delete"
+		}
+		return fmt.Sprintf("e%d(%s %s %s @step %d)", e.id, e.sys, what, e.key, e.step)
+	}
+	return fmt.Sprintf("e%d(%s %s/%s=%s @step %d)", e.id, e.sys, e.key, e.unit, show(e.vals), e.step)
+}
+
+// snap is what the oracle last saw of one record in one system.
+type snap struct {
+	live   bool
+	fields map[string]concord.Value
+}
+
+// oracle knows every edit and checks the engine's outcome against the
+// rules; see the package documentation.
+type oracle struct {
+	w     *world
+	edits []*edit
+	byKU  map[string][]*edit // key/unit -> its edits
+	// know[s][key/unit]: the edits system s has held the value of (its own,
+	// and those the engine delivered to it); a person's edit in s follows
+	// all of them.
+	know map[concord.SystemID]map[string]hist
+	last map[concord.SystemID]map[string]snap
+	// decided[key/unit]: values that a recorded decision named (conflict
+	// candidates, refused changes, held candidates).
+	decided       map[string][]map[string]concord.Value
+	recordDecided map[string]bool // key -> a decision about the record's existence
+	seen          int             // audit events processed
+}
+
+func newOracle(w *world) *oracle {
+	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
+		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
+		recordDecided: map[string]bool{}}
+	for _, s := range w.names {
+		o.know[s] = map[string]hist{}
+		o.last[s] = map[string]snap{}
+	}
+	return o
+}
+
+func ku(key, unit string) string { return key + "/" + unit }
+
+func (o *oracle) newEdit(s concord.SystemID, key, unit string, vals map[string]concord.Value, deleted bool, h hist) *edit {
+	e := &edit{id: len(o.edits) + 1, sys: s, key: key, unit: unit, vals: vals, deleted: deleted, step: o.w.step}
+	e.hist = h.with(hist{e.id: true})
+	o.edits = append(o.edits, e)
+	o.byKU[ku(key, unit)] = append(o.byKU[ku(key, unit)], e)
+	o.know[s][ku(key, unit)] = e.hist
+	o.w.res.Edits++
+	o.w.logf("  person %s", e)
+	return e
+}
+
+// nextID is the id the next edit will get (values embed it).
+func (o *oracle) nextID() int { return len(o.edits) + 1 }
+
+// personEdit makes a person's edit of fields in s and records one edit per
+// unit it touched (and a creation if the record was not live in s).
+func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fields map[string]concord.Value) {
+	prev, had := f.Record(key)
+	rec := f.Edit(key, fields)
+	if !had {
+		var h hist
+		for u, k := range o.know[s] {
+			if strings.HasPrefix(u, key+"/") {
+				h = h.with(k)
+			}
+		}
+		o.newEdit(s, key, recordUnit, nil, false, h)
+	}
+	var touched []string
+	for fl := range fields {
+		if u := unitOf(fl); !slices.Contains(touched, u) {
+			touched = append(touched, u)
+		}
+	}
+	slices.Sort(touched)
+	for _, u := range touched {
+		// Program order: the edit follows what s held of the record's
+		// existence (a delete it saw, a re-creation).
+		h := o.know[s][ku(key, u)].with(o.know[s][ku(key, recordUnit)])
+		if had {
+			// s held the value of every edit whose value it shows: the
+			// person saw it (an engine merge of equal values makes
+			// several edits one value).
+			pv := unitVals(u, prev.Fields)
+			for _, e := range o.byKU[ku(key, u)] {
+				if len(pv) > 0 && sameVals(u, e.vals, pv) {
+					h = h.with(e.hist)
+				}
+			}
+		}
+		o.newEdit(s, key, u, unitVals(u, rec.Fields), false, h)
+	}
+	o.last[s][key] = snap{live: true, fields: rec.Fields}
+}
+
+// personDelete deletes the record in s (if live) and records the delete: it
+// follows everything s knew of the record.
+func (o *oracle) personDelete(s concord.SystemID, f *fake.System, key string) {
+	if !f.Delete(key) {
+		return
+	}
+	var h hist
+	for u, k := range o.know[s] {
+		if strings.HasPrefix(u, key+"/") {
+			h = h.with(k)
+		}
+	}
+	o.newEdit(s, key, recordUnit, nil, true, h)
+	o.last[s][key] = snap{}
+}
+
+func unitVals(u string, fields map[string]concord.Value) map[string]concord.Value {
+	out := map[string]concord.Value{}
+	for _, f := range fieldsOf(u) {
+		if v, ok := fields[f]; ok {
+			out[f] = v
+		}
+	}
+	return out
+}
+
+// sameVals compares a unit's values, a missing field counting as nil.
+func sameVals(u string, a, b map[string]concord.Value) bool {
+	for _, f := range fieldsOf(u) {
+		if !concord.EqualValues(a[f], b[f]) {
+			return false
+		}
+	}
+	return true
+}
+
+// observe looks at every system after an engine step: what changed there
+// was written by the engine. A written value must be one that some edit
+// produced (or empty); the system now knows the edits that produced it.
+func (o *oracle) observe() {
+	for _, s := range o.w.names {
+		f := o.w.fakes[s]
+		for _, key := range o.w.keys {
+			rec, live := f.Record(key)
+			prev := o.last[s][key]
+			cur := snap{live: live, fields: rec.Fields}
+			if prev.live != live {
+				for _, e := range o.byKU[ku(key, recordUnit)] {
+					if e.deleted == !live {
+						o.learn(s, ku(key, recordUnit), e.hist)
+					}
+				}
+			}
+			if live {
+				for _, u := range units {
+					uv := unitVals(u, cur.fields)
+					if prev.live && sameVals(u, uv, unitVals(u, prev.fields)) && len(uv) == len(unitVals(u, prev.fields)) {
+						continue
+					}
+					o.written(s, key, u, uv)
+				}
+			}
+			o.last[s][key] = cur
+		}
+	}
+	o.events()
+}
+
+// written handles the values uv of unit u that the engine wrote into s.
+func (o *oracle) written(s concord.SystemID, key, u string, uv map[string]concord.Value) {
+	matched := false
+	for _, e := range o.byKU[ku(key, u)] {
+		if sameVals(u, e.vals, uv) {
+			o.learn(s, ku(key, u), e.hist)
+			matched = true
+		}
+	}
+	if matched {
+		return
+	}
+	for _, fl := range fieldsOf(u) {
+		v := uv[fl]
+		if v == nil {
+			continue
+		}
+		known := false
+		for _, e := range o.byKU[ku(key, u)] {
+			if x, ok := e.vals[fl]; ok && concord.EqualValues(x, v) {
+				known = true
+			}
+		}
+		if !known {
+			o.w.res.Unexpected++
+			o.w.failf(ClassUnexpected, "%s %s/%s holds %s (%T), which no edit of that field produced", s, key, fl, show(v), v)
+		}
+	}
+}
+
+func (o *oracle) learn(s concord.SystemID, unit string, h hist) {
+	o.know[s][unit] = o.know[s][unit].with(h)
+}
+
+// events reads the audit events emitted since the last call: the recorded
+// decisions, and the person's settlements.
+func (o *oracle) events() {
+	evs := o.w.audit.Events()
+	for _, ev := range evs[o.seen:] {
+		if ev.Kind != audit.WriteAttempted && ev.Kind != audit.WriteSucceeded {
+			line := fmt.Sprintf("    audit %s %s %s/%s", ev.Kind, ev.System, ev.Key, ev.Unit)
+			if ev.Rule != "" {
+				line += " rule=" + ev.Rule
+			}
+			if ev.To != nil || ev.Deleted {
+				line += fmt.Sprintf(" to=%s deleted=%v", show(ev.To), ev.Deleted)
+			}
+			for _, c := range ev.Candidates {
+				line += fmt.Sprintf(" [%s canonical=%v %s deleted=%v]", c.System, c.Canonical, show(c.Values), c.Deleted)
+			}
+			if ev.Error != "" {
+				line += " error=" + ev.Error
+			}
+			o.w.res.Log = append(o.w.res.Log, line) // not in the trace hash: messages may carry nondeterministic detail
+		}
+		k := ku(ev.Key, ev.Unit)
+		switch ev.Kind {
+		case audit.ConflictDetected, audit.ConflictHeld:
+			for _, c := range ev.Candidates {
+				o.decided[k] = append(o.decided[k], c.Values)
+			}
+			if ev.Unit == resolve.RecordUnit {
+				o.recordDecided[ev.Key] = true
+			}
+		case audit.ChangeRefused:
+			o.decided[k] = append(o.decided[k], ev.To)
+			if ev.Unit == resolve.RecordUnit {
+				o.recordDecided[ev.Key] = true
+			}
+		case audit.MergeDecided:
+			if ev.Unit == resolve.RecordUnit && ev.Rule != "fast-forward" {
+				o.recordDecided[ev.Key] = true
+			}
+		}
+	}
+	o.seen = len(evs)
+}
+
+func (o *oracle) isDecided(e *edit) bool {
+	for _, v := range o.decided[ku(e.key, e.unit)] {
+		if sameVals(e.unit, v, e.vals) {
+			return true
+		}
+	}
+	return false
+}
+
+// final checks the converged systems: agreement, and no lost edit.
+func (o *oracle) final() {
+	for _, key := range o.w.keys {
+		recs := make([]concord.Record, len(o.w.names))
+		lives := make([]bool, len(o.w.names))
+		for i, s := range o.w.names {
+			recs[i], lives[i] = o.w.fakes[s].Record(key)
+		}
+		if slices.Contains(lives, !lives[0]) {
+			o.w.res.Divergent++
+			var b strings.Builder
+			for i, s := range o.w.names {
+				fmt.Fprintf(&b, " %s:live=%v", s, lives[i])
+			}
+			o.w.failf(ClassDivergent, "record %s exists in some systems only:%s", key, b.String())
+			continue
+		}
+		if lives[0] {
+			fields := map[string]bool{}
+			for _, r := range recs {
+				for f := range r.Fields {
+					fields[f] = true
+				}
+			}
+			for _, f := range slices.Sorted(maps.Keys(fields)) {
+				for i := 1; i < len(recs); i++ {
+					if !concord.EqualValues(recs[0].Fields[f], recs[i].Fields[f]) {
+						o.w.res.Divergent++
+						o.w.failf(ClassDivergent, "%s/%s: %s holds %s, %s holds %s", key, f, o.w.names[0], show(recs[0].Fields[f]),
+							o.w.names[i], show(recs[i].Fields[f]))
+						break
+					}
+				}
+			}
+		}
+		o.checkLost(key, lives[0], recs[0].Fields)
+	}
+}
+
+// checkLost reports every edit of key that the final state neither holds
+// nor supersedes by a causally later edit or a recorded decision.
+func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value) {
+	deletes := slices.DeleteFunc(slices.Clone(o.byKU[ku(key, recordUnit)]), func(e *edit) bool { return !e.deleted })
+	deletedAfter := func(id int) bool {
+		return slices.ContainsFunc(deletes, func(d *edit) bool { return d.hist[id] })
+	}
+	for _, e := range o.edits {
+		if e.key != key {
+			continue
+		}
+		var why string
+		switch {
+		case e.unit == recordUnit && e.deleted && live:
+			if o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
+				continue
+			}
+			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
+		case !live:
+			if (e.unit == recordUnit && e.deleted) || o.recordDecided[key] || deletedAfter(e.id) {
+				continue
+			}
+			why = "the record is deleted everywhere by a delete that did not follow this edit, and no decision overrode it"
+		case e.unit == recordUnit:
+			continue // a creation of a record that exists
+		default:
+			fv := unitVals(e.unit, final)
+			if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) {
+				continue
+			}
+			if slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool { return w.hist[e.id] && sameVals(e.unit, w.vals, fv) }) {
+				continue
+			}
+			why = fmt.Sprintf("final value %s; no edit holding it followed this one and no decision named it", show(fv))
+		}
+		o.w.res.Lost++
+		o.w.failf(ClassLost, "edit %s is lost: %s", e, why)
+	}
+}
+
+// show formats a value or a map of values compactly, with Go types for
+// numbers and times.
+func show(v any) string {
+	switch x := v.(type) {
+	case map[string]concord.Value:
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			parts = append(parts, k+":"+show(x[k]))
+		}
+		return "{" + strings.Join(parts, " ") + "}"
+	case string:
+		return fmt.Sprintf("%q", x)
+	case nil:
+		return "nil"
+	}
+	return fmt.Sprintf("%v(%T)", v, v)
+}

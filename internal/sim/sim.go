@@ -1,0 +1,807 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+)
+
+// Options configures one simulated run.
+type Options struct {
+	// Seed determines everything the harness does.
+	Seed uint64
+	// Skip switches off fault kinds (Kind values) and features (Features)
+	// by name: the list of known-failing behaviours.
+	Skip map[string]bool
+	// sabotage, when set (by the oracle's own tests), runs after the quiet
+	// phase and before the final checks.
+	sabotage func(w *world)
+}
+
+// Failure classes, the first word of every failure line.
+const (
+	ClassPanic        = "panic-escaped"          // a panic in user code escaped RunCycle (issue 8 item 9)
+	ClassCommit       = "commit-failing"         // commits still fail after the faults stopped
+	ClassLost         = "lost-edit"              // an edit neither in the final state nor superseded
+	ClassUnexpected   = "unexpected-value"       // a value no edit produced
+	ClassDivergent    = "divergent"              // systems disagree after the quiet cycles
+	ClassSettle       = "settle-mismatch"        // Settle applied a value the person did not choose
+	ClassSteady       = "steady-state-writes"    // quiet cycles still write
+	ClassDeadLetter   = "unexplained-dead"       // a dead letter no injected fault explains
+	ClassHold         = "unexplained-hold"       // a hold no rule explains
+	ClassLeft         = "not-settled"            // holds or dead letters left after the person settled them
+	ClassEngineError  = "engine-error"           // an engine call failed in a way no fault explains
+	ClassNoQuiescence = "no-quiescence"          // the quiet phase did not reach a cycle without writes
+	classMax          = "too-many-failures"      // output truncated
+	maxFailures       = 40                       // per seed, to keep reports readable
+	personName        = "sim-person@example.com" // who settles and replays
+)
+
+// Result is what one run found.
+type Result struct {
+	Seed uint64
+	// Trace is a hash of every step and of every system's records after
+	// every engine step: the same seed gives the same Trace.
+	Trace  uint64
+	Steps  int
+	Cycles int
+	Edits  int
+	// Faults counts the faults injected (or, for crashes and panics, that
+	// fired), by kind.
+	Faults map[Kind]int
+	// Settles and Replays count the person's settlements and replays.
+	Settles, Replays            int
+	Lost, Unexpected, Divergent int
+	// Failures are one line each, starting with a class (ClassLost, ...).
+	Failures []string
+	// Log is the run's trace, for a failing seed.
+	Log []string
+}
+
+// Failed reports whether the run found anything wrong.
+func (r *Result) Failed() bool { return len(r.Failures) > 0 }
+
+// Classes returns the distinct failure classes of the run, sorted.
+func (r *Result) Classes() []string {
+	var out []string
+	for _, f := range r.Failures {
+		c, _, _ := strings.Cut(f, ":")
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// clock is the simulated wall clock of the systems and the engine's
+// Config.Now. The harness moves it; bulk edits share one reading.
+type clock struct {
+	mu gosync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type sysKey struct {
+	s   concord.SystemID
+	key string
+}
+
+// world is one run: the systems, the engine instance, the store, the
+// fault schedule's state, and the oracle.
+type world struct {
+	opt   Options
+	rng   *rand.Rand
+	gen   *valueGen
+	res   *Result
+	step  int
+	clock *clock
+	names []concord.SystemID
+	fakes map[concord.SystemID]*fake.System
+	keys  []string
+	audit *audittest.Recorder
+	o     *oracle
+	trace []byte // the trace being hashed
+
+	holdMode bool // conflicts held for a person instead of last-writer-wins
+	gate     bool // the big-change gate is configured
+
+	base     *recsync.MemoryStore   // the store's current contents
+	snaps    []*recsync.MemoryStore // older copies, for KindRestore
+	engine   *recsync.Engine
+	instance int
+	cr       *crasher // armed crash of the current instance, if any
+	curStore *simStore
+	curConns []*conn
+
+	pmu      gosync.Mutex    // guards armed, read from the engine's goroutines
+	armed    map[string]bool // where a panic is armed
+	fired    []string        // panics that fired, read after the call
+	latency  map[concord.SystemID]int
+	timeouts map[concord.SystemID]bool
+	failKeys map[sysKey]int // record faults and how many cycles they last
+	perm     map[sysKey]bool
+	everPerm map[sysKey]bool           // explains outbound dead letters
+	panicIn  map[concord.SystemID]bool // inbound panics explain inbound dead letters
+	deadSeen map[string]bool
+}
+
+// Run runs one seed and returns what it found. It must run inside a
+// testing/synctest bubble: the engine's retry waits, the systems' latency
+// and the per-call deadlines then cost no real time and do not depend on
+// the machine's speed.
+func Run(opt Options) *Result {
+	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
+	w := &world{opt: opt, rng: rng, res: &Result{Seed: opt.Seed, Faults: map[Kind]int{}},
+		clock: &clock{t: time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)}, fakes: map[concord.SystemID]*fake.System{},
+		audit: audittest.New(), armed: map[string]bool{}, latency: map[concord.SystemID]int{},
+		timeouts: map[concord.SystemID]bool{}, failKeys: map[sysKey]int{}, perm: map[sysKey]bool{},
+		everPerm: map[sysKey]bool{}, panicIn: map[concord.SystemID]bool{}, deadSeen: map[string]bool{}}
+	if opt.Skip == nil {
+		w.opt.Skip = map[string]bool{}
+	}
+	w.gen = &valueGen{rng: rng, skip: w.opt.Skip}
+	n := 2 + rng.IntN(4)
+	for i := range n {
+		id := concord.SystemID(fmt.Sprintf("s%d", i))
+		w.names = append(w.names, id)
+		w.fakes[id] = fake.New(string(id), fake.WithClock(w.clock.Now))
+	}
+	for i := range 2 + rng.IntN(4) {
+		w.keys = append(w.keys, fmt.Sprintf("k%d", i))
+	}
+	w.holdMode = rng.IntN(10) < 3
+	w.gate = rng.IntN(2) == 0
+	w.base = recsync.NewMemoryStore()
+	w.o = newOracle(w)
+	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate)
+	w.restart("start")
+
+	steps := 30 + rng.IntN(40)
+	for w.step = 1; w.step <= steps; w.step++ {
+		w.doStep()
+	}
+	w.quiet()
+	w.res.Steps = steps
+	h := fnv.New64a()
+	h.Write(w.trace)
+	w.res.Trace = h.Sum64()
+	return w.res
+}
+
+func (w *world) on(k Kind) bool { return !w.opt.Skip[string(k)] }
+
+func (w *world) logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	w.res.Log = append(w.res.Log, line)
+	w.trace = append(w.trace, line...)
+	w.trace = append(w.trace, '\n')
+}
+
+func (w *world) failf(class, format string, args ...any) {
+	line := class + ": " + fmt.Sprintf(format, args...)
+	w.logf("  FAIL %s", line)
+	switch {
+	case len(w.res.Failures) < maxFailures:
+		w.res.Failures = append(w.res.Failures, fmt.Sprintf("%s: step %d: %s", class, w.step, fmt.Sprintf(format, args...)))
+	case len(w.res.Failures) == maxFailures:
+		w.res.Failures = append(w.res.Failures, classMax+": further failures not listed")
+	}
+}
+
+// restart drops the engine instance and builds a new one on the current
+// store, as a restarted process would.
+func (w *world) restart(why string) {
+	w.instance++
+	w.cr = nil
+	w.logf("  engine instance %d (%s)", w.instance, why)
+	w.curStore = &simStore{Store: w.base, codec: !w.opt.Skip[featCodec]}
+	w.curConns = nil
+	resolver := resolve.Chain(resolve.SystemOfRecord(map[string]concord.SystemID{fieldOwned: w.names[0]}), resolve.LastWriterWins())
+	if w.holdMode {
+		resolver = resolve.Chain(resolve.SystemOfRecord(map[string]concord.SystemID{fieldOwned: w.names[0]}), resolve.Hold("sim: a person decides"))
+	}
+	cfg := recsync.Config{
+		Groups:   map[string][]string{groupAddr: fieldsOf(groupAddr)},
+		Resolver: panickyResolver{w: w, r: resolver},
+		Audit:    w.audit,
+		Store:    w.curStore,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:      w.clock.Now,
+		Retry: recsync.RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
+			MaxElapsed: 30 * time.Second, MaxRetryAfter: 10 * time.Second, MaxRecordAttempts: 1000},
+		Instance: "sim", // a restarted process keeps its name and renews its own lease
+	}
+	if w.gate {
+		cfg.Gates = []resolve.Gate{w.bigChangeGate()}
+	}
+	for _, s := range w.names {
+		c := &conn{w: w, id: s, f: w.fakes[s]}
+		w.curConns = append(w.curConns, c)
+		cfg.Systems = append(cfg.Systems, recsync.System{ID: s, Connector: c,
+			Inbound: w.inbound(s), Outbound: w.outbound(s), BatchSize: 2 + w.rng.IntN(4)})
+	}
+	e, err := recsync.New(cfg)
+	if err != nil {
+		panic("sim: invalid engine config: " + err.Error())
+	}
+	w.engine = e
+}
+
+// arm installs a crash on the current instance: its wrappers read w.cr.
+func (w *world) armCrash(target string, n int) {
+	w.cr = newCrasher(target, n)
+	w.curStore.cr = w.cr
+	for _, c := range w.curConns {
+		c.cr = w.cr
+	}
+}
+
+// ---- steps ----
+
+func (w *world) doStep() {
+	r := w.rng.IntN(100)
+	if r < 70 || w.rng.IntN(3) == 0 {
+		// Bulk edits share one timestamp; otherwise time moves on.
+		w.clock.advance(time.Duration(w.rng.IntN(3000)) * time.Millisecond)
+	}
+	switch {
+	case r < 40:
+		w.personEdits()
+	case r < 45:
+		w.personDeletes()
+	case r < 55:
+		w.injectFaults()
+	case r < 58:
+		w.snapshot()
+	case r < 62:
+		w.lateWebhook()
+	case r < 67:
+		w.settleHolds(true)
+	case r < 69:
+		w.replayDeadLetters()
+	default:
+		w.cycle()
+	}
+}
+
+func (w *world) personEdits() {
+	n := 1 + w.rng.IntN(3)
+	w.logf("step %d: %d person edit(s) at %s", w.step, n, w.clock.Now().Format(time.StampMilli))
+	for range n {
+		s := w.names[w.rng.IntN(len(w.names))]
+		key := w.keys[w.rng.IntN(len(w.keys))]
+		fields := map[string]concord.Value{}
+		for range 1 + w.rng.IntN(2) {
+			u := units[w.rng.IntN(len(units))]
+			id := w.o.nextID() + len(fields) // distinct per edit of this call
+			for _, f := range fieldsOf(u) {
+				if u != groupAddr || w.rng.IntN(3) > 0 || f == fieldZip {
+					fields[f] = w.gen.value(f, id)
+				}
+			}
+		}
+		w.o.personEdit(s, w.fakes[s], key, fields)
+	}
+}
+
+func (w *world) personDeletes() {
+	s := w.names[w.rng.IntN(len(w.names))]
+	key := w.keys[w.rng.IntN(len(w.keys))]
+	w.logf("step %d: person deletes %s in %s", w.step, key, s)
+	w.o.personDelete(s, w.fakes[s], key)
+}
+
+func (w *world) snapshot() {
+	if !w.on(KindRestore) {
+		return
+	}
+	w.logf("step %d: snapshot of the store", w.step)
+	w.snaps = append(w.snaps, w.base.Snapshot())
+}
+
+// injectFaults arms one or two faults from the seeded schedule.
+func (w *world) injectFaults() {
+	var kinds []Kind
+	for _, k := range Kinds {
+		if w.on(k) {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		return
+	}
+	for range 1 + w.rng.IntN(2) {
+		k := kinds[w.rng.IntN(len(kinds))]
+		s := w.names[w.rng.IntN(len(w.names))]
+		f := w.fakes[s]
+		key := w.keys[w.rng.IntN(len(w.keys))]
+		switch k {
+		case KindLatency:
+			d := time.Duration(1+w.rng.IntN(500)) * time.Millisecond
+			f.SetLatency(d)
+			w.latency[s] = 1 + w.rng.IntN(4)
+			w.logf("step %d: fault latency %s on %s", w.step, d, s)
+		case KindTimeout:
+			f.SetLatency(callTimeout + time.Second)
+			w.timeouts[s] = true
+			w.latency[s] = 1
+			w.logf("step %d: fault timeout on %s for a cycle", w.step, s)
+		case KindRateLimit:
+			ra := time.Duration(w.rng.IntN(20)) * time.Second // beyond MaxRetryAfter sometimes
+			f.RateLimitNext(1+w.rng.IntN(3), ra)
+			w.logf("step %d: fault 429 x? Retry-After %s on %s", w.step, ra, s)
+		case KindTransient:
+			switch w.rng.IntN(3) {
+			case 0:
+				f.FailNext(fake.OpChanges, 1+w.rng.IntN(3), nil)
+				w.logf("step %d: fault transient reads on %s", w.step, s)
+			case 1:
+				f.FailNext(fake.OpApply, 1+w.rng.IntN(3), nil)
+				w.logf("step %d: fault transient writes on %s", w.step, s)
+			default:
+				f.FailKey(key, connector.Transient(errors.New("sim: 503 for this record")))
+				w.failKeys[sysKey{s, key}] = 1 + w.rng.IntN(2)
+				w.logf("step %d: fault transient writes of %s on %s", w.step, key, s)
+			}
+		case KindPermanent:
+			f.FailKey(key, connector.Permanent(errors.New("sim: 422 for this record")))
+			w.failKeys[sysKey{s, key}] = 1 + w.rng.IntN(3)
+			w.perm[sysKey{s, key}] = true
+			w.everPerm[sysKey{s, key}] = true
+			w.logf("step %d: fault permanent writes of %s on %s", w.step, key, s)
+		case KindReplyLost:
+			f.LoseRepliesNext(1)
+			w.logf("step %d: fault lost reply on %s", w.step, s)
+		case KindRepeatFeed:
+			f.RepeatNext(1+w.rng.IntN(2), 1+w.rng.IntN(10))
+			w.logf("step %d: fault repeated feed on %s", w.step, s)
+		case KindReorderFeed:
+			f.ReorderNext(1 + w.rng.IntN(2))
+			w.logf("step %d: fault reordered feed on %s", w.step, s)
+		case KindLateWebhook:
+			w.lateWebhook()
+			continue // counted there
+		case KindPanic:
+			where := []string{"inbound:" + string(s), "outbound:" + string(s), "resolver", "gate"}[w.rng.IntN(4)]
+			w.arm(where)
+			w.logf("step %d: fault panic armed in %s", w.step, where)
+			continue // counted when it fires
+		case KindPanicConn:
+			where := "conn:" + string(s) + "." + []string{"Changes", "Apply"}[w.rng.IntN(2)]
+			w.arm(where)
+			w.logf("step %d: fault panic armed in %s", w.step, where)
+			continue
+		case KindCrash:
+			targets := []string{"store.Epoch", "store.AcquireLease", "store.Pending", "store.Load", "store.Commit", "store.DeadLetters"}
+			for _, n := range w.names {
+				targets = append(targets, string(n)+".Changes", string(n)+".Apply")
+			}
+			t, n := targets[w.rng.IntN(len(targets))], 1+w.rng.IntN(4)
+			w.armCrash(t, n)
+			w.logf("step %d: fault crash armed at point %d of %s", w.step, n, t)
+			continue // counted when it fires
+		case KindRestore:
+			if len(w.snaps) == 0 {
+				continue
+			}
+			old := w.snaps[w.rng.IntN(len(w.snaps))]
+			w.base = old.Snapshot()
+			if _, err := w.base.NewEpoch(context.Background()); err != nil {
+				panic(err)
+			}
+			w.logf("step %d: fault store restored from an older snapshot (new epoch)", w.step)
+			w.restart("restore")
+		}
+		w.res.Faults[k]++
+	}
+}
+
+func (w *world) arm(where string) {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	w.armed[where] = true
+}
+
+// maybePanic panics if a panic is armed at where (once).
+func (w *world) maybePanic(where string) {
+	w.pmu.Lock()
+	armed := w.armed[where]
+	delete(w.armed, where)
+	if armed {
+		w.fired = append(w.fired, where)
+	}
+	w.pmu.Unlock()
+	if armed {
+		panic(userPanic{where: where})
+	}
+}
+
+func (w *world) maybePanicConn(s concord.SystemID, op string) {
+	where := "conn:" + string(s) + "." + op
+	w.pmu.Lock()
+	armed := w.armed[where]
+	delete(w.armed, where)
+	w.pmu.Unlock()
+	if armed {
+		panic(fmt.Sprintf("sim: injected panic in connector %s %s (seed %d; the engine does not recover panics in its goroutines: re-run with  %s)",
+			s, op, w.opt.Seed, Command(w.opt.Seed, w.opt.Skip)))
+	}
+}
+
+// lateWebhook pushes earlier states of a record from one system through
+// Engine.Ingest: a webhook delivered late, twice, or out of order.
+func (w *world) lateWebhook() {
+	if !w.on(KindLateWebhook) {
+		return
+	}
+	s := w.names[w.rng.IntN(len(w.names))]
+	key := w.keys[w.rng.IntN(len(w.keys))]
+	h := w.fakes[s].History(key)
+	if len(h) == 0 {
+		return
+	}
+	var recs []concord.Record
+	for range 1 + w.rng.IntN(3) {
+		recs = append(recs, h[w.rng.IntN(len(h))])
+	}
+	w.res.Faults[KindLateWebhook]++
+	w.logf("step %d: fault late webhook from %s: %d state(s) of %s", w.step, s, len(recs), key)
+	for _, r := range recs { // one Ingest per message, in the (shuffled) order they arrive
+		w.engineStep("ingest", func(ctx context.Context) error {
+			_, err := w.engine.Ingest(ctx, s, []concord.Record{r})
+			return err
+		})
+	}
+}
+
+// cycle runs one engine cycle, then lets the step-bound faults expire.
+func (w *world) cycle() {
+	w.logf("step %d: cycle", w.step)
+	w.res.Cycles++
+	w.engineStep("cycle", func(ctx context.Context) error {
+		_, err := w.engine.RunCycle(ctx)
+		return err
+	})
+	for s, n := range w.latency {
+		if n <= 1 {
+			delete(w.latency, s)
+			delete(w.timeouts, s)
+			w.fakes[s].SetLatency(0)
+		} else {
+			w.latency[s] = n - 1
+		}
+	}
+	for k, n := range w.failKeys {
+		if n <= 1 {
+			delete(w.failKeys, k)
+			delete(w.perm, k)
+			w.fakes[k.s].ClearFailKey(k.key)
+		} else {
+			w.failKeys[k] = n - 1
+		}
+	}
+}
+
+// engineStep runs one call into the engine (a cycle, an ingest, a
+// settlement, a replay), turns an escaped panic into a failure, restarts
+// the engine after a crash or a panic, and lets the oracle look.
+func (w *world) engineStep(what string, f func(ctx context.Context) error) (err error) {
+	var perr any
+	func() {
+		defer func() { perr = recover() }()
+		err = f(context.Background())
+	}()
+	w.pmu.Lock()
+	fired := w.fired
+	w.fired = nil
+	w.pmu.Unlock()
+	for _, where := range fired {
+		w.res.Faults[KindPanic]++
+		if strings.HasPrefix(where, "inbound:") {
+			w.panicIn[concord.SystemID(strings.TrimPrefix(where, "inbound:"))] = true
+		}
+	}
+	switch {
+	case perr != nil:
+		if _, ok := perr.(userPanic); !ok {
+			panic(perr) // not ours: a bug in the engine or the harness
+		}
+		w.failf(ClassPanic, "%s: %v escaped %s (the engine does not recover panics in user code)", what, perr, what)
+		w.restart("after a panic")
+	case w.cr != nil && w.cr.isDead():
+		w.res.Faults[KindCrash]++
+		w.logf("  crashed at point %d of %s: %v", w.cr.n, w.cr.target, err)
+		w.restart("after a crash")
+	case err != nil:
+		var ce *recsync.CycleError
+		if !errors.As(err, &ce) {
+			w.logf("  %s failed: %v", what, err)
+		}
+	}
+	w.observe()
+	return err
+}
+
+// observe records the systems' states in the trace and lets the oracle and
+// the accounting look.
+func (w *world) observe() {
+	for _, s := range w.names {
+		for _, r := range w.fakes[s].Records() {
+			w.trace = append(w.trace, s...)
+			w.trace = append(w.trace, r.Key...)
+			w.trace = append(w.trace, r.Tag...)
+			for _, f := range slices.Sorted(mapsKeys(r.Fields)) {
+				w.trace = append(w.trace, f...)
+				w.trace, _ = concord.AppendCanonical(w.trace, r.Fields[f])
+			}
+		}
+	}
+	w.o.observe()
+	w.account()
+}
+
+// account checks that every dead letter and every hold is explained.
+func (w *world) account() {
+	ctx := context.Background()
+	dead, err := w.base.DeadLetters(ctx)
+	if err != nil {
+		panic(err)
+	}
+	for _, d := range dead {
+		id := fmt.Sprintf("%d/%s/%s/%v/%s", d.ID, d.System, d.Key, d.Inbound, d.When)
+		if w.deadSeen[id] {
+			continue
+		}
+		w.deadSeen[id] = true
+		explained := (!d.Inbound && w.everPerm[sysKey{d.System, d.Key}]) || (d.Inbound && w.panicIn[d.System])
+		w.logf("  dead letter %d: %s %s inbound=%v class=%s", d.ID, d.System, d.Key, d.Inbound, d.Class)
+		if !explained {
+			w.failf(ClassDeadLetter, "dead letter %d (%s %s, inbound=%v, %s): %s", d.ID, d.System, d.Key, d.Inbound, d.Class, d.Reason)
+		}
+	}
+	holds, err := w.holds()
+	if err != nil {
+		return
+	}
+	for _, h := range holds {
+		switch h.Rule {
+		case ruleBigChange, resolve.RuleSystemOfRecord:
+			continue
+		case resolve.RuleHold, recsync.RuleUnresolved:
+			if w.holdMode {
+				continue
+			}
+		}
+		w.failf(ClassHold, "hold on %s/%s (rule %q: %s) explained by no rule", h.Key, h.Unit, h.Rule, h.Reason)
+	}
+}
+
+// holds lists the holds as Engine.Holds does, but straight from the store,
+// so that the harness's own look never reaches a crash point.
+func (w *world) holds() ([]recsync.HeldConflict, error) {
+	ctx := context.Background()
+	keys, err := w.base.Held(ctx)
+	if err != nil {
+		return nil, err
+	}
+	states, err := w.base.Load(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	var out []recsync.HeldConflict
+	for _, k := range keys {
+		st := states[k]
+		if st == nil {
+			continue
+		}
+		for _, name := range slices.Sorted(mapsKeys(st.Units)) {
+			if u := st.Units[name]; u.Hold != nil {
+				out = append(out, recsync.HeldConflict{Key: k, Unit: name, Hold: *u.Hold})
+			}
+		}
+	}
+	return out, nil
+}
+
+// settleHolds has the person settle one hold (or, at the end, all of them).
+// With stale, a cycle may run between listing and settling, as when a
+// person decides from a page loaded earlier.
+func (w *world) settleHolds(stale bool) {
+	holds, err := w.holds()
+	if err != nil || len(holds) == 0 {
+		return
+	}
+	if stale {
+		holds = holds[w.rng.IntN(len(holds)):][:1]
+	}
+	if stale && w.rng.IntN(3) == 0 {
+		w.logf("step %d: the person reads the holds, and a cycle runs before they decide", w.step)
+		w.cycle()
+	}
+	for _, h := range holds {
+		i := w.rng.IntN(len(h.Candidates))
+		chosen := h.Candidates[i]
+		w.logf("step %d: person settles %s/%s with candidate %d of %d (%s %s deleted=%v)", w.step, h.Key, h.Unit, i,
+			len(h.Candidates), chosen.System, show(chosen.Values), chosen.Deleted)
+		before := w.audit.Len()
+		err := w.engineStep("settle", func(ctx context.Context) error {
+			return w.engine.Settle(ctx, h.Key, h.Unit, i, personName)
+		})
+		if err != nil {
+			w.logf("  settle refused: %v", err)
+			continue
+		}
+		w.res.Settles++
+		for _, ev := range w.audit.Events()[before:] {
+			if ev.Kind != audit.MergeDecided || ev.Key != h.Key || ev.Unit != h.Unit || ev.Rule != recsync.RulePerson {
+				continue
+			}
+			if ev.Deleted != chosen.Deleted || (h.Unit != resolve.RecordUnit && !sameVals(h.Unit, ev.To, chosen.Values)) {
+				w.failf(ClassSettle, "the person chose %s deleted=%v for %s/%s; Settle returned nil and applied %s deleted=%v",
+					show(chosen.Values), chosen.Deleted, h.Key, h.Unit, show(ev.To), ev.Deleted)
+			}
+		}
+	}
+}
+
+// replayDeadLetters has the person replay the dead letters whose cause is
+// gone.
+func (w *world) replayDeadLetters() {
+	dead, err := w.base.DeadLetters(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	for _, d := range dead {
+		if w.perm[sysKey{d.System, d.Key}] {
+			continue // still failing: replaying now would only fail again
+		}
+		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, d.System, d.Key)
+		if err := w.engineStep("replay", func(ctx context.Context) error { return w.engine.Replay(ctx, d.ID, personName) }); err == nil {
+			w.res.Replays++
+		}
+	}
+}
+
+// quiet stops every fault, has the person settle and replay everything,
+// runs cycles until one writes nothing, checks that two more write
+// nothing either, and runs the oracle's final checks.
+func (w *world) quiet() {
+	w.step++
+	w.logf("step %d: faults stop", w.step)
+	for _, s := range w.names {
+		f := w.fakes[s]
+		f.SetLatency(0)
+		f.FailNext(fake.OpChanges, 0, nil)
+		f.FailNext(fake.OpApply, 0, nil)
+		f.RateLimitNext(0, 0)
+		f.LoseRepliesNext(0)
+		f.RepeatNext(0, 0)
+		f.ReorderNext(0)
+		for _, k := range w.keys {
+			f.ClearFailKey(k)
+		}
+	}
+	clear(w.failKeys)
+	clear(w.perm)
+	w.pmu.Lock()
+	clear(w.armed)
+	w.pmu.Unlock()
+	if w.cr != nil {
+		w.cr.target = "" // disarmed: no point matches
+	}
+	w.clock.advance(time.Minute)
+	quiet := false
+	var lastErr error
+	for range 12 {
+		w.settleHolds(false)
+		w.replayDeadLetters()
+		w.step++
+		w.logf("step %d: quiet cycle", w.step)
+		w.res.Cycles++
+		apply := w.applyCalls()
+		lastErr = w.engineStep("cycle", func(ctx context.Context) error { _, err := w.engine.RunCycle(ctx); return err })
+		holds, _ := w.holds()
+		dead, _ := w.base.DeadLetters(context.Background())
+		if lastErr == nil && w.applyCalls() == apply && len(holds) == 0 && len(dead) == 0 {
+			quiet = true
+			break
+		}
+	}
+	if lastErr != nil {
+		var ce *recsync.CycleError
+		if errors.As(lastErr, &ce) {
+			w.failf(ClassEngineError, "the last quiet cycle failed: %v", lastErr)
+		} else {
+			w.failf(ClassCommit, "the last quiet cycle failed: %v", lastErr)
+		}
+	}
+	if !quiet {
+		w.failf(ClassNoQuiescence, "12 quiet cycles (with every hold settled and dead letter replayed) did not reach one without writes")
+	}
+	if holds, _ := w.holds(); len(holds) > 0 {
+		w.failf(ClassLeft, "%d hold(s) left after the person settled them all, e.g. %s/%s", len(holds), holds[0].Key, holds[0].Unit)
+	}
+	if dead, _ := w.base.DeadLetters(context.Background()); len(dead) > 0 {
+		w.failf(ClassLeft, "%d dead letter(s) left after the person replayed them all, e.g. %s %s: %s", len(dead), dead[0].System, dead[0].Key, dead[0].Reason)
+	}
+	// Steady state: two more cycles write nothing.
+	if quiet {
+		apply := w.applyCalls()
+		for range 2 {
+			w.step++
+			w.res.Cycles++
+			w.logf("step %d: steady-state cycle", w.step)
+			w.engineStep("cycle", func(ctx context.Context) error { _, err := w.engine.RunCycle(ctx); return err })
+		}
+		if n := w.applyCalls() - apply; n > 0 {
+			w.failf(ClassSteady, "%d Apply call(s) in steady-state cycles", n)
+		}
+	}
+	if w.opt.sabotage != nil {
+		w.opt.sabotage(w)
+		w.o.observe()
+	}
+	w.o.final()
+}
+
+func (w *world) applyCalls() int {
+	n := 0
+	for _, f := range w.fakes {
+		n += f.Calls(fake.OpApply)
+	}
+	return n
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Command returns the command that re-runs exactly one seed.
+func Command(seed uint64, skip map[string]bool) string {
+	cmd := fmt.Sprintf("go test ./internal/sim -run 'TestSimulation$' -sim.seed=%d -v", seed)
+	if len(skip) > 0 {
+		var names []string
+		for k, on := range skip {
+			if on {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		cmd += " -sim.skip=" + strings.Join(names, ",")
+	}
+	return cmd
+}
