@@ -36,9 +36,9 @@ var ErrNoHold = errors.New("concord: no hold on that record and unit")
 // person decide on what is there now.
 var ErrHoldChanged = errors.New("concord: the hold changed since it was listed")
 
-// revision hashes what a person deciding a hold sees: every candidate's
+// Revision hashes what a person deciding a hold sees: every candidate's
 // system, version, deletion and values.
-func (h *Hold) revision() string {
+func (h *Hold) Revision() string {
 	var b []byte
 	for _, c := range h.Candidates {
 		b = append(b, c.System...)
@@ -78,7 +78,7 @@ func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
 		}
 		for name, u := range st.Units {
 			if u.Hold != nil {
-				out = append(out, HeldConflict{Key: k, Unit: name, Revision: u.Hold.revision(), Hold: *u.Hold})
+				out = append(out, HeldConflict{Key: k, Unit: name, Revision: u.Hold.Revision(), Hold: *u.Hold})
 			}
 		}
 	}
@@ -119,7 +119,7 @@ func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person 
 	if st == nil || st.Units[unit] == nil || st.Units[unit].Hold == nil {
 		return fmt.Errorf("%w: %q/%q", ErrNoHold, key, unit)
 	}
-	if rev := st.Units[unit].Hold.revision(); rev != h.Revision {
+	if rev := st.Units[unit].Hold.Revision(); rev != h.Revision {
 		return fmt.Errorf("%w: %q/%q was listed at revision %s with %d candidates, it is now at %s with %d",
 			ErrHoldChanged, key, unit, h.Revision, len(h.Candidates), rev, len(st.Units[unit].Hold.Candidates))
 	}

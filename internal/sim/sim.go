@@ -624,7 +624,7 @@ func (w *world) holds() ([]recsync.HeldConflict, error) {
 		}
 		for _, name := range slices.Sorted(mapsKeys(st.Units)) {
 			if u := st.Units[name]; u.Hold != nil {
-				out = append(out, recsync.HeldConflict{Key: k, Unit: name, Hold: *u.Hold})
+				out = append(out, recsync.HeldConflict{Key: k, Unit: name, Revision: u.Hold.Revision(), Hold: *u.Hold})
 			}
 		}
 	}
@@ -653,7 +653,7 @@ func (w *world) settleHolds(stale bool) {
 			len(h.Candidates), chosen.System, show(chosen.Values), chosen.Deleted)
 		before := w.audit.Len()
 		err := w.engineStep("settle", func(ctx context.Context) error {
-			return w.engine.Settle(ctx, h.Key, h.Unit, i, personName)
+			return w.engine.Settle(ctx, h, i, personName)
 		})
 		if err != nil {
 			w.logf("  settle refused: %v", err)
