@@ -359,7 +359,18 @@ func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool
 	cu := st.Units[u]
 	fromPrev := cu != nil && !held.Version.IsZero() && held.Version.Compare(cu.Version) != concord.Equal &&
 		held.Version.Compare(cu.PrevVersion) == concord.Equal
-	v, err := held.Version.Inc(o.sys.actor)
+	base := held.Version
+	if u == resolve.RecordUnit {
+		// An existence edit (a delete, a create, a claim) is made with
+		// knowledge of everything the system held: its dot must come
+		// after every dot of that system in the record's context, or a
+		// delete made after the system's own field edits would compare
+		// as already seen.
+		for _, h := range view.Units {
+			base = base.Join(h.Version)
+		}
+	}
+	v, err := base.Inc(o.sys.actor)
 	if err != nil {
 		return &concord.RecordError{System: o.sys.id, Key: st.Key, Field: u, Err: err}
 	}
@@ -699,9 +710,10 @@ func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner co
 	for _, f := range m.layout.fieldsOf(u) {
 		if x, ok := to[f]; ok {
 			st.Fields[f] = x
-		} else if m.layout.isGroup(u) {
-			// A group is all its fields: one the winning value does
-			// not have is empty (not unknown), and written as such.
+		} else {
+			// A unit is all its fields: one the winning value does
+			// not have is empty (not unknown), and written as such
+			// (a person settling on "no value" clears it everywhere).
 			st.Fields[f] = nil
 		}
 	}
