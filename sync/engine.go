@@ -251,6 +251,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.cfg.Pipeline == "" {
 		e.cfg.Pipeline = "default"
 	}
+	e.guardComponents()
 	return e, nil
 }
 
@@ -650,9 +651,9 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	}
 	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: "transform", Err: err})
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: raw.Clone(), Transformed: transformed,
-		Reason: err.Error(), Class: "invalid", When: c.e.now()})
+		Reason: deadReason(err), Class: invalidClass(err), When: c.e.now()})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
-		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: "invalid"})
+		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err)})
 }
 
 // finish merges the observations with the stored state and the pending
@@ -830,6 +831,9 @@ func (c *cycle) count(events []audit.Event) {
 
 // className names the class of a connector error for audit and reports.
 func className(err error) string {
+	if errors.Is(err, ErrPanic) {
+		return "panic"
+	}
 	switch connector.Classify(err) {
 	case nil:
 		return ""
