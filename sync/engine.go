@@ -390,6 +390,9 @@ type cycle struct {
 	dead       []DeadLetter
 	removeDead []uint64 // dead letters this cycle settles
 	events     []audit.Event
+
+	// remerging: by key, the merge dead letters merged again (remerge.go).
+	remerging map[string][]DeadLetter
 }
 
 func (e *Engine) newCycle() *cycle {
@@ -590,7 +593,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	if err := raw.Validate(); err != nil {
 		return nil, withSystem(err, s.id)
 	}
-	o := &observation{sys: s, native: make(map[string]uint64, len(raw.Fields))}
+	o := &observation{sys: s, raw: raw, native: make(map[string]uint64, len(raw.Fields))}
 	for f, v := range raw.Fields {
 		h, err := concord.HashValue(v)
 		if err != nil {
@@ -660,6 +663,9 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 // records, writes, commits and emits the audit events.
 func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	e := c.e
+	if err := c.remerge(ctx); err != nil {
+		return c.report, err
+	}
 	keys := make([]string, 0, len(c.obs))
 	for k := range c.obs {
 		keys = append(keys, k)
@@ -803,6 +809,7 @@ func (c *cycle) failMerge(key string, err error) {
 	if r := c.report.Systems[s]; r != nil {
 		r.Failed++
 	}
+	c.keepForRemerge(key, err)
 }
 
 // count adds a record's merge events to the report.
