@@ -68,11 +68,14 @@ func (e *PanicError) Is(target error) bool { return target == ErrPanic }
 // newPanicError builds the error for a recovered value; it must be called
 // from the deferred function that recovered it.
 func newPanicError(call string, v any) *PanicError {
-	st := debug.Stack()
+	return &PanicError{Call: call, Value: v, Stack: cutStack(debug.Stack())}
+}
+
+func cutStack(st []byte) []byte {
 	if len(st) > MaxPanicStack {
 		st = append(st[:MaxPanicStack:MaxPanicStack], "\n... (cut)\n"...)
 	}
-	return &PanicError{Call: call, Value: v, Stack: st}
+	return st
 }
 
 // panicSite returns the function that raised the panic: the first frame
