@@ -96,4 +96,24 @@
 // decision supersedes every candidate, so a rejected change is written back
 // to the system that made it. Failure counts are consecutive: a record that
 // comes into sync in any way starts again from zero.
+//
+// # User code that panics
+//
+// Every call into the host's code (connectors, transforms, the Resolver,
+// gates, the Dictionary, the audit Sink, the Alerter) recovers a panic and
+// turns it into that call's failure, a [*PanicError] (matching [ErrPanic])
+// with the value and the stack; the engine's own goroutines never crash the
+// host. A panicking read or write is not retried within the cycle (a bug,
+// not a blip), is audited and alerted with class "panic", and a failed
+// write counts toward RetryPolicy.MaxRecordAttempts like a transient one.
+// A panicking inbound transform or validator dead-letters that record (the
+// stack in the reason); a panicking outbound transform fails that write; a
+// panicking resolver or gate fails that record's merge: nothing of it is
+// committed, and it is merged again next cycle ([ClassMerge]). A panicking
+// audit sink is the cycle's audit failure; a panicking alerter is logged.
+// runtime.Goexit in a connector, sink or alerter is treated as a panic (they
+// run in a goroutine of their own); in a transform, validator, resolver or
+// gate it ends the goroutine that called RunCycle, as it would anywhere in
+// it: nothing of that cycle is committed, and the engine stays usable.
+// Goroutines that user code starts itself are beyond reach.
 package sync

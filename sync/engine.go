@@ -251,6 +251,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.cfg.Pipeline == "" {
 		e.cfg.Pipeline = "default"
 	}
+	e.guardComponents()
 	return e, nil
 }
 
@@ -393,6 +394,9 @@ type cycle struct {
 	// fails, since the writes happened.
 	writeEvents []audit.Event
 	emitted     int // events already emitted (those committed before the writes)
+
+	// remerging: by key, the merge dead letters merged again (remerge.go).
+	remerging map[string][]DeadLetter
 }
 
 func (e *Engine) newCycle() *cycle {
@@ -656,7 +660,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	if err := raw.Validate(); err != nil {
 		return nil, withSystem(err, s.id)
 	}
-	o := &observation{sys: s, native: make(map[string]uint64, len(raw.Fields))}
+	o := &observation{sys: s, raw: raw, native: make(map[string]uint64, len(raw.Fields))}
 	for f, v := range raw.Fields {
 		h, err := concord.HashValue(v)
 		if err != nil {
@@ -725,15 +729,18 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	payload, textual := storable(raw)
 	transformed, _ = storable(transformed)
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: payload, Transformed: transformed,
-		Reason: err.Error(), Class: "invalid", When: c.e.now(), Textual: textual})
+		Reason: deadReason(err), Class: invalidClass(err), When: c.e.now(), Textual: textual})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
-		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: "invalid"})
+		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err)})
 }
 
 // finish merges the observations with the stored state and the pending
 // records, writes, commits and emits the audit events.
 func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	e := c.e
+	if err := c.remerge(ctx); err != nil {
+		return c.report, err
+	}
 	keys := make([]string, 0, len(c.obs))
 	for k := range c.obs {
 		keys = append(keys, k)
@@ -899,6 +906,7 @@ func (c *cycle) failMerge(key string, err error) {
 	if r := c.report.Systems[s]; r != nil {
 		r.Failed++
 	}
+	c.keepForRemerge(key, err)
 }
 
 // count adds a record's merge events to the report.
@@ -945,6 +953,9 @@ func stamp(t time.Time) string {
 
 // className names the class of a connector error for audit and reports.
 func className(err error) string {
+	if errors.Is(err, ErrPanic) {
+		return "panic"
+	}
 	switch connector.Classify(err) {
 	case nil:
 		return ""

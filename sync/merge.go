@@ -54,6 +54,7 @@ const (
 // observation is one record as one system reported it, in canonical shape.
 type observation struct {
 	sys    *system
+	raw    concord.Record    // as read, kept for a retry if the merge fails
 	rec    concord.Record    // canonical shape, after inbound transforms
 	native map[string]uint64 // hashes of the fields in the system's shape
 }

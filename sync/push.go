@@ -49,11 +49,11 @@ func (c *cycle) planWrites(ctx context.Context, states []*RecordState) [][]*writ
 			case err != nil:
 				c.fail(s.id, st.Key, "transform", err)
 				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
-					System: s.id, Key: st.Key, Error: err.Error(), ErrorClass: "invalid"})
+					System: s.id, Key: st.Key, Error: err.Error(), ErrorClass: invalidClass(err)})
 				if _, bug := err.(*outboundInvalid); bug {
 					// A transform bug does not mend itself: keep the
 					// record aside rather than retry it every cycle.
-					c.park(st, s, concord.Record{Key: st.Key}, concord.Record{Key: st.Key, Fields: st.Fields}, err, "invalid")
+					c.park(st, s, concord.Record{Key: st.Key}, concord.Record{Key: st.Key, Fields: st.Fields}, err, invalidClass(err))
 				}
 			case w == nil:
 				// The system already holds the canonical values.
@@ -331,6 +331,9 @@ func unitVersion(st *RecordState) concord.Version {
 func (c *cycle) writeFailed(w *write, err error) {
 	view := w.st.Systems[w.sys.id]
 	class := connector.Classify(err)
+	if errors.Is(err, ErrPanic) {
+		class = connector.ErrTransient // a bug, not a class: counted like a transient failure
+	}
 	if class == connector.ErrNotFound && !w.patch.Create {
 		// The system does not have the record after all: create it
 		// next time.
@@ -363,7 +366,7 @@ func (c *cycle) park(st *RecordState, s *system, payload, canonical concord.Reco
 	payload, _ = storable(payload)
 	canonical, _ = storable(canonical)
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: st.Key, Record: payload, Transformed: canonical,
-		Reason: err.Error(), Class: class, Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
+		Reason: deadReason(err), Class: class, Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteDeadLettered, Cycle: c.report.Cycle,
 		System: s.id, Key: st.Key, Fields: sortedFields(payload.Fields), Deleted: payload.Deleted,
 		Error: err.Error(), ErrorClass: class, Reason: fmt.Sprintf("after %d attempts", view.Attempts)})

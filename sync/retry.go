@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	gosync "sync"
@@ -187,7 +188,7 @@ func (c *cycle) call(ctx context.Context, s *system, op func(context.Context) er
 			s.budget.succeeded()
 			return nil
 		}
-		if ctx.Err() != nil || !connector.Retryable(err) {
+		if ctx.Err() != nil || !connector.Retryable(err) || errors.Is(err, ErrPanic) { // a panic is a bug, not a blip
 			return err
 		}
 		wait := time.Duration(rand.Int64N(int64(p.Backoff(attempt)) + 1))

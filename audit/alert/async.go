@@ -3,6 +3,7 @@ package alert
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -50,6 +51,9 @@ type AsyncConfig struct {
 // queued within AsyncConfig.DrainTimeout, and waits for it to return.
 // Cancelling Run's ctx instead stops the worker at once, leaving queued
 // alerts undelivered (Close then reports them).
+//
+// A next Alerter that panics (or calls runtime.Goexit) does not end the
+// worker: the delivery fails with a [*PanicError], which is not retried.
 //
 // Nothing is lost silently: a dropped alert is counted ([Async.Dropped]),
 // logged, and reported to the caller as [ErrQueueFull]; an alert given up
@@ -230,14 +234,17 @@ func (q *Async) deliver(ctx context.Context, a Alert) {
 		return append([]slog.Attr{slog.String("title", a.Title()), slog.String("group_key", a.GroupKey)}, extra...)
 	}
 	for attempt := 1; ; attempt++ {
-		err := q.next.Alert(ctx, a)
+		err := safeAlert(ctx, q.next, a)
 		if err == nil {
 			return
 		}
 		if attempt >= q.maxAttempts || permanent(err) || ctx.Err() != nil {
 			q.failed.Add(1)
-			q.log.LogAttrs(ctx, slog.LevelError, "alert: not delivered, giving up",
-				attrs(slog.Int("attempts", attempt), slog.Any("error", err))...)
+			extra := []slog.Attr{slog.Int("attempts", attempt), slog.Any("error", err)}
+			if pe, ok := errors.AsType[*PanicError](err); ok {
+				extra = append(extra, slog.String("stack", string(pe.Stack)))
+			}
+			q.log.LogAttrs(ctx, slog.LevelError, "alert: not delivered, giving up", attrs(extra...)...)
 			return
 		}
 		wait := q.backoff(attempt)

@@ -79,9 +79,10 @@ func DefaultGroupKey(a Alert) string {
 // after it so that slow deliveries do not hold up callers. An error from
 // the next Alerter is returned (by Alert, Resolve and Flush) but does not
 // change the grouping: the occurrence counts as sent. Retrying is Async's
-// job. A Grouper remembers each group from its first alert until it is
-// resolved, so group keys should name failures (systems and classes), not
-// records.
+// job. A panic (or runtime.Goexit) in the next Alerter is such an error, a
+// [*PanicError]: neither the caller's goroutine nor Run's ends. A Grouper
+// remembers each group from its first alert until it is resolved, so group
+// keys should name failures (systems and classes), not records.
 type Grouper struct {
 	next    Alerter
 	window  time.Duration
@@ -171,7 +172,7 @@ func (g *Grouper) Alert(ctx context.Context, a Alert) error {
 	if out.Time.IsZero() {
 		out.Time = now
 	}
-	errs = append(errs, g.next.Alert(ctx, out))
+	errs = append(errs, safeAlert(ctx, g.next, out))
 	return errors.Join(errs...)
 }
 
@@ -219,7 +220,7 @@ func (g *Grouper) closeWindow(ctx context.Context, gr *group, now time.Time) err
 	summary.Time = now
 	gr.pending = Alert{}
 	gr.windowEnd = now.Add(g.window)
-	return g.next.Alert(ctx, summary)
+	return safeAlert(ctx, g.next, summary)
 }
 
 // Resolve ends the outage of the group named groupKey: if the group has sent
@@ -244,7 +245,7 @@ func (g *Grouper) resolve(ctx context.Context, key, msg string) error {
 	if gr.pending.Count > 0 {
 		errs = append(errs, g.closeWindow(ctx, gr, now))
 	}
-	errs = append(errs, g.next.Alert(ctx, Alert{
+	errs = append(errs, safeAlert(ctx, g.next, Alert{
 		Time: now, Severity: SeverityResolved, Resolved: true,
 		System: gr.last.System, ErrorClass: gr.last.ErrorClass, GroupKey: key,
 		Count: gr.total, Message: cmp.Or(msg, "resolved"),

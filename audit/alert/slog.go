@@ -72,7 +72,8 @@ func (s *SlogAlerter) Alert(ctx context.Context, a Alert) error {
 // Multi returns an Alerter that delivers every alert to each of alerters, in
 // order. A failing alerter does not stop the others: Alert returns the
 // failures joined with errors.Join, each wrapped in a [*TargetError] giving
-// the alerter's index.
+// the alerter's index. An alerter that panics fails with a [*PanicError]
+// and does not stop the others either.
 //
 // Multi keeps its own copy of the slice and panics if an alerter is nil, so
 // that a wiring mistake shows at construction. Multi with no alerters
@@ -91,7 +92,7 @@ type multi []Alerter
 func (m multi) Alert(ctx context.Context, a Alert) error {
 	var errs []error
 	for i, t := range m {
-		if err := t.Alert(ctx, a); err != nil {
+		if err := safeAlert(ctx, t, a); err != nil { // one target's panic must not silence the others
 			errs = append(errs, &TargetError{Index: i, Err: err})
 		}
 	}

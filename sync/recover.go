@@ -1,0 +1,340 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/alert"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/transform"
+)
+
+// ErrPanic matches (with errors.Is) every [*PanicError]: user code (a
+// connector, transform, resolver, gate, validator, audit sink or alerter)
+// panicked, and the engine turned the panic into that call's failure.
+var ErrPanic = errors.New("user code panicked")
+
+// PanicError is a panic in user code, recovered by the engine and handled
+// as the failure of the call that panicked. It matches [ErrPanic]; if the
+// panic's value is an error, errors.Is and errors.As see it too (a nil
+// pointer dereference is a runtime.Error).
+type PanicError struct {
+	// Call names what was called: "connector portal Apply", "inbound
+	// transform of portal", "outbound transform of warehouse",
+	// "resolver", "resolver (as a gate)", "gate 2" (its index in
+	// Config.Gates), "validator", "audit sink", "alerter".
+	Call string
+	// Value is what was passed to panic. A call that ended its goroutine
+	// with runtime.Goexit has the value GoexitValue.
+	Value any
+	// Stack is the panicking goroutine's stack, taken where the panic was
+	// recovered (so it shows where it was raised), cut to MaxPanicStack
+	// bytes.
+	Stack []byte
+}
+
+// GoexitValue is the [PanicError.Value] of a connector, audit sink or
+// alerter call that called runtime.Goexit (testing's t.FailNow does).
+const GoexitValue = "runtime.Goexit called"
+
+// MaxPanicStack is the most bytes of stack a [PanicError] keeps.
+const MaxPanicStack = 16 << 10
+
+// Error names the call, the value and, when it can be found in the stack,
+// the function that panicked. The full stack is in Stack.
+func (e *PanicError) Error() string {
+	s := fmt.Sprintf("%s panicked: %v", e.Call, e.Value)
+	if at := panicSite(e.Stack); at != "" {
+		s += " (in " + at + ")"
+	}
+	return s
+}
+
+// Unwrap returns the panic's value if it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// Is reports whether target is [ErrPanic].
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
+
+// newPanicError builds the error for a recovered value; it must be called
+// from the deferred function that recovered it.
+func newPanicError(call string, v any) *PanicError {
+	return &PanicError{Call: call, Value: v, Stack: cutStack(debug.Stack())}
+}
+
+func cutStack(st []byte) []byte {
+	if len(st) > MaxPanicStack {
+		st = append(st[:MaxPanicStack:MaxPanicStack], "\n... (cut)\n"...)
+	}
+	return st
+}
+
+// panicSite returns the function that raised the panic: the first frame
+// below the last panic (or Goexit) frame that is not in the runtime.
+func panicSite(stack []byte) string {
+	lines := bytes.Split(stack, []byte("\n"))
+	start := -1
+	for i, l := range lines {
+		if bytes.HasPrefix(l, []byte("panic(")) || bytes.HasPrefix(l, []byte("runtime.Goexit(")) {
+			start = i
+		}
+	}
+	if start < 0 {
+		return ""
+	}
+	for _, l := range lines[start+1:] {
+		if len(l) == 0 || l[0] == '\t' || bytes.HasPrefix(l, []byte("runtime.")) {
+			continue
+		}
+		if i := bytes.LastIndexByte(l, '('); i > 0 {
+			l = l[:i]
+		}
+		return string(l)
+	}
+	return ""
+}
+
+// deadReason is the reason a dead letter gives for err: its message and,
+// for a panic, the stack.
+func deadReason(err error) string {
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		return err.Error() + "\n" + string(pe.Stack)
+	}
+	return err.Error()
+}
+
+// guard runs f, turning a panic into a *PanicError for call. f runs in the
+// caller's goroutine: this costs one deferred call. runtime.Goexit cannot be
+// stopped; it ends the caller's goroutine as it would without guard.
+func guard(call string, f func()) (perr error) {
+	defer func() {
+		if v := recover(); v != nil {
+			perr = newPanicError(call, v)
+		}
+	}()
+	f()
+	return nil
+}
+
+// isolate runs f in a goroutine of its own and waits for it, turning a panic
+// or runtime.Goexit into a *PanicError for call. Used for the calls that
+// do I/O (connectors, sinks, alerters), where a goroutine costs nothing
+// that matters, so that even Goexit cannot end the engine's goroutines.
+func isolate(call string, f func()) error {
+	done := make(chan error, 1)
+	go func() {
+		normal := false
+		defer func() {
+			if normal {
+				done <- nil
+				return
+			}
+			v := recover()
+			if v == nil {
+				v = GoexitValue // recover returns nil only during Goexit
+			}
+			done <- newPanicError(call, v)
+		}()
+		f()
+		normal = true
+	}()
+	return <-done
+}
+
+// guardComponents wraps every user component of e once, so that each call
+// into user code recovers its panics (see the package doc, "User code that
+// panics").
+func (e *Engine) guardComponents() {
+	for _, s := range e.systems {
+		s.Connector = guardConnector(string(s.id), s.Connector)
+		s.Inbound = guardedTransformer{"inbound transform of " + string(s.id), s.Inbound}
+		s.Outbound = guardedTransformer{"outbound transform of " + string(s.id), s.Outbound}
+	}
+	fromResolver := len(e.gates) > len(e.cfg.Gates)
+	for i, g := range e.gates {
+		call := fmt.Sprintf("gate %d", i)
+		if fromResolver {
+			call = fmt.Sprintf("gate %d", i-1)
+			if i == 0 {
+				call = "resolver (as a gate)"
+			}
+		}
+		e.gates[i] = guardedGate{call, g}
+	}
+	if r := e.cfg.Resolver; r != nil {
+		if g, ok := r.(resolve.Gate); ok {
+			e.cfg.Resolver = guardedResolverGate{guardedResolver{r}, guardedGate{"resolver (as a gate)", g}}
+		} else {
+			e.cfg.Resolver = guardedResolver{r}
+		}
+	}
+	if e.cfg.Dictionary != nil {
+		e.cfg.Dictionary = guardedValidator{e.cfg.Dictionary}
+	}
+	e.audit = guardedSink{e.audit}
+	if e.alerting.to != nil {
+		e.alerting.to = guardedAlerter{e.alerting.to}
+	}
+}
+
+type guardedTransformer struct {
+	call string
+	t    transform.Transformer
+}
+
+func (g guardedTransformer) Transform(ctx context.Context, rec concord.Record) (out concord.Record, err error) {
+	if perr := guard(g.call, func() { out, err = g.t.Transform(ctx, rec) }); perr != nil {
+		return concord.Record{}, perr
+	}
+	return out, err
+}
+
+type guardedResolver struct{ r resolve.Resolver }
+
+func (g guardedResolver) Resolve(ctx context.Context, c resolve.Conflict) (d resolve.Decision, err error) {
+	if perr := guard("resolver", func() { d, err = g.r.Resolve(ctx, c) }); perr != nil {
+		return resolve.Decision{}, perr
+	}
+	return d, err
+}
+
+// guardedResolverGate keeps the Gate ability of a resolver that has it.
+type guardedResolverGate struct {
+	guardedResolver
+	guardedGate
+}
+
+type guardedGate struct {
+	call string
+	g    resolve.Gate
+}
+
+func (g guardedGate) Check(ctx context.Context, c resolve.Change) (v resolve.Verdict, err error) {
+	if perr := guard(g.call, func() { v, err = g.g.Check(ctx, c) }); perr != nil {
+		return resolve.Verdict{}, perr
+	}
+	return v, err
+}
+
+type guardedValidator struct{ v Validator }
+
+func (g guardedValidator) Validate(rec concord.Record) (err error) {
+	if perr := guard("validator", func() { err = g.v.Validate(rec) }); perr != nil {
+		return perr
+	}
+	return err
+}
+
+type guardedSink struct{ s audit.Sink }
+
+func (g guardedSink) Emit(ctx context.Context, events []audit.Event) (err error) {
+	if perr := isolate("audit sink", func() { err = g.s.Emit(ctx, events) }); perr != nil {
+		return perr
+	}
+	return err
+}
+
+type guardedAlerter struct{ a alert.Alerter }
+
+func (g guardedAlerter) Alert(ctx context.Context, a alert.Alert) (err error) {
+	if perr := isolate("alerter", func() { err = g.a.Alert(ctx, a) }); perr != nil {
+		return perr
+	}
+	return err
+}
+
+// guardConnector wraps c so that every call recovers panics, keeping
+// exactly the optional abilities c has (connector.Getter,
+// connector.Scanner): the engine finds them by type assertion.
+func guardConnector(id string, c connector.Connector) connector.Connector {
+	base := guardedConnector{id, c}
+	g, getter := c.(connector.Getter)
+	s, scanner := c.(connector.Scanner)
+	switch {
+	case getter && scanner:
+		return guardedGetterScanner{base, guardedGetter{id, g}, guardedScanner{id, s}}
+	case getter:
+		return guardedConnectorGetter{base, guardedGetter{id, g}}
+	case scanner:
+		return guardedConnectorScanner{base, guardedScanner{id, s}}
+	}
+	return base
+}
+
+type guardedConnector struct {
+	id string
+	c  connector.Connector
+}
+
+func (g guardedConnector) Changes(ctx context.Context, cur connector.Cursor, limit int) (b connector.Batch, err error) {
+	if perr := isolate("connector "+g.id+" Changes", func() { b, err = g.c.Changes(ctx, cur, limit) }); perr != nil {
+		return connector.Batch{}, perr
+	}
+	return b, err
+}
+
+func (g guardedConnector) Apply(ctx context.Context, patches []connector.Patch) (res []connector.Result, err error) {
+	if perr := isolate("connector "+g.id+" Apply", func() { res, err = g.c.Apply(ctx, patches) }); perr != nil {
+		return nil, perr
+	}
+	return res, err
+}
+
+type guardedGetter struct {
+	id string
+	g  connector.Getter
+}
+
+func (g guardedGetter) Get(ctx context.Context, keys []string) (recs []concord.Record, err error) {
+	if perr := isolate("connector "+g.id+" Get", func() { recs, err = g.g.Get(ctx, keys) }); perr != nil {
+		return nil, perr
+	}
+	return recs, err
+}
+
+type guardedScanner struct {
+	id string
+	s  connector.Scanner
+}
+
+func (g guardedScanner) Scan(ctx context.Context, cur connector.Cursor, limit int) (b connector.Batch, err error) {
+	if perr := isolate("connector "+g.id+" Scan", func() { b, err = g.s.Scan(ctx, cur, limit) }); perr != nil {
+		return connector.Batch{}, perr
+	}
+	return b, err
+}
+
+type guardedConnectorGetter struct {
+	guardedConnector
+	guardedGetter
+}
+
+type guardedConnectorScanner struct {
+	guardedConnector
+	guardedScanner
+}
+
+type guardedGetterScanner struct {
+	guardedConnector
+	guardedGetter
+	guardedScanner
+}
+
+// invalidClass is the class of a record the engine could not transform or
+// validate: "panic" if user code panicked, else "invalid".
+func invalidClass(err error) string {
+	if errors.Is(err, ErrPanic) {
+		return "panic"
+	}
+	return "invalid"
+}

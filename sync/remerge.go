@@ -1,0 +1,96 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+)
+
+// ClassMerge is the Class of an inbound dead letter that keeps a record
+// whose merge failed: the Resolver or a gate returned an error or panicked
+// for it. Nothing of that record was committed, and the system's cursor moved
+// on, so the record as each system reported it is kept here: every cycle
+// merges it again (a fresher read of the same record from the same system
+// supersedes it) until the merge succeeds, which settles the dead letter.
+// After RetryPolicy.MaxRecordAttempts failed merges it is no longer retried
+// until replayed ([Engine.Replay]); replaying one report of a record replays
+// every report of it that its merge needs.
+const ClassMerge = "merge"
+
+// remerge adds to the cycle's observations the records of the merge dead
+// letters that are still retried, unless the cycle read a fresher one from
+// the same system.
+func (c *cycle) remerge(ctx context.Context) error {
+	dead, err := c.e.store.DeadLetters(ctx)
+	if err != nil {
+		return fmt.Errorf("concord: listing dead letters: %w", err)
+	}
+	// Replaying one report of a failed merge replays the whole merge.
+	replayed := map[string]bool{}
+	for _, d := range dead {
+		if d.Class == ClassMerge && slices.Contains(c.removeDead, d.ID) {
+			replayed[d.Key] = true
+		}
+	}
+	for _, d := range dead {
+		s := c.e.byID[d.System]
+		if !d.Inbound || d.Class != ClassMerge || s == nil || slices.Contains(c.removeDead, d.ID) ||
+			(d.Attempts >= c.e.retry.MaxRecordAttempts && !replayed[d.Key]) {
+			continue
+		}
+		if c.remerging == nil {
+			c.remerging = map[string][]DeadLetter{}
+		}
+		if slices.ContainsFunc(c.obs[d.Key], func(o *observation) bool { return o.sys == s }) {
+			c.remerging[d.Key] = append(c.remerging[d.Key], d) // superseded by this cycle's read
+			continue
+		}
+		before := len(c.dead)
+		if err := c.observe(ctx, s, []concord.Record{d.Record}); err != nil {
+			return err
+		}
+		c.report.Systems[s.id].Read-- // not a read: a retry
+		if len(c.dead) > before {
+			// No longer usable (a transform changed): the new dead
+			// letter replaces this one.
+			c.removeDead = append(c.removeDead, d.ID)
+			continue
+		}
+		c.remerging[d.Key] = append(c.remerging[d.Key], d)
+	}
+	return nil
+}
+
+// keepForRemerge keeps the records of key that this cycle observed, whose
+// merge failed with err, as merge dead letters, replacing those it merged
+// again. It runs within finish's merge loop, where the cycle's audit events
+// are the merger's.
+func (c *cycle) keepForRemerge(key string, err error) {
+	m := c.e.merger
+	attempts, first := 0, c.e.now()
+	for _, d := range c.remerging[key] {
+		if !slices.Contains(c.removeDead, d.ID) {
+			c.removeDead = append(c.removeDead, d.ID)
+		}
+		if d.Attempts > attempts {
+			attempts = d.Attempts
+		}
+		if !d.FirstFailed.IsZero() && d.FirstFailed.Before(first) {
+			first = d.FirstFailed
+		}
+	}
+	attempts++
+	reason := fmt.Sprintf("merge failed (attempt %d of %d); merged again next cycle", attempts, c.e.retry.MaxRecordAttempts)
+	if attempts >= c.e.retry.MaxRecordAttempts {
+		reason = fmt.Sprintf("merge failed %d times; kept until replayed", attempts)
+	}
+	for _, o := range c.obs[key] {
+		c.dead = append(c.dead, DeadLetter{System: o.sys.id, Key: key, Inbound: true, Record: o.raw.Clone(), Transformed: o.rec.Clone(),
+			Reason: deadReason(err), Class: ClassMerge, Attempts: attempts, FirstFailed: first, When: c.e.now()})
+		m.events = append(m.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
+			System: o.sys.id, Key: key, Error: err.Error(), ErrorClass: className(err), Reason: reason})
+	}
+}
