@@ -35,6 +35,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -49,6 +50,7 @@ const (
 	RuleEqualValues = "equal-values" // concurrent edits agreed on the value
 	RuleUnresolved  = "unresolved"   // no resolver decided: held for a person
 	RulePerson      = "person"       // a person settled a hold
+	RuleRecreated   = "re-created"   // a deleted record was created again without this unit
 )
 
 // observation is one record as one system reported it, in canonical shape.
@@ -619,9 +621,41 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 		ev.Fields, ev.From, ev.To = fields, from, to
 	}
 	m.events = append(m.events, ev)
+	resurrected := u == resolve.RecordUnit && st.Deleted && !deleted && w.e != nil
 	m.setUnit(st, u, v, winner, rule, from, to, deleted)
 	st.Units[u].Modified = m.modified(st, u, w, merged != nil)
+	if resurrected {
+		m.clearUnreported(st, w.e.obs, v)
+	}
 	return nil
+}
+
+// clearUnreported empties, when a deleted record is created again by o's
+// system (at existence version v), every unit that the new record does not
+// have and whose value that system had seen: a value from before the delete
+// is not carried into the new record. A unit edited concurrently elsewhere
+// (not seen by the creator) keeps its value.
+func (m *merger) clearUnreported(st *RecordState, o *observation, v concord.Version) {
+	for _, name := range slices.Sorted(maps.Keys(st.Units)) {
+		cu := st.Units[name]
+		if name == resolve.RecordUnit || cu.Hold != nil || !v.Descends(cu.Version) {
+			continue
+		}
+		fields := m.layout.fieldsOf(name)
+		reported := slices.ContainsFunc(fields, func(f string) bool { _, ok := o.rec.Fields[f]; return ok })
+		valued := slices.ContainsFunc(fields, func(f string) bool { return st.Fields[f] != nil })
+		if reported || !valued {
+			continue
+		}
+		from := m.currentValues(st, name)
+		nv := cu.Version.Join(v)
+		ev := m.event(audit.MergeDecided, st.Key, name)
+		ev.System, ev.Version, ev.Rule, ev.Fields, ev.From, ev.To = o.sys.id, nv, RuleRecreated, fields, from, map[string]concord.Value{}
+		ev.Reason = fmt.Sprintf("%s created the record again without it: its value from before the delete is not carried over", o.sys.id)
+		m.events = append(m.events, ev)
+		m.setUnit(st, name, nv, o.sys.id, RuleRecreated, from, nil, false)
+		st.Units[name].Modified = o.rec.Modified
+	}
 }
 
 // modified returns the system time of the value w brings (the latest of

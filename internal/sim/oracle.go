@@ -365,6 +365,12 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) {
 				continue
 			}
+			if o.recordDecided[key] && len(deletes) > 0 && allNil(fv) {
+				// A recorded decision let a delete win over edits it
+				// had not seen; the record created again afterwards
+				// does not carry the deleted record's values.
+				continue
+			}
 			if slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool { return w.hist[e.id] && sameVals(e.unit, w.vals, fv) }) {
 				continue
 			}
@@ -391,4 +397,15 @@ func show(v any) string {
 		return "nil"
 	}
 	return fmt.Sprintf("%v(%T)", v, v)
+}
+
+// allNil reports whether every value in vals is nil (a missing field counts
+// as nil).
+func allNil(vals map[string]concord.Value) bool {
+	for _, v := range vals {
+		if v != nil {
+			return false
+		}
+	}
+	return true
 }
