@@ -472,7 +472,7 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 		return nil, err
 	}
 	defer release()
-	if err := c.observe(ctx, s, records); err != nil {
+	if err := c.observe(ctx, s, records, false); err != nil {
 		return c.report, err
 	}
 	return c.finish(ctx)
@@ -613,7 +613,7 @@ func (c *cycle) pull(ctx context.Context) error {
 		if r.read {
 			c.cursors[s.id] = r.next
 		}
-		if err := c.observe(ctx, s, r.recs); err != nil {
+		if err := c.observe(ctx, s, r.recs, true); err != nil {
 			return err
 		}
 	}
@@ -622,7 +622,11 @@ func (c *cycle) pull(ctx context.Context) error {
 
 // observe validates and transforms records read from s. A record that
 // cannot be used becomes a dead letter with the reason: never dropped.
-func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record) error {
+//
+// full says the records are whole (read through Changes, which returns each
+// record's current state): a field the system held and no longer reports
+// is gone from it, and is written to it again.
+func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record, full bool) error {
 	rep := c.report.Systems[s.id]
 	for _, raw := range recs {
 		rep.Read++
@@ -634,6 +638,7 @@ func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record) e
 			c.quarantine(s, raw, err)
 			continue
 		}
+		o.full = full
 		list := c.obs[raw.Key]
 		i := slices.IndexFunc(list, func(x *observation) bool { return x.sys == s })
 		if i < 0 {

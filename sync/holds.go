@@ -245,7 +245,7 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 			return err
 		}
 		defer release()
-		if err := c.observe(ctx, s, []concord.Record{rec}); err != nil {
+		if err := c.observe(ctx, s, []concord.Record{rec}, false); err != nil {
 			return err
 		}
 		if len(c.dead) > 0 {

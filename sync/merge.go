@@ -59,6 +59,7 @@ type observation struct {
 	raw    concord.Record    // as read, kept for a retry if the merge fails
 	rec    concord.Record    // canonical shape, after inbound transforms
 	native map[string]uint64 // hashes of the fields in the system's shape
+	full   bool              // a whole record: see cycle.observe
 }
 
 // edit is one unit changed in one system.
@@ -240,6 +241,9 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 			return err
 		}
 	}
+	if o.full {
+		m.forgetMissing(view, o)
+	}
 	// Existence: the system has the record. That is an edit if the engine
 	// thought it absent there, unless the engine created it there itself
 	// (a create whose reply was lost, or whose cycle did not commit).
@@ -253,6 +257,30 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 	}
 	return nil
 }
+
+// forgetMissing notes what a whole record says the system no longer holds:
+// a unit it held with a value and no longer reports any field of (a record
+// deleted and created again between two reads, a column dropped) is written
+// to it again. Absence is not an edit: a report never deletes by omission.
+func (m *merger) forgetMissing(view *SystemView, o *observation) {
+	for f := range view.Native {
+		if _, ok := o.native[f]; !ok {
+			delete(view.Native, f)
+		}
+	}
+	for name, h := range view.Units {
+		if name == resolve.RecordUnit || h.Hash == emptyUnitHash {
+			continue
+		}
+		if !slices.ContainsFunc(m.layout.fieldsOf(name), func(f string) bool { _, ok := o.rec.Fields[f]; return ok }) {
+			delete(view.Units, name)
+		}
+	}
+}
+
+// emptyUnitHash is the hash of a unit none of whose fields is reported: a
+// system that does not carry the unit at all holds it so.
+var emptyUnitHash = concord.HashBytes(nil)
 
 // learnNotation records, for each unit the system holds at the canonical
 // version, the hash of the values as the system reports them.
@@ -625,20 +653,20 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 	m.setUnit(st, u, v, winner, rule, from, to, deleted)
 	st.Units[u].Modified = m.modified(st, u, w, merged != nil)
 	if resurrected {
-		m.clearUnreported(st, w.e.obs, v)
+		m.clearUnreported(st, w.e.obs, w.version, v)
 	}
 	return nil
 }
 
 // clearUnreported empties, when a deleted record is created again by o's
-// system (at existence version v), every unit that the new record does not
-// have and whose value that system had seen: a value from before the delete
-// is not carried into the new record. A unit edited concurrently elsewhere
-// (not seen by the creator) keeps its value.
-func (m *merger) clearUnreported(st *RecordState, o *observation, v concord.Version) {
+// system (whose record context is seen; the new existence version is v),
+// every unit that the new record does not have and whose value that system
+// had seen: a value from before the delete is not carried into the new
+// record. A unit edited where the creator had not seen it keeps its value.
+func (m *merger) clearUnreported(st *RecordState, o *observation, seen, v concord.Version) {
 	for _, name := range slices.Sorted(maps.Keys(st.Units)) {
 		cu := st.Units[name]
-		if name == resolve.RecordUnit || cu.Hold != nil || !v.Descends(cu.Version) {
+		if name == resolve.RecordUnit || cu.Hold != nil || !seen.Descends(cu.Version) {
 			continue
 		}
 		fields := m.layout.fieldsOf(name)

@@ -49,7 +49,7 @@ func (c *cycle) remerge(ctx context.Context) error {
 			continue
 		}
 		before := len(c.dead)
-		if err := c.observe(ctx, s, []concord.Record{d.Record}); err != nil {
+		if err := c.observe(ctx, s, []concord.Record{d.Record}, false); err != nil {
 			return err
 		}
 		c.report.Systems[s.id].Read-- // not a read: a retry
