@@ -437,7 +437,7 @@ func prepare(db *bolt.DB, l layout, witness uint64, fellBack string, fresh bool)
 		changed := false
 		if v == 0 {
 			if witness > 0 && !fresh {
-				return fmt.Errorf("%w: the file is an empty database, but its witness records generation %d", ErrMissing, witness)
+				return fmt.Errorf("%w: the file is an empty database, but the witness records generation %d (use StartFresh to start a new store)", ErrMissing, witness)
 			}
 			p.created, changed, v = true, true, l.version
 			for _, name := range buckets {
