@@ -148,11 +148,16 @@ type wtx struct {
 func newWtx(tx *bolt.Tx) *wtx { return &wtx{tx: tx, delta: map[string]int64{}} }
 
 func (w *wtx) put(bucket, key, payload []byte) error {
+	return w.putSealed(bucket, key, seal(bucket, key, payload))
+}
+
+// putSealed puts a value already sealed for bucket and key.
+func (w *wtx) putSealed(bucket, key, sealed []byte) error {
 	b := w.tx.Bucket(bucket)
 	if b.Get(key) == nil {
 		w.delta[string(bucket)]++
 	}
-	if err := b.Put(key, seal(bucket, key, payload)); err != nil {
+	if err := b.Put(key, sealed); err != nil {
 		return fmt.Errorf("%s: %w", what(bucket, key), err)
 	}
 	return nil

@@ -657,6 +657,8 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 		if enc[i], err = encodeState(st, st.Rev+1); err != nil {
 			return fmt.Errorf("boltstore: commit: record %q: %w", st.Key, err)
 		}
+		// Sealed in place: the checksum follows the payload.
+		enc[i] = binary.BigEndian.AppendUint32(enc[i], statecodec.Checksum(string(bStates), []byte(st.Key), enc[i]))
 	}
 	dead := make([][]byte, len(c.DeadLetters))
 	for i, dl := range c.DeadLetters {
@@ -700,7 +702,7 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 		}
 		for i, st := range c.States {
 			k := []byte(st.Key)
-			if err := firstErr(w.put(bStates, k, enc[i]), setIndex(w, bPending, k, st.Pending()), setIndex(w, bHeld, k, st.Held())); err != nil {
+			if err := firstErr(w.putSealed(bStates, k, enc[i]), setIndex(w, bPending, k, st.Pending()), setIndex(w, bHeld, k, st.Held())); err != nil {
 				return err
 			}
 		}
