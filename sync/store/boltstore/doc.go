@@ -24,20 +24,59 @@
 // the process and of the machine; one that did not return is absent as a
 // whole.
 //
-// # File layout, format version 1
+// # Damaged files
 //
-// Integers are big-endian. Buckets and keys:
+// Opening or reading a damaged file returns an error wrapping [ErrDamaged]
+// that names the file and what is wrong (the page, or the record key, dead
+// letter, actor, cursor or lease); it never panics, never crashes the
+// process and never returns changed data. Open checks an existing file
+// twice before it writes to it, reading the whole file each time (so
+// opening costs about two reads of the file):
+//
+//  1. With ordinary reads, before bbolt maps it: the meta pages, the file
+//     size against the page count they give (a truncated file would make
+//     bbolt read past the end of its mapping and die of SIGBUS), the
+//     freelist, and every page of every bucket (page numbers in range,
+//     page types, element offsets inside their page, keys in order, no
+//     page reached twice, every page either in use or free).
+//  2. Through bbolt: every value's checksum (CRC-32C over the bucket, the
+//     key and the value, so a changed key is found too), and every
+//     bucket's number of entries against the count in the meta bucket (so
+//     a lost entry is found).
+//
+// Load, Cursor, DeadLetters and the other reads verify the checksum of
+// every value they return, so damage that happens while the store is open
+// is found when the value is read. Every call into bbolt runs with its
+// panics recovered and with memory faults turned into panics
+// (debug.SetPanicOnFault), each then reported as ErrDamaged.
+//
+// bbolt keeps two meta pages and uses the older one if the newer one is
+// invalid, as after a write torn by a power failure. If that older
+// transaction is behind the witness (below), the newer one had returned to
+// its caller, so falling back would lose commits silently: Open refuses the
+// file with ErrDamaged instead. A damaged file is never repaired: restore
+// it from a backup (which the witness then detects as a restore).
+//
+// # File layout, format version 2
+//
+// Integers are big-endian. Every value except "kind" and "format" is
+// sealed: followed by its CRC-32C (internal/statecodec's Seal) over the
+// bucket name, the key and the value. Buckets and keys (the sizes are
+// those of the values before the checksum):
 //
 //	meta         "kind"       "concord/boltstore" (what marks the file as ours)
-//	             "format"     uint64: the format version ([FormatVersion])
+//	             "format"     uint64: the format version ([FormatVersion]), not sealed
 //	             "epoch"      uint64: the current epoch ([recsync.Store.Epoch])
 //	             "generation" uint64: incremented by every write transaction
-//	actors       name -> uint32 actor number; the bucket's sequence is the last number given
+//	             "actorseq"   uint64: the last actor number given
+//	             "deadseq"    uint64: the last dead letter number given
+//	             "count/<bucket>" uint64: the number of entries in each bucket below
+//	actors       name -> uint32 actor number
 //	cursors      system ID -> cursor
 //	states       record key -> uint64 rev, then the state encoded by internal/statecodec
 //	pending      record key -> empty: the states whose RecordState.Pending() is true
 //	held         record key -> empty: the states whose RecordState.Held() is true
-//	deadletters  uint64 sequence -> dead letter encoded by internal/statecodec
+//	deadletters  uint64 number -> dead letter encoded by internal/statecodec
 //	leases       lease name -> uint64 token, one length byte and the expiry
 //	             (time.Time.MarshalBinary), then the holder
 //
@@ -54,8 +93,19 @@
 // with [ErrNewerFormat] and not written to. A file that is not a bbolt
 // database, or is one without the meta bucket and not empty, is refused with
 // [ErrNotAStore] and never opened for writing: Open inspects existing files
-// read-only first. Version 1 is the first format: there is nothing to
-// migrate from yet; the next format adds its step to the list in format.go.
+// read-only first.
+//
+// Format 1 (Concord before checksums) had the same buckets with unsealed
+// values, empty values in pending and held, no counts, and the actor and
+// dead letter sequences in bbolt's bucket sequences. Migration to format 2
+// checks every value as format 1 wrote it (states and dead letters
+// decoded, sizes and sequences checked; a value that fails is ErrDamaged and
+// the file is left unchanged), then seals it and writes the counts and
+// sequences. A value changed on disk before the migration, in a way that
+// still decodes, cannot be told apart: format 1 had nothing to check it
+// against. To go back to a Concord that writes format 1, restore a backup
+// of the file from before the migration (format 1 refuses format 2 files
+// with its ErrNewerFormat).
 //
 // # Restore detection
 //
@@ -63,15 +113,47 @@
 // If the file is replaced by an older copy (restored from a backup), the
 // counters would be issued again; so the epoch must change. To notice, the
 // store keeps a generation counter in the file, incremented by every write,
-// and after every write it records that generation in a sidecar file
-// "<path>.witness" (written to a temporary file and renamed; not fsynced, so
-// after a power failure it may lag behind, which is harmless). When Open
-// finds a witness with a generation greater than the file's, the file is
-// older than what this store already wrote: Open moves to a new epoch with
-// [recsync.NextEpoch], sets the generation past the witness's (so that
-// generations never repeat), logs a warning and reports it by
-// [Store.Restored]. A missing or unreadable witness is no restore. Copy or
-// delete the witness together with the file when moving a store on purpose
-// with its history; hosts that restore by other means call
+// and after every write it records that generation in a witness file,
+// "<path>.witness" unless [WithWitness] names another (written to a
+// temporary file and renamed; not fsynced, so after a power failure it may
+// lag behind, which is harmless).
+//
+// What Open detects:
+//
+//   - The file is older than its witness (generation below the witness's):
+//     the file was restored from a backup, or replaced by an older copy.
+//     Open moves to a new epoch with [recsync.NextEpoch], sets the
+//     generation past the witness's (so that generations never repeat),
+//     logs a warning and reports it by [Store.Restored].
+//   - The file is missing, empty (0 bytes) or an empty bbolt database, and
+//     the witness records a generation above 0: the store's state was lost.
+//     Open fails with [ErrMissing] unless the host passes [StartFresh],
+//     which starts an empty store with a new epoch (Restored reports true).
+//   - The file is damaged ([ErrDamaged], above), including a newest meta
+//     page that is invalid while the witness shows its transaction had
+//     returned.
+//
+// What Open does not detect:
+//
+//   - The file and its witness restored together (the whole folder from
+//     one backup, a volume snapshot, a copied directory): both say the same
+//     older generation, and nothing in the folder remembers more. Keep the
+//     witness where such a restore does not reach, with [WithWitness] (on
+//     another volume, outside the backed-up directory); then it is detected
+//     like any other older file.
+//   - A missing, unreadable or deleted witness: with no witness there is
+//     nothing to compare, so the file is taken as it is (an unreadable
+//     witness is logged).
+//   - A restore of a copy taken after the last write that the witness
+//     recorded: a witness lags behind the file by up to the writes since
+//     its last successful update (after a power failure, or when writing
+//     it failed, which is logged), and a copy from within that window looks
+//     current. Such a copy lost nothing the witness knew of.
+//   - A copy of another store (a different pipeline's file) put in place of
+//     this one, if its generation is not below this store's witness: the
+//     witness records only a generation, not which store wrote it.
+//
+// Copy or delete the witness together with the file when moving a store on
+// purpose with its history; hosts that restore by other means call
 // [Store.NewEpoch].
 package boltstore

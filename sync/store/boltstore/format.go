@@ -6,16 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/concordsync/concord/internal/statecodec"
 	recsync "github.com/concordsync/concord/sync"
 )
 
-// FormatVersion is the file format version this package writes.
-const FormatVersion = 1
+// FormatVersion is the file format version this package writes. Version 2
+// added a checksum to every stored value, an entry count per bucket and
+// the actor and dead-letter sequences in the meta bucket; version 1 files
+// are migrated when opened.
+const FormatVersion = 2
 
 // kind marks a bbolt file as a Concord store.
 const kind = "concord/boltstore"
@@ -34,10 +39,27 @@ var (
 	kFormat     = []byte("format")
 	kEpoch      = []byte("epoch")
 	kGeneration = []byte("generation")
+	kActorSeq   = []byte("actorseq")
+	kDeadSeq    = []byte("deadseq")
 )
 
 // buckets are the buckets of the current format.
 var buckets = [][]byte{bMeta, bActors, bCursors, bStates, bPending, bHeld, bDeadLetters, bLeases}
+
+// counted are the buckets whose number of entries the meta bucket keeps.
+var counted = [][]byte{bActors, bCursors, bStates, bPending, bHeld, bDeadLetters, bLeases}
+
+// countKey is the meta key holding the number of entries in bucket.
+func countKey(bucket []byte) []byte { return append([]byte("count/"), bucket...) }
+
+// sealedMeta are the meta keys whose values are sealed uint64s.
+func sealedMeta() [][]byte {
+	keys := [][]byte{kEpoch, kGeneration, kActorSeq, kDeadSeq}
+	for _, b := range counted {
+		keys = append(keys, countKey(b))
+	}
+	return keys
+}
 
 // layout is the format version a Store writes and how to reach it from the
 // older ones: migrations[i] turns a file of version i+1 into version i+2.
@@ -47,9 +69,142 @@ type layout struct {
 	migrations []func(tx *bolt.Tx) error
 }
 
-// currentLayout is the layout of [FormatVersion]. When a format 2 comes,
-// its migration from 1 is added here.
-func currentLayout() layout { return layout{version: FormatVersion} }
+// currentLayout is the layout of [FormatVersion].
+func currentLayout() layout {
+	return layout{version: FormatVersion, migrations: []func(tx *bolt.Tx) error{migrate1to2}}
+}
+
+// what names a stored value in errors.
+func what(bucket, key []byte) string {
+	switch string(bucket) {
+	case string(bStates):
+		return fmt.Sprintf("record %q", key)
+	case string(bDeadLetters):
+		return fmt.Sprintf("dead letter %x", key)
+	case string(bActors):
+		return fmt.Sprintf("actor %q", key)
+	case string(bCursors):
+		return fmt.Sprintf("cursor of system %q", key)
+	case string(bLeases):
+		return fmt.Sprintf("lease %q", key)
+	case string(bPending):
+		return fmt.Sprintf("pending index entry %q", key)
+	case string(bHeld):
+		return fmt.Sprintf("held index entry %q", key)
+	}
+	return fmt.Sprintf("%s %q", bucket, key)
+}
+
+// seal returns the stored form of payload under bucket and key.
+func seal(bucket, key, payload []byte) []byte {
+	return statecodec.Seal(make([]byte, 0, len(payload)+statecodec.ChecksumSize), string(bucket), key, payload)
+}
+
+// unseal checks a stored value and returns its payload, or an error
+// wrapping ErrDamaged that names the value.
+func unseal(bucket, key, v []byte) ([]byte, error) {
+	p, err := statecodec.Unseal(string(bucket), key, v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, what(bucket, key), err)
+	}
+	return p, nil
+}
+
+// get returns the payload stored at key in bucket (nil, nil if absent).
+func get(tx *bolt.Tx, bucket, key []byte) ([]byte, error) {
+	v := tx.Bucket(bucket).Get(key)
+	if v == nil {
+		return nil, nil
+	}
+	return unseal(bucket, key, v)
+}
+
+// getMeta returns a sealed uint64 of the meta bucket.
+func getMeta(tx *bolt.Tx, key []byte) (uint64, error) {
+	p, err := get(tx, bMeta, key)
+	if err != nil {
+		return 0, err
+	}
+	if len(p) != 8 {
+		return 0, fmt.Errorf("%w: meta %q: %d bytes, not 8", ErrDamaged, key, len(p))
+	}
+	return binary.BigEndian.Uint64(p), nil
+}
+
+func putMeta(tx *bolt.Tx, key []byte, v uint64) error {
+	if err := tx.Bucket(bMeta).Put(key, seal(bMeta, key, binary.BigEndian.AppendUint64(nil, v))); err != nil {
+		return fmt.Errorf("put meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// wtx is a read-write transaction that seals what it puts and keeps the
+// entry counts of the meta bucket.
+type wtx struct {
+	tx    *bolt.Tx
+	delta map[string]int64
+}
+
+func newWtx(tx *bolt.Tx) *wtx { return &wtx{tx: tx, delta: map[string]int64{}} }
+
+func (w *wtx) put(bucket, key, payload []byte) error {
+	return w.putSealed(bucket, key, seal(bucket, key, payload))
+}
+
+// putSealed puts a value already sealed for bucket and key.
+func (w *wtx) putSealed(bucket, key, sealed []byte) error {
+	b := w.tx.Bucket(bucket)
+	if b.Get(key) == nil {
+		w.delta[string(bucket)]++
+	}
+	if err := b.Put(key, sealed); err != nil {
+		return fmt.Errorf("%s: %w", what(bucket, key), err)
+	}
+	return nil
+}
+
+func (w *wtx) del(bucket, key []byte) error {
+	b := w.tx.Bucket(bucket)
+	if b.Get(key) == nil {
+		return nil
+	}
+	w.delta[string(bucket)]--
+	if err := b.Delete(key); err != nil {
+		return fmt.Errorf("removing %s: %w", what(bucket, key), err)
+	}
+	return nil
+}
+
+// next increments and returns the sequence kept at meta key seq.
+func (w *wtx) next(seq []byte) (uint64, error) {
+	n, err := getMeta(w.tx, seq)
+	if err != nil {
+		return 0, err
+	}
+	if err := putMeta(w.tx, seq, n+1); err != nil {
+		return 0, err
+	}
+	return n + 1, nil
+}
+
+// finish writes the changed entry counts.
+func (w *wtx) finish() error {
+	for _, b := range counted {
+		d := w.delta[string(b)]
+		if d == 0 {
+			continue
+		}
+		n, err := getMeta(w.tx, countKey(b))
+		if err != nil {
+			return err
+		}
+		if err := putMeta(w.tx, countKey(b), uint64(int64(n)+d)); err != nil {
+			return err
+		}
+	}
+	clear(w.delta)
+	return nil
+}
 
 // classify inspects a file: it returns its format version, or 0 for an
 // empty bbolt file (no buckets) that Open may initialise. A foreign file is
@@ -67,7 +222,7 @@ func classify(tx *bolt.Tx, l layout) (uint64, error) {
 	}
 	v, ok := getUint(meta, kFormat)
 	if !ok || v == 0 {
-		return 0, fmt.Errorf("%w: no valid format version", ErrNotAStore)
+		return 0, fmt.Errorf("%w: no valid format version in a Concord store", ErrDamaged)
 	}
 	if v > l.version {
 		return 0, fmt.Errorf("%w: format version %d; this version of Concord reads up to %d",
@@ -76,11 +231,196 @@ func classify(tx *bolt.Tx, l layout) (uint64, error) {
 	return v, nil
 }
 
+// checkContents verifies every value of a file of format 2 or later: the
+// buckets are exactly the format's, every value's checksum matches (so a
+// flipped key or value is found), every bucket holds as many entries as
+// the meta bucket counts (so a lost entry is found), and the sequences are
+// not behind the numbers they gave. Record states are not decoded here:
+// Load decodes them.
+func checkContents(tx *bolt.Tx) error {
+	c := tx.Cursor()
+	var names []string
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil || !slices.ContainsFunc(buckets, func(b []byte) bool { return bytes.Equal(b, k) }) {
+			return fmt.Errorf("%w: unexpected entry %q at the top of the file", ErrDamaged, k)
+		}
+		names = append(names, string(k))
+	}
+	if len(names) != len(buckets) {
+		return fmt.Errorf("%w: buckets %q; want %q", ErrDamaged, names, buckets)
+	}
+	meta := map[string]uint64{}
+	for _, k := range sealedMeta() {
+		n, err := getMeta(tx, k)
+		if err != nil {
+			return err
+		}
+		meta[string(k)] = n
+	}
+	n := 0
+	mc := tx.Bucket(bMeta).Cursor()
+	for k, _ := mc.First(); k != nil; k, _ = mc.Next() {
+		n++
+	}
+	if n != len(meta)+2 {
+		return fmt.Errorf("%w: the meta bucket has %d entries; want %d", ErrDamaged, n, len(meta)+2)
+	}
+	for _, name := range counted {
+		var n uint64
+		err := forEach(tx, name, func(k, p []byte) error {
+			n++
+			return checkEntry(name, k, p, meta)
+		})
+		if err != nil {
+			return err
+		}
+		if want := meta[string(countKey(name))]; n != want {
+			return fmt.Errorf("%w: bucket %q has %d entries; the meta bucket counts %d", ErrDamaged, name, n, want)
+		}
+	}
+	return nil
+}
+
+// forEach calls fn with every key and unsealed payload of bucket; a
+// nested bucket is damage.
+func forEach(tx *bolt.Tx, bucket []byte, fn func(k, p []byte) error) error {
+	c := tx.Bucket(bucket).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil {
+			return fmt.Errorf("%w: %s is a bucket", ErrDamaged, what(bucket, k))
+		}
+		p, err := unseal(bucket, k, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(k, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkEntry checks the shape of one payload.
+func checkEntry(bucket, k, p []byte, meta map[string]uint64) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrDamaged, what(bucket, k), fmt.Sprintf(format, args...))
+	}
+	switch string(bucket) {
+	case string(bActors):
+		if len(p) != 4 {
+			return bad("%d bytes, not 4", len(p))
+		}
+		if n := binary.BigEndian.Uint32(p); n == 0 || uint64(n) > meta[string(kActorSeq)] {
+			return bad("number %d, but the last one given is %d", n, meta[string(kActorSeq)])
+		}
+	case string(bStates):
+		if len(p) < 8 {
+			return bad("no revision")
+		}
+	case string(bPending), string(bHeld):
+		if len(p) != 0 {
+			return bad("%d bytes, not 0", len(p))
+		}
+	case string(bDeadLetters):
+		if len(k) != 8 {
+			return bad("key of %d bytes, not 8", len(k))
+		}
+		if id := binary.BigEndian.Uint64(k); id == 0 || id > meta[string(kDeadSeq)] {
+			return bad("number %d, but the last one given is %d", id, meta[string(kDeadSeq)])
+		}
+	case string(bLeases):
+		if _, err := decodeLease(string(k), p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migrate1to2 turns a format 1 file into format 2 in place: every value is
+// checked as format 1 wrote it (states and dead letters decoded, sizes
+// checked), then sealed; the entry counts and the actor and dead-letter
+// sequences (in format 1 bbolt's bucket sequences) go to the meta bucket.
+// A value that format 1 could not have written is damage: the migration
+// fails and the file is left as it was.
+func migrate1to2(tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	for _, name := range buckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("%w: no %q bucket", ErrDamaged, name)
+		}
+	}
+	for _, k := range [][]byte{kEpoch, kGeneration} {
+		n, ok := getUint(meta, k)
+		if !ok {
+			return fmt.Errorf("%w: meta %q is not 8 bytes", ErrDamaged, k)
+		}
+		if err := putMeta(tx, k, n); err != nil {
+			return err
+		}
+	}
+	actorSeq, deadSeq := tx.Bucket(bActors).Sequence(), tx.Bucket(bDeadLetters).Sequence()
+	seqs := map[string]uint64{string(kActorSeq): actorSeq, string(kDeadSeq): deadSeq}
+	check := func(bucket, k, v []byte) error {
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("%w: format 1 %s: %s", ErrDamaged, what(bucket, k), fmt.Sprintf(format, args...))
+		}
+		switch string(bucket) {
+		case string(bStates):
+			if _, err := decodeState(string(k), v); err != nil {
+				return err
+			}
+			return nil
+		case string(bDeadLetters):
+			if _, err := statecodec.DecodeDeadLetter(v); err != nil {
+				return bad("%v", err)
+			}
+		case string(bPending), string(bHeld):
+			if len(v) != 0 {
+				return bad("%d bytes, not 0", len(v))
+			}
+			return nil
+		}
+		return checkEntry(bucket, k, v, seqs)
+	}
+	for _, name := range counted {
+		b := tx.Bucket(name)
+		var keys, vals [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return fmt.Errorf("%w: format 1 %s is a bucket", ErrDamaged, what(name, k))
+			}
+			if err := check(name, k, v); err != nil {
+				return err
+			}
+			keys, vals = append(keys, bytes.Clone(k)), append(vals, bytes.Clone(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if err := b.Put(k, seal(name, k, vals[i])); err != nil {
+				return fmt.Errorf("%s: %w", what(name, k), err)
+			}
+		}
+		if err := putMeta(tx, countKey(name), uint64(len(keys))); err != nil {
+			return err
+		}
+	}
+	for k, n := range seqs {
+		if err := putMeta(tx, []byte(k), n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // prepared reports what prepare did.
 type prepared struct {
 	created    bool
 	migratedTo uint64 // 0 if not migrated
 	restored   bool
+	fresh      bool // created although the witness recorded data (StartFresh)
 	oldEpoch   uint64
 	epoch      uint64
 	fileGen    uint64
@@ -90,8 +430,9 @@ type prepared struct {
 // prepare initialises, migrates and checks an open file in one transaction,
 // and moves to a new epoch if the witness shows the file is older than what
 // was already written (see "Restore detection" in the package doc). It
-// writes nothing when there is nothing to do.
-func prepare(db *bolt.DB, l layout, witness uint64) (prepared, error) {
+// writes nothing when there is nothing to do. fellBack is checkFile's note
+// that bbolt uses the older meta page; fresh is StartFresh.
+func prepare(db *bolt.DB, l layout, witness uint64, fellBack string, fresh bool) (prepared, error) {
 	var p prepared
 	err := db.Update(func(tx *bolt.Tx) error {
 		v, err := classify(tx, l)
@@ -100,6 +441,9 @@ func prepare(db *bolt.DB, l layout, witness uint64) (prepared, error) {
 		}
 		changed := false
 		if v == 0 {
+			if witness > 0 && !fresh {
+				return fmt.Errorf("%w: the file is an empty database, but the witness records generation %d (use StartFresh to start a new store)", ErrMissing, witness)
+			}
 			p.created, changed, v = true, true, l.version
 			for _, name := range buckets {
 				if _, err := tx.CreateBucket(name); err != nil {
@@ -107,8 +451,15 @@ func prepare(db *bolt.DB, l layout, witness uint64) (prepared, error) {
 				}
 			}
 			meta := tx.Bucket(bMeta)
-			if err := firstErr(meta.Put(kKind, []byte(kind)), putUint(meta, kFormat, v),
-				putUint(meta, kEpoch, recsync.NextEpoch(0)), putUint(meta, kGeneration, 0)); err != nil {
+			if err := firstErr(meta.Put(kKind, []byte(kind)), putUint(meta, kFormat, v)); err != nil {
+				return err
+			}
+			for _, k := range sealedMeta() {
+				if err := putMeta(tx, k, 0); err != nil {
+					return err
+				}
+			}
+			if err := putMeta(tx, kEpoch, recsync.NextEpoch(0)); err != nil {
 				return err
 			}
 		}
@@ -129,26 +480,32 @@ func prepare(db *bolt.DB, l layout, witness uint64) (prepared, error) {
 		}
 		for _, name := range buckets {
 			if tx.Bucket(name) == nil {
-				return fmt.Errorf("%w: no %q bucket", ErrCorrupt, name)
+				return fmt.Errorf("%w: no %q bucket", ErrDamaged, name)
 			}
 		}
-		var ok1, ok2 bool
-		p.epoch, ok1 = getUint(meta, kEpoch)
-		p.fileGen, ok2 = getUint(meta, kGeneration)
-		if !ok1 || !ok2 {
-			return fmt.Errorf("%w: bad epoch or generation in the meta bucket", ErrCorrupt)
+		if p.epoch, err = getMeta(tx, kEpoch); err != nil {
+			return err
+		}
+		if p.fileGen, err = getMeta(tx, kGeneration); err != nil {
+			return err
 		}
 		p.generation = p.fileGen
 		if witness > p.fileGen {
-			if !p.created {
+			switch {
+			case p.created:
+				p.fresh, p.restored = true, true
+			case fellBack != "":
+				return fmt.Errorf("%w: %s, which is at generation %d, but the witness records generation %d: the last commits are lost",
+					ErrDamaged, fellBack, p.fileGen, witness)
+			default:
 				p.restored, p.oldEpoch, p.epoch = true, p.epoch, recsync.NextEpoch(p.epoch)
-				if err := putUint(meta, kEpoch, p.epoch); err != nil {
+				if err := putMeta(tx, kEpoch, p.epoch); err != nil {
 					return err
 				}
 			}
 			changed = true
 			p.generation = witness + 1
-			if err := putUint(meta, kGeneration, p.generation); err != nil {
+			if err := putMeta(tx, kGeneration, p.generation); err != nil {
 				return err
 			}
 		}
@@ -175,6 +532,8 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
+// putUint and getUint read and write the unsealed uint64s: the format
+// version (so that every version can read it), and format 1's values.
 func putUint(b *bolt.Bucket, key []byte, v uint64) error {
 	if err := b.Put(key, binary.BigEndian.AppendUint64(nil, v)); err != nil {
 		return fmt.Errorf("put %q: %w", key, err)
@@ -190,14 +549,11 @@ func getUint(b *bolt.Bucket, key []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(v), true
 }
 
-// witnessPath is the sidecar file recording the last generation written.
-func witnessPath(path string) string { return path + ".witness" }
-
-// readWitness returns the generation in the witness of path, 0 if there is
-// none. An unreadable witness (a power failure can leave it empty) counts
-// as none; the reason is returned for logging.
+// readWitness returns the generation in the witness file at path, 0 if
+// there is none. An unreadable witness (a power failure can leave it
+// empty) counts as none; the reason is returned for logging.
 func readWitness(path string) (uint64, error) {
-	b, err := os.ReadFile(witnessPath(path))
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -206,17 +562,18 @@ func readWitness(path string) (uint64, error) {
 	}
 	g, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("witness %s: %w", witnessPath(path), err)
+		return 0, fmt.Errorf("witness %s: %w", path, err)
 	}
 	return g, nil
 }
 
-// writeWitness records generation g for path: written to a temporary file
-// and renamed over the witness, so a reader sees the old or the new one.
+// writeWitness records generation g in the witness file at path: written
+// to a temporary file and renamed over the witness, so a reader sees the
+// old or the new one.
 func writeWitness(path string, g uint64) error {
-	tmp := witnessPath(path) + ".tmp"
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(strconv.AppendUint(nil, g, 10), '\n'), 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, witnessPath(path))
+	return os.Rename(tmp, path)
 }

@@ -203,7 +203,7 @@ func checkPrefix(t *testing.T, s *Store) int {
 		t.Fatalf("Load after kill at commit %d: %v", seq, err)
 	}
 	want := map[string]*recsync.RecordState{}
-	var wantPending []string
+	wantPending := []string{}
 	for j, key := range keys {
 		if seq < j {
 			continue

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -31,9 +33,23 @@ var (
 	// Concord (a newer [FormatVersion]), and by Load and DeadLetters for a
 	// value encoded in a newer statecodec format. Nothing is written.
 	ErrNewerFormat = errors.New("boltstore: written by a newer format version")
-	// ErrCorrupt is wrapped by errors about stored data that cannot be
-	// decoded; the error names the record key, dead letter or lease.
-	ErrCorrupt = errors.New("boltstore: corrupt data")
+	// ErrDamaged is wrapped by every error about a damaged file: one that
+	// is truncated, whose bbolt structure is inconsistent, whose values do
+	// not match their checksums or cannot be decoded, or on which bbolt
+	// panicked or faulted. The error names the file and what is wrong: the
+	// page, or the record key, dead letter, actor, cursor or lease. Open
+	// refuses such a file without writing to it; restore it from a backup
+	// (and see "Restore detection" in the package doc).
+	ErrDamaged = errors.New("boltstore: damaged store file")
+	// ErrCorrupt is ErrDamaged, under its former name.
+	//
+	// Deprecated: use ErrDamaged.
+	ErrCorrupt = ErrDamaged
+	// ErrMissing is returned by [Open] when the store file is missing,
+	// empty, or an empty database, while its witness file records that the
+	// store had written data: the store's state was lost. Open refuses to
+	// start over unless the host says so with [StartFresh].
+	ErrMissing = errors.New("boltstore: store file missing or empty, but its witness says it held data")
 	// ErrLocked is returned by [Open] when another Store (in this or
 	// another process) still has the file open after the timeout.
 	ErrLocked = errors.New("boltstore: file locked by another store")
@@ -57,6 +73,8 @@ type options struct {
 	timeout time.Duration
 	log     *slog.Logger
 	layout  layout
+	witness string // "" for the default, path + ".witness"
+	fresh   bool
 }
 
 // WithClock sets the clock for lease expiry; the default is time.Now.
@@ -78,6 +96,27 @@ func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.log = l })
 }
 
+// WithWitness keeps the witness file (see "Restore detection" in the
+// package doc) at path instead of beside the store file. Put it where a
+// restore of the store's folder does not reach (another volume, a
+// directory the backup leaves out): then restoring the folder, database
+// and all, is detected too. Each store needs a witness of its own. The
+// path must not be empty or the store file's own.
+func WithWitness(path string) Option {
+	return optionFunc(func(o *options) { o.witness = path })
+}
+
+// StartFresh lets Open create a new, empty store where the file is
+// missing, empty or an empty database although the witness records that
+// the store had written data (without it, Open fails with [ErrMissing]).
+// The new store has a new epoch, its generations continue past the
+// witness's, and [Store.Restored] reports true. StartFresh changes nothing
+// for a file that holds a store, and a damaged file is refused with or
+// without it: move it away first.
+func StartFresh() Option {
+	return optionFunc(func(o *options) { o.fresh = true })
+}
+
 // withLayout replaces the format version and migrations (for tests).
 func withLayout(l layout) Option {
 	return optionFunc(func(o *options) { o.layout = l })
@@ -88,6 +127,7 @@ func withLayout(l layout) Option {
 type Store struct {
 	db       *bolt.DB
 	path     string
+	wpath    string // the witness file
 	now      func() time.Time
 	log      *slog.Logger
 	restored bool
@@ -101,11 +141,17 @@ var _ recsync.Store = (*Store)(nil)
 
 // Open opens the store in the file at path, creating it if it does not
 // exist, migrating it if it has an older format, and checking the witness
-// for a restore (see the package doc). The caller must Close the Store.
+// for a restore (see the package doc). An existing file is checked whole
+// before bbolt maps it, and every value's checksum is verified: a damaged
+// file is refused with an error wrapping [ErrDamaged] and left as it is.
+// The caller must Close the Store.
 func Open(path string, opts ...Option) (*Store, error) {
 	o := options{now: time.Now, timeout: DefaultTimeout, log: slog.Default(), layout: currentLayout()}
 	for _, opt := range opts {
 		opt.apply(&o)
+	}
+	if o.witness == "" {
+		o.witness = path + ".witness"
 	}
 	switch {
 	case o.now == nil:
@@ -114,62 +160,126 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: timeout %v is not positive", path, o.timeout)
 	case o.log == nil:
 		return nil, fmt.Errorf("boltstore: open %s: nil logger", path)
+	case filepath.Clean(o.witness) == filepath.Clean(path):
+		return nil, fmt.Errorf("boltstore: open %s: the witness cannot be the store file", path)
 	}
+	var fc fileCheck
 	info, err := os.Stat(path)
 	switch {
 	case err == nil && info.IsDir():
 		return nil, fmt.Errorf("boltstore: open %s: %w: a directory", path, ErrNotAStore)
 	case err == nil && info.Size() > 0:
-		// Inspect an existing file read-only first, so that a foreign or
-		// newer file is never opened for writing.
+		// Check an existing file with ordinary reads, then through a
+		// read-only handle, so that a damaged, foreign or newer file is
+		// never mapped unchecked nor opened for writing.
+		if fc, err = checkFile(path); err != nil {
+			return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+		}
 		if err := inspect(path, o); err != nil {
 			return nil, err
 		}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	default: // missing or empty
+		w, werr := readWitness(o.witness)
+		if werr != nil {
+			o.log.Warn("boltstore: ignoring unreadable witness", "path", path, "witness", o.witness, "err", werr)
+		}
+		if w > 0 && !o.fresh {
+			state := "missing"
+			if err == nil {
+				state = "empty (0 bytes)"
+			}
+			return nil, fmt.Errorf("boltstore: open %s: %w: the file is %s, but the witness %s records generation %d (use StartFresh to start a new store)",
+				path, ErrMissing, state, o.witness, w)
+		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.timeout})
+	var db *bolt.DB
+	err = guard("open", func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.timeout})
+		return err
+	})
 	if err != nil {
 		return nil, openErr(path, o.timeout, err)
 	}
 	// Read the witness under the file lock: no other Store writes it now.
-	witness, werr := readWitness(path)
+	witness, werr := readWitness(o.witness)
 	if werr != nil {
-		o.log.Warn("boltstore: ignoring unreadable witness", "path", path, "err", werr)
+		o.log.Warn("boltstore: ignoring unreadable witness", "path", path, "witness", o.witness, "err", werr)
 	}
-	p, err := prepare(db, o.layout, witness)
+	var p prepared
+	err = guard("open", func() error {
+		var err error
+		p, err = prepare(db, o.layout, witness, fc.fellBack, o.fresh)
+		return err
+	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, now: o.now, log: o.log, restored: p.restored, witnessed: witness}
+	s := &Store{db: db, path: path, wpath: o.witness, now: o.now, log: o.log, restored: p.restored, witnessed: witness}
 	if p.migratedTo != 0 {
 		o.log.Info("boltstore: migrated the file format", "path", path, "format", p.migratedTo)
 	}
-	if p.restored {
+	switch {
+	case p.fresh:
+		o.log.Warn("boltstore: started a new store although the witness records data (StartFresh)",
+			"path", path, "witness", o.witness, "witness_generation", witness, "epoch", p.epoch)
+	case p.restored:
 		o.log.Warn("boltstore: the file is older than its witness (restored from a backup?); moved to a new epoch",
-			"path", path, "file_generation", p.fileGen, "witness_generation", witness,
+			"path", path, "witness", o.witness, "file_generation", p.fileGen, "witness_generation", witness,
 			"old_epoch", p.oldEpoch, "epoch", p.epoch)
+	case fc.fellBack != "":
+		o.log.Warn("boltstore: the newest meta page is invalid (a torn write?); using the previous transaction, which the witness does not contradict",
+			"path", path, "detail", fc.fellBack)
 	}
 	s.witness(p.generation)
 	return s, nil
 }
 
-// inspect checks an existing file through a read-only handle.
+// inspect checks an existing file through a read-only handle: what it is,
+// and for format 2 and later, every value's checksum and every bucket's
+// count.
 func inspect(path string, o options) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: o.timeout})
+	var db *bolt.DB
+	err := guard("open", func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: o.timeout})
+		return err
+	})
 	if err != nil {
 		return openErr(path, o.timeout, err)
 	}
 	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
-		_, err := classify(tx, o.layout)
-		return err
+	err = guard("check", func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			v, err := classify(tx, o.layout)
+			if err != nil || v < 2 {
+				return err
+			}
+			return checkContents(tx)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	return nil
+}
+
+// guard runs fn, which calls into bbolt, and turns a panic in it into an
+// error wrapping ErrDamaged. A memory fault (bbolt reading a page that is
+// not in the file) becomes such a panic too, instead of killing the
+// process: bbolt's reads happen in the calling goroutine, for which guard
+// sets debug.SetPanicOnFault.
+func guard(op string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: bbolt failed during %s: %v", ErrDamaged, op, r)
+		}
+	}()
+	return fn()
 }
 
 func openErr(path string, timeout time.Duration, err error) error {
@@ -198,39 +308,52 @@ func (s *Store) Close() error {
 // Path returns the file the Store was opened from.
 func (s *Store) Path() string { return s.path }
 
-// Restored reports whether Open found the file older than its witness and
-// therefore moved to a new epoch (see "Restore detection" in the package
-// doc).
+// Restored reports whether Open found the store's state not continuous
+// with what its witness recorded, and therefore moved to a new epoch: the
+// file was older than the witness (restored from a backup), or it was
+// missing or empty and [StartFresh] started a new store (see "Restore
+// detection" in the package doc).
 func (s *Store) Restored() bool { return s.restored }
+
+// Witness returns the path of the witness file.
+func (s *Store) Witness() string { return s.wpath }
 
 // view runs fn in a read-only transaction.
 func (s *Store) view(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
 	if err := s.usable(ctx); err != nil {
 		return s.wrap(op, err)
 	}
-	return s.wrap(op, s.db.View(fn))
+	return s.wrap(op, guard(op, func() error { return s.db.View(fn) }))
 }
 
 // update runs fn in a read-write transaction, increments the generation in
 // the same transaction and records it in the witness. fn may return
 // errNoChange to roll back without an error.
-func (s *Store) update(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
+func (s *Store) update(ctx context.Context, op string, fn func(w *wtx) error) error {
 	if err := s.usable(ctx); err != nil {
 		return s.wrap(op, err)
 	}
 	var gen uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		// The context may have ended while waiting for the writer lock.
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := fn(tx); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bMeta)
-		g, _ := getUint(meta, kGeneration)
-		gen = g + 1
-		return putUint(meta, kGeneration, gen)
+	err := guard(op, func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			// The context may have ended while waiting for the writer lock.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			w := newWtx(tx)
+			if err := fn(w); err != nil {
+				return err
+			}
+			if err := w.finish(); err != nil {
+				return err
+			}
+			g, err := getMeta(tx, kGeneration)
+			if err != nil {
+				return err
+			}
+			gen = g + 1
+			return putMeta(tx, kGeneration, gen)
+		})
 	})
 	if errors.Is(err, errNoChange) {
 		return nil
@@ -268,8 +391,8 @@ func (s *Store) witness(gen uint64) {
 	if gen <= s.witnessed {
 		return
 	}
-	if err := writeWitness(s.path, gen); err != nil {
-		s.log.Warn("boltstore: cannot write the witness file", "path", s.path, "generation", gen, "err", err)
+	if err := writeWitness(s.wpath, gen); err != nil {
+		s.log.Warn("boltstore: cannot write the witness file", "path", s.path, "witness", s.wpath, "generation", gen, "err", err)
 		return
 	}
 	s.witnessed = gen
@@ -285,12 +408,12 @@ func (s *Store) Actor(ctx context.Context, name string) (concord.Actor, error) {
 	var a concord.Actor
 	var found bool
 	get := func(tx *bolt.Tx) error {
-		v := tx.Bucket(bActors).Get([]byte(name))
-		if v == nil {
-			return nil
+		v, err := get(tx, bActors, []byte(name))
+		if v == nil || err != nil {
+			return err
 		}
 		if len(v) != 4 {
-			return fmt.Errorf("%w: actor %q has %d bytes", ErrCorrupt, name, len(v))
+			return fmt.Errorf("%w: actor %q has %d bytes", ErrDamaged, name, len(v))
 		}
 		a, found = concord.Actor(binary.BigEndian.Uint32(v)), true
 		return nil
@@ -298,16 +421,15 @@ func (s *Store) Actor(ctx context.Context, name string) (concord.Actor, error) {
 	if err := s.view(ctx, op, get); err != nil || found {
 		return a, err
 	}
-	err := s.update(ctx, op, func(tx *bolt.Tx) error {
+	err := s.update(ctx, op, func(w *wtx) error {
 		// Another caller may have assigned it since the read above.
-		if err := get(tx); err != nil {
+		if err := get(w.tx); err != nil {
 			return err
 		}
 		if found {
 			return errNoChange
 		}
-		b := tx.Bucket(bActors)
-		n, err := b.NextSequence()
+		n, err := w.next(kActorSeq)
 		if err != nil {
 			return err
 		}
@@ -315,7 +437,7 @@ func (s *Store) Actor(ctx context.Context, name string) (concord.Actor, error) {
 			return fmt.Errorf("actor numbers exhausted")
 		}
 		a = concord.Actor(n)
-		return b.Put([]byte(name), binary.BigEndian.AppendUint32(nil, uint32(n)))
+		return w.put(bActors, []byte(name), binary.BigEndian.AppendUint32(nil, uint32(n)))
 	})
 	return a, err
 }
@@ -324,11 +446,9 @@ func (s *Store) Actor(ctx context.Context, name string) (concord.Actor, error) {
 func (s *Store) Epoch(ctx context.Context) (uint64, error) {
 	var e uint64
 	err := s.view(ctx, "epoch", func(tx *bolt.Tx) error {
-		var ok bool
-		if e, ok = getUint(tx.Bucket(bMeta), kEpoch); !ok {
-			return fmt.Errorf("%w: bad epoch", ErrCorrupt)
-		}
-		return nil
+		var err error
+		e, err = getMeta(tx, kEpoch)
+		return err
 	})
 	return e, err
 }
@@ -337,14 +457,13 @@ func (s *Store) Epoch(ctx context.Context) (uint64, error) {
 // [recsync.NextEpoch] of the old one, persisted.
 func (s *Store) NewEpoch(ctx context.Context) (uint64, error) {
 	var e uint64
-	err := s.update(ctx, "new epoch", func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bMeta)
-		old, ok := getUint(meta, kEpoch)
-		if !ok {
-			return fmt.Errorf("%w: bad epoch", ErrCorrupt)
+	err := s.update(ctx, "new epoch", func(w *wtx) error {
+		old, err := getMeta(w.tx, kEpoch)
+		if err != nil {
+			return err
 		}
 		e = recsync.NextEpoch(old)
-		return putUint(meta, kEpoch, e)
+		return putMeta(w.tx, kEpoch, e)
 	})
 	return e, err
 }
@@ -356,16 +475,15 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		return recsync.Lease{}, fmt.Errorf("boltstore: acquire lease: empty name")
 	}
 	var l recsync.Lease
-	err := s.update(ctx, fmt.Sprintf("acquire lease %q", name), func(tx *bolt.Tx) error {
-		b := tx.Bucket(bLeases)
-		cur, err := getLease(b, name)
+	err := s.update(ctx, fmt.Sprintf("acquire lease %q", name), func(w *wtx) error {
+		cur, err := getLease(w.tx, name)
 		if err != nil {
 			return err
 		}
 		if l, err = recsync.NextLease(cur, name, holder, ttl, s.now()); err != nil {
 			return err
 		}
-		return putLease(b, l)
+		return putLease(w, l)
 	})
 	if err != nil {
 		return recsync.Lease{}, err
@@ -379,9 +497,8 @@ func (s *Store) ReleaseLease(ctx context.Context, l recsync.Lease) error {
 	if l.Name == "" {
 		return fmt.Errorf("boltstore: release lease: empty name")
 	}
-	return s.update(ctx, fmt.Sprintf("release lease %q", l.Name), func(tx *bolt.Tx) error {
-		b := tx.Bucket(bLeases)
-		cur, err := getLease(b, l.Name)
+	return s.update(ctx, fmt.Sprintf("release lease %q", l.Name), func(w *wtx) error {
+		cur, err := getLease(w.tx, l.Name)
 		if err != nil {
 			return err
 		}
@@ -389,17 +506,23 @@ func (s *Store) ReleaseLease(ctx context.Context, l recsync.Lease) error {
 			return errNoChange
 		}
 		cur.Holder, cur.Expires = "", time.Time{}
-		return putLease(b, cur)
+		return putLease(w, cur)
 	})
 }
 
 // getLease returns the stored lease name (the zero Lease if none).
-func getLease(b *bolt.Bucket, name string) (recsync.Lease, error) {
-	v := b.Get([]byte(name))
-	if v == nil {
-		return recsync.Lease{}, nil
+func getLease(tx *bolt.Tx, name string) (recsync.Lease, error) {
+	v, err := get(tx, bLeases, []byte(name))
+	if v == nil || err != nil {
+		return recsync.Lease{}, err
 	}
-	bad := fmt.Errorf("%w: lease %q", ErrCorrupt, name)
+	return decodeLease(name, v)
+}
+
+// decodeLease decodes a lease: the token, one length byte and the expiry
+// (time.Time.MarshalBinary), then the holder.
+func decodeLease(name string, v []byte) (recsync.Lease, error) {
+	bad := fmt.Errorf("%w: lease %q", ErrDamaged, name)
 	if len(v) < 9 || len(v) < 9+int(v[8]) {
 		return recsync.Lease{}, bad
 	}
@@ -411,24 +534,26 @@ func getLease(b *bolt.Bucket, name string) (recsync.Lease, error) {
 	return l, nil
 }
 
-func putLease(b *bolt.Bucket, l recsync.Lease) error {
+func putLease(w *wtx, l recsync.Lease) error {
 	t, err := l.Expires.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("lease %q expiry: %w", l.Name, err)
 	}
 	v := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(t)+len(l.Holder)), l.Token)
 	v = append(append(append(v, byte(len(t))), t...), l.Holder...)
-	return b.Put([]byte(l.Name), v)
+	return w.put(bLeases, []byte(l.Name), v)
 }
 
 // Cursor implements [recsync.Store].
 func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error) {
 	var c connector.Cursor
 	err := s.view(ctx, fmt.Sprintf("cursor of %s", system), func(tx *bolt.Tx) error {
-		if system != "" {
-			c = connector.Cursor(tx.Bucket(bCursors).Get([]byte(system)))
+		if system == "" {
+			return nil
 		}
-		return nil
+		v, err := get(tx, bCursors, []byte(system))
+		c = connector.Cursor(v)
+		return err
 	})
 	return c, err
 }
@@ -438,12 +563,14 @@ func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.
 func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.RecordState, error) {
 	out := make(map[string]*recsync.RecordState, len(keys))
 	err := s.view(ctx, "load", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bStates)
 		for _, k := range keys {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			v := b.Get([]byte(k))
+			v, err := get(tx, bStates, []byte(k))
+			if err != nil {
+				return err
+			}
 			if v == nil {
 				continue
 			}
@@ -475,7 +602,10 @@ func (s *Store) keys(ctx context.Context, op string, bucket []byte, limit int) (
 	keys := []string{}
 	err := s.view(ctx, op, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
-		for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
+		for k, v := c.First(); k != nil && len(keys) < limit; k, v = c.Next() {
+			if _, err := unseal(bucket, k, v); err != nil {
+				return err
+			}
 			keys = append(keys, string(k))
 		}
 		return nil
@@ -490,13 +620,13 @@ func (s *Store) keys(ctx context.Context, op string, bucket []byte, limit int) (
 func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
 	out := []recsync.DeadLetter{}
 	err := s.view(ctx, "dead letters", func(tx *bolt.Tx) error {
-		return tx.Bucket(bDeadLetters).ForEach(func(k, v []byte) error {
+		return forEach(tx, bDeadLetters, func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("%w: dead letter key %x", ErrDamaged, k)
+			}
 			dl, err := statecodec.DecodeDeadLetter(v)
 			if err != nil {
 				return codecErr(fmt.Sprintf("dead letter %x", k), err)
-			}
-			if len(k) != 8 {
-				return fmt.Errorf("%w: dead letter key %x", ErrCorrupt, k)
 			}
 			dl.ID = binary.BigEndian.Uint64(k)
 			out = append(out, dl)
@@ -527,6 +657,8 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 		if enc[i], err = encodeState(st, st.Rev+1); err != nil {
 			return fmt.Errorf("boltstore: commit: record %q: %w", st.Key, err)
 		}
+		// Sealed in place: the checksum follows the payload.
+		enc[i] = binary.BigEndian.AppendUint32(enc[i], statecodec.Checksum(string(bStates), []byte(st.Key), enc[i]))
 	}
 	dead := make([][]byte, len(c.DeadLetters))
 	for i, dl := range c.DeadLetters {
@@ -535,9 +667,9 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 			return fmt.Errorf("boltstore: commit: dead letter for %q from %s: %w", dl.Key, dl.System, err)
 		}
 	}
-	err := s.update(ctx, "commit", func(tx *bolt.Tx) error {
+	err := s.update(ctx, "commit", func(w *wtx) error {
 		if l := c.Lease; l != nil {
-			cur, err := getLease(tx.Bucket(bLeases), l.Name)
+			cur, err := getLease(w.tx, l.Name)
 			if err != nil {
 				return err
 			}
@@ -545,15 +677,17 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 				return fmt.Errorf("%w: lease %q token %d superseded by %d", recsync.ErrStale, l.Name, l.Token, cur.Token)
 			}
 		}
-		states := tx.Bucket(bStates)
 		// Check every revision against the stored state before writing
 		// any, as a duplicate key in one commit sees the old revision.
 		for _, st := range c.States {
-			v := states.Get([]byte(st.Key))
+			v, err := get(w.tx, bStates, []byte(st.Key))
+			if err != nil {
+				return err
+			}
 			var rev uint64
 			if v != nil {
 				if len(v) < 8 {
-					return fmt.Errorf("%w: record %q: no revision", ErrCorrupt, st.Key)
+					return fmt.Errorf("%w: record %q: no revision", ErrDamaged, st.Key)
 				}
 				rev = binary.BigEndian.Uint64(v)
 			}
@@ -561,31 +695,28 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 				return fmt.Errorf("%w: record %q is at revision %d, not %d", recsync.ErrStale, st.Key, rev, st.Rev)
 			}
 		}
-		cursors := tx.Bucket(bCursors)
 		for sys, cur := range c.Cursors {
-			if err := cursors.Put([]byte(sys), []byte(cur)); err != nil {
-				return fmt.Errorf("cursor of %q: %w", sys, err)
+			if err := w.put(bCursors, []byte(sys), []byte(cur)); err != nil {
+				return err
 			}
 		}
-		pending, held := tx.Bucket(bPending), tx.Bucket(bHeld)
 		for i, st := range c.States {
 			k := []byte(st.Key)
-			if err := firstErr(states.Put(k, enc[i]), setIndex(pending, k, st.Pending()), setIndex(held, k, st.Held())); err != nil {
-				return fmt.Errorf("record %q: %w", st.Key, err)
+			if err := firstErr(w.putSealed(bStates, k, enc[i]), setIndex(w, bPending, k, st.Pending()), setIndex(w, bHeld, k, st.Held())); err != nil {
+				return err
 			}
 		}
-		dl := tx.Bucket(bDeadLetters)
 		for _, id := range c.RemoveDeadLetters {
-			if err := dl.Delete(binary.BigEndian.AppendUint64(nil, id)); err != nil {
-				return fmt.Errorf("removing dead letter %d: %w", id, err)
+			if err := w.del(bDeadLetters, binary.BigEndian.AppendUint64(nil, id)); err != nil {
+				return err
 			}
 		}
 		for i, v := range dead {
-			seq, err := dl.NextSequence()
+			seq, err := w.next(kDeadSeq)
 			if err != nil {
 				return err
 			}
-			if err := dl.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+			if err := w.put(bDeadLetters, binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
 				return fmt.Errorf("dead letter for %q from %s: %w", c.DeadLetters[i].Key, c.DeadLetters[i].System, err)
 			}
 		}
@@ -600,33 +731,33 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 	return nil
 }
 
-func setIndex(b *bolt.Bucket, key []byte, on bool) error {
+func setIndex(w *wtx, bucket, key []byte, on bool) error {
 	if on {
-		return b.Put(key, nil)
+		return w.put(bucket, key, nil)
 	}
-	return b.Delete(key)
+	return w.del(bucket, key)
 }
 
-// encodeState returns the stored form of st at revision rev: rev, then the
-// statecodec encoding of st with that Rev. st is not modified.
+// encodeState returns the payload stored for st at revision rev: rev, then
+// the statecodec encoding of st with that Rev. st is not modified.
 func encodeState(st *recsync.RecordState, rev uint64) ([]byte, error) {
 	cp := *st // shallow: only Rev differs, nothing is written through it
 	cp.Rev = rev
 	return statecodec.EncodeState(binary.BigEndian.AppendUint64(make([]byte, 0, 512), rev), &cp)
 }
 
-// decodeState decodes a stored state and checks that its two revisions
-// agree.
+// decodeState decodes a stored state's payload and checks that its two
+// revisions and its key agree.
 func decodeState(key string, v []byte) (*recsync.RecordState, error) {
 	if len(v) < 8 {
-		return nil, fmt.Errorf("%w: record %q: no revision", ErrCorrupt, key)
+		return nil, fmt.Errorf("%w: record %q: no revision", ErrDamaged, key)
 	}
 	st, err := statecodec.DecodeState(v[8:])
 	if err != nil {
 		return nil, codecErr(fmt.Sprintf("record %q", key), err)
 	}
 	if rev := binary.BigEndian.Uint64(v); st.Rev != rev || st.Key != key {
-		return nil, fmt.Errorf("%w: record %q: stored as %q at revision %d, indexed at %d", ErrCorrupt, key, st.Key, st.Rev, rev)
+		return nil, fmt.Errorf("%w: record %q: stored as %q at revision %d, indexed at %d", ErrDamaged, key, st.Key, st.Rev, rev)
 	}
 	return st, nil
 }
@@ -636,5 +767,5 @@ func codecErr(what string, err error) error {
 	if errors.Is(err, statecodec.ErrNewerFormat) {
 		return fmt.Errorf("%w: %s: %w", ErrNewerFormat, what, err)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
+	return fmt.Errorf("%w: %s: %w", ErrDamaged, what, err)
 }

@@ -39,6 +39,9 @@ func open(t testing.TB, path string, opts ...Option) *Store {
 	return s
 }
 
+// witnessPath is where a store keeps its witness by default.
+func witnessPath(path string) string { return path + ".witness" }
+
 func closeStore(t testing.TB, s *Store) {
 	t.Helper()
 	if err := s.Close(); err != nil {
@@ -367,7 +370,7 @@ func TestOpenLockedFileTimesOut(t *testing.T) {
 
 func TestMigration(t *testing.T) {
 	v2 := func(fail bool) layout {
-		return layout{version: 2, migrations: []func(tx *bolt.Tx) error{func(tx *bolt.Tx) error {
+		return layout{version: FormatVersion + 1, migrations: []func(tx *bolt.Tx) error{migrate1to2, func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucket([]byte("extra"))
 			if err != nil {
 				return err
@@ -402,8 +405,8 @@ func TestMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.View(func(tx *bolt.Tx) error {
-		if v, _ := getUint(tx.Bucket(bMeta), kFormat); v != 2 {
-			t.Errorf("format after migration = %d; want 2", v)
+		if v, _ := getUint(tx.Bucket(bMeta), kFormat); v != FormatVersion+1 {
+			t.Errorf("format after migration = %d; want %d", v, FormatVersion+1)
 		}
 		if b := tx.Bucket([]byte("extra")); b == nil || string(b.Get([]byte("x"))) != "y" {
 			t.Error("the migration's change is missing")
@@ -411,53 +414,110 @@ func TestMigration(t *testing.T) {
 		return nil
 	})
 	db.Close()
-	// This build (format 1) now refuses the file.
+	// This build now refuses the file.
 	if _, err := Open(path, WithLogger(quiet)); !errors.Is(err, ErrNewerFormat) {
 		t.Fatalf("Open of the migrated file by format %d = %v; want ErrNewerFormat", FormatVersion, err)
 	}
 }
 
+// sealedPut puts payload sealed, as the store would, so that what is
+// damaged is the payload's meaning, not its checksum.
+func sealedPut(tx *bolt.Tx, bucket, key, payload []byte) error {
+	return tx.Bucket(bucket).Put(key, seal(bucket, key, payload))
+}
+
 func TestCorruptData(t *testing.T) {
+	load := func(s *Store) error { _, err := s.Load(ctx, []string{"k"}); return err }
+	statePayload := func(tx *bolt.Tx) []byte {
+		p, err := unseal(bStates, []byte("k"), tx.Bucket(bStates).Get([]byte("k")))
+		if err != nil {
+			panic(err)
+		}
+		return bytes.Clone(p)
+	}
 	tests := []struct {
 		name   string
 		change func(tx *bolt.Tx) error
-		read   func(s *Store) error
+		read   func(s *Store) error // nil: Open must fail
 		want   error
 		naming string
 	}{
 		{"state garbage", func(tx *bolt.Tx) error {
-			return tx.Bucket(bStates).Put([]byte("k"), []byte("\x00\x00\x00\x00\x00\x00\x00\x01garbage"))
-		}, func(s *Store) error { _, err := s.Load(ctx, []string{"k"}); return err }, ErrCorrupt, `"k"`},
-		{"state without revision", func(tx *bolt.Tx) error {
+			return sealedPut(tx, bStates, []byte("k"), []byte("\x00\x00\x00\x00\x00\x00\x00\x01garbage"))
+		}, load, ErrDamaged, `record "k"`},
+		{"state without checksum", func(tx *bolt.Tx) error {
 			return tx.Bucket(bStates).Put([]byte("k"), []byte("CS"))
-		}, func(s *Store) error { _, err := s.Load(ctx, []string{"k"}); return err }, ErrCorrupt, `"k"`},
+		}, nil, ErrDamaged, `record "k"`},
+		{"state without revision", func(tx *bolt.Tx) error {
+			return sealedPut(tx, bStates, []byte("k"), []byte("CS"))
+		}, nil, ErrDamaged, `record "k"`},
 		{"state in a newer codec", func(tx *bolt.Tx) error {
-			v := tx.Bucket(bStates).Get([]byte("k"))
-			nv := append([]byte(nil), v...)
+			nv := statePayload(tx)
 			nv[8+3] = 99 // statecodec header: "CSR" then the version
-			return tx.Bucket(bStates).Put([]byte("k"), nv)
-		}, func(s *Store) error { _, err := s.Load(ctx, []string{"k"}); return err }, ErrNewerFormat, `"k"`},
+			return sealedPut(tx, bStates, []byte("k"), nv)
+		}, load, ErrNewerFormat, `record "k"`},
 		{"revisions disagree", func(tx *bolt.Tx) error {
-			v := tx.Bucket(bStates).Get([]byte("k"))
-			nv := append([]byte(nil), v...)
+			nv := statePayload(tx)
 			nv[7] = 9
-			return tx.Bucket(bStates).Put([]byte("k"), nv)
-		}, func(s *Store) error { _, err := s.Load(ctx, []string{"k"}); return err }, ErrCorrupt, `"k"`},
+			return sealedPut(tx, bStates, []byte("k"), nv)
+		}, load, ErrDamaged, `record "k"`},
 		{"dead letter garbage", func(tx *bolt.Tx) error {
-			return tx.Bucket(bDeadLetters).Put([]byte("\x00\x00\x00\x00\x00\x00\x00\x07"), []byte("CSD\x01"))
-		}, func(s *Store) error { _, err := s.DeadLetters(ctx); return err }, ErrCorrupt, "dead letter 0000000000000007"},
+			return sealedPut(tx, bDeadLetters, []byte("\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("CSD\x01"))
+		}, func(s *Store) error { _, err := s.DeadLetters(ctx); return err }, ErrDamaged, "dead letter 0000000000000001"},
+		{"dead letter beyond its sequence", func(tx *bolt.Tx) error {
+			v := tx.Bucket(bDeadLetters).Get([]byte("\x00\x00\x00\x00\x00\x00\x00\x01"))
+			p, _ := unseal(bDeadLetters, []byte("\x00\x00\x00\x00\x00\x00\x00\x01"), v)
+			k := []byte("\x00\x00\x00\x00\x00\x00\x00\x07")
+			return firstErr(tx.Bucket(bDeadLetters).Delete([]byte("\x00\x00\x00\x00\x00\x00\x00\x01")), sealedPut(tx, bDeadLetters, k, p))
+		}, nil, ErrDamaged, "dead letter 0000000000000007"},
 		{"lease garbage", func(tx *bolt.Tx) error {
-			return tx.Bucket(bLeases).Put([]byte("p"), []byte{1})
-		}, func(s *Store) error { _, err := s.AcquireLease(ctx, "p", "h", time.Minute); return err }, ErrCorrupt, `lease "p"`},
+			return sealedPut(tx, bLeases, []byte("p"), []byte{1})
+		}, nil, ErrDamaged, `lease "p"`},
+		{"cursor without checksum", func(tx *bolt.Tx) error {
+			return tx.Bucket(bCursors).Put([]byte("a"), []byte("c-1"))
+		}, nil, ErrDamaged, `cursor of system "a"`},
+		{"epoch without checksum", func(tx *bolt.Tx) error {
+			return putUint(tx.Bucket(bMeta), kEpoch, 7)
+		}, nil, ErrDamaged, `meta "epoch"`},
+		{"a state lost", func(tx *bolt.Tx) error {
+			return tx.Bucket(bStates).Delete([]byte("k"))
+		}, nil, ErrDamaged, `bucket "states" has 0 entries; the meta bucket counts 1`},
+		{"an extra bucket", func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucket([]byte("extra"))
+			return err
+		}, nil, ErrDamaged, `"extra"`},
+		{"a bucket inside a bucket", func(tx *bolt.Tx) error {
+			_, err := tx.Bucket(bCursors).CreateBucket([]byte("b"))
+			return err
+		}, nil, ErrDamaged, `cursor of system "b" is a bucket`},
+		{"format version garbage", func(tx *bolt.Tx) error {
+			return tx.Bucket(bMeta).Put(kFormat, []byte{2})
+		}, nil, ErrDamaged, `format version`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "concord.db")
-			storeFile(t, path, tt.change)
 			s := open(t, path)
-			err := tt.read(s)
+			mustCommit(t, s, &recsync.Commit{
+				States:      []*recsync.RecordState{storetest.State("k", true, false)},
+				DeadLetters: []recsync.DeadLetter{{System: "a", Key: "bad", Reason: "r"}},
+			})
+			closeStore(t, s)
+			rawUpdate(t, path, tt.change)
+			var err error
+			if tt.read == nil {
+				s, err = Open(path, WithLogger(quiet))
+				if err == nil {
+					s.Close()
+				}
+			} else {
+				err = tt.read(open(t, path))
+			}
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.naming) {
 				t.Fatalf("got %v; want %v naming %s", err, tt.want, tt.naming)
+			}
+			if tt.read == nil && !strings.Contains(err.Error(), path) {
+				t.Fatalf("Open = %v; want it to name the file", err)
 			}
 		})
 	}
