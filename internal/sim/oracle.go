@@ -10,6 +10,7 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
 )
 
 // hist is a set of edit ids: the edits something causally follows.
@@ -70,13 +71,14 @@ type oracle struct {
 	// candidates, refused changes, held candidates).
 	decided       map[string][]map[string]concord.Value
 	recordDecided map[string]bool // key -> a decision about the record's existence
+	recreated     map[string]bool // key/unit -> emptied when a deleted record was created again
 	seen          int             // audit events processed
 }
 
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecided: map[string]bool{}}
+		recordDecided: map[string]bool{}, recreated: map[string]bool{}}
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
 		o.last[s] = map[string]snap{}
@@ -282,6 +284,9 @@ func (o *oracle) events() {
 			if ev.Unit == resolve.RecordUnit && ev.Rule != "fast-forward" {
 				o.recordDecided[ev.Key] = true
 			}
+			if ev.Rule == recsync.RuleRecreated {
+				o.recreated[k] = true
+			}
 		}
 	}
 	o.seen = len(evs)
@@ -365,10 +370,12 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) {
 				continue
 			}
-			if o.recordDecided[key] && len(deletes) > 0 && allNil(fv) {
-				// A recorded decision let a delete win over edits it
-				// had not seen; the record created again afterwards
-				// does not carry the deleted record's values.
+			if (o.recordDecided[key] || o.recreated[ku(key, e.unit)]) && len(deletes) > 0 && allNil(fv) {
+				// The record was deleted (by an edit that followed
+				// this one, or by a recorded decision) and created
+				// again without this unit: the new record does not
+				// carry the deleted record's values (the engine's
+				// "re-created" decision).
 				continue
 			}
 			if slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool { return w.hist[e.id] && sameVals(e.unit, w.vals, fv) }) {
