@@ -134,7 +134,7 @@ func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person 
 	for _, c := range h.Candidates {
 		v = v.Join(c.Version)
 	}
-	v, err = v.Inc(e.engine)
+	v, err = nextDot(st, v, e.engine)
 	if err != nil {
 		return &concord.RecordError{Key: key, Field: unit, Err: err}
 	}

@@ -103,7 +103,8 @@ type merger struct {
 	units  []string
 	buf    []byte
 
-	recordCtx concord.Version // see mergeRecord
+	recordCtx concord.Version         // see mergeRecord
+	dots      map[*observation]uint64 // each observation's dot; see editVersion
 	// current caches each unit's canonical values for the record being
 	// merged: the audit events, the history and the conflicts share one
 	// map (none modifies it) instead of building it again each time.
@@ -132,6 +133,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 	}
 	m.edits = m.edits[:0]
 	clear(m.current)
+	clear(m.dots)
 	for _, o := range obs {
 		if err := m.detect(st, o); err != nil {
 			return err
@@ -401,7 +403,7 @@ func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool
 			base = base.Join(h.Version)
 		}
 	}
-	v, err := base.Inc(o.sys.actor)
+	v, err := m.editVersion(st, o, base)
 	if err != nil {
 		return &concord.RecordError{System: o.sys.id, Key: st.Key, Field: u, Err: err}
 	}
@@ -623,7 +625,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 				if cu != nil {
 					rv = rv.Join(cu.Version)
 				}
-				rv, err := rv.Inc(m.engine)
+				rv, err := nextDot(st, rv, m.engine)
 				if err != nil {
 					return &concord.RecordError{Key: st.Key, Field: u, Err: err}
 				}
@@ -716,6 +718,69 @@ func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time
 		}
 	}
 	return time.Time{}
+}
+
+// nextDot returns v with a new dot of actor a: a counter after every dot of
+// a anywhere in the record (its units, held candidates, and what each system
+// holds), not only in v. Counters are per actor and record, not per unit, so
+// that a record-level context (the join of unit versions, which decides
+// deletes and re-creations) never mistakes one unit's dot for another's:
+// with per-unit counters, a system's first edit of two fields would both be
+// a:1, and a context that saw one would seem to have seen the other.
+func nextDot(st *RecordState, v concord.Version, a concord.Actor) (concord.Version, error) {
+	top := max(v.Get(a), topDot(st, a))
+	if top > v.Get(a) {
+		floor, err := concord.NewVersion(concord.Dot{Actor: a, Counter: top})
+		if err != nil {
+			return concord.Version{}, err
+		}
+		v = v.Join(floor)
+	}
+	return v.Inc(a)
+}
+
+// editVersion returns the version of an edit by o's system of a unit it held
+// at base: base with the observation's dot. All the edits one observation
+// brings are one event of its system and share one dot, after every dot of
+// that system in the record (see nextDot), whatever order they are found in.
+func (m *merger) editVersion(st *RecordState, o *observation, base concord.Version) (concord.Version, error) {
+	a := o.sys.actor
+	c, ok := m.dots[o]
+	if !ok {
+		c = topDot(st, a) + 1
+		if m.dots == nil {
+			m.dots = map[*observation]uint64{}
+		}
+		m.dots[o] = c
+	}
+	if base.Len() >= concord.MaxDots && base.Get(a) == 0 {
+		return concord.Version{}, concord.ErrVersionFull
+	}
+	d, err := concord.NewVersion(concord.Dot{Actor: a, Counter: c})
+	if err != nil {
+		return concord.Version{}, err
+	}
+	return base.Join(d), nil
+}
+
+// topDot returns the highest counter of actor a in the record.
+func topDot(st *RecordState, a concord.Actor) uint64 {
+	var top uint64
+	see := func(x concord.Version) { top = max(top, x.Get(a)) }
+	for _, u := range st.Units {
+		see(u.Version)
+		if u.Hold != nil {
+			for _, c := range u.Hold.Candidates {
+				see(c.Version)
+			}
+		}
+	}
+	for _, view := range st.Systems {
+		for _, h := range view.Units {
+			see(h.Version)
+		}
+	}
+	return top
 }
 
 // editTime returns when o's system modified unit u: the latest of the
