@@ -124,6 +124,11 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 	}
 	slices.Sort(touched)
 	for _, u := range touched {
+		if had && sameVals(u, unitVals(u, prev.Fields), unitVals(u, rec.Fields)) {
+			// The person typed what was there: nothing changed that
+			// any reader could see, so it is no edit.
+			continue
+		}
 		// Program order: the edit follows what s held of the record's
 		// existence (a delete it saw, a re-creation).
 		h := o.know[s][ku(key, u)].with(o.know[s][ku(key, recordUnit)])
