@@ -372,7 +372,19 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			continue // a creation of a record that exists
 		default:
 			fv := unitVals(e.unit, final)
-			if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) {
+			// Accounted for: the final value, named by a recorded
+			// decision, deleted by a later delete, or superseded by a
+			// causally later edit that is accounted for itself.
+			var accounted func(e *edit, depth int) bool
+			accounted = func(e *edit, depth int) bool {
+				if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) {
+					return true
+				}
+				return depth < 64 && slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
+					return w.id != e.id && w.hist[e.id] && accounted(w, depth+1)
+				})
+			}
+			if accounted(e, 0) {
 				continue
 			}
 			if (o.recordDecided[key] || o.recreated[ku(key, e.unit)]) && len(deletes) > 0 && allNil(fv) {
