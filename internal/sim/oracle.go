@@ -37,6 +37,11 @@ type edit struct {
 	deleted bool // recordUnit: a delete (else a creation)
 	hist    hist // the edits it causally follows, itself included
 	step    int
+	cycles  int // engine cycles run before it
+	// private: a delete of a record its system created and deleted
+	// between two cycles, holding nothing of another system: no engine
+	// can see it (the record never reached anyone).
+	private bool
 }
 
 func (e *edit) String() string {
@@ -89,7 +94,7 @@ func newOracle(w *world) *oracle {
 func ku(key, unit string) string { return key + "/" + unit }
 
 func (o *oracle) newEdit(s concord.SystemID, key, unit string, vals map[string]concord.Value, deleted bool, h hist) *edit {
-	e := &edit{id: len(o.edits) + 1, sys: s, key: key, unit: unit, vals: vals, deleted: deleted, step: o.w.step}
+	e := &edit{id: len(o.edits) + 1, sys: s, key: key, unit: unit, vals: vals, deleted: deleted, step: o.w.step, cycles: o.w.res.Cycles}
 	e.hist = h.with(hist{e.id: true})
 	o.edits = append(o.edits, e)
 	o.byKU[ku(key, unit)] = append(o.byKU[ku(key, unit)], e)
@@ -160,7 +165,13 @@ func (o *oracle) personDelete(s concord.SystemID, f *fake.System, key string) {
 			h = h.with(k)
 		}
 	}
-	o.newEdit(s, key, recordUnit, nil, true, h)
+	private := true
+	for id := range h {
+		if x := o.edits[id-1]; x.sys != s || x.cycles != o.w.res.Cycles {
+			private = false
+		}
+	}
+	o.newEdit(s, key, recordUnit, nil, true, h).private = private
 	o.last[s][key] = snap{}
 }
 
@@ -359,7 +370,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 		var why string
 		switch {
 		case e.unit == recordUnit && e.deleted && live:
-			if o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
+			if e.private || o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
 				continue
 			}
 			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
