@@ -375,7 +375,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			}
 			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
 		case !live:
-			if (e.unit == recordUnit && e.deleted) || o.recordDecided[key] || deletedAfter(e.id) {
+			if (e.unit == recordUnit && e.deleted) || o.recordDecided[key] || deletedAfter(e.id) || (e.unit != recordUnit && o.isDecided(e)) {
 				continue
 			}
 			why = "the record is deleted everywhere by a delete that did not follow this edit, and no decision overrode it"
