@@ -391,6 +391,12 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 				if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) {
 					return true
 				}
+				if o.recreated[ku(key, e.unit)] && slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step }) {
+					// Deleted after it (by a decision, if not by an
+					// edit that followed it), and created again
+					// without it: the engine's "re-created" decision.
+					return true
+				}
 				return depth < 64 && slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
 					return w.id != e.id && w.hist[e.id] && accounted(w, depth+1)
 				})
