@@ -105,6 +105,7 @@ type merger struct {
 
 	recordCtx concord.Version         // see mergeRecord
 	dots      map[*observation]uint64 // each observation's dot; see editVersion
+	obs       []*observation          // the record's observations being merged
 	// current caches each unit's canonical values for the record being
 	// merged: the audit events, the history and the conflicts share one
 	// map (none modifies it) instead of building it again each time.
@@ -132,6 +133,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 		}
 	}
 	m.edits = m.edits[:0]
+	m.obs = obs
 	clear(m.current)
 	clear(m.dots)
 	for _, o := range obs {
@@ -672,7 +674,11 @@ func (m *merger) clearUnreported(st *RecordState, o *observation, seen, v concor
 			continue
 		}
 		fields := m.layout.fieldsOf(name)
-		reported := slices.ContainsFunc(fields, func(f string) bool { _, ok := o.rec.Fields[f]; return ok })
+		// Reported by the creator, or by another system that has the
+		// record now: kept.
+		reported := slices.ContainsFunc(m.obs, func(x *observation) bool {
+			return !x.rec.Deleted && slices.ContainsFunc(fields, func(f string) bool { _, ok := x.rec.Fields[f]; return ok })
+		})
 		valued := slices.ContainsFunc(fields, func(f string) bool { return st.Fields[f] != nil })
 		if reported || !valued {
 			continue
