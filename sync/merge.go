@@ -73,6 +73,8 @@ type edit struct {
 	// current canonical value.
 	fromPrev bool
 	vals     map[string]concord.Value // see editValues
+	// heldBefore is the version the system held before the edit.
+	heldBefore concord.Version
 }
 
 // candidate is a competitor in a unit's merge: the canonical value or an
@@ -417,7 +419,7 @@ func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool
 		return err
 	}
 	view.Units[u] = HeldUnit{Hash: h, Version: v}
-	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev})
+	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev, heldBefore: held.Version})
 	ev := m.event(audit.EditObserved, st.Key, u)
 	ev.System = o.sys.id
 	ev.Version = v
@@ -656,10 +658,28 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 	resurrected := u == resolve.RecordUnit && st.Deleted && !deleted && w.e != nil
 	m.setUnit(st, u, v, winner, rule, from, to, deleted)
 	st.Units[u].Modified = m.modified(st, u, w, merged != nil)
+	if w.e != nil && merged == nil && m.layout.isGroup(u) && !m.reportsAll(st, w.e.obs, u) {
+		// The editing system reported part of the group; the rest
+		// comes from the canonical value, which it does not have: it
+		// is written the whole group.
+		view := st.Systems[w.e.obs.sys.id]
+		view.Units[u] = HeldUnit{Hash: view.Units[u].Hash, Version: w.e.heldBefore}
+	}
 	if resurrected {
 		m.clearUnreported(st, w.e.obs, w.version, v)
 	}
 	return nil
+}
+
+// reportsAll reports whether o has every field of unit u whose canonical
+// value in st is not empty.
+func (m *merger) reportsAll(st *RecordState, o *observation, u string) bool {
+	for _, f := range m.layout.fieldsOf(u) {
+		if _, ok := o.rec.Fields[f]; !ok && st.Fields[f] != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // clearUnreported empties, when a deleted record is created again by o's

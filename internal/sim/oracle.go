@@ -391,6 +391,12 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 				if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) {
 					return true
 				}
+				if reportedIn(e.vals, fv) && len(e.vals) < len(fieldsOf(e.unit)) {
+					// A group reported in part keeps the fields its
+					// system did not have (a report never deletes by
+					// omission): the fields it had are what counts.
+					return true
+				}
 				if o.recreated[ku(key, e.unit)] && slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step }) {
 					// Deleted after it (by a decision, if not by an
 					// edit that followed it), and created again
@@ -445,6 +451,16 @@ func show(v any) string {
 func allNil(vals map[string]concord.Value) bool {
 	for _, v := range vals {
 		if v != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// reportedIn reports whether every field of vals has the same value in fv.
+func reportedIn(vals, fv map[string]concord.Value) bool {
+	for f, v := range vals {
+		if !concord.EqualValues(v, fv[f]) {
 			return false
 		}
 	}
