@@ -309,8 +309,9 @@ func (o *oracle) events() {
 }
 
 func (o *oracle) isDecided(e *edit) bool {
+	partial := len(e.vals) < len(fieldsOf(e.unit))
 	for _, v := range o.decided[ku(e.key, e.unit)] {
-		if sameVals(e.unit, v, e.vals) {
+		if sameVals(e.unit, v, e.vals) || (partial && reportedIn(e.vals, v)) {
 			return true
 		}
 	}
