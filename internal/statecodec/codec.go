@@ -1,23 +1,45 @@
 // Package statecodec encodes the engine's state for durable stores: record
 // states and dead letters, as compact, versioned binary.
 //
-// # Format, version 1
+// # Format, version 2
 //
 // Every encoding starts with a 4-byte header: the magic "CSR" (record state)
-// or "CSD" (dead letter), then the format version (1). A decoder rejects an
+// or "CSD" (dead letter), then the format version (2). A decoder rejects an
 // unknown magic (a foreign or corrupt file) and a newer version (written by
 // a newer Concord) with errors that say which. Integers are varints
-// (encoding/binary), strings and byte strings are length-prefixed, times
-// are time.Time.MarshalBinary (instant and zone offset), versions are
-// concord.Version.AppendBinary, hashes are 8 bytes big-endian.
+// (encoding/binary), strings and byte strings are length-prefixed, versions
+// are concord.Version.AppendBinary, hashes are 8 bytes big-endian.
 //
-// Values keep their Go type family, so that what was stored compares equal
-// (concord.EqualValues) to what a system reports: a one-byte tag, then
+// A time is a zone byte (0: UTC, 1: a zone), the Unix seconds (varint) and
+// nanoseconds (unsigned varint), then for a zone its offset in seconds
+// (varint) and its name (string). It holds every time.Time, including zone
+// offsets that are not whole minutes (which time.Time.MarshalBinary
+// refuses); a decoded time is the same instant with a zone of the same name
+// and offset (time.FixedZone; the Local zone is not restored as Local).
 //
-//	z nil   f false   t true   s string   i int64 (any signed int)
-//	u uint64 (any unsigned int)   d float64 (8 bytes; float32 widened)
+// Values keep their Go type, so that what was stored compares equal
+// (concord.EqualValues) to what a system reports, hashes the same, and is
+// still of the type it was: a one-byte tag, then
+//
+//	z nil   f false   t true   s string   b []byte
+//	i int64   u uint64 (varints)
+//	I int, int8, int16, int32: a width byte (0, 8, 16, 32), then a varint
+//	U uint, uint8, uint16, uint32: a width byte, then an unsigned varint
+//	d float64 (8 bytes)   g float32 (4 bytes)
 //	n json.Number (its text)   T time.Time   l []any   L []string
 //	m map[string]any (keys sorted)   M map[string]string (keys sorted)
+//
+// The encoder encodes every value that concord.CheckValue accepts, and more
+// (invalid UTF-8, any time, any json.Number text), so that a dead letter
+// keeps what a system sent; it refuses other Go types and nesting deeper
+// than concord.MaxValueDepth, which the decoder would refuse.
+//
+// # Version 1
+//
+// Version 1 (still read) had no b, I, U and g tags (every signed integer
+// was stored as int64, every unsigned one as uint64, a float32 as a
+// float64) and stored times as time.Time.MarshalBinary, which cannot hold
+// a zone offset of −0:01:15 (Europe/London before 1847).
 //
 // Migration path: a new format gets a new version number; Decode keeps
 // reading every older version, and stores re-encode states in the newest
@@ -39,7 +61,7 @@ import (
 )
 
 // Version is the format version this package writes.
-const Version = 1
+const Version = 2
 
 var (
 	magicState = [3]byte{'C', 'S', 'R'}
@@ -226,12 +248,20 @@ func (e *encoder) bool(v bool) {
 	}
 }
 
+// time encodes any time.Time: see the package documentation.
 func (e *encoder) time(t time.Time) {
-	bin, err := t.MarshalBinary()
-	if err != nil && e.err == nil {
-		e.err = fmt.Errorf("statecodec: time %v: %w", t, err)
+	if t.Location() == time.UTC {
+		e.b = append(e.b, 0)
+		e.int(t.Unix())
+		e.uint(uint64(t.Nanosecond()))
+		return
 	}
-	e.str(string(bin))
+	name, off := t.Zone()
+	e.b = append(e.b, 1)
+	e.int(t.Unix())
+	e.uint(uint64(t.Nanosecond()))
+	e.int(int64(off))
+	e.str(name)
 }
 
 func (e *encoder) version(v concord.Version) { e.b, _ = v.AppendBinary(e.b) }
@@ -261,7 +291,25 @@ func (e *encoder) values(m map[string]concord.Value) {
 	}
 }
 
-func (e *encoder) value(v concord.Value, path string) {
+// Width bytes of the I and U tags.
+const (
+	widthInt = 0 // int or uint
+	width8   = 8
+	width16  = 16
+	width32  = 32
+)
+
+func (e *encoder) value(v concord.Value, path string) { e.valueAt(v, path, 0) }
+
+func (e *encoder) sized(tag byte, width byte) { e.b = append(e.b, tag, width) }
+
+func (e *encoder) valueAt(v concord.Value, path string, depth int) {
+	if depth > concord.MaxValueDepth {
+		if e.err == nil {
+			e.err = fmt.Errorf("statecodec: value at %s: nested more than %d deep: %w", path, concord.MaxValueDepth, concord.ErrUnsupportedValue)
+		}
+		return
+	}
 	switch x := v.(type) {
 	case nil:
 		e.b = append(e.b, 'z')
@@ -274,39 +322,42 @@ func (e *encoder) value(v concord.Value, path string) {
 	case string:
 		e.b = append(e.b, 's')
 		e.str(x)
+	case []byte:
+		e.b = append(e.b, 'b')
+		e.str(string(x))
 	case int:
-		e.b = append(e.b, 'i')
+		e.sized('I', widthInt)
 		e.int(int64(x))
 	case int8:
-		e.b = append(e.b, 'i')
+		e.sized('I', width8)
 		e.int(int64(x))
 	case int16:
-		e.b = append(e.b, 'i')
+		e.sized('I', width16)
 		e.int(int64(x))
 	case int32:
-		e.b = append(e.b, 'i')
+		e.sized('I', width32)
 		e.int(int64(x))
 	case int64:
 		e.b = append(e.b, 'i')
 		e.int(x)
 	case uint:
-		e.b = append(e.b, 'u')
+		e.sized('U', widthInt)
 		e.uint(uint64(x))
 	case uint8:
-		e.b = append(e.b, 'u')
+		e.sized('U', width8)
 		e.uint(uint64(x))
 	case uint16:
-		e.b = append(e.b, 'u')
+		e.sized('U', width16)
 		e.uint(uint64(x))
 	case uint32:
-		e.b = append(e.b, 'u')
+		e.sized('U', width32)
 		e.uint(uint64(x))
 	case uint64:
 		e.b = append(e.b, 'u')
 		e.uint(x)
 	case float32:
-		e.b = append(e.b, 'd')
-		e.b = binary.BigEndian.AppendUint64(e.b, math.Float64bits(float64(x)))
+		e.b = append(e.b, 'g')
+		e.b = binary.BigEndian.AppendUint32(e.b, math.Float32bits(x))
 	case float64:
 		e.b = append(e.b, 'd')
 		e.b = binary.BigEndian.AppendUint64(e.b, math.Float64bits(x))
@@ -320,7 +371,7 @@ func (e *encoder) value(v concord.Value, path string) {
 		e.b = append(e.b, 'l')
 		e.uint(uint64(len(x)))
 		for i, el := range x {
-			e.value(el, fmt.Sprintf("%s[%d]", path, i))
+			e.valueAt(el, fmt.Sprintf("%s[%d]", path, i), depth+1)
 		}
 	case []string:
 		e.b = append(e.b, 'L')
@@ -333,7 +384,7 @@ func (e *encoder) value(v concord.Value, path string) {
 		e.uint(uint64(len(x)))
 		for _, k := range sortedKeys(x) {
 			e.str(k)
-			e.value(x[k], path+"."+k)
+			e.valueAt(x[k], path+"."+k, depth+1)
 		}
 	case map[string]string:
 		e.b = append(e.b, 'M')
@@ -352,6 +403,7 @@ func (e *encoder) value(v concord.Value, path string) {
 type decoder struct {
 	b   []byte
 	err error
+	ver byte // format version, from the header
 }
 
 func (d *decoder) fail(what string) {
@@ -376,6 +428,7 @@ func (d *decoder) header(magic [3]byte) {
 		d.fail("format version 0")
 		return
 	}
+	d.ver = d.b[3]
 	d.b = d.b[4:]
 }
 
@@ -445,14 +498,38 @@ func (d *decoder) hash() uint64 {
 }
 
 func (d *decoder) time() time.Time {
-	s := d.str()
-	var t time.Time
-	if d.err == nil {
-		if err := t.UnmarshalBinary([]byte(s)); err != nil {
-			d.fail("time")
+	if d.ver == 1 {
+		s := d.str()
+		var t time.Time
+		if d.err == nil {
+			if err := t.UnmarshalBinary([]byte(s)); err != nil {
+				d.fail("time")
+			}
 		}
+		return t
 	}
-	return t
+	if len(d.b) == 0 || d.b[0] > 1 {
+		d.fail("time zone")
+		return time.Time{}
+	}
+	zoned := d.b[0] == 1
+	d.b = d.b[1:]
+	sec, nsec := d.int(), d.uint()
+	if nsec >= 1e9 {
+		d.fail("time nanoseconds")
+		return time.Time{}
+	}
+	t := time.Unix(sec, int64(nsec))
+	if !zoned {
+		return t.UTC()
+	}
+	off := d.int()
+	name := d.str()
+	if int64(int(off)) != off {
+		d.fail("time zone offset")
+		return time.Time{}
+	}
+	return t.In(time.FixedZone(name, int(off)))
 }
 
 func (d *decoder) version() concord.Version {
@@ -490,7 +567,60 @@ func (d *decoder) values() map[string]concord.Value {
 	return m
 }
 
-const maxDepth = 64
+const maxDepth = concord.MaxValueDepth
+
+// newTag reports whether a value tag exists only from format version 2.
+func newTag(tag byte) bool { return tag == 'b' || tag == 'I' || tag == 'U' || tag == 'g' }
+
+func (d *decoder) width() byte {
+	if len(d.b) == 0 {
+		d.fail("integer width")
+		return 0
+	}
+	w := d.b[0]
+	d.b = d.b[1:]
+	return w
+}
+
+func (d *decoder) sizedInt() concord.Value {
+	w := d.width()
+	i := d.int()
+	if d.err != nil {
+		return nil
+	}
+	switch {
+	case w == widthInt && int64(int(i)) == i:
+		return int(i)
+	case w == width8 && int64(int8(i)) == i:
+		return int8(i)
+	case w == width16 && int64(int16(i)) == i:
+		return int16(i)
+	case w == width32 && int64(int32(i)) == i:
+		return int32(i)
+	}
+	d.fail("sized integer")
+	return nil
+}
+
+func (d *decoder) sizedUint() concord.Value {
+	w := d.width()
+	u := d.uint()
+	if d.err != nil {
+		return nil
+	}
+	switch {
+	case w == widthInt && uint64(uint(u)) == u:
+		return uint(u)
+	case w == width8 && uint64(uint8(u)) == u:
+		return uint8(u)
+	case w == width16 && uint64(uint16(u)) == u:
+		return uint16(u)
+	case w == width32 && uint64(uint32(u)) == u:
+		return uint32(u)
+	}
+	d.fail("sized unsigned integer")
+	return nil
+}
 
 func (d *decoder) value(depth int) concord.Value {
 	if len(d.b) == 0 || depth > maxDepth {
@@ -499,6 +629,10 @@ func (d *decoder) value(depth int) concord.Value {
 	}
 	tag := d.b[0]
 	d.b = d.b[1:]
+	if d.ver < 2 && newTag(tag) {
+		d.fail(fmt.Sprintf("value tag %q in format version %d", tag, d.ver))
+		return nil
+	}
 	switch tag {
 	case 'z':
 		return nil
@@ -512,6 +646,16 @@ func (d *decoder) value(depth int) concord.Value {
 		return d.int()
 	case 'u':
 		return d.uint()
+	case 'b':
+		n := d.count()
+		out := make([]byte, n)
+		copy(out, d.b)
+		d.b = d.b[n:]
+		return out
+	case 'I':
+		return d.sizedInt()
+	case 'U':
+		return d.sizedUint()
 	case 'd':
 		if len(d.b) < 8 {
 			d.fail("float")
@@ -519,6 +663,14 @@ func (d *decoder) value(depth int) concord.Value {
 		}
 		f := math.Float64frombits(binary.BigEndian.Uint64(d.b))
 		d.b = d.b[8:]
+		return f
+	case 'g':
+		if len(d.b) < 4 {
+			d.fail("float32")
+			return nil
+		}
+		f := math.Float32frombits(binary.BigEndian.Uint32(d.b))
+		d.b = d.b[4:]
 		return f
 	case 'n':
 		return json.Number(d.str())
