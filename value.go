@@ -51,7 +51,10 @@ import (
 //     strconv and encoding/json print: float64(0.1), float32(0.1) and
 //     json.Number("0.1") are equal, as are float64(1e300) and
 //     json.Number("1e300"), although float64(float32(0.1)) is another
-//     number. Negative zero equals zero.
+//     number. (The one float32 outside the integer range whose shortest
+//     form falls inside it, float32(2⁶⁴), printed 1.8446744e+19, stands
+//     for its exact value, so as not to equal an integer it is not.)
+//     Negative zero equals zero.
 //   - Strings are compared byte for byte; a []byte equals a []byte with the
 //     same bytes (nil and empty are equal) and never a string: a byte
 //     string is its own kind.
