@@ -327,6 +327,9 @@ func appendCanonical(b []byte, v any, path string, fullPaths bool, depth int) ([
 
 // checkTime returns why t cannot be a Value, or "".
 func checkTime(t time.Time) string {
+	if t.Nanosecond() >= 1e9 { // only Time.UnmarshalBinary of damaged bytes makes these
+		return "malformed time: nanoseconds past a second"
+	}
 	_, off := t.Zone()
 	if off <= -maxZoneOffset || off >= maxZoneOffset {
 		return "zone offset of 24 hours or more"

@@ -305,3 +305,22 @@ func TestHashesOfOrdinaryValuesAreUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// malformedTime is a time.Time with nanoseconds past a second, which only
+// Time.UnmarshalBinary of damaged bytes makes.
+func malformedTime(t *testing.T) time.Time {
+	b, err := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(b[9:13], []byte{0x3b, 0x9a, 0xca, 0x05}) // 1e9 + 5 ns
+	var at time.Time
+	if err := at.UnmarshalBinary(b); err != nil || at.Nanosecond() < 1e9 {
+		t.Fatalf("could not make a malformed time: %v, %d", err, at.Nanosecond())
+	}
+	return at
+}
+
+func TestMalformedTimesAreRefused(t *testing.T) {
+	wantRefused(t, malformedTime(t), "", "malformed time")
+}

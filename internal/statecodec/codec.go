@@ -248,18 +248,22 @@ func (e *encoder) bool(v bool) {
 	}
 }
 
-// time encodes any time.Time: see the package documentation.
+// time encodes any time.Time: see the package documentation. A malformed
+// time with nanoseconds past a second (only Time.UnmarshalBinary of damaged
+// bytes makes one) is stored as the same instant, well formed.
 func (e *encoder) time(t time.Time) {
+	sec, nsec := t.Unix(), t.Nanosecond()
+	sec, nsec = sec+int64(nsec/1e9), nsec%1e9
 	if t.Location() == time.UTC {
 		e.b = append(e.b, 0)
-		e.int(t.Unix())
-		e.uint(uint64(t.Nanosecond()))
+		e.int(sec)
+		e.uint(uint64(nsec))
 		return
 	}
 	name, off := t.Zone()
 	e.b = append(e.b, 1)
-	e.int(t.Unix())
-	e.uint(uint64(t.Nanosecond()))
+	e.int(sec)
+	e.uint(uint64(nsec))
 	e.int(int64(off))
 	e.str(name)
 }
@@ -502,7 +506,7 @@ func (d *decoder) time() time.Time {
 		s := d.str()
 		var t time.Time
 		if d.err == nil {
-			if err := t.UnmarshalBinary([]byte(s)); err != nil {
+			if err := t.UnmarshalBinary([]byte(s)); err != nil || t.Nanosecond() >= 1e9 {
 				d.fail("time")
 			}
 		}

@@ -1,6 +1,7 @@
 package statecodec_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math"
@@ -245,6 +246,14 @@ func FuzzDecodeState(f *testing.F) {
 		Units: map[string]*recsync.UnitState{"a": {Version: concord.MustVersion(concord.Dot{Actor: 1, Counter: 2})}}})
 	f.Add(good)
 	f.Add([]byte("CSR\x01"))
+	f.Add([]byte("CSR\x02"))
+	v1, _ := hex.DecodeString(version1State)
+	f.Add(v1)
+	london := time.Date(1840, 1, 1, 0, 0, 0, 0, time.FixedZone("LMT", -75))
+	every, _ := statecodec.EncodeState(nil, &recsync.RecordState{Key: "k", Diverged: london, Fields: map[string]concord.Value{
+		"t": london, "b": []byte{0, 0xff}, "i8": int8(-1), "u16": uint16(7), "f32": float32(0.1), "n": json.Number("1e300"),
+		"l": []any{int(1), uint(2), map[string]any{"x": int32(3)}}, "L": []string{"a"}, "M": map[string]string{"k": "v"}}})
+	f.Add(every)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := statecodec.DecodeState(b)
 		if err != nil {

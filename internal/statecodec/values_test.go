@@ -764,3 +764,21 @@ func checkPair(t *testing.T, a, b concord.Value) {
 		t.Fatalf("equal %#v and %#v hash %x, %x", a, b, ha, hb)
 	}
 }
+
+func TestMalformedTimeIsStoredAsTheSameInstant(t *testing.T) {
+	b, _ := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).MarshalBinary()
+	copy(b[9:13], []byte{0x3b, 0x9a, 0xca, 0x05}) // 1e9 + 5 ns
+	var bad time.Time
+	if err := bad.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := statecodec.EncodeDeadLetter(nil, recsync.DeadLetter{Record: concord.Record{Modified: bad, Fields: map[string]concord.Value{"at": bad}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := statecodec.DecodeDeadLetter(enc)
+	want := time.Date(2025, 1, 1, 0, 0, 1, 5, time.UTC)
+	if err != nil || !dl.Record.Modified.Equal(want) || !dl.Record.Fields["at"].(time.Time).Equal(want) {
+		t.Fatalf("read back %v, %v (%v); want %v", dl.Record.Modified, dl.Record.Fields["at"], err, want)
+	}
+}
