@@ -123,7 +123,7 @@ func TestTimeWithSubMinuteOffsetRoundTrips(t *testing.T) {
 	for _, v := range []time.Time{
 		time.Date(1840, 1, 1, 0, 0, 0, 0, london), // −0:01:15, which Time.MarshalBinary refuses
 		time.Date(1910, 1, 1, 0, 0, 0, 0, accra),  // −0:00:52
-		time.Date(2025, 1, 1, 0, 0, 0, 1, time.FixedZone("odd", -(24*3600 - 1))),
+		time.Date(2025, 1, 1, 0, 0, 0, 1, time.FixedZone("odd", -(24*3600-1))),
 		time.Date(2025, 1, 1, 0, 0, 0, 0, time.FixedZone("", 59)),
 		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
