@@ -17,7 +17,7 @@ import (
 var retryNow = time.Date(2026, 10, 21, 7, 28, 0, 0, time.UTC)
 
 func TestRetryAfterSaturatesHugeDelays(t *testing.T) {
-	maxSecs := int64(connector.MaxRetryAfter / time.Second)
+	maxSecs := int64(connector.RetryAfterCeiling / time.Second)
 	for _, in := range []string{
 		"9270000000",           // was negative
 		"18446744074",          // was 290ms (wrapped)
@@ -29,11 +29,11 @@ func TestRetryAfterSaturatesHugeDelays(t *testing.T) {
 		"000000000000000000000000000000" + strconv.FormatInt(maxSecs+1, 10),
 	} {
 		got, ok := connector.ParseRetryAfter(in, retryNow)
-		if !ok || got != connector.MaxRetryAfter {
-			t.Errorf("ParseRetryAfter(%.30q) = %v, %v; want %v, true", in, got, ok, connector.MaxRetryAfter)
+		if !ok || got != connector.RetryAfterCeiling {
+			t.Errorf("ParseRetryAfter(%.30q) = %v, %v; want %v, true", in, got, ok, connector.RetryAfterCeiling)
 		}
 	}
-	if got, ok := connector.ParseRetryAfter(strconv.FormatInt(maxSecs, 10), retryNow); !ok || got != connector.MaxRetryAfter {
+	if got, ok := connector.ParseRetryAfter(strconv.FormatInt(maxSecs, 10), retryNow); !ok || got != connector.RetryAfterCeiling {
 		t.Errorf("the maximum itself = %v, %v", got, ok)
 	}
 	if got, ok := connector.ParseRetryAfter("000120", retryNow); !ok || got != 2*time.Minute {
@@ -41,10 +41,10 @@ func TestRetryAfterSaturatesHugeDelays(t *testing.T) {
 	}
 	// A date further ahead than the maximum saturates too, and one far in
 	// the past is zero.
-	if got, ok := connector.ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", retryNow); !ok || got != connector.MaxRetryAfter {
+	if got, ok := connector.ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", retryNow); !ok || got != connector.RetryAfterCeiling {
 		t.Errorf("year 9999 = %v, %v", got, ok)
 	}
-	if got, ok := connector.ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", time.Date(-200000000, 1, 1, 0, 0, 0, 0, time.UTC)); !ok || got != connector.MaxRetryAfter {
+	if got, ok := connector.ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", time.Date(-200000000, 1, 1, 0, 0, 0, 0, time.UTC)); !ok || got != connector.RetryAfterCeiling {
 		t.Errorf("from a hostile now = %v, %v", got, ok)
 	}
 	if got, ok := connector.ParseRetryAfter("Mon, 01 Jan 0001 00:00:00 GMT", retryNow); !ok || got != 0 {
@@ -115,7 +115,7 @@ func TestConnectorDoesNotImportNetHTTP(t *testing.T) {
 }
 
 // FuzzParseRetryAfter: never panics; the wait is never negative nor above
-// MaxRetryAfter, and zero when not ok; delay-seconds agree with exact
+// RetryAfterCeiling, and zero when not ok; delay-seconds agree with exact
 // arithmetic; HTTP dates agree with net/http's parser.
 func FuzzParseRetryAfter(f *testing.F) {
 	for _, s := range []string{"120", "0", "+120", "-5", "9270000000", "18446744074", "9223372036854775808", "1 2", " 120 ", "",
@@ -126,7 +126,7 @@ func FuzzParseRetryAfter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string, nowSec int64) {
 		now := retryNow.Add(time.Duration(nowSec%(1<<40)) * time.Second)
 		got, ok := connector.ParseRetryAfter(in, now)
-		if got < 0 || got > connector.MaxRetryAfter || (!ok && got != 0) {
+		if got < 0 || got > connector.RetryAfterCeiling || (!ok && got != 0) {
 			t.Fatalf("ParseRetryAfter(%q) = %v, %v", in, got, ok)
 		}
 		if again, ok2 := connector.ParseRetryAfter(in, now); again != got || ok2 != ok {
@@ -135,8 +135,8 @@ func FuzzParseRetryAfter(f *testing.F) {
 		v := strings.Trim(in, " \t")
 		if v != "" && strings.Trim(v, "0123456789") == "" {
 			n, _ := new(big.Int).SetString(v, 10)
-			want := connector.MaxRetryAfter
-			if n.Cmp(big.NewInt(int64(connector.MaxRetryAfter/time.Second))) <= 0 {
+			want := connector.RetryAfterCeiling
+			if n.Cmp(big.NewInt(int64(connector.RetryAfterCeiling/time.Second))) <= 0 {
 				want = time.Duration(n.Int64()) * time.Second
 			}
 			if !ok || got != want {
@@ -152,7 +152,7 @@ func FuzzParseRetryAfter(f *testing.F) {
 		}
 		ht, herr := http.ParseTime(v)
 		if herr == nil && strings.HasSuffix(v, "GMT") == strings.Contains(v, ",") { // net/http also reads any zone name in RFC 850
-			want := max(min(ht.Sub(now), connector.MaxRetryAfter), 0)
+			want := max(min(ht.Sub(now), connector.RetryAfterCeiling), 0)
 			if !ok || got != want {
 				t.Fatalf("ParseRetryAfter(%q) = %v, %v; net/http reads %v, want %v", in, got, ok, ht, want)
 			}
