@@ -90,7 +90,10 @@ const MaxNumberDigits = 1024
 const MaxNumberExponent = 10000
 
 // ErrUnsupportedValue is returned (wrapped in a [*ValueError]) for a value
-// whose dynamic type is not one of the types [Value] lists.
+// that is not a [Value]: a dynamic type [Value] does not list, or a listed
+// type outside what it allows (invalid UTF-8, a time past 9999, a number
+// that is not JSON or passes the caps, nesting past [MaxValueDepth]). The
+// ValueError's Reason says which.
 var ErrUnsupportedValue = errors.New("unsupported value")
 
 // ValueError reports a value that cannot be a [Value]. Path names where in
@@ -452,70 +455,44 @@ func shortestInIntegerRange(s []byte) bool {
 // appendJSONNumber canonicalises a JSON number literal (RFC 8259 grammar:
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?): "1.50", "15e-1" and
 // "0.0150e2" all become the same digits and exponent. It runs in time
-// linear in len(s) and appends at most MaxNumberDigits digits.
+// linear in len(s) and appends at most MaxNumberDigits digits: zeros are
+// counted, and written only when a later non-zero digit needs them.
 func appendJSONNumber(b []byte, s string, v any, path string) ([]byte, error) {
-	malformed := func() ([]byte, error) { return b, badValue(path, v, "not a JSON number") }
 	start := len(b)
 	i := 0
-	neg := false
-	if i < len(s) && s[i] == '-' {
-		neg = true
+	neg := i < len(s) && s[i] == '-'
+	if neg {
 		i++
 	}
 	b = append(b, tagNumber)
 	if neg {
 		b = append(b, '-')
 	}
-	nd, pending, exp := 0, 0, 0
-	// digit takes one mantissa digit; frac says it is after the point.
-	digit := func(c byte, frac bool) bool {
-		if frac {
-			exp--
-		}
-		switch {
-		case c == '0' && nd == 0:
-			return true // leading zero
-		case c == '0':
-			pending++
-			return true
-		}
-		if nd+pending+1 > MaxNumberDigits {
-			return false
-		}
-		for range pending {
-			b = append(b, '0')
-		}
-		nd += pending + 1
-		pending = 0
-		b = append(b, c)
-		return true
-	}
-	tooMany := func() ([]byte, error) {
-		return b[:start], badValue(path, v, "more than "+strconv.Itoa(MaxNumberDigits)+" significant digits")
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
+	nd, pending, exp := 0, 0, 0 // digits written, zeros not yet written, exponent
+	intStart := i
+	if i < len(s) && s[i] == '0' {
 		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			if !digit(s[i], false) {
-				return tooMany()
-			}
+	} else {
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
 		}
-	default:
-		return malformed()
 	}
+	if i == intStart {
+		return b[:start], badValue(path, v, "not a JSON number")
+	}
+	fracStart, fracEnd := i, i
 	if i < len(s) && s[i] == '.' {
 		i++
-		if i == len(s) || s[i] < '0' || s[i] > '9' {
-			return malformed()
+		fracStart = i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
 		}
-		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			if !digit(s[i], true) {
-				return tooMany()
-			}
+		if i == fracStart {
+			return b[:start], badValue(path, v, "not a JSON number")
 		}
+		fracEnd = i
 	}
+	e := 0
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
 		eneg := false
@@ -523,27 +500,50 @@ func appendJSONNumber(b []byte, s string, v any, path string) ([]byte, error) {
 			eneg = s[i] == '-'
 			i++
 		}
-		if i == len(s) || s[i] < '0' || s[i] > '9' {
-			return malformed()
-		}
-		e := 0
+		expStart := i
 		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			if e < 1<<40 { // saturate: far past any exponent accepted below
+			if e < 1<<40 { // saturate, far past any exponent accepted below
 				e = e*10 + int(s[i]-'0')
 			}
+		}
+		if i == expStart {
+			return b[:start], badValue(path, v, "not a JSON number")
 		}
 		if eneg {
 			e = -e
 		}
-		exp += e
 	}
 	if i != len(s) {
-		return malformed()
+		return b[:start], badValue(path, v, "not a JSON number")
+	}
+	// The mantissa digits: the integer part, then the fraction.
+	for _, part := range [2]string{s[intStart:fracStart], s[fracStart:fracEnd]} {
+		for j := 0; j < len(part); j++ {
+			c := part[j]
+			if c == '.' {
+				continue
+			}
+			switch {
+			case c == '0' && nd == 0: // leading zero
+			case c == '0':
+				pending++
+			default:
+				if nd+pending+1 > MaxNumberDigits {
+					return b[:start], badValue(path, v, "more than "+strconv.Itoa(MaxNumberDigits)+" significant digits")
+				}
+				for range pending {
+					b = append(b, '0')
+				}
+				b = append(b, c)
+				nd += pending + 1
+				pending = 0
+			}
+		}
 	}
 	if nd == 0 {
 		return append(b[:start], tagNumber, '0', 0), nil
 	}
-	exp += pending
+	exp = e - (fracEnd - fracStart) + pending
 	if exp > MaxNumberExponent || exp < -MaxNumberExponent {
 		return b[:start], badValue(path, v, "exponent beyond ±"+strconv.Itoa(MaxNumberExponent))
 	}
