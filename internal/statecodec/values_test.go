@@ -782,3 +782,12 @@ func TestMalformedTimeIsStoredAsTheSameInstant(t *testing.T) {
 		t.Fatalf("read back %v, %v (%v); want %v", dl.Record.Modified, dl.Record.Fields["at"], err, want)
 	}
 }
+
+func TestFloat32ReadsBackAsAnEqualFloat32(t *testing.T) {
+	for _, f := range []float32{0.1, 16777217, 3.4028235e38, 1e-45, 1 << 64} {
+		w := roundTrip(t, f)
+		if g, ok := w.(float32); !ok || g != f || !concord.EqualValues(f, w) {
+			t.Errorf("float32(%v) read back as %#v (%T)", f, w, w)
+		}
+	}
+}
