@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"time"
+	"unicode/utf8"
 )
 
 // SystemID names one configured system ("portal", "warehouse"). Names are
@@ -73,13 +74,23 @@ func (e *RecordError) Error() string {
 // Unwrap returns the reason.
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// Validate checks that r has a key and that every field holds a supported
-// [Value]. The error is a [*RecordError] naming the first bad field.
+// Validate checks that r has a key, that the key and every field name are
+// valid UTF-8, and that every field holds a supported [Value] (see
+// [CheckValue]). The error is a [*RecordError] naming the record and the
+// first bad field (in field-name order), wrapping a [*ValueError] that says
+// why; errors.Is(err, [ErrUnsupportedValue]) holds for every error but
+// [ErrNoKey].
 func (r Record) Validate() error {
 	if r.Key == "" {
 		return &RecordError{Err: ErrNoKey}
 	}
+	if !utf8.ValidString(r.Key) {
+		return &RecordError{Key: r.Key, Err: badValue("", r.Key, "record key is invalid UTF-8")}
+	}
 	for _, name := range sortedKeys(r.Fields) {
+		if !utf8.ValidString(name) {
+			return &RecordError{Key: r.Key, Field: name, Err: badValue("", name, "field name is invalid UTF-8")}
+		}
 		if err := CheckValue(r.Fields[name]); err != nil {
 			return &RecordError{Key: r.Key, Field: name, Err: err}
 		}
@@ -101,10 +112,15 @@ func (r Record) Clone() Record {
 	return r
 }
 
-// CloneValue returns a deep copy of the maps and slices in v; other values
-// are returned as they are.
+// CloneValue returns a deep copy of the maps and slices (including []byte)
+// in v; other values are returned as they are.
 func CloneValue(v Value) Value {
 	switch x := v.(type) {
+	case []byte:
+		if x == nil {
+			return x
+		}
+		return append([]byte{}, x...)
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {

@@ -5,30 +5,95 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Value is a field value: a JSON-compatible Go value. The supported dynamic
 // types are:
 //
 //   - nil (JSON null: the field exists and is empty)
-//   - bool, string
-//   - every integer and floating-point type, and [json.Number]
-//   - [time.Time]
+//   - bool
+//   - string, which must be valid UTF-8
+//   - []byte: a byte string (what many SQL drivers return for binary and
+//     text columns), any bytes
+//   - int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+//     float32, float64 (finite: NaN and infinities are not JSON), and
+//     [json.Number] (a valid JSON number literal, within the caps below)
+//   - [time.Time] from year 0000 to 9999, both in UTC and in its own zone,
+//     with a zone offset of less than 24 hours (whole minutes or not)
 //   - []any and map[string]any whose elements are themselves Values,
-//     and []string and map[string]string for convenience
+//     and []string and map[string]string for convenience; map keys must be
+//     valid UTF-8, and containers nest at most [MaxValueDepth] deep
 //
-// Numbers are compared by their exact decimal value: int64(1), 1.0,
-// json.Number("1.00") and uint8(1) are the same Value. Times are compared as
-// instants: the zone they are written in does not matter. Maps are compared
-// by content, whatever their iteration order. NaN and infinities are not
-// JSON and are rejected.
+// This is exactly the set the durable stores encode: [CheckValue] (and
+// [Record.Validate], which calls it) refuses everything else at the
+// boundary, so that a value the engine accepted can always be committed.
+//
+// # Equality
+//
+// [EqualValues] and [HashValue] define one canonical equality:
+//
+//   - Numbers are compared by value, whatever their Go type: int64(1), 1.0,
+//     json.Number("1.00") and uint8(1) are the same Value, and so are
+//     uint64(math.MaxUint64) and json.Number("18446744073709551615"). A
+//     json.Number stands for its exact decimal value ("1e300" equals its
+//     301-digit expansion). An integer type stands for its exact value.
+//     A floating-point number that is a whole number within the range of
+//     Go's integer types (−2⁶³ to 2⁶⁴−1) stands for its exact value, so
+//     that float64(1<<60) equals int64(1<<60) (and float64(1e19) does not
+//     equal uint64(math.MaxUint64), which it cannot hold). Every other
+//     floating-point number stands for the shortest decimal that reads
+//     back as the same number at its own precision, which is what
+//     strconv and encoding/json print: float64(0.1), float32(0.1) and
+//     json.Number("0.1") are equal, as are float64(1e300) and
+//     json.Number("1e300"), although float64(float32(0.1)) is another
+//     number. (The one float32 outside the integer range whose shortest
+//     form falls inside it, float32(2⁶⁴), printed 1.8446744e+19, stands
+//     for its exact value, so as not to equal an integer it is not.)
+//     Negative zero equals zero.
+//   - Strings are compared byte for byte; a []byte equals a []byte with the
+//     same bytes (nil and empty are equal) and never a string: a byte
+//     string is its own kind.
+//   - Times are compared as instants: the zone they are written in does not
+//     matter.
+//   - Lists are compared element by element; []string equals the []any of
+//     the same strings. Maps are compared by content, whatever their
+//     iteration order; map[string]string equals the map[string]any of the
+//     same strings.
+//
+// # Caps
+//
+// A json.Number is accepted when its value, written as d₁d₂…dₙ × 10^e
+// without trailing zeros in the digits, has at most [MaxNumberDigits]
+// significant digits and an exponent e within ±[MaxNumberExponent]. Every
+// float64 fits with a wide margin (the exact value of a whole float64 has
+// at most 309 digits; the shortest form of any other has at most 17 digits
+// and an exponent of at least −340).
 type Value = any
 
+// MaxValueDepth is how deeply lists and maps may nest in a [Value]: a
+// top-level value has depth 0, the elements of a list or map at depth d have
+// depth d+1, and no element may have a depth above MaxValueDepth. (The
+// strings of a []string or map[string]string are part of their container.)
+const MaxValueDepth = 64
+
+// MaxNumberDigits is the most significant digits a [json.Number] Value may
+// have (leading and trailing zeros do not count): see [Value].
+const MaxNumberDigits = 1024
+
+// MaxNumberExponent bounds the decimal exponent of a [json.Number] Value
+// written with its significant digits as an integer: see [Value].
+const MaxNumberExponent = 10000
+
 // ErrUnsupportedValue is returned (wrapped in a [*ValueError]) for a value
-// whose dynamic type is not one of the types [Value] lists.
+// that is not a [Value]: a dynamic type [Value] does not list, or a listed
+// type outside what it allows (invalid UTF-8, a time past 9999, a number
+// that is not JSON or passes the caps, nesting past [MaxValueDepth]). The
+// ValueError's Reason says which.
 var ErrUnsupportedValue = errors.New("unsupported value")
 
 // ValueError reports a value that cannot be a [Value]. Path names where in
@@ -57,9 +122,11 @@ func badValue(path string, v any, reason string) error {
 }
 
 // CheckValue returns nil if v is a supported [Value] and a [*ValueError]
-// naming the offending element otherwise.
+// naming the offending element and the reason otherwise (an unsupported
+// type, invalid UTF-8, a time outside years 0000–9999, a number past the
+// caps, nesting deeper than [MaxValueDepth]).
 func CheckValue(v Value) error {
-	_, err := appendCanonical(nil, v, "", true)
+	_, err := appendCanonical(nil, v, "", true, 0)
 	return err
 }
 
@@ -72,7 +139,7 @@ func EqualValues(a, b Value) bool {
 	switch x := a.(type) {
 	case string:
 		if y, ok := b.(string); ok {
-			return x == y
+			return x == y && utf8.ValidString(x)
 		}
 	case bool:
 		if y, ok := b.(bool); ok {
@@ -90,11 +157,11 @@ func EqualValues(a, b Value) bool {
 		return b == nil
 	}
 	var ab, bb [128]byte
-	ea, err := appendCanonical(ab[:0], a, "", false)
+	ea, err := appendCanonical(ab[:0], a, "", false, 0)
 	if err != nil {
 		return false
 	}
-	eb, err := appendCanonical(bb[:0], b, "", false)
+	eb, err := appendCanonical(bb[:0], b, "", false, 0)
 	if err != nil {
 		return false
 	}
@@ -103,10 +170,11 @@ func EqualValues(a, b Value) bool {
 
 // HashValue returns the canonical 64-bit hash of v: equal Values (see [EqualValues])
 // have equal hashes, on every machine and in every process, so hashes may be
-// stored. It is FNV-1a over the canonical encoding of [AppendCanonical].
+// stored. It is FNV-1a over the canonical encoding of [AppendCanonical]. It
+// fails with a [*ValueError] for an unsupported value.
 func HashValue(v Value) (uint64, error) {
 	var buf [128]byte
-	b, err := appendCanonical(buf[:0], v, "", false)
+	b, err := appendCanonical(buf[:0], v, "", false, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -128,10 +196,12 @@ func HashBytes(b []byte) uint64 {
 }
 
 // AppendCanonical appends the canonical encoding of v to b: a compact,
-// self-delimiting byte string that is identical for equal Values. It is what
-// [HashValue] hashes; it is not meant to be decoded.
+// self-delimiting byte string that is identical for equal Values and
+// different for unequal ones (EqualValues(x, y) is exactly the equality of
+// their canonical encodings). It is what [HashValue] hashes; it is not meant
+// to be decoded. It fails with a [*ValueError] for an unsupported value.
 func AppendCanonical(b []byte, v Value) ([]byte, error) {
-	return appendCanonical(b, v, "", false)
+	return appendCanonical(b, v, "", false, 0)
 }
 
 // Type tags of the canonical encoding.
@@ -140,13 +210,20 @@ const (
 	tagFalse  = 'f'
 	tagTrue   = 't'
 	tagString = 's'
+	tagBytes  = 'b'
 	tagNumber = 'n'
 	tagTime   = 'T'
 	tagList   = 'l'
 	tagMap    = 'm'
 )
 
-func appendCanonical(b []byte, v any, path string, fullPaths bool) ([]byte, error) {
+// Bounds of the times a Value may hold.
+const maxZoneOffset = 24 * 60 * 60 // seconds, exclusive
+
+func appendCanonical(b []byte, v any, path string, fullPaths bool, depth int) ([]byte, error) {
+	if depth > MaxValueDepth {
+		return b, badValue(path, v, "nested more than "+strconv.Itoa(MaxValueDepth)+" deep")
+	}
 	switch x := v.(type) {
 	case nil:
 		return append(b, tagNull), nil
@@ -156,7 +233,14 @@ func appendCanonical(b []byte, v any, path string, fullPaths bool) ([]byte, erro
 		}
 		return append(b, tagFalse), nil
 	case string:
+		if !utf8.ValidString(x) {
+			return b, badValue(path, v, "invalid UTF-8")
+		}
 		return appendString(append(b, tagString), x), nil
+	case []byte:
+		b = append(b, tagBytes)
+		b = appendLen(b, len(x))
+		return append(b, x...), nil
 	case int:
 		return appendInt(b, int64(x)), nil
 	case int8:
@@ -182,8 +266,11 @@ func appendCanonical(b []byte, v any, path string, fullPaths bool) ([]byte, erro
 	case float64:
 		return appendFloat(b, x, 64, v, path)
 	case json.Number:
-		return appendDecimal(b, string(x), v, path)
+		return appendJSONNumber(b, string(x), v, path)
 	case time.Time:
+		if reason := checkTime(x); reason != "" {
+			return b, badValue(path, v, reason)
+		}
 		b = append(b, tagTime)
 		b = x.UTC().AppendFormat(b, time.RFC3339Nano)
 		return append(b, 0), nil
@@ -192,7 +279,7 @@ func appendCanonical(b []byte, v any, path string, fullPaths bool) ([]byte, erro
 		b = appendLen(b, len(x))
 		var err error
 		for i, e := range x {
-			if b, err = appendCanonical(b, e, elemPath(path, i, fullPaths), fullPaths); err != nil {
+			if b, err = appendCanonical(b, e, elemPath(path, i, fullPaths), fullPaths, depth+1); err != nil {
 				return b, err
 			}
 		}
@@ -200,7 +287,10 @@ func appendCanonical(b []byte, v any, path string, fullPaths bool) ([]byte, erro
 	case []string:
 		b = append(b, tagList)
 		b = appendLen(b, len(x))
-		for _, e := range x {
+		for i, e := range x {
+			if !utf8.ValidString(e) {
+				return b, badValue(elemPath(path, i, fullPaths), e, "invalid UTF-8")
+			}
 			b = appendString(append(b, tagString), e)
 		}
 		return b, nil
@@ -210,8 +300,11 @@ func appendCanonical(b []byte, v any, path string, fullPaths bool) ([]byte, erro
 		b = appendLen(b, len(keys))
 		var err error
 		for _, k := range keys {
+			if !utf8.ValidString(k) {
+				return b, badValue(keyPath(path, k, fullPaths), k, "map key is invalid UTF-8")
+			}
 			b = appendString(b, k)
-			if b, err = appendCanonical(b, x[k], keyPath(path, k, fullPaths), fullPaths); err != nil {
+			if b, err = appendCanonical(b, x[k], keyPath(path, k, fullPaths), fullPaths, depth+1); err != nil {
 				return b, err
 			}
 		}
@@ -221,12 +314,38 @@ func appendCanonical(b []byte, v any, path string, fullPaths bool) ([]byte, erro
 		b = append(b, tagMap)
 		b = appendLen(b, len(keys))
 		for _, k := range keys {
+			if !utf8.ValidString(k) {
+				return b, badValue(keyPath(path, k, fullPaths), k, "map key is invalid UTF-8")
+			}
+			if !utf8.ValidString(x[k]) {
+				return b, badValue(keyPath(path, k, fullPaths), x[k], "invalid UTF-8")
+			}
 			b = appendString(b, k)
 			b = appendString(append(b, tagString), x[k])
 		}
 		return b, nil
 	}
 	return b, badValue(path, v, "not a JSON-compatible type")
+}
+
+// checkTime returns why t cannot be a Value, or "".
+func checkTime(t time.Time) string {
+	if t.Nanosecond() >= 1e9 { // only Time.UnmarshalBinary of damaged bytes makes these
+		return "malformed time: nanoseconds past a second"
+	}
+	_, off := t.Zone()
+	if off <= -maxZoneOffset || off >= maxZoneOffset {
+		return "zone offset of 24 hours or more"
+	}
+	// Year checks on the date in both zones: a time that is in range in UTC
+	// may not be in its own zone (9999-12-31T23:00Z at +02:00).
+	if y := t.Year(); y < 0 || y > 9999 {
+		return "year outside 0000–9999"
+	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return "year outside 0000–9999 in UTC"
+	}
+	return ""
 }
 
 func elemPath(path string, i int, full bool) string {
@@ -239,6 +358,9 @@ func elemPath(path string, i int, full bool) string {
 func keyPath(path, k string, full bool) string {
 	if !full {
 		return path
+	}
+	if !utf8.ValidString(k) {
+		return path + "." + strconv.Quote(k)
 	}
 	return path + "." + k
 }
@@ -270,7 +392,8 @@ func appendInt(b []byte, i int64) []byte {
 }
 
 // appendUint encodes an integer in the canonical decimal form used for every
-// number: sign, significant digits without trailing zeros, and exponent.
+// number: tag, sign, significant digits without trailing zeros, and
+// exponent, then a NUL.
 func appendUint(b []byte, u uint64, neg bool) []byte {
 	if u == 0 {
 		return append(b, tagNumber, '0', 0)
@@ -292,75 +415,138 @@ func appendUint(b []byte, u uint64, neg bool) []byte {
 	return append(b, 0)
 }
 
+// appendFloat encodes f, a float64 or (bits 32) a float32 widened exactly,
+// by the value it stands for (see [Value]).
 func appendFloat(b []byte, f float64, bits int, v any, path string) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return b, badValue(path, v, "NaN and infinities are not JSON numbers")
 	}
-	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
-		return appendInt(b, int64(f)), nil
+	if f == math.Trunc(f) {
+		switch {
+		case f >= -0x1p63 && f < 0x1p63: // also negative zero
+			return appendInt(b, int64(f)), nil
+		case f >= 0x1p63 && f < 0x1p64:
+			return appendUint(b, uint64(f), false), nil
+		}
 	}
 	var tmp [32]byte
 	s := strconv.AppendFloat(tmp[:0], f, 'e', -1, bits)
-	return appendDecimal(b, string(s), v, path)
+	if f == math.Trunc(f) && bits == 32 && shortestInIntegerRange(s) {
+		// A float32 outside the integer range whose shortest form is
+		// inside it (float32(2⁶⁴) prints as 1.8446744e+19): it would
+		// equal an integer it is not; use its exact value instead.
+		return appendJSONNumber(b, strconv.FormatFloat(f, 'f', 0, 64), v, path)
+	}
+	return appendJSONNumber(b, string(s), v, path)
 }
 
-// appendDecimal canonicalises a JSON number literal: "1.50", "15e-1" and
-// "0.0150e2" all become the same digits and exponent.
-func appendDecimal(b []byte, s string, v any, path string) ([]byte, error) {
-	neg := false
+// shortestInIntegerRange reports whether the decimal s lies within
+// [−2⁶³, 2⁶⁴).
+func shortestInIntegerRange(s []byte) bool {
+	r, ok := new(big.Rat).SetString(string(s))
+	if !ok {
+		return false
+	}
+	lo := new(big.Rat).SetInt(new(big.Int).Neg(new(big.Int).Lsh(big.NewInt(1), 63)))
+	hi := new(big.Rat).SetInt(new(big.Int).Lsh(big.NewInt(1), 64))
+	return r.Cmp(lo) >= 0 && r.Cmp(hi) < 0
+}
+
+// appendJSONNumber canonicalises a JSON number literal (RFC 8259 grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?): "1.50", "15e-1" and
+// "0.0150e2" all become the same digits and exponent. It runs in time
+// linear in len(s) and appends at most MaxNumberDigits digits: zeros are
+// counted, and written only when a later non-zero digit needs them.
+func appendJSONNumber(b []byte, s string, v any, path string) ([]byte, error) {
+	start := len(b)
 	i := 0
-	if i < len(s) && (s[i] == '-' || s[i] == '+') {
-		neg = s[i] == '-'
+	neg := i < len(s) && s[i] == '-'
+	if neg {
 		i++
-	}
-	var digits [64]byte
-	nd := 0
-	exp := 0
-	sawDigit, sawDot := false, false
-	for ; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			sawDigit = true
-			if sawDot {
-				exp--
-			}
-			if nd == 0 && c == '0' {
-				continue // leading zero
-			}
-			if nd == len(digits) {
-				return b, badValue(path, v, "number has too many digits")
-			}
-			digits[nd] = c
-			nd++
-		case c == '.' && !sawDot:
-			sawDot = true
-		case c == 'e' || c == 'E':
-			e, err := strconv.Atoi(s[i+1:])
-			if err != nil || e > 1<<20 || e < -(1<<20) {
-				return b, badValue(path, v, "malformed number exponent")
-			}
-			exp += e
-			i = len(s)
-		default:
-			return b, badValue(path, v, "malformed number")
-		}
-	}
-	if !sawDigit {
-		return b, badValue(path, v, "malformed number")
-	}
-	for nd > 0 && digits[nd-1] == '0' {
-		nd--
-		exp++
-	}
-	if nd == 0 {
-		return append(b, tagNumber, '0', 0), nil
 	}
 	b = append(b, tagNumber)
 	if neg {
 		b = append(b, '-')
 	}
-	b = append(b, digits[:nd]...)
+	nd, pending, exp := 0, 0, 0 // digits written, zeros not yet written, exponent
+	intStart := i
+	if i < len(s) && s[i] == '0' {
+		i++
+	} else {
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	if i == intStart {
+		return b[:start], badValue(path, v, "not a JSON number")
+	}
+	fracStart, fracEnd := i, i
+	if i < len(s) && s[i] == '.' {
+		i++
+		fracStart = i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == fracStart {
+			return b[:start], badValue(path, v, "not a JSON number")
+		}
+		fracEnd = i
+	}
+	e := 0
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			eneg = s[i] == '-'
+			i++
+		}
+		expStart := i
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			if e < 1<<40 { // saturate, far past any exponent accepted below
+				e = e*10 + int(s[i]-'0')
+			}
+		}
+		if i == expStart {
+			return b[:start], badValue(path, v, "not a JSON number")
+		}
+		if eneg {
+			e = -e
+		}
+	}
+	if i != len(s) {
+		return b[:start], badValue(path, v, "not a JSON number")
+	}
+	// The mantissa digits: the integer part, then the fraction.
+	for _, part := range [2]string{s[intStart:fracStart], s[fracStart:fracEnd]} {
+		for j := 0; j < len(part); j++ {
+			c := part[j]
+			if c == '.' {
+				continue
+			}
+			switch {
+			case c == '0' && nd == 0: // leading zero
+			case c == '0':
+				pending++
+			default:
+				if nd+pending+1 > MaxNumberDigits {
+					return b[:start], badValue(path, v, "more than "+strconv.Itoa(MaxNumberDigits)+" significant digits")
+				}
+				for range pending {
+					b = append(b, '0')
+				}
+				b = append(b, c)
+				nd += pending + 1
+				pending = 0
+			}
+		}
+	}
+	if nd == 0 {
+		return append(b[:start], tagNumber, '0', 0), nil
+	}
+	exp = e - (fracEnd - fracStart) + pending
+	if exp > MaxNumberExponent || exp < -MaxNumberExponent {
+		return b[:start], badValue(path, v, "exponent beyond ±"+strconv.Itoa(MaxNumberExponent))
+	}
 	if exp != 0 {
 		b = append(b, 'e')
 		b = strconv.AppendInt(b, int64(exp), 10)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/big"
 	"testing"
 	"time"
 
@@ -139,8 +140,23 @@ func TestNumberEqualityProperty(t *testing.T) {
 			return
 		}
 		b, _ := json.Marshal(f)
+		if f == math.Trunc(f) && math.Abs(f) >= 1<<53 && f >= -0x1p63 && f < 0x1p64 {
+			// A whole float in the integer range stands for its exact
+			// value, which encoding/json does not print.
+			b = []byte(new(big.Float).SetFloat64(f).Text('f', 0))
+		}
 		if !concord.EqualValues(f, json.Number(b)) {
 			t.Fatalf("float %v != its JSON %s", f, b)
+		}
+		// Whole floats against the integers they may or may not hold.
+		j := rapid.Int64().Draw(t, "j")
+		g := float64(j)
+		exact, _ := new(big.Float).SetFloat64(g).Int(nil)
+		if got, want := concord.EqualValues(g, j), exact.Cmp(big.NewInt(j)) == 0; got != want {
+			t.Fatalf("EqualValues(float64(%d) = %v, %d) = %v; want %v", j, g, j, got, want)
+		}
+		if !concord.EqualValues(g, json.Number(exact.String())) {
+			t.Fatalf("float64 %v != its exact value %s", g, exact)
 		}
 	})
 }

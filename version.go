@@ -1,9 +1,12 @@
 package concord
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -71,23 +74,24 @@ type Version struct {
 }
 
 // NewVersion builds a Version from dots in any order. Dots with a zero
-// counter are ignored; an actor named twice is an error.
+// counter are ignored; an actor named twice is an error ([ErrBadVersion]),
+// and so are more than [MaxDots] actors ([ErrVersionFull]). It runs in
+// O(n log n) time for n dots.
 func NewVersion(dots ...Dot) (Version, error) {
 	out := make([]Dot, 0, len(dots))
 	for _, d := range dots {
-		if d.Counter == 0 {
-			continue
+		if d.Counter != 0 {
+			out = append(out, d)
 		}
-		i := search(out, d.Actor)
-		if i < len(out) && out[i].Actor == d.Actor {
-			return Version{}, fmt.Errorf("%w: actor %d named twice", ErrBadVersion, d.Actor)
+	}
+	slices.SortFunc(out, func(a, b Dot) int { return cmp.Compare(a.Actor, b.Actor) })
+	for i := 1; i < len(out); i++ {
+		if out[i-1].Actor == out[i].Actor {
+			return Version{}, fmt.Errorf("%w: actor %d named twice", ErrBadVersion, out[i].Actor)
 		}
-		out = append(out, Dot{})
-		copy(out[i+1:], out[i:])
-		out[i] = d
 	}
 	if len(out) > MaxDots {
-		return Version{}, ErrVersionFull
+		return Version{}, fmt.Errorf("%w: %d actors, at most %d", ErrVersionFull, len(out), MaxDots)
 	}
 	if len(out) == 0 {
 		return Version{}, nil
@@ -326,23 +330,38 @@ func (v *Version) decode(b []byte) ([]byte, error) {
 // MarshalText formats v as [Version.String] does.
 func (v Version) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
-// UnmarshalText parses the format of [Version.String].
+// UnmarshalText parses the format of [Version.String]: "{}" or
+// "{actor:counter,...}" with decimal numbers, entries in any order. It runs
+// in time linear in len(t) and stops with [ErrVersionFull] at the entry
+// past [MaxDots], however long the rest of the input; a malformed entry,
+// a zero counter or an actor named twice is an [ErrBadVersion]. On error v
+// is unchanged.
 func (v *Version) UnmarshalText(t []byte) error {
-	s := string(t)
-	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
-		return fmt.Errorf("%w: %q", ErrBadVersion, s)
+	if len(t) < 2 || t[0] != '{' || t[len(t)-1] != '}' {
+		return fmt.Errorf("%w: %s is not {actor:counter,...}", ErrBadVersion, quoteCut(t))
 	}
-	s = s[1 : len(s)-1]
+	body := t[1 : len(t)-1]
 	var dots []Dot
-	if s != "" {
-		for _, part := range strings.Split(s, ",") {
-			as, cs, ok := strings.Cut(part, ":")
-			a, err1 := strconv.ParseUint(as, 10, 32)
-			c, err2 := strconv.ParseUint(cs, 10, 64)
-			if !ok || err1 != nil || err2 != nil || c == 0 {
-				return fmt.Errorf("%w: entry %q", ErrBadVersion, part)
-			}
-			dots = append(dots, Dot{Actor: Actor(a), Counter: c})
+	for len(body) > 0 || dots != nil {
+		if len(dots) == MaxDots {
+			return fmt.Errorf("%w: more than %d entries", ErrVersionFull, MaxDots)
+		}
+		part := body
+		i := bytes.IndexByte(body, ',')
+		if i >= 0 {
+			part, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		as, cs, ok := bytes.Cut(part, []byte{':'})
+		a, err1 := strconv.ParseUint(string(as), 10, 32)
+		c, err2 := strconv.ParseUint(string(cs), 10, 64)
+		if !ok || err1 != nil || err2 != nil || c == 0 {
+			return fmt.Errorf("%w: entry %s", ErrBadVersion, quoteCut(part))
+		}
+		dots = append(dots, Dot{Actor: Actor(a), Counter: c})
+		if i < 0 {
+			break
 		}
 	}
 	nv, err := NewVersion(dots...)
@@ -351,4 +370,14 @@ func (v *Version) UnmarshalText(t []byte) error {
 	}
 	*v = nv
 	return nil
+}
+
+// quoteCut quotes b for an error message, cut to a few dozen bytes so that a
+// hostile input does not make a hostile message.
+func quoteCut(b []byte) string {
+	const n = 40
+	if len(b) > n {
+		return strconv.Quote(string(b[:n])) + "..."
+	}
+	return strconv.Quote(string(b))
 }

@@ -1,7 +1,12 @@
 package concord_test
 
 import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -185,6 +190,189 @@ func BenchmarkVersionCompare(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_ = t1 < t2
+		}
+	})
+}
+
+// hostileVersionLine is the 1.2 MB line that cost 8.5 s of CPU when parsing
+// was quadratic: 200,000 distinct actors in decreasing order (each one
+// inserted at the front).
+func hostileVersionLine() []byte {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range 200000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(200000 - i))
+		b.WriteString(":1")
+	}
+	b.WriteByte('}')
+	return []byte(b.String())
+}
+
+func TestVersionTextStopsAtTheActorCap(t *testing.T) {
+	line := hostileVersionLine()
+	if len(line) < 1_200_000 {
+		t.Fatalf("hostile line is %d bytes", len(line))
+	}
+	v := concord.MustVersion(concord.Dot{Actor: 7, Counter: 7})
+	start := time.Now()
+	err := v.UnmarshalText(line)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("UnmarshalText of a %d-byte line took %v", len(line), d)
+	}
+	if !errors.Is(err, concord.ErrVersionFull) {
+		t.Fatalf("UnmarshalText = %v; want ErrVersionFull", err)
+	}
+	if len(err.Error()) > 200 {
+		t.Errorf("error message is %d bytes long", len(err.Error()))
+	}
+	if v.Get(7) != 7 || v.Len() != 1 {
+		t.Errorf("a failed UnmarshalText changed the receiver to %v", v)
+	}
+	// MaxDots entries parse; one more does not.
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range concord.MaxDots {
+		fmt.Fprintf(&b, "%d:%d,", concord.MaxDots-i, i+1) // any order
+	}
+	full := strings.TrimSuffix(b.String(), ",") + "}"
+	if err := v.UnmarshalText([]byte(full)); err != nil || v.Len() != concord.MaxDots {
+		t.Fatalf("UnmarshalText of %d entries = %v (len %d)", concord.MaxDots, err, v.Len())
+	}
+	if err := v.UnmarshalText([]byte(strings.TrimSuffix(full, "}") + ",999:1}")); !errors.Is(err, concord.ErrVersionFull) {
+		t.Fatalf("UnmarshalText of %d entries = %v; want ErrVersionFull", concord.MaxDots+1, err)
+	}
+}
+
+func TestVersionTextRejectsMalformed(t *testing.T) {
+	for _, s := range []string{"", "{", "}", "{,}", "{1:1,}", "{,1:1}", "{1:0}", "{1:1,1:2}", "{1:1:1}", "{-1:1}", "{1:-1}", "{+1:1}",
+		"{4294967296:1}", "{1:18446744073709551616}", "{ 1:1}", "{1:1 }", "[1:1]", "{1:1}{2:2}", "{1:" + strings.Repeat("9", 1<<20) + "}"} {
+		var v concord.Version
+		err := v.UnmarshalText([]byte(s))
+		if !errors.Is(err, concord.ErrBadVersion) {
+			t.Errorf("UnmarshalText(%.30q) = %v; want ErrBadVersion", s, err)
+		}
+		if err != nil && len(err.Error()) > 200 {
+			t.Errorf("UnmarshalText(%.30q): %d-byte message", s, len(err.Error()))
+		}
+	}
+}
+
+func TestVersionBinaryDecodingIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bin  []byte
+	}{
+		{"length past the cap", []byte{concord.MaxDots + 1, 1, 1}},
+		{"huge length", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+		{"overlong varint", []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}},
+		{"actor past 32 bits", []byte{1, 0x80, 0x80, 0x80, 0x80, 0x10, 1}},
+		{"counter overflow", []byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}},
+		{"cut in a counter", []byte{1, 1, 0x80}},
+	} {
+		var v concord.Version
+		if err := v.UnmarshalBinary(tc.bin); !errors.Is(err, concord.ErrBadVersion) {
+			t.Errorf("%s: UnmarshalBinary = %v; want ErrBadVersion", tc.name, err)
+		}
+		if _, _, err := concord.DecodeVersion(tc.bin); err == nil {
+			t.Errorf("%s: DecodeVersion = nil error", tc.name)
+		}
+	}
+}
+
+func TestNewVersionRefusesTooManyActors(t *testing.T) {
+	dots := make([]concord.Dot, 100000)
+	for i := range dots {
+		dots[i] = concord.Dot{Actor: concord.Actor(len(dots) - i), Counter: 1}
+	}
+	start := time.Now()
+	if _, err := concord.NewVersion(dots...); !errors.Is(err, concord.ErrVersionFull) {
+		t.Fatalf("NewVersion of %d actors = %v; want ErrVersionFull", len(dots), err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("NewVersion of %d dots took %v", len(dots), d)
+	}
+	if _, err := concord.NewVersion(concord.Dot{Actor: 3, Counter: 1}, concord.Dot{Actor: 1, Counter: 0}, concord.Dot{Actor: 3, Counter: 2}); !errors.Is(err, concord.ErrBadVersion) {
+		t.Errorf("NewVersion with a duplicate = %v; want ErrBadVersion", err)
+	}
+}
+
+func BenchmarkVersionUnmarshalTextHostile(b *testing.B) {
+	line := hostileVersionLine()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		var v concord.Version
+		_ = v.UnmarshalText(line)
+	}
+}
+
+// FuzzVersionText: no input panics; whatever decodes has at most MaxDots
+// actors, formats to text that decodes to an equal Version, and the same
+// text formats the same way.
+func FuzzVersionText(f *testing.F) {
+	for _, s := range []string{"{}", "{1:1}", "{2:5,1:3}", "{1:1,}", "{1:0}", "{1:1,1:1}", "{4294967295:18446744073709551615}", "{+1:1}", "{", ""} {
+		f.Add([]byte(s))
+	}
+	f.Add(hostileVersionLine()[:4000])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v concord.Version
+		if err := v.UnmarshalText(b); err != nil {
+			if !errors.Is(err, concord.ErrBadVersion) && !errors.Is(err, concord.ErrVersionFull) {
+				t.Fatalf("UnmarshalText(%q) = %v: neither ErrBadVersion nor ErrVersionFull", b, err)
+			}
+			return
+		}
+		if v.Len() > concord.MaxDots {
+			t.Fatalf("decoded %d actors", v.Len())
+		}
+		txt, _ := v.MarshalText()
+		var w concord.Version
+		if err := w.UnmarshalText(txt); err != nil || w.Compare(v) != concord.Equal {
+			t.Fatalf("%q -> %v -> %q -> %v, %v", b, v, txt, w, err)
+		}
+		bin, _ := v.MarshalBinary()
+		if err := w.UnmarshalBinary(bin); err != nil || w.Compare(v) != concord.Equal {
+			t.Fatalf("binary round trip of %v: %v, %v", v, w, err)
+		}
+	})
+}
+
+// FuzzVersionBinary: no input panics; whatever decodes re-encodes to bytes
+// that decode to an equal Version, and DecodeVersion agrees with
+// UnmarshalBinary.
+func FuzzVersionBinary(f *testing.F) {
+	f.Add([]byte{0})
+	f.Add([]byte{2, 1, 3, 2, 5})
+	f.Add([]byte{2, 2, 1, 1, 1})
+	f.Add([]byte{concord.MaxDots + 1})
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add([]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, rest, err := concord.DecodeVersion(b)
+		var u concord.Version
+		uerr := u.UnmarshalBinary(b)
+		if err != nil {
+			if !errors.Is(err, concord.ErrBadVersion) || uerr == nil {
+				t.Fatalf("DecodeVersion = %v, UnmarshalBinary = %v", err, uerr)
+			}
+			return
+		}
+		if (uerr == nil) != (len(rest) == 0) {
+			t.Fatalf("UnmarshalBinary = %v with %d bytes left", uerr, len(rest))
+		}
+		if v.Len() > concord.MaxDots {
+			t.Fatalf("decoded %d actors", v.Len())
+		}
+		bin, _ := v.MarshalBinary()
+		w, rest2, err := concord.DecodeVersion(bin)
+		if err != nil || len(rest2) != 0 || w.Compare(v) != concord.Equal {
+			t.Fatalf("round trip of %v: %v, %v", v, w, err)
+		}
+		txt, _ := v.MarshalText()
+		if err := w.UnmarshalText(txt); err != nil || w.Compare(v) != concord.Equal {
+			t.Fatalf("text round trip of %v: %v, %v", v, w, err)
 		}
 	})
 }

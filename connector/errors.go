@@ -3,8 +3,6 @@ package connector
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -126,24 +124,69 @@ func Retryable(err error) bool {
 	return c == ErrTransient || c == ErrRateLimited
 }
 
-// ParseRetryAfter reads an HTTP Retry-After header value in either of its
-// forms, delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2026 07:28:00
-// GMT"), and returns how long to wait from now. A date in the past means
-// zero. It reports false for an empty or malformed value.
+// RetryAfterCeiling is the longest wait [ParseRetryAfter] returns: 2³¹ seconds
+// (about 68 years), the value RFC 9111 has caches use for a delta-seconds
+// that is too large. Longer delays, and dates further ahead, saturate to
+// it: a huge header never wraps into a short or negative wait. It only
+// keeps the arithmetic sound; how long the engine actually waits is capped
+// far lower by its retry policy (MaxRetryAfter in package sync).
+const RetryAfterCeiling = (1 << 31) * time.Second
+
+// httpDateLayouts are the three HTTP-date forms of RFC 9110, section 5.6.7:
+// IMF-fixdate, which senders must use, and the obsolete RFC 850 and asctime
+// forms, which recipients must accept.
+var httpDateLayouts = []string{
+	"Mon, 02 Jan 2006 15:04:05 GMT",
+	"Monday, 02-Jan-06 15:04:05 GMT",
+	time.ANSIC, // "Mon Jan _2 15:04:05 2006"
+}
+
+// ParseRetryAfter reads an HTTP Retry-After header value (RFC 9110, section
+// 10.2.3) in either of its forms and returns how long to wait from now:
+//
+//   - delay-seconds: one or more ASCII digits ("120"), nothing else: no
+//     sign, no inner space, no fraction. A delay above [RetryAfterCeiling]
+//     saturates to it.
+//   - HTTP-date, in any of the three forms RFC 9110 lists
+//     ("Wed, 21 Oct 2026 07:28:00 GMT", "Wednesday, 21-Oct-26 07:28:00
+//     GMT", "Wed Oct 21 07:28:00 2026"). A date in the past means zero; one
+//     further ahead than RetryAfterCeiling saturates to it.
+//
+// Spaces and tabs around the value are ignored. It reports false for an
+// empty or malformed value; the duration is then zero. The result is
+// never negative.
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
-	value = strings.TrimSpace(value)
+	value = strings.Trim(value, " \t")
 	if value == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseInt(value, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
+	if value[0] >= '0' && value[0] <= '9' {
+		var secs uint64
+		for i := 0; i < len(value); i++ {
+			c := value[i]
+			if c < '0' || c > '9' {
+				return parseHTTPDate(value, now)
+			}
+			if secs <= uint64(RetryAfterCeiling/time.Second) {
+				secs = secs*10 + uint64(c-'0')
+			}
+		}
+		if secs > uint64(RetryAfterCeiling/time.Second) {
+			return RetryAfterCeiling, true
 		}
 		return time.Duration(secs) * time.Second, true
 	}
-	t, err := http.ParseTime(value)
-	if err != nil {
-		return 0, false
+	return parseHTTPDate(value, now)
+}
+
+func parseHTTPDate(value string, now time.Time) (time.Duration, bool) {
+	for _, layout := range httpDateLayouts {
+		if t, err := time.Parse(layout, value); err == nil {
+			if t.After(now.Add(RetryAfterCeiling)) {
+				return RetryAfterCeiling, true
+			}
+			return max(t.Sub(now), 0), true
+		}
 	}
-	return max(t.Sub(now), 0), true
+	return 0, false
 }

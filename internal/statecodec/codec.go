@@ -1,27 +1,47 @@
 // Package statecodec encodes the engine's state for durable stores: record
 // states and dead letters, as compact, versioned binary.
 //
-// # Format, version 1
+// # Format, version 2
 //
 // Every encoding starts with a 4-byte header: the magic "CSR" (record state)
-// or "CSD" (dead letter), then the format version (1). A decoder rejects an
+// or "CSD" (dead letter), then the format version (2). A decoder rejects an
 // unknown magic (a foreign or corrupt file) and a newer version (written by
 // a newer Concord) with errors that say which. Integers are varints
-// (encoding/binary), strings and byte strings are length-prefixed, times
-// are time.Time.MarshalBinary (instant and zone offset), versions are
-// concord.Version.AppendBinary, hashes are 8 bytes big-endian.
+// (encoding/binary), strings and byte strings are length-prefixed, versions
+// are concord.Version.AppendBinary, hashes are 8 bytes big-endian.
 //
-// Values keep their Go type family, so that what was stored compares equal
-// (concord.EqualValues) to what a system reports: a one-byte tag, then
+// A time is a zone byte (0: UTC, 1: a zone), the Unix seconds (varint) and
+// nanoseconds (unsigned varint), then for a zone its offset in seconds
+// (varint) and its name (string). It holds every time.Time, including zone
+// offsets that are not whole minutes (which time.Time.MarshalBinary
+// refuses); a decoded time is the same instant with a zone of the same name
+// and offset (time.FixedZone; the Local zone is not restored as Local).
 //
-//	z nil   f false   t true   s string   i int64 (any signed int)
-//	u uint64 (any unsigned int)   d float64 (8 bytes; float32 widened)
+// Values keep their Go type, so that what was stored compares equal
+// (concord.EqualValues) to what a system reports, hashes the same, and is
+// still of the type it was: a one-byte tag, then
+//
+//	z nil   f false   t true   s string   b []byte
+//	i int64   u uint64 (varints)
+//	I int, int8, int16, int32: a width byte (0, 8, 16, 32), then a varint
+//	U uint, uint8, uint16, uint32: a width byte, then an unsigned varint
+//	d float64 (8 bytes)   g float32 (4 bytes)
 //	n json.Number (its text)   T time.Time   l []any   L []string
 //	m map[string]any (keys sorted)   M map[string]string (keys sorted)
 //
-// # Version 2
+// The encoder encodes every value that concord.CheckValue accepts, and more
+// (invalid UTF-8, any time, any json.Number text), so that a dead letter
+// keeps what a system sent; it refuses other Go types and nesting deeper
+// than concord.MaxValueDepth, which the decoder would refuse.
 //
-// Version 2 adds, after each system view's Parked flag, the writes attempted
+// # Version 1
+//
+// Version 1 (still read) had no b, I, U and g tags (every signed integer
+// was stored as int64, every unsigned one as uint64, a float32 as a
+// float64) and stored times as time.Time.MarshalBinary, which cannot hold
+// a zone offset of −0:01:15 (Europe/London before 1847).
+//
+// Version 2 also adds, after each system view's Parked flag, the writes attempted
 // and not yet confirmed (SystemView.Sent): a count of units, then per unit its
 // name, a count, and that many (hash, version) pairs; and, at the end of a
 // dead letter, the names of its fields kept as text (DeadLetter.Textual).
@@ -172,7 +192,7 @@ func DecodeState(b []byte) (*recsync.RecordState, error) {
 			v.Native[name] = d.hash()
 		}
 		v.Attempts, v.FirstFailed, v.LastError, v.Parked = int(d.uint()), d.time(), d.str(), d.bool()
-		if d.format >= 2 {
+		if d.ver >= 2 {
 			if ns := d.count(); ns > 0 {
 				v.Sent = make(map[string][]recsync.HeldUnit, ns)
 				for range ns {
@@ -226,7 +246,7 @@ func DecodeDeadLetter(b []byte) (recsync.DeadLetter, error) {
 	dl.Record = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
 	dl.Transformed = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool()}
 	dl.Reason, dl.Class, dl.Attempts, dl.FirstFailed, dl.When = d.str(), d.str(), int(d.uint()), d.time(), d.time()
-	if d.format >= 2 {
+	if d.ver >= 2 {
 		for range d.count() {
 			dl.Textual = append(dl.Textual, d.str())
 		}
@@ -264,12 +284,24 @@ func (e *encoder) bool(v bool) {
 	}
 }
 
+// time encodes any time.Time: see the package documentation. A malformed
+// time with nanoseconds past a second (only Time.UnmarshalBinary of damaged
+// bytes makes one) is stored as the same instant, well formed.
 func (e *encoder) time(t time.Time) {
-	bin, err := t.MarshalBinary()
-	if err != nil && e.err == nil {
-		e.err = fmt.Errorf("statecodec: time %v: %w", t, err)
+	sec, nsec := t.Unix(), t.Nanosecond()
+	sec, nsec = sec+int64(nsec/1e9), nsec%1e9
+	if t.Location() == time.UTC {
+		e.b = append(e.b, 0)
+		e.int(sec)
+		e.uint(uint64(nsec))
+		return
 	}
-	e.str(string(bin))
+	name, off := t.Zone()
+	e.b = append(e.b, 1)
+	e.int(sec)
+	e.uint(uint64(nsec))
+	e.int(int64(off))
+	e.str(name)
 }
 
 func (e *encoder) version(v concord.Version) { e.b, _ = v.AppendBinary(e.b) }
@@ -299,7 +331,25 @@ func (e *encoder) values(m map[string]concord.Value) {
 	}
 }
 
-func (e *encoder) value(v concord.Value, path string) {
+// Width bytes of the I and U tags.
+const (
+	widthInt = 0 // int or uint
+	width8   = 8
+	width16  = 16
+	width32  = 32
+)
+
+func (e *encoder) value(v concord.Value, path string) { e.valueAt(v, path, 0) }
+
+func (e *encoder) sized(tag byte, width byte) { e.b = append(e.b, tag, width) }
+
+func (e *encoder) valueAt(v concord.Value, path string, depth int) {
+	if depth > concord.MaxValueDepth {
+		if e.err == nil {
+			e.err = fmt.Errorf("statecodec: value at %s: nested more than %d deep: %w", path, concord.MaxValueDepth, concord.ErrUnsupportedValue)
+		}
+		return
+	}
 	switch x := v.(type) {
 	case nil:
 		e.b = append(e.b, 'z')
@@ -312,39 +362,42 @@ func (e *encoder) value(v concord.Value, path string) {
 	case string:
 		e.b = append(e.b, 's')
 		e.str(x)
+	case []byte:
+		e.b = append(e.b, 'b')
+		e.str(string(x))
 	case int:
-		e.b = append(e.b, 'i')
+		e.sized('I', widthInt)
 		e.int(int64(x))
 	case int8:
-		e.b = append(e.b, 'i')
+		e.sized('I', width8)
 		e.int(int64(x))
 	case int16:
-		e.b = append(e.b, 'i')
+		e.sized('I', width16)
 		e.int(int64(x))
 	case int32:
-		e.b = append(e.b, 'i')
+		e.sized('I', width32)
 		e.int(int64(x))
 	case int64:
 		e.b = append(e.b, 'i')
 		e.int(x)
 	case uint:
-		e.b = append(e.b, 'u')
+		e.sized('U', widthInt)
 		e.uint(uint64(x))
 	case uint8:
-		e.b = append(e.b, 'u')
+		e.sized('U', width8)
 		e.uint(uint64(x))
 	case uint16:
-		e.b = append(e.b, 'u')
+		e.sized('U', width16)
 		e.uint(uint64(x))
 	case uint32:
-		e.b = append(e.b, 'u')
+		e.sized('U', width32)
 		e.uint(uint64(x))
 	case uint64:
 		e.b = append(e.b, 'u')
 		e.uint(x)
 	case float32:
-		e.b = append(e.b, 'd')
-		e.b = binary.BigEndian.AppendUint64(e.b, math.Float64bits(float64(x)))
+		e.b = append(e.b, 'g')
+		e.b = binary.BigEndian.AppendUint32(e.b, math.Float32bits(x))
 	case float64:
 		e.b = append(e.b, 'd')
 		e.b = binary.BigEndian.AppendUint64(e.b, math.Float64bits(x))
@@ -358,7 +411,7 @@ func (e *encoder) value(v concord.Value, path string) {
 		e.b = append(e.b, 'l')
 		e.uint(uint64(len(x)))
 		for i, el := range x {
-			e.value(el, fmt.Sprintf("%s[%d]", path, i))
+			e.valueAt(el, fmt.Sprintf("%s[%d]", path, i), depth+1)
 		}
 	case []string:
 		e.b = append(e.b, 'L')
@@ -371,7 +424,7 @@ func (e *encoder) value(v concord.Value, path string) {
 		e.uint(uint64(len(x)))
 		for _, k := range sortedKeys(x) {
 			e.str(k)
-			e.value(x[k], path+"."+k)
+			e.valueAt(x[k], path+"."+k, depth+1)
 		}
 	case map[string]string:
 		e.b = append(e.b, 'M')
@@ -388,9 +441,9 @@ func (e *encoder) value(v concord.Value, path string) {
 }
 
 type decoder struct {
-	b      []byte
-	err    error
-	format byte // the version of the data being decoded
+	b   []byte
+	err error
+	ver byte // format version, from the header
 }
 
 func (d *decoder) fail(what string) {
@@ -415,7 +468,7 @@ func (d *decoder) header(magic [3]byte) {
 		d.fail("format version 0")
 		return
 	}
-	d.format = d.b[3]
+	d.ver = d.b[3]
 	d.b = d.b[4:]
 }
 
@@ -485,14 +538,38 @@ func (d *decoder) hash() uint64 {
 }
 
 func (d *decoder) time() time.Time {
-	s := d.str()
-	var t time.Time
-	if d.err == nil {
-		if err := t.UnmarshalBinary([]byte(s)); err != nil {
-			d.fail("time")
+	if d.ver == 1 {
+		s := d.str()
+		var t time.Time
+		if d.err == nil {
+			if err := t.UnmarshalBinary([]byte(s)); err != nil || t.Nanosecond() >= 1e9 {
+				d.fail("time")
+			}
 		}
+		return t
 	}
-	return t
+	if len(d.b) == 0 || d.b[0] > 1 {
+		d.fail("time zone")
+		return time.Time{}
+	}
+	zoned := d.b[0] == 1
+	d.b = d.b[1:]
+	sec, nsec := d.int(), d.uint()
+	if nsec >= 1e9 {
+		d.fail("time nanoseconds")
+		return time.Time{}
+	}
+	t := time.Unix(sec, int64(nsec))
+	if !zoned {
+		return t.UTC()
+	}
+	off := d.int()
+	name := d.str()
+	if int64(int(off)) != off {
+		d.fail("time zone offset")
+		return time.Time{}
+	}
+	return t.In(time.FixedZone(name, int(off)))
 }
 
 func (d *decoder) version() concord.Version {
@@ -530,7 +607,60 @@ func (d *decoder) values() map[string]concord.Value {
 	return m
 }
 
-const maxDepth = 64
+const maxDepth = concord.MaxValueDepth
+
+// newTag reports whether a value tag exists only from format version 2.
+func newTag(tag byte) bool { return tag == 'b' || tag == 'I' || tag == 'U' || tag == 'g' }
+
+func (d *decoder) width() byte {
+	if len(d.b) == 0 {
+		d.fail("integer width")
+		return 0
+	}
+	w := d.b[0]
+	d.b = d.b[1:]
+	return w
+}
+
+func (d *decoder) sizedInt() concord.Value {
+	w := d.width()
+	i := d.int()
+	if d.err != nil {
+		return nil
+	}
+	switch {
+	case w == widthInt && int64(int(i)) == i:
+		return int(i)
+	case w == width8 && int64(int8(i)) == i:
+		return int8(i)
+	case w == width16 && int64(int16(i)) == i:
+		return int16(i)
+	case w == width32 && int64(int32(i)) == i:
+		return int32(i)
+	}
+	d.fail("sized integer")
+	return nil
+}
+
+func (d *decoder) sizedUint() concord.Value {
+	w := d.width()
+	u := d.uint()
+	if d.err != nil {
+		return nil
+	}
+	switch {
+	case w == widthInt && uint64(uint(u)) == u:
+		return uint(u)
+	case w == width8 && uint64(uint8(u)) == u:
+		return uint8(u)
+	case w == width16 && uint64(uint16(u)) == u:
+		return uint16(u)
+	case w == width32 && uint64(uint32(u)) == u:
+		return uint32(u)
+	}
+	d.fail("sized unsigned integer")
+	return nil
+}
 
 func (d *decoder) value(depth int) concord.Value {
 	if len(d.b) == 0 || depth > maxDepth {
@@ -539,6 +669,10 @@ func (d *decoder) value(depth int) concord.Value {
 	}
 	tag := d.b[0]
 	d.b = d.b[1:]
+	if d.ver < 2 && newTag(tag) {
+		d.fail(fmt.Sprintf("value tag %q in format version %d", tag, d.ver))
+		return nil
+	}
 	switch tag {
 	case 'z':
 		return nil
@@ -552,6 +686,16 @@ func (d *decoder) value(depth int) concord.Value {
 		return d.int()
 	case 'u':
 		return d.uint()
+	case 'b':
+		n := d.count()
+		out := make([]byte, n)
+		copy(out, d.b)
+		d.b = d.b[n:]
+		return out
+	case 'I':
+		return d.sizedInt()
+	case 'U':
+		return d.sizedUint()
 	case 'd':
 		if len(d.b) < 8 {
 			d.fail("float")
@@ -559,6 +703,14 @@ func (d *decoder) value(depth int) concord.Value {
 		}
 		f := math.Float64frombits(binary.BigEndian.Uint64(d.b))
 		d.b = d.b[8:]
+		return f
+	case 'g':
+		if len(d.b) < 4 {
+			d.fail("float32")
+			return nil
+		}
+		f := math.Float32frombits(binary.BigEndian.Uint32(d.b))
+		d.b = d.b[4:]
 		return f
 	case 'n':
 		return json.Number(d.str())

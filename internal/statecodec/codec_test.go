@@ -1,8 +1,10 @@
 package statecodec_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -16,11 +18,13 @@ import (
 	recsync "github.com/concordsync/concord/sync"
 )
 
+// genValue draws Values that concord.CheckValue accepts, of every Go type
+// the codec keeps.
 func genValue(depth int) *rapid.Generator[concord.Value] {
 	return rapid.Custom(func(t *rapid.T) concord.Value {
-		kinds := 10
+		kinds := 13
 		if depth > 2 {
-			kinds = 7
+			kinds = 10
 		}
 		switch rapid.IntRange(0, kinds-1).Draw(t, "kind") {
 		case 0:
@@ -30,20 +34,48 @@ func genValue(depth int) *rapid.Generator[concord.Value] {
 		case 2:
 			return rapid.String().Draw(t, "string")
 		case 3:
-			return rapid.Int64().Draw(t, "int")
+			return rapid.SampledFrom([]concord.Value{rapid.Int64().Draw(t, "int"), rapid.Int().Draw(t, "int"), rapid.Int8().Draw(t, "int8"),
+				rapid.Int16().Draw(t, "int16"), rapid.Int32().Draw(t, "int32"), rapid.Uint().Draw(t, "uint"), rapid.Uint8().Draw(t, "uint8"),
+				rapid.Uint16().Draw(t, "uint16"), rapid.Uint32().Draw(t, "uint32"), rapid.Uint64().Draw(t, "uint64")}).Draw(t, "integer")
 		case 4:
-			return rapid.Float64().Filter(func(f float64) bool { return f == f && f < 1e300 && f > -1e300 }).Draw(t, "float")
+			f := rapid.Float64().Filter(func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }).Draw(t, "float")
+			if rapid.Bool().Draw(t, "32") && !math.IsInf(float64(float32(f)), 0) {
+				return float32(f)
+			}
+			return f
 		case 5:
-			return json.Number(rapid.StringMatching(`-?[0-9]{1,20}(\.[0-9]{1,10})?`).Draw(t, "number"))
+			return json.Number(rapid.StringMatching(`-?(0|[1-9][0-9]{0,80})(\.[0-9]{1,30})?([eE][-+]?[0-9]{1,3})?`).Draw(t, "number"))
 		case 6:
-			return time.Unix(rapid.Int64Range(0, 1<<40).Draw(t, "sec"), rapid.Int64Range(0, 1e9-1).Draw(t, "ns")).In(time.FixedZone("z", 3600*rapid.IntRange(-12, 12).Draw(t, "tz")))
+			return genValueTime().Draw(t, "time")
 		case 7:
-			return rapid.SliceOfN(genValue(depth+1), 0, 3).Draw(t, "list")
+			return rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "bytes")
 		case 8:
-			return rapid.MapOfN(rapid.StringN(1, 5, -1), genValue(depth+1), 0, 3).Draw(t, "map")
-		default:
+			return rapid.MapOfN(rapid.StringN(1, 5, -1), rapid.String(), 0, 3).Draw(t, "string map")
+		case 9:
 			return rapid.SliceOfN(rapid.String(), 0, 3).Draw(t, "strings")
+		case 10:
+			return rapid.SliceOfN(genValue(depth+1), 0, 3).Draw(t, "list")
+		default:
+			return rapid.MapOfN(rapid.StringN(1, 5, -1), genValue(depth+1), 0, 3).Draw(t, "map")
 		}
+	})
+}
+
+// genValueTime draws times in the years a Value may hold, in zones with
+// odd offsets (sub-minute ones among them).
+func genValueTime() *rapid.Generator[time.Time] {
+	return rapid.Custom(func(t *rapid.T) time.Time {
+		const lo, hi = -62167219200 + 86400, 253402300799 - 86400 // 0000-01-02 .. 9999-12-30
+		at := time.Unix(rapid.Int64Range(lo, hi).Draw(t, "sec"), rapid.Int64Range(0, 1e9-1).Draw(t, "ns"))
+		switch rapid.IntRange(0, 3).Draw(t, "zone") {
+		case 0:
+			return at.UTC()
+		case 1:
+			return at.In(time.FixedZone("z", 3600*rapid.IntRange(-12, 12).Draw(t, "tz")))
+		case 2:
+			return at.In(time.FixedZone(rapid.StringN(0, 4, -1).Draw(t, "name"), rapid.IntRange(-86399, 86399).Draw(t, "offset")))
+		}
+		return at.In(time.Local)
 	})
 }
 
@@ -223,6 +255,14 @@ func FuzzDecodeState(f *testing.F) {
 		Units: map[string]*recsync.UnitState{"a": {Version: concord.MustVersion(concord.Dot{Actor: 1, Counter: 2})}}})
 	f.Add(good)
 	f.Add([]byte("CSR\x01"))
+	f.Add([]byte("CSR\x02"))
+	v1, _ := hex.DecodeString(version1State)
+	f.Add(v1)
+	london := time.Date(1840, 1, 1, 0, 0, 0, 0, time.FixedZone("LMT", -75))
+	every, _ := statecodec.EncodeState(nil, &recsync.RecordState{Key: "k", Diverged: london, Fields: map[string]concord.Value{
+		"t": london, "b": []byte{0, 0xff}, "i8": int8(-1), "u16": uint16(7), "f32": float32(0.1), "n": json.Number("1e300"),
+		"l": []any{int(1), uint(2), map[string]any{"x": int32(3)}}, "L": []string{"a"}, "M": map[string]string{"k": "v"}}})
+	f.Add(every)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := statecodec.DecodeState(b)
 		if err != nil {

@@ -16,6 +16,10 @@ import (
 // "2025-03-04". A string that matches neither from nor, already normal,
 // to fails with [ErrBadDate]: the layout is never guessed. A [time.Time]
 // value is formatted with to. Times without a zone in from are read as UTC.
+// A time whose zone offset is not a whole number of minutes (local mean
+// time before the 20th century) is written in UTC when to has a numeric
+// offset, so that the instant is kept; a time that to cannot write so that
+// it reads back (a year past 9999) fails with [ErrBadDate].
 //
 // Strings already in the to layout are returned as they are, so that the
 // Normalizer is idempotent, unless they also match from: where a string
@@ -76,17 +80,18 @@ func DateAuto(to string) Normalizer {
 // dateNormalizer formats what parse reads with layout to, passing through
 // strings already in that form.
 func dateNormalizer(to string, parse func(string) (time.Time, error)) Normalizer {
+	f := dateFormatter{layout: to, zoned: writesOffset(to)}
 	return func(v concord.Value) (concord.Value, error) {
 		switch x := v.(type) {
 		case nil:
 			return nil, nil
 		case time.Time:
-			return x.Format(to), nil
+			return f.format(x)
 		case string:
 			s := strings.TrimSpace(x)
 			t, err := parse(s)
 			if err == nil {
-				return t.Format(to), nil
+				return f.format(t)
 			}
 			if t, err2 := time.Parse(to, s); err2 == nil && t.Format(to) == s {
 				return s, nil // already normal
@@ -95,4 +100,40 @@ func dateNormalizer(to string, parse func(string) (time.Time, error)) Normalizer
 		}
 		return nil, fmt.Errorf("%w: want a string or time.Time, got %T", transform.ErrWrongType, v)
 	}
+}
+
+// dateFormatter writes times in one layout so that what it writes reads
+// back, in that layout, as itself: the normaliser is then idempotent.
+type dateFormatter struct {
+	layout string
+	zoned  bool // the layout writes a numeric zone offset
+}
+
+// writesOffset reports whether layout writes a numeric zone offset (as
+// "Z07:00", "-0700" or "-07" do), by writing and reading back a probe.
+func writesOffset(layout string) bool {
+	probe := time.Date(2001, 2, 3, 4, 5, 6, 0, time.FixedZone("", 3600+120))
+	t, err := time.Parse(layout, probe.Format(layout))
+	if err != nil {
+		return false
+	}
+	_, off := t.Zone()
+	return off != 0
+}
+
+// format writes t in the layout. A layout's numeric offset has whole
+// minutes: a time whose zone offset has seconds (local mean time, as in
+// Africa/Accra until 1918 at −0:00:52) is written in UTC instead, the same
+// instant, rather than with an offset that is 52 seconds off. A time the
+// layout cannot write so that it reads back as the same text (a year past
+// 9999 or before 0000 in a four-digit year) fails with [ErrBadDate].
+func (f dateFormatter) format(t time.Time) (string, error) {
+	if _, off := t.Zone(); off%60 != 0 && f.zoned {
+		t = t.UTC()
+	}
+	s := t.Format(f.layout)
+	if back, err := time.Parse(f.layout, s); err != nil || back.Format(f.layout) != s {
+		return "", fmt.Errorf("%w: %s cannot be written in layout %q so that it reads back (years 0000 to 9999 only)", ErrBadDate, t.Format(time.RFC3339Nano), f.layout)
+	}
+	return s, nil
 }

@@ -1,0 +1,164 @@
+package connector_test
+
+import (
+	"go/parser"
+	"go/token"
+	"math/big"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concordsync/concord/connector"
+)
+
+var retryNow = time.Date(2026, 10, 21, 7, 28, 0, 0, time.UTC)
+
+func TestRetryAfterSaturatesHugeDelays(t *testing.T) {
+	maxSecs := int64(connector.RetryAfterCeiling / time.Second)
+	for _, in := range []string{
+		"9270000000",           // was negative
+		"18446744074",          // was 290ms (wrapped)
+		"9223372036854775807",  // int64 max
+		"9223372036854775808",  // int64 max + 1
+		"18446744073709551616", // uint64 max + 1
+		strings.Repeat("9", 10000),
+		strconv.FormatInt(maxSecs+1, 10),
+		"000000000000000000000000000000" + strconv.FormatInt(maxSecs+1, 10),
+	} {
+		got, ok := connector.ParseRetryAfter(in, retryNow)
+		if !ok || got != connector.RetryAfterCeiling {
+			t.Errorf("ParseRetryAfter(%.30q) = %v, %v; want %v, true", in, got, ok, connector.RetryAfterCeiling)
+		}
+	}
+	if got, ok := connector.ParseRetryAfter(strconv.FormatInt(maxSecs, 10), retryNow); !ok || got != connector.RetryAfterCeiling {
+		t.Errorf("the maximum itself = %v, %v", got, ok)
+	}
+	if got, ok := connector.ParseRetryAfter("000120", retryNow); !ok || got != 2*time.Minute {
+		t.Errorf("leading zeros = %v, %v; want 2m, true", got, ok)
+	}
+	// A date further ahead than the maximum saturates too, and one far in
+	// the past is zero.
+	if got, ok := connector.ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", retryNow); !ok || got != connector.RetryAfterCeiling {
+		t.Errorf("year 9999 = %v, %v", got, ok)
+	}
+	if got, ok := connector.ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", time.Date(-200000000, 1, 1, 0, 0, 0, 0, time.UTC)); !ok || got != connector.RetryAfterCeiling {
+		t.Errorf("from a hostile now = %v, %v", got, ok)
+	}
+	if got, ok := connector.ParseRetryAfter("Mon, 01 Jan 0001 00:00:00 GMT", retryNow); !ok || got != 0 {
+		t.Errorf("year 1 = %v, %v", got, ok)
+	}
+}
+
+func TestRetryAfterRejectsWhatIsNotDelaySeconds(t *testing.T) {
+	for _, in := range []string{"+120", "-5", "-0", "1 2", "12 0", "1.5", "1e3", "0x10", "１２", "120s", "", " ", "\t", "1,2", "120\x00", "\n120"} {
+		if got, ok := connector.ParseRetryAfter(in, retryNow); ok || got != 0 {
+			t.Errorf("ParseRetryAfter(%q) = %v, %v; want 0, false", in, got, ok)
+		}
+	}
+	for _, in := range []string{" 120", "120 ", "\t120\t"} { // optional white space around a field value
+		if got, ok := connector.ParseRetryAfter(in, retryNow); !ok || got != 2*time.Minute {
+			t.Errorf("ParseRetryAfter(%q) = %v, %v; want 2m, true", in, got, ok)
+		}
+	}
+}
+
+func TestRetryAfterReadsTheThreeHTTPDateForms(t *testing.T) {
+	for _, in := range []string{
+		"Wed, 21 Oct 2026 07:30:00 GMT",      // IMF-fixdate
+		"Wednesday, 21-Oct-26 07:30:00 GMT",  // RFC 850
+		"Wed Oct 21 07:30:00 2026",           // asctime
+		" Wed, 21 Oct 2026 07:30:00 GMT ",    // with white space around
+		"Wed Oct 21 07:30:00 2026" + "\t",    // asctime, tab after
+		"Sun, 21 Oct 2026 07:30:00 GMT",      // a wrong weekday is not checked (as net/http does not)
+		"Wednesday, 21-Oct-26 07:30:00 GMT ", // RFC 850 with a space after
+	} {
+		got, ok := connector.ParseRetryAfter(in, retryNow)
+		if !ok || got != 2*time.Minute {
+			t.Errorf("ParseRetryAfter(%q) = %v, %v; want 2m, true", in, got, ok)
+		}
+	}
+	if got, ok := connector.ParseRetryAfter("Wed Oct  7 07:30:00 2026", time.Date(2026, 10, 7, 7, 29, 0, 0, time.UTC)); !ok || got != time.Minute {
+		t.Errorf("asctime with a padded day = %v, %v", got, ok)
+	}
+	for _, in := range []string{"Wed, 21 Oct 2026 07:30:00 PST", "Wed, 21 Oct 2026 07:30:00", "2026-10-21T07:30:00Z", "Wed, 32 Oct 2026 07:30:00 GMT"} {
+		if got, ok := connector.ParseRetryAfter(in, retryNow); ok {
+			t.Errorf("ParseRetryAfter(%q) = %v, true; want false", in, got)
+		}
+	}
+}
+
+// The connector package parses HTTP dates itself: importing net/http for
+// http.ParseTime alone would pull about a hundred packages into every
+// host.
+func TestConnectorDoesNotImportNetHTTP(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatal(files, err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"net/http"` {
+				t.Errorf("%s imports net/http", name)
+			}
+		}
+	}
+}
+
+// FuzzParseRetryAfter: never panics; the wait is never negative nor above
+// RetryAfterCeiling, and zero when not ok; delay-seconds agree with exact
+// arithmetic; HTTP dates agree with net/http's parser.
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"120", "0", "+120", "-5", "9270000000", "18446744074", "9223372036854775808", "1 2", " 120 ", "",
+		"Wed, 21 Oct 2026 07:30:00 GMT", "Wednesday, 21-Oct-26 07:30:00 GMT", "Wed Oct 21 07:30:00 2026", "Fri, 31 Dec 9999 23:59:59 GMT",
+		"Mon, 01 Jan 0001 00:00:00 GMT", "\xff", "１２"} {
+		f.Add(s, int64(0))
+	}
+	f.Fuzz(func(t *testing.T, in string, nowSec int64) {
+		now := retryNow.Add(time.Duration(nowSec%(1<<40)) * time.Second)
+		got, ok := connector.ParseRetryAfter(in, now)
+		if got < 0 || got > connector.RetryAfterCeiling || (!ok && got != 0) {
+			t.Fatalf("ParseRetryAfter(%q) = %v, %v", in, got, ok)
+		}
+		if again, ok2 := connector.ParseRetryAfter(in, now); again != got || ok2 != ok {
+			t.Fatalf("not deterministic: %v, %v then %v, %v", got, ok, again, ok2)
+		}
+		v := strings.Trim(in, " \t")
+		if v != "" && strings.Trim(v, "0123456789") == "" {
+			n, _ := new(big.Int).SetString(v, 10)
+			want := connector.RetryAfterCeiling
+			if n.Cmp(big.NewInt(int64(connector.RetryAfterCeiling/time.Second))) <= 0 {
+				want = time.Duration(n.Int64()) * time.Second
+			}
+			if !ok || got != want {
+				t.Fatalf("ParseRetryAfter(%q) = %v, %v; want %v, true", in, got, ok, want)
+			}
+			return
+		}
+		if v != "" && v[0] >= '0' && v[0] <= '9' {
+			if ok {
+				t.Fatalf("ParseRetryAfter(%q) = %v, true; delay-seconds are digits only", in, got)
+			}
+			return
+		}
+		ht, herr := http.ParseTime(v)
+		if herr == nil && strings.HasSuffix(v, "GMT") == strings.Contains(v, ",") { // net/http also reads any zone name in RFC 850
+			want := max(min(ht.Sub(now), connector.RetryAfterCeiling), 0)
+			if !ok || got != want {
+				t.Fatalf("ParseRetryAfter(%q) = %v, %v; net/http reads %v, want %v", in, got, ok, ht, want)
+			}
+		}
+		if ok && herr != nil {
+			t.Fatalf("ParseRetryAfter(%q) = %v, true; net/http refuses it: %v", in, got, herr)
+		}
+	})
+}
