@@ -449,9 +449,12 @@ func (w *world) maybePanicConn(s concord.SystemID, op string) {
 	w.pmu.Lock()
 	armed := w.armed[where]
 	delete(w.armed, where)
+	if armed {
+		w.fired = append(w.fired, where)
+	}
 	w.pmu.Unlock()
 	if armed {
-		panic(fmt.Sprintf("sim: injected panic in connector %s %s (seed %d; the engine does not recover panics in its goroutines: re-run with  %s)",
+		panic(fmt.Sprintf("sim: injected panic in connector %s %s (seed %d: re-run with  %s)",
 			s, op, w.opt.Seed, Command(w.opt.Seed, w.opt.Skip)))
 	}
 }
@@ -524,6 +527,10 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 	w.fired = nil
 	w.pmu.Unlock()
 	for _, where := range fired {
+		if strings.HasPrefix(where, "conn:") {
+			w.res.Faults[KindPanicConn]++
+			continue
+		}
 		w.res.Faults[KindPanic]++
 		if strings.HasPrefix(where, "inbound:") {
 			w.panicIn[concord.SystemID(strings.TrimPrefix(where, "inbound:"))] = true

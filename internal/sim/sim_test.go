@@ -116,11 +116,8 @@ func TestSimulation(t *testing.T) {
 }
 
 // TestDeterminism runs seeds twice: the same seed must give the same trace.
-// It checks the harness, not the engine: connector panics, which end the
-// binary on an engine that does not recover them, are off here.
 func TestDeterminism(t *testing.T) {
 	skip := skipList(t)
-	skip[string(KindPanicConn)] = true
 	for _, seed := range []uint64{3, 7, 19, 86, 12345} {
 		a := runSeed(t, Options{Seed: seed, Skip: skip})
 		b := runSeed(t, Options{Seed: seed, Skip: skip})
