@@ -150,7 +150,10 @@ type world struct {
 	perm     map[sysKey]bool
 	everPerm map[sysKey]bool           // explains outbound dead letters
 	panicIn  map[concord.SystemID]bool // inbound panics explain inbound dead letters
-	deadSeen map[string]bool
+	// mergePanicked: a resolver or gate panicked, which explains the dead
+	// letters of failed merges (recsync.ClassMerge).
+	mergePanicked bool
+	deadSeen      map[string]bool
 }
 
 // Run runs one seed and returns what it found. It must run inside a
@@ -535,6 +538,9 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		if strings.HasPrefix(where, "inbound:") {
 			w.panicIn[concord.SystemID(strings.TrimPrefix(where, "inbound:"))] = true
 		}
+		if where == "resolver" || where == "gate" {
+			w.mergePanicked = true
+		}
 	}
 	switch {
 	case perr != nil:
@@ -588,7 +594,8 @@ func (w *world) account() {
 			continue
 		}
 		w.deadSeen[id] = true
-		explained := (!d.Inbound && w.everPerm[sysKey{d.System, d.Key}]) || (d.Inbound && w.panicIn[d.System])
+		explained := (!d.Inbound && w.everPerm[sysKey{d.System, d.Key}]) || (d.Inbound && w.panicIn[d.System]) ||
+			(d.Class == recsync.ClassMerge && w.mergePanicked)
 		w.logf("  dead letter %d: %s %s inbound=%v class=%s", d.ID, d.System, d.Key, d.Inbound, d.Class)
 		if !explained {
 			w.failf(ClassDeadLetter, "dead letter %d (%s %s, inbound=%v, %s): %s", d.ID, d.System, d.Key, d.Inbound, d.Class, d.Reason)
