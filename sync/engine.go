@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -136,6 +137,10 @@ type Engine struct {
 	now      func() time.Time
 
 	mu     gosync.Mutex // serialises cycles
+	// refresh holds, per system, the keys whose writes failed on a
+	// version conflict: the next cycle reads them again (refetch).
+	refreshMu gosync.Mutex
+	refresh   map[concord.SystemID]map[string]bool
 	merger *merger
 	engine concord.Actor
 	epoch  uint64
@@ -589,6 +594,9 @@ func (c *cycle) pull(ctx context.Context) error {
 				}
 			}
 			r.next = cur
+			if r.err == nil {
+				r.err = c.refetch(gctx, s, &r.recs)
+			}
 			return nil
 		})
 	}
@@ -617,6 +625,40 @@ func (c *cycle) pull(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// refetch reads again, by key, the records whose writes to s failed on a
+// version conflict: the change feed may never bring them back (its cursor
+// is past them), and the engine must learn their current state to merge and
+// write again. It needs a connector.Getter; without one the conflict is
+// settled when the feed brings the record. The records read are appended
+// to recs, after the feed's, so that they supersede older reports.
+func (c *cycle) refetch(ctx context.Context, s *system, recs *[]concord.Record) error {
+	c.e.refreshMu.Lock()
+	keys := slices.Sorted(maps.Keys(c.e.refresh[s.id]))
+	c.e.refreshMu.Unlock()
+	g, ok := s.Connector.(connector.Getter)
+	if len(keys) == 0 || !ok {
+		return nil
+	}
+	for start := 0; start < len(keys); start += s.BatchSize {
+		batch := keys[start:min(start+s.BatchSize, len(keys))]
+		var got []concord.Record
+		c.report.Systems[s.id].ReadCalls++
+		if err := c.call(ctx, s, func(ctx context.Context) (err error) {
+			got, err = g.Get(ctx, batch)
+			return err
+		}); err != nil {
+			return err
+		}
+		*recs = append(*recs, got...)
+	}
+	c.e.refreshMu.Lock()
+	for _, k := range keys {
+		delete(c.e.refresh[s.id], k)
+	}
+	c.e.refreshMu.Unlock()
 	return nil
 }
 

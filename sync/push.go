@@ -339,7 +339,21 @@ func (c *cycle) writeFailed(w *write, err error) {
 		// next time.
 		view.Seen = false
 	}
-	if class == connector.ErrConflict || class == connector.ErrNotFound {
+	if class == connector.ErrConflict {
+		// The system changed since the engine last read it: read it
+		// again next cycle, merge, and write with its new tag.
+		c.e.refreshMu.Lock()
+		if c.e.refresh == nil {
+			c.e.refresh = map[concord.SystemID]map[string]bool{}
+		}
+		if c.e.refresh[w.sys.id] == nil {
+			c.e.refresh[w.sys.id] = map[string]bool{}
+		}
+		c.e.refresh[w.sys.id][w.st.Key] = true
+		c.e.refreshMu.Unlock()
+		return
+	}
+	if class == connector.ErrNotFound {
 		return
 	}
 	if view.Attempts == 0 {
