@@ -398,7 +398,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 					// omission): the fields it had are what counts.
 					return true
 				}
-				if o.recreated[ku(key, e.unit)] && slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step }) {
+				if (o.recreated[ku(key, e.unit)] || o.recordDecided[key]) && slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step }) {
 					// Deleted after it (by a decision, if not by an
 					// edit that followed it), and created again
 					// without it: the engine's "re-created" decision.
