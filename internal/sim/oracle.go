@@ -39,8 +39,7 @@ type edit struct {
 	step    int
 	cycles  int // engine cycles run before it
 	// private: a delete of a record its system created and deleted
-	// between two cycles, holding nothing of another system: no engine
-	// can see it (the record never reached anyone).
+	// between two cycles: no engine can see that incarnation.
 	private bool
 }
 
@@ -165,12 +164,11 @@ func (o *oracle) personDelete(s concord.SystemID, f *fake.System, key string) {
 			h = h.with(k)
 		}
 	}
-	private := true
-	for id := range h {
-		if x := o.edits[id-1]; x.sys != s || x.cycles != o.w.res.Cycles {
-			private = false
-		}
-	}
+	// Private: s created this incarnation of the record since the last
+	// cycle, so no engine ever saw it.
+	private := slices.ContainsFunc(o.byKU[ku(key, recordUnit)], func(x *edit) bool {
+		return x.sys == s && !x.deleted && x.cycles == o.w.res.Cycles
+	})
 	o.newEdit(s, key, recordUnit, nil, true, h).private = private
 	o.last[s][key] = snap{}
 }
