@@ -634,25 +634,50 @@ func (c *cycle) pull(ctx context.Context) error {
 // write again. It needs a connector.Getter; without one the conflict is
 // settled when the feed brings the record. The records read are appended
 // to recs, after the feed's, so that they supersede older reports.
+//
+// A record the system does not have (Get omits it, or a write was answered
+// "not found") is reported as deleted there: the system's own statement
+// that it does not exist, merged like any delete (a blind re-creation would
+// undo a delete the feed has not brought yet).
 func (c *cycle) refetch(ctx context.Context, s *system, recs *[]concord.Record) error {
 	c.e.refreshMu.Lock()
-	keys := slices.Sorted(maps.Keys(c.e.refresh[s.id]))
+	want := maps.Clone(c.e.refresh[s.id])
 	c.e.refreshMu.Unlock()
-	g, ok := s.Connector.(connector.Getter)
-	if len(keys) == 0 || !ok {
+	if len(want) == 0 {
 		return nil
 	}
-	for start := 0; start < len(keys); start += s.BatchSize {
-		batch := keys[start:min(start+s.BatchSize, len(keys))]
-		var got []concord.Record
-		c.report.Systems[s.id].ReadCalls++
-		if err := c.call(ctx, s, func(ctx context.Context) (err error) {
-			got, err = g.Get(ctx, batch)
-			return err
-		}); err != nil {
-			return err
+	keys := slices.Sorted(maps.Keys(want))
+	missing := map[string]bool{}
+	if g, ok := s.Connector.(connector.Getter); ok {
+		for _, k := range keys {
+			missing[k] = true
 		}
-		*recs = append(*recs, got...)
+		for start := 0; start < len(keys); start += s.BatchSize {
+			batch := keys[start:min(start+s.BatchSize, len(keys))]
+			var got []concord.Record
+			c.report.Systems[s.id].ReadCalls++
+			if err := c.call(ctx, s, func(ctx context.Context) (err error) {
+				got, err = g.Get(ctx, batch)
+				return err
+			}); err != nil {
+				return err
+			}
+			for _, r := range got {
+				delete(missing, r.Key)
+			}
+			*recs = append(*recs, got...)
+		}
+	} else {
+		for _, k := range keys {
+			if want[k] { // answered "not found"
+				missing[k] = true
+			}
+		}
+	}
+	for _, k := range keys {
+		if missing[k] {
+			*recs = append(*recs, concord.Record{Key: k, Deleted: true})
+		}
 	}
 	c.e.refreshMu.Lock()
 	for _, k := range keys {

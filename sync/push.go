@@ -334,14 +334,11 @@ func (c *cycle) writeFailed(w *write, err error) {
 	if errors.Is(err, ErrPanic) {
 		class = connector.ErrTransient // a bug, not a class: counted like a transient failure
 	}
-	if class == connector.ErrNotFound && !w.patch.Create {
-		// The system does not have the record after all: create it
-		// next time.
-		view.Seen = false
-	}
-	if class == connector.ErrConflict {
-		// The system changed since the engine last read it: read it
-		// again next cycle, merge, and write with its new tag.
+	if class == connector.ErrConflict || (class == connector.ErrNotFound && !w.patch.Create) {
+		// The system changed since the engine last read it (or no
+		// longer has the record): read it again next cycle, merge, and
+		// write with its new tag. A record it no longer has is its
+		// delete, not something to create again blindly.
 		c.e.refreshMu.Lock()
 		if c.e.refresh == nil {
 			c.e.refresh = map[concord.SystemID]map[string]bool{}
@@ -349,7 +346,7 @@ func (c *cycle) writeFailed(w *write, err error) {
 		if c.e.refresh[w.sys.id] == nil {
 			c.e.refresh[w.sys.id] = map[string]bool{}
 		}
-		c.e.refresh[w.sys.id][w.st.Key] = true
+		c.e.refresh[w.sys.id][w.st.Key] = c.e.refresh[w.sys.id][w.st.Key] || class == connector.ErrNotFound
 		c.e.refreshMu.Unlock()
 		return
 	}

@@ -613,6 +613,12 @@ func (w *world) account() {
 			if w.holdMode {
 				continue
 			}
+			if h.Rule == recsync.RuleUnresolved && slices.ContainsFunc(h.Candidates, func(c resolve.Candidate) bool { return c.Modified.IsZero() }) {
+				// A candidate without a time (a record a system
+				// answered "not found" for): last-writer-wins cannot
+				// decide, and the engine never invents a time.
+				continue
+			}
 		}
 		w.failf(ClassHold, "hold on %s/%s (rule %q: %s) explained by no rule", h.Key, h.Unit, h.Rule, h.Reason)
 	}
