@@ -26,6 +26,9 @@ type write struct {
 	rt     map[string]uint64 // per unit: the hash the system will report back
 	result connector.Result
 	err    error // of the whole Apply call
+	// sent lists the attempts noted in the target's view (SystemView.Sent)
+	// for this write, by unit.
+	sent map[string]HeldUnit
 }
 
 // planWrites plans a field-level patch for every system that does not hold
@@ -123,6 +126,12 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
 					Error: err.Error(), ErrorClass: className(err)})
+				if w.err == nil {
+					// The system answered for this patch: it was not
+					// applied, so nothing it reports later is this
+					// write. (A failed call may have applied it.)
+					w.st.Systems[s.id].unsend(w.sent)
+				}
 				c.writeFailed(w, err)
 				continue
 			}
@@ -141,9 +150,10 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 	view := st.Systems[s.id]
 	if st.Deleted {
 		if view.Seen && !view.Deleted {
-			view.sent(resolve.RecordUnit, HeldUnit{Hash: existHash(false), Version: st.existence().Version})
+			h := HeldUnit{Hash: existHash(false), Version: st.existence().Version}
+			view.sent(resolve.RecordUnit, h)
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, st, nil)}}, nil
+				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, st, nil)}, sent: map[string]HeldUnit{resolve.RecordUnit: h}}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -218,6 +228,7 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 	}
 	// Remember the attempt until the system confirms or supersedes it:
 	// if the reply is lost, what the system reports later is this write.
+	sent := map[string]HeldUnit{}
 	for name, u := range st.Units {
 		if u.Hold != nil {
 			continue
@@ -225,13 +236,14 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 		if h, ok := view.Units[name]; !create && ok && h.Version.Compare(u.Version) == concord.Equal {
 			continue
 		}
+		h := HeldUnit{Hash: rt[name], Version: u.Version}
 		if name == resolve.RecordUnit {
-			view.sent(name, HeldUnit{Hash: existHash(true), Version: u.Version})
-		} else {
-			view.sent(name, HeldUnit{Hash: rt[name], Version: u.Version})
+			h.Hash = existHash(true)
 		}
+		view.sent(name, h)
+		sent[name] = h
 	}
-	return &write{st: st, sys: s, patch: p, native: native, rt: rt}, nil
+	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent}, nil
 }
 
 // affected returns the fields, in s's shape, that come from the units s

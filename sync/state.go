@@ -132,6 +132,18 @@ func (v *SystemView) sent(u string, h HeldUnit) {
 	v.Sent[u] = append(l, h)
 }
 
+// unsend forgets attempts that the system answered were not applied.
+func (v *SystemView) unsend(sent map[string]HeldUnit) {
+	for u, h := range sent {
+		l := slices.DeleteFunc(v.Sent[u], func(x HeldUnit) bool { return x.Hash == h.Hash && x.Version.Compare(h.Version) == concord.Equal })
+		if len(l) == 0 {
+			delete(v.Sent, u)
+		} else {
+			v.Sent[u] = l
+		}
+	}
+}
+
 // echo returns the attempted write of unit u whose value hashes to h, if
 // there is one: the system reports the engine's own write. The writes it
 // supersedes (those whose versions it descends from) are forgotten.
