@@ -229,6 +229,9 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		if view.Seen && view.Deleted {
 			return nil // the system still reports the delete we know
 		}
+		// The record is gone from the system: whatever it reports
+		// later is a new record, never an echo of an earlier write.
+		view.Sent = nil
 		return m.addEdit(st, o, resolve.RecordUnit, true)
 	}
 	m.units = m.units[:0]
