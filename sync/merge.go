@@ -231,7 +231,15 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		}
 		// The record is gone from the system: whatever it reports
 		// later is a new record, never an echo of an earlier write.
+		// Nor does it hold any value from before: a record it creates
+		// again with an old value brings its edit, not what it held.
 		view.Sent = nil
+		for name, h := range view.Units {
+			if name != resolve.RecordUnit {
+				h.Hash = noValue
+				view.Units[name] = h
+			}
+		}
 		return m.addEdit(st, o, resolve.RecordUnit, true)
 	}
 	m.units = m.units[:0]
@@ -349,7 +357,7 @@ func (m *merger) inSyncAndEqual(st *RecordState, view *SystemView, f string, v c
 		return false
 	}
 	held, known := view.Units[f]
-	if !known || held.Version.Compare(cu.Version) != concord.Equal {
+	if !known || held.Hash == noValue || held.Version.Compare(cu.Version) != concord.Equal {
 		return false
 	}
 	c, ok := st.Fields[f]
@@ -362,7 +370,7 @@ func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
 	held, known := view.Units[u]
-	if known && cu != nil && held.Version.Compare(cu.Version) == concord.Equal &&
+	if known && cu != nil && held.Hash != noValue && held.Version.Compare(cu.Version) == concord.Equal &&
 		sameReported(fields, o.rec.Fields, st.Fields) {
 		return nil // in sync: the system holds the canonical values
 	}
@@ -989,6 +997,10 @@ func (m *merger) hashUnit(fields []string, vals map[string]concord.Value) (uint6
 	m.buf = b
 	return concord.HashBytes(b), nil
 }
+
+// noValue is the hash of a unit in a system that deleted the record: it
+// holds no value of it.
+const noValue = 0
 
 func existHash(exists bool) uint64 {
 	if exists {
