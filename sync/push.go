@@ -304,7 +304,17 @@ func (c *cycle) synced(st *RecordState, s *system, rt, native map[string]uint64,
 		view.Native[f] = h
 	}
 	if st.Deleted {
+		// The record is gone from the system: it holds no value of
+		// it, nothing written before is pending, and what it reports
+		// if it creates the record again is its edit.
 		clear(view.Native)
+		view.Sent = nil
+		for name, h := range view.Units {
+			if name != resolve.RecordUnit {
+				h.Hash = noValue
+				view.Units[name] = h
+			}
+		}
 	}
 	view.Seen = view.Seen || !st.Deleted
 	view.Deleted = st.Deleted
