@@ -77,6 +77,75 @@ type oracle struct {
 	recordDecided map[string]bool // key -> a decision about the record's existence
 	recreated     map[string]bool // key/unit -> emptied when a deleted record was created again
 	seen          int             // audit events processed
+	// snaps[i] is what each system held when store snapshot i was taken;
+	// restores lists the snapshots restored, and when.
+	snaps    []snapshot
+	restores []restore
+}
+
+// snapshot is what the systems held (system -> key/unit -> values) when a
+// store snapshot was taken, at step.
+type snapshot struct {
+	step int
+	vals map[concord.SystemID]map[string]map[string]concord.Value
+	live map[concord.SystemID]map[string]bool
+}
+
+type restore struct {
+	snap snapshot
+	step int
+}
+
+// snapshot notes what every system holds as the store is copied.
+func (o *oracle) snapshot() {
+	sn := snapshot{step: o.w.step, vals: map[concord.SystemID]map[string]map[string]concord.Value{},
+		live: map[concord.SystemID]map[string]bool{}}
+	for _, s := range o.w.names {
+		sn.vals[s] = map[string]map[string]concord.Value{}
+		sn.live[s] = map[string]bool{}
+		for _, key := range o.w.keys {
+			rec, ok := o.w.fakes[s].Record(key)
+			if !ok {
+				continue
+			}
+			sn.live[s][key] = true
+			for f := range rec.Fields {
+				u := unitOf(f)
+				sn.vals[s][ku(key, u)] = unitVals(u, rec.Fields)
+			}
+		}
+	}
+	o.snaps = append(o.snaps, sn)
+}
+
+// restored notes that store snapshot i was restored now.
+func (o *oracle) restored(i int) { o.restores = append(o.restores, restore{snap: o.snaps[i], step: o.w.step}) }
+
+// restoreAmbiguous reports whether e set a value its system also held when
+// a snapshot was taken that was restored after e: the restored state says
+// the system holds that value, and nothing it reports can tell it returned
+// to it (an engine without field times cannot; see the engine's docs).
+func (o *oracle) restoreAmbiguous(e *edit) bool {
+	if e.unit == recordUnit && e.deleted {
+		// A delete after a restore of a snapshot in which the record
+		// was already gone from the system: the restored state says it
+		// is deleted there, and so it is.
+		for _, r := range o.restores {
+			if r.snap.step < e.step && !r.snap.live[e.sys][e.key] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range o.restores {
+		if r.step < e.step || r.snap.step > e.step {
+			continue
+		}
+		if v, ok := r.snap.vals[e.sys][ku(e.key, e.unit)]; ok && sameVals(e.unit, v, e.vals) {
+			return true
+		}
+	}
+	return false
 }
 
 func newOracle(w *world) *oracle {
@@ -369,7 +438,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 		var why string
 		switch {
 		case e.unit == recordUnit && e.deleted && live:
-			if e.private || o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
+			if e.private || o.restoreAmbiguous(e) || o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
 				continue
 			}
 			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
@@ -387,7 +456,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			// causally later edit that is accounted for itself.
 			var accounted func(e *edit, depth int) bool
 			accounted = func(e *edit, depth int) bool {
-				if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) {
+				if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) || o.restoreAmbiguous(e) {
 					return true
 				}
 				if reportedIn(e.vals, fv) && len(e.vals) < len(fieldsOf(e.unit)) {

@@ -328,6 +328,7 @@ func (w *world) snapshot() {
 	}
 	w.logf("step %d: snapshot of the store", w.step)
 	w.snaps = append(w.snaps, w.base.Snapshot())
+	w.o.snapshot()
 }
 
 // injectFaults arms one or two faults from the seeded schedule.
@@ -415,7 +416,9 @@ func (w *world) injectFaults() {
 			if len(w.snaps) == 0 {
 				continue
 			}
-			old := w.snaps[w.rng.IntN(len(w.snaps))]
+			i := w.rng.IntN(len(w.snaps))
+			old := w.snaps[i]
+			w.o.restored(i)
 			w.base = old.Snapshot()
 			if _, err := w.base.NewEpoch(context.Background()); err != nil {
 				panic(err)
