@@ -122,9 +122,10 @@ func (o *oracle) snapshot() {
 func (o *oracle) restored(i int) { o.restores = append(o.restores, restore{snap: o.snaps[i], step: o.w.step}) }
 
 // restoreAmbiguous reports whether e set a value its system also held when
-// a snapshot was taken that was restored after e: the restored state says
-// the system holds that value, and nothing it reports can tell it returned
-// to it (an engine without field times cannot; see the engine's docs).
+// a snapshot was taken before e that was restored (before or after e): the
+// restored state says the system holds that value, and nothing it reports
+// can tell that it left it and came back (an engine without field times
+// cannot; see the engine's docs).
 func (o *oracle) restoreAmbiguous(e *edit) bool {
 	if e.unit == recordUnit && e.deleted {
 		// A delete after a restore of a snapshot in which the record
@@ -138,7 +139,7 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 		return false
 	}
 	for _, r := range o.restores {
-		if r.step < e.step || r.snap.step > e.step {
+		if r.snap.step > e.step {
 			continue
 		}
 		if v, ok := r.snap.vals[e.sys][ku(e.key, e.unit)]; ok && sameVals(e.unit, v, e.vals) {
