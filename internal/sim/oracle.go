@@ -41,6 +41,10 @@ type edit struct {
 	// private: a delete of a record its system created and deleted
 	// between two cycles: no engine can see that incarnation.
 	private bool
+	// invisible: between two engine steps its system changed the unit
+	// (or the record's existence) and changed it back: nothing any
+	// reader of the system could see (see oracle.boundary).
+	invisible bool
 }
 
 func (e *edit) String() string {
@@ -81,6 +85,62 @@ type oracle struct {
 	// restores lists the snapshots restored, and when.
 	snaps    []snapshot
 	restores []restore
+	// at is what each system held at the last engine step (system ->
+	// key/unit -> values, and key -> live), and since the edits made
+	// after it.
+	at     map[concord.SystemID]map[string]map[string]concord.Value
+	atLive map[concord.SystemID]map[string]bool
+	since  []*edit
+}
+
+// boundary is called before every cycle: edits since the previous one that
+// left their unit (or the record's existence) as the previous cycle left it
+// (afterCycle) are invisible to any engine, which reads systems' current
+// states only in its cycles (webhooks bring states the engine has seen, or
+// older ones).
+func (o *oracle) boundary() {
+	cur, live := o.holdings()
+	if o.at != nil {
+		for _, e := range o.since {
+			if e.unit == recordUnit {
+				e.invisible = live[e.sys][e.key] == o.atLive[e.sys][e.key]
+				continue
+			}
+			if !live[e.sys][e.key] || !o.atLive[e.sys][e.key] {
+				continue
+			}
+			prev, had := o.at[e.sys][ku(e.key, e.unit)]
+			now, has := cur[e.sys][ku(e.key, e.unit)]
+			e.invisible = had && has && sameVals(e.unit, prev, now)
+		}
+	}
+	o.since = o.since[:0]
+}
+
+// afterCycle notes what each system holds once a cycle wrote to it: what
+// the engine believes it holds.
+func (o *oracle) afterCycle() { o.at, o.atLive = o.holdings() }
+
+// holdings returns what each system holds now.
+func (o *oracle) holdings() (map[concord.SystemID]map[string]map[string]concord.Value, map[concord.SystemID]map[string]bool) {
+	cur := map[concord.SystemID]map[string]map[string]concord.Value{}
+	live := map[concord.SystemID]map[string]bool{}
+	for _, s := range o.w.names {
+		cur[s] = map[string]map[string]concord.Value{}
+		live[s] = map[string]bool{}
+		for _, key := range o.w.keys {
+			rec, ok := o.w.fakes[s].Record(key)
+			live[s][key] = ok
+			if !ok {
+				continue
+			}
+			for f := range rec.Fields {
+				u := unitOf(f)
+				cur[s][ku(key, u)] = unitVals(u, rec.Fields)
+			}
+		}
+	}
+	return cur, live
 }
 
 // snapshot is what the systems held (system -> key/unit -> values) when a
@@ -166,6 +226,7 @@ func (o *oracle) newEdit(s concord.SystemID, key, unit string, vals map[string]c
 	e := &edit{id: len(o.edits) + 1, sys: s, key: key, unit: unit, vals: vals, deleted: deleted, step: o.w.step, cycles: o.w.res.Cycles}
 	e.hist = h.with(hist{e.id: true})
 	o.edits = append(o.edits, e)
+	o.since = append(o.since, e)
 	o.byKU[ku(key, unit)] = append(o.byKU[ku(key, unit)], e)
 	o.know[s][ku(key, unit)] = e.hist
 	o.w.res.Edits++
@@ -433,7 +494,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 		return slices.ContainsFunc(deletes, func(d *edit) bool { return d.hist[id] })
 	}
 	for _, e := range o.edits {
-		if e.key != key {
+		if e.key != key || e.invisible {
 			continue
 		}
 		var why string

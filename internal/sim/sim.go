@@ -523,6 +523,10 @@ func (w *world) cycle() {
 // settlement, a replay), turns an escaped panic into a failure, restarts
 // the engine after a crash or a panic, and lets the oracle look.
 func (w *world) engineStep(what string, f func(ctx context.Context) error) (err error) {
+	if what == "cycle" {
+		w.o.boundary() // a cycle reads every system
+		defer w.o.afterCycle()
+	}
 	var perr any
 	func() {
 		defer func() { perr = recover() }()
