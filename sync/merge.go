@@ -202,6 +202,9 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		// What the system reports of the canonical values it holds is
 		// its own notation of them ("LEEDS" for "Leeds"): remember it,
 		// so that it stays an echo when another field changes later.
+		if o.full {
+			m.forgetMissing(view, o)
+		}
 		return m.learnNotation(st, view, o)
 	}
 	view.Tag, view.Modified = o.rec.Tag, o.rec.Modified

@@ -230,8 +230,12 @@ func (st *RecordState) behind(v *SystemView) bool {
 		if st.Deleted && name != resolve.RecordUnit {
 			continue
 		}
-		if h, ok := v.Units[name]; !ok || h.Version.Compare(u.Version) != concord.Equal {
+		h, ok := v.Units[name]
+		if !ok || h.Version.Compare(u.Version) != concord.Equal {
 			return true
+		}
+		if h.Hash == noValue && name != resolve.RecordUnit && !v.Deleted {
+			return true // it deleted the record and created it again without this unit
 		}
 	}
 	return false
