@@ -75,6 +75,9 @@ type edit struct {
 	vals     map[string]concord.Value // see editValues
 	// heldBefore is the version the system held before the edit.
 	heldBefore concord.Version
+	// fresh: the system deleted the record and created it again; fields
+	// of a group it does not report are empty, not taken from before.
+	fresh bool
 }
 
 // candidate is a competitor in a unit's merge: the canonical value or an
@@ -433,7 +436,8 @@ func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool
 		return err
 	}
 	view.Units[u] = HeldUnit{Hash: h, Version: v}
-	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev, heldBefore: held.Version})
+	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev, heldBefore: held.Version,
+		fresh: view.Deleted && !o.rec.Deleted})
 	ev := m.event(audit.EditObserved, st.Key, u)
 	ev.System = o.sys.id
 	ev.Version = v
@@ -962,7 +966,10 @@ func (m *merger) editValues(st *RecordState, e *edit) map[string]concord.Value {
 	}
 	fields := m.layout.fieldsOf(e.unit)
 	base := st.Fields
-	if e.fromPrev {
+	switch {
+	case e.fresh:
+		base = nil
+	case e.fromPrev:
 		base = st.Units[e.unit].Prev
 	}
 	out := make(map[string]concord.Value, len(fields))

@@ -360,7 +360,9 @@ func (o *oracle) observe() {
 func (o *oracle) written(s concord.SystemID, key, u string, uv map[string]concord.Value) {
 	matched := false
 	for _, e := range o.byKU[ku(key, u)] {
-		if sameVals(u, e.vals, uv) {
+		// A group reported in part was completed by the engine: the
+		// system that receives it learns that edit too.
+		if sameVals(u, e.vals, uv) || (len(e.vals) < len(fieldsOf(u)) && len(e.vals) > 0 && reportedIn(e.vals, uv)) {
 			o.learn(s, ku(key, u), e.hist)
 			matched = true
 		}
