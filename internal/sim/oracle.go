@@ -507,7 +507,21 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			}
 			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
 		case !live:
-			if (e.unit == recordUnit && e.deleted) || o.recordDecided[key] || deletedAfter(e.id) || (e.unit != recordUnit && o.isDecided(e)) {
+			if (e.unit == recordUnit && e.deleted) || o.recordDecided[key] {
+				continue
+			}
+			// Deleted after it, decided, or superseded by a later edit
+			// that is.
+			var gone func(e *edit, depth int) bool
+			gone = func(e *edit, depth int) bool {
+				if deletedAfter(e.id) || (e.unit != recordUnit && o.isDecided(e)) {
+					return true
+				}
+				return depth < 64 && slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
+					return w.id != e.id && w.hist[e.id] && gone(w, depth+1)
+				})
+			}
+			if gone(e, 0) {
 				continue
 			}
 			why = "the record is deleted everywhere by a delete that did not follow this edit, and no decision overrode it"
