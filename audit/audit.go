@@ -118,8 +118,11 @@ type Event struct {
 
 // Sink receives audit events.
 //
-// The engine calls Emit after a cycle's state is committed, from one
-// goroutine per pipeline, with the events of the cycle in order. An error is
+// The engine calls Emit just before it commits the state the events
+// describe (a cycle commits once, or twice when it writes: before and after
+// the writes), from one goroutine per pipeline, with the events in order.
+// Delivery is at least once: a crash or a failed commit between Emit and
+// the commit makes a later cycle emit the same decisions again. An error is
 // reported in the cycle's result; the engine does not retry it, so sinks
 // that can lose events (a network) should buffer and retry themselves.
 type Sink interface {

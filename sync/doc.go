@@ -65,8 +65,10 @@
 //     about to be attempted, are committed before anything is sent (write
 //     ahead); then cursors, record states and dead letters are stored in one
 //     atomic commit; a record whose write failed stays pending and is
-//     retried next cycle. Audit events are emitted after each commit; the
-//     writes are audited even when the final commit fails.
+//     retried next cycle. Audit events reach the sink at least once: each
+//     commit's events are emitted before it, so a crash or a failed commit
+//     may repeat them in a later cycle but never loses them, and the writes
+//     are audited even when the final commit fails.
 //
 // A crash anywhere re-runs work and never loses an edit: writes are
 // idempotent and conditional, nothing advances before it is committed, and

@@ -865,30 +865,32 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 		// attempted, are committed before anything is sent. A crash or
 		// a failed commit after the writes cannot make the engine
 		// mistake its own writes for the systems' edits, and an
-		// instance that lost its lease writes nothing.
+		// instance that lost its lease writes nothing. The events go to
+		// the sink first: a crash between the two repeats them in the
+		// next cycle rather than losing them (at least once).
+		c.emit(ctx, c.events)
+		c.emitted = len(c.events)
 		if err := e.store.Commit(ctx, &Commit{Lease: c.lease, States: merged}); err != nil {
 			return c.report, fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 		}
-		c.emit(ctx, c.events)
-		c.emitted = len(c.events)
 	}
 	c.send(ctx, writes)
 	c.trackDivergence(merged)
 
+	// The writes happened, whatever becomes of the commit: every event,
+	// theirs included, is emitted before it (at least once).
+	c.events = append(c.events, c.writeEvents...)
+	c.emit(ctx, c.events[c.emitted:])
 	commit := &Commit{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
 	if err := e.store.Commit(ctx, commit); err != nil {
-		// The writes happened all the same: audit them.
-		c.emit(ctx, c.writeEvents)
 		return c.report, fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
-	c.events = append(c.events, c.writeEvents...)
 	for _, r := range c.resolved {
 		e.metrics.resolved(ctx, r.system, r.after)
 	}
 	for _, d := range c.converged {
 		e.metrics.convergedAfter(ctx, d)
 	}
-	c.emit(ctx, c.events[c.emitted:])
 	c.report.Finished = e.now()
 	e.metrics.observe(ctx, c.report, e.systems)
 	e.alerts(ctx, c.report, c.events)
