@@ -136,16 +136,16 @@ type Engine struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu     gosync.Mutex // serialises cycles
+	mu gosync.Mutex // serialises cycles
 	// refresh holds, per system, the keys whose writes failed on a
 	// version conflict: the next cycle reads them again (refetch).
 	refreshMu gosync.Mutex
 	refresh   map[concord.SystemID]map[string]bool
-	merger *merger
-	engine concord.Actor
-	epoch  uint64
-	ready  bool
-	cycle  uint64
+	merger    *merger
+	engine    concord.Actor
+	epoch     uint64
+	ready     bool
+	cycle     uint64
 }
 
 type system struct {

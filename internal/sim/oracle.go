@@ -179,7 +179,9 @@ func (o *oracle) snapshot() {
 }
 
 // restored notes that store snapshot i was restored now.
-func (o *oracle) restored(i int) { o.restores = append(o.restores, restore{snap: o.snaps[i], step: o.w.step}) }
+func (o *oracle) restored(i int) {
+	o.restores = append(o.restores, restore{snap: o.snaps[i], step: o.w.step})
+}
 
 // restoreAmbiguous reports whether e set a value its system also held when
 // a snapshot was taken before e that was restored (before or after e): the
