@@ -79,6 +79,7 @@ type oracle struct {
 	// candidates, refused changes, held candidates).
 	decided       map[string][]map[string]concord.Value
 	recordDecided map[string]bool // key -> a decision about the record's existence
+	decidedAt     map[string]int  // key -> the step of its latest existence decision
 	recreated     map[string]bool // key/unit -> emptied when a deleted record was created again
 	seen          int             // audit events processed
 	// snaps[i] is what each system held when store snapshot i was taken;
@@ -214,7 +215,7 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecided: map[string]bool{}, recreated: map[string]bool{}}
+		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}}
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
 		o.last[s] = map[string]snap{}
@@ -432,6 +433,9 @@ func (o *oracle) events() {
 		case audit.MergeDecided:
 			if ev.Unit == resolve.RecordUnit && ev.Rule != "fast-forward" {
 				o.recordDecided[ev.Key] = true
+				if ev.Deleted {
+					o.decidedAt[ev.Key] = o.w.step
+				}
 			}
 			if ev.Rule == recsync.RuleRecreated {
 				o.recreated[k] = true
@@ -545,7 +549,8 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 					// omission): the fields it had are what counts.
 					return true
 				}
-				if (o.recreated[ku(key, e.unit)] || o.recordDecided[key]) && slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step }) {
+				if (o.recreated[ku(key, e.unit)] || o.recordDecided[key]) &&
+					(o.decidedAt[key] >= e.step || slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step })) {
 					// Deleted after it (by a decision, if not by an
 					// edit that followed it), and created again
 					// without it: the engine's "re-created" decision.
