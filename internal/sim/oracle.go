@@ -508,7 +508,14 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 		var why string
 		switch {
 		case e.unit == recordUnit && e.deleted && live:
-			if e.private || o.restoreAmbiguous(e) || o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
+			// Deletes are equal values: a later delete elsewhere that an
+			// edit followed superseded this one too.
+			followedEqual := slices.ContainsFunc(deletes, func(d *edit) bool {
+				return d.id != e.id && d.step >= e.step && slices.ContainsFunc(o.edits, func(w *edit) bool {
+					return w.key == key && w.id != d.id && w.hist[d.id]
+				})
+			})
+			if followedEqual || e.private || o.restoreAmbiguous(e) || o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
 				continue
 			}
 			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
