@@ -545,29 +545,55 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			// Accounted for: the final value, named by a recorded
 			// decision, deleted by a later delete, or superseded by a
 			// causally later edit that is accounted for itself.
-			var accounted func(e *edit, depth int) bool
-			accounted = func(e *edit, depth int) bool {
-				if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) || o.restoreAmbiguous(e) {
+			// Memoised: 1 while being decided (a cycle is no proof), 2
+			// yes, 3 no.
+			memo := map[int]int8{}
+			var accounted func(e *edit) bool
+			accounted = func(e *edit) bool {
+				switch memo[e.id] {
+				case 1, 3:
+					return false
+				case 2:
 					return true
 				}
-				if reportedIn(e.vals, fv) && len(e.vals) < len(fieldsOf(e.unit)) {
-					// A group reported in part keeps the fields its
-					// system did not have (a report never deletes by
-					// omission): the fields it had are what counts.
-					return true
+				memo[e.id] = 1
+				ok := func() bool {
+					if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) || o.restoreAmbiguous(e) {
+						return true
+					}
+					if reportedIn(e.vals, fv) && len(e.vals) < len(fieldsOf(e.unit)) {
+						// A group reported in part keeps the fields its
+						// system did not have (a report never deletes by
+						// omission): the fields it had are what counts.
+						return true
+					}
+					if (o.recreated[ku(key, e.unit)] || o.recordDecided[key]) &&
+						(o.decidedAt[key] >= e.step || slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step })) {
+						// Deleted after it (by a decision, if not by an
+						// edit that followed it), and created again
+						// without it: the engine's "re-created" decision.
+						return true
+					}
+					// A later edit that followed e, or followed an edit
+					// of the same value (equal values are one value to
+					// any reader), and is accounted for itself.
+					return slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
+						if w.id == e.id {
+							return false
+						}
+						follows := w.hist[e.id] || slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(x *edit) bool {
+							return x.id != w.id && w.hist[x.id] && sameVals(e.unit, x.vals, e.vals)
+						})
+						return follows && accounted(w)
+					})
+				}()
+				memo[e.id] = 3
+				if ok {
+					memo[e.id] = 2
 				}
-				if (o.recreated[ku(key, e.unit)] || o.recordDecided[key]) &&
-					(o.decidedAt[key] >= e.step || slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step })) {
-					// Deleted after it (by a decision, if not by an
-					// edit that followed it), and created again
-					// without it: the engine's "re-created" decision.
-					return true
-				}
-				return depth < 64 && slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
-					return w.id != e.id && w.hist[e.id] && accounted(w, depth+1)
-				})
+				return ok
 			}
-			if accounted(e, 0) {
+			if accounted(e) {
 				continue
 			}
 			if (o.recordDecided[key] || o.recreated[ku(key, e.unit)]) && len(deletes) > 0 && allNil(fv) {
