@@ -559,3 +559,112 @@ func TestRestoreDoesNotLetAnOldDeliveryBeatANewerEdit(t *testing.T) {
 	r.settle()
 	r.requireAll("c1", map[string]any{"city": "Typed after the restore", "stock": 2})
 }
+
+// Values at the edges of what the stores encode go through a durable store
+// untouched (a zone offset of −0:01:15, []byte, float32), and invalid UTF-8
+// is refused at the boundary with a dead letter naming the field.
+func TestEdgeValuesThroughADurableStore(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "concord.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
+		Systems: []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lmt := time.Date(1840, 3, 1, 12, 0, 0, 0, time.FixedZone("LMT", -75))
+	fields := map[string]any{"founded": lmt, "blob": []byte{0, 1, 0xff}, "ratio": float32(0.1)}
+	_, err = e.Ingest(context.Background(), "portal", []concord.Record{
+		{Key: "ok", Fields: fields},
+		{Key: "bad", Fields: map[string]any{"name": "caf\xe9"}},
+	})
+	var re *concord.RecordError
+	if !errors.As(err, &re) || re.Key != "bad" || re.Field != "name" || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("Ingest = %v; want the bad record refused, naming its field and UTF-8", err)
+	}
+	if got := r.fields("warehouse", "ok"); !concord.EqualValues(got, fields) {
+		t.Fatalf("warehouse = %v; want %v", got, fields)
+	}
+	// Nothing stalls: the next cycles commit, and read nothing as an edit.
+	for range 2 {
+		rep, err := e.RunCycle(context.Background())
+		if err != nil {
+			t.Fatalf("cycle after edge values: %v", err)
+		}
+		for n, s := range rep.Systems {
+			if s.Edits != 0 {
+				t.Errorf("%s: %d edits after its own values were read back", n, s.Edits)
+			}
+		}
+	}
+	if dl, _ := e.DeadLetters(context.Background()); len(dl) != 1 || dl[0].Key != "bad" {
+		t.Fatalf("dead letters = %+v; want the bad record", dl)
+	}
+}
+
+// conflicting is a connector whose writes of one key fail on a version
+// conflict while its feed never brings the record back.
+type conflicting struct {
+	*fake.System
+	key   string
+	times int
+}
+
+func (c *conflicting) Apply(ctx context.Context, ps []connector.Patch) ([]connector.Result, error) {
+	res, err := c.System.Apply(ctx, ps)
+	for i, p := range ps {
+		if err == nil && p.Key == c.key && c.times > 0 {
+			c.times--
+			res[i] = connector.Result{Key: p.Key, Err: connector.Conflict(errors.New("tag changed"))}
+		}
+	}
+	return res, err
+}
+
+// A write refused on a version conflict makes the engine read the record
+// again by key: it never waits for a feed that will not bring it.
+func TestConflictedWriteRereadsTheRecord(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"})
+	b := &conflicting{System: r.sys["b"], key: "k"}
+	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
+		Systems: []recsync.System{{ID: "a", Connector: r.sys["a"]}, {ID: "b", Connector: b}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.engine = e
+	r.sys["a"].Edit("k", map[string]any{"x": "1"})
+	r.settle()
+	gets := r.sys["b"].Calls(fake.OpGet)
+	b.times = 1
+	r.sys["a"].Edit("k", map[string]any{"x": "2"})
+	r.cycle() // the write to b conflicts
+	r.settle()
+	if r.sys["b"].Calls(fake.OpGet) == gets {
+		t.Error("the conflicted record was not read again by key")
+	}
+	r.requireAll("k", map[string]any{"x": "2"})
+}
+
+// A write answered "not found" is the system's delete, merged like one: it
+// is not undone by creating the record there again.
+func TestNotFoundIsTheSystemsDeleteNotARecreation(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+	r.sys["a"].Edit("k", map[string]any{"x": "1"})
+	r.settle()
+	// b deletes k, but its feed has not brought the delete when the
+	// engine writes a's older edit to it.
+	r.sys["b"].FailNext(fake.OpChanges, 1, nil)
+	r.sys["b"].Delete("k")
+	before := len(r.sys["b"].Applied())
+	r.sys["a"].Edit("k", map[string]any{"x": "2"})
+	r.cycle()
+	r.settle()
+	for _, p := range r.sys["b"].Applied()[before:] {
+		if p.Key == "k" && p.Create {
+			t.Fatalf("the record was created again in b: %+v", p)
+		}
+	}
+}
