@@ -194,6 +194,13 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 // that changed in o's system.
 func (m *merger) detect(st *RecordState, o *observation) error {
 	view := st.Systems[o.sys.id]
+	if !o.full && o.rec.Tag != view.Tag && !o.rec.Modified.IsZero() && !view.Modified.IsZero() && !o.rec.Modified.After(view.Modified) {
+		// A pushed state (a webhook) no newer than the state the engine
+		// knows, and not that state: it cannot tell which came first,
+		// so it leaves it to the change feed, which reads the current
+		// state.
+		return nil
+	}
 	if !o.rec.Modified.IsZero() && o.rec.Modified.Before(view.Modified) {
 		// An older state than the engine has already seen from this
 		// system (a webhook redelivered late): not an edit.
