@@ -689,6 +689,10 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 		// is written the whole group.
 		view := st.Systems[w.e.obs.sys.id]
 		view.Units[u] = HeldUnit{Hash: view.Units[u].Hash, Version: w.e.heldBefore}
+		// What it held of the rest (in its own shape) is unknown now:
+		// the patch carries the group's fields whatever the old hashes
+		// say (only the fields of units it lacks are written at all).
+		clear(view.Native)
 	}
 	if resurrected {
 		m.clearUnreported(st, w.e.obs, w.version, v)
