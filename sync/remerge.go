@@ -49,7 +49,7 @@ func (c *cycle) remerge(ctx context.Context) error {
 			continue
 		}
 		before := len(c.dead)
-		if err := c.observe(ctx, s, []concord.Record{d.Record}, false); err != nil {
+		if err := c.observe(ctx, s, []concord.Record{d.Record}, d.Whole); err != nil {
 			return err
 		}
 		c.report.Systems[s.id].Read-- // not a read: a retry
@@ -88,7 +88,7 @@ func (c *cycle) keepForRemerge(key string, err error) {
 		reason = fmt.Sprintf("merge failed %d times; kept until replayed", attempts)
 	}
 	for _, o := range c.obs[key] {
-		c.dead = append(c.dead, DeadLetter{System: o.sys.id, Key: key, Inbound: true, Record: o.raw.Clone(), Transformed: o.rec.Clone(),
+		c.dead = append(c.dead, DeadLetter{System: o.sys.id, Key: key, Inbound: true, Record: o.raw.Clone(), Transformed: o.rec.Clone(), Whole: o.full,
 			Reason: deadReason(err), Class: ClassMerge, Attempts: attempts, FirstFailed: first, When: c.e.now()})
 		m.events = append(m.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
 			System: o.sys.id, Key: key, Error: err.Error(), ErrorClass: className(err), Reason: reason})

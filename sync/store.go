@@ -133,6 +133,10 @@ type DeadLetter struct {
 	// nothing is lost and the commit cannot fail. Such a payload is not
 	// replayed as it is: Replay reads the record again from its system.
 	Textual []string
+	// Whole reports that Record is the whole record as the system's change
+	// feed reported it (not a pushed, possibly partial one): a field it
+	// lacks is gone from the system.
+	Whole bool
 }
 
 // storable returns rec with every value that no store can encode replaced

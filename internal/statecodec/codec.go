@@ -44,7 +44,8 @@
 // Version 2 also adds, after each system view's Parked flag, the writes attempted
 // and not yet confirmed (SystemView.Sent): a count of units, then per unit its
 // name, a count, and that many (hash, version) pairs; and, at the end of a
-// dead letter, the names of its fields kept as text (DeadLetter.Textual).
+// dead letter, the names of its fields kept as text (DeadLetter.Textual) and
+// whether its record is whole (DeadLetter.Whole).
 // Version 1 data decodes with neither.
 //
 // Migration path: a new format gets a new version number; Decode keeps
@@ -235,6 +236,7 @@ func EncodeDeadLetter(b []byte, dl recsync.DeadLetter) ([]byte, error) {
 	for _, f := range dl.Textual {
 		e.str(f)
 	}
+	e.bool(dl.Whole)
 	return e.b, e.err
 }
 
@@ -250,6 +252,7 @@ func DecodeDeadLetter(b []byte) (recsync.DeadLetter, error) {
 		for range d.count() {
 			dl.Textual = append(dl.Textual, d.str())
 		}
+		dl.Whole = d.bool()
 	}
 	if err := d.finish(); err != nil {
 		return recsync.DeadLetter{}, err
