@@ -498,8 +498,15 @@ func (o *oracle) final() {
 // nor supersedes by a causally later edit or a recorded decision.
 func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value) {
 	deletes := slices.DeleteFunc(slices.Clone(o.byKU[ku(key, recordUnit)]), func(e *edit) bool { return !e.deleted })
+	// deletedAfter: a delete followed edit id, or followed an edit of the
+	// same unit and value (equal values are one value to any reader).
 	deletedAfter := func(id int) bool {
-		return slices.ContainsFunc(deletes, func(d *edit) bool { return d.hist[id] })
+		e := o.edits[id-1]
+		return slices.ContainsFunc(deletes, func(d *edit) bool {
+			return d.hist[id] || (e.unit != recordUnit && slices.ContainsFunc(o.byKU[ku(e.key, e.unit)], func(x *edit) bool {
+				return d.hist[x.id] && sameVals(e.unit, x.vals, e.vals)
+			}))
+		})
 	}
 	for _, e := range o.edits {
 		if e.key != key || e.invisible {
