@@ -80,6 +80,7 @@ type oracle struct {
 	decided       map[string][]map[string]concord.Value
 	recordDecided map[string]bool // key -> a decision about the record's existence
 	decidedAt     map[string]int  // key -> the step of its latest existence decision
+	lastSeen      map[string]int  // system/key -> the last step an audit event named both
 	recreated     map[string]bool // key/unit -> emptied when a deleted record was created again
 	seen          int             // audit events processed
 	// snaps[i] is what each system held when store snapshot i was taken;
@@ -215,7 +216,7 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}}
+		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}}
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
 		o.last[s] = map[string]snap{}
@@ -299,9 +300,10 @@ func (o *oracle) personDelete(s concord.SystemID, f *fake.System, key string) {
 		}
 	}
 	// Private: s created this incarnation of the record since the last
-	// cycle, so no engine ever saw it.
+	// cycle, or since the engine last did anything with it there (its
+	// reads failed), so no engine ever saw it.
 	private := slices.ContainsFunc(o.byKU[ku(key, recordUnit)], func(x *edit) bool {
-		return x.sys == s && !x.deleted && x.cycles == o.w.res.Cycles
+		return x.sys == s && !x.deleted && (x.cycles == o.w.res.Cycles || x.step > o.lastSeen[string(s)+"/"+key])
 	})
 	o.newEdit(s, key, recordUnit, nil, true, h).private = private
 	o.last[s][key] = snap{}
@@ -417,6 +419,9 @@ func (o *oracle) events() {
 			o.w.res.Log = append(o.w.res.Log, line) // not in the trace hash: messages may carry nondeterministic detail
 		}
 		k := ku(ev.Key, ev.Unit)
+		if ev.System != "" && ev.Key != "" {
+			o.lastSeen[string(ev.System)+"/"+ev.Key] = o.w.step
+		}
 		switch ev.Kind {
 		case audit.ConflictDetected, audit.ConflictHeld:
 			for _, c := range ev.Candidates {
