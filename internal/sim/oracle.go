@@ -80,7 +80,7 @@ type oracle struct {
 	decided       map[string][]map[string]concord.Value
 	recordDecided map[string]bool // key -> a decision about the record's existence
 	decidedAt     map[string]int  // key -> the step of its latest existence decision
-	lastSeen      map[string]int  // system/key -> the last step an audit event named both
+	lastSeen      map[string]int  // system/key -> the last step the engine read or wrote that record there
 	recreated     map[string]bool // key/unit -> emptied when a deleted record was created again
 	seen          int             // audit events processed
 	// snaps[i] is what each system held when store snapshot i was taken;
@@ -419,7 +419,7 @@ func (o *oracle) events() {
 			o.w.res.Log = append(o.w.res.Log, line) // not in the trace hash: messages may carry nondeterministic detail
 		}
 		k := ku(ev.Key, ev.Unit)
-		if ev.System != "" && ev.Key != "" {
+		if ev.System != "" && ev.Key != "" && (ev.Kind == audit.EditObserved || ev.Kind == audit.WriteSucceeded || ev.Kind == audit.ReadSuperseded) {
 			o.lastSeen[string(ev.System)+"/"+ev.Key] = o.w.step
 		}
 		switch ev.Kind {
