@@ -509,7 +509,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 		e := o.edits[id-1]
 		return slices.ContainsFunc(deletes, func(d *edit) bool {
 			return d.hist[id] || (e.unit != recordUnit && slices.ContainsFunc(o.byKU[ku(e.key, e.unit)], func(x *edit) bool {
-				return d.hist[x.id] && sameVals(e.unit, x.vals, e.vals)
+				return d.hist[x.id] && sameValue(e, x)
 			}))
 		})
 	}
@@ -594,7 +594,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 							return false
 						}
 						follows := w.hist[e.id] || slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(x *edit) bool {
-							return x.id != w.id && w.hist[x.id] && sameVals(e.unit, x.vals, e.vals)
+							return x.id != w.id && w.hist[x.id] && sameValue(e, x)
 						})
 						return follows && accounted(w)
 					})
@@ -663,4 +663,13 @@ func reportedIn(vals, fv map[string]concord.Value) bool {
 		}
 	}
 	return true
+}
+
+// sameValue reports whether x holds e's value: the same values, or, for a
+// group e reported in part, the fields e had.
+func sameValue(e, x *edit) bool {
+	if sameVals(e.unit, x.vals, e.vals) {
+		return true
+	}
+	return len(e.vals) > 0 && len(e.vals) < len(fieldsOf(e.unit)) && reportedIn(e.vals, x.vals)
 }
