@@ -86,6 +86,20 @@
 //     the record's existence was recorded. Bools and nil cannot carry an edit's
 //     identity: equal values are treated as one value, which makes the oracle
 //     lenient about them only.
+//
+//     What no engine could see is not counted as lost, and each rule is
+//     narrow: an edit superseded (in program order, or through an equal
+//     value) by an edit that is accounted for; edits a system undid before
+//     the next cycle read it; an incarnation of a record created and deleted
+//     in one system that no engine read or wrote there (private); values of
+//     a record deleted after them (by an edit or a decision) and created
+//     again without them (the engine's re-created rule); a group reported in
+//     part, judged by the fields it had; after a store restore, a system back
+//     at the value (or the absence) the restored snapshot recorded for it.
+//   - Dead letters of failed merges (recsync.ClassMerge) are explained by a
+//     panic in the resolver or a gate; holds with a candidate without a time
+//     (a record a system answered "not found" for) by last-writer-wins, which
+//     never invents a time.
 //   - Every dead letter is explained by an injected permanent fault on that
 //     system and record (outbound) or a panic in that system's inbound
 //     transform (inbound); every hold by the gate, the system of record, or
