@@ -71,8 +71,10 @@
 //   - Agreement: every record exists in all systems or in none, and every
 //     field holds the same value everywhere (canonical equality, a missing
 //     field counting as nil).
+//
 //   - Nothing unexpected: every value the engine writes into a system, at
 //     any step, is a value some edit produced for that field, or nil.
+//
 //   - No lost edit. Causality is tracked from what the systems held, never
 //     from the engine's versions: an edit made in system S follows every edit
 //     S held the value of at that moment (its own earlier edits, the values the
@@ -96,15 +98,18 @@
 //     again without them (the engine's re-created rule); a group reported in
 //     part, judged by the fields it had; after a store restore, a system back
 //     at the value (or the absence) the restored snapshot recorded for it.
+//
 //   - Dead letters of failed merges (recsync.ClassMerge) are explained by a
 //     panic in the resolver or a gate; holds with a candidate without a time
 //     (a record a system answered "not found" for) by last-writer-wins, which
 //     never invents a time.
+//
 //   - Every dead letter is explained by an injected permanent fault on that
 //     system and record (outbound) or a panic in that system's inbound
 //     transform (inbound); every hold by the gate, the system of record, or
 //     the Hold resolver in hold mode. None is left once the person settled
 //     and replayed them.
+//
 //   - A settlement applies what the person chose: the merge.decided event of
 //     a Settle that returned nil carries the chosen candidate's values.
 //
