@@ -58,12 +58,7 @@ func TestLostWriteReplyNeverLosesANewerEdit(t *testing.T) {
 func TestWritesOfAnUncommittedCycleAreAuditedAndNotBlamedOnTheTarget(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
 	fs := &failFinal{Store: r.store}
-	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: fs, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
-		Systems: []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.engine = e
+	e := r.rebuild(fs, []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}})
 	r.sys["portal"].Edit("c1", map[string]any{"city": "Leeds"})
 	fs.fail = true
 	if _, err := e.RunCycle(context.Background()); err == nil {
@@ -247,12 +242,7 @@ func TestSystemNotationIsNeverAPhantomEdit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, []concord.SystemID{"portal", "warehouse"})
-			e, err := recsync.New(recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
-				Systems: []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, tc.sys(r)}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.engine = e
+			r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, tc.sys(r)})
 			r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "city": "Leeds"})
 			r.settle()
 			r.cycle()
@@ -294,12 +284,7 @@ func TestLastWriterWinsUsesFieldTimes(t *testing.T) {
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	portal := &fieldTimes{System: r.sys["portal"], times: map[string]map[string]time.Time{}}
 	crm := &fieldTimes{System: r.sys["crm"], times: map[string]map[string]time.Time{}}
-	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Resolver: resolve.LastWriterWins(),
-		Systems: []recsync.System{{ID: "portal", Connector: portal}, {ID: "crm", Connector: crm}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.engine = e
+	r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: portal}, {ID: "crm", Connector: crm}}, withResolver(resolve.LastWriterWins()))
 	r.sys["portal"].Edit("c1", map[string]any{"phone": "1", "email": "a@x"})
 	r.settle()
 	// 09:00:01 the portal changes the phone, 09:00:02 the CRM changes it,
@@ -350,15 +335,10 @@ func (w rewind) Changes(ctx context.Context, cur connector.Cursor, limit int) (c
 // can be reset by an operator, audited.
 func TestCursorGoingBackIsReportedAndCursorsCanBeReset(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
-	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
-		Systems: []recsync.System{{ID: "portal", Connector: rewind{r.sys["portal"]}}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.engine = e
+	e := r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: rewind{r.sys["portal"]}}, {ID: "warehouse", Connector: r.sys["warehouse"]}})
 	r.sys["portal"].Edit("c1", map[string]any{"city": "Oslo"})
 	r.cycle()
-	_, err = e.RunCycle(context.Background())
+	_, err := e.RunCycle(context.Background())
 	if !errors.Is(err, recsync.ErrCursorWentBack) {
 		t.Fatalf("cycle after a rewound cursor = %v; want ErrCursorWentBack", err)
 	}
@@ -480,11 +460,7 @@ func TestUnencodablePayloadIsDeadLetteredAndNothingStalls(t *testing.T) {
 	}
 	defer store.Close()
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
-	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
-		Systems: []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := r.rebuild(store, []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}})
 	ch := make(chan int)
 	_, err = e.Ingest(context.Background(), "portal", []concord.Record{
 		{Key: "bad", Fields: map[string]any{"n": struct{ A int }{1}, "c": ch, "ok": "x"}},
@@ -528,11 +504,7 @@ func TestRestoreDoesNotLetAnOldDeliveryBeatANewerEdit(t *testing.T) {
 	pt := &fieldTimes{System: r.sys["portal"], times: map[string]map[string]time.Time{"c1": {}}}
 	wt := &fieldTimes{System: r.sys["warehouse"], times: map[string]map[string]time.Time{"c1": {}}}
 	build := func(store recsync.Store) *recsync.Engine {
-		e, err := recsync.New(recsync.Config{Audit: r.audit, Store: store, Now: r.clock.now, Resolver: resolve.LastWriterWins(),
-			Systems: []recsync.System{{ID: "portal", Connector: pt}, {ID: "warehouse", Connector: wt}}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := r.rebuild(store, []recsync.System{{ID: "portal", Connector: pt}, {ID: "warehouse", Connector: wt}}, withResolver(resolve.LastWriterWins()))
 		return e
 	}
 	r.engine = build(r.store)
@@ -570,11 +542,7 @@ func TestEdgeValuesThroughADurableStore(t *testing.T) {
 	}
 	defer store.Close()
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
-	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
-		Systems: []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := r.rebuild(store, []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, {ID: "warehouse", Connector: r.sys["warehouse"]}})
 	lmt := time.Date(1840, 3, 1, 12, 0, 0, 0, time.FixedZone("LMT", -75))
 	fields := map[string]any{"founded": lmt, "blob": []byte{0, 1, 0xff}, "ratio": float32(0.1)}
 	_, err = e.Ingest(context.Background(), "portal", []concord.Record{
@@ -629,12 +597,7 @@ func (c *conflicting) Apply(ctx context.Context, ps []connector.Patch) ([]connec
 func TestConflictedWriteRereadsTheRecord(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"a", "b"})
 	b := &conflicting{System: r.sys["b"], key: "k"}
-	e, err := recsync.New(recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1},
-		Systems: []recsync.System{{ID: "a", Connector: r.sys["a"]}, {ID: "b", Connector: b}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.engine = e
+	r.rebuild(r.store, []recsync.System{{ID: "a", Connector: r.sys["a"]}, {ID: "b", Connector: b}})
 	r.sys["a"].Edit("k", map[string]any{"x": "1"})
 	r.settle()
 	gets := r.sys["b"].Calls(fake.OpGet)
@@ -667,4 +630,20 @@ func TestNotFoundIsTheSystemsDeleteNotARecreation(t *testing.T) {
 			t.Fatalf("the record was created again in b: %+v", p)
 		}
 	}
+}
+
+// rebuild gives the rig a new engine on store over systems, with the rig's
+// audit recorder and clock and one attempt per call; opts adjust it.
+func (r *rig) rebuild(store recsync.Store, systems []recsync.System, opts ...rigOption) *recsync.Engine {
+	r.t.Helper()
+	cfg := recsync.Config{Audit: r.audit, Store: store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1}, Systems: systems}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := recsync.New(cfg)
+	if err != nil {
+		r.t.Fatalf("%v", err)
+	}
+	r.engine = e
+	return e
 }
