@@ -520,10 +520,10 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 		var why string
 		switch {
 		case e.unit == recordUnit && e.deleted && live:
-			// Deletes are equal values: a later delete elsewhere that an
-			// edit followed superseded this one too.
+			// Deletes are equal values: a later (or concurrent) delete
+			// elsewhere that an edit followed superseded this one too.
 			followedEqual := slices.ContainsFunc(deletes, func(d *edit) bool {
-				return d.id != e.id && d.step >= e.step && slices.ContainsFunc(o.edits, func(w *edit) bool {
+				return d.id != e.id && (d.step >= e.step || !d.hist[e.id] && !e.hist[d.id]) && slices.ContainsFunc(o.edits, func(w *edit) bool {
 					return w.key == key && w.id != d.id && w.hist[d.id]
 				})
 			})
