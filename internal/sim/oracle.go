@@ -539,7 +539,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			// that is.
 			var gone func(e *edit, depth int) bool
 			gone = func(e *edit, depth int) bool {
-				if deletedAfter(e.id) || (e.unit != recordUnit && o.isDecided(e)) {
+				if deletedAfter(e.id) || (e.unit != recordUnit && (o.isDecided(e) || o.restoreAmbiguous(e))) {
 					return true
 				}
 				return depth < 64 && slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
