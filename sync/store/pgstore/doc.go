@@ -47,6 +47,15 @@
 // are index scans. Keys, names and cursors must therefore be valid UTF-8
 // without NUL bytes (PostgreSQL text); others are refused with [ErrBadText].
 //
+// # Damaged rows
+//
+// Every state and dead letter is stored with a CRC-32C of its encoding (a
+// state's bound to its key): a row changed behind the store's back, or
+// damaged, makes Load or DeadLetters fail with [ErrDamaged] naming it,
+// never return changed data. Rows written before checksums existed load as
+// they are and gain one when next committed; a change to such a row that
+// still decodes cannot be detected.
+//
 // # CockroachDB
 //
 // CockroachDB speaks the same protocol, and the statements used here

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -355,7 +356,7 @@ func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.Re
 		if err := rows.Scan(&key, &rev, &data); err != nil {
 			return nil, fmt.Errorf("pgstore: loading states: %w", err)
 		}
-		st, err := statecodec.DecodeState(data)
+		st, err := openRow(domainState, []byte(key), data, statecodec.DecodeState)
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: decoding the state of record %q: %w", key, err)
 		}
@@ -416,7 +417,7 @@ func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
 		if err := rows.Scan(&id, &data); err != nil {
 			return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
 		}
-		dl, err := statecodec.DecodeDeadLetter(data)
+		dl, err := openRow(domainDeadLetter, nil, data, statecodec.DecodeDeadLetter)
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: decoding dead letter %d: %w", id, err)
 		}
@@ -460,16 +461,20 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 		cp := *st
 		cp.Rev++
 		var err error
+		start := len(buf)
 		if buf, err = statecodec.EncodeState(buf, &cp); err != nil {
 			return fmt.Errorf("pgstore: encoding the state of record %q: %w", st.Key, err)
 		}
+		buf = binary.BigEndian.AppendUint32(buf, statecodec.Checksum(domainState, []byte(st.Key), buf[start:]))
 		ends[i] = len(buf)
 	}
 	for i, dl := range c.DeadLetters {
 		var err error
+		start := len(buf)
 		if buf, err = statecodec.EncodeDeadLetter(buf, dl); err != nil {
 			return fmt.Errorf("pgstore: encoding the dead letter of %q from %q: %w", dl.Key, dl.System, err)
 		}
+		buf = binary.BigEndian.AppendUint32(buf, statecodec.Checksum(domainDeadLetter, nil, buf[start:]))
 		ends[len(c.States)+i] = len(buf)
 	}
 	data := func(i int) []byte {
@@ -579,4 +584,36 @@ func (s *Store) staleErr(ctx context.Context, tx pgx.Tx, st *recsync.RecordState
 		return err
 	}
 	return fmt.Errorf("%w: record %q is at revision %d, not %d", recsync.ErrStale, st.Key, rev, st.Rev)
+}
+
+// Every state and dead letter is stored with a CRC-32C of its encoding
+// (statecodec.Checksum; a state's is bound to its key), so that a changed
+// byte is an error, never changed data. Rows written before checksums are
+// read as they are (the codec's own checks only); they gain one when next
+// committed.
+const (
+	domainState      = "pgstore/state"
+	domainDeadLetter = "pgstore/dead-letter"
+)
+
+// ErrDamaged is wrapped by the error of a Load or DeadLetters that found a
+// row whose checksum does not match: the database was changed behind the
+// store's back, or damaged.
+var ErrDamaged = errors.New("pgstore: damaged row")
+
+// openRow checks a row's checksum and decodes it. A row without one (written
+// before checksums) never passes the check, and decodes as it is; a row with
+// one that fails it never decodes (the checksum is trailing bytes to the
+// codec), so the error says both.
+func openRow[T any](domain string, key, data []byte, decode func([]byte) (T, error)) (T, error) {
+	value, sealErr := statecodec.Unseal(domain, key, data)
+	if sealErr == nil {
+		return decode(value)
+	}
+	v, err := decode(data)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("%w: %w (and not a row from before checksums: %w)", ErrDamaged, sealErr, err)
+	}
+	return v, nil
 }

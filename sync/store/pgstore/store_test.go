@@ -165,6 +165,45 @@ func TestCorruptState(t *testing.T) {
 	}
 }
 
+// One flipped bit in a stored state or dead letter is an error naming it,
+// never changed data; a row written before checksums still loads.
+func TestFlippedBitIsFoundAndOldRowsLoad(t *testing.T) {
+	pool := adminPool(t)
+	schema := newSchema(t)
+	s := openStore(t, schema)
+	st := storetest.State("k1", false, false)
+	st.Fields["name"] = "CANARY"
+	dl := recsync.DeadLetter{System: "a", Key: "k2", Inbound: true, Record: concord.Record{Key: "k2", Fields: map[string]any{"n": "CANARY"}}, Reason: "test"}
+	if err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{st}, DeadLetters: []recsync.DeadLetter{dl}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"states", "dead_letters"} {
+		// 'C' to 'B' in CANARY: the codec alone would read BANARY.
+		q := `UPDATE ` + pgx.Identifier{schema, table}.Sanitize() + ` SET data = overlay(data placing '\x42'::bytea from position('CANARY'::bytea in data) for 1)`
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Load(ctx, []string{"k1"}); !errors.Is(err, pgstore.ErrDamaged) || !strings.Contains(err.Error(), `"k1"`) {
+		t.Errorf("Load of a flipped state: %v; want ErrDamaged naming k1", err)
+	}
+	if _, err := s.DeadLetters(ctx); !errors.Is(err, pgstore.ErrDamaged) {
+		t.Errorf("DeadLetters with a flipped one: %v; want ErrDamaged", err)
+	}
+	// A row as the store wrote it before checksums.
+	old, err := statecodec.EncodeState(nil, storetest.State("k3", false, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, "states"}.Sanitize()+` (key, rev, pending, held, data) VALUES ('k3', 1, false, false, $1)`, old); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load(ctx, []string{"k3"})
+	if err != nil || got["k3"] == nil {
+		t.Fatalf("Load of a row from before checksums: %v, %v", got, err)
+	}
+}
+
 // The connection is lost in the middle of a commit (its backend is
 // terminated while the commit waits for a row lock, after writing part of
 // its batch): the commit fails with a clear error, nothing of it is
