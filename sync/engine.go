@@ -628,6 +628,20 @@ func (c *cycle) pull(ctx context.Context) error {
 	return nil
 }
 
+// refreshLater has the next cycle read key from system again by key
+// (refetch); notFound says the system answered that it does not have it.
+func (e *Engine) refreshLater(system concord.SystemID, key string, notFound bool) {
+	e.refreshMu.Lock()
+	defer e.refreshMu.Unlock()
+	if e.refresh == nil {
+		e.refresh = map[concord.SystemID]map[string]bool{}
+	}
+	if e.refresh[system] == nil {
+		e.refresh[system] = map[string]bool{}
+	}
+	e.refresh[system][key] = e.refresh[system][key] || notFound
+}
+
 // refetch reads again, by key, the records whose writes to s failed on a
 // version conflict: the change feed may never bring them back (its cursor
 // is past them), and the engine must learn their current state to merge and

@@ -227,9 +227,11 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		clear(view.Native)
 		if view.Seen && !view.Deleted {
 			if w, ok := view.echo(resolve.RecordUnit, existHash(false)); ok {
-				// The engine's own delete, whose reply was lost.
+				// The engine's own delete, whose reply was lost: as
+				// if it had been confirmed (see cycle.synced).
 				view.Deleted = true
 				view.Units[resolve.RecordUnit] = w
+				view.forgetValues()
 				return nil
 			}
 		}
@@ -243,16 +245,9 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 			return nil // the system still reports the delete we know
 		}
 		// The record is gone from the system: whatever it reports
-		// later is a new record, never an echo of an earlier write.
-		// Nor does it hold any value from before: a record it creates
-		// again with an old value brings its edit, not what it held.
-		view.Sent = nil
-		for name, h := range view.Units {
-			if name != resolve.RecordUnit {
-				h.Hash = noValue
-				view.Units[name] = h
-			}
-		}
+		// later is a new record, never an echo of an earlier write nor
+		// a value it held before.
+		view.forgetValues()
 		return m.addEdit(st, o, resolve.RecordUnit, true)
 	}
 	m.units = m.units[:0]
@@ -783,15 +778,20 @@ func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time
 // with per-unit counters, a system's first edit of two fields would both be
 // a:1, and a context that saw one would seem to have seen the other.
 func nextDot(st *RecordState, v concord.Version, a concord.Actor) (concord.Version, error) {
-	top := max(v.Get(a), topDot(st, a))
-	if top > v.Get(a) {
-		floor, err := concord.NewVersion(concord.Dot{Actor: a, Counter: top})
-		if err != nil {
-			return concord.Version{}, err
-		}
-		v = v.Join(floor)
+	return withDot(v, a, max(v.Get(a), topDot(st, a))+1)
+}
+
+// withDot returns v with actor a's counter raised to c, or ErrVersionFull if
+// a is a new actor in a full version.
+func withDot(v concord.Version, a concord.Actor, c uint64) (concord.Version, error) {
+	if v.Len() >= concord.MaxDots && v.Get(a) == 0 {
+		return concord.Version{}, concord.ErrVersionFull
 	}
-	return v.Inc(a)
+	d, err := concord.NewVersion(concord.Dot{Actor: a, Counter: c})
+	if err != nil {
+		return concord.Version{}, err
+	}
+	return v.Join(d), nil
 }
 
 // editVersion returns the version of an edit by o's system of a unit it held
@@ -808,14 +808,7 @@ func (m *merger) editVersion(st *RecordState, o *observation, base concord.Versi
 		}
 		m.dots[o] = c
 	}
-	if base.Len() >= concord.MaxDots && base.Get(a) == 0 {
-		return concord.Version{}, concord.ErrVersionFull
-	}
-	d, err := concord.NewVersion(concord.Dot{Actor: a, Counter: c})
-	if err != nil {
-		return concord.Version{}, err
-	}
-	return base.Join(d), nil
+	return withDot(base, a, c)
 }
 
 // topDot returns the highest counter of actor a in the record.

@@ -304,17 +304,7 @@ func (c *cycle) synced(st *RecordState, s *system, rt, native map[string]uint64,
 		view.Native[f] = h
 	}
 	if st.Deleted {
-		// The record is gone from the system: it holds no value of
-		// it, nothing written before is pending, and what it reports
-		// if it creates the record again is its edit.
-		clear(view.Native)
-		view.Sent = nil
-		for name, h := range view.Units {
-			if name != resolve.RecordUnit {
-				h.Hash = noValue
-				view.Units[name] = h
-			}
-		}
+		view.forgetValues()
 	}
 	view.Seen = view.Seen || !st.Deleted
 	view.Deleted = st.Deleted
@@ -361,15 +351,7 @@ func (c *cycle) writeFailed(w *write, err error) {
 		// longer has the record): read it again next cycle, merge, and
 		// write with its new tag. A record it no longer has is its
 		// delete, not something to create again blindly.
-		c.e.refreshMu.Lock()
-		if c.e.refresh == nil {
-			c.e.refresh = map[concord.SystemID]map[string]bool{}
-		}
-		if c.e.refresh[w.sys.id] == nil {
-			c.e.refresh[w.sys.id] = map[string]bool{}
-		}
-		c.e.refresh[w.sys.id][w.st.Key] = c.e.refresh[w.sys.id][w.st.Key] || class == connector.ErrNotFound
-		c.e.refreshMu.Unlock()
+		c.e.refreshLater(w.sys.id, w.st.Key, class == connector.ErrNotFound)
 		return
 	}
 	if class == connector.ErrNotFound {

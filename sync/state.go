@@ -123,7 +123,7 @@ func (v *SystemView) sent(u string, h HeldUnit) {
 		v.Sent = map[string][]HeldUnit{}
 	}
 	l := v.Sent[u]
-	if i := slices.IndexFunc(l, func(x HeldUnit) bool { return x.Hash == h.Hash && x.Version.Compare(h.Version) == concord.Equal }); i >= 0 {
+	if slices.ContainsFunc(l, h.same) {
 		return
 	}
 	if len(l) >= maxSent {
@@ -135,13 +135,28 @@ func (v *SystemView) sent(u string, h HeldUnit) {
 // unsend forgets attempts that the system answered were not applied.
 func (v *SystemView) unsend(sent map[string]HeldUnit) {
 	for u, h := range sent {
-		l := slices.DeleteFunc(v.Sent[u], func(x HeldUnit) bool { return x.Hash == h.Hash && x.Version.Compare(h.Version) == concord.Equal })
+		l := slices.DeleteFunc(v.Sent[u], h.same)
 		if len(l) == 0 {
 			delete(v.Sent, u)
 		} else {
 			v.Sent[u] = l
 		}
 	}
+}
+
+// forgetValues notes that the record is gone from the system: it holds no
+// value of any unit (the versions it knew stay: what it reports if it
+// creates the record again is its edit), no field in its own shape, and
+// nothing written to it before is pending.
+func (v *SystemView) forgetValues() {
+	for name, h := range v.Units {
+		if name != resolve.RecordUnit {
+			h.Hash = noValue
+			v.Units[name] = h
+		}
+	}
+	clear(v.Native)
+	v.Sent = nil
 }
 
 // echo returns the attempted write of unit u whose value hashes to h, if
@@ -173,6 +188,11 @@ func (v *SystemView) confirm(u string, ver concord.Version) {
 type HeldUnit struct {
 	Hash    uint64
 	Version concord.Version
+}
+
+// same reports whether x is the same copy as h: the same hash and version.
+func (h HeldUnit) same(x HeldUnit) bool {
+	return x.Hash == h.Hash && x.Version.Compare(h.Version) == concord.Equal
 }
 
 // Held reports whether any unit of the record is held for a person.
