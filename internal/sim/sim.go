@@ -436,30 +436,30 @@ func (w *world) arm(where string) {
 	w.armed[where] = true
 }
 
-// maybePanic panics if a panic is armed at where (once).
-func (w *world) maybePanic(where string) {
+// fire disarms a panic armed at where and reports whether there was one
+// (noting it as fired, for the fault counts).
+func (w *world) fire(where string) bool {
 	w.pmu.Lock()
+	defer w.pmu.Unlock()
 	armed := w.armed[where]
 	delete(w.armed, where)
 	if armed {
 		w.fired = append(w.fired, where)
 	}
-	w.pmu.Unlock()
-	if armed {
+	return armed
+}
+
+// maybePanic panics if a panic is armed at where (once).
+func (w *world) maybePanic(where string) {
+	if w.fire(where) {
 		panic(userPanic{where: where})
 	}
 }
 
+// maybePanicConn panics in s's connector call op if one is armed there
+// (once), with a message a host's panic would have: not a userPanic.
 func (w *world) maybePanicConn(s concord.SystemID, op string) {
-	where := "conn:" + string(s) + "." + op
-	w.pmu.Lock()
-	armed := w.armed[where]
-	delete(w.armed, where)
-	if armed {
-		w.fired = append(w.fired, where)
-	}
-	w.pmu.Unlock()
-	if armed {
+	if w.fire("conn:" + string(s) + "." + op) {
 		panic(fmt.Sprintf("sim: injected panic in connector %s %s (seed %d: re-run with  %s)",
 			s, op, w.opt.Seed, Command(w.opt.Seed, w.opt.Skip)))
 	}
