@@ -647,3 +647,39 @@ func (r *rig) rebuild(store recsync.Store, systems []recsync.System, opts ...rig
 	r.engine = e
 	return e
 }
+
+// A write whose reply was lost, applied, then undone in the target before
+// the engine read it again: with the system's field times the engine knows
+// the old value was set back after its write, and keeps it; without them
+// the two cases look the same and the engine assumes the write was never
+// applied (documented on detectUnit and in the README).
+func TestRevertAfterALostReplyIsKeptWhenTheSystemHasFieldTimes(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		fieldTimes bool
+		want       string
+	}{
+		{"field times", true, "v0"},
+		{"record times only", false, "v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+			opts := []fake.Option{fake.WithClock(r.clock.now)}
+			if tc.fieldTimes {
+				opts = append(opts, fake.WithFieldTimes())
+			}
+			b := fake.New("b", opts...)
+			r.sys["b"] = b
+			r.rebuild(r.store, []recsync.System{{ID: "a", Connector: r.sys["a"]}, {ID: "b", Connector: b}}, withResolver(resolve.LastWriterWins()))
+			r.sys["a"].Edit("c1", map[string]any{"city": "v0", "name": "n0"})
+			r.settle()
+
+			r.sys["a"].Edit("c1", map[string]any{"city": "v1"})
+			b.LoseRepliesNext(1)
+			r.cycle() // v1 is applied in b; the engine never hears of it
+			b.Edit("c1", map[string]any{"city": "v0"})
+			r.settle()
+			r.requireAll("c1", map[string]any{"city": tc.want, "name": "n0"})
+		})
+	}
+}

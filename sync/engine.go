@@ -1060,14 +1060,21 @@ func className(err error) string {
 }
 
 // idempotencyKey derives a write's key from the record, the target, the
-// store's epoch, every unit's version and the values written: the same
-// change always gets the same key, and a counter reissued after a restore
-// (a new epoch) or a different value never does.
-func idempotencyKey(key string, s concord.SystemID, epoch uint64, st *RecordState, set map[string]concord.Value) string {
+// state of the record in the target the write is based on (its tag and
+// time), the store's epoch, every unit's version and the values written:
+// the same change retried gets the same key, and a counter reissued after a
+// restore (a new epoch) or a different value never does. Nor does a write
+// decided again after the target's record changed: a system that has seen
+// the key would answer with the old result without applying it, although
+// what it holds now differs (a write applied, then undone by a person).
+func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *SystemView, st *RecordState, set map[string]concord.Value) string {
 	b := []byte(key)
 	b = append(b, 0)
 	b = append(b, s...)
 	b = binary.BigEndian.AppendUint64(b, epoch)
+	b = append(b, 0)
+	b = append(b, view.Tag...)
+	b = binary.BigEndian.AppendUint64(b, uint64(view.Modified.UnixNano()))
 	for _, f := range sortedFields(set) {
 		b = append(b, 0)
 		b = append(b, f...)

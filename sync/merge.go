@@ -60,6 +60,9 @@ type observation struct {
 	rec    concord.Record    // canonical shape, after inbound transforms
 	native map[string]uint64 // hashes of the fields in the system's shape
 	full   bool              // a whole record: see cycle.observe
+	// seenAt is the system's time of the state the engine knew before
+	// this one (view.Modified before detect moved it on).
+	seenAt time.Time
 }
 
 // edit is one unit changed in one system.
@@ -217,6 +220,7 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		}
 		return m.learnNotation(st, view, o)
 	}
+	o.seenAt = view.Modified
 	view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
 	for f, h := range o.native {
 		if old, ok := view.Native[f]; !ok || old != h {
@@ -387,8 +391,21 @@ func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u
 		return err
 	}
 	if known && h == held.Hash {
+		if w, ok := m.revertedWrite(view, o, u); ok {
+			// The value it held before a write whose reply the
+			// engine never got, but changed since the engine last saw
+			// it, by the system's own field times: the write was
+			// applied and someone set the old value back. That is an
+			// edit made after the write.
+			view.Units[u] = HeldUnit{Hash: held.Hash, Version: w.Version}
+			delete(view.Sent, u)
+			return m.addEdit(st, o, u, false)
+		}
 		// Still what it held (not yet overwritten), or the system's
-		// own notation of the canonical value it holds.
+		// own notation of the canonical value it holds. Without field
+		// times a write that was applied and then undone looks the
+		// same as one that was never applied; the engine assumes the
+		// latter and writes again.
 		return nil
 	}
 	if w, ok := view.echo(u, h); ok {
@@ -405,6 +422,24 @@ func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u
 	// engine attempted before it.
 	delete(view.Sent, u)
 	return m.addEdit(st, o, u, false)
+}
+
+// revertedWrite returns the newest write of unit u the engine attempted to
+// o's system without seeing it confirmed, when o's field times say one of
+// u's fields changed after the state the engine knew: the system then holds
+// the value it had before that write because it was set back, not because
+// the write was never applied.
+func (m *merger) revertedWrite(view *SystemView, o *observation, u string) (HeldUnit, bool) {
+	sent := view.Sent[u]
+	if len(sent) == 0 || o.seenAt.IsZero() || len(o.rec.FieldModified) == 0 {
+		return HeldUnit{}, false
+	}
+	for _, f := range m.layout.fieldsOf(u) {
+		if t, ok := o.rec.FieldModified[f]; ok && t.After(o.seenAt) {
+			return sent[len(sent)-1], true
+		}
+	}
+	return HeldUnit{}, false
 }
 
 // addEdit records an edit of unit u by o's system, and what that system now

@@ -153,7 +153,7 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 			h := HeldUnit{Hash: existHash(false), Version: st.existence().Version}
 			view.sent(resolve.RecordUnit, h)
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, st, nil)}, sent: map[string]HeldUnit{resolve.RecordUnit: h}}, nil
+				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, view, st, nil)}, sent: map[string]HeldUnit{resolve.RecordUnit: h}}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -222,7 +222,7 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 		c.synced(st, s, rt, nil, connector.Result{})
 		return nil, nil
 	}
-	p := connector.Patch{Key: st.Key, Set: set, Create: create, IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, st, set)}
+	p := connector.Patch{Key: st.Key, Set: set, Create: create, IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, view, st, set)}
 	if !create {
 		p.IfMatch = view.Tag
 	}

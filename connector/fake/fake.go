@@ -98,6 +98,14 @@ func WithoutTags() Option {
 	return optionFunc(func(s *System) { s.tags = false })
 }
 
+// WithFieldTimes makes a system that reports when each field last changed
+// (Record.FieldModified), as systems with field history do: a field's time
+// moves when an edit or a write changes its value, not when it is set to
+// the value it had.
+func WithFieldTimes() Option {
+	return optionFunc(func(s *System) { s.fieldTimes = true })
+}
+
 // WithoutIdempotency makes a system that ignores Patch.IdempotencyKey: a
 // repeated write has a second effect.
 func WithoutIdempotency() Option {
@@ -111,6 +119,7 @@ type System struct {
 	now        func() time.Time
 	tags       bool
 	idempotent bool
+	fieldTimes bool
 
 	mu      sync.Mutex
 	records map[string]*entry // live records and tombstones
@@ -140,6 +149,7 @@ type entry struct {
 	version  uint64 // bumped by every change of this record
 	seq      uint64 // seq of the latest change
 	modified time.Time
+	fieldMod map[string]time.Time // WithFieldTimes: when each field changed
 }
 
 // change is one entry of the change feed; it is superseded when its record
@@ -642,26 +652,39 @@ func (s *System) setLocked(key string, fields map[string]concord.Value) *entry {
 	}
 	if e.deleted || e.fields == nil {
 		e.fields = make(map[string]concord.Value, len(fields))
-		e.deleted = false
+		e.deleted, e.fieldMod = false, nil
 	}
+	var changed []string
 	for k, v := range fields {
+		if old, ok := e.fields[k]; !ok || !concord.EqualValues(old, v) {
+			changed = append(changed, k)
+		}
 		e.fields[k] = concord.CloneValue(v)
 	}
-	s.touchLocked(key, e)
+	s.touchLocked(key, e, changed)
 	return e
 }
 
 func (s *System) deleteLocked(key string, e *entry) {
-	e.deleted, e.fields = true, nil
-	s.touchLocked(key, e)
+	e.deleted, e.fields, e.fieldMod = true, nil, nil
+	s.touchLocked(key, e, nil)
 }
 
-// touchLocked bumps the record's version and appends it to the change feed.
-func (s *System) touchLocked(key string, e *entry) {
+// touchLocked bumps the record's version, stamps the changed fields (with
+// WithFieldTimes) and appends the record to the change feed.
+func (s *System) touchLocked(key string, e *entry, changed []string) {
 	s.seq++
 	e.version++
 	e.seq = s.seq
 	e.modified = s.now()
+	if s.fieldTimes {
+		if e.fieldMod == nil {
+			e.fieldMod = map[string]time.Time{}
+		}
+		for _, f := range changed {
+			e.fieldMod[f] = e.modified
+		}
+	}
 	s.feed = append(s.feed, change{seq: s.seq, key: key, rec: s.recordLocked(key, e)})
 }
 
@@ -675,6 +698,9 @@ func (s *System) tag(e *entry) string {
 // recordLocked returns a deep copy of the record's state.
 func (s *System) recordLocked(key string, e *entry) concord.Record {
 	r := concord.Record{Key: key, Fields: e.fields, Deleted: e.deleted, Modified: e.modified, Tag: s.tag(e)}
+	if s.fieldTimes && !e.deleted {
+		r.FieldModified = e.fieldMod
+	}
 	return r.Clone()
 }
 

@@ -670,3 +670,41 @@ func TestHistory(t *testing.T) {
 		t.Fatal("History of an unknown key is not empty")
 	}
 }
+
+// WithFieldTimes stamps a field when its value changes, by an edit or a
+// write, and not when it is set to the value it had; a re-created record
+// starts afresh.
+func TestFieldTimesMoveOnlyWhenAValueChanges(t *testing.T) {
+	ctx := context.Background()
+	s := fake.New("crm", fake.WithClock(clock()), fake.WithFieldTimes())
+	first := s.Edit("c1", map[string]any{"name": "Ada", "city": "Leeds"})
+	if first.FieldModified["name"].IsZero() || !first.FieldModified["name"].Equal(first.Modified) {
+		t.Fatalf("field times of a new record: %v (record %v)", first.FieldModified, first.Modified)
+	}
+	second := s.Edit("c1", map[string]any{"name": "Ada", "city": "York"})
+	if !second.FieldModified["name"].Equal(first.FieldModified["name"]) {
+		t.Errorf("name set to the value it had moved its time: %v -> %v", first.FieldModified["name"], second.FieldModified["name"])
+	}
+	if !second.FieldModified["city"].Equal(second.Modified) {
+		t.Errorf("city changed but its time is %v, the record's %v", second.FieldModified["city"], second.Modified)
+	}
+	if _, err := s.Apply(ctx, []connector.Patch{{Key: "c1", Set: map[string]any{"name": "Bea"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Record("c1")
+	if !got.FieldModified["name"].Equal(got.Modified) || !got.FieldModified["city"].Equal(second.Modified) {
+		t.Errorf("after a write of name: %v (record %v)", got.FieldModified, got.Modified)
+	}
+	b, err := s.Changes(ctx, "", 10)
+	if err != nil || len(b.Records) != 1 || len(b.Records[0].FieldModified) != 2 {
+		t.Fatalf("the feed does not carry field times: %+v, %v", b.Records, err)
+	}
+	s.Delete("c1")
+	again := s.Edit("c1", map[string]any{"city": "Hull"})
+	if _, ok := again.FieldModified["name"]; ok || len(again.FieldModified) != 1 {
+		t.Errorf("a re-created record kept old field times: %v", again.FieldModified)
+	}
+	if plain := fake.New("x").Edit("c1", map[string]any{"a": 1}); plain.FieldModified != nil {
+		t.Errorf("a system without WithFieldTimes reported field times: %v", plain.FieldModified)
+	}
+}

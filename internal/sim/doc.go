@@ -97,7 +97,16 @@
 //     a record deleted after them (by an edit or a decision) and created
 //     again without them (the engine's re-created rule); a group reported in
 //     part, judged by the fields it had; after a store restore, a system back
-//     at the value (or the absence) the restored snapshot recorded for it.
+//     at the value (or the absence) the restored snapshot recorded for it, or
+//     at a value the engine had tried to write there before the snapshot; in
+//     a system without field times (feature fieldtimes gives them to about
+//     half the systems), an edit setting back the value that an engine write
+//     replaced when the engine never learned the write's outcome (reply lost,
+//     or its cycle crashed) and no cycle read the system in between — what
+//     the system reports is exactly what it reports if the write was never
+//     applied. A record dead-lettered as a cycle read it (a panicking
+//     resolver, gate or transform) was not learned: the edits made since the
+//     previous read are judged at the next one.
 //
 //   - Dead letters of failed merges (recsync.ClassMerge) are explained by a
 //     panic in the resolver or a gate; holds with a candidate without a time

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	gosync "sync"
 	"time"
 
@@ -72,9 +74,13 @@ var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindP
 // would refuse is refused here too. A skip-list name like the fault kinds.
 const featCodec = "codec"
 
+// featFieldTimes gives about half the systems per-field modification times
+// (fake.WithFieldTimes); switched off, no system has them.
+const featFieldTimes = "fieldtimes"
+
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featCodec}
+var Features = []string{featLMT, featFloat32, featBigNum, featCodec, featFieldTimes}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.
@@ -166,13 +172,38 @@ func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b 
 
 func (k *conn) Apply(ctx context.Context, ps []connector.Patch) (res []connector.Result, err error) {
 	k.w.maybePanicConn(k.id, "Apply")
+	before := make([]concord.Record, len(ps))
+	for i, p := range ps {
+		before[i], _ = k.f.Record(p.Key)
+	}
 	err = k.cr.around(string(k.id)+".Apply", false, func() error {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		res, err = k.f.Apply(cctx, ps)
 		return err
 	})
+	k.w.noteWrites(k.id, ps, before, err == nil)
 	return res, err
+}
+
+// noteWrites notes the field patches of ps that s applied, with what s held
+// of those fields before, for the oracle.
+func (w *world) noteWrites(s concord.SystemID, ps []connector.Patch, before []concord.Record, replied bool) {
+	for i, p := range ps {
+		if p.Delete || len(p.Set) == 0 {
+			continue
+		}
+		now, applied := w.fakes[s].Record(p.Key)
+		for f, v := range p.Set {
+			if !concord.EqualValues(now.Fields[f], v) {
+				applied = false
+			}
+		}
+		w.wmu.Lock()
+		w.writes = append(w.writes, appliedWrite{sys: s, key: p.Key, before: before[i].Fields, set: p.Set,
+			fields: slices.Sorted(maps.Keys(p.Set)), applied: applied, replied: replied})
+		w.wmu.Unlock()
+	}
 }
 
 // Get lets Engine.Replay read a quarantined record as the system holds it.

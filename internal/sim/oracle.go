@@ -93,6 +93,74 @@ type oracle struct {
 	at     map[concord.SystemID]map[string]map[string]concord.Value
 	atLive map[concord.SystemID]map[string]bool
 	since  []*edit
+	// judged are the edits the last boundary judged; unlearned the
+	// records a cycle dead-lettered as it read them (see afterCycle).
+	judged    []*edit
+	unlearned map[sysKey]bool
+	// unconf lists writes the systems applied whose outcome the engine
+	// never learned (reply lost, or a crash before it committed), and
+	// attempted[system][key/unit] every value the engine tried to write
+	// there; cleanCycles the steps of cycles that ended without a crash.
+	unconf      []unconfirmed
+	attempted   map[concord.SystemID]map[string][]map[string]concord.Value
+	cleanCycles []int
+}
+
+// unconfirmed is an applied write of unit of key in sys, at step, with the
+// values sys held before it.
+type unconfirmed struct {
+	sys    concord.SystemID
+	key    string
+	unit   string
+	before map[string]concord.Value
+	step   int
+}
+
+// noteWrite records an engine write attempted in s at this step; applied
+// and not confirmed: the engine never learned its outcome.
+func (o *oracle) noteWrite(aw appliedWrite, unconfirmedWrite bool) {
+	seen := map[string]bool{}
+	for _, f := range aw.fields {
+		u := unitOf(f)
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		if o.attempted[aw.sys] == nil {
+			o.attempted[aw.sys] = map[string][]map[string]concord.Value{}
+		}
+		o.attempted[aw.sys][ku(aw.key, u)] = append(o.attempted[aw.sys][ku(aw.key, u)], unitVals(u, aw.set))
+		if unconfirmedWrite {
+			o.unconf = append(o.unconf, unconfirmed{sys: aw.sys, key: aw.key, unit: u, before: unitVals(u, aw.before), step: o.w.step})
+		}
+	}
+}
+
+// revertAmbiguous reports whether e set back the value its system held
+// before an engine write whose outcome the engine never learned, before any
+// cycle could read the write, in a system without field times: what the
+// system then reports is exactly what it reports if the write was never
+// applied, and the engine (which assumes that, and writes again) cannot
+// tell them apart. With field times it can, and nothing is excused.
+func (o *oracle) revertAmbiguous(e *edit) bool {
+	if e.unit == recordUnit || o.w.fieldTimes[e.sys] {
+		return false
+	}
+	for _, uc := range o.unconf {
+		if uc.sys != e.sys || uc.key != e.key || uc.unit != e.unit || uc.step >= e.step || !sameVals(e.unit, uc.before, e.vals) {
+			continue
+		}
+		if slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > uc.step && c < e.step }) {
+			continue // a cycle read the write back before e
+		}
+		if slices.ContainsFunc(o.byKU[ku(e.key, e.unit)], func(x *edit) bool {
+			return x.sys == e.sys && x.id != e.id && x.step > uc.step && x.step < e.step
+		}) {
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 // boundary is called before every cycle: edits since the previous one that
@@ -116,12 +184,39 @@ func (o *oracle) boundary() {
 			e.invisible = had && has && sameVals(e.unit, prev, now)
 		}
 	}
+	o.judged = append(o.judged[:0], o.since...)
 	o.since = o.since[:0]
 }
 
 // afterCycle notes what each system holds once a cycle wrote to it: what
-// the engine believes it holds.
-func (o *oracle) afterCycle() { o.at, o.atLive = o.holdings() }
+// the engine believes it holds. A record the cycle dead-lettered as it read
+// it (a panicking resolver, gate or transform) was not learned: the engine
+// reads it again from its system when the dead letter is replayed, so for
+// that system and record the previous state still stands, and the edits
+// made since are judged at the next boundary.
+func (o *oracle) afterCycle() {
+	at, live := o.holdings()
+	if o.at != nil {
+		for sk := range o.unlearned {
+			for _, u := range units {
+				if v, ok := o.at[sk.s][ku(sk.key, u)]; ok {
+					at[sk.s][ku(sk.key, u)] = v
+				} else {
+					delete(at[sk.s], ku(sk.key, u))
+				}
+			}
+			live[sk.s][sk.key] = o.atLive[sk.s][sk.key]
+			for _, e := range o.judged {
+				if e.sys == sk.s && e.key == sk.key {
+					e.invisible = false
+					o.since = append(o.since, e)
+				}
+			}
+		}
+	}
+	clear(o.unlearned)
+	o.at, o.atLive = at, live
+}
 
 // holdings returns what each system holds now.
 func (o *oracle) holdings() (map[concord.SystemID]map[string]map[string]concord.Value, map[concord.SystemID]map[string]bool) {
@@ -151,6 +246,7 @@ type snapshot struct {
 	step int
 	vals map[concord.SystemID]map[string]map[string]concord.Value
 	live map[concord.SystemID]map[string]bool
+	sent map[concord.SystemID]map[string][]map[string]concord.Value // attempted writes, as oracle.attempted
 }
 
 type restore struct {
@@ -161,7 +257,10 @@ type restore struct {
 // snapshot notes what every system holds as the store is copied.
 func (o *oracle) snapshot() {
 	sn := snapshot{step: o.w.step, vals: map[concord.SystemID]map[string]map[string]concord.Value{},
-		live: map[concord.SystemID]map[string]bool{}}
+		live: map[concord.SystemID]map[string]bool{}, sent: map[concord.SystemID]map[string][]map[string]concord.Value{}}
+	for s, m := range o.attempted {
+		sn.sent[s] = maps.Clone(m) // the lists are only appended to: sharing their prefix is safe
+	}
 	for _, s := range o.w.names {
 		sn.vals[s] = map[string]map[string]concord.Value{}
 		sn.live[s] = map[string]bool{}
@@ -190,6 +289,8 @@ func (o *oracle) restored(i int) {
 // restored state says the system holds that value, and nothing it reports
 // can tell that it left it and came back (an engine without field times
 // cannot; see the engine's docs).
+func (o *oracle) ambiguous(e *edit) bool { return o.restoreAmbiguous(e) || o.revertAmbiguous(e) }
+
 func (o *oracle) restoreAmbiguous(e *edit) bool {
 	if e.unit == recordUnit && e.deleted {
 		// A delete after a restore of a snapshot in which the record
@@ -209,6 +310,11 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 		if v, ok := r.snap.vals[e.sys][ku(e.key, e.unit)]; ok && sameVals(e.unit, v, e.vals) {
 			return true
 		}
+		// A value the engine had tried to write there: the restored
+		// state remembers the attempt, and takes the value for it.
+		if slices.ContainsFunc(r.snap.sent[e.sys][ku(e.key, e.unit)], func(v map[string]concord.Value) bool { return sameVals(e.unit, v, e.vals) }) {
+			return true
+		}
 	}
 	return false
 }
@@ -216,7 +322,8 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}}
+		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{},
+		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}}
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
 		o.last[s] = map[string]snap{}
@@ -527,7 +634,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 					return w.key == key && w.id != d.id && w.hist[d.id]
 				})
 			})
-			if followedEqual || e.private || o.restoreAmbiguous(e) || o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
+			if followedEqual || e.private || o.ambiguous(e) || o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
 				continue
 			}
 			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
@@ -539,7 +646,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			// that is.
 			var gone func(e *edit, depth int) bool
 			gone = func(e *edit, depth int) bool {
-				if deletedAfter(e.id) || (e.unit != recordUnit && (o.isDecided(e) || o.restoreAmbiguous(e))) {
+				if deletedAfter(e.id) || (e.unit != recordUnit && (o.isDecided(e) || o.ambiguous(e))) {
 					return true
 				}
 				return depth < 64 && slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
@@ -570,7 +677,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 				}
 				memo[e.id] = 1
 				ok := func() bool {
-					if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) || o.restoreAmbiguous(e) {
+					if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) || o.ambiguous(e) {
 						return true
 					}
 					if reportedIn(e.vals, fv) && len(e.vals) < len(fieldsOf(e.unit)) {

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -154,6 +155,24 @@ type world struct {
 	// letters of failed merges (recsync.ClassMerge).
 	mergePanicked bool
 	deadSeen      map[string]bool
+	// fieldTimes: systems that report per-field modification times.
+	fieldTimes map[concord.SystemID]bool
+	// writes are the patches systems applied during the current engine
+	// call, and whether their reply reached the engine.
+	wmu    gosync.Mutex
+	writes []appliedWrite
+}
+
+// appliedWrite is a patch a system applied, with what the system held of
+// the patched fields before.
+type appliedWrite struct {
+	sys     concord.SystemID
+	key     string
+	before  map[string]concord.Value
+	set     map[string]concord.Value
+	fields  []string
+	applied bool
+	replied bool
 }
 
 // Run runs one seed and returns what it found. It must run inside a
@@ -172,10 +191,19 @@ func Run(opt Options) *Result {
 	}
 	w.gen = &valueGen{rng: rng, skip: w.opt.Skip}
 	n := 2 + rng.IntN(4)
+	// Drawn from a second generator, so that adding a feature does not
+	// change what the seeds of the main one do.
+	aux := rand.New(rand.NewPCG(opt.Seed, 7))
+	w.fieldTimes = map[concord.SystemID]bool{}
 	for i := range n {
 		id := concord.SystemID(fmt.Sprintf("s%d", i))
 		w.names = append(w.names, id)
-		w.fakes[id] = fake.New(string(id), fake.WithClock(w.clock.Now))
+		opts := []fake.Option{fake.WithClock(w.clock.Now)}
+		if aux.IntN(2) == 0 && !w.opt.Skip[featFieldTimes] {
+			w.fieldTimes[id] = true
+			opts = append(opts, fake.WithFieldTimes())
+		}
+		w.fakes[id] = fake.New(string(id), opts...)
 	}
 	for i := range 2 + rng.IntN(4) {
 		w.keys = append(w.keys, fmt.Sprintf("k%d", i))
@@ -184,7 +212,7 @@ func Run(opt Options) *Result {
 	w.gate = rng.IntN(2) == 0
 	w.base = recsync.NewMemoryStore()
 	w.o = newOracle(w)
-	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate)
+	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
 	w.restart("start")
 
 	steps := 30 + rng.IntN(40)
@@ -549,6 +577,11 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 			w.mergePanicked = true
 		}
 	}
+	crashed := perr != nil || w.cr != nil && w.cr.isDead()
+	w.unconfirmed(crashed)
+	if what == "cycle" && !crashed {
+		w.o.cleanCycles = append(w.o.cleanCycles, w.step)
+	}
 	switch {
 	case perr != nil:
 		if _, ok := perr.(userPanic); !ok {
@@ -567,7 +600,23 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		}
 	}
 	w.observe()
+	if what != "cycle" {
+		clear(w.o.unlearned) // only a cycle's own reads are judged by afterCycle
+	}
 	return err
+}
+
+// unconfirmed hands the oracle the writes of the engine call that just ended
+// whose outcome the engine never learned: applied, but the reply was lost or
+// the engine crashed before it committed what it learned.
+func (w *world) unconfirmed(crashed bool) {
+	w.wmu.Lock()
+	writes := w.writes
+	w.writes = nil
+	w.wmu.Unlock()
+	for _, aw := range writes {
+		w.o.noteWrite(aw, aw.applied && (!aw.replied || crashed))
+	}
 }
 
 // observe records the systems' states in the trace and lets the oracle and
@@ -604,6 +653,9 @@ func (w *world) account() {
 		explained := (!d.Inbound && w.everPerm[sysKey{d.System, d.Key}]) || (d.Inbound && w.panicIn[d.System]) ||
 			(d.Class == recsync.ClassMerge && w.mergePanicked)
 		w.logf("  dead letter %d: %s %s inbound=%v class=%s", d.ID, d.System, d.Key, d.Inbound, d.Class)
+		if d.Inbound {
+			w.o.unlearned[sysKey{d.System, d.Key}] = true
+		}
 		if !explained {
 			w.failf(ClassDeadLetter, "dead letter %d (%s %s, inbound=%v, %s): %s", d.ID, d.System, d.Key, d.Inbound, d.Class, d.Reason)
 		}
