@@ -97,6 +97,7 @@ type oracle struct {
 	// records a cycle dead-lettered as it read them (see afterCycle).
 	judged    []*edit
 	unlearned map[sysKey]bool
+	excused   map[int]bool // edits an ambiguity rule let pass
 	// unconf lists writes the systems applied whose outcome the engine
 	// never learned (reply lost, or a crash before it committed), and
 	// attempted[system][key/unit] every value the engine tried to write
@@ -289,7 +290,22 @@ func (o *oracle) restored(i int) {
 // restored state says the system holds that value, and nothing it reports
 // can tell that it left it and came back (an engine without field times
 // cannot; see the engine's docs).
-func (o *oracle) ambiguous(e *edit) bool { return o.restoreAmbiguous(e) || o.revertAmbiguous(e) }
+func (o *oracle) ambiguous(e *edit) bool {
+	rule := ""
+	switch {
+	case o.restoreAmbiguous(e):
+		rule = "restore"
+	case o.revertAmbiguous(e):
+		rule = "undo-after-unknown-write"
+	default:
+		return false
+	}
+	if !o.excused[e.id] {
+		o.excused[e.id] = true
+		o.w.res.Excused[rule]++
+	}
+	return true
+}
 
 func (o *oracle) restoreAmbiguous(e *edit) bool {
 	if e.unit == recordUnit && e.deleted {
@@ -323,7 +339,7 @@ func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
 		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{},
-		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}}
+		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, excused: map[int]bool{}}
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
 		o.last[s] = map[string]snap{}
@@ -621,7 +637,11 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 		})
 	}
 	for _, e := range o.edits {
-		if e.key != key || e.invisible {
+		if e.key != key {
+			continue
+		}
+		if e.invisible {
+			o.w.res.Excused["undone-before-read"]++
 			continue
 		}
 		var why string

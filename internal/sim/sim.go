@@ -69,6 +69,11 @@ type Result struct {
 	// Settles and Replays count the person's settlements and replays.
 	Settles, Replays            int
 	Lost, Unexpected, Divergent int
+	// Excused counts, by rule ("restore", "undo-after-unknown-write"), the
+	// edits that an ambiguity rule of the oracle let pass (see doc.go):
+	// what no engine could tell apart. An upper bound: another rule may
+	// have accounted for some of them too.
+	Excused map[string]int
 	// Failures are one line each, starting with a class (ClassLost, ...).
 	Failures []string
 	// Log is the run's trace, for a failing seed.
@@ -181,7 +186,7 @@ type appliedWrite struct {
 // the machine's speed.
 func Run(opt Options) *Result {
 	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
-	w := &world{opt: opt, rng: rng, res: &Result{Seed: opt.Seed, Faults: map[Kind]int{}},
+	w := &world{opt: opt, rng: rng, res: &Result{Seed: opt.Seed, Faults: map[Kind]int{}, Excused: map[string]int{}},
 		clock: &clock{t: time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)}, fakes: map[concord.SystemID]*fake.System{},
 		audit: audittest.New(), armed: map[string]bool{}, latency: map[concord.SystemID]int{},
 		timeouts: map[concord.SystemID]bool{}, failKeys: map[sysKey]int{}, perm: map[sysKey]bool{},

@@ -59,7 +59,7 @@ func TestSimulation(t *testing.T) {
 		n = min(n, 20)
 	}
 	start := time.Now()
-	total := &Result{Faults: map[Kind]int{}}
+	total := &Result{Faults: map[Kind]int{}, Excused: map[string]int{}}
 	var failed []uint64
 	byClass := map[string][]uint64{}
 	for seed := first; seed < first+uint64(n); seed++ {
@@ -72,6 +72,9 @@ func TestSimulation(t *testing.T) {
 		total.Lost += res.Lost
 		total.Unexpected += res.Unexpected
 		total.Divergent += res.Divergent
+		for r, c := range res.Excused {
+			total.Excused[r] += c
+		}
 		for k, c := range res.Faults {
 			total.Faults[k] += c
 		}
@@ -99,9 +102,9 @@ func TestSimulation(t *testing.T) {
 	for _, k := range Kinds {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, total.Faults[k]))
 	}
-	t.Logf("simulation: %d seeds from %d in %v: %d steps, %d cycles, %d edits, %d settlements, %d replays; faults: %s; lost %d, unexpected %d, divergent %d; %d seeds failed",
+	t.Logf("simulation: %d seeds from %d in %v: %d steps, %d cycles, %d edits, %d settlements, %d replays; faults: %s; lost %d, unexpected %d, divergent %d; %d seeds failed; excused as undecidable: %v",
 		n, first, time.Since(start).Round(time.Millisecond), total.Steps, total.Cycles, total.Edits, total.Settles, total.Replays,
-		strings.Join(kinds, " "), total.Lost, total.Unexpected, total.Divergent, len(failed))
+		strings.Join(kinds, " "), total.Lost, total.Unexpected, total.Divergent, len(failed), total.Excused)
 	for _, c := range slices.Sorted(maps.Keys(byClass)) {
 		seeds := byClass[c]
 		t.Logf("class %s: %d seeds, e.g. %v", c, len(seeds), seeds[:min(len(seeds), 8)])
