@@ -18,6 +18,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,7 +50,7 @@ type rig struct {
 	sys     map[concord.SystemID]*fake.System
 	engine  *recsync.Engine
 	audit   *audittest.Recorder
-	store   *recsync.MemoryStore
+	store   *store.Memory
 	clock   *clock
 	lastErr error
 }
@@ -59,7 +60,7 @@ type rigOption func(*recsync.Config)
 func newRig(t tb, names []concord.SystemID, opts ...rigOption) *rig {
 	t.Helper()
 	r := &rig{t: t, sys: map[concord.SystemID]*fake.System{}, audit: audittest.New(),
-		store: recsync.NewMemoryStore(), clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+		store: store.NewMemory(), clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	// One attempt per call: tests of failures see them in the cycle they
 	// happen; retry tests set their own policy.
 	cfg := recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1}}
@@ -281,11 +282,11 @@ func TestCrashBeforeCommitLosesNothing(t *testing.T) {
 }
 
 type failOnce struct {
-	recsync.Store
+	store.Store
 	done bool
 }
 
-func (f *failOnce) Commit(ctx context.Context, c *recsync.Commit) error {
+func (f *failOnce) Commit(ctx context.Context, c *store.Commit) error {
 	if !f.done {
 		f.done = true
 		return errors.New("disk full")
