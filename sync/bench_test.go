@@ -11,6 +11,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // benchRig is one 20-field record across 4 systems, all in sync.
@@ -27,6 +28,7 @@ func newBenchRig(b *testing.B) *benchRig {
 		cfg.Systems = append(cfg.Systems, System{ID: id, Connector: fake.New(string(id))})
 	}
 	cfg.Resolver = resolve.LastWriterWins()
+	cfg.Store = store.NewMemory()
 	e, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)

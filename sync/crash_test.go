@@ -14,7 +14,6 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
-	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
@@ -85,7 +84,7 @@ type crashStore struct {
 	c *crasher
 }
 
-func (s *crashStore) Load(ctx context.Context, keys []string) (m map[string]*state.Record, err error) {
+func (s *crashStore) Load(ctx context.Context, keys []string) (m map[string]store.State, err error) {
 	err = s.c.around(func() error { m, err = s.Store.Load(ctx, keys); return err })
 	return m, err
 }

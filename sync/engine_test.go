@@ -369,10 +369,7 @@ func TestInvalidRecordIsQuarantinedSiblingsProceed(t *testing.T) {
 	if got := r.fields("warehouse", "ok"); got == nil {
 		t.Fatal("valid sibling did not sync")
 	}
-	dl, err := r.store.DeadLetters(context.Background())
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
+	dl := storedDeadLetters(t, r.store)
 	if len(dl) != 1 || dl[0].Key != "poison" || dl[0].System != "portal" || !dl[0].Inbound {
 		t.Fatalf("dead letters = %+v; want the poison record", dl)
 	}
@@ -422,6 +419,7 @@ func TestNewValidates(t *testing.T) {
 			Groups: map[string][]string{"g1": {"x", "y"}, "g2": {"y", "z"}}}, `field "y" is in groups`},
 		{"tiny group", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}},
 			Groups: map[string][]string{"g": {"x"}}}, "at least two fields"},
+		{"no store", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}}}, "Store is nil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := recsync.New(tc.cfg)
@@ -498,7 +496,7 @@ func TestKeylessRecordIsQuarantined(t *testing.T) {
 	if rep.Systems["portal"].Quarantined != 1 || rep.Systems["warehouse"].Writes != 1 {
 		t.Fatalf("report %+v / %+v; want 1 quarantined, 1 write", *rep.Systems["portal"], *rep.Systems["warehouse"])
 	}
-	dl, _ := r.store.DeadLetters(context.Background())
+	dl := storedDeadLetters(t, r.store)
 	if len(dl) != 1 || dl[0].Record.Fields["city"] != "Oslo" {
 		t.Fatalf("dead letters = %+v; want the keyless record with its payload", dl)
 	}

@@ -142,7 +142,7 @@ func TestPermanentFailureIsDeadLetteredAndReplayed(t *testing.T) {
 		t.Fatalf("report %+v; want the write dead-lettered at once", *rep.Systems["warehouse"])
 	}
 	r.audit.RequireCount(t, audittest.Match{Kind: audit.WriteDeadLettered, Key: "c1", System: "warehouse"}, 1)
-	dl, _ := r.store.DeadLetters(context.Background())
+	dl := storedDeadLetters(t, r.store)
 	if len(dl) != 1 || dl[0].Inbound || dl[0].Class != "permanent" || dl[0].Record.Fields["zip"] != "X" {
 		t.Fatalf("dead letters = %+v", dl)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // propEngine is an engine over n systems whose merge is driven directly,
@@ -33,6 +34,7 @@ func propEngine(t rapid.TB, n int) *Engine {
 	// Always decides: by the systems' timestamps, then by name.
 	cfg.Resolver = resolve.Chain(resolve.LastWriterWins(), resolve.Priority(ids...))
 	cfg.Now = func() time.Time { return time.Unix(0, 0) }
+	cfg.Store = store.NewMemory()
 	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
