@@ -107,98 +107,39 @@ type batch struct {
 	RemoveDeadLetters []uint64
 }
 
-// Commit encodes b and commits it. Each state is encoded at the revision it
-// has once stored (Rev+1), and on success the given states' Rev are
-// incremented. A state that cannot be encoded fails the commit, naming its
-// key; nothing is applied.
+// Commit encodes b and commits it (state.Commit.Apply): on success the
+// given states' Rev are incremented.
 func (s stateStore) Commit(ctx context.Context, b *batch) error {
-	c := &store.Commit{Lease: b.Lease, Cursors: b.Cursors, RemoveDeadLetters: b.RemoveDeadLetters}
-	c.States = make([]store.State, len(b.States))
-	for i, st := range b.States {
-		data, err := encodeState(st)
-		if err != nil {
-			return fmt.Errorf("concord: encoding the state of record %q: %w", st.Key, err)
-		}
-		c.States[i] = store.State{Key: st.Key, Rev: st.Rev, Pending: st.Pending(), Held: st.Held(), Data: data}
+	c := &state.Commit{Lease: b.Lease, Cursors: b.Cursors, States: b.States, RemoveDeadLetters: b.RemoveDeadLetters}
+	for _, d := range b.DeadLetters {
+		c.DeadLetters = append(c.DeadLetters, state.DeadLetter(d))
 	}
-	if len(b.DeadLetters) > 0 {
-		c.DeadLetters = make([]store.DeadLetter, len(b.DeadLetters))
-	}
-	for i, d := range b.DeadLetters {
-		data, err := state.EncodeDeadLetter(nil, state.DeadLetter(d))
-		if err != nil {
-			return fmt.Errorf("concord: encoding the dead letter of record %q from %s: %w", d.Key, d.System, err)
-		}
-		c.DeadLetters[i] = store.DeadLetter{System: d.System, Key: d.Key, Data: data}
-	}
-	if err := s.Store.Commit(ctx, c); err != nil {
-		return err
-	}
-	for _, st := range b.States {
-		st.Rev++
-	}
-	return nil
-}
-
-// encodeState encodes st at the revision it will have once committed: the
-// encoding carries its key and revision, which decodeState checks against
-// the store's.
-func encodeState(st *state.Record) ([]byte, error) {
-	cp := *st // shallow: only Rev differs, nothing is written through it
-	cp.Rev++
-	return state.EncodeState(make([]byte, 0, 512), &cp)
+	return c.Apply(ctx, s.Store)
 }
 
 // Load loads and decodes the states of keys.
 func (s stateStore) Load(ctx context.Context, keys []string) (map[string]*state.Record, error) {
-	stored, err := s.Store.Load(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*state.Record, len(stored))
-	for k, ss := range stored {
-		st, err := decodeState(k, ss)
-		if err != nil {
-			return nil, err
-		}
-		out[k] = st
-	}
-	return out, nil
+	out, err := state.Load(ctx, s.Store, keys)
+	return out, newerErr(err)
 }
 
-// decodeState decodes a stored state and checks that the key and revision
-// it was encoded with are the store's.
-func decodeState(key string, ss store.State) (*state.Record, error) {
-	st, err := state.DecodeState(ss.Data)
-	if err != nil {
-		return nil, codecErr(fmt.Sprintf("record %q", key), err)
-	}
-	if st.Key != key || ss.Key != key || st.Rev != ss.Rev {
-		return nil, fmt.Errorf("%w: record %q: stored under %q at revision %d, encoded as %q at revision %d",
-			ErrDamaged, key, ss.Key, ss.Rev, st.Key, st.Rev)
-	}
-	return st, nil
-}
-
-// codecErr wraps an error of the codec in ErrNewerFormat or ErrDamaged.
-func codecErr(what string, err error) error {
+// newerErr adds ErrNewerFormat to an error about data of a newer format.
+func newerErr(err error) error {
 	if errors.Is(err, state.ErrNewerFormat) {
-		return fmt.Errorf("%w: %s: %w", ErrNewerFormat, what, err)
+		return fmt.Errorf("%w: %w", ErrNewerFormat, err)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrDamaged, what, err)
+	return err
 }
 
 // DeadLetters loads and decodes every dead letter, oldest first.
 func (s stateStore) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	stored, err := s.Store.DeadLetters(ctx)
+	stored, err := state.LoadDeadLetters(ctx, s.Store)
 	if err != nil {
-		return nil, err
+		return nil, newerErr(err)
 	}
 	out := make([]DeadLetter, len(stored))
-	for i, sd := range stored {
-		if out[i], err = decodeDeadLetter(sd); err != nil {
-			return nil, err
-		}
+	for i, d := range stored {
+		out[i] = DeadLetter(d)
 	}
 	return out, nil
 }
@@ -216,14 +157,6 @@ func (s stateStore) DeadLetter(ctx context.Context, id uint64) (DeadLetter, erro
 	if sd.ID != id {
 		return DeadLetter{}, fmt.Errorf("%w: dead letter %d: the store returned dead letter %d", ErrDamaged, id, sd.ID)
 	}
-	return decodeDeadLetter(sd)
-}
-
-func decodeDeadLetter(sd store.DeadLetter) (DeadLetter, error) {
-	d, err := state.DecodeDeadLetter(sd.Data)
-	if err != nil {
-		return DeadLetter{}, codecErr(fmt.Sprintf("dead letter %d", sd.ID), err)
-	}
-	d.ID = sd.ID
-	return DeadLetter(d), nil
+	d, err := state.DecodeLetter(sd)
+	return DeadLetter(d), newerErr(err)
 }
