@@ -359,17 +359,18 @@ func checkCopies(t *testing.T, s store.Store, _ *clock) {
 	// stored.
 	st.Data[0], dl.Data[0] = 'X', 'X'
 	got := load(t, s, "k")["k"]
-	got.Data[1] = 'Y'
 	all, err := s.DeadLetters(ctx)
 	if err != nil || len(all) != 1 {
 		t.Fatalf("DeadLetters = %v, %v", all, err)
 	}
-	all[0].Data[1] = 'Y'
 	one, err := s.DeadLetter(ctx, all[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	one.Data[2] = 'Z'
+	if len(got.Data) < 3 || len(all[0].Data) < 3 || len(one.Data) < 3 {
+		t.Fatalf("data came back truncated: %d, %d and %d bytes", len(got.Data), len(all[0].Data), len(one.Data))
+	}
+	got.Data[1], all[0].Data[1], one.Data[2] = 'Y', 'Y', 'Z''
 	if again := load(t, s, "k")["k"]; !bytes.Equal(again.Data, Data("k", 40)) {
 		t.Fatal("stored state shares memory with a caller")
 	}
@@ -627,7 +628,11 @@ func checkConcurrent(t *testing.T, s store.Store, _ *clock) {
 					errs <- err
 					return
 				}
-				c := m["counter"]
+				c, ok := m["counter"]
+				if !ok || len(c.Data) != 1 {
+					errs <- fmt.Errorf("Load(counter) = %+v, found %v; want one byte of data", c, ok)
+					return
+				}
 				c.Data = []byte{c.Data[0] + 1}
 				switch err := s.Commit(ctx, &store.Commit{States: []store.State{c}}); {
 				case err == nil:
@@ -645,6 +650,9 @@ func checkConcurrent(t *testing.T, s store.Store, _ *clock) {
 		t.Fatal(err)
 	}
 	got := load(t, s, "counter")["counter"]
+	if len(got.Data) != 1 {
+		t.Fatalf("counter data %q; want one byte", got.Data)
+	}
 	if n := got.Data[0]; n != workers*each || got.Rev != workers*each+1 {
 		t.Fatalf("counter = %d at Rev %d; want %d at %d (an update was lost)", n, got.Rev, workers*each, workers*each+1)
 	}
