@@ -370,7 +370,7 @@ func checkCopies(t *testing.T, s store.Store, _ *clock) {
 	if len(got.Data) < 3 || len(all[0].Data) < 3 || len(one.Data) < 3 {
 		t.Fatalf("data came back truncated: %d, %d and %d bytes", len(got.Data), len(all[0].Data), len(one.Data))
 	}
-	got.Data[1], all[0].Data[1], one.Data[2] = 'Y', 'Y', 'Z''
+	got.Data[1], all[0].Data[1], one.Data[2] = 'Y', 'Y', 'Z'
 	if again := load(t, s, "k")["k"]; !bytes.Equal(again.Data, Data("k", 40)) {
 		t.Fatal("stored state shares memory with a caller")
 	}
