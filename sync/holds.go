@@ -16,7 +16,10 @@ import (
 )
 
 // HeldConflict is one unit of one record waiting for a person, as
-// [Engine.Holds] listed it.
+// [Engine.Holds] listed it. The embedded hold gives its Candidates (in the
+// order the resolver saw them, each with its system, values, version and
+// modification time), the common Base when BaseKnown, the Rule and Reason
+// of the resolver or gate that held it, and Since (when it was first held).
 type HeldConflict struct {
 	Key  string
 	Unit string
