@@ -19,6 +19,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/boltstore"
 )
 
@@ -77,11 +78,11 @@ func TestWritesOfAnUncommittedCycleAreAuditedAndNotBlamedOnTheTarget(t *testing.
 // failFinal fails a cycle's final commit (the one that moves cursors) while
 // fail is set, once.
 type failFinal struct {
-	recsync.Store
+	store.Store
 	fail bool
 }
 
-func (f *failFinal) Commit(ctx context.Context, c *recsync.Commit) error {
+func (f *failFinal) Commit(ctx context.Context, c *store.Commit) error {
 	if f.fail && len(c.Cursors) > 0 {
 		f.fail = false
 		return errors.New("disk full")
@@ -503,7 +504,7 @@ func TestRestoreDoesNotLetAnOldDeliveryBeatANewerEdit(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
 	pt := &fieldTimes{System: r.sys["portal"], times: map[string]map[string]time.Time{"c1": {}}}
 	wt := &fieldTimes{System: r.sys["warehouse"], times: map[string]map[string]time.Time{"c1": {}}}
-	build := func(store recsync.Store) *recsync.Engine {
+	build := func(store store.Store) *recsync.Engine {
 		e := r.rebuild(store, []recsync.System{{ID: "portal", Connector: pt}, {ID: "warehouse", Connector: wt}}, withResolver(resolve.LastWriterWins()))
 		return e
 	}
@@ -634,7 +635,7 @@ func TestNotFoundIsTheSystemsDeleteNotARecreation(t *testing.T) {
 
 // rebuild gives the rig a new engine on store over systems, with the rig's
 // audit recorder and clock and one attempt per call; opts adjust it.
-func (r *rig) rebuild(store recsync.Store, systems []recsync.System, opts ...rigOption) *recsync.Engine {
+func (r *rig) rebuild(store store.Store, systems []recsync.System, opts ...rigOption) *recsync.Engine {
 	r.t.Helper()
 	cfg := recsync.Config{Audit: r.audit, Store: store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1}, Systems: systems}
 	for _, o := range opts {

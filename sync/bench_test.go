@@ -9,13 +9,15 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // benchRig is one 20-field record across 4 systems, all in sync.
 type benchRig struct {
 	e   *Engine
-	st  *RecordState
+	st  *state.Record
 	obs []*observation
 }
 
@@ -26,6 +28,7 @@ func newBenchRig(b *testing.B) *benchRig {
 		cfg.Systems = append(cfg.Systems, System{ID: id, Connector: fake.New(string(id))})
 	}
 	cfg.Resolver = resolve.LastWriterWins()
+	cfg.Store = store.NewMemory()
 	e, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -39,7 +42,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	}
 	fields["field00"] = 42
 	fields["field01"] = true
-	r := &benchRig{e: e, st: &RecordState{Key: "k", Fields: map[string]concord.Value{}, Units: map[string]*UnitState{}, Systems: map[concord.SystemID]*SystemView{}}}
+	r := &benchRig{e: e, st: &state.Record{Key: "k", Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, s := range e.systems {
 		r.obs = append(r.obs, observe(s, fields, t0.Add(time.Duration(i)*time.Second)))

@@ -16,6 +16,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/boltstore"
 )
 
@@ -79,21 +80,21 @@ func (k *crashConn) Apply(ctx context.Context, ps []connector.Patch) (res []conn
 }
 
 type crashStore struct {
-	recsync.Store
+	store.Store
 	c *crasher
 }
 
-func (s *crashStore) Load(ctx context.Context, keys []string) (m map[string]*recsync.RecordState, err error) {
+func (s *crashStore) Load(ctx context.Context, keys []string) (m map[string]store.State, err error) {
 	err = s.c.around(func() error { m, err = s.Store.Load(ctx, keys); return err })
 	return m, err
 }
 
-func (s *crashStore) Commit(ctx context.Context, cm *recsync.Commit) error {
+func (s *crashStore) Commit(ctx context.Context, cm *store.Commit) error {
 	return s.c.around(func() error { return s.Store.Commit(ctx, cm) })
 }
 
 // ReleaseLease: a dead process releases nothing; its lease expires.
-func (s *crashStore) ReleaseLease(ctx context.Context, l recsync.Lease) error {
+func (s *crashStore) ReleaseLease(ctx context.Context, l store.Lease) error {
 	if s.c.isDead() {
 		return errCrash
 	}
@@ -126,15 +127,15 @@ var crashWant = map[string]map[string]any{
 // durable is a store that a crashed process leaves behind and a restarted
 // one opens again.
 type durable interface {
-	open(t *testing.T) recsync.Store // the store as a (re)started process sees it
-	close(t *testing.T)              // the process dies: whatever it held is gone
+	open(t *testing.T) store.Store // the store as a (re)started process sees it
+	close(t *testing.T)            // the process dies: whatever it held is gone
 }
 
-type memoryDurable struct{ s *recsync.MemoryStore }
+type memoryDurable struct{ s *store.Memory }
 
-func (m *memoryDurable) open(*testing.T) recsync.Store {
+func (m *memoryDurable) open(*testing.T) store.Store {
 	if m.s == nil {
-		m.s = recsync.NewMemoryStore()
+		m.s = store.NewMemory()
 	}
 	return m.s
 }
@@ -145,7 +146,7 @@ type boltDurable struct {
 	s    *boltstore.Store
 }
 
-func (b *boltDurable) open(t *testing.T) recsync.Store {
+func (b *boltDurable) open(t *testing.T) store.Store {
 	s, err := boltstore.Open(b.path)
 	if err != nil {
 		t.Fatalf("reopening the store after the crash: %v", err)

@@ -20,7 +20,7 @@
 //		Groups:   map[string][]string{"address": {"street", "city", "postal_code", "country"}},
 //		Resolver: resolve.Chain(resolve.SystemOfRecord(owners), resolve.LastWriterWins()),
 //		Audit:    audit.JSONLines(auditFile),
-//		Store:    store, // nil: in memory
+//		Store:    st, // required: store.NewMemory(), boltstore.Open(...), pgstore.Open(...)
 //	})
 //
 // New validates everything and does nothing else: no I/O, no goroutine.

@@ -22,7 +22,9 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/alert"
 	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/transform"
 )
 
@@ -75,8 +77,12 @@ type Config struct {
 	Dictionary Validator
 	// Audit receives every event. Nil means audit.Discard.
 	Audit audit.Sink
-	// Store holds the engine's state. Nil means a new MemoryStore.
-	Store Store
+	// Store holds the engine's state: store.NewMemory() for tests and
+	// hosts that rebuild their state on start, a durable store
+	// (sync/store/boltstore, sync/store/pgstore) otherwise. Required: a
+	// nil Store is an error, so that no host forgets its state on restart
+	// by accident.
+	Store store.Store
 	// Logger for operational messages. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for audit timestamps and holds (never for
@@ -128,7 +134,7 @@ type Engine struct {
 	byID     map[concord.SystemID]*system
 	layout   *layout
 	gates    []resolve.Gate
-	store    Store
+	store    stateStore
 	retry    RetryPolicy
 	metrics  *metrics
 	alerting alerting
@@ -146,6 +152,9 @@ type Engine struct {
 	epoch     uint64
 	ready     bool
 	cycle     uint64
+	// noWriteAhead skips the commit before a cycle's writes: only for
+	// BenchmarkEditCycle to measure what it costs (export_test.go).
+	noWriteAhead bool
 }
 
 type system struct {
@@ -228,10 +237,10 @@ func New(cfg Config) (*Engine, error) {
 	if g, ok := cfg.Resolver.(resolve.Gate); ok {
 		e.gates = append([]resolve.Gate{g}, e.gates...)
 	}
-	e.store = cfg.Store
-	if e.store == nil {
-		e.store = NewMemoryStore()
+	if cfg.Store == nil {
+		return nil, configErr("Store is nil (use store.NewMemory() for a state kept in memory)")
 	}
+	e.store = stateStore{cfg.Store}
 	e.audit = cfg.Audit
 	if e.audit == nil {
 		e.audit = audit.Discard
@@ -260,9 +269,9 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// EngineActorName is the prefix of the store's actor name for the engine
+// engineActorName is the prefix of the store's actor name for the engine
 // itself (the actor that versions refusals of edits); the epoch follows it.
-const EngineActorName = "concord/engine@"
+const engineActorName = "concord/engine@"
 
 // init resolves actor numbers on first use, and the engine's own actor again
 // whenever the store's epoch changed.
@@ -275,7 +284,7 @@ func (e *Engine) init(ctx context.Context) error {
 		return nil
 	}
 	if e.ready {
-		a, err := e.store.Actor(ctx, EngineActorName+strconv.FormatUint(epoch, 16))
+		a, err := e.store.Actor(ctx, engineActorName+strconv.FormatUint(epoch, 16))
 		if err != nil {
 			return fmt.Errorf("concord: assigning the engine's actor: %w", err)
 		}
@@ -290,7 +299,7 @@ func (e *Engine) init(ctx context.Context) error {
 		}
 		s.actor = a
 	}
-	a, err := e.store.Actor(ctx, EngineActorName+strconv.FormatUint(epoch, 16))
+	a, err := e.store.Actor(ctx, engineActorName+strconv.FormatUint(epoch, 16))
 	if err != nil {
 		return fmt.Errorf("concord: assigning the engine's actor: %w", err)
 	}
@@ -387,8 +396,8 @@ type cycle struct {
 	mu         gosync.Mutex // guards events appended by parallel calls
 	resolved   []resolution
 	converged  []time.Duration // records whose systems agree again, and after how long
-	edited     []*RecordState  // records with edits this cycle
-	lease      *Lease
+	edited     []*state.Record // records with edits this cycle
+	lease      *store.Lease
 	report     *Report
 	obs        map[string][]*observation
 	cursors    map[concord.SystemID]connector.Cursor
@@ -515,7 +524,7 @@ func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, curso
 	if err != nil {
 		return fmt.Errorf("concord: loading cursor of %q: %w", system, err)
 	}
-	if err := e.store.Commit(ctx, &Commit{Lease: c.lease, Cursors: map[concord.SystemID]connector.Cursor{system: cursor}}); err != nil {
+	if err := e.store.Commit(ctx, &batch{Lease: c.lease, Cursors: map[concord.SystemID]connector.Cursor{system: cursor}}); err != nil {
 		return fmt.Errorf("concord: resetting cursor of %q: %w", system, err)
 	}
 	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.CursorReset, System: system,
@@ -848,11 +857,11 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	m := e.merger
 	m.cycle = c.report.Cycle
 	m.events = c.events
-	var merged []*RecordState
+	var merged []*state.Record
 	for _, k := range keys {
 		st := states[k]
 		if st == nil {
-			st = &RecordState{Key: k, Fields: map[string]concord.Value{}, Units: map[string]*UnitState{}, Systems: map[concord.SystemID]*SystemView{}}
+			st = &state.Record{Key: k, Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
 		}
 		before := len(m.events)
 		if err := m.mergeRecord(ctx, st, c.obs[k]); err != nil {
@@ -874,7 +883,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	}
 
 	writes := c.planWrites(ctx, merged)
-	if slices.ContainsFunc(writes, func(ws []*write) bool { return len(ws) > 0 }) {
+	if !e.noWriteAhead && slices.ContainsFunc(writes, func(ws []*write) bool { return len(ws) > 0 }) {
 		// Write ahead: the merged states, with every write about to be
 		// attempted, are committed before anything is sent. A crash or
 		// a failed commit after the writes cannot make the engine
@@ -884,7 +893,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 		// next cycle rather than losing them (at least once).
 		c.emit(ctx, c.events)
 		c.emitted = len(c.events)
-		if err := e.store.Commit(ctx, &Commit{Lease: c.lease, States: merged}); err != nil {
+		if err := e.store.Commit(ctx, &batch{Lease: c.lease, States: merged}); err != nil {
 			return c.report, fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 		}
 	}
@@ -895,7 +904,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 	// theirs included, is emitted before it (at least once).
 	c.events = append(c.events, c.writeEvents...)
 	c.emit(ctx, c.events[c.emitted:])
-	commit := &Commit{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
+	commit := &batch{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
 	if err := e.store.Commit(ctx, commit); err != nil {
 		return c.report, fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
@@ -928,13 +937,13 @@ func (c *cycle) emit(ctx context.Context, events []audit.Event) {
 // and, for those that agree again, how long it took.
 // A record edited and delivered everywhere within one cycle counts from the
 // cycle's start.
-func (c *cycle) trackDivergence(states []*RecordState) {
+func (c *cycle) trackDivergence(states []*state.Record) {
 	now := c.e.now()
 	for _, st := range states {
 		if st.Diverged.IsZero() && slices.Contains(c.edited, st) {
 			st.Diverged = c.report.Started
 		}
-		apart := st.disagree()
+		apart := st.Disagree()
 		switch {
 		case apart && st.Diverged.IsZero():
 			st.Diverged = now
@@ -948,7 +957,7 @@ func (c *cycle) trackDivergence(states []*RecordState) {
 // settleQuarantined removes the inbound dead letters of records that a
 // system has now delivered in a usable form (someone fixed them there): they
 // are settled, not lost.
-func (c *cycle) settleQuarantined(ctx context.Context, merged []*RecordState) error {
+func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) error {
 	if len(c.obs) == 0 {
 		return nil
 	}
@@ -1067,7 +1076,7 @@ func className(err error) string {
 // decided again after the target's record changed: a system that has seen
 // the key would answer with the old result without applying it, although
 // what it holds now differs (a write applied, then undone by a person).
-func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *SystemView, st *RecordState, set map[string]concord.Value) string {
+func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *state.View, st *state.Record, set map[string]concord.Value) string {
 	b := []byte(key)
 	b = append(b, 0)
 	b = append(b, s...)

@@ -18,6 +18,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,7 +50,7 @@ type rig struct {
 	sys     map[concord.SystemID]*fake.System
 	engine  *recsync.Engine
 	audit   *audittest.Recorder
-	store   *recsync.MemoryStore
+	store   *store.Memory
 	clock   *clock
 	lastErr error
 }
@@ -59,7 +60,7 @@ type rigOption func(*recsync.Config)
 func newRig(t tb, names []concord.SystemID, opts ...rigOption) *rig {
 	t.Helper()
 	r := &rig{t: t, sys: map[concord.SystemID]*fake.System{}, audit: audittest.New(),
-		store: recsync.NewMemoryStore(), clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+		store: store.NewMemory(), clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	// One attempt per call: tests of failures see them in the cycle they
 	// happen; retry tests set their own policy.
 	cfg := recsync.Config{Audit: r.audit, Store: r.store, Now: r.clock.now, Retry: recsync.RetryPolicy{MaxAttempts: 1}}
@@ -281,11 +282,11 @@ func TestCrashBeforeCommitLosesNothing(t *testing.T) {
 }
 
 type failOnce struct {
-	recsync.Store
+	store.Store
 	done bool
 }
 
-func (f *failOnce) Commit(ctx context.Context, c *recsync.Commit) error {
+func (f *failOnce) Commit(ctx context.Context, c *store.Commit) error {
 	if !f.done {
 		f.done = true
 		return errors.New("disk full")
@@ -368,10 +369,7 @@ func TestInvalidRecordIsQuarantinedSiblingsProceed(t *testing.T) {
 	if got := r.fields("warehouse", "ok"); got == nil {
 		t.Fatal("valid sibling did not sync")
 	}
-	dl, err := r.store.DeadLetters(context.Background())
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
+	dl := storedDeadLetters(t, r.store)
 	if len(dl) != 1 || dl[0].Key != "poison" || dl[0].System != "portal" || !dl[0].Inbound {
 		t.Fatalf("dead letters = %+v; want the poison record", dl)
 	}
@@ -421,6 +419,7 @@ func TestNewValidates(t *testing.T) {
 			Groups: map[string][]string{"g1": {"x", "y"}, "g2": {"y", "z"}}}, `field "y" is in groups`},
 		{"tiny group", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}},
 			Groups: map[string][]string{"g": {"x"}}}, "at least two fields"},
+		{"no store", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}}}, "Store is nil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := recsync.New(tc.cfg)
@@ -497,7 +496,7 @@ func TestKeylessRecordIsQuarantined(t *testing.T) {
 	if rep.Systems["portal"].Quarantined != 1 || rep.Systems["warehouse"].Writes != 1 {
 		t.Fatalf("report %+v / %+v; want 1 quarantined, 1 write", *rep.Systems["portal"], *rep.Systems["warehouse"])
 	}
-	dl, _ := r.store.DeadLetters(context.Background())
+	dl := storedDeadLetters(t, r.store)
 	if len(dl) != 1 || dl[0].Record.Fields["city"] != "Oslo" {
 		t.Fatalf("dead letters = %+v; want the keyless record with its payload", dl)
 	}

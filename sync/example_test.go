@@ -10,6 +10,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // Two systems edit the same customer between cycles: different fields both
@@ -29,7 +30,8 @@ func Example() {
 			resolve.SystemOfRecord(map[string]concord.SystemID{"stock": "warehouse"}),
 			resolve.LastWriterWins(),
 		),
-		Now: now,
+		Now:   now,
+		Store: store.NewMemory(), // state kept in memory; a durable store survives restarts
 	})
 	if err != nil {
 		panic(err)

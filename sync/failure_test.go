@@ -20,12 +20,13 @@ import (
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // newTimedRig is a rig whose clock is the real (in a synctest bubble,
 // virtual) time, so that retry waits and Retry-After are measured.
 func newTimedRig(t *testing.T, p recsync.RetryPolicy, rate float64) *rig {
-	r := &rig{t: t, sys: map[concord.SystemID]*fake.System{}, audit: audittest.New(), store: recsync.NewMemoryStore()}
+	r := &rig{t: t, sys: map[concord.SystemID]*fake.System{}, audit: audittest.New(), store: store.NewMemory()}
 	cfg := recsync.Config{Audit: r.audit, Store: r.store, Retry: p}
 	for _, n := range []concord.SystemID{"portal", "warehouse"} {
 		r.sys[n] = fake.New(string(n))
@@ -141,7 +142,7 @@ func TestPermanentFailureIsDeadLetteredAndReplayed(t *testing.T) {
 		t.Fatalf("report %+v; want the write dead-lettered at once", *rep.Systems["warehouse"])
 	}
 	r.audit.RequireCount(t, audittest.Match{Kind: audit.WriteDeadLettered, Key: "c1", System: "warehouse"}, 1)
-	dl, _ := r.store.DeadLetters(context.Background())
+	dl := storedDeadLetters(t, r.store)
 	if len(dl) != 1 || dl[0].Inbound || dl[0].Class != "permanent" || dl[0].Record.Fields["zip"] != "X" {
 		t.Fatalf("dead letters = %+v", dl)
 	}

@@ -5,18 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 )
 
 // HeldConflict is one unit of one record waiting for a person, as
-// [Engine.Holds] listed it.
+// [Engine.Holds] listed it. The embedded hold gives its Candidates (in the
+// order the resolver saw them, each with its system, values, version and
+// modification time), the common Base when BaseKnown, the Rule and Reason
+// of the resolver or gate that held it, and Since (when it was first held).
 type HeldConflict struct {
 	Key  string
 	Unit string
@@ -25,7 +28,7 @@ type HeldConflict struct {
 	// revision is no longer the hold's (a cycle added or replaced a
 	// candidate since the person looked).
 	Revision string
-	Hold
+	state.Hold
 }
 
 // ErrNoHold is returned by [Engine.Settle] when the unit is not held.
@@ -35,30 +38,6 @@ var ErrNoHold = errors.New("concord: no hold on that record and unit")
 // it was listed: nothing was applied; list the holds again and let the
 // person decide on what is there now.
 var ErrHoldChanged = errors.New("concord: the hold changed since it was listed")
-
-// Revision hashes what a person deciding a hold sees: every candidate's
-// system, version, deletion and values.
-func (h *Hold) Revision() string {
-	var b []byte
-	for _, c := range h.Candidates {
-		b = append(b, c.System...)
-		b = append(b, 0)
-		if c.Canonical {
-			b = append(b, 1)
-		}
-		if c.Deleted {
-			b = append(b, 2)
-		}
-		b, _ = c.Version.AppendBinary(b)
-		for _, f := range sortedFields(c.Values) {
-			b = append(b, f...)
-			b = append(b, 0)
-			b, _ = concord.AppendCanonical(b, c.Values[f])
-		}
-		b = append(b, 0xff)
-	}
-	return strconv.FormatUint(concord.HashBytes(b), 36)
-}
 
 // Holds returns every unit held for a person, by key and unit.
 func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
@@ -152,7 +131,7 @@ func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person 
 	m.setUnit(st, unit, v, w.System, RulePerson, ev.From, w.Values, w.Deleted)
 	st.Units[unit].Modified = w.Modified
 	events := append(m.events[:0:0], ev)
-	if err := e.store.Commit(ctx, &Commit{States: []*RecordState{st}}); err != nil {
+	if err := e.store.Commit(ctx, &batch{States: []*state.Record{st}}); err != nil {
 		return err
 	}
 	return e.audit.Emit(ctx, events)
@@ -169,17 +148,10 @@ func (e *Engine) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	return e.store.DeadLetters(ctx)
 }
 
+// deadLetter looks the dead letter id up in the store (by ID, not a scan);
+// one that is not there is ErrNoDeadLetter.
 func (e *Engine) deadLetter(ctx context.Context, id uint64) (DeadLetter, error) {
-	all, err := e.store.DeadLetters(ctx)
-	if err != nil {
-		return DeadLetter{}, err
-	}
-	for _, d := range all {
-		if d.ID == id {
-			return d, nil
-		}
-	}
-	return DeadLetter{}, fmt.Errorf("%w: %d", ErrNoDeadLetter, id)
+	return e.store.DeadLetter(ctx, id)
 }
 
 // ErrNotReplayable is returned by [Engine.Replay] for a dead letter whose
@@ -260,13 +232,13 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 	if err != nil {
 		return err
 	}
-	commit := &Commit{RemoveDeadLetters: []uint64{id}}
+	commit := &batch{RemoveDeadLetters: []uint64{id}}
 	if st := states[d.Key]; st != nil && st.Systems[d.System] != nil {
 		// FirstFailed stays: the time to resolution runs until the
 		// record is written.
 		v := st.Systems[d.System]
 		v.Parked, v.Attempts, v.LastError = false, 0, ""
-		commit.States = []*RecordState{st}
+		commit.States = []*state.Record{st}
 	}
 	if err := e.store.Commit(ctx, commit); err != nil {
 		return err
@@ -290,7 +262,7 @@ func (e *Engine) Discard(ctx context.Context, id uint64, reason, person string) 
 	if err != nil {
 		return err
 	}
-	commit := &Commit{RemoveDeadLetters: []uint64{id}}
+	commit := &batch{RemoveDeadLetters: []uint64{id}}
 	if !d.Inbound {
 		states, err := e.store.Load(ctx, []string{d.Key})
 		if err != nil {
@@ -306,7 +278,7 @@ func (e *Engine) Discard(ctx context.Context, id uint64, reason, person string) 
 			if !v.Seen || v.Deleted {
 				v.Seen, v.Deleted = true, true
 				if ex := st.Units[resolve.RecordUnit]; ex != nil {
-					v.Units[resolve.RecordUnit] = HeldUnit{Hash: existHash(false), Version: ex.Version}
+					v.Units[resolve.RecordUnit] = state.Copy{Hash: existHash(false), Version: ex.Version}
 				}
 			}
 			for name, u := range st.Units {
@@ -316,7 +288,7 @@ func (e *Engine) Discard(ctx context.Context, id uint64, reason, person string) 
 					v.Units[name] = h
 				}
 			}
-			commit.States = []*RecordState{st}
+			commit.States = []*state.Record{st}
 		}
 	}
 	if err := e.store.Commit(ctx, commit); err != nil {

@@ -2,7 +2,7 @@ package sync
 
 // This file is the merge: steps 2 to 4 of a cycle (detect, merge, gate) for
 // one record. It is pure with respect to I/O: it reads and changes a
-// RecordState, consults the resolver and gates, and collects audit events.
+// state.Record, consults the resolver and gates, and collects audit events.
 //
 // The rules, per unit (a field, or a declared field group):
 //
@@ -41,6 +41,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 )
 
@@ -121,7 +122,7 @@ type merger struct {
 }
 
 // currentValues returns the canonical values of unit u of st.
-func (m *merger) currentValues(st *RecordState, u string) map[string]concord.Value {
+func (m *merger) currentValues(st *state.Record, u string) map[string]concord.Value {
 	if v, ok := m.current[u]; ok {
 		return v
 	}
@@ -134,10 +135,10 @@ func (m *merger) currentValues(st *RecordState, u string) map[string]concord.Val
 }
 
 // mergeRecord applies the observations (at most one per system) to st.
-func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observation) error {
+func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*observation) error {
 	for _, s := range m.systems {
 		if st.Systems[s.id] == nil {
-			st.Systems[s.id] = &SystemView{Units: map[string]HeldUnit{}, Native: map[string]uint64{}}
+			st.Systems[s.id] = &state.View{Units: map[string]state.Copy{}, Native: map[string]uint64{}}
 		}
 	}
 	m.edits = m.edits[:0]
@@ -158,7 +159,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 	// The record-level context of the canonical state, before this
 	// cycle's edits: what a delete or an existence claim competes with.
 	m.recordCtx = concord.Version{}
-	if ex := st.existence(); ex != nil {
+	if ex := st.Existence(); ex != nil {
 		m.recordCtx = ex.Version
 		if !st.Deleted {
 			for _, x := range st.Units {
@@ -195,7 +196,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 
 // detect records what o says about st: view metadata, and one edit per unit
 // that changed in o's system.
-func (m *merger) detect(st *RecordState, o *observation) error {
+func (m *merger) detect(st *state.Record, o *observation) error {
 	view := st.Systems[o.sys.id]
 	if !o.full && o.rec.Tag != view.Tag && !o.rec.Modified.IsZero() && !view.Modified.IsZero() && !o.rec.Modified.After(view.Modified) {
 		// A pushed state (a webhook) no newer than the state the engine
@@ -230,12 +231,12 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 	if o.rec.Deleted {
 		clear(view.Native)
 		if view.Seen && !view.Deleted {
-			if w, ok := view.echo(resolve.RecordUnit, existHash(false)); ok {
+			if w, ok := view.Echo(resolve.RecordUnit, existHash(false)); ok {
 				// The engine's own delete, whose reply was lost: as
 				// if it had been confirmed (see cycle.synced).
 				view.Deleted = true
 				view.Units[resolve.RecordUnit] = w
-				view.forgetValues()
+				view.ForgetValues()
 				return nil
 			}
 		}
@@ -251,7 +252,7 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 		// The record is gone from the system: whatever it reports
 		// later is a new record, never an echo of an earlier write nor
 		// a value it held before.
-		view.forgetValues()
+		view.ForgetValues()
 		return m.addEdit(st, o, resolve.RecordUnit, true)
 	}
 	m.units = m.units[:0]
@@ -276,8 +277,8 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 	// Existence: the system has the record. That is an edit if the engine
 	// thought it absent there, unless the engine created it there itself
 	// (a create whose reply was lost, or whose cycle did not commit).
-	if st.existence() == nil || !view.Seen || view.Deleted {
-		if w, ok := view.echo(resolve.RecordUnit, existHash(true)); ok {
+	if st.Existence() == nil || !view.Seen || view.Deleted {
+		if w, ok := view.Echo(resolve.RecordUnit, existHash(true)); ok {
 			view.Seen, view.Deleted = true, false
 			view.Units[resolve.RecordUnit] = w
 			return nil
@@ -291,7 +292,7 @@ func (m *merger) detect(st *RecordState, o *observation) error {
 // a unit it held with a value and no longer reports any field of (a record
 // deleted and created again between two reads, a column dropped) is written
 // to it again. Absence is not an edit: a report never deletes by omission.
-func (m *merger) forgetMissing(view *SystemView, o *observation) {
+func (m *merger) forgetMissing(view *state.View, o *observation) {
 	for f := range view.Native {
 		if _, ok := o.native[f]; !ok {
 			delete(view.Native, f)
@@ -313,7 +314,7 @@ var emptyUnitHash = concord.HashBytes(nil)
 
 // learnNotation records, for each unit the system holds at the canonical
 // version, the hash of the values as the system reports them.
-func (m *merger) learnNotation(st *RecordState, view *SystemView, o *observation) error {
+func (m *merger) learnNotation(st *state.Record, view *state.View, o *observation) error {
 	for f, h := range o.native {
 		view.Native[f] = h
 	}
@@ -339,7 +340,7 @@ func (m *merger) learnNotation(st *RecordState, view *SystemView, o *observation
 // claimExistence adds, when the record is deleted or being deleted, a claim
 // that it exists for every system that edited its fields without deleting
 // it: an edit made without knowledge of a delete competes with the delete.
-func (m *merger) claimExistence(st *RecordState) error {
+func (m *merger) claimExistence(st *state.Record) error {
 	deleting := st.Deleted
 	for _, e := range m.edits {
 		deleting = deleting || e.deleted
@@ -363,7 +364,7 @@ func (m *merger) claimExistence(st *RecordState) error {
 
 // inSyncAndEqual reports whether the system held the canonical version of
 // the single-field unit f and still reports its canonical value.
-func (m *merger) inSyncAndEqual(st *RecordState, view *SystemView, f string, v concord.Value) bool {
+func (m *merger) inSyncAndEqual(st *state.Record, view *state.View, f string, v concord.Value) bool {
 	cu := st.Units[f]
 	if cu == nil {
 		return false
@@ -378,7 +379,7 @@ func (m *merger) inSyncAndEqual(st *RecordState, view *SystemView, f string, v c
 
 // detectUnit compares the unit u as o reports it with what the engine knows
 // and adds an edit if it changed.
-func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u string) error {
+func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, u string) error {
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
 	held, known := view.Units[u]
@@ -397,7 +398,7 @@ func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u
 			// it, by the system's own field times: the write was
 			// applied and someone set the old value back. That is an
 			// edit made after the write.
-			view.Units[u] = HeldUnit{Hash: held.Hash, Version: w.Version}
+			view.Units[u] = state.Copy{Hash: held.Hash, Version: w.Version}
 			delete(view.Sent, u)
 			return m.addEdit(st, o, u, false)
 		}
@@ -408,7 +409,7 @@ func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u
 		// latter and writes again.
 		return nil
 	}
-	if w, ok := view.echo(u, h); ok {
+	if w, ok := view.Echo(u, h); ok {
 		// A write of the engine's that the system applied although
 		// its reply was lost (or its cycle did not commit): the system
 		// holds that version, and no edit of its own.
@@ -429,22 +430,22 @@ func (m *merger) detectUnit(st *RecordState, view *SystemView, o *observation, u
 // u's fields changed after the state the engine knew: the system then holds
 // the value it had before that write because it was set back, not because
 // the write was never applied.
-func (m *merger) revertedWrite(view *SystemView, o *observation, u string) (HeldUnit, bool) {
+func (m *merger) revertedWrite(view *state.View, o *observation, u string) (state.Copy, bool) {
 	sent := view.Sent[u]
 	if len(sent) == 0 || o.seenAt.IsZero() || len(o.rec.FieldModified) == 0 {
-		return HeldUnit{}, false
+		return state.Copy{}, false
 	}
 	for _, f := range m.layout.fieldsOf(u) {
 		if t, ok := o.rec.FieldModified[f]; ok && t.After(o.seenAt) {
 			return sent[len(sent)-1], true
 		}
 	}
-	return HeldUnit{}, false
+	return state.Copy{}, false
 }
 
 // addEdit records an edit of unit u by o's system, and what that system now
 // holds.
-func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool) error {
+func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted bool) error {
 	view := st.Systems[o.sys.id]
 	held := view.Units[u]
 	cu := st.Units[u]
@@ -472,7 +473,7 @@ func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool
 	} else if h, err = m.hashUnit(m.layout.fieldsOf(u), o.rec.Fields); err != nil {
 		return err
 	}
-	view.Units[u] = HeldUnit{Hash: h, Version: v}
+	view.Units[u] = state.Copy{Hash: h, Version: v}
 	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev, heldBefore: held.Version,
 		fresh: view.Deleted && !o.rec.Deleted})
 	ev := m.event(audit.EditObserved, st.Key, u)
@@ -490,7 +491,7 @@ func (m *merger) addEdit(st *RecordState, o *observation, u string, deleted bool
 
 // mergeUnit merges the edits of one unit (all for the same unit, sorted by
 // system) into st.
-func (m *merger) mergeUnit(ctx context.Context, st *RecordState, edits []edit) error {
+func (m *merger) mergeUnit(ctx context.Context, st *state.Record, edits []edit) error {
 	u := edits[0].unit
 	cu := st.Units[u]
 	m.cands = m.cands[:0]
@@ -548,7 +549,7 @@ func (m *merger) mergeUnit(ctx context.Context, st *RecordState, edits []edit) e
 // merged (for a deleted record, the context the delete was decided in), so
 // the outcome does not depend on how edits are grouped into cycles. So a delete wins outright only if its system had seen every edit
 // of the record, and a delete that missed one is a conflict with it.
-func (m *merger) context(st *RecordState, u string, v concord.Version, view *SystemView) concord.Version {
+func (m *merger) context(st *state.Record, u string, v concord.Version, view *state.View) concord.Version {
 	if u != resolve.RecordUnit {
 		return v
 	}
@@ -562,7 +563,7 @@ func (m *merger) context(st *RecordState, u string, v concord.Version, view *Sys
 }
 
 // resolveConflict settles a conflict among cands (pairwise concurrent).
-func (m *merger) resolveConflict(ctx context.Context, st *RecordState, u string, c resolve.Conflict, cands []candidate) error {
+func (m *merger) resolveConflict(ctx context.Context, st *state.Record, u string, c resolve.Conflict, cands []candidate) error {
 	joined := cands[0].version
 	for _, x := range cands[1:] {
 		joined = joined.Join(x.version)
@@ -625,7 +626,7 @@ func (m *merger) resolveConflict(ctx context.Context, st *RecordState, u string,
 
 // apply makes the winner (or merged values) canonical for unit u at version
 // v, after the gates agree.
-func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule, reason string) error {
+func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule, reason string) error {
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
 	var to, from map[string]concord.Value
@@ -718,7 +719,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 		// comes from the canonical value, which it does not have: it
 		// is written the whole group.
 		view := st.Systems[w.e.obs.sys.id]
-		view.Units[u] = HeldUnit{Hash: view.Units[u].Hash, Version: w.e.heldBefore}
+		view.Units[u] = state.Copy{Hash: view.Units[u].Hash, Version: w.e.heldBefore}
 		// What it held of the rest (in its own shape) is unknown now:
 		// the patch carries the group's fields whatever the old hashes
 		// say (only the fields of units it lacks are written at all).
@@ -732,7 +733,7 @@ func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord
 
 // reportsAll reports whether o has every field of unit u whose canonical
 // value in st is not empty.
-func (m *merger) reportsAll(st *RecordState, o *observation, u string) bool {
+func (m *merger) reportsAll(st *state.Record, o *observation, u string) bool {
 	for _, f := range m.layout.fieldsOf(u) {
 		if _, ok := o.rec.Fields[f]; !ok && st.Fields[f] != nil {
 			return false
@@ -746,7 +747,7 @@ func (m *merger) reportsAll(st *RecordState, o *observation, u string) bool {
 // every unit that the new record does not have and whose value that system
 // had seen: a value from before the delete is not carried into the new
 // record. A unit edited where the creator had not seen it keeps its value.
-func (m *merger) clearUnreported(st *RecordState, o *observation, seen, v concord.Version) {
+func (m *merger) clearUnreported(st *state.Record, o *observation, seen, v concord.Version) {
 	for _, name := range slices.Sorted(maps.Keys(st.Units)) {
 		cu := st.Units[name]
 		if name == resolve.RecordUnit || cu.Hold != nil || !seen.Descends(cu.Version) {
@@ -775,7 +776,7 @@ func (m *merger) clearUnreported(st *RecordState, o *observation, seen, v concor
 
 // modified returns the system time of the value w brings (the latest of
 // the conflict's candidates for a merged value).
-func (m *merger) modified(st *RecordState, u string, w candidate, merged bool) time.Time {
+func (m *merger) modified(st *state.Record, u string, w candidate, merged bool) time.Time {
 	switch {
 	case merged:
 		var t time.Time
@@ -790,7 +791,7 @@ func (m *merger) modified(st *RecordState, u string, w candidate, merged bool) t
 	}
 }
 
-func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time {
+func (m *merger) candidateTime(st *state.Record, u string, c candidate) time.Time {
 	switch {
 	case c.e != nil:
 		t, _ := m.editTime(c.e.obs, u)
@@ -812,7 +813,7 @@ func (m *merger) candidateTime(st *RecordState, u string, c candidate) time.Time
 // deletes and re-creations) never mistakes one unit's dot for another's:
 // with per-unit counters, a system's first edit of two fields would both be
 // a:1, and a context that saw one would seem to have seen the other.
-func nextDot(st *RecordState, v concord.Version, a concord.Actor) (concord.Version, error) {
+func nextDot(st *state.Record, v concord.Version, a concord.Actor) (concord.Version, error) {
 	return withDot(v, a, max(v.Get(a), topDot(st, a))+1)
 }
 
@@ -833,7 +834,7 @@ func withDot(v concord.Version, a concord.Actor, c uint64) (concord.Version, err
 // at base: base with the observation's dot. All the edits one observation
 // brings are one event of its system and share one dot, after every dot of
 // that system in the record (see nextDot), whatever order they are found in.
-func (m *merger) editVersion(st *RecordState, o *observation, base concord.Version) (concord.Version, error) {
+func (m *merger) editVersion(st *state.Record, o *observation, base concord.Version) (concord.Version, error) {
 	a := o.sys.actor
 	c, ok := m.dots[o]
 	if !ok {
@@ -847,7 +848,7 @@ func (m *merger) editVersion(st *RecordState, o *observation, base concord.Versi
 }
 
 // topDot returns the highest counter of actor a in the record.
-func topDot(st *RecordState, a concord.Actor) uint64 {
+func topDot(st *state.Record, a concord.Actor) uint64 {
 	var top uint64
 	see := func(x concord.Version) { top = max(top, x.Get(a)) }
 	for _, u := range st.Units {
@@ -889,7 +890,7 @@ func (m *merger) editTime(o *observation, u string) (t time.Time, field bool) {
 
 // holdChange holds a gated change of u (to, by winner, at version v) beside
 // the canonical value, for a person.
-func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, rule, reason string) {
+func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, rule, reason string) {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 	if cu := st.Units[u]; cu != nil {
@@ -902,10 +903,10 @@ func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Val
 
 // setUnit writes the new canonical value and version of u; from is the
 // current value (it becomes Prev; it is not modified afterwards).
-func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner concord.SystemID, rule string, from, to map[string]concord.Value, deleted bool) {
+func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner concord.SystemID, rule string, from, to map[string]concord.Value, deleted bool) {
 	cu := st.Units[u]
 	if cu == nil {
-		cu = &UnitState{}
+		cu = &state.Unit{}
 		st.Units[u] = cu
 	} else {
 		cu.PrevVersion = cu.Version
@@ -931,18 +932,18 @@ func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner co
 }
 
 // hold keeps the conflict c on unit u for a person.
-func (m *merger) hold(st *RecordState, u string, c resolve.Conflict, rule, reason string) {
+func (m *merger) hold(st *state.Record, u string, c resolve.Conflict, rule, reason string) {
 	cu := st.Units[u]
 	if cu == nil {
 		// A unit first seen in conflict: it has no canonical value yet.
-		cu = &UnitState{}
+		cu = &state.Unit{}
 		st.Units[u] = cu
 	}
 	since := m.now()
 	if cu.Hold != nil {
 		since = cu.Hold.Since
 	}
-	cu.Hold = &Hold{Candidates: c.Candidates, Base: c.Base, BaseKnown: c.BaseKnown, Rule: rule, Reason: reason, Since: since}
+	cu.Hold = &state.Hold{Candidates: c.Candidates, Base: c.Base, BaseKnown: c.BaseKnown, Rule: rule, Reason: reason, Since: since}
 	ev := m.event(audit.ConflictHeld, st.Key, u)
 	ev.Fields, ev.Rule, ev.Reason = c.Fields, rule, reason
 	for _, x := range c.Candidates {
@@ -952,7 +953,7 @@ func (m *merger) hold(st *RecordState, u string, c resolve.Conflict, rule, reaso
 }
 
 // conflict builds the resolver's view of the concurrent candidates.
-func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.Conflict {
+func (m *merger) conflict(st *state.Record, u string, cands []candidate) resolve.Conflict {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 	cu := st.Units[u]
@@ -999,7 +1000,7 @@ func (m *merger) conflict(st *RecordState, u string, cands []candidate) resolve.
 // fields over the ones the system held (the previous canonical value if it
 // held that, else the current one). Connectors report whole records, so
 // this matters only for partial reports passed to Ingest.
-func (m *merger) editValues(st *RecordState, e *edit) map[string]concord.Value {
+func (m *merger) editValues(st *state.Record, e *edit) map[string]concord.Value {
 	if e.unit == resolve.RecordUnit || e.vals != nil {
 		return e.vals // computed once, when the edit is detected
 	}
@@ -1049,7 +1050,7 @@ func (m *merger) hashUnit(fields []string, vals map[string]concord.Value) (uint6
 
 // noValue is the hash of a unit in a system that deleted the record: it
 // holds no value of it.
-const noValue = 0
+const noValue = state.NoValue
 
 func existHash(exists bool) uint64 {
 	if exists {

@@ -14,7 +14,9 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // propEngine is an engine over n systems whose merge is driven directly,
@@ -32,6 +34,7 @@ func propEngine(t rapid.TB, n int) *Engine {
 	// Always decides: by the systems' timestamps, then by name.
 	cfg.Resolver = resolve.Chain(resolve.LastWriterWins(), resolve.Priority(ids...))
 	cfg.Now = func() time.Time { return time.Unix(0, 0) }
+	cfg.Store = store.NewMemory()
 	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -70,8 +73,8 @@ func genObs(t *rapid.T, e *Engine, label string, base time.Time) []*observation 
 }
 
 // genState builds a state by a few rounds of merges and partial pushes.
-func genState(t *rapid.T, e *Engine) (*RecordState, time.Time) {
-	st := &RecordState{Key: "k", Fields: map[string]concord.Value{}, Units: map[string]*UnitState{}, Systems: map[concord.SystemID]*SystemView{}}
+func genState(t *rapid.T, e *Engine) (*state.Record, time.Time) {
+	st := &state.Record{Key: "k", Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rounds := rapid.IntRange(0, 4).Draw(t, "rounds")
 	for r := range rounds {
@@ -83,7 +86,7 @@ func genState(t *rapid.T, e *Engine) (*RecordState, time.Time) {
 		// Push to some systems, as a cycle whose other writes failed.
 		c := e.newCycle()
 		for _, s := range e.systems {
-			if st.stale(st.Systems[s.id]) && rapid.Bool().Draw(t, "push") {
+			if st.Stale(st.Systems[s.id]) && rapid.Bool().Draw(t, "push") {
 				w, err := c.plan(context.Background(), st, s)
 				if err != nil {
 					t.Fatal(err)
@@ -102,7 +105,7 @@ func genState(t *rapid.T, e *Engine) (*RecordState, time.Time) {
 // versions, holds and what each system is recorded to hold; withHistory adds
 // what depends on the path taken (winners, rules, the previous value, the
 // exact older version a system holds).
-func dump(st *RecordState, withHistory bool) string {
+func dump(st *state.Record, withHistory bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "deleted=%v\n", st.Deleted)
 	for _, f := range sortedKeysOf(st.Fields) {

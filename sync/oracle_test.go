@@ -155,10 +155,7 @@ func (o *oracle) check() {
 	o.seen = len(events)
 	// What the engine records as in sync must be what the system holds.
 	keys := []string{"k1", "k2"}
-	states, err := o.r.store.Load(context.Background(), keys)
-	if err != nil {
-		o.t.Fatal(err)
-	}
+	states := storedStates(o.t, o.r.store, keys...)
 	for _, key := range keys {
 		st := states[key]
 		if st == nil {

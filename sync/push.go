@@ -13,34 +13,35 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 	"github.com/concordsync/concord/transform/dict"
 )
 
 // write is one planned patch to one system.
 type write struct {
-	st     *RecordState
+	st     *state.Record
 	sys    *system
 	patch  connector.Patch
 	native map[string]uint64 // hashes of patch.Set
 	rt     map[string]uint64 // per unit: the hash the system will report back
 	result connector.Result
 	err    error // of the whole Apply call
-	// sent lists the attempts noted in the target's view (SystemView.Sent)
+	// sent lists the attempts noted in the target's view (state.View.Sent)
 	// for this write, by unit.
-	sent map[string]HeldUnit
+	sent map[string]state.Copy
 }
 
 // planWrites plans a field-level patch for every system that does not hold
 // a record's canonical values, per system, and notes each in the target's
-// view as attempted (SystemView.Sent) before anything is sent.
-func (c *cycle) planWrites(ctx context.Context, states []*RecordState) [][]*write {
+// view as attempted (state.View.Sent) before anything is sent.
+func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*write {
 	per := make([][]*write, len(c.e.systems))
 	for _, st := range states {
 		for i, s := range c.e.systems {
 			view := st.Systems[s.id]
-			if !st.stale(view) {
-				if view.Attempts > 0 && !view.Parked && !st.behind(view) {
+			if !st.Stale(view) {
+				if view.Attempts > 0 && !view.Parked && !st.Behind(view) {
 					// In sync without a write (its own edit won):
 					// failures are counted in a row.
 					c.writeSucceeded(st, s)
@@ -130,7 +131,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 					// The system answered for this patch: it was not
 					// applied, so nothing it reports later is this
 					// write. (A failed call may have applied it.)
-					w.st.Systems[s.id].unsend(w.sent)
+					w.st.Systems[s.id].Unsend(w.sent)
 				}
 				c.writeFailed(w, err)
 				continue
@@ -146,14 +147,14 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 
 // plan computes the patch that brings s up to date with st, or marks s in
 // sync and returns nil if it needs none.
-func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, error) {
+func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, error) {
 	view := st.Systems[s.id]
 	if st.Deleted {
 		if view.Seen && !view.Deleted {
-			h := HeldUnit{Hash: existHash(false), Version: st.existence().Version}
-			view.sent(resolve.RecordUnit, h)
+			h := state.Copy{Hash: existHash(false), Version: st.Existence().Version}
+			view.AddSent(resolve.RecordUnit, h)
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, view, st, nil)}, sent: map[string]HeldUnit{resolve.RecordUnit: h}}, nil
+				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, view, st, nil)}, sent: map[string]state.Copy{resolve.RecordUnit: h}}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -228,7 +229,7 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 	}
 	// Remember the attempt until the system confirms or supersedes it:
 	// if the reply is lost, what the system reports later is this write.
-	sent := map[string]HeldUnit{}
+	sent := map[string]state.Copy{}
 	for name, u := range st.Units {
 		if u.Hold != nil {
 			continue
@@ -236,11 +237,11 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 		if h, ok := view.Units[name]; !create && ok && h.Version.Compare(u.Version) == concord.Equal {
 			continue
 		}
-		h := HeldUnit{Hash: rt[name], Version: u.Version}
+		h := state.Copy{Hash: rt[name], Version: u.Version}
 		if name == resolve.RecordUnit {
 			h.Hash = existHash(true)
 		}
-		view.sent(name, h)
+		view.AddSent(name, h)
 		sent[name] = h
 	}
 	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent}, nil
@@ -252,7 +253,7 @@ func (c *cycle) plan(ctx context.Context, st *RecordState, s *system) (*write, e
 // from what the outbound transform makes of them ("(415) 555-0132" against
 // "+14155550132"): s holds their value. Nil means every field (a record s
 // does not have, or a transform that needs the whole record).
-func (c *cycle) affected(ctx context.Context, st *RecordState, s *system, view *SystemView, create bool) map[string]bool {
+func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view *state.View, create bool) map[string]bool {
 	if create {
 		return nil
 	}
@@ -283,7 +284,7 @@ func (c *cycle) affected(ctx context.Context, st *RecordState, s *system, view *
 
 // synced records that s now holds the canonical value of every unit that
 // is not held.
-func (c *cycle) synced(st *RecordState, s *system, rt, native map[string]uint64, res connector.Result) {
+func (c *cycle) synced(st *state.Record, s *system, rt, native map[string]uint64, res connector.Result) {
 	view := st.Systems[s.id]
 	for name, u := range st.Units {
 		if u.Hold != nil {
@@ -291,20 +292,20 @@ func (c *cycle) synced(st *RecordState, s *system, rt, native map[string]uint64,
 		}
 		switch {
 		case name == resolve.RecordUnit:
-			view.Units[name] = HeldUnit{Hash: existHash(!st.Deleted), Version: u.Version}
+			view.Units[name] = state.Copy{Hash: existHash(!st.Deleted), Version: u.Version}
 		case st.Deleted:
 			// fields of a deleted record stay as they were
 			continue
 		default:
-			view.Units[name] = HeldUnit{Hash: rt[name], Version: u.Version}
+			view.Units[name] = state.Copy{Hash: rt[name], Version: u.Version}
 		}
-		view.confirm(name, u.Version)
+		view.Confirm(name, u.Version)
 	}
 	for f, h := range native {
 		view.Native[f] = h
 	}
 	if st.Deleted {
-		view.forgetValues()
+		view.ForgetValues()
 	}
 	view.Seen = view.Seen || !st.Deleted
 	view.Deleted = st.Deleted
@@ -329,7 +330,7 @@ func sortedFields(m map[string]concord.Value) []string {
 }
 
 // unitVersion is the record's context: the join of every unit's version.
-func unitVersion(st *RecordState) concord.Version {
+func unitVersion(st *state.Record) concord.Version {
 	var v concord.Version
 	for _, u := range st.Units {
 		v = v.Join(u.Version)
@@ -370,7 +371,7 @@ func (c *cycle) writeFailed(w *write, err error) {
 
 // park dead-letters the writes of st to s: they are not retried until
 // replayed.
-func (c *cycle) park(st *RecordState, s *system, payload, canonical concord.Record, err error, class string) {
+func (c *cycle) park(st *state.Record, s *system, payload, canonical concord.Record, err error, class string) {
 	view := st.Systems[s.id]
 	if view.Attempts == 0 {
 		view.FirstFailed = c.e.now()
@@ -413,7 +414,7 @@ func outboundViolations(err error, back concord.Record) error {
 
 // writeSucceeded clears the record's failure count: s holds its canonical
 // values.
-func (c *cycle) writeSucceeded(st *RecordState, s *system) {
+func (c *cycle) writeSucceeded(st *state.Record, s *system) {
 	view := st.Systems[s.id]
 	if !view.FirstFailed.IsZero() {
 		c.resolved = append(c.resolved, resolution{s.id, c.e.now().Sub(view.FirstFailed)})

@@ -16,6 +16,7 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
 )
 
 type plainConn struct{}
@@ -142,6 +143,7 @@ func TestGuardedResolverKeepsItsGateAbility(t *testing.T) {
 	e, err := New(Config{
 		Systems:  []System{{ID: "a", Connector: plainConn{}}, {ID: "b", Connector: plainConn{}}},
 		Resolver: resGate{},
+		Store:    store.NewMemory(),
 		Gates:    []resolve.Gate{resolve.GateFunc(func(context.Context, resolve.Change) (resolve.Verdict, error) { panic("g") })},
 	})
 	if err != nil {

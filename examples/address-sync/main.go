@@ -37,6 +37,7 @@ import (
 	"github.com/concordsync/concord/examples/internal/storykit"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/transform"
 )
 
@@ -144,7 +145,7 @@ type world struct {
 	result  outcome
 }
 
-func newWorld(out io.Writer, store recsync.Store) (*world, error) {
+func newWorld(out io.Writer, st store.Store) (*world, error) {
 	w := &world{out: out, clock: &storykit.Clock{}, fakes: map[concord.SystemID]*fake.System{},
 		maps: map[concord.SystemID]*transform.Mapping{}}
 	w.clock.Set("09:00")
@@ -165,7 +166,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 		Now: w.clock.Now,
 		// The engine's state (versions, what each system holds) in the
 		// embedded durable store: one file, no server.
-		Store: store,
+		Store: st,
 	}
 	for _, id := range systems {
 		m, err := mappingFor(id)

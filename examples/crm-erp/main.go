@@ -47,6 +47,7 @@ import (
 	"github.com/concordsync/concord/examples/internal/storykit"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/transform"
 	"github.com/concordsync/concord/transform/dedupe"
 	"github.com/concordsync/concord/transform/dict"
@@ -191,7 +192,7 @@ type world struct {
 	result outcome
 }
 
-func newWorld(out io.Writer, store recsync.Store) (*world, error) {
+func newWorld(out io.Writer, st store.Store) (*world, error) {
 	d, err := newDictionary()
 	if err != nil {
 		return nil, err
@@ -209,7 +210,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 			return nil
 		}),
 		Now:   w.clock.Now,
-		Store: store,
+		Store: st,
 		// Failures here are bad data, not flaky systems: nothing to
 		// retry within a cycle.
 		Retry: recsync.RetryPolicy{MaxAttempts: 1},

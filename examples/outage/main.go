@@ -42,6 +42,7 @@ import (
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/examples/internal/storykit"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 )
 
 func main() {
@@ -96,7 +97,7 @@ type world struct {
 	result    outcome
 }
 
-func newWorld(out io.Writer, store recsync.Store) (*world, error) {
+func newWorld(out io.Writer, st store.Store) (*world, error) {
 	w := &world{out: out, clock: &storykit.Clock{}, fakes: map[concord.SystemID]*fake.System{}}
 	w.clock.Set("09:00")
 	// The alerter: a Grouper (one failure, one alert with a count, and a
@@ -127,7 +128,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 			return nil
 		}),
 		Now:   w.clock.Now,
-		Store: store,
+		Store: st,
 	}
 	for _, id := range systems {
 		f := fake.New(string(id), fake.WithClock(w.clock.Now))

@@ -25,8 +25,8 @@
 // SystemOfRecord(owned → first system) then LastWriterWins (or, in a third
 // of the seeds, then Hold: every conflict waits for a person), and in half
 // the seeds a gate that holds a change of amount by a factor of 1000 or
-// more. Its store is a MemoryStore whose commits pass every state and dead
-// letter through the durable stores' codec (feature "codec"), so that what a
+// more. Its store is a store.Memory, which keeps the engine's encoding of
+// every state and dead letter as the durable stores do, so that what a
 // durable store refuses is refused here. Its clock (Config.Now) and the
 // systems' clocks are one simulated clock that the harness moves, and that
 // bulk edits share; the engine's retry waits, the systems' latency and the

@@ -12,9 +12,8 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
-	"github.com/concordsync/concord/internal/statecodec"
 	"github.com/concordsync/concord/resolve"
-	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/transform"
 )
 
@@ -69,18 +68,13 @@ const (
 var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindPermanent, KindReplyLost,
 	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore}
 
-// featCodec makes the store encode every state and dead letter with the
-// durable stores' codec (internal/statecodec), so that what a durable store
-// would refuse is refused here too. A skip-list name like the fault kinds.
-const featCodec = "codec"
-
 // featFieldTimes gives about half the systems per-field modification times
 // (fake.WithFieldTimes); switched off, no system has them.
 const featFieldTimes = "fieldtimes"
 
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featCodec, featFieldTimes}
+var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.
@@ -212,12 +206,10 @@ func (k *conn) Get(ctx context.Context, keys []string) ([]concord.Record, error)
 }
 
 // simStore is the Store one engine instance sees: the world's current
-// store, with crash points, and (feature codec) every state and dead letter
-// passed through the durable codec on commit, as a durable store would.
+// store, with crash points.
 type simStore struct {
-	recsync.Store
-	cr    *crasher
-	codec bool
+	store.Store
+	cr *crasher
 }
 
 func (s *simStore) at(name string, op func() error) error {
@@ -234,13 +226,13 @@ func (s *simStore) Actor(ctx context.Context, name string) (a concord.Actor, err
 	return a, err
 }
 
-func (s *simStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (l recsync.Lease, err error) {
+func (s *simStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (l store.Lease, err error) {
 	err = s.at("AcquireLease", func() error { l, err = s.Store.AcquireLease(ctx, name, holder, ttl); return err })
 	return l, err
 }
 
 // ReleaseLease: a dead process releases nothing.
-func (s *simStore) ReleaseLease(ctx context.Context, l recsync.Lease) error {
+func (s *simStore) ReleaseLease(ctx context.Context, l store.Lease) error {
 	if s.cr.isDead() {
 		return errCrash
 	}
@@ -256,7 +248,7 @@ func (s *simStore) Cursor(ctx context.Context, sys concord.SystemID) (connector.
 	return s.Store.Cursor(ctx, sys)
 }
 
-func (s *simStore) Load(ctx context.Context, keys []string) (m map[string]*recsync.RecordState, err error) {
+func (s *simStore) Load(ctx context.Context, keys []string) (m map[string]store.State, err error) {
 	err = s.at("Load", func() error { m, err = s.Store.Load(ctx, keys); return err })
 	return m, err
 }
@@ -271,61 +263,18 @@ func (s *simStore) Held(ctx context.Context) (k []string, err error) {
 	return k, err
 }
 
-func (s *simStore) DeadLetters(ctx context.Context) (d []recsync.DeadLetter, err error) {
+func (s *simStore) DeadLetters(ctx context.Context) (d []store.DeadLetter, err error) {
 	err = s.at("DeadLetters", func() error { d, err = s.Store.DeadLetters(ctx); return err })
 	return d, err
 }
 
-func (s *simStore) Commit(ctx context.Context, c *recsync.Commit) error {
-	return s.at("Commit", func() error {
-		if !s.codec {
-			return s.Store.Commit(ctx, c)
-		}
-		cc, err := roundTrip(c)
-		if err != nil {
-			return err
-		}
-		if err := s.Store.Commit(ctx, cc); err != nil {
-			return err
-		}
-		for i, st := range c.States {
-			st.Rev = cc.States[i].Rev // as the store does in the given states
-		}
-		return nil
-	})
+func (s *simStore) DeadLetter(ctx context.Context, id uint64) (d store.DeadLetter, err error) {
+	err = s.at("DeadLetter", func() error { d, err = s.Store.DeadLetter(ctx, id); return err })
+	return d, err
 }
 
-// roundTrip returns a copy of c whose states and dead letters are what the
-// durable codec gives back, or the codec's error, as a durable store would.
-// Revisions are kept: the store compares and bumps them.
-func roundTrip(c *recsync.Commit) (*recsync.Commit, error) {
-	cc := *c
-	cc.States = make([]*recsync.RecordState, len(c.States))
-	for i, st := range c.States {
-		b, err := statecodec.EncodeState(nil, st)
-		if err != nil {
-			return nil, fmt.Errorf("sim codec store: encoding record %q: %w", st.Key, err)
-		}
-		back, err := statecodec.DecodeState(b)
-		if err != nil {
-			return nil, fmt.Errorf("sim codec store: decoding record %q: %w", st.Key, err)
-		}
-		back.Rev = st.Rev
-		cc.States[i] = back
-	}
-	cc.DeadLetters = make([]recsync.DeadLetter, len(c.DeadLetters))
-	for i, d := range c.DeadLetters {
-		b, err := statecodec.EncodeDeadLetter(nil, d)
-		if err != nil {
-			return nil, fmt.Errorf("sim codec store: encoding a dead letter of %q: %w", d.Key, err)
-		}
-		back, err := statecodec.DecodeDeadLetter(b)
-		if err != nil {
-			return nil, fmt.Errorf("sim codec store: decoding a dead letter of %q: %w", d.Key, err)
-		}
-		cc.DeadLetters[i] = back
-	}
-	return &cc, nil
+func (s *simStore) Commit(ctx context.Context, c *store.Commit) error {
+	return s.at("Commit", func() error { return s.Store.Commit(ctx, c) })
 }
 
 // userPanic is the value of an injected panic in user code.

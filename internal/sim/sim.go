@@ -19,8 +19,10 @@ import (
 	"github.com/concordsync/concord/audit/audittest"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // Options configures one simulated run.
@@ -139,8 +141,8 @@ type world struct {
 	holdMode bool // conflicts held for a person instead of last-writer-wins
 	gate     bool // the big-change gate is configured
 
-	base     *recsync.MemoryStore   // the store's current contents
-	snaps    []*recsync.MemoryStore // older copies, for KindRestore
+	base     *store.Memory   // the store's current contents
+	snaps    []*store.Memory // older copies, for KindRestore
 	engine   *recsync.Engine
 	instance int
 	cr       *crasher // armed crash of the current instance, if any
@@ -215,7 +217,7 @@ func Run(opt Options) *Result {
 	}
 	w.holdMode = rng.IntN(10) < 3
 	w.gate = rng.IntN(2) == 0
-	w.base = recsync.NewMemoryStore()
+	w.base = store.NewMemory()
 	w.o = newOracle(w)
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
 	w.restart("start")
@@ -258,7 +260,7 @@ func (w *world) restart(why string) {
 	w.instance++
 	w.cr = nil
 	w.logf("  engine instance %d (%s)", w.instance, why)
-	w.curStore = &simStore{Store: w.base, codec: !w.opt.Skip[featCodec]}
+	w.curStore = &simStore{Store: w.base}
 	w.curConns = nil
 	resolver := resolve.Chain(resolve.SystemOfRecord(map[string]concord.SystemID{fieldOwned: w.names[0]}), resolve.LastWriterWins())
 	if w.holdMode {
@@ -645,11 +647,16 @@ func (w *world) observe() {
 // account checks that every dead letter and every hold is explained.
 func (w *world) account() {
 	ctx := context.Background()
-	dead, err := w.base.DeadLetters(ctx)
+	stored, err := w.base.DeadLetters(ctx)
 	if err != nil {
 		panic(err)
 	}
-	for _, d := range dead {
+	for _, sd := range stored {
+		d, err := state.DecodeDeadLetter(sd.Data)
+		if err != nil {
+			panic(fmt.Sprintf("dead letter %d: %v", sd.ID, err))
+		}
+		d.ID = sd.ID
 		id := fmt.Sprintf("%d/%s/%s/%v/%s", d.ID, d.System, d.Key, d.Inbound, d.When)
 		if w.deadSeen[id] {
 			continue
@@ -702,9 +709,13 @@ func (w *world) holds() ([]recsync.HeldConflict, error) {
 	}
 	var out []recsync.HeldConflict
 	for _, k := range keys {
-		st := states[k]
-		if st == nil {
+		stored, ok := states[k]
+		if !ok {
 			continue
+		}
+		st, err := state.DecodeState(stored.Data)
+		if err != nil {
+			return nil, fmt.Errorf("record %q: %w", k, err)
 		}
 		for _, name := range slices.Sorted(mapsKeys(st.Units)) {
 			if u := st.Units[name]; u.Hold != nil {
@@ -834,7 +845,11 @@ func (w *world) quiet() {
 		w.failf(ClassLeft, "%d hold(s) left after the person settled them all, e.g. %s/%s", len(holds), holds[0].Key, holds[0].Unit)
 	}
 	if dead, _ := w.base.DeadLetters(context.Background()); len(dead) > 0 {
-		w.failf(ClassLeft, "%d dead letter(s) left after the person replayed them all, e.g. %s %s: %s", len(dead), dead[0].System, dead[0].Key, dead[0].Reason)
+		first, err := state.DecodeDeadLetter(dead[0].Data)
+		if err != nil {
+			panic(fmt.Sprintf("dead letter %d: %v", dead[0].ID, err))
+		}
+		w.failf(ClassLeft, "%d dead letter(s) left after the person replayed them all, e.g. %s %s: %s", len(dead), first.System, first.Key, first.Reason)
 	}
 	// Steady state: two more cycles write nothing.
 	if quiet {

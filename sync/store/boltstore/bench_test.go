@@ -5,10 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/concordsync/concord/internal/state"
 	bolt "go.etcd.io/bbolt"
-
-	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/storetest"
 )
 
 // BenchmarkCommit1000 compares a Commit of 1,000 states with the floor: one
@@ -18,14 +16,15 @@ import (
 // the floor, leaving the store's own overhead. It logs the ratios.
 func BenchmarkCommit1000(b *testing.B) {
 	const n = 1000
-	states := make([]*recsync.RecordState, n)
+	states := make([]*state.Record, n)
 	enc := make([][]byte, n)
 	for i := range states {
-		states[i] = storetest.State(fmt.Sprintf("k%04d", i), i%3 == 0, i%7 == 0)
-		var err error
-		if enc[i], err = encodeState(states[i], 1); err != nil {
+		states[i] = state.Sample(fmt.Sprintf("k%04d", i), i%3 == 0, i%7 == 0)
+		ss, err := state.Encode(states[i])
+		if err != nil {
 			b.Fatal(err)
 		}
+		enc[i] = ss.Data
 	}
 	var commitNs, rawNs float64
 	b.Run("Commit", func(b *testing.B) {
@@ -33,10 +32,10 @@ func BenchmarkCommit1000(b *testing.B) {
 			st.Rev = 0 // a fresh store per run
 		}
 		s := open(b, filepath.Join(b.TempDir(), "concord.db"))
-		mustCommit(b, s, &recsync.Commit{States: states}) // as an engine, update existing states
+		mustCommit(b, s, &state.Commit{States: states}) // as an engine, update existing states
 		b.ReportAllocs()
 		for b.Loop() {
-			mustCommit(b, s, &recsync.Commit{States: states})
+			mustCommit(b, s, &state.Commit{States: states})
 		}
 		commitNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 		b.ReportMetric(commitNs/n, "ns/state")
@@ -59,9 +58,11 @@ func BenchmarkCommit1000(b *testing.B) {
 					for i, st := range states {
 						v := enc[i]
 						if encode {
-							if v, err = encodeState(st, 1); err != nil {
+							ss, err := state.Encode(st)
+							if err != nil {
 								return err
 							}
+							v = ss.Data
 						}
 						if err := bk.Put([]byte(st.Key), v); err != nil {
 							return err

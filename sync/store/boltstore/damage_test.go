@@ -21,9 +21,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
-	"github.com/concordsync/concord/internal/statecodec"
-	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/storetest"
+	"github.com/concordsync/concord/internal/state"
 )
 
 // damageChildEnv names a file listing store files, one a line, that
@@ -64,9 +62,9 @@ func writeFixture(t testing.TB, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	states := make([]*recsync.RecordState, fixtureKeys)
+	states := make([]*state.Record, fixtureKeys)
 	for round := range 6 {
-		c := &recsync.Commit{
+		c := &state.Commit{
 			Lease:   &lease,
 			Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint("a-", round)), "b": connector.Cursor(fmt.Sprint("b-", round))},
 		}
@@ -74,7 +72,7 @@ func writeFixture(t testing.TB, path string) string {
 			if (i+round)%3 == 0 && round > 0 {
 				continue
 			}
-			st := storetest.State(fixtureKey(i), (i+round)%4 == 0, i%9 == 0)
+			st := state.Sample(fixtureKey(i), (i+round)%4 == 0, i%9 == 0)
 			if states[i] != nil {
 				st.Rev = states[i].Rev
 			}
@@ -86,7 +84,7 @@ func writeFixture(t testing.TB, path string) string {
 			states[i] = st
 			c.States = append(c.States, st)
 		}
-		c.DeadLetters = []recsync.DeadLetter{{System: "a", Key: fmt.Sprint("bad-", round), Inbound: true, Reason: "no key", Class: "invalid", When: clock}}
+		c.DeadLetters = []state.DeadLetter{{System: "a", Key: fmt.Sprint("bad-", round), Inbound: true, Reason: "no key", Class: "invalid", When: clock}}
 		if round == 3 {
 			c.RemoveDeadLetters = []uint64{1, 2}
 		}
@@ -128,14 +126,14 @@ func fingerprint(s *Store) (string, error) {
 	for i := range keys {
 		keys[i] = fixtureKey(i)
 	}
-	states, err := s.Load(ctx, keys)
+	states, err := state.Load(ctx, s, keys)
 	if err != nil {
 		return "", err
 	}
 	put(binary.AppendUvarint(nil, uint64(len(states))))
 	for _, k := range keys {
 		if st := states[k]; st != nil {
-			b, err := statecodec.EncodeState(nil, st)
+			b, err := state.EncodeState(nil, st)
 			if err != nil {
 				return "", err
 			}
@@ -151,12 +149,12 @@ func fingerprint(s *Store) (string, error) {
 		}
 		put([]byte(strings.Join(ks, "\x00")))
 	}
-	dead, err := s.DeadLetters(ctx)
+	dead, err := state.LoadDeadLetters(ctx, s)
 	if err != nil {
 		return "", err
 	}
 	for _, d := range dead {
-		b, err := statecodec.EncodeDeadLetter(binary.AppendUvarint(nil, d.ID), d)
+		b, err := state.EncodeDeadLetter(binary.AppendUvarint(nil, d.ID), d)
 		if err != nil {
 			return "", err
 		}

@@ -1,4 +1,4 @@
-// Package boltstore is a durable [recsync.Store] in one local file, on the
+// Package boltstore is a durable [store.Store] in one local file, on the
 // embedded key/value database bbolt (go.etcd.io/bbolt). It suits a host that
 // runs one engine instance per pipeline and wants its sync state to survive
 // restarts without running a database server. Several engines in one
@@ -60,30 +60,32 @@
 // # File layout, format version 2
 //
 // Integers are big-endian. Every value except "kind" and "format" is
-// sealed: followed by its CRC-32C (internal/statecodec's Seal) over the
+// sealed: followed by its CRC-32C (internal/checksum's Seal) over the
 // bucket name, the key and the value. Buckets and keys (the sizes are
 // those of the values before the checksum):
 //
 //	meta         "kind"       "concord/boltstore" (what marks the file as ours)
 //	             "format"     uint64: the format version ([FormatVersion]), not sealed
-//	             "epoch"      uint64: the current epoch ([recsync.Store.Epoch])
+//	             "epoch"      uint64: the current epoch ([store.Meta])
 //	             "generation" uint64: incremented by every write transaction
 //	             "actorseq"   uint64: the last actor number given
 //	             "deadseq"    uint64: the last dead letter number given
 //	             "count/<bucket>" uint64: the number of entries in each bucket below
 //	actors       name -> uint32 actor number
 //	cursors      system ID -> cursor
-//	states       record key -> uint64 rev, then the state encoded by internal/statecodec
-//	pending      record key -> empty: the states whose RecordState.Pending() is true
-//	held         record key -> empty: the states whose RecordState.Held() is true
-//	deadletters  uint64 number -> dead letter encoded by internal/statecodec
+//	states       record key -> uint64 rev, then the state's Data (the engine's encoding)
+//	pending      record key -> empty: the states committed with State.Pending set
+//	held         record key -> empty: the states committed with State.Held set
+//	deadletters  uint64 number -> the dead letter's Data (the engine's encoding)
 //	leases       lease name -> uint64 token, one length byte and the expiry
 //	             (time.Time.MarshalBinary), then the holder
 //
-// The revision before the encoded state lets Commit check revisions without
-// decoding, and the pending and held buckets make [Store.Pending] and
-// [Store.Held] index scans. The statecodec encoding carries its own version;
-// states are re-encoded in the newest one whenever they are committed.
+// The store never interprets Data: the revision before it lets Commit check
+// revisions, and the pending and held buckets make [Store.Pending] and
+// [Store.Held] index scans. The engine's encoding carries its own version
+// and (from its format 3) its own checksum; the engine re-encodes states in
+// its newest format whenever it commits them. Only the migration from
+// format 1 decodes states and dead letters, to check them.
 //
 // # Format versions and migration
 //
@@ -122,7 +124,7 @@
 //
 //   - The file is older than its witness (generation below the witness's):
 //     the file was restored from a backup, or replaced by an older copy.
-//     Open moves to a new epoch with [recsync.NextEpoch], sets the
+//     Open moves to a new epoch with [store.NextEpoch], sets the
 //     generation past the witness's (so that generations never repeat),
 //     logs a warning and reports it by [Store.Restored].
 //   - The file is missing, empty (0 bytes) or an empty bbolt database, and

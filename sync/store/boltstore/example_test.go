@@ -23,7 +23,7 @@ func Example() {
 	path := filepath.Join(dir, "concord.db")
 	ctx := context.Background()
 
-	store, err := boltstore.Open(path)
+	st, err := boltstore.Open(path)
 	if err != nil {
 		panic(err)
 	}
@@ -31,7 +31,7 @@ func Example() {
 	engine, err := recsync.New(recsync.Config{
 		Systems:  []recsync.System{{ID: "portal", Connector: portal}, {ID: "warehouse", Connector: warehouse}},
 		Resolver: resolve.LastWriterWins(),
-		Store:    store,
+		Store:    st,
 	})
 	if err != nil {
 		panic(err)
@@ -42,24 +42,24 @@ func Example() {
 	}
 	w, _ := warehouse.Record("c1")
 	fmt.Println("warehouse:", w.Fields)
-	epoch, _ := store.Epoch(ctx)
-	if err := store.Close(); err != nil {
+	epoch, _ := st.Epoch(ctx)
+	if err := st.Close(); err != nil {
 		panic(err)
 	}
 
 	// The host restarts.
-	store, err = boltstore.Open(path)
+	st, err = boltstore.Open(path)
 	if err != nil {
 		panic(err)
 	}
-	defer store.Close()
-	states, _ := store.Load(ctx, []string{"c1"})
-	again, _ := store.Epoch(ctx)
-	fmt.Println("stored:", states["c1"].Fields)
-	fmt.Println("same epoch:", again == epoch, "restored:", store.Restored())
+	defer st.Close()
+	states, _ := st.Load(ctx, []string{"c1"}) // the engine's encoding: opaque
+	again, _ := st.Epoch(ctx)
+	fmt.Println("stored: c1 at revision", states["c1"].Rev)
+	fmt.Println("same epoch:", again == epoch, "restored:", st.Restored())
 	// Output:
 	// warehouse: map[phone:+44 1]
-	// stored: map[phone:+44 1]
+	// stored: c1 at revision 2
 	// same epoch: true restored: false
 }
 

@@ -12,8 +12,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/concordsync/concord/internal/statecodec"
-	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/internal/checksum"
+	"github.com/concordsync/concord/internal/state"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // FormatVersion is the file format version this package writes. Version 2
@@ -97,13 +98,13 @@ func what(bucket, key []byte) string {
 
 // seal returns the stored form of payload under bucket and key.
 func seal(bucket, key, payload []byte) []byte {
-	return statecodec.Seal(make([]byte, 0, len(payload)+statecodec.ChecksumSize), string(bucket), key, payload)
+	return checksum.Seal(make([]byte, 0, len(payload)+checksum.Size), string(bucket), key, payload)
 }
 
 // unseal checks a stored value and returns its payload, or an error
 // wrapping ErrDamaged that names the value.
 func unseal(bucket, key, v []byte) ([]byte, error) {
-	p, err := statecodec.Unseal(string(bucket), key, v)
+	p, err := checksum.Unseal(string(bucket), key, v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, what(bucket, key), err)
 	}
@@ -366,12 +367,9 @@ func migrate1to2(tx *bolt.Tx) error {
 		}
 		switch string(bucket) {
 		case string(bStates):
-			if _, err := decodeState(string(k), v); err != nil {
-				return err
-			}
-			return nil
+			return checkFormat1State(string(k), v)
 		case string(bDeadLetters):
-			if _, err := statecodec.DecodeDeadLetter(v); err != nil {
+			if _, err := state.DecodeDeadLetter(v); err != nil {
 				return bad("%v", err)
 			}
 		case string(bPending), string(bHeld):
@@ -459,7 +457,7 @@ func prepare(db *bolt.DB, l layout, witness uint64, fellBack string, fresh bool)
 					return err
 				}
 			}
-			if err := putMeta(tx, kEpoch, recsync.NextEpoch(0)); err != nil {
+			if err := putMeta(tx, kEpoch, store.NextEpoch(0)); err != nil {
 				return err
 			}
 		}
@@ -498,7 +496,7 @@ func prepare(db *bolt.DB, l layout, witness uint64, fellBack string, fresh bool)
 				return fmt.Errorf("%w: %s, which is at generation %d, but the witness records generation %d: the last commits are lost",
 					ErrDamaged, fellBack, p.fileGen, witness)
 			default:
-				p.restored, p.oldEpoch, p.epoch = true, p.epoch, recsync.NextEpoch(p.epoch)
+				p.restored, p.oldEpoch, p.epoch = true, p.epoch, store.NextEpoch(p.epoch)
 				if err := putMeta(tx, kEpoch, p.epoch); err != nil {
 					return err
 				}
@@ -576,4 +574,22 @@ func writeWitness(path string, g uint64) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// checkFormat1State decodes a state as format 1 stored it (the revision,
+// then the engine's encoding) and checks that its two revisions and its
+// key agree: the one place this package reads the engine's encoding, as
+// format 1 had no checksums to check it by.
+func checkFormat1State(key string, v []byte) error {
+	if len(v) < 8 {
+		return fmt.Errorf("%w: format 1 record %q: no revision", ErrDamaged, key)
+	}
+	st, err := state.DecodeState(v[8:])
+	if err != nil {
+		return fmt.Errorf("%w: format 1 record %q: %w", ErrDamaged, key, err)
+	}
+	if rev := binary.BigEndian.Uint64(v); st.Rev != rev || st.Key != key {
+		return fmt.Errorf("%w: format 1 record %q: stored as %q at revision %d, indexed at %d", ErrDamaged, key, st.Key, st.Rev, rev)
+	}
+	return nil
 }

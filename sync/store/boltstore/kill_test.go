@@ -19,8 +19,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
-	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/storetest"
+	"github.com/concordsync/concord/internal/state"
 )
 
 const (
@@ -36,8 +35,8 @@ const (
 
 // killState is the state commit i leaves for its key: field n is i, and
 // the state is pending when i is even (so the pending index moves too).
-func killState(key string, i int, rev uint64) *recsync.RecordState {
-	st := storetest.State(key, i%2 == 0, false)
+func killState(key string, i int, rev uint64) *state.Record {
+	st := state.Sample(key, i%2 == 0, false)
 	st.Fields["n"] = int64(i)
 	st.Rev = rev
 	return st
@@ -74,7 +73,7 @@ func TestKillChild(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second) // an orphaned child stops by itself
 	for i := next; time.Now().Before(deadline); i++ {
 		key := fmt.Sprintf("k%02d", i%killKeys)
-		m, err := s.Load(ctx, []string{key})
+		m, err := state.Load(ctx, s, []string{key})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,14 +81,14 @@ func TestKillChild(t *testing.T) {
 		if old := m[key]; old != nil {
 			rev = old.Rev
 		}
-		c := &recsync.Commit{
+		c := &state.Commit{
 			Cursors: map[concord.SystemID]connector.Cursor{seqSystem: connector.Cursor(strconv.Itoa(i))},
-			States:  []*recsync.RecordState{killState(key, i, rev)},
+			States:  []*state.Record{killState(key, i, rev)},
 		}
 		if i%10 == 0 {
-			c.DeadLetters = []recsync.DeadLetter{{System: "a", Key: key, Reason: strconv.Itoa(i)}}
+			c.DeadLetters = []state.DeadLetter{{System: "a", Key: key, Reason: strconv.Itoa(i)}}
 		}
-		if err := s.Commit(ctx, c); err != nil {
+		if err := c.Apply(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -198,11 +197,11 @@ func checkPrefix(t *testing.T, s *Store) int {
 	for j := range keys {
 		keys[j] = fmt.Sprintf("k%02d", j)
 	}
-	got, err := s.Load(ctx, keys)
+	got, err := state.Load(ctx, s, keys)
 	if err != nil {
 		t.Fatalf("Load after kill at commit %d: %v", seq, err)
 	}
-	want := map[string]*recsync.RecordState{}
+	want := map[string]*state.Record{}
 	wantPending := []string{}
 	for j, key := range keys {
 		if seq < j {
@@ -224,7 +223,7 @@ func checkPrefix(t *testing.T, s *Store) int {
 	if diff := cmp.Diff(wantPending, pending); diff != "" {
 		t.Fatalf("pending index after kill at commit %d (-want +got):\n%s", seq, diff)
 	}
-	dead, err := s.DeadLetters(ctx)
+	dead, err := state.LoadDeadLetters(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +16,8 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
-	"github.com/concordsync/concord/internal/statecodec"
-	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/storetest"
+	"github.com/concordsync/concord/internal/state"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // format1 is what a format 1 file holds, written below the way format 1
@@ -28,27 +28,27 @@ type format1 struct {
 	actors            map[string]uint32
 	actorSeq          uint64
 	cursors           map[string]string
-	states            []*recsync.RecordState
-	dead              map[uint64]recsync.DeadLetter
+	states            []*state.Record
+	dead              map[uint64]state.DeadLetter
 	deadSeq           uint64
-	lease             recsync.Lease
+	lease             store.Lease
 }
 
 func sampleFormat1() format1 {
-	k1, k2 := storetest.State("k1", true, false), storetest.State("k2", false, true)
+	k1, k2 := state.Sample("k1", true, false), state.Sample("k2", false, true)
 	k1.Rev, k2.Rev = 3, 1
 	k1.Fields["bird"] = "CANARY"
 	return format1{
 		epoch: 0xfeedface, generation: 17,
 		actors: map[string]uint32{"system/a": 1, "system/b": 2}, actorSeq: 2,
 		cursors: map[string]string{"a": "c-9", "b": ""},
-		states:  []*recsync.RecordState{k1, k2},
-		dead: map[uint64]recsync.DeadLetter{
+		states:  []*state.Record{k1, k2},
+		dead: map[uint64]state.DeadLetter{
 			1: {System: "a", Key: "bad", Inbound: true, Reason: "no key", Class: "invalid", When: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)},
 			3: {System: "b", Key: "k9", Reason: "refused", Class: "permanent"},
 		},
 		deadSeq: 3, // number 2 was removed
-		lease:   recsync.Lease{Name: "default", Holder: "host-1", Token: 4, Expires: time.Date(2026, 5, 1, 9, 1, 0, 0, time.UTC)},
+		lease:   store.Lease{Name: "default", Holder: "host-1", Token: 4, Expires: time.Date(2026, 5, 1, 9, 1, 0, 0, time.UTC)},
 	}
 }
 
@@ -84,10 +84,11 @@ func (f format1) write(t *testing.T, path string) {
 			}
 		}
 		for _, st := range f.states {
-			v, err := statecodec.EncodeState(u64(st.Rev), st)
+			v, err := state.EncodeState(nil, st)
 			if err != nil {
 				return err
 			}
+			v = append(u64(st.Rev), asVersion2(v, false)...)
 			k := []byte(st.Key)
 			if err := bk["states"].Put(k, v); err != nil {
 				return err
@@ -104,10 +105,11 @@ func (f format1) write(t *testing.T, path string) {
 			}
 		}
 		for id, dl := range f.dead {
-			v, err := statecodec.EncodeDeadLetter(nil, dl)
+			v, err := state.EncodeDeadLetter(nil, dl)
 			if err != nil {
 				return err
 			}
+			v = asVersion2(v, true)
 			if err := bk["deadletters"].Put(u64(id), v); err != nil {
 				return err
 			}
@@ -146,25 +148,25 @@ func TestMigratesAFormat1File(t *testing.T) {
 		Epoch:   f.epoch,
 		Actors:  map[string]concord.Actor{"system/a": 1, "system/b": 2},
 		Cursors: map[concord.SystemID]connector.Cursor{"a": "c-9", "b": ""},
-		States:  map[string]*recsync.RecordState{"k1": f.states[0], "k2": f.states[1]},
+		States:  map[string]*state.Record{"k1": f.states[0], "k2": f.states[1]},
 		Pending: []string{"k1"},
 		Held:    []string{"k2"},
-		Dead:    []recsync.DeadLetter{f.dead[1], f.dead[3]},
+		Dead:    []state.DeadLetter{f.dead[1], f.dead[3]},
 	}
 	want.Dead[0].ID, want.Dead[1].ID = 1, 3
 	if diff := cmp.Diff(want, got, cmpState); diff != "" {
 		t.Fatalf("after migration (-format 1 +read back):\n%s", diff)
 	}
 	// The lease survived: another holder is refused.
-	if _, err := s.AcquireLease(ctx, "default", "host-2", time.Minute); !errors.Is(err, recsync.ErrLeaseHeld) {
+	if _, err := s.AcquireLease(ctx, "default", "host-2", time.Minute); !errors.Is(err, store.ErrLeaseHeld) {
 		t.Fatalf("AcquireLease by another holder after migration = %v; want ErrLeaseHeld", err)
 	}
 	// Sequences continue: actor 3, dead letter 4.
 	if a, err := s.Actor(ctx, "system/c"); err != nil || a != 3 {
 		t.Fatalf("next actor = %d, %v; want 3", a, err)
 	}
-	mustCommit(t, s, &recsync.Commit{DeadLetters: []recsync.DeadLetter{{System: "a", Key: "x", Reason: "r"}}})
-	if d, _ := s.DeadLetters(ctx); len(d) != 3 || d[2].ID != 4 {
+	mustCommit(t, s, &state.Commit{DeadLetters: []state.DeadLetter{{System: "a", Key: "x", Reason: "r"}}})
+	if d, _ := state.LoadDeadLetters(ctx, s); len(d) != 3 || d[2].ID != 4 {
 		t.Fatalf("dead letters after one more = %+v; want a third with ID 4", d)
 	}
 	closeStore(t, s)
@@ -239,7 +241,7 @@ func TestMigrationRefusesADamagedFormat1File(t *testing.T) {
 			rawUpdate(t, path, c.change)
 			if c.naming == "" {
 				s := open(t, path)
-				m, err := s.Load(ctx, []string{"k1"})
+				m, err := state.Load(ctx, s, []string{"k1"})
 				if err != nil || m["k1"].Fields["bird"] != "BANARY" {
 					t.Fatalf("Load = %v, %v", m, err)
 				}
@@ -247,5 +249,62 @@ func TestMigrationRefusesADamagedFormat1File(t *testing.T) {
 			}
 			refused(t, path, ErrDamaged, []string{"migrate from format version 1 to 2", c.naming})
 		})
+	}
+}
+
+// asVersion2 turns an encoding of the engine's current format (3) into the
+// format 2 encoding that format 1 files hold: without the trailing
+// checksum and, for a dead letter, without the count of per-field
+// modification times (which must be 0).
+func asVersion2(b []byte, dead bool) []byte {
+	b = slices.Clone(b[:len(b)-4])
+	if dead {
+		if b[len(b)-1] != 0 {
+			panic("asVersion2: a dead letter with FieldModified")
+		}
+		b = b[:len(b)-1]
+	}
+	b[3] = 2
+	return b
+}
+
+// A format 2 file written before stores kept opaque data holds format 2
+// encodings (no codec checksum, sealed by the store): it opens, loads and
+// decodes as it did, and the next commit re-encodes in format 3.
+func TestFormat2FileWithFormat2Encodings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "concord.db")
+	s := open(t, path)
+	st := state.Sample("k1", true, true)
+	ss, err := state.Encode(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss.Data = asVersion2(ss.Data, false)
+	dl, err := state.EncodeDeadLetter(nil, state.DeadLetter{System: "a", Key: "k1", Inbound: true, Reason: "bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, &store.Commit{States: []store.State{ss}, DeadLetters: []store.DeadLetter{{Data: asVersion2(dl, true)}}}); err != nil {
+		t.Fatal(err)
+	}
+	closeStore(t, s)
+	s = open(t, path)
+	got, err := state.Load(ctx, s, []string{"k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := state.Sample("k1", true, true)
+	want.Rev = 1
+	if diff := cmp.Diff(want, got["k1"], cmpState); diff != "" {
+		t.Fatalf("format 2 state (-want +got):\n%s", diff)
+	}
+	dead, err := state.LoadDeadLetters(ctx, s)
+	if err != nil || len(dead) != 1 || dead[0].Reason != "bad" || !dead[0].Inbound {
+		t.Fatalf("format 2 dead letter = %+v, %v", dead, err)
+	}
+	mustCommit(t, s, &state.Commit{States: []*state.Record{got["k1"]}})
+	raw, err := s.Load(ctx, []string{"k1"})
+	if err != nil || raw["k1"].Data[3] != state.Version {
+		t.Fatalf("after a commit the state is in format %d, %v; want %d", raw["k1"].Data[3], err, state.Version)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
-	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/internal/state"
 )
 
 // refused opens path expecting an error wrapping want that names path and
@@ -100,7 +100,7 @@ func TestFlippedBitInAValueIsFound(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "concord.db")
 		damage{cut: -1}.apply(t, pristine, witness, path)
 		s := open(t, path)
-		if m, err := s.Load(ctx, []string{"k00"}); err != nil || m["k00"].Fields["bird"] != "CANARY" {
+		if m, err := state.Load(ctx, s, []string{"k00"}); err != nil || m["k00"].Fields["bird"] != "CANARY" {
 			t.Fatalf("Load before the damage = %v, %v", m, err)
 		}
 		// The disk changes under the open store (bbolt maps the file
@@ -115,7 +115,7 @@ func TestFlippedBitInAValueIsFound(t *testing.T) {
 			}
 		}
 		f.Close()
-		m, err := s.Load(ctx, []string{"k01", "k00"})
+		m, err := state.Load(ctx, s, []string{"k01", "k00"})
 		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), `record "k00"`) || m != nil {
 			t.Fatalf("Load after CANARY became BANARY = %v, %v; want ErrDamaged naming record \"k00\"", m, err)
 		}
@@ -156,7 +156,7 @@ func TestLostFileIsRefusedUnlessStartFresh(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "concord.db")
 			s := open(t, path)
 			for i := range 41 {
-				mustCommit(t, s, &recsync.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint(i))}})
+				mustCommit(t, s, &state.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint(i))}})
 			}
 			old := mustEpoch(t, s)
 			closeStore(t, s)
@@ -227,7 +227,7 @@ func TestWitnessElsewhereDetectsFolderRestore(t *testing.T) {
 			}
 			commit := func(s *Store, n int) {
 				for i := range n {
-					mustCommit(t, s, &recsync.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint(i))}})
+					mustCommit(t, s, &state.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint(i))}})
 				}
 			}
 			copyFolder := func(from, to string) {
@@ -304,7 +304,7 @@ func TestDamagedNewestMetaPage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "concord.db")
 	s := open(t, path)
 	for i := range 4 {
-		mustCommit(t, s, &recsync.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint(i))}})
+		mustCommit(t, s, &state.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint(i))}})
 	}
 	closeStore(t, s)
 	b := readFile(t, path)
@@ -326,7 +326,7 @@ func TestDamagedNewestMetaPage(t *testing.T) {
 		t.Fatalf("after a torn meta write: cursor %q, %v, Restored %v; want the state of commit 3 (cursor 2)", cur, err, s.Restored())
 	}
 	// The next commit writes over the damaged page.
-	mustCommit(t, s, &recsync.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": "again"}})
+	mustCommit(t, s, &state.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": "again"}})
 	closeStore(t, s)
 	s = open(t, path)
 	if cur, _ := s.Cursor(ctx, "a"); cur != "again" {

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -20,8 +21,8 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
-	"github.com/concordsync/concord/internal/statecodec"
-	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/internal/checksum"
+	"github.com/concordsync/concord/sync/store"
 )
 
 var (
@@ -30,8 +31,7 @@ var (
 	// file is not modified.
 	ErrNotAStore = errors.New("boltstore: not a Concord store")
 	// ErrNewerFormat is returned by [Open] for a store written by a newer
-	// Concord (a newer [FormatVersion]), and by Load and DeadLetters for a
-	// value encoded in a newer statecodec format. Nothing is written.
+	// Concord (a newer [FormatVersion]). Nothing is written.
 	ErrNewerFormat = errors.New("boltstore: written by a newer format version")
 	// ErrDamaged is wrapped by every error about a damaged file: one that
 	// is truncated, whose bbolt structure is inconsistent, whose values do
@@ -39,8 +39,9 @@ var (
 	// panicked or faulted. The error names the file and what is wrong: the
 	// page, or the record key, dead letter, actor, cursor or lease. Open
 	// refuses such a file without writing to it; restore it from a backup
-	// (and see "Restore detection" in the package doc).
-	ErrDamaged = errors.New("boltstore: damaged store file")
+	// (and see "Restore detection" in the package doc). errors.Is
+	// matches it with store.ErrDamaged too.
+	ErrDamaged error = damagedError("boltstore: damaged store file")
 	// ErrCorrupt is ErrDamaged, under its former name.
 	//
 	// Deprecated: use ErrDamaged.
@@ -56,6 +57,16 @@ var (
 	// ErrClosed is returned by every method of a closed Store.
 	ErrClosed = errors.New("boltstore: store closed")
 )
+
+// damagedError is the type of ErrDamaged: a sentinel with its own text
+// that errors.Is also matches with store.ErrDamaged, so that hosts can test
+// for damage whatever the store.
+type damagedError string
+
+func (e damagedError) Error() string { return string(e) }
+
+// Is reports whether target is store.ErrDamaged.
+func (e damagedError) Is(target error) bool { return target == store.ErrDamaged }
 
 // DefaultTimeout is how long [Open] waits for the file lock unless
 // [WithTimeout] says otherwise.
@@ -122,7 +133,7 @@ func withLayout(l layout) Option {
 	return optionFunc(func(o *options) { o.layout = l })
 }
 
-// Store is a [recsync.Store] in a bbolt file. Create it with [Open]; it is
+// Store is a [store.Store] in a bbolt file. Create it with [Open]; it is
 // safe for concurrent use by several goroutines.
 type Store struct {
 	db       *bolt.DB
@@ -137,7 +148,7 @@ type Store struct {
 	witnessed uint64       // the generation last recorded in the witness
 }
 
-var _ recsync.Store = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 // Open opens the store in the file at path, creating it if it does not
 // exist, migrating it if it has an older format, and checking the witness
@@ -398,7 +409,7 @@ func (s *Store) witness(gen uint64) {
 	s.witnessed = gen
 }
 
-// Actor implements [recsync.Store]. Numbers are given in order from 1 and
+// Actor implements [store.Store]. Numbers are given in order from 1 and
 // are never reused.
 func (s *Store) Actor(ctx context.Context, name string) (concord.Actor, error) {
 	if name == "" {
@@ -442,7 +453,7 @@ func (s *Store) Actor(ctx context.Context, name string) (concord.Actor, error) {
 	return a, err
 }
 
-// Epoch implements [recsync.Store].
+// Epoch implements [store.Store].
 func (s *Store) Epoch(ctx context.Context) (uint64, error) {
 	var e uint64
 	err := s.view(ctx, "epoch", func(tx *bolt.Tx) error {
@@ -453,8 +464,8 @@ func (s *Store) Epoch(ctx context.Context) (uint64, error) {
 	return e, err
 }
 
-// NewEpoch implements [recsync.Store]: the new epoch is
-// [recsync.NextEpoch] of the old one, persisted.
+// NewEpoch implements [store.Store]: the new epoch is
+// [store.NextEpoch] of the old one, persisted.
 func (s *Store) NewEpoch(ctx context.Context) (uint64, error) {
 	var e uint64
 	err := s.update(ctx, "new epoch", func(w *wtx) error {
@@ -462,38 +473,38 @@ func (s *Store) NewEpoch(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		e = recsync.NextEpoch(old)
+		e = store.NextEpoch(old)
 		return putMeta(w.tx, kEpoch, e)
 	})
 	return e, err
 }
 
-// AcquireLease implements [recsync.Store] by [recsync.NextLease], in one
+// AcquireLease implements [store.Store] by [store.NextLease], in one
 // transaction, at the time of the Store's clock.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (recsync.Lease, error) {
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
 	if name == "" {
-		return recsync.Lease{}, fmt.Errorf("boltstore: acquire lease: empty name")
+		return store.Lease{}, fmt.Errorf("boltstore: acquire lease: empty name")
 	}
-	var l recsync.Lease
+	var l store.Lease
 	err := s.update(ctx, fmt.Sprintf("acquire lease %q", name), func(w *wtx) error {
 		cur, err := getLease(w.tx, name)
 		if err != nil {
 			return err
 		}
-		if l, err = recsync.NextLease(cur, name, holder, ttl, s.now()); err != nil {
+		if l, err = store.NextLease(cur, name, holder, ttl, s.now()); err != nil {
 			return err
 		}
 		return putLease(w, l)
 	})
 	if err != nil {
-		return recsync.Lease{}, err
+		return store.Lease{}, err
 	}
 	return l, nil
 }
 
-// ReleaseLease implements [recsync.Store]. The token is kept, so that the
+// ReleaseLease implements [store.Store]. The token is kept, so that the
 // next holder's is greater.
-func (s *Store) ReleaseLease(ctx context.Context, l recsync.Lease) error {
+func (s *Store) ReleaseLease(ctx context.Context, l store.Lease) error {
 	if l.Name == "" {
 		return fmt.Errorf("boltstore: release lease: empty name")
 	}
@@ -511,30 +522,30 @@ func (s *Store) ReleaseLease(ctx context.Context, l recsync.Lease) error {
 }
 
 // getLease returns the stored lease name (the zero Lease if none).
-func getLease(tx *bolt.Tx, name string) (recsync.Lease, error) {
+func getLease(tx *bolt.Tx, name string) (store.Lease, error) {
 	v, err := get(tx, bLeases, []byte(name))
 	if v == nil || err != nil {
-		return recsync.Lease{}, err
+		return store.Lease{}, err
 	}
 	return decodeLease(name, v)
 }
 
 // decodeLease decodes a lease: the token, one length byte and the expiry
 // (time.Time.MarshalBinary), then the holder.
-func decodeLease(name string, v []byte) (recsync.Lease, error) {
+func decodeLease(name string, v []byte) (store.Lease, error) {
 	bad := fmt.Errorf("%w: lease %q", ErrDamaged, name)
 	if len(v) < 9 || len(v) < 9+int(v[8]) {
-		return recsync.Lease{}, bad
+		return store.Lease{}, bad
 	}
-	l := recsync.Lease{Name: name, Token: binary.BigEndian.Uint64(v)}
+	l := store.Lease{Name: name, Token: binary.BigEndian.Uint64(v)}
 	if err := l.Expires.UnmarshalBinary(v[9 : 9+int(v[8])]); err != nil {
-		return recsync.Lease{}, fmt.Errorf("%w: expiry: %w", bad, err)
+		return store.Lease{}, fmt.Errorf("%w: expiry: %w", bad, err)
 	}
 	l.Holder = string(v[9+int(v[8]):])
 	return l, nil
 }
 
-func putLease(w *wtx, l recsync.Lease) error {
+func putLease(w *wtx, l store.Lease) error {
 	t, err := l.Expires.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("lease %q expiry: %w", l.Name, err)
@@ -544,7 +555,7 @@ func putLease(w *wtx, l recsync.Lease) error {
 	return w.put(bLeases, []byte(l.Name), v)
 }
 
-// Cursor implements [recsync.Store].
+// Cursor implements [store.Store].
 func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error) {
 	var c connector.Cursor
 	err := s.view(ctx, fmt.Sprintf("cursor of %s", system), func(tx *bolt.Tx) error {
@@ -558,10 +569,10 @@ func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.
 	return c, err
 }
 
-// Load implements [recsync.Store]. Every state is decoded afresh: the
-// caller owns what it gets.
-func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.RecordState, error) {
-	out := make(map[string]*recsync.RecordState, len(keys))
+// Load implements [store.Records]. The Data returned are copies: the
+// caller owns them.
+func (s *Store) Load(ctx context.Context, keys []string) (map[string]store.State, error) {
+	out := make(map[string]store.State, len(keys))
 	err := s.view(ctx, "load", func(tx *bolt.Tx) error {
 		for _, k := range keys {
 			if err := ctx.Err(); err != nil {
@@ -574,11 +585,11 @@ func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.Re
 			if v == nil {
 				continue
 			}
-			st, err := decodeState(k, v)
-			if err != nil {
-				return err
+			if len(v) < 8 {
+				return fmt.Errorf("%w: record %q: no revision", ErrDamaged, k)
 			}
-			out[k] = st
+			out[k] = store.State{Key: k, Rev: binary.BigEndian.Uint64(v), Pending: tx.Bucket(bPending).Get([]byte(k)) != nil,
+				Held: tx.Bucket(bHeld).Get([]byte(k)) != nil, Data: bytes.Clone(v[8:])}
 		}
 		return nil
 	})
@@ -588,12 +599,12 @@ func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.Re
 	return out, nil
 }
 
-// Pending implements [recsync.Store] by a scan of the pending index.
+// Pending implements [store.Store] by a scan of the pending index.
 func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
 	return s.keys(ctx, "pending", bPending, limit)
 }
 
-// Held implements [recsync.Store] by a scan of the held index.
+// Held implements [store.Store] by a scan of the held index.
 func (s *Store) Held(ctx context.Context) ([]string, error) {
 	return s.keys(ctx, "held", bHeld, math.MaxInt)
 }
@@ -616,20 +627,17 @@ func (s *Store) keys(ctx context.Context, op string, bucket []byte, limit int) (
 	return keys, nil
 }
 
-// DeadLetters implements [recsync.Store].
-func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
-	out := []recsync.DeadLetter{}
+// DeadLetters implements [store.DeadLetters]: a scan of the dead letter
+// bucket, in ID order. System and Key are not stored (Data holds them) and
+// are returned empty.
+func (s *Store) DeadLetters(ctx context.Context) ([]store.DeadLetter, error) {
+	out := []store.DeadLetter{}
 	err := s.view(ctx, "dead letters", func(tx *bolt.Tx) error {
 		return forEach(tx, bDeadLetters, func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("%w: dead letter key %x", ErrDamaged, k)
 			}
-			dl, err := statecodec.DecodeDeadLetter(v)
-			if err != nil {
-				return codecErr(fmt.Sprintf("dead letter %x", k), err)
-			}
-			dl.ID = binary.BigEndian.Uint64(k)
-			out = append(out, dl)
+			out = append(out, store.DeadLetter{ID: binary.BigEndian.Uint64(k), Data: bytes.Clone(v)})
 			return nil
 		})
 	})
@@ -639,33 +647,39 @@ func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
 	return out, nil
 }
 
-// Commit implements [recsync.Store]: one read-write transaction, fsynced
-// before Commit returns. On success each given state's Rev is its new
-// revision; on error nothing is stored and no Rev changes.
-func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
+// DeadLetter implements [store.DeadLetters] by one lookup of its key.
+func (s *Store) DeadLetter(ctx context.Context, id uint64) (store.DeadLetter, error) {
+	var d store.DeadLetter
+	err := s.view(ctx, fmt.Sprintf("dead letter %d", id), func(tx *bolt.Tx) error {
+		v, err := get(tx, bDeadLetters, binary.BigEndian.AppendUint64(nil, id))
+		switch {
+		case err != nil:
+			return err
+		case v == nil:
+			return fmt.Errorf("%w: %d", store.ErrNotFound, id)
+		}
+		d = store.DeadLetter{ID: id, Data: bytes.Clone(v)}
+		return nil
+	})
+	return d, err
+}
+
+// Commit implements [store.Committer]: one read-write transaction, fsynced
+// before Commit returns. On success each state is stored at Rev+1; on error
+// nothing is stored.
+func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 	if c == nil {
 		return fmt.Errorf("boltstore: commit: nil Commit")
 	}
-	// Encode before taking the writer lock, each state at the revision it
-	// will have.
+	// Seal before taking the writer lock: the revision each state will
+	// have, its data, and the checksum over both.
 	enc := make([][]byte, len(c.States))
 	for i, st := range c.States {
 		if st.Key == "" {
 			return fmt.Errorf("boltstore: commit: state %d has an empty key", i)
 		}
-		var err error
-		if enc[i], err = encodeState(st, st.Rev+1); err != nil {
-			return fmt.Errorf("boltstore: commit: record %q: %w", st.Key, err)
-		}
-		// Sealed in place: the checksum follows the payload.
-		enc[i] = binary.BigEndian.AppendUint32(enc[i], statecodec.Checksum(string(bStates), []byte(st.Key), enc[i]))
-	}
-	dead := make([][]byte, len(c.DeadLetters))
-	for i, dl := range c.DeadLetters {
-		var err error
-		if dead[i], err = statecodec.EncodeDeadLetter(nil, dl); err != nil {
-			return fmt.Errorf("boltstore: commit: dead letter for %q from %s: %w", dl.Key, dl.System, err)
-		}
+		v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(st.Data)+checksum.Size), st.Rev+1)
+		enc[i] = seal(bStates, []byte(st.Key), append(v, st.Data...))
 	}
 	err := s.update(ctx, "commit", func(w *wtx) error {
 		if l := c.Lease; l != nil {
@@ -674,7 +688,7 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 				return err
 			}
 			if cur.Token != l.Token || cur.Holder != l.Holder {
-				return fmt.Errorf("%w: lease %q token %d superseded by %d", recsync.ErrStale, l.Name, l.Token, cur.Token)
+				return fmt.Errorf("%w: lease %q token %d superseded by %d", store.ErrStale, l.Name, l.Token, cur.Token)
 			}
 		}
 		// Check every revision against the stored state before writing
@@ -692,7 +706,7 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 				rev = binary.BigEndian.Uint64(v)
 			}
 			if st.Rev != rev {
-				return fmt.Errorf("%w: record %q is at revision %d, not %d", recsync.ErrStale, st.Key, rev, st.Rev)
+				return fmt.Errorf("%w: record %q is at revision %d, not %d", store.ErrStale, st.Key, rev, st.Rev)
 			}
 		}
 		for sys, cur := range c.Cursors {
@@ -702,7 +716,7 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 		}
 		for i, st := range c.States {
 			k := []byte(st.Key)
-			if err := firstErr(w.putSealed(bStates, k, enc[i]), setIndex(w, bPending, k, st.Pending()), setIndex(w, bHeld, k, st.Held())); err != nil {
+			if err := firstErr(w.putSealed(bStates, k, enc[i]), setIndex(w, bPending, k, st.Pending), setIndex(w, bHeld, k, st.Held)); err != nil {
 				return err
 			}
 		}
@@ -711,24 +725,18 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 				return err
 			}
 		}
-		for i, v := range dead {
+		for i, d := range c.DeadLetters {
 			seq, err := w.next(kDeadSeq)
 			if err != nil {
 				return err
 			}
-			if err := w.put(bDeadLetters, binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+			if err := w.put(bDeadLetters, binary.BigEndian.AppendUint64(nil, seq), d.Data); err != nil {
 				return fmt.Errorf("dead letter for %q from %s: %w", c.DeadLetters[i].Key, c.DeadLetters[i].System, err)
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, st := range c.States {
-		st.Rev++
-	}
-	return nil
+	return err
 }
 
 func setIndex(w *wtx, bucket, key []byte, on bool) error {
@@ -736,36 +744,4 @@ func setIndex(w *wtx, bucket, key []byte, on bool) error {
 		return w.put(bucket, key, nil)
 	}
 	return w.del(bucket, key)
-}
-
-// encodeState returns the payload stored for st at revision rev: rev, then
-// the statecodec encoding of st with that Rev. st is not modified.
-func encodeState(st *recsync.RecordState, rev uint64) ([]byte, error) {
-	cp := *st // shallow: only Rev differs, nothing is written through it
-	cp.Rev = rev
-	return statecodec.EncodeState(binary.BigEndian.AppendUint64(make([]byte, 0, 512), rev), &cp)
-}
-
-// decodeState decodes a stored state's payload and checks that its two
-// revisions and its key agree.
-func decodeState(key string, v []byte) (*recsync.RecordState, error) {
-	if len(v) < 8 {
-		return nil, fmt.Errorf("%w: record %q: no revision", ErrDamaged, key)
-	}
-	st, err := statecodec.DecodeState(v[8:])
-	if err != nil {
-		return nil, codecErr(fmt.Sprintf("record %q", key), err)
-	}
-	if rev := binary.BigEndian.Uint64(v); st.Rev != rev || st.Key != key {
-		return nil, fmt.Errorf("%w: record %q: stored as %q at revision %d, indexed at %d", ErrDamaged, key, st.Key, st.Rev, rev)
-	}
-	return st, nil
-}
-
-// codecErr wraps a statecodec error in this package's sentinel as well.
-func codecErr(what string, err error) error {
-	if errors.Is(err, statecodec.ErrNewerFormat) {
-		return fmt.Errorf("%w: %s: %w", ErrNewerFormat, what, err)
-	}
-	return fmt.Errorf("%w: %s: %w", ErrDamaged, what, err)
 }

@@ -18,8 +18,9 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
-	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/storetest"
+	"github.com/concordsync/concord/internal/state"
+	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/sync/store/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,14 +50,14 @@ func closeStore(t testing.TB, s *Store) {
 	}
 }
 
-func mustCommit(t testing.TB, s recsync.Store, c *recsync.Commit) {
+func mustCommit(t testing.TB, s store.Store, c *state.Commit) {
 	t.Helper()
-	if err := s.Commit(ctx, c); err != nil {
+	if err := c.Apply(ctx, s); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 }
 
-func mustEpoch(t testing.TB, s recsync.Store) uint64 {
+func mustEpoch(t testing.TB, s store.Store) uint64 {
 	t.Helper()
 	e, err := s.Epoch(ctx)
 	if err != nil {
@@ -102,8 +103,8 @@ var cmpState = cmp.Options{
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t testing.TB) recsync.Store {
-		return open(t, filepath.Join(t.TempDir(), "concord.db"))
+	storetest.Run(t, func(t testing.TB, now func() time.Time) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "concord.db"), WithClock(now))
 	})
 }
 
@@ -112,10 +113,10 @@ type snapshot struct {
 	Epoch   uint64
 	Actors  map[string]concord.Actor
 	Cursors map[concord.SystemID]connector.Cursor
-	States  map[string]*recsync.RecordState
+	States  map[string]*state.Record
 	Pending []string
 	Held    []string
-	Dead    []recsync.DeadLetter
+	Dead    []state.DeadLetter
 }
 
 func snap(t testing.TB, s *Store, keys, actors []string, systems []concord.SystemID) snapshot {
@@ -132,7 +133,7 @@ func snap(t testing.TB, s *Store, keys, actors []string, systems []concord.Syste
 			t.Fatal(err)
 		}
 	}
-	if sn.States, err = s.Load(ctx, keys); err != nil {
+	if sn.States, err = state.Load(ctx, s, keys); err != nil {
 		t.Fatal(err)
 	}
 	if sn.Pending, err = s.Pending(ctx, 100); err != nil {
@@ -141,7 +142,7 @@ func snap(t testing.TB, s *Store, keys, actors []string, systems []concord.Syste
 	if sn.Held, err = s.Held(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if sn.Dead, err = s.DeadLetters(ctx); err != nil {
+	if sn.Dead, err = state.LoadDeadLetters(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	return sn
@@ -164,11 +165,11 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	mustCommit(t, s, &recsync.Commit{
+	mustCommit(t, s, &state.Commit{
 		Lease:       &lease,
 		Cursors:     map[concord.SystemID]connector.Cursor{"a": "c-1", "b": "c-2"},
-		States:      []*recsync.RecordState{storetest.State("k1", true, false), storetest.State("k2", false, true), storetest.State("k3", false, false)},
-		DeadLetters: []recsync.DeadLetter{{System: "a", Key: "bad", Inbound: true, Reason: "no key", Class: "invalid", When: at}},
+		States:      []*state.Record{state.Sample("k1", true, false), state.Sample("k2", false, true), state.Sample("k3", false, false)},
+		DeadLetters: []state.DeadLetter{{System: "a", Key: "bad", Inbound: true, Reason: "no key", Class: "invalid", When: at}},
 	})
 	keys, actors, systems := []string{"k1", "k2", "k3", "k4"}, []string{"system/a", "system/b"}, []concord.SystemID{"a", "b"}
 	want := snap(t, s, keys, actors, systems)
@@ -184,7 +185,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 	// The lease survived too: another holder is refused, and the next
 	// token after expiry continues from the stored one.
-	if _, err := s.AcquireLease(ctx, "default", "host-2", time.Minute); !errors.Is(err, recsync.ErrLeaseHeld) {
+	if _, err := s.AcquireLease(ctx, "default", "host-2", time.Minute); !errors.Is(err, store.ErrLeaseHeld) {
 		t.Fatalf("AcquireLease by another holder after reopen = %v; want ErrLeaseHeld", err)
 	}
 	clock = clock.Add(2 * time.Minute)
@@ -204,7 +205,7 @@ func TestRestoreDetection(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	commitN := func(s *Store, from, n int) {
 		for i := from; i < from+n; i++ {
-			mustCommit(t, s, &recsync.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint(i))}})
+			mustCommit(t, s, &state.Commit{Cursors: map[concord.SystemID]connector.Cursor{"a": connector.Cursor(fmt.Sprint(i))}})
 		}
 	}
 
@@ -267,7 +268,7 @@ func TestRestoreDetection(t *testing.T) {
 func storeFile(t testing.TB, path string, fn func(tx *bolt.Tx) error) {
 	t.Helper()
 	s := open(t, path)
-	mustCommit(t, s, &recsync.Commit{States: []*recsync.RecordState{storetest.State("k", true, false)}})
+	mustCommit(t, s, &state.Commit{States: []*state.Record{state.Sample("k", true, false)}})
 	closeStore(t, s)
 	if fn != nil {
 		rawUpdate(t, path, fn)
@@ -345,7 +346,7 @@ func TestOpenRefusesAndLeavesFileAlone(t *testing.T) {
 func TestOpenLockedFileTimesOut(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "concord.db")
 	s := open(t, path)
-	mustCommit(t, s, &recsync.Commit{States: []*recsync.RecordState{storetest.State("k", false, false)}})
+	mustCommit(t, s, &state.Commit{States: []*state.Record{state.Sample("k", false, false)}})
 	before := readFile(t, path)
 	start := time.Now()
 	second, err := Open(path, WithTimeout(100*time.Millisecond), WithLogger(quiet))
@@ -363,7 +364,7 @@ func TestOpenLockedFileTimesOut(t *testing.T) {
 		t.Fatal("the refused Open changed the file")
 	}
 	// The first store is unaffected.
-	if m, err := s.Load(ctx, []string{"k"}); err != nil || len(m) != 1 {
+	if m, err := state.Load(ctx, s, []string{"k"}); err != nil || len(m) != 1 {
 		t.Fatalf("Load on the first store = %v, %v", m, err)
 	}
 }
@@ -396,7 +397,7 @@ func TestMigration(t *testing.T) {
 	}
 
 	s := open(t, path, withLayout(v2(false)))
-	if m, err := s.Load(ctx, []string{"k"}); err != nil || len(m) != 1 {
+	if m, err := state.Load(ctx, s, []string{"k"}); err != nil || len(m) != 1 {
 		t.Fatalf("Load after migration = %v, %v", m, err)
 	}
 	closeStore(t, s)
@@ -427,7 +428,7 @@ func sealedPut(tx *bolt.Tx, bucket, key, payload []byte) error {
 }
 
 func TestCorruptData(t *testing.T) {
-	load := func(s *Store) error { _, err := s.Load(ctx, []string{"k"}); return err }
+	load := func(s *Store) error { _, err := state.Load(ctx, s, []string{"k"}); return err }
 	statePayload := func(tx *bolt.Tx) []byte {
 		p, err := unseal(bStates, []byte("k"), tx.Bucket(bStates).Get([]byte("k")))
 		if err != nil {
@@ -444,7 +445,12 @@ func TestCorruptData(t *testing.T) {
 	}{
 		{"state garbage", func(tx *bolt.Tx) error {
 			return sealedPut(tx, bStates, []byte("k"), []byte("\x00\x00\x00\x00\x00\x00\x00\x01garbage"))
-		}, load, ErrDamaged, `record "k"`},
+		}, load, store.ErrDamaged, `record "k"`}, // sealed by the store: the engine's codec finds it
+		{"state data changed under a valid seal", func(tx *bolt.Tx) error {
+			nv := statePayload(tx)
+			nv[len(nv)/2] ^= 0x10 // the engine's own checksum finds it, whatever the store
+			return sealedPut(tx, bStates, []byte("k"), nv)
+		}, load, store.ErrDamaged, `record "k"`},
 		{"state without checksum", func(tx *bolt.Tx) error {
 			return tx.Bucket(bStates).Put([]byte("k"), []byte("CS"))
 		}, nil, ErrDamaged, `record "k"`},
@@ -455,15 +461,20 @@ func TestCorruptData(t *testing.T) {
 			nv := statePayload(tx)
 			nv[8+3] = 99 // statecodec header: "CSR" then the version
 			return sealedPut(tx, bStates, []byte("k"), nv)
-		}, load, ErrNewerFormat, `record "k"`},
+		}, load, state.ErrNewerFormat, `record "k"`},
 		{"revisions disagree", func(tx *bolt.Tx) error {
 			nv := statePayload(tx)
 			nv[7] = 9
 			return sealedPut(tx, bStates, []byte("k"), nv)
-		}, load, ErrDamaged, `record "k"`},
+		}, load, store.ErrDamaged, `record "k"`},
 		{"dead letter garbage", func(tx *bolt.Tx) error {
 			return sealedPut(tx, bDeadLetters, []byte("\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("CSD\x01"))
-		}, func(s *Store) error { _, err := s.DeadLetters(ctx); return err }, ErrDamaged, "dead letter 0000000000000001"},
+		}, func(s *Store) error { _, err := state.LoadDeadLetters(ctx, s); return err }, store.ErrDamaged, "dead letter 1"},
+		{"state flipped on disk", func(tx *bolt.Tx) error {
+			v := bytes.Clone(tx.Bucket(bStates).Get([]byte("k")))
+			v[20] ^= 1
+			return tx.Bucket(bStates).Put([]byte("k"), v)
+		}, nil, ErrDamaged, `record "k"`},
 		{"dead letter beyond its sequence", func(tx *bolt.Tx) error {
 			v := tx.Bucket(bDeadLetters).Get([]byte("\x00\x00\x00\x00\x00\x00\x00\x01"))
 			p, _ := unseal(bDeadLetters, []byte("\x00\x00\x00\x00\x00\x00\x00\x01"), v)
@@ -498,9 +509,9 @@ func TestCorruptData(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "concord.db")
 			s := open(t, path)
-			mustCommit(t, s, &recsync.Commit{
-				States:      []*recsync.RecordState{storetest.State("k", true, false)},
-				DeadLetters: []recsync.DeadLetter{{System: "a", Key: "bad", Reason: "r"}},
+			mustCommit(t, s, &state.Commit{
+				States:      []*state.Record{state.Sample("k", true, false)},
+				DeadLetters: []state.DeadLetter{{System: "a", Key: "bad", Reason: "r"}},
 			})
 			closeStore(t, s)
 			rawUpdate(t, path, tt.change)
@@ -534,13 +545,13 @@ func TestClosedStore(t *testing.T) {
 		"Epoch":        func() error { _, err := s.Epoch(ctx); return err },
 		"NewEpoch":     func() error { _, err := s.NewEpoch(ctx); return err },
 		"AcquireLease": func() error { _, err := s.AcquireLease(ctx, "p", "h", time.Minute); return err },
-		"ReleaseLease": func() error { return s.ReleaseLease(ctx, recsync.Lease{Name: "p", Holder: "h"}) },
+		"ReleaseLease": func() error { return s.ReleaseLease(ctx, store.Lease{Name: "p", Holder: "h"}) },
 		"Cursor":       func() error { _, err := s.Cursor(ctx, "a"); return err },
-		"Load":         func() error { _, err := s.Load(ctx, []string{"k"}); return err },
+		"Load":         func() error { _, err := state.Load(ctx, s, []string{"k"}); return err },
 		"Pending":      func() error { _, err := s.Pending(ctx, 10); return err },
 		"Held":         func() error { _, err := s.Held(ctx); return err },
-		"DeadLetters":  func() error { _, err := s.DeadLetters(ctx); return err },
-		"Commit":       func() error { return s.Commit(ctx, &recsync.Commit{}) },
+		"DeadLetters":  func() error { _, err := state.LoadDeadLetters(ctx, s); return err },
+		"Commit":       func() error { return s.Commit(ctx, &store.Commit{}) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, ErrClosed) {
@@ -568,16 +579,16 @@ func TestOpenOptionsValidated(t *testing.T) {
 
 func TestCommitLeavesInputAloneOnFailure(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "concord.db"))
-	mustCommit(t, s, &recsync.Commit{States: []*recsync.RecordState{storetest.State("old", false, false)}})
-	fresh, stale := storetest.State("new", false, false), storetest.State("old", false, false)
-	err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{fresh, stale}})
-	if !errors.Is(err, recsync.ErrStale) || !strings.Contains(err.Error(), `"old"`) {
+	mustCommit(t, s, &state.Commit{States: []*state.Record{state.Sample("old", false, false)}})
+	fresh, stale := state.Sample("new", false, false), state.Sample("old", false, false)
+	err := (&state.Commit{States: []*state.Record{fresh, stale}}).Apply(ctx, s)
+	if !errors.Is(err, store.ErrStale) || !strings.Contains(err.Error(), `"old"`) {
 		t.Fatalf("Commit = %v; want ErrStale naming \"old\"", err)
 	}
 	if fresh.Rev != 0 || stale.Rev != 0 {
 		t.Fatalf("a failed commit changed the given revisions to %d and %d", fresh.Rev, stale.Rev)
 	}
-	if diff := cmp.Diff(storetest.State("new", false, false), fresh, cmpState); diff != "" {
+	if diff := cmp.Diff(state.Sample("new", false, false), fresh, cmpState); diff != "" {
 		t.Fatalf("Commit changed its input (-want +got):\n%s", diff)
 	}
 }

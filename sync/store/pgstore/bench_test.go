@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/concordsync/concord/internal/state"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/concordsync/concord/internal/statecodec"
-	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/storetest"
 )
 
 // BenchmarkCommit1000 commits the states of 1,000 records through the
@@ -20,17 +17,17 @@ func BenchmarkCommit1000(b *testing.B) {
 	s := openStore(b, schema)
 	pool := adminPool(b)
 	const n = 1000
-	states := make([]*recsync.RecordState, n)
+	states := make([]*state.Record, n)
 	for i := range states {
-		states[i] = storetest.State(fmt.Sprintf("rec-%05d", i), i%10 == 0, i%100 == 0)
+		states[i] = state.Sample(fmt.Sprintf("rec-%05d", i), i%10 == 0, i%100 == 0)
 	}
-	if err := s.Commit(ctx, &recsync.Commit{States: states}); err != nil {
+	if err := commit(ctx, s, &state.Commit{States: states}); err != nil {
 		b.Fatal(err)
 	}
 
 	b.Run("store", func(b *testing.B) {
 		for b.Loop() {
-			if err := s.Commit(ctx, &recsync.Commit{States: states}); err != nil {
+			if err := commit(ctx, s, &state.Commit{States: states}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -43,7 +40,7 @@ func BenchmarkCommit1000(b *testing.B) {
 	data := make([][]byte, n)
 	for i, st := range states {
 		var err error
-		if data[i], err = statecodec.EncodeState(nil, st); err != nil {
+		if data[i], err = state.EncodeState(nil, st); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,14 +1,14 @@
-// Package pgstore is a [recsync.Store] in PostgreSQL, for hosts that run
+// Package pgstore is a [store.Store] in PostgreSQL, for hosts that run
 // several instances of a pipeline (several processes, several machines)
 // against the same systems.
 //
 // Open connects and creates or migrates the store's tables in a schema of
 // their own ("concord" unless [WithSchema] says otherwise):
 //
-//	store, err := pgstore.Open(ctx, "postgres://concord@db/app")
+//	st, err := pgstore.Open(ctx, "postgres://concord@db/app")
 //	...
-//	defer store.Close()
-//	engine, err := recsync.New(recsync.Config{Store: store, Instance: hostname, ...})
+//	defer st.Close()
+//	engine, err := recsync.New(recsync.Config{Store: st, Instance: hostname, ...})
 //
 // # Concurrency
 //
@@ -19,7 +19,7 @@
 //     pipeline runs a cycle at a time ([Store.AcquireLease] is a
 //     compare-and-set on the lease's row, under SELECT ... FOR UPDATE). A
 //     commit carrying a lease locks the lease's row and is refused with
-//     [recsync.ErrStale] unless its token and holder are still current: an
+//     [store.ErrStale] unless its token and holder are still current: an
 //     instance that paused past its lease cannot overwrite the next
 //     holder's work, and the row lock orders the check against a takeover.
 //   - Optimistic revisions protect every record state: a state is written
@@ -27,7 +27,7 @@
 //     (UPDATE ... WHERE rev = $loaded, or an INSERT that must not collide
 //     for a new key), so no update is lost even when a lease expired
 //     mid-cycle or a host commits without a lease. One stale state makes
-//     the whole commit fail with [recsync.ErrStale] naming the key, and
+//     the whole commit fail with [store.ErrStale] naming the key, and
 //     nothing of it is applied.
 //
 // Leases expire by the store's clock ([WithClock], default time.Now), so
@@ -41,7 +41,7 @@
 // pg_advisory_xact_lock, so instances starting together do not race. A
 // schema newer than this library knows is refused with [ErrNewerSchema]
 // and left untouched. States and dead letters are stored as opaque bytes
-// (internal/statecodec) beside the columns that indexes need: key (in the
+// (the engine's encoding, never interpreted here) beside the columns that indexes need: key (in the
 // "C" collation, so that key order is Go's byte order), rev, pending and
 // held (with partial indexes), so that [Store.Pending] and [Store.Held]
 // are index scans. Keys, names and cursors must therefore be valid UTF-8
@@ -49,10 +49,10 @@
 //
 // # Damaged rows
 //
-// Every state and dead letter is stored with a CRC-32C of its encoding (a
+// Every state and dead letter is stored with a CRC-32C of its Data (a
 // state's bound to its key): a row changed behind the store's back, or
-// damaged, makes Load or DeadLetters fail with [ErrDamaged] naming it,
-// never return changed data. Rows written before checksums existed load as
+// damaged, makes Load, DeadLetters or DeadLetter fail with [ErrDamaged]
+// naming it, never return changed data. Rows written before checksums existed load as
 // they are and gain one when next committed; a change to such a row that
 // still decodes cannot be detected.
 //

@@ -19,17 +19,17 @@ import (
 // run by go test; TestThreeEngines runs the same setup.)
 func Example() {
 	ctx := context.Background()
-	store, err := pgstore.Open(ctx, os.Getenv("CONCORD_TEST_POSTGRES_DSN"), pgstore.WithSchema("concord_example"))
+	st, err := pgstore.Open(ctx, os.Getenv("CONCORD_TEST_POSTGRES_DSN"), pgstore.WithSchema("concord_example"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer st.Close()
 
 	crm, shop := fake.New("crm"), fake.New("shop")
 	engine, err := recsync.New(recsync.Config{
 		Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop}},
 		Resolver: resolve.LastWriterWins(),
-		Store:    store,
+		Store:    st,
 		Instance: "host-1",
 	})
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 
+	"github.com/concordsync/concord/internal/state"
+	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/pgstore"
 )
 
@@ -80,3 +82,6 @@ func count(t testing.TB, pool *pgxpool.Pool, schema, table string) int {
 	}
 	return n
 }
+
+// commit commits c to s as the engine does (encoded).
+func commit(ctx context.Context, s store.Committer, c *state.Commit) error { return c.Apply(ctx, s) }

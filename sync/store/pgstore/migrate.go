@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // ErrNewerSchema is returned by [Open] and [New] when the database's schema
@@ -119,7 +119,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		}
 	}
 	if err := step("setting the epoch", `INSERT INTO `+qs+`.meta (id, epoch) VALUES (true, $1) ON CONFLICT (id) DO NOTHING`,
-		int64(recsync.NextEpoch(0))); err != nil {
+		int64(store.NextEpoch(0))); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {

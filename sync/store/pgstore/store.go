@@ -2,9 +2,9 @@ package pgstore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -17,8 +17,9 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
-	"github.com/concordsync/concord/internal/statecodec"
-	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/internal/checksum"
+	"github.com/concordsync/concord/internal/state"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // ErrClosed is returned by every method of a closed [Store].
@@ -48,7 +49,7 @@ func WithSchema(name string) Option { return optionFunc(func(c *config) { c.sche
 // time.Now).
 func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
 
-// Store is a [recsync.Store] in PostgreSQL. Create it with [Open] or [New].
+// Store is a [store.Store] in PostgreSQL. Create it with [Open] or [New].
 // Its methods are safe for concurrent use, and several Stores (in several
 // processes) may share one schema.
 type Store struct {
@@ -60,7 +61,7 @@ type Store struct {
 	closed  atomic.Bool
 }
 
-var _ recsync.Store = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 // Open connects to the database at dsn (a URL or key=value string, see
 // pgxpool.ParseConfig), creates or migrates the store's schema and returns
@@ -136,12 +137,12 @@ func (s *Store) Close() {
 
 // queries holds the statements with the schema's quoted name filled in.
 type queries struct {
-	epoch, epochLock, epochSet                             string
-	actorGet, actorAdd                                     string
-	leaseInit, leaseLock, leaseSet, leaseFree              string
-	cursor, cursorSet                                      string
-	load, pending, held, stateRev                          string
-	stateInsert, stateUpdate, dead, deadInsert, deadDelete string
+	epoch, epochLock, epochSet                                      string
+	actorGet, actorAdd                                              string
+	leaseInit, leaseLock, leaseSet, leaseFree                       string
+	cursor, cursorSet                                               string
+	load, pending, held, stateRev                                   string
+	stateInsert, stateUpdate, dead, deadOne, deadInsert, deadDelete string
 }
 
 func newQueries(schema string) queries {
@@ -163,7 +164,7 @@ func newQueries(schema string) queries {
 		cursor:    f(`SELECT cursor FROM {schema}.cursors WHERE system = $1`),
 		cursorSet: f(`INSERT INTO {schema}.cursors (system, cursor) VALUES ($1, $2)
 			ON CONFLICT (system) DO UPDATE SET cursor = excluded.cursor`),
-		load:     f(`SELECT key, rev, data FROM {schema}.states WHERE key = ANY($1)`),
+		load:     f(`SELECT key, rev, pending, held, data FROM {schema}.states WHERE key = ANY($1)`),
 		pending:  f(`SELECT key FROM {schema}.states WHERE pending ORDER BY key LIMIT $1`),
 		held:     f(`SELECT key FROM {schema}.states WHERE held ORDER BY key`),
 		stateRev: f(`SELECT rev FROM {schema}.states WHERE key = $1`),
@@ -172,6 +173,7 @@ func newQueries(schema string) queries {
 		stateUpdate: f(`UPDATE {schema}.states SET rev = $5 + 1, pending = $2, held = $3, data = $4
 			WHERE key = $1 AND rev = $5`),
 		dead:       f(`SELECT id, data FROM {schema}.dead_letters ORDER BY id`),
+		deadOne:    f(`SELECT data FROM {schema}.dead_letters WHERE id = $1`),
 		deadInsert: f(`INSERT INTO {schema}.dead_letters (data) VALUES ($1)`),
 		deadDelete: f(`DELETE FROM {schema}.dead_letters WHERE id = ANY($1)`),
 	}
@@ -209,7 +211,7 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return tx.Commit(ctx)
 }
 
-// Actor implements [recsync.Store]. A new name gets max+1; concurrent
+// Actor implements [store.Store]. A new name gets max+1; concurrent
 // callers (in any process) for one name get the same number.
 func (s *Store) Actor(ctx context.Context, name string) (concord.Actor, error) {
 	if err := s.begin(ctx); err != nil {
@@ -238,7 +240,7 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
-// Epoch implements [recsync.Store].
+// Epoch implements [store.Store].
 func (s *Store) Epoch(ctx context.Context) (uint64, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, fmt.Errorf("pgstore: epoch: %w", err)
@@ -250,7 +252,7 @@ func (s *Store) Epoch(ctx context.Context) (uint64, error) {
 	return uint64(e), nil
 }
 
-// NewEpoch implements [recsync.Store].
+// NewEpoch implements [store.Store].
 func (s *Store) NewEpoch(ctx context.Context) (uint64, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, fmt.Errorf("pgstore: new epoch: %w", err)
@@ -261,7 +263,7 @@ func (s *Store) NewEpoch(ctx context.Context) (uint64, error) {
 		if err := tx.QueryRow(ctx, s.q.epochLock).Scan(&old); err != nil {
 			return err
 		}
-		next = recsync.NextEpoch(uint64(old))
+		next = store.NextEpoch(uint64(old))
 		_, err := tx.Exec(ctx, s.q.epochSet, int64(next))
 		return err
 	})
@@ -271,25 +273,25 @@ func (s *Store) NewEpoch(ctx context.Context) (uint64, error) {
 	return next, nil
 }
 
-// AcquireLease implements [recsync.Store] with [recsync.NextLease], as a
+// AcquireLease implements [store.Store] with [store.NextLease], as a
 // compare-and-set on the lease's row.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (recsync.Lease, error) {
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
 	if err := s.begin(ctx); err != nil {
-		return recsync.Lease{}, fmt.Errorf("pgstore: lease %q: %w", name, err)
+		return store.Lease{}, fmt.Errorf("pgstore: lease %q: %w", name, err)
 	}
-	var l recsync.Lease
+	var l store.Lease
 	var refused error
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, s.q.leaseInit, name, time.Time{}); err != nil {
 			return err
 		}
-		cur := recsync.Lease{Name: name}
+		cur := store.Lease{Name: name}
 		var token int64
 		if err := tx.QueryRow(ctx, s.q.leaseLock, name).Scan(&cur.Holder, &token, &cur.Expires); err != nil {
 			return err
 		}
 		cur.Token = uint64(token)
-		l, refused = recsync.NextLease(cur, name, holder, ttl, s.now())
+		l, refused = store.NextLease(cur, name, holder, ttl, s.now())
 		if refused != nil {
 			return refused
 		}
@@ -298,15 +300,15 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	})
 	switch {
 	case refused != nil:
-		return recsync.Lease{}, refused
+		return store.Lease{}, refused
 	case err != nil:
-		return recsync.Lease{}, fmt.Errorf("pgstore: acquiring lease %q for %q: %w", name, holder, err)
+		return store.Lease{}, fmt.Errorf("pgstore: acquiring lease %q for %q: %w", name, holder, err)
 	}
 	return l, nil
 }
 
-// ReleaseLease implements [recsync.Store].
-func (s *Store) ReleaseLease(ctx context.Context, l recsync.Lease) error {
+// ReleaseLease implements [store.Store].
+func (s *Store) ReleaseLease(ctx context.Context, l store.Lease) error {
 	if err := s.begin(ctx); err != nil {
 		return fmt.Errorf("pgstore: releasing lease %q: %w", l.Name, err)
 	}
@@ -316,7 +318,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l recsync.Lease) error {
 	return nil
 }
 
-// Cursor implements [recsync.Store].
+// Cursor implements [store.Store].
 func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error) {
 	if err := s.begin(ctx); err != nil {
 		return "", fmt.Errorf("pgstore: cursor of %q: %w", system, err)
@@ -329,13 +331,12 @@ func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.
 	return connector.Cursor(c), nil
 }
 
-// Load implements [recsync.Store] with one query for all keys. The states
-// are decoded afresh: the caller owns them.
-func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.RecordState, error) {
+// Load implements [store.Records] with one query for all keys.
+func (s *Store) Load(ctx context.Context, keys []string) (map[string]store.State, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("pgstore: loading %d states: %w", len(keys), err)
 	}
-	out := make(map[string]*recsync.RecordState, len(keys))
+	out := make(map[string]store.State, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
@@ -350,18 +351,16 @@ func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.Re
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var key string
+		var st store.State
 		var rev int64
-		var data []byte
-		if err := rows.Scan(&key, &rev, &data); err != nil {
+		if err := rows.Scan(&st.Key, &rev, &st.Pending, &st.Held, &st.Data); err != nil {
 			return nil, fmt.Errorf("pgstore: loading states: %w", err)
 		}
-		st, err := openRow(domainState, []byte(key), data, statecodec.DecodeState)
-		if err != nil {
-			return nil, fmt.Errorf("pgstore: decoding the state of record %q: %w", key, err)
+		if st.Data, err = openRow(domainState, []byte(st.Key), st.Data, legacyState); err != nil {
+			return nil, fmt.Errorf("pgstore: the state of record %q: %w", st.Key, err)
 		}
-		st.Key, st.Rev = key, uint64(rev)
-		out[key] = st
+		st.Rev = uint64(rev)
+		out[st.Key] = st
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("pgstore: loading %d states: %w", len(keys), err)
@@ -369,7 +368,7 @@ func (s *Store) Load(ctx context.Context, keys []string) (map[string]*recsync.Re
 	return out, nil
 }
 
-// Pending implements [recsync.Store] (an index scan).
+// Pending implements [store.Store] (an index scan).
 func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("pgstore: listing pending records: %w", err)
@@ -380,7 +379,7 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
 	return s.keys(ctx, "pending", s.q.pending, limit)
 }
 
-// Held implements [recsync.Store] (an index scan).
+// Held implements [store.Store] (an index scan).
 func (s *Store) Held(ctx context.Context) ([]string, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("pgstore: listing held records: %w", err)
@@ -400,8 +399,9 @@ func (s *Store) keys(ctx context.Context, what, query string, args ...any) ([]st
 	return nil, fmt.Errorf("pgstore: listing %s records: %w", what, err)
 }
 
-// DeadLetters implements [recsync.Store].
-func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
+// DeadLetters implements [store.DeadLetters]. System and Key are not
+// stored (Data holds them) and are returned empty.
+func (s *Store) DeadLetters(ctx context.Context) ([]store.DeadLetter, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
 	}
@@ -410,19 +410,17 @@ func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
 		return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
 	}
 	defer rows.Close()
-	out := []recsync.DeadLetter{}
+	out := []store.DeadLetter{}
 	for rows.Next() {
 		var id int64
 		var data []byte
 		if err := rows.Scan(&id, &data); err != nil {
 			return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
 		}
-		dl, err := openRow(domainDeadLetter, nil, data, statecodec.DecodeDeadLetter)
-		if err != nil {
-			return nil, fmt.Errorf("pgstore: decoding dead letter %d: %w", id, err)
+		if data, err = openRow(domainDeadLetter, nil, data, legacyDeadLetter); err != nil {
+			return nil, fmt.Errorf("pgstore: dead letter %d: %w", id, err)
 		}
-		dl.ID = uint64(id)
-		out = append(out, dl)
+		out = append(out, store.DeadLetter{ID: uint64(id), Data: data})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
@@ -430,13 +428,32 @@ func (s *Store) DeadLetters(ctx context.Context) ([]recsync.DeadLetter, error) {
 	return out, nil
 }
 
-// Commit implements [recsync.Store] in one transaction: the lease check
+// DeadLetter implements [store.DeadLetters] by its primary key.
+func (s *Store) DeadLetter(ctx context.Context, id uint64) (store.DeadLetter, error) {
+	if err := s.begin(ctx); err != nil {
+		return store.DeadLetter{}, fmt.Errorf("pgstore: reading dead letter %d: %w", id, err)
+	}
+	var data []byte
+	err := s.pool.QueryRow(ctx, s.q.deadOne, int64(id)).Scan(&data)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) || id > math.MaxInt64:
+		return store.DeadLetter{}, fmt.Errorf("pgstore: %w: %d", store.ErrNotFound, id)
+	case err != nil:
+		return store.DeadLetter{}, fmt.Errorf("pgstore: reading dead letter %d: %w", id, err)
+	}
+	if data, err = openRow(domainDeadLetter, nil, data, legacyDeadLetter); err != nil {
+		return store.DeadLetter{}, fmt.Errorf("pgstore: dead letter %d: %w", id, err)
+	}
+	return store.DeadLetter{ID: id, Data: data}, nil
+}
+
+// Commit implements [store.Store] in one transaction: the lease check
 // (its row locked), then one batch of statements for the cursors, the
 // dead letters and the states, each state written only if its revision is
 // unchanged. Every state is checked; one stale state fails the commit with
-// [recsync.ErrStale] naming its key and nothing is applied. On success the
+// [store.ErrStale] naming its key and nothing is applied. On success the
 // given states' Rev are incremented.
-func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
+func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 	if c == nil {
 		return errors.New("pgstore: Commit(nil)")
 	}
@@ -453,28 +470,15 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 			return err
 		}
 	}
-	// Encode before the transaction opens, into one buffer: a state is
-	// stored with the revision it will have.
+	// Seal before the transaction opens, into one buffer.
 	var buf []byte
 	ends := make([]int, len(c.States)+len(c.DeadLetters))
 	for i, st := range c.States {
-		cp := *st
-		cp.Rev++
-		var err error
-		start := len(buf)
-		if buf, err = statecodec.EncodeState(buf, &cp); err != nil {
-			return fmt.Errorf("pgstore: encoding the state of record %q: %w", st.Key, err)
-		}
-		buf = binary.BigEndian.AppendUint32(buf, statecodec.Checksum(domainState, []byte(st.Key), buf[start:]))
+		buf = checksum.Seal(buf, domainState, []byte(st.Key), st.Data)
 		ends[i] = len(buf)
 	}
 	for i, dl := range c.DeadLetters {
-		var err error
-		start := len(buf)
-		if buf, err = statecodec.EncodeDeadLetter(buf, dl); err != nil {
-			return fmt.Errorf("pgstore: encoding the dead letter of %q from %q: %w", dl.Key, dl.System, err)
-		}
-		buf = binary.BigEndian.AppendUint32(buf, statecodec.Checksum(domainDeadLetter, nil, buf[start:]))
+		buf = checksum.Seal(buf, domainDeadLetter, nil, dl.Data)
 		ends[len(c.States)+i] = len(buf)
 	}
 	data := func(i int) []byte {
@@ -523,9 +527,9 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 		for _, i := range order {
 			st := c.States[i]
 			if st.Rev == 0 {
-				b.Queue(s.q.stateInsert, st.Key, st.Pending(), st.Held(), data(i))
+				b.Queue(s.q.stateInsert, st.Key, st.Pending, st.Held, data(i))
 			} else {
-				b.Queue(s.q.stateUpdate, st.Key, st.Pending(), st.Held(), data(i), int64(st.Rev))
+				b.Queue(s.q.stateUpdate, st.Key, st.Pending, st.Held, data(i), int64(st.Rev))
 			}
 		}
 		br := tx.SendBatch(ctx, b)
@@ -548,22 +552,16 @@ func (s *Store) Commit(ctx context.Context, c *recsync.Commit) error {
 		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, recsync.ErrStale) {
-			return err
-		}
+	if err != nil && !errors.Is(err, store.ErrStale) {
 		return fmt.Errorf("pgstore: commit of %d states, %d cursors, %d dead letters: %w",
 			len(c.States), len(c.Cursors), len(c.DeadLetters), err)
 	}
-	for _, st := range c.States {
-		st.Rev++
-	}
-	return nil
+	return err
 }
 
 // checkLease locks the lease's row, so that no takeover commits between
 // the check and this commit, and compares its token and holder.
-func (s *Store) checkLease(ctx context.Context, tx pgx.Tx, l *recsync.Lease) error {
+func (s *Store) checkLease(ctx context.Context, tx pgx.Tx, l *store.Lease) error {
 	var holder string
 	var token int64
 	err := tx.QueryRow(ctx, s.q.leaseLock, l.Name).Scan(&holder, &token, new(time.Time))
@@ -572,48 +570,69 @@ func (s *Store) checkLease(ctx context.Context, tx pgx.Tx, l *recsync.Lease) err
 	}
 	if uint64(token) != l.Token || holder != l.Holder {
 		return fmt.Errorf("%w: lease %q token %d of %q superseded by token %d of %q",
-			recsync.ErrStale, l.Name, l.Token, l.Holder, token, holder)
+			store.ErrStale, l.Name, l.Token, l.Holder, token, holder)
 	}
 	return nil
 }
 
 // staleErr says which revision record st is at.
-func (s *Store) staleErr(ctx context.Context, tx pgx.Tx, st *recsync.RecordState) error {
+func (s *Store) staleErr(ctx context.Context, tx pgx.Tx, st store.State) error {
 	var rev int64
 	if err := tx.QueryRow(ctx, s.q.stateRev, st.Key).Scan(&rev); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	return fmt.Errorf("%w: record %q is at revision %d, not %d", recsync.ErrStale, st.Key, rev, st.Rev)
+	return fmt.Errorf("%w: record %q is at revision %d, not %d", store.ErrStale, st.Key, rev, st.Rev)
 }
 
-// Every state and dead letter is stored with a CRC-32C of its encoding
-// (statecodec.Checksum; a state's is bound to its key), so that a changed
+// Every state and dead letter is stored with a CRC-32C of its Data
+// (internal/checksum; a state's is bound to its key), so that a changed
 // byte is an error, never changed data. Rows written before checksums are
-// read as they are (the codec's own checks only); they gain one when next
-// committed.
+// read as they are, checked by decoding them (the one use this package
+// makes of the engine's encoding); they gain one when next committed.
 const (
 	domainState      = "pgstore/state"
 	domainDeadLetter = "pgstore/dead-letter"
 )
 
-// ErrDamaged is wrapped by the error of a Load or DeadLetters that found a
-// row whose checksum does not match: the database was changed behind the
-// store's back, or damaged.
-var ErrDamaged = errors.New("pgstore: damaged row")
+// ErrDamaged is wrapped by the error of a Load, DeadLetters or DeadLetter
+// that found a row whose checksum does not match: the database was changed
+// behind the store's back, or damaged. errors.Is matches it with
+// store.ErrDamaged too.
+var ErrDamaged error = damagedError("pgstore: damaged row")
 
-// openRow checks a row's checksum and decodes it. A row without one (written
-// before checksums) never passes the check, and decodes as it is; a row with
-// one that fails it never decodes (the checksum is trailing bytes to the
+// damagedError is the type of ErrDamaged, which errors.Is also matches with
+// store.ErrDamaged.
+type damagedError string
+
+func (e damagedError) Error() string { return string(e) }
+
+// Is reports whether target is store.ErrDamaged.
+func (e damagedError) Is(target error) bool { return target == store.ErrDamaged }
+
+// legacyState and legacyDeadLetter check a row from before checksums by
+// decoding it.
+func legacyState(b []byte) error {
+	_, err := state.DecodeState(b)
+	return err
+}
+
+func legacyDeadLetter(b []byte) error {
+	_, err := state.DecodeDeadLetter(b)
+	return err
+}
+
+// openRow checks a row's checksum and returns its Data (a sub-slice of
+// data). A row without one (written before checksums) never passes the
+// check, and is returned as it is if it decodes (legacy); a row with one
+// that fails it never decodes (the checksum is trailing bytes to the
 // codec), so the error says both.
-func openRow[T any](domain string, key, data []byte, decode func([]byte) (T, error)) (T, error) {
-	value, sealErr := statecodec.Unseal(domain, key, data)
+func openRow(domain string, key, data []byte, legacy func([]byte) error) ([]byte, error) {
+	value, sealErr := checksum.Unseal(domain, key, data)
 	if sealErr == nil {
-		return decode(value)
+		return value, nil
 	}
-	v, err := decode(data)
-	if err != nil {
-		var zero T
-		return zero, fmt.Errorf("%w: %w (and not a row from before checksums: %w)", ErrDamaged, sealErr, err)
+	if err := legacy(data); err != nil {
+		return nil, fmt.Errorf("%w: %w (and not a row from before checksums: %w)", ErrDamaged, sealErr, err)
 	}
-	return v, nil
+	return data, nil
 }

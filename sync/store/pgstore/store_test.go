@@ -14,17 +14,20 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
-	"github.com/concordsync/concord/internal/statecodec"
+	"github.com/concordsync/concord/internal/state"
 	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/pgstore"
-	"github.com/concordsync/concord/sync/storetest"
+	"github.com/concordsync/concord/sync/store/storetest"
 )
 
 var ctx = context.Background()
 
 func TestConformance(t *testing.T) {
 	testDSN(t)
-	storetest.Run(t, func(t testing.TB) recsync.Store { return openStore(t, newSchema(t)) })
+	storetest.Run(t, func(t testing.TB, now func() time.Time) store.Store {
+		return openStore(t, newSchema(t), pgstore.WithClock(now))
+	})
 }
 
 func TestMigrations(t *testing.T) {
@@ -133,13 +136,14 @@ func TestClosed(t *testing.T) {
 		"Epoch":        func() error { _, err := s.Epoch(ctx); return err },
 		"NewEpoch":     func() error { _, err := s.NewEpoch(ctx); return err },
 		"AcquireLease": func() error { _, err := s.AcquireLease(ctx, "p", "h", time.Minute); return err },
-		"ReleaseLease": func() error { return s.ReleaseLease(ctx, recsync.Lease{Name: "p"}) },
+		"ReleaseLease": func() error { return s.ReleaseLease(ctx, store.Lease{Name: "p"}) },
 		"Cursor":       func() error { _, err := s.Cursor(ctx, "a"); return err },
-		"Load":         func() error { _, err := s.Load(ctx, []string{"k"}); return err },
+		"Load":         func() error { _, err := state.Load(ctx, s, []string{"k"}); return err },
 		"Pending":      func() error { _, err := s.Pending(ctx, 10); return err },
 		"Held":         func() error { _, err := s.Held(ctx); return err },
 		"DeadLetters":  func() error { _, err := s.DeadLetters(ctx); return err },
-		"Commit":       func() error { return s.Commit(ctx, &recsync.Commit{}) },
+		"DeadLetter":   func() error { _, err := s.DeadLetter(ctx, 1); return err },
+		"Commit":       func() error { return s.Commit(ctx, &store.Commit{}) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, pgstore.ErrClosed) {
@@ -153,14 +157,14 @@ func TestCorruptState(t *testing.T) {
 	pool := adminPool(t)
 	schema := newSchema(t)
 	s := openStore(t, schema)
-	if err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{storetest.State("k1", false, false)}}); err != nil {
+	if err := commit(ctx, s, &state.Commit{States: []*state.Record{state.Sample("k1", false, false)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `UPDATE `+pgx.Identifier{schema, "states"}.Sanitize()+` SET data = '\x00ff'`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Load(ctx, []string{"k1"})
-	if !errors.Is(err, statecodec.ErrCorrupt) || !strings.Contains(err.Error(), `"k1"`) {
+	_, err := state.Load(ctx, s, []string{"k1"})
+	if !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), `"k1"`) {
 		t.Errorf("Load of a damaged state: %v; want ErrCorrupt naming k1", err)
 	}
 }
@@ -171,10 +175,10 @@ func TestFlippedBitIsFoundAndOldRowsLoad(t *testing.T) {
 	pool := adminPool(t)
 	schema := newSchema(t)
 	s := openStore(t, schema)
-	st := storetest.State("k1", false, false)
+	st := state.Sample("k1", false, false)
 	st.Fields["name"] = "CANARY"
-	dl := recsync.DeadLetter{System: "a", Key: "k2", Inbound: true, Record: concord.Record{Key: "k2", Fields: map[string]any{"n": "CANARY"}}, Reason: "test"}
-	if err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{st}, DeadLetters: []recsync.DeadLetter{dl}}); err != nil {
+	dl := state.DeadLetter{System: "a", Key: "k2", Inbound: true, Record: concord.Record{Key: "k2", Fields: map[string]any{"n": "CANARY"}}, Reason: "test"}
+	if err := commit(ctx, s, &state.Commit{States: []*state.Record{st}, DeadLetters: []state.DeadLetter{dl}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"states", "dead_letters"} {
@@ -184,21 +188,26 @@ func TestFlippedBitIsFoundAndOldRowsLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Load(ctx, []string{"k1"}); !errors.Is(err, pgstore.ErrDamaged) || !strings.Contains(err.Error(), `"k1"`) {
+	if _, err := state.Load(ctx, s, []string{"k1"}); !errors.Is(err, pgstore.ErrDamaged) || !strings.Contains(err.Error(), `"k1"`) {
 		t.Errorf("Load of a flipped state: %v; want ErrDamaged naming k1", err)
 	}
-	if _, err := s.DeadLetters(ctx); !errors.Is(err, pgstore.ErrDamaged) {
+	if _, err := state.LoadDeadLetters(ctx, s); !errors.Is(err, pgstore.ErrDamaged) {
 		t.Errorf("DeadLetters with a flipped one: %v; want ErrDamaged", err)
 	}
-	// A row as the store wrote it before checksums.
-	old, err := statecodec.EncodeState(nil, storetest.State("k3", false, false))
+	// A row as the store wrote it before checksums: a format 2 encoding
+	// at revision 1, without the codec's checksum or the store's.
+	k3 := state.Sample("k3", false, false)
+	k3.Rev = 1
+	old, err := state.EncodeState(nil, k3)
 	if err != nil {
 		t.Fatal(err)
 	}
+	old = old[:len(old)-4]
+	old[3] = 2
 	if _, err := pool.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, "states"}.Sanitize()+` (key, rev, pending, held, data) VALUES ('k3', 1, false, false, $1)`, old); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Load(ctx, []string{"k3"})
+	got, err := state.Load(ctx, s, []string{"k3"})
 	if err != nil || got["k3"] == nil {
 		t.Fatalf("Load of a row from before checksums: %v, %v", got, err)
 	}
@@ -212,12 +221,12 @@ func TestLostConnectionMidCommit(t *testing.T) {
 	pool := adminPool(t)
 	schema := newSchema(t)
 	s := openStore(t, schema)
-	if err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{
-		storetest.State("a", false, false), storetest.State("b", false, false),
+	if err := commit(ctx, s, &state.Commit{States: []*state.Record{
+		state.Sample("a", false, false), state.Sample("b", false, false),
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := s.Load(ctx, []string{"a", "b"})
+	loaded, err := state.Load(ctx, s, []string{"a", "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +243,13 @@ func TestLostConnectionMidCommit(t *testing.T) {
 
 	a, b := loaded["a"], loaded["b"]
 	a.Fields["name"], b.Fields["name"] = "Grace", "Edsger"
-	c := &recsync.Commit{
+	c := &state.Commit{
 		Cursors:     map[concord.SystemID]connector.Cursor{"crm": "42"},
-		States:      []*recsync.RecordState{a, b, storetest.State("c", true, false)},
-		DeadLetters: []recsync.DeadLetter{{System: "crm", Key: "x", Inbound: true, Reason: "bad", Class: "permanent"}},
+		States:      []*state.Record{a, b, state.Sample("c", true, false)},
+		DeadLetters: []state.DeadLetter{{System: "crm", Key: "x", Inbound: true, Reason: "bad", Class: "permanent"}},
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.Commit(ctx, c) }()
+	go func() { done <- commit(ctx, s, c) }()
 
 	// Wait for the commit to block on the lock, then kill its backend.
 	deadline := time.Now().Add(10 * time.Second)
@@ -260,7 +269,7 @@ func TestLostConnectionMidCommit(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	err = <-done
-	if err == nil || errors.Is(err, recsync.ErrStale) || !strings.Contains(err.Error(), "pgstore: commit") {
+	if err == nil || errors.Is(err, store.ErrStale) || !strings.Contains(err.Error(), "pgstore: commit") {
 		t.Fatalf("Commit on a terminated connection: %v; want a pgstore commit error", err)
 	}
 	t.Logf("the failed commit says: %v", err)
@@ -277,7 +286,7 @@ func TestLostConnectionMidCommit(t *testing.T) {
 	if a.Rev != 1 || b.Rev != 1 {
 		t.Errorf("revisions after the failed commit: a %d, b %d; want 1, 1", a.Rev, b.Rev)
 	}
-	after, err := s.Load(ctx, []string{"a", "b"})
+	after, err := state.Load(ctx, s, []string{"a", "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +297,7 @@ func TestLostConnectionMidCommit(t *testing.T) {
 	}
 
 	// The store recovers: the same commit now goes through.
-	if err := s.Commit(ctx, c); err != nil {
+	if err := commit(ctx, s, c); err != nil {
 		t.Fatalf("Commit after the lost connection: %v", err)
 	}
 	if a.Rev != 2 || b.Rev != 2 || c.States[2].Rev != 1 {
@@ -317,13 +326,13 @@ func TestLeaseClock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AcquireLease by b after a's expiry: %v", err)
 	}
-	want := recsync.Lease{Name: "p", Holder: "b", Token: a.Token + 1, Expires: now.Add(time.Minute)}
+	want := store.Lease{Name: "p", Holder: "b", Token: a.Token + 1, Expires: now.Add(time.Minute)}
 	if diff := cmp.Diff(want, b); diff != "" {
 		t.Errorf("lease taken over (-want +got):\n%s", diff)
 	}
-	st := storetest.State("k", false, false)
-	err = s.Commit(ctx, &recsync.Commit{Lease: &a, States: []*recsync.RecordState{st}})
-	if !errors.Is(err, recsync.ErrStale) || st.Rev != 0 {
+	st := state.Sample("k", false, false)
+	err = commit(ctx, s, &state.Commit{Lease: &a, States: []*state.Record{st}})
+	if !errors.Is(err, store.ErrStale) || st.Rev != 0 {
 		t.Errorf("Commit under the expired lease: %v (rev %d); want ErrStale, rev 0", err, st.Rev)
 	}
 	if err := s.ReleaseLease(ctx, b); err != nil {
@@ -339,15 +348,15 @@ func TestLeaseClock(t *testing.T) {
 func TestBadText(t *testing.T) {
 	s := openStore(t, newSchema(t))
 	for _, key := range []string{"a\x00b", "\xff\xfe"} {
-		err := s.Commit(ctx, &recsync.Commit{States: []*recsync.RecordState{storetest.State(key, false, false)}})
+		err := commit(ctx, s, &state.Commit{States: []*state.Record{state.Sample(key, false, false)}})
 		if !errors.Is(err, pgstore.ErrBadText) || !strings.Contains(err.Error(), fmt.Sprintf("%q", key)) {
 			t.Errorf("Commit of key %q: %v; want ErrBadText naming it", key, err)
 		}
-		if _, err := s.Load(ctx, []string{key}); !errors.Is(err, pgstore.ErrBadText) {
+		if _, err := state.Load(ctx, s, []string{key}); !errors.Is(err, pgstore.ErrBadText) {
 			t.Errorf("Load of key %q: %v; want ErrBadText", key, err)
 		}
 	}
-	err := s.Commit(ctx, &recsync.Commit{Cursors: map[concord.SystemID]connector.Cursor{"crm": "\x00"}})
+	err := commit(ctx, s, &state.Commit{Cursors: map[concord.SystemID]connector.Cursor{"crm": "\x00"}})
 	if !errors.Is(err, pgstore.ErrBadText) || !strings.Contains(err.Error(), "crm") {
 		t.Errorf("Commit of a NUL cursor: %v; want ErrBadText naming crm", err)
 	}

@@ -1,4 +1,4 @@
-package statecodec
+package checksum
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 func TestSealRoundTrip(t *testing.T) {
 	for _, value := range [][]byte{nil, {}, []byte("CANARY"), bytes.Repeat([]byte{0xff}, 5000)} {
 		sealed := Seal([]byte("prefix"), "states", []byte("k1"), value)
-		if !bytes.HasPrefix(sealed, []byte("prefix")) || len(sealed) != len("prefix")+len(value)+ChecksumSize {
-			t.Fatalf("Seal appended %d bytes to the prefix; want %d", len(sealed)-len("prefix"), len(value)+ChecksumSize)
+		if !bytes.HasPrefix(sealed, []byte("prefix")) || len(sealed) != len("prefix")+len(value)+Size {
+			t.Fatalf("Seal appended %d bytes to the prefix; want %d", len(sealed)-len("prefix"), len(value)+Size)
 		}
 		got, err := Unseal("states", []byte("k1"), sealed[len("prefix"):])
 		if err != nil || !bytes.Equal(got, value) {
@@ -33,8 +33,8 @@ func TestUnsealDetectsEveryFlippedBit(t *testing.T) {
 			if j != i {
 				flip(d, j)
 			}
-			if _, err := Unseal("states", []byte("k1"), d); !errors.Is(err, ErrChecksum) || !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("bits %d and %d flipped: Unseal = %v; want ErrChecksum (and ErrCorrupt)", i, j, err)
+			if _, err := Unseal("states", []byte("k1"), d); !errors.Is(err, ErrMismatch) {
+				t.Fatalf("bits %d and %d flipped: Unseal = %v; want ErrMismatch", i, j, err)
 			}
 		}
 	}
@@ -47,17 +47,17 @@ func TestUnsealBindsKeyAndDomain(t *testing.T) {
 	for _, c := range []struct{ domain, key string }{
 		{"states", "k2"}, {"cursors", "k1"}, {"state", "sk1"}, {"", "statesk1"}, {"states", ""},
 	} {
-		if _, err := Unseal(c.domain, []byte(c.key), sealed); !errors.Is(err, ErrChecksum) {
-			t.Errorf("Unseal(%q, %q) of a value sealed for (states, k1) = %v; want ErrChecksum", c.domain, c.key, err)
+		if _, err := Unseal(c.domain, []byte(c.key), sealed); !errors.Is(err, ErrMismatch) {
+			t.Errorf("Unseal(%q, %q) of a value sealed for (states, k1) = %v; want ErrMismatch", c.domain, c.key, err)
 		}
 	}
 }
 
 func TestUnsealShortValue(t *testing.T) {
-	for n := range ChecksumSize {
+	for n := range Size {
 		_, err := Unseal("d", nil, make([]byte, n))
-		if !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "too short") {
-			t.Errorf("Unseal of %d bytes = %v; want ErrChecksum saying too short", n, err)
+		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "too short") {
+			t.Errorf("Unseal of %d bytes = %v; want ErrMismatch saying too short", n, err)
 		}
 	}
 }

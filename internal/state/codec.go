@@ -1,74 +1,21 @@
-// Package statecodec encodes the engine's state for durable stores: record
-// states and dead letters, as compact, versioned binary.
-//
-// # Format, version 2
-//
-// Every encoding starts with a 4-byte header: the magic "CSR" (record state)
-// or "CSD" (dead letter), then the format version (2). A decoder rejects an
-// unknown magic (a foreign or corrupt file) and a newer version (written by
-// a newer Concord) with errors that say which. Integers are varints
-// (encoding/binary), strings and byte strings are length-prefixed, versions
-// are concord.Version.AppendBinary, hashes are 8 bytes big-endian.
-//
-// A time is a zone byte (0: UTC, 1: a zone), the Unix seconds (varint) and
-// nanoseconds (unsigned varint), then for a zone its offset in seconds
-// (varint) and its name (string). It holds every time.Time, including zone
-// offsets that are not whole minutes (which time.Time.MarshalBinary
-// refuses); a decoded time is the same instant with a zone of the same name
-// and offset (time.FixedZone; the Local zone is not restored as Local).
-//
-// Values keep their Go type, so that what was stored compares equal
-// (concord.EqualValues) to what a system reports, hashes the same, and is
-// still of the type it was: a one-byte tag, then
-//
-//	z nil   f false   t true   s string   b []byte
-//	i int64   u uint64 (varints)
-//	I int, int8, int16, int32: a width byte (0, 8, 16, 32), then a varint
-//	U uint, uint8, uint16, uint32: a width byte, then an unsigned varint
-//	d float64 (8 bytes)   g float32 (4 bytes)
-//	n json.Number (its text)   T time.Time   l []any   L []string
-//	m map[string]any (keys sorted)   M map[string]string (keys sorted)
-//
-// The encoder encodes every value that concord.CheckValue accepts, and more
-// (invalid UTF-8, any time, any json.Number text), so that a dead letter
-// keeps what a system sent; it refuses other Go types and nesting deeper
-// than concord.MaxValueDepth, which the decoder would refuse.
-//
-// # Version 1
-//
-// Version 1 (still read) had no b, I, U and g tags (every signed integer
-// was stored as int64, every unsigned one as uint64, a float32 as a
-// float64) and stored times as time.Time.MarshalBinary, which cannot hold
-// a zone offset of −0:01:15 (Europe/London before 1847).
-//
-// Version 2 also adds, after each system view's Parked flag, the writes attempted
-// and not yet confirmed (SystemView.Sent): a count of units, then per unit its
-// name, a count, and that many (hash, version) pairs; and, at the end of a
-// dead letter, the names of its fields kept as text (DeadLetter.Textual) and
-// whether its record is whole (DeadLetter.Whole).
-// Version 1 data decodes with neither.
-//
-// Migration path: a new format gets a new version number; Decode keeps
-// reading every older version, and stores re-encode states in the newest
-// version as they commit them, so no offline migration is needed.
-package statecodec
+package state
 
 import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"slices"
 	"time"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/resolve"
-	recsync "github.com/concordsync/concord/sync"
 )
 
 // Version is the format version this package writes.
-const Version = 2
+const Version = 3
 
 var (
 	magicState = [3]byte{'C', 'S', 'R'}
@@ -77,14 +24,32 @@ var (
 
 // ErrCorrupt is wrapped by every decoding error: truncated, malformed or
 // foreign data.
-var ErrCorrupt = errors.New("statecodec: corrupt or foreign data")
+var ErrCorrupt = errors.New("state: corrupt or foreign data")
 
 // ErrNewerFormat is returned for data written in a format version newer
 // than this package knows: written by a newer Concord. Nothing is decoded.
-var ErrNewerFormat = errors.New("statecodec: data written by a newer format version")
+var ErrNewerFormat = errors.New("state: data written by a newer format version")
+
+// ErrChecksum is wrapped by the decoding error of format 3 data whose
+// checksum does not match: damaged, whatever store kept it. It wraps
+// [ErrCorrupt].
+var ErrChecksum = fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+
+// castagnoli is the CRC-32C table: any 1, 2 or 3 flipped bits in an
+// encoding shorter than 256 MiB are detected, other damage with
+// probability 1 - 2^-32.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// seal appends the CRC-32C of everything encoded from start.
+func (e *encoder) seal(start int) {
+	if e.err == nil {
+		e.b = binary.BigEndian.AppendUint32(e.b, crc32.Checksum(e.b[start:], castagnoli))
+	}
+}
 
 // EncodeState appends the encoding of st to b.
-func EncodeState(b []byte, st *recsync.RecordState) ([]byte, error) {
+func EncodeState(b []byte, st *Record) ([]byte, error) {
+	start := len(b)
 	e := encoder{b: append(b, magicState[0], magicState[1], magicState[2], Version)}
 	e.str(st.Key)
 	e.uint(st.Rev)
@@ -149,23 +114,24 @@ func EncodeState(b []byte, st *recsync.RecordState) ([]byte, error) {
 			}
 		}
 	}
+	e.seal(start)
 	return e.b, e.err
 }
 
 // DecodeState decodes what EncodeState wrote.
-func DecodeState(b []byte) (*recsync.RecordState, error) {
+func DecodeState(b []byte) (*Record, error) {
 	d := decoder{b: b}
 	d.header(magicState)
-	st := &recsync.RecordState{Key: d.str(), Rev: d.uint(), Deleted: d.bool(), Diverged: d.time()}
+	st := &Record{Key: d.str(), Rev: d.uint(), Deleted: d.bool(), Diverged: d.time()}
 	st.Fields = d.values()
 	n := d.count()
-	st.Units = make(map[string]*recsync.UnitState, n)
+	st.Units = make(map[string]*Unit, n)
 	for range n {
 		name := d.str()
-		u := &recsync.UnitState{Version: d.version(), Winner: concord.SystemID(d.str()), Rule: d.str(),
+		u := &Unit{Version: d.version(), Winner: concord.SystemID(d.str()), Rule: d.str(),
 			Changed: d.time(), Modified: d.time(), Prev: d.optValues(), PrevVersion: d.version(), PrevDeleted: d.bool()}
 		if d.bool() {
-			h := &recsync.Hold{}
+			h := &Hold{}
 			nc := d.count()
 			for range nc {
 				h.Candidates = append(h.Candidates, d.candidate())
@@ -176,15 +142,15 @@ func DecodeState(b []byte) (*recsync.RecordState, error) {
 		st.Units[name] = u
 	}
 	n = d.count()
-	st.Systems = make(map[concord.SystemID]*recsync.SystemView, n)
+	st.Systems = make(map[concord.SystemID]*View, n)
 	for range n {
 		id := concord.SystemID(d.str())
-		v := &recsync.SystemView{Seen: d.bool(), Deleted: d.bool(), Tag: d.str(), Modified: d.time()}
+		v := &View{Seen: d.bool(), Deleted: d.bool(), Tag: d.str(), Modified: d.time()}
 		nu := d.count()
-		v.Units = make(map[string]recsync.HeldUnit, nu)
+		v.Units = make(map[string]Copy, nu)
 		for range nu {
 			name := d.str()
-			v.Units[name] = recsync.HeldUnit{Hash: d.hash(), Version: d.version()}
+			v.Units[name] = Copy{Hash: d.hash(), Version: d.version()}
 		}
 		nn := d.count()
 		v.Native = make(map[string]uint64, nn)
@@ -195,12 +161,12 @@ func DecodeState(b []byte) (*recsync.RecordState, error) {
 		v.Attempts, v.FirstFailed, v.LastError, v.Parked = int(d.uint()), d.time(), d.str(), d.bool()
 		if d.ver >= 2 {
 			if ns := d.count(); ns > 0 {
-				v.Sent = make(map[string][]recsync.HeldUnit, ns)
+				v.Sent = make(map[string][]Copy, ns)
 				for range ns {
 					name := d.str()
 					nh := d.count()
 					for range nh {
-						v.Sent[name] = append(v.Sent[name], recsync.HeldUnit{Hash: d.hash(), Version: d.version()})
+						v.Sent[name] = append(v.Sent[name], Copy{Hash: d.hash(), Version: d.version()})
 					}
 				}
 			}
@@ -214,7 +180,8 @@ func DecodeState(b []byte) (*recsync.RecordState, error) {
 }
 
 // EncodeDeadLetter appends the encoding of dl to b.
-func EncodeDeadLetter(b []byte, dl recsync.DeadLetter) ([]byte, error) {
+func EncodeDeadLetter(b []byte, dl DeadLetter) ([]byte, error) {
+	start := len(b)
 	e := encoder{b: append(b, magicDead[0], magicDead[1], magicDead[2], Version)}
 	e.str(string(dl.System))
 	e.str(dl.Key)
@@ -237,14 +204,20 @@ func EncodeDeadLetter(b []byte, dl recsync.DeadLetter) ([]byte, error) {
 		e.str(f)
 	}
 	e.bool(dl.Whole)
+	e.uint(uint64(len(dl.Record.FieldModified)))
+	for _, f := range sortedKeys(dl.Record.FieldModified) {
+		e.str(f)
+		e.time(dl.Record.FieldModified[f])
+	}
+	e.seal(start)
 	return e.b, e.err
 }
 
 // DecodeDeadLetter decodes what EncodeDeadLetter wrote.
-func DecodeDeadLetter(b []byte) (recsync.DeadLetter, error) {
+func DecodeDeadLetter(b []byte) (DeadLetter, error) {
 	d := decoder{b: b}
 	d.header(magicDead)
-	dl := recsync.DeadLetter{System: concord.SystemID(d.str()), Key: d.str(), Inbound: d.bool()}
+	dl := DeadLetter{System: concord.SystemID(d.str()), Key: d.str(), Inbound: d.bool()}
 	dl.Record = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
 	dl.Transformed = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool()}
 	dl.Reason, dl.Class, dl.Attempts, dl.FirstFailed, dl.When = d.str(), d.str(), int(d.uint()), d.time(), d.time()
@@ -254,8 +227,17 @@ func DecodeDeadLetter(b []byte) (recsync.DeadLetter, error) {
 		}
 		dl.Whole = d.bool()
 	}
+	if d.ver >= 3 {
+		if n := d.count(); n > 0 {
+			dl.Record.FieldModified = make(map[string]time.Time, n)
+			for range n {
+				f := d.str()
+				dl.Record.FieldModified[f] = d.time()
+			}
+		}
+	}
 	if err := d.finish(); err != nil {
-		return recsync.DeadLetter{}, err
+		return DeadLetter{}, err
 	}
 	return dl, nil
 }
@@ -349,7 +331,7 @@ func (e *encoder) sized(tag byte, width byte) { e.b = append(e.b, tag, width) }
 func (e *encoder) valueAt(v concord.Value, path string, depth int) {
 	if depth > concord.MaxValueDepth {
 		if e.err == nil {
-			e.err = fmt.Errorf("statecodec: value at %s: nested more than %d deep: %w", path, concord.MaxValueDepth, concord.ErrUnsupportedValue)
+			e.err = fmt.Errorf("state: value at %s: nested more than %d deep: %w", path, concord.MaxValueDepth, concord.ErrUnsupportedValue)
 		}
 		return
 	}
@@ -438,7 +420,7 @@ func (e *encoder) valueAt(v concord.Value, path string, depth int) {
 		}
 	default:
 		if e.err == nil {
-			e.err = fmt.Errorf("statecodec: value at %s: %w", path, concord.CheckValue(v))
+			e.err = fmt.Errorf("state: value at %s: %w", path, concord.CheckValue(v))
 		}
 	}
 }
@@ -472,6 +454,19 @@ func (d *decoder) header(magic [3]byte) {
 		return
 	}
 	d.ver = d.b[3]
+	if d.ver >= 3 {
+		n := len(d.b) - crc32.Size
+		if n < 4 {
+			d.fail("checksum: too short to hold one")
+			return
+		}
+		if stored, sum := binary.BigEndian.Uint32(d.b[n:]), crc32.Checksum(d.b[:n], castagnoli); stored != sum {
+			d.err = fmt.Errorf("%w: stored %08x, computed %08x over %d bytes", ErrChecksum, stored, sum, n)
+			d.b = nil
+			return
+		}
+		d.b = d.b[:n]
+	}
 	d.b = d.b[4:]
 }
 

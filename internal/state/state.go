@@ -1,4 +1,4 @@
-package sync
+package state
 
 import (
 	"maps"
@@ -9,19 +9,20 @@ import (
 	"github.com/concordsync/concord/resolve"
 )
 
-// RecordState is what the engine knows about one record: the canonical
+// Record is what the engine knows about one record: the canonical
 // values with a version per unit (field or field group), and for every
 // system what that system held when the engine last read from or wrote to
 // it.
 //
-// Stores persist RecordStates as opaque values; only the engine interprets
-// them. A Store must return copies: the engine modifies the states it loads.
-type RecordState struct {
+// The engine encodes a Record with [EncodeState] into a store's State.Data
+// and decodes it with [DecodeState] when it loads it; only the engine
+// interprets it.
+type Record struct {
 	// Key of the record.
 	Key string
 	// Rev is the store's revision of this state, for optimistic
 	// concurrency: a store refuses to commit a state whose Rev is not the
-	// one it holds ([ErrStale]). Zero means "not stored yet".
+	// one it holds (store.ErrStale). Zero means "not stored yet".
 	Rev uint64
 	// Deleted reports that the record is canonically deleted.
 	Deleted bool
@@ -33,13 +34,13 @@ type RecordState struct {
 	Fields map[string]concord.Value
 	// Units holds the canonical metadata per unit name; the existence of
 	// the record is the unit [resolve.RecordUnit].
-	Units map[string]*UnitState
+	Units map[string]*Unit
 	// Systems holds each system's view of the record.
-	Systems map[concord.SystemID]*SystemView
+	Systems map[concord.SystemID]*View
 }
 
-// UnitState is the canonical metadata of one unit.
-type UnitState struct {
+// Unit is the canonical metadata of one unit.
+type Unit struct {
 	// Version of the canonical value.
 	Version concord.Version
 	// Winner is the system whose edit set the value (empty if the value
@@ -79,9 +80,9 @@ type Hold struct {
 	Since time.Time
 }
 
-// SystemView is what one system held of a record when the engine last read
+// View is what one system held of a record when the engine last read
 // from or wrote to it.
-type SystemView struct {
+type View struct {
 	// Seen reports that the system is known to have (or have deleted)
 	// the record; false for a system the record has not reached yet.
 	Seen bool
@@ -92,7 +93,7 @@ type SystemView struct {
 	Modified time.Time
 	// Units holds, per unit, the hash of the values the system reported
 	// (canonical shape) and their version.
-	Units map[string]HeldUnit
+	Units map[string]Copy
 	// Native holds the hash of every field in the system's own shape,
 	// to compute minimal patches.
 	Native map[string]uint64
@@ -101,7 +102,7 @@ type SystemView struct {
 	// maxSent, newest last): a write whose reply was lost may have been
 	// applied, and when the system reports its value it is the engine's
 	// own write (an echo), never the system's edit.
-	Sent map[string][]HeldUnit
+	Sent map[string][]Copy
 	// Attempts counts the consecutive failed writes of this record to
 	// the system, since FirstFailed; LastError is the latest reason.
 	Attempts    int
@@ -112,18 +113,18 @@ type SystemView struct {
 	Parked bool
 }
 
-// maxSent bounds SystemView.Sent per unit: older unconfirmed writes are
+// maxSent bounds View.Sent per unit: older unconfirmed writes are
 // forgotten first.
 const maxSent = 4
 
-// sent notes that a write of unit u with hash h (as the system will report
+// AddSent notes that a write of unit u with hash h (as the system will report
 // it back) at version v is about to be attempted.
-func (v *SystemView) sent(u string, h HeldUnit) {
+func (v *View) AddSent(u string, h Copy) {
 	if v.Sent == nil {
-		v.Sent = map[string][]HeldUnit{}
+		v.Sent = map[string][]Copy{}
 	}
 	l := v.Sent[u]
-	if slices.ContainsFunc(l, h.same) {
+	if slices.ContainsFunc(l, h.Same) {
 		return
 	}
 	if len(l) >= maxSent {
@@ -132,10 +133,10 @@ func (v *SystemView) sent(u string, h HeldUnit) {
 	v.Sent[u] = append(l, h)
 }
 
-// unsend forgets attempts that the system answered were not applied.
-func (v *SystemView) unsend(sent map[string]HeldUnit) {
+// Unsend forgets attempts that the system answered were not applied.
+func (v *View) Unsend(sent map[string]Copy) {
 	for u, h := range sent {
-		l := slices.DeleteFunc(v.Sent[u], h.same)
+		l := slices.DeleteFunc(v.Sent[u], h.Same)
 		if len(l) == 0 {
 			delete(v.Sent, u)
 		} else {
@@ -144,14 +145,14 @@ func (v *SystemView) unsend(sent map[string]HeldUnit) {
 	}
 }
 
-// forgetValues notes that the record is gone from the system: it holds no
+// ForgetValues notes that the record is gone from the system: it holds no
 // value of any unit (the versions it knew stay: what it reports if it
 // creates the record again is its edit), no field in its own shape, and
 // nothing written to it before is pending.
-func (v *SystemView) forgetValues() {
+func (v *View) ForgetValues() {
 	for name, h := range v.Units {
 		if name != resolve.RecordUnit {
-			h.Hash = noValue
+			h.Hash = NoValue
 			v.Units[name] = h
 		}
 	}
@@ -159,24 +160,24 @@ func (v *SystemView) forgetValues() {
 	v.Sent = nil
 }
 
-// echo returns the attempted write of unit u whose value hashes to h, if
+// Echo returns the attempted write of unit u whose value hashes to h, if
 // there is one: the system reports the engine's own write. The writes it
 // supersedes (those whose versions it descends from) are forgotten.
-func (v *SystemView) echo(u string, h uint64) (HeldUnit, bool) {
+func (v *View) Echo(u string, h uint64) (Copy, bool) {
 	l := v.Sent[u]
 	for i := len(l) - 1; i >= 0; i-- { // the newest write of that value
 		if w := l[i]; w.Hash == h {
-			v.confirm(u, w.Version)
+			v.Confirm(u, w.Version)
 			return w, true
 		}
 	}
-	return HeldUnit{}, false
+	return Copy{}, false
 }
 
-// confirm forgets the attempted writes of unit u that version v descends
+// Confirm forgets the attempted writes of unit u that version v descends
 // from: the system holds v or something newer.
-func (v *SystemView) confirm(u string, ver concord.Version) {
-	l := slices.DeleteFunc(v.Sent[u], func(x HeldUnit) bool { return ver.Descends(x.Version) })
+func (v *View) Confirm(u string, ver concord.Version) {
+	l := slices.DeleteFunc(v.Sent[u], func(x Copy) bool { return ver.Descends(x.Version) })
 	if len(l) == 0 {
 		delete(v.Sent, u)
 		return
@@ -184,19 +185,25 @@ func (v *SystemView) confirm(u string, ver concord.Version) {
 	v.Sent[u] = l
 }
 
-// HeldUnit is a system's copy of one unit.
-type HeldUnit struct {
+// Copy is a system's copy of one unit: the hash of its values (in the
+// canonical shape; [NoValue] if the system holds none) and their version.
+// (Not to be confused with [Hold], a unit waiting for a person.)
+type Copy struct {
 	Hash    uint64
 	Version concord.Version
 }
 
-// same reports whether x is the same copy as h: the same hash and version.
-func (h HeldUnit) same(x HeldUnit) bool {
+// NoValue is the hash of a unit in a system that deleted the record: it
+// holds no value of it.
+const NoValue = 0
+
+// Same reports whether x is the same copy as h: the same hash and version.
+func (h Copy) Same(x Copy) bool {
 	return x.Hash == h.Hash && x.Version.Compare(h.Version) == concord.Equal
 }
 
 // Held reports whether any unit of the record is held for a person.
-func (st *RecordState) Held() bool {
+func (st *Record) Held() bool {
 	for _, u := range st.Units {
 		if u.Hold != nil {
 			return true
@@ -207,35 +214,37 @@ func (st *RecordState) Held() bool {
 
 // Pending reports whether some system does not yet hold the canonical
 // value of some unit that is not held: the record has writes outstanding.
-func (st *RecordState) Pending() bool {
+func (st *Record) Pending() bool {
 	for _, v := range st.Systems {
-		if st.stale(v) {
+		if st.Stale(v) {
 			return true
 		}
 	}
 	return false
 }
 
-func (st *RecordState) stale(v *SystemView) bool { return !v.Parked && st.behind(v) }
+// Stale reports whether v lacks some canonical value and is not parked:
+// the engine has a write to make to that system.
+func (st *Record) Stale(v *View) bool { return !v.Parked && st.Behind(v) }
 
-// disagree reports whether some system does not hold the canonical values,
+// Disagree reports whether some system does not hold the canonical values,
 // dead-lettered writes included.
-func (st *RecordState) disagree() bool {
+func (st *Record) Disagree() bool {
 	for _, v := range st.Systems {
-		if st.behind(v) {
+		if st.Behind(v) {
 			return true
 		}
 	}
 	return false
 }
 
-// behind reports whether v lacks some canonical value of a unit that is not
+// Behind reports whether v lacks some canonical value of a unit that is not
 // held.
-func (st *RecordState) behind(v *SystemView) bool {
-	if st.existence() == nil {
+func (st *Record) Behind(v *View) bool {
+	if st.Existence() == nil {
 		return false
 	}
-	if st.existence().Hold != nil && (!v.Seen || v.Deleted != st.Deleted) {
+	if st.Existence().Hold != nil && (!v.Seen || v.Deleted != st.Deleted) {
 		// Whether the record exists waits for a person: it is neither
 		// created nor deleted anywhere until then.
 		return false
@@ -254,21 +263,23 @@ func (st *RecordState) behind(v *SystemView) bool {
 		if !ok || h.Version.Compare(u.Version) != concord.Equal {
 			return true
 		}
-		if h.Hash == noValue && name != resolve.RecordUnit && !v.Deleted {
+		if h.Hash == NoValue && name != resolve.RecordUnit && !v.Deleted {
 			return true // it deleted the record and created it again without this unit
 		}
 	}
 	return false
 }
 
-func (st *RecordState) existence() *UnitState { return st.Units[resolve.RecordUnit] }
+// Existence returns the unit of the record's existence
+// ([resolve.RecordUnit]), nil if there is none yet.
+func (st *Record) Existence() *Unit { return st.Units[resolve.RecordUnit] }
 
 // Clone returns a deep copy of st. Values are copied with
 // [concord.CloneValue]; Versions are immutable and shared.
-func (st *RecordState) Clone() *RecordState {
-	out := &RecordState{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted, Diverged: st.Diverged}
+func (st *Record) Clone() *Record {
+	out := &Record{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted, Diverged: st.Diverged}
 	out.Fields = cloneValues(st.Fields)
-	out.Units = make(map[string]*UnitState, len(st.Units))
+	out.Units = make(map[string]*Unit, len(st.Units))
 	for k, u := range st.Units {
 		cu := *u
 		cu.Prev = cloneValues(u.Prev)
@@ -283,13 +294,13 @@ func (st *RecordState) Clone() *RecordState {
 		}
 		out.Units[k] = &cu
 	}
-	out.Systems = make(map[concord.SystemID]*SystemView, len(st.Systems))
+	out.Systems = make(map[concord.SystemID]*View, len(st.Systems))
 	for k, v := range st.Systems {
 		cv := *v
 		cv.Units = maps.Clone(v.Units)
 		cv.Native = maps.Clone(v.Native)
 		if v.Sent != nil {
-			cv.Sent = make(map[string][]HeldUnit, len(v.Sent))
+			cv.Sent = make(map[string][]Copy, len(v.Sent))
 			for u, l := range v.Sent {
 				cv.Sent[u] = slices.Clone(l)
 			}

@@ -1,4 +1,4 @@
-package statecodec_test
+package state_test
 
 import (
 	"encoding/hex"
@@ -13,9 +13,8 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/concordsync/concord"
-	"github.com/concordsync/concord/internal/statecodec"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
-	recsync "github.com/concordsync/concord/sync"
 )
 
 // genValue draws Values that concord.CheckValue accepts, of every Go type
@@ -102,19 +101,19 @@ func genTime() *rapid.Generator[time.Time] {
 	})
 }
 
-func genState(t *rapid.T) *recsync.RecordState {
-	st := &recsync.RecordState{Key: rapid.String().Draw(t, "key"), Rev: rapid.Uint64().Draw(t, "rev"), Deleted: rapid.Bool().Draw(t, "deleted"),
+func genState(t *rapid.T) *state.Record {
+	st := &state.Record{Key: rapid.String().Draw(t, "key"), Rev: rapid.Uint64().Draw(t, "rev"), Deleted: rapid.Bool().Draw(t, "deleted"),
 		Diverged: genTime().Draw(t, "diverged"),
-		Fields:   genValues().Draw(t, "fields"), Units: map[string]*recsync.UnitState{}, Systems: map[concord.SystemID]*recsync.SystemView{}}
+		Fields:   genValues().Draw(t, "fields"), Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
 	for i := range rapid.IntRange(0, 3).Draw(t, "units") {
-		u := &recsync.UnitState{Version: genVersion().Draw(t, "v"), Winner: concord.SystemID(rapid.String().Draw(t, "winner")),
+		u := &state.Unit{Version: genVersion().Draw(t, "v"), Winner: concord.SystemID(rapid.String().Draw(t, "winner")),
 			Rule: rapid.String().Draw(t, "rule"), Changed: genTime().Draw(t, "changed"), Modified: genTime().Draw(t, "modified"),
 			PrevVersion: genVersion().Draw(t, "pv"), PrevDeleted: rapid.Bool().Draw(t, "pd")}
 		if rapid.Bool().Draw(t, "prev") {
 			u.Prev = genValues().Draw(t, "prev-values")
 		}
 		if rapid.Bool().Draw(t, "hold") {
-			h := &recsync.Hold{BaseKnown: rapid.Bool().Draw(t, "bk"), Rule: "r", Reason: rapid.String().Draw(t, "reason"), Since: genTime().Draw(t, "since")}
+			h := &state.Hold{BaseKnown: rapid.Bool().Draw(t, "bk"), Rule: "r", Reason: rapid.String().Draw(t, "reason"), Since: genTime().Draw(t, "since")}
 			for range rapid.IntRange(1, 3).Draw(t, "cands") {
 				h.Candidates = append(h.Candidates, resolve.Candidate{System: "s", Canonical: rapid.Bool().Draw(t, "canon"),
 					Values: genValues().Draw(t, "cv"), Deleted: rapid.Bool().Draw(t, "cd"), Version: genVersion().Draw(t, "cver"), Modified: genTime().Draw(t, "cm")})
@@ -127,23 +126,23 @@ func genState(t *rapid.T) *recsync.RecordState {
 		st.Units[[]string{"a", "b", "(record)"}[i]] = u
 	}
 	for i := range rapid.IntRange(0, 3).Draw(t, "systems") {
-		v := &recsync.SystemView{Seen: rapid.Bool().Draw(t, "seen"), Deleted: rapid.Bool().Draw(t, "vd"), Tag: rapid.String().Draw(t, "tag"),
-			Modified: genTime().Draw(t, "vm"), Units: map[string]recsync.HeldUnit{}, Native: map[string]uint64{},
+		v := &state.View{Seen: rapid.Bool().Draw(t, "seen"), Deleted: rapid.Bool().Draw(t, "vd"), Tag: rapid.String().Draw(t, "tag"),
+			Modified: genTime().Draw(t, "vm"), Units: map[string]state.Copy{}, Native: map[string]uint64{},
 			Attempts: rapid.IntRange(0, 20).Draw(t, "attempts"), FirstFailed: genTime().Draw(t, "ff"),
 			LastError: rapid.String().Draw(t, "lasterr"), Parked: rapid.Bool().Draw(t, "parked")}
 		for range rapid.IntRange(0, 3).Draw(t, "held") {
-			v.Units[rapid.StringN(1, 4, -1).Draw(t, "hu")] = recsync.HeldUnit{Hash: rapid.Uint64().Draw(t, "h"), Version: genVersion().Draw(t, "hv")}
+			v.Units[rapid.StringN(1, 4, -1).Draw(t, "hu")] = state.Copy{Hash: rapid.Uint64().Draw(t, "h"), Version: genVersion().Draw(t, "hv")}
 		}
 		for range rapid.IntRange(0, 3).Draw(t, "native") {
 			v.Native[rapid.StringN(1, 4, -1).Draw(t, "nf")] = rapid.Uint64().Draw(t, "nh")
 		}
 		for range rapid.IntRange(0, 2).Draw(t, "sent") {
 			if v.Sent == nil {
-				v.Sent = map[string][]recsync.HeldUnit{}
+				v.Sent = map[string][]state.Copy{}
 			}
 			u := rapid.StringN(1, 4, -1).Draw(t, "su")
 			for range rapid.IntRange(1, 3).Draw(t, "sn") {
-				v.Sent[u] = append(v.Sent[u], recsync.HeldUnit{Hash: rapid.Uint64().Draw(t, "sh"), Version: genVersion().Draw(t, "sv")})
+				v.Sent[u] = append(v.Sent[u], state.Copy{Hash: rapid.Uint64().Draw(t, "sh"), Version: genVersion().Draw(t, "sv")})
 			}
 		}
 		st.Systems[concord.SystemID([]string{"p", "w", "c"}[i])] = v
@@ -163,11 +162,11 @@ var stateCmp = cmp.Options{
 func TestStateRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		st := genState(t)
-		b, err := statecodec.EncodeState(nil, st)
+		b, err := state.EncodeState(nil, st)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := statecodec.DecodeState(b)
+		got, err := state.DecodeState(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +182,7 @@ func TestStateRoundTrip(t *testing.T) {
 			}
 		}
 		// Deterministic: the same state encodes to the same bytes.
-		again, _ := statecodec.EncodeState(nil, got)
+		again, _ := state.EncodeState(nil, got)
 		if string(again) != string(b) {
 			t.Fatal("re-encoding gives different bytes")
 		}
@@ -192,16 +191,16 @@ func TestStateRoundTrip(t *testing.T) {
 
 func TestDeadLetterRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		dl := recsync.DeadLetter{System: "portal", Key: rapid.String().Draw(t, "key"), Inbound: rapid.Bool().Draw(t, "in"),
+		dl := state.DeadLetter{System: "portal", Key: rapid.String().Draw(t, "key"), Inbound: rapid.Bool().Draw(t, "in"),
 			Record:      concord.Record{Key: "k", Fields: genValues().Draw(t, "f"), Tag: "7", Modified: genTime().Draw(t, "m")},
 			Transformed: concord.Record{Key: "k", Fields: genValues().Draw(t, "tf")},
 			Reason:      rapid.String().Draw(t, "reason"), Class: "invalid", When: genTime().Draw(t, "when"),
 			Attempts: rapid.IntRange(0, 9).Draw(t, "attempts"), FirstFailed: genTime().Draw(t, "ff")}
-		b, err := statecodec.EncodeDeadLetter(nil, dl)
+		b, err := state.EncodeDeadLetter(nil, dl)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := statecodec.DecodeDeadLetter(b)
+		got, err := state.DecodeDeadLetter(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,36 +211,36 @@ func TestDeadLetterRoundTrip(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	st := &recsync.RecordState{Key: "k", Fields: map[string]concord.Value{"a": "x"}}
-	good, err := statecodec.EncodeState(nil, st)
+	st := &state.Record{Key: "k", Fields: map[string]concord.Value{"a": "x"}}
+	good, err := state.EncodeState(nil, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	newer := append([]byte(nil), good...)
-	newer[3] = statecodec.Version + 1
+	newer[3] = state.Version + 1
 	for _, tc := range []struct {
 		name string
 		b    []byte
 		want error
 	}{
-		{"empty", nil, statecodec.ErrCorrupt},
-		{"foreign", []byte("SQLite format 3\x00"), statecodec.ErrCorrupt},
-		{"dead letter as state", mustDead(t), statecodec.ErrCorrupt},
-		{"truncated", good[:len(good)-1], statecodec.ErrCorrupt},
-		{"trailing", append(append([]byte(nil), good...), 0), statecodec.ErrCorrupt},
-		{"newer format", newer, statecodec.ErrNewerFormat},
+		{"empty", nil, state.ErrCorrupt},
+		{"foreign", []byte("SQLite format 3\x00"), state.ErrCorrupt},
+		{"dead letter as state", mustDead(t), state.ErrCorrupt},
+		{"truncated", good[:len(good)-1], state.ErrCorrupt},
+		{"trailing", append(append([]byte(nil), good...), 0), state.ErrCorrupt},
+		{"newer format", newer, state.ErrNewerFormat},
 	} {
-		if _, err := statecodec.DecodeState(tc.b); !errors.Is(err, tc.want) {
+		if _, err := state.DecodeState(tc.b); !errors.Is(err, tc.want) {
 			t.Errorf("%s: DecodeState = %v; want %v", tc.name, err, tc.want)
 		}
 	}
-	if _, err := statecodec.EncodeState(nil, &recsync.RecordState{Fields: map[string]concord.Value{"x": struct{}{}}}); !errors.Is(err, concord.ErrUnsupportedValue) {
+	if _, err := state.EncodeState(nil, &state.Record{Fields: map[string]concord.Value{"x": struct{}{}}}); !errors.Is(err, concord.ErrUnsupportedValue) {
 		t.Errorf("encoding an unsupported value = %v; want ErrUnsupportedValue", err)
 	}
 }
 
 func mustDead(t *testing.T) []byte {
-	b, err := statecodec.EncodeDeadLetter(nil, recsync.DeadLetter{Key: "k"})
+	b, err := state.EncodeDeadLetter(nil, state.DeadLetter{Key: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,28 +250,28 @@ func mustDead(t *testing.T) []byte {
 // FuzzDecodeState: no input makes the decoder panic or allocate without
 // bound; whatever decodes re-encodes to a state that decodes the same.
 func FuzzDecodeState(f *testing.F) {
-	good, _ := statecodec.EncodeState(nil, &recsync.RecordState{Key: "k", Fields: map[string]concord.Value{"a": []any{1.5, "x"}},
-		Units: map[string]*recsync.UnitState{"a": {Version: concord.MustVersion(concord.Dot{Actor: 1, Counter: 2})}}})
+	good, _ := state.EncodeState(nil, &state.Record{Key: "k", Fields: map[string]concord.Value{"a": []any{1.5, "x"}},
+		Units: map[string]*state.Unit{"a": {Version: concord.MustVersion(concord.Dot{Actor: 1, Counter: 2})}}})
 	f.Add(good)
 	f.Add([]byte("CSR\x01"))
 	f.Add([]byte("CSR\x02"))
 	v1, _ := hex.DecodeString(version1State)
 	f.Add(v1)
 	london := time.Date(1840, 1, 1, 0, 0, 0, 0, time.FixedZone("LMT", -75))
-	every, _ := statecodec.EncodeState(nil, &recsync.RecordState{Key: "k", Diverged: london, Fields: map[string]concord.Value{
+	every, _ := state.EncodeState(nil, &state.Record{Key: "k", Diverged: london, Fields: map[string]concord.Value{
 		"t": london, "b": []byte{0, 0xff}, "i8": int8(-1), "u16": uint16(7), "f32": float32(0.1), "n": json.Number("1e300"),
 		"l": []any{int(1), uint(2), map[string]any{"x": int32(3)}}, "L": []string{"a"}, "M": map[string]string{"k": "v"}}})
 	f.Add(every)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		st, err := statecodec.DecodeState(b)
+		st, err := state.DecodeState(b)
 		if err != nil {
 			return
 		}
-		again, err := statecodec.EncodeState(nil, st)
+		again, err := state.EncodeState(nil, st)
 		if err != nil {
 			t.Fatalf("decoded state does not encode: %v", err)
 		}
-		if _, err := statecodec.DecodeState(again); err != nil {
+		if _, err := state.DecodeState(again); err != nil {
 			t.Fatalf("re-encoded state does not decode: %v", err)
 		}
 	})

@@ -1,4 +1,4 @@
-package statecodec_test
+package state_test
 
 import (
 	"bytes"
@@ -17,8 +17,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/concordsync/concord"
-	"github.com/concordsync/concord/internal/statecodec"
-	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/internal/state"
 )
 
 // fataler is what testing.T and rapid.T share.
@@ -30,11 +29,11 @@ type fataler interface {
 // roundTrip stores v as a field of a record state and reads it back.
 func roundTrip(t fataler, v concord.Value) concord.Value {
 	t.Helper()
-	b, err := statecodec.EncodeState(nil, &recsync.RecordState{Key: "k", Fields: map[string]concord.Value{"f": v}})
+	b, err := state.EncodeState(nil, &state.Record{Key: "k", Fields: map[string]concord.Value{"f": v}})
 	if err != nil {
 		t.Fatalf("EncodeState(%#v): %v", v, err)
 	}
-	st, err := statecodec.DecodeState(b)
+	st, err := state.DecodeState(b)
 	if err != nil {
 		t.Fatalf("DecodeState of %#v: %v", v, err)
 	}
@@ -135,12 +134,12 @@ func TestTimeWithSubMinuteOffsetRoundTrips(t *testing.T) {
 	// The other times of a state (a record's modification time, from the
 	// system) take any offset too.
 	at := time.Date(1840, 1, 1, 0, 0, 0, 0, london)
-	dl := recsync.DeadLetter{Key: "k", Record: concord.Record{Key: "k", Modified: at}, When: at}
-	b, err := statecodec.EncodeDeadLetter(nil, dl)
+	dl := state.DeadLetter{Key: "k", Record: concord.Record{Key: "k", Modified: at}, When: at}
+	b, err := state.EncodeDeadLetter(nil, dl)
 	if err != nil {
 		t.Fatalf("EncodeDeadLetter with a 1840 London time: %v", err)
 	}
-	got, err := statecodec.DecodeDeadLetter(b)
+	got, err := state.DecodeDeadLetter(b)
 	if err != nil || !identical(got.Record.Modified, at) || !identical(got.When, at) {
 		t.Fatalf("dead letter times: %v, %v (%v)", got.Record.Modified, got.When, err)
 	}
@@ -181,7 +180,7 @@ func TestEncoderRefusesWhatTheDecoderWould(t *testing.T) {
 		return v
 	}
 	checkRoundTrip(t, nest(concord.MaxValueDepth))
-	_, err := statecodec.EncodeState(nil, &recsync.RecordState{Fields: map[string]concord.Value{"f": nest(concord.MaxValueDepth + 1)}})
+	_, err := state.EncodeState(nil, &state.Record{Fields: map[string]concord.Value{"f": nest(concord.MaxValueDepth + 1)}})
 	if !errors.Is(err, concord.ErrUnsupportedValue) {
 		t.Fatalf("EncodeState of %d levels = %v; want ErrUnsupportedValue", concord.MaxValueDepth+1, err)
 	}
@@ -199,12 +198,12 @@ func TestDeadLetterKeepsRefusedContent(t *testing.T) {
 			t.Fatalf("CheckValue(%#v) = nil; the test wants refused values", v)
 		}
 	}
-	dl := recsync.DeadLetter{Key: "k", Record: concord.Record{Key: "k", Fields: fields}}
-	b, err := statecodec.EncodeDeadLetter(nil, dl)
+	dl := state.DeadLetter{Key: "k", Record: concord.Record{Key: "k", Fields: fields}}
+	b, err := state.EncodeDeadLetter(nil, dl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := statecodec.DecodeDeadLetter(b)
+	got, err := state.DecodeDeadLetter(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +221,7 @@ const version1State = "43535201026b3103000f010000000edf58732f00000008003c0501666
 
 func TestDecodesFormatVersion1(t *testing.T) {
 	b, _ := hex.DecodeString(version1State)
-	st, err := statecodec.DecodeState(b)
+	st, err := state.DecodeState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,21 +236,21 @@ func TestDecodesFormatVersion1(t *testing.T) {
 		}
 	}
 	// Re-encoding writes version 2.
-	again, err := statecodec.EncodeState(nil, st)
-	if err != nil || again[3] != statecodec.Version {
+	again, err := state.EncodeState(nil, st)
+	if err != nil || again[3] != state.Version {
 		t.Fatalf("re-encoded: version %d, %v", again[3], err)
 	}
 	// The tags of version 2 are corrupt in version 1.
-	v2, _ := statecodec.EncodeState(nil, &recsync.RecordState{Key: "k", Fields: map[string]concord.Value{"b": []byte("x")}})
+	v2, _ := state.EncodeState(nil, &state.Record{Key: "k", Fields: map[string]concord.Value{"b": []byte("x")}})
 	v2[3] = 1
-	if _, err := statecodec.DecodeState(v2); !errors.Is(err, statecodec.ErrCorrupt) {
+	if _, err := state.DecodeState(v2); !errors.Is(err, state.ErrCorrupt) {
 		t.Errorf("a []byte in version 1 = %v; want ErrCorrupt", err)
 	}
 }
 
 func TestDecodeRefusesDamagedValues(t *testing.T) {
 	enc := func(v concord.Value) []byte {
-		b, err := statecodec.EncodeState(nil, &recsync.RecordState{Key: "k", Fields: map[string]concord.Value{"f": v}})
+		b, err := state.EncodeState(nil, &state.Record{Key: "k", Fields: map[string]concord.Value{"f": v}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +269,7 @@ func TestDecodeRefusesDamagedValues(t *testing.T) {
 		{"nanoseconds past a second", append(append(at[:i+1:i+1], 0), append(binary.AppendVarint(nil, 0), binary.AppendUvarint(nil, 1e9)...)...)},
 		{"float32 cut short", enc(float32(1))[:len(enc(float32(1)))-2]},
 	} {
-		if _, err := statecodec.DecodeState(tc.b); !errors.Is(err, statecodec.ErrCorrupt) {
+		if _, err := state.DecodeState(tc.b); !errors.Is(err, state.ErrCorrupt) {
 			t.Errorf("%s: DecodeState = %v; want ErrCorrupt", tc.name, err)
 		}
 	}
@@ -707,14 +706,14 @@ func checkOne(t *testing.T, v concord.Value) {
 		}
 		// The codec still stores it (a dead letter keeps what it was
 		// sent) unless it is nested too deep, and reads it back as it was.
-		enc, eerr := statecodec.EncodeDeadLetter(nil, recsync.DeadLetter{Record: concord.Record{Fields: map[string]concord.Value{"f": v}}})
+		enc, eerr := state.EncodeDeadLetter(nil, state.DeadLetter{Record: concord.Record{Fields: map[string]concord.Value{"f": v}}})
 		if (eerr != nil) != (depth(v) > concord.MaxValueDepth) {
 			t.Fatalf("EncodeDeadLetter(%#v) = %v at depth %d", v, eerr, depth(v))
 		}
 		if eerr != nil {
 			return
 		}
-		dl, derr := statecodec.DecodeDeadLetter(enc)
+		dl, derr := state.DecodeDeadLetter(enc)
 		if derr != nil || !identical(v, dl.Record.Fields["f"]) {
 			t.Fatalf("dead letter of %#v read back as %#v (%v)", v, dl.Record.Fields["f"], derr)
 		}
@@ -772,11 +771,11 @@ func TestMalformedTimeIsStoredAsTheSameInstant(t *testing.T) {
 	if err := bad.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	enc, err := statecodec.EncodeDeadLetter(nil, recsync.DeadLetter{Record: concord.Record{Modified: bad, Fields: map[string]concord.Value{"at": bad}}})
+	enc, err := state.EncodeDeadLetter(nil, state.DeadLetter{Record: concord.Record{Modified: bad, Fields: map[string]concord.Value{"at": bad}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, err := statecodec.DecodeDeadLetter(enc)
+	dl, err := state.DecodeDeadLetter(enc)
 	want := time.Date(2025, 1, 1, 0, 0, 1, 5, time.UTC)
 	if err != nil || !dl.Record.Modified.Equal(want) || !dl.Record.Fields["at"].(time.Time).Equal(want) {
 		t.Fatalf("read back %v, %v (%v); want %v", dl.Record.Modified, dl.Record.Fields["at"], err, want)

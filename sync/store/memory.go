@@ -1,0 +1,293 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	gosync "sync"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector"
+)
+
+// Memory is a [Store] in memory, for tests and for hosts that rebuild their
+// state on start: it forgets everything when the process ends. Create it
+// with [NewMemory]; its zero value is not usable.
+type Memory struct {
+	mu      gosync.Mutex
+	epoch   uint64
+	now     func() time.Time
+	leases  map[string]Lease
+	actors  map[string]concord.Actor
+	cursors map[concord.SystemID]connector.Cursor
+	states  map[string]State
+	pending map[string]bool
+	held    map[string]bool
+	dead    map[uint64]DeadLetter
+	deadSeq uint64
+}
+
+var _ Store = (*Memory)(nil)
+
+// MemoryOption configures [NewMemory].
+type MemoryOption func(*Memory)
+
+// WithClock sets the clock by which a [Memory] takes leases and lets them
+// expire; the default is time.Now. A nil clock is ignored.
+func WithClock(now func() time.Time) MemoryOption {
+	return func(m *Memory) {
+		if now != nil {
+			m.now = now
+		}
+	}
+}
+
+// NewMemory returns an empty in-memory store at a random epoch.
+func NewMemory(opts ...MemoryOption) *Memory {
+	m := &Memory{
+		epoch:   NextEpoch(0),
+		now:     time.Now,
+		leases:  map[string]Lease{},
+		actors:  map[string]concord.Actor{},
+		cursors: map[concord.SystemID]connector.Cursor{},
+		states:  map[string]State{},
+		pending: map[string]bool{},
+		held:    map[string]bool{},
+		dead:    map[uint64]DeadLetter{},
+	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// Snapshot returns an independent copy of the store, clock included: a
+// backup, for tests and tools. A host that restores a backup into service
+// must call NewEpoch on it (see [Meta.Epoch]).
+func (s *Memory) Snapshot() *Memory {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := NewMemory(WithClock(s.now))
+	c.epoch, c.deadSeq = s.epoch, s.deadSeq
+	maps.Copy(c.leases, s.leases)
+	maps.Copy(c.actors, s.actors)
+	maps.Copy(c.cursors, s.cursors)
+	maps.Copy(c.pending, s.pending)
+	maps.Copy(c.held, s.held)
+	for k, st := range s.states {
+		c.states[k] = cloneState(st)
+	}
+	for id, d := range s.dead {
+		c.dead[id] = cloneDead(d)
+	}
+	return c
+}
+
+func cloneState(st State) State {
+	st.Data = slices.Clone(st.Data)
+	return st
+}
+
+func cloneDead(d DeadLetter) DeadLetter {
+	d.Data = slices.Clone(d.Data)
+	return d
+}
+
+// lock takes the mutex unless ctx has ended.
+func (s *Memory) lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	return nil
+}
+
+// Actor implements [Meta].
+func (s *Memory) Actor(ctx context.Context, name string) (concord.Actor, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	if a, ok := s.actors[name]; ok {
+		return a, nil
+	}
+	a := concord.Actor(len(s.actors) + 1)
+	s.actors[name] = a
+	return a, nil
+}
+
+// Epoch implements [Meta].
+func (s *Memory) Epoch(ctx context.Context) (uint64, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	return s.epoch, nil
+}
+
+// NewEpoch implements [Meta].
+func (s *Memory) NewEpoch(ctx context.Context) (uint64, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	s.epoch = NextEpoch(s.epoch)
+	return s.epoch, nil
+}
+
+// Cursor implements [Meta].
+func (s *Memory) Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error) {
+	if err := s.lock(ctx); err != nil {
+		return "", err
+	}
+	defer s.mu.Unlock()
+	return s.cursors[system], nil
+}
+
+// AcquireLease implements [Leases] by [NextLease].
+func (s *Memory) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
+	if err := s.lock(ctx); err != nil {
+		return Lease{}, err
+	}
+	defer s.mu.Unlock()
+	l, err := NextLease(s.leases[name], name, holder, ttl, s.now())
+	if err == nil {
+		s.leases[name] = l
+	}
+	return l, err
+}
+
+// ReleaseLease implements [Leases].
+func (s *Memory) ReleaseLease(ctx context.Context, l Lease) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if cur := s.leases[l.Name]; cur.Holder == l.Holder && cur.Token == l.Token {
+		cur.Holder, cur.Expires = "", time.Time{}
+		s.leases[l.Name] = cur
+	}
+	return nil
+}
+
+// Load implements [Records].
+func (s *Memory) Load(ctx context.Context, keys []string) (map[string]State, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := make(map[string]State, len(keys))
+	for _, k := range keys {
+		if st, ok := s.states[k]; ok {
+			out[k] = cloneState(st)
+		}
+	}
+	return out, nil
+}
+
+// Pending implements [Records].
+func (s *Memory) Pending(ctx context.Context, limit int) ([]string, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	return firstKeys(s.pending, limit), nil
+}
+
+// Held implements [Records].
+func (s *Memory) Held(ctx context.Context) ([]string, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	return firstKeys(s.held, len(s.held)), nil
+}
+
+func firstKeys(set map[string]bool, limit int) []string {
+	keys := slices.Sorted(maps.Keys(set))
+	if limit < 0 {
+		limit = 0
+	}
+	if len(keys) > limit {
+		keys = keys[:limit]
+	}
+	return keys
+}
+
+// DeadLetters implements [DeadLetters].
+func (s *Memory) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := make([]DeadLetter, 0, len(s.dead))
+	for _, id := range slices.Sorted(maps.Keys(s.dead)) {
+		out = append(out, cloneDead(s.dead[id]))
+	}
+	return out, nil
+}
+
+// DeadLetter implements [DeadLetters].
+func (s *Memory) DeadLetter(ctx context.Context, id uint64) (DeadLetter, error) {
+	if err := s.lock(ctx); err != nil {
+		return DeadLetter{}, err
+	}
+	defer s.mu.Unlock()
+	d, ok := s.dead[id]
+	if !ok {
+		return DeadLetter{}, fmt.Errorf("%w: %d", ErrNotFound, id)
+	}
+	return cloneDead(d), nil
+}
+
+// Commit implements [Committer].
+func (s *Memory) Commit(ctx context.Context, c *Commit) error {
+	if c == nil {
+		return fmt.Errorf("concord: memory store: nil Commit")
+	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if c.Lease != nil {
+		if cur := s.leases[c.Lease.Name]; cur.Token != c.Lease.Token || cur.Holder != c.Lease.Holder {
+			return fmt.Errorf("%w: lease %q token %d superseded by %d", ErrStale, c.Lease.Name, c.Lease.Token, cur.Token)
+		}
+	}
+	for i, st := range c.States {
+		if st.Key == "" {
+			return fmt.Errorf("concord: memory store: state %d has an empty key", i)
+		}
+		if rev := s.states[st.Key].Rev; st.Rev != rev {
+			return fmt.Errorf("%w: record %q is at revision %d, not %d", ErrStale, st.Key, rev, st.Rev)
+		}
+	}
+	maps.Copy(s.cursors, c.Cursors)
+	for _, st := range c.States {
+		cp := cloneState(st)
+		cp.Rev++
+		s.states[st.Key] = cp
+		setFlag(s.pending, st.Key, st.Pending)
+		setFlag(s.held, st.Key, st.Held)
+	}
+	for _, id := range c.RemoveDeadLetters {
+		delete(s.dead, id)
+	}
+	for _, d := range c.DeadLetters {
+		s.deadSeq++
+		d = cloneDead(d)
+		d.ID = s.deadSeq
+		s.dead[d.ID] = d
+	}
+	return nil
+}
+
+func setFlag(set map[string]bool, key string, on bool) {
+	if on {
+		set[key] = true
+	} else {
+		delete(set, key)
+	}
+}

@@ -1,0 +1,216 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/sync/store/storetest"
+)
+
+// mapStore is a store written from scratch against the exported API only,
+// as a third party would: one mutex, plain maps, copies in and out. It
+// shares no code with store.Memory.
+type mapStore struct {
+	mu      gosync.Mutex
+	now     func() time.Time
+	epoch   uint64
+	actors  []string // actor n is actors[n-1]
+	cursors map[concord.SystemID]connector.Cursor
+	states  map[string]store.State
+	dead    map[uint64]store.DeadLetter
+	lastID  uint64
+	leases  map[string]store.Lease
+}
+
+var _ store.Store = (*mapStore)(nil)
+
+func newMapStore(now func() time.Time) *mapStore {
+	return &mapStore{now: now, epoch: store.NextEpoch(0), cursors: map[concord.SystemID]connector.Cursor{},
+		states: map[string]store.State{}, dead: map[uint64]store.DeadLetter{}, leases: map[string]store.Lease{}}
+}
+
+func (s *mapStore) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	return nil
+}
+
+func (s *mapStore) Actor(ctx context.Context, name string) (concord.Actor, error) {
+	if err := s.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	if i := slices.Index(s.actors, name); i >= 0 {
+		return concord.Actor(i + 1), nil
+	}
+	s.actors = append(s.actors, name)
+	return concord.Actor(len(s.actors)), nil
+}
+
+func (s *mapStore) Epoch(ctx context.Context) (uint64, error) {
+	if err := s.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	return s.epoch, nil
+}
+
+func (s *mapStore) NewEpoch(ctx context.Context) (uint64, error) {
+	if err := s.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	s.epoch = store.NextEpoch(s.epoch)
+	return s.epoch, nil
+}
+
+func (s *mapStore) Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error) {
+	if err := s.enter(ctx); err != nil {
+		return "", err
+	}
+	defer s.mu.Unlock()
+	return s.cursors[system], nil
+}
+
+func (s *mapStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.Lease{}, err
+	}
+	defer s.mu.Unlock()
+	l, err := store.NextLease(s.leases[name], name, holder, ttl, s.now())
+	if err == nil {
+		s.leases[name] = l
+	}
+	return l, err
+}
+
+func (s *mapStore) ReleaseLease(ctx context.Context, l store.Lease) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if cur := s.leases[l.Name]; cur.Holder == l.Holder && cur.Token == l.Token {
+		cur.Holder, cur.Expires = "", time.Time{}
+		s.leases[l.Name] = cur
+	}
+	return nil
+}
+
+func (s *mapStore) Load(ctx context.Context, keys []string) (map[string]store.State, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := map[string]store.State{}
+	for _, k := range keys {
+		if st, ok := s.states[k]; ok {
+			st.Data = slices.Clone(st.Data)
+			out[k] = st
+		}
+	}
+	return out, nil
+}
+
+func (s *mapStore) flagged(pick func(store.State) bool, limit int) []string {
+	var keys []string
+	for k, st := range s.states {
+		if pick(st) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys[:min(len(keys), max(limit, 0))]
+}
+
+func (s *mapStore) Pending(ctx context.Context, limit int) ([]string, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	return s.flagged(func(st store.State) bool { return st.Pending }, limit), nil
+}
+
+func (s *mapStore) Held(ctx context.Context) ([]string, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	return s.flagged(func(st store.State) bool { return st.Held }, len(s.states)), nil
+}
+
+func (s *mapStore) DeadLetters(ctx context.Context) ([]store.DeadLetter, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []store.DeadLetter
+	for id := range s.lastID + 1 {
+		if d, ok := s.dead[id]; ok {
+			d.Data = slices.Clone(d.Data)
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (s *mapStore) DeadLetter(ctx context.Context, id uint64) (store.DeadLetter, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.DeadLetter{}, err
+	}
+	defer s.mu.Unlock()
+	d, ok := s.dead[id]
+	if !ok {
+		return store.DeadLetter{}, fmt.Errorf("map store: %w: %d", store.ErrNotFound, id)
+	}
+	d.Data = slices.Clone(d.Data)
+	return d, nil
+}
+
+func (s *mapStore) Commit(ctx context.Context, c *store.Commit) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if l := c.Lease; l != nil {
+		if cur := s.leases[l.Name]; cur.Token != l.Token || cur.Holder != l.Holder {
+			return fmt.Errorf("map store: %w: lease %q", store.ErrStale, l.Name)
+		}
+	}
+	for _, st := range c.States {
+		if st.Rev != s.states[st.Key].Rev {
+			return fmt.Errorf("map store: %w: record %q", store.ErrStale, st.Key)
+		}
+	}
+	for sys, cur := range c.Cursors {
+		s.cursors[sys] = cur
+	}
+	for _, st := range c.States {
+		st.Rev++
+		st.Data = slices.Clone(st.Data)
+		s.states[st.Key] = st
+	}
+	for _, id := range c.RemoveDeadLetters {
+		delete(s.dead, id)
+	}
+	for _, d := range c.DeadLetters {
+		s.lastID++
+		d.ID, d.Data = s.lastID, slices.Clone(d.Data)
+		s.dead[d.ID] = d
+	}
+	return nil
+}
+
+// A store written outside the store packages, against the exported API
+// only, passes the conformance suite.
+func TestThirdPartyStore(t *testing.T) {
+	storetest.Run(t, func(_ testing.TB, now func() time.Time) store.Store { return newMapStore(now) })
+}
