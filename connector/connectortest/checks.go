@@ -108,14 +108,12 @@ func checkOneInstant(e *env) {
 
 func checkCursorAfterEmpty(e *env) {
 	m := model{}
-	var keys []string
 	for i := range 5 {
 		e.edit(m, key(i), e.s.fresh(i))
-		keys = append(keys, key(i))
 	}
 	_, cursor := e.drain("", 2)
 	prev := -1 // records in the previous batch; -1 before the first
-	for round := range 4 {
+	for range 4 {
 		b := e.changes(cursor, readLimit)
 		e.expectIncludes(fmt.Sprintf("reading again from cursor %q with nothing changed (want no records, or repeats of the current state)", cursor),
 			latest(b.Records), m)
@@ -133,7 +131,6 @@ func checkCursorAfterEmpty(e *env) {
 		}
 		prev = len(b.Records)
 		cursor = b.Next
-		_ = round
 	}
 	// The feed still moves on from there.
 	e.edit(m, "ct-after", e.s.fresh(9))

@@ -51,8 +51,8 @@ func (s sheet) save(rows [][]string) error {
 	return os.WriteFile(s.path, b.Bytes(), 0o644)
 }
 
-func (s sheet) Edit(_ context.Context, key string, f map[string]concord.Value) error {
-	return s.EditAll(nil, map[string]map[string]concord.Value{key: f})
+func (s sheet) Edit(ctx context.Context, key string, f map[string]concord.Value) error {
+	return s.EditAll(ctx, map[string]map[string]concord.Value{key: f})
 }
 
 func (s sheet) EditAll(_ context.Context, edits map[string]map[string]concord.Value) error {

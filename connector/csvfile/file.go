@@ -144,7 +144,7 @@ func (f *file) encode(comma rune) ([]byte, error) {
 	if f.crlf {
 		nl = "\r\n"
 	}
-	if len(f.headerRaw) > 0 && !strings.HasSuffix(f.headerRaw, "\n") {
+	if len(f.rows) > 0 && !strings.HasSuffix(f.headerRaw, "\n") {
 		b.WriteString(nl) // a header without a line ending, then rows
 	}
 	w := csv.NewWriter(&b)
