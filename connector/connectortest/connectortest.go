@@ -15,23 +15,63 @@
 //			Conditional: true, // honours Patch.IfMatch
 //			Idempotent:  true, // honours Patch.IdempotencyKey
 //			Deletes:     true,
+//			Schema: map[string]connectortest.Kind{ // the table's columns
+//				"n":      connectortest.KindInt | connectortest.NotNull,
+//				"name":   connectortest.KindString,
+//				"active": connectortest.KindBool,
+//				"price":  connectortest.KindDecimal,
+//			},
 //		})
 //	}
 //
 // Run runs one subtest per check: the change feed (every edit seen, paging
-// with small limits, edits made while paging, batch bounds, repeats only
-// when nothing changed), Apply (field-level patches, Create, one Result per
-// patch in order with failures isolated, conditional and idempotent writes,
-// deletes, writes echoed in the feed), the optional [connector.Getter] and
-// [connector.Scanner] abilities when the connector has them, prompt return
-// on a cancelled context, and no goroutine left running after each check.
-// Checks for features the Harness does not claim are skipped with a message.
+// with small limits, edits made while paging, several records edited at one
+// instant read with small pages, the cursor after an empty batch, batch
+// bounds, repeats only when nothing changed), type fidelity (every value
+// written comes back as the same value), Apply (field-level patches, Create,
+// one Result per patch in order with failures isolated, conditional and
+// idempotent writes, deletes, writes echoed in the feed), the optional
+// [connector.Getter] and [connector.Scanner] abilities when the connector
+// has them, prompt return on a cancelled context, and no goroutine left
+// running after each check. Checks for features the Harness does not claim
+// are skipped with a message.
+//
+// # Fields and types the suite writes
+//
+// The suite writes only the fields of [Harness.Schema], each only with
+// values of its declared [Kind] (or nil, unless the kind is [NotNull]).
+// With a nil Schema it uses [DefaultSchema]: the fields "n" and "a" (ints),
+// "c" (a bool), and "name", "b", "d", "k" and "keep" (strings), all
+// nullable. A system with fixed columns declares them instead; a system
+// that stores any JSON value needs nothing.
+//
+// One field, the counter, tells edits apart: "n" if the schema has it and
+// it is not a Bool, otherwise the first field by name of the first kind in
+// the order Int, Decimal, String, Float, Time, Bytes. Most checks edit and
+// patch only the counter; records the suite creates get the counter and
+// every NotNull field; ChangesReturnsEveryEdit, ApplyTouchesOnlyNamedFields
+// and Getter set every field. TypeFidelity writes every value listed on
+// the kinds (true and false, 2⁵³+1, 29-digit decimals, times in other
+// zones, bytes that are not UTF-8, nil) through [System.Edit] and through
+// Apply, and reads them back through Changes, Get and Scan; a value that
+// comes back different (a bool as int64(1), a decimal rounded to a float)
+// fails, naming the record, the field, and the values written and read
+// with their Go types.
 //
 // Values are compared with [concord.EqualValues], so a system that returns
-// float64(2) for int(2), or a time in another zone, passes. Systems may
-// report fields the suite never set (an id column, a creation time): only
-// the fields the suite wrote are compared. A field emptied with nil may come
-// back as nil or be absent.
+// float64(2) or int64(2) for int(2), or a time in another zone, passes, and
+// failure messages list only the fields that really differ, with their Go
+// types. Systems may report fields the suite never set (an id column, a
+// creation time): only the fields the suite wrote are compared. A field
+// emptied with nil may come back as nil or be absent.
+//
+// # Edits at one instant
+//
+// A change feed that pages by modification time alone (updated_at >
+// cursor) drops records that share the timestamp of a page boundary. Only
+// edits made at one instant show this, so a [System] that can make them
+// implements [BulkEditor]; the EditsAtOneInstant check is skipped for one
+// that does not.
 //
 // The goroutine check (go.uber.org/goleak) looks at the whole process: do
 // not run Run in parallel with tests that start goroutines of their own.
@@ -42,6 +82,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +110,15 @@ type Harness struct {
 	// Deletes reports that the system can delete records: deletions
 	// appear in the change feed and Patch.Delete deletes.
 	Deletes bool
+
+	// Schema declares the fields the system keeps and their kinds: the
+	// suite writes only these fields, with values of these kinds (see
+	// the package documentation). Nil means [DefaultSchema].
+	Schema map[string]Kind
+	// EmptyIsNull reports that the system cannot tell an empty string
+	// (or empty bytes) from an empty field, as a spreadsheet cell cannot:
+	// the suite then never writes "" or empty bytes.
+	EmptyIsNull bool
 }
 
 // System is one system under test: its connector, and a way to edit it
@@ -86,12 +136,27 @@ type System interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// BulkEditor is an optional ability of a [System]: several edits made at
+// one instant, as one transaction or one bulk UPDATE makes them, so that
+// every record edited gets the same modification time (at the precision
+// the system keeps). Implement it by stopping the system's clock during
+// the edits, or by making them in one transaction that stamps one time.
+type BulkEditor interface {
+	// EditAll merges each map of fields into the record with its key,
+	// as Edit does, all at one instant.
+	EditAll(ctx context.Context, edits map[string]map[string]concord.Value) error
+}
+
 // Run checks the connector that h describes, one subtest per check. It
-// fails t's subtests with messages of the form "got …; want …" or a diff.
+// fails t's subtests with messages that say what was written, what was
+// read and, for the bugs it knows, their likely cause.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	if h.New == nil {
 		t.Fatal("connectortest: Harness.New is nil")
+	}
+	if _, err := newSchema(h); err != nil {
+		t.Fatal("connectortest: " + err.Error())
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { runCheck(t, h, c) })
@@ -108,7 +173,10 @@ type check struct {
 var checks = []check{
 	{"ChangesReturnsEveryEdit", checkEveryEdit},
 	{"EditsWhilePaging", checkEditsWhilePaging},
+	{"EditsAtOneInstant", checkOneInstant},
+	{"CursorAfterEmptyBatch", checkCursorAfterEmpty},
 	{"BatchBounds", checkBatchBounds},
+	{"TypeFidelity", checkTypeFidelity},
 	{"ApplyTouchesOnlyNamedFields", checkNamedFields},
 	{"ApplyCreate", checkCreate},
 	{"ApplyResultsInOrder", checkResultsInOrder},
@@ -126,13 +194,17 @@ var checks = []check{
 // the harness stops in t.Cleanup is not reported).
 func runCheck(t testing.TB, h Harness, c check) {
 	t.Helper()
+	s, err := newSchema(h)
+	if err != nil {
+		t.Fatal("connectortest: " + err.Error())
+	}
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	sys := h.New(t)
 	if sys == nil || sys.Connector() == nil {
 		t.Fatal("Harness.New returned no system or a system without a connector")
 	}
-	c.run(&env{t: t, h: h, sys: sys, conn: sys.Connector(), ctx: t.Context()})
+	c.run(&env{t: t, h: h, s: s, sys: sys, conn: sys.Connector(), ctx: t.Context()})
 }
 
 const (
@@ -155,6 +227,7 @@ type model map[string]fields
 type env struct {
 	t    testing.TB
 	h    Harness
+	s    *schema
 	sys  System
 	conn connector.Connector
 	ctx  context.Context
@@ -166,15 +239,32 @@ func (e *env) edit(m model, key string, f fields) {
 	if err := e.sys.Edit(e.ctx, key, f); err != nil {
 		e.t.Fatalf("System.Edit(%q): %v", key, err)
 	}
-	if m != nil {
-		cur := m[key]
-		if cur == nil {
-			cur = fields{}
-			m[key] = cur
-		}
-		for k, v := range f {
-			cur[k] = v
-		}
+	m.merge(key, f)
+}
+
+// editAll makes edits at one instant and records them in m.
+func (e *env) editAll(b BulkEditor, m model, edits map[string]fields) {
+	e.t.Helper()
+	if err := b.EditAll(e.ctx, edits); err != nil {
+		e.t.Fatalf("BulkEditor.EditAll(%d records): %v", len(edits), err)
+	}
+	for k, f := range edits {
+		m.merge(k, f)
+	}
+}
+
+// merge records in m that f was merged into the record with key.
+func (m model) merge(key string, f fields) {
+	if m == nil {
+		return
+	}
+	cur := m[key]
+	if cur == nil {
+		cur = fields{}
+		m[key] = cur
+	}
+	for k, v := range f {
+		cur[k] = v
 	}
 }
 
@@ -261,11 +351,16 @@ func (e *env) apply(patches ...connector.Patch) []connector.Result {
 	return res
 }
 
-// wantClass checks the class of result i.
+// wantClass checks that result i succeeded (want nil) or failed with an
+// error of class want.
 func (e *env) wantClass(res []connector.Result, i int, want error) {
 	e.t.Helper()
-	if got := connector.Classify(res[i].Err); got != want {
-		e.t.Errorf("Apply: result %d (key %q): got error %v, class %v; want class %v", i, res[i].Key, res[i].Err, got, want)
+	err := res[i].Err
+	switch {
+	case want == nil && err != nil:
+		e.t.Errorf("Apply: result %d (key %q): got error %v; want success", i, res[i].Key, err)
+	case want != nil && !errors.Is(err, want):
+		e.t.Errorf("Apply: result %d (key %q): got error %v; want class %v", i, res[i].Key, err, want)
 	}
 }
 
@@ -292,42 +387,82 @@ func (e *env) expectIncludes(what string, got map[string]concord.Record, want mo
 	e.expect(what, got, want, func(k string) bool { return slices.Contains(keys, k) })
 }
 
-const deletedMark = "(deleted)"
-
+// expect compares got with want canonically ([concord.EqualValues]) and
+// reports only what really differs, one line per record or field, with Go
+// types: int(0) and int64(0) are the same value and never reported.
 func (e *env) expect(what string, got map[string]concord.Record, want model, required func(string) bool) {
 	e.t.Helper()
-	wantView, gotView := map[string]concord.Value{}, map[string]concord.Value{}
-	for k, f := range want {
-		if _, ok := got[k]; !ok && !required(k) {
-			continue
-		}
-		if f == nil {
-			wantView[k] = deletedMark
-		} else {
-			wantView[k] = f
-		}
+	if diffs := diffRecords(got, want, required); len(diffs) > 0 {
+		e.t.Errorf("%s: records differ:\n\t%s", what, strings.Join(diffs, "\n\t"))
 	}
-	for k, r := range got {
+}
+
+// diffRecords lists the differences between got and want, sorted by key.
+func diffRecords(got map[string]concord.Record, want model, required func(string) bool) []string {
+	keys := make([]string, 0, len(got)+len(want))
+	for k := range got {
+		keys = append(keys, k)
+	}
+	for k := range want {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var out []string
+	for _, k := range keys {
+		w, expected := want[k]
+		g, read := got[k]
 		switch {
-		case r.Deleted:
-			gotView[k] = deletedMark
-		case want[k] == nil:
-			gotView[k] = r.Fields // not expected at all: show everything
+		case !read:
+			if !required(k) {
+				continue
+			}
+			if w == nil {
+				out = append(out, fmt.Sprintf("record %q: missing; want it deleted", k))
+			} else {
+				out = append(out, fmt.Sprintf("record %q: missing; want %s", k, showFields(w)))
+			}
+		case !expected && g.Deleted:
+			out = append(out, fmt.Sprintf("record %q: got a deletion of a record never written", k))
+		case !expected:
+			out = append(out, fmt.Sprintf("record %q: got %s; want no such record", k, showFields(g.Fields)))
+		case w == nil && !g.Deleted:
+			out = append(out, fmt.Sprintf("record %q: got %s; want it deleted", k, showFields(g.Fields)))
+		case w == nil:
+		case g.Deleted:
+			out = append(out, fmt.Sprintf("record %q: got it deleted; want %s", k, showFields(w)))
 		default:
-			v := map[string]concord.Value{}
-			for name, wv := range want[k] {
-				if gv, ok := r.Fields[name]; ok {
-					v[name] = gv
-				} else if wv == nil {
-					v[name] = nil // emptied and absent: accepted
+			for _, name := range sortedNames(w) {
+				wv := w[name]
+				gv, ok := g.Fields[name]
+				switch {
+				case !ok && wv != nil:
+					out = append(out, fmt.Sprintf("record %q, field %q: absent; want %s", k, name, show(wv)))
+				case ok && !concord.EqualValues(wv, gv):
+					out = append(out, fmt.Sprintf("record %q, field %q: got %s; want %s", k, name, show(gv), show(wv)))
 				}
 			}
-			gotView[k] = v
 		}
 	}
-	if !concord.EqualValues(wantView, gotView) {
-		e.t.Errorf("%s: records differ (-want +got):\n%s", what, cmp.Diff(wantView, gotView))
+	return out
+}
+
+func sortedNames(f fields) []string {
+	names := make([]string, 0, len(f))
+	for k := range f {
+		names = append(names, k)
 	}
+	slices.Sort(names)
+	return names
+}
+
+// showFields formats fields by name, each value with its Go type.
+func showFields(f fields) string {
+	parts := make([]string, 0, len(f))
+	for _, name := range sortedNames(f) {
+		parts = append(parts, fmt.Sprintf("%s: %s", name, show(f[name])))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 func clonePatches(ps []connector.Patch) []connector.Patch {
@@ -342,340 +477,3 @@ func clonePatches(ps []connector.Patch) []connector.Patch {
 }
 
 func key(i int) string { return fmt.Sprintf("ct-%02d", i) }
-
-// ---- the checks ----
-
-func checkEveryEdit(e *env) {
-	if recs, _ := e.drain("", readLimit); len(recs) != 0 {
-		e.t.Fatalf("Changes on a fresh system returned %d records; want 0 (Harness.New must return an empty system)", len(recs))
-	}
-	m := model{}
-	for i := range 7 {
-		e.edit(m, key(i), fields{"n": i, "name": "record " + key(i)})
-	}
-	for _, limit := range []int{1, 2, 3, readLimit} {
-		recs, _ := e.drain("", limit)
-		e.expectExactly(fmt.Sprintf("reading from the empty cursor with limit %d", limit), latest(recs), m)
-	}
-}
-
-func checkEditsWhilePaging(e *env) {
-	m := model{}
-	for i := range 6 {
-		e.edit(m, key(i), fields{"n": i})
-	}
-	seen := map[string]concord.Record{}
-	var cursor connector.Cursor
-	for page := 0; ; page++ {
-		if page == maxPages {
-			e.t.Fatalf("Changes with limit 2 still reported More after %d pages", maxPages)
-		}
-		b := e.changes(cursor, 2)
-		for _, r := range b.Records {
-			seen[r.Key] = r
-		}
-		cursor = b.Next
-		if page < 4 {
-			// Between pages: a new record, a record probably read
-			// already, and one probably not read yet.
-			e.edit(m, fmt.Sprintf("ct-new-%d", page), fields{"n": 100 + page})
-			e.edit(m, key(page), fields{"n": 200 + page})
-			e.edit(m, key(5), fields{"n": 300 + page})
-		}
-		if !b.More {
-			break
-		}
-	}
-	recs, _ := e.drain(cursor, 2)
-	for _, r := range recs {
-		seen[r.Key] = r
-	}
-	e.expectExactly("the latest state seen while paging with limit 2 and editing between pages", seen, m)
-}
-
-func checkBatchBounds(e *env) {
-	m := model{}
-	for i := range 5 {
-		e.edit(m, key(i), fields{"n": i})
-	}
-	// changes (through drain) checks every page's limit and keys.
-	for _, limit := range []int{1, 2, 4} {
-		e.drain("", limit)
-	}
-	_, cursor := e.drain("", 2)
-	for range 2 {
-		recs, next := e.drain(cursor, readLimit)
-		e.expectIncludes(fmt.Sprintf("reading again from the last cursor %q with nothing changed (want no records or repeats)", cursor), latest(recs), m)
-		cursor = next
-	}
-}
-
-func checkNamedFields(e *env) {
-	m := model{}
-	e.edit(m, "ct-a", fields{"a": 1, "b": "two", "c": true, "d": "keep"})
-	e.edit(m, "ct-b", fields{"a": 10, "b": "other"})
-	res := e.apply(connector.Patch{Key: "ct-a", Set: fields{"a": 2, "c": nil}})
-	e.wantClass(res, 0, nil)
-	m["ct-a"]["a"], m["ct-a"]["c"] = 2, nil
-	recs, _ := e.drain("", readLimit)
-	e.expectExactly("after patching fields a and c of ct-a (want b and d kept, c emptied, ct-b untouched)", latest(recs), m)
-}
-
-func checkCreate(e *env) {
-	m := model{}
-	e.edit(m, "ct-old", fields{"n": 1, "keep": "yes"})
-	res := e.apply(
-		connector.Patch{Key: "ct-new", Set: fields{"n": 2}, Create: true},
-		connector.Patch{Key: "ct-missing", Set: fields{"n": 3}},
-		connector.Patch{Key: "ct-old", Set: fields{"n": 4}, Create: true},
-	)
-	e.wantClass(res, 0, nil)
-	e.wantClass(res, 1, connector.ErrNotFound)
-	m["ct-new"] = fields{"n": 2}
-	if e.h.Conditional {
-		// Create on an existing record is a conflict: it must not
-		// overwrite a record created in the system meanwhile.
-		e.wantClass(res, 2, connector.ErrConflict)
-	} else if e.wantClass(res, 2, nil); true {
-		m["ct-old"]["n"] = 4
-	}
-	recs, _ := e.drain("", readLimit)
-	e.expectExactly("after Apply with Create for ct-new and ct-old (existing) and without it for ct-missing", latest(recs), m)
-}
-
-func checkResultsInOrder(e *env) {
-	m := model{}
-	for _, k := range []string{"ct-a", "ct-b", "ct-c"} {
-		e.edit(m, k, fields{"n": 0})
-	}
-	res := e.apply(
-		connector.Patch{Key: "ct-missing-1", Set: fields{"n": 1}},
-		connector.Patch{Key: "ct-a", Set: fields{"n": 1}},
-		connector.Patch{Key: "ct-missing-2", Set: fields{"n": 1}},
-		connector.Patch{Key: "ct-b", Set: fields{"n": 2}},
-		connector.Patch{Key: "ct-c", Set: fields{"n": 3}},
-		connector.Patch{Key: "ct-missing-3", Set: fields{"n": 1}},
-	)
-	for i, want := range []error{connector.ErrNotFound, nil, connector.ErrNotFound, nil, nil, connector.ErrNotFound} {
-		e.wantClass(res, i, want)
-	}
-	m["ct-a"]["n"], m["ct-b"]["n"], m["ct-c"]["n"] = 1, 2, 3
-	recs, _ := e.drain("", readLimit)
-	e.expectExactly("after a batch mixing failing and succeeding patches", latest(recs), m)
-}
-
-func checkConditional(e *env) {
-	if !e.h.Conditional {
-		e.t.Skip("Harness.Conditional is false: conditional writes (Patch.IfMatch) not checked")
-	}
-	m := model{}
-	e.edit(m, "ct-a", fields{"n": 1})
-	stale := e.current("ct-a").Tag
-	if stale == "" {
-		e.t.Fatal(`record "ct-a" has Tag ""; want a version tag (Harness.Conditional is set)`)
-	}
-	e.edit(m, "ct-a", fields{"n": 2})
-	fresh := e.current("ct-a").Tag
-	if fresh == stale {
-		e.t.Fatalf(`record "ct-a" has Tag %q after an edit; want a tag different from %q before it`, fresh, stale)
-	}
-
-	res := e.apply(connector.Patch{Key: "ct-a", Set: fields{"n": 3}, IfMatch: stale})
-	e.wantClass(res, 0, connector.ErrConflict)
-	recs, _ := e.drain("", readLimit)
-	e.expectExactly(fmt.Sprintf("after Apply with the stale IfMatch %q (want no change)", stale), latest(recs), m)
-
-	res = e.apply(connector.Patch{Key: "ct-a", Set: fields{"n": 4}, IfMatch: fresh})
-	e.wantClass(res, 0, nil)
-	m["ct-a"]["n"] = 4
-	recs, _ = e.drain("", readLimit)
-	got := latest(recs)
-	e.expectExactly(fmt.Sprintf("after Apply with the current IfMatch %q", fresh), got, m)
-	if tag := got["ct-a"].Tag; res[0].Tag == "" || res[0].Tag == fresh || tag != res[0].Tag {
-		e.t.Errorf("after a conditional write: Result.Tag %q, feed Tag %q; want a new tag (not %q), the same in both", res[0].Tag, tag, fresh)
-	}
-}
-
-func checkIdempotent(e *env) {
-	if !e.h.Idempotent {
-		e.t.Skip("Harness.Idempotent is false: idempotency keys not checked")
-	}
-	m := model{}
-	e.edit(m, "ct-a", fields{"n": 0})
-	p := connector.Patch{Key: "ct-a", Set: fields{"n": 1}, IdempotencyKey: "connectortest-write-1"}
-	e.wantClass(e.apply(p), 0, nil)
-	e.edit(m, "ct-a", fields{"n": 5})
-	e.wantClass(e.apply(p), 0, nil)
-	recs, _ := e.drain("", readLimit)
-	e.expectExactly("after a person's edit (n=5) and a repeated write (n=1) with the same IdempotencyKey (want no second effect)", latest(recs), m)
-
-	p2 := connector.Patch{Key: "ct-a", Set: fields{"n": 7}, IdempotencyKey: "connectortest-write-2"}
-	e.wantClass(e.apply(p2), 0, nil)
-	m["ct-a"]["n"] = 7
-	recs, _ = e.drain("", readLimit)
-	e.expectExactly("after a write with a new IdempotencyKey", latest(recs), m)
-}
-
-func checkDeletes(e *env) {
-	if !e.h.Deletes {
-		e.t.Skip("Harness.Deletes is false: deletes not checked")
-	}
-	m := model{}
-	for _, k := range []string{"ct-a", "ct-b", "ct-c"} {
-		e.edit(m, k, fields{"n": 1})
-	}
-	_, cursor := e.drain("", readLimit)
-	e.delete(m, "ct-a")
-	res := e.apply(
-		connector.Patch{Key: "ct-b", Delete: true},
-		connector.Patch{Key: "ct-missing", Delete: true},
-		connector.Patch{Key: "ct-a", Delete: true},
-	)
-	for i := range res {
-		e.wantClass(res, i, nil)
-	}
-	m["ct-b"] = nil
-	recs, _ := e.drain(cursor, readLimit)
-	e.expectIncludes("the change feed after a person deleted ct-a and Apply deleted ct-b (want both with Deleted set)", latest(recs), m, "ct-a", "ct-b")
-
-	res = e.apply(connector.Patch{Key: "ct-a", Set: fields{"n": 2}})
-	e.wantClass(res, 0, connector.ErrNotFound)
-}
-
-func checkEchoes(e *env) {
-	m := model{}
-	e.edit(m, "ct-a", fields{"n": 1})
-	_, cursor := e.drain("", readLimit)
-	res := e.apply(
-		connector.Patch{Key: "ct-a", Set: fields{"n": 2}},
-		connector.Patch{Key: "ct-b", Set: fields{"n": 3}, Create: true},
-	)
-	e.wantClass(res, 0, nil)
-	e.wantClass(res, 1, nil)
-	m["ct-a"]["n"] = 2
-	m["ct-b"] = fields{"n": 3}
-	recs, _ := e.drain(cursor, readLimit)
-	got := latest(recs)
-	e.expectIncludes("the change feed after writes through Apply (want both writes echoed)", got, m, "ct-a", "ct-b")
-	for _, r := range res {
-		if g, ok := got[r.Key]; ok && r.Tag != "" && g.Tag != r.Tag {
-			e.t.Errorf("record %q: change feed has Tag %q; want %q as Apply reported", r.Key, g.Tag, r.Tag)
-		}
-	}
-}
-
-func checkGetter(e *env) {
-	g, ok := e.conn.(connector.Getter)
-	if !ok {
-		e.t.Skip("the connector does not implement connector.Getter")
-	}
-	m := model{}
-	for _, k := range []string{"ct-a", "ct-b", "ct-c"} {
-		e.edit(m, k, fields{"n": 1, "k": k})
-	}
-	if e.h.Deletes {
-		e.delete(m, "ct-b")
-		delete(m, "ct-b") // Get omits deleted records
-	}
-	recs, err := g.Get(e.ctx, []string{"ct-a", "ct-missing", "ct-b", "ct-c"})
-	if err != nil {
-		e.t.Fatalf("Get: %v", err)
-	}
-	got := map[string]concord.Record{}
-	for _, r := range recs {
-		if _, dup := got[r.Key]; dup {
-			e.t.Errorf("Get returned record %q twice; want it once", r.Key)
-		}
-		got[r.Key] = r
-	}
-	e.expectExactly("Get(ct-a, ct-missing, ct-b, ct-c) (want live records only)", got, m)
-}
-
-func checkScanner(e *env) {
-	s, ok := e.conn.(connector.Scanner)
-	if !ok {
-		e.t.Skip("the connector does not implement connector.Scanner")
-	}
-	scan := func(limit int) ([]string, map[string]concord.Record) {
-		e.t.Helper()
-		var order []string
-		got := map[string]concord.Record{}
-		var cursor connector.Cursor
-		for range maxPages {
-			b, err := s.Scan(e.ctx, cursor, limit)
-			if err != nil {
-				e.t.Fatalf("Scan(cursor %q, limit %d): %v", cursor, limit, err)
-			}
-			if len(b.Records) > limit {
-				e.t.Errorf("Scan(cursor %q, limit %d) returned %d records; want at most %d", cursor, limit, len(b.Records), limit)
-			}
-			for _, r := range b.Records {
-				if _, dup := got[r.Key]; dup {
-					e.t.Errorf("Scan with limit %d returned record %q twice; want every record once", limit, r.Key)
-				}
-				got[r.Key] = r
-				order = append(order, r.Key)
-			}
-			if !b.More {
-				return order, got
-			}
-			cursor = b.Next
-		}
-		e.t.Fatalf("Scan with limit %d still reported More after %d pages", limit, maxPages)
-		return nil, nil
-	}
-	if order, _ := scan(readLimit); len(order) != 0 {
-		e.t.Fatalf("Scan on a fresh system returned %d records; want 0", len(order))
-	}
-	m := model{}
-	for i := range 7 {
-		e.edit(m, key(i), fields{"n": i})
-	}
-	if e.h.Deletes {
-		e.delete(m, key(3))
-		delete(m, key(3)) // Scan returns live records only
-	}
-	first, _ := scan(readLimit)
-	for _, limit := range []int{1, 2, 3, readLimit} {
-		order, got := scan(limit)
-		e.expectExactly(fmt.Sprintf("Scan with limit %d", limit), got, m)
-		if diff := cmp.Diff(first, order); diff != "" {
-			e.t.Errorf("Scan with limit %d: order differs from Scan with limit %d (-first +now); want a stable order:\n%s", limit, readLimit, diff)
-		}
-	}
-}
-
-func checkCancelled(e *env) {
-	e.edit(nil, "ct-a", fields{"n": 1})
-	ctx, cancel := context.WithCancel(e.ctx)
-	cancel()
-	type namedCall struct {
-		name string
-		call func() error
-	}
-	calls := []namedCall{
-		{"Changes", func() error { _, err := e.conn.Changes(ctx, "", readLimit); return err }},
-		{"Apply", func() error {
-			_, err := e.conn.Apply(ctx, []connector.Patch{{Key: "ct-a", Set: fields{"n": 2}}})
-			return err
-		}},
-	}
-	if g, ok := e.conn.(connector.Getter); ok {
-		calls = append(calls, namedCall{"Get", func() error { _, err := g.Get(ctx, []string{"ct-a"}); return err }})
-	}
-	if s, ok := e.conn.(connector.Scanner); ok {
-		calls = append(calls, namedCall{"Scan", func() error { _, err := s.Scan(ctx, "", readLimit); return err }})
-	}
-	for _, c := range calls {
-		done := make(chan error, 1)
-		go func() { done <- c.call() }()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				e.t.Errorf("%s with a cancelled context: got error %v; want context.Canceled", c.name, err)
-			}
-		case <-time.After(promptly):
-			e.t.Errorf("%s with a cancelled context did not return within %v", c.name, promptly)
-		}
-	}
-}

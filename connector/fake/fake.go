@@ -136,9 +136,10 @@ type System struct {
 	retryAfter time.Duration
 	loseReply  int
 	latency    time.Duration
-	repeat     int    // Changes calls left that re-deliver
-	repeatBack uint64 // how many changes before the cursor they start
-	reorder    int    // Changes calls left that return newest first
+	repeat     int       // Changes calls left that re-deliver
+	repeatBack uint64    // how many changes before the cursor they start
+	reorder    int       // Changes calls left that return newest first
+	held       time.Time // during EditAll: the one time every change gets
 }
 
 // entry is one record's state: live, or a tombstone that keeps the version
@@ -209,6 +210,34 @@ func (s *System) Edit(key string, fields map[string]concord.Value) concord.Recor
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.recordLocked(key, s.setLocked(key, fields))
+}
+
+// EditAll makes the edits of [System.Edit] at one instant, as a bulk
+// update or one transaction would: every record edited gets the same
+// Modified time (one reading of the clock), and the changes enter the feed
+// in key order. It returns copies of the new states in key order, and
+// panics as Edit does.
+func (s *System) EditAll(edits map[string]map[string]concord.Value) []concord.Record {
+	keys := make([]string, 0, len(edits))
+	for k, f := range edits {
+		if k == "" {
+			panic(fmt.Sprintf("fake %s: EditAll: %v", s.name, concord.ErrNoKey))
+		}
+		if err := s.checkFields(k, f); err != nil {
+			panic("fake: EditAll: " + err.Error())
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = s.now()
+	defer func() { s.held = time.Time{} }()
+	out := make([]concord.Record, len(keys))
+	for i, k := range keys {
+		out[i] = s.recordLocked(k, s.setLocked(k, edits[k]))
+	}
+	return out
 }
 
 // Delete deletes the record with key, as a person would, and reports whether
@@ -676,7 +705,10 @@ func (s *System) touchLocked(key string, e *entry, changed []string) {
 	s.seq++
 	e.version++
 	e.seq = s.seq
-	e.modified = s.now()
+	e.modified = s.held
+	if e.modified.IsZero() {
+		e.modified = s.now()
+	}
 	if s.fieldTimes {
 		if e.fieldMod == nil {
 			e.fieldMod = map[string]time.Time{}

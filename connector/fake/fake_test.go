@@ -35,6 +35,62 @@ func (p person) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+func (p person) EditAll(_ context.Context, edits map[string]map[string]concord.Value) error {
+	p.s.EditAll(edits)
+	return nil
+}
+
+var _ connectortest.BulkEditor = person{}
+
+// TestEditAllOneInstant checks that EditAll stamps every record with one
+// reading of the clock, in key order, and that the clock moves on after it.
+func TestEditAllOneInstant(t *testing.T) {
+	s := fake.New("crm", fake.WithClock(clock()))
+	before := s.Edit("z", map[string]concord.Value{"n": 0}).Modified
+	recs := s.EditAll(map[string]map[string]concord.Value{"b": {"n": 2}, "a": {"n": 1}, "c": {"n": nil}})
+	if len(recs) != 3 || recs[0].Key != "a" || recs[1].Key != "b" || recs[2].Key != "c" {
+		t.Fatalf("EditAll returned %v; want records a, b, c in key order", recs)
+	}
+	for _, r := range recs {
+		if !r.Modified.Equal(recs[0].Modified) || !r.Modified.After(before) {
+			t.Errorf("record %q: Modified %v; want %v for all, after %v", r.Key, r.Modified, recs[0].Modified, before)
+		}
+	}
+	if after := s.Edit("z", map[string]concord.Value{"n": 1}).Modified; !after.After(recs[0].Modified) {
+		t.Errorf("an edit after EditAll has Modified %v; want after %v", after, recs[0].Modified)
+	}
+	b, err := s.Changes(t.Context(), "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range b.Records {
+		keys = append(keys, r.Key)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c", "z"}, keys); diff != "" {
+		t.Errorf("feed order (-want +got):\n%s", diff)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("EditAll with an empty key did not panic")
+			}
+		}()
+		s.EditAll(map[string]map[string]concord.Value{"": {"n": 1}})
+	}()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("EditAll with an unsupported value did not panic")
+			}
+		}()
+		s.EditAll(map[string]map[string]concord.Value{"q": {"n": struct{}{}}})
+	}()
+	if _, ok := s.Record("q"); ok {
+		t.Error("EditAll that panicked on a bad value changed the system")
+	}
+}
+
 func TestConformance(t *testing.T) {
 	tests := []struct {
 		name string
