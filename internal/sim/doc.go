@@ -5,7 +5,12 @@
 //
 //	go test ./internal/sim -run 'TestSimulation$' -sim.seed=N -v
 //
-// and many with -sim.seeds=10000 (-sim.first moves the start). Known-failing
+// and many with -sim.seeds=10000 (-sim.first moves the start). With
+// -sim.store=bolt (and in TestSimulationOnBolt, 16 seeds by default) the
+// engine's state is a bbolt file (sync/store/boltstore) instead of
+// store.Memory: a crash closes the file and the next instance opens it, a
+// snapshot copies the file, and a restore writes an old copy back under the
+// store's witness file, which must detect it by itself. Known-failing
 // behaviours are switched off by name with -sim.skip=kind,feature,... (or
 // $CONCORD_SIM_SKIP); the default run switches nothing off.
 //

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -23,6 +26,7 @@ import (
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/sync/store/boltstore"
 )
 
 // Options configures one simulated run.
@@ -32,6 +36,13 @@ type Options struct {
 	// Skip switches off fault kinds (Kind values) and features (Features)
 	// by name: the list of known-failing behaviours.
 	Skip map[string]bool
+	// Dir, when set, puts the engine's state in a bbolt store
+	// (sync/store/boltstore) in that folder instead of store.Memory: a
+	// crash closes the file and the next instance opens it again, a
+	// snapshot is a copy of the database file, and a restore writes an old
+	// copy back under the witness file the store keeps beside it, which
+	// must detect it and move to a new epoch by itself.
+	Dir string
 	// sabotage, when set (by the oracle's own tests), runs after the quiet
 	// phase and before the final checks.
 	sabotage func(w *world)
@@ -51,6 +62,7 @@ const (
 	ClassLeft         = "not-settled"            // holds or dead letters left after the person settled them
 	ClassEngineError  = "engine-error"           // an engine call failed in a way no fault explains
 	ClassNoQuiescence = "no-quiescence"          // the quiet phase did not reach a cycle without writes
+	ClassRestore      = "restore-undetected"     // a durable store did not detect a restored copy
 	classMax          = "too-many-failures"      // output truncated
 	maxFailures       = 40                       // per seed, to keep reports readable
 	personName        = "sim-person@example.com" // who settles and replays
@@ -141,8 +153,10 @@ type world struct {
 	holdMode bool // conflicts held for a person instead of last-writer-wins
 	gate     bool // the big-change gate is configured
 
-	base     *store.Memory   // the store's current contents
-	snaps    []*store.Memory // older copies, for KindRestore
+	base     store.Store // the store's current contents
+	mem      *store.Memory
+	bolt     *boltstore.Store // with Options.Dir
+	snaps    []any            // older copies (*store.Memory, or a bbolt file's bytes), for KindRestore
 	engine   *recsync.Engine
 	instance int
 	cr       *crasher // armed crash of the current instance, if any
@@ -217,7 +231,12 @@ func Run(opt Options) *Result {
 	}
 	w.holdMode = rng.IntN(10) < 3
 	w.gate = rng.IntN(2) == 0
-	w.base = store.NewMemory()
+	if opt.Dir != "" {
+		w.openBolt()
+	} else {
+		w.mem = store.NewMemory()
+		w.base = w.mem
+	}
 	w.o = newOracle(w)
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
 	w.restart("start")
@@ -257,6 +276,10 @@ func (w *world) failf(class, format string, args ...any) {
 // restart drops the engine instance and builds a new one on the current
 // store, as a restarted process would.
 func (w *world) restart(why string) {
+	if w.bolt != nil && why != "start" && why != "restore" {
+		w.closeBolt() // the process ended: the next one opens the file again
+		w.openBolt()
+	}
 	w.instance++
 	w.cr = nil
 	w.logf("  engine instance %d (%s)", w.instance, why)
@@ -362,8 +385,65 @@ func (w *world) snapshot() {
 		return
 	}
 	w.logf("step %d: snapshot of the store", w.step)
-	w.snaps = append(w.snaps, w.base.Snapshot())
+	if w.bolt != nil {
+		w.closeBolt()
+		b, err := os.ReadFile(w.boltPath())
+		if err != nil {
+			panic(err)
+		}
+		w.snaps = append(w.snaps, b)
+		w.openBolt()
+	} else {
+		w.snaps = append(w.snaps, w.mem.Snapshot())
+	}
 	w.o.snapshot()
+}
+
+func (w *world) boltPath() string { return filepath.Join(w.opt.Dir, "concord.db") }
+
+// openBolt opens the bbolt store, as a (re)started process does.
+func (w *world) openBolt() {
+	bs, err := boltstore.Open(w.boltPath(), boltstore.WithClock(w.clock.Now), boltstore.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		panic(fmt.Sprintf("sim: opening the bbolt store: %v", err))
+	}
+	w.bolt, w.base = bs, bs
+	if w.curStore != nil {
+		w.curStore.Store = bs // a snapshot closed the file under the running instance
+	}
+}
+
+// closeBolt closes it, as a process ending does (a kill -9 is the kill
+// tests' business: here the file is closed cleanly).
+func (w *world) closeBolt() {
+	if err := w.bolt.Close(); err != nil {
+		panic(err)
+	}
+}
+
+// restoreStore puts snapshot i back in service, moved to a new epoch.
+func (w *world) restoreStore(i int) {
+	switch old := w.snaps[i].(type) {
+	case *store.Memory:
+		w.mem = old.Snapshot()
+		w.base = w.mem
+		if _, err := w.mem.NewEpoch(context.Background()); err != nil {
+			panic(err)
+		}
+	case []byte:
+		w.closeBolt()
+		cur, err := os.ReadFile(w.boltPath())
+		if err != nil {
+			panic(err)
+		}
+		if err := os.WriteFile(w.boltPath(), old, 0o600); err != nil {
+			panic(err)
+		}
+		w.openBolt() // the witness beside it tells the store it was restored
+		if !w.bolt.Restored() && !bytes.Equal(cur, old) {
+			w.failf(ClassRestore, "the bbolt store did not detect that an older copy of its file was restored")
+		}
+	}
 }
 
 // injectFaults arms one or two faults from the seeded schedule.
@@ -452,12 +532,8 @@ func (w *world) injectFaults() {
 				continue
 			}
 			i := w.rng.IntN(len(w.snaps))
-			old := w.snaps[i]
 			w.o.restored(i)
-			w.base = old.Snapshot()
-			if _, err := w.base.NewEpoch(context.Background()); err != nil {
-				panic(err)
-			}
+			w.restoreStore(i)
 			w.logf("step %d: fault store restored from an older snapshot (new epoch)", w.step)
 			w.restart("restore")
 		}
@@ -496,7 +572,7 @@ func (w *world) maybePanic(where string) {
 func (w *world) maybePanicConn(s concord.SystemID, op string) {
 	if w.fire("conn:" + string(s) + "." + op) {
 		panic(fmt.Sprintf("sim: injected panic in connector %s %s (seed %d: re-run with  %s)",
-			s, op, w.opt.Seed, Command(w.opt.Seed, w.opt.Skip)))
+			s, op, w.opt.Seed, Command(w.opt)))
 	}
 }
 
@@ -889,12 +965,16 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 	}
 }
 
-// Command returns the command that re-runs exactly one seed.
-func Command(seed uint64, skip map[string]bool) string {
-	cmd := fmt.Sprintf("go test ./internal/sim -run 'TestSimulation$' -sim.seed=%d -v", seed)
-	if len(skip) > 0 {
+// Command returns the command that re-runs exactly one seed with opt's
+// skip list and store.
+func Command(opt Options) string {
+	cmd := fmt.Sprintf("go test ./internal/sim -run 'TestSimulation$' -sim.seed=%d -v", opt.Seed)
+	if opt.Dir != "" {
+		cmd += " -sim.store=bolt"
+	}
+	if len(opt.Skip) > 0 {
 		var names []string
-		for k, on := range skip {
+		for k, on := range opt.Skip {
 			if on {
 				names = append(names, k)
 			}

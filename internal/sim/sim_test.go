@@ -20,6 +20,7 @@ var (
 	flagFirst = flag.Uint64("sim.first", 1, "first seed")
 	flagSkip  = flag.String("sim.skip", os.Getenv("CONCORD_SIM_SKIP"),
 		"comma-separated fault kinds and features to switch off (known-failing behaviours); default $CONCORD_SIM_SKIP")
+	flagStore = flag.String("sim.store", "memory", "the engine's store: memory, or bolt (sync/store/boltstore in a temporary folder)")
 	flagTrace = flag.Bool("sim.trace", false, "print the trace of every failing seed (always on with -sim.seed)")
 )
 
@@ -50,7 +51,6 @@ func runSeed(t *testing.T, opt Options) *Result {
 // and the command that re-runs it alone. It reports the totals and checks
 // that every enabled fault kind fired.
 func TestSimulation(t *testing.T) {
-	skip := skipList(t)
 	first, n := *flagFirst, *flagSeeds
 	if *flagSeed != 0 {
 		first, n = *flagSeed, 1
@@ -58,12 +58,46 @@ func TestSimulation(t *testing.T) {
 	if testing.Short() && *flagSeed == 0 {
 		n = min(n, 20)
 	}
+	simulate(t, first, n, *flagStore)
+}
+
+// TestSimulationOnBolt runs seeds with the engine's state in a bbolt file:
+// crashes reopen it, restores write an older copy back. Fewer seeds than
+// TestSimulation (each commit is a file sync); -sim.seeds=N with
+// -run 'TestSimulationOnBolt$' runs more.
+func TestSimulationOnBolt(t *testing.T) {
+	n := 16
+	if flagSet("sim.seeds") {
+		n = *flagSeeds
+	}
+	first := *flagFirst
+	if *flagSeed != 0 {
+		first, n = *flagSeed, 1
+	}
+	simulate(t, first, n, "bolt")
+}
+
+func flagSet(name string) (set bool) {
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func simulate(t *testing.T, first uint64, n int, backend string) {
+	skip := skipList(t)
 	start := time.Now()
 	total := &Result{Faults: map[Kind]int{}, Excused: map[string]int{}}
 	var failed []uint64
 	byClass := map[string][]uint64{}
 	for seed := first; seed < first+uint64(n); seed++ {
-		res := runSeed(t, Options{Seed: seed, Skip: skip})
+		opt := Options{Seed: seed, Skip: skip}
+		switch backend {
+		case "memory":
+		case "bolt":
+			opt.Dir = t.TempDir()
+		default:
+			t.Fatalf("-sim.store %q: want memory or bolt", backend)
+		}
+		res := runSeed(t, opt)
 		total.Steps += res.Steps
 		total.Cycles += res.Cycles
 		total.Edits += res.Edits
@@ -86,7 +120,7 @@ func TestSimulation(t *testing.T) {
 			byClass[c] = append(byClass[c], seed)
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "seed %d FAILED (%s); re-run it alone with:\n\t%s\n", seed, strings.Join(res.Classes(), ", "), Command(seed, skip))
+		fmt.Fprintf(&b, "seed %d FAILED (%s); re-run it alone with:\n\t%s\n", seed, strings.Join(res.Classes(), ", "), Command(opt))
 		for _, f := range res.Failures {
 			fmt.Fprintf(&b, "\t%s\n", f)
 		}
