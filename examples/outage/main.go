@@ -101,7 +101,7 @@ func newWorld(out io.Writer, store recsync.Store) (*world, error) {
 	w.clock.Set("09:00")
 	// The alerter: a Grouper (one failure, one alert with a count, and a
 	// resolved notice when it ends) over a function that prints. A host
-	// would put alert.Slack or alert.Email behind an alert.NewAsync queue
+	// would put notify.Slack or notify.Email behind an alert.NewAsync queue
 	// here instead.
 	printer := alert.AlerterFunc(func(_ context.Context, a alert.Alert) error {
 		w.result.alerts = append(w.result.alerts, a)
