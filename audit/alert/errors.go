@@ -2,7 +2,7 @@ package alert
 
 import (
 	"errors"
-		"strconv"
+	"strconv"
 
 	"github.com/concordsync/concord"
 )
@@ -23,7 +23,6 @@ var (
 	// ErrUndelivered: [Async.Close] could not deliver every queued alert
 	// before its drain deadline, or the worker had stopped.
 	ErrUndelivered = errors.New("alerts left undelivered")
-
 )
 
 // DeliveryError reports that an adapter could not deliver an alert. It names

@@ -78,7 +78,6 @@ func TestAsyncRetriesThenDelivers(t *testing.T) {
 	}
 }
 
-
 func requireAlerts(t testing.TB, got, want []alert.Alert) {
 	t.Helper()
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -53,4 +53,3 @@ func ExampleVerifySignature() {
 	// <nil>
 	// alert: webhook: system erp: HTTP 401 Unauthorized: "bad signature"
 }
-
