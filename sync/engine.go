@@ -71,7 +71,8 @@ type Config struct {
 	// before the merge (an invalid one is dead-lettered with its raw and
 	// transformed payloads and every violation; its batch goes on), and
 	// each write, on what the target system will report back (so that a
-	// transform bug cannot write garbage). A *dict.Dictionary is one.
+	// transform bug cannot write garbage). A *dict.Dictionary is one; see
+	// [Validator] for writing another.
 	Dictionary Validator
 	// Audit receives every event. Nil means audit.Discard.
 	Audit audit.Sink
@@ -115,7 +116,17 @@ type Config struct {
 }
 
 // Validator checks a canonical record; the error names every field at
-// fault and why (dict.Dictionary returns *dict.Violations).
+// fault and why.
+//
+// The documented form of that error is a [*transform.Violations] (or a
+// single [transform.Violation]), which package dict returns: the engine
+// reads it field by field. When it validates a write, a violation whose
+// Rule is [transform.ErrRequired] for a field the target system does not
+// carry at all is ignored (the system is not at fault for lacking it); any
+// other violation, and any error of another type, refuses the write. On the
+// way in, any error quarantines the record with the error as the reason.
+// Validate may be called concurrently for different records and must not
+// modify rec; a panic is recovered and counts as the record's failure.
 type Validator interface {
 	Validate(rec concord.Record) error
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/resolve"
-	"github.com/concordsync/concord/transform/dict"
+	"github.com/concordsync/concord/transform"
 )
 
 // write is one planned patch to one system.
@@ -392,21 +392,32 @@ type outboundInvalid struct{ *concord.RecordError }
 
 // outboundViolations keeps the violations that matter for what a system
 // will hold: a required field the system does not carry at all is not its
-// fault.
+// fault. It understands the documented violation types of package
+// transform, whichever Validator returned them.
 func outboundViolations(err error, back concord.Record) error {
-	var vs *dict.Violations
-	if err == nil || !errors.As(err, &vs) {
-		return err
+	var vs *transform.Violations
+	if err == nil {
+		return nil
 	}
-	kept := &dict.Violations{Key: vs.Key}
+	if !errors.As(err, &vs) {
+		var v transform.Violation
+		if !errors.As(err, &v) {
+			return err
+		}
+		vs = &transform.Violations{Key: v.Key, List: []transform.Violation{v}}
+	}
+	kept := &transform.Violations{Key: vs.Key}
 	for _, v := range vs.List {
-		if _, has := back.Fields[v.Field]; errors.Is(v.Rule, dict.ErrRequired) && !has {
+		if _, has := back.Fields[v.Field]; errors.Is(v.Rule, transform.ErrRequired) && !has {
 			continue
 		}
 		kept.List = append(kept.List, v)
 	}
 	if len(kept.List) == 0 {
 		return nil
+	}
+	if len(kept.List) == len(vs.List) {
+		return err // as the Validator said it
 	}
 	return kept
 }
