@@ -345,7 +345,7 @@ type SystemReport struct {
 type Failure struct {
 	System concord.SystemID
 	Key    string // empty for a whole read
-	Op     string // "read", "transform", "merge", "write"
+	Op     Op     // the step that failed
 	Err    error
 }
 
@@ -424,7 +424,7 @@ func (e *Engine) newCycle() *cycle {
 	return &cycle{e: e, report: r, obs: map[string][]*observation{}, cursors: map[concord.SystemID]connector.Cursor{}}
 }
 
-func (c *cycle) fail(s concord.SystemID, key, op string, err error) {
+func (c *cycle) fail(s concord.SystemID, key string, op Op, err error) {
 	c.report.Failures = append(c.report.Failures, Failure{System: s, Key: key, Op: op, Err: err})
 	c.report.Systems[s].Failed++
 }
@@ -497,7 +497,7 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 // ErrUnknownSystem is returned for a system ID that is not configured.
 var ErrUnknownSystem = errors.New("concord: unknown system")
 
-// ErrCursorWentBack is the cause of a cycle failure (Op "cursor") when a
+// ErrCursorWentBack is the cause of a cycle failure ([OpCursor]) when a
 // connector answered a stored cursor with an empty one: a cursor going back
 // would make every cycle read everything again. The stored cursor is kept
 // and the records read are used; if the system really must be read from the
@@ -620,14 +620,14 @@ func (c *cycle) pull(ctx context.Context) error {
 	for i, s := range c.e.systems {
 		r := results[i]
 		if r.err != nil {
-			c.fail(s.id, "", "read", r.err)
+			c.fail(s.id, "", OpRead, r.err)
 			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadFailed, Cycle: c.report.Cycle, System: s.id,
-				Error: r.err.Error(), ErrorClass: className(r.err)})
+				Error: r.err.Error(), ErrorClass: classOf(r.err).String()})
 		}
 		if r.back != nil {
-			c.report.Failures = append(c.report.Failures, Failure{System: s.id, Op: "cursor", Err: r.back})
+			c.report.Failures = append(c.report.Failures, Failure{System: s.id, Op: OpCursor, Err: r.back})
 			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.CursorWentBack, Cycle: c.report.Cycle, System: s.id,
-				Error: r.back.Error(), ErrorClass: "cursor"})
+				Error: r.back.Error(), ErrorClass: ClassCursor.String()})
 		}
 		if r.read {
 			c.cursors[s.id] = r.next
@@ -822,13 +822,13 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	if ie, ok := err.(*invalidError); ok {
 		transformed, err = ie.rec, ie.err
 	}
-	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: "transform", Err: err})
+	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: OpTransform, Err: err})
 	payload, textual := storable(raw)
 	transformed, _ = storable(transformed)
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: payload, Transformed: transformed,
-		Reason: deadReason(err), Class: invalidClass(err), When: c.e.now(), Textual: textual})
+		Reason: deadReason(err), Class: invalidClass(err).String(), When: c.e.now(), Textual: textual})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
-		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err)})
+		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err).String()})
 }
 
 // finish merges the observations with the stored state and the pending
@@ -931,7 +931,7 @@ func (c *cycle) emit(ctx context.Context, events []audit.Event) {
 		return
 	}
 	if err := c.e.audit.Emit(ctx, events); err != nil {
-		c.report.Failures = append(c.report.Failures, Failure{Op: "audit", Err: err})
+		c.report.Failures = append(c.report.Failures, Failure{Op: OpAudit, Err: err})
 	}
 }
 
@@ -1000,7 +1000,7 @@ func (c *cycle) failMerge(key string, err error) {
 	if errors.As(err, &re) {
 		s = re.System
 	}
-	f := Failure{System: s, Key: key, Op: "merge", Err: err}
+	f := Failure{System: s, Key: key, Op: OpMerge, Err: err}
 	c.report.Failures = append(c.report.Failures, f)
 	if r := c.report.Systems[s]; r != nil {
 		r.Failed++
@@ -1050,24 +1050,13 @@ func stamp(t time.Time) string {
 	return t.Format(time.RFC3339Nano)
 }
 
-// className names the class of a connector error for audit and reports.
-func className(err error) string {
+// classOf is the class of a failed call for audit and reports:
+// [ClassPanic] if user code panicked, else the connector's class.
+func classOf(err error) connector.Class {
 	if errors.Is(err, ErrPanic) {
-		return "panic"
+		return ClassPanic
 	}
-	switch connector.Classify(err) {
-	case nil:
-		return ""
-	case connector.ErrPermanent:
-		return "permanent"
-	case connector.ErrConflict:
-		return "conflict"
-	case connector.ErrNotFound:
-		return "not_found"
-	case connector.ErrRateLimited:
-		return "rate_limited"
-	}
-	return "transient"
+	return connector.Classify(err)
 }
 
 // idempotencyKey derives a write's key from the record, the target, the

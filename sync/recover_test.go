@@ -128,7 +128,7 @@ func requirePanic(t *testing.T, err error, op, key, call, kind string) *recsync.
 		t.Fatalf("error %v does not match ErrPanic", err)
 	}
 	for _, f := range ce.Failures {
-		if f.Op != op || (key != "" && f.Key != key) {
+		if f.Op.String() != op || (key != "" && f.Key != key) {
 			continue
 		}
 		var pe *recsync.PanicError

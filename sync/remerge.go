@@ -91,6 +91,6 @@ func (c *cycle) keepForRemerge(key string, err error) {
 		c.dead = append(c.dead, DeadLetter{System: o.sys.id, Key: key, Inbound: true, Record: o.raw.Clone(), Transformed: o.rec.Clone(), Whole: o.full,
 			Reason: deadReason(err), Class: ClassMerge, Attempts: attempts, FirstFailed: first, When: c.e.now()})
 		m.events = append(m.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
-			System: o.sys.id, Key: key, Error: err.Error(), ErrorClass: className(err), Reason: reason})
+			System: o.sys.id, Key: key, Error: err.Error(), ErrorClass: classOf(err).String(), Reason: reason})
 	}
 }
