@@ -108,8 +108,8 @@ type Event struct {
 	// Candidates of a conflict.
 	Candidates []Candidate `json:"candidates,omitempty"`
 	// Rule that decided, and the reason in words.
-	Rule   string `json:"rule,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Rule   concord.Rule `json:"rule,omitempty"`
+	Reason string       `json:"reason,omitempty"`
 	// Error message and class ("transient", "permanent", ...) of a
 	// failure.
 	Error      string `json:"error,omitempty"`

@@ -81,7 +81,7 @@ func eventAttrs(ev *Event) []slog.Attr {
 	if len(ev.Fields) > 0 {
 		attrs = append(attrs, slog.Any("fields", ev.Fields))
 	}
-	str("rule", ev.Rule)
+	str("rule", ev.Rule.String())
 	str("reason", ev.Reason)
 	if !ev.Version.IsZero() {
 		attrs = append(attrs, slog.String("version", ev.Version.String()))

@@ -142,7 +142,7 @@ func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person 
 	m := e.merger
 	m.events = m.events[:0]
 	m.cycle = e.cycle
-	ev := m.event("merge.decided", key, unit)
+	ev := m.event(audit.MergeDecided, key, unit)
 	ev.System, ev.Version, ev.Rule, ev.Deleted = w.System, v, RulePerson, w.Deleted
 	ev.Reason = "settled by " + person
 	if unit != resolve.RecordUnit {

@@ -44,13 +44,14 @@ import (
 	"github.com/concordsync/concord/resolve"
 )
 
-// Rules recorded by the merge itself.
+// Rules recorded by the merge itself, beside those of the resolvers and
+// gates (package resolve).
 const (
-	RuleFastForward = "fast-forward" // one edit descends from every other version
-	RuleEqualValues = "equal-values" // concurrent edits agreed on the value
-	RuleUnresolved  = "unresolved"   // no resolver decided: held for a person
-	RulePerson      = "person"       // a person settled a hold
-	RuleRecreated   = "re-created"   // a deleted record was created again without this unit
+	RuleFastForward resolve.Rule = "fast-forward" // one edit descends from every other version
+	RuleEqualValues resolve.Rule = "equal-values" // concurrent edits agreed on the value
+	RuleUnresolved  resolve.Rule = "unresolved"   // no resolver decided: held for a person
+	RulePerson      resolve.Rule = "person"       // a person settled a hold
+	RuleRecreated   resolve.Rule = "re-created"   // a deleted record was created again without this unit
 )
 
 // observation is one record as one system reported it, in canonical shape.
@@ -590,7 +591,7 @@ func (m *merger) resolveConflict(ctx context.Context, st *RecordState, u string,
 
 // apply makes the winner (or merged values) canonical for unit u at version
 // v, after the gates agree.
-func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule, reason string) error {
+func (m *merger) apply(ctx context.Context, st *RecordState, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule resolve.Rule, reason string) error {
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
 	var to, from map[string]concord.Value
@@ -854,7 +855,7 @@ func (m *merger) editTime(o *observation, u string) (t time.Time, field bool) {
 
 // holdChange holds a gated change of u (to, by winner, at version v) beside
 // the canonical value, for a person.
-func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, rule, reason string) {
+func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, rule resolve.Rule, reason string) {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 	if cu := st.Units[u]; cu != nil {
@@ -867,7 +868,7 @@ func (m *merger) holdChange(st *RecordState, u string, to map[string]concord.Val
 
 // setUnit writes the new canonical value and version of u; from is the
 // current value (it becomes Prev; it is not modified afterwards).
-func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner concord.SystemID, rule string, from, to map[string]concord.Value, deleted bool) {
+func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner concord.SystemID, rule resolve.Rule, from, to map[string]concord.Value, deleted bool) {
 	cu := st.Units[u]
 	if cu == nil {
 		cu = &UnitState{}
@@ -877,7 +878,7 @@ func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner co
 		cu.PrevDeleted = st.Deleted
 		cu.Prev = from
 	}
-	cu.Version, cu.Winner, cu.Rule, cu.Changed, cu.Hold = v, winner, rule, m.now(), nil
+	cu.Version, cu.Winner, cu.Rule, cu.Changed, cu.Hold = v, winner, rule.String(), m.now(), nil
 	delete(m.current, u)
 	if u == resolve.RecordUnit {
 		st.Deleted = deleted
@@ -896,7 +897,7 @@ func (m *merger) setUnit(st *RecordState, u string, v concord.Version, winner co
 }
 
 // hold keeps the conflict c on unit u for a person.
-func (m *merger) hold(st *RecordState, u string, c resolve.Conflict, rule, reason string) {
+func (m *merger) hold(st *RecordState, u string, c resolve.Conflict, rule resolve.Rule, reason string) {
 	cu := st.Units[u]
 	if cu == nil {
 		// A unit first seen in conflict: it has no canonical value yet.
@@ -907,7 +908,7 @@ func (m *merger) hold(st *RecordState, u string, c resolve.Conflict, rule, reaso
 	if cu.Hold != nil {
 		since = cu.Hold.Since
 	}
-	cu.Hold = &Hold{Candidates: c.Candidates, Base: c.Base, BaseKnown: c.BaseKnown, Rule: rule, Reason: reason, Since: since}
+	cu.Hold = &Hold{Candidates: c.Candidates, Base: c.Base, BaseKnown: c.BaseKnown, Rule: rule.String(), Reason: reason, Since: since}
 	ev := m.event(audit.ConflictHeld, st.Key, u)
 	ev.Fields, ev.Rule, ev.Reason = c.Fields, rule, reason
 	for _, x := range c.Candidates {

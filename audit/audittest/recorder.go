@@ -87,7 +87,7 @@ type Match struct {
 	Key    string
 	System concord.SystemID
 	Unit   string
-	Rule   string
+	Rule   concord.Rule
 }
 
 // Matches reports whether ev has every non-zero field of m.
@@ -208,7 +208,7 @@ func describe(ev audit.Event) string {
 		parts = append(parts, "unit="+ev.Unit)
 	}
 	if ev.Rule != "" {
-		parts = append(parts, "rule="+ev.Rule)
+		parts = append(parts, "rule="+ev.Rule.String())
 	}
 	return strings.Join(parts, " ")
 }

@@ -613,14 +613,14 @@ func (w *world) account() {
 		return
 	}
 	for _, h := range holds {
-		switch h.Rule {
+		switch resolve.Rule(h.Rule) {
 		case ruleBigChange, resolve.RuleSystemOfRecord:
 			continue
 		case resolve.RuleHold, recsync.RuleUnresolved:
 			if w.holdMode {
 				continue
 			}
-			if h.Rule == recsync.RuleUnresolved && slices.ContainsFunc(h.Candidates, func(c resolve.Candidate) bool { return c.Modified.IsZero() }) {
+			if resolve.Rule(h.Rule) == recsync.RuleUnresolved && slices.ContainsFunc(h.Candidates, func(c resolve.Candidate) bool { return c.Modified.IsZero() }) {
 				// A candidate without a time (a record a system
 				// answered "not found" for): last-writer-wins cannot
 				// decide, and the engine never invents a time.
