@@ -169,6 +169,8 @@ type system struct {
 // ErrConfig is wrapped by every error [New] returns.
 var ErrConfig = errors.New("concord: invalid config")
 
+// configErr wraps ErrConfig; an error among args that format wraps with %w
+// stays inspectable with errors.Is and errors.As.
 func configErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 }
@@ -211,7 +213,7 @@ func New(cfg Config) (*Engine, error) {
 	slices.SortFunc(e.systems, func(a, b *system) int { return strings.Compare(string(a.id), string(b.id)) })
 	l, err := newLayout(cfg.Groups)
 	if err != nil {
-		return nil, configErr("%v", err)
+		return nil, configErr("%w", err)
 	}
 	e.layout = l
 	if cfg.MaxBatches < 0 {
@@ -221,12 +223,12 @@ func New(cfg Config) (*Engine, error) {
 		e.cfg.MaxBatches = 10
 	}
 	if err := cfg.Retry.validate(); err != nil {
-		return nil, configErr("%v", err)
+		return nil, configErr("%w", err)
 	}
 	e.retry = cfg.Retry.withDefaults()
 	m, err := newMetrics(cfg.MeterProvider)
 	if err != nil {
-		return nil, configErr("creating metric instruments: %v", err)
+		return nil, configErr("creating metric instruments: %w", err)
 	}
 	e.metrics = m
 	e.alerting = alerting{to: cfg.Alerter, failing: map[string]alert.Alert{}}
@@ -349,11 +351,17 @@ type Failure struct {
 	Err    error
 }
 
-// Error formats the failure.
+// Error formats the failure: system, step, record and cause.
 func (f Failure) Error() string {
-	s := fmt.Sprintf("%s %s", f.System, f.Op)
+	s := string(f.Op)
+	if f.System != "" {
+		s = string(f.System) + " " + s
+	}
 	if f.Key != "" {
 		s += fmt.Sprintf(" record %q", f.Key)
+	}
+	if f.Err == nil {
+		return s + ": failed"
 	}
 	return s + ": " + f.Err.Error()
 }
@@ -369,12 +377,31 @@ type CycleError struct {
 	Failures []Failure
 }
 
-// Error summarises the failures.
+// MaxListedFailures is how many failures [CycleError.Error] spells out;
+// it counts the rest ("and 7 more"). Failures has them all.
+const MaxListedFailures = 10
+
+// Error lists the failures, one after the other, the first
+// [MaxListedFailures] of them in full.
 func (e *CycleError) Error() string {
-	if len(e.Failures) == 1 {
+	switch len(e.Failures) {
+	case 0:
+		return "concord: cycle failed"
+	case 1:
 		return "concord: " + e.Failures[0].Error()
 	}
-	return fmt.Sprintf("concord: %d failures; first: %v", len(e.Failures), e.Failures[0])
+	var b strings.Builder
+	fmt.Fprintf(&b, "concord: %d failures: ", len(e.Failures))
+	for i, f := range e.Failures[:min(len(e.Failures), MaxListedFailures)] {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Error())
+	}
+	if n := len(e.Failures) - MaxListedFailures; n > 0 {
+		fmt.Fprintf(&b, "; and %d more", n)
+	}
+	return b.String()
 }
 
 // Unwrap returns the failures.
@@ -494,8 +521,14 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 	return c.finish(ctx)
 }
 
-// ErrUnknownSystem is returned for a system ID that is not configured.
+// ErrUnknownSystem is returned for a system ID that is not configured
+// ([Engine.ResetCursor], or [Engine.Replay] of a dead letter from a system
+// no longer configured).
 var ErrUnknownSystem = errors.New("concord: unknown system")
+
+// ErrInvalidInterval is returned by [Engine.Run] for an interval that is
+// not positive.
+var ErrInvalidInterval = errors.New("concord: invalid interval")
 
 // ErrCursorWentBack is the cause of a cycle failure ([OpCursor]) when a
 // connector answered a stored cursor with an empty one: a cursor going back
@@ -509,8 +542,11 @@ var ErrCursorWentBack = errors.New("concord: the connector's cursor went back")
 // the way out of a cursor the connector no longer accepts. Records read
 // again are recognised as already known; nothing is written twice.
 func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, cursor connector.Cursor, person, reason string) error {
-	if person == "" || reason == "" {
-		return fmt.Errorf("concord: ResetCursor of %q: a reason and the person deciding are required", system)
+	switch {
+	case person == "":
+		return fmt.Errorf("concord: ResetCursor of %q: %w", system, ErrNoPerson)
+	case reason == "":
+		return fmt.Errorf("concord: ResetCursor of %q: %w", system, ErrNoReason)
 	}
 	if _, ok := e.byID[system]; !ok {
 		return fmt.Errorf("%w: ResetCursor of %q", ErrUnknownSystem, system)
@@ -538,7 +574,7 @@ func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, curso
 // they do not stop Run.
 func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
-		return fmt.Errorf("concord: Run interval must be positive, got %v", interval)
+		return fmt.Errorf("concord: Run: %w: %v, must be positive", ErrInvalidInterval, interval)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -549,6 +585,9 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 		}
 		if errors.Is(err, ErrLeaseHeld) {
 			e.log.Debug("concord: another instance is running this pipeline", "error", err)
+		} else if ce, ok := errors.AsType[*CycleError](err); ok && rep != nil {
+			// Everything else committed: the error lists what failed.
+			e.log.Warn("concord: cycle had failures", "cycle", rep.Cycle, "failures", len(ce.Failures), "error", err)
 		} else if err != nil {
 			e.log.Warn("concord: cycle failed", "error", err)
 		} else if rep != nil {

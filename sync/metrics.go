@@ -83,6 +83,9 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	m.conflicts = counter("concord.conflicts", "Conflicts a system took part in.")
 	m.holds = counter("concord.holds", "Units held for a person.")
 	m.deadLetters = counter("concord.dead_letters", "Records dead-lettered, by system and direction.")
+	if err != nil {
+		return nil, err // before the calls below overwrite it
+	}
 	if m.deadDepth, err = meter.Int64UpDownCounter("concord.dead_letters.depth", metric.WithDescription("Writes waiting in dead letters.")); err != nil {
 		return nil, err
 	}

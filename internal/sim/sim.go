@@ -680,7 +680,7 @@ func (w *world) settleHolds(stale bool) {
 			len(h.Candidates), chosen.System, show(chosen.Values), chosen.Deleted)
 		before := w.audit.Len()
 		err := w.engineStep("settle", func(ctx context.Context) error {
-			return w.engine.Settle(ctx, h, i, personName)
+			return w.engine.Settle(ctx, recsync.Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision, Candidate: i, Person: personName})
 		})
 		if err != nil {
 			w.logf("  settle refused: %v", err)
@@ -711,7 +711,7 @@ func (w *world) replayDeadLetters() {
 			continue // still failing: replaying now would only fail again
 		}
 		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, d.System, d.Key)
-		if err := w.engineStep("replay", func(ctx context.Context) error { return w.engine.Replay(ctx, d.ID, personName) }); err == nil {
+		if err := w.engineStep("replay", func(ctx context.Context) error { return w.engine.Replay(ctx, recsync.DeadLetterAction{ID: d.ID, Person: personName}) }); err == nil {
 			w.res.Replays++
 		}
 	}
