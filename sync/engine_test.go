@@ -541,7 +541,7 @@ func TestRefusedFirstValueIsHeldNotErased(t *testing.T) {
 		t.Fatalf("holds = %+v, %v; want credit_limit held", holds, err)
 	}
 	// A person accepts it; the next cycle writes it to the owner.
-	if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: holds[0].Key, Unit: holds[0].Unit, Revision: holds[0].Revision, Candidate: len(holds[0].Candidates)-1, Person: "ann@example.com"}); err != nil {
+	if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: holds[0].Key, Unit: holds[0].Unit, Revision: holds[0].Revision, Candidate: len(holds[0].Candidates) - 1, Person: "ann@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	r.settle()

@@ -711,7 +711,9 @@ func (w *world) replayDeadLetters() {
 			continue // still failing: replaying now would only fail again
 		}
 		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, d.System, d.Key)
-		if err := w.engineStep("replay", func(ctx context.Context) error { return w.engine.Replay(ctx, recsync.DeadLetterAction{ID: d.ID, Person: personName}) }); err == nil {
+		if err := w.engineStep("replay", func(ctx context.Context) error {
+			return w.engine.Replay(ctx, recsync.DeadLetterAction{ID: d.ID, Person: personName})
+		}); err == nil {
 			w.res.Replays++
 		}
 	}
