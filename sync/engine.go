@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -147,6 +148,8 @@ type Engine struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	names atomic.Pointer[actorNames] // what the actors of versions stand for (names.go)
+
 	mu gosync.Mutex // serialises cycles
 	// refresh holds, per system, the keys whose writes failed on a
 	// version conflict: the next cycle reads them again (refetch).
@@ -270,6 +273,7 @@ func New(cfg Config) (*Engine, error) {
 		e.cfg.Pipeline = "default"
 	}
 	e.guardComponents()
+	e.audit = namingSink{next: e.audit, names: &e.names}
 	return e, nil
 }
 
@@ -293,6 +297,7 @@ func (e *Engine) init(ctx context.Context) error {
 			return fmt.Errorf("concord: assigning the engine's actor: %w", err)
 		}
 		e.engine, e.merger.engine, e.epoch = a, a, epoch
+		e.nameActors()
 		e.log.Info("concord: new store epoch; the engine takes a new identity", "epoch", epoch)
 		return nil
 	}
@@ -309,6 +314,7 @@ func (e *Engine) init(ctx context.Context) error {
 	}
 	e.engine, e.epoch = a, epoch
 	e.merger = &merger{layout: e.layout, systems: e.systems, resolver: e.cfg.Resolver, gates: e.gates, engine: a, now: e.now}
+	e.nameActors()
 	e.ready = true
 	return nil
 }

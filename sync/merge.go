@@ -142,6 +142,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 	m.obs = obs
 	clear(m.current)
 	clear(m.dots)
+	observed := len(m.events)
 	for _, o := range obs {
 		if err := m.detect(st, o); err != nil {
 			return err
@@ -153,6 +154,15 @@ func (m *merger) mergeRecord(ctx context.Context, st *RecordState, obs []*observ
 	if err := m.claimExistence(st); err != nil {
 		return err
 	}
+	// The edits were observed in the order of the record's fields, a
+	// map: audit them by system, then unit, so that the same reads
+	// always give the same trail.
+	slices.SortStableFunc(m.events[observed:], func(a, b audit.Event) int {
+		if c := cmp.Compare(a.System, b.System); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Unit, b.Unit)
+	})
 	// The record-level context of the canonical state, before this
 	// cycle's edits: what a delete or an existence claim competes with.
 	m.recordCtx = concord.Version{}
@@ -911,6 +921,14 @@ func (m *merger) hold(st *RecordState, u string, c resolve.Conflict, rule resolv
 	cu.Hold = &Hold{Candidates: c.Candidates, Base: c.Base, BaseKnown: c.BaseKnown, Rule: rule.String(), Reason: reason, Since: since}
 	ev := m.event(audit.ConflictHeld, st.Key, u)
 	ev.Fields, ev.Rule, ev.Reason = c.Fields, rule, reason
+	// The system whose change waits: the first competitor of the
+	// canonical value (Candidates lists every one).
+	for _, x := range c.Candidates {
+		if !x.Canonical {
+			ev.System = x.System
+			break
+		}
+	}
 	for _, x := range c.Candidates {
 		ev.Candidates = append(ev.Candidates, audit.Candidate{System: x.System, Canonical: x.Canonical, Version: x.Version, Values: x.Values, Deleted: x.Deleted})
 	}

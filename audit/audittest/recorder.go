@@ -20,6 +20,7 @@ package audittest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -216,6 +217,7 @@ func describe(ev audit.Event) string {
 // cloneEvent returns a deep copy of ev.
 func cloneEvent(ev audit.Event) audit.Event {
 	ev.Fields = slices.Clone(ev.Fields)
+	ev.Actors = maps.Clone(ev.Actors)
 	ev.From = cloneValues(ev.From)
 	ev.To = cloneValues(ev.To)
 	if ev.Candidates != nil {
