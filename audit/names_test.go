@@ -54,7 +54,7 @@ func TestFormatVersionNamesActors(t *testing.T) {
 // a JSON line and back, and the versions come back exactly.
 func TestJSONNamedVersionsRoundTrip(t *testing.T) {
 	ev := audit.Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Kind: audit.ConflictHeld, System: "crm", Key: "k",
-		Version: v(1, 2, 2, 2, 3, 1, 4, 1, 5, 9, 6, 3, 9, 1),
+		Version:    v(1, 2, 2, 2, 3, 1, 4, 1, 5, 9, 6, 3, 9, 1),
 		Candidates: []audit.Candidate{{System: "portal", Canonical: true, Version: v(1, 2)}, {System: "crm", Version: v(2, 2, 4, 7)}},
 		Actors:     named}
 	var buf bytes.Buffer
@@ -138,7 +138,7 @@ func TestWireEventMirrorsEvent(t *testing.T) {
 	ev := audit.Event{Time: time.Unix(1, 0).UTC(), Kind: "k", Cycle: 1, System: "s", Key: "key", Unit: "u", Fields: []string{"f"},
 		From: map[string]concord.Value{"f": "a"}, To: map[string]concord.Value{"f": "b"}, Deleted: true, Version: v(1, 1),
 		Candidates: []audit.Candidate{{System: "s", Canonical: true, Version: v(1, 1), Values: map[string]concord.Value{"f": "x"}, Deleted: true}},
-		Rule: "r", Reason: "why", Error: "e", ErrorClass: "c"}
+		Rule:       "r", Reason: "why", Error: "e", ErrorClass: "c"}
 	b, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
