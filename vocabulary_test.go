@@ -34,7 +34,7 @@ func TestVocabularyDefinedOnce(t *testing.T) {
 		names[r.String()] = "rule"
 	}
 	for _, c := range []connector.Class{connector.ErrTransient, connector.ErrRateLimited, connector.ErrConflict,
-		connector.ErrPermanent, connector.ErrNotFound, recsync.ClassInvalid, recsync.ClassPanic, recsync.ClassCursor} {
+		connector.ErrPermanent, connector.ErrNotFound, recsync.ClassInvalid, recsync.ClassPanic, recsync.ClassCursor, recsync.ClassMerge} {
 		names[c.String()] = "error class"
 	}
 	for _, o := range []recsync.Op{recsync.OpRead, recsync.OpTransform, recsync.OpMerge, recsync.OpWrite, recsync.OpCursor, recsync.OpAudit} {

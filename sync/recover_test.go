@@ -504,7 +504,7 @@ func TestResolverOrGatePanicFailsOnlyThatRecordsMerge(t *testing.T) {
 						t.Fatalf("attempt %d: dead letters = %+v; want the two reports of c1", attempt, dl)
 					}
 					for _, d := range dl {
-						if d.Class != recsync.ClassMerge || d.Key != "c1" || d.Attempts != attempt || !strings.Contains(d.Reason, "sync_test.explode") {
+						if d.Class != recsync.ClassMerge.String() || d.Key != "c1" || d.Attempts != attempt || !strings.Contains(d.Reason, "sync_test.explode") {
 							t.Fatalf("attempt %d: dead letter %+v", attempt, d)
 						}
 					}

@@ -38,4 +38,14 @@ const (
 	ClassPanic connector.Class = "panic"
 	// ClassCursor: a connector's cursor went back ([ErrCursorWentBack]).
 	ClassCursor connector.Class = "cursor"
+	// ClassMerge is the Class of an inbound dead letter that keeps a record
+	// whose merge failed: the Resolver or a gate returned an error or panicked
+	// for it. Nothing of that record was committed, and the system's cursor moved
+	// on, so the record as each system reported it is kept here: every cycle
+	// merges it again (a fresher read of the same record from the same system
+	// supersedes it) until the merge succeeds, which settles the dead letter.
+	// After RetryPolicy.MaxRecordAttempts failed merges it is no longer retried
+	// until replayed ([Engine.Replay]); replaying one report of a record replays
+	// every report of it that its merge needs.
+	ClassMerge connector.Class = "merge"
 )

@@ -602,7 +602,7 @@ func (w *world) account() {
 		}
 		w.deadSeen[id] = true
 		explained := (!d.Inbound && w.everPerm[sysKey{d.System, d.Key}]) || (d.Inbound && w.panicIn[d.System]) ||
-			(d.Class == recsync.ClassMerge && w.mergePanicked)
+			(d.Class == recsync.ClassMerge.String() && w.mergePanicked)
 		w.logf("  dead letter %d: %s %s inbound=%v class=%s", d.ID, d.System, d.Key, d.Inbound, d.Class)
 		if !explained {
 			w.failf(ClassDeadLetter, "dead letter %d (%s %s, inbound=%v, %s): %s", d.ID, d.System, d.Key, d.Inbound, d.Class, d.Reason)
