@@ -187,6 +187,19 @@ type wireCandidate struct {
 // written. HTML characters are not escaped by this method (the calling
 // encoder may escape them).
 func (ev Event) MarshalJSON() ([]byte, error) {
+	w := toWire(&ev)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// toWire is ev in its JSON form; the sinks encode it directly, without the
+// second pass an encoder makes over a Marshaler's output.
+func toWire(ev *Event) *wireEvent {
 	var used map[string]concord.Actor
 	if len(ev.Actors) > 0 {
 		used = map[string]concord.Actor{}
@@ -201,13 +214,7 @@ func (ev Event) MarshalJSON() ([]byte, error) {
 	if len(used) > 0 {
 		w.Actors = used
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&w); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return &w
 }
 
 // UnmarshalJSON decodes what [Event.MarshalJSON] writes, and lines written
