@@ -31,7 +31,9 @@ const (
 	// each competing system and version.
 	ConflictDetected Kind = "conflict.detected"
 	// ConflictHeld: a conflict or change is held for a person; the unit
-	// keeps its canonical value meanwhile.
+	// keeps its canonical value meanwhile. System is the system whose
+	// change waits (for a conflict, the first competitor of the canonical
+	// value); Candidates lists every system involved.
 	ConflictHeld Kind = "conflict.held"
 	// ChangeRefused: a gate refused an edit; it will be reverted in the
 	// system that made it.
@@ -108,12 +110,18 @@ type Event struct {
 	// Candidates of a conflict.
 	Candidates []Candidate `json:"candidates,omitempty"`
 	// Rule that decided, and the reason in words.
-	Rule   string `json:"rule,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Rule   concord.Rule `json:"rule,omitempty"`
+	Reason string       `json:"reason,omitempty"`
 	// Error message and class ("transient", "permanent", ...) of a
 	// failure.
 	Error      string `json:"error,omitempty"`
 	ErrorClass string `json:"error_class,omitempty"`
+	// Actors names the actors of the event's versions: the system (or
+	// the engine's identity) each number stands for. The engine sets it
+	// (one map shared by its events); sinks print versions with these
+	// names ({portal:2,crm:1}, see [Event.FormatVersion]), and JSON
+	// lines carry the names used, so that ReadJSONLines restores it.
+	Actors map[concord.Actor]string `json:"-"`
 }
 
 // Sink receives audit events.

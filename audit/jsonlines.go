@@ -57,7 +57,7 @@ func (s *JSONLinesSink) Emit(_ context.Context, events []Event) error {
 	var errs []error
 	for i := range events {
 		// Encode writes nothing to buf when it fails.
-		if err := enc.Encode(&events[i]); err != nil {
+		if err := enc.Encode(toWire(&events[i])); err != nil { // as Event.MarshalJSON, in one pass
 			errs = append(errs, eventError(i, &events[i], err))
 		}
 	}

@@ -81,10 +81,10 @@ func eventAttrs(ev *Event) []slog.Attr {
 	if len(ev.Fields) > 0 {
 		attrs = append(attrs, slog.Any("fields", ev.Fields))
 	}
-	str("rule", ev.Rule)
+	str("rule", ev.Rule.String())
 	str("reason", ev.Reason)
 	if !ev.Version.IsZero() {
-		attrs = append(attrs, slog.String("version", ev.Version.String()))
+		attrs = append(attrs, slog.String("version", ev.FormatVersion(ev.Version)))
 	}
 	str("error", ev.Error)
 	str("error_class", ev.ErrorClass)
@@ -103,19 +103,19 @@ func eventAttrs(ev *Event) []slog.Attr {
 	if len(ev.Candidates) > 0 {
 		cands := make([]slog.Attr, len(ev.Candidates))
 		for i, c := range ev.Candidates {
-			cands[i] = candidateAttr(strconv.Itoa(i), c)
+			cands[i] = candidateAttr(ev, strconv.Itoa(i), c)
 		}
 		attrs = append(attrs, slog.Attr{Key: "candidates", Value: slog.GroupValue(cands...)})
 	}
 	return attrs
 }
 
-func candidateAttr(key string, c Candidate) slog.Attr {
+func candidateAttr(ev *Event, key string, c Candidate) slog.Attr {
 	attrs := []slog.Attr{slog.String("system", string(c.System))}
 	if c.Canonical {
 		attrs = append(attrs, slog.Bool("canonical", true))
 	}
-	attrs = append(attrs, slog.String("version", c.Version.String()))
+	attrs = append(attrs, slog.String("version", ev.FormatVersion(c.Version)))
 	if c.Deleted {
 		attrs = append(attrs, slog.Bool("deleted", true))
 	}

@@ -7,9 +7,13 @@ import (
 	"time"
 )
 
-// The error classes. Connectors mark their errors with one of them (through
-// [Transient], [RateLimited], [Conflict], [Permanent], [NotFound], or by
-// wrapping the sentinel with %w) and the engine acts on the class:
+// Class is the class of a failure: what the engine does about it. The five
+// classes a connector uses are constants of this type that are also the
+// sentinel errors (Go's "constant error" idiom): a connector marks an error
+// with one (through [Transient], [RateLimited], [Conflict], [Permanent],
+// [NotFound], an [*Error], or by wrapping the class with %w), errors.Is
+// matches it anywhere in a chain, and [Classify] returns it for comparison
+// with ==. A Class cannot be reassigned, unlike a sentinel variable.
 //
 //   - ErrTransient: a failure that may pass (a timeout, a 5xx): retried later.
 //   - ErrRateLimited: the system asked us to slow down; retried after
@@ -19,23 +23,60 @@ import (
 //   - ErrPermanent: retrying the same write cannot succeed (a validation
 //     error in the system, a 4xx): dead-lettered with the reason.
 //   - ErrNotFound: the record does not exist.
-var (
-	ErrTransient   = errors.New("transient failure")
-	ErrRateLimited = errors.New("rate limited")
-	ErrConflict    = errors.New("precondition failed")
-	ErrPermanent   = errors.New("permanent failure")
-	ErrNotFound    = errors.New("not found")
+//
+// [Class.String] is the class's name as audit events, dead letters, alerts
+// and metrics carry it ("transient", "rate_limited", "conflict",
+// "permanent", "not_found"); [Class.Error] the sentinel's message, which
+// is also what fmt prints for %v and %s (an error's Error method comes
+// first): call String for the name. The
+// engine names two more classes for failures of user code that no
+// connector returns (package sync: ClassInvalid, ClassPanic, ClassCursor).
+// The zero Class is no class: that of a nil error. Compare a Class with
+// another Class, never with nil: stored in an error variable even the zero
+// Class is a non-nil error.
+type Class string
+
+// The classes of connector errors. Each is also the sentinel error of its
+// class.
+const (
+	ErrTransient   Class = "transient"
+	ErrRateLimited Class = "rate_limited"
+	ErrConflict    Class = "conflict"
+	ErrPermanent   Class = "permanent"
+	ErrNotFound    Class = "not_found"
 )
 
-// Class is an error class, one of the sentinels above, or nil for errors
-// that carry none.
-type Class = error
+// String returns the class's name, as audit events, dead letters and
+// alerts carry it.
+func (c Class) String() string { return string(c) }
+
+// Error returns the message of the class's sentinel error ("transient
+// failure", "precondition failed", ...); for a class of the engine's own,
+// its name.
+func (c Class) Error() string {
+	switch c {
+	case ErrTransient:
+		return "transient failure"
+	case ErrRateLimited:
+		return "rate limited"
+	case ErrConflict:
+		return "precondition failed"
+	case ErrPermanent:
+		return "permanent failure"
+	case ErrNotFound:
+		return "not found"
+	case "":
+		return "unclassified failure"
+	}
+	return string(c)
+}
 
 // Error is a classified connector error. It matches its class with
 // errors.Is, and unwraps to the underlying error.
 type Error struct {
 	// Class is one of ErrTransient, ErrRateLimited, ErrConflict,
-	// ErrPermanent or ErrNotFound.
+	// ErrPermanent or ErrNotFound. The zero Class counts as
+	// ErrTransient (see [Classify]).
 	Class Class
 	// Key is the record the error is about, empty for a whole call.
 	Key string
@@ -63,10 +104,14 @@ func (e *Error) Error() string {
 
 // Unwrap returns the class and the cause, so that errors.Is matches both.
 func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Class}
+	var errs []error
+	if e.Class != "" {
+		errs = append(errs, e.Class)
 	}
-	return []error{e.Class, e.Err}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
 }
 
 // Transient marks err as transient.
@@ -87,14 +132,15 @@ func Permanent(err error) error { return &Error{Class: ErrPermanent, Err: err} }
 // NotFound returns a not-found error for key.
 func NotFound(key string) error { return &Error{Class: ErrNotFound, Key: key} }
 
-// Classify returns the class of err: one of the five sentinels, or
+// Classify returns the class of err: one of the five classes, or
 // ErrTransient for a non-nil error that carries none (an unknown failure is
-// assumed to pass, and is retried within the retry policy's limits). It
-// returns nil for a nil error.
+// assumed to pass, and is retried within the retry policy's limits). When
+// err carries several, the most severe wins: permanent, conflict, not
+// found, rate limited. It returns the zero Class for a nil error.
 func Classify(err error) Class {
 	switch {
 	case err == nil:
-		return nil
+		return ""
 	case errors.Is(err, ErrPermanent):
 		return ErrPermanent
 	case errors.Is(err, ErrConflict):

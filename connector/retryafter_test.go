@@ -90,6 +90,51 @@ func TestRetryAfterReadsTheThreeHTTPDateForms(t *testing.T) {
 	}
 }
 
+// TestRetryAfterHTTPDateEdges: calendar and syntax edges of the three
+// HTTP-date forms, each checked against net/http's reading of the same text
+// (the package no longer uses it, so the test keeps them in agreement:
+// where net/http is liberal, as RFC 9110 asks recipients to be, so are we).
+func TestRetryAfterHTTPDateEdges(t *testing.T) {
+	now := time.Date(2028, 2, 28, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration // when ok
+		ok   bool
+	}{
+		{"Tue, 29 Feb 2028 00:00:00 GMT", 24 * time.Hour, true},           // a leap day
+		{"Tuesday, 29-Feb-28 00:00:00 GMT", 24 * time.Hour, true},         // RFC 850: 28 is 2028
+		{"Tue Feb 29 00:00:00 2028", 24 * time.Hour, true},                // asctime
+		{"Mon, 28 Feb 2028 00:00:01 GMT", time.Second, true},              // one second ahead
+		{"Sun, 27 Feb 2028 23:59:59 GMT", 0, true},                        // one second in the past
+		{"Thu, 01 Jan 1970 00:00:00 GMT", 0, true},                        // the epoch
+		{"Sun, 29 Feb 2027 00:00:00 GMT", 0, false},                       // no leap day in 2027
+		{"Mon, 28 Feb 2028 24:00:00 GMT", 0, false},                       // hour 24
+		{"Mon, 28 Feb 2028 23:60:00 GMT", 0, false},                       // minute 60
+		{"Mon, 28 Feb 2028 00:00:00 gmt", 0, false},                       // the zone is case-sensitive
+		{"Mon, 28 feb 2028 00:00:00 GMT", 0, true},                        // the month is not (as in net/http)
+		{"Mon, 28 Feb 2028 00:00:00 UTC", 0, false},                       // only GMT
+		{"Mon, 28 Feb 2028 00:00:00 +0000", 0, false},                     // no numeric zone
+		{"Mon, 28 Feb 28 00:00:00 GMT", 0, false},                         // IMF-fixdate has four digits
+		{"Mon,  28 Feb 2028 00:00:00 GMT", 0, true},                       // two spaces are read, as net/http does
+		{"Mon, 28 Feb 2028 00:00:00 GMT trailing", 0, false},              // trailing text
+		{"Mon, 28 Feb 2028 00:00:00\tGMT", 0, false},                      // a tab inside
+		{"Mon Feb 28 00:00:00 2028 GMT", 0, false},                        // asctime has no zone
+		{"Monday, 28-Feb-2028 00:00:00 GMT", 0, false},                    // RFC 850 has two digits
+		{"Mon, 28 Feb 2028 00:00:00 GMT\x00", 0, false},                   // a NUL after
+		{"Mon, 28 Feb 2028 0:00:00 GMT", 0, true},                         // an unpadded hour too
+		{"Mon, 28 Feb 2028 00:00:00.5 GMT", 500 * time.Millisecond, true}, // and a fraction of a second
+	} {
+		got, ok := connector.ParseRetryAfter(tc.in, now)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+		ht, herr := http.ParseTime(tc.in)
+		if (herr == nil) != tc.ok {
+			t.Errorf("net/http reads %q as %v, %v; the table says ok = %v", tc.in, ht, herr, tc.ok)
+		}
+	}
+}
+
 // The connector package parses HTTP dates itself: importing net/http for
 // http.ParseTime alone would pull about a hundred packages into every
 // host.

@@ -36,7 +36,7 @@ func notCalled(tb testing.TB) both {
 	}
 }
 
-func verdict(o resolve.VerdictOutcome, rule string) resolve.GateFunc {
+func verdict(o resolve.VerdictOutcome, rule resolve.Rule) resolve.GateFunc {
 	return func(context.Context, resolve.Change) (resolve.Verdict, error) {
 		return resolve.Verdict{Outcome: o, Rule: rule}, nil
 	}

@@ -58,7 +58,7 @@ func identOf(c resolve.Candidate) ident {
 type result struct {
 	Outcome string
 	Winner  *ident
-	Rule    string
+	Rule    resolve.Rule
 }
 
 // resultOf and mustResolve take rapid.TB, which both *testing.T and
@@ -76,7 +76,7 @@ func resultOf(tb rapid.TB, c resolve.Conflict, d resolve.Decision) result {
 	return r
 }
 
-func picked(c resolve.Candidate, rule string) result {
+func picked(c resolve.Candidate, rule resolve.Rule) result {
 	w := identOf(c)
 	return result{Outcome: "pick", Winner: &w, Rule: rule}
 }

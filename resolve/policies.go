@@ -8,15 +8,21 @@ import (
 	"github.com/concordsync/concord"
 )
 
+// Rule names the rule that decided a merge or judged a change, for the
+// audit trail: a [concord.Rule]. A host's resolver or gate names its own
+// rules ("vip-customer"); the built-in ones and the engine's (package sync:
+// RuleFastForward, RuleEqualValues, ...) are constants, each defined once.
+type Rule = concord.Rule
+
 // The Rules that the built-in resolvers put in their Decisions (and the
 // [SystemOfRecordResolver] in its Verdicts), for the audit trail.
 const (
-	RuleSystemOfRecord = "system-of-record"
-	RuleLastWriterWins = "last-writer-wins"
-	RulePriority       = "priority"
-	RuleHold           = "hold"
-	RuleDeleteWins     = "delete-wins"
-	RuleUpdateWins     = "update-wins"
+	RuleSystemOfRecord Rule = "system-of-record"
+	RuleLastWriterWins Rule = "last-writer-wins"
+	RulePriority       Rule = "priority"
+	RuleHold           Rule = "hold"
+	RuleDeleteWins     Rule = "delete-wins"
+	RuleUpdateWins     Rule = "update-wins"
 )
 
 // LastWriterWinsResolver picks the latest edit by the systems' own clocks;

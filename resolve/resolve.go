@@ -116,7 +116,7 @@ type Decision struct {
 	Values map[string]concord.Value
 	// Rule names the rule that decided ("system-of-record",
 	// "last-writer-wins", ...). It is recorded in the audit trail.
-	Rule string
+	Rule Rule
 	// Reason says why, for people: "warehouse owns stock".
 	Reason string
 }
@@ -165,7 +165,7 @@ type Change struct {
 type Verdict struct {
 	Outcome VerdictOutcome
 	// Rule names the gate rule, for the audit trail.
-	Rule string
+	Rule Rule
 	// Reason says why, for people.
 	Reason string
 }

@@ -122,7 +122,7 @@ func TestRejectedHoldIsWrittenBackToTheEditingSystem(t *testing.T) {
 			old = i
 		}
 	}
-	if err := r.engine.Settle(context.Background(), holds[0], old, "ann@example.com"); err != nil {
+	if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: holds[0].Key, Unit: holds[0].Unit, Revision: holds[0].Revision, Candidate: old, Person: "ann@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	r.settle()
@@ -152,14 +152,14 @@ func TestSettleFromAStaleListingIsRefused(t *testing.T) {
 			t.Errorf("candidate %d moved: %v -> %v; candidate order must be stable", i, c, got)
 		}
 	}
-	err = r.engine.Settle(context.Background(), seen, 0, "ann@example.com")
+	err = r.engine.Settle(context.Background(), recsync.Settlement{Key: seen.Key, Unit: seen.Unit, Revision: seen.Revision, Candidate: 0, Person: "ann@example.com"})
 	if !errors.Is(err, recsync.ErrHoldChanged) {
 		t.Fatalf("Settle from a stale listing = %v; want ErrHoldChanged", err)
 	}
 	if got, _ := r.engine.Holds(context.Background()); len(got) != 1 {
 		t.Fatalf("the stale settlement applied something: holds = %+v", got)
 	}
-	if err := r.engine.Settle(context.Background(), after[0], 0, "ann@example.com"); err != nil {
+	if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: after[0].Key, Unit: after[0].Unit, Revision: after[0].Revision, Candidate: 0, Person: "ann@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	r.settle()
@@ -403,7 +403,7 @@ func TestDiscardedCreateIsCreatedByTheNextChange(t *testing.T) {
 	if len(dl) != 1 {
 		t.Fatalf("dead letters = %+v", dl)
 	}
-	if err := r.engine.Discard(context.Background(), dl[0].ID, "b refused it", "ann@example.com"); err != nil {
+	if err := r.engine.Discard(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Reason: "b refused it", Person: "ann@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	r.sys["b"].ClearFailKey("k")
@@ -484,7 +484,7 @@ func TestUnencodablePayloadIsDeadLetteredAndNothingStalls(t *testing.T) {
 	if s, _ := dl[0].Record.Fields["n"].(string); !strings.Contains(s, "A:1") || dl[0].Record.Fields["ok"] != "x" {
 		t.Errorf("payload = %v; want the struct as Go syntax and the rest as it was", dl[0].Record.Fields)
 	}
-	if err := e.Replay(context.Background(), dl[0].ID, "ops"); !errors.Is(err, recsync.ErrNotReplayable) {
+	if err := e.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops"}); !errors.Is(err, recsync.ErrNotReplayable) {
 		t.Errorf("Replay = %v; want ErrNotReplayable", err)
 	}
 	r.sys["portal"].Edit("later", map[string]any{"n": 2})

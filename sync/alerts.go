@@ -10,6 +10,7 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/alert"
+	"github.com/concordsync/concord/connector"
 )
 
 // alerting turns a cycle's failures into alerts, and tells when a system
@@ -54,7 +55,7 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 		switch ev.Kind {
 		case audit.CursorWentBack:
 		case audit.ReadFailed:
-			if ev.ErrorClass == "permanent" {
+			if ev.ErrorClass == connector.ErrPermanent.String() {
 				sev = alert.Critical
 			}
 		case audit.WriteFailed:
@@ -91,7 +92,7 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 			recovered = sr.RetryAfterCapped == 0 && (sr.Writes > 0 || sr.ReadCalls > 0)
 		} else {
 			// Read successfully, and no write failed for that reason.
-			recovered = sr.ReadCalls > 0 && !failedOp(r, open.System, "read") && !failedClass(r, open.System, open.ErrorClass)
+			recovered = sr.ReadCalls > 0 && !failedOp(r, open.System, OpRead) && !failedClass(r, open.System, open.ErrorClass)
 		}
 		if recovered {
 			delete(a.failing, g)
@@ -110,7 +111,7 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 
 func failedClass(r *Report, s concord.SystemID, class string) bool {
 	for _, f := range r.Failures {
-		if f.System == s && className(f.Err) == class {
+		if f.System == s && classOf(f.Err).String() == class {
 			return true
 		}
 	}
@@ -142,7 +143,7 @@ func (e *Engine) resolveDeadLetters(ctx context.Context, s concord.SystemID, cla
 	}
 }
 
-func failedOp(r *Report, s concord.SystemID, op string) bool {
+func failedOp(r *Report, s concord.SystemID, op Op) bool {
 	for _, f := range r.Failures {
 		if f.System == s && f.Op == op {
 			return true

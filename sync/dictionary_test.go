@@ -98,7 +98,7 @@ func TestInvalidRecordsAreQuarantinedWithPreciseReasons(t *testing.T) {
 	crm.Edit("c2", map[string]any{"state": "California"})
 	crm.Edit("c3", map[string]any{"since": "03/04/2025"})
 	for _, key := range []string{"c2", "c3"} {
-		if err := r.engine.Replay(context.Background(), reasons[key].ID, "ops@example.com"); err != nil {
+		if err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: reasons[key].ID, Person: "ops@example.com"}); err != nil {
 			t.Fatalf("replay %s: %v", key, err)
 		}
 	}

@@ -89,10 +89,11 @@
 //
 // RunCycle returns a [Report] (per system: records read, edits, conflicts,
 // holds, refusals, writes, failures) and, when something failed, a
-// [*CycleError] listing each failure with its system, record key and cause,
-// inspectable with errors.Is and errors.As. What succeeded is committed all
-// the same. Held conflicts are listed by [Engine.Holds] and settled by a
-// named person with [Engine.Settle], which names the hold as it was listed:
+// [*CycleError] listing each failure with its system, record key, step
+// ([Op]) and cause, inspectable with errors.Is and errors.As. What succeeded
+// is committed all the same. Held conflicts are listed by [Engine.Holds] and
+// settled by a named person with [Engine.Settle]; its [Settlement] names the
+// hold as it was listed (its Revision):
 // if a cycle changed it meanwhile, Settle fails with [ErrHoldChanged] and
 // applies nothing. Candidates keep their order as new ones are added. The
 // decision supersedes every candidate, so a rejected change is written back
@@ -106,7 +107,7 @@
 // turns it into that call's failure, a [*PanicError] (matching [ErrPanic])
 // with the value and the stack; the engine's own goroutines never crash the
 // host. A panicking read or write is not retried within the cycle (a bug,
-// not a blip), is audited and alerted with class "panic", and a failed
+// not a blip), is audited and alerted with class [ClassPanic], and a failed
 // write counts toward RetryPolicy.MaxRecordAttempts like a transient one.
 // A panicking inbound transform or validator dead-letters that record (the
 // stack in the reason); a panicking outbound transform fails that write; a

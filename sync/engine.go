@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -73,7 +74,8 @@ type Config struct {
 	// before the merge (an invalid one is dead-lettered with its raw and
 	// transformed payloads and every violation; its batch goes on), and
 	// each write, on what the target system will report back (so that a
-	// transform bug cannot write garbage). A *dict.Dictionary is one.
+	// transform bug cannot write garbage). A *dict.Dictionary is one; see
+	// [Validator] for writing another.
 	Dictionary Validator
 	// Audit receives every event. Nil means audit.Discard.
 	Audit audit.Sink
@@ -121,7 +123,17 @@ type Config struct {
 }
 
 // Validator checks a canonical record; the error names every field at
-// fault and why (dict.Dictionary returns *dict.Violations).
+// fault and why.
+//
+// The documented form of that error is a [*transform.Violations] (or a
+// single [transform.Violation]), which package dict returns: the engine
+// reads it field by field. When it validates a write, a violation whose
+// Rule is [transform.ErrRequired] for a field the target system does not
+// carry at all is ignored (the system is not at fault for lacking it); any
+// other violation, and any error of another type, refuses the write. On the
+// way in, any error quarantines the record with the error as the reason.
+// Validate may be called concurrently for different records and must not
+// modify rec; a panic is recovered and counts as the record's failure.
 type Validator interface {
 	Validate(rec concord.Record) error
 }
@@ -141,6 +153,8 @@ type Engine struct {
 	audit    audit.Sink
 	log      *slog.Logger
 	now      func() time.Time
+
+	names atomic.Pointer[actorNames] // what the actors of versions stand for (names.go)
 
 	mu gosync.Mutex // serialises cycles
 	// refresh holds, per system, the keys whose writes failed on a
@@ -167,6 +181,8 @@ type system struct {
 // ErrConfig is wrapped by every error [New] returns.
 var ErrConfig = errors.New("concord: invalid config")
 
+// configErr wraps ErrConfig; an error among args that format wraps with %w
+// stays inspectable with errors.Is and errors.As.
 func configErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 }
@@ -209,7 +225,7 @@ func New(cfg Config) (*Engine, error) {
 	slices.SortFunc(e.systems, func(a, b *system) int { return strings.Compare(string(a.id), string(b.id)) })
 	l, err := newLayout(cfg.Groups)
 	if err != nil {
-		return nil, configErr("%v", err)
+		return nil, configErr("%w", err)
 	}
 	e.layout = l
 	if cfg.MaxBatches < 0 {
@@ -219,12 +235,12 @@ func New(cfg Config) (*Engine, error) {
 		e.cfg.MaxBatches = 10
 	}
 	if err := cfg.Retry.validate(); err != nil {
-		return nil, configErr("%v", err)
+		return nil, configErr("%w", err)
 	}
 	e.retry = cfg.Retry.withDefaults()
 	m, err := newMetrics(cfg.MeterProvider)
 	if err != nil {
-		return nil, configErr("creating metric instruments: %v", err)
+		return nil, configErr("creating metric instruments: %w", err)
 	}
 	e.metrics = m
 	e.alerting = alerting{to: cfg.Alerter, failing: map[string]alert.Alert{}}
@@ -266,6 +282,7 @@ func New(cfg Config) (*Engine, error) {
 		e.cfg.Pipeline = "default"
 	}
 	e.guardComponents()
+	e.audit = namingSink{next: e.audit, names: &e.names}
 	return e, nil
 }
 
@@ -289,6 +306,7 @@ func (e *Engine) init(ctx context.Context) error {
 			return fmt.Errorf("concord: assigning the engine's actor: %w", err)
 		}
 		e.engine, e.merger.engine, e.epoch = a, a, epoch
+		e.nameActors()
 		e.log.Info("concord: new store epoch; the engine takes a new identity", "epoch", epoch)
 		return nil
 	}
@@ -305,6 +323,7 @@ func (e *Engine) init(ctx context.Context) error {
 	}
 	e.engine, e.epoch = a, epoch
 	e.merger = &merger{layout: e.layout, systems: e.systems, resolver: e.cfg.Resolver, gates: e.gates, engine: a, now: e.now}
+	e.nameActors()
 	e.ready = true
 	return nil
 }
@@ -343,15 +362,21 @@ type SystemReport struct {
 type Failure struct {
 	System concord.SystemID
 	Key    string // empty for a whole read
-	Op     string // "read", "transform", "merge", "write"
+	Op     Op     // the step that failed
 	Err    error
 }
 
-// Error formats the failure.
+// Error formats the failure: system, step, record and cause.
 func (f Failure) Error() string {
-	s := fmt.Sprintf("%s %s", f.System, f.Op)
+	s := string(f.Op)
+	if f.System != "" {
+		s = string(f.System) + " " + s
+	}
 	if f.Key != "" {
 		s += fmt.Sprintf(" record %q", f.Key)
+	}
+	if f.Err == nil {
+		return s + ": failed"
 	}
 	return s + ": " + f.Err.Error()
 }
@@ -367,12 +392,31 @@ type CycleError struct {
 	Failures []Failure
 }
 
-// Error summarises the failures.
+// MaxListedFailures is how many failures [CycleError.Error] spells out;
+// it counts the rest ("and 7 more"). Failures has them all.
+const MaxListedFailures = 10
+
+// Error lists the failures, one after the other, the first
+// [MaxListedFailures] of them in full.
 func (e *CycleError) Error() string {
-	if len(e.Failures) == 1 {
+	switch len(e.Failures) {
+	case 0:
+		return "concord: cycle failed"
+	case 1:
 		return "concord: " + e.Failures[0].Error()
 	}
-	return fmt.Sprintf("concord: %d failures; first: %v", len(e.Failures), e.Failures[0])
+	var b strings.Builder
+	fmt.Fprintf(&b, "concord: %d failures: ", len(e.Failures))
+	for i, f := range e.Failures[:min(len(e.Failures), MaxListedFailures)] {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Error())
+	}
+	if n := len(e.Failures) - MaxListedFailures; n > 0 {
+		fmt.Fprintf(&b, "; and %d more", n)
+	}
+	return b.String()
 }
 
 // Unwrap returns the failures.
@@ -422,7 +466,7 @@ func (e *Engine) newCycle() *cycle {
 	return &cycle{e: e, report: r, obs: map[string][]*observation{}, cursors: map[concord.SystemID]connector.Cursor{}}
 }
 
-func (c *cycle) fail(s concord.SystemID, key, op string, err error) {
+func (c *cycle) fail(s concord.SystemID, key string, op Op, err error) {
 	c.report.Failures = append(c.report.Failures, Failure{System: s, Key: key, Op: op, Err: err})
 	c.report.Systems[s].Failed++
 }
@@ -492,10 +536,16 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 	return c.finish(ctx)
 }
 
-// ErrUnknownSystem is returned for a system ID that is not configured.
+// ErrUnknownSystem is returned for a system ID that is not configured
+// ([Engine.ResetCursor], or [Engine.Replay] of a dead letter from a system
+// no longer configured).
 var ErrUnknownSystem = errors.New("concord: unknown system")
 
-// ErrCursorWentBack is the cause of a cycle failure (Op "cursor") when a
+// ErrInvalidInterval is returned by [Engine.Run] for an interval that is
+// not positive.
+var ErrInvalidInterval = errors.New("concord: invalid interval")
+
+// ErrCursorWentBack is the cause of a cycle failure ([OpCursor]) when a
 // connector answered a stored cursor with an empty one: a cursor going back
 // would make every cycle read everything again. The stored cursor is kept
 // and the records read are used; if the system really must be read from the
@@ -507,8 +557,11 @@ var ErrCursorWentBack = errors.New("concord: the connector's cursor went back")
 // the way out of a cursor the connector no longer accepts. Records read
 // again are recognised as already known; nothing is written twice.
 func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, cursor connector.Cursor, person, reason string) error {
-	if person == "" || reason == "" {
-		return fmt.Errorf("concord: ResetCursor of %q: a reason and the person deciding are required", system)
+	switch {
+	case person == "":
+		return fmt.Errorf("concord: ResetCursor of %q: %w", system, ErrNoPerson)
+	case reason == "":
+		return fmt.Errorf("concord: ResetCursor of %q: %w", system, ErrNoReason)
 	}
 	if _, ok := e.byID[system]; !ok {
 		return fmt.Errorf("%w: ResetCursor of %q", ErrUnknownSystem, system)
@@ -536,7 +589,7 @@ func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, curso
 // they do not stop Run.
 func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
-		return fmt.Errorf("concord: Run interval must be positive, got %v", interval)
+		return fmt.Errorf("concord: Run: %w: %v, must be positive", ErrInvalidInterval, interval)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -547,6 +600,9 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 		}
 		if errors.Is(err, ErrLeaseHeld) {
 			e.log.Debug("concord: another instance is running this pipeline", "error", err)
+		} else if ce, ok := errors.AsType[*CycleError](err); ok && rep != nil {
+			// Everything else committed: the error lists what failed.
+			e.log.Warn("concord: cycle had failures", "cycle", rep.Cycle, "failures", len(ce.Failures), "error", err)
 		} else if err != nil {
 			e.log.Warn("concord: cycle failed", "error", err)
 		} else if rep != nil {
@@ -618,14 +674,14 @@ func (c *cycle) pull(ctx context.Context) error {
 	for i, s := range c.e.systems {
 		r := results[i]
 		if r.err != nil {
-			c.fail(s.id, "", "read", r.err)
+			c.fail(s.id, "", OpRead, r.err)
 			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadFailed, Cycle: c.report.Cycle, System: s.id,
-				Error: r.err.Error(), ErrorClass: className(r.err)})
+				Error: r.err.Error(), ErrorClass: classOf(r.err).String()})
 		}
 		if r.back != nil {
-			c.report.Failures = append(c.report.Failures, Failure{System: s.id, Op: "cursor", Err: r.back})
+			c.report.Failures = append(c.report.Failures, Failure{System: s.id, Op: OpCursor, Err: r.back})
 			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.CursorWentBack, Cycle: c.report.Cycle, System: s.id,
-				Error: r.back.Error(), ErrorClass: "cursor"})
+				Error: r.back.Error(), ErrorClass: ClassCursor.String()})
 		}
 		if r.read {
 			c.cursors[s.id] = r.next
@@ -820,13 +876,13 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	if ie, ok := err.(*invalidError); ok {
 		transformed, err = ie.rec, ie.err
 	}
-	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: "transform", Err: err})
+	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: OpTransform, Err: err})
 	payload, textual := storable(raw)
 	transformed, _ = storable(transformed)
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: payload, Transformed: transformed,
-		Reason: deadReason(err), Class: invalidClass(err), When: c.e.now(), Textual: textual})
+		Reason: deadReason(err), Class: invalidClass(err).String(), When: c.e.now(), Textual: textual})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
-		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err)})
+		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err).String()})
 }
 
 // finish merges the observations with the stored state and the pending
@@ -929,7 +985,7 @@ func (c *cycle) emit(ctx context.Context, events []audit.Event) {
 		return
 	}
 	if err := c.e.audit.Emit(ctx, events); err != nil {
-		c.report.Failures = append(c.report.Failures, Failure{Op: "audit", Err: err})
+		c.report.Failures = append(c.report.Failures, Failure{Op: OpAudit, Err: err})
 	}
 }
 
@@ -998,7 +1054,7 @@ func (c *cycle) failMerge(key string, err error) {
 	if errors.As(err, &re) {
 		s = re.System
 	}
-	f := Failure{System: s, Key: key, Op: "merge", Err: err}
+	f := Failure{System: s, Key: key, Op: OpMerge, Err: err}
 	c.report.Failures = append(c.report.Failures, f)
 	if r := c.report.Systems[s]; r != nil {
 		r.Failed++
@@ -1048,24 +1104,13 @@ func stamp(t time.Time) string {
 	return t.Format(time.RFC3339Nano)
 }
 
-// className names the class of a connector error for audit and reports.
-func className(err error) string {
+// classOf is the class of a failed call for audit and reports:
+// [ClassPanic] if user code panicked, else the connector's class.
+func classOf(err error) connector.Class {
 	if errors.Is(err, ErrPanic) {
-		return "panic"
+		return ClassPanic
 	}
-	switch connector.Classify(err) {
-	case nil:
-		return ""
-	case connector.ErrPermanent:
-		return "permanent"
-	case connector.ErrConflict:
-		return "conflict"
-	case connector.ErrNotFound:
-		return "not_found"
-	case connector.ErrRateLimited:
-		return "rate_limited"
-	}
-	return "transient"
+	return connector.Classify(err)
 }
 
 // idempotencyKey derives a write's key from the record, the target, the

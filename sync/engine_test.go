@@ -540,7 +540,7 @@ func TestRefusedFirstValueIsHeldNotErased(t *testing.T) {
 		t.Fatalf("holds = %+v, %v; want credit_limit held", holds, err)
 	}
 	// A person accepts it; the next cycle writes it to the owner.
-	if err := r.engine.Settle(context.Background(), holds[0], len(holds[0].Candidates)-1, "ann@example.com"); err != nil {
+	if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: holds[0].Key, Unit: holds[0].Unit, Revision: holds[0].Revision, Candidate: len(holds[0].Candidates) - 1, Person: "ann@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	r.settle()
@@ -549,7 +549,7 @@ func TestRefusedFirstValueIsHeldNotErased(t *testing.T) {
 	if !strings.Contains(ev.Reason, "ann@example.com") {
 		t.Errorf("settle reason %q does not name the person", ev.Reason)
 	}
-	if err := r.engine.Settle(context.Background(), holds[0], 0, "ann@example.com"); !errors.Is(err, recsync.ErrNoHold) {
+	if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: holds[0].Key, Unit: holds[0].Unit, Revision: holds[0].Revision, Candidate: 0, Person: "ann@example.com"}); !errors.Is(err, recsync.ErrNoHold) {
 		t.Errorf("second Settle = %v; want ErrNoHold", err)
 	}
 }

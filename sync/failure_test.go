@@ -152,12 +152,12 @@ func TestPermanentFailureIsDeadLetteredAndReplayed(t *testing.T) {
 	}
 	r.audit.RequireCount(t, audittest.Match{Kind: audit.WriteFailed, Key: "c1"}, 1)
 	r.sys["warehouse"].ClearFailKey("c1")
-	if err := r.engine.Replay(context.Background(), dl[0].ID, "ops@example.com"); err != nil {
+	if err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	r.settle()
 	r.requireAll("c1", map[string]any{"zip": "X"})
-	if err := r.engine.Replay(context.Background(), dl[0].ID, "ops@example.com"); !errors.Is(err, recsync.ErrNoDeadLetter) {
+	if err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops@example.com"}); !errors.Is(err, recsync.ErrNoDeadLetter) {
 		t.Fatalf("second replay = %v; want ErrNoDeadLetter", err)
 	}
 	if left, _ := r.engine.DeadLetters(context.Background()); len(left) != 0 {
@@ -175,10 +175,10 @@ func TestDiscardedDeadLetterIsAuditedAndLater(t *testing.T) {
 	if len(dl) != 1 {
 		t.Fatalf("dead letters = %+v", dl)
 	}
-	if err := r.engine.Discard(context.Background(), dl[0].ID, "", "ops"); err == nil {
+	if err := r.engine.Discard(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Reason: "", Person: "ops"}); !errors.Is(err, recsync.ErrNoReason) {
 		t.Fatal("Discard without a reason succeeded")
 	}
-	if err := r.engine.Discard(context.Background(), dl[0].ID, "the warehouse record was closed", "ops@example.com"); err != nil {
+	if err := r.engine.Discard(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Reason: "the warehouse record was closed", Person: "ops@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	ev := r.audit.Require(t, audittest.Match{Kind: audit.DeadLetterDiscarded, Key: "c1", System: "warehouse"})
@@ -209,7 +209,7 @@ func TestInvalidRecordReplayedAfterFix(t *testing.T) {
 		t.Fatalf("dead letters = %+v", dl)
 	}
 	// Replaying it unchanged fails again and keeps it.
-	if err := r.engine.Replay(context.Background(), dl[0].ID, "ops"); err == nil {
+	if err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops"}); err == nil {
 		t.Fatal("replaying a still-bad record succeeded")
 	}
 	if left, _ := r.engine.DeadLetters(context.Background()); len(left) != 1 {

@@ -31,6 +31,53 @@ type HeldConflict struct {
 	state.Hold
 }
 
+// Settlement is a person's decision on a held unit, for [Engine.Settle].
+// Fill it from the [HeldConflict] the person saw:
+//
+//	Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision,
+//		Candidate: 1, Person: "ana@example.com", Reason: "the customer called"}
+type Settlement struct {
+	// Key and Unit name the held unit.
+	Key, Unit string
+	// Revision is the [HeldConflict.Revision] the person saw; required.
+	Revision string
+	// Candidate is the index, in the hold's Candidates, of the value the
+	// person chose.
+	Candidate int
+	// Person who decided; required. Recorded in the audit trail.
+	Person string
+	// Reason, optional, is recorded in the audit trail with Person.
+	Reason string
+}
+
+// DeadLetterAction is a person's request about one dead letter, for
+// [Engine.Replay] and [Engine.Discard].
+type DeadLetterAction struct {
+	// ID of the dead letter, as [Engine.DeadLetters] lists it.
+	ID uint64
+	// Person asking; required. Recorded in the audit trail.
+	Person string
+	// Reason: required by Discard, optional for Replay. Recorded in the
+	// audit trail.
+	Reason string
+}
+
+// Sentinels for a request a person makes (Settle, Replay, Discard,
+// ResetCursor) that is incomplete; the wrapping error names the operation
+// and the record, unit, dead letter or system.
+var (
+	// ErrNoPerson: the person deciding or asking was not named.
+	ErrNoPerson = errors.New("concord: the person deciding must be named")
+	// ErrNoReason: a reason is required and was not given.
+	ErrNoReason = errors.New("concord: a reason is required")
+	// ErrNoRevision: a Settlement does not say which revision of the
+	// hold the person saw.
+	ErrNoRevision = errors.New("concord: the settlement names no revision of the hold")
+	// ErrNoCandidate: a Settlement's Candidate is not an index of the
+	// hold's candidates.
+	ErrNoCandidate = errors.New("concord: no such candidate")
+)
+
 // ErrNoHold is returned by [Engine.Settle] when the unit is not held.
 var ErrNoHold = errors.New("concord: no hold on that record and unit")
 
@@ -70,20 +117,25 @@ func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
 	return out, nil
 }
 
-// Settle ends the hold h (as listed by [Engine.Holds]) with the decision of
-// a person: the candidate at index winner of h.Candidates becomes canonical,
-// at a version that supersedes every candidate. The next cycle writes it to
-// every system that does not hold it, the one whose change was rejected
-// included. person is recorded in the audit trail.
+// Settle ends a hold (as listed by [Engine.Holds]) with the decision of a
+// person: the candidate at index s.Candidate of the hold's Candidates
+// becomes canonical, at a version that supersedes every candidate. The next
+// cycle writes it to every system that does not hold it, the one whose
+// change was rejected included. s.Person and s.Reason are recorded in the
+// audit trail.
 //
-// The settlement names what the person saw: if the hold changed since h was
-// listed (a cycle added a candidate), Settle fails with [ErrHoldChanged]
-// and applies nothing. It fails with [ErrNoHold] if the unit is no longer
-// held.
-func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person string) error {
-	key, unit := h.Key, h.Unit
-	if person == "" {
-		return fmt.Errorf("concord: Settle %q/%q: the person deciding must be named", key, unit)
+// The settlement names what the person saw: if the hold is no longer at
+// s.Revision (a cycle added a candidate), Settle fails with
+// [ErrHoldChanged] and applies nothing. It fails with [ErrNoHold] if the
+// unit is no longer held, and with [ErrNoPerson], [ErrNoRevision] or
+// [ErrNoCandidate] for an incomplete settlement.
+func (e *Engine) Settle(ctx context.Context, s Settlement) error {
+	key, unit := s.Key, s.Unit
+	switch {
+	case s.Person == "":
+		return fmt.Errorf("concord: Settle %q/%q: %w", key, unit, ErrNoPerson)
+	case s.Revision == "":
+		return fmt.Errorf("concord: Settle %q/%q: %w", key, unit, ErrNoRevision)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -98,13 +150,13 @@ func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person 
 	if st == nil || st.Units[unit] == nil || st.Units[unit].Hold == nil {
 		return fmt.Errorf("%w: %q/%q", ErrNoHold, key, unit)
 	}
-	if rev := st.Units[unit].Hold.Revision(); rev != h.Revision {
-		return fmt.Errorf("%w: %q/%q was listed at revision %s with %d candidates, it is now at %s with %d",
-			ErrHoldChanged, key, unit, h.Revision, len(h.Candidates), rev, len(st.Units[unit].Hold.Candidates))
+	h := st.Units[unit].Hold
+	if rev := h.Revision(); rev != s.Revision {
+		return fmt.Errorf("%w: %q/%q was listed at revision %s, it is now at %s with %d candidates",
+			ErrHoldChanged, key, unit, s.Revision, rev, len(h.Candidates))
 	}
-	h.Hold = *st.Units[unit].Hold
-	if winner < 0 || winner >= len(h.Candidates) {
-		return fmt.Errorf("concord: Settle %q/%q: candidate %d of %d", key, unit, winner, len(h.Candidates))
+	if s.Candidate < 0 || s.Candidate >= len(h.Candidates) {
+		return fmt.Errorf("concord: Settle %q/%q: candidate %d of %d: %w", key, unit, s.Candidate, len(h.Candidates), ErrNoCandidate)
 	}
 	// The decision supersedes every candidate strictly (as a refusal
 	// does): a system whose change was rejected holds a version the
@@ -117,13 +169,16 @@ func (e *Engine) Settle(ctx context.Context, h HeldConflict, winner int, person 
 	if err != nil {
 		return &concord.RecordError{Key: key, Field: unit, Err: err}
 	}
-	w := h.Candidates[winner]
+	w := h.Candidates[s.Candidate]
 	m := e.merger
 	m.events = m.events[:0]
 	m.cycle = e.cycle
-	ev := m.event("merge.decided", key, unit)
+	ev := m.event(audit.MergeDecided, key, unit)
 	ev.System, ev.Version, ev.Rule, ev.Deleted = w.System, v, RulePerson, w.Deleted
-	ev.Reason = "settled by " + person
+	ev.Reason = "settled by " + s.Person
+	if s.Reason != "" {
+		ev.Reason += ": " + s.Reason
+	}
 	if unit != resolve.RecordUnit {
 		ev.Fields = m.layout.fieldsOf(unit)
 		ev.From, ev.To = unitValues(ev.Fields, st.Fields), w.Values
@@ -160,8 +215,8 @@ func (e *Engine) deadLetter(ctx context.Context, id uint64) (DeadLetter, error) 
 // it in and settles the dead letter) or Discard it.
 var ErrNotReplayable = errors.New("concord: dead letter cannot be replayed from its payload")
 
-// Replay tries a dead letter again, as asked by person (recorded in the
-// audit trail).
+// Replay tries the dead letter a.ID again, as asked by a.Person (recorded
+// in the audit trail with a.Reason, if given).
 //
 // A record that could not be read in is read in again (through the inbound
 // transforms and validation): as the system holds it now if its connector
@@ -171,10 +226,13 @@ var ErrNotReplayable = errors.New("concord: dead letter cannot be replayed from 
 // written like any change, and the dead letter is gone. A write that was
 // dead-lettered is released: the next cycle writes the record's canonical
 // values to the system again. Replaying what was already replayed fails
-// with ErrNoDeadLetter and changes nothing.
-func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
+// with ErrNoDeadLetter and changes nothing. A record that fails again
+// returns its error wrapped (errors.Is sees the cause, such as
+// concord.ErrUnsupportedValue or a dictionary rule).
+func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
+	id, person := a.ID, a.Person
 	if person == "" {
-		return fmt.Errorf("concord: Replay of dead letter %d: the person asking must be named", id)
+		return fmt.Errorf("concord: Replay of dead letter %d: %w", id, ErrNoPerson)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -184,9 +242,12 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 	}
 	s, ok := e.byID[d.System]
 	if !ok {
-		return fmt.Errorf("concord: dead letter %d is from %q, which is not configured", id, d.System)
+		return fmt.Errorf("concord: replaying dead letter %d: %w: %q", id, ErrUnknownSystem, d.System)
 	}
 	reason := fmt.Sprintf("dead letter %d replayed by %s (%s)", id, person, d.Reason)
+	if a.Reason != "" {
+		reason = fmt.Sprintf("dead letter %d replayed by %s: %s (%s)", id, person, a.Reason, d.Reason)
+	}
 	if d.Inbound {
 		rec := d.Record
 		g, ok := s.Connector.(connector.Getter)
@@ -221,6 +282,11 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 			return err
 		}
 		if len(c.dead) > 0 {
+			for _, f := range c.report.Failures {
+				if f.Op == OpTransform && f.System == d.System {
+					return fmt.Errorf("concord: replaying dead letter %d: %w", id, f.Err)
+				}
+			}
 			return fmt.Errorf("concord: replaying dead letter %d: %s", id, c.dead[0].Reason)
 		}
 		c.removeDead = []uint64{id}
@@ -248,13 +314,18 @@ func (e *Engine) Replay(ctx context.Context, id uint64, person string) error {
 	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.WriteReplayed, System: d.System, Key: d.Key, Reason: reason}})
 }
 
-// Discard gives up on a dead letter, for a reason, as decided by person
-// (both recorded in the audit trail). For a dead-lettered write the system
-// keeps what it has: the engine stops trying to write this version of the
-// record to it, and writes it later changes as usual.
-func (e *Engine) Discard(ctx context.Context, id uint64, reason, person string) error {
-	if person == "" || reason == "" {
-		return fmt.Errorf("concord: Discard of dead letter %d: a reason and the person deciding are required", id)
+// Discard gives up on the dead letter a.ID, for a.Reason, as decided by
+// a.Person (both required, [ErrNoReason] and [ErrNoPerson], and recorded
+// in the audit trail). For a dead-lettered write the system keeps what it
+// has: the engine stops trying to write this version of the record to it,
+// and writes it later changes as usual.
+func (e *Engine) Discard(ctx context.Context, a DeadLetterAction) error {
+	id, reason, person := a.ID, a.Reason, a.Person
+	switch {
+	case person == "":
+		return fmt.Errorf("concord: Discard of dead letter %d: %w", id, ErrNoPerson)
+	case reason == "":
+		return fmt.Errorf("concord: Discard of dead letter %d: %w", id, ErrNoReason)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

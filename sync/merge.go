@@ -45,13 +45,14 @@ import (
 	"github.com/concordsync/concord/resolve"
 )
 
-// Rules recorded by the merge itself.
+// Rules recorded by the merge itself, beside those of the resolvers and
+// gates (package resolve).
 const (
-	RuleFastForward = "fast-forward" // one edit descends from every other version
-	RuleEqualValues = "equal-values" // concurrent edits agreed on the value
-	RuleUnresolved  = "unresolved"   // no resolver decided: held for a person
-	RulePerson      = "person"       // a person settled a hold
-	RuleRecreated   = "re-created"   // a deleted record was created again without this unit
+	RuleFastForward resolve.Rule = "fast-forward" // one edit descends from every other version
+	RuleEqualValues resolve.Rule = "equal-values" // concurrent edits agreed on the value
+	RuleUnresolved  resolve.Rule = "unresolved"   // no resolver decided: held for a person
+	RulePerson      resolve.Rule = "person"       // a person settled a hold
+	RuleRecreated   resolve.Rule = "re-created"   // a deleted record was created again without this unit
 )
 
 // observation is one record as one system reported it, in canonical shape.
@@ -145,6 +146,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 	m.obs = obs
 	clear(m.current)
 	clear(m.dots)
+	observed := len(m.events)
 	for _, o := range obs {
 		if err := m.detect(st, o); err != nil {
 			return err
@@ -156,6 +158,15 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 	if err := m.claimExistence(st); err != nil {
 		return err
 	}
+	// The edits were observed in the order of the record's fields, a
+	// map: audit them by system, then unit, so that the same reads
+	// always give the same trail.
+	slices.SortStableFunc(m.events[observed:], func(a, b audit.Event) int {
+		if c := cmp.Compare(a.System, b.System); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Unit, b.Unit)
+	})
 	// The record-level context of the canonical state, before this
 	// cycle's edits: what a delete or an existence claim competes with.
 	m.recordCtx = concord.Version{}
@@ -626,7 +637,7 @@ func (m *merger) resolveConflict(ctx context.Context, st *state.Record, u string
 
 // apply makes the winner (or merged values) canonical for unit u at version
 // v, after the gates agree.
-func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule, reason string) error {
+func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule resolve.Rule, reason string) error {
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
 	var to, from map[string]concord.Value
@@ -890,7 +901,7 @@ func (m *merger) editTime(o *observation, u string) (t time.Time, field bool) {
 
 // holdChange holds a gated change of u (to, by winner, at version v) beside
 // the canonical value, for a person.
-func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, rule, reason string) {
+func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, rule resolve.Rule, reason string) {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 	if cu := st.Units[u]; cu != nil {
@@ -903,7 +914,7 @@ func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Va
 
 // setUnit writes the new canonical value and version of u; from is the
 // current value (it becomes Prev; it is not modified afterwards).
-func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner concord.SystemID, rule string, from, to map[string]concord.Value, deleted bool) {
+func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner concord.SystemID, rule resolve.Rule, from, to map[string]concord.Value, deleted bool) {
 	cu := st.Units[u]
 	if cu == nil {
 		cu = &state.Unit{}
@@ -913,7 +924,7 @@ func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner c
 		cu.PrevDeleted = st.Deleted
 		cu.Prev = from
 	}
-	cu.Version, cu.Winner, cu.Rule, cu.Changed, cu.Hold = v, winner, rule, m.now(), nil
+	cu.Version, cu.Winner, cu.Rule, cu.Changed, cu.Hold = v, winner, rule.String(), m.now(), nil
 	delete(m.current, u)
 	if u == resolve.RecordUnit {
 		st.Deleted = deleted
@@ -932,7 +943,7 @@ func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner c
 }
 
 // hold keeps the conflict c on unit u for a person.
-func (m *merger) hold(st *state.Record, u string, c resolve.Conflict, rule, reason string) {
+func (m *merger) hold(st *state.Record, u string, c resolve.Conflict, rule resolve.Rule, reason string) {
 	cu := st.Units[u]
 	if cu == nil {
 		// A unit first seen in conflict: it has no canonical value yet.
@@ -943,9 +954,17 @@ func (m *merger) hold(st *state.Record, u string, c resolve.Conflict, rule, reas
 	if cu.Hold != nil {
 		since = cu.Hold.Since
 	}
-	cu.Hold = &state.Hold{Candidates: c.Candidates, Base: c.Base, BaseKnown: c.BaseKnown, Rule: rule, Reason: reason, Since: since}
+	cu.Hold = &state.Hold{Candidates: c.Candidates, Base: c.Base, BaseKnown: c.BaseKnown, Rule: rule.String(), Reason: reason, Since: since}
 	ev := m.event(audit.ConflictHeld, st.Key, u)
 	ev.Fields, ev.Rule, ev.Reason = c.Fields, rule, reason
+	// The system whose change waits: the first competitor of the
+	// canonical value (Candidates lists every one).
+	for _, x := range c.Candidates {
+		if !x.Canonical {
+			ev.System = x.System
+			break
+		}
+	}
 	for _, x := range c.Candidates {
 		ev.Candidates = append(ev.Candidates, audit.Candidate{System: x.System, Canonical: x.Canonical, Version: x.Version, Values: x.Values, Deleted: x.Deleted})
 	}

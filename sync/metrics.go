@@ -83,6 +83,9 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	m.conflicts = counter("concord.conflicts", "Conflicts a system took part in.")
 	m.holds = counter("concord.holds", "Units held for a person.")
 	m.deadLetters = counter("concord.dead_letters", "Records dead-lettered, by system and direction.")
+	if err != nil {
+		return nil, err // before the calls below overwrite it
+	}
 	if m.deadDepth, err = meter.Int64UpDownCounter("concord.dead_letters.depth", metric.WithDescription("Writes waiting in dead letters.")); err != nil {
 		return nil, err
 	}
@@ -106,7 +109,7 @@ func (m *metrics) observe(ctx context.Context, r *Report, systems []*system) {
 	m.stats.LastCycle = r.Finished.Sub(r.Started)
 	reads := map[concord.SystemID]int{}
 	for _, f := range r.Failures {
-		if f.Op == "read" {
+		if f.Op == OpRead {
 			reads[f.System]++
 		}
 	}
@@ -148,10 +151,10 @@ func (m *metrics) observe(ctx context.Context, r *Report, systems []*system) {
 		m.cycle.Record(ctx, m.stats.LastCycle.Seconds())
 		for _, f := range r.Failures {
 			dir := "out"
-			if f.Op == "read" || f.Op == "transform" {
+			if f.Op == OpRead || f.Op == OpTransform {
 				dir = "in"
 			}
-			m.failures.Add(ctx, 1, metric.WithAttributes(sysAttr(f.System), attribute.String("direction", dir), attribute.String("class", className(f.Err))))
+			m.failures.Add(ctx, 1, metric.WithAttributes(sysAttr(f.System), attribute.String("direction", dir), attribute.String("class", classOf(f.Err).String())))
 		}
 	}
 }

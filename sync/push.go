@@ -15,7 +15,7 @@ import (
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
-	"github.com/concordsync/concord/transform/dict"
+	"github.com/concordsync/concord/transform"
 )
 
 // write is one planned patch to one system.
@@ -51,9 +51,9 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 			w, err := c.plan(ctx, st, s)
 			switch {
 			case err != nil:
-				c.fail(s.id, st.Key, "transform", err)
+				c.fail(s.id, st.Key, OpTransform, err)
 				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
-					System: s.id, Key: st.Key, Error: err.Error(), ErrorClass: invalidClass(err)})
+					System: s.id, Key: st.Key, Error: err.Error(), ErrorClass: invalidClass(err).String()})
 				if _, bug := err.(*outboundInvalid); bug {
 					// A transform bug does not mend itself: keep the
 					// record aside rather than retry it every cycle.
@@ -123,10 +123,10 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				err = fmt.Errorf("connector %q answered for record %q instead of %q", s.id, w.result.Key, w.patch.Key)
 			}
 			if err != nil {
-				c.fail(s.id, w.st.Key, "write", err)
+				c.fail(s.id, w.st.Key, OpWrite, err)
 				c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
-					Error: err.Error(), ErrorClass: className(err)})
+					Error: err.Error(), ErrorClass: classOf(err).String()})
 				if w.err == nil {
 					// The system answered for this patch: it was not
 					// applied, so nothing it reports later is this
@@ -366,12 +366,12 @@ func (c *cycle) writeFailed(w *write, err error) {
 	if class != connector.ErrPermanent && view.Attempts < c.e.retry.MaxRecordAttempts {
 		return
 	}
-	c.park(w.st, w.sys, concord.Record{Key: w.st.Key, Fields: w.patch.Set, Deleted: w.patch.Delete}, concord.Record{}, err, className(err))
+	c.park(w.st, w.sys, concord.Record{Key: w.st.Key, Fields: w.patch.Set, Deleted: w.patch.Delete}, concord.Record{}, err, classOf(err))
 }
 
 // park dead-letters the writes of st to s: they are not retried until
 // replayed.
-func (c *cycle) park(st *state.Record, s *system, payload, canonical concord.Record, err error, class string) {
+func (c *cycle) park(st *state.Record, s *system, payload, canonical concord.Record, err error, class connector.Class) {
 	view := st.Systems[s.id]
 	if view.Attempts == 0 {
 		view.FirstFailed = c.e.now()
@@ -382,10 +382,10 @@ func (c *cycle) park(st *state.Record, s *system, payload, canonical concord.Rec
 	payload, _ = storable(payload)
 	canonical, _ = storable(canonical)
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: st.Key, Record: payload, Transformed: canonical,
-		Reason: deadReason(err), Class: class, Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
+		Reason: deadReason(err), Class: class.String(), Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
 	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteDeadLettered, Cycle: c.report.Cycle,
 		System: s.id, Key: st.Key, Fields: sortedFields(payload.Fields), Deleted: payload.Deleted,
-		Error: err.Error(), ErrorClass: class, Reason: fmt.Sprintf("after %d attempts", view.Attempts)})
+		Error: err.Error(), ErrorClass: class.String(), Reason: fmt.Sprintf("after %d attempts", view.Attempts)})
 }
 
 // outboundInvalid is a write the dictionary refused: a transform bug.
@@ -393,21 +393,32 @@ type outboundInvalid struct{ *concord.RecordError }
 
 // outboundViolations keeps the violations that matter for what a system
 // will hold: a required field the system does not carry at all is not its
-// fault.
+// fault. It understands the documented violation types of package
+// transform, whichever Validator returned them.
 func outboundViolations(err error, back concord.Record) error {
-	var vs *dict.Violations
-	if err == nil || !errors.As(err, &vs) {
-		return err
+	var vs *transform.Violations
+	if err == nil {
+		return nil
 	}
-	kept := &dict.Violations{Key: vs.Key}
+	if !errors.As(err, &vs) {
+		var v transform.Violation
+		if !errors.As(err, &v) {
+			return err
+		}
+		vs = &transform.Violations{Key: v.Key, List: []transform.Violation{v}}
+	}
+	kept := &transform.Violations{Key: vs.Key}
 	for _, v := range vs.List {
-		if _, has := back.Fields[v.Field]; errors.Is(v.Rule, dict.ErrRequired) && !has {
+		if _, has := back.Fields[v.Field]; errors.Is(v.Rule, transform.ErrRequired) && !has {
 			continue
 		}
 		kept.List = append(kept.List, v)
 	}
 	if len(kept.List) == 0 {
 		return nil
+	}
+	if len(kept.List) == len(vs.List) {
+		return err // as the Validator said it
 	}
 	return kept
 }

@@ -331,10 +331,10 @@ type guardedGetterScanner struct {
 }
 
 // invalidClass is the class of a record the engine could not transform or
-// validate: "panic" if user code panicked, else "invalid".
-func invalidClass(err error) string {
+// validate: [ClassPanic] if user code panicked, else [ClassInvalid].
+func invalidClass(err error) connector.Class {
 	if errors.Is(err, ErrPanic) {
-		return "panic"
+		return ClassPanic
 	}
-	return "invalid"
+	return ClassInvalid
 }

@@ -128,7 +128,7 @@ func requirePanic(t *testing.T, err error, op, key, call, kind string) *recsync.
 		t.Fatalf("error %v does not match ErrPanic", err)
 	}
 	for _, f := range ce.Failures {
-		if f.Op != op || (key != "" && f.Key != key) {
+		if f.Op.String() != op || (key != "" && f.Key != key) {
 			continue
 		}
 		var pe *recsync.PanicError
@@ -244,7 +244,7 @@ func TestConnectorPanicInWriteCountsAsAFailedAttempt(t *testing.T) {
 			requireClass(t, r, audit.WriteDeadLettered, "warehouse", "c1", "panic")
 
 			ps["warehouse"].onApply.set("")
-			if err := r.engine.Replay(context.Background(), dl[0].ID, "ops"); err != nil {
+			if err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops"}); err != nil {
 				t.Fatal(err)
 			}
 			r.settle()
@@ -321,7 +321,7 @@ func TestInboundTransformPanicQuarantinesThatRecord(t *testing.T) {
 			// connector, which kept its Getter ability.
 			tr.set("")
 			r.sys["portal"].Edit("bad", map[string]any{"n": 3}) // corrected by a person
-			if err := r.engine.Replay(context.Background(), dl[0].ID, "ops"); err != nil {
+			if err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops"}); err != nil {
 				t.Fatal(err)
 			}
 			if n := ps["portal"].gets.Load(); n != 1 {
@@ -350,7 +350,7 @@ func TestReplayWhoseGetPanicsKeepsTheDeadLetter(t *testing.T) {
 		t.Fatalf("dead letters = %+v", dl)
 	}
 	ps["portal"].onGet.set(goexit)
-	err := r.engine.Replay(context.Background(), dl[0].ID, "ops")
+	err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops"})
 	var pe *recsync.PanicError
 	if !errors.As(err, &pe) || pe.Call != "connector portal Get" {
 		t.Fatalf("Replay error = %v; want a PanicError of connector portal Get", err)
@@ -420,7 +420,7 @@ func TestValidatorPanicQuarantinesThatRecord(t *testing.T) {
 			r.requireAll("good", map[string]any{"n": 1})
 
 			tr.set("")
-			if err := r.engine.Replay(context.Background(), dl[0].ID, "ops"); err != nil {
+			if err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops"}); err != nil {
 				t.Fatal(err)
 			}
 			r.settle()
@@ -504,7 +504,7 @@ func TestResolverOrGatePanicFailsOnlyThatRecordsMerge(t *testing.T) {
 						t.Fatalf("attempt %d: dead letters = %+v; want the two reports of c1", attempt, dl)
 					}
 					for _, d := range dl {
-						if d.Class != recsync.ClassMerge || d.Key != "c1" || d.Attempts != attempt || !strings.Contains(d.Reason, "sync_test.explode") {
+						if d.Class != recsync.ClassMerge.String() || d.Key != "c1" || d.Attempts != attempt || !strings.Contains(d.Reason, "sync_test.explode") {
 							t.Fatalf("attempt %d: dead letter %+v", attempt, d)
 						}
 					}
@@ -557,7 +557,7 @@ func TestFailedMergeIsRetriedUntilMaxAttemptsThenKeptForReplay(t *testing.T) {
 		t.Fatalf("dead letters = %+v", dl)
 	}
 	fail.Store(false)
-	if err := r.engine.Replay(context.Background(), dl[0].ID, "ops"); err != nil {
+	if err := r.engine.Replay(context.Background(), recsync.DeadLetterAction{ID: dl[0].ID, Person: "ops"}); err != nil {
 		t.Fatal(err)
 	}
 	r.settle()

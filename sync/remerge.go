@@ -9,17 +9,6 @@ import (
 	"github.com/concordsync/concord/audit"
 )
 
-// ClassMerge is the Class of an inbound dead letter that keeps a record
-// whose merge failed: the Resolver or a gate returned an error or panicked
-// for it. Nothing of that record was committed, and the system's cursor moved
-// on, so the record as each system reported it is kept here: every cycle
-// merges it again (a fresher read of the same record from the same system
-// supersedes it) until the merge succeeds, which settles the dead letter.
-// After RetryPolicy.MaxRecordAttempts failed merges it is no longer retried
-// until replayed ([Engine.Replay]); replaying one report of a record replays
-// every report of it that its merge needs.
-const ClassMerge = "merge"
-
 // remerge adds to the cycle's observations the records of the merge dead
 // letters that are still retried, unless the cycle read a fresher one from
 // the same system.
@@ -31,13 +20,13 @@ func (c *cycle) remerge(ctx context.Context) error {
 	// Replaying one report of a failed merge replays the whole merge.
 	replayed := map[string]bool{}
 	for _, d := range dead {
-		if d.Class == ClassMerge && slices.Contains(c.removeDead, d.ID) {
+		if d.Class == ClassMerge.String() && slices.Contains(c.removeDead, d.ID) {
 			replayed[d.Key] = true
 		}
 	}
 	for _, d := range dead {
 		s := c.e.byID[d.System]
-		if !d.Inbound || d.Class != ClassMerge || s == nil || slices.Contains(c.removeDead, d.ID) ||
+		if !d.Inbound || d.Class != ClassMerge.String() || s == nil || slices.Contains(c.removeDead, d.ID) ||
 			(d.Attempts >= c.e.retry.MaxRecordAttempts && !replayed[d.Key]) {
 			continue
 		}
@@ -89,8 +78,8 @@ func (c *cycle) keepForRemerge(key string, err error) {
 	}
 	for _, o := range c.obs[key] {
 		c.dead = append(c.dead, DeadLetter{System: o.sys.id, Key: key, Inbound: true, Record: o.raw.Clone(), Transformed: o.rec.Clone(), Whole: o.full,
-			Reason: deadReason(err), Class: ClassMerge, Attempts: attempts, FirstFailed: first, When: c.e.now()})
+			Reason: deadReason(err), Class: ClassMerge.String(), Attempts: attempts, FirstFailed: first, When: c.e.now()})
 		m.events = append(m.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
-			System: o.sys.id, Key: key, Error: err.Error(), ErrorClass: className(err), Reason: reason})
+			System: o.sys.id, Key: key, Error: err.Error(), ErrorClass: classOf(err).String(), Reason: reason})
 	}
 }

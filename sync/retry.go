@@ -197,7 +197,7 @@ func (c *cycle) call(ctx context.Context, s *system, op func(context.Context) er
 				rep.RetryAfterCapped++
 				c.mu.Lock()
 				c.events = append(c.events, audit.Event{Time: time.Now(), Kind: audit.RetryAfterCapped, Cycle: c.report.Cycle,
-					System: s.id, Error: err.Error(), ErrorClass: className(err),
+					System: s.id, Error: err.Error(), ErrorClass: classOf(err).String(),
 					Reason: fmt.Sprintf("%s asked to wait %s; capped at %s", s.id, ra, p.MaxRetryAfter)})
 				c.mu.Unlock()
 				ra = p.MaxRetryAfter

@@ -87,17 +87,17 @@ func TestReplayAndDiscardLookUpByID(t *testing.T) {
 		t.Fatalf("dead letters %+v; want the two writes", dead)
 	}
 	ns.on = true
-	if err := e.Replay(ctx, 1<<40, "ops"); !errors.Is(err, recsync.ErrNoDeadLetter) {
+	if err := e.Replay(ctx, recsync.DeadLetterAction{ID: 1 << 40, Person: "ops"}); !errors.Is(err, recsync.ErrNoDeadLetter) {
 		t.Fatalf("Replay of an unknown ID = %v; want ErrNoDeadLetter", err)
 	}
-	if err := e.Discard(ctx, dead[0].ID, "tested", "ops"); err != nil {
+	if err := e.Discard(ctx, recsync.DeadLetterAction{ID: dead[0].ID, Reason: "tested", Person: "ops"}); err != nil {
 		t.Fatalf("Discard by ID (without listing): %v", err)
 	}
-	if err := e.Discard(ctx, dead[0].ID, "again", "ops"); !errors.Is(err, recsync.ErrNoDeadLetter) {
+	if err := e.Discard(ctx, recsync.DeadLetterAction{ID: dead[0].ID, Reason: "again", Person: "ops"}); !errors.Is(err, recsync.ErrNoDeadLetter) {
 		t.Fatalf("second Discard = %v; want ErrNoDeadLetter", err)
 	}
 	b.ClearFailKey("c2")
-	if err := e.Replay(ctx, dead[1].ID, "ops"); err != nil {
+	if err := e.Replay(ctx, recsync.DeadLetterAction{ID: dead[1].ID, Person: "ops"}); err != nil {
 		t.Fatalf("Replay by ID (without listing): %v", err)
 	}
 	ns.on = false

@@ -2,18 +2,22 @@
 // fails silently: an integration that stops updating and tells no one is the
 // most dangerous failure there is.
 //
-// The engine calls an [Alerter] when something fails. This package has the
-// alerting side, independent of the engine:
+// This package is the alerting contract the engine depends on, and nothing
+// that talks to a network: the engine calls an [Alerter] with an [Alert].
+// Here too, independent of the engine and of any transport:
 //
-//   - adapters that deliver one [Alert]: [Slack] (a Slack-compatible incoming
-//     webhook), [Webhook] (a generic JSON POST signed with HMAC-SHA256, see
-//     [VerifySignature] for the receiving side), [Email] (SMTP) and [Slog]
-//     (one log record per alert); [Multi] fans out to several;
+//   - [Slog] (one log record per alert) and [Multi] (fan out to several);
 //   - a [Grouper], so that one outage is one alert with a count, not ten
 //     thousand, followed by one summary per window while it lasts and one
 //     resolved notice when it ends;
 //   - an [Async] queue, so that delivery never blocks syncing and failed
 //     deliveries are retried with exponential backoff and full jitter.
+//
+// The adapters that deliver over a network (Slack-compatible incoming
+// webhooks, a generic signed JSON webhook, SMTP e-mail) are in package
+// [github.com/concordsync/concord/audit/alert/notify], so that a host that
+// alerts only through its logs, and the engine itself, import no HTTP or
+// SMTP client.
 //
 // # Wiring
 //
@@ -22,10 +26,10 @@
 // calls its adapter (one queue each, so that retrying a failed e-mail does
 // not post to Slack again):
 //
-//	slack, err := alert.Slack(os.Getenv("SLACK_WEBHOOK_URL"))
+//	slack, err := notify.Slack(os.Getenv("SLACK_WEBHOOK_URL"))
 //	// handle err
 //	slackQ, err := alert.NewAsync(slack, alert.AsyncConfig{Logger: logger})
-//	// handle err; the same for e-mail: emailQ
+//	// handle err; the same for e-mail (notify.Email): emailQ
 //	grouper, err := alert.NewGrouper(alert.Multi(slackQ, emailQ, alert.Slog(logger)),
 //		alert.GrouperConfig{Logger: logger})
 //	// handle err
@@ -46,10 +50,8 @@
 // # Errors
 //
 // Adapters return a [*DeliveryError] naming the adapter, the system and the
-// group of the alert; an HTTP endpoint that answers with a non-2xx status
-// gives an [*HTTPError] inside it. Errors never contain a webhook URL, since
-// Slack-style URLs are secrets. Invalid configuration is reported by the
-// constructors as errors matching [ErrInvalidConfig].
+// group of the alert. Invalid configuration is reported by the constructors
+// (here and in package notify) as errors matching [ErrInvalidConfig].
 package alert
 
 import (

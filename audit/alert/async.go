@@ -42,7 +42,7 @@ type AsyncConfig struct {
 // and returns at once. A worker takes alerts from the queue and hands them
 // to the next Alerter, retrying a failed delivery with exponential backoff
 // and full jitter up to AsyncConfig.MaxAttempts times (errors that say
-// retrying cannot help, such as an [*HTTPError] with a 4xx status, are not
+// retrying cannot help, such as a notify.HTTPError with a 4xx status, are not
 // retried).
 //
 // The host owns the worker's lifecycle: either it calls [Async.Run] in a

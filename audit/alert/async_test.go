@@ -6,71 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/concordsync/concord/audit/alert"
 )
-
-// TestAsyncRetriesThenDelivers: a real endpoint fails twice with 503; the
-// worker retries and the third attempt is delivered, signed.
-func TestAsyncRetriesThenDelivers(t *testing.T) {
-	var calls atomic.Int32
-	bodies := make(chan []byte, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) <= 2 {
-			http.Error(w, "try later", http.StatusServiceUnavailable)
-			return
-		}
-		var b bytes.Buffer
-		b.ReadFrom(r.Body)
-		if err := alert.VerifySignature(secret, r.Header.Get(alert.SignatureHeader), r.Header.Get(alert.TimestampHeader), b.Bytes()); err != nil {
-			http.Error(w, err.Error(), http.StatusUnauthorized)
-			return
-		}
-		bodies <- b.Bytes()
-	}))
-	defer srv.Close()
-	hook, err := alert.Webhook(srv.URL, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	q, err := alert.NewAsync(hook, alert.AsyncConfig{
-		InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&log, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Alert(context.Background(), outage); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-bodies:
-	case <-time.After(10 * time.Second):
-		t.Fatal("alert not delivered")
-	}
-	if err := q.Close(); err != nil {
-		t.Errorf("Close: %v", err)
-	}
-	if got := calls.Load(); got != 3 {
-		t.Errorf("%d requests; want 3", got)
-	}
-	if q.Failed() != 0 || q.Dropped() != 0 {
-		t.Errorf("Failed %d, Dropped %d; want 0, 0", q.Failed(), q.Dropped())
-	}
-	if n := strings.Count(log.String(), "will retry"); n != 2 || !strings.Contains(log.String(), "HTTP 503") {
-		t.Errorf("log has %d retry lines; want 2 naming HTTP 503:\n%s", n, log.String())
-	}
-}
 
 // TestAsyncQueueFull: with the worker stuck on a slow delivery and the queue
 // full, Alert returns at once (synctest would report a blocked caller as a
@@ -184,7 +126,7 @@ func TestAsyncPermanentNotRetried(t *testing.T) {
 	} {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
 			rec := &recorder{fail: func(int) error {
-				return &alert.DeliveryError{Adapter: "webhook", Err: &alert.HTTPError{StatusCode: tc.status}}
+				return &alert.DeliveryError{Adapter: "webhook", Err: statusErr(tc.status)}
 			}}
 			q, err := alert.NewAsync(rec, alert.AsyncConfig{MaxAttempts: 3, InitialBackoff: time.Microsecond, MaxBackoff: time.Microsecond})
 			if err != nil {
@@ -306,4 +248,14 @@ func TestNewAsyncInvalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// statusErr is an HTTP status as a delivery error: Permanent for a 4xx
+// other than 408 and 429, as notify.HTTPError says.
+type statusErr int
+
+func (e statusErr) Error() string { return http.StatusText(int(e)) }
+
+func (e statusErr) Permanent() bool {
+	return e >= 400 && e < 500 && e != http.StatusRequestTimeout && e != http.StatusTooManyRequests
 }

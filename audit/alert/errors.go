@@ -2,7 +2,6 @@ package alert
 
 import (
 	"errors"
-	"net/http"
 	"strconv"
 
 	"github.com/concordsync/concord"
@@ -24,23 +23,16 @@ var (
 	// ErrUndelivered: [Async.Close] could not deliver every queued alert
 	// before its drain deadline, or the worker had stopped.
 	ErrUndelivered = errors.New("alerts left undelivered")
-
-	// ErrSignatureMalformed: a webhook signature or timestamp header
-	// is missing or not in the expected form.
-	ErrSignatureMalformed = errors.New("malformed webhook signature")
-	// ErrSignatureMismatch: a webhook signature does not match the body
-	// and timestamp (a wrong secret or a tampered request).
-	ErrSignatureMismatch = errors.New("webhook signature mismatch")
-	// ErrSignatureExpired: a webhook timestamp is too old (a replay) or
-	// too far in the future.
-	ErrSignatureExpired = errors.New("webhook timestamp outside tolerance")
 )
 
 // DeliveryError reports that an adapter could not deliver an alert. It names
-// the adapter and the alert's system and group; Err says why (an
-// [*HTTPError], a network or SMTP error, a context error).
+// the adapter and the alert's system and group; Err says why (an HTTP
+// status, a network or SMTP error, a context error). An Err with a
+// Permanent() bool method that returns true (such as notify.HTTPError for
+// a 4xx status) is not retried by [Async].
 type DeliveryError struct {
-	// Adapter is "slack", "webhook", "email" or "slog".
+	// Adapter names the adapter: "slog" here; "slack", "webhook" or "email"
+	// in package notify.
 	Adapter string
 	// System and GroupKey are those of the alert.
 	System   concord.SystemID
@@ -68,33 +60,6 @@ func deliveryError(adapter string, a Alert, err error) error {
 	return &DeliveryError{Adapter: adapter, System: a.System, GroupKey: a.GroupKey, Err: err}
 }
 
-// HTTPError reports an HTTP endpoint that answered with a status outside
-// 2xx.
-type HTTPError struct {
-	// StatusCode is the HTTP status.
-	StatusCode int
-	// Body is the start of the response body (at most 512 bytes), for
-	// the reason the endpoint gave.
-	Body string
-}
-
-// Error gives the status and the body excerpt.
-func (e *HTTPError) Error() string {
-	s := "HTTP " + strconv.Itoa(e.StatusCode) + " " + http.StatusText(e.StatusCode)
-	if e.Body != "" {
-		s += ": " + strconv.Quote(e.Body)
-	}
-	return s
-}
-
-// Permanent reports whether retrying the same request cannot help: a 4xx
-// status other than 408 (timeout) and 429 (rate limited). [Async] does not
-// retry permanent errors.
-func (e *HTTPError) Permanent() bool {
-	return e.StatusCode >= 400 && e.StatusCode < 500 &&
-		e.StatusCode != http.StatusRequestTimeout && e.StatusCode != http.StatusTooManyRequests
-}
-
 // TargetError reports that one alerter of a [Multi] failed.
 type TargetError struct {
 	// Index is the position of the alerter in the arguments of Multi.
@@ -112,7 +77,8 @@ func (e *TargetError) Error() string {
 func (e *TargetError) Unwrap() error { return e.Err }
 
 // permanent reports whether err says that retrying cannot help: an error
-// with a Permanent() bool method (such as [*HTTPError]) that returns true.
+// with a Permanent() bool method (such as notify.HTTPError) that returns
+// true.
 // A joined error (from [Multi]) is permanent only if all its errors are.
 func permanent(err error) bool {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {

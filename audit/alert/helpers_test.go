@@ -71,3 +71,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+var outage = alert.Alert{
+	Time: t0, Severity: alert.Critical, System: "portal", ErrorClass: "permanent",
+	Keys: []string{"cust-1", "cust-2"}, Message: `400 "email" <invalid> & rejected`, Count: 7, GroupKey: "portal/permanent",
+}

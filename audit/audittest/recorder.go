@@ -20,6 +20,7 @@ package audittest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -87,7 +88,7 @@ type Match struct {
 	Key    string
 	System concord.SystemID
 	Unit   string
-	Rule   string
+	Rule   concord.Rule
 }
 
 // Matches reports whether ev has every non-zero field of m.
@@ -208,7 +209,7 @@ func describe(ev audit.Event) string {
 		parts = append(parts, "unit="+ev.Unit)
 	}
 	if ev.Rule != "" {
-		parts = append(parts, "rule="+ev.Rule)
+		parts = append(parts, "rule="+ev.Rule.String())
 	}
 	return strings.Join(parts, " ")
 }
@@ -216,6 +217,7 @@ func describe(ev audit.Event) string {
 // cloneEvent returns a deep copy of ev.
 func cloneEvent(ev audit.Event) audit.Event {
 	ev.Fields = slices.Clone(ev.Fields)
+	ev.Actors = maps.Clone(ev.Actors)
 	ev.From = cloneValues(ev.From)
 	ev.To = cloneValues(ev.To)
 	if ev.Candidates != nil {

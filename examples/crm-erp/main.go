@@ -358,7 +358,7 @@ func (w *world) fixAndReplay(ctx context.Context) error {
 	// the transforms and the dictionary, merges it and writes it.
 	w.clock.Set("14:05")
 	for _, d := range dead {
-		if err := w.engine.Replay(ctx, d.ID, "maria@ops.example"); err != nil {
+		if err := w.engine.Replay(ctx, recsync.DeadLetterAction{ID: d.ID, Person: "maria@ops.example"}); err != nil {
 			return fmt.Errorf("replaying dead letter %d (%s %s): %w", d.ID, d.System, d.Key, err)
 		}
 		other := erp

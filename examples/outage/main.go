@@ -102,7 +102,7 @@ func newWorld(out io.Writer, st store.Store) (*world, error) {
 	w.clock.Set("09:00")
 	// The alerter: a Grouper (one failure, one alert with a count, and a
 	// resolved notice when it ends) over a function that prints. A host
-	// would put alert.Slack or alert.Email behind an alert.NewAsync queue
+	// would put notify.Slack or notify.Email behind an alert.NewAsync queue
 	// here instead.
 	printer := alert.AlerterFunc(func(_ context.Context, a alert.Alert) error {
 		w.result.alerts = append(w.result.alerts, a)
@@ -265,7 +265,7 @@ func (w *world) poison(ctx context.Context) error {
 	w.clock.Set("11:15")
 	w.fakes[warehouse].ClearFailKey("ord-104")
 	fmt.Fprintln(w.out, `11:15  warehouse  an admin adds "ZE3" to the shipping zones`)
-	if err := w.engine.Replay(ctx, dead[0].ID, "ops@shop.example"); err != nil {
+	if err := w.engine.Replay(ctx, recsync.DeadLetterAction{ID: dead[0].ID, Person: "ops@shop.example"}); err != nil {
 		return fmt.Errorf("replaying dead letter %d: %w", dead[0].ID, err)
 	}
 	fmt.Fprintf(w.out, "11:15  ops@shop.example replays dead letter %d\n", dead[0].ID)

@@ -169,7 +169,7 @@ func TestCyclesReportTheirFailures(t *testing.T) {
 	var got []string
 	for _, r := range res.cycles {
 		for _, f := range r.Failures {
-			got = append(got, fmt.Sprintf("%d %s %s %s %s", r.Cycle, f.System, f.Op, f.Key, className(f.Err)))
+			got = append(got, fmt.Sprintf("%d %s %s %s %s", r.Cycle, f.System, f.Op, f.Key, connector.Classify(f.Err).String()))
 			if c := connector.Classify(f.Err); c != connector.ErrTransient && c != connector.ErrPermanent {
 				t.Errorf("cycle %d: failure %v has class %v", r.Cycle, f, c)
 			}

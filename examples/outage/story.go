@@ -129,13 +129,14 @@ func summary(rep *recsync.Report) string {
 // error class, with the records concerned.
 func failures(rep *recsync.Report) []string {
 	type what struct {
-		sys       concord.SystemID
-		op, class string
+		sys   concord.SystemID
+		op    recsync.Op
+		class connector.Class
 	}
 	var order []what
 	keys := map[what][]string{}
 	for _, f := range rep.Failures {
-		k := what{f.System, f.Op, className(f.Err)}
+		k := what{f.System, f.Op, connector.Classify(f.Err)}
 		if _, ok := keys[k]; !ok {
 			order = append(order, k)
 		}
@@ -145,7 +146,7 @@ func failures(rep *recsync.Report) []string {
 	}
 	var out []string
 	for _, k := range order {
-		line := fmt.Sprintf("%s %s (%s)", k.sys, k.op, k.class)
+		line := fmt.Sprintf("%s %s (%s)", k.sys, k.op, k.class.String())
 		if ks := keys[k]; len(ks) > 0 {
 			slices.Sort(ks)
 			line += " of " + strings.Join(ks, ", ")
@@ -153,22 +154,6 @@ func failures(rep *recsync.Report) []string {
 		out = append(out, line)
 	}
 	return out
-}
-
-// className names the class of a connector error as the engine's reports
-// and alerts do.
-func className(err error) string {
-	switch connector.Classify(err) {
-	case connector.ErrPermanent:
-		return "permanent"
-	case connector.ErrRateLimited:
-		return "rate_limited"
-	case connector.ErrConflict:
-		return "conflict"
-	case connector.ErrNotFound:
-		return "not_found"
-	}
-	return "transient"
 }
 
 // failuresSince counts the failures of the cycles from cycles[first] on.

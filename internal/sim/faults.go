@@ -316,7 +316,7 @@ func (p panickyResolver) Check(ctx context.Context, c resolve.Change) (resolve.V
 }
 
 // ruleBigChange is the Rule of the big-change gate's holds.
-const ruleBigChange = "sim-big-change"
+const ruleBigChange resolve.Rule = "sim-big-change"
 
 // bigChangeGate holds a change of amount between two numbers that differ by
 // a factor of 1000 or more (a price falling from 100 to 0.1): a person must

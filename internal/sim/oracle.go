@@ -528,7 +528,7 @@ func (o *oracle) events() {
 		if ev.Kind != audit.WriteAttempted && ev.Kind != audit.WriteSucceeded {
 			line := fmt.Sprintf("    audit %s %s %s/%s", ev.Kind, ev.System, ev.Key, ev.Unit)
 			if ev.Rule != "" {
-				line += " rule=" + ev.Rule
+				line += " rule=" + ev.Rule.String()
 			}
 			if ev.To != nil || ev.Deleted {
 				line += fmt.Sprintf(" to=%s deleted=%v", show(ev.To), ev.Deleted)

@@ -739,7 +739,7 @@ func (w *world) account() {
 		}
 		w.deadSeen[id] = true
 		explained := (!d.Inbound && w.everPerm[sysKey{d.System, d.Key}]) || (d.Inbound && w.panicIn[d.System]) ||
-			(d.Class == recsync.ClassMerge && w.mergePanicked)
+			(d.Class == recsync.ClassMerge.String() && w.mergePanicked)
 		w.logf("  dead letter %d: %s %s inbound=%v class=%s", d.ID, d.System, d.Key, d.Inbound, d.Class)
 		if d.Inbound {
 			w.o.unlearned[sysKey{d.System, d.Key}] = true
@@ -753,14 +753,14 @@ func (w *world) account() {
 		return
 	}
 	for _, h := range holds {
-		switch h.Rule {
+		switch resolve.Rule(h.Rule) {
 		case ruleBigChange, resolve.RuleSystemOfRecord:
 			continue
 		case resolve.RuleHold, recsync.RuleUnresolved:
 			if w.holdMode {
 				continue
 			}
-			if h.Rule == recsync.RuleUnresolved && slices.ContainsFunc(h.Candidates, func(c resolve.Candidate) bool { return c.Modified.IsZero() }) {
+			if resolve.Rule(h.Rule) == recsync.RuleUnresolved && slices.ContainsFunc(h.Candidates, func(c resolve.Candidate) bool { return c.Modified.IsZero() }) {
 				// A candidate without a time (a record a system
 				// answered "not found" for): last-writer-wins cannot
 				// decide, and the engine never invents a time.
@@ -824,7 +824,7 @@ func (w *world) settleHolds(stale bool) {
 			len(h.Candidates), chosen.System, show(chosen.Values), chosen.Deleted)
 		before := w.audit.Len()
 		err := w.engineStep("settle", func(ctx context.Context) error {
-			return w.engine.Settle(ctx, h, i, personName)
+			return w.engine.Settle(ctx, recsync.Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision, Candidate: i, Person: personName})
 		})
 		if err != nil {
 			w.logf("  settle refused: %v", err)
@@ -855,7 +855,9 @@ func (w *world) replayDeadLetters() {
 			continue // still failing: replaying now would only fail again
 		}
 		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, d.System, d.Key)
-		if err := w.engineStep("replay", func(ctx context.Context) error { return w.engine.Replay(ctx, d.ID, personName) }); err == nil {
+		if err := w.engineStep("replay", func(ctx context.Context) error {
+			return w.engine.Replay(ctx, recsync.DeadLetterAction{ID: d.ID, Person: personName})
+		}); err == nil {
 			w.res.Replays++
 		}
 	}

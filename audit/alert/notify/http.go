@@ -1,4 +1,4 @@
-package alert
+package notify
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/concordsync/concord/audit/alert"
 )
 
 // DefaultHTTPTimeout bounds one HTTP delivery when no client is given with
@@ -50,17 +52,17 @@ func WithHTTPClient(c *http.Client) HTTPOption { return clientOption{c} }
 func validateURL(adapter, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("alert: %s: URL does not parse: %w", adapter, ErrInvalidConfig)
+		return fmt.Errorf("alert: %s: URL does not parse: %w", adapter, alert.ErrInvalidConfig)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("alert: %s: URL must be absolute http or https: %w", adapter, ErrInvalidConfig)
+		return fmt.Errorf("alert: %s: URL must be absolute http or https: %w", adapter, alert.ErrInvalidConfig)
 	}
 	return nil
 }
 
 func (c *httpConfig) validate(adapter string) error {
 	if c.client == nil {
-		return fmt.Errorf("alert: %s: nil HTTP client: %w", adapter, ErrInvalidConfig)
+		return fmt.Errorf("alert: %s: nil HTTP client: %w", adapter, alert.ErrInvalidConfig)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package alert_test
+package notify_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/concordsync/concord/audit/alert"
+	"github.com/concordsync/concord/audit/alert/notify"
 )
 
 // capture is an HTTP endpoint that records each request body and answers
@@ -47,7 +48,7 @@ var outage = alert.Alert{
 func TestSlackPayload(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts []alert.SlackOption
+		opts []notify.SlackOption
 		want string
 	}{{
 		name: "text",
@@ -55,7 +56,7 @@ func TestSlackPayload(t *testing.T) {
 			`Keys: cust-1, cust-2 (2 of 7 occurrences shown)\nGroup: portal/permanent\nTime: 2025-03-14T09:00:00Z"}`,
 	}, {
 		name: "blocks",
-		opts: []alert.SlackOption{alert.WithBlocks()},
+		opts: []notify.SlackOption{notify.WithBlocks()},
 		want: `{"text":"[CRITICAL] portal: permanent (7 occurrences)\n400 \"email\" &lt;invalid&gt; &amp; rejected\n` +
 			`Keys: cust-1, cust-2 (2 of 7 occurrences shown)\nGroup: portal/permanent\nTime: 2025-03-14T09:00:00Z",` +
 			`"blocks":[{"type":"section","text":{"type":"mrkdwn","text":"*[CRITICAL] portal: permanent (7 occurrences)*\n400 \"email\" &lt;invalid&gt; &amp; rejected"}},` +
@@ -63,7 +64,7 @@ func TestSlackPayload(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, srv := newCapture(t, 0, "ok")
-			s, err := alert.Slack(srv.URL+"/services/T000/B000/XXXX", tc.opts...)
+			s, err := notify.Slack(srv.URL+"/services/T000/B000/XXXX", tc.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,17 +83,17 @@ func TestSlackPayload(t *testing.T) {
 
 func TestSlackNon2xx(t *testing.T) {
 	_, srv := newCapture(t, http.StatusNotFound, "no_team\n")
-	s, err := alert.Slack(srv.URL + "/services/SECRET-TOKEN")
+	s, err := notify.Slack(srv.URL + "/services/SECRET-TOKEN")
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = s.Alert(context.Background(), outage)
 	var de *alert.DeliveryError
-	var he *alert.HTTPError
+	var he *notify.HTTPError
 	if !errors.As(err, &de) || !errors.As(err, &he) {
 		t.Fatalf("Alert: %v; want a *DeliveryError with an *HTTPError", err)
 	}
-	if diff := cmp.Diff(alert.HTTPError{StatusCode: 404, Body: "no_team"}, *he); diff != "" {
+	if diff := cmp.Diff(notify.HTTPError{StatusCode: 404, Body: "no_team"}, *he); diff != "" {
 		t.Errorf("HTTPError (-want +got):\n%s", diff)
 	}
 	if de.Adapter != "slack" || de.System != "portal" || de.GroupKey != "portal/permanent" {
@@ -110,11 +111,11 @@ func TestHTTPErrorsHideURL(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL + "/services/SECRET-TOKEN"
 	srv.Close() // nothing listens any more
-	s, err := alert.Slack(url)
+	s, err := notify.Slack(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := alert.Webhook(url, []byte("0123456789abcdef"))
+	w, err := notify.Webhook(url, []byte("0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +133,14 @@ func TestHTTPAdaptersInvalidConfig(t *testing.T) {
 		name string
 		new  func() error
 	}{
-		{"slack empty URL", func() error { _, err := alert.Slack(""); return err }},
-		{"slack relative URL", func() error { _, err := alert.Slack("/hooks/x"); return err }},
-		{"slack ftp URL", func() error { _, err := alert.Slack("ftp://example.com/x"); return err }},
-		{"slack nil client", func() error { _, err := alert.Slack("https://example.com", alert.WithHTTPClient(nil)); return err }},
-		{"webhook bad URL", func() error { _, err := alert.Webhook("http://%zz", secret); return err }},
-		{"webhook short secret", func() error { _, err := alert.Webhook("https://example.com", secret[:15]); return err }},
+		{"slack empty URL", func() error { _, err := notify.Slack(""); return err }},
+		{"slack relative URL", func() error { _, err := notify.Slack("/hooks/x"); return err }},
+		{"slack ftp URL", func() error { _, err := notify.Slack("ftp://example.com/x"); return err }},
+		{"slack nil client", func() error { _, err := notify.Slack("https://example.com", notify.WithHTTPClient(nil)); return err }},
+		{"webhook bad URL", func() error { _, err := notify.Webhook("http://%zz", secret); return err }},
+		{"webhook short secret", func() error { _, err := notify.Webhook("https://example.com", secret[:15]); return err }},
 		{"webhook nil client", func() error {
-			_, err := alert.Webhook("https://example.com", secret, alert.WithHTTPClient(nil))
+			_, err := notify.Webhook("https://example.com", secret, notify.WithHTTPClient(nil))
 			return err
 		}},
 	} {

@@ -1,4 +1,4 @@
-package alert_test
+package notify_test
 
 import (
 	"context"
@@ -15,13 +15,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/concordsync/concord/audit/alert"
+	"github.com/concordsync/concord/audit/alert/notify"
 )
 
 var secret = []byte("a-shared-secret-of-32-bytes-long")
 
 func TestWebhookSignedDelivery(t *testing.T) {
 	c, srv := newCapture(t, http.StatusAccepted, "")
-	w, err := alert.Webhook(srv.URL+"/concord", secret)
+	w, err := notify.Webhook(srv.URL+"/concord", secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,10 +31,10 @@ func TestWebhookSignedDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, h := <-c.bodies, <-c.header
-	sig, ts := h.Get(alert.SignatureHeader), h.Get(alert.TimestampHeader)
+	sig, ts := h.Get(notify.SignatureHeader), h.Get(notify.TimestampHeader)
 
 	// The receiver's check accepts the request as sent.
-	if err := alert.VerifySignature(secret, sig, ts, body); err != nil {
+	if err := notify.VerifySignature(secret, sig, ts, body); err != nil {
 		t.Fatalf("VerifySignature of the request as sent: %v", err)
 	}
 	if sec, err := strconv.ParseInt(ts, 10, 64); err != nil || sec < before || sec > time.Now().Unix() {
@@ -57,14 +58,14 @@ func TestWebhookSignedDelivery(t *testing.T) {
 		now     time.Time
 		want    error
 	}{
-		{"tampered body", sig, ts, tampered, time.Unix(sent, 0), alert.ErrSignatureMismatch},
-		{"moved timestamp", sig, strconv.FormatInt(sent+60, 10), body, time.Unix(sent, 0), alert.ErrSignatureMismatch},
-		{"replayed after tolerance", sig, ts, body, time.Unix(sent, 0).Add(alert.DefaultSignatureTolerance + time.Second), alert.ErrSignatureExpired},
-		{"from the future", sig, ts, body, time.Unix(sent, 0).Add(-alert.DefaultSignatureTolerance - time.Second), alert.ErrSignatureExpired},
-		{"at the tolerance", sig, ts, body, time.Unix(sent, 0).Add(alert.DefaultSignatureTolerance), nil},
+		{"tampered body", sig, ts, tampered, time.Unix(sent, 0), notify.ErrSignatureMismatch},
+		{"moved timestamp", sig, strconv.FormatInt(sent+60, 10), body, time.Unix(sent, 0), notify.ErrSignatureMismatch},
+		{"replayed after tolerance", sig, ts, body, time.Unix(sent, 0).Add(notify.DefaultSignatureTolerance + time.Second), notify.ErrSignatureExpired},
+		{"from the future", sig, ts, body, time.Unix(sent, 0).Add(-notify.DefaultSignatureTolerance - time.Second), notify.ErrSignatureExpired},
+		{"at the tolerance", sig, ts, body, time.Unix(sent, 0).Add(notify.DefaultSignatureTolerance), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := alert.VerifySignatureAt(secret, tc.sig, tc.ts, tc.body, tc.now, alert.DefaultSignatureTolerance)
+			err := notify.VerifySignatureAt(secret, tc.sig, tc.ts, tc.body, tc.now, notify.DefaultSignatureTolerance)
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Errorf("VerifySignatureAt: %v; want %v", err, tc.want)
 			}
@@ -81,16 +82,16 @@ func TestVerifySignatureMalformed(t *testing.T) {
 		secret        []byte
 		want          error
 	}{
-		{"no header", "", ts, secret, alert.ErrSignatureMalformed},
-		{"no prefix", "deadbeef", ts, secret, alert.ErrSignatureMalformed},
-		{"not hex", "sha256=zz", ts, secret, alert.ErrSignatureMalformed},
-		{"short digest", "sha256=deadbeef", ts, secret, alert.ErrSignatureMalformed},
-		{"bad timestamp", "sha256=" + sign(secret, ts, body), "yesterday", secret, alert.ErrSignatureMalformed},
-		{"wrong secret", "sha256=" + sign([]byte("another-secret-entirely"), ts, body), ts, secret, alert.ErrSignatureMismatch},
+		{"no header", "", ts, secret, notify.ErrSignatureMalformed},
+		{"no prefix", "deadbeef", ts, secret, notify.ErrSignatureMalformed},
+		{"not hex", "sha256=zz", ts, secret, notify.ErrSignatureMalformed},
+		{"short digest", "sha256=deadbeef", ts, secret, notify.ErrSignatureMalformed},
+		{"bad timestamp", "sha256=" + sign(secret, ts, body), "yesterday", secret, notify.ErrSignatureMalformed},
+		{"wrong secret", "sha256=" + sign([]byte("another-secret-entirely"), ts, body), ts, secret, notify.ErrSignatureMismatch},
 		{"good", "sha256=" + sign(secret, ts, body), ts, secret, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := alert.VerifySignatureAt(tc.secret, tc.sig, tc.ts, body, now, time.Minute)
+			err := notify.VerifySignatureAt(tc.secret, tc.sig, tc.ts, body, now, time.Minute)
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Errorf("VerifySignatureAt: %v; want %v", err, tc.want)
 			}
@@ -111,7 +112,7 @@ func sign(key []byte, ts string, body []byte) string {
 func TestWebhookDoesNotKeepCallersSecret(t *testing.T) {
 	c, srv := newCapture(t, 0, "")
 	mine := append([]byte(nil), secret...)
-	w, err := alert.Webhook(srv.URL, mine)
+	w, err := notify.Webhook(srv.URL, mine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestWebhookDoesNotKeepCallersSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, h := <-c.bodies, <-c.header
-	if err := alert.VerifySignature(secret, h.Get(alert.SignatureHeader), h.Get(alert.TimestampHeader), body); err != nil {
+	if err := notify.VerifySignature(secret, h.Get(notify.SignatureHeader), h.Get(notify.TimestampHeader), body); err != nil {
 		t.Errorf("VerifySignature with the original secret: %v", err)
 	}
 	if diff := cmp.Diff("application/json", h.Get("Content-Type")); diff != "" {

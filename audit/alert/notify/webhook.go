@@ -1,4 +1,4 @@
-package alert
+package notify
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/concordsync/concord/audit/alert"
 )
 
 // The headers of a [Webhook] request.
@@ -36,10 +38,10 @@ type WebhookAlerter struct {
 	http   httpConfig
 }
 
-var _ Alerter = (*WebhookAlerter)(nil)
+var _ alert.Alerter = (*WebhookAlerter)(nil)
 
 // Webhook returns an Alerter that POSTs each alert to url as the JSON
-// encoding of [Alert], for example
+// encoding of [alert.Alert], for example
 //
 //	{"time":"2025-03-14T09:00:00Z","severity":"critical","system":"portal","keys":["cust-42"],
 //	 "error_class":"permanent","message":"...","count":1,"group_key":"portal/permanent"}
@@ -52,8 +54,8 @@ var _ Alerter = (*WebhookAlerter)(nil)
 // A receiver verifies a request by reading the raw body (before any JSON
 // decoding) and calling
 //
-//	err := alert.VerifySignature(secret, r.Header.Get(alert.SignatureHeader),
-//		r.Header.Get(alert.TimestampHeader), body)
+//	err := notify.VerifySignature(secret, r.Header.Get(notify.SignatureHeader),
+//		r.Header.Get(notify.TimestampHeader), body)
 //
 // which recomputes the HMAC, compares it in constant time and rejects a
 // timestamp more than [DefaultSignatureTolerance] away from its clock. Since
@@ -73,7 +75,7 @@ func Webhook(url string, secret []byte, opts ...WebhookOption) (*WebhookAlerter,
 		return nil, err
 	}
 	if len(secret) < MinSecretLen {
-		return nil, fmt.Errorf("alert: webhook: secret shorter than %d bytes: %w", MinSecretLen, ErrInvalidConfig)
+		return nil, fmt.Errorf("alert: webhook: secret shorter than %d bytes: %w", MinSecretLen, alert.ErrInvalidConfig)
 	}
 	if err := w.http.validate("webhook"); err != nil {
 		return nil, err
@@ -82,7 +84,7 @@ func Webhook(url string, secret []byte, opts ...WebhookOption) (*WebhookAlerter,
 }
 
 // Alert posts a, signed, to the endpoint.
-func (w *WebhookAlerter) Alert(ctx context.Context, a Alert) error {
+func (w *WebhookAlerter) Alert(ctx context.Context, a alert.Alert) error {
 	body, err := marshal(a)
 	if err != nil {
 		return deliveryError("webhook", a, err)

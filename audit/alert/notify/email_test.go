@@ -1,4 +1,4 @@
-package alert_test
+package notify_test
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/concordsync/concord/audit/alert"
+	"github.com/concordsync/concord/audit/alert/notify"
 )
 
 // mailbox is a go-smtp backend that keeps every message it accepts.
@@ -175,7 +176,7 @@ func TestEmail(t *testing.T) {
 				serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 			}
 			addr := startSMTP(t, box, serverTLS)
-			e, err := alert.Email(alert.SMTPConfig{
+			e, err := notify.Email(notify.SMTPConfig{
 				Addr: addr, From: "Concord <concord@example.com>", To: []string{"ops@example.com", "Ann <ann@example.com>"},
 				Username: tc.user, Password: "s3cret", StartTLS: tc.tls, TLSConfig: &tls.Config{RootCAs: pool},
 			})
@@ -238,20 +239,20 @@ func parseMail(t testing.TB, data []byte) (subject, body string) {
 func TestEmailFailures(t *testing.T) {
 	box := &mailbox{user: "concord", pass: "s3cret"}
 	addr := startSMTP(t, box, nil)
-	cfg := alert.SMTPConfig{Addr: addr, From: "concord@example.com", To: []string{"ops@example.com"}}
+	cfg := notify.SMTPConfig{Addr: addr, From: "concord@example.com", To: []string{"ops@example.com"}}
 	for _, tc := range []struct {
 		name    string
-		change  func(*alert.SMTPConfig)
+		change  func(*notify.SMTPConfig)
 		wantMsg string
 	}{
-		{"no STARTTLS offered", func(c *alert.SMTPConfig) { c.StartTLS = true }, "server does not offer STARTTLS"},
-		{"wrong password", func(c *alert.SMTPConfig) { c.Username, c.Password = "concord", "guess" }, "AUTH"},
-		{"auth required", func(*alert.SMTPConfig) {}, "MAIL FROM"},
+		{"no STARTTLS offered", func(c *notify.SMTPConfig) { c.StartTLS = true }, "server does not offer STARTTLS"},
+		{"wrong password", func(c *notify.SMTPConfig) { c.Username, c.Password = "concord", "guess" }, "AUTH"},
+		{"auth required", func(*notify.SMTPConfig) {}, "MAIL FROM"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := cfg
 			tc.change(&c)
-			e, err := alert.Email(c)
+			e, err := notify.Email(c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,7 +284,7 @@ func TestEmailContextCancelled(t *testing.T) {
 		}
 		close(accepted)
 	}()
-	e, err := alert.Email(alert.SMTPConfig{Addr: ln.Addr().String(), From: "concord@example.com", To: []string{"ops@example.com"}})
+	e, err := notify.Email(notify.SMTPConfig{Addr: ln.Addr().String(), From: "concord@example.com", To: []string{"ops@example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,27 +301,27 @@ func TestEmailContextCancelled(t *testing.T) {
 }
 
 func TestEmailInvalidConfig(t *testing.T) {
-	good := alert.SMTPConfig{Addr: "smtp.example.com:587", From: "concord@example.com", To: []string{"ops@example.com"}}
+	good := notify.SMTPConfig{Addr: "smtp.example.com:587", From: "concord@example.com", To: []string{"ops@example.com"}}
 	for _, tc := range []struct {
 		name   string
-		change func(*alert.SMTPConfig)
+		change func(*notify.SMTPConfig)
 	}{
-		{"no port", func(c *alert.SMTPConfig) { c.Addr = "smtp.example.com" }},
-		{"no host", func(c *alert.SMTPConfig) { c.Addr = ":587" }},
-		{"bad from", func(c *alert.SMTPConfig) { c.From = "concord" }},
-		{"no recipients", func(c *alert.SMTPConfig) { c.To = nil }},
-		{"bad recipient", func(c *alert.SMTPConfig) { c.To = []string{"ops@example.com", "ops\r\nBcc: x@example.com"} }},
-		{"negative timeout", func(c *alert.SMTPConfig) { c.Timeout = -time.Second }},
+		{"no port", func(c *notify.SMTPConfig) { c.Addr = "smtp.example.com" }},
+		{"no host", func(c *notify.SMTPConfig) { c.Addr = ":587" }},
+		{"bad from", func(c *notify.SMTPConfig) { c.From = "concord" }},
+		{"no recipients", func(c *notify.SMTPConfig) { c.To = nil }},
+		{"bad recipient", func(c *notify.SMTPConfig) { c.To = []string{"ops@example.com", "ops\r\nBcc: x@example.com"} }},
+		{"negative timeout", func(c *notify.SMTPConfig) { c.Timeout = -time.Second }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
 			tc.change(&c)
-			if _, err := alert.Email(c); !errors.Is(err, alert.ErrInvalidConfig) {
+			if _, err := notify.Email(c); !errors.Is(err, alert.ErrInvalidConfig) {
 				t.Errorf("Email: %v; want ErrInvalidConfig", err)
 			}
 		})
 	}
-	if _, err := alert.Email(good); err != nil {
+	if _, err := notify.Email(good); err != nil {
 		t.Errorf("Email(valid config): %v", err)
 	}
 }

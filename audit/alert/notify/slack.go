@@ -1,8 +1,10 @@
-package alert
+package notify
 
 import (
 	"context"
 	"strings"
+
+	"github.com/concordsync/concord/audit/alert"
 )
 
 // SlackAlerter posts alerts to a Slack-compatible incoming webhook. Make one
@@ -13,7 +15,7 @@ type SlackAlerter struct {
 	blocks bool
 }
 
-var _ Alerter = (*SlackAlerter)(nil)
+var _ alert.Alerter = (*SlackAlerter)(nil)
 
 type blocksOption struct{}
 
@@ -29,7 +31,7 @@ func WithBlocks() SlackOption { return blocksOption{} }
 //
 //	{"text": "<Title>\n<Message>\nKeys: ...\nGroup: ...\nTime: ..."}
 //
-// that is, [Alert.Text] with Slack's special characters &, < and > escaped;
+// that is, [alert.Alert.Text] with Slack's special characters &, < and > escaped;
 // [WithBlocks] adds blocks. An answer outside 2xx is returned as an
 // [*HTTPError] (with the status and the start of the body) inside a
 // [*DeliveryError]. The URL is a secret: it appears in no error.
@@ -71,7 +73,7 @@ type slackText struct {
 var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // Alert posts a to the webhook.
-func (s *SlackAlerter) Alert(ctx context.Context, a Alert) error {
+func (s *SlackAlerter) Alert(ctx context.Context, a alert.Alert) error {
 	body, err := marshal(s.message(a))
 	if err != nil {
 		return deliveryError("slack", a, err)
@@ -82,7 +84,7 @@ func (s *SlackAlerter) Alert(ctx context.Context, a Alert) error {
 	return nil
 }
 
-func (s *SlackAlerter) message(a Alert) slackMessage {
+func (s *SlackAlerter) message(a alert.Alert) slackMessage {
 	m := slackMessage{Text: slackEscape.Replace(strings.TrimSuffix(a.Text(), "\n"))}
 	if !s.blocks {
 		return m

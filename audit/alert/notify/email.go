@@ -1,4 +1,4 @@
-package alert
+package notify
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"net/smtp"
 	"strings"
 	"time"
+
+	"github.com/concordsync/concord/audit/alert"
 )
 
 // DefaultSMTPTimeout bounds one e-mail delivery when [SMTPConfig.Timeout] is
@@ -56,19 +58,19 @@ type EmailAlerter struct {
 	to   []string // envelope recipients
 }
 
-var _ Alerter = (*EmailAlerter)(nil)
+var _ alert.Alerter = (*EmailAlerter)(nil)
 
 // Email returns an Alerter that sends each alert as one plain-text e-mail
 // (UTF-8, quoted-printable) to every recipient of cfg. The subject is the
-// alert's [Alert.Title] (severity, system, error class and count); the body
-// is [Alert.Text] (the message, the keys, the group and the time).
+// alert's [alert.Alert.Title] (severity, system, error class and count); the body
+// is [alert.Alert.Text] (the message, the keys, the group and the time).
 //
 // Email checks cfg (the address, the sender and recipient addresses, the
-// timeout) and reports a problem as an error matching [ErrInvalidConfig]; it
+// timeout) and reports a problem as an error matching [alert.ErrInvalidConfig]; it
 // keeps a copy of cfg.
 func Email(cfg SMTPConfig) (*EmailAlerter, error) {
 	bad := func(format string, args ...any) (*EmailAlerter, error) {
-		return nil, fmt.Errorf("alert: email: "+format+": %w", append(args, ErrInvalidConfig)...)
+		return nil, fmt.Errorf("alert: email: "+format+": %w", append(args, alert.ErrInvalidConfig)...)
 	}
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil || host == "" {
@@ -109,7 +111,7 @@ func Email(cfg SMTPConfig) (*EmailAlerter, error) {
 }
 
 // Alert sends a as one e-mail. Cancelling ctx aborts the SMTP conversation.
-func (e *EmailAlerter) Alert(ctx context.Context, a Alert) error {
+func (e *EmailAlerter) Alert(ctx context.Context, a alert.Alert) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	if err := e.send(ctx, e.message(a, time.Now())); err != nil {
@@ -178,7 +180,7 @@ func (e *EmailAlerter) send(ctx context.Context, msg []byte) error {
 var crlf = strings.NewReplacer("\r\n", "\r\n", "\n", "\r\n")
 
 // message formats a as an RFC 5322 message with CRLF line ends.
-func (e *EmailAlerter) message(a Alert, now time.Time) []byte {
+func (e *EmailAlerter) message(a alert.Alert, now time.Time) []byte {
 	var b bytes.Buffer
 	header := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	header("From", e.cfg.From)
