@@ -9,6 +9,7 @@ import (
 	gosync "sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -269,8 +270,20 @@ func crashRun(t *testing.T, d durable, n int) (points int, lost, unexpected, reg
 }
 
 // takeOver waits until the dead instance's lease has expired, as a
-// restarted process does.
+// restarted process does. crashRun runs in a synctest bubble, so the wait
+// costs no real time: the bubble's clock (which the stores' lease expiry
+// reads through time.Now) jumps ahead once every goroutine is blocked.
 func takeOver() { time.Sleep(2 * crashLease) }
+
+// inBubble runs one crash run in its own synctest bubble (see takeOver),
+// returning what it returns.
+func inBubble(t *testing.T, d durable, n int) (points, lost, unexpected, regressions int) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		points, lost, unexpected, regressions = crashRun(t, d, n)
+	})
+	return points, lost, unexpected, regressions
+}
 
 const crashLease = 20 * time.Millisecond
 
@@ -287,13 +300,13 @@ func TestCrashAtEveryPoint(t *testing.T) {
 		{"bolt", func(t *testing.T) durable { return &boltDurable{path: filepath.Join(t.TempDir(), "concord.db")} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			total, _, _, _ := crashRun(t, tc.store(t), 0)
+			total, _, _, _ := inBubble(t, tc.store(t), 0)
 			if total < 20 {
 				t.Fatalf("the script passes only %d I/O points", total)
 			}
 			var lost, unexpected, regressions int
 			for n := 1; n <= total; n++ {
-				_, l, u, r := crashRun(t, tc.store(t), n)
+				_, l, u, r := inBubble(t, tc.store(t), n)
 				lost, unexpected, regressions = lost+l, unexpected+u, regressions+r
 			}
 			t.Logf("crash points: %d; edits lost: %d; unexpected values: %d; duplicate effects that went backwards: %d", total, lost, unexpected, regressions)

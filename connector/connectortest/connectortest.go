@@ -333,9 +333,7 @@ func (e *env) expect(what string, got map[string]concord.Record, want model, req
 func clonePatches(ps []connector.Patch) []connector.Patch {
 	out := make([]connector.Patch, len(ps))
 	for i, p := range ps {
-		if p.Set != nil {
-			p.Set = concord.Record{Fields: p.Set}.Clone().Fields
-		}
+		p.Set = concord.CloneFields(p.Set)
 		out[i] = p
 	}
 	return out
