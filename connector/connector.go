@@ -114,11 +114,11 @@ type Connector interface {
 }
 
 // Getter is an optional ability: reading current records by key. The engine
-// uses it in two places: at the start of the cycle after a write to the
-// system failed with ErrConflict (or with ErrNotFound for a patch that was
-// not a Create), it reads those records again by key, in batches of the
-// system's batch size, and treats a key Get leaves out as the system's
-// delete; and Replay of a dead-lettered read reads the record as the system
+// uses it in two places: in the cycle after a write to the system failed
+// with ErrConflict (or with ErrNotFound for a patch that was not a Create),
+// it reads those records again by key after reading the change feed, in
+// batches of the system's batch size, and treats a key Get leaves out as the
+// system's delete; and Replay of a dead-lettered read reads the record as the system
 // holds it now. Without a Getter the engine waits for the change feed to
 // bring such a record again, and Replay uses the dead letter's payload.
 type Getter interface {
