@@ -235,8 +235,8 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if s := e.Stats(); s.Hits+s.Lookups != 8*200 {
-		t.Errorf("Stats = %+v; want hits + lookups = %d", s, 8*200)
+	if s := e.Stats(); s.Hits+s.Lookups+s.Shared != 8*200 {
+		t.Errorf("Stats = %+v; want hits + lookups + shared = %d", s, 8*200)
 	}
 }
 
