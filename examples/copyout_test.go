@@ -85,6 +85,11 @@ func TestProgramsBuildWhenCopiedOut(t *testing.T) {
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
 				if err := cmd.Run(); err != nil {
+					if strings.Contains(out.String(), "GOPROXY=off") {
+						// The module cache lacks a module the repository's own
+						// build never needed: no network to fetch it here.
+						t.Skipf("go %s needs a module that is not in the module cache:\n%s", strings.Join(args, " "), out.String())
+					}
 					t.Fatalf("go %s in a copy of examples/%s: %v\n%s", strings.Join(args, " "), name, err, out.String())
 				}
 			}
