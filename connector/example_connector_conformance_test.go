@@ -12,7 +12,7 @@ import (
 // tableSystem is the table of Example_connector as connectortest sees it.
 type tableSystem struct{ t *table }
 
-func (s tableSystem) Connector() connector.Connector { return tableConnector{s.t} }
+func (s tableSystem) Connector() connector.Connector { return tableConnector(s) }
 
 func (s tableSystem) Edit(_ context.Context, key string, fields map[string]concord.Value) error {
 	s.t.Edit(key, fields)
