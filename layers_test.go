@@ -52,7 +52,7 @@ var layers = map[string][]string{
 	"examples/address-sync":            {"*"},
 	"examples/crm-erp":                 {"*"},
 	"examples/outage":                  {"*"},
-	"examples/internal/storykit":       {"*"},
+	"examples":                         nil,
 }
 
 // banned lists packages outside the module that a package must not depend

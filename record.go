@@ -101,15 +101,24 @@ func (r Record) Validate() error {
 // Clone returns a copy of r whose Fields map, and every map and slice nested
 // in it, may be modified without affecting r.
 func (r Record) Clone() Record {
-	if r.Fields != nil {
-		f := make(map[string]Value, len(r.Fields))
-		for k, v := range r.Fields {
-			f[k] = CloneValue(v)
-		}
-		r.Fields = f
-	}
+	r.Fields = CloneFields(r.Fields)
 	r.FieldModified = maps.Clone(r.FieldModified)
 	return r
+}
+
+// CloneFields returns a deep copy of fields (see [CloneValue]): the map, and
+// every map and slice nested in its values, may be modified without
+// affecting fields. A nil map stays nil, and an empty one stays empty and
+// non-nil.
+func CloneFields(fields map[string]Value) map[string]Value {
+	if fields == nil {
+		return nil
+	}
+	out := make(map[string]Value, len(fields))
+	for k, v := range fields {
+		out[k] = CloneValue(v)
+	}
+	return out
 }
 
 // CloneValue returns a deep copy of the maps and slices (including []byte)

@@ -47,28 +47,17 @@ func cloneEvents(events []audit.Event) []audit.Event {
 	out := make([]audit.Event, len(events))
 	for i, ev := range events {
 		ev.Fields = append([]string(nil), ev.Fields...)
-		ev.From = cloneMap(ev.From)
-		ev.To = cloneMap(ev.To)
+		ev.From = concord.CloneFields(ev.From)
+		ev.To = concord.CloneFields(ev.To)
 		if ev.Candidates != nil {
 			cands := make([]audit.Candidate, len(ev.Candidates))
 			for j, c := range ev.Candidates {
-				c.Values = cloneMap(c.Values)
+				c.Values = concord.CloneFields(c.Values)
 				cands[j] = c
 			}
 			ev.Candidates = cands
 		}
 		out[i] = ev
-	}
-	return out
-}
-
-func cloneMap(m map[string]concord.Value) map[string]concord.Value {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]concord.Value, len(m))
-	for k, v := range m {
-		out[k] = concord.CloneValue(v)
 	}
 	return out
 }

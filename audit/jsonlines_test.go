@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
@@ -23,17 +24,13 @@ func TestJSONLinesRoundTrip(t *testing.T) {
 	events := sampleEvents()
 	before := cloneEvents(events)
 	var buf bytes.Buffer
-	if err := audit.JSONLines(&buf).Emit(context.Background(), events); err != nil {
-		t.Fatalf("Emit: %v", err)
-	}
+	require.NoError(t, audit.JSONLines(&buf).Emit(context.Background(), events), "Emit")
 	requireEvents(t, events, before) // Emit left its input alone
 	if n := strings.Count(buf.String(), "\n"); n != len(events) {
 		t.Fatalf("wrote %d lines, want %d:\n%s", n, len(events), &buf)
 	}
 	got, err := audit.ReadJSONLines(&buf)
-	if err != nil {
-		t.Fatalf("ReadJSONLines: %v", err)
-	}
+	require.NoError(t, err, "ReadJSONLines")
 	requireEvents(t, got, events)
 	// Numbers come back as json.Number, whatever they were written as.
 	if n, ok := got[2].To["big"].(json.Number); !ok || n != "18446744073709551615" {
@@ -68,13 +65,9 @@ func TestJSONLinesValueTypes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			ev := audit.Event{Kind: audit.EditObserved, To: map[string]concord.Value{"f": tt.in}}
-			if err := audit.JSONLines(&buf).Emit(context.Background(), []audit.Event{ev}); err != nil {
-				t.Fatalf("Emit: %v", err)
-			}
+			require.NoError(t, audit.JSONLines(&buf).Emit(context.Background(), []audit.Event{ev}), "Emit")
 			got, err := audit.ReadJSONLines(&buf)
-			if err != nil {
-				t.Fatalf("ReadJSONLines: %v", err)
-			}
+			require.NoError(t, err, "ReadJSONLines")
 			if len(got) != 1 {
 				t.Fatalf("read %d events, want 1", len(got))
 			}
@@ -104,9 +97,7 @@ func TestJSONLinesOutputIsStable(t *testing.T) {
 		`"to":{"name":"Anne","z":null},"version":"{1:2,3:1}","rule":"fast-forward"}` + "\n"
 	for range 3 { // map order must not matter
 		var buf bytes.Buffer
-		if err := audit.JSONLines(&buf).Emit(context.Background(), []audit.Event{ev}); err != nil {
-			t.Fatalf("Emit: %v", err)
-		}
+		require.NoError(t, audit.JSONLines(&buf).Emit(context.Background(), []audit.Event{ev}), "Emit")
 		if diff := cmp.Diff(want, buf.String()); diff != "" {
 			t.Fatalf("output (-want +got):\n%s", diff)
 		}
@@ -206,9 +197,7 @@ func TestJSONLinesConcurrentBatchesDoNotInterleave(t *testing.T) {
 		t.Errorf("Emit: %v", err)
 	}
 	got, err := audit.ReadJSONLines(&buf)
-	if err != nil {
-		t.Fatalf("ReadJSONLines: %v", err)
-	}
+	require.NoError(t, err, "ReadJSONLines")
 	if len(got) != goroutines*batches*perBatch {
 		t.Fatalf("read %d events, want %d", len(got), goroutines*batches*perBatch)
 	}

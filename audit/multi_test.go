@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/concordsync/concord/audit"
 )
@@ -54,30 +56,24 @@ func TestMulti(t *testing.T) {
 				t.Errorf("calls (-want +got):\n%s", diff)
 			}
 			if len(tt.failing) == 0 {
-				if err != nil {
-					t.Fatalf("Emit = %v, want nil", err)
-				}
+				require.NoError(t, err, "Emit")
 				return
 			}
-			// Every failure is reported, wrapped in a SinkError naming its index.
+			// Every failure is reported, wrapped in a SinkError naming its
+			// index, and the joined error unwraps to each (Unwrap() []error,
+			// which alert.Async's permanence check walks too).
+			joined, ok := err.(interface{ Unwrap() []error })
+			require.True(t, ok, "Emit's error %T has no Unwrap() []error", err)
 			var got []int
-			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			for _, e := range joined.Unwrap() {
 				var se *audit.SinkError
-				if !errors.As(e, &se) {
-					t.Fatalf("joined error %v is not a *audit.SinkError", e)
-				}
-				if !errors.Is(se, causes[se.Index]) {
-					t.Errorf("SinkError %d wraps %v, want %v", se.Index, se.Err, causes[se.Index])
-				}
+				require.ErrorAs(t, e, &se)
+				assert.ErrorIs(t, se, causes[se.Index], "SinkError %d", se.Index)
 				got = append(got, se.Index)
 			}
-			if diff := cmp.Diff(tt.failing, got); diff != "" {
-				t.Errorf("failed sink indices (-want +got):\n%s", diff)
-			}
+			assert.Equal(t, tt.failing, got, "failed sink indices")
 			for _, i := range tt.failing {
-				if !errors.Is(err, causes[i]) {
-					t.Errorf("Emit error does not wrap the error of sink %d", i)
-				}
+				assert.ErrorIs(t, err, causes[i], "Emit error wraps the error of sink %d", i)
 			}
 		})
 	}
@@ -86,9 +82,7 @@ func TestMulti(t *testing.T) {
 func TestMultiErrorMessage(t *testing.T) {
 	down := audit.SinkFunc(func(context.Context, []audit.Event) error { return errors.New("webhook down") })
 	err := audit.Multi(audit.Discard, down).Emit(context.Background(), sampleEvents())
-	if diff := cmp.Diff("audit: sink 1: webhook down", fmt.Sprint(err)); diff != "" {
-		t.Errorf("error message (-want +got):\n%s", diff)
-	}
+	assert.EqualError(t, err, "audit: sink 1: webhook down")
 }
 
 func TestMultiKeepsItsOwnSlice(t *testing.T) {
@@ -96,10 +90,6 @@ func TestMultiKeepsItsOwnSlice(t *testing.T) {
 	sinks := []audit.Sink{audit.SinkFunc(func(context.Context, []audit.Event) error { called = true; return nil })}
 	m := audit.Multi(sinks...)
 	sinks[0] = audit.Discard
-	if err := m.Emit(context.Background(), nil); err != nil {
-		t.Fatalf("Emit: %v", err)
-	}
-	if !called {
-		t.Errorf("Multi used the caller's slice after it was changed")
-	}
+	require.NoError(t, m.Emit(context.Background(), nil), "Emit")
+	assert.True(t, called, "Multi used the caller's slice after it was changed")
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
@@ -97,9 +98,7 @@ func TestSlogText(t *testing.T) {
 			var buf bytes.Buffer
 			events := []audit.Event{tt.ev}
 			before := cloneEvents(events)
-			if err := audit.Slog(textLogger(&buf, slog.LevelDebug)).Emit(context.Background(), events); err != nil {
-				t.Fatalf("Emit: %v", err)
-			}
+			require.NoError(t, audit.Slog(textLogger(&buf, slog.LevelDebug)).Emit(context.Background(), events), "Emit")
 			requireEvents(t, events, before)
 			if diff := cmp.Diff(tt.want+"\n", buf.String()); diff != "" {
 				t.Errorf("log output (-want +got):\n%s", diff)
@@ -115,9 +114,7 @@ func TestSlogJSONUsesEventTime(t *testing.T) {
 		Time: t0, Kind: audit.MergeDecided, Key: "c1", Unit: "price",
 		To: map[string]concord.Value{"price": json.Number("9.90"), "tags": []string{"x"}},
 	}
-	if err := audit.Slog(logger).Emit(context.Background(), []audit.Event{ev}); err != nil {
-		t.Fatalf("Emit: %v", err)
-	}
+	require.NoError(t, audit.Slog(logger).Emit(context.Background(), []audit.Event{ev}), "Emit")
 	want := `{"time":"2025-03-14T09:26:53.589793238Z","level":"INFO","msg":"merge.decided","pipeline":"crm-erp",` +
 		`"key":"c1","unit":"price","to":{"price":9.90,"tags":["x"]}}` + "\n"
 	if diff := cmp.Diff(want, buf.String()); diff != "" {
@@ -132,9 +129,7 @@ func TestSlogSkipsDisabledLevels(t *testing.T) {
 		{Kind: audit.WriteFailed, Key: "a"},
 		{Kind: audit.WriteSucceeded, Key: "b"},
 	}
-	if err := audit.Slog(textLogger(&buf, slog.LevelWarn)).Emit(context.Background(), events); err != nil {
-		t.Fatalf("Emit: %v", err)
-	}
+	require.NoError(t, audit.Slog(textLogger(&buf, slog.LevelWarn)).Emit(context.Background(), events), "Emit")
 	if diff := cmp.Diff("level=WARN msg=write.failed key=a\n", buf.String()); diff != "" {
 		t.Errorf("log output (-want +got):\n%s", diff)
 	}

@@ -114,8 +114,13 @@ type Connector interface {
 }
 
 // Getter is an optional ability: reading current records by key. The engine
-// uses it to refresh a record after a precondition failure and for
-// reconciliation.
+// uses it in two places: in the cycle after a write to the system failed
+// with ErrConflict (or with ErrNotFound for a patch that was not a Create),
+// it reads those records again by key after reading the change feed, in
+// batches of the system's batch size, and treats a key Get leaves out as the
+// system's delete; and Replay of a dead-lettered read reads the record as the system
+// holds it now. Without a Getter the engine waits for the change feed to
+// bring such a record again, and Replay uses the dead letter's payload.
 type Getter interface {
 	// Get returns the records with the given keys that exist, in any
 	// order; missing keys are simply absent from the result.
@@ -123,7 +128,10 @@ type Getter interface {
 }
 
 // Scanner is an optional ability: reading every record, in pages, in a
-// stable order. Used for the first sync of a system and for reconciliation.
+// stable order. The engine does not call it today: a first sync reads the
+// change feed from the empty Cursor. It is for hosts and tools that need
+// every record (a full comparison of two systems), and connectortest
+// checks it when a connector has it.
 type Scanner interface {
 	// Scan returns up to limit records after cursor in the system's key
 	// order, and the cursor to continue from; Batch.More is false on the

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/concordsync/concord/connector"
 )
 
@@ -148,9 +150,7 @@ func TestConnectorDoesNotImportNetHTTP(t *testing.T) {
 			continue
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, imp := range f.Imports {
 			if imp.Path.Value == `"net/http"` {
 				t.Errorf("%s imports net/http", name)

@@ -106,9 +106,7 @@ func cloneConflict(c resolve.Conflict) resolve.Conflict {
 	out.Fields = append([]string(nil), c.Fields...)
 	out.Candidates = nil
 	for _, x := range c.Candidates {
-		if x.Values != nil {
-			x.Values = concord.CloneValue(map[string]any(x.Values)).(map[string]any)
-		}
+		x.Values = concord.CloneFields(x.Values)
 		out.Candidates = append(out.Candidates, x)
 	}
 	return out

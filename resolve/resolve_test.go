@@ -2,14 +2,15 @@ package resolve_test
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/resolve"
-	"github.com/google/go-cmp/cmp"
 )
 
 type resolveCase struct {
@@ -28,9 +29,7 @@ func runResolveCases(t *testing.T, cases []resolveCase) {
 			if diff := cmp.Diff(tc.want, resultOf(t, tc.c, d)); diff != "" {
 				t.Errorf("decision (-want +got):\n%s", diff)
 			}
-			if !strings.Contains(d.Reason, tc.reason) {
-				t.Errorf("Reason = %q; want it to contain %q", d.Reason, tc.reason)
-			}
+			assert.Contains(t, d.Reason, tc.reason, "Reason")
 		})
 	}
 }
@@ -126,12 +125,11 @@ func TestSystemOfRecord(t *testing.T) {
 	t.Run("owners map is copied", func(t *testing.T) {
 		owners["price"] = "portal"
 		delete(owners, "stock")
-		if sys, ok := s.Owner("stock"); !ok || sys != "warehouse" {
-			t.Errorf(`Owner("stock") = %q, %v; want "warehouse", true`, sys, ok)
-		}
-		if sys, ok := s.Owner("price"); ok {
-			t.Errorf(`Owner("price") = %q, true; want unowned`, sys)
-		}
+		sys, ok := s.Owner("stock")
+		assert.True(t, ok, `Owner("stock") is owned`)
+		assert.Equal(t, concord.SystemID("warehouse"), sys, `Owner("stock")`)
+		sys, ok = s.Owner("price")
+		assert.False(t, ok, `Owner("price") = %q; want unowned`, sys)
 	})
 }
 
@@ -226,12 +224,11 @@ func TestEmptyConflictIsAnError(t *testing.T) {
 		resolve.SystemOfRecord(map[string]concord.SystemID{"stock": "erp"}),
 	} {
 		_, err := r.Resolve(context.Background(), c)
-		if !errors.Is(err, resolve.ErrNoCandidates) {
-			t.Errorf("%T: err = %v; want ErrNoCandidates", r, err)
-		}
-		if ue, ok := errors.AsType[*resolve.UnitError](err); !ok || ue.Key != "order-9" || ue.Unit != "stock" {
-			t.Errorf("%T: err = %#v; want a *UnitError for order-9/stock", r, err)
-		}
+		require.ErrorIs(t, err, resolve.ErrNoCandidates, "%T", r)
+		var ue *resolve.UnitError
+		require.ErrorAs(t, err, &ue, "%T", r)
+		assert.Equal(t, "order-9", ue.Key, "%T", r)
+		assert.Equal(t, "stock", ue.Unit, "%T", r)
 	}
 }
 

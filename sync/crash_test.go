@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -270,10 +272,38 @@ func crashRun(t *testing.T, d durable, n int) (points int, lost, unexpected, reg
 }
 
 // takeOver waits until the dead instance's lease has expired, as a
-// restarted process does.
+// restarted process does. crashRun runs in a synctest bubble, so the wait
+// costs no real time: the bubble's clock (which the stores' lease expiry
+// reads through time.Now) jumps ahead once every goroutine is blocked.
 func takeOver() { time.Sleep(2 * crashLease) }
 
+// inBubble runs one crash run in its own synctest bubble (see takeOver),
+// returning what it returns.
+func inBubble(t *testing.T, d durable, n int) (points, lost, unexpected, regressions int) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		points, lost, unexpected, regressions = crashRun(t, d, n)
+	})
+	return points, lost, unexpected, regressions
+}
+
 const crashLease = 20 * time.Millisecond
+
+// memDir is a temporary directory in memory (/dev/shm) where there is one,
+// else t.TempDir(). The crashes here are a process dying, not the machine:
+// what a dead process wrote is in the page cache either way, so fsync has
+// nothing to prove in this test (boltstore's TestKill kills a real process
+// mid-commit), and on a disk it costs most of the run (about 0.2 s per
+// crash point).
+func memDir(t *testing.T) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "concord-crash-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
+}
 
 // TestCrashAtEveryPoint kills the engine before and after every read,
 // write, load and commit of a scripted run, restarts it on the same store,
@@ -285,16 +315,16 @@ func TestCrashAtEveryPoint(t *testing.T) {
 		store func(t *testing.T) durable
 	}{
 		{"memory", func(*testing.T) durable { return &memoryDurable{} }},
-		{"bolt", func(t *testing.T) durable { return &boltDurable{path: filepath.Join(t.TempDir(), "concord.db")} }},
+		{"bolt", func(t *testing.T) durable { return &boltDurable{path: filepath.Join(memDir(t), "concord.db")} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			total, _, _, _ := crashRun(t, tc.store(t), 0)
+			total, _, _, _ := inBubble(t, tc.store(t), 0)
 			if total < 20 {
 				t.Fatalf("the script passes only %d I/O points", total)
 			}
 			var lost, unexpected, regressions int
 			for n := 1; n <= total; n++ {
-				_, l, u, r := crashRun(t, tc.store(t), n)
+				_, l, u, r := inBubble(t, tc.store(t), n)
 				lost, unexpected, regressions = lost+l, unexpected+u, regressions+r
 			}
 			t.Logf("crash points: %d; edits lost: %d; unexpected values: %d; duplicate effects that went backwards: %d", total, lost, unexpected, regressions)

@@ -171,14 +171,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // call runs op against system s under its budget and the retry policy.
 // Waits are real time (time.Now and timers, so testing/synctest controls
-// them), never Config.Now, which only stamps audit events.
+// them), never Config.Now; the audit events the loop emits are stamped by
+// Config.Now like every other.
 func (c *cycle) call(ctx context.Context, s *system, op func(context.Context) error) error {
 	p := c.e.retry
 	start := time.Now()
 	rep := c.report.Systems[s.id]
 	for attempt := 1; ; attempt++ {
 		if until, parked := s.budget.parked(time.Now()); parked && time.Until(until) > p.MaxElapsed-time.Since(start) {
-			return connector.RateLimited(fmt.Errorf("%s asked not to be called before %s", s.id, until.Format(time.RFC3339)), time.Until(until))
+			// The wait is real time; the text names none (audit events
+			// carry Config.Now's time): RateLimited says how long is left.
+			return connector.RateLimited(fmt.Errorf("%s asked not to be called yet", s.id), time.Until(until))
 		}
 		if err := s.budget.wait(ctx, time.Now()); err != nil {
 			return err
@@ -196,7 +199,7 @@ func (c *cycle) call(ctx context.Context, s *system, op func(context.Context) er
 			if ra > p.MaxRetryAfter {
 				rep.RetryAfterCapped++
 				c.mu.Lock()
-				c.events = append(c.events, audit.Event{Time: time.Now(), Kind: audit.RetryAfterCapped, Cycle: c.report.Cycle,
+				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RetryAfterCapped, Cycle: c.report.Cycle,
 					System: s.id, Error: err.Error(), ErrorClass: classOf(err).String(),
 					Reason: fmt.Sprintf("%s asked to wait %s; capped at %s", s.id, ra, p.MaxRetryAfter)})
 				c.mu.Unlock()

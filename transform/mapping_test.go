@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
 	"github.com/concordsync/concord"
@@ -259,14 +260,10 @@ func TestConstantNotShared(t *testing.T) {
 	m := transform.MustMapping(transform.Constant("tags", []any{"a"}))
 	ctx := context.Background()
 	first, err := m.Outbound().Transform(ctx, rec("k"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	first.Fields["tags"].([]any)[0] = "changed"
 	second, err := m.Outbound().Transform(ctx, rec("k"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if d := cmp.Diff([]any{"a"}, second.Fields["tags"]); d != "" {
 		t.Errorf("constant changed by a caller of an earlier result (-want +got):\n%s", d)
 	}
@@ -342,9 +339,7 @@ func TestMappingProperties(t *testing.T) {
 func TestMappingConcurrent(t *testing.T) {
 	in := rec("c1", "zip", "1000", "name", "Ada Lovelace", "note", map[string]any{"a": []any{1}})
 	want, err := portal.Inbound().Transform(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {

@@ -218,26 +218,15 @@ func describe(ev audit.Event) string {
 func cloneEvent(ev audit.Event) audit.Event {
 	ev.Fields = slices.Clone(ev.Fields)
 	ev.Actors = maps.Clone(ev.Actors)
-	ev.From = cloneValues(ev.From)
-	ev.To = cloneValues(ev.To)
+	ev.From = concord.CloneFields(ev.From)
+	ev.To = concord.CloneFields(ev.To)
 	if ev.Candidates != nil {
 		cands := make([]audit.Candidate, len(ev.Candidates))
 		for i, c := range ev.Candidates {
-			c.Values = cloneValues(c.Values)
+			c.Values = concord.CloneFields(c.Values)
 			cands[i] = c
 		}
 		ev.Candidates = cands
 	}
 	return ev
-}
-
-func cloneValues(m map[string]concord.Value) map[string]concord.Value {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]concord.Value, len(m))
-	for k, v := range m {
-		out[k] = concord.CloneValue(v)
-	}
-	return out
 }

@@ -468,9 +468,7 @@ func showFields(f fields) string {
 func clonePatches(ps []connector.Patch) []connector.Patch {
 	out := make([]connector.Patch, len(ps))
 	for i, p := range ps {
-		if p.Set != nil {
-			p.Set = concord.Record{Fields: p.Set}.Clone().Fields
-		}
+		p.Set = concord.CloneFields(p.Set)
 		out[i] = p
 	}
 	return out

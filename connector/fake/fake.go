@@ -748,8 +748,6 @@ func (s *System) liveKeysLocked() []string {
 }
 
 func clonePatch(p connector.Patch) connector.Patch {
-	if p.Set != nil {
-		p.Set = concord.Record{Fields: p.Set}.Clone().Fields
-	}
+	p.Set = concord.CloneFields(p.Set)
 	return p
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/concordsync/concord"
@@ -260,9 +261,7 @@ func TestApplyErrors(t *testing.T) {
 			s := fake.New("crm", tt.opts...)
 			s.Edit("a", map[string]concord.Value{"n": 1})
 			res, err := s.Apply(t.Context(), []connector.Patch{tt.patch})
-			if err != nil {
-				t.Fatalf("Apply: %v", err)
-			}
+			require.NoError(t, err, "Apply")
 			got := res[0].Err
 			if c := connector.Classify(got); c != tt.wantClass {
 				t.Fatalf("Apply: got error %v (class %v); want class %v", got, c, tt.wantClass)
@@ -294,9 +293,7 @@ func TestApplyResults(t *testing.T) {
 		{Key: "a", Delete: true},
 		{Key: "zz", Delete: true},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []connector.Result{
 		{Key: "a", Tag: "2", Modified: at(2)},
 		{Key: "b", Tag: "1", Modified: at(3)},
@@ -329,13 +326,9 @@ func TestIdempotency(t *testing.T) {
 			s := fake.New("crm", append(tt.opts, fake.WithClock(clock()))...)
 			s.Edit("a", map[string]concord.Value{"n": 0})
 			first, err := s.Apply(t.Context(), []connector.Patch{p})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			again, err := s.Apply(t.Context(), []connector.Patch{p})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if got := s.Effects("a"); got != tt.wantEffects {
 				t.Errorf("Effects = %d after an edit and the same write twice; want %d", got, tt.wantEffects)
 			}
@@ -385,9 +378,7 @@ func TestGetAndScan(t *testing.T) {
 	}
 	s.Delete("c")
 	recs, err := s.Get(ctx, []string{"d", "c", "zz", "a", "d"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var keys []string
 	for _, r := range recs {
 		keys = append(keys, r.Key)
@@ -407,9 +398,7 @@ func TestGetAndScan(t *testing.T) {
 		{"d", 5, nil, "d", false},
 	} {
 		b, err := s.Scan(ctx, tt.cursor, tt.limit)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var got []string
 		for _, r := range b.Records {
 			got = append(got, r.Key)
@@ -495,9 +484,7 @@ func TestFailKey(t *testing.T) {
 	s.FailKey("a", boom)
 	batch := []connector.Patch{{Key: "a", Set: map[string]concord.Value{"n": 2}}, {Key: "b", Set: map[string]concord.Value{"n": 2}}}
 	res, err := s.Apply(ctx, batch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !errors.Is(res[0].Err, boom) || !strings.Contains(res[0].Err.Error(), `"a"`) || res[1].Err != nil {
 		t.Errorf("results %v, %v; want a failing with boom (naming the key), b succeeding", res[0].Err, res[1].Err)
 	}
@@ -554,9 +541,7 @@ func TestLatencyAndCancel(t *testing.T) {
 	s := fake.New("crm")
 	s.SetLatency(20 * time.Millisecond)
 	start := time.Now()
-	if err := call(t.Context(), s, fake.OpGet); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, call(t.Context(), s, fake.OpGet))
 	if d := time.Since(start); d < 20*time.Millisecond {
 		t.Errorf("Get took %v; want at least the 20ms latency", d)
 	}
@@ -614,9 +599,7 @@ func TestConcurrentUse(t *testing.T) {
 	seen := 0
 	for more := true; more; {
 		b, err := s.Changes(ctx, cursor, 7)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		seen += len(b.Records)
 		cursor, more = b.Next, b.More
 	}
@@ -639,15 +622,11 @@ func TestRepeatNext(t *testing.T) {
 	s.Edit("a", map[string]concord.Value{"n": 1})
 	s.Edit("b", map[string]concord.Value{"n": 2})
 	b, err := s.Changes(ctx, "", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s.Edit("c", map[string]concord.Value{"n": 3})
 	s.RepeatNext(1, 1)
 	r, err := s.Changes(ctx, b.Next, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got := keysOf(r); !cmp.Equal(got, []string{"b", "c"}) {
 		t.Fatalf("repeated read returned %v, want [b c]", got)
 	}
@@ -684,9 +663,7 @@ func TestReorderNext(t *testing.T) {
 	}
 	s.ReorderNext(1)
 	r, err := s.Changes(ctx, "", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !cmp.Equal(keysOf(r), []string{"c", "b", "a"}) || r.Next != "3" {
 		t.Fatalf("reordered read returned %v next %q", keysOf(r), r.Next)
 	}

@@ -34,7 +34,6 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector/fake"
-	"github.com/concordsync/concord/examples/internal/storykit"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
@@ -134,7 +133,7 @@ func mappingFor(s concord.SystemID) (*transform.Mapping, error) {
 // sink collected.
 type world struct {
 	out     io.Writer
-	clock   *storykit.Clock
+	clock   *storyClock
 	engine  *recsync.Engine
 	fakes   map[concord.SystemID]*fake.System
 	maps    map[concord.SystemID]*transform.Mapping
@@ -146,7 +145,7 @@ type world struct {
 }
 
 func newWorld(out io.Writer, st store.Store) (*world, error) {
-	w := &world{out: out, clock: &storykit.Clock{}, fakes: map[concord.SystemID]*fake.System{},
+	w := &world{out: out, clock: &storyClock{}, fakes: map[concord.SystemID]*fake.System{},
 		maps: map[concord.SystemID]*transform.Mapping{}}
 	w.clock.Set("09:00")
 	cfg := recsync.Config{
@@ -187,7 +186,7 @@ func newWorld(out io.Writer, st store.Store) (*world, error) {
 
 // run tells the story to out and returns the state after each scene.
 func run(out io.Writer) (*outcome, error) {
-	store, done, err := storykit.TempStore("address-sync")
+	store, done, err := tempStore("address-sync")
 	if err != nil {
 		return nil, err
 	}

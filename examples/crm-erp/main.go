@@ -44,7 +44,6 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector/fake"
-	"github.com/concordsync/concord/examples/internal/storykit"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
@@ -183,7 +182,7 @@ func newDictionary() (*dict.Dictionary, error) {
 // sink collected.
 type world struct {
 	out    io.Writer
-	clock  *storykit.Clock
+	clock  *storyClock
 	engine *recsync.Engine
 	fakes  map[concord.SystemID]*fake.System
 	maps   map[concord.SystemID]*transform.Mapping
@@ -197,7 +196,7 @@ func newWorld(out io.Writer, st store.Store) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{out: out, clock: &storykit.Clock{}, dict: d,
+	w := &world{out: out, clock: &storyClock{}, dict: d,
 		fakes: map[concord.SystemID]*fake.System{}, maps: map[concord.SystemID]*transform.Mapping{}}
 	w.clock.Set("09:00")
 	cfg := recsync.Config{
@@ -234,7 +233,7 @@ func newWorld(out io.Writer, st store.Store) (*world, error) {
 
 // run tells the story to out and returns what its test checks.
 func run(out io.Writer) (*outcome, error) {
-	store, done, err := storykit.TempStore("crm-erp")
+	store, done, err := tempStore("crm-erp")
 	if err != nil {
 		return nil, err
 	}

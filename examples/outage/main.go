@@ -40,7 +40,6 @@ import (
 	"github.com/concordsync/concord/audit/alert"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
-	"github.com/concordsync/concord/examples/internal/storykit"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
 )
@@ -87,7 +86,7 @@ var policy = recsync.RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Millisecon
 // reported.
 type world struct {
 	out     io.Writer
-	clock   *storykit.Clock
+	clock   *storyClock
 	engine  *recsync.Engine
 	fakes   map[concord.SystemID]*fake.System
 	grouper *alert.Grouper
@@ -98,7 +97,7 @@ type world struct {
 }
 
 func newWorld(out io.Writer, st store.Store) (*world, error) {
-	w := &world{out: out, clock: &storykit.Clock{}, fakes: map[concord.SystemID]*fake.System{}}
+	w := &world{out: out, clock: &storyClock{}, fakes: map[concord.SystemID]*fake.System{}}
 	w.clock.Set("09:00")
 	// The alerter: a Grouper (one failure, one alert with a count, and a
 	// resolved notice when it ends) over a function that prints. A host
@@ -145,7 +144,7 @@ func newWorld(out io.Writer, st store.Store) (*world, error) {
 
 // run tells the story to out and returns what happened, for the test.
 func run(out io.Writer) (*outcome, error) {
-	store, done, err := storykit.TempStore("concord-outage")
+	store, done, err := tempStore("concord-outage")
 	if err != nil {
 		return nil, err
 	}

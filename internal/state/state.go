@@ -278,17 +278,17 @@ func (st *Record) Existence() *Unit { return st.Units[resolve.RecordUnit] }
 // [concord.CloneValue]; Versions are immutable and shared.
 func (st *Record) Clone() *Record {
 	out := &Record{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted, Diverged: st.Diverged}
-	out.Fields = cloneValues(st.Fields)
+	out.Fields = concord.CloneFields(st.Fields)
 	out.Units = make(map[string]*Unit, len(st.Units))
 	for k, u := range st.Units {
 		cu := *u
-		cu.Prev = cloneValues(u.Prev)
+		cu.Prev = concord.CloneFields(u.Prev)
 		if u.Hold != nil {
 			h := *u.Hold
-			h.Base = cloneValues(h.Base)
+			h.Base = concord.CloneFields(h.Base)
 			h.Candidates = slices.Clone(h.Candidates)
 			for i := range h.Candidates {
-				h.Candidates[i].Values = cloneValues(h.Candidates[i].Values)
+				h.Candidates[i].Values = concord.CloneFields(h.Candidates[i].Values)
 			}
 			cu.Hold = &h
 		}
@@ -306,17 +306,6 @@ func (st *Record) Clone() *Record {
 			}
 		}
 		out.Systems[k] = &cv
-	}
-	return out
-}
-
-func cloneValues(m map[string]concord.Value) map[string]concord.Value {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]concord.Value, len(m))
-	for k, v := range m {
-		out[k] = concord.CloneValue(v)
 	}
 	return out
 }

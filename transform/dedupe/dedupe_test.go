@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/require"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/transform/dedupe"
@@ -32,9 +33,7 @@ var contactConfig = dedupe.Config{
 func newFinder(t testing.TB, cfg dedupe.Config) *dedupe.Finder {
 	t.Helper()
 	f, err := dedupe.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return f
 }
 
@@ -106,9 +105,7 @@ func TestFind(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := f.Find(t.Context(), tt.recs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if diff := cmp.Diff(tt.want, pairs(res)); diff != "" {
 				t.Errorf("suggestions differ (-want +got):\n%s", diff)
 			}
@@ -122,9 +119,7 @@ func TestFindEvidence(t *testing.T) {
 		contact("a", "Martha", "Stewart", "", "5550100200", "12 oak st.", "8004"),
 	}
 	res, err := newFinder(t, contactConfig).Find(t.Context(), recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []dedupe.Suggestion{{A: "a", B: "b", Match: dedupe.Exact, Score: 1, Evidence: []dedupe.Evidence{
 		{Field: "phone", Score: 1, A: "550100200", B: "550100200"},
 	}}}
@@ -139,9 +134,7 @@ func TestFindEvidence(t *testing.T) {
 	cfg := contactConfig
 	cfg.Phone = ""
 	res, err = newFinder(t, cfg).Find(t.Context(), recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want = []dedupe.Suggestion{{A: "a", B: "b", Match: dedupe.Fuzzy, Score: 0.9526, Evidence: []dedupe.Evidence{
 		{Field: "first_name", Score: 0.9611, A: "martha", B: "marhta"},
 		{Field: "last_name", Score: 1, A: "stewart", B: "stewart"},
@@ -165,9 +158,7 @@ func TestFindShared(t *testing.T) {
 		contact("3", "Cy", "Oz", "INFO@acme.test", "", "", ""),
 	}
 	res, err := newFinder(t, cfg).Find(t.Context(), recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []dedupe.Shared{{Field: "email", Value: "info@acme.test", Keys: []string{"1", "2", "3"}}}
 	if diff := cmp.Diff(want, res.Shared); diff != "" {
 		t.Errorf("Shared differs (-want +got):\n%s", diff)

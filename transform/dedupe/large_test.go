@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/transform/dedupe"
 )
@@ -149,9 +151,7 @@ func TestFindLarge(t *testing.T) {
 	f := newFinder(t, contactConfig)
 	start := time.Now()
 	res, err := f.Find(t.Context(), pop.recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	elapsed := time.Since(start)
 
 	truePos, fuzzyFound := 0, 0

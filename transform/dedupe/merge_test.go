@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/transform/dedupe"
@@ -38,9 +39,7 @@ func TestMerge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			aa, bb := a.Clone(), b.Clone()
 			got, err := dedupe.Merge(aa, bb, tt.policy)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			want := concord.Record{Key: "a", Modified: t2, Fields: tt.want}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Merge differs (-want +got):\n%s", diff)

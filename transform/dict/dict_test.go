@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/require"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/transform"
@@ -83,9 +84,7 @@ func TestValidateRules(t *testing.T) {
 		dict.Field{Name: "phone", Type: dict.String, Kind: dict.KindE164},
 		dict.Field{Name: "since", Type: dict.String, Kind: dict.KindDate(time.DateOnly)},
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ok := func(kv ...any) concord.Record { return rec("c1", append([]any{"name", "Ada"}, kv...)...) }
 	tests := []struct {
 		name string
@@ -150,9 +149,7 @@ func TestValidateRules(t *testing.T) {
 
 func TestRejectUnknown(t *testing.T) {
 	d, err := dict.Options{Unknown: dict.RejectUnknown}.New(dict.Field{Name: "name", Type: dict.String})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got := violations(t, d, rec("c1", "name", "Ada", "zeta", 1, "alpha", nil))
 	want := []brief{{"alpha", dict.ErrUnknown}, {"zeta", dict.ErrUnknown}}
 	if diff := cmp.Diff(want, got, cmpopts.EquateErrors()); diff != "" {
@@ -256,9 +253,7 @@ func TestKinds(t *testing.T) {
 		t.Errorf("With modified the registry it was called on")
 	}
 	d, err := dict.Options{Kinds: kinds}.New(dict.Field{Name: "country", Type: dict.String, Kind: dict.KindCountry})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if err := d.Validate(rec("c1", "country", "CH")); err != nil {
 		t.Errorf("Validate(CH) = %v; want nil", err)
 	}
@@ -334,22 +329,16 @@ func sampleDictionary(t testing.TB) *dict.Dictionary {
 		dict.Field{Name: "tags", Type: dict.List, MaxLen: 10},
 		dict.Field{Name: "active", Type: dict.Bool, Required: true},
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return d
 }
 
 func TestMarkdownGolden(t *testing.T) {
 	var buf bytes.Buffer
-	if err := sampleDictionary(t).Markdown(&buf); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sampleDictionary(t).Markdown(&buf))
 	golden := filepath.Join("testdata", "dictionary.md")
 	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(golden, buf.Bytes(), 0o644))
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
@@ -378,8 +367,6 @@ func BenchmarkValidate(b *testing.B) {
 	r := rec("c1", "customer_id", "C000042", "email", "ada@example.com", "phone", "+41446681800",
 		"country", "CH", "tier", "gold", "credit_limit", "5000.00", "seats", 12, "active", true)
 	for b.Loop() {
-		if err := d.Validate(r); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, d.Validate(r))
 	}
 }

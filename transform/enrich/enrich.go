@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/transform"
 )
@@ -27,7 +29,10 @@ import (
 // field name. It returns an empty map or nil when nothing is known; that
 // answer is cached like any other. An error is not cached: the record
 // fails (see [Enricher.Transform]) and the next record with that key asks
-// again. It may be called concurrently; ctx is the Transform call's.
+// again. It may be called concurrently for different keys, never for one
+// key twice at once (see [Enricher]); ctx is that of the Transform call
+// that started the lookup. A panic in it is recovered and fails the
+// records waiting for it with [ErrLookupPanicked].
 type LookupFunc func(ctx context.Context, key string) (map[string]concord.Value, error)
 
 // Limiter paces lookups: Wait blocks until one more lookup is allowed or
@@ -77,13 +82,24 @@ type Stats struct {
 	Hits    int64 // answers taken from the cache
 	Lookups int64 // calls of Lookup
 	Errors  int64 // failed lookups and limiter waits
+	Shared  int64 // misses answered by a concurrent lookup of the same key
 }
 
+// ErrLookupPanicked is wrapped by the error of a Transform whose lookup
+// panicked; the message carries the panic's value.
+var ErrLookupPanicked = errors.New("enrich: lookup panicked")
+
 // Enricher is the enrichment Transformer. It is safe for concurrent use.
-// Concurrent misses for the same key may each call Lookup.
+//
+// Concurrent misses for the same key call Lookup once (golang.org/x/sync's
+// singleflight): the first starts the lookup, the others wait for its
+// answer (or error), each for as long as its own ctx allows. The lookup
+// runs under the ctx of the call that started it; a call that was waiting
+// on a lookup ended by someone else's cancellation asks again.
 type Enricher struct {
 	cfg    Config
 	fields []string // Fields minus Protected, sorted
+	flight singleflight.Group
 
 	mu    sync.Mutex
 	lru   *list.List // of *entry, most recent first
@@ -166,28 +182,10 @@ func (e *Enricher) Transform(ctx context.Context, rec concord.Record) (concord.R
 	}
 	values, ok := e.cached(key)
 	if !ok {
-		if e.cfg.Limiter != nil {
-			if err := e.cfg.Limiter.Wait(ctx); err != nil {
-				return fail(fmt.Errorf("enrich: waiting for the limiter: %w", err))
-			}
+		var err error
+		if values, err = e.miss(ctx, key); err != nil {
+			return fail(err)
 		}
-		e.mu.Lock()
-		e.stats.Lookups++
-		e.mu.Unlock()
-		got, err := e.cfg.Lookup(ctx, key)
-		if err != nil {
-			return fail(fmt.Errorf("enrich: lookup: %w", err))
-		}
-		values = make(map[string]concord.Value, len(e.fields))
-		for _, f := range e.fields {
-			if v, ok := got[f]; ok {
-				if err := concord.CheckValue(v); err != nil {
-					return fail(fmt.Errorf("enrich: lookup field %q: %w", f, err))
-				}
-				values[f] = concord.CloneValue(v)
-			}
-		}
-		e.store(key, values)
 	}
 	out := rec
 	out.Fields = maps.Clone(rec.Fields)
@@ -200,6 +198,80 @@ func (e *Enricher) Transform(ctx context.Context, rec concord.Record) (concord.R
 		}
 	}
 	return out, nil
+}
+
+// miss answers a cache miss for key: one lookup for all concurrent misses
+// of key. The values returned are shared: read them, never modify them.
+func (e *Enricher) miss(ctx context.Context, key string) (map[string]concord.Value, error) {
+	for {
+		started := false // read only after ch delivered: fn has returned
+		ch := e.flight.DoChan(key, func() (any, error) { started = true; return e.fetch(ctx, key) })
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("enrich: waiting for the lookup of %q: %w", key, ctx.Err())
+		case r := <-ch:
+			if r.Err != nil && r.Shared && ctx.Err() == nil &&
+				(errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {
+				continue // another call's ctx ended the lookup, not ours: ask again
+			}
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			if !started {
+				e.mu.Lock()
+				e.stats.Shared++
+				e.mu.Unlock()
+			}
+			return r.Val.(map[string]concord.Value), nil
+		}
+	}
+}
+
+// fetch waits for the limiter, calls Lookup (recovering a panic), checks
+// and copies the answer, and caches it. A call that arrives just after an
+// answer was cached takes it from the cache instead.
+func (e *Enricher) fetch(ctx context.Context, key string) (values map[string]concord.Value, err error) {
+	if v, ok := e.cached(key); ok {
+		return v, nil
+	}
+	if e.cfg.Limiter != nil {
+		if err := e.cfg.Limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("enrich: waiting for the limiter: %w", err)
+		}
+	}
+	e.mu.Lock()
+	e.stats.Lookups++
+	e.mu.Unlock()
+	got, err := e.lookup(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	values = make(map[string]concord.Value, len(e.fields))
+	for _, f := range e.fields {
+		if v, ok := got[f]; ok {
+			if err := concord.CheckValue(v); err != nil {
+				return nil, fmt.Errorf("enrich: lookup field %q: %w", f, err)
+			}
+			values[f] = concord.CloneValue(v)
+		}
+	}
+	e.store(key, values)
+	return values, nil
+}
+
+// lookup calls the host's Lookup, turning a panic into an error: it runs on
+// singleflight's goroutine, where no caller could recover it.
+func (e *Enricher) lookup(ctx context.Context, key string) (got map[string]concord.Value, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			got, err = nil, fmt.Errorf("%w: key %q: %v", ErrLookupPanicked, key, v)
+		}
+	}()
+	got, err = e.cfg.Lookup(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("enrich: lookup: %w", err)
+	}
+	return got, nil
 }
 
 // Stats returns the counts so far.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/transform"
@@ -68,9 +69,7 @@ func rec(key string, kv ...any) concord.Record {
 func newEnricher(t testing.TB, cfg enrich.Config) *enrich.Enricher {
 	t.Helper()
 	e, err := enrich.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return e
 }
 
@@ -151,15 +150,11 @@ func TestCachedValuesAreCopies(t *testing.T) {
 			return map[string]concord.Value{"tags": tags}, nil
 		}})
 	first, err := e.Transform(t.Context(), rec("c1", "domain", "acme.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tags[0] = "changed by the host"
 	first.Fields["tags"].([]any)[0] = "changed by a caller"
 	second, err := e.Transform(t.Context(), rec("c2", "domain", "acme.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if diff := cmp.Diff([]any{"b2b"}, second.Fields["tags"]); diff != "" {
 		t.Errorf("cached value changed (-want +got):\n%s", diff)
 	}
@@ -235,8 +230,8 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if s := e.Stats(); s.Hits+s.Lookups != 8*200 {
-		t.Errorf("Stats = %+v; want hits + lookups = %d", s, 8*200)
+	if s := e.Stats(); s.Hits+s.Lookups+s.Shared != 8*200 {
+		t.Errorf("Stats = %+v; want hits + lookups + shared = %d", s, 8*200)
 	}
 }
 

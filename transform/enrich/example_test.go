@@ -43,5 +43,5 @@ func Example() {
 	// Output:
 	// c1 Manufacturing 120 <nil>
 	// c2 Robotics 120 <nil>
-	// {Hits:1 Lookups:1 Errors:0}
+	// {Hits:1 Lookups:1 Errors:0 Shared:0}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/transform/dict"
 	"github.com/concordsync/concord/transform/normalize"
@@ -15,13 +17,9 @@ func TestKindsForTheDictionary(t *testing.T) {
 		dict.Field{Name: "state", Type: dict.String, Kind: dict.KindSubdivision},
 		dict.Field{Name: "currency", Type: dict.String, Kind: dict.KindCurrency},
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ok := concord.Record{Key: "k", Fields: map[string]any{"country": "DE", "state": "DE-BY", "currency": "EUR"}}
-	if err := d.Validate(ok); err != nil {
-		t.Fatalf("valid codes refused: %v", err)
-	}
+	require.NoError(t, d.Validate(ok), "valid codes refused")
 	bad := concord.Record{Key: "k", Fields: map[string]any{"country": "Germany", "state": "Bavaria", "currency": "EURO"}}
 	err = d.Validate(bad)
 	var vs *dict.Violations
