@@ -94,6 +94,12 @@ func FuzzCursor(f *testing.F) {
 				}
 				continue
 			}
+			if c == "" {
+				if !reflect.DeepEqual(st, cursorState{}) {
+					t.Fatalf("the empty cursor decodes to %+v; want the start", st)
+				}
+				continue
+			}
 			again, err := tb.decodeCursor(tb.encodeCursor(st), scan)
 			if err != nil || !reflect.DeepEqual(again, st) {
 				t.Fatalf("cursor %q decodes to %+v, re-encoded to %+v, %v", c, st, again, err)

@@ -240,6 +240,7 @@ func (t *Table) Changes(ctx context.Context, cursor connector.Cursor, limit int)
 	}
 	seen := newSeenSet(st.Seen)
 	var out []concord.Record
+	var tracks []string // tracking values of out
 	more := false
 	visited := false
 	for done := false; !done; {
@@ -271,13 +272,15 @@ func (t *Table) Changes(ctx context.Context, cursor connector.Cursor, limit int)
 			}
 			visited = true
 			st.At = &pos{T: r.track, K: r.keys}
-			kh, ch := recordHashes(r)
-			if st.Over != nil && t.compareTrack(r.track, *st.Over) <= 0 && seen.has(kh, ch) {
-				seen.put(kh, ch) // still in the window: keep remembering it
-				return true, nil
+			if st.Over != nil && t.compareTrack(r.track, *st.Over) <= 0 {
+				kh, ch := recordHashes(r)
+				if seen.has(kh, ch) {
+					seen.put(kh, ch) // still in the window: keep remembering it
+					return true, nil
+				}
 			}
-			seen.put(kh, ch)
 			out = append(out, r.rec)
+			tracks = append(tracks, r.track)
 			return true, nil
 		})
 		if err != nil {
@@ -286,6 +289,11 @@ func (t *Table) Changes(ctx context.Context, cursor connector.Cursor, limit int)
 		if n < limit+1 {
 			done = true
 		}
+	}
+	// Remember what was delivered, for the next pass's overlap: only the
+	// last maxSeen rows can stay in the list.
+	for i := max(0, len(out)-maxSeen); i < len(out); i++ {
+		seen.put(recordHashes(row{rec: out[i], track: tracks[i]}))
 	}
 	if !more {
 		// The pass is complete: the next one starts a window before the
