@@ -408,13 +408,13 @@ func decodeTime(v any) (time.Time, error) {
 		t = x
 	case int64:
 		if x < -62135596800 || x > 253402300799 {
-			return time.Time{}, fmt.Errorf("Unix time %d is outside years 1 to 9999", x)
+			return time.Time{}, fmt.Errorf("time %d (Unix seconds) is outside years 1 to 9999", x)
 		}
 		t = time.Unix(x, 0)
 	case float64:
 		secs := (x - julianUnixEpoch) * 86400
 		if math.IsNaN(secs) || secs < -62135596800 || secs > 253402300799 {
-			return time.Time{}, fmt.Errorf("Julian day %v is outside years 1 to 9999", x)
+			return time.Time{}, fmt.Errorf("time %v (a Julian day) is outside years 1 to 9999", x)
 		}
 		whole := math.Floor(secs)
 		t = time.Unix(int64(whole), int64(math.Round((secs-whole)*1e6))*1e3)
