@@ -35,8 +35,8 @@ type FieldMismatch struct {
 type MismatchError struct {
 	Key    string
 	Fields []FieldMismatch // sorted by field name
-	Checks int            // reads that disagreed so far
-	Of     int            // Verify.Checks
+	Checks int             // reads that disagreed so far
+	Of     int             // Verify.Checks
 	Final  bool
 	Reason string // why it is final early (a full queue), or empty
 }
@@ -79,9 +79,9 @@ func jsonText(v any) string {
 
 // pendingWrite is a write in the reverify queue.
 type pendingWrite struct {
-	patch  connector.Patch // a deep copy
-	sent   map[string]any  // field name -> value as JSON reads it back
-	checks int
+	patch    connector.Patch // a deep copy
+	sent     map[string]any  // field name -> value as JSON reads it back
+	checks   int
 	tag      string    // the tag the write reported
 	modified time.Time // the modification time the write reported
 }
