@@ -98,19 +98,26 @@ const (
 //
 // Page pagination: the request carries SinceParam (a modification time in
 // RFC 3339 with nanoseconds; the API must return records modified at or
-// after it, inclusive), PageParam (1 for the first page) and LimitParam
-// (the page size), and the API must order the result by (modification time
-// at Config.ModifiedPath, key). The connector's cursor carries the time and
-// key of the last record read and a page number: it restarts from page 1
-// at the last record's time whenever that time moves forward, and drops the
-// records at or before (time, key) it already returned. So records sharing
-// one timestamp across a page boundary are never skipped, and offsets only
-// accumulate inside a run of more than one page of records with the same
-// modification time. Inside such a run, a record of the run that is edited
-// while the run is paged shifts the API's offsets by one and can hide one
-// record until its next change: page pagination cannot see that, so prefer
-// cursor pagination where the API has it, and give page size room above
-// the largest bulk edit.
+// after it, inclusive), PageParam (1-based) and LimitParam (the page size,
+// which the API must honour up to the limits the engine asks for), and the
+// API must order the result by (modification time at Config.ModifiedPath,
+// key in byte order); a page out of that order is an error. The
+// connector's cursor carries the time and key of the last record returned
+// and how many records the API listed at that time up to that key. The
+// next read asks from that time, for the page holding the first record not
+// read yet, and drops what it returned before; so records that share one
+// timestamp across page boundaries (a bulk edit) are never skipped. It
+// checks that the page begins with a record already read: if it does not,
+// records read before were edited meanwhile (they moved to the end of the
+// list) and the offsets shifted, so it asks for the page before. What page
+// pagination cannot see is a record committed late with a modification
+// time at or before the cursor's (a slow transaction in the API's
+// database), or an edit made while a run of pages is read, stamped with
+// the time of the record the run had reached and a key before it: so at
+// the end of the feed the cursor goes back by Changes.Overlap and the next
+// read repeats the records of that window (the engine recognises repeats).
+// An edit committed later than Overlap after its timestamp can still be
+// missed: prefer cursor pagination where the API has it.
 type Changes struct {
 	// Path is the feed's path below Config.BaseURL ("/changes").
 	Path string
@@ -135,6 +142,12 @@ type Changes struct {
 	// SinceParam is the query parameter for the inclusive lower bound
 	// on the modification time.
 	SinceParam string
+	// Overlap is how far back the cursor goes at the end of the feed
+	// (default 2s; it must cover the API's clock resolution and its
+	// slowest commit): the records modified within Overlap of the last
+	// one are read again, so that an edit stamped at or just before the
+	// boundary, but made after it was read, is not lost.
+	Overlap time.Duration
 }
 
 // Scan configures [Scanning.Scan]: a GET endpoint that lists live records in
@@ -178,6 +191,8 @@ type Config struct {
 	AllowInsecureHTTP bool
 	// Client sends the requests; nil means a new http.Client with the
 	// default transport. Use httptest.Server.Client for a test server.
+	// The connector uses a copy that does not follow redirects: a 3xx
+	// answer is a permanent error.
 	Client *http.Client
 	// Auth, optional, supplies authentication headers for every request.
 	Auth HeaderProvider
@@ -241,6 +256,7 @@ const (
 	defaultTimeout          = 30 * time.Second
 	defaultMaxResponseBytes = 8 << 20
 	defaultVerifyChecks     = 3
+	defaultOverlap          = 2 * time.Second
 	defaultVerifyPending    = 1024
 )
 
@@ -320,10 +336,15 @@ func compile(cfg Config) (*compiled, error) {
 	u.RawPath = ""
 	c.base = u
 
-	c.client = cfg.Client
-	if c.client == nil {
-		c.client = &http.Client{}
+	// A copy that never follows redirects: Go turns a redirected PATCH
+	// into a GET, which would "succeed" without writing, and a redirect
+	// may lead to plain http.
+	client := http.Client{}
+	if cfg.Client != nil {
+		client = *cfg.Client
 	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.client = &client
 	switch {
 	case cfg.Timeout < 0:
 		return nil, configError("Timeout", "negative")
@@ -420,6 +441,12 @@ func compile(cfg Config) (*compiled, error) {
 			return nil, configError("Changes.NextCursorPath", "required with CursorParam")
 		}
 	case ch.PageParam != "":
+		switch {
+		case ch.Overlap < 0:
+			return nil, configError("Changes.Overlap", "negative")
+		case ch.Overlap == 0:
+			c.cfg.Changes.Overlap = defaultOverlap
+		}
 		if ch.SinceParam == "" {
 			return nil, configError("Changes.SinceParam", "required with PageParam: pages alone miss changes made while paging")
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -212,17 +213,22 @@ func latestOnly(recs []concord.Record) []concord.Record {
 }
 
 // pageCursor is the position in a page-paginated feed: the modification
-// time and key of the last record returned, and the page to ask for next
-// (from Since, inclusive).
+// time and key of the last record returned, and how many records the feed
+// listed at that time up to and including that key when it was read. A
+// cursor with no key (and count 0) reads everything from Since: the
+// overlap window re-read after the end of a run.
 type pageCursor struct {
 	Since time.Time `json:"t"`
 	Key   string    `json:"k"`
-	Page  int       `json:"p"`
+	Count int       `json:"n"`
 }
 
 const (
-	pageCursorPrefix = "rest.p1."
+	pageCursorPrefix = "rest.p2."
 	maxPage          = 1 << 30
+	// maxStepsBack bounds the requests one Changes call makes to find
+	// the page where its records resume; the cursor keeps the progress.
+	maxStepsBack = 8
 )
 
 func (pc pageCursor) encode() connector.Cursor {
@@ -239,7 +245,7 @@ func decodePageCursor(c connector.Cursor) (pageCursor, error) {
 	if !ok {
 		return bad("not a page cursor of this connector")
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return bad(err.Error())
 	}
@@ -248,11 +254,17 @@ func decodePageCursor(c connector.Cursor) (pageCursor, error) {
 	if err := dec.Decode(&pc); err != nil {
 		return bad(err.Error())
 	}
-	if pc.Page < 1 || pc.Page > maxPage {
-		return bad(fmt.Sprintf("page %d out of range", pc.Page))
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return bad("data after the cursor")
 	}
-	if pc.Key == "" || !utf8.ValidString(pc.Key) {
-		return bad("no valid key")
+	if pc.Count < 0 || pc.Count > maxPage || (pc.Count == 0) != (pc.Key == "") {
+		return bad(fmt.Sprintf("count %d out of range for key %q", pc.Count, pc.Key))
+	}
+	if !utf8.ValidString(pc.Key) {
+		return bad("key is invalid UTF-8")
+	}
+	if pc.Since.IsZero() {
+		return bad("no time")
 	}
 	return pc, nil
 }
@@ -266,10 +278,19 @@ func after(r concord.Record, since time.Time, key string) bool {
 	return r.Key > key
 }
 
+// pageChanges reads a feed ordered by (modification time, key) with an
+// inclusive since filter. The records at the cursor's time up to its key
+// (pc.Count of them when last read) come first in the filtered list. The
+// page asked for holds both offset pc.Count-1 (the last record read) and
+// pc.Count (the first not read), its size chosen to make that so, and its
+// first record must be one already read: otherwise records read before
+// have left the list (edited since: they moved to its end), the offsets
+// shifted, and the page before is asked for. So a page never starts past
+// an unread record, and every call makes progress.
 func (c *compiled) pageChanges(ctx context.Context, cursor connector.Cursor, limit int) (connector.Batch, error) {
 	ch := c.cfg.Changes
-	pc := pageCursor{Page: 1}
-	q := url.Values{ch.LimitParam: {strconv.Itoa(limit)}}
+	var pc pageCursor
+	q := url.Values{}
 	if cursor != "" {
 		var err error
 		if pc, err = decodePageCursor(cursor); err != nil {
@@ -277,50 +298,118 @@ func (c *compiled) pageChanges(ctx context.Context, cursor connector.Cursor, lim
 		}
 		q.Set(ch.SinceParam, pc.Since.UTC().Format(time.RFC3339Nano))
 	}
-	q.Set(ch.PageParam, strconv.Itoa(pc.Page))
-	cl, _, recs, err := c.page(ctx, ch.Path, q, c.feedItems, limit)
-	if err != nil {
-		return connector.Batch{}, err
+	size := pageSize(pc.Count, limit)
+	q.Set(ch.LimitParam, strconv.Itoa(size))
+	page := 1
+	if pc.Count > 0 {
+		page = (pc.Count-1)/size + 1
 	}
+	for step := 0; ; step++ {
+		if page > maxPage {
+			return connector.Batch{}, connector.Permanent(fmt.Errorf("rest: Changes: page %d: more than %d pages at one modification time", page, maxPage))
+		}
+		q.Set(ch.PageParam, strconv.Itoa(page))
+		cl, _, recs, err := c.page(ctx, ch.Path, q, c.feedItems, size)
+		if err != nil {
+			return connector.Batch{}, err
+		}
+		for i, r := range recs {
+			if r.Modified.IsZero() {
+				return connector.Batch{}, malformed(cl, r.Key, "", "no modification time at %q: page pagination needs one on every record", c.modified)
+			}
+			if cursor != "" && r.Modified.Before(pc.Since) {
+				return connector.Batch{}, malformed(cl, r.Key, "", "modified %s, before the %s=%s asked for", r.Modified.Format(time.RFC3339Nano), ch.SinceParam, pc.Since.Format(time.RFC3339Nano))
+			}
+			if i > 0 && !after(r, recs[i-1].Modified, recs[i-1].Key) {
+				return connector.Batch{}, malformed(cl, r.Key, "", "the page is not ordered by (modification time, key): record %q follows %q", r.Key, recs[i-1].Key)
+			}
+		}
+		if page > 1 && (len(recs) == 0 || after(recs[0], pc.Since, pc.Key)) {
+			// Offsets shifted: the page starts past what was read.
+			page--
+			if step < maxStepsBack {
+				continue
+			}
+			pc.Count = (page-1)*size + 1 // resume the search here
+			return connector.Batch{Next: pc.encode(), More: true}, nil
+		}
+		return pageBatch(cursor, pc, recs, (page-1)*size, size, limit, ch.Overlap), nil
+	}
+}
+
+// pageSize returns a page size s for which the page holding offset n-1
+// also holds offset n (n is not a multiple of s): limit+1 when it can,
+// so that one read record and limit new ones fit.
+func pageSize(n, limit int) int {
+	if n == 0 {
+		return limit
+	}
+	for s := limit + 1; s >= 2; s-- {
+		if n%s != 0 {
+			return s
+		}
+	}
+	for s := limit + 2; ; s++ { // n < 2³⁰ is not a multiple of every size
+		if n%s != 0 {
+			return s
+		}
+	}
+}
+
+// pageBatch cuts the batch, at most limit records, from a checked page of
+// size that starts at offset.
+//
+// At the end of the feed (More false) the cursor goes back by overlap from
+// the last record's time and drops nothing: the next read repeats the
+// records of the overlap window, and so sees an edit that the API stamped
+// with a time at or before the boundary after the boundary was read.
+func pageBatch(cursor connector.Cursor, pc pageCursor, recs []concord.Record, offset, size, limit int, overlap time.Duration) connector.Batch {
+	b := pageRun(cursor, pc, recs, offset, size, limit)
+	if b.More || b.Next == cursor && pc.Key == "" {
+		return b
+	}
+	end := pc.Since
+	if n := len(b.Records); n > 0 {
+		end = b.Records[n-1].Modified
+	}
+	b.Next = pageCursor{Since: end.Add(-overlap)}.encode()
+	return b
+}
+
+func pageRun(cursor connector.Cursor, pc pageCursor, recs []concord.Record, offset, size, limit int) connector.Batch {
+	b := connector.Batch{Next: cursor, More: len(recs) == size}
+	lastIdx := -1
 	for i, r := range recs {
-		if r.Modified.IsZero() {
-			return connector.Batch{}, malformed(cl, r.Key, "", "no modification time at %q: page pagination needs one on every record", c.modified)
+		if pc.Key != "" && !after(r, pc.Since, pc.Key) {
+			continue
 		}
-		if cursor != "" && r.Modified.Before(pc.Since) {
-			return connector.Batch{}, malformed(cl, r.Key, "", "modified %s, before the %s=%s asked for", r.Modified.Format(time.RFC3339Nano), ch.SinceParam, pc.Since.Format(time.RFC3339Nano))
+		if len(b.Records) == limit {
+			b.More = true
+			break
 		}
-		if i > 0 && !after(r, recs[i-1].Modified, recs[i-1].Key) {
-			return connector.Batch{}, malformed(cl, r.Key, "", "the page is not ordered by (modification time, key): record %q follows %q", r.Key, recs[i-1].Key)
+		b.Records = append(b.Records, r)
+		lastIdx = i
+	}
+	if lastIdx < 0 {
+		if len(recs) > 0 {
+			pc.Count = offset + len(recs) // all read before
+			b.Next = pc.encode()
+		}
+		return b
+	}
+	last := recs[lastIdx]
+	n := 0
+	if cursor != "" && last.Modified.Equal(pc.Since) {
+		n = offset + lastIdx + 1 // the page is at Since up to last
+	} else {
+		for _, r := range recs[:lastIdx+1] {
+			if r.Modified.Equal(last.Modified) {
+				n++
+			}
 		}
 	}
-	b := connector.Batch{Next: cursor}
-	for _, r := range recs {
-		if cursor == "" || after(r, pc.Since, pc.Key) {
-			b.Records = append(b.Records, r)
-		}
-	}
-	if len(recs) == 0 {
-		return b, nil
-	}
-	last := recs[len(recs)-1]
-	switch {
-	case len(recs) < limit: // the end of the feed
-		if cursor == "" || after(last, pc.Since, pc.Key) {
-			b.Next = pageCursor{Since: last.Modified, Key: last.Key, Page: 1}.encode()
-		} else if pc.Page != 1 {
-			b.Next = pageCursor{Since: pc.Since, Key: pc.Key, Page: 1}.encode()
-		}
-	case cursor == "" || last.Modified.After(pc.Since): // time moved on
-		b.More = true
-		b.Next = pageCursor{Since: last.Modified, Key: last.Key, Page: 1}.encode()
-	default: // a full page at one instant: the next page of it
-		b.More = true
-		if pc.Page == maxPage {
-			return connector.Batch{}, malformed(cl, "", "", "more than %d pages of records modified at %s", maxPage, pc.Since.Format(time.RFC3339Nano))
-		}
-		b.Next = pageCursor{Since: pc.Since, Key: max(pc.Key, last.Key), Page: pc.Page + 1}.encode()
-	}
-	return b, nil
+	b.Next = pageCursor{Since: last.Modified, Key: last.Key, Count: n}.encode()
+	return b
 }
 
 // ---- reads by key ----

@@ -37,6 +37,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -309,6 +310,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if slow {
+		// Read the body first: until it is read, net/http cannot notice
+		// that the client went away, and the delay would outlive it.
+		body, _ := io.ReadAll(http.MaxBytesReader(nil, r.Body, 1<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		select {
 		case <-time.After(f.Delay):
 		case <-r.Context().Done():
