@@ -120,7 +120,7 @@ func (cl *call) fail(status int, cause error) *RequestError {
 // error. Otherwise the error is classified: ctx's own error when ctx ended;
 // RateLimited for 429 and 503 with Retry-After; Transient for other 5xx,
 // 408, 425, timeouts and network errors; Conflict for 409 and 412; NotFound
-// for 404; Permanent for every other status and for a response that is too
+// for 404 about a record; Permanent for every other status and for a response that is too
 // large. The response is returned with status errors, so that callers can
 // treat 404 or 412 as they must.
 func (c *compiled) do(ctx context.Context, cl *call) (*response, error) {
@@ -184,7 +184,7 @@ func (c *compiled) do(ctx context.Context, cl *call) (*response, error) {
 		return r, connector.Transient(e)
 	case s == http.StatusConflict, s == http.StatusPreconditionFailed:
 		return r, connector.Conflict(e)
-	case s == http.StatusNotFound:
+	case s == http.StatusNotFound && cl.key != "":
 		return r, fmt.Errorf("%w: %w", connector.NotFound(cl.key), e)
 	}
 	return r, connector.Permanent(e)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrBadPath is returned (wrapped in a [*PathError]) for a JSON path that
@@ -52,7 +53,7 @@ const MaxPathSegments = 32
 //	lines[2].sku    the member "sku" of the third element of "lines"
 //	m[0][1]         an element of a list inside a list
 //
-// A name is one or more bytes other than '.', '[' and ']' (so member names
+// A name is one or more bytes of valid UTF-8 other than '.', '[' and ']' (so member names
 // containing those bytes cannot be reached); an index is a decimal number
 // without sign or leading zeros, at most [MaxPathIndex]. A path has at most
 // [MaxPathSegments] segments and starts with a name. The zero Path is
@@ -130,20 +131,15 @@ func ParsePath(s string) (Path, error) {
 			if j < 0 {
 				j = len(s) - i
 			}
-			segs = append(segs, segment{name: s[i : i+j]})
+			name := s[i : i+j]
+			if !utf8.ValidString(name) {
+				return bad(i, "a member name is not valid UTF-8")
+			}
+			segs = append(segs, segment{name: name})
 			i += j
 		}
 	}
 	return Path{raw: s, segs: segs}, nil
-}
-
-// mustParsePath is for paths fixed in this package.
-func mustParsePath(s string) Path {
-	p, err := ParsePath(s)
-	if err != nil {
-		panic(err)
-	}
-	return p
 }
 
 // String returns the path as it was parsed.

@@ -612,8 +612,3 @@ func (c *compiled) delete(ctx context.Context, u *url.URL, p connector.Patch) er
 	}
 	return nil
 }
-
-// errorsIsCtx reports whether err is the end of a context.
-func errorsIsCtx(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}

@@ -235,12 +235,13 @@ func TestStatusClasses(t *testing.T) {
 			}
 		})
 	}
-	// 404 on a patch is NotFound; on the feed it is permanent.
+	// 404 on a patch is NotFound; on the feed (a wrong path) it is
+	// permanent.
 	_, conn := statusServer(t, 404, nil, `{}`)
 	res, _ := conn.Apply(t.Context(), []connector.Patch{{Key: "k", Set: fields{"n": 1}}})
 	wantClass(t, "PATCH 404", res[0].Err, connector.ErrNotFound)
 	_, err := conn.Changes(t.Context(), "", 10)
-	wantClass(t, "Changes 404", err, connector.ErrNotFound)
+	wantClass(t, "Changes 404", err, connector.ErrPermanent)
 }
 
 // The faults of the test server with Retry-After honoured as RateLimited.

@@ -183,10 +183,13 @@ func (conn *Connector) check(ctx context.Context, pw *pendingWrite, res connecto
 		}
 		return res
 	}
+	conn.mu.Lock()
 	pw.checks++
-	me := &MismatchError{Key: key, Fields: bad, Checks: pw.checks, Of: c.verify.Checks}
+	checks := pw.checks
+	conn.mu.Unlock()
+	me := &MismatchError{Key: key, Fields: bad, Checks: checks, Of: c.verify.Checks}
 	switch {
-	case pw.checks >= c.verify.Checks:
+	case checks >= c.verify.Checks:
 		me.Final = true
 	case first && !conn.enqueue(pw):
 		me.Final, me.Reason = true, fmt.Sprintf("the reverify queue is full (%d writes)", c.verify.MaxPending)
