@@ -79,7 +79,9 @@
 //
 //   - All fields agree: the patch succeeds, with the tag and time read.
 //   - The record changed again since the write, by its modification time,
-//     or is gone: the patch succeeds; the feed reports the later change.
+//     or is gone (after a write that did not create it): the patch
+//     succeeds; the feed reports the later change. A record just created
+//     and not found yet is a disagreement (a lagging replica).
 //   - A field disagrees: the write goes into the reverify queue and the
 //     patch fails as transient with a [*MismatchError] carrying both
 //     values. The engine retries the patch; a retry of the same write (the

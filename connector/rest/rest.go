@@ -409,6 +409,7 @@ func pageRun(cursor connector.Cursor, pc pageCursor, recs []concord.Record, offs
 		}
 	}
 	b.Next = pageCursor{Since: last.Modified, Key: last.Key, Count: n}.encode()
+	b.Records = latestOnly(b.Records) // a record edited between two pages of one answer
 	return b
 }
 

@@ -154,7 +154,7 @@ func (conn *Connector) check(ctx context.Context, pw *pendingWrite, res connecto
 		}
 		res.Err = connector.Transient(fmt.Errorf("rest: record %q: write accepted, the read to verify it failed: %w", key, err))
 		return res
-	case !ok:
+	case !ok && !pw.patch.Create:
 		// Deleted since: someone else's change, which the feed reports.
 		conn.forget(key)
 		return res

@@ -198,3 +198,27 @@ func TestConcurrentCalls(t *testing.T) {
 		}
 	}
 }
+
+// A record just created that the read does not find yet is a lagging
+// read, not a delete: checked again on the retry.
+func TestVerifyCreateNotFoundYet(t *testing.T) {
+	srv, conn := verifyingConn(t, rest.Verify{})
+	var lag atomic.Bool
+	lag.Store(true)
+	srv.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && lag.Swap(false) {
+			w.WriteHeader(http.StatusNotFound)
+			return true
+		}
+		return false
+	})
+	p := []connector.Patch{{Key: "new", Set: fields{"n": 1}, Create: true}}
+	res, _ := conn.Apply(t.Context(), p)
+	if !errors.Is(res[0].Err, rest.ErrMismatch) || connector.Classify(res[0].Err) != connector.ErrTransient {
+		t.Errorf("create not found yet: %v; want a transient mismatch", res[0].Err)
+	}
+	res, _ = conn.Apply(t.Context(), p)
+	if res[0].Err != nil || count(srv, http.MethodPost) != 1 {
+		t.Errorf("retry: %v, %d POSTs; want success and one POST", res[0].Err, count(srv, http.MethodPost))
+	}
+}
