@@ -41,6 +41,8 @@ func (e *ConfigError) Unwrap() []error {
 // transient (a token endpoint that is down may come back). A panic is
 // recovered and reported the same way.
 type HeaderProvider interface {
+	// Header returns the headers for one request about to be sent. ctx
+	// is the request's context (with Config.Timeout applied).
 	Header(ctx context.Context) (http.Header, error)
 }
 

@@ -215,7 +215,7 @@ func (c *compiled) body(key string, set map[string]concord.Value, withKey bool) 
 }
 
 func fieldError(key, field string, err error) error {
-	return &RequestError{Method: "PATCH", Endpoint: "(not sent)", Key: key, Field: field, Err: err}
+	return &RequestError{Method: "write", Endpoint: "(not sent)", Key: key, Field: field, Err: err}
 }
 
 // sendable checks that v is a Value that JSON can carry without changing
