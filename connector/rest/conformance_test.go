@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,16 +256,29 @@ func (r *retrying) Changes(ctx context.Context, cur connector.Cursor, limit int)
 }
 
 func (r *retrying) Get(ctx context.Context, keys []string) ([]concord.Record, error) {
-	for range maxAttempts {
-		recs, err := r.c.Get(ctx, keys)
-		if err == nil {
-			return recs, nil
+	// One key at a time: a Get of many keys is one request per key, and
+	// retrying them all together until every one succeeds at once would
+	// rarely succeed under the fault schedule.
+	var out []concord.Record
+	for _, k := range keys {
+		var lastErr error
+		ok := false
+		for range maxAttempts {
+			recs, err := r.c.Get(ctx, []string{k})
+			if err == nil {
+				out, ok = append(out, recs...), true
+				break
+			}
+			lastErr = err
+			if err := r.wait(ctx, err); err != nil {
+				return nil, err
+			}
 		}
-		if err := r.wait(ctx, err); err != nil {
-			return nil, err
+		if !ok {
+			return nil, fmt.Errorf("retrying: gave up: %w", lastErr)
 		}
 	}
-	return nil, errors.New("retrying: gave up")
+	return out, nil
 }
 
 func (r *retrying) Scan(ctx context.Context, cur connector.Cursor, limit int) (connector.Batch, error) {
