@@ -26,6 +26,20 @@ package sync
 //     engine's actor (so that it supersedes the refused edit and is written
 //     back to its system); a hold keeps both for a person.
 //
+//  4. Echo. A value the engine attempted to write to S (state.View.Sent,
+//     kept until confirmed or superseded) that S reports is the engine's
+//     write, never S's edit. S back at the value it held before such a
+//     write is no edit either, unless S's field times say the field changed
+//     since the engine last saw the record (revertedWrite): then it was set
+//     back after the write, an edit.
+//  5. Settle. A person's settlement (holds.go) is a merge decision with rule
+//     "person": the chosen candidate wins with the join of every
+//     candidate's version, so it supersedes them all and is written back to
+//     every system, the one whose change was rejected included.
+//  6. Push. A system is behind when the version it holds is not the
+//     canonical one (state.Record.Behind); the patch carries only the
+//     fields whose values differ in its own shape (push.go).
+//
 // The record's existence is the unit resolve.RecordUnit. A delete is an edit
 // of it, compared by record-level context (see merger.context): a delete
 // that did not see every canonical edit, or an edit in a system that did not

@@ -2,10 +2,12 @@ package sync
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -431,4 +433,38 @@ func (c *cycle) writeSucceeded(st *state.Record, s *system) {
 		c.resolved = append(c.resolved, resolution{s.id, c.e.now().Sub(view.FirstFailed)})
 	}
 	view.Attempts, view.FirstFailed, view.LastError = 0, time.Time{}, ""
+}
+
+// idempotencyKey derives a write's key from the record, the target, the
+// state of the record in the target the write is based on (its tag and
+// time), the store's epoch, every unit's version and the values written:
+// the same change retried gets the same key, and a counter reissued after a
+// restore (a new epoch) or a different value never does. Nor does a write
+// decided again after the target's record changed: a system that has seen
+// the key would answer with the old result without applying it, although
+// what it holds now differs (a write applied, then undone by a person).
+func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *state.View, st *state.Record, set map[string]concord.Value) string {
+	b := []byte(key)
+	b = append(b, 0)
+	b = append(b, s...)
+	b = binary.BigEndian.AppendUint64(b, epoch)
+	b = append(b, 0)
+	b = append(b, view.Tag...)
+	b = binary.BigEndian.AppendUint64(b, uint64(view.Modified.UnixNano()))
+	for _, f := range sortedFields(set) {
+		b = append(b, 0)
+		b = append(b, f...)
+		b, _ = concord.AppendCanonical(b, set[f])
+	}
+	names := make([]string, 0, len(st.Units))
+	for n := range st.Units {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		b = append(b, 0)
+		b = append(b, n...)
+		b, _ = st.Units[n].Version.AppendBinary(b)
+	}
+	return strconv.FormatUint(concord.HashBytes(b), 36)
 }

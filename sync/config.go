@@ -1,0 +1,239 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/time/rate"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/alert"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/transform"
+)
+
+// System configures one system of a pipeline.
+type System struct {
+	// ID names the system; it must be unique and stable.
+	ID concord.SystemID
+	// Connector reads from and writes to the system. Required.
+	Connector connector.Connector
+	// Inbound maps the system's records to the canonical shape; nil
+	// means they already have it.
+	Inbound transform.Transformer
+	// Outbound maps canonical records to the system's shape; nil means
+	// the system uses the canonical shape.
+	Outbound transform.Transformer
+	// BatchSize is the most records asked for per read and sent per
+	// write. Zero means 100.
+	BatchSize int
+	// Rate is the system's budget of calls per second, shared by every
+	// call the engine makes to it; Burst how many may go at once. Zero
+	// Rate means no budget. The budget adapts to rate limiting: a 429
+	// halves it and honours Retry-After; successes restore it.
+	Rate  rate.Limit
+	Burst int
+}
+
+// Config configures an [Engine]. The zero values of the optional fields are
+// documented and usable.
+type Config struct {
+	// Systems to keep in agreement: at least two.
+	Systems []System
+	// Groups declares field groups: canonical fields that only make sense
+	// together (an address). A group is versioned and merged as one unit,
+	// so a merge never combines the street of one edit with the postal
+	// code of another. Keys are group names, values their fields.
+	Groups map[string][]string
+	// Resolver settles conflicts. If it also implements resolve.Gate it
+	// is consulted as a gate too (resolve.SystemOfRecord does, so that
+	// non-owner edits are reverted). Nil holds every conflict for a
+	// person.
+	Resolver resolve.Resolver
+	// Gates see every change before it becomes canonical.
+	Gates []resolve.Gate
+	// Dictionary, when set, validates every record at the boundary, in
+	// canonical shape: each record read, after the inbound transforms and
+	// before the merge (an invalid one is dead-lettered with its raw and
+	// transformed payloads and every violation; its batch goes on), and
+	// each write, on what the target system will report back (so that a
+	// transform bug cannot write garbage). A *dict.Dictionary is one; see
+	// [Validator] for writing another.
+	Dictionary Validator
+	// Audit receives every event. Nil means audit.Discard.
+	Audit audit.Sink
+	// Store holds the engine's state: store.NewMemory() for tests and
+	// hosts that rebuild their state on start, a durable store
+	// (sync/store/boltstore, sync/store/pgstore) otherwise. Required: a
+	// nil Store is an error, so that no host forgets its state on restart
+	// by accident.
+	Store store.Store
+	// Logger for operational messages. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for audit timestamps and holds (never for
+	// ordering edits). Nil means time.Now.
+	Now func() time.Time
+	// MaxBatches is the most batches read from one system in one cycle.
+	// Zero means 10.
+	MaxBatches int
+	// Retry is the retry policy for calls and records; see RetryPolicy
+	// for the defaults of its zero value.
+	Retry RetryPolicy
+	// Alerter is told about failures people must know of: systems that
+	// cannot be read, writes that fail or are dead-lettered, Retry-After
+	// answers that were capped; and, once per failure group, when the
+	// system works again (Alert.Resolved). The engine calls it after each
+	// cycle and never waits on it for long; wrap it in alert.NewGrouper
+	// (one outage, one alert) and alert.NewAsync (retried delivery that
+	// never blocks). Nil: no alerts (failures are still audited).
+	Alerter alert.Alerter
+	// MeterProvider receives the engine's metrics through OpenTelemetry's
+	// metric API (the host owns the SDK and exporters). Nil: only
+	// [Engine.Stats].
+	MeterProvider metric.MeterProvider
+	// Instance names this engine among the instances that share a Store
+	// (a host name, a pod name). Cycles take the store's lease Pipeline
+	// as Instance, so that two instances never run a cycle of the same
+	// pipeline at once. Empty means a random name.
+	Instance string
+	// Pipeline names the lease; instances syncing the same systems share
+	// it. Empty means "default".
+	Pipeline string
+	// LeaseTTL bounds how long a cycle may hold the lease before another
+	// instance may take it over (its commit is then refused). Zero means
+	// one minute.
+	LeaseTTL time.Duration
+}
+
+// Validator checks a canonical record; the error names every field at
+// fault and why.
+//
+// The documented form of that error is a [*transform.Violations] (or a
+// single [transform.Violation]), which package dict returns: the engine
+// reads it field by field. When it validates a write, a violation whose
+// Rule is [transform.ErrRequired] for a field the target system does not
+// carry at all is ignored (the system is not at fault for lacking it); any
+// other violation, and any error of another type, refuses the write. On the
+// way in, any error quarantines the record with the error as the reason.
+// Validate may be called concurrently for different records and must not
+// modify rec; a panic is recovered and counts as the record's failure.
+type Validator interface {
+	Validate(rec concord.Record) error
+}
+
+// ErrConfig is wrapped by every error [New] returns.
+var ErrConfig = errors.New("concord: invalid config")
+
+// configErr wraps ErrConfig; an error among args that format wraps with %w
+// stays inspectable with errors.Is and errors.As.
+func configErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+}
+
+// New validates cfg and returns an Engine. It does no I/O and starts no
+// goroutine.
+func New(cfg Config) (*Engine, error) {
+	if len(cfg.Systems) < 2 {
+		return nil, configErr("need at least two systems, got %d", len(cfg.Systems))
+	}
+	e := &Engine{cfg: cfg, byID: map[concord.SystemID]*system{}}
+	for i, s := range cfg.Systems {
+		switch {
+		case s.ID == "":
+			return nil, configErr("system %d has no ID", i)
+		case s.Connector == nil:
+			return nil, configErr("system %q has a nil Connector", s.ID)
+		case s.BatchSize < 0:
+			return nil, configErr("system %q: negative BatchSize %d", s.ID, s.BatchSize)
+		case s.Rate < 0 || s.Burst < 0:
+			return nil, configErr("system %q: negative Rate or Burst", s.ID)
+		}
+		if _, dup := e.byID[s.ID]; dup {
+			return nil, configErr("system %q is configured twice", s.ID)
+		}
+		if s.Inbound == nil {
+			s.Inbound = transform.Identity
+		}
+		if s.Outbound == nil {
+			s.Outbound = transform.Identity
+		}
+		if s.BatchSize == 0 {
+			s.BatchSize = 100
+		}
+		sys := &system{System: s, id: s.ID, budget: newBudget(s.Rate, s.Burst)}
+		e.systems = append(e.systems, sys)
+		e.byID[s.ID] = sys
+	}
+	// A deterministic order: by ID.
+	slices.SortFunc(e.systems, func(a, b *system) int { return strings.Compare(string(a.id), string(b.id)) })
+	l, err := newLayout(cfg.Groups)
+	if err != nil {
+		return nil, configErr("%w", err)
+	}
+	e.layout = l
+	if cfg.MaxBatches < 0 {
+		return nil, configErr("negative MaxBatches %d", cfg.MaxBatches)
+	}
+	if cfg.MaxBatches == 0 {
+		e.cfg.MaxBatches = 10
+	}
+	if err := cfg.Retry.validate(); err != nil {
+		return nil, configErr("%w", err)
+	}
+	e.retry = cfg.Retry.withDefaults()
+	m, err := newMetrics(cfg.MeterProvider)
+	if err != nil {
+		return nil, configErr("creating metric instruments: %w", err)
+	}
+	e.metrics = m
+	e.alerting = alerting{to: cfg.Alerter, failing: map[string]alert.Alert{}}
+	for i, g := range cfg.Gates {
+		if g == nil {
+			return nil, configErr("gate %d is nil", i)
+		}
+	}
+	e.gates = slices.Clone(cfg.Gates)
+	if g, ok := cfg.Resolver.(resolve.Gate); ok {
+		e.gates = append([]resolve.Gate{g}, e.gates...)
+	}
+	if cfg.Store == nil {
+		return nil, configErr("Store is nil (use store.NewMemory() for a state kept in memory)")
+	}
+	e.store = stateStore{cfg.Store}
+	e.audit = cfg.Audit
+	if e.audit == nil {
+		e.audit = audit.Discard
+	}
+	e.log = cfg.Logger
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.now = cfg.Now
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if cfg.LeaseTTL < 0 {
+		return nil, configErr("negative LeaseTTL %v", cfg.LeaseTTL)
+	}
+	if e.cfg.LeaseTTL == 0 {
+		e.cfg.LeaseTTL = time.Minute
+	}
+	if e.cfg.Instance == "" {
+		e.cfg.Instance = fmt.Sprintf("instance-%016x", rand.Uint64())
+	}
+	if e.cfg.Pipeline == "" {
+		e.cfg.Pipeline = "default"
+	}
+	e.guardComponents()
+	e.audit = namingSink{next: e.audit, names: &e.names}
+	return e, nil
+}

@@ -1,0 +1,643 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	gosync "sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/internal/state"
+	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
+)
+
+// resolution is a record in sync with a system again after failures.
+type resolution struct {
+	system concord.SystemID
+	after  time.Duration
+}
+
+// cycle is the work of one RunCycle or Ingest.
+type cycle struct {
+	e          *Engine
+	mu         gosync.Mutex // guards events appended by parallel calls
+	resolved   []resolution
+	converged  []time.Duration // records whose systems agree again, and after how long
+	edited     []*state.Record // records with edits this cycle
+	lease      *store.Lease
+	report     *Report
+	obs        map[string][]*observation
+	cursors    map[concord.SystemID]connector.Cursor
+	dead       []DeadLetter
+	removeDead []uint64 // dead letters this cycle settles
+	events     []audit.Event
+	// writeEvents audit the writes: emitted even if the cycle's commit
+	// fails, since the writes happened.
+	writeEvents []audit.Event
+	emitted     int // events already emitted (those committed before the writes)
+
+	// remerging: by key, the merge dead letters merged again (remerge.go).
+	remerging map[string][]DeadLetter
+}
+
+func (e *Engine) newCycle() *cycle {
+	e.cycle++
+	r := &Report{Cycle: e.cycle, Started: e.now(), Systems: map[concord.SystemID]*SystemReport{}}
+	for _, s := range e.systems {
+		r.Systems[s.id] = &SystemReport{}
+	}
+	return &cycle{e: e, report: r, obs: map[string][]*observation{}, cursors: map[concord.SystemID]connector.Cursor{}}
+}
+
+func (c *cycle) fail(s concord.SystemID, key string, op Op, err error) {
+	c.report.Failures = append(c.report.Failures, Failure{System: s, Key: key, Op: op, Err: err})
+	c.report.Systems[s].Failed++
+}
+
+// RunCycle runs one cycle: read the changes of every system since its
+// cursor, merge them with the stored state, write the patches, and commit.
+// It returns the report and, if anything failed, a [*CycleError] (what
+// succeeded is committed all the same). Cancelling ctx stops the cycle; what
+// was not committed is redone by the next one.
+func (e *Engine) RunCycle(ctx context.Context) (*Report, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, release, err := e.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := c.pull(ctx); err != nil {
+		return c.report, err
+	}
+	return c.finish(ctx)
+}
+
+// begin takes the pipeline's lease and starts a cycle; release gives the
+// lease back.
+func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
+	if err := e.init(ctx); err != nil {
+		return nil, nil, err
+	}
+	l, err := e.store.AcquireLease(ctx, e.cfg.Pipeline, e.cfg.Instance, e.cfg.LeaseTTL)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := e.newCycle()
+	c.lease = &l
+	release := func() {
+		// Best effort, detached from a cancelled ctx: an unreleased
+		// lease only delays the next holder until it expires.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := e.store.ReleaseLease(rctx, l); err != nil {
+			e.log.Warn("concord: releasing the lease", "lease", l.Name, "error", err)
+		}
+	}
+	return c, release, nil
+}
+
+// Ingest merges records that a system pushed (a webhook, a message) as if
+// they had been read from it: they are transformed, merged and written to
+// the other systems in one step. It does not move the system's cursor, so
+// the next cycle may read the same changes again; that is harmless.
+func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []concord.Record) (*Report, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.byID[from]
+	if !ok {
+		return nil, fmt.Errorf("%w: Ingest from %q", ErrUnknownSystem, from)
+	}
+	c, release, err := e.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := c.observe(ctx, s, records, false); err != nil {
+		return c.report, err
+	}
+	return c.finish(ctx)
+}
+
+// pull reads every system's changes concurrently and turns them into
+// observations.
+func (c *cycle) pull(ctx context.Context) error {
+	type result struct {
+		recs []concord.Record
+		next connector.Cursor
+		read bool
+		err  error
+		back error // the connector's cursor went back
+	}
+	results := make([]result, len(c.e.systems))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range c.e.systems {
+		g.Go(func() error {
+			cur, err := c.e.store.Cursor(gctx, s.id)
+			if err != nil {
+				return fmt.Errorf("concord: loading cursor of %q: %w", s.id, err)
+			}
+			r := &results[i]
+			for range c.e.cfg.MaxBatches {
+				var b connector.Batch
+				c.report.Systems[s.id].ReadCalls++
+				err := c.call(gctx, s, func(ctx context.Context) (err error) {
+					b, err = s.Connector.Changes(ctx, cur, s.BatchSize)
+					return err
+				})
+				if err != nil {
+					r.err = err
+					break
+				}
+				r.recs = append(r.recs, b.Records...)
+				if cur != "" && b.Next == "" {
+					// A cursor going back to the start would re-read
+					// everything every cycle: keep the stored one.
+					r.back = fmt.Errorf("%w: %s answered cursor %q with an empty cursor", ErrCursorWentBack, s.id, cur)
+					break
+				}
+				cur, r.read = b.Next, true
+				if !b.More {
+					break
+				}
+			}
+			r.next = cur
+			if r.err == nil {
+				r.err = c.refetch(gctx, s, &r.recs)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, s := range c.e.systems {
+		r := results[i]
+		if r.err != nil {
+			c.fail(s.id, "", OpRead, r.err)
+			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadFailed, Cycle: c.report.Cycle, System: s.id,
+				Error: r.err.Error(), ErrorClass: classOf(r.err).String()})
+		}
+		if r.back != nil {
+			c.report.Failures = append(c.report.Failures, Failure{System: s.id, Op: OpCursor, Err: r.back})
+			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.CursorWentBack, Cycle: c.report.Cycle, System: s.id,
+				Error: r.back.Error(), ErrorClass: ClassCursor.String()})
+		}
+		if r.read {
+			c.cursors[s.id] = r.next
+		}
+		if err := c.observe(ctx, s, r.recs, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refreshLater has the next cycle read key from system again by key
+// (refetch); notFound says the system answered that it does not have it.
+func (e *Engine) refreshLater(system concord.SystemID, key string, notFound bool) {
+	e.refreshMu.Lock()
+	defer e.refreshMu.Unlock()
+	if e.refresh == nil {
+		e.refresh = map[concord.SystemID]map[string]bool{}
+	}
+	if e.refresh[system] == nil {
+		e.refresh[system] = map[string]bool{}
+	}
+	e.refresh[system][key] = e.refresh[system][key] || notFound
+}
+
+// refetch reads again, by key, the records whose writes to s failed on a
+// version conflict: the change feed may never bring them back (its cursor
+// is past them), and the engine must learn their current state to merge and
+// write again. It needs a connector.Getter; without one the conflict is
+// settled when the feed brings the record. The records read are appended
+// to recs, after the feed's, so that they supersede older reports.
+//
+// A record the system does not have (Get omits it, or a write was answered
+// "not found") is reported as deleted there: the system's own statement
+// that it does not exist, merged like any delete (a blind re-creation would
+// undo a delete the feed has not brought yet).
+func (c *cycle) refetch(ctx context.Context, s *system, recs *[]concord.Record) error {
+	c.e.refreshMu.Lock()
+	want := maps.Clone(c.e.refresh[s.id])
+	c.e.refreshMu.Unlock()
+	if len(want) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(want))
+	missing := map[string]bool{}
+	if g, ok := s.Connector.(connector.Getter); ok {
+		for _, k := range keys {
+			missing[k] = true
+		}
+		for start := 0; start < len(keys); start += s.BatchSize {
+			batch := keys[start:min(start+s.BatchSize, len(keys))]
+			var got []concord.Record
+			c.report.Systems[s.id].ReadCalls++
+			if err := c.call(ctx, s, func(ctx context.Context) (err error) {
+				got, err = g.Get(ctx, batch)
+				return err
+			}); err != nil {
+				return err
+			}
+			for _, r := range got {
+				delete(missing, r.Key)
+			}
+			*recs = append(*recs, got...)
+		}
+	} else {
+		for _, k := range keys {
+			if want[k] { // answered "not found"
+				missing[k] = true
+			}
+		}
+	}
+	for _, k := range keys {
+		if missing[k] {
+			*recs = append(*recs, concord.Record{Key: k, Deleted: true})
+		}
+	}
+	c.e.refreshMu.Lock()
+	for _, k := range keys {
+		delete(c.e.refresh[s.id], k)
+	}
+	c.e.refreshMu.Unlock()
+	return nil
+}
+
+// observe validates and transforms records read from s. A record that
+// cannot be used becomes a dead letter with the reason: never dropped.
+//
+// full says the records are whole (read through Changes, which returns each
+// record's current state): a field the system held and no longer reports
+// is gone from it, and is written to it again.
+func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record, full bool) error {
+	rep := c.report.Systems[s.id]
+	for _, raw := range recs {
+		rep.Read++
+		o, err := c.prepare(ctx, s, raw)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.quarantine(s, raw, err)
+			continue
+		}
+		o.full = full
+		list := c.obs[raw.Key]
+		i := slices.IndexFunc(list, func(x *observation) bool { return x.sys == s })
+		if i < 0 {
+			c.obs[raw.Key] = append(list, o)
+			continue
+		}
+		// The same record twice in one cycle: the later modification
+		// wins (the later report when the times do not say), and the
+		// other is audited, not silently dropped.
+		kept, dropped := o, list[i]
+		if !o.rec.Modified.IsZero() && o.rec.Modified.Before(list[i].rec.Modified) {
+			kept, dropped = list[i], o
+		}
+		list[i] = kept
+		c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadSuperseded, Cycle: c.report.Cycle,
+			System: s.id, Key: raw.Key, To: dropped.rec.Fields, Deleted: dropped.rec.Deleted,
+			Reason: fmt.Sprintf("read twice in one cycle; the report modified at %s was kept, this one (modified at %s) was not",
+				stamp(kept.rec.Modified), stamp(dropped.rec.Modified))})
+	}
+	return nil
+}
+
+func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*observation, error) {
+	if err := raw.Validate(); err != nil {
+		return nil, withSystem(err, s.id)
+	}
+	o := &observation{sys: s, raw: raw, native: make(map[string]uint64, len(raw.Fields))}
+	for f, v := range raw.Fields {
+		h, err := concord.HashValue(v)
+		if err != nil {
+			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
+		}
+		o.native[f] = h
+	}
+	if raw.Deleted {
+		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: utc(raw.Modified), Tag: raw.Tag}
+		return o, nil
+	}
+	rec, err := s.Inbound.Transform(ctx, raw)
+	if err != nil {
+		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform: %w", err)}
+	}
+	if rec.Key != raw.Key {
+		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform changed the key to %q", rec.Key)}
+	}
+	if err := rec.Validate(); err != nil {
+		return nil, withSystem(fmt.Errorf("after inbound transform: %w", err), s.id)
+	}
+	if d := c.e.cfg.Dictionary; d != nil {
+		if err := d.Validate(rec); err != nil {
+			return nil, &invalidError{rec: rec, err: &concord.RecordError{System: s.id, Key: raw.Key, Err: err}}
+		}
+	}
+	if _, ok := rec.Fields[resolve.RecordUnit]; ok {
+		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: resolve.RecordUnit, Err: errors.New("reserved field name")}
+	}
+	rec.Tag, rec.Modified, rec.FieldModified = raw.Tag, utc(raw.Modified), nil
+	if len(raw.FieldModified) > 0 {
+		rec.FieldModified = make(map[string]time.Time, len(raw.FieldModified))
+		for f, t := range raw.FieldModified {
+			rec.FieldModified[f] = utc(t)
+		}
+	}
+	o.rec = rec
+	return o, nil
+}
+
+func withSystem(err error, s concord.SystemID) error {
+	var re *concord.RecordError
+	if errors.As(err, &re) && re.System == "" {
+		re.System = s
+	}
+	return err
+}
+
+// invalidError is a record the dictionary refused, with the transformed
+// payload kept for the dead letter.
+type invalidError struct {
+	rec concord.Record
+	err error
+}
+
+func (e *invalidError) Error() string { return e.err.Error() }
+
+func (e *invalidError) Unwrap() error { return e.err }
+
+func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
+	c.report.Systems[s.id].Quarantined++
+	var transformed concord.Record
+	if ie, ok := err.(*invalidError); ok {
+		transformed, err = ie.rec, ie.err
+	}
+	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: OpTransform, Err: err})
+	payload, textual := storable(raw)
+	transformed, _ = storable(transformed)
+	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: payload, Transformed: transformed,
+		Reason: deadReason(err), Class: invalidClass(err).String(), When: c.e.now(), Textual: textual})
+	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
+		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err).String()})
+}
+
+// finish is the rest of a cycle once its records are read (pull, or the
+// records an Ingest was given), as its steps, in order:
+//
+//	load → merge (detect, merge, gate) → plan → write ahead → push → commit (emit first) → done
+//
+// Each step is the method of that name; the merge rules are in merge.go.
+func (c *cycle) finish(ctx context.Context) (*Report, error) {
+	if err := c.remerge(ctx); err != nil { // failed merges, merged again
+		return c.report, err
+	}
+	keys, states, err := c.load(ctx)
+	if err != nil {
+		return c.report, err
+	}
+	merged := c.merge(ctx, keys, states) // detect, merge, gate
+	if err := c.settleQuarantined(ctx, merged); err != nil {
+		return c.report, err
+	}
+	writes := c.planWrites(ctx, merged)
+	if err := c.writeAhead(ctx, merged, writes); err != nil {
+		return c.report, err
+	}
+	c.send(ctx, writes) // push
+	c.trackDivergence(merged)
+	if err := c.commit(ctx, merged); err != nil { // emit, then commit
+		return c.report, err
+	}
+	return c.done(ctx)
+}
+
+// load returns the keys the cycle works on, sorted (those observed and up
+// to ten batches of pending ones), and their stored states.
+func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, error) {
+	e := c.e
+	keys := make([]string, 0, len(c.obs))
+	for k := range c.obs {
+		keys = append(keys, k)
+	}
+	pending, err := e.store.Pending(ctx, 10*maxBatch(e.systems))
+	if err != nil {
+		return nil, nil, fmt.Errorf("concord: listing pending records: %w", err)
+	}
+	for _, k := range pending {
+		if _, ok := c.obs[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	states, err := e.store.Load(ctx, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("concord: loading state: %w", err)
+	}
+	return keys, states, nil
+}
+
+// merge applies each record's observations to its state: detect each
+// system's edits, merge them unit by unit (the rules in merge.go) and pass
+// every change through the gates. A record whose merge fails is
+// dead-lettered (ClassMerge) and merged again later; the others are
+// returned.
+func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*state.Record) []*state.Record {
+	m := c.e.merger
+	m.cycle = c.report.Cycle
+	m.events = c.events
+	var merged []*state.Record
+	for _, k := range keys {
+		st := states[k]
+		if st == nil {
+			st = &state.Record{Key: k, Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
+		}
+		before := len(m.events)
+		if err := m.mergeRecord(ctx, st, c.obs[k]); err != nil {
+			m.events = m.events[:before]
+			c.failMerge(k, err)
+			continue
+		}
+		c.count(m.events[before:])
+		if slices.ContainsFunc(m.events[before:], func(ev audit.Event) bool { return ev.Kind == audit.EditObserved }) {
+			c.edited = append(c.edited, st)
+		}
+		merged = append(merged, st)
+	}
+	c.events = m.events
+	m.events = nil
+	c.report.Records = len(merged)
+	return merged
+}
+
+// writeAhead commits the merged states, with every write about to be
+// attempted, before anything is sent. A crash or a failed commit after the
+// writes cannot make the engine mistake its own writes for the systems'
+// edits, and an instance that lost its lease writes nothing. The events go
+// to the sink first: a crash between the two repeats them in the next
+// cycle rather than losing them (at least once).
+func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [][]*write) error {
+	if c.e.noWriteAhead || !slices.ContainsFunc(writes, func(ws []*write) bool { return len(ws) > 0 }) {
+		return nil
+	}
+	c.emit(ctx, c.events)
+	c.emitted = len(c.events)
+	if err := c.e.store.Commit(ctx, &batch{Lease: c.lease, States: merged}); err != nil {
+		return fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
+	}
+	return nil
+}
+
+// commit emits every event not emitted yet (the writes happened, whatever
+// becomes of the commit: at least once), then commits the states, the
+// cursors and the dead letters in one atomic commit.
+func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
+	c.events = append(c.events, c.writeEvents...)
+	c.emit(ctx, c.events[c.emitted:])
+	b := &batch{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
+	if err := c.e.store.Commit(ctx, b); err != nil {
+		return fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
+	}
+	return nil
+}
+
+// done records the committed cycle's metrics, raises its alerts and
+// returns its report, with a [*CycleError] if anything failed.
+func (c *cycle) done(ctx context.Context) (*Report, error) {
+	e := c.e
+	for _, r := range c.resolved {
+		e.metrics.resolved(ctx, r.system, r.after)
+	}
+	for _, d := range c.converged {
+		e.metrics.convergedAfter(ctx, d)
+	}
+	c.report.Finished = e.now()
+	e.metrics.observe(ctx, c.report, e.systems)
+	e.alerts(ctx, c.report, c.events)
+	if len(c.report.Failures) > 0 {
+		return c.report, &CycleError{Failures: c.report.Failures}
+	}
+	return c.report, nil
+}
+
+// emit hands events to the audit sink; a failure is the cycle's.
+func (c *cycle) emit(ctx context.Context, events []audit.Event) {
+	if len(events) == 0 {
+		return
+	}
+	if err := c.e.audit.Emit(ctx, events); err != nil {
+		c.report.Failures = append(c.report.Failures, Failure{Op: OpAudit, Err: err})
+	}
+}
+
+// trackDivergence notes when each record's systems started to disagree
+// and, for those that agree again, how long it took.
+// A record edited and delivered everywhere within one cycle counts from the
+// cycle's start.
+func (c *cycle) trackDivergence(states []*state.Record) {
+	now := c.e.now()
+	for _, st := range states {
+		if st.Diverged.IsZero() && slices.Contains(c.edited, st) {
+			st.Diverged = c.report.Started
+		}
+		apart := st.Disagree()
+		switch {
+		case apart && st.Diverged.IsZero():
+			st.Diverged = now
+		case !apart && !st.Diverged.IsZero():
+			c.converged = append(c.converged, now.Sub(st.Diverged))
+			st.Diverged = time.Time{}
+		}
+	}
+}
+
+// settleQuarantined removes the inbound dead letters of records that a
+// system has now delivered in a usable form (someone fixed them there): they
+// are settled, not lost.
+func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) error {
+	if len(c.obs) == 0 {
+		return nil
+	}
+	dead, err := c.e.store.DeadLetters(ctx)
+	if err != nil {
+		return fmt.Errorf("concord: listing dead letters: %w", err)
+	}
+	ok := make(map[string]bool, len(merged))
+	for _, st := range merged {
+		ok[st.Key] = true
+	}
+	for _, d := range dead {
+		if !d.Inbound || !ok[d.Key] || slices.Contains(c.removeDead, d.ID) {
+			continue
+		}
+		for _, o := range c.obs[d.Key] {
+			if o.sys.id == d.System && !o.rec.Modified.Before(d.Record.Modified) {
+				c.removeDead = append(c.removeDead, d.ID)
+				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,
+					System: d.System, Key: d.Key, Reason: fmt.Sprintf("dead letter %d settled: %s delivered the record in a usable form", d.ID, d.System)})
+			}
+		}
+	}
+	return nil
+}
+
+func maxBatch(ss []*system) int {
+	n := 0
+	for _, s := range ss {
+		n = max(n, s.BatchSize)
+	}
+	return n
+}
+
+func (c *cycle) failMerge(key string, err error) {
+	var s concord.SystemID
+	var re *concord.RecordError
+	if errors.As(err, &re) {
+		s = re.System
+	}
+	f := Failure{System: s, Key: key, Op: OpMerge, Err: err}
+	c.report.Failures = append(c.report.Failures, f)
+	if r := c.report.Systems[s]; r != nil {
+		r.Failed++
+	}
+	c.keepForRemerge(key, err)
+}
+
+// count adds a record's merge events to the report.
+func (c *cycle) count(events []audit.Event) {
+	for _, ev := range events {
+		switch ev.Kind {
+		case audit.EditObserved:
+			c.report.Systems[ev.System].Edits++
+		case audit.ConflictDetected, audit.ConflictHeld:
+			for _, x := range ev.Candidates {
+				if r := c.report.Systems[x.System]; r != nil && !x.Canonical {
+					if ev.Kind == audit.ConflictDetected {
+						r.Conflicts++
+					} else {
+						r.Held++
+					}
+				}
+			}
+		case audit.ChangeRefused:
+			if r := c.report.Systems[ev.System]; r != nil {
+				r.Refused++
+			}
+		}
+	}
+}
