@@ -215,7 +215,9 @@ func run(out io.Writer) (*outcome, error) {
 			return &w.result, err
 		}
 	}
-	return &w.result, nil
+	w.result.requests = w.sys.api.Requests()
+	err = w.sys.db.QueryRowContext(ctx, "SELECT version FROM customers WHERE id = ?", customer).Scan(&w.result.portalVersion)
+	return &w.result, err
 }
 
 func (w *world) introduce() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/connector/rest/resttest"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 )
@@ -21,6 +22,12 @@ import (
 // outcome is what run reports besides its output, for its test.
 type outcome struct {
 	scenes []scene
+	// requests are what the warehouse's API served, oldest first: the
+	// clerks' edits and Concord's reads and writes.
+	requests []resttest.Request
+	// portalVersion is the version column of the customer's row at the
+	// end: one more for every write, by a person or by Concord.
+	portalVersion int64
 }
 
 // scene is the state after one scene.
