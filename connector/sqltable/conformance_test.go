@@ -13,8 +13,8 @@ import (
 	"github.com/concordsync/concord/connector/connectortest"
 )
 
-// suiteFields are the fields connectortest writes (it does not say so in
-// its documentation; see the report).
+// suiteFields are the fields connectortest writes by default
+// (connectortest.DefaultSchema), as table columns.
 var suiteFields = []Column{
 	{"n", Int64}, {"name", Text}, {"a", Int64}, {"b", Text}, {"c", Bool},
 	{"d", Text}, {"k", Text}, {"keep", Text},

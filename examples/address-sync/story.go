@@ -337,14 +337,6 @@ func showUnit(vals map[string]concord.Value, names []string) string {
 // show formats a value for the tables and audit lines.
 func show(v concord.Value) string { return fmt.Sprint(v) }
 
-// quote formats a value as a person typed it: strings quoted.
-func quote(v concord.Value) string {
-	if s, ok := v.(string); ok {
-		return fmt.Sprintf("%q", s)
-	}
-	return fmt.Sprint(v)
-}
-
 // fieldIn returns what system s calls the canonical field name.
 func fieldIn(name string, s concord.SystemID) string {
 	for _, f := range fields {
