@@ -2,6 +2,9 @@ package sqltable
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,8 +13,8 @@ import (
 	"github.com/concordsync/concord/connector/connectortest"
 )
 
-// suiteFields are the fields connectortest writes (it does not say so in
-// its documentation; see the report).
+// suiteFields are the fields connectortest writes by default
+// (connectortest.DefaultSchema), as table columns.
 var suiteFields = []Column{
 	{"n", Int64}, {"name", Text}, {"a", Int64}, {"b", Text}, {"c", Bool},
 	{"d", Text}, {"k", Text}, {"keep", Text},
@@ -32,6 +35,26 @@ func (s suiteSystem) Edit(ctx context.Context, key string, fields map[string]con
 func (s suiteSystem) Delete(ctx context.Context, key string) error {
 	return s.s.remove(ctx, []any{key}, time.Now())
 }
+
+// EditAll makes the edits in one transaction that stamps one updated_at
+// on every row, as a bulk UPDATE does, so that the suite's
+// EditsAtOneInstant check runs.
+func (s suiteSystem) EditAll(ctx context.Context, edits map[string]map[string]concord.Value) error {
+	tx, err := s.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	at := time.Now()
+	for _, key := range slices.Sorted(maps.Keys(edits)) {
+		if err := s.s.edit(ctx, tx, []any{key}, at, edits[key]); err != nil {
+			return fmt.Errorf("edit %q: %w", key, err)
+		}
+	}
+	return tx.Commit()
+}
+
+var _ connectortest.BulkEditor = suiteSystem{}
 
 func TestConformance(t *testing.T) {
 	configs := []struct {

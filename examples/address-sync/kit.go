@@ -1,7 +1,8 @@
 package main
 
 // What the story needs to be told the same way on every run: a clock that
-// stands still until the story moves it, and a throwaway durable store.
+// stands still until the story moves it, and a throwaway directory for its
+// databases.
 // Nothing here is needed to use Concord; it is copied into each example so
 // that each program builds on its own when copied out of this repository.
 
@@ -41,18 +42,17 @@ func (c *storyClock) Set(hhmm string) {
 	c.t = time.Date(2026, 3, 2, t.Hour(), t.Minute(), 0, 0, time.UTC)
 }
 
-// tempStore opens the embedded durable store in a new temporary directory
-// named after the example. Calling done closes it and removes the
-// directory.
-func tempStore(name string) (store *boltstore.Store, done func(), err error) {
-	dir, err := os.MkdirTemp("", name)
+// tempDir makes a new temporary directory named after the example, for
+// the story's databases. Calling done removes it.
+func tempDir(name string) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", name)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
-	store, err = boltstore.Open(filepath.Join(dir, "concord.db"))
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	return store, func() { store.Close(); os.RemoveAll(dir) }, nil
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// openStore opens the embedded durable store, one file in dir.
+func openStore(dir string) (*boltstore.Store, error) {
+	return boltstore.Open(filepath.Join(dir, "concord.db"))
 }

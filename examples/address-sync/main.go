@@ -1,13 +1,15 @@
-// Command address-sync is a runnable tour of Concord. It keeps one customer
-// in agreement between two in-memory systems that name and shape their
-// fields differently, a customer portal and a warehouse, and tells four
-// scenes:
+// Command address-sync is a runnable tour of Concord on real parts. It
+// keeps one customer in agreement between a customer portal, a SQLite
+// database that the portal's code edits with plain SQL, and a warehouse, a
+// REST API over TLS (an httptest server the program starts), which name
+// and shape their fields differently. The engine keeps its state in the
+// embedded bbolt store. Four scenes:
 //
-//  1. The customer changes the shipping address in the portal; one cycle
-//     later the warehouse ships to it.
-//  2. A phone edit in the portal and a company-name edit in the warehouse,
-//     at the same time: both survive, where a record-level
-//     last-writer-wins sync loses one of them.
+//  1. The customer changes the shipping address in the portal (an UPDATE
+//     of the customers table); one cycle later the warehouse ships to it.
+//  2. A phone edit in the portal and a company-name edit through the
+//     warehouse's API, at the same time: both survive, where a
+//     record-level last-writer-wins sync loses one of them.
 //  3. A whole new address in the portal and a postal-code fix of the old
 //     address in the warehouse: the address is a field group, merged as one
 //     unit, so the result is one of the two complete addresses, never a mix.
@@ -19,8 +21,8 @@
 //
 //	go run ./examples/address-sync
 //
-// Its output is deterministic: the systems and the engine share a story
-// clock that stands still until the story moves it.
+// Its output is deterministic: the database, the API and the engine share
+// a story clock that stands still until the story moves it.
 package main
 
 import (
@@ -33,10 +35,8 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
-	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/transform"
 )
 
@@ -135,7 +135,7 @@ type world struct {
 	out     io.Writer
 	clock   *storyClock
 	engine  *recsync.Engine
-	fakes   map[concord.SystemID]*fake.System
+	sys     *realSystems
 	maps    map[concord.SystemID]*transform.Mapping
 	events  []audit.Event // every event the engine emitted, in order
 	shown   int           // events[:shown] have been printed
@@ -144,10 +144,25 @@ type world struct {
 	result  outcome
 }
 
-func newWorld(out io.Writer, st store.Store) (*world, error) {
-	w := &world{out: out, clock: &storyClock{}, fakes: map[concord.SystemID]*fake.System{},
-		maps: map[concord.SystemID]*transform.Mapping{}}
+// newWorld opens the portal's database and the engine's store in dir and
+// starts the warehouse's API. Calling close stops them.
+func newWorld(out io.Writer, dir string) (w *world, close func(), err error) {
+	w = &world{out: out, clock: &storyClock{}, maps: map[concord.SystemID]*transform.Mapping{}}
 	w.clock.Set("09:00")
+	st, err := openStore(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w.sys, err = openSystems(dir, w.clock); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	close = func() { w.sys.close(); st.Close() }
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
 	cfg := recsync.Config{
 		Groups: map[string][]string{"address": address},
 		// The warehouse owns credit_limit; every other conflict goes
@@ -170,31 +185,29 @@ func newWorld(out io.Writer, st store.Store) (*world, error) {
 	for _, id := range systems {
 		m, err := mappingFor(id)
 		if err != nil {
-			return nil, fmt.Errorf("mapping of %s: %w", id, err)
+			return nil, nil, fmt.Errorf("mapping of %s: %w", id, err)
 		}
-		f := fake.New(string(id), fake.WithClock(w.clock.Now))
-		w.fakes[id], w.maps[id] = f, m
-		cfg.Systems = append(cfg.Systems, recsync.System{ID: id, Connector: f, Inbound: m.Inbound(), Outbound: m.Outbound()})
+		w.maps[id] = m
+		cfg.Systems = append(cfg.Systems, recsync.System{ID: id, Connector: w.sys.connector(id), Inbound: m.Inbound(), Outbound: m.Outbound()})
 	}
-	e, err := recsync.New(cfg)
-	if err != nil {
-		return nil, err
+	if w.engine, err = recsync.New(cfg); err != nil {
+		return nil, nil, err
 	}
-	w.engine = e
-	return w, nil
+	return w, close, nil
 }
 
 // run tells the story to out and returns the state after each scene.
 func run(out io.Writer) (*outcome, error) {
-	store, done, err := tempStore("address-sync")
+	dir, done, err := tempDir("address-sync")
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	w, err := newWorld(out, store)
+	w, close, err := newWorld(out, dir)
 	if err != nil {
 		return nil, err
 	}
+	defer close()
 	ctx := context.Background()
 	w.introduce()
 	for _, s := range []func(context.Context) error{w.setup, w.newAddress, w.twoFields, w.addressGroup, w.creditLimit} {
@@ -202,17 +215,22 @@ func run(out io.Writer) (*outcome, error) {
 			return &w.result, err
 		}
 	}
-	return &w.result, nil
+	w.result.requests = w.sys.api.Requests()
+	err = w.sys.db.QueryRowContext(ctx, "SELECT version FROM customers WHERE id = ?", customer).Scan(&w.result.portalVersion)
+	return &w.result, err
 }
 
 func (w *world) introduce() {
 	fmt.Fprintln(w.out, "Concord address-sync: one customer, a portal and a warehouse.")
+	fmt.Fprintln(w.out, "The portal is a SQLite table, customers, edited with SQL (connector/sqltable);")
+	fmt.Fprintln(w.out, "the warehouse a REST API over TLS, edited through its API (connector/rest);")
+	fmt.Fprintln(w.out, "the engine keeps its state in the embedded bbolt store.")
 	fmt.Fprintln(w.out)
 	fmt.Fprintln(w.out, "Each system has its own field names; the engine merges canonical fields:")
 	tw := tabwriter.NewWriter(w.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  canonical\tportal\twarehouse")
+	fmt.Fprintln(tw, "  canonical\tportal column\twarehouse field\t(JSON path)")
 	for _, f := range fields {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.canonical, orDash(f.portal), orDash(f.warehouse))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.canonical, orDash(f.portal), orDash(f.warehouse), orDash(warehousePaths[f.warehouse]))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w.out, "The portal writes the country's name, the warehouse its ISO code.")
@@ -225,26 +243,44 @@ func (w *world) setup(ctx context.Context) error {
 	w.heading("Setup: the customer opens an account")
 	w.quiet = true
 	defer func() { w.quiet = false }()
-	w.edit("09:00", portal, "the customer signs up", map[string]concord.Value{
+	if err := w.edit(ctx, "09:00", portal, "the customer signs up", map[string]concord.Value{
 		"email": "ann@lee.example", "phone": "+44 20 7946 0000", "company": "Lee & Co",
 		"ship_street": "1 Old Road", "ship_city": "Leeds", "ship_zip": "LS1 1AA", "ship_country": "United Kingdom",
-	})
+	}); err != nil {
+		return err
+	}
 	if err := w.cycle(ctx); err != nil {
 		return err
 	}
-	w.edit("09:05", warehouse, "credit control sets a limit", map[string]concord.Value{"credit_limit": 5000})
+	if err := w.edit(ctx, "09:05", warehouse, "credit control sets a limit", map[string]concord.Value{"credit_limit": 5000}); err != nil {
+		return err
+	}
 	if err := w.cycle(ctx); err != nil {
 		return err
 	}
-	_, err := w.endScene(ctx, "setup", nil)
-	return err
+	sc, err := w.endScene(ctx, "setup", nil)
+	if err != nil {
+		return err
+	}
+	// A SQL row has every column: the new customer's credit_line is
+	// NULL, which the portal reports like any other field, and the
+	// portal may not set credit_limit.
+	for _, ev := range sc.events {
+		if ev.Kind == audit.ConflictHeld {
+			fmt.Fprintf(w.out, "At signup the portal's row had %s NULL; held (audit): rule %s: %s.\n", fieldIn(ev.Unit, portal), ev.Rule, ev.Reason)
+			fmt.Fprintln(w.out, "The warehouse's first limit settled it (system-of-record).")
+		}
+	}
+	return nil
 }
 
 func (w *world) newAddress(ctx context.Context) error {
 	w.heading("1. The customer moves: a new shipping address in the portal")
-	w.edit("09:30", portal, "the customer enters the new address", map[string]concord.Value{
+	if err := w.edit(ctx, "09:30", portal, "the customer enters the new address", map[string]concord.Value{
 		"ship_street": "Keizersgracht 12", "ship_city": "Amsterdam", "ship_zip": "1015 CJ", "ship_country": "Netherlands",
-	})
+	}); err != nil {
+		return err
+	}
 	if err := w.cycle(ctx); err != nil {
 		return err
 	}
@@ -262,8 +298,12 @@ func (w *world) twoFields(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.edit("10:00", portal, "the customer updates the phone", map[string]concord.Value{"phone": "+31 20 555 0199"})
-	w.edit("10:01", warehouse, "a clerk corrects the company name", map[string]concord.Value{"company_name": "Lee & Co B.V."})
+	if err := w.edit(ctx, "10:00", portal, "the customer updates the phone", map[string]concord.Value{"phone": "+31 20 555 0199"}); err != nil {
+		return err
+	}
+	if err := w.edit(ctx, "10:01", warehouse, "a clerk corrects the company name", map[string]concord.Value{"company_name": "Lee & Co B.V."}); err != nil {
+		return err
+	}
 
 	// What a record-level last-writer-wins sync would do with the same
 	// two edits: copy the most recently modified record over the other.
@@ -300,10 +340,14 @@ func (w *world) addressGroup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.edit("11:00", portal, "the customer enters another new address", map[string]concord.Value{
+	if err := w.edit(ctx, "11:00", portal, "the customer enters another new address", map[string]concord.Value{
 		"ship_street": "Rue de la Loi 5", "ship_city": "Brussels", "ship_zip": "1000", "ship_country": "Belgium",
-	})
-	w.edit("11:02", warehouse, "a clerk fixes the postcode of the old address", map[string]concord.Value{"postcode": "1015 CK"})
+	}); err != nil {
+		return err
+	}
+	if err := w.edit(ctx, "11:02", warehouse, "a clerk fixes the postcode of the old address", map[string]concord.Value{"postcode": "1015 CK"}); err != nil {
+		return err
+	}
 	cands := map[concord.SystemID]map[string]concord.Value{}
 	for _, id := range systems {
 		c, err := w.canonical(ctx, id)
@@ -312,7 +356,10 @@ func (w *world) addressGroup(ctx context.Context) error {
 		}
 		cands[id] = pick(c, address)
 	}
-	mix := w.fieldByField(pick(before, address), cands)
+	mix, err := w.fieldByField(ctx, pick(before, address), cands)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(w.out, "A field-by-field merge (latest edit per field) would ship to: %s", showUnit(mix, address))
 	if !concord.EqualValues(mix, cands[portal]) && !concord.EqualValues(mix, cands[warehouse]) {
 		fmt.Fprint(w.out, ",\n  an address nobody entered")
@@ -344,8 +391,12 @@ func (w *world) addressGroup(ctx context.Context) error {
 
 func (w *world) creditLimit(ctx context.Context) error {
 	w.heading("4a. credit_limit edited in both systems; the warehouse owns it")
-	w.edit("12:00", warehouse, "credit control lowers the limit", map[string]concord.Value{"credit_limit": 4000})
-	w.edit("12:01", portal, "an account manager raises it", map[string]concord.Value{"credit_line": 9000})
+	if err := w.edit(ctx, "12:00", warehouse, "credit control lowers the limit", map[string]concord.Value{"credit_limit": 4000}); err != nil {
+		return err
+	}
+	if err := w.edit(ctx, "12:01", portal, "an account manager raises it", map[string]concord.Value{"credit_line": 9000}); err != nil {
+		return err
+	}
 	if err := w.cycle(ctx); err != nil {
 		return err
 	}
@@ -359,7 +410,9 @@ func (w *world) creditLimit(ctx context.Context) error {
 	}
 
 	w.heading("4b. credit_limit edited only in the portal: refused and reverted")
-	w.edit("12:10", portal, "the account manager tries again", map[string]concord.Value{"credit_line": 12000})
+	if err := w.edit(ctx, "12:10", portal, "the account manager tries again", map[string]concord.Value{"credit_line": 12000}); err != nil {
+		return err
+	}
 	if err := w.cycle(ctx); err != nil {
 		return err
 	}

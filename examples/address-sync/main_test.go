@@ -270,3 +270,74 @@ func requireLines(t testing.TB, out string, lines ...string) {
 		}
 	}
 }
+
+// The portal's new row has credit_line NULL: the portal reports it like any
+// column, the gate holds it (the warehouse owns the field and nothing
+// canonical exists to revert to), and the warehouse's first limit settles
+// it, written to the portal.
+func TestSignupNullHeldUntilTheOwnerSetsIt(t *testing.T) {
+	res, out := story(t)
+	rec := recorder(t, res.scenes[0])
+	rec.RequireCount(t, audittest.Match{Kind: audit.ConflictHeld, Unit: "credit_limit", System: "portal", Rule: resolve.RuleSystemOfRecord}, 1)
+	ev := rec.Require(t, audittest.Match{Kind: audit.MergeDecided, Unit: "credit_limit", System: "warehouse", Rule: resolve.RuleSystemOfRecord})
+	if !concord.EqualValues(ev.To["credit_limit"], 5000) {
+		t.Errorf("credit_limit settled to %v; want the warehouse's 5000", ev.To)
+	}
+	// Nothing else is held, then or later.
+	for i, sc := range res.scenes {
+		want := 0
+		if i == 0 {
+			want = 1
+		}
+		recorder(t, sc).RequireCount(t, audittest.Match{Kind: audit.ConflictHeld}, want)
+	}
+	requireLines(t, out, `At signup the portal's row had credit_line NULL; held (audit): rule system-of-record: "warehouse" owns "credit_limit"; "portal" may not change it; no canonical value to revert to.`)
+}
+
+// The systems are real: the warehouse's API saw the clerks' edits as
+// PATCHes without preconditions, and Concord's writes as a create that
+// refuses to overwrite (If-None-Match: *) and conditional, idempotent
+// PATCHes (If-Match, Idempotency-Key), each read back (verification); every
+// request carried the token. The portal's row was written once per edit,
+// by a person's SQL or by Concord.
+func TestWritesThroughTheRealSystems(t *testing.T) {
+	res, _ := story(t)
+	var clerk, creates, patches, reads int
+	for _, r := range res.requests {
+		if got := r.Header.Get("Authorization"); got != "Bearer "+warehouseToken {
+			t.Errorf("%s %s?%s: Authorization %q; want the bearer token", r.Method, r.Path, r.Query, got)
+		}
+		if r.Status >= 300 {
+			t.Errorf("%s %s?%s: status %d", r.Method, r.Path, r.Query, r.Status)
+		}
+		switch {
+		case r.Method == "PUT":
+			creates++
+			if r.Header.Get("If-None-Match") != "*" {
+				t.Errorf("create %s without If-None-Match: *: it could overwrite a record created meanwhile", r.Path)
+			}
+		case r.Method == "PATCH" && r.Header.Get("If-Match") == "":
+			clerk++
+		case r.Method == "PATCH":
+			patches++
+			if r.Header.Get("Idempotency-Key") == "" {
+				t.Errorf("Concord's PATCH %s without an Idempotency-Key", r.Path)
+			}
+		case r.Method == "GET" && r.Path == "/v1/records/"+customer:
+			reads++
+		}
+	}
+	// Clerks: 09:05, 10:01, 11:02, 12:00. Concord: the create at 09:00,
+	// then the warehouse is written at 09:30 (address), 10:01 (phone).
+	if clerk != 4 || creates != 1 || patches != 2 {
+		t.Errorf("the API saw %d clerk PATCHes, %d creates and %d conditional PATCHes; want 4, 1 and 2", clerk, creates, patches)
+	}
+	if reads < creates+patches {
+		t.Errorf("%d GETs of the record for %d writes; want each write read back", reads, creates+patches)
+	}
+	// The insert, five UPDATEs by people (09:30, 10:00, 11:00, 12:01,
+	// 12:10) and five by Concord (09:05, 10:01, 11:02, 12:01, 12:10).
+	if res.portalVersion != 11 {
+		t.Errorf("portal row version %d; want 11 (one per write)", res.portalVersion)
+	}
+}

@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/connector/rest/resttest"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 )
@@ -20,6 +22,12 @@ import (
 // outcome is what run reports besides its output, for its test.
 type outcome struct {
 	scenes []scene
+	// requests are what the warehouse's API served, oldest first: the
+	// clerks' edits and Concord's reads and writes.
+	requests []resttest.Request
+	// portalVersion is the version column of the customer's row at the
+	// end: one more for every write, by a person or by Concord.
+	portalVersion int64
 }
 
 // scene is the state after one scene.
@@ -46,17 +54,15 @@ func (w *world) heading(title string) {
 }
 
 // edit is a person editing system s at time at, in the system's own field
-// names.
-func (w *world) edit(at string, s concord.SystemID, who string, f map[string]concord.Value) {
+// names: with SQL in the portal, through the API in the warehouse.
+func (w *world) edit(ctx context.Context, at string, s concord.SystemID, who string, f map[string]concord.Value) error {
 	w.clock.Set(at)
-	w.fakes[s].Edit(customer, f)
-	var parts []string
-	for _, fn := range fields {
-		if v, ok := f[fn.in(s)]; ok && fn.in(s) != "" {
-			parts = append(parts, fn.in(s)+"="+quote(v))
-		}
+	did, err := w.sys.edit(ctx, s, f)
+	if err != nil {
+		return fmt.Errorf("%s at %s, %s: %w", s, at, who, err)
 	}
-	fmt.Fprintf(w.out, "%s  %-9s  %s: %s\n", at, s, who, strings.Join(parts, " "))
+	fmt.Fprintf(w.out, "%s  %-9s  %s:\n%s%s\n", at, s, who, strings.Repeat(" ", 9), did)
+	return nil
 }
 
 // cycle runs one engine cycle and prints what it did. Then it runs another,
@@ -154,7 +160,10 @@ func (w *world) endScene(ctx context.Context, title string, lost []lostEdit) (sc
 		events: append([]audit.Event(nil), w.events[w.started:]...), lost: lost}
 	w.started = len(w.events)
 	for _, id := range systems {
-		rec, _ := w.fakes[id].Record(customer)
+		rec, _, err := w.sys.read(ctx, id)
+		if err != nil {
+			return sc, err
+		}
 		sc.records[id] = rec.Fields
 	}
 	w.result.scenes = append(w.result.scenes, sc)
@@ -196,7 +205,10 @@ func (w *world) endScene(ctx context.Context, title string, lost []lostEdit) (sc
 // canonical returns the customer's record in system s, mapped to the
 // canonical fields by the system's inbound mapping.
 func (w *world) canonical(ctx context.Context, s concord.SystemID) (map[string]concord.Value, error) {
-	rec, ok := w.fakes[s].Record(customer)
+	rec, ok, err := w.sys.read(ctx, s)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, fmt.Errorf("%s has no record %q", s, customer)
 	}
@@ -222,8 +234,14 @@ func (w *world) addressOf(sc scene, s concord.SystemID) string {
 // wins, and every edit of the other system since base (the values both
 // held) that the winner does not share is lost.
 func (w *world) recordLevelLWW(ctx context.Context, base map[string]concord.Value) (winner, loser concord.SystemID, lost []lostEdit, err error) {
-	p, _ := w.fakes[portal].Record(customer)
-	wh, _ := w.fakes[warehouse].Record(customer)
+	p, _, err := w.sys.read(ctx, portal)
+	if err != nil {
+		return "", "", nil, err
+	}
+	wh, _, err := w.sys.read(ctx, warehouse)
+	if err != nil {
+		return "", "", nil, err
+	}
 	winner, loser = portal, warehouse
 	if wh.Modified.After(p.Modified) {
 		winner, loser = warehouse, portal
@@ -249,12 +267,18 @@ func (w *world) recordLevelLWW(ctx context.Context, base map[string]concord.Valu
 // fieldByField merges the systems' edits of the address as a sync that
 // merges field by field would: per field, the value of the system that
 // changed it since base, the one modified last if several did.
-func (w *world) fieldByField(base map[string]concord.Value, edits map[concord.SystemID]map[string]concord.Value) map[string]concord.Value {
+func (w *world) fieldByField(ctx context.Context, base map[string]concord.Value, edits map[concord.SystemID]map[string]concord.Value) (map[string]concord.Value, error) {
+	modified := map[concord.SystemID]time.Time{}
+	for _, id := range systems {
+		r, _, err := w.sys.read(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		modified[id] = r.Modified
+	}
 	order := slices.Clone(systems)
 	slices.SortStableFunc(order, func(a, b concord.SystemID) int {
-		ra, _ := w.fakes[a].Record(customer)
-		rb, _ := w.fakes[b].Record(customer)
-		return ra.Modified.Compare(rb.Modified)
+		return modified[a].Compare(modified[b])
 	})
 	out := maps.Clone(base)
 	for _, id := range order { // later edits overwrite earlier ones
@@ -264,7 +288,7 @@ func (w *world) fieldByField(base map[string]concord.Value, edits map[concord.Sy
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // decision returns the audit event that decided unit in events.
@@ -313,12 +337,14 @@ func showUnit(vals map[string]concord.Value, names []string) string {
 // show formats a value for the tables and audit lines.
 func show(v concord.Value) string { return fmt.Sprint(v) }
 
-// quote formats a value as a person typed it: strings quoted.
-func quote(v concord.Value) string {
-	if s, ok := v.(string); ok {
-		return fmt.Sprintf("%q", s)
+// fieldIn returns what system s calls the canonical field name.
+func fieldIn(name string, s concord.SystemID) string {
+	for _, f := range fields {
+		if f.canonical == name {
+			return f.in(s)
+		}
 	}
-	return fmt.Sprint(v)
+	return name
 }
 
 func orDash(s string) string {

@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -223,15 +224,36 @@ func (s *Server) Edit(key string, patch map[string]any) {
 // EditMany applies patch to every key at one instant of the server's
 // clock, as a bulk edit does.
 func (s *Server) EditMany(keys []string, patch map[string]any) {
+	doc := mustCopy(patch)
+	edits := make(map[string]map[string]any, len(keys))
+	for _, key := range keys {
+		edits[key] = doc
+	}
+	s.EditEach(edits)
+}
+
+// EditEach applies each patch to the record with its key, creating records
+// as Edit does, all at one instant of the server's clock, as one bulk
+// import does: every record edited gets the same updated_at. The change
+// feed lists them in key order. Patches are copied, never retained; it
+// panics on a patch that is not JSON, as Edit does.
+func (s *Server) EditEach(edits map[string]map[string]any) {
+	keys := slices.Sorted(maps.Keys(edits))
+	// Copied before anything changes: a patch that is not JSON panics
+	// with no record edited.
+	docs := make([]map[string]any, len(keys))
+	for i, key := range keys {
+		docs[i] = mustCopy(edits[key])
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
-	for _, key := range keys {
+	for i, key := range keys {
 		e := s.records[key]
 		if e == nil || e.deleted {
 			e = s.revive(key, e)
 		}
-		mergePatch(e.doc, mustCopy(patch))
+		mergePatch(e.doc, mustCopy(docs[i]))
 		s.seq++
 		e.version++
 		e.seq, e.updated = s.seq, now

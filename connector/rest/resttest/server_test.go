@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/concordsync/concord/connector/rest/resttest"
 )
@@ -127,4 +128,55 @@ func TestAuthAndFaultSchedule(t *testing.T) {
 	if a != b || !strings.Contains(a, "4293") || !strings.Contains(a, "200") || !strings.Contains(a, "50") {
 		t.Errorf("schedules %q and %q; want equal, with 429 (Retry-After 3), 5xx and 200", a, b)
 	}
+}
+
+// EditEach stamps every record it edits with one updated_at, gives each its
+// own patch, and applies nothing when one patch is not JSON.
+func TestEditEachAtOneInstant(t *testing.T) {
+	var ticks int
+	clock := func() time.Time {
+		ticks++
+		return time.Date(2026, 3, 2, 9, 0, ticks, 0, time.UTC)
+	}
+	c := newClient(t, resttest.Options{Clock: clock})
+	c.srv.Edit("a", map[string]any{"n": 1, "keep": "a"})
+	c.srv.EditEach(map[string]map[string]any{
+		"b": {"n": 2},
+		"a": {"n": 3, "nested": map[string]any{"x": "y"}},
+		"c": {"n": 4},
+	})
+	st, _, m := c.do("GET", "/changes?limit=10", "")
+	if st != 200 {
+		t.Fatalf("GET /changes: %d %v", st, m)
+	}
+	data, _ := m["data"].([]any)
+	var got []string
+	stamps := map[string]bool{}
+	for _, d := range data {
+		r := d.(map[string]any)
+		got = append(got, fmt.Sprintf("%v:%v", r["id"], r["n"]))
+		stamps[r["updated_at"].(string)] = true
+	}
+	if want := "[a:3 b:2 c:4]"; fmt.Sprint(got) != want {
+		t.Errorf("change feed after EditEach: %v; want %s (each its own patch, in key order)", got, want)
+	}
+	if len(stamps) != 1 || !stamps["2026-03-02T09:00:02Z"] {
+		t.Errorf("updated_at values %v; want the one instant 2026-03-02T09:00:02Z", stamps)
+	}
+	if doc, _ := c.srv.Doc("a"); doc["keep"] != "a" || fmt.Sprint(doc["nested"]) != "map[x:y]" {
+		t.Errorf("record a after EditEach: %v; want the patch merged into it", doc)
+	}
+
+	defer func() {
+		if recover() == nil {
+			t.Error("EditEach with a patch that is not JSON did not panic")
+		}
+		if doc, _ := c.srv.Doc("a"); fmt.Sprint(doc["n"]) != "3" {
+			t.Errorf("record a after a failed EditEach: n=%v; want 3, untouched", doc["n"])
+		}
+		if _, ok := c.srv.Doc("z"); ok {
+			t.Error("EditEach that panicked created record z")
+		}
+	}()
+	c.srv.EditEach(map[string]map[string]any{"a": {"n": 9}, "z": {"n": 1}, "zz": {"bad": func() {}}})
 }
