@@ -16,10 +16,7 @@ import (
 )
 
 // HeldConflict is one unit of one record waiting for a person, as
-// [Engine.Holds] listed it. The embedded hold gives its Candidates (in the
-// order the resolver saw them, each with its system, values, version and
-// modification time), the common Base when BaseKnown, the Rule and Reason
-// of the resolver or gate that held it, and Since (when it was first held).
+// [Engine.Holds] listed it.
 type HeldConflict struct {
 	Key  string
 	Unit string
@@ -28,7 +25,25 @@ type HeldConflict struct {
 	// revision is no longer the hold's (a cycle added or replaced a
 	// candidate since the person looked).
 	Revision string
-	state.Hold
+	// Candidates compete, in the order the resolver saw them (stable from
+	// one listing to the next), each with its system, values, version
+	// and modification time; Settlement.Candidate is an index into it.
+	Candidates []resolve.Candidate
+	// Base is the common ancestor of the candidates' values, when
+	// BaseKnown.
+	Base      map[string]concord.Value
+	BaseKnown bool
+	// Rule and Reason of the resolver or gate that held the unit.
+	Rule   resolve.Rule
+	Reason string
+	// Since is when the unit was first held.
+	Since time.Time
+}
+
+// heldConflict lists the hold h on unit of key.
+func heldConflict(key, unit string, h *state.Hold) HeldConflict {
+	return HeldConflict{Key: key, Unit: unit, Revision: h.Revision(), Candidates: h.Candidates, Base: h.Base,
+		BaseKnown: h.BaseKnown, Rule: resolve.Rule(h.Rule), Reason: h.Reason, Since: h.Since}
 }
 
 // Settlement is a person's decision on a held unit, for [Engine.Settle].
@@ -104,7 +119,7 @@ func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
 		}
 		for name, u := range st.Units {
 			if u.Hold != nil {
-				out = append(out, HeldConflict{Key: k, Unit: name, Revision: u.Hold.Revision(), Hold: *u.Hold})
+				out = append(out, heldConflict(k, name, u.Hold))
 			}
 		}
 	}

@@ -795,7 +795,8 @@ func (w *world) holds() ([]recsync.HeldConflict, error) {
 		}
 		for _, name := range slices.Sorted(mapsKeys(st.Units)) {
 			if u := st.Units[name]; u.Hold != nil {
-				out = append(out, recsync.HeldConflict{Key: k, Unit: name, Revision: u.Hold.Revision(), Hold: *u.Hold})
+				out = append(out, recsync.HeldConflict{Key: k, Unit: name, Revision: u.Hold.Revision(), Candidates: u.Hold.Candidates,
+					Base: u.Hold.Base, BaseKnown: u.Hold.BaseKnown, Rule: resolve.Rule(u.Hold.Rule), Reason: u.Hold.Reason, Since: u.Hold.Since})
 			}
 		}
 	}
