@@ -1,17 +1,12 @@
 package connector_test
 
 import (
-	"go/parser"
-	"go/token"
 	"math/big"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/concordsync/concord/connector"
 )
@@ -133,28 +128,6 @@ func TestRetryAfterHTTPDateEdges(t *testing.T) {
 		ht, herr := http.ParseTime(tc.in)
 		if (herr == nil) != tc.ok {
 			t.Errorf("net/http reads %q as %v, %v; the table says ok = %v", tc.in, ht, herr, tc.ok)
-		}
-	}
-}
-
-// The connector package parses HTTP dates itself: importing net/http for
-// http.ParseTime alone would pull about a hundred packages into every
-// host.
-func TestConnectorDoesNotImportNetHTTP(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil || len(files) == 0 {
-		t.Fatal(files, err)
-	}
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
-		require.NoError(t, err)
-		for _, imp := range f.Imports {
-			if imp.Path.Value == `"net/http"` {
-				t.Errorf("%s imports net/http", name)
-			}
 		}
 	}
 }
