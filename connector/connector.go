@@ -1,6 +1,6 @@
 // Package connector defines how Concord talks to one system: the
 // [Connector] interface a host implements per system, the optional abilities
-// a connector may add ([Getter], [Scanner]), and the error classes the engine
+// a connector may add ([Getter], [Scanner], [ScanStarter]), and the error classes the engine
 // acts on ([ErrTransient], [ErrRateLimited], [ErrConflict], [ErrPermanent],
 // [ErrNotFound]).
 //
@@ -128,13 +128,40 @@ type Getter interface {
 }
 
 // Scanner is an optional ability: reading every record, in pages, in a
-// stable order. The engine does not call it today: a first sync reads the
-// change feed from the empty Cursor. It is for hosts and tools that need
-// every record (a full comparison of two systems), and connectortest
-// checks it when a connector has it.
+// stable order. The engine uses it for a system's first sync (when the
+// system has no stored cursor: it was just added, or a person reset its
+// cursor to the start; see sync.System.FirstSync): it reads every record
+// by Scan instead of replaying the whole change feed, a page per call,
+// resumable after a crash, then follows the change feed from where it
+// ended when the scan began (see [ScanStarter]). Hosts and tools that need
+// every record (a full comparison of two systems) use it too, and
+// connectortest checks it when a connector has it.
 type Scanner interface {
 	// Scan returns up to limit records after cursor in the system's key
 	// order, and the cursor to continue from; Batch.More is false on the
-	// last page.
+	// last page. Scan returns live records only (none with Deleted set).
 	Scan(ctx context.Context, cursor Cursor, limit int) (Batch, error)
+}
+
+// ScanStarter is an optional ability of a [Scanner]: it says, before a
+// scan begins, where the change feed ends and how many records the scan
+// will read. The engine calls StartScan once per first sync, before the
+// first Scan call, and stores its answer with the scan's progress.
+//
+// Without it the engine reads the change feed from the start once the scan
+// is done (correct, as the engine recognises records it already has, but
+// it reads every change again), and reports no estimate.
+type ScanStarter interface {
+	StartScan(ctx context.Context) (ScanStart, error)
+}
+
+// ScanStart is the answer of [ScanStarter.StartScan].
+type ScanStart struct {
+	// Feed is a change-feed cursor from which Changes returns every
+	// change committed after StartScan was called (it may return some
+	// earlier ones again). The empty Cursor means the start of the feed.
+	Feed Cursor
+	// Estimate is about how many records the scan will return, for
+	// progress reports; 0 means unknown. It need not be exact.
+	Estimate int64
 }

@@ -425,6 +425,51 @@ func checkScanner(e *env) {
 	}
 }
 
+// checkScanStarter checks that the feed cursor StartScan returns misses no
+// change made after it, and that its estimate is plausible.
+func checkScanStarter(e *env) {
+	st, ok := e.conn.(connector.ScanStarter)
+	if !ok {
+		e.t.Skip("the connector does not implement connector.ScanStarter")
+	}
+	if _, ok := e.conn.(connector.Scanner); !ok {
+		e.t.Fatal("the connector implements connector.ScanStarter but not connector.Scanner; want both")
+	}
+	if _, err := st.StartScan(e.ctx); err != nil {
+		e.t.Fatalf("StartScan on a fresh system: %v", err)
+	}
+	m := model{}
+	for i := range 6 {
+		e.edit(m, key(i), e.s.fresh(i))
+	}
+	start, err := st.StartScan(e.ctx)
+	if err != nil {
+		e.t.Fatalf("StartScan: %v", err)
+	}
+	if start.Estimate < 0 || start.Estimate > 0 && (start.Estimate < 3 || start.Estimate > 12) {
+		e.t.Errorf("StartScan with 6 records: Estimate %d; want 0 (unknown) or about 6", start.Estimate)
+	}
+	after := model{}
+	e.edit(after, key(1), e.s.count(101))
+	e.edit(after, key(4), e.s.count(104))
+	e.edit(after, key(9), e.s.fresh(9))
+	recs, _ := e.drain(start.Feed, readLimit)
+	e.expectIncludes(fmt.Sprintf("Changes from the cursor StartScan returned (%q)", start.Feed),
+		latest(recs), merged(m, after), key(1), key(4), key(9))
+}
+
+// merged returns base with the fields of over merged in.
+func merged(base, over model) model {
+	out := model{}
+	for k, f := range base {
+		out.merge(k, f)
+	}
+	for k, f := range over {
+		out.merge(k, f)
+	}
+	return out
+}
+
 func checkCancelled(e *env) {
 	e.edit(nil, "ct-a", e.s.fresh(1))
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -445,6 +490,9 @@ func checkCancelled(e *env) {
 	}
 	if s, ok := e.conn.(connector.Scanner); ok {
 		calls = append(calls, namedCall{"Scan", func() error { _, err := s.Scan(ctx, "", readLimit); return err }})
+	}
+	if s, ok := e.conn.(connector.ScanStarter); ok {
+		calls = append(calls, namedCall{"StartScan", func() error { _, err := s.StartScan(ctx); return err }})
 	}
 	for _, c := range calls {
 		done := make(chan error, 1)

@@ -186,6 +186,7 @@ var checks = []check{
 	{"ApplyEchoesInFeed", checkEchoes},
 	{"Getter", checkGetter},
 	{"Scanner", checkScanner},
+	{"ScanStarter", checkScanStarter},
 	{"CancelledContext", checkCancelled},
 }
 

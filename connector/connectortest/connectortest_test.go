@@ -169,6 +169,14 @@ type broken struct {
 	apply   func(context.Context, []connector.Patch) ([]connector.Result, error)
 	scan    func(context.Context, connector.Cursor, int) (connector.Batch, error)
 	get     func(context.Context, []string) ([]concord.Record, error)
+	start   func(context.Context) (connector.ScanStart, error)
+}
+
+func (b *broken) StartScan(ctx context.Context) (connector.ScanStart, error) {
+	if b.start != nil {
+		return b.start(ctx)
+	}
+	return b.System.StartScan(ctx)
 }
 
 func (b *broken) Get(ctx context.Context, keys []string) ([]concord.Record, error) {
@@ -229,7 +237,24 @@ func TestSuiteDetectsBrokenConnectors(t *testing.T) {
 		{name: "NoTagsNotClaimed", opts: []fake.Option{fake.WithoutTags()},
 			features: func(h *Harness) { h.Conditional = false }, wantSkip: []string{"ConditionalWrites"}},
 		{name: "ConnectorOnly", wrap: func(s *fake.System) connector.Connector { return struct{ connector.Connector }{s} },
-			wantSkip: []string{"Getter", "Scanner"}},
+			wantSkip: []string{"Getter", "Scanner", "ScanStarter"}},
+		{name: "ScanStartPastTheEnd", wrap: func(s *fake.System) connector.Connector {
+			// A feed cursor taken as "the latest change plus one": the
+			// first change after StartScan is never read.
+			return &broken{System: s, start: func(ctx context.Context) (connector.ScanStart, error) {
+				st, err := s.StartScan(ctx)
+				n, _ := strconv.ParseUint(string(st.Feed), 10, 64)
+				st.Feed = connector.Cursor(strconv.FormatUint(n+1, 10))
+				return st, err
+			}}
+		}, only: []string{"ScanStarter"}, wantFail: []string{"ScanStarter"}, wantMsg: "from the cursor StartScan returned"},
+		{name: "ScanStartWildEstimate", wrap: func(s *fake.System) connector.Connector {
+			return &broken{System: s, start: func(ctx context.Context) (connector.ScanStart, error) {
+				st, err := s.StartScan(ctx)
+				st.Estimate *= 1000
+				return st, err
+			}}
+		}, only: []string{"ScanStarter"}, wantFail: []string{"ScanStarter"}, wantMsg: "want 0 (unknown) or about 6"},
 		{name: "DropsEveryThirdChange", wrap: func(s *fake.System) connector.Connector {
 			var mu sync.Mutex
 			n := 0

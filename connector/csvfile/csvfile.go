@@ -91,9 +91,10 @@ import (
 
 // Compile-time checks of the abilities a Connector offers.
 var (
-	_ connector.Connector = (*Connector)(nil)
-	_ connector.Getter    = (*Connector)(nil)
-	_ connector.Scanner   = (*Connector)(nil)
+	_ connector.Connector   = (*Connector)(nil)
+	_ connector.Getter      = (*Connector)(nil)
+	_ connector.Scanner     = (*Connector)(nil)
+	_ connector.ScanStarter = (*Connector)(nil)
 )
 
 // DefaultMaxFileSize is the largest file a Connector reads when
@@ -573,6 +574,26 @@ func (c *Connector) Get(ctx context.Context, keys []string) ([]concord.Record, e
 		}
 	}
 	return out, nil
+}
+
+// StartScan compares the file with the snapshot, as Changes does, and
+// returns the cursor of the snapshot's latest change (an edit of the file
+// after that has a later one) and the number of well-formed rows.
+func (c *Connector) StartScan(ctx context.Context) (connector.ScanStart, error) {
+	if err := ctx.Err(); err != nil {
+		return connector.ScanStart{}, err
+	}
+	c.mu.Lock()
+	v, snap, fresh, err := c.refresh()
+	c.mu.Unlock()
+	if err != nil {
+		return connector.ScanStart{}, err
+	}
+	c.report(fresh)
+	return connector.ScanStart{
+		Feed:     connector.Cursor(snap.Epoch + ":" + strconv.FormatUint(snap.Seq, 10)),
+		Estimate: int64(len(v.recs)),
+	}, nil
 }
 
 // Scan returns up to limit records in key order after the key that cursor

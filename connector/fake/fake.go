@@ -37,9 +37,10 @@ import (
 
 // Compile-time checks of the abilities a System offers.
 var (
-	_ connector.Connector = (*System)(nil)
-	_ connector.Getter    = (*System)(nil)
-	_ connector.Scanner   = (*System)(nil)
+	_ connector.Connector   = (*System)(nil)
+	_ connector.Getter      = (*System)(nil)
+	_ connector.Scanner     = (*System)(nil)
+	_ connector.ScanStarter = (*System)(nil)
 )
 
 // Op names one kind of connector call, for [System.FailNext] and
@@ -48,14 +49,16 @@ type Op int
 
 // The connector calls a System counts and can fail.
 const (
-	OpChanges Op = iota // Changes
-	OpApply             // Apply
-	OpGet               // Get
-	OpScan              // Scan
+	OpChanges   Op = iota // Changes
+	OpApply               // Apply
+	OpGet                 // Get
+	OpScan                // Scan
+	OpStartScan           // StartScan
 	numOps
 )
 
-// String returns the method name: "Changes", "Apply", "Get" or "Scan".
+// String returns the method name: "Changes", "Apply", "Get", "Scan" or
+// "StartScan".
 func (op Op) String() string {
 	switch op {
 	case OpChanges:
@@ -66,6 +69,8 @@ func (op Op) String() string {
 		return "Get"
 	case OpScan:
 		return "Scan"
+	case OpStartScan:
+		return "StartScan"
 	}
 	return "Op(" + strconv.Itoa(int(op)) + ")"
 }
@@ -657,6 +662,20 @@ func (s *System) Scan(ctx context.Context, cursor connector.Cursor, limit int) (
 	}
 	b.More = i < len(keys)
 	return b, nil
+}
+
+// StartScan returns the cursor of the latest change (every later change
+// comes after it) and the number of live records.
+func (s *System) StartScan(ctx context.Context) (connector.ScanStart, error) {
+	if err := s.enter(ctx, OpStartScan); err != nil {
+		return connector.ScanStart{}, err
+	}
+	defer s.mu.Unlock()
+	st := connector.ScanStart{Estimate: int64(len(s.liveKeysLocked()))}
+	if s.seq > 0 {
+		st.Feed = connector.Cursor(strconv.FormatUint(s.seq, 10))
+	}
+	return st, nil
 }
 
 // ---- internals; callers hold s.mu unless noted ----

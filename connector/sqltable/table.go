@@ -3,7 +3,9 @@ package sqltable
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -37,9 +39,10 @@ type Table struct {
 }
 
 var (
-	_ connector.Connector = (*Table)(nil)
-	_ connector.Getter    = (*Table)(nil)
-	_ connector.Scanner   = (*Table)(nil)
+	_ connector.Connector   = (*Table)(nil)
+	_ connector.Getter      = (*Table)(nil)
+	_ connector.Scanner     = (*Table)(nil)
+	_ connector.ScanStarter = (*Table)(nil)
 )
 
 // New checks cfg and returns a connector for the table. It does not touch
@@ -429,6 +432,31 @@ func (t *Table) Get(ctx context.Context, keys []string) ([]concord.Record, error
 		}
 	}
 	return out, nil
+}
+
+// StartScan returns a feed cursor at the greatest tracking value in the
+// table now (a later pass of Changes starts the overlap window before it,
+// so a row committed late with an earlier value is still read) and the
+// number of live rows.
+func (t *Table) StartScan(ctx context.Context) (connector.ScanStart, error) {
+	var st connector.ScanStart
+	q := "SELECT " + quote(t.trackCol) + " FROM " + t.table + " WHERE " + quote(t.trackCol) + " IS NOT NULL ORDER BY " + quote(t.trackCol) + " DESC LIMIT 1"
+	var v any
+	switch err := t.cfg.DB.QueryRowContext(ctx, q).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows): // an empty table: the feed from its start
+	case err != nil:
+		return connector.ScanStart{}, t.dbErr(ctx, err)
+	default:
+		hi, err := t.trackText(v)
+		if err != nil {
+			return connector.ScanStart{}, connector.Permanent(&FieldError{Table: t.cfg.Table, Field: t.trackCol, Reason: err.Error(), Err: ErrValue})
+		}
+		st.Feed = t.encodeCursor(cursorState{Hi: &hi})
+	}
+	if err := t.cfg.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.table+" WHERE "+t.live()).Scan(&st.Estimate); err != nil {
+		return connector.ScanStart{}, t.dbErr(ctx, err)
+	}
+	return st, nil
 }
 
 // Scan returns up to limit live records after cursor in key order. A
