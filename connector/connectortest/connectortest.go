@@ -31,8 +31,10 @@
 // written comes back as the same value), Apply (field-level patches, Create,
 // one Result per patch in order with failures isolated, conditional and
 // idempotent writes, deletes, writes echoed in the feed), the optional
-// [connector.Getter] and [connector.Scanner] abilities when the connector
-// has them, prompt return on a cancelled context, and no goroutine left
+// [connector.Getter], [connector.Scanner] and [connector.ScanStarter]
+// abilities when the connector has them (for ScanStarter: the feed cursor
+// it returns misses no change made after it, and its estimate is 0 or
+// about the number of records), prompt return on a cancelled context, and no goroutine left
 // running after each check. Checks for features the Harness does not claim
 // are skipped with a message.
 //
@@ -126,7 +128,8 @@ type Harness struct {
 // connector). Edits must show up in the connector's change feed.
 type System interface {
 	// Connector returns the connector under test. The suite checks
-	// whether it also implements connector.Getter and connector.Scanner.
+	// whether it also implements connector.Getter, connector.Scanner and
+	// connector.ScanStarter.
 	Connector() connector.Connector
 	// Edit merges fields into the record with key, creating the record
 	// if it does not exist; a nil value empties a field.
