@@ -27,6 +27,9 @@ type Memory struct {
 	held    map[string]bool
 	dead    map[uint64]DeadLetter
 	deadSeq uint64
+	keys    []string // the keys of states, sorted: Keys pages through it
+	values  map[string][]byte
+	audit   []AuditEntry // entry n is audit[n-1]
 }
 
 var _ Store = (*Memory)(nil)
@@ -56,6 +59,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		pending: map[string]bool{},
 		held:    map[string]bool{},
 		dead:    map[uint64]DeadLetter{},
+		values:  map[string][]byte{},
 	}
 	for _, o := range opts {
 		o(m)
@@ -82,7 +86,28 @@ func (s *Memory) Snapshot() *Memory {
 	for id, d := range s.dead {
 		c.dead[id] = cloneDead(d)
 	}
+	c.keys = slices.Clone(s.keys)
+	for name, v := range s.values {
+		c.values[name] = slices.Clone(v)
+	}
+	c.audit = make([]AuditEntry, len(s.audit))
+	for i, e := range s.audit {
+		c.audit[i] = cloneEntry(e)
+	}
 	return c
+}
+
+// cloneBytes copies b, keeping nil nil and empty empty.
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+func cloneEntry(e AuditEntry) AuditEntry {
+	e.Data = cloneBytes(e.Data)
+	return e
 }
 
 func cloneState(st State) State {
@@ -146,6 +171,22 @@ func (s *Memory) Cursor(ctx context.Context, system concord.SystemID) (connector
 	return s.cursors[system], nil
 }
 
+// Value implements [Meta].
+func (s *Memory) Value(ctx context.Context, name string) ([]byte, error) {
+	if err := CheckValueName(name); err != nil {
+		return nil, fmt.Errorf("concord: memory store: %w", err)
+	}
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	v, ok := s.values[name]
+	if !ok {
+		return nil, nil
+	}
+	return append(make([]byte, 0, len(v)), v...), nil
+}
+
 // AcquireLease implements [Leases] by [NextLease].
 func (s *Memory) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
 	if err := s.lock(ctx); err != nil {
@@ -205,6 +246,49 @@ func (s *Memory) Held(ctx context.Context) ([]string, error) {
 	return firstKeys(s.held, len(s.held)), nil
 }
 
+// Keys implements [Records] by a binary search in the sorted keys.
+func (s *Memory) Keys(ctx context.Context, after string, limit int) ([]string, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	i, found := slices.BinarySearch(s.keys, after)
+	if found {
+		i++
+	}
+	rest := s.keys[i:]
+	return slices.Clone(rest[:min(len(rest), max(limit, 0))]), nil
+}
+
+// AuditHead implements [AuditLog].
+func (s *Memory) AuditHead(ctx context.Context) (AuditEntry, error) {
+	if err := s.lock(ctx); err != nil {
+		return AuditEntry{}, err
+	}
+	defer s.mu.Unlock()
+	if len(s.audit) == 0 {
+		return AuditEntry{}, nil
+	}
+	return cloneEntry(s.audit[len(s.audit)-1]), nil
+}
+
+// AuditEntries implements [AuditLog]: entry n is at index n-1.
+func (s *Memory) AuditEntries(ctx context.Context, after uint64, limit int) ([]AuditEntry, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := []AuditEntry{}
+	if after >= uint64(len(s.audit)) || limit <= 0 {
+		return out, nil
+	}
+	rest := s.audit[after:]
+	for _, e := range rest[:min(len(rest), limit)] {
+		out = append(out, cloneEntry(e))
+	}
+	return out, nil
+}
+
 func firstKeys(set map[string]bool, limit int) []string {
 	keys := slices.Sorted(maps.Keys(set))
 	if limit < 0 {
@@ -247,6 +331,9 @@ func (s *Memory) Commit(ctx context.Context, c *Commit) error {
 	if c == nil {
 		return fmt.Errorf("concord: memory store: nil Commit")
 	}
+	if err := CheckValueNames(c.Values); err != nil {
+		return fmt.Errorf("concord: memory store: commit: %w", err)
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -264,8 +351,15 @@ func (s *Memory) Commit(ctx context.Context, c *Commit) error {
 			return fmt.Errorf("%w: record %q is at revision %d, not %d", ErrStale, st.Key, rev, st.Rev)
 		}
 	}
+	if err := CheckAudit(uint64(len(s.audit)), c.Audit); err != nil {
+		return fmt.Errorf("concord: memory store: %w", err)
+	}
 	maps.Copy(s.cursors, c.Cursors)
+	var added []string
 	for _, st := range c.States {
+		if _, ok := s.states[st.Key]; !ok {
+			added = append(added, st.Key)
+		}
 		cp := cloneState(st)
 		cp.Rev++
 		s.states[st.Key] = cp
@@ -281,7 +375,41 @@ func (s *Memory) Commit(ctx context.Context, c *Commit) error {
 		d.ID = s.deadSeq
 		s.dead[d.ID] = d
 	}
+	for name, v := range c.Values {
+		if v == nil {
+			delete(s.values, name)
+		} else {
+			s.values[name] = cloneBytes(v)
+		}
+	}
+	for _, e := range c.Audit {
+		s.audit = append(s.audit, cloneEntry(e))
+	}
+	s.addKeys(added)
 	return nil
+}
+
+// addKeys merges new keys (not stored yet; a key may repeat) into the
+// sorted keys: one pass, however many there are.
+func (s *Memory) addKeys(added []string) {
+	if len(added) == 0 {
+		return
+	}
+	slices.Sort(added)
+	added = slices.Compact(added)
+	merged := make([]string, 0, len(s.keys)+len(added))
+	i, j := 0, 0
+	for i < len(s.keys) && j < len(added) {
+		if s.keys[i] < added[j] {
+			merged = append(merged, s.keys[i])
+			i++
+		} else {
+			merged = append(merged, added[j])
+			j++
+		}
+	}
+	merged = append(append(merged, s.keys[i:]...), added[j:]...)
+	s.keys = merged
 }
 
 func setFlag(set map[string]bool, key string, on bool) {

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
@@ -33,6 +37,11 @@ var ErrNotFound = errors.New("concord: dead letter not found")
 // they detect; the engine wraps it for Data its codec refuses.
 var ErrDamaged = errors.New("concord: stored data damaged")
 
+// ErrInvalidName is wrapped by the error of a [Committer.Commit] or
+// [Meta.Value] given a value name that no store may hold (see
+// [CheckValueName]). A commit refused for it applies nothing.
+var ErrInvalidName = errors.New("concord: invalid value name")
+
 // Store is everything the engine needs from the place its state lives.
 // Every method is safe for concurrent use, honours its context (a cancelled
 // context is an error, and nothing is changed), and returns data the caller
@@ -45,11 +54,12 @@ type Store interface {
 	Leases
 	Records
 	DeadLetters
+	AuditLog
 	Committer
 }
 
-// Meta holds the identities the engine's versions are made of, and the
-// systems' cursors.
+// Meta holds the identities the engine's versions are made of, the
+// systems' cursors and the engine's own named values.
 type Meta interface {
 	// Actor returns the actor number for name, assigning the next unused
 	// one (from 1) the first time a name is seen. Numbers are never
@@ -69,6 +79,11 @@ type Meta interface {
 	// Cursor returns the stored cursor of a system ("" if none). Cursors
 	// are written by [Commit.Cursors].
 	Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error)
+	// Value returns the engine value stored under name, or nil (and no
+	// error) if there is none. Values are written by [Commit.Values]. A
+	// value stored empty is returned as a non-nil empty slice. A name
+	// that [CheckValueName] refuses is an error wrapping [ErrInvalidName].
+	Value(ctx context.Context, name string) ([]byte, error)
 }
 
 // Leases keeps time-limited exclusive rights to run cycles of a pipeline.
@@ -97,6 +112,12 @@ type Records interface {
 	// Held returns the keys, in byte order, of states stored with Held
 	// set: a unit waits for a person.
 	Held(ctx context.Context) ([]string, error)
+	// Keys returns up to limit keys of stored states, in byte order,
+	// greater than after ("" starts at the first). It must not read every
+	// state to do so. (For passes over every record: re-encryption after a
+	// key rotation, reconciliation.) A limit that is not positive returns
+	// no keys.
+	Keys(ctx context.Context, after string, limit int) ([]string, error)
 }
 
 // DeadLetters reads the dead letters.
@@ -107,6 +128,32 @@ type DeadLetters interface {
 	// wrapping [ErrNotFound]. It must not scan every dead letter: the
 	// engine calls it to replay or discard one.
 	DeadLetter(ctx context.Context, id uint64) (DeadLetter, error)
+}
+
+// AuditLog reads the audit log: entries the engine committed with
+// [Commit.Audit].
+//
+// The log is an outbox: each entry is committed in the same atomic commit
+// as the state it describes, and delivered to sinks afterwards. The store
+// numbers nothing itself; the engine gives each entry its Seq (and chains
+// their hashes inside Data), and the store only refuses entries that do not
+// continue the log (see [CheckAudit]).
+type AuditLog interface {
+	// AuditHead returns the entry with the greatest Seq, or the zero
+	// AuditEntry (Seq 0) if the log is empty.
+	AuditHead(ctx context.Context) (AuditEntry, error)
+	// AuditEntries returns up to limit entries with Seq > after, in Seq
+	// order. It must not read the whole log to do so (index by Seq). A
+	// limit that is not positive returns no entries.
+	AuditEntries(ctx context.Context, after uint64, limit int) ([]AuditEntry, error)
+}
+
+// AuditEntry is one entry of the audit log as stored.
+type AuditEntry struct {
+	// Seq numbers the entries 1, 2, 3, ... with no gaps.
+	Seq uint64
+	// Data is the engine's encoding of the entry, returned byte for byte.
+	Data []byte
 }
 
 // Committer applies changes.
@@ -175,6 +222,99 @@ type Commit struct {
 	// commit (replayed or discarded). IDs that are gone already are
 	// ignored, so a settlement may be committed twice.
 	RemoveDeadLetters []uint64
+	// Values to store, by name; a nil value deletes the name, a non-nil
+	// empty one stores an empty value. Names are not empty, at most
+	// [MaxValueName] bytes, valid UTF-8 and without NUL bytes (see
+	// [CheckValueName]), else the commit is refused with an error wrapping
+	// [ErrInvalidName] and nothing is applied.
+	Values map[string][]byte
+	// Audit entries to append. The first one's Seq must be the stored
+	// head's Seq+1 and the rest consecutive, else the commit fails with
+	// [ErrStale] (another writer appended meanwhile) and nothing is
+	// applied. Stores check it with [CheckAudit].
+	Audit []AuditEntry
+}
+
+// MaxValueName is the greatest length in bytes of the name of an engine
+// value ([Commit.Values]).
+const MaxValueName = 200
+
+// CheckValueName returns nil if name may name an engine value in every
+// store: not empty, at most [MaxValueName] bytes, valid UTF-8 and without
+// NUL bytes (so that a database may keep it as text). Otherwise it returns
+// an error wrapping [ErrInvalidName] that quotes the name. Every store in
+// this module applies this one rule, in Commit and in Value.
+func CheckValueName(name string) error {
+	var why string
+	switch {
+	case name == "":
+		why = "empty"
+	case len(name) > MaxValueName:
+		return fmt.Errorf("%w: %.40q... is %d bytes long, more than %d", ErrInvalidName, name, len(name), MaxValueName)
+	case !utf8.ValidString(name):
+		why = "not valid UTF-8"
+	case strings.IndexByte(name, 0) >= 0:
+		why = "holds a NUL byte"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %q is %s", ErrInvalidName, name, why)
+}
+
+// CheckValueNames applies [CheckValueName] to every name of values, in
+// byte order, and returns the first error.
+func CheckValueNames(values map[string][]byte) error {
+	if len(values) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := CheckValueName(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AuditSeqError is the error of a commit whose audit entries do not
+// continue the log: the first entry is not the head's Seq+1, or the
+// entries are not consecutive. It matches [ErrStale] with errors.Is (in
+// the engine's use, another writer appended meanwhile).
+type AuditSeqError struct {
+	// Head is the Seq of the stored head (0 for an empty log).
+	Head uint64
+	// Index is the position in [Commit.Audit] of the first entry out of
+	// sequence, and Seq that entry's Seq; Want is the Seq it needed.
+	Index     int
+	Seq, Want uint64
+}
+
+func (e *AuditSeqError) Error() string {
+	return fmt.Sprintf("%v: audit entry %d of the commit has seq %d, not %d (the log's head is at seq %d)",
+		ErrStale, e.Index, e.Seq, e.Want, e.Head)
+}
+
+// Unwrap returns [ErrStale].
+func (e *AuditSeqError) Unwrap() error { return ErrStale }
+
+// CheckAudit returns nil if entries continue a log whose head has Seq head:
+// the first has Seq head+1, the next head+2, and so on. Otherwise it
+// returns an *[AuditSeqError], which matches [ErrStale]. No entries always
+// continue the log. A store calls it inside its commit's transaction, with
+// the head it holds then.
+func CheckAudit(head uint64, entries []AuditEntry) error {
+	want := head
+	for i, e := range entries {
+		if want == math.MaxUint64 || e.Seq != want+1 {
+			return &AuditSeqError{Head: head, Index: i, Seq: e.Seq, Want: want + 1}
+		}
+		want++
+	}
+	return nil
 }
 
 // Lease is a time-limited exclusive right to run cycles of one pipeline.

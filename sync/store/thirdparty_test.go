@@ -27,13 +27,17 @@ type mapStore struct {
 	dead    map[uint64]store.DeadLetter
 	lastID  uint64
 	leases  map[string]store.Lease
+	sorted  []string // every key of states, in order
+	values  map[string][]byte
+	log     []store.AuditEntry
 }
 
 var _ store.Store = (*mapStore)(nil)
 
 func newMapStore(now func() time.Time) *mapStore {
 	return &mapStore{now: now, epoch: store.NextEpoch(0), cursors: map[concord.SystemID]connector.Cursor{},
-		states: map[string]store.State{}, dead: map[uint64]store.DeadLetter{}, leases: map[string]store.Lease{}}
+		states: map[string]store.State{}, dead: map[uint64]store.DeadLetter{}, leases: map[string]store.Lease{},
+		values: map[string][]byte{}}
 }
 
 func (s *mapStore) enter(ctx context.Context) error {
@@ -79,6 +83,62 @@ func (s *mapStore) Cursor(ctx context.Context, system concord.SystemID) (connect
 	}
 	defer s.mu.Unlock()
 	return s.cursors[system], nil
+}
+
+func (s *mapStore) Value(ctx context.Context, name string) ([]byte, error) {
+	if err := store.CheckValueName(name); err != nil {
+		return nil, err
+	}
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if v, ok := s.values[name]; ok {
+		return append([]byte{}, v...), nil
+	}
+	return nil, nil
+}
+
+func (s *mapStore) Keys(ctx context.Context, after string, limit int) ([]string, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []string
+	i, _ := slices.BinarySearch(s.sorted, after)
+	for ; i < len(s.sorted) && len(out) < limit; i++ {
+		if s.sorted[i] > after {
+			out = append(out, s.sorted[i])
+		}
+	}
+	return out, nil
+}
+
+func (s *mapStore) AuditHead(ctx context.Context) (store.AuditEntry, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.AuditEntry{}, err
+	}
+	defer s.mu.Unlock()
+	if len(s.log) == 0 {
+		return store.AuditEntry{}, nil
+	}
+	e := s.log[len(s.log)-1]
+	e.Data = append([]byte{}, e.Data...)
+	return e, nil
+}
+
+func (s *mapStore) AuditEntries(ctx context.Context, after uint64, limit int) ([]store.AuditEntry, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []store.AuditEntry
+	for seq := after + 1; seq > after && seq <= uint64(len(s.log)) && len(out) < limit; seq++ {
+		e := s.log[seq-1]
+		e.Data = append([]byte{}, e.Data...)
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 func (s *mapStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
@@ -176,6 +236,9 @@ func (s *mapStore) DeadLetter(ctx context.Context, id uint64) (store.DeadLetter,
 }
 
 func (s *mapStore) Commit(ctx context.Context, c *store.Commit) error {
+	if err := store.CheckValueNames(c.Values); err != nil {
+		return fmt.Errorf("map store: %w", err)
+	}
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
@@ -190,10 +253,16 @@ func (s *mapStore) Commit(ctx context.Context, c *store.Commit) error {
 			return fmt.Errorf("map store: %w: record %q", store.ErrStale, st.Key)
 		}
 	}
+	if err := store.CheckAudit(uint64(len(s.log)), c.Audit); err != nil {
+		return fmt.Errorf("map store: %w", err)
+	}
 	for sys, cur := range c.Cursors {
 		s.cursors[sys] = cur
 	}
 	for _, st := range c.States {
+		if i, found := slices.BinarySearch(s.sorted, st.Key); !found {
+			s.sorted = slices.Insert(s.sorted, i, st.Key)
+		}
 		st.Rev++
 		st.Data = slices.Clone(st.Data)
 		s.states[st.Key] = st
@@ -205,6 +274,17 @@ func (s *mapStore) Commit(ctx context.Context, c *store.Commit) error {
 		s.lastID++
 		d.ID, d.Data = s.lastID, slices.Clone(d.Data)
 		s.dead[d.ID] = d
+	}
+	for name, v := range c.Values {
+		if v == nil {
+			delete(s.values, name)
+		} else {
+			s.values[name] = append([]byte{}, v...)
+		}
+	}
+	for _, e := range c.Audit {
+		e.Data = append([]byte(nil), e.Data...)
+		s.log = append(s.log, e)
 	}
 	return nil
 }

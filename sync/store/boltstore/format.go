@@ -19,9 +19,10 @@ import (
 
 // FormatVersion is the file format version this package writes. Version 2
 // added a checksum to every stored value, an entry count per bucket and
-// the actor and dead-letter sequences in the meta bucket; version 1 files
-// are migrated when opened.
-const FormatVersion = 2
+// the actor and dead-letter sequences in the meta bucket; version 3 added
+// the engine's values and the audit log. Files of older versions are
+// migrated when opened.
+const FormatVersion = 3
 
 // kind marks a bbolt file as a Concord store.
 const kind = "concord/boltstore"
@@ -35,6 +36,8 @@ var (
 	bHeld        = []byte("held")
 	bDeadLetters = []byte("deadletters")
 	bLeases      = []byte("leases")
+	bValues      = []byte("values")
+	bAudit       = []byte("audit")
 
 	kKind       = []byte("kind")
 	kFormat     = []byte("format")
@@ -44,19 +47,34 @@ var (
 	kDeadSeq    = []byte("deadseq")
 )
 
-// buckets are the buckets of the current format.
-var buckets = [][]byte{bMeta, bActors, bCursors, bStates, bPending, bHeld, bDeadLetters, bLeases}
+// format2Counted are the buckets of formats 1 and 2 besides meta; format 2
+// keeps the number of entries of each in the meta bucket.
+var format2Counted = [][]byte{bActors, bCursors, bStates, bPending, bHeld, bDeadLetters, bLeases}
 
-// counted are the buckets whose number of entries the meta bucket keeps.
-var counted = [][]byte{bActors, bCursors, bStates, bPending, bHeld, bDeadLetters, bLeases}
+// counted are the buckets of the current format whose number of entries
+// the meta bucket keeps: format 2's, the values and the audit log.
+var counted = append(slices.Clip(format2Counted), bValues, bAudit)
+
+// buckets are the buckets of the current format.
+var buckets = append([][]byte{bMeta}, counted...)
+
+// bucketsOf returns the buckets of format version v (2 or later) and those
+// of them that are counted.
+func bucketsOf(v uint64) (all, count [][]byte) {
+	if v == 2 {
+		return append([][]byte{bMeta}, format2Counted...), format2Counted
+	}
+	return buckets, counted
+}
 
 // countKey is the meta key holding the number of entries in bucket.
 func countKey(bucket []byte) []byte { return append([]byte("count/"), bucket...) }
 
-// sealedMeta are the meta keys whose values are sealed uint64s.
-func sealedMeta() [][]byte {
+// sealedMeta are the meta keys whose values are sealed uint64s, in a file
+// whose counted buckets are count.
+func sealedMeta(count [][]byte) [][]byte {
 	keys := [][]byte{kEpoch, kGeneration, kActorSeq, kDeadSeq}
-	for _, b := range counted {
+	for _, b := range count {
 		keys = append(keys, countKey(b))
 	}
 	return keys
@@ -72,7 +90,7 @@ type layout struct {
 
 // currentLayout is the layout of [FormatVersion].
 func currentLayout() layout {
-	return layout{version: FormatVersion, migrations: []func(tx *bolt.Tx) error{migrate1to2}}
+	return layout{version: FormatVersion, migrations: []func(tx *bolt.Tx) error{migrate1to2, migrate2to3}}
 }
 
 // what names a stored value in errors.
@@ -92,6 +110,13 @@ func what(bucket, key []byte) string {
 		return fmt.Sprintf("pending index entry %q", key)
 	case string(bHeld):
 		return fmt.Sprintf("held index entry %q", key)
+	case string(bValues):
+		return fmt.Sprintf("value %q", key)
+	case string(bAudit):
+		if len(key) == 8 {
+			return fmt.Sprintf("audit entry %d", binary.BigEndian.Uint64(key))
+		}
+		return fmt.Sprintf("audit entry key %x", key)
 	}
 	return fmt.Sprintf("%s %q", bucket, key)
 }
@@ -232,13 +257,14 @@ func classify(tx *bolt.Tx, l layout) (uint64, error) {
 	return v, nil
 }
 
-// checkContents verifies every value of a file of format 2 or later: the
-// buckets are exactly the format's, every value's checksum matches (so a
-// flipped key or value is found), every bucket holds as many entries as
-// the meta bucket counts (so a lost entry is found), and the sequences are
-// not behind the numbers they gave. Record states are not decoded here:
-// Load decodes them.
-func checkContents(tx *bolt.Tx) error {
+// checkContents verifies every value of a file of format v, 2 or later:
+// the buckets are exactly the format's, every value's checksum matches (so
+// a flipped key or value is found), every bucket holds as many entries as
+// the meta bucket counts (so a lost entry is found), the sequences are not
+// behind the numbers they gave, and the audit log is numbered 1, 2, 3, ...
+// without gaps. Record states are not decoded here: Load decodes them.
+func checkContents(tx *bolt.Tx, v uint64) error {
+	buckets, counted := bucketsOf(v)
 	c := tx.Cursor()
 	var names []string
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -251,7 +277,7 @@ func checkContents(tx *bolt.Tx) error {
 		return fmt.Errorf("%w: buckets %q; want %q", ErrDamaged, names, buckets)
 	}
 	meta := map[string]uint64{}
-	for _, k := range sealedMeta() {
+	for _, k := range sealedMeta(counted) {
 		n, err := getMeta(tx, k)
 		if err != nil {
 			return err
@@ -270,6 +296,9 @@ func checkContents(tx *bolt.Tx) error {
 		var n uint64
 		err := forEach(tx, name, func(k, p []byte) error {
 			n++
+			if bytes.Equal(name, bAudit) && len(k) == 8 && binary.BigEndian.Uint64(k) != n {
+				return fmt.Errorf("%w: %s follows entry %d: the log has a gap", ErrDamaged, what(name, k), n-1)
+			}
 			return checkEntry(name, k, p, meta)
 		})
 		if err != nil {
@@ -333,6 +362,30 @@ func checkEntry(bucket, k, p []byte, meta map[string]uint64) error {
 		if _, err := decodeLease(string(k), p); err != nil {
 			return err
 		}
+	case string(bValues):
+		if err := store.CheckValueName(string(k)); err != nil {
+			return bad("%v", err)
+		}
+	case string(bAudit):
+		if len(k) != 8 {
+			return bad("key of %d bytes, not 8", len(k))
+		}
+	}
+	return nil
+}
+
+// migrate2to3 turns a format 2 file into format 3 in place: it adds the
+// empty buckets of the engine's values and of the audit log, and their
+// counts. Nothing else changes, so a format 2 file was checked whole (by
+// checkContents) before.
+func migrate2to3(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bValues, bAudit} {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("%w: create bucket %q: %w", ErrDamaged, name, err)
+		}
+		if err := putMeta(tx, countKey(name), 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -345,7 +398,7 @@ func checkEntry(bucket, k, p []byte, meta map[string]uint64) error {
 // fails and the file is left as it was.
 func migrate1to2(tx *bolt.Tx) error {
 	meta := tx.Bucket(bMeta)
-	for _, name := range buckets {
+	for _, name := range format2Counted {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("%w: no %q bucket", ErrDamaged, name)
 		}
@@ -380,7 +433,7 @@ func migrate1to2(tx *bolt.Tx) error {
 		}
 		return checkEntry(bucket, k, v, seqs)
 	}
-	for _, name := range counted {
+	for _, name := range format2Counted {
 		b := tx.Bucket(name)
 		var keys, vals [][]byte
 		err := b.ForEach(func(k, v []byte) error {
@@ -452,7 +505,7 @@ func prepare(db *bolt.DB, l layout, witness uint64, fellBack string, fresh bool)
 			if err := firstErr(meta.Put(kKind, []byte(kind)), putUint(meta, kFormat, v)); err != nil {
 				return err
 			}
-			for _, k := range sealedMeta() {
+			for _, k := range sealedMeta(counted) {
 				if err := putMeta(tx, k, 0); err != nil {
 					return err
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -57,7 +58,7 @@ func (f format1) write(t *testing.T, path string) {
 	t.Helper()
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
 		bk := map[string]*bolt.Bucket{}
-		for _, name := range buckets {
+		for _, name := range append([][]byte{bMeta}, format2Counted...) {
 			b, err := tx.CreateBucket(name)
 			if err != nil {
 				return err
@@ -127,7 +128,7 @@ func (f format1) write(t *testing.T, path string) {
 }
 
 // A file written by format 1 is migrated when opened: everything reads
-// back as it was, the file is format 2 with every value sealed, and the
+// back as it was, the file is of the current format with every value sealed, and the
 // sequences continue where format 1 left them.
 func TestMigratesAFormat1File(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "concord.db")
@@ -137,7 +138,7 @@ func TestMigratesAFormat1File(t *testing.T) {
 	var logs bytes.Buffer
 	clock := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 	s := open(t, path, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithClock(func() time.Time { return clock }))
-	if !strings.Contains(logs.String(), "migrated the file format") || !strings.Contains(logs.String(), "format=2") {
+	if !strings.Contains(logs.String(), "migrated the file format") || !strings.Contains(logs.String(), fmt.Sprint("format=", FormatVersion)) {
 		t.Errorf("no migration logged; log:\n%s", logs.String())
 	}
 	if s.Restored() {
@@ -171,20 +172,20 @@ func TestMigratesAFormat1File(t *testing.T) {
 	}
 	closeStore(t, s)
 
-	// The file is format 2 now, every value sealed; it reopens without a
-	// migration.
+	// The file is of the current format now, every value sealed; it
+	// reopens without a migration.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *bolt.Tx) error {
-		if v, _ := getUint(tx.Bucket(bMeta), kFormat); v != 2 {
-			t.Errorf("format after migration = %d; want 2", v)
+		if v, _ := getUint(tx.Bucket(bMeta), kFormat); v != FormatVersion {
+			t.Errorf("format after migration = %d; want %d", v, FormatVersion)
 		}
 		if g, err := getMeta(tx, kGeneration); err != nil || g <= f.generation {
 			t.Errorf("generation after migration = %d, %v; want past %d", g, err, f.generation)
 		}
-		return checkContents(tx)
+		return checkContents(tx, FormatVersion)
 	})
 	db.Close()
 	if err != nil {

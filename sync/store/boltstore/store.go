@@ -269,7 +269,7 @@ func inspect(path string, o options) error {
 			if err != nil || v < 2 {
 				return err
 			}
-			return checkContents(tx)
+			return checkContents(tx, v)
 		})
 	})
 	if err != nil {
@@ -569,6 +569,135 @@ func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.
 	return c, err
 }
 
+// Value implements [store.Meta] by one lookup of its name.
+func (s *Store) Value(ctx context.Context, name string) ([]byte, error) {
+	if err := store.CheckValueName(name); err != nil {
+		return nil, fmt.Errorf("boltstore: value: %w", err)
+	}
+	var v []byte
+	err := s.view(ctx, fmt.Sprintf("value %q", name), func(tx *bolt.Tx) error {
+		p, err := get(tx, bValues, []byte(name))
+		if p != nil {
+			v = append(make([]byte, 0, len(p)), p...) // empty stays non-nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Keys implements [store.Records] by a cursor seek in the states bucket,
+// verifying the checksum of every state it passes.
+func (s *Store) Keys(ctx context.Context, after string, limit int) ([]string, error) {
+	keys := []string{}
+	if limit <= 0 {
+		if err := s.usable(ctx); err != nil {
+			return nil, s.wrap("keys", err)
+		}
+		return keys, nil
+	}
+	err := s.view(ctx, "keys", func(tx *bolt.Tx) error {
+		c := tx.Bucket(bStates).Cursor()
+		k, v := c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil && len(keys) < limit; k, v = c.Next() {
+			if v == nil {
+				return fmt.Errorf("%w: %s is a bucket", ErrDamaged, what(bStates, k))
+			}
+			if _, err := unseal(bStates, k, v); err != nil {
+				return err
+			}
+			keys = append(keys, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// auditHead returns the Seq and payload of the last audit entry (0 and nil
+// for an empty log), checking that it is numbered as the log is long.
+func auditHead(tx *bolt.Tx) (uint64, []byte, error) {
+	k, v := tx.Bucket(bAudit).Cursor().Last()
+	n, err := getMeta(tx, countKey(bAudit))
+	switch {
+	case err != nil:
+		return 0, nil, err
+	case k == nil && n == 0:
+		return 0, nil, nil
+	case k == nil:
+		return 0, nil, fmt.Errorf("%w: the audit log is empty; the meta bucket counts %d entries", ErrDamaged, n)
+	case v == nil || len(k) != 8:
+		return 0, nil, fmt.Errorf("%w: %s: not an entry", ErrDamaged, what(bAudit, k))
+	}
+	seq := binary.BigEndian.Uint64(k)
+	if seq != n {
+		return 0, nil, fmt.Errorf("%w: the last %s, but the meta bucket counts %d entries", ErrDamaged, what(bAudit, k), n)
+	}
+	p, err := unseal(bAudit, k, v)
+	return seq, p, err
+}
+
+// AuditHead implements [store.AuditLog] by the last key of the audit
+// bucket.
+func (s *Store) AuditHead(ctx context.Context) (store.AuditEntry, error) {
+	var e store.AuditEntry
+	err := s.view(ctx, "audit head", func(tx *bolt.Tx) error {
+		seq, p, err := auditHead(tx)
+		if err == nil && seq > 0 {
+			e = store.AuditEntry{Seq: seq, Data: bytes.Clone(p)}
+		}
+		return err
+	})
+	if err != nil {
+		return store.AuditEntry{}, err
+	}
+	return e, nil
+}
+
+// AuditEntries implements [store.AuditLog] by a cursor seek to after+1 in
+// the audit bucket, whose keys are big-endian Seqs: its cost depends on
+// limit, not on the length of the log. An entry missing in the range read
+// is damage.
+func (s *Store) AuditEntries(ctx context.Context, after uint64, limit int) ([]store.AuditEntry, error) {
+	out := []store.AuditEntry{}
+	if limit <= 0 || after == math.MaxUint64 {
+		if err := s.usable(ctx); err != nil {
+			return nil, s.wrap("audit entries", err)
+		}
+		return out, nil
+	}
+	err := s.view(ctx, fmt.Sprintf("audit entries after %d", after), func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAudit).Cursor()
+		want := after + 1
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, want)); k != nil && len(out) < limit; k, v = c.Next() {
+			if v == nil || len(k) != 8 {
+				return fmt.Errorf("%w: %s: not an entry", ErrDamaged, what(bAudit, k))
+			}
+			if seq := binary.BigEndian.Uint64(k); seq != want {
+				return fmt.Errorf("%w: %s where entry %d should be: the log has a gap", ErrDamaged, what(bAudit, k), want)
+			}
+			p, err := unseal(bAudit, k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, store.AuditEntry{Seq: want, Data: bytes.Clone(p)})
+			want++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Load implements [store.Records]. The Data returned are copies: the
 // caller owns them.
 func (s *Store) Load(ctx context.Context, keys []string) (map[string]store.State, error) {
@@ -671,8 +800,24 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 	if c == nil {
 		return fmt.Errorf("boltstore: commit: nil Commit")
 	}
+	if err := store.CheckValueNames(c.Values); err != nil {
+		return fmt.Errorf("boltstore: commit: %w", err)
+	}
 	// Seal before taking the writer lock: the revision each state will
-	// have, its data, and the checksum over both.
+	// have, its data, and the checksum over both; the values; the audit
+	// entries under their Seq.
+	vals := make(map[string][]byte, len(c.Values))
+	for name, v := range c.Values {
+		if v != nil {
+			vals[name] = seal(bValues, []byte(name), v)
+		} else {
+			vals[name] = nil
+		}
+	}
+	audit := make([][]byte, len(c.Audit))
+	for i, e := range c.Audit {
+		audit[i] = seal(bAudit, binary.BigEndian.AppendUint64(nil, e.Seq), e.Data)
+	}
 	enc := make([][]byte, len(c.States))
 	for i, st := range c.States {
 		if st.Key == "" {
@@ -709,6 +854,15 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 				return fmt.Errorf("%w: record %q is at revision %d, not %d", store.ErrStale, st.Key, rev, st.Rev)
 			}
 		}
+		if len(c.Audit) > 0 {
+			head, _, err := auditHead(w.tx)
+			if err != nil {
+				return err
+			}
+			if err := store.CheckAudit(head, c.Audit); err != nil {
+				return err
+			}
+		}
 		for sys, cur := range c.Cursors {
 			if err := w.put(bCursors, []byte(sys), []byte(cur)); err != nil {
 				return err
@@ -732,6 +886,21 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 			}
 			if err := w.put(bDeadLetters, binary.BigEndian.AppendUint64(nil, seq), d.Data); err != nil {
 				return fmt.Errorf("dead letter for %q from %s: %w", c.DeadLetters[i].Key, c.DeadLetters[i].System, err)
+			}
+		}
+		for name, v := range vals {
+			if v == nil {
+				if err := w.del(bValues, []byte(name)); err != nil {
+					return err
+				}
+			} else if err := w.putSealed(bValues, []byte(name), v); err != nil {
+				return err
+			}
+		}
+		w.tx.Bucket(bAudit).FillPercent = 1 // appended in key order: fill the pages
+		for i, e := range c.Audit {
+			if err := w.putSealed(bAudit, binary.BigEndian.AppendUint64(nil, e.Seq), audit[i]); err != nil {
+				return err
 			}
 		}
 		return nil

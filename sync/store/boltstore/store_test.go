@@ -370,8 +370,8 @@ func TestOpenLockedFileTimesOut(t *testing.T) {
 }
 
 func TestMigration(t *testing.T) {
-	v2 := func(fail bool) layout {
-		return layout{version: FormatVersion + 1, migrations: []func(tx *bolt.Tx) error{migrate1to2, func(tx *bolt.Tx) error {
+	next := func(fail bool) layout {
+		return layout{version: FormatVersion + 1, migrations: append(currentLayout().migrations, func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucket([]byte("extra"))
 			if err != nil {
 				return err
@@ -383,20 +383,20 @@ func TestMigration(t *testing.T) {
 				return errors.New("disk full")
 			}
 			return nil
-		}}}
+		})}
 	}
 	path := filepath.Join(t.TempDir(), "concord.db")
 	storeFile(t, path, nil)
 	before := readFile(t, path)
 
-	if _, err := Open(path, WithLogger(quiet), withLayout(v2(true))); err == nil || !strings.Contains(err.Error(), "disk full") {
+	if _, err := Open(path, WithLogger(quiet), withLayout(next(true))); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Open with a failing migration = %v; want its error", err)
 	}
 	if !bytes.Equal(before, readFile(t, path)) {
 		t.Fatal("a failed migration changed the file")
 	}
 
-	s := open(t, path, withLayout(v2(false)))
+	s := open(t, path, withLayout(next(false)))
 	if m, err := state.Load(ctx, s, []string{"k"}); err != nil || len(m) != 1 {
 		t.Fatalf("Load after migration = %v, %v", m, err)
 	}

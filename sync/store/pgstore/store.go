@@ -2,8 +2,10 @@ package pgstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"strings"
@@ -59,6 +61,9 @@ type Store struct {
 	now     func() time.Time
 	q       queries
 	closed  atomic.Bool
+	// auditLock is the key of the advisory lock that serialises the
+	// commits appending to this schema's audit log.
+	auditLock int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -113,7 +118,9 @@ func newConfig(opts []Option) (config, error) {
 }
 
 func newStore(ctx context.Context, pool *pgxpool.Pool, cfg config) (*Store, error) {
-	s := &Store{pool: pool, schema: cfg.schema, now: cfg.now, q: newQueries(cfg.schema)}
+	h := fnv.New64a()
+	h.Write([]byte("concord/pgstore/audit/" + cfg.schema))
+	s := &Store{pool: pool, schema: cfg.schema, now: cfg.now, q: newQueries(cfg.schema), auditLock: int64(h.Sum64())}
 	if err := migrate(ctx, pool, cfg.schema); err != nil {
 		return nil, err
 	}
@@ -143,6 +150,8 @@ type queries struct {
 	cursor, cursorSet                                               string
 	load, pending, held, stateRev                                   string
 	stateInsert, stateUpdate, dead, deadOne, deadInsert, deadDelete string
+	keys, value, valueSet, valueDelete                              string
+	auditHead, auditRange, auditInsert                              string
 }
 
 func newQueries(schema string) queries {
@@ -176,6 +185,16 @@ func newQueries(schema string) queries {
 		deadOne:    f(`SELECT data FROM {schema}.dead_letters WHERE id = $1`),
 		deadInsert: f(`INSERT INTO {schema}.dead_letters (data) VALUES ($1)`),
 		deadDelete: f(`DELETE FROM {schema}.dead_letters WHERE id = ANY($1)`),
+		// key is in the "C" collation: > and ORDER BY are byte order, as
+		// for pending, and an index range scan.
+		keys:  f(`SELECT key FROM {schema}.states WHERE key > $1 ORDER BY key LIMIT $2`),
+		value: f(`SELECT data FROM {schema}.engine_values WHERE name = $1`),
+		valueSet: f(`INSERT INTO {schema}.engine_values (name, data) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET data = excluded.data`),
+		valueDelete: f(`DELETE FROM {schema}.engine_values WHERE name = $1`),
+		auditHead:   f(`SELECT seq, data FROM {schema}.audit_log ORDER BY seq DESC LIMIT 1`),
+		auditRange:  f(`SELECT seq, data FROM {schema}.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`),
+		auditInsert: f(`INSERT INTO {schema}.audit_log (seq, data) VALUES ($1, $2)`),
 	}
 }
 
@@ -399,6 +418,112 @@ func (s *Store) keys(ctx context.Context, what, query string, args ...any) ([]st
 	return nil, fmt.Errorf("pgstore: listing %s records: %w", what, err)
 }
 
+// Value implements [store.Meta] by its primary key.
+func (s *Store) Value(ctx context.Context, name string) ([]byte, error) {
+	if err := store.CheckValueName(name); err != nil {
+		return nil, fmt.Errorf("pgstore: value: %w", err)
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: value %q: %w", name, err)
+	}
+	var data []byte
+	err := s.pool.QueryRow(ctx, s.q.value, name).Scan(&data)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("pgstore: value %q: %w", name, err)
+	}
+	v, err := unsealRow(domainValue, []byte(name), data)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: value %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// Keys implements [store.Records] by an index range scan of the states'
+// primary key. after must be storable as text (or empty), as every key is;
+// one that is not is refused with [ErrBadText].
+func (s *Store) Keys(ctx context.Context, after string, limit int) ([]string, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: listing keys after %q: %w", after, err)
+	}
+	if err := checkText("key to list after", after); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return []string{}, nil
+	}
+	return s.keys(ctx, "all", s.q.keys, after, int64(limit))
+}
+
+// AuditHead implements [store.AuditLog] by a backward scan of the audit
+// log's primary key.
+func (s *Store) AuditHead(ctx context.Context) (store.AuditEntry, error) {
+	if err := s.begin(ctx); err != nil {
+		return store.AuditEntry{}, fmt.Errorf("pgstore: reading the audit head: %w", err)
+	}
+	var seq int64
+	var data []byte
+	err := s.pool.QueryRow(ctx, s.q.auditHead).Scan(&seq, &data)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.AuditEntry{}, nil
+	case err != nil:
+		return store.AuditEntry{}, fmt.Errorf("pgstore: reading the audit head: %w", err)
+	}
+	return openEntry(seq, data)
+}
+
+// AuditEntries implements [store.AuditLog] by an index range scan of the
+// audit log's primary key. An entry missing inside the range read is
+// damage.
+func (s *Store) AuditEntries(ctx context.Context, after uint64, limit int) ([]store.AuditEntry, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("pgstore: reading audit entries after %d: %w", after, err)
+	}
+	out := []store.AuditEntry{}
+	if limit <= 0 || after >= math.MaxInt64 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, s.q.auditRange, int64(after), int64(limit))
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: reading audit entries after %d: %w", after, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var data []byte
+		if err := rows.Scan(&seq, &data); err != nil {
+			return nil, fmt.Errorf("pgstore: reading audit entries after %d: %w", after, err)
+		}
+		if want := after + uint64(len(out)) + 1; uint64(seq) != want {
+			return nil, fmt.Errorf("pgstore: %w: audit entry %d where entry %d should be: the log has a gap", ErrDamaged, seq, want)
+		}
+		e, err := openEntry(seq, data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: reading audit entries after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// openEntry checks a stored audit entry and returns it.
+func openEntry(seq int64, data []byte) (store.AuditEntry, error) {
+	d, err := unsealRow(domainAudit, auditKey(uint64(seq)), data)
+	if err != nil {
+		return store.AuditEntry{}, fmt.Errorf("pgstore: audit entry %d: %w", seq, err)
+	}
+	return store.AuditEntry{Seq: uint64(seq), Data: d}, nil
+}
+
+// auditKey is what an audit entry's checksum is bound to: its Seq.
+func auditKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
 // DeadLetters implements [store.DeadLetters]. System and Key are not
 // stored (Data holds them) and are returned empty.
 func (s *Store) DeadLetters(ctx context.Context) ([]store.DeadLetter, error) {
@@ -457,6 +582,9 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 	if c == nil {
 		return errors.New("pgstore: Commit(nil)")
 	}
+	if err := store.CheckValueNames(c.Values); err != nil {
+		return fmt.Errorf("pgstore: commit: %w", err)
+	}
 	if err := s.begin(ctx); err != nil {
 		return fmt.Errorf("pgstore: commit: %w", err)
 	}
@@ -481,6 +609,21 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 		buf = checksum.Seal(buf, domainDeadLetter, nil, dl.Data)
 		ends[len(c.States)+i] = len(buf)
 	}
+	names := make([]string, 0, len(c.Values))
+	for name := range c.Values {
+		names = append(names, name)
+	}
+	slices.Sort(names) // rows are locked in one order (see below)
+	values := make([][]byte, len(names))
+	for i, name := range names {
+		if v := c.Values[name]; v != nil {
+			values[i] = checksum.Seal(nil, domainValue, []byte(name), v)
+		}
+	}
+	audit := make([][]byte, len(c.Audit))
+	for i, e := range c.Audit {
+		audit[i] = checksum.Seal(nil, domainAudit, auditKey(e.Seq), e.Data)
+	}
 	data := func(i int) []byte {
 		start := 0
 		if i > 0 {
@@ -489,8 +632,10 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 		return buf[start:ends[i]:ends[i]]
 	}
 
-	// Statements go out in a fixed order (systems, then keys, sorted) so
-	// that concurrent commits lock rows in one order and never deadlock.
+	// Statements go out in a fixed order (systems, then keys, then value
+	// names, sorted) so that concurrent commits lock rows in one order and
+	// never deadlock. A commit that appends to the audit log takes the
+	// log's advisory lock after the lease's row and before any other.
 	systems := make([]concord.SystemID, 0, len(c.Cursors))
 	for sys := range c.Cursors {
 		systems = append(systems, sys)
@@ -505,6 +650,11 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if c.Lease != nil {
 			if err := s.checkLease(ctx, tx, c.Lease); err != nil {
+				return err
+			}
+		}
+		if len(c.Audit) > 0 {
+			if err := s.checkAudit(ctx, tx, c.Audit); err != nil {
 				return err
 			}
 		}
@@ -532,15 +682,32 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 				b.Queue(s.q.stateUpdate, st.Key, st.Pending, st.Held, data(i), int64(st.Rev))
 			}
 		}
+		for i, name := range names {
+			if values[i] == nil {
+				b.Queue(s.q.valueDelete, name)
+			} else {
+				b.Queue(s.q.valueSet, name, values[i])
+			}
+		}
+		for i, e := range c.Audit {
+			b.Queue(s.q.auditInsert, int64(e.Seq), audit[i])
+		}
 		br := tx.SendBatch(ctx, b)
 		stale := -1
+		firstAudit := b.Len() - len(c.Audit)
 		for n := range b.Len() {
 			tag, err := br.Exec()
 			if err != nil {
 				br.Close()
+				if n >= firstAudit && isUniqueViolation(err) {
+					// The advisory lock makes this unreachable, unless
+					// the server's default isolation is above READ
+					// COMMITTED: the primary key still refuses the seq.
+					return fmt.Errorf("%w: audit entry %d was appended by another commit", store.ErrStale, c.Audit[n-firstAudit].Seq)
+				}
 				return err
 			}
-			if k := n - removed - len(systems) - len(c.DeadLetters); k >= 0 && tag.RowsAffected() != 1 && stale < 0 {
+			if k := n - removed - len(systems) - len(c.DeadLetters); k >= 0 && k < len(order) && tag.RowsAffected() != 1 && stale < 0 {
 				stale = order[k]
 			}
 		}
@@ -553,10 +720,26 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 		return nil
 	})
 	if err != nil && !errors.Is(err, store.ErrStale) {
-		return fmt.Errorf("pgstore: commit of %d states, %d cursors, %d dead letters: %w",
-			len(c.States), len(c.Cursors), len(c.DeadLetters), err)
+		return fmt.Errorf("pgstore: commit of %d states, %d cursors, %d dead letters, %d values, %d audit entries: %w",
+			len(c.States), len(c.Cursors), len(c.DeadLetters), len(c.Values), len(c.Audit), err)
 	}
 	return err
+}
+
+// checkAudit takes the audit log's advisory lock, held until the
+// transaction ends, and then checks that entries continue the log. Under
+// the lock, no other commit appends: the head read after it (in a
+// statement of its own, so with a snapshot taken after the lock was
+// granted, under READ COMMITTED) is the head this commit appends to.
+func (s *Store) checkAudit(ctx context.Context, tx pgx.Tx, entries []store.AuditEntry) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.auditLock); err != nil {
+		return fmt.Errorf("locking the audit log: %w", err)
+	}
+	var head int64
+	if err := tx.QueryRow(ctx, s.q.auditHead).Scan(&head, new([]byte)); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("reading the audit head: %w", err)
+	}
+	return store.CheckAudit(uint64(head), entries)
 }
 
 // checkLease locks the lease's row, so that no takeover commits between
@@ -592,7 +775,19 @@ func (s *Store) staleErr(ctx context.Context, tx pgx.Tx, st store.State) error {
 const (
 	domainState      = "pgstore/state"
 	domainDeadLetter = "pgstore/dead-letter"
+	domainValue      = "pgstore/value"
+	domainAudit      = "pgstore/audit"
 )
+
+// unsealRow checks a row's checksum (values and audit entries always have
+// one) and returns its Data, a sub-slice of data.
+func unsealRow(domain string, key, data []byte) ([]byte, error) {
+	v, err := checksum.Unseal(domain, key, data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+	}
+	return v, nil
+}
 
 // ErrDamaged is wrapped by the error of a Load, DeadLetters or DeadLetter
 // that found a row whose checksum does not match: the database was changed

@@ -86,6 +86,14 @@ var checks = []struct {
 	{"FencedCommit", checkFence},
 	{"ConcurrentCommits", checkConcurrent},
 	{"CancelledContext", checkCancelled},
+	{"Values", checkValues},
+	{"AuditSeq", checkAuditSeq},
+	{"AuditPaging", checkAuditPaging},
+	{"ValuesAndAuditAreAtomic", checkAtomicValuesAndAudit},
+	{"ConcurrentAudit", checkConcurrentAudit},
+	{"ValueAndAuditCopiesNotShared", checkValueAndAuditCopies},
+	{"Keys", checkKeys},
+	{"CancelledContextNewMethods", checkCancelledNew},
 }
 
 var ctx = context.Background()
