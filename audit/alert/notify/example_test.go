@@ -135,3 +135,23 @@ func ExampleReplayGuard() {
 	// <nil>
 	// replay: 409 Conflict
 }
+
+// Email refuses credentials that would cross the network in the clear when
+// the alerter is built, not when the first alert is sent.
+func ExampleEmail_credentialsWithoutTLS() {
+	cfg := notify.SMTPConfig{
+		Addr: "smtp.example.com:25", From: "concord@example.com", To: []string{"ops@example.com"},
+		Username: "concord", Password: "s3cret",
+	}
+	_, err := notify.Email(cfg)
+	fmt.Println(errors.Is(err, alert.ErrInvalidConfig))
+	fmt.Println(err)
+
+	cfg.StartTLS = true
+	_, err = notify.Email(cfg)
+	fmt.Println(err)
+	// Output:
+	// true
+	// alert: email: credentials without TLS: set StartTLS (or AllowPlainAuthOnLoopback for a server on 127.0.0.1 or [::1]): invalid alert configuration
+	// <nil>
+}
