@@ -23,18 +23,22 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 
 // TestAsyncRetriesThenDelivers: a real endpoint fails twice with 503; the
-// worker retries and the third attempt is delivered, signed.
+// worker retries and the third attempt is delivered, signed. Each attempt
+// is a new request with its own delivery ID, as Webhook documents.
 func TestAsyncRetriesThenDelivers(t *testing.T) {
 	var calls atomic.Int32
 	bodies := make(chan []byte, 1)
+	ids := make(chan string, 10)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ids <- r.Header.Get(notify.DeliveryHeader)
 		if calls.Add(1) <= 2 {
 			http.Error(w, "try later", http.StatusServiceUnavailable)
 			return
 		}
 		var b bytes.Buffer
 		b.ReadFrom(r.Body)
-		if err := notify.VerifySignature(secret, r.Header.Get(notify.SignatureHeader), r.Header.Get(notify.TimestampHeader), b.Bytes()); err != nil {
+		if err := notify.VerifySignature(secret, r.Header.Get(notify.SignatureHeader), r.Header.Get(notify.TimestampHeader),
+			r.Header.Get(notify.DeliveryHeader), b.Bytes()); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
@@ -69,6 +73,14 @@ func TestAsyncRetriesThenDelivers(t *testing.T) {
 	}
 	if got := calls.Load(); got != 3 {
 		t.Errorf("%d requests; want 3", got)
+	}
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if len(id) != 32 || seen[id] {
+			t.Errorf("delivery ID %q: want 32 hex digits, new for each attempt (seen %v)", id, seen)
+		}
+		seen[id] = true
 	}
 	if q.Failed() != 0 || q.Dropped() != 0 {
 		t.Errorf("Failed %d, Dropped %d; want 0, 0", q.Failed(), q.Dropped())

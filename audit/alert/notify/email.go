@@ -33,14 +33,25 @@ type SMTPConfig struct {
 	// To lists the recipient addresses. At least one is required.
 	To []string
 	// Username and Password are sent with SMTP AUTH PLAIN when Username
-	// is not empty. net/smtp sends them only over TLS (set StartTLS) or to
-	// a server on localhost.
+	// is not empty. They require StartTLS: [Email] refuses either without
+	// it ("credentials without TLS"), unless AllowPlainAuthOnLoopback is
+	// set and the server is on the loopback interface. A Password without
+	// a Username is refused too (it would never be sent).
 	Username string
 	Password string
 	// StartTLS requires the connection to be upgraded with STARTTLS before
 	// anything else is sent; delivery fails if the server does not offer
 	// it. False sends in the clear.
 	StartTLS bool
+	// AllowPlainAuthOnLoopback permits Username and Password without
+	// StartTLS when the host of Addr is the IP address 127.0.0.1 or ::1,
+	// for a local relay (a sidecar, a mail submission agent on the same
+	// machine) where the credentials never leave the host. It is an
+	// explicit opt-in: nothing is sent in the clear unless it is set, and
+	// it has no effect for any other host. A name, even "localhost", is
+	// not accepted, since what it resolves to is not known when Email
+	// checks the configuration; write the address.
+	AllowPlainAuthOnLoopback bool
 	// TLSConfig is used for STARTTLS; nil means the system's roots and
 	// the host of Addr as the server name. Email uses a copy.
 	TLSConfig *tls.Config
@@ -66,8 +77,12 @@ var _ alert.Alerter = (*EmailAlerter)(nil)
 // is [alert.Alert.Text] (the message, the keys, the group and the time).
 //
 // Email checks cfg (the address, the sender and recipient addresses, the
-// timeout) and reports a problem as an error matching [alert.ErrInvalidConfig]; it
-// keeps a copy of cfg.
+// timeout, and that credentials are never sent without TLS) and reports a
+// problem as an error matching [alert.ErrInvalidConfig]; it keeps a copy of
+// cfg. Credentials without StartTLS are refused here, when the alerter is
+// built, rather than at the first alert, unless
+// [SMTPConfig.AllowPlainAuthOnLoopback] is set and Addr is 127.0.0.1 or
+// [::1]. No error contains the password.
 func Email(cfg SMTPConfig) (*EmailAlerter, error) {
 	bad := func(format string, args ...any) (*EmailAlerter, error) {
 		return nil, fmt.Errorf("alert: email: "+format+": %w", append(args, alert.ErrInvalidConfig)...)
@@ -94,6 +109,17 @@ func Email(cfg SMTPConfig) (*EmailAlerter, error) {
 	if cfg.Timeout < 0 {
 		return bad("negative Timeout %s", cfg.Timeout)
 	}
+	if (cfg.Username != "" || cfg.Password != "") && !cfg.StartTLS {
+		switch {
+		case !cfg.AllowPlainAuthOnLoopback:
+			return bad("credentials without TLS: set StartTLS (or AllowPlainAuthOnLoopback for a server on 127.0.0.1 or [::1])")
+		case !isLoopbackIP(host):
+			return bad("credentials without TLS: AllowPlainAuthOnLoopback applies only to 127.0.0.1 and [::1], not host %q", host)
+		}
+	}
+	if cfg.Password != "" && cfg.Username == "" {
+		return bad("Password without Username")
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultSMTPTimeout
 	}
@@ -108,6 +134,12 @@ func Email(cfg SMTPConfig) (*EmailAlerter, error) {
 	}
 	e.cfg = cfg
 	return e, nil
+}
+
+// isLoopbackIP reports whether host is one of the two loopback addresses
+// to which net/smtp's PlainAuth also sends credentials without TLS.
+func isLoopbackIP(host string) bool {
+	return host == "127.0.0.1" || host == "::1"
 }
 
 // Alert sends a as one e-mail. Cancelling ctx aborts the SMTP conversation.

@@ -163,7 +163,8 @@ func TestEmail(t *testing.T) {
 		wantUser string
 	}{
 		{name: "plain"},
-		{name: "auth", box: &mailbox{user: "concord", pass: "s3cret"}, user: "concord", wantUser: "concord"},
+		// Credentials in the clear to 127.0.0.1, with the opt-in.
+		{name: "auth on loopback", box: &mailbox{user: "concord", pass: "s3cret"}, user: "concord", wantUser: "concord"},
 		{name: "starttls and auth", box: &mailbox{user: "concord", pass: "s3cret"}, tls: true, user: "concord", wantUser: "concord"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,10 +177,15 @@ func TestEmail(t *testing.T) {
 				serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 			}
 			addr := startSMTP(t, box, serverTLS)
-			e, err := notify.Email(notify.SMTPConfig{
+			cfg := notify.SMTPConfig{
 				Addr: addr, From: "Concord <concord@example.com>", To: []string{"ops@example.com", "Ann <ann@example.com>"},
-				Username: tc.user, Password: "s3cret", StartTLS: tc.tls, TLSConfig: &tls.Config{RootCAs: pool},
-			})
+				StartTLS: tc.tls, TLSConfig: &tls.Config{RootCAs: pool},
+			}
+			if tc.user != "" {
+				cfg.Username, cfg.Password = tc.user, "s3cret"
+				cfg.AllowPlainAuthOnLoopback = !tc.tls
+			}
+			e, err := notify.Email(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +252,9 @@ func TestEmailFailures(t *testing.T) {
 		wantMsg string
 	}{
 		{"no STARTTLS offered", func(c *notify.SMTPConfig) { c.StartTLS = true }, "server does not offer STARTTLS"},
-		{"wrong password", func(c *notify.SMTPConfig) { c.Username, c.Password = "concord", "guess" }, "AUTH"},
+		{"wrong password", func(c *notify.SMTPConfig) {
+			c.Username, c.Password, c.AllowPlainAuthOnLoopback = "concord", "guess", true
+		}, "AUTH"},
 		{"auth required", func(*notify.SMTPConfig) {}, "MAIL FROM"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,5 +331,89 @@ func TestEmailInvalidConfig(t *testing.T) {
 	}
 	if _, err := notify.Email(good); err != nil {
 		t.Errorf("Email(valid config): %v", err)
+	}
+}
+
+// TestEmailCredentialsWithoutTLS: a Username or Password without StartTLS
+// is refused by Email itself, naming the reason and never the password,
+// unless the opt-in is set and the server is 127.0.0.1 or [::1].
+func TestEmailCredentialsWithoutTLS(t *testing.T) {
+	const password = "pa55-W0RD-that-must-not-leak"
+	base := notify.SMTPConfig{From: "concord@example.com", To: []string{"ops@example.com"}}
+	for _, tc := range []struct {
+		name     string
+		addr     string
+		user     string
+		pass     string
+		startTLS bool
+		optIn    bool
+		wantMsg  string // "" means accepted
+	}{
+		{"user and password, remote", "smtp.example.com:587", "concord", password, false, false, "credentials without TLS"},
+		{"user only, remote", "smtp.example.com:587", "concord", "", false, false, "credentials without TLS"},
+		{"password only, remote", "smtp.example.com:587", "", password, false, false, "credentials without TLS"},
+		{"opt-in, remote host", "smtp.example.com:25", "concord", password, false, true, "credentials without TLS"},
+		{"opt-in, remote IP", "192.0.2.1:25", "concord", password, false, true, "credentials without TLS"},
+		{"opt-in, localhost by name", "localhost:25", "concord", password, false, true, "credentials without TLS"},
+		{"opt-in, other loopback IP", "127.0.0.2:25", "concord", password, false, true, "credentials without TLS"},
+		{"opt-in, IPv4-mapped loopback", "[::ffff:127.0.0.1]:25", "concord", password, false, true, "credentials without TLS"},
+		{"loopback without opt-in", "127.0.0.1:25", "concord", password, false, false, "credentials without TLS"},
+		{"IPv6 loopback without opt-in", "[::1]:25", "concord", password, false, false, "credentials without TLS"},
+		{"opt-in, 127.0.0.1", "127.0.0.1:25", "concord", password, false, true, ""},
+		{"opt-in, ::1", "[::1]:25", "concord", password, false, true, ""},
+		{"STARTTLS, remote", "smtp.example.com:587", "concord", password, true, false, ""},
+		{"STARTTLS and opt-in, remote", "smtp.example.com:587", "concord", password, true, true, ""},
+		{"password only, STARTTLS", "smtp.example.com:587", "", password, true, false, "Password without Username"},
+		{"no credentials, remote, no TLS", "smtp.example.com:25", "", "", false, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			c.Addr, c.Username, c.Password, c.StartTLS, c.AllowPlainAuthOnLoopback = tc.addr, tc.user, tc.pass, tc.startTLS, tc.optIn
+			e, err := notify.Email(c)
+			if tc.wantMsg == "" {
+				if err != nil || e == nil {
+					t.Fatalf("Email: %v; want accepted", err)
+				}
+				return
+			}
+			if !errors.Is(err, alert.ErrInvalidConfig) || e != nil || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Fatalf("Email: %v; want ErrInvalidConfig saying %q", err, tc.wantMsg)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("error contains the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestEmailErrorsHidePassword: no error of Email or of a failed delivery
+// contains the password, whatever else is wrong.
+func TestEmailErrorsHidePassword(t *testing.T) {
+	const password = "pa55-W0RD-that-must-not-leak"
+	box := &mailbox{user: "concord", pass: "the-right-one"}
+	addr := startSMTP(t, box, nil)
+	good := notify.SMTPConfig{Addr: addr, From: "concord@example.com", To: []string{"ops@example.com"},
+		Username: "concord", Password: password, AllowPlainAuthOnLoopback: true}
+	for _, change := range []func(*notify.SMTPConfig){
+		func(c *notify.SMTPConfig) { c.Addr = "nowhere" },
+		func(c *notify.SMTPConfig) { c.From = "not an address" },
+		func(c *notify.SMTPConfig) { c.To = []string{"bad"} },
+		func(c *notify.SMTPConfig) { c.Timeout = -1 },
+		func(c *notify.SMTPConfig) { c.AllowPlainAuthOnLoopback = false },
+		func(c *notify.SMTPConfig) { c.Username = "" },
+	} {
+		c := good
+		change(&c)
+		if _, err := notify.Email(c); err == nil || strings.Contains(err.Error(), password) {
+			t.Errorf("Email: %v; want an error without the password", err)
+		}
+	}
+	e, err := notify.Email(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server refuses the password: the AUTH error does not echo it.
+	if err := e.Alert(context.Background(), outage); err == nil || !strings.Contains(err.Error(), "AUTH") || strings.Contains(err.Error(), password) {
+		t.Errorf("Alert: %v; want an AUTH error without the password", err)
 	}
 }

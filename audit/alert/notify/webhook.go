@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,12 +17,19 @@ import (
 
 // The headers of a [Webhook] request.
 const (
-	// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the
-	// timestamp, a dot and the body, keyed with the shared secret.
+	// SignatureHeader carries "sha256=" and the lower-case hex
+	// HMAC-SHA256, keyed with the shared secret, of the timestamp, a dot,
+	// the delivery ID, a dot and the body (see [Webhook]).
 	SignatureHeader = "X-Concord-Signature"
 	// TimestampHeader carries the time of sending, in decimal Unix seconds.
 	TimestampHeader = "X-Concord-Timestamp"
+	// DeliveryHeader carries the delivery ID: 32 lower-case hex digits
+	// (128 random bits), new for every request.
+	DeliveryHeader = "X-Concord-Delivery"
 )
+
+// deliveryIDLen is the length of a delivery ID in hex digits.
+const deliveryIDLen = 32
 
 // MinSecretLen is the shortest webhook secret [Webhook] accepts, in bytes.
 const MinSecretLen = 16
@@ -46,26 +54,57 @@ var _ alert.Alerter = (*WebhookAlerter)(nil)
 //	{"time":"2025-03-14T09:00:00Z","severity":"critical","system":"portal","keys":["cust-42"],
 //	 "error_class":"permanent","message":"...","count":1,"group_key":"portal/permanent"}
 //
-// with two headers: [TimestampHeader], the sending time in Unix seconds, and
-// [SignatureHeader], "sha256=" followed by the lower-case hex
-// HMAC-SHA256, keyed with secret, of the timestamp, a ".", and the body
-// bytes exactly as received.
+// with three headers:
 //
-// A receiver verifies a request by reading the raw body (before any JSON
-// decoding) and calling
+//   - [TimestampHeader]: the sending time in decimal Unix seconds, "1741942800";
+//   - [DeliveryHeader]: the delivery ID, 32 lower-case hex digits from 128
+//     bits of crypto/rand, unique to this request;
+//   - [SignatureHeader]: "sha256=" followed by the 64 lower-case hex digits
+//     of HMAC-SHA256, keyed with secret, of the signed bytes.
 //
-//	err := notify.VerifySignature(secret, r.Header.Get(notify.SignatureHeader),
-//		r.Header.Get(notify.TimestampHeader), body)
+// The signed bytes are exactly
 //
-// which recomputes the HMAC, compares it in constant time and rejects a
-// timestamp more than [DefaultSignatureTolerance] away from its clock. Since
-// the timestamp is signed, a captured request cannot be replayed later; to
-// also refuse a replay within the tolerance, a receiver can remember the
-// signatures it accepted in the last tolerance period.
+//	timestamp "." deliveryID "." body
+//
+// where timestamp and deliveryID are the header values as sent and body is
+// the request body exactly as received (before any JSON decoding). Neither
+// header value can contain a dot, so the split is unambiguous.
+//
+// # Receiving
+//
+// A receiver checks a request in this order, and acts on the body only if
+// every step passes:
+//
+//  1. Read the raw body, bounded (http.MaxBytesReader).
+//  2. Recompute the HMAC of timestamp "." deliveryID "." body with the
+//     shared secret and compare it with the signature in constant time:
+//     a wrong secret, a changed body, timestamp or delivery ID fails here.
+//  3. Refuse a timestamp more than the tolerance ([DefaultSignatureTolerance])
+//     away from the receiver's clock: an old captured request is dead.
+//  4. Refuse a delivery ID already accepted within the tolerance: a request
+//     captured and replayed inside the window is dropped. An ID needs to be
+//     remembered only until its timestamp plus the tolerance, after which
+//     step 3 refuses it anyway.
+//
+// [VerifySignature] does steps 2 and 3; a [ReplayGuard] does 2, 3 and 4,
+// with bounded memory, and is what a receiver should use (see the
+// ReplayGuard example for an http.Handler).
+//
+// # Retries
+//
+// WebhookAlerter makes one HTTP request per call of Alert and does not retry
+// it. A retry (such as alert.Async retrying a failed delivery) calls Alert
+// again, which sends a new request with a new timestamp and a new delivery
+// ID. So the delivery ID identifies a request, not an alert: a replay of a
+// request is refused by its ID, while a retry is a different request that
+// the receiver accepts. If the receiver accepted a request but its answer
+// was lost, the retry delivers the same alert a second time; alerts are
+// notifications, and a receiver that must not see one twice can compare the
+// alert's group_key and time.
 //
 // secret must be at least [MinSecretLen] bytes; Webhook keeps a copy. An
-// answer outside 2xx is returned as an [*HTTPError] inside a
-// [*DeliveryError]. The URL appears in no error.
+// answer outside 2xx is returned as an [*HTTPError] inside an
+// [*alert.DeliveryError]. The URL appears in no error.
 func Webhook(url string, secret []byte, opts ...WebhookOption) (*WebhookAlerter, error) {
 	w := &WebhookAlerter{url: url, secret: append([]byte(nil), secret...), http: defaultHTTP()}
 	for _, o := range opts {
@@ -83,65 +122,121 @@ func Webhook(url string, secret []byte, opts ...WebhookOption) (*WebhookAlerter,
 	return w, nil
 }
 
-// Alert posts a, signed, to the endpoint.
+// Alert posts a, signed, to the endpoint, with a new delivery ID.
 func (w *WebhookAlerter) Alert(ctx context.Context, a alert.Alert) error {
 	body, err := marshal(a)
 	if err != nil {
 		return deliveryError("webhook", a, err)
 	}
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	id := newDeliveryID()
 	h := http.Header{}
 	h.Set(TimestampHeader, ts)
-	h.Set(SignatureHeader, "sha256="+hex.EncodeToString(sign(w.secret, ts, body)))
+	h.Set(DeliveryHeader, id)
+	h.Set(SignatureHeader, "sha256="+hex.EncodeToString(sign(w.secret, ts, id, body)))
 	if err := w.http.post(ctx, w.url, h, body); err != nil {
 		return deliveryError("webhook", a, err)
 	}
 	return nil
 }
 
-// sign returns the HMAC-SHA256 of timestamp "." body keyed with secret.
-func sign(secret []byte, timestamp string, body []byte) []byte {
+// newDeliveryID returns 128 random bits as 32 lower-case hex digits.
+// crypto/rand.Read never fails (it crashes the program if the system's
+// random source does).
+func newDeliveryID() string {
+	var b [deliveryIDLen / 2]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validDeliveryID reports whether id has the form [Webhook] sends: exactly
+// 32 lower-case hex digits.
+func validDeliveryID(id string) bool {
+	if len(id) != deliveryIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// sign returns the HMAC-SHA256 of timestamp "." id "." body keyed with
+// secret.
+func sign(secret []byte, timestamp, id string, body []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write([]byte(id))
 	m.Write([]byte{'.'})
 	m.Write(body)
 	return m.Sum(nil)
 }
 
 // VerifySignature checks a [Webhook] request on the receiving side: header is
-// the value of [SignatureHeader], timestamp that of [TimestampHeader], body
-// the raw request body. It returns nil if the signature is the HMAC of the
-// timestamp and body under secret and the timestamp is within
-// [DefaultSignatureTolerance] of the current time; otherwise an error
-// matching [ErrSignatureMalformed], [ErrSignatureMismatch] or
-// [ErrSignatureExpired].
-func VerifySignature(secret []byte, header, timestamp string, body []byte) error {
-	return VerifySignatureAt(secret, header, timestamp, body, time.Now(), DefaultSignatureTolerance)
+// the value of [SignatureHeader], timestamp that of [TimestampHeader],
+// deliveryID that of [DeliveryHeader], body the raw request body. It returns
+// nil if the signature is the HMAC of timestamp "." deliveryID "." body under
+// secret and the timestamp is within [DefaultSignatureTolerance] of the
+// current time; otherwise an error matching [ErrSignatureMalformed] (a
+// missing or ill-formed header, including a missing delivery ID),
+// [ErrSignatureMismatch] or [ErrSignatureExpired].
+//
+// VerifySignature alone does not refuse a replay within the tolerance: it
+// keeps no memory of the IDs it accepted. Use a [ReplayGuard] for that.
+func VerifySignature(secret []byte, header, timestamp, deliveryID string, body []byte) error {
+	return VerifySignatureAt(secret, header, timestamp, deliveryID, body, time.Now(), DefaultSignatureTolerance)
 }
 
 // VerifySignatureAt is [VerifySignature] with the receiver's current time and
 // the tolerance given.
-func VerifySignatureAt(secret []byte, header, timestamp string, body []byte, now time.Time, tolerance time.Duration) error {
+func VerifySignatureAt(secret []byte, header, timestamp, deliveryID string, body []byte, now time.Time, tolerance time.Duration) error {
+	_, err := verify(secret, header, timestamp, deliveryID, body, now, tolerance)
+	return err
+}
+
+// verify is VerifySignatureAt that also returns the signed time.
+func verify(secret []byte, header, timestamp, deliveryID string, body []byte, now time.Time, tolerance time.Duration) (time.Time, error) {
 	hexSig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
-		return fmt.Errorf("alert: %s header does not start with sha256=: %w", SignatureHeader, ErrSignatureMalformed)
+		return time.Time{}, fmt.Errorf("alert: %s header does not start with sha256=: %w", SignatureHeader, ErrSignatureMalformed)
 	}
 	got, err := hex.DecodeString(hexSig)
 	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("alert: %s header is not a hex SHA-256 digest: %w", SignatureHeader, ErrSignatureMalformed)
+		return time.Time{}, fmt.Errorf("alert: %s header is not a hex SHA-256 digest: %w", SignatureHeader, ErrSignatureMalformed)
 	}
 	sec, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
-		return fmt.Errorf("alert: %s header %q is not Unix seconds: %w", TimestampHeader, timestamp, ErrSignatureMalformed)
+		return time.Time{}, fmt.Errorf("alert: %s header %q is not Unix seconds: %w", TimestampHeader, truncate(timestamp), ErrSignatureMalformed)
+	}
+	if deliveryID == "" {
+		return time.Time{}, fmt.Errorf("alert: %s header missing: %w", DeliveryHeader, ErrSignatureMalformed)
+	}
+	if !validDeliveryID(deliveryID) {
+		return time.Time{}, fmt.Errorf("alert: %s header %q is not %d lower-case hex digits: %w",
+			DeliveryHeader, truncate(deliveryID), deliveryIDLen, ErrSignatureMalformed)
 	}
 	// Check the signature first, so that a forged timestamp is reported as
 	// a mismatch rather than telling the sender about the clock.
-	if !hmac.Equal(got, sign(secret, timestamp, body)) {
-		return fmt.Errorf("alert: %w", ErrSignatureMismatch)
+	if !hmac.Equal(got, sign(secret, timestamp, deliveryID, body)) {
+		return time.Time{}, fmt.Errorf("alert: webhook delivery %s: %w", deliveryID, ErrSignatureMismatch)
 	}
-	if age := now.Sub(time.Unix(sec, 0)); age > tolerance || age < -tolerance {
-		return fmt.Errorf("alert: webhook timestamp %s is %s from now (tolerance %s): %w",
-			timestamp, age.Round(time.Second), tolerance, ErrSignatureExpired)
+	sent := time.Unix(sec, 0)
+	if age := now.Sub(sent); age > tolerance || age < -tolerance {
+		return time.Time{}, fmt.Errorf("alert: webhook delivery %s: timestamp %s is %s from now (tolerance %s): %w",
+			deliveryID, timestamp, age.Round(time.Second), tolerance, ErrSignatureExpired)
 	}
-	return nil
+	return sent, nil
+}
+
+// truncate bounds a header value quoted in an error, so that a hostile
+// request cannot make the receiver log megabytes.
+func truncate(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "..."
 }
