@@ -45,6 +45,10 @@ const (
 	// WriteFailed: System did not apply the patch; Error and ErrorClass
 	// say why. The record will be retried or dead-lettered.
 	WriteFailed Kind = "write.failed"
+	// WriteRefused: a write to System was refused before its connector
+	// was called: outside the system's scope (least privilege). Error
+	// says what and why; ErrorClass is "scope".
+	WriteRefused Kind = "write.refused"
 	// ReadFailed: reading changes from System failed; its cursor stays.
 	ReadFailed Kind = "read.failed"
 	// RecordQuarantined: a record read from System could not be used (no
@@ -74,6 +78,14 @@ const (
 	// CursorReset: a person set System's cursor (Reason says who and
 	// why): its changes are read again from there.
 	CursorReset Kind = "cursor.reset"
+	// ScanStarted: the first sync of System by scan began (it had no
+	// cursor: it was just added, or its cursor was reset to the start).
+	// Reason says how many records it expects.
+	ScanStarted Kind = "scan.started"
+	// ScanFinished: the first sync of System by scan read its last page;
+	// its change feed is followed from there. Reason says how many
+	// records were read.
+	ScanFinished Kind = "scan.finished"
 )
 
 // Candidate is one competing version in a ConflictDetected event.

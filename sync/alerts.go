@@ -58,7 +58,7 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 			if ev.ErrorClass == connector.ErrPermanent.String() {
 				sev = alert.Critical
 			}
-		case audit.WriteFailed:
+		case audit.WriteFailed, audit.WriteRefused:
 		case audit.WriteDeadLettered:
 			g, sev = groupDeadLetter+"/"+g, alert.Critical
 		case audit.RetryAfterCapped:

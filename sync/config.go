@@ -42,6 +42,17 @@ type System struct {
 	// halves it and honours Retry-After; successes restore it.
 	Rate  rate.Limit
 	Burst int
+	// FirstSync says how the system is read when the engine has no
+	// cursor for it; the zero value, [FirstSyncScan], reads every record
+	// by scan when the connector is a [connector.Scanner].
+	FirstSync FirstSync
+	// Scope, when not nil, is what the pipeline may do to the system:
+	// create, delete, and which of its fields it may set. A write outside
+	// it is refused before the connector is called, audited
+	// (audit.WriteRefused), counted ([SystemReport.OutOfScope]) and
+	// alerted, and the record stays pending or is dead-lettered, as the
+	// scope says. Nil allows everything; declare one for least privilege.
+	Scope *Scope
 }
 
 // Config configures an [Engine]. The zero values of the optional fields are
@@ -61,6 +72,15 @@ type Config struct {
 	Resolver resolve.Resolver
 	// Gates see every change before it becomes canonical.
 	Gates []resolve.Gate
+	// Anomalies hold, for a person (see [Engine.Holds]), a change of a
+	// numeric field whose size is an outlier for that field: beyond the
+	// rule's fixed limit, or far from the median of the field's recent
+	// changes in scaled MADs (see resolve.AnomalyRule for the exact rule).
+	// The hold's reason carries the evidence: "price 100 → 1: −99%, ...".
+	// The statistics of each field's recent changes, across all records,
+	// are kept in the Store and learned from every change that becomes
+	// canonical. These rules are checked before the Gates.
+	Anomalies []resolve.AnomalyRule
 	// Dictionary, when set, validates every record at the boundary, in
 	// canonical shape: each record read, after the inbound transforms and
 	// before the merge (an invalid one is dead-lettered with its raw and
@@ -156,6 +176,8 @@ func New(cfg Config) (*Engine, error) {
 			return nil, configErr("system %q: negative BatchSize %d", s.ID, s.BatchSize)
 		case s.Rate < 0 || s.Burst < 0:
 			return nil, configErr("system %q: negative Rate or Burst", s.ID)
+		case s.FirstSync != FirstSyncScan && s.FirstSync != FirstSyncFeed:
+			return nil, configErr("system %q: unknown FirstSync %v", s.ID, s.FirstSync)
 		}
 		if _, dup := e.byID[s.ID]; dup {
 			return nil, configErr("system %q is configured twice", s.ID)
@@ -169,7 +191,11 @@ func New(cfg Config) (*Engine, error) {
 		if s.BatchSize == 0 {
 			s.BatchSize = 100
 		}
-		sys := &system{System: s, id: s.ID, budget: newBudget(s.Rate, s.Burst)}
+		scope, err := compileScope(s.Scope)
+		if err != nil {
+			return nil, configErr("system %q: %v", s.ID, err)
+		}
+		sys := &system{System: s, id: s.ID, budget: newBudget(s.Rate, s.Burst), scope: scope}
 		e.systems = append(e.systems, sys)
 		e.byID[s.ID] = sys
 	}
@@ -200,6 +226,9 @@ func New(cfg Config) (*Engine, error) {
 		if g == nil {
 			return nil, configErr("gate %d is nil", i)
 		}
+	}
+	if e.anomalies, err = newAnomalyGate(cfg.Anomalies); err != nil {
+		return nil, configErr("%w", err)
 	}
 	e.gates = slices.Clone(cfg.Gates)
 	if g, ok := cfg.Resolver.(resolve.Gate); ok {

@@ -36,6 +36,7 @@ type cycle struct {
 	report     *Report
 	obs        map[string][]*observation
 	cursors    map[concord.SystemID]connector.Cursor
+	values     map[string][]byte // engine values to commit (scan progress)
 	dead       []DeadLetter
 	removeDead []uint64 // dead letters this cycle settles
 	events     []audit.Event
@@ -93,6 +94,14 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 	}
 	c := e.newCycle()
 	c.lease = &l
+	if e.anomalies != nil {
+		if err := e.anomalies.load(ctx, e); err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = e.store.ReleaseLease(rctx, l)
+			return nil, nil, err
+		}
+	}
 	release := func() {
 		// Best effort, detached from a cancelled ctx: an unreleased
 		// lease only delays the next holder until it expires.
@@ -130,14 +139,7 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 // pull reads every system's changes concurrently and turns them into
 // observations.
 func (c *cycle) pull(ctx context.Context) error {
-	type result struct {
-		recs []concord.Record
-		next connector.Cursor
-		read bool
-		err  error
-		back error // the connector's cursor went back
-	}
-	results := make([]result, len(c.e.systems))
+	results := make([]pullResult, len(c.e.systems))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, s := range c.e.systems {
 		g.Go(func() error {
@@ -146,30 +148,9 @@ func (c *cycle) pull(ctx context.Context) error {
 				return fmt.Errorf("concord: loading cursor of %q: %w", s.id, err)
 			}
 			r := &results[i]
-			for range c.e.cfg.MaxBatches {
-				var b connector.Batch
-				c.report.Systems[s.id].ReadCalls++
-				err := c.call(gctx, s, func(ctx context.Context) (err error) {
-					b, err = s.Connector.Changes(ctx, cur, s.BatchSize)
-					return err
-				})
-				if err != nil {
-					r.err = err
-					break
-				}
-				r.recs = append(r.recs, b.Records...)
-				if cur != "" && b.Next == "" {
-					// A cursor going back to the start would re-read
-					// everything every cycle: keep the stored one.
-					r.back = fmt.Errorf("%w: %s answered cursor %q with an empty cursor", ErrCursorWentBack, s.id, cur)
-					break
-				}
-				cur, r.read = b.Next, true
-				if !b.More {
-					break
-				}
+			if !c.readScan(gctx, s, cur, r) {
+				c.readFeed(gctx, s, cur, r)
 			}
-			r.next = cur
 			if r.err == nil {
 				r.err = c.refetch(gctx, s, &r.recs)
 			}
@@ -197,11 +178,57 @@ func (c *cycle) pull(ctx context.Context) error {
 		if r.read {
 			c.cursors[s.id] = r.next
 		}
+		c.noteScan(s, &r)
+		c.report.Systems[s.id].Backlog = r.backlog
 		if err := c.observe(ctx, s, r.recs, true); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// pullResult is what pull read from one system.
+type pullResult struct {
+	recs []concord.Record
+	next connector.Cursor
+	read bool  // next is to be stored
+	err  error // the read failed (what was read before is kept)
+	back error // the connector's cursor went back
+	// backlog: more was waiting when the cycle stopped reading
+	backlog bool
+	// scan: the system's first sync by scan, if it is in one;
+	// scanStarted: it began this cycle.
+	scan        *scan
+	scanStarted bool
+}
+
+// readFeed reads up to MaxBatches pages of s's change feed from cur into r.
+func (c *cycle) readFeed(ctx context.Context, s *system, cur connector.Cursor, r *pullResult) {
+	for range c.e.cfg.MaxBatches {
+		var b connector.Batch
+		c.report.Systems[s.id].ReadCalls++
+		err := c.call(ctx, s, func(ctx context.Context) (err error) {
+			b, err = s.Connector.Changes(ctx, cur, s.BatchSize)
+			return err
+		})
+		if err != nil {
+			r.err, r.backlog = err, false
+			break
+		}
+		r.recs = append(r.recs, b.Records...)
+		if cur != "" && b.Next == "" {
+			// A cursor going back to the start would re-read
+			// everything every cycle: keep the stored one.
+			r.back = fmt.Errorf("%w: %s answered cursor %q with an empty cursor", ErrCursorWentBack, s.id, cur)
+			break
+		}
+		cur, r.read = b.Next, true
+		r.backlog = b.More
+		if !b.More {
+			break
+		}
+	}
+	r.next = cur
 }
 
 // refreshLater has the next cycle read key from system again by key
@@ -238,7 +265,7 @@ func (c *cycle) refetch(ctx context.Context, s *system, recs *[]concord.Record) 
 	}
 	keys := slices.Sorted(maps.Keys(want))
 	missing := map[string]bool{}
-	if g, ok := s.Connector.(connector.Getter); ok {
+	if g := s.getter; g != nil {
 		for _, k := range keys {
 			missing[k] = true
 		}
@@ -509,7 +536,10 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 	c.events = append(c.events, c.writeEvents...)
 	c.emit(ctx, c.events[c.emitted:])
-	b := &batch{Lease: c.lease, Cursors: c.cursors, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
+	if c.e.anomalies != nil {
+		c.values = c.e.anomalies.values(c.values)
+	}
+	b := &batch{Lease: c.lease, Cursors: c.cursors, Values: c.values, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
 	if err := c.e.store.Commit(ctx, b); err != nil {
 		return fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}

@@ -19,18 +19,21 @@ import (
 // Engine keeps the configured systems in agreement. Create it with [New].
 // Its methods are safe for concurrent use; cycles run one at a time.
 type Engine struct {
-	cfg      Config
-	systems  []*system
-	byID     map[concord.SystemID]*system
-	layout   *layout
-	gates    []resolve.Gate
-	store    stateStore
-	retry    RetryPolicy
-	metrics  *metrics
-	alerting alerting
-	audit    audit.Sink
-	log      *slog.Logger
-	now      func() time.Time
+	cfg     Config
+	systems []*system
+	byID    map[concord.SystemID]*system
+	layout  *layout
+	gates   []resolve.Gate
+	// anomalies is the gate of Config.Anomalies (nil without rules); it
+	// comes first in the merger's gates.
+	anomalies *anomalyGate
+	store     stateStore
+	retry     RetryPolicy
+	metrics   *metrics
+	alerting  alerting
+	audit     audit.Sink
+	log       *slog.Logger
+	now       func() time.Time
 
 	names atomic.Pointer[actorNames] // what the actors of versions stand for (names.go)
 
@@ -54,6 +57,12 @@ type system struct {
 	id     concord.SystemID
 	actor  concord.Actor
 	budget *budget
+	scope  *compiledScope // nil: no restriction
+	// The connector's optional abilities (nil if it has not got them),
+	// guarded like the connector (guardConnector).
+	getter  connector.Getter
+	scanner connector.Scanner
+	starter connector.ScanStarter
 }
 
 // engineActorName is the prefix of the store's actor name for the engine
@@ -92,7 +101,12 @@ func (e *Engine) init(ctx context.Context) error {
 		return fmt.Errorf("concord: assigning the engine's actor: %w", err)
 	}
 	e.engine, e.epoch = a, epoch
-	e.merger = &merger{layout: e.layout, systems: e.systems, resolver: e.cfg.Resolver, gates: e.gates, engine: a, now: e.now}
+	gates := e.gates
+	if e.anomalies != nil {
+		gates = append([]resolve.Gate{e.anomalies}, gates...)
+	}
+	e.merger = &merger{layout: e.layout, systems: e.systems, resolver: e.cfg.Resolver, gates: gates, engine: a, now: e.now,
+		anomalies: e.anomalies}
 	e.nameActors()
 	e.ready = true
 	return nil
@@ -115,7 +129,8 @@ var ErrInvalidInterval = errors.New("concord: invalid interval")
 var ErrCursorWentBack = errors.New("concord: the connector's cursor went back")
 
 // ResetCursor sets the stored cursor of system to cursor ("" reads the
-// system from the start), as decided by person for reason (both audited):
+// system from the start: by scan, for a connector that can, unless its
+// System.FirstSync says otherwise), as decided by person for reason (both audited):
 // the way out of a cursor the connector no longer accepts. Records read
 // again are recognised as already known; nothing is written twice.
 func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, cursor connector.Cursor, person, reason string) error {
@@ -139,7 +154,11 @@ func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, curso
 	if err != nil {
 		return fmt.Errorf("concord: loading cursor of %q: %w", system, err)
 	}
-	if err := e.store.Commit(ctx, &batch{Lease: c.lease, Cursors: map[concord.SystemID]connector.Cursor{system: cursor}}); err != nil {
+	// A first sync by scan in progress stops; with the empty cursor a new
+	// one begins (FirstSyncScan).
+	b := &batch{Lease: c.lease, Cursors: map[concord.SystemID]connector.Cursor{system: cursor},
+		Values: map[string][]byte{scanValueName(system): nil}}
+	if err := e.store.Commit(ctx, b); err != nil {
 		return fmt.Errorf("concord: resetting cursor of %q: %w", system, err)
 	}
 	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.CursorReset, System: system,
@@ -148,7 +167,8 @@ func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, curso
 
 // Run runs a cycle every interval until ctx is cancelled, and returns
 // ctx's error. A cycle's failures are logged and retried by the next cycle;
-// they do not stop Run.
+// they do not stop Run. A cycle that succeeded with a backlog (a system had
+// more changes waiting: [Report.Backlog]) is followed at once by the next.
 func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		return fmt.Errorf("concord: Run: %w: %v, must be positive", ErrInvalidInterval, interval)
@@ -169,6 +189,9 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 			e.log.Warn("concord: cycle failed", "error", err)
 		} else if rep != nil {
 			e.log.Debug("concord: cycle done", "cycle", rep.Cycle, "records", rep.Records)
+		}
+		if _, failures := errors.AsType[*CycleError](err); rep != nil && rep.Backlog() && (err == nil || failures) {
+			continue // more is waiting: no need to wait for the interval
 		}
 		select {
 		case <-ctx.Done():

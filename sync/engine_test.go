@@ -53,6 +53,17 @@ type rig struct {
 	store   *store.Memory
 	clock   *clock
 	lastErr error
+	cfg     recsync.Config
+}
+
+// newEngine builds a new engine from the rig's configuration: a restart.
+func (r *rig) newEngine() *recsync.Engine {
+	r.t.Helper()
+	e, err := recsync.New(r.cfg)
+	if err != nil {
+		r.t.Fatalf("%v", err)
+	}
+	return e
 }
 
 type rigOption func(*recsync.Config)
@@ -67,16 +78,15 @@ func newRig(t tb, names []concord.SystemID, opts ...rigOption) *rig {
 	for _, n := range names {
 		f := fake.New(string(n), fake.WithClock(r.clock.now))
 		r.sys[n] = f
-		cfg.Systems = append(cfg.Systems, recsync.System{ID: n, Connector: f})
+		// The rig's tests inject read failures into Changes: first syncs
+		// read the feed (scan_test.go tests scans).
+		cfg.Systems = append(cfg.Systems, recsync.System{ID: n, Connector: f, FirstSync: recsync.FirstSyncFeed})
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e, err := recsync.New(cfg)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	r.engine = e
+	r.cfg = cfg
+	r.engine = r.newEngine()
 	return r
 }
 

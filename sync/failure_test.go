@@ -30,7 +30,7 @@ func newTimedRig(t *testing.T, p recsync.RetryPolicy, rate float64) *rig {
 	cfg := recsync.Config{Audit: r.audit, Store: r.store, Retry: p}
 	for _, n := range []concord.SystemID{"portal", "warehouse"} {
 		r.sys[n] = fake.New(string(n))
-		cfg.Systems = append(cfg.Systems, recsync.System{ID: n, Connector: r.sys[n], Rate: ratelimit(rate), Burst: 1})
+		cfg.Systems = append(cfg.Systems, recsync.System{ID: n, Connector: r.sys[n], Rate: ratelimit(rate), Burst: 1, FirstSync: recsync.FirstSyncFeed})
 	}
 	e, err := recsync.New(cfg)
 	if err != nil {

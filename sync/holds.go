@@ -10,7 +10,6 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
-	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 )
@@ -265,7 +264,8 @@ func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
 	}
 	if d.Inbound {
 		rec := d.Record
-		g, ok := s.Connector.(connector.Getter)
+		g := s.getter
+		ok := g != nil
 		if len(d.Textual) > 0 && (!ok || d.Key == "") {
 			return fmt.Errorf("concord: replaying dead letter %d: fields %v of its payload are kept only as text, and %s cannot be read again (its connector is not a connector.Getter): %w",
 				id, d.Textual, d.System, ErrNotReplayable)

@@ -116,9 +116,11 @@ type merger struct {
 	systems  []*system
 	resolver resolve.Resolver
 	gates    []resolve.Gate
-	engine   concord.Actor // the engine's own actor, for refusals
-	now      func() time.Time
-	cycle    uint64
+	// anomalies learns every change that becomes canonical (nil: none).
+	anomalies *anomalyGate
+	engine    concord.Actor // the engine's own actor, for refusals
+	now       func() time.Time
+	cycle     uint64
 
 	events []audit.Event
 	edits  []edit
@@ -736,6 +738,9 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 		ev.Fields, ev.From, ev.To = fields, from, to
 	}
 	m.events = append(m.events, ev)
+	if changed && m.anomalies != nil && u != resolve.RecordUnit {
+		m.anomalies.learn(resolve.Change{Key: st.Key, Unit: u, Fields: fields, System: winner, From: from, To: to, Version: v})
+	}
 	resurrected := u == resolve.RecordUnit && st.Deleted && !deleted && w.e != nil
 	m.setUnit(st, u, v, winner, rule, from, to, deleted)
 	st.Units[u].Modified = m.modified(st, u, w, merged != nil)

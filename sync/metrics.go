@@ -38,6 +38,7 @@ type SystemStats struct {
 	Held          int
 	DeadLettered  int // writes dead-lettered
 	Quarantined   int // records dead-lettered on the way in
+	OutOfScope    int // writes refused by the system's Scope
 	Retries       int
 	// FailureRate is the integration failure rate: failed writes over
 	// attempted writes, 0 when none were attempted.
@@ -125,6 +126,7 @@ func (m *metrics) observe(ctx context.Context, r *Report, systems []*system) {
 		st.Held += sr.Held
 		st.DeadLettered += sr.DeadLettered
 		st.Quarantined += sr.Quarantined
+		st.OutOfScope += sr.OutOfScope
 		st.Retries += sr.Retries
 		if n := st.Writes + st.WriteFailures; n > 0 {
 			st.FailureRate = float64(st.WriteFailures) / float64(n)

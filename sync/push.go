@@ -51,7 +51,10 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 				continue
 			}
 			w, err := c.plan(ctx, st, s)
+			var scopeErr *ScopeError
 			switch {
+			case errors.As(err, &scopeErr):
+				c.refuse(st, s, scopeErr)
 			case err != nil:
 				c.fail(s.id, st.Key, OpTransform, err)
 				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
@@ -153,6 +156,9 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	view := st.Systems[s.id]
 	if st.Deleted {
 		if view.Seen && !view.Deleted {
+			if err := s.checkScope(&connector.Patch{Key: st.Key, Delete: true}); err != nil {
+				return nil, err
+			}
 			h := state.Copy{Hash: existHash(false), Version: st.Existence().Version}
 			view.AddSent(resolve.RecordUnit, h)
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
@@ -225,7 +231,11 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		c.synced(st, s, rt, nil, connector.Result{})
 		return nil, nil
 	}
-	p := connector.Patch{Key: st.Key, Set: set, Create: create, IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, view, st, set)}
+	p := connector.Patch{Key: st.Key, Set: set, Create: create}
+	if err := s.checkScope(&p); err != nil {
+		return nil, err
+	}
+	p.IdempotencyKey = idempotencyKey(st.Key, s.id, c.e.epoch, view, st, set)
 	if !create {
 		p.IfMatch = view.Tag
 	}

@@ -156,7 +156,7 @@ func isolate(call string, f func()) error {
 // panics").
 func (e *Engine) guardComponents() {
 	for _, s := range e.systems {
-		s.Connector = guardConnector(string(s.id), s.Connector)
+		guardConnector(s)
 		s.Inbound = guardedTransformer{"inbound transform of " + string(s.id), s.Inbound}
 		s.Outbound = guardedTransformer{"outbound transform of " + string(s.id), s.Outbound}
 	}
@@ -256,19 +256,21 @@ func (g guardedAlerter) Alert(ctx context.Context, a alert.Alert) (err error) {
 // guardConnector wraps c so that every call recovers panics, keeping
 // exactly the optional abilities c has (connector.Getter,
 // connector.Scanner): the engine finds them by type assertion.
-func guardConnector(id string, c connector.Connector) connector.Connector {
-	base := guardedConnector{id, c}
-	g, getter := c.(connector.Getter)
-	s, scanner := c.(connector.Scanner)
-	switch {
-	case getter && scanner:
-		return guardedGetterScanner{base, guardedGetter{id, g}, guardedScanner{id, s}}
-	case getter:
-		return guardedConnectorGetter{base, guardedGetter{id, g}}
-	case scanner:
-		return guardedConnectorScanner{base, guardedScanner{id, s}}
+// guardConnector wraps the connector of s, and each optional ability it
+// has (s.getter, s.scanner, s.starter), so that a panic in any of them is
+// that call's failure.
+func guardConnector(s *system) {
+	id, c := string(s.id), s.Connector
+	s.Connector = guardedConnector{id, c}
+	if g, ok := c.(connector.Getter); ok {
+		s.getter = guardedGetter{id, g}
 	}
-	return base
+	if sc, ok := c.(connector.Scanner); ok {
+		s.scanner = guardedScanner{id, sc}
+		if st, ok := c.(connector.ScanStarter); ok {
+			s.starter = guardedStarter{id, st}
+		}
+	}
 }
 
 type guardedConnector struct {
@@ -314,20 +316,16 @@ func (g guardedScanner) Scan(ctx context.Context, cur connector.Cursor, limit in
 	return b, err
 }
 
-type guardedConnectorGetter struct {
-	guardedConnector
-	guardedGetter
+type guardedStarter struct {
+	id string
+	s  connector.ScanStarter
 }
 
-type guardedConnectorScanner struct {
-	guardedConnector
-	guardedScanner
-}
-
-type guardedGetterScanner struct {
-	guardedConnector
-	guardedGetter
-	guardedScanner
+func (g guardedStarter) StartScan(ctx context.Context) (st connector.ScanStart, err error) {
+	if perr := isolate("connector "+g.id+" StartScan", func() { st, err = g.s.StartScan(ctx) }); perr != nil {
+		return connector.ScanStart{}, perr
+	}
+	return st, err
 }
 
 // invalidClass is the class of a record the engine could not transform or

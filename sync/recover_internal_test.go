@@ -50,34 +50,49 @@ func (bothConn) Apply(context.Context, []connector.Patch) ([]connector.Result, e
 	return nil, nil
 }
 
-// A guarded connector has exactly the abilities of the one it wraps, and
-// passes results and errors through unchanged.
+type startConn struct{ scanConn }
+
+func (startConn) StartScan(context.Context) (connector.ScanStart, error) { panic("start") }
+
+// A guarded system has exactly the abilities of its connector, and passes
+// results and errors through unchanged.
 func TestGuardedConnectorKeepsExactlyItsAbilities(t *testing.T) {
 	ctx := context.Background()
+	guard := func(c connector.Connector) *system {
+		s := &system{id: "sys", System: System{Connector: c}}
+		guardConnector(s)
+		return s
+	}
 	for _, tc := range []struct {
-		c             connector.Connector
-		getter, scans bool
+		c                      connector.Connector
+		getter, scans, starter bool
 	}{
-		{plainConn{}, false, false}, {getConn{}, true, false}, {scanConn{}, false, true}, {bothConn{}, true, true},
+		{plainConn{}, false, false, false}, {getConn{}, true, false, false}, {scanConn{}, false, true, false},
+		{bothConn{}, true, true, false}, {startConn{}, false, true, true},
 	} {
-		g := guardConnector("sys", tc.c)
-		gg, isGetter := g.(connector.Getter)
-		gs, isScanner := g.(connector.Scanner)
-		if isGetter != tc.getter || isScanner != tc.scans {
-			t.Fatalf("%T guarded: Getter %v Scanner %v; want %v %v", tc.c, isGetter, isScanner, tc.getter, tc.scans)
+		s := guard(tc.c)
+		if (s.getter != nil) != tc.getter || (s.scanner != nil) != tc.scans || (s.starter != nil) != tc.starter {
+			t.Fatalf("%T guarded: Getter %v Scanner %v ScanStarter %v; want %v %v %v", tc.c, s.getter != nil, s.scanner != nil, s.starter != nil,
+				tc.getter, tc.scans, tc.starter)
 		}
-		if isGetter {
-			if _, err := gg.Get(ctx, []string{"k"}); !errors.Is(err, io.EOF) || !errors.Is(err, ErrPanic) {
+		if s.getter != nil {
+			if _, err := s.getter.Get(ctx, []string{"k"}); !errors.Is(err, io.EOF) || !errors.Is(err, ErrPanic) {
 				t.Fatalf("Get: %v", err)
 			}
 		}
-		if isScanner {
-			if b, err := gs.Scan(ctx, "", 1); err != nil || b.Next != "n" {
+		if s.scanner != nil {
+			if b, err := s.scanner.Scan(ctx, "", 1); err != nil || b.Next != "n" {
 				t.Fatalf("Scan = %+v, %v", b, err)
 			}
 		}
+		if s.starter != nil {
+			var pe *PanicError
+			if _, err := s.starter.StartScan(ctx); !errors.As(err, &pe) || pe.Call != "connector sys StartScan" {
+				t.Fatalf("StartScan: %v", err)
+			}
+		}
 	}
-	g := guardConnector("sys", plainConn{})
+	g := guard(plainConn{}).Connector
 	_, err := g.Changes(ctx, "", 1)
 	var pe *PanicError
 	if !errors.As(err, &pe) || pe.Call != "connector sys Changes" || pe.Value != "changes" {
@@ -86,9 +101,12 @@ func TestGuardedConnectorKeepsExactlyItsAbilities(t *testing.T) {
 	if _, err := g.Apply(ctx, nil); err != io.ErrUnexpectedEOF {
 		t.Fatalf("Apply error = %v; want the connector's own, unwrapped", err)
 	}
-	_, err = guardConnector("sys", getConn{}).(connector.Getter).Get(ctx, nil)
+	_, err = guard(getConn{}).getter.Get(ctx, nil)
 	if !errors.As(err, &pe) || pe.Call != "connector sys Get" || !errors.Is(err, io.EOF) || !errors.Is(err, ErrPanic) {
 		t.Fatalf("Get error = %v", err)
+	}
+	if _, ok := guard(bothConn{}).Connector.(connector.Getter); ok {
+		t.Error("the guarded Connector itself is a Getter: the engine must use system.getter, which is guarded")
 	}
 }
 
@@ -124,7 +142,7 @@ func TestGuardKnowsEveryOptionalConnectorInterface(t *testing.T) {
 		}
 	}
 	slices.Sort(found)
-	if want := []string{"Connector", "Getter", "Scanner"}; !slices.Equal(found, want) {
+	if want := []string{"Connector", "Getter", "ScanStarter", "Scanner"}; !slices.Equal(found, want) {
 		t.Fatalf("package connector declares interfaces %v; guardConnector handles %v: teach it the new ones", found, want)
 	}
 }

@@ -22,6 +22,17 @@ type Report struct {
 	Failures []Failure
 }
 
+// Backlog reports whether some system had more changes waiting when the
+// cycle stopped reading ([SystemReport.Backlog]).
+func (r *Report) Backlog() bool {
+	for _, s := range r.Systems {
+		if s.Backlog {
+			return true
+		}
+	}
+	return false
+}
+
 // SystemReport counts what happened in one system during a cycle.
 type SystemReport struct {
 	Read             int // records read
@@ -36,6 +47,16 @@ type SystemReport struct {
 	DeadLettered     int // writes dead-lettered (permanent, or too many attempts)
 	Retries          int // calls retried within the cycle
 	RetryAfterCapped int // Retry-After answers longer than the policy allows
+	// Backlog reports that the system had more changes waiting when the
+	// cycle stopped reading (after Config.MaxBatches batches, or a scan
+	// not done): [Engine.Run] starts the next cycle at once.
+	Backlog bool
+	// OutOfScope counts writes refused by the system's [Scope] (also
+	// counted in Failed); the connector was not called for them.
+	OutOfScope int
+	// Scan is the progress of the system's first sync by scan, if one
+	// ran in this cycle (see [FirstSyncScan]); nil otherwise.
+	Scan *ScanProgress
 }
 
 // Failure is one thing that did not succeed in a cycle.

@@ -102,6 +102,7 @@ type stateStore struct{ store.Store }
 type batch struct {
 	Lease             *store.Lease
 	Cursors           map[concord.SystemID]connector.Cursor
+	Values            map[string][]byte
 	States            []*state.Record
 	DeadLetters       []DeadLetter
 	RemoveDeadLetters []uint64
@@ -110,7 +111,7 @@ type batch struct {
 // Commit encodes b and commits it (state.Commit.Apply): on success the
 // given states' Rev are incremented.
 func (s stateStore) Commit(ctx context.Context, b *batch) error {
-	c := &state.Commit{Lease: b.Lease, Cursors: b.Cursors, States: b.States, RemoveDeadLetters: b.RemoveDeadLetters}
+	c := &state.Commit{Lease: b.Lease, Cursors: b.Cursors, Values: b.Values, States: b.States, RemoveDeadLetters: b.RemoveDeadLetters}
 	for _, d := range b.DeadLetters {
 		c.DeadLetters = append(c.DeadLetters, state.DeadLetter(d))
 	}

@@ -16,6 +16,7 @@ import (
 type Commit struct {
 	Lease             *store.Lease
 	Cursors           map[concord.SystemID]connector.Cursor
+	Values            map[string][]byte
 	States            []*Record
 	DeadLetters       []DeadLetter
 	RemoveDeadLetters []uint64
@@ -27,7 +28,7 @@ type Commit struct {
 // or dead letter that cannot be encoded fails the commit with an error
 // naming it, and nothing is applied.
 func (c *Commit) Apply(ctx context.Context, s store.Committer) error {
-	sc := &store.Commit{Lease: c.Lease, Cursors: c.Cursors, RemoveDeadLetters: c.RemoveDeadLetters}
+	sc := &store.Commit{Lease: c.Lease, Cursors: c.Cursors, Values: c.Values, RemoveDeadLetters: c.RemoveDeadLetters}
 	if len(c.States) > 0 {
 		sc.States = make([]store.State, len(c.States))
 	}
