@@ -79,6 +79,15 @@
 //
 // # Cursors
 //
+// A system without a cursor (just added, or reset to the start) is first
+// read by scan when its connector is a [connector.Scanner] ([FirstSyncScan],
+// the default): every record, page by page, with the scan position
+// committed with the records it brought (a crash resumes it) and its
+// progress in [SystemReport.Scan]; then its change feed is followed from
+// where it ended when the scan began ([connector.ScanStarter]). A cycle that
+// stops reading while a system has more waiting says so
+// ([SystemReport.Backlog]), and [Engine.Run] starts the next one at once.
+//
 // A connector that answers a stored cursor with an empty one (a cursor
 // going back) is reported ([ErrCursorWentBack], an audit event and an
 // alert) and the stored cursor is kept. An operator moves a cursor, for

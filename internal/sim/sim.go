@@ -480,7 +480,10 @@ func (w *world) injectFaults() {
 		case KindTransient:
 			switch w.rng.IntN(3) {
 			case 0:
-				f.FailNext(fake.OpChanges, 1+w.rng.IntN(3), nil)
+				n := 1 + w.rng.IntN(3)
+				for _, op := range []fake.Op{fake.OpChanges, fake.OpScan, fake.OpStartScan} {
+					f.FailNext(op, n, nil) // a first sync reads by scan
+				}
 				w.logf("step %d: fault transient reads on %s", w.step, s)
 			case 1:
 				f.FailNext(fake.OpApply, 1+w.rng.IntN(3), nil)
@@ -873,8 +876,9 @@ func (w *world) quiet() {
 	for _, s := range w.names {
 		f := w.fakes[s]
 		f.SetLatency(0)
-		f.FailNext(fake.OpChanges, 0, nil)
-		f.FailNext(fake.OpApply, 0, nil)
+		for _, op := range []fake.Op{fake.OpChanges, fake.OpScan, fake.OpStartScan, fake.OpApply} {
+			f.FailNext(op, 0, nil)
+		}
 		f.RateLimitNext(0, 0)
 		f.LoseRepliesNext(0)
 		f.RepeatNext(0, 0)
