@@ -6,6 +6,56 @@
 // object per line to an io.Writer), [Slog] (to a *slog.Logger) and [Multi]
 // (fan out). Package audittest has an in-memory recorder with filters and
 // Require helpers for tests.
+//
+// # Tamper-evident logs
+//
+// A [Chain] links events into [Entry]s, each with its Seq (1, 2, ...) and
+// the hash of the entry before it, so that an entry edited, deleted, moved
+// or cut off shows. [EncodeEntry] gives an entry's stored form (the
+// engine's audit outbox holds these bytes); [ChainedJSONLines] writes
+// entries to a file, one per line. [VerifyJSONLines] (a file) and
+// [VerifyEntries] (a store) check a log and name the first entry at fault
+// in a [*TamperError] that matches [ErrTampered]. The chain alone cannot
+// tell a log cut off at a line break, or rewritten and rehashed from some
+// entry to its end, from a shorter or another log: a [SignedCheckpoint] of
+// the head (ed25519, with a key the host keeps), stored apart from the log,
+// can. Sign one regularly ([SignCheckpoint]) and verify against the
+// latest.
+//
+// # Verifying a log offline
+//
+// With nothing but the log file, a checkpoint file and the public key
+// file, anyone can check a log, with the command concord-audit (in this
+// module: "concord-audit verify -log audit.jsonl -checkpoint cp.txt -pub
+// key.pub") or by hand, in any language:
+//
+//  1. Read the public key: the .pub file is the word
+//     "concord-audit-ed25519-public", a space and the 32-byte key in
+//     standard base64.
+//  2. Read the checkpoint's seven lines (see [SignedCheckpoint]). Its last
+//     line is "sig", the key id and the signature in base64. The key id must
+//     be the first 8 bytes, in hex, of the SHA-256 of the public key.
+//  3. Verify the ed25519 signature over the checkpoint's first five lines,
+//     byte for byte, line breaks included. From now on trust the
+//     checkpoint's seq and hash.
+//  4. Read the log line by line. Each line is exactly
+//     {"seq":N,"prev":"P","hash":"H","event":E} and a line break ("\n"),
+//     with N in decimal, P and H 64 lower-case hex digits, and E a JSON
+//     object (the event); nothing else, not even a space.
+//  5. Check the sequence: N is 1 on the first line (or the anchor's seq
+//     plus one, for a log that continues another) and one more than on the
+//     line before on every other line. P is 64 zeros on the first line (or
+//     the anchor's hash) and H of the line before on every other line.
+//  6. Check each hash: H must be the SHA-256 of the 23 bytes
+//     "concord.audit.entry.v1" and a zero byte, then N as 8 bytes
+//     big-endian, the 32 bytes of P, the length of E in bytes as 8 bytes
+//     big-endian, and the bytes of E exactly as they are in the line
+//     ([EntryHash]). Do not re-encode E.
+//  7. On the line whose N is the checkpoint's seq, H must be the
+//     checkpoint's hash; a log without that line was truncated.
+//
+// Every entry up to the checkpoint is then the one that was written: each
+// hash covers the entry and, through P, every entry before it.
 package audit
 
 import (
@@ -101,6 +151,11 @@ type Candidate struct {
 //
 // Sinks must not modify an Event or the maps and slices in it.
 type Event struct {
+	// Seq is the event's position in the pipeline's audit log (the Seq
+	// of its chain [Entry]); 0 when the event does not come from a log.
+	// Delivery to sinks is at least once: a sink may drop an event whose
+	// Seq it already has.
+	Seq   uint64    `json:"seq,omitempty"`
 	Time  time.Time `json:"time"`
 	Kind  Kind      `json:"kind"`
 	Cycle uint64    `json:"cycle,omitempty"`

@@ -72,7 +72,9 @@ func (s *JSONLinesSink) Emit(_ context.Context, events []Event) error {
 	return errors.Join(errs...)
 }
 
-// ReadJSONLines reads events written by a [JSONLinesSink]. Blank lines are
+// ReadJSONLines reads events written by a [JSONLinesSink], or by a
+// [ChainedJSONLinesSink] (the events of its entries, each with its Seq; it
+// does not verify the chain: see [VerifyJSONLines]). Blank lines are
 // skipped; fields it does not know are ignored, so that newer files stay
 // readable.
 //
@@ -111,7 +113,20 @@ func ReadJSONLines(r io.Reader) ([]Event, error) {
 // errNoKind rejects a line that is JSON but not an event.
 var errNoKind = errors.New("object has no kind")
 
+// decodeLine decodes a line of a JSONLinesSink or, when it is one, of a
+// ChainedJSONLinesSink.
 func decodeLine(b []byte) (Event, error) {
+	if e, err := parseEntry(bytes.TrimSpace(b)); err == nil {
+		if err := e.decodeEvent(); err != nil {
+			return Event{}, fmt.Errorf("entry %d: %w", e.Seq, err)
+		}
+		return e.Event, nil
+	}
+	return decodeEvent(b)
+}
+
+// decodeEvent decodes one event object.
+func decodeEvent(b []byte) (Event, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var ev Event

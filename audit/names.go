@@ -152,6 +152,7 @@ func cut(s string) string {
 // restores the versions exactly. TestWireEventMirrorsEvent keeps the two
 // in step.
 type wireEvent struct {
+	Seq        uint64                   `json:"seq,omitempty"`
 	Time       time.Time                `json:"time"`
 	Kind       Kind                     `json:"kind"`
 	Cycle      uint64                   `json:"cycle,omitempty"`
@@ -204,7 +205,7 @@ func toWire(ev *Event) *wireEvent {
 	if len(ev.Actors) > 0 {
 		used = map[string]concord.Actor{}
 	}
-	w := wireEvent{Time: ev.Time, Kind: ev.Kind, Cycle: ev.Cycle, System: ev.System, Key: ev.Key, Unit: ev.Unit,
+	w := wireEvent{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, Cycle: ev.Cycle, System: ev.System, Key: ev.Key, Unit: ev.Unit,
 		Fields: ev.Fields, From: ev.From, To: ev.To, Deleted: ev.Deleted, Version: formatVersion(ev.Version, ev.Actors, used),
 		Rule: ev.Rule, Reason: ev.Reason, Error: ev.Error, ErrorClass: ev.ErrorClass}
 	for _, c := range ev.Candidates {
@@ -237,7 +238,7 @@ func (ev *Event) UnmarshalJSON(b []byte) error {
 		}
 		seen[a] = name
 	}
-	out := Event{Time: w.Time, Kind: w.Kind, Cycle: w.Cycle, System: w.System, Key: w.Key, Unit: w.Unit,
+	out := Event{Seq: w.Seq, Time: w.Time, Kind: w.Kind, Cycle: w.Cycle, System: w.System, Key: w.Key, Unit: w.Unit,
 		Fields: w.Fields, From: w.From, To: w.To, Deleted: w.Deleted, Rule: w.Rule, Reason: w.Reason,
 		Error: w.Error, ErrorClass: w.ErrorClass}
 	var err error

@@ -88,6 +88,9 @@ func eventAttrs(ev *Event) []slog.Attr {
 	}
 	str("error", ev.Error)
 	str("error_class", ev.ErrorClass)
+	if ev.Seq != 0 {
+		attrs = append(attrs, slog.Uint64("seq", ev.Seq))
+	}
 	if ev.Cycle != 0 {
 		attrs = append(attrs, slog.Uint64("cycle", ev.Cycle))
 	}

@@ -1,0 +1,297 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Head is the last entry of a chain: its Seq and Hash. The zero Head is
+// the start of a chain, before entry 1; the first entry's Prev is then 32
+// zero bytes.
+type Head struct {
+	Seq  uint64
+	Hash [32]byte
+}
+
+// String gives the head as "seq:hexhash".
+func (h Head) String() string {
+	return strconv.FormatUint(h.Seq, 10) + ":" + hex.EncodeToString(h.Hash[:])
+}
+
+// Entry is one link of an audit chain: an event, its position and the
+// hash of the entry before it. Build entries with [Chain.Append], store
+// them with [EncodeEntry], read them back with [DecodeEntry] and check a
+// sequence of them with [VerifyEntries] or, in a file, [VerifyJSONLines].
+//
+// EventJSON is authoritative: the hash covers its exact bytes, and Event
+// is its decoding. Decoding does not give back the Go types that were
+// encoded (numbers come back as json.Number, see [ReadJSONLines]), which
+// is why the chain never hashes a re-encoded Event.
+type Entry struct {
+	// Seq is the entry's position in the log, from 1.
+	Seq uint64
+	// Prev is the Hash of entry Seq-1 (zero for entry 1, or the anchor's
+	// hash for the first entry of a log that starts later).
+	Prev [32]byte
+	// Hash is [EntryHash] of Seq, Prev and EventJSON.
+	Hash [32]byte
+	// EventJSON is the event as [JSONLines] writes it, without the line
+	// break and without "seq" (the entry carries it): one JSON object.
+	EventJSON []byte
+	// Event is EventJSON decoded, with Event.Seq set to Seq.
+	Event Event
+}
+
+// Head returns the entry's Seq and Hash: the head of a chain that ends
+// with it.
+func (e *Entry) Head() Head { return Head{Seq: e.Seq, Hash: e.Hash} }
+
+// entryDomain starts the bytes hashed for every entry, so that an entry
+// hash cannot be mistaken for the hash of anything else.
+const entryDomain = "concord.audit.entry.v1\x00"
+
+// EntryHash is the hash of the entry at seq that follows prev and records
+// eventJSON:
+//
+//	SHA-256( "concord.audit.entry.v1" 0x00
+//	         || seq as 8 bytes big-endian
+//	         || prev (32 bytes)
+//	         || len(eventJSON) as 8 bytes big-endian
+//	         || eventJSON )
+//
+// Every field has a fixed width or a length prefix, so that two different
+// entries never hash the same bytes.
+func EntryHash(seq uint64, prev [32]byte, eventJSON []byte) [32]byte {
+	h := sha256.New()
+	var b [len(entryDomain) + 8 + 32 + 8]byte
+	n := copy(b[:], entryDomain)
+	binary.BigEndian.PutUint64(b[n:], seq)
+	n += 8
+	n += copy(b[n:], prev[:])
+	binary.BigEndian.PutUint64(b[n:], uint64(len(eventJSON)))
+	h.Write(b[:])
+	h.Write(eventJSON)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// Chain builds the entries of an audit log, one after another from a
+// head. A Chain is not safe for concurrent use.
+type Chain struct {
+	head Head
+}
+
+// NewChain returns a chain whose next entry follows head: Seq head.Seq+1
+// and Prev head.Hash. Start a new log with the zero Head; continue one
+// with the Head of its last entry.
+func NewChain(head Head) *Chain { return &Chain{head: head} }
+
+// Head returns the chain's last entry (the head it was created with when
+// nothing has been appended).
+func (c *Chain) Head() Head { return c.head }
+
+// ErrSeqOverflow reports a chain whose head is at the largest Seq.
+var ErrSeqOverflow = errors.New("audit: chain sequence number would overflow")
+
+// Append encodes events and links them to the chain: Seq head.Seq+1, ...,
+// each Prev the Hash of the entry before. Each entry's Event is the event
+// with Seq set to the entry's Seq; the Seq an event had is not encoded.
+//
+// Append is all or nothing: if an event cannot be encoded (a value JSON
+// cannot carry, such as NaN), it returns an [*EventError] that names it,
+// and the chain is left as it was.
+func (c *Chain) Append(events ...Event) ([]Entry, error) {
+	if uint64(len(events)) > math.MaxUint64-c.head.Seq {
+		return nil, ErrSeqOverflow
+	}
+	entries := make([]Entry, len(events))
+	head := c.head
+	for i := range events {
+		b, err := encodeEvent(&events[i])
+		if err != nil {
+			return nil, eventError(i, &events[i], err)
+		}
+		e := &entries[i]
+		e.Seq, e.Prev, e.EventJSON = head.Seq+1, head.Hash, b
+		e.Hash = EntryHash(e.Seq, e.Prev, b)
+		e.Event = events[i]
+		e.Event.Seq = e.Seq
+		head = e.Head()
+	}
+	c.head = head
+	return entries, nil
+}
+
+// encodeEvent gives the event's bytes in an entry: its JSON Lines form
+// without Seq and without the line break.
+func encodeEvent(ev *Event) ([]byte, error) {
+	w := toWire(ev)
+	w.Seq = 0
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// ErrMalformed reports bytes that are not an encoded [Entry] or
+// [SignedCheckpoint], or an entry that cannot be encoded.
+var ErrMalformed = errors.New("audit: malformed")
+
+// EncodeEntry returns the stored form of e, which is also its line in a
+// chained JSON Lines file (without the line break):
+//
+//	{"seq":N,"prev":"<64 hex>","hash":"<64 hex>","event":<EventJSON>}
+//
+// with N in decimal and the hashes in lower-case hex. It checks e first:
+// Seq must be at least 1, EventJSON one JSON object on one line, and Hash
+// its [EntryHash]; otherwise the error wraps [ErrMalformed].
+func EncodeEntry(e Entry) ([]byte, error) {
+	if e.Seq == 0 {
+		return nil, fmt.Errorf("%w: entry has seq 0", ErrMalformed)
+	}
+	if err := checkEventJSON(e.EventJSON); err != nil {
+		return nil, fmt.Errorf("%w: entry %d: event: %v", ErrMalformed, e.Seq, err)
+	}
+	if EntryHash(e.Seq, e.Prev, e.EventJSON) != e.Hash {
+		return nil, fmt.Errorf("%w: entry %d: hash is not the hash of its seq, prev and event", ErrMalformed, e.Seq)
+	}
+	return appendEntry(nil, e.Seq, &e.Prev, &e.Hash, e.EventJSON), nil
+}
+
+func appendEntry(b []byte, seq uint64, prev, hash *[32]byte, event []byte) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"prev":"`...)
+	b = hex.AppendEncode(b, prev[:])
+	b = append(b, `","hash":"`...)
+	b = hex.AppendEncode(b, hash[:])
+	b = append(b, `","event":`...)
+	b = append(b, event...)
+	return append(b, '}')
+}
+
+// checkEventJSON accepts one JSON object with no line break.
+func checkEventJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		return fmt.Errorf("line break at byte %d", i)
+	}
+	if !json.Valid(b) {
+		return errors.New("not valid JSON")
+	}
+	return nil
+}
+
+// DecodeEntry parses what [EncodeEntry] returns (a line of a chained JSON
+// Lines file, without its line break) and decodes the event. The bytes
+// must be exactly in that form, with nothing before or after: a form
+// that differs in any byte (spacing, key order, upper-case hex, leading
+// zeros) is refused with an error that wraps [ErrMalformed], as is an
+// event that is not an audit event or that carries another seq.
+//
+// DecodeEntry does not check the hash: [VerifyEntries] does, and says
+// which entry does not match.
+func DecodeEntry(b []byte) (Entry, error) {
+	e, err := parseEntry(b)
+	if err != nil {
+		return Entry{}, fmt.Errorf("%w: entry: %v", ErrMalformed, err)
+	}
+	if err := e.decodeEvent(); err != nil {
+		return Entry{}, fmt.Errorf("%w: entry %d: event: %v", ErrMalformed, e.Seq, err)
+	}
+	return e, nil
+}
+
+func (e *Entry) decodeEvent() error {
+	ev, err := decodeEvent(e.EventJSON)
+	if err != nil {
+		return err
+	}
+	if ev.Seq != 0 && ev.Seq != e.Seq {
+		return fmt.Errorf("event has seq %d", ev.Seq)
+	}
+	ev.Seq = e.Seq
+	e.Event = ev
+	return nil
+}
+
+// parseEntry parses the form EncodeEntry writes, strictly, without
+// decoding the event. EventJSON aliases b.
+func parseEntry(b []byte) (Entry, error) {
+	var e Entry
+	rest, ok := bytes.CutPrefix(b, []byte(`{"seq":`))
+	if !ok {
+		return e, errors.New(`does not start with {"seq":`)
+	}
+	n := 0
+	for n < len(rest) && n < 21 && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || rest[0] == '0' {
+		return e, errors.New("seq is not a number from 1 without leading zeros")
+	}
+	seq, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	if err != nil {
+		return e, errors.New("seq is out of range")
+	}
+	e.Seq = seq
+	rest = rest[n:]
+	if rest, err = cutHash(rest, `,"prev":"`, &e.Prev); err != nil {
+		return e, fmt.Errorf("seq %d: prev: %v", seq, err)
+	}
+	if rest, err = cutHash(rest, `","hash":"`, &e.Hash); err != nil {
+		return e, fmt.Errorf("seq %d: hash: %v", seq, err)
+	}
+	rest, ok = bytes.CutPrefix(rest, []byte(`","event":`))
+	if !ok {
+		return e, fmt.Errorf(`seq %d: no "event" after "hash"`, seq)
+	}
+	event, ok := bytes.CutSuffix(rest, []byte("}"))
+	if !ok {
+		return e, fmt.Errorf("seq %d: does not end with }", seq)
+	}
+	if err := checkEventJSON(event); err != nil {
+		return e, fmt.Errorf("seq %d: event: %v", seq, err)
+	}
+	e.EventJSON = event
+	return e, nil
+}
+
+// cutHash reads prefix and 64 lower-case hex digits into h.
+func cutHash(b []byte, prefix string, h *[32]byte) ([]byte, error) {
+	rest, ok := bytes.CutPrefix(b, []byte(prefix))
+	if !ok {
+		return b, fmt.Errorf("expected %s", prefix)
+	}
+	if len(rest) < 64 || !parseHash(rest[:64], h) {
+		return b, errors.New("not 64 lower-case hex digits")
+	}
+	return rest[64:], nil
+}
+
+// parseHash reads exactly 64 lower-case hex digits into h.
+func parseHash(b []byte, h *[32]byte) bool {
+	if len(b) != 64 {
+		return false
+	}
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	_, err := hex.Decode(h[:], b)
+	return err == nil
+}
