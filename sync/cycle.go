@@ -94,6 +94,13 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 	}
 	c := e.newCycle()
 	c.lease = &l
+	if err := e.loadAudit(ctx); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = e.store.ReleaseLease(rctx, l)
+		return nil, nil, err
+	}
+	c.deliver(ctx, nil) // what an earlier cycle committed and could not deliver
 	if e.anomalies != nil {
 		if err := e.anomalies.load(ctx, e); err != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -522,11 +529,16 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 	if c.e.noWriteAhead || !slices.ContainsFunc(writes, func(ws []*write) bool { return len(ws) > 0 }) {
 		return nil
 	}
-	c.emit(ctx, c.events)
-	c.emitted = len(c.events)
-	if err := c.e.store.Commit(ctx, &batch{Lease: c.lease, States: merged}); err != nil {
+	b := &batch{Lease: c.lease, States: merged}
+	if _, err := c.e.stage(b, c.events); err != nil {
+		return err
+	}
+	if err := c.e.store.Commit(ctx, b); err != nil {
 		return fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 	}
+	c.e.committed(b)
+	c.emitted = len(c.events)
+	c.deliver(ctx, b.entries)
 	return nil
 }
 
@@ -535,15 +547,40 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 // cursors and the dead letters in one atomic commit.
 func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 	c.events = append(c.events, c.writeEvents...)
-	c.emit(ctx, c.events[c.emitted:])
 	if c.e.anomalies != nil {
 		c.values = c.e.anomalies.values(c.values)
 	}
 	b := &batch{Lease: c.lease, Cursors: c.cursors, Values: c.values, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
+	if _, err := c.e.stage(b, c.events[c.emitted:]); err != nil {
+		return err
+	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
+		c.keepWriteEvents(ctx)
 		return fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
+	c.e.committed(b)
+	c.deliver(ctx, b.entries)
 	return nil
+}
+
+// keepWriteEvents commits the audit events of the cycle's writes alone
+// when the cycle's commit failed: the writes happened. If that fails too
+// they go to the sink directly, outside the audit log, rather than be lost.
+func (c *cycle) keepWriteEvents(ctx context.Context) {
+	if len(c.writeEvents) == 0 {
+		return
+	}
+	b := &batch{Lease: c.lease}
+	if _, err := c.e.stage(b, c.writeEvents); err == nil {
+		if err = c.e.store.Commit(ctx, b); err == nil {
+			c.e.committed(b)
+			c.deliver(ctx, b.entries)
+			return
+		}
+	}
+	if err := c.e.audit.Emit(ctx, c.writeEvents); err != nil {
+		c.report.Failures = append(c.report.Failures, Failure{Op: OpAudit, Err: err})
+	}
 }
 
 // done records the committed cycle's metrics, raises its alerts and
@@ -565,12 +602,11 @@ func (c *cycle) done(ctx context.Context) (*Report, error) {
 	return c.report, nil
 }
 
-// emit hands events to the audit sink; a failure is the cycle's.
-func (c *cycle) emit(ctx context.Context, events []audit.Event) {
-	if len(events) == 0 {
-		return
-	}
-	if err := c.e.audit.Emit(ctx, events); err != nil {
+// deliver hands the sink every committed audit entry not delivered yet
+// (fresh: those just committed); a failure is the cycle's, and the
+// entries wait in the store's audit log for the next delivery.
+func (c *cycle) deliver(ctx context.Context, fresh []audit.Entry) {
+	if err := c.e.deliver(ctx, fresh); err != nil {
 		c.report.Failures = append(c.report.Failures, Failure{Op: OpAudit, Err: err})
 	}
 }

@@ -27,6 +27,7 @@ type Engine struct {
 	// anomalies is the gate of Config.Anomalies (nil without rules); it
 	// comes first in the merger's gates.
 	anomalies *anomalyGate
+	out       outbox // the audit log in the store (outbox.go)
 	store     stateStore
 	retry     RetryPolicy
 	metrics   *metrics
@@ -158,11 +159,12 @@ func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, curso
 	// one begins (FirstSyncScan).
 	b := &batch{Lease: c.lease, Cursors: map[concord.SystemID]connector.Cursor{system: cursor},
 		Values: map[string][]byte{scanValueName(system): nil}}
-	if err := e.store.Commit(ctx, b); err != nil {
+	err = e.commitAudited(ctx, b, []audit.Event{{Time: e.now(), Kind: audit.CursorReset, System: system,
+		Reason: fmt.Sprintf("cursor of %s reset from %q to %q by %s: %s", system, old, cursor, person, reason)}})
+	if _, delivery := errors.AsType[*AuditError](err); err != nil && !delivery {
 		return fmt.Errorf("concord: resetting cursor of %q: %w", system, err)
 	}
-	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.CursorReset, System: system,
-		Reason: fmt.Sprintf("cursor of %s reset from %q to %q by %s: %s", system, old, cursor, person, reason)}})
+	return err
 }
 
 // Run runs a cycle every interval until ctx is cancelled, and returns

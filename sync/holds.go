@@ -200,10 +200,7 @@ func (e *Engine) Settle(ctx context.Context, s Settlement) error {
 	m.setUnit(st, unit, v, w.System, RulePerson, ev.From, w.Values, w.Deleted)
 	st.Units[unit].Modified = w.Modified
 	events := append(m.events[:0:0], ev)
-	if err := e.store.Commit(ctx, &batch{States: []*state.Record{st}}); err != nil {
-		return err
-	}
-	return e.audit.Emit(ctx, events)
+	return e.commitAudited(ctx, &batch{States: []*state.Record{st}}, events)
 }
 
 // ErrNoDeadLetter is returned by [Engine.Replay] and [Engine.Discard] for
@@ -321,12 +318,13 @@ func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
 		v.Parked, v.Attempts, v.LastError = false, 0, ""
 		commit.States = []*state.Record{st}
 	}
-	if err := e.store.Commit(ctx, commit); err != nil {
+	err = e.commitAudited(ctx, commit, []audit.Event{{Time: e.now(), Kind: audit.WriteReplayed, System: d.System, Key: d.Key, Reason: reason}})
+	if _, delivery := errors.AsType[*AuditError](err); err != nil && !delivery {
 		return err
 	}
 	e.metrics.replayed(ctx, d.System)
 	e.resolveDeadLetters(ctx, d.System, d.Class)
-	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.WriteReplayed, System: d.System, Key: d.Key, Reason: reason}})
+	return err
 }
 
 // Discard gives up on the dead letter a.ID, for a.Reason, as decided by
@@ -377,13 +375,14 @@ func (e *Engine) Discard(ctx context.Context, a DeadLetterAction) error {
 			commit.States = []*state.Record{st}
 		}
 	}
-	if err := e.store.Commit(ctx, commit); err != nil {
+	err = e.commitAudited(ctx, commit, []audit.Event{{Time: e.now(), Kind: audit.DeadLetterDiscarded, System: d.System, Key: d.Key,
+		Reason: fmt.Sprintf("dead letter %d discarded by %s: %s", id, person, reason), Error: d.Reason, ErrorClass: d.Class}})
+	if _, delivery := errors.AsType[*AuditError](err); err != nil && !delivery {
 		return err
 	}
 	if !d.Inbound {
 		e.metrics.replayed(ctx, d.System)
 		e.resolveDeadLetters(ctx, d.System, d.Class)
 	}
-	return e.audit.Emit(ctx, []audit.Event{{Time: e.now(), Kind: audit.DeadLetterDiscarded, System: d.System, Key: d.Key,
-		Reason: fmt.Sprintf("dead letter %d discarded by %s: %s", id, person, reason), Error: d.Reason, ErrorClass: d.Class}})
+	return err
 }

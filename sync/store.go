@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/sync/store"
@@ -106,12 +107,16 @@ type batch struct {
 	States            []*state.Record
 	DeadLetters       []DeadLetter
 	RemoveDeadLetters []uint64
+	// Audit holds the encoded audit log entries (Engine.stage); entries
+	// the same, decoded.
+	Audit   []store.AuditEntry
+	entries []audit.Entry
 }
 
 // Commit encodes b and commits it (state.Commit.Apply): on success the
 // given states' Rev are incremented.
 func (s stateStore) Commit(ctx context.Context, b *batch) error {
-	c := &state.Commit{Lease: b.Lease, Cursors: b.Cursors, Values: b.Values, States: b.States, RemoveDeadLetters: b.RemoveDeadLetters}
+	c := &state.Commit{Lease: b.Lease, Cursors: b.Cursors, Values: b.Values, Audit: b.Audit, States: b.States, RemoveDeadLetters: b.RemoveDeadLetters}
 	for _, d := range b.DeadLetters {
 		c.DeadLetters = append(c.DeadLetters, state.DeadLetter(d))
 	}

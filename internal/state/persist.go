@@ -17,6 +17,7 @@ type Commit struct {
 	Lease             *store.Lease
 	Cursors           map[concord.SystemID]connector.Cursor
 	Values            map[string][]byte
+	Audit             []store.AuditEntry
 	States            []*Record
 	DeadLetters       []DeadLetter
 	RemoveDeadLetters []uint64
@@ -28,7 +29,7 @@ type Commit struct {
 // or dead letter that cannot be encoded fails the commit with an error
 // naming it, and nothing is applied.
 func (c *Commit) Apply(ctx context.Context, s store.Committer) error {
-	sc := &store.Commit{Lease: c.Lease, Cursors: c.Cursors, Values: c.Values, RemoveDeadLetters: c.RemoveDeadLetters}
+	sc := &store.Commit{Lease: c.Lease, Cursors: c.Cursors, Values: c.Values, Audit: c.Audit, RemoveDeadLetters: c.RemoveDeadLetters}
 	if len(c.States) > 0 {
 		sc.States = make([]store.State, len(c.States))
 	}

@@ -1,0 +1,255 @@
+package sync
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/sync/store"
+)
+
+// The audit trail is an outbox in the store: every audit event is
+// committed, as an entry of a hash chain (package audit: Seq, the SHA-256
+// of the previous entry, the event), in the same atomic commit as the
+// state it describes; then it is delivered to Config.Audit. A crash or a
+// failing sink between the commit and the delivery loses nothing: the
+// next cycle (or call) delivers every committed entry after the last one
+// delivered, at least once, in order, each event carrying its Seq so that
+// a sink can drop one it already has. [Engine.VerifyAudit] checks the
+// chain in the store; [Engine.AuditCheckpoint] signs its head.
+
+// deliveredValue is the engine value holding the Seq of the last entry
+// delivered to the sink (8 bytes, big-endian).
+const deliveredValue = "audit/delivered"
+
+// deliverPage is how many stored entries one delivery reads at a time;
+// maxDeliverPages bounds one call's catching up.
+const (
+	deliverPage     = 500
+	maxDeliverPages = 20
+)
+
+// outbox is what the engine knows of its audit log.
+type outbox struct {
+	head      audit.Head // the store's last entry, as of the last load or commit
+	delivered uint64     // the last Seq delivered to the sink
+	stored    uint64     // the delivered mark as committed
+}
+
+// ErrAuditEncoding is wrapped by the error for an audit event that cannot
+// be committed to the store's audit log even with its values left out;
+// it never happens with events the engine builds from valid records.
+var ErrAuditEncoding = errors.New("concord: audit event cannot be encoded")
+
+// loadAudit reads the head of the store's audit log and the delivered
+// mark.
+func (e *Engine) loadAudit(ctx context.Context) error {
+	ae, err := e.store.AuditHead(ctx)
+	if err != nil {
+		return fmt.Errorf("concord: reading the audit log's head: %w", err)
+	}
+	head := audit.Head{}
+	if ae.Seq > 0 {
+		entry, err := audit.DecodeEntry(ae.Data)
+		if err != nil || entry.Seq != ae.Seq {
+			return fmt.Errorf("%w: audit log entry %d: %v", ErrDamaged, ae.Seq, err)
+		}
+		head = entry.Head()
+	}
+	b, err := e.store.Value(ctx, deliveredValue)
+	if err != nil {
+		return fmt.Errorf("concord: reading the audit delivery mark: %w", err)
+	}
+	var stored uint64
+	if b != nil {
+		if len(b) != 8 {
+			return fmt.Errorf("%w: the audit delivery mark has %d bytes", ErrDamaged, len(b))
+		}
+		stored = binary.BigEndian.Uint64(b)
+	}
+	e.out.head, e.out.stored = head, stored
+	e.out.delivered = min(max(e.out.delivered, stored), head.Seq)
+	return nil
+}
+
+// stage adds events to b as audit log entries following the known head
+// (after any entries b has already), and the delivered mark if it moved.
+// Nothing changes in e until the commit succeeds ([Engine.committed]).
+func (e *Engine) stage(b *batch, events []audit.Event) ([]audit.Entry, error) {
+	head := e.out.head
+	if n := len(b.entries); n > 0 {
+		head = b.entries[n-1].Head()
+	}
+	ch := audit.NewChain(head)
+	out := make([]audit.Entry, 0, len(events))
+	for _, ev := range events {
+		entries, err := ch.Append(ev)
+		if err != nil {
+			// A value JSON cannot carry: keep the event, without its
+			// values, rather than stall the commit.
+			ev.From, ev.To, ev.Candidates = nil, nil, nil
+			ev.Reason += fmt.Sprintf(" (values left out of the audit log: %v)", err)
+			if entries, err = ch.Append(ev); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrAuditEncoding, err)
+			}
+		}
+		out = append(out, entries...)
+	}
+	for _, en := range out {
+		data, err := audit.EncodeEntry(en)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entry %d: %v", ErrAuditEncoding, en.Seq, err)
+		}
+		b.Audit = append(b.Audit, store.AuditEntry{Seq: en.Seq, Data: data})
+	}
+	b.entries = append(b.entries, out...)
+	if e.out.delivered > e.out.stored {
+		if b.Values == nil {
+			b.Values = map[string][]byte{}
+		}
+		b.Values[deliveredValue] = binary.BigEndian.AppendUint64(nil, e.out.delivered)
+	}
+	return out, nil
+}
+
+// committed records that b was committed.
+func (e *Engine) committed(b *batch) {
+	if n := len(b.entries); n > 0 {
+		e.out.head = b.entries[n-1].Head()
+	}
+	if v, ok := b.Values[deliveredValue]; ok {
+		e.out.stored = binary.BigEndian.Uint64(v)
+	}
+}
+
+// commitAudited commits b with events in the audit log, then delivers
+// them. An error from the delivery is returned (wrapped in an
+// [*AuditError]) after a successful commit: the events are in the log and
+// the next call or cycle delivers them.
+func (e *Engine) commitAudited(ctx context.Context, b *batch, events []audit.Event) error {
+	if err := e.loadAudit(ctx); err != nil {
+		return err
+	}
+	if _, err := e.stage(b, events); err != nil {
+		return err
+	}
+	if err := e.store.Commit(ctx, b); err != nil {
+		return err
+	}
+	e.committed(b)
+	return e.deliver(ctx, b.entries)
+}
+
+// AuditError is returned when changes were committed, with their audit
+// events in the store's audit log, but the audit sink failed to take them:
+// they are delivered again, at least once and in order, by the next cycle
+// or call.
+type AuditError struct{ Err error }
+
+func (e *AuditError) Error() string {
+	return "concord: audit sink failed (the events are kept in the store's audit log and delivered later): " + e.Err.Error()
+}
+
+// Unwrap returns the sink's error.
+func (e *AuditError) Unwrap() error { return e.Err }
+
+// deliver hands the sink every committed entry after the last delivered,
+// in order: from fresh (just committed, if they follow it) or else from
+// the store.
+func (e *Engine) deliver(ctx context.Context, fresh []audit.Entry) error {
+	for range maxDeliverPages {
+		if e.out.delivered >= e.out.head.Seq {
+			return nil
+		}
+		var page []audit.Entry
+		if len(fresh) > 0 && fresh[0].Seq <= e.out.delivered+1 && fresh[len(fresh)-1].Seq > e.out.delivered {
+			page = fresh[e.out.delivered+1-fresh[0].Seq:]
+		} else {
+			stored, err := e.store.AuditEntries(ctx, e.out.delivered, deliverPage)
+			if err != nil {
+				return &AuditError{fmt.Errorf("reading the audit log after entry %d: %w", e.out.delivered, err)}
+			}
+			if len(stored) == 0 {
+				return nil
+			}
+			for _, se := range stored {
+				en, err := audit.DecodeEntry(se.Data)
+				if err != nil || en.Seq != se.Seq {
+					return &AuditError{fmt.Errorf("%w: audit log entry %d: %v", ErrDamaged, se.Seq, err)}
+				}
+				page = append(page, en)
+			}
+		}
+		events := make([]audit.Event, len(page))
+		for i, en := range page {
+			events[i] = en.Event
+		}
+		if err := e.audit.Emit(ctx, events); err != nil {
+			return &AuditError{err}
+		}
+		e.out.delivered = page[len(page)-1].Seq
+	}
+	return nil
+}
+
+// auditEntries iterates over the store's audit log from the first entry.
+func (e *Engine) auditEntries(ctx context.Context) iter.Seq2[audit.Entry, error] {
+	return func(yield func(audit.Entry, error) bool) {
+		var after uint64
+		for {
+			page, err := e.store.AuditEntries(ctx, after, deliverPage)
+			if err != nil {
+				yield(audit.Entry{}, err)
+				return
+			}
+			if len(page) == 0 {
+				return
+			}
+			for _, se := range page {
+				en, err := audit.DecodeEntry(se.Data)
+				if err == nil && en.Seq != se.Seq {
+					err = fmt.Errorf("%w: stored as entry %d, decodes as entry %d", audit.ErrMalformed, se.Seq, en.Seq)
+				}
+				if err != nil {
+					en.Seq = se.Seq
+				}
+				if !yield(en, err) {
+					return
+				}
+				after = se.Seq
+			}
+		}
+	}
+}
+
+// VerifyAudit checks the audit log in the store: every entry's hash
+// matches its bytes, the entries follow each other from the first without
+// gap or reordering, and every checkpoint given (audit.WithCheckpoint,
+// after checking its signature) matches. A fault is an [*audit.TamperError]
+// naming the entry (errors.Is audit.ErrTampered).
+func (e *Engine) VerifyAudit(ctx context.Context, opts ...audit.VerifyOption) (audit.Result, error) {
+	return audit.VerifyEntries(e.auditEntries(ctx), opts...)
+}
+
+// AuditCheckpoint signs the head of the store's audit log with priv, the
+// host's key, for the log named by Config.Pipeline: keep the text form
+// (MarshalText) apart from the store; anyone with the public key can then
+// check offline that the log still holds that entry and every one before
+// it unchanged (audit.ParseCheckpoint, SignedCheckpoint.Verify,
+// Engine.VerifyAudit or audit.VerifyJSONLines with audit.WithCheckpoint,
+// or the concord-audit command).
+func (e *Engine) AuditCheckpoint(ctx context.Context, priv ed25519.PrivateKey) (audit.SignedCheckpoint, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.loadAudit(ctx); err != nil {
+		return audit.SignedCheckpoint{}, err
+	}
+	if e.out.head.Seq == 0 {
+		return audit.SignedCheckpoint{}, errors.New("concord: AuditCheckpoint: the audit log is empty")
+	}
+	return audit.SignCheckpoint(priv, audit.Checkpoint{Log: e.cfg.Pipeline, Seq: e.out.head.Seq, Hash: e.out.head.Hash, Time: e.now()})
+}
