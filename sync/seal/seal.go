@@ -52,6 +52,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -500,6 +501,15 @@ func (r *KeyRing) LogValue() slog.Value {
 		s[i] = string(id)
 	}
 	return slog.GroupValue(slog.String("current", string(ks.current)), slog.Any("keys", s), slog.String("key_bytes", "redacted"))
+}
+
+// MarshalJSON describes the ring by its key IDs, as LogValue does:
+// {"current": ..., "keys": [...]}.
+func (r *KeyRing) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Current KeyID   `json:"current"`
+		Keys    []KeyID `json:"keys"`
+	}{r.Current(), r.KeyIDs()})
 }
 
 var (

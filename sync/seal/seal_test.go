@@ -396,6 +396,9 @@ func TestKeyRingNeverShowsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	outs = append(outs, string(j))
+	if string(j) != `{"current":"cur","keys":["cur","old"]}` {
+		t.Fatalf("JSON %s", j)
+	}
 	for _, out := range outs {
 		for _, f := range forbidden {
 			if strings.Contains(out, string(f)) {
