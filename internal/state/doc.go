@@ -10,7 +10,8 @@
 // # Encoding, format version 3
 //
 // Every encoding starts with a 4-byte header: the magic "CSR" (record state)
-// or "CSD" (dead letter), then the format version (3). A decoder rejects an
+// or "CSD" (dead letter), then the format version (3; 4 if the encoding
+// holds a sealed value, see below). A decoder rejects an
 // unknown magic (a foreign or corrupt file) and a newer version (written by
 // a newer Concord) with errors that say which. Integers are varints
 // (encoding/binary), strings and byte strings are length-prefixed, versions
@@ -74,7 +75,10 @@
 // encoding as above (tag included; a map or list is sealed whole), sealed
 // with the associated data seal.AAD(Codec.Context, record key, field name),
 // the record key being a dead letter's Key. A sealed value moved to
-// another record or field, or to another Context, does not open. The
+// another record or field, or to another Context, does not open; one moved
+// within its record and field (a previous value put back as the current
+// one, an older encoding of the record restored) does: the associated data
+// binds a value to where it belongs, not to when. The
 // field names, the hashes of View and everything that is not the value of
 // a field stay in the clear.
 //
