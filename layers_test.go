@@ -28,8 +28,11 @@ var layers = map[string][]string{
 	"transform":   {""},
 	// The store contract: a leaf that third-party stores implement.
 	"sync/store": {"", "connector"},
+	// Sealing sensitive values at rest: a leaf (standard library only),
+	// which the state codec and hosts (building the key ring) import.
+	"sync/seal": nil,
 	// The engine's own state and its encoding, and the stores' checksums.
-	"internal/state":    {"", "connector", "resolve", "sync/store"},
+	"internal/state":    {"", "connector", "resolve", "sync/seal", "sync/store"},
 	"internal/checksum": nil,
 	// The engine: the contracts, never an adapter.
 	"sync": {"", "audit", "audit/alert", "connector", "internal/state", "resolve", "sync/store", "transform"},

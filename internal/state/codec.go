@@ -12,10 +12,18 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/seal"
 )
 
-// Version is the format version this package writes.
+// Version is the format version this package writes for an encoding that
+// holds no sealed value: such an encoding is byte for byte what it was
+// before sealing existed.
 const Version = 3
+
+// SealedVersion is the format version of an encoding that holds a sealed
+// value: format 3 plus the sealed-value tag. It is the newest version this
+// package reads.
+const SealedVersion = 4
 
 var (
 	magicState = [3]byte{'C', 'S', 'R'}
@@ -47,15 +55,20 @@ func (e *encoder) seal(start int) {
 	}
 }
 
-// EncodeState appends the encoding of st to b.
-func EncodeState(b []byte, st *Record) ([]byte, error) {
+// EncodeState appends the encoding of st to b, with the zero [Codec]:
+// nothing is sealed.
+func EncodeState(b []byte, st *Record) ([]byte, error) { return Codec{}.EncodeState(b, st) }
+
+// EncodeState appends the encoding of st to b, the values of sensitive
+// fields sealed.
+func (c Codec) EncodeState(b []byte, st *Record) ([]byte, error) {
 	start := len(b)
-	e := encoder{b: append(b, magicState[0], magicState[1], magicState[2], Version)}
+	e := encoder{b: append(b, magicState[0], magicState[1], magicState[2], Version), c: c, key: st.Key}
 	e.str(st.Key)
 	e.uint(st.Rev)
 	e.bool(st.Deleted)
 	e.time(st.Diverged)
-	e.values(st.Fields)
+	e.fields(st.Fields)
 	e.uint(uint64(len(st.Units)))
 	for _, name := range sortedKeys(st.Units) {
 		u := st.Units[name]
@@ -65,7 +78,7 @@ func EncodeState(b []byte, st *Record) ([]byte, error) {
 		e.str(u.Rule)
 		e.time(u.Changed)
 		e.time(u.Modified)
-		e.optValues(u.Prev)
+		e.optFields(u.Prev)
 		e.version(u.PrevVersion)
 		e.bool(u.PrevDeleted)
 		e.bool(u.Hold != nil)
@@ -74,7 +87,7 @@ func EncodeState(b []byte, st *Record) ([]byte, error) {
 			for _, c := range h.Candidates {
 				e.candidate(c)
 			}
-			e.optValues(h.Base)
+			e.optFields(h.Base)
 			e.bool(h.BaseKnown)
 			e.str(h.Rule)
 			e.str(h.Reason)
@@ -114,29 +127,42 @@ func EncodeState(b []byte, st *Record) ([]byte, error) {
 			}
 		}
 	}
-	e.seal(start)
+	e.finish(start)
 	return e.b, e.err
 }
 
-// DecodeState decodes what EncodeState wrote.
-func DecodeState(b []byte) (*Record, error) {
-	d := decoder{b: b}
+// DecodeState decodes what EncodeState wrote, with the zero [Codec]: a
+// sealed value is an error wrapping [ErrNoSealer].
+func DecodeState(b []byte) (*Record, error) { return Codec{}.DecodeState(b) }
+
+// DecodeState decodes what [Codec.EncodeState] (of any Codec) wrote,
+// opening sealed values.
+func (c Codec) DecodeState(b []byte) (*Record, error) {
+	st, _, err := c.decodeState(b, false)
+	return st, err
+}
+
+// decodeState decodes a state; with track, it also reports whether
+// re-encoding it would seal differently (see Reseal).
+func (c *Codec) decodeState(b []byte, track bool) (*Record, bool, error) {
+	d := decoder{b: b, c: *c, track: track}
 	d.header(magicState)
 	st := &Record{Key: d.str(), Rev: d.uint(), Deleted: d.bool(), Diverged: d.time()}
-	st.Fields = d.values()
+	d.key = st.Key
+	st.Fields = d.fields()
 	n := d.count()
 	st.Units = make(map[string]*Unit, n)
 	for range n {
 		name := d.str()
 		u := &Unit{Version: d.version(), Winner: concord.SystemID(d.str()), Rule: d.str(),
-			Changed: d.time(), Modified: d.time(), Prev: d.optValues(), PrevVersion: d.version(), PrevDeleted: d.bool()}
+			Changed: d.time(), Modified: d.time(), Prev: d.optFields(), PrevVersion: d.version(), PrevDeleted: d.bool()}
 		if d.bool() {
 			h := &Hold{}
 			nc := d.count()
 			for range nc {
 				h.Candidates = append(h.Candidates, d.candidate())
 			}
-			h.Base, h.BaseKnown, h.Rule, h.Reason, h.Since = d.optValues(), d.bool(), d.str(), d.str(), d.time()
+			h.Base, h.BaseKnown, h.Rule, h.Reason, h.Since = d.optFields(), d.bool(), d.str(), d.str(), d.time()
 			u.Hold = h
 		}
 		st.Units[name] = u
@@ -174,25 +200,32 @@ func DecodeState(b []byte) (*Record, error) {
 		st.Systems[id] = v
 	}
 	if err := d.finish(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return st, nil
+	return st, d.stale, nil
 }
 
-// EncodeDeadLetter appends the encoding of dl to b.
+// EncodeDeadLetter appends the encoding of dl to b, with the zero [Codec]:
+// nothing is sealed.
 func EncodeDeadLetter(b []byte, dl DeadLetter) ([]byte, error) {
+	return Codec{}.EncodeDeadLetter(b, dl)
+}
+
+// EncodeDeadLetter appends the encoding of dl to b, the values of
+// sensitive fields (of Record and of Transformed) sealed, bound to dl.Key.
+func (c Codec) EncodeDeadLetter(b []byte, dl DeadLetter) ([]byte, error) {
 	start := len(b)
-	e := encoder{b: append(b, magicDead[0], magicDead[1], magicDead[2], Version)}
+	e := encoder{b: append(b, magicDead[0], magicDead[1], magicDead[2], Version), c: c, key: dl.Key}
 	e.str(string(dl.System))
 	e.str(dl.Key)
 	e.bool(dl.Inbound)
 	e.str(dl.Record.Key)
-	e.optValues(dl.Record.Fields)
+	e.optFields(dl.Record.Fields)
 	e.bool(dl.Record.Deleted)
 	e.time(dl.Record.Modified)
 	e.str(dl.Record.Tag)
 	e.str(dl.Transformed.Key)
-	e.optValues(dl.Transformed.Fields)
+	e.optFields(dl.Transformed.Fields)
 	e.bool(dl.Transformed.Deleted)
 	e.str(dl.Reason)
 	e.str(dl.Class)
@@ -209,17 +242,28 @@ func EncodeDeadLetter(b []byte, dl DeadLetter) ([]byte, error) {
 		e.str(f)
 		e.time(dl.Record.FieldModified[f])
 	}
-	e.seal(start)
+	e.finish(start)
 	return e.b, e.err
 }
 
-// DecodeDeadLetter decodes what EncodeDeadLetter wrote.
-func DecodeDeadLetter(b []byte) (DeadLetter, error) {
-	d := decoder{b: b}
+// DecodeDeadLetter decodes what EncodeDeadLetter wrote, with the zero
+// [Codec]: a sealed value is an error wrapping [ErrNoSealer].
+func DecodeDeadLetter(b []byte) (DeadLetter, error) { return Codec{}.DecodeDeadLetter(b) }
+
+// DecodeDeadLetter decodes what [Codec.EncodeDeadLetter] (of any Codec)
+// wrote, opening sealed values.
+func (c Codec) DecodeDeadLetter(b []byte) (DeadLetter, error) {
+	dl, _, err := c.decodeDeadLetter(b, false)
+	return dl, err
+}
+
+func (c *Codec) decodeDeadLetter(b []byte, track bool) (DeadLetter, bool, error) {
+	d := decoder{b: b, c: *c, track: track}
 	d.header(magicDead)
 	dl := DeadLetter{System: concord.SystemID(d.str()), Key: d.str(), Inbound: d.bool()}
-	dl.Record = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
-	dl.Transformed = concord.Record{Key: d.str(), Fields: d.optValues(), Deleted: d.bool()}
+	d.key = dl.Key
+	dl.Record = concord.Record{Key: d.str(), Fields: d.optFields(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
+	dl.Transformed = concord.Record{Key: d.str(), Fields: d.optFields(), Deleted: d.bool()}
 	dl.Reason, dl.Class, dl.Attempts, dl.FirstFailed, dl.When = d.str(), d.str(), int(d.uint()), d.time(), d.time()
 	if d.ver >= 2 {
 		for range d.count() {
@@ -237,9 +281,9 @@ func DecodeDeadLetter(b []byte) (DeadLetter, error) {
 		}
 	}
 	if err := d.finish(); err != nil {
-		return DeadLetter{}, err
+		return DeadLetter{}, false, err
 	}
-	return dl, nil
+	return dl, d.stale, nil
 }
 
 func sortedKeys[K ~string, V any](m map[K]V) []K {
@@ -254,6 +298,20 @@ func sortedKeys[K ~string, V any](m map[K]V) []K {
 type encoder struct {
 	b   []byte
 	err error
+	// c seals the values of sensitive fields of the record key; sealed
+	// reports that one was.
+	c      Codec
+	key    string
+	sealed bool
+}
+
+// finish sets the format version (SealedVersion if a value was sealed)
+// of the encoding that starts at start, and appends its checksum.
+func (e *encoder) finish(start int) {
+	if e.sealed {
+		e.b[start+3] = SealedVersion
+	}
+	e.seal(start)
 }
 
 func (e *encoder) uint(u uint64) { e.b = binary.AppendUvarint(e.b, u) }
@@ -294,26 +352,64 @@ func (e *encoder) version(v concord.Version) { e.b, _ = v.AppendBinary(e.b) }
 func (e *encoder) candidate(c resolve.Candidate) {
 	e.str(string(c.System))
 	e.bool(c.Canonical)
-	e.optValues(c.Values)
+	e.optFields(c.Values)
 	e.bool(c.Deleted)
 	e.version(c.Version)
 	e.time(c.Modified)
 }
 
-// optValues encodes a map that may be nil (nil and empty differ).
-func (e *encoder) optValues(m map[string]concord.Value) {
+// optFields encodes a map that may be nil (nil and empty differ).
+func (e *encoder) optFields(m map[string]concord.Value) {
 	e.bool(m != nil)
 	if m != nil {
-		e.values(m)
+		e.fields(m)
 	}
 }
 
-func (e *encoder) values(m map[string]concord.Value) {
+// fields encodes the values of fields: every value of a field that the
+// engine stores, canonical or a system's, goes through here.
+func (e *encoder) fields(m map[string]concord.Value) {
 	e.uint(uint64(len(m)))
 	for _, k := range sortedKeys(m) {
 		e.str(k)
-		e.value(m[k], k)
+		e.field(k, m[k])
 	}
+}
+
+// field encodes the value of field f: as it is, or, for a sensitive field,
+// the sealed-value tag and the sealed encoding of the value, bound to the
+// record key and f.
+func (e *encoder) field(f string, v concord.Value) {
+	sensitive, err := e.c.sensitive(f)
+	if err == nil && !sensitive {
+		e.value(v, f)
+		return
+	}
+	if e.err != nil {
+		return
+	}
+	if err == nil && e.c.Sealer == nil {
+		err = ErrNoSealer
+	}
+	if err != nil {
+		e.err = &SealError{Key: e.key, Field: f, Op: "sealing", Err: err}
+		return
+	}
+	plain := encoder{}
+	plain.value(v, f)
+	if plain.err != nil {
+		e.err = plain.err
+		return
+	}
+	sealed, err := e.c.sealValue(plain.b, e.c.aad(e.key, f))
+	if err != nil {
+		e.err = &SealError{Key: e.key, Field: f, Op: "sealing", Err: err}
+		return
+	}
+	e.b = append(e.b, tagSealed)
+	e.uint(uint64(len(sealed)))
+	e.b = append(e.b, sealed...)
+	e.sealed = true
 }
 
 // Width bytes of the I and U tags.
@@ -429,6 +525,14 @@ type decoder struct {
 	b   []byte
 	err error
 	ver byte // format version, from the header
+	// c opens sealed values of the record key. With track, stale reports
+	// that the Codec would seal some value differently: a sealed value
+	// not under the Sealer's current key, a sensitive field's value not
+	// sealed, or a sealed value of a field no longer sensitive.
+	c     Codec
+	key   string
+	track bool
+	stale bool
 }
 
 func (d *decoder) fail(what string) {
@@ -444,8 +548,8 @@ func (d *decoder) header(magic [3]byte) {
 		d.b = nil
 		return
 	}
-	if d.b[3] > Version {
-		d.err = fmt.Errorf("%w: version %d, this Concord reads up to %d", ErrNewerFormat, d.b[3], Version)
+	if d.b[3] > SealedVersion {
+		d.err = fmt.Errorf("%w: version %d, this Concord reads up to %d", ErrNewerFormat, d.b[3], SealedVersion)
 		d.b = nil
 		return
 	}
@@ -584,25 +688,85 @@ func (d *decoder) version() concord.Version {
 }
 
 func (d *decoder) candidate() resolve.Candidate {
-	return resolve.Candidate{System: concord.SystemID(d.str()), Canonical: d.bool(), Values: d.optValues(),
+	return resolve.Candidate{System: concord.SystemID(d.str()), Canonical: d.bool(), Values: d.optFields(),
 		Deleted: d.bool(), Version: d.version(), Modified: d.time()}
 }
 
-func (d *decoder) optValues() map[string]concord.Value {
+func (d *decoder) optFields() map[string]concord.Value {
 	if !d.bool() {
 		return nil
 	}
-	return d.values()
+	return d.fields()
 }
 
-func (d *decoder) values() map[string]concord.Value {
+func (d *decoder) fields() map[string]concord.Value {
 	n := d.count()
 	m := make(map[string]concord.Value, n)
 	for range n {
 		k := d.str()
-		m[k] = d.value(0)
+		m[k] = d.field(k)
 	}
 	return m
+}
+
+// field decodes the value of field f, opening it if it is sealed.
+func (d *decoder) field(f string) concord.Value {
+	if len(d.b) == 0 || d.b[0] != tagSealed {
+		v := d.value(0)
+		if d.track && d.err == nil {
+			if sensitive, err := d.c.sensitive(f); err != nil {
+				d.sealErr(f, err)
+			} else if sensitive {
+				d.stale = true
+			}
+		}
+		return v
+	}
+	if d.ver < SealedVersion {
+		d.fail(fmt.Sprintf("sealed value in format version %d", d.ver))
+		return nil
+	}
+	d.b = d.b[1:]
+	n := d.count()
+	sealed := d.b[:n:n]
+	d.b = d.b[n:]
+	if d.err != nil {
+		return nil
+	}
+	if d.c.Sealer == nil {
+		d.sealErr(f, ErrNoSealer)
+		return nil
+	}
+	plain, err := d.c.openValue(sealed, d.c.aad(d.key, f))
+	if err != nil {
+		if errors.Is(err, seal.ErrMalformed) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		d.sealErr(f, err)
+		return nil
+	}
+	pd := decoder{b: plain, ver: d.ver}
+	v := pd.value(0)
+	if err := pd.finish(); err != nil {
+		d.sealErr(f, fmt.Errorf("the opened value: %w", err))
+		return nil
+	}
+	if d.track {
+		if sensitive, err := d.c.sensitive(f); err != nil {
+			d.sealErr(f, err)
+		} else if !sensitive || d.c.needsReseal(sealed) {
+			d.stale = true
+		}
+	}
+	return v
+}
+
+// sealErr fails decoding with a SealError for field f.
+func (d *decoder) sealErr(f string, err error) {
+	if d.err == nil {
+		d.err = &SealError{Key: d.key, Field: f, Op: "opening", Err: err}
+	}
+	d.b = nil
 }
 
 const maxDepth = concord.MaxValueDepth

@@ -217,7 +217,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer := append([]byte(nil), good...)
-	newer[3] = state.Version + 1
+	newer[3] = state.SealedVersion + 1
 	for _, tc := range []struct {
 		name string
 		b    []byte

@@ -10,7 +10,8 @@
 // # Encoding, format version 3
 //
 // Every encoding starts with a 4-byte header: the magic "CSR" (record state)
-// or "CSD" (dead letter), then the format version (3). A decoder rejects an
+// or "CSD" (dead letter), then the format version (3; 4 if the encoding
+// holds a sealed value, see below). A decoder rejects an
 // unknown magic (a foreign or corrupt file) and a newer version (written by
 // a newer Concord) with errors that say which. Integers are varints
 // (encoding/binary), strings and byte strings are length-prefixed, versions
@@ -63,6 +64,30 @@
 // (concord.Record.FieldModified): a count, then (field, time) pairs in
 // field order. Versions 1 and 2 carry no checksum (the durable stores
 // sealed them with their own) and decode as before.
+//
+// # Version 4: sealed values
+//
+// A [Codec] with a Sealer seals the value of every sensitive field wherever
+// the encoding holds one: the canonical values, each unit's previous
+// values, a hold's candidates and base, and a dead letter's record as the
+// system sent it and as transformed. In the place of the value it writes
+// the tag S, then (length-prefixed) the sealed bytes of the value's
+// encoding as above (tag included; a map or list is sealed whole), sealed
+// with the associated data seal.AAD(Codec.Context, record key, field name),
+// the record key being a dead letter's Key. A sealed value moved to
+// another record or field, or to another Context, does not open; one moved
+// within its record and field (a previous value put back as the current
+// one, an older encoding of the record restored) does: the associated data
+// binds a value to where it belongs, not to when. The
+// field names, the hashes of View and everything that is not the value of
+// a field stay in the clear.
+//
+// An encoding that holds a sealed value is format version 4; one that holds
+// none is still written as version 3, byte for byte as before. The version
+// changes, rather than version 3 gaining a tag, so that a Concord from
+// before sealing refuses sealed data as written by a newer Concord
+// ([ErrNewerFormat]: nothing is wrong with it) rather than as damaged. A
+// version 3 encoding holding the S tag is corrupt.
 //
 // Migration path: a new format gets a new version number; Decode keeps
 // reading every older version, and the engine re-encodes states in the newest

@@ -14,6 +14,9 @@ import (
 // dead letters rather than their encodings. [Commit.Apply] encodes it into a
 // store.Commit.
 type Commit struct {
+	// Codec encodes the states and dead letters; the zero Codec seals
+	// nothing.
+	Codec             Codec
 	Lease             *store.Lease
 	Cursors           map[concord.SystemID]connector.Cursor
 	Values            map[string][]byte
@@ -34,7 +37,7 @@ func (c *Commit) Apply(ctx context.Context, s store.Committer) error {
 		sc.States = make([]store.State, len(c.States))
 	}
 	for i, st := range c.States {
-		ss, err := Encode(st)
+		ss, err := c.Codec.Encode(st)
 		if err != nil {
 			return err
 		}
@@ -44,7 +47,7 @@ func (c *Commit) Apply(ctx context.Context, s store.Committer) error {
 		sc.DeadLetters = make([]store.DeadLetter, len(c.DeadLetters))
 	}
 	for i, d := range c.DeadLetters {
-		data, err := EncodeDeadLetter(nil, d)
+		data, err := c.Codec.EncodeDeadLetter(nil, d)
 		if err != nil {
 			return fmt.Errorf("concord: encoding the dead letter of record %q from %s: %w", d.Key, d.System, err)
 		}
@@ -59,38 +62,56 @@ func (c *Commit) Apply(ctx context.Context, s store.Committer) error {
 	return nil
 }
 
+// Encode is [Codec.Encode] of the zero Codec: nothing is sealed.
+func Encode(st *Record) (store.State, error) { return Codec{}.Encode(st) }
+
 // Encode returns the store.State that stores st: its encoding at the
 // revision it has once committed (Rev+1: the encoding carries its key and
 // revision, which [Decode] checks against the store's), and its flags.
-func Encode(st *Record) (store.State, error) {
+func (c Codec) Encode(st *Record) (store.State, error) {
 	cp := *st // shallow: only Rev differs, nothing is written through it
 	cp.Rev++
-	data, err := EncodeState(make([]byte, 0, 512), &cp)
+	data, err := c.EncodeState(make([]byte, 0, 512), &cp)
 	if err != nil {
 		return store.State{}, fmt.Errorf("concord: encoding the state of record %q: %w", st.Key, err)
 	}
 	return store.State{Key: st.Key, Rev: st.Rev, Pending: st.Pending(), Held: st.Held(), Data: data}, nil
 }
 
+// Decode is [Codec.Decode] of the zero Codec: a sealed value does not
+// decode.
+func Decode(key string, ss store.State) (*Record, error) { return Codec{}.Decode(key, ss) }
+
 // Decode decodes the state a store returned for key, and checks that the
 // key and revision it was encoded with are the store's. Damage is an error
 // wrapping store.ErrDamaged, data of a newer format one wrapping
-// [ErrNewerFormat]; both name the key.
-func Decode(key string, ss store.State) (*Record, error) {
-	st, err := DecodeState(ss.Data)
-	if err != nil {
-		return nil, codecErr(fmt.Sprintf("record %q", key), err)
-	}
-	if st.Key != key || ss.Key != key || st.Rev != ss.Rev {
-		return nil, fmt.Errorf("%w: record %q: stored under %q at revision %d, encoded as %q at revision %d",
-			store.ErrDamaged, key, ss.Key, ss.Rev, st.Key, st.Rev)
-	}
-	return st, nil
+// [ErrNewerFormat]; both name the key. A sealed value that does not open
+// is a [*SealError], wrapping store.ErrDamaged only if its bytes are
+// malformed.
+func (c Codec) Decode(key string, ss store.State) (*Record, error) {
+	st, _, err := c.decodeStored(key, ss, false)
+	return st, err
 }
 
-// DecodeLetter decodes a dead letter a store returned, with its ID.
-func DecodeLetter(sd store.DeadLetter) (DeadLetter, error) {
-	d, err := DecodeDeadLetter(sd.Data)
+func (c *Codec) decodeStored(key string, ss store.State, track bool) (*Record, bool, error) {
+	st, stale, err := c.decodeState(ss.Data, track)
+	if err != nil {
+		return nil, false, codecErr(fmt.Sprintf("record %q", key), err)
+	}
+	if st.Key != key || ss.Key != key || st.Rev != ss.Rev {
+		return nil, false, fmt.Errorf("%w: record %q: stored under %q at revision %d, encoded as %q at revision %d",
+			store.ErrDamaged, key, ss.Key, ss.Rev, st.Key, st.Rev)
+	}
+	return st, stale, nil
+}
+
+// DecodeLetter is [Codec.DecodeLetter] of the zero Codec.
+func DecodeLetter(sd store.DeadLetter) (DeadLetter, error) { return Codec{}.DecodeLetter(sd) }
+
+// DecodeLetter decodes a dead letter a store returned, with its ID. Errors
+// are as [Codec.Decode]'s.
+func (c Codec) DecodeLetter(sd store.DeadLetter) (DeadLetter, error) {
+	d, err := c.DecodeDeadLetter(sd.Data)
 	if err != nil {
 		return DeadLetter{}, codecErr(fmt.Sprintf("dead letter %d", sd.ID), err)
 	}
@@ -98,22 +119,31 @@ func DecodeLetter(sd store.DeadLetter) (DeadLetter, error) {
 	return d, nil
 }
 
+// codecErr names what failed to decode, and adds store.ErrDamaged unless
+// the data is not damaged: of a newer format, or holding a sealed value
+// that does not open for another reason than malformed bytes.
 func codecErr(what string, err error) error {
-	if errors.Is(err, ErrNewerFormat) {
+	var se *SealError
+	if errors.Is(err, ErrNewerFormat) || (errors.As(err, &se) && !errors.Is(err, ErrCorrupt)) {
 		return fmt.Errorf("concord: %s: %w", what, err)
 	}
 	return fmt.Errorf("%w: %s: %w", store.ErrDamaged, what, err)
 }
 
-// Load loads the states of keys from s and decodes them.
+// Load is [Codec.Load] of the zero Codec.
 func Load(ctx context.Context, s store.Records, keys []string) (map[string]*Record, error) {
+	return Codec{}.Load(ctx, s, keys)
+}
+
+// Load loads the states of keys from s and decodes them.
+func (c Codec) Load(ctx context.Context, s store.Records, keys []string) (map[string]*Record, error) {
 	stored, err := s.Load(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]*Record, len(stored))
 	for k, ss := range stored {
-		st, err := Decode(k, ss)
+		st, err := c.Decode(k, ss)
 		if err != nil {
 			return nil, err
 		}
@@ -122,17 +152,61 @@ func Load(ctx context.Context, s store.Records, keys []string) (map[string]*Reco
 	return out, nil
 }
 
-// LoadDeadLetters loads every dead letter from s, oldest first, decoded.
+// LoadDeadLetters is [Codec.LoadDeadLetters] of the zero Codec.
 func LoadDeadLetters(ctx context.Context, s store.DeadLetters) ([]DeadLetter, error) {
+	return Codec{}.LoadDeadLetters(ctx, s)
+}
+
+// LoadDeadLetters loads every dead letter from s, oldest first, decoded.
+func (c Codec) LoadDeadLetters(ctx context.Context, s store.DeadLetters) ([]DeadLetter, error) {
 	stored, err := s.DeadLetters(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]DeadLetter, len(stored))
 	for i, sd := range stored {
-		if out[i], err = DecodeLetter(sd); err != nil {
+		if out[i], err = c.DecodeLetter(sd); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// ResealState is the re-encryption pass's step for one stored state: if
+// the Codec would seal some value of it differently (a value sealed under
+// a key that is no longer the Sealer's current one, a sensitive field's
+// value stored in the clear, a sealed value of a field no longer
+// sensitive), it returns the state re-encoded as [Codec.Encode] does, for
+// the pass to commit (store.Commit checks ss.Rev, so a concurrent change
+// wins and the pass retries), and true. Otherwise it returns ss and false.
+// Errors are as [Codec.Decode]'s: a value under a retired key is an error
+// wrapping seal.ErrUnknownKey.
+func (c Codec) ResealState(key string, ss store.State) (store.State, bool, error) {
+	st, stale, err := c.decodeStored(key, ss, true)
+	if err != nil || !stale {
+		return ss, false, err
+	}
+	out, err := c.Encode(st)
+	if err != nil {
+		return ss, false, err
+	}
+	return out, true, nil
+}
+
+// ResealLetter is ResealState for a stored dead letter: if it is to be
+// sealed differently, it returns its new encoding (ID zero) for the pass
+// to add in the commit that removes sd.ID, and true.
+func (c Codec) ResealLetter(sd store.DeadLetter) (store.DeadLetter, bool, error) {
+	dl, stale, err := c.decodeDeadLetter(sd.Data, true)
+	if err != nil {
+		return sd, false, codecErr(fmt.Sprintf("dead letter %d", sd.ID), err)
+	}
+	if !stale {
+		return sd, false, nil
+	}
+	data, err := c.EncodeDeadLetter(nil, dl)
+	if err != nil {
+		return sd, false, fmt.Errorf("concord: encoding the dead letter of record %q from %s: %w", dl.Key, dl.System, err)
+	}
+	return store.DeadLetter{System: sd.System, Key: sd.Key, Data: data}, true, nil
 }
