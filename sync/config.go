@@ -16,7 +16,9 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/alert"
 	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/seal"
 	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/transform"
 )
@@ -81,6 +83,22 @@ type Config struct {
 	// are kept in the Store and learned from every change that becomes
 	// canonical. These rules are checked before the Gates.
 	Anomalies []resolve.AnomalyRule
+	// Sensitive lists the fields whose values are sensitive (passwords,
+	// national IDs, bank accounts), by every name they have: canonical,
+	// and each system's own where it differs. Their values are encrypted
+	// at rest wherever the engine stores them (record state, dead letters,
+	// held changes; AES-256-GCM under Keys, bound to the pipeline, the
+	// record and the field), recognised by keyed hashes (HMAC) rather than
+	// plain ones, and replaced by [Redacted] in everything the engine
+	// outputs: audit events (and so the audit log, sinks and alerts),
+	// error and violation messages, dead letters and holds as listed,
+	// reports and logs. Requires Keys.
+	Sensitive []string
+	// Keys is the host's key ring for Sensitive fields (seal.NewKeyRing):
+	// its current key encrypts, every key in it decrypts (rotation), and
+	// its hash key makes the keyed hashes. Keep the same ring (the same
+	// keys and hash key) for a store, or its sealed values cannot be read.
+	Keys *seal.KeyRing
 	// Dictionary, when set, validates every record at the boundary, in
 	// canonical shape: each record read, after the inbound transforms and
 	// before the merge (an invalid one is dead-lettered with its raw and
@@ -237,7 +255,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Store == nil {
 		return nil, configErr("Store is nil (use store.NewMemory() for a state kept in memory)")
 	}
-	e.store = stateStore{cfg.Store}
+	e.store = stateStore{Store: cfg.Store}
 	e.audit = cfg.Audit
 	if e.audit == nil {
 		e.audit = audit.Discard
@@ -261,6 +279,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.cfg.Pipeline == "" {
 		e.cfg.Pipeline = "default"
+	}
+	if e.sens, err = newSensitivity(cfg.Sensitive, cfg.Keys); err != nil {
+		return nil, configErr("%w", err)
+	}
+	if e.sens != nil {
+		e.store.codec = state.Codec{Sealer: cfg.Keys, Hasher: cfg.Keys, Sensitive: e.sens.is, Context: e.cfg.Pipeline}
 	}
 	e.guardComponents()
 	e.audit = namingSink{next: e.audit, names: &e.names}

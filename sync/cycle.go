@@ -358,7 +358,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	}
 	o := &observation{sys: s, raw: raw, native: make(map[string]uint64, len(raw.Fields))}
 	for f, v := range raw.Fields {
-		h, err := concord.HashValue(v)
+		h, err := c.e.sens.hashValue(f, v)
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
 		}
@@ -422,6 +422,7 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	if ie, ok := err.(*invalidError); ok {
 		transformed, err = ie.rec, ie.err
 	}
+	err = c.e.sens.redactErr(err, raw.Fields, transformed.Fields)
 	c.report.Failures = append(c.report.Failures, Failure{System: s.id, Key: raw.Key, Op: OpTransform, Err: err})
 	payload, textual := storable(raw)
 	transformed, _ = storable(transformed)
@@ -671,6 +672,13 @@ func maxBatch(ss []*system) int {
 }
 
 func (c *cycle) failMerge(key string, err error) {
+	if c.e.sens != nil {
+		var ms []map[string]concord.Value
+		for _, o := range c.obs[key] {
+			ms = append(ms, o.raw.Fields, o.rec.Fields)
+		}
+		err = c.e.sens.redactErr(err, ms...)
+	}
 	var s concord.SystemID
 	var re *concord.RecordError
 	if errors.As(err, &re) {

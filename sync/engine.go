@@ -27,7 +27,8 @@ type Engine struct {
 	// anomalies is the gate of Config.Anomalies (nil without rules); it
 	// comes first in the merger's gates.
 	anomalies *anomalyGate
-	out       outbox // the audit log in the store (outbox.go)
+	out       outbox       // the audit log in the store (outbox.go)
+	sens      *sensitivity // Config.Sensitive; nil: none
 	store     stateStore
 	retry     RetryPolicy
 	metrics   *metrics
@@ -107,7 +108,7 @@ func (e *Engine) init(ctx context.Context) error {
 		gates = append([]resolve.Gate{e.anomalies}, gates...)
 	}
 	e.merger = &merger{layout: e.layout, systems: e.systems, resolver: e.cfg.Resolver, gates: gates, engine: a, now: e.now,
-		anomalies: e.anomalies}
+		anomalies: e.anomalies, sens: e.sens}
 	e.nameActors()
 	e.ready = true
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/seal"
 )
 
 // HeldConflict is one unit of one record waiting for a person, as
@@ -40,8 +41,8 @@ type HeldConflict struct {
 }
 
 // heldConflict lists the hold h on unit of key.
-func heldConflict(key, unit string, h *state.Hold) HeldConflict {
-	return HeldConflict{Key: key, Unit: unit, Revision: h.Revision(), Candidates: h.Candidates, Base: h.Base,
+func heldConflict(codec state.Codec, key, unit string, h *state.Hold) HeldConflict {
+	return HeldConflict{Key: key, Unit: unit, Revision: codec.Revision(h), Candidates: h.Candidates, Base: h.Base,
 		BaseKnown: h.BaseKnown, Rule: resolve.Rule(h.Rule), Reason: h.Reason, Since: h.Since}
 }
 
@@ -100,8 +101,36 @@ var ErrNoHold = errors.New("concord: no hold on that record and unit")
 // person decide on what is there now.
 var ErrHoldChanged = errors.New("concord: the hold changed since it was listed")
 
-// Holds returns every unit held for a person, by key and unit.
+// Holds returns every unit held for a person, by key and unit, with the
+// values of sensitive fields (Config.Sensitive) [Redacted]; see
+// [Engine.RevealHolds].
 func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
+	out, err := e.holds(ctx)
+	for i := range out {
+		out[i] = e.sens.redactHold(out[i])
+	}
+	return out, err
+}
+
+// ErrWrongKeys is returned by [Engine.RevealHolds] for a key ring that is
+// not the engine's (its hash key differs).
+var ErrWrongKeys = errors.New("concord: not the key ring of this pipeline")
+
+// RevealHolds is [Engine.Holds] with the values of sensitive fields shown,
+// for a caller that proves it holds the pipeline's key ring: keys must
+// have the same hash key as Config.Keys (else [ErrWrongKeys]). Without
+// sensitive fields it is Holds.
+func (e *Engine) RevealHolds(ctx context.Context, keys *seal.KeyRing) ([]HeldConflict, error) {
+	if e.sens != nil {
+		probe := []byte("concord: reveal holds")
+		if keys == nil || keys.Hash("probe", probe) != e.sens.keys.Hash("probe", probe) {
+			return nil, ErrWrongKeys
+		}
+	}
+	return e.holds(ctx)
+}
+
+func (e *Engine) holds(ctx context.Context) ([]HeldConflict, error) {
 	keys, err := e.store.Held(ctx)
 	if err != nil {
 		return nil, err
@@ -118,7 +147,7 @@ func (e *Engine) Holds(ctx context.Context) ([]HeldConflict, error) {
 		}
 		for name, u := range st.Units {
 			if u.Hold != nil {
-				out = append(out, heldConflict(k, name, u.Hold))
+				out = append(out, heldConflict(e.store.codec, k, name, u.Hold))
 			}
 		}
 	}
@@ -165,7 +194,7 @@ func (e *Engine) Settle(ctx context.Context, s Settlement) error {
 		return fmt.Errorf("%w: %q/%q", ErrNoHold, key, unit)
 	}
 	h := st.Units[unit].Hold
-	if rev := h.Revision(); rev != s.Revision {
+	if rev := e.store.codec.Revision(h); rev != s.Revision {
 		return fmt.Errorf("%w: %q/%q was listed at revision %s, it is now at %s with %d candidates",
 			ErrHoldChanged, key, unit, s.Revision, rev, len(h.Candidates))
 	}
@@ -210,8 +239,15 @@ var ErrNoDeadLetter = errors.New("concord: no such dead letter")
 // DeadLetters returns the records the engine could not use or deliver,
 // oldest first: for each, the system, the direction, the payload, the
 // error class and message, the attempts and when it failed.
+//
+// The values of sensitive fields (Config.Sensitive) are [Redacted], in the
+// payloads and in the reason.
 func (e *Engine) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	return e.store.DeadLetters(ctx)
+	out, err := e.store.DeadLetters(ctx)
+	for i := range out {
+		out[i] = e.sens.redactDeadLetter(out[i])
+	}
+	return out, err
 }
 
 // deadLetter looks the dead letter id up in the store (by ID, not a scan);

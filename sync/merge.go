@@ -118,9 +118,11 @@ type merger struct {
 	gates    []resolve.Gate
 	// anomalies learns every change that becomes canonical (nil: none).
 	anomalies *anomalyGate
-	engine    concord.Actor // the engine's own actor, for refusals
-	now       func() time.Time
-	cycle     uint64
+	// sens hashes sensitive units with a key (nil: none is sensitive).
+	sens   *sensitivity
+	engine concord.Actor // the engine's own actor, for refusals
+	now    func() time.Time
+	cycle  uint64
 
 	events []audit.Event
 	edits  []edit
@@ -1083,7 +1085,7 @@ func (m *merger) hashUnit(fields []string, vals map[string]concord.Value) (uint6
 		}
 	}
 	m.buf = b
-	return concord.HashBytes(b), nil
+	return m.sens.hashUnit(fields, b), nil
 }
 
 // noValue is the hash of a unit in a system that deleted the record: it

@@ -86,6 +86,9 @@ func (e *Engine) stage(b *batch, events []audit.Event) ([]audit.Entry, error) {
 	}
 	ch := audit.NewChain(head)
 	out := make([]audit.Entry, 0, len(events))
+	for i := range events {
+		e.sens.redactEvent(&events[i]) // the one point every event passes
+	}
 	for _, ev := range events {
 		entries, err := ch.Append(ev)
 		if err != nil {
@@ -169,7 +172,14 @@ func (e *Engine) deliver(ctx context.Context, fresh []audit.Entry) error {
 		if len(fresh) > 0 && fresh[0].Seq <= e.out.delivered+1 && fresh[len(fresh)-1].Seq > e.out.delivered {
 			page = fresh[e.out.delivered+1-fresh[0].Seq:]
 		} else {
-			stored, err := e.store.AuditEntries(ctx, e.out.delivered, deliverPage)
+			limit := deliverPage
+			if len(fresh) > 0 && fresh[0].Seq > e.out.delivered+1 {
+				// Up to the fresh entries, which keep their values' Go
+				// types (entries read back from the log decode numbers
+				// as json.Number, times as text).
+				limit = int(min(uint64(limit), fresh[0].Seq-1-e.out.delivered))
+			}
+			stored, err := e.store.AuditEntries(ctx, e.out.delivered, limit)
 			if err != nil {
 				return &AuditError{fmt.Errorf("reading the audit log after entry %d: %w", e.out.delivered, err)}
 			}

@@ -51,6 +51,7 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 				continue
 			}
 			w, err := c.plan(ctx, st, s)
+			err = c.e.sens.redactErr(err, st.Fields)
 			var scopeErr *ScopeError
 			switch {
 			case errors.As(err, &scopeErr):
@@ -127,6 +128,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 			if err == nil && w.result.Key != w.patch.Key {
 				err = fmt.Errorf("connector %q answered for record %q instead of %q", s.id, w.result.Key, w.patch.Key)
 			}
+			err = c.e.sens.redactErr(err, w.patch.Set, w.st.Fields)
 			if err != nil {
 				c.fail(s.id, w.st.Key, OpWrite, err)
 				c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
@@ -162,7 +164,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 			h := state.Copy{Hash: existHash(false), Version: st.Existence().Version}
 			view.AddSent(resolve.RecordUnit, h)
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, view, st, nil)}, sent: map[string]state.Copy{resolve.RecordUnit: h}}, nil
+				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, view, st, nil, c.e.sens)}, sent: map[string]state.Copy{resolve.RecordUnit: h}}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -195,7 +197,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if affected != nil && !affected[f] {
 			continue // from units the system already holds: leave its notation alone
 		}
-		h, err := concord.HashValue(v)
+		h, err := c.e.sens.hashValue(f, v)
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: f, Err: err}
 		}
@@ -235,7 +237,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	if err := s.checkScope(&p); err != nil {
 		return nil, err
 	}
-	p.IdempotencyKey = idempotencyKey(st.Key, s.id, c.e.epoch, view, st, set)
+	p.IdempotencyKey = idempotencyKey(st.Key, s.id, c.e.epoch, view, st, set, c.e.sens)
 	if !create {
 		p.IfMatch = view.Tag
 	}
@@ -453,7 +455,7 @@ func (c *cycle) writeSucceeded(st *state.Record, s *system) {
 // decided again after the target's record changed: a system that has seen
 // the key would answer with the old result without applying it, although
 // what it holds now differs (a write applied, then undone by a person).
-func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *state.View, st *state.Record, set map[string]concord.Value) string {
+func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *state.View, st *state.Record, set map[string]concord.Value, sens *sensitivity) string {
 	b := []byte(key)
 	b = append(b, 0)
 	b = append(b, s...)
@@ -464,6 +466,11 @@ func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *state.Vi
 	for _, f := range sortedFields(set) {
 		b = append(b, 0)
 		b = append(b, f...)
+		if sens.is(f) {
+			h, _ := sens.hashValue(f, set[f])
+			b = binary.BigEndian.AppendUint64(b, h)
+			continue
+		}
 		b, _ = concord.AppendCanonical(b, set[f])
 	}
 	names := make([]string, 0, len(st.Units))

@@ -96,7 +96,10 @@ func storable(rec concord.Record) (concord.Record, []string) {
 // stateStore is the engine's view of its store.Store: it encodes the
 // engine's states and dead letters into the store's opaque Data, and
 // decodes them when it loads them.
-type stateStore struct{ store.Store }
+type stateStore struct {
+	store.Store
+	codec state.Codec // seals the values of sensitive fields
+}
 
 // batch is one atomic change to the store, in the engine's terms; Commit
 // turns it into a store.Commit.
@@ -120,12 +123,13 @@ func (s stateStore) Commit(ctx context.Context, b *batch) error {
 	for _, d := range b.DeadLetters {
 		c.DeadLetters = append(c.DeadLetters, state.DeadLetter(d))
 	}
+	c.Codec = s.codec
 	return c.Apply(ctx, s.Store)
 }
 
 // Load loads and decodes the states of keys.
 func (s stateStore) Load(ctx context.Context, keys []string) (map[string]*state.Record, error) {
-	out, err := state.Load(ctx, s.Store, keys)
+	out, err := s.codec.Load(ctx, s.Store, keys)
 	return out, newerErr(err)
 }
 
@@ -139,7 +143,7 @@ func newerErr(err error) error {
 
 // DeadLetters loads and decodes every dead letter, oldest first.
 func (s stateStore) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	stored, err := state.LoadDeadLetters(ctx, s.Store)
+	stored, err := s.codec.LoadDeadLetters(ctx, s.Store)
 	if err != nil {
 		return nil, newerErr(err)
 	}
@@ -163,6 +167,6 @@ func (s stateStore) DeadLetter(ctx context.Context, id uint64) (DeadLetter, erro
 	if sd.ID != id {
 		return DeadLetter{}, fmt.Errorf("%w: dead letter %d: the store returned dead letter %d", ErrDamaged, id, sd.ID)
 	}
-	d, err := state.DecodeLetter(sd)
+	d, err := s.codec.DecodeLetter(sd)
 	return DeadLetter(d), newerErr(err)
 }
