@@ -234,7 +234,7 @@ func parseEntry(b []byte) (Entry, error) {
 	var e Entry
 	rest, ok := bytes.CutPrefix(b, []byte(`{"seq":`))
 	if !ok {
-		return e, errors.New(`does not start with {"seq": as an entry must`)
+		return e, errors.New(`does not start with {"seq":N`)
 	}
 	n := 0
 	for n < len(rest) && n < 21 && rest[n] >= '0' && rest[n] <= '9' {
