@@ -44,6 +44,11 @@ type Record struct {
 	// Tag is the system's opaque version tag (an ETag, a row version),
 	// empty if the system has none. Writes use it as a precondition.
 	Tag string
+	// By names who made the record's latest change in the system (a user
+	// name, an e-mail), when the system says; empty otherwise. A change
+	// held for approval remembers it, and the engine refuses an approval
+	// by that same person (four eyes).
+	By string
 }
 
 // ErrNoKey is returned (wrapped in a [*RecordError]) for a record without a

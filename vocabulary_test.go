@@ -29,7 +29,7 @@ func TestVocabularyDefinedOnce(t *testing.T) {
 		names[string(k)] = "audit kind"
 	}
 	for _, r := range []concord.Rule{resolve.RuleSystemOfRecord, resolve.RuleLastWriterWins, resolve.RulePriority,
-		resolve.RuleHold, resolve.RuleDeleteWins, resolve.RuleUpdateWins, resolve.RuleAnomaly,
+		resolve.RuleHold, resolve.RuleDeleteWins, resolve.RuleUpdateWins, resolve.RuleAnomaly, resolve.RuleApproval,
 		recsync.RuleFastForward, recsync.RuleEqualValues, recsync.RuleUnresolved, recsync.RulePerson, recsync.RuleRecreated} {
 		names[r.String()] = "rule"
 	}

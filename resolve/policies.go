@@ -228,3 +228,39 @@ var (
 	_ Resolver = (*DeleteWinsResolver)(nil)
 	_ Resolver = (*UpdateWinsResolver)(nil)
 )
+
+// RuleApproval names the decisions of [RequireApproval].
+const RuleApproval Rule = "approval"
+
+// ApprovalGate holds every change of its units for a person; see
+// [RequireApproval].
+type ApprovalGate struct {
+	units map[string]bool
+}
+
+// RequireApproval returns a [Gate] that holds every change of the listed
+// units (field or group names; [RecordUnit] for creating and deleting
+// records) for a person's approval, with Rule [RuleApproval]: a bank
+// account, a credit limit. The rest of the record keeps syncing while the
+// unit waits. It is immutable and safe for concurrent use; ctx is not used.
+func RequireApproval(units ...string) *ApprovalGate {
+	g := &ApprovalGate{units: map[string]bool{}}
+	for _, u := range units {
+		g.units[u] = true
+	}
+	return g
+}
+
+// Check holds a change of a listed unit; it accepts every other.
+func (g *ApprovalGate) Check(_ context.Context, c Change) (Verdict, error) {
+	if !g.units[c.Unit] {
+		return Verdict{Outcome: Accept}, nil
+	}
+	who := "a change"
+	if c.System != "" {
+		who = "a change from " + string(c.System)
+	}
+	return Verdict{Outcome: HoldChange, Rule: RuleApproval, Reason: who + " of " + c.Unit + " needs a person's approval"}, nil
+}
+
+var _ Gate = (*ApprovalGate)(nil)

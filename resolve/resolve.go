@@ -49,6 +49,9 @@ type Candidate struct {
 	// FieldTime reports that Modified is the time of the unit's own
 	// fields, not the record's.
 	FieldTime bool
+	// By names who made this change in System, when the system said
+	// (concord.Record.By); empty otherwise.
+	By string
 }
 
 // Conflict is a set of concurrent versions of one field or field group.

@@ -93,6 +93,13 @@ var (
 	ErrNoCandidate = errors.New("concord: no such candidate")
 )
 
+// ErrFourEyes is returned by [Engine.Settle] when the person approving a
+// held change (choosing a candidate that is not the canonical value) is
+// the person who made it, as its system said (concord.Record.By): a change
+// needs a second pair of eyes. Nothing is applied. Rejecting one's own
+// change is allowed.
+var ErrFourEyes = errors.New("concord: a change cannot be approved by the person who made it")
+
 // ErrNoHold is returned by [Engine.Settle] when the unit is not held.
 var ErrNoHold = errors.New("concord: no hold on that record and unit")
 
@@ -200,6 +207,9 @@ func (e *Engine) Settle(ctx context.Context, s Settlement) error {
 	}
 	if s.Candidate < 0 || s.Candidate >= len(h.Candidates) {
 		return fmt.Errorf("concord: Settle %q/%q: candidate %d of %d: %w", key, unit, s.Candidate, len(h.Candidates), ErrNoCandidate)
+	}
+	if c := h.Candidates[s.Candidate]; !c.Canonical && c.By != "" && strings.EqualFold(c.By, s.Person) {
+		return fmt.Errorf("concord: Settle %q/%q: %w: %s made the change in %s", key, unit, ErrFourEyes, c.By, c.System)
 	}
 	// The decision supersedes every candidate strictly (as a refusal
 	// does): a system whose change was rejected holds a version the

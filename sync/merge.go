@@ -109,6 +109,17 @@ type candidate struct {
 	version   concord.Version
 }
 
+// by is who made the candidate's change, when its system said.
+func (c candidate) by() string {
+	switch {
+	case c.e != nil:
+		return c.e.obs.raw.By
+	case c.held != nil:
+		return c.held.By
+	}
+	return ""
+}
+
 // merger merges records. It is used by one goroutine at a time and keeps
 // scratch space between records so that the common paths do not allocate.
 type merger struct {
@@ -706,7 +717,7 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 					// Nothing to revert to: the refused edit is the
 					// only value there is. Keep it aside for a person
 					// rather than erase it.
-					m.holdChange(st, u, to, winner, deleted, v, m.candidateTime(st, u, w), vd.Rule, vd.Reason+"; no canonical value to revert to")
+					m.holdChange(st, u, to, winner, deleted, v, m.candidateTime(st, u, w), w.by(), vd.Rule, vd.Reason+"; no canonical value to revert to")
 					return nil
 				}
 				// Keep the canonical value; supersede the refused edit.
@@ -729,7 +740,7 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 				m.setUnit(st, u, rv, keep, vd.Rule, from, from, st.Deleted)
 				return nil
 			default:
-				m.holdChange(st, u, to, winner, deleted, v, m.candidateTime(st, u, w), vd.Rule, vd.Reason)
+				m.holdChange(st, u, to, winner, deleted, v, m.candidateTime(st, u, w), w.by(), vd.Rule, vd.Reason)
 				return nil
 			}
 		}
@@ -922,14 +933,14 @@ func (m *merger) editTime(o *observation, u string) (t time.Time, field bool) {
 
 // holdChange holds a gated change of u (to, by winner, at version v) beside
 // the canonical value, for a person.
-func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, rule resolve.Rule, reason string) {
+func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, by string, rule resolve.Rule, reason string) {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 	if cu := st.Units[u]; cu != nil {
 		c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true,
 			Values: m.currentValues(st, u), Deleted: st.Deleted, Version: cu.Version, Modified: cu.Modified})
 	}
-	c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v, Modified: modified})
+	c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v, Modified: modified, By: by})
 	m.hold(st, u, c, rule, reason)
 }
 
@@ -1016,6 +1027,7 @@ func (m *merger) conflict(st *state.Record, u string, cands []candidate) resolve
 		}
 		if !x.canonical {
 			rc.Modified, rc.FieldTime = m.editTime(x.e.obs, u)
+			rc.By = x.e.obs.raw.By
 		} else if cu != nil {
 			rc.Modified = cu.Modified
 		}

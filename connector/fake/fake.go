@@ -130,6 +130,7 @@ type System struct {
 	records map[string]*entry // live records and tombstones
 	feed    []change          // every change, by increasing seq
 	seq     uint64            // the last seq given out
+	nextBy  string            // the person of the next setLocked (EditBy)
 	done    map[idemKey]connector.Result
 	applied []connector.Patch
 	effects map[string]int
@@ -156,6 +157,7 @@ type entry struct {
 	seq      uint64 // seq of the latest change
 	modified time.Time
 	fieldMod map[string]time.Time // WithFieldTimes: when each field changed
+	by       string               // who made the latest change (EditBy)
 }
 
 // change is one entry of the change feed; it is superseded when its record
@@ -214,6 +216,21 @@ func (s *System) Edit(key string, fields map[string]concord.Value) concord.Recor
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.recordLocked(key, s.setLocked(key, fields))
+}
+
+// EditBy is [System.Edit] by a named person: the record reports who made
+// its latest change (concord.Record.By) until the next change.
+func (s *System) EditBy(person, key string, fields map[string]concord.Value) concord.Record {
+	if key == "" {
+		panic(fmt.Sprintf("fake %s: EditBy: %v", s.name, concord.ErrNoKey))
+	}
+	if err := s.checkFields(key, fields); err != nil {
+		panic("fake: EditBy: " + err.Error())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextBy = person
 	return s.recordLocked(key, s.setLocked(key, fields))
 }
 
@@ -702,6 +719,7 @@ func (s *System) setLocked(key string, fields map[string]concord.Value) *entry {
 		e.fields = make(map[string]concord.Value, len(fields))
 		e.deleted, e.fieldMod = false, nil
 	}
+	e.by, s.nextBy = s.nextBy, ""
 	var changed []string
 	for k, v := range fields {
 		if old, ok := e.fields[k]; !ok || !concord.EqualValues(old, v) {
@@ -714,7 +732,7 @@ func (s *System) setLocked(key string, fields map[string]concord.Value) *entry {
 }
 
 func (s *System) deleteLocked(key string, e *entry) {
-	e.deleted, e.fields, e.fieldMod = true, nil, nil
+	e.deleted, e.fields, e.fieldMod, e.by = true, nil, nil, ""
 	s.touchLocked(key, e, nil)
 }
 
@@ -748,7 +766,7 @@ func (s *System) tag(e *entry) string {
 
 // recordLocked returns a deep copy of the record's state.
 func (s *System) recordLocked(key string, e *entry) concord.Record {
-	r := concord.Record{Key: key, Fields: e.fields, Deleted: e.deleted, Modified: e.modified, Tag: s.tag(e)}
+	r := concord.Record{Key: key, Fields: e.fields, Deleted: e.deleted, Modified: e.modified, Tag: s.tag(e), By: e.by}
 	if s.fieldTimes && !e.deleted {
 		r.FieldModified = e.fieldMod
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -576,11 +577,38 @@ func (o *oracle) events() {
 func (o *oracle) isDecided(e *edit) bool {
 	partial := len(e.vals) < len(fieldsOf(e.unit))
 	for _, v := range o.decided[ku(e.key, e.unit)] {
-		if sameVals(e.unit, v, e.vals) || (partial && reportedIn(e.vals, v)) {
+		if sameVals(e.unit, v, e.vals) || (partial && reportedIn(e.vals, v)) || sameAuditForm(e.vals, v, partial) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameAuditForm compares an edit's values with values an audit event
+// named in their JSON form: events delivered from the store's audit log
+// (after a crash or a failing sink) carry values as decoded from JSON
+// (numbers as json.Number, times as text), which name the same edit.
+func sameAuditForm(vals, named map[string]concord.Value, partial bool) bool {
+	form := func(v concord.Value) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprintf("unencodable %T %v", v, v)
+		}
+		return string(b)
+	}
+	for f, v := range vals {
+		if form(v) != form(named[f]) {
+			return false
+		}
+	}
+	return partial || len(vals) == len(named) || func() bool {
+		for f, v := range named {
+			if _, ok := vals[f]; !ok && v != nil {
+				return false
+			}
+		}
+		return true
+	}()
 }
 
 // final checks the converged systems: agreement, and no lost edit.

@@ -21,9 +21,13 @@ import (
 const Version = 3
 
 // SealedVersion is the format version of an encoding that holds a sealed
-// value: format 3 plus the sealed-value tag. It is the newest version this
-// package reads.
+// value: format 3 plus the sealed-value tag.
 const SealedVersion = 4
+
+// AuthoredVersion is the format version of a state whose held candidates
+// say who made them (resolve.Candidate.By): format 4 plus that string
+// after each candidate. It is the newest version this package reads.
+const AuthoredVersion = 5
 
 var (
 	magicState = [3]byte{'C', 'S', 'R'}
@@ -64,6 +68,7 @@ func EncodeState(b []byte, st *Record) ([]byte, error) { return Codec{}.EncodeSt
 func (c Codec) EncodeState(b []byte, st *Record) ([]byte, error) {
 	start := len(b)
 	e := encoder{b: append(b, magicState[0], magicState[1], magicState[2], Version), c: c, key: st.Key}
+	e.authored = authored(st)
 	e.str(st.Key)
 	e.uint(st.Rev)
 	e.bool(st.Deleted)
@@ -303,12 +308,31 @@ type encoder struct {
 	c      Codec
 	key    string
 	sealed bool
+	// authored: candidates carry their By (AuthoredVersion).
+	authored bool
+}
+
+// authored reports whether a held candidate of st says who made it.
+func authored(st *Record) bool {
+	for _, u := range st.Units {
+		if u.Hold != nil {
+			for _, c := range u.Hold.Candidates {
+				if c.By != "" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // finish sets the format version (SealedVersion if a value was sealed)
 // of the encoding that starts at start, and appends its checksum.
 func (e *encoder) finish(start int) {
-	if e.sealed {
+	switch {
+	case e.authored:
+		e.b[start+3] = AuthoredVersion
+	case e.sealed:
 		e.b[start+3] = SealedVersion
 	}
 	e.seal(start)
@@ -356,6 +380,9 @@ func (e *encoder) candidate(c resolve.Candidate) {
 	e.bool(c.Deleted)
 	e.version(c.Version)
 	e.time(c.Modified)
+	if e.authored {
+		e.str(c.By)
+	}
 }
 
 // optFields encodes a map that may be nil (nil and empty differ).
@@ -548,8 +575,8 @@ func (d *decoder) header(magic [3]byte) {
 		d.b = nil
 		return
 	}
-	if d.b[3] > SealedVersion {
-		d.err = fmt.Errorf("%w: version %d, this Concord reads up to %d", ErrNewerFormat, d.b[3], SealedVersion)
+	if d.b[3] > AuthoredVersion {
+		d.err = fmt.Errorf("%w: version %d, this Concord reads up to %d", ErrNewerFormat, d.b[3], AuthoredVersion)
 		d.b = nil
 		return
 	}
@@ -688,8 +715,12 @@ func (d *decoder) version() concord.Version {
 }
 
 func (d *decoder) candidate() resolve.Candidate {
-	return resolve.Candidate{System: concord.SystemID(d.str()), Canonical: d.bool(), Values: d.optFields(),
+	c := resolve.Candidate{System: concord.SystemID(d.str()), Canonical: d.bool(), Values: d.optFields(),
 		Deleted: d.bool(), Version: d.version(), Modified: d.time()}
+	if d.ver >= AuthoredVersion {
+		c.By = d.str()
+	}
+	return c
 }
 
 func (d *decoder) optFields() map[string]concord.Value {

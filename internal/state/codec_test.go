@@ -217,7 +217,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer := append([]byte(nil), good...)
-	newer[3] = state.SealedVersion + 1
+	newer[3] = state.AuthoredVersion + 1
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -275,4 +275,47 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatalf("re-encoded state does not decode: %v", err)
 		}
 	})
+}
+
+// A held candidate that says who made it is kept, in format 5; a state
+// without one is written in format 3 as before.
+func TestCandidateAuthorRoundTrip(t *testing.T) {
+	st := state.Sample("k1", false, true)
+	var hold *state.Hold
+	for _, u := range st.Units {
+		if u.Hold != nil {
+			hold = u.Hold
+		}
+	}
+	if hold == nil || len(hold.Candidates) == 0 {
+		t.Fatal("the sample has no held candidates")
+	}
+	plain, err := state.EncodeState(nil, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain[3] != state.Version {
+		t.Fatalf("without authors: format %d; want %d", plain[3], state.Version)
+	}
+	hold.Candidates[len(hold.Candidates)-1].By = "ana@example.com"
+	b, err := state.EncodeState(nil, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[3] != state.AuthoredVersion {
+		t.Fatalf("with an author: format %d; want %d", b[3], state.AuthoredVersion)
+	}
+	got, err := state.DecodeState(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range got.Units {
+		if u.Hold != nil {
+			if by := u.Hold.Candidates[len(u.Hold.Candidates)-1].By; by != "ana@example.com" {
+				t.Fatalf("decoded author %q; want ana@example.com", by)
+			}
+			return
+		}
+	}
+	t.Fatal("the decoded state has no hold")
 }
