@@ -94,6 +94,21 @@
 // instance past one the connector no longer accepts, with
 // [Engine.ResetCursor], audited with the person and the reason.
 //
+// # Governance
+//
+// A [System.Scope] says what the pipeline may do to a system (create,
+// delete, which fields); a write outside it is refused before the
+// connector is called ([ScopeError]). Audit events are committed to the
+// store's audit log, a hash chain, in the same commit as the state they
+// describe, then delivered to the sink at least once with their Seq
+// ([Engine.VerifyAudit], [Engine.AuditCheckpoint], [AuditError]).
+// Config.Sensitive fields are sealed at rest under Config.Keys, recognised
+// by keyed hashes and [Redacted] in every output ([Engine.RevealHolds],
+// [Engine.Reseal]). Gates hold changes for a person (resolve.RequireApproval,
+// Config.Anomalies); [Engine.Settle] refuses an approval by the person who
+// made the change ([ErrFourEyes]) and one of a hold that changed since it
+// was listed ([ErrHoldChanged]).
+//
 // # What a cycle reports
 //
 // RunCycle returns a [Report] (per system: records read, edits, conflicts,
