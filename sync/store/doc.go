@@ -17,14 +17,23 @@
 //     it knows about the record, opaque to the store, plus the few fields
 //     the store needs to index it (Rev, Pending, Held);
 //   - dead letters ([DeadLetters]), each an opaque payload under an ID the
-//     store assigns.
+//     store assigns;
+//   - small named values of the engine's own ([Meta.Value]): a scan's
+//     progress, per-field statistics, the audit delivery mark;
+//   - the audit log ([AuditLog]): opaque entries numbered 1, 2, 3, ... by
+//     the engine, committed with the state they describe (an outbox) and
+//     delivered afterwards. A commit whose entries do not continue the log
+//     is refused with [ErrStale] ([CheckAudit]), so two writers never both
+//     append one Seq.
 //
-// Every change goes through one atomic [Commit] ([Committer]).
+// Every change goes through one atomic [Commit] ([Committer]). Rules that
+// every store applies alike are functions here: [NextLease], [NextEpoch],
+// [CheckValueName] and [CheckAudit].
 //
 // # Opaque data
 //
-// [State.Data] and [DeadLetter.Data] are written by the engine and read
-// back by it; a store never interprets them and returns them byte for
+// [State.Data], [DeadLetter.Data], values and [AuditEntry.Data] are
+// written by the engine and read back by it; a store never interprets them and returns them byte for
 // byte. The engine's encoding is versioned and carries its own checksum,
 // so damage is found whatever the store; a store may add its own checksum
 // (boltstore and pgstore do, bound to the key, so that a value copied under
@@ -33,10 +42,10 @@
 //
 // # Why the interface is split
 //
-// [Store] is the union of five small interfaces, each one concern a store
+// [Store] is the union of six small interfaces, each one concern a store
 // author can implement and test on its own (as raft plans for its Storage):
-// [Meta], [Leases], [Records], [DeadLetters] and [Committer]. The engine
-// needs all five; wrappers (fault injection, metrics) can embed a Store and
+// [Meta], [Leases], [Records], [DeadLetters], [AuditLog] and [Committer].
+// The engine needs all six; wrappers (fault injection, metrics) can embed a Store and
 // override one method. Hosts never call a store: they hand one to the
 // engine (sync.Config.Store).
 //

@@ -22,6 +22,8 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/internal/state"
+	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/sync/store/storetest"
 )
 
 // damageChildEnv names a file listing store files, one a line, that
@@ -38,6 +40,8 @@ var (
 )
 
 func fixtureKey(i int) string { return fmt.Sprintf("k%02d", i) }
+
+var fixtureValues = []string{"scan/a", "scan/b", "stats/name", "stats/phone", "audit/delivered"}
 
 // writeFixture writes a store with a bit of everything at path, over
 // several commits (so that the file has free pages and more than one
@@ -89,6 +93,22 @@ func writeFixture(t testing.TB, path string) string {
 			c.RemoveDeadLetters = []uint64{1, 2}
 		}
 		mustCommit(t, s, c)
+		// The engine's values and audit entries, some values deleted or
+		// emptied again.
+		values := map[string][]byte{}
+		for i, name := range fixtureValues {
+			switch (i + round) % 4 {
+			case 0:
+				values[name] = nil
+			case 1:
+				values[name] = []byte{}
+			default:
+				values[name] = []byte(strings.Repeat(fmt.Sprint(name, round), 1+i))
+			}
+		}
+		if err := s.Commit(ctx, &store.Commit{Values: values, Audit: storetest.Entries(uint64(round*7+1), 7)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	fp, err := fingerprint(s)
 	if err != nil {
@@ -159,6 +179,45 @@ func fingerprint(s *Store) (string, error) {
 			return "", err
 		}
 		put(b)
+	}
+	for _, name := range fixtureValues {
+		v, err := s.Value(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		put([]byte(strconv.FormatBool(v == nil)))
+		put(v)
+	}
+	head, err := s.AuditHead(ctx)
+	if err != nil {
+		return "", err
+	}
+	put(binary.AppendUvarint(nil, head.Seq))
+	put(head.Data)
+	for after := uint64(0); ; {
+		es, err := s.AuditEntries(ctx, after, 10)
+		if err != nil {
+			return "", err
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			put(binary.AppendUvarint(nil, e.Seq))
+			put(e.Data)
+		}
+		after = es[len(es)-1].Seq
+	}
+	for after := ""; ; {
+		ks, err := s.Keys(ctx, after, 16)
+		if err != nil {
+			return "", err
+		}
+		if len(ks) == 0 {
+			break
+		}
+		put([]byte(strings.Join(ks, "\x00")))
+		after = ks[len(ks)-1]
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

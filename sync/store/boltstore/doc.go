@@ -28,7 +28,7 @@
 //
 // Opening or reading a damaged file returns an error wrapping [ErrDamaged]
 // that names the file and what is wrong (the page, or the record key, dead
-// letter, actor, cursor or lease); it never panics, never crashes the
+// letter, actor, cursor, lease, value or audit entry); it never panics, never crashes the
 // process and never returns changed data. Open checks an existing file
 // twice before it writes to it, reading the whole file each time (so
 // opening costs about two reads of the file):
@@ -57,7 +57,7 @@
 // file with ErrDamaged instead. A damaged file is never repaired: restore
 // it from a backup (which the witness then detects as a restore).
 //
-// # File layout, format version 2
+// # File layout, format version 3
 //
 // Integers are big-endian. Every value except "kind" and "format" is
 // sealed: followed by its CRC-32C (internal/checksum's Seal) over the
@@ -79,10 +79,14 @@
 //	deadletters  uint64 number -> the dead letter's Data (the engine's encoding)
 //	leases       lease name -> uint64 token, one length byte and the expiry
 //	             (time.Time.MarshalBinary), then the holder
+//	values       value name -> the engine's value (possibly empty)
+//	audit        uint64 Seq -> the audit entry's Data; Seqs run 1 .. count/audit
 //
 // The store never interprets Data: the revision before it lets Commit check
 // revisions, and the pending and held buckets make [Store.Pending] and
-// [Store.Held] index scans. The engine's encoding carries its own version
+// [Store.Held] index scans; [Store.Keys] and [Store.AuditEntries] are
+// cursor seeks (the audit keys are big-endian, so key order is Seq order),
+// whose cost does not grow with the number of states or entries. The engine's encoding carries its own version
 // and (from its format 3) its own checksum; the engine re-encodes states in
 // its newest format whenever it commits them. Only the migration from
 // format 1 decodes states and dead letters, to check them.
@@ -97,8 +101,11 @@
 // [ErrNotAStore] and never opened for writing: Open inspects existing files
 // read-only first.
 //
-// Format 1 (Concord before checksums) had the same buckets with unsealed
-// values, empty values in pending and held, no counts, and the actor and
+// Format 3 added the values and audit buckets (and their counts); a format
+// 2 file, checked whole as usual, is migrated by adding them empty (a
+// format 1 file goes through both steps). Format 1 (Concord before
+// checksums) had format 2's buckets with unsealed values, empty values in
+// pending and held, no counts, and the actor and
 // dead letter sequences in bbolt's bucket sequences. Migration to format 2
 // checks every value as format 1 wrote it (states and dead letters
 // decoded, sizes and sequences checked; a value that fails is ErrDamaged and
@@ -106,8 +113,8 @@
 // sequences. A value changed on disk before the migration, in a way that
 // still decodes, cannot be told apart: format 1 had nothing to check it
 // against. To go back to a Concord that writes format 1, restore a backup
-// of the file from before the migration (format 1 refuses format 2 files
-// with its ErrNewerFormat).
+// of the file from before the migration (each format refuses files of the
+// next with its ErrNewerFormat).
 //
 // # Restore detection
 //

@@ -541,17 +541,23 @@ func TestClosedStore(t *testing.T) {
 		t.Fatalf("second Close = %v; want nil", err)
 	}
 	calls := map[string]func() error{
-		"Actor":        func() error { _, err := s.Actor(ctx, "a"); return err },
-		"Epoch":        func() error { _, err := s.Epoch(ctx); return err },
-		"NewEpoch":     func() error { _, err := s.NewEpoch(ctx); return err },
-		"AcquireLease": func() error { _, err := s.AcquireLease(ctx, "p", "h", time.Minute); return err },
-		"ReleaseLease": func() error { return s.ReleaseLease(ctx, store.Lease{Name: "p", Holder: "h"}) },
-		"Cursor":       func() error { _, err := s.Cursor(ctx, "a"); return err },
-		"Load":         func() error { _, err := state.Load(ctx, s, []string{"k"}); return err },
-		"Pending":      func() error { _, err := s.Pending(ctx, 10); return err },
-		"Held":         func() error { _, err := s.Held(ctx); return err },
-		"DeadLetters":  func() error { _, err := state.LoadDeadLetters(ctx, s); return err },
-		"Commit":       func() error { return s.Commit(ctx, &store.Commit{}) },
+		"Actor":           func() error { _, err := s.Actor(ctx, "a"); return err },
+		"Epoch":           func() error { _, err := s.Epoch(ctx); return err },
+		"NewEpoch":        func() error { _, err := s.NewEpoch(ctx); return err },
+		"AcquireLease":    func() error { _, err := s.AcquireLease(ctx, "p", "h", time.Minute); return err },
+		"ReleaseLease":    func() error { return s.ReleaseLease(ctx, store.Lease{Name: "p", Holder: "h"}) },
+		"Cursor":          func() error { _, err := s.Cursor(ctx, "a"); return err },
+		"Load":            func() error { _, err := state.Load(ctx, s, []string{"k"}); return err },
+		"Pending":         func() error { _, err := s.Pending(ctx, 10); return err },
+		"Held":            func() error { _, err := s.Held(ctx); return err },
+		"DeadLetters":     func() error { _, err := state.LoadDeadLetters(ctx, s); return err },
+		"Commit":          func() error { return s.Commit(ctx, &store.Commit{}) },
+		"Value":           func() error { _, err := s.Value(ctx, "v"); return err },
+		"Keys":            func() error { _, err := s.Keys(ctx, "", 10); return err },
+		"Keys(0)":         func() error { _, err := s.Keys(ctx, "", 0); return err },
+		"AuditHead":       func() error { _, err := s.AuditHead(ctx); return err },
+		"AuditEntries":    func() error { _, err := s.AuditEntries(ctx, 0, 10); return err },
+		"AuditEntries(0)": func() error { _, err := s.AuditEntries(ctx, 0, 0); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, ErrClosed) {

@@ -30,13 +30,22 @@
 //     the whole commit fail with [store.ErrStale] naming the key, and
 //     nothing of it is applied.
 //
+//   - The audit log's Seqs are checked in the same transaction: a commit
+//     with audit entries takes an advisory lock of the schema's log (after
+//     the lease's row, before any other row), reads the head and refuses
+//     entries that do not continue it with [store.ErrStale]. The primary
+//     key on seq refuses a second entry with one Seq whatever happens (as
+//     [store.ErrStale] too), which is what decides under a default
+//     isolation above READ COMMITTED, where the head read may be older
+//     than the lock.
+//
 // Leases expire by the store's clock ([WithClock], default time.Now), so
 // the instances' clocks must agree to well within the lease TTL.
 //
 // # Schema
 //
 // The tables are created and migrated by the library from embedded SQL
-// files (migrations/0001_init.sql, ...); the schema_version table records
+// files (migrations/0001_init.sql, 0002_values_audit.sql, ...); the schema_version table records
 // what was applied. Migrations run in one transaction under
 // pg_advisory_xact_lock, so instances starting together do not race. A
 // schema newer than this library knows is refused with [ErrNewerSchema]
@@ -44,15 +53,20 @@
 // (the engine's encoding, never interpreted here) beside the columns that indexes need: key (in the
 // "C" collation, so that key order is Go's byte order), rev, pending and
 // held (with partial indexes), so that [Store.Pending] and [Store.Held]
-// are index scans. Keys, names and cursors must therefore be valid UTF-8
+// are index scans, and [Store.Keys] an index range scan in byte order.
+// The engine's values (engine_values, by name) and the audit log
+// (audit_log, by seq) are bytea beside their primary keys; AuditEntries and
+// AuditHead are index range scans. Keys, names and cursors must therefore be valid UTF-8
 // without NUL bytes (PostgreSQL text); others are refused with [ErrBadText].
 //
 // # Damaged rows
 //
-// Every state and dead letter is stored with a CRC-32C of its Data (a
-// state's bound to its key): a row changed behind the store's back, or
-// damaged, makes Load, DeadLetters or DeadLetter fail with [ErrDamaged]
-// naming it, never return changed data. Rows written before checksums existed load as
+// Every state, dead letter, value and audit entry is stored with a CRC-32C
+// of its Data (a state's bound to its key, a value's to its name, an
+// entry's to its seq): a row changed behind the store's back, or damaged,
+// makes the read that meets it (Load, DeadLetters, DeadLetter, Value,
+// AuditHead, AuditEntries) fail with [ErrDamaged] naming it (an audit entry
+// deleted from the middle of the log is a gap, reported the same way), never return changed data. Rows written before checksums existed load as
 // they are and gain one when next committed; a change to such a row that
 // still decodes cannot be detected.
 //

@@ -85,3 +85,14 @@ func count(t testing.TB, pool *pgxpool.Pool, schema, table string) int {
 
 // commit commits c to s as the engine does (encoded).
 func commit(ctx context.Context, s store.Committer, c *state.Commit) error { return c.Apply(ctx, s) }
+
+// adminPoolDSN returns a pool on dsn, closed at cleanup.
+func adminPoolDSN(t testing.TB, dsn string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("connecting to the test database: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}

@@ -144,6 +144,10 @@ func TestClosed(t *testing.T) {
 		"DeadLetters":  func() error { _, err := s.DeadLetters(ctx); return err },
 		"DeadLetter":   func() error { _, err := s.DeadLetter(ctx, 1); return err },
 		"Commit":       func() error { return s.Commit(ctx, &store.Commit{}) },
+		"Value":        func() error { _, err := s.Value(ctx, "v"); return err },
+		"Keys":         func() error { _, err := s.Keys(ctx, "", 10); return err },
+		"AuditHead":    func() error { _, err := s.AuditHead(ctx); return err },
+		"AuditEntries": func() error { _, err := s.AuditEntries(ctx, 0, 10); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, pgstore.ErrClosed) {
