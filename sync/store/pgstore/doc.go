@@ -22,6 +22,7 @@
 //     [store.ErrStale] unless its token and holder are still current: an
 //     instance that paused past its lease cannot overwrite the next
 //     holder's work, and the row lock orders the check against a takeover.
+//
 //   - Optimistic revisions protect every record state: a state is written
 //     only if its stored revision is still the one the engine loaded
 //     (UPDATE ... WHERE rev = $loaded, or an INSERT that must not collide
