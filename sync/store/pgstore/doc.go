@@ -12,7 +12,7 @@
 //
 // # Concurrency
 //
-// Two mechanisms, both checked inside the one transaction of
+// Three mechanisms, all checked inside the one transaction of
 // [Store.Commit]:
 //
 //   - Leases with fencing tokens serialise cycles: one instance per
@@ -30,7 +30,6 @@
 //     mid-cycle or a host commits without a lease. One stale state makes
 //     the whole commit fail with [store.ErrStale] naming the key, and
 //     nothing of it is applied.
-//
 //   - The audit log's Seqs are checked in the same transaction: a commit
 //     with audit entries takes an advisory lock of the schema's log (after
 //     the lease's row, before any other row), reads the head and refuses
@@ -46,8 +45,8 @@
 // # Schema
 //
 // The tables are created and migrated by the library from embedded SQL
-// files (migrations/0001_init.sql, 0002_values_audit.sql, ...); the schema_version table records
-// what was applied. Migrations run in one transaction under
+// files (migrations/0001_init.sql, 0002_values_audit.sql, ...); the
+// schema_version table records what was applied. Migrations run in one transaction under
 // pg_advisory_xact_lock, so instances starting together do not race. A
 // schema newer than this library knows is refused with [ErrNewerSchema]
 // and left untouched. States and dead letters are stored as opaque bytes
