@@ -183,6 +183,11 @@ type Event struct {
 	// failure.
 	Error      string `json:"error,omitempty"`
 	ErrorClass string `json:"error_class,omitempty"`
+	// Modified is the system's own time of the change an EditObserved
+	// event reports (zero if the system gives none), and By who made
+	// it, when the system says (concord.Record.By).
+	Modified time.Time `json:"modified,omitzero"`
+	By       string    `json:"by,omitempty"`
 	// Actors names the actors of the event's versions: the system (or
 	// the engine's identity) each number stands for. The engine sets it
 	// (one map shared by its events); sinks print versions with these

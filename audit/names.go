@@ -169,6 +169,8 @@ type wireEvent struct {
 	Reason     string                   `json:"reason,omitempty"`
 	Error      string                   `json:"error,omitempty"`
 	ErrorClass string                   `json:"error_class,omitempty"`
+	Modified   time.Time                `json:"modified,omitzero"`
+	By         string                   `json:"by,omitempty"`
 	Actors     map[string]concord.Actor `json:"actors,omitempty"`
 }
 
@@ -207,7 +209,7 @@ func toWire(ev *Event) *wireEvent {
 	}
 	w := wireEvent{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, Cycle: ev.Cycle, System: ev.System, Key: ev.Key, Unit: ev.Unit,
 		Fields: ev.Fields, From: ev.From, To: ev.To, Deleted: ev.Deleted, Version: formatVersion(ev.Version, ev.Actors, used),
-		Rule: ev.Rule, Reason: ev.Reason, Error: ev.Error, ErrorClass: ev.ErrorClass}
+		Rule: ev.Rule, Reason: ev.Reason, Error: ev.Error, ErrorClass: ev.ErrorClass, Modified: ev.Modified, By: ev.By}
 	for _, c := range ev.Candidates {
 		w.Candidates = append(w.Candidates, wireCandidate{System: c.System, Canonical: c.Canonical,
 			Version: formatVersion(c.Version, ev.Actors, used), Values: c.Values, Deleted: c.Deleted})
@@ -240,7 +242,7 @@ func (ev *Event) UnmarshalJSON(b []byte) error {
 	}
 	out := Event{Seq: w.Seq, Time: w.Time, Kind: w.Kind, Cycle: w.Cycle, System: w.System, Key: w.Key, Unit: w.Unit,
 		Fields: w.Fields, From: w.From, To: w.To, Deleted: w.Deleted, Rule: w.Rule, Reason: w.Reason,
-		Error: w.Error, ErrorClass: w.ErrorClass}
+		Error: w.Error, ErrorClass: w.ErrorClass, Modified: w.Modified, By: w.By}
 	var err error
 	if out.Version, err = parseVersion(w.Version, w.Actors); err != nil {
 		return fmt.Errorf("audit: version: %w", err)

@@ -138,7 +138,7 @@ func TestWireEventMirrorsEvent(t *testing.T) {
 	ev := audit.Event{Seq: 9, Time: time.Unix(1, 0).UTC(), Kind: "k", Cycle: 1, System: "s", Key: "key", Unit: "u", Fields: []string{"f"},
 		From: map[string]concord.Value{"f": "a"}, To: map[string]concord.Value{"f": "b"}, Deleted: true, Version: v(1, 1),
 		Candidates: []audit.Candidate{{System: "s", Canonical: true, Version: v(1, 1), Values: map[string]concord.Value{"f": "x"}, Deleted: true}},
-		Rule:       "r", Reason: "why", Error: "e", ErrorClass: "c"}
+		Rule:       "r", Reason: "why", Error: "e", ErrorClass: "c", Modified: time.Unix(2, 0).UTC(), By: "ana"}
 	b, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)

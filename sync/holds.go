@@ -209,7 +209,7 @@ func (e *Engine) Settle(ctx context.Context, s Settlement) error {
 		return fmt.Errorf("concord: Settle %q/%q: candidate %d of %d: %w", key, unit, s.Candidate, len(h.Candidates), ErrNoCandidate)
 	}
 	if c := h.Candidates[s.Candidate]; !c.Canonical && c.By != "" && strings.EqualFold(c.By, s.Person) {
-		return fmt.Errorf("concord: Settle %q/%q: %w: %s made the change in %s", key, unit, ErrFourEyes, c.By, c.System)
+		return fmt.Errorf("Settle %q/%q: %w: %s made the change in %s", key, unit, ErrFourEyes, c.By, c.System)
 	}
 	// The decision supersedes every candidate strictly (as a refusal
 	// does): a system whose change was rejected holds a version the

@@ -520,6 +520,8 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 	ev.System = o.sys.id
 	ev.Version = v
 	ev.Deleted = deleted
+	ev.Modified, _ = m.editTime(o, u)
+	ev.By = o.raw.By
 	if u != resolve.RecordUnit {
 		ev.Fields = m.layout.fieldsOf(u)
 		ev.From = m.currentValues(st, u)
