@@ -58,6 +58,7 @@ var layers = map[string][]string{
 	"internal/sim":                     {"*"},
 	"internal/canary":                  {"*"},
 	"examples/address-sync":            {"*"},
+	"examples/approval":                {"*"},
 	"examples/crm-erp":                 {"*"},
 	"examples/outage":                  {"*"},
 	"examples":                         nil,
