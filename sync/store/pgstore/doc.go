@@ -30,6 +30,7 @@
 //     mid-cycle or a host commits without a lease. One stale state makes
 //     the whole commit fail with [store.ErrStale] naming the key, and
 //     nothing of it is applied.
+//
 //   - The audit log's Seqs are checked in the same transaction: a commit
 //     with audit entries takes an advisory lock of the schema's log (after
 //     the lease's row, before any other row), reads the head and refuses
