@@ -128,6 +128,10 @@ const (
 	// CursorReset: a person set System's cursor (Reason says who and
 	// why): its changes are read again from there.
 	CursorReset Kind = "cursor.reset"
+	// RepairRequested: a person asked for System's copy of the record
+	// to be written again (a reconciliation's repair); Reason says who
+	// and why.
+	RepairRequested Kind = "repair.requested"
 	// ScanStarted: the first sync of System by scan began (it had no
 	// cursor: it was just added, or its cursor was reset to the start).
 	// Reason says how many records it expects.

@@ -99,6 +99,12 @@ type Config struct {
 	// its hash key makes the keyed hashes. Keep the same ring (the same
 	// keys and hash key) for a store, or its sealed values cannot be read.
 	Keys *seal.KeyRing
+	// Progress, if not nil, is called with a system's progress during a
+	// long sync: after each cycle of a first sync by scan (records scanned
+	// of the estimate). It is called from the cycle's goroutine and must
+	// return promptly; a panic is recovered and logged. The same figures
+	// go to the metrics concord.scan.records and concord.scan.estimate.
+	Progress func(system concord.SystemID, p ScanProgress)
 	// Dictionary, when set, validates every record at the boundary, in
 	// canonical shape: each record read, after the inbound transforms and
 	// before the merge (an invalid one is dead-lettered with its raw and

@@ -37,6 +37,7 @@ type cycle struct {
 	obs        map[string][]*observation
 	cursors    map[concord.SystemID]connector.Cursor
 	values     map[string][]byte // engine values to commit (scan progress)
+	dry        bool              // Plan: nothing is written or committed
 	dead       []DeadLetter
 	removeDead []uint64 // dead letters this cycle settles
 	events     []audit.Event
@@ -302,6 +303,9 @@ func (c *cycle) refetch(ctx context.Context, s *system, recs *[]concord.Record) 
 		if missing[k] {
 			*recs = append(*recs, concord.Record{Key: k, Deleted: true})
 		}
+	}
+	if c.dry {
+		return nil // a dry run (Plan) leaves them for the next cycle
 	}
 	c.e.refreshMu.Lock()
 	for _, k := range keys {

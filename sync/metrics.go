@@ -62,6 +62,7 @@ type metrics struct {
 	records, writes, failures, conflicts, holds, deadLetters metric.Int64Counter
 	deadDepth                                                metric.Int64UpDownCounter
 	cycle, ttr                                               metric.Float64Histogram
+	scanned, scanEstimate                                    metric.Int64Gauge
 }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
@@ -90,6 +91,12 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if m.deadDepth, err = meter.Int64UpDownCounter("concord.dead_letters.depth", metric.WithDescription("Writes waiting in dead letters.")); err != nil {
 		return nil, err
 	}
+	if m.scanned, err = meter.Int64Gauge("concord.scan.records", metric.WithDescription("Records read so far by a system's first sync by scan.")); err != nil {
+		return nil, err
+	}
+	if m.scanEstimate, err = meter.Int64Gauge("concord.scan.estimate", metric.WithDescription("Records a system's first sync by scan expects (0: unknown).")); err != nil {
+		return nil, err
+	}
 	if m.cycle, err = meter.Float64Histogram("concord.cycle.duration", metric.WithUnit("s"), metric.WithDescription("Duration of a cycle.")); err != nil {
 		return nil, err
 	}
@@ -101,6 +108,15 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 }
 
 func sysAttr(s concord.SystemID) attribute.KeyValue { return attribute.String("system", string(s)) }
+
+// scan records a system's scan progress in the gauges.
+func (m *metrics) scan(ctx context.Context, s concord.SystemID, p ScanProgress) {
+	if m.scanned == nil {
+		return
+	}
+	m.scanned.Record(ctx, p.Scanned, metric.WithAttributes(sysAttr(s)))
+	m.scanEstimate.Record(ctx, p.Estimate, metric.WithAttributes(sysAttr(s)))
+}
 
 // observe adds a cycle's report to the totals and the instruments.
 func (m *metrics) observe(ctx context.Context, r *Report, systems []*system) {

@@ -204,6 +204,12 @@ func (c *cycle) noteScan(s *system, r *pullResult) {
 	c.values[scanValueName(s.id)] = r.scan.encode()
 	p := r.scan.progress()
 	c.report.Systems[s.id].Scan = &p
+	c.e.metrics.scan(context.Background(), s.id, p)
+	if f := c.e.cfg.Progress; f != nil && !c.dry {
+		if perr := isolate("Progress hook", func() { f(s.id, p) }); perr != nil {
+			c.e.log.Warn("concord: the Progress hook panicked", "error", perr)
+		}
+	}
 	if r.scanStarted {
 		c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ScanStarted, Cycle: c.report.Cycle, System: s.id,
 			Reason: fmt.Sprintf("first sync of %s by scan began (%d records expected; 0: unknown)", s.id, p.Estimate)})

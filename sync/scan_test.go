@@ -51,6 +51,7 @@ type scanRig struct {
 	store     *failingValues
 	audit     *audittest.Recorder
 	firstSync recsync.FirstSync
+	progress  func(concord.SystemID, recsync.ScanProgress)
 }
 
 func newScanRig(t *testing.T, n int) *scanRig {
@@ -76,7 +77,7 @@ func (r *scanRig) engine() *recsync.Engine {
 			{ID: "warehouse", Connector: r.wh, BatchSize: 20, FirstSync: r.firstSync},
 		},
 		Store: r.store, Audit: r.audit, Now: r.clock.now, MaxBatches: 3,
-		Retry: recsync.RetryPolicy{MaxAttempts: 1},
+		Retry: recsync.RetryPolicy{MaxAttempts: 1}, Progress: r.progress,
 	})
 	if err != nil {
 		r.t.Fatal(err)
@@ -287,5 +288,34 @@ func TestRunDoesNotWaitWhileABacklogRemains(t *testing.T) {
 	<-done
 	if r.wh.Len() < 200 {
 		t.Fatalf("with an hour's interval, Run synced %d of 200 records; want every one, cycle after cycle, while a backlog remains", r.wh.Len())
+	}
+}
+
+func TestProgressHookReportsAScanCycleByCycle(t *testing.T) {
+	r := newScanRig(t, 130)
+	var seen []recsync.ScanProgress
+	r.progress = func(s concord.SystemID, p recsync.ScanProgress) {
+		if s == "portal" {
+			seen = append(seen, p)
+		}
+		if s == "warehouse" {
+			panic("a hook that panics is logged, not fatal")
+		}
+	}
+	e := r.engine()
+	for range 3 {
+		if _, err := e.RunCycle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []int64
+	for _, p := range seen {
+		got = append(got, p.Scanned)
+		if p.Estimate != 130 {
+			t.Errorf("estimate %d; want 130", p.Estimate)
+		}
+	}
+	if fmt.Sprint(got) != "[60 120 130]" || !seen[len(seen)-1].Done {
+		t.Fatalf("progress %v; want 60, 120, 130 and done", got)
 	}
 }
