@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
@@ -175,8 +176,20 @@ func crashRun(t *testing.T, d durable, n int) (points int, lost, unexpected, reg
 	}
 	store := d.open(t) // the durable state that survives the crash
 	defer func() { d.close(t) }()
+	// The audit sink outlives the instances (a log shipper): it must get
+	// every entry of the store's audit log, whatever the crash.
+	var sinkMu gosync.Mutex
+	delivered := map[uint64]bool{}
+	sink := audit.SinkFunc(func(_ context.Context, evs []audit.Event) error {
+		sinkMu.Lock()
+		defer sinkMu.Unlock()
+		for _, ev := range evs {
+			delivered[ev.Seq] = true
+		}
+		return nil
+	})
 	instance := func(c *crasher) *recsync.Engine {
-		cfg := recsync.Config{Store: &crashStore{Store: store, c: c}, Resolver: resolve.LastWriterWins(), Now: clock,
+		cfg := recsync.Config{Store: &crashStore{Store: store, c: c}, Resolver: resolve.LastWriterWins(), Now: clock, Audit: sink,
 			Retry: recsync.RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler),
 			LeaseTTL: crashLease, Instance: fmt.Sprintf("run-%p", c)}
 		for _, s := range names {
@@ -267,6 +280,20 @@ func crashRun(t *testing.T, d durable, n int) (points int, lost, unexpected, reg
 	}
 	if holds, _ := e.Holds(context.Background()); len(holds) != 0 {
 		t.Errorf("crash point %d: holds left %+v", n, holds)
+	}
+	// No audit event lost: every committed entry reached the sink.
+	head, err := store.AuditHead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= head.Seq; seq++ {
+		if !delivered[seq] {
+			lost++
+			t.Errorf("crash point %d: audit entry %d of %d never reached the sink", n, seq, head.Seq)
+		}
+	}
+	if _, err := e.VerifyAudit(context.Background()); err != nil {
+		t.Errorf("crash point %d: %v", n, err)
 	}
 	return points, lost, unexpected, regressions
 }
