@@ -95,7 +95,7 @@ func ExampleApplyRepairs() {
 	n, err := reconcile.ApplyRepairs(context.Background(), rep.Plan, repairer, "ops@example.com", "monthly check")
 	fmt.Println(rep.Differences[0].Class, n, err)
 	// Output:
-	// repair k in b for ops@example.com: monthly check (reconcile: email by canonical from canonical value)
+	// repair k in b for ops@example.com: monthly check (reconcile: email from the canonical value)
 	// stale 1 <nil>
 }
 

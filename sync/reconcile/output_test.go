@@ -95,7 +95,7 @@ func TestMarkdown(t *testing.T) {
 		"| **all** | 2 | 1 | 0 | 0 |",
 		"| (record) |", `| k1 | f | conflicting | a: "v"; b: "other" |`,
 		"1 repairs, 2 need a person, 0 in flight.",
-		"| k1 | a | n by system-of-record from b |",
+		"| k1 | a | n from b (system-of-record) |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)

@@ -66,8 +66,8 @@ func TestApplyRepairsThenRecheck(t *testing.T) {
 		t.Fatalf("ApplyRepairs = %d, %v; want 2, nil", n, err)
 	}
 	want := []string{
-		"k1@b by ops@example.com: ticket 42 (reconcile: x by canonical from canonical value)",
-		"k2@b by ops@example.com: ticket 42 (reconcile: (record) by canonical from canonical value)",
+		"k1@b by ops@example.com: ticket 42 (reconcile: x from the canonical value)",
+		"k2@b by ops@example.com: ticket 42 (reconcile: (record) from the canonical value)",
 	}
 	if diff := cmp.Diff(want, e.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)

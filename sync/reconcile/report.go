@@ -75,11 +75,11 @@ type Repair struct {
 func (r Repair) describe() string {
 	parts := make([]string, len(r.Fixes))
 	for i, f := range r.Fixes {
-		w := "canonical value"
-		if f.Winner != "" {
-			w = string(f.Winner)
+		if f.Winner == "" {
+			parts[i] = fmt.Sprintf("%s from the canonical value", f.Field)
+		} else {
+			parts[i] = fmt.Sprintf("%s from %s (%s)", f.Field, f.Winner, f.Rule)
 		}
-		parts[i] = fmt.Sprintf("%s by %s from %s", f.Field, f.Rule, w)
 	}
 	return strings.Join(parts, "; ")
 }
