@@ -53,6 +53,7 @@ var layers = map[string][]string{
 	"connector/rest":                   {"", "connector"},
 	"connector/rest/resttest":          nil,
 	"sync/store/storetest":             {"", "connector", "sync/store"},
+	"sync/reconcile":                   {"", "connector", "resolve", "transform"},
 	"sync/store/boltstore":             {"", "connector", "internal/checksum", "internal/state", "sync/store"},
 	"sync/store/pgstore":               {"", "connector", "internal/checksum", "internal/state", "sync/store"},
 	"internal/sim":                     {"*"},
@@ -61,6 +62,7 @@ var layers = map[string][]string{
 	"examples/approval":                {"*"},
 	"examples/crm-erp":                 {"*"},
 	"examples/outage":                  {"*"},
+	"examples/reconcile":               {"*"},
 	"examples":                         nil,
 }
 
