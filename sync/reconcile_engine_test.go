@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/concordsync/concord"
@@ -70,4 +71,25 @@ func TestReconcileWithTheEngineClassesAndRepairs(t *testing.T) {
 		t.Fatalf("after the repairs the erp got patches for %v; want c1 and c2 written again", keys)
 	}
 	r.requireAll("c1", map[string]any{"name": "Ada L."})
+}
+
+func TestReconcileReportRedactsSensitiveFields(t *testing.T) {
+	crm, erp := fake.New("crm"), fake.New("erp")
+	crm.Edit("c1", map[string]any{"iban": "GB82WEST12345698765432"})
+	erp.Edit("c1", map[string]any{"iban": "DE89370400440532013000"})
+	rep, err := reconcile.Run(context.Background(), reconcile.Config{
+		Sides:     []reconcile.Side{{System: "crm", Scanner: crm}, {System: "erp", Scanner: erp}},
+		Sensitive: []string{"iban"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 1 || strings.Contains(md.String(), "GB82") || strings.Contains(md.String(), "DE89") ||
+		!strings.Contains(md.String(), "redacted") {
+		t.Fatalf("report with a sensitive difference:\n%s", md.String())
+	}
 }

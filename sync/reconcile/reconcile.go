@@ -47,6 +47,10 @@ type Config struct {
 	// KnowledgeBatch is the most keys per Knowledge.Known call; 0 means
 	// 1000.
 	KnowledgeBatch int
+	// Sensitive lists fields whose values the report shows as
+	// [Redacted] (the comparison and the plan still use them): the
+	// engine's Config.Sensitive.
+	Sensitive []string
 }
 
 const (
@@ -114,7 +118,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.finish()
+	redact(rep, cfg.Sensitive)
 	return rep, rep.Err()
+}
+
+// Redacted replaces the values of sensitive fields (Config.Sensitive) in a
+// report.
+const Redacted = "[redacted]"
+
+// redact replaces the values of sensitive fields in rep's differences,
+// once the plan (which compares them) is made.
+func redact(rep *Report, sensitive []string) {
+	for i := range rep.Differences {
+		d := &rep.Differences[i]
+		if !slices.Contains(sensitive, d.Field) {
+			continue
+		}
+		for s, v := range d.Values {
+			if v != nil {
+				d.Values[s] = Redacted
+			}
+		}
+	}
 }
 
 // run is one check in progress.
