@@ -71,7 +71,8 @@
 //     smallest itemset that isolates it.
 //
 // Candidates are ranked by score, then by failures, then by fewer items,
-// then by the items in lexical order. They are then taken in that order,
+// then by their items compared in order (attribute in the order above, host
+// attributes by name, then value, lexically). They are then taken in that order,
 // each only if it still stands out once the observations of the patterns
 // already taken are set aside (the failures left number at least the
 // support threshold, and their Wilson lower bound over p0 is at least
