@@ -39,6 +39,7 @@ var layers = map[string][]string{
 	// Adapters, drivers and helpers, beside their contract.
 	"audit/alert/notify":               {"audit/alert"},
 	"audit/audittest":                  {"", "audit"},
+	"audit/patterns":                   {"", "audit"},
 	"audit/cmd/concord-audit":          {"audit"},
 	"connector/connectortest":          {"", "connector"},
 	"connector/fake":                   {"", "connector"},
