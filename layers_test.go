@@ -35,7 +35,7 @@ var layers = map[string][]string{
 	"internal/state":    {"", "connector", "resolve", "sync/seal", "sync/store"},
 	"internal/checksum": nil,
 	// The engine: the contracts, never an adapter.
-	"sync": {"", "audit", "audit/alert", "connector", "internal/state", "resolve", "sync/reconcile", "sync/seal", "sync/store", "transform"},
+	"sync": {"", "audit", "audit/alert", "audit/patterns", "connector", "internal/state", "resolve", "sync/reconcile", "sync/seal", "sync/store", "transform"},
 	// Adapters, drivers and helpers, beside their contract.
 	"audit/alert/notify":               {"audit/alert"},
 	"audit/audittest":                  {"", "audit"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/patterns"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
@@ -429,4 +430,24 @@ func (p *Plan) String() string {
 		fmt.Fprintf(&b, "failure: %v\n", f)
 	}
 	return b.String()
+}
+
+// FailurePatterns reads the store's audit log and ranks the combinations
+// of attributes (system, direction, field, hour, day, and those attrs
+// names for an event, such as region) whose failure rate stands out, as
+// readable hypotheses: see package audit/patterns for the statistics.
+// attrs may be nil.
+func (e *Engine) FailurePatterns(ctx context.Context, attrs func(audit.Event) map[string]string, opts patterns.Options) ([]patterns.Pattern, error) {
+	var events []audit.Event
+	for en, err := range e.auditEntries(ctx) {
+		if err != nil {
+			return nil, fmt.Errorf("concord: FailurePatterns: %w", err)
+		}
+		events = append(events, en.Event)
+	}
+	obs, err := patterns.FromEvents(events, attrs)
+	if err != nil {
+		return nil, err
+	}
+	return patterns.Find(ctx, obs, opts)
 }

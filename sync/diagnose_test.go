@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/audit/patterns"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
@@ -151,4 +153,41 @@ func TestPlanWritesNothingAndRepairWritesAgain(t *testing.T) {
 
 func audittestMatch(k audit.Kind, s concord.SystemID, key string) audittest.Match {
 	return audittest.Match{Kind: k, System: s, Key: key}
+}
+
+func TestFailurePatternsFromTheAuditLog(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, []concord.SystemID{"crm", "warehouse"})
+	for i := range 120 {
+		region := "us"
+		if i%10 == 0 {
+			region = "eu"
+		}
+		key := fmt.Sprintf("%s-%03d", region, i)
+		if region == "eu" {
+			r.sys["warehouse"].FailKey(key, connector.Transient(errors.New("warehouse: EU data center down")))
+		}
+		r.sys["crm"].Edit(key, map[string]any{"name": key})
+	}
+	for range 3 {
+		r.cycle()
+	}
+	region := func(ev audit.Event) map[string]string {
+		if ev.Key == "" {
+			return nil
+		}
+		return map[string]string{"region": ev.Key[:2]}
+	}
+	ps, err := r.engine.FailurePatterns(ctx, region, patterns.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) == 0 {
+		t.Fatal("no pattern found")
+	}
+	top := fmt.Sprint(ps[0].Items)
+	if !strings.Contains(top, "region eu") && !strings.Contains(top, "region=eu") {
+		t.Fatalf("top pattern %s (%s); want the EU region", top, ps[0].Text)
+	}
+	t.Log(ps[0].Text)
 }
