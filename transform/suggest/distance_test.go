@@ -179,7 +179,7 @@ func TestScanMatchesBruteForce(t *testing.T) {
 	for _, o := range []Options{{}, {Max: 1}, {Max: 3, MinScore: 0.7}, {Max: 50, MinScore: 0.3}} {
 		ix := New(o)
 		ix.Add("f", cands...)
-		for range 300 {
+		for range 150 {
 			// A candidate with up to three random typos, or random letters.
 			var query string
 			if r.IntN(5) == 0 {
