@@ -49,7 +49,7 @@ var layers = map[string][]string{
 	"transform/normalize":              {"", "transform", "transform/dict"},
 	"transform/normalize/internal/gen": nil,
 	"transform/transformtest":          {"", "transform", "transform/dict"},
-	"transform/suggest":                {"transform/dict", "transform/normalize"},
+	"transform/suggest":                {"transform", "transform/dict", "transform/normalize"},
 	"connector/csvfile":                {"", "connector"},
 	"connector/sqltable":               {"", "connector"},
 	"connector/rest":                   {"", "connector"},

@@ -128,6 +128,10 @@ const (
 	// CursorReset: a person set System's cursor (Reason says who and
 	// why): its changes are read again from there.
 	CursorReset Kind = "cursor.reset"
+	// ValueCorrected: a value System sent, which the dictionary refused,
+	// was replaced by a cleansing suggestion its policy applies. From is
+	// the original, To the correction; Reason gives the score and why.
+	ValueCorrected Kind = "value.corrected"
 	// RepairRequested: a person asked for System's copy of the record
 	// to be written again (a reconciliation's repair); Reason says who
 	// and why.

@@ -105,6 +105,9 @@ type Config struct {
 	// return promptly; a panic is recovered and logged. The same figures
 	// go to the metrics concord.scan.records and concord.scan.estimate.
 	Progress func(system concord.SystemID, p ScanProgress)
+	// Cleansing, by canonical field, suggests replacements for values the
+	// Dictionary refuses and may apply one (see [Cleansing]).
+	Cleansing map[string]Cleansing
 	// Dictionary, when set, validates every record at the boundary, in
 	// canonical shape: each record read, after the inbound transforms and
 	// before the merge (an invalid one is dead-lettered with its raw and

@@ -384,7 +384,15 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	}
 	if d := c.e.cfg.Dictionary; d != nil {
 		if err := d.Validate(rec); err != nil {
-			return nil, &invalidError{rec: rec, err: &concord.RecordError{System: s.id, Key: raw.Key, Err: err}}
+			fixed, corrections, err := c.cleanse(s, rec, err)
+			if err != nil {
+				return nil, &invalidError{rec: rec, err: &concord.RecordError{System: s.id, Key: raw.Key, Err: err}}
+			}
+			rec = fixed
+			c.events = append(c.events, corrections...)
+			for _, ev := range corrections {
+				o.corrected = append(o.corrected, ev.Unit)
+			}
 		}
 	}
 	if _, ok := rec.Fields[resolve.RecordUnit]; ok {
@@ -511,6 +519,13 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 			m.events = m.events[:before]
 			c.failMerge(k, err)
 			continue
+		}
+		for _, o := range c.obs[k] {
+			for _, u := range o.corrected {
+				// The system holds the refused value, not the
+				// correction: it is written the canonical one.
+				delete(st.Systems[o.sys.id].Units, u)
+			}
 		}
 		c.count(m.events[before:])
 		if slices.ContainsFunc(m.events[before:], func(ev audit.Event) bool { return ev.Kind == audit.EditObserved }) {

@@ -162,6 +162,9 @@ type Explanation struct {
 	Held string
 	// Systems says, per system, whether it holds the canonical value.
 	Systems []SystemExplanation
+	// DeadLetters are the reasons of the record's dead letters (with
+	// cleansing suggestions for a refused value, see [Cleansing]).
+	DeadLetters []string
 }
 
 // SystemExplanation is one system's side of an [Explanation].
@@ -184,12 +187,13 @@ func (e *Engine) Explain(ctx context.Context, key, field string) (*Explanation, 
 	if err != nil {
 		return nil, err
 	}
-	st := states[key]
-	if st == nil {
-		return nil, fmt.Errorf("%w: %q", ErrNoRecord, key)
-	}
 	u := e.layout.unitOf(field)
 	x := &Explanation{Key: key, Field: field, Unit: u}
+	st := states[key]
+	if st == nil {
+		// Not merged yet: perhaps refused on the way in.
+		st = &state.Record{Key: key}
+	}
 	cu := st.Units[u]
 	if cu != nil {
 		x.Known = true
@@ -226,6 +230,15 @@ func (e *Engine) Explain(ctx context.Context, key, field string) (*Explanation, 
 			se.State = "write pending"
 		}
 		x.Systems = append(x.Systems, se)
+	}
+	dead, err := e.DeadLetters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range dead {
+		if d.Key == key {
+			x.DeadLetters = append(x.DeadLetters, fmt.Sprintf("dead letter %d (%s, %s): %s", d.ID, d.System, d.Class, d.Reason))
+		}
 	}
 	// The decision that set the value: the last merge.decided of the unit.
 	for en, err := range e.auditEntries(ctx) {
@@ -264,6 +277,9 @@ func (x *Explanation) String() string {
 	if x.Held != "" {
 		fmt.Fprintf(&b, "  %s\n", x.Held)
 	}
+	for _, d := range x.DeadLetters {
+		fmt.Fprintf(&b, "  %s\n", d)
+	}
 	for _, s := range x.Systems {
 		fmt.Fprintf(&b, "  %s: %s", s.System, s.State)
 		if s.Attempts > 0 {
@@ -281,8 +297,8 @@ func orNone(s string) string {
 	return s
 }
 
-// ErrNoRecord is returned by [Engine.Explain] and [Engine.Repair] for a key
-// the engine has no state for.
+// ErrNoRecord is returned by [Engine.Repair] for a key the engine has no
+// state for.
 var ErrNoRecord = errors.New("concord: no such record")
 
 // Repair makes the engine forget what system holds of record key, so that

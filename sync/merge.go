@@ -79,6 +79,10 @@ type observation struct {
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
 	seenAt time.Time
+	// corrected lists the units whose values a cleansing suggestion
+	// replaced: the system still holds the refused value, and is written
+	// the correction (cycle.merge).
+	corrected []string
 }
 
 // edit is one unit changed in one system.

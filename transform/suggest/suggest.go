@@ -58,26 +58,18 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/concordsync/concord/transform"
 )
 
-// Suggestion is one ranked replacement for a refused value.
-type Suggestion struct {
-	// Value is the suggested replacement, as the field would hold it.
-	Value string
-	// Score is how close Value is to the refused value, in [0,1]; 1 means
-	// the same letters apart from case, accents and punctuation.
-	Score float64
-	// Why says where Value comes from and which edits separate it from
-	// the refused value: `ISO 3166-2 US-CA; 1 edit: missing "i"`.
-	Why string
-}
+// Suggestion is one ranked replacement for a refused value: the
+// contract type lives in package transform (which the engine imports
+// without this package's reference data).
+type Suggestion = transform.Suggestion
 
 // Suggester ranks replacements for a value that a field refuses, best
-// first. Implementations are deterministic (the same state gives the same
-// answer) and safe for concurrent use. nil means no suggestion.
-type Suggester interface {
-	Suggest(field, value string) []Suggestion
-}
+// first; see [transform.Suggester].
+type Suggester = transform.Suggester
 
 // Candidate is one value a field may be corrected to.
 type Candidate struct {
