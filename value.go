@@ -553,3 +553,37 @@ func appendJSONNumber(b []byte, s string, v any, path string) ([]byte, error) {
 	}
 	return append(b, 0), nil
 }
+
+// Float returns v as a float64 when v is one of the Go numeric kinds a
+// Value may hold (int, int8 … int64, uint … uint64, float32, float64),
+// with the rounding of the conversion. A json.Number, a decimal string or
+// anything else is not a number here: callers decide how to read those.
+func Float(v Value) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int8:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint:
+		return float64(x), true
+	case uint8:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case float32:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}

@@ -173,3 +173,20 @@ func BenchmarkHashValue(b *testing.B) {
 		_, _ = concord.HashValue(v)
 	}
 }
+
+func TestFloat(t *testing.T) {
+	for _, tc := range []struct {
+		v    concord.Value
+		want float64
+		ok   bool
+	}{
+		{int(-3), -3, true}, {int8(-8), -8, true}, {int16(16), 16, true}, {int32(32), 32, true}, {int64(1) << 53, 1 << 53, true},
+		{uint(3), 3, true}, {uint8(8), 8, true}, {uint16(16), 16, true}, {uint32(32), 32, true}, {uint64(64), 64, true},
+		{float32(0.5), 0.5, true}, {2.25, 2.25, true},
+		{"12", 0, false}, {json.Number("12"), 0, false}, {nil, 0, false}, {true, 0, false},
+	} {
+		if got, ok := concord.Float(tc.v); got != tc.want || ok != tc.ok {
+			t.Errorf("Float(%#v) = %v, %v; want %v, %v", tc.v, got, ok, tc.want, tc.ok)
+		}
+	}
+}

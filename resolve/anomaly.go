@@ -410,31 +410,10 @@ func (r AnomalyRule) measure(s anomalySettings, stats *FieldStats, c Change) Evi
 
 // number returns v as a float64, if it is a number (see [AnomalyRule]).
 func (r AnomalyRule) number(v concord.Value) (float64, bool) {
+	if f, ok := concord.Float(v); ok {
+		return f, true
+	}
 	switch x := v.(type) {
-	case int:
-		return float64(x), true
-	case int8:
-		return float64(x), true
-	case int16:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint:
-		return float64(x), true
-	case uint8:
-		return float64(x), true
-	case uint16:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case float32:
-		return float64(x), true
-	case float64:
-		return x, true
 	case json.Number:
 		return parseJSONNumber(string(x))
 	case string:

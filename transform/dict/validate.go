@@ -173,31 +173,10 @@ func checkType(t Type, v concord.Value) string {
 
 // toFloat returns the numeric value of a number or a Decimal string.
 func toFloat(v concord.Value) (float64, bool) {
+	if f, ok := concord.Float(v); ok {
+		return f, true
+	}
 	switch x := v.(type) {
-	case int:
-		return float64(x), true
-	case int8:
-		return float64(x), true
-	case int16:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint:
-		return float64(x), true
-	case uint8:
-		return float64(x), true
-	case uint16:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case float32:
-		return float64(x), true
-	case float64:
-		return x, true
 	case json.Number:
 		f, err := strconv.ParseFloat(string(x), 64)
 		return f, err == nil || math.IsInf(f, 0)
