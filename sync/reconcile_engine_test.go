@@ -11,6 +11,8 @@ import (
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/sync/reconcile"
+	"github.com/concordsync/concord/transform"
+	"github.com/concordsync/concord/transform/suggest"
 )
 
 // drifted is a system whose scan shows a value the engine never saw: the
@@ -91,5 +93,32 @@ func TestReconcileReportRedactsSensitiveFields(t *testing.T) {
 	if len(rep.Differences) != 1 || strings.Contains(md.String(), "GB82") || strings.Contains(md.String(), "DE89") ||
 		!strings.Contains(md.String(), "redacted") {
 		t.Fatalf("report with a sensitive difference:\n%s", md.String())
+	}
+}
+
+func TestReconcileReportSuggestsCleansing(t *testing.T) {
+	states, err := suggest.Subdivisions("US")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := suggest.New(suggest.Options{})
+	ix.Add("state", states...)
+	crm, erp := fake.New("crm"), fake.New("erp")
+	crm.Edit("c1", map[string]any{"state": "Californa"})
+	erp.Edit("c1", map[string]any{"state": "California"})
+	rep, err := reconcile.Run(context.Background(), reconcile.Config{
+		Sides:      []reconcile.Side{{System: "crm", Scanner: crm}, {System: "erp", Scanner: erp}},
+		Suggesters: map[string]transform.Suggester{"state": ix},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := rep.Differences[0]
+	if s := d.Suggestions["crm"]; len(s) == 0 || s[0].Value != "California" || len(d.Suggestions["erp"]) != 0 {
+		t.Fatalf("suggestions %+v; want California for the crm's value only", d.Suggestions)
+	}
+	var md strings.Builder
+	if err := rep.WriteMarkdown(&md); err != nil || !strings.Contains(md.String(), `suggested: \"California\"`) && !strings.Contains(md.String(), `suggested: "California"`) {
+		t.Fatalf("markdown (%v):\n%s", err, md.String())
 	}
 }

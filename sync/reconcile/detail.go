@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/transform"
 )
 
 // keyDetail is one marked key's canonical records, by side (nil: absent).
@@ -96,6 +97,7 @@ func (r *run) judge(ctx context.Context, rep *Report, details map[string]*keyDet
 		var fixes []repairFix
 		for _, d := range f.diffs {
 			d.Class = r.class(d, ks)
+			r.suggest(&d)
 			rep.add(d)
 			fx, item := r.plan(d, ks, ok)
 			fixes = append(fixes, fx...)
@@ -279,4 +281,24 @@ func group(key string, fx []repairFix, sides []Side) []Repair {
 		}
 	}
 	return out
+}
+
+// suggest adds the cleansing suggestions of each side's value of d.
+func (r *run) suggest(d *Difference) {
+	sg := r.cfg.Suggesters[d.Field]
+	if sg == nil || slices.Contains(r.cfg.Sensitive, d.Field) {
+		return
+	}
+	for s, v := range d.Values {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if list := sg.Suggest(d.Field, str); len(list) > 0 && list[0].Value != str {
+			if d.Suggestions == nil {
+				d.Suggestions = map[concord.SystemID][]transform.Suggestion{}
+			}
+			d.Suggestions[s] = list
+		}
+	}
 }

@@ -47,6 +47,11 @@ type Config struct {
 	// KnowledgeBatch is the most keys per Knowledge.Known call; 0 means
 	// 1000.
 	KnowledgeBatch int
+	// Suggesters, by canonical field, rank replacements for a value that
+	// looks wrong (a *suggest.Index of ISO names or allowed values): each
+	// side's value of a differing field is offered to it, and its
+	// suggestions go in the Difference (not for Sensitive fields).
+	Suggesters map[string]transform.Suggester
 	// Sensitive lists fields whose values the report shows as
 	// [Redacted] (the comparison and the plan still use them): the
 	// engine's Config.Sensitive.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/transform"
 )
 
 // Class says why a difference exists, as far as the engine knows.
@@ -50,6 +51,10 @@ type Difference struct {
 	// the field; Absent the sides that lack it, in side order.
 	Present []concord.SystemID `json:"present"`
 	Absent  []concord.SystemID `json:"absent,omitempty"`
+	// Suggestions ranks replacements, per side, for a side's value that
+	// the field's Config.Suggesters finds wrong (a misspelt country):
+	// cleansing suggestions, best first.
+	Suggestions map[concord.SystemID][]transform.Suggestion `json:"suggestions,omitempty"`
 }
 
 // Fix is one field of a [Repair]: which rule picked the winner.
@@ -285,7 +290,11 @@ func (rep *Report) describe(d Difference) string {
 	var parts []string
 	for _, s := range rep.Sides {
 		if v, ok := d.Values[s]; ok {
-			parts = append(parts, string(s)+": "+formatValue(v))
+			part := string(s) + ": " + formatValue(v)
+			if sg := d.Suggestions[s]; len(sg) > 0 {
+				part += fmt.Sprintf(" (suggested: %s, score %.2f)", formatValue(sg[0].Value), sg[0].Score)
+			}
+			parts = append(parts, part)
 		} else if slices.Contains(d.Absent, s) {
 			parts = append(parts, string(s)+": (absent)")
 		}
