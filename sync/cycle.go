@@ -156,6 +156,7 @@ func (c *cycle) pull(ctx context.Context) error {
 				return fmt.Errorf("concord: loading cursor of %q: %w", s.id, err)
 			}
 			r := &results[i]
+			r.stored = cur
 			if !c.readScan(gctx, s, cur, r) {
 				c.readFeed(gctx, s, cur, r)
 			}
@@ -183,7 +184,7 @@ func (c *cycle) pull(ctx context.Context) error {
 			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.CursorWentBack, Cycle: c.report.Cycle, System: s.id,
 				Error: r.back.Error(), ErrorClass: ClassCursor.String()})
 		}
-		if r.read {
+		if r.read && r.next != r.stored {
 			c.cursors[s.id] = r.next
 		}
 		c.noteScan(s, &r)
@@ -197,11 +198,12 @@ func (c *cycle) pull(ctx context.Context) error {
 
 // pullResult is what pull read from one system.
 type pullResult struct {
-	recs []concord.Record
-	next connector.Cursor
-	read bool  // next is to be stored
-	err  error // the read failed (what was read before is kept)
-	back error // the connector's cursor went back
+	recs   []concord.Record
+	stored connector.Cursor // the cursor stored before the cycle
+	next   connector.Cursor
+	read   bool  // next is to be stored
+	err    error // the read failed (what was read before is kept)
+	back   error // the connector's cursor went back
 	// backlog: more was waiting when the cycle stopped reading
 	backlog bool
 	// scan: the system's first sync by scan, if it is in one;
@@ -573,6 +575,9 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 	b := &batch{Lease: c.lease, Cursors: c.cursors, Values: c.values, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
 	if _, err := c.e.stage(b, c.events[c.emitted:]); err != nil {
 		return err
+	}
+	if len(b.States)+len(b.Cursors)+len(b.Values)+len(b.DeadLetters)+len(b.RemoveDeadLetters)+len(b.Audit) == 0 {
+		return nil // an idle cycle: nothing to commit, no write transaction
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
 		c.keepWriteEvents(ctx)
