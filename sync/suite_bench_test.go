@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -58,18 +59,23 @@ func suiteFill(sys *fake.System, n int) {
 
 // suiteRig is an engine between two fakes, a and z.
 type suiteRig struct {
-	e    *recsync.Engine
-	a, z *fake.System
-	st   store.Store
+	e     *recsync.Engine
+	a, z  *fake.System
+	st    store.Store
+	round int // edit rounds so far
 }
+
+// scaleRigs are BenchmarkSuiteScale's synced memory rigs by N.
+var scaleRigs = map[int]*suiteRig{}
 
 func newSuiteRig(tb testing.TB, st store.Store) *suiteRig {
 	tb.Helper()
 	a, z := fake.New("a"), fake.New("z")
-	// Batches as large as the floor's, and enough of them for a whole data
-	// set in one cycle (the default reads at most 10 batches of 100).
+	// Batches as large as the floor's, and enough of them for 10^4 records
+	// in one cycle (the default reads at most 10 batches of 100). Larger
+	// data sets sync over several cycles (settle).
 	e, err := recsync.New(recsync.Config{Store: st, Resolver: resolve.LastWriterWins(),
-		Logger: slog.New(slog.DiscardHandler), MaxBatches: 1000,
+		Logger: slog.New(slog.DiscardHandler), MaxBatches: 10_000 / suiteBatch,
 		Systems: []recsync.System{{ID: "a", Connector: a, BatchSize: suiteBatch},
 			{ID: "z", Connector: z, BatchSize: suiteBatch}}})
 	if err != nil {
@@ -88,15 +94,17 @@ func (r *suiteRig) cycle(tb testing.TB) (toZ, toA int) {
 	return rep.Systems["z"].Writes, rep.Systems["a"].Writes
 }
 
-// settle runs cycles until one writes nothing (at most 6).
+// settle runs cycles until one writes nothing: one per 10^4 records and a
+// few more.
 func (r *suiteRig) settle(tb testing.TB) {
 	tb.Helper()
-	for range 6 {
+	most := r.a.Len()/10_000 + 6
+	for range most {
 		if z, a := r.cycle(tb); z == 0 && a == 0 {
 			return
 		}
 	}
-	tb.Fatal("engine did not settle within 6 cycles")
+	tb.Fatalf("engine did not settle within %d cycles", most)
 }
 
 // editAll changes one field of records [from, from+k) of a, a new value per
@@ -235,21 +243,32 @@ func BenchmarkSuiteScale(b *testing.B) {
 	for _, backend := range []string{"memory", "bolt"} {
 		for _, n := range []int{10_000, 100_000} {
 			b.Run(fmt.Sprintf("store=%s/k=%d/n=%d", backend, k, n), func(b *testing.B) {
-				var st store.Store = store.NewMemory()
-				if backend == "bolt" {
+				var r *suiteRig
+				switch {
+				case backend == "memory":
+					// Syncing 10^5 records takes minutes: the memory
+					// rigs are kept for the next -count run.
+					if r = scaleRigs[n]; r == nil {
+						r = newSuiteRig(b, store.NewMemory())
+						suiteFill(r.a, n)
+						r.settle(b)
+						scaleRigs[n] = r
+					}
+				case n > 10_000 && os.Getenv("CONCORD_BENCH_LARGE") == "":
+					b.Skip("bbolt with 10^5 records: set CONCORD_BENCH_LARGE=1 (its setup syncs 10^5 records per run)")
+				default:
 					bs, err := boltstore.Open(filepath.Join(b.TempDir(), "concord.db"))
 					if err != nil {
 						b.Fatal(err)
 					}
 					defer bs.Close()
-					st = bs
+					r = newSuiteRig(b, bs)
+					suiteFill(r.a, n)
+					r.settle(b)
 				}
-				r := newSuiteRig(b, st)
-				suiteFill(r.a, n)
-				r.settle(b)
-				round := 0
 				for b.Loop() {
-					round++
+					r.round++
+					round := r.round
 					b.StopTimer()
 					suiteEdit(r.a, round*k, k, n, round)
 					b.StartTimer()

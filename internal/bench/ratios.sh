@@ -8,7 +8,8 @@
 #   RAW=old.txt internal/bench/ratios.sh  # only print the table of a saved run
 #
 # PostgreSQL figures need CONCORD_TEST_POSTGRES_DSN; the peer (automerge-go)
-# needs cgo and the module; both are skipped with a note otherwise.
+# needs cgo and the module; both are skipped with a note otherwise. The
+# bbolt run over 10^5 records is skipped unless CONCORD_BENCH_LARGE=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT=${COUNT:-5}
