@@ -1,0 +1,355 @@
+package sync_test
+
+// The benchmark suite of issue 13: every Concord figure beside its floor in
+// the same run, named so that benchstat can group them by /impl:
+//
+//	go test ./sync -run '^$' -bench 'Suite' -benchmem -count 6 | benchstat -col /impl -
+//
+// internal/bench/ratios.sh runs them all and prints the ratios. Nothing
+// here runs without -bench: the setup lives inside the benchmarks.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/sync/store/boltstore"
+)
+
+const (
+	suiteFields = 20
+	suiteBatch  = 500
+)
+
+// suiteRecord is record i of a data set: 20 fields of mixed kinds.
+func suiteRecord(i int) map[string]concord.Value {
+	f := make(map[string]concord.Value, suiteFields)
+	for j := range suiteFields {
+		name := fmt.Sprintf("field%02d", j)
+		switch j % 4 {
+		case 0:
+			f[name] = int64(i*suiteFields + j)
+		case 1:
+			f[name] = j%8 == 1
+		default:
+			f[name] = fmt.Sprintf("value %d of record %d", j, i)
+		}
+	}
+	return f
+}
+
+func suiteKey(i int) string { return fmt.Sprintf("rec-%06d", i) }
+
+// suiteFill gives sys n records through a person's edits.
+func suiteFill(sys *fake.System, n int) {
+	for i := range n {
+		sys.Edit(suiteKey(i), suiteRecord(i))
+	}
+}
+
+// suiteRig is an engine between two fakes, a and z.
+type suiteRig struct {
+	e     *recsync.Engine
+	a, z  *fake.System
+	st    store.Store
+	round int // edit rounds so far
+}
+
+// scaleRigs are BenchmarkSuiteScale's synced memory rigs by N.
+var scaleRigs = map[int]*suiteRig{}
+
+func newSuiteRig(tb testing.TB, st store.Store) *suiteRig {
+	tb.Helper()
+	a, z := fake.New("a"), fake.New("z")
+	// Batches as large as the floor's, and enough of them for 10^4 records
+	// in one cycle (the default reads at most 10 batches of 100). Larger
+	// data sets sync over several cycles (settle).
+	e, err := recsync.New(recsync.Config{Store: st, Resolver: resolve.LastWriterWins(),
+		Logger: slog.New(slog.DiscardHandler), MaxBatches: 10_000 / suiteBatch,
+		Systems: []recsync.System{{ID: "a", Connector: a, BatchSize: suiteBatch},
+			{ID: "z", Connector: z, BatchSize: suiteBatch}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &suiteRig{e: e, a: a, z: z, st: st}
+}
+
+// cycle runs one cycle and returns the patches it wrote to z and to a.
+func (r *suiteRig) cycle(tb testing.TB) (toZ, toA int) {
+	tb.Helper()
+	rep, err := r.e.RunCycle(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rep.Systems["z"].Writes, rep.Systems["a"].Writes
+}
+
+// settle runs cycles until one writes nothing: one per 10^4 records and a
+// few more.
+func (r *suiteRig) settle(tb testing.TB) {
+	tb.Helper()
+	most := r.a.Len()/10_000 + 6
+	for range most {
+		if z, a := r.cycle(tb); z == 0 && a == 0 {
+			return
+		}
+	}
+	tb.Fatalf("engine did not settle within %d cycles", most)
+}
+
+// editAll changes one field of records [from, from+k) of a, a new value per
+// round.
+func suiteEdit(sys *fake.System, from, k, n, round int) {
+	for i := range k {
+		sys.Edit(suiteKey((from+i)%n), map[string]concord.Value{"field02": fmt.Sprintf("round %d", round)})
+	}
+}
+
+// copyFloor is what a sync without versions, merge or store does: read the
+// changes of src after cursor and write every changed record whole to dst,
+// through the connectors' own Changes and Apply. It returns the new cursor
+// and the number of records copied.
+func copyFloor(tb testing.TB, src, dst connector.Connector, cursor connector.Cursor, create bool) (connector.Cursor, int) {
+	tb.Helper()
+	ctx := context.Background()
+	copied := 0
+	for {
+		batch, err := src.Changes(ctx, cursor, suiteBatch)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		patches := make([]connector.Patch, len(batch.Records))
+		for i, rec := range batch.Records {
+			patches[i] = connector.Patch{Key: rec.Key, Set: rec.Fields, Create: create}
+		}
+		if len(patches) > 0 {
+			res, err := dst.Apply(ctx, patches)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Err != nil {
+					tb.Fatalf("floor: apply %s: %v", r.Key, r.Err)
+				}
+			}
+		}
+		copied += len(batch.Records)
+		cursor = batch.Next
+		if !batch.More {
+			return cursor, copied
+		}
+	}
+}
+
+// BenchmarkSuiteInitialSync copies N=10^4 20-field records from one system
+// into an empty one: the engine's first cycle beside the copy floor.
+func BenchmarkSuiteInitialSync(b *testing.B) {
+	const n = 10_000
+	b.Run(fmt.Sprintf("n=%d/impl=concord", n), func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			r := newSuiteRig(b, store.NewMemory())
+			suiteFill(r.a, n)
+			b.StartTimer()
+			if toZ, _ := r.cycle(b); toZ != n {
+				b.Fatalf("first cycle wrote %d records to z, want %d", toZ, n)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
+	})
+	b.Run(fmt.Sprintf("n=%d/impl=copy-floor", n), func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			a, z := fake.New("a"), fake.New("z")
+			suiteFill(a, n)
+			b.StartTimer()
+			if _, copied := copyFloor(b, a, z, "", true); copied != n {
+				b.Fatalf("floor copied %d records, want %d", copied, n)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
+	})
+}
+
+// BenchmarkSuiteEditCycle edits one field of every one of N=10^4 synced
+// records in one system: the cycle that carries the edits to the other
+// system (case=edit), the cycle after it that reads the engine's own
+// writes back (case=echo: nothing changed), and the copy floor for the
+// same edits.
+func BenchmarkSuiteEditCycle(b *testing.B) {
+	const n = 10_000
+	for _, c := range []string{"edit", "echo"} {
+		b.Run(fmt.Sprintf("case=%s/n=%d/impl=concord", c, n), func(b *testing.B) {
+			r := newSuiteRig(b, store.NewMemory())
+			suiteFill(r.a, n)
+			r.settle(b)
+			round := 0
+			for b.Loop() {
+				round++
+				b.StopTimer()
+				suiteEdit(r.a, 0, n, n, round)
+				if c == "edit" {
+					b.StartTimer()
+				}
+				if toZ, _ := r.cycle(b); toZ != n {
+					b.Fatalf("edit cycle wrote %d records to z, want %d", toZ, n)
+				}
+				if c == "echo" {
+					b.StartTimer()
+					if toZ, toA := r.cycle(b); toZ != 0 || toA != 0 {
+						b.Fatalf("echo cycle wrote %d+%d records, want none", toZ, toA)
+					}
+				}
+			}
+			b.StopTimer()
+			if c == "edit" {
+				r.settle(b)
+			}
+		})
+	}
+	b.Run(fmt.Sprintf("case=edit/n=%d/impl=copy-floor", n), func(b *testing.B) {
+		a, z := fake.New("a"), fake.New("z")
+		suiteFill(a, n)
+		cursor, _ := copyFloor(b, a, z, "", true)
+		round := 0
+		for b.Loop() {
+			round++
+			b.StopTimer()
+			suiteEdit(a, 0, n, n, round)
+			b.StartTimer()
+			var copied int
+			if cursor, copied = copyFloor(b, a, z, cursor, false); copied != n {
+				b.Fatalf("floor copied %d records, want %d", copied, n)
+			}
+		}
+	})
+}
+
+// BenchmarkSuiteScale carries k=1,000 changed records over N=10^4 and
+// N=10^5 stored records; t(10^5)/t(10^4) shows whether a cycle's cost
+// follows the changes (ratio near 1) or the stored records.
+func BenchmarkSuiteScale(b *testing.B) {
+	const k = 1000
+	for _, backend := range []string{"memory", "bolt"} {
+		for _, n := range []int{10_000, 100_000} {
+			b.Run(fmt.Sprintf("store=%s/k=%d/n=%d", backend, k, n), func(b *testing.B) {
+				var r *suiteRig
+				switch {
+				case backend == "memory":
+					// Syncing 10^5 records takes minutes: the memory
+					// rigs are kept for the next -count run.
+					if r = scaleRigs[n]; r == nil {
+						r = newSuiteRig(b, store.NewMemory())
+						suiteFill(r.a, n)
+						r.settle(b)
+						scaleRigs[n] = r
+					}
+				case n > 10_000 && os.Getenv("CONCORD_BENCH_LARGE") == "":
+					b.Skip("bbolt with 10^5 records: set CONCORD_BENCH_LARGE=1 (its setup syncs 10^5 records per run)")
+				default:
+					bs, err := boltstore.Open(filepath.Join(b.TempDir(), "concord.db"))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer bs.Close()
+					r = newSuiteRig(b, bs)
+					suiteFill(r.a, n)
+					r.settle(b)
+				}
+				for b.Loop() {
+					r.round++
+					round := r.round
+					b.StopTimer()
+					suiteEdit(r.a, round*k, k, n, round)
+					b.StartTimer()
+					if toZ, _ := r.cycle(b); toZ != k {
+						b.Fatalf("cycle wrote %d records to z, want %d", toZ, k)
+					}
+					b.StopTimer()
+					r.cycle(b) // the echo, outside the measure
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/k, "ns/change")
+			})
+		}
+	}
+}
+
+// heapAfterGC returns the live heap after two collections.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkSuiteFootprint measures, for N=10^4 synced 20-field records,
+// the heap the engine and the memory store keep between cycles (the live
+// heap after sync less the heap of both fakes' copies, each measured as
+// the heap system a takes before the engine exists) and the bytes of the
+// encoded states in the store, per record and per field. The time it
+// reports is that of an idle cycle over the synced records.
+func BenchmarkSuiteFootprint(b *testing.B) {
+	const n = 10_000
+	ctx := context.Background()
+	h0 := heapAfterGC()
+	mem := store.NewMemory()
+	r := newSuiteRig(b, mem)
+	suiteFill(r.a, n)
+	h1 := heapAfterGC() // one fake's records
+	r.settle(b)
+	h2 := heapAfterGC() // both fakes, the engine and the store
+	oneFake := float64(h1) - float64(h0)
+	engine := float64(h2) - float64(h0) - 2*oneFake
+
+	var encoded, states int
+	after := ""
+	for {
+		keys, err := mem.Keys(ctx, after, 1000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		got, err := mem.Load(ctx, keys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, k := range keys {
+			st, ok := got[k]
+			if !ok {
+				b.Fatalf("store lists %s but cannot load it", k)
+			}
+			encoded += len(st.Data)
+			states++
+		}
+		after = keys[len(keys)-1]
+	}
+	if states != n {
+		b.Fatalf("store holds %d states, want %d", states, n)
+	}
+	b.Run(fmt.Sprintf("n=%d/store=memory", n), func(b *testing.B) {
+		for b.Loop() {
+			if toZ, toA := r.cycle(b); toZ != 0 || toA != 0 {
+				b.Fatalf("idle cycle wrote %d+%d records", toZ, toA)
+			}
+		}
+		b.ReportMetric(engine/n, "heap-B/record")
+		b.ReportMetric(oneFake/n, "fake-heap-B/record")
+		b.ReportMetric(float64(encoded)/n, "enc-B/record")
+		b.ReportMetric(float64(encoded)/(n*suiteFields), "enc-B/field")
+	})
+	runtime.KeepAlive(r)
+}
