@@ -30,8 +30,8 @@ type cycle struct {
 	e          *Engine
 	mu         gosync.Mutex // guards events appended by parallel calls
 	resolved   []resolution
-	converged  []time.Duration // records whose systems agree again, and after how long
-	edited     []*state.Record // records with edits this cycle
+	converged  []time.Duration        // records whose systems agree again, and after how long
+	edited     map[*state.Record]bool // records with edits this cycle
 	lease      *store.Lease
 	report     *Report
 	obs        map[string][]*observation
@@ -531,7 +531,10 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 		}
 		c.count(m.events[before:])
 		if slices.ContainsFunc(m.events[before:], func(ev audit.Event) bool { return ev.Kind == audit.EditObserved }) {
-			c.edited = append(c.edited, st)
+			if c.edited == nil {
+				c.edited = map[*state.Record]bool{}
+			}
+			c.edited[st] = true
 		}
 		merged = append(merged, st)
 	}
@@ -643,7 +646,7 @@ func (c *cycle) deliver(ctx context.Context, fresh []audit.Entry) {
 func (c *cycle) trackDivergence(states []*state.Record) {
 	now := c.e.now()
 	for _, st := range states {
-		if st.Diverged.IsZero() && slices.Contains(c.edited, st) {
+		if st.Diverged.IsZero() && c.edited[st] {
 			st.Diverged = c.report.Started
 		}
 		apart := st.Disagree()
