@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,12 +132,17 @@ func showValues(m map[string]concord.Value) string {
 	slices.Sort(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s:%#v", k, m[k])
-		if s, ok := m[k].(string); ok {
-			parts[i] = fmt.Sprintf("%s:%q", k, s)
-		}
+		parts[i] = k + ":" + showValue(m[k])
 	}
 	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// showValue renders one value: a string quoted, anything else as Go syntax.
+func showValue(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%#v", v)
 }
 
 // Explanation says why a field of a record has its value, canonically and
@@ -259,12 +265,7 @@ func (x *Explanation) String() string {
 	if !x.Known {
 		fmt.Fprintf(&b, "%s.%s: no canonical value\n", x.Key, x.Field)
 	} else {
-		fmt.Fprintf(&b, "%s.%s = %#v", x.Key, x.Field, x.Value)
-		if s, ok := x.Value.(string); ok {
-			b.Reset()
-			fmt.Fprintf(&b, "%s.%s = %q", x.Key, x.Field, s)
-		}
-		fmt.Fprintf(&b, " (unit %s, version %v)\n", x.Unit, x.Version)
+		fmt.Fprintf(&b, "%s.%s = %s (unit %s, version %v)\n", x.Key, x.Field, showValue(x.Value), x.Unit, x.Version)
 		fmt.Fprintf(&b, "  set by %s under rule %s at %s", orNone(string(x.Winner)), x.Rule, x.Changed.UTC().Format(time.RFC3339))
 		if !x.Modified.IsZero() {
 			fmt.Fprintf(&b, " (changed there %s)", x.Modified.UTC().Format(time.RFC3339Nano))

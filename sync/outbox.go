@@ -153,6 +153,7 @@ func (e *Engine) commitAudited(ctx context.Context, b *batch, events []audit.Eve
 // or call.
 type AuditError struct{ Err error }
 
+// Error says that the sink failed and that the events wait in the log.
 func (e *AuditError) Error() string {
 	return "concord: audit sink failed (the events are kept in the store's audit log and delivered later): " + e.Err.Error()
 }
@@ -245,6 +246,10 @@ func (e *Engine) VerifyAudit(ctx context.Context, opts ...audit.VerifyOption) (a
 	return audit.VerifyEntries(e.auditEntries(ctx), opts...)
 }
 
+// ErrAuditEmpty is returned by [Engine.AuditCheckpoint] when the store's
+// audit log has no entry yet: there is no head to sign.
+var ErrAuditEmpty = errors.New("concord: the audit log is empty")
+
 // AuditCheckpoint signs the head of the store's audit log with priv, the
 // host's key, for the log named by Config.Pipeline: keep the text form
 // (MarshalText) apart from the store; anyone with the public key can then
@@ -259,7 +264,7 @@ func (e *Engine) AuditCheckpoint(ctx context.Context, priv ed25519.PrivateKey) (
 		return audit.SignedCheckpoint{}, err
 	}
 	if e.out.head.Seq == 0 {
-		return audit.SignedCheckpoint{}, errors.New("concord: AuditCheckpoint: the audit log is empty")
+		return audit.SignedCheckpoint{}, fmt.Errorf("concord: AuditCheckpoint: %w", ErrAuditEmpty)
 	}
 	return audit.SignCheckpoint(priv, audit.Checkpoint{Log: e.cfg.Pipeline, Seq: e.out.head.Seq, Hash: e.out.head.Hash, Time: e.now()})
 }

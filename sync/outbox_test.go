@@ -204,3 +204,14 @@ func TestVerifyAuditFindsTamperingAndChecksCheckpoints(t *testing.T) {
 		})
 	}
 }
+
+func TestAuditCheckpointOfAnEmptyLog(t *testing.T) {
+	e, err := recsync.New(twoFakes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, priv, _ := ed25519.GenerateKey(nil)
+	if _, err := e.AuditCheckpoint(context.Background(), priv); !errors.Is(err, recsync.ErrAuditEmpty) {
+		t.Fatalf("checkpoint of an empty log: %v; want ErrAuditEmpty", err)
+	}
+}

@@ -66,6 +66,7 @@ type ScopeError struct {
 	Fields []string
 }
 
+// Error names the operation, the record, the system and the fields refused.
 func (e *ScopeError) Error() string {
 	s := fmt.Sprintf("concord: %s of record %q in %s refused: ", e.Op, e.Key, e.System)
 	if len(e.Fields) > 0 {

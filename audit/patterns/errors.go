@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 )
 
@@ -62,30 +61,7 @@ func (e *ObservationError) Error() string {
 func (e *ObservationError) Is(target error) bool { return target == ErrBadObservation }
 
 // EventError reports an audit event that [FromEvents] could not turn into
-// an observation.
-type EventError struct {
-	// Index is the position of the event in the slice given to FromEvents.
-	Index int
-	// Kind, System and Key identify the event.
-	Kind   audit.Kind
-	System concord.SystemID
-	Key    string
-	// Err is the cause; it matches [ErrAttrsPanicked] when the attrs
-	// function panicked.
-	Err error
-}
-
-// Error names the event and gives the cause.
-func (e *EventError) Error() string {
-	s := fmt.Sprintf("patterns: event %d (%s", e.Index, e.Kind)
-	if e.System != "" {
-		s += ", system " + string(e.System)
-	}
-	if e.Key != "" {
-		s += fmt.Sprintf(", key %q", e.Key)
-	}
-	return s + "): " + e.Err.Error()
-}
-
-// Unwrap returns the cause.
-func (e *EventError) Unwrap() error { return e.Err }
+// an observation: its position, kind, system and key, and the cause (which
+// matches [ErrAttrsPanicked] when the attrs function panicked). It is
+// audit.EventError, the type that names a failing event everywhere.
+type EventError = audit.EventError

@@ -293,6 +293,7 @@ type AuditSeqError struct {
 	Seq, Want uint64
 }
 
+// Error names the entry out of sequence and the Seq the log expected.
 func (e *AuditSeqError) Error() string {
 	return fmt.Sprintf("%v: audit entry %d of the commit has seq %d, not %d (the log's head is at seq %d)",
 		ErrStale, e.Index, e.Seq, e.Want, e.Head)
