@@ -29,7 +29,7 @@ const (
 
 // alerts sends the alerts of a committed cycle. Delivery failures are
 // logged, never returned: alerting must not stop syncing.
-func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
+func (e *Engine) alerts(ctx context.Context, r *Report, log *eventLog) {
 	a := e.alerting
 	if a.to == nil {
 		return
@@ -37,12 +37,13 @@ func (e *Engine) alerts(ctx context.Context, r *Report, events []audit.Event) {
 	var out []alert.Alert
 	seen := map[string]bool{}
 	deadLettered := map[string]bool{}
-	for _, ev := range events {
+	log.each(func(ev *audit.Event) {
 		if ev.Kind == audit.WriteDeadLettered {
 			deadLettered[string(ev.System)+"\x00"+ev.Key] = true
 		}
-	}
-	for _, ev := range events {
+	})
+	for _, ev := range log.of(audit.CursorWentBack, audit.ReadFailed, audit.WriteFailed, audit.WriteRefused,
+		audit.WriteDeadLettered, audit.RetryAfterCapped) {
 		if ev.Kind == audit.WriteFailed && deadLettered[string(ev.System)+"\x00"+ev.Key] {
 			continue // the dead letter says it, louder
 		}

@@ -267,7 +267,7 @@ func New(cfg Config) (*Engine, error) {
 	e.store = stateStore{Store: cfg.Store}
 	e.audit = cfg.Audit
 	if e.audit == nil {
-		e.audit = audit.Discard
+		e.audit, e.sinkless = audit.Discard, true
 	}
 	e.log = cfg.Logger
 	if e.log == nil {

@@ -40,10 +40,10 @@ type cycle struct {
 	dry        bool              // Plan: nothing is written or committed
 	dead       []DeadLetter
 	removeDead []uint64 // dead letters this cycle settles
-	events     []audit.Event
+	events     eventLog
 	// writeEvents audit the writes: emitted even if the cycle's commit
 	// fails, since the writes happened.
-	writeEvents []audit.Event
+	writeEvents eventLog
 	emitted     int // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).
@@ -176,12 +176,12 @@ func (c *cycle) pull(ctx context.Context) error {
 		r := results[i]
 		if r.err != nil {
 			c.fail(s.id, "", OpRead, r.err)
-			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadFailed, Cycle: c.report.Cycle, System: s.id,
+			c.events.add(audit.Event{Time: c.e.now(), Kind: audit.ReadFailed, Cycle: c.report.Cycle, System: s.id,
 				Error: r.err.Error(), ErrorClass: classOf(r.err).String()})
 		}
 		if r.back != nil {
 			c.report.Failures = append(c.report.Failures, Failure{System: s.id, Op: OpCursor, Err: r.back})
-			c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.CursorWentBack, Cycle: c.report.Cycle, System: s.id,
+			c.events.add(audit.Event{Time: c.e.now(), Kind: audit.CursorWentBack, Cycle: c.report.Cycle, System: s.id,
 				Error: r.back.Error(), ErrorClass: ClassCursor.String()})
 		}
 		if r.read && r.next != r.stored {
@@ -350,7 +350,7 @@ func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record, f
 			kept, dropped = list[i], o
 		}
 		list[i] = kept
-		c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ReadSuperseded, Cycle: c.report.Cycle,
+		c.events.add(audit.Event{Time: c.e.now(), Kind: audit.ReadSuperseded, Cycle: c.report.Cycle,
 			System: s.id, Key: raw.Key, To: dropped.rec.Fields, Deleted: dropped.rec.Deleted,
 			Reason: fmt.Sprintf("read twice in one cycle; the report modified at %s was kept, this one (modified at %s) was not",
 				stamp(kept.rec.Modified), stamp(dropped.rec.Modified))})
@@ -391,7 +391,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 				return nil, &invalidError{rec: rec, err: &concord.RecordError{System: s.id, Key: raw.Key, Err: err}}
 			}
 			rec = fixed
-			c.events = append(c.events, corrections...)
+			c.events.add(corrections...)
 			for _, ev := range corrections {
 				o.corrected = append(o.corrected, ev.Unit)
 			}
@@ -442,7 +442,7 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	transformed, _ = storable(transformed)
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: payload, Transformed: transformed,
 		Reason: deadReason(err), Class: invalidClass(err).String(), When: c.e.now(), Textual: textual})
-	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
+	c.events.add(audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
 		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err).String()})
 }
 
@@ -509,17 +509,18 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*state.Record) []*state.Record {
 	m := c.e.merger
 	m.cycle = c.report.Cycle
-	m.events = c.events
 	var merged []*state.Record
 	for _, k := range keys {
 		st := states[k]
 		if st == nil {
 			st = &state.Record{Key: k, Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
+			st.Touched = true
 		}
-		before := len(m.events)
+		m.events = m.events[:0] // the record's events
 		if err := m.mergeRecord(ctx, st, c.obs[k]); err != nil {
-			m.events = m.events[:before]
+			m.events = m.events[:0]
 			c.failMerge(k, err)
+			c.events.add(m.events...)
 			continue
 		}
 		for _, o := range c.obs[k] {
@@ -527,19 +528,24 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 				// The system holds the refused value, not the
 				// correction: it is written the canonical one.
 				delete(st.Systems[o.sys.id].Units, u)
+				st.Touched = true
 			}
 		}
-		c.count(m.events[before:])
-		if slices.ContainsFunc(m.events[before:], func(ev audit.Event) bool { return ev.Kind == audit.EditObserved }) {
+		c.count(m.events)
+		if slices.ContainsFunc(m.events, func(ev audit.Event) bool { return ev.Kind == audit.EditObserved }) {
 			if c.edited == nil {
 				c.edited = map[*state.Record]bool{}
 			}
 			c.edited[st] = true
 		}
+		if len(m.events) > 0 {
+			st.Touched = true
+		}
+		c.events.add(m.events...)
 		merged = append(merged, st)
 	}
-	c.events = m.events
-	m.events = nil
+	clear(m.events) // let the scratch space hold on to no values
+	m.events = m.events[:0]
 	c.report.Records = len(merged)
 	return merged
 }
@@ -554,29 +560,41 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 	if c.e.noWriteAhead || !slices.ContainsFunc(writes, func(ws []*write) bool { return len(ws) > 0 }) {
 		return nil
 	}
-	b := &batch{Lease: c.lease, States: merged}
-	if _, err := c.e.stage(b, c.events); err != nil {
+	b := &batch{Lease: c.lease, States: touched(merged)}
+	if err := c.e.stageLog(b, &c.events, 0); err != nil {
 		return err
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
 		return fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 	}
 	c.e.committed(b)
-	c.emitted = len(c.events)
+	c.emitted = c.events.len()
 	c.deliver(ctx, b.entries)
 	return nil
+}
+
+// touched returns the states a cycle changed: the others are neither
+// encoded nor committed again.
+func touched(states []*state.Record) []*state.Record {
+	out := make([]*state.Record, 0, len(states))
+	for _, st := range states {
+		if st.Touched {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // commit emits every event not emitted yet (the writes happened, whatever
 // becomes of the commit: at least once), then commits the states, the
 // cursors and the dead letters in one atomic commit.
 func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
-	c.events = append(c.events, c.writeEvents...)
+	c.writeEvents.each(func(ev *audit.Event) { c.events.add(*ev) })
 	if c.e.anomalies != nil {
 		c.values = c.e.anomalies.values(c.values)
 	}
-	b := &batch{Lease: c.lease, Cursors: c.cursors, Values: c.values, States: merged, DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
-	if _, err := c.e.stage(b, c.events[c.emitted:]); err != nil {
+	b := &batch{Lease: c.lease, Cursors: c.cursors, Values: c.values, States: touched(merged), DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
+	if err := c.e.stageLog(b, &c.events, c.emitted); err != nil {
 		return err
 	}
 	if len(b.States)+len(b.Cursors)+len(b.Values)+len(b.DeadLetters)+len(b.RemoveDeadLetters)+len(b.Audit) == 0 {
@@ -595,18 +613,18 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 // when the cycle's commit failed: the writes happened. If that fails too
 // they go to the sink directly, outside the audit log, rather than be lost.
 func (c *cycle) keepWriteEvents(ctx context.Context) {
-	if len(c.writeEvents) == 0 {
+	if c.writeEvents.len() == 0 {
 		return
 	}
 	b := &batch{Lease: c.lease}
-	if _, err := c.e.stage(b, c.writeEvents); err == nil {
+	if err := c.e.stageLog(b, &c.writeEvents, 0); err == nil {
 		if err = c.e.store.Commit(ctx, b); err == nil {
 			c.e.committed(b)
 			c.deliver(ctx, b.entries)
 			return
 		}
 	}
-	if err := c.e.audit.Emit(ctx, c.writeEvents); err != nil {
+	if err := c.e.audit.Emit(ctx, c.writeEvents.all(0)); err != nil {
 		c.report.Failures = append(c.report.Failures, Failure{Op: OpAudit, Err: err})
 	}
 }
@@ -623,7 +641,7 @@ func (c *cycle) done(ctx context.Context) (*Report, error) {
 	}
 	c.report.Finished = e.now()
 	e.metrics.observe(ctx, c.report, e.systems)
-	e.alerts(ctx, c.report, c.events)
+	e.alerts(ctx, c.report, &c.events)
 	if len(c.report.Failures) > 0 {
 		return c.report, &CycleError{Failures: c.report.Failures}
 	}
@@ -633,7 +651,7 @@ func (c *cycle) done(ctx context.Context) (*Report, error) {
 // deliver hands the sink every committed audit entry not delivered yet
 // (fresh: those just committed); a failure is the cycle's, and the
 // entries wait in the store's audit log for the next delivery.
-func (c *cycle) deliver(ctx context.Context, fresh []audit.Entry) {
+func (c *cycle) deliver(ctx context.Context, fresh [][]audit.Entry) {
 	if err := c.e.deliver(ctx, fresh); err != nil {
 		c.report.Failures = append(c.report.Failures, Failure{Op: OpAudit, Err: err})
 	}
@@ -648,14 +666,17 @@ func (c *cycle) trackDivergence(states []*state.Record) {
 	for _, st := range states {
 		if st.Diverged.IsZero() && c.edited[st] {
 			st.Diverged = c.report.Started
+			st.Touched = true
 		}
 		apart := st.Disagree()
 		switch {
 		case apart && st.Diverged.IsZero():
 			st.Diverged = now
+			st.Touched = true
 		case !apart && !st.Diverged.IsZero():
 			c.converged = append(c.converged, now.Sub(st.Diverged))
 			st.Diverged = time.Time{}
+			st.Touched = true
 		}
 	}
 }
@@ -682,7 +703,7 @@ func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) e
 		for _, o := range c.obs[d.Key] {
 			if o.sys.id == d.System && !o.rec.Modified.Before(d.Record.Modified) {
 				c.removeDead = append(c.removeDead, d.ID)
-				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,
+				c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,
 					System: d.System, Key: d.Key, Reason: fmt.Sprintf("dead letter %d settled: %s delivered the record in a usable form", d.ID, d.System)})
 			}
 		}

@@ -34,6 +34,7 @@ type Engine struct {
 	metrics   *metrics
 	alerting  alerting
 	audit     audit.Sink
+	sinkless  bool // no Config.Audit: the audit log is kept, nothing is delivered
 	log       *slog.Logger
 	now       func() time.Time
 

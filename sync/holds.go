@@ -348,7 +348,7 @@ func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
 			return fmt.Errorf("concord: replaying dead letter %d: %s", id, c.dead[0].Reason)
 		}
 		c.removeDead = []uint64{id}
-		c.events = append(c.events, audit.Event{Time: e.now(), Kind: audit.WriteReplayed, System: d.System, Key: d.Key, Reason: reason})
+		c.events.add(audit.Event{Time: e.now(), Kind: audit.WriteReplayed, System: d.System, Key: d.Key, Reason: reason})
 		_, err = c.finish(ctx)
 		return err
 	}

@@ -173,6 +173,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 	for _, s := range m.systems {
 		if st.Systems[s.id] == nil {
 			st.Systems[s.id] = &state.View{Units: map[string]state.Copy{}, Native: map[string]uint64{}}
+			st.Touched = true
 		}
 	}
 	m.edits = m.edits[:0]
@@ -188,6 +189,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 	if len(m.edits) == 0 {
 		return nil
 	}
+	st.Touched = true
 	if err := m.claimExistence(st); err != nil {
 		return err
 	}
@@ -261,18 +263,25 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		// its own notation of them ("LEEDS" for "Leeds"): remember it,
 		// so that it stays an echo when another field changes later.
 		if o.full {
-			m.forgetMissing(view, o)
+			m.forgetMissing(st, view, o)
 		}
 		return m.learnNotation(st, view, o)
 	}
 	o.seenAt = view.Modified
-	view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
+	if view.Tag != o.rec.Tag || !view.Modified.Equal(o.rec.Modified) {
+		view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
+		st.Touched = true
+	}
 	for f, h := range o.native {
 		if old, ok := view.Native[f]; !ok || old != h {
 			view.Native[f] = h
+			st.Touched = true
 		}
 	}
 	if o.rec.Deleted {
+		if len(view.Native) > 0 || !view.Seen || !view.Deleted {
+			st.Touched = true // every branch below changes the view
+		}
 		clear(view.Native)
 		if view.Seen && !view.Deleted {
 			if w, ok := view.Echo(resolve.RecordUnit, existHash(false)); ok {
@@ -316,7 +325,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		}
 	}
 	if o.full {
-		m.forgetMissing(view, o)
+		m.forgetMissing(st, view, o)
 	}
 	// Existence: the system has the record. That is an edit if the engine
 	// thought it absent there, unless the engine created it there itself
@@ -325,6 +334,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		if w, ok := view.Echo(resolve.RecordUnit, existHash(true)); ok {
 			view.Seen, view.Deleted = true, false
 			view.Units[resolve.RecordUnit] = w
+			st.Touched = true
 			return nil
 		}
 		return m.addEdit(st, o, resolve.RecordUnit, false)
@@ -336,10 +346,11 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 // a unit it held with a value and no longer reports any field of (a record
 // deleted and created again between two reads, a column dropped) is written
 // to it again. Absence is not an edit: a report never deletes by omission.
-func (m *merger) forgetMissing(view *state.View, o *observation) {
+func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observation) {
 	for f := range view.Native {
 		if _, ok := o.native[f]; !ok {
 			delete(view.Native, f)
+			st.Touched = true
 		}
 	}
 	for name, h := range view.Units {
@@ -348,6 +359,7 @@ func (m *merger) forgetMissing(view *state.View, o *observation) {
 		}
 		if !slices.ContainsFunc(m.layout.fieldsOf(name), func(f string) bool { _, ok := o.rec.Fields[f]; return ok }) {
 			delete(view.Units, name)
+			st.Touched = true
 		}
 	}
 }
@@ -360,7 +372,10 @@ var emptyUnitHash = concord.HashBytes(nil)
 // version, the hash of the values as the system reports them.
 func (m *merger) learnNotation(st *state.Record, view *state.View, o *observation) error {
 	for f, h := range o.native {
-		view.Native[f] = h
+		if old, ok := view.Native[f]; !ok || old != h {
+			view.Native[f] = h
+			st.Touched = true
+		}
 	}
 	for name, cu := range st.Units {
 		held, ok := view.Units[name]
@@ -375,8 +390,11 @@ func (m *merger) learnNotation(st *state.Record, view *state.View, o *observatio
 		if err != nil {
 			return err
 		}
-		held.Hash = h
-		view.Units[name] = held
+		if held.Hash != h {
+			held.Hash = h
+			view.Units[name] = held
+			st.Touched = true
+		}
 	}
 	return nil
 }
@@ -444,6 +462,7 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 			// edit made after the write.
 			view.Units[u] = state.Copy{Hash: held.Hash, Version: w.Version}
 			delete(view.Sent, u)
+			st.Touched = true
 			return m.addEdit(st, o, u, false)
 		}
 		// Still what it held (not yet overwritten), or the system's
@@ -458,6 +477,7 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 		// its reply was lost (or its cycle did not commit): the system
 		// holds that version, and no edit of its own.
 		view.Units[u] = w
+		st.Touched = true
 		return nil
 	}
 	// Otherwise an edit, even at first sight of a unit whose value
@@ -466,6 +486,7 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 	// order the systems are read in. It supersedes every write the
 	// engine attempted before it.
 	delete(view.Sent, u)
+	st.Touched = true
 	return m.addEdit(st, o, u, false)
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/sync/store"
@@ -79,50 +80,72 @@ func (e *Engine) loadAudit(ctx context.Context) error {
 // stage adds events to b as audit log entries following the known head
 // (after any entries b has already), and the delivered mark if it moved.
 // Nothing changes in e until the commit succeeds ([Engine.committed]).
-func (e *Engine) stage(b *batch, events []audit.Event) ([]audit.Entry, error) {
+func (e *Engine) stage(b *batch, events []audit.Event) error {
 	head := e.out.head
-	if n := len(b.entries); n > 0 {
-		head = b.entries[n-1].Head()
+	if b.staged {
+		head = b.head
 	}
-	ch := audit.NewChain(head)
-	out := make([]audit.Entry, 0, len(events))
 	for i := range events {
 		e.sens.redactEvent(&events[i]) // the one point every event passes
 	}
-	for _, ev := range events {
-		entries, err := ch.Append(ev)
-		if err != nil {
-			// A value JSON cannot carry: keep the event, without its
-			// values, rather than stall the commit.
-			ev.From, ev.To, ev.Candidates = nil, nil, nil
-			ev.Reason += fmt.Sprintf(" (values left out of the audit log: %v)", err)
-			if entries, err = ch.Append(ev); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrAuditEncoding, err)
+	ch := audit.NewChain(head)
+	out, err := ch.Append(events...)
+	if err != nil {
+		// A value JSON cannot carry: keep that event, without its
+		// values, rather than stall the commit.
+		out = make([]audit.Entry, 0, len(events))
+		for _, ev := range events {
+			entries, err := ch.Append(ev)
+			if err != nil {
+				ev.From, ev.To, ev.Candidates = nil, nil, nil
+				ev.Reason += fmt.Sprintf(" (values left out of the audit log: %v)", err)
+				if entries, err = ch.Append(ev); err != nil {
+					return fmt.Errorf("%w: %v", ErrAuditEncoding, err)
+				}
 			}
+			out = append(out, entries...)
 		}
-		out = append(out, entries...)
 	}
-	for _, en := range out {
-		data, err := audit.EncodeEntry(en)
-		if err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrAuditEncoding, en.Seq, err)
+	if len(out) > 0 {
+		b.Audit = slices.Grow(b.Audit, len(out))
+		for _, en := range out {
+			data, err := audit.EncodeEntry(en)
+			if err != nil {
+				return fmt.Errorf("%w: entry %d: %v", ErrAuditEncoding, en.Seq, err)
+			}
+			b.Audit = append(b.Audit, store.AuditEntry{Seq: en.Seq, Data: data})
 		}
-		b.Audit = append(b.Audit, store.AuditEntry{Seq: en.Seq, Data: data})
+		b.head, b.staged = ch.Head(), true
+		if !e.sinkless {
+			b.entries = append(b.entries, out)
+		}
 	}
-	b.entries = append(b.entries, out...)
 	if e.out.delivered > e.out.stored {
 		if b.Values == nil {
 			b.Values = map[string][]byte{}
 		}
 		b.Values[deliveredValue] = binary.BigEndian.AppendUint64(nil, e.out.delivered)
 	}
-	return out, nil
+	return nil
+}
+
+// stageLog stages the events of l from the i-th on (see [Engine.stage]).
+func (e *Engine) stageLog(b *batch, l *eventLog, i int) error {
+	for _, part := range l.parts(i) {
+		if err := e.stage(b, part); err != nil {
+			return err
+		}
+	}
+	if !b.staged || e.out.delivered > e.out.stored {
+		return e.stage(b, nil) // the delivered mark
+	}
+	return nil
 }
 
 // committed records that b was committed.
 func (e *Engine) committed(b *batch) {
-	if n := len(b.entries); n > 0 {
-		e.out.head = b.entries[n-1].Head()
+	if b.staged {
+		e.out.head = b.head
 	}
 	if v, ok := b.Values[deliveredValue]; ok {
 		e.out.stored = binary.BigEndian.Uint64(v)
@@ -137,7 +160,7 @@ func (e *Engine) commitAudited(ctx context.Context, b *batch, events []audit.Eve
 	if err := e.loadAudit(ctx); err != nil {
 		return err
 	}
-	if _, err := e.stage(b, events); err != nil {
+	if err := e.stage(b, events); err != nil {
 		return err
 	}
 	if err := e.store.Commit(ctx, b); err != nil {
@@ -162,23 +185,43 @@ func (e *AuditError) Error() string {
 func (e *AuditError) Unwrap() error { return e.Err }
 
 // deliver hands the sink every committed entry after the last delivered,
-// in order: from fresh (just committed, if they follow it) or else from
-// the store.
-func (e *Engine) deliver(ctx context.Context, fresh []audit.Entry) error {
-	for range maxDeliverPages {
+// in order: from fresh (just committed, in parts, if they follow it) or
+// else from the store. Without a sink there is nothing to hand over: the
+// mark moves to the head.
+func (e *Engine) deliver(ctx context.Context, fresh [][]audit.Entry) error {
+	if e.sinkless {
+		e.out.delivered = max(e.out.delivered, e.out.head.Seq)
+		return nil
+	}
+	for pages := 0; pages < maxDeliverPages; {
 		if e.out.delivered >= e.out.head.Seq {
 			return nil
 		}
+		for len(fresh) > 0 && (len(fresh[0]) == 0 || fresh[0][len(fresh[0])-1].Seq <= e.out.delivered) {
+			fresh = fresh[1:] // delivered already
+		}
 		var page []audit.Entry
-		if len(fresh) > 0 && fresh[0].Seq <= e.out.delivered+1 && fresh[len(fresh)-1].Seq > e.out.delivered {
-			page = fresh[e.out.delivered+1-fresh[0].Seq:]
+		if len(fresh) > 0 && fresh[0][0].Seq <= e.out.delivered+1 {
+			// Every fresh entry not delivered yet, in one page: they
+			// follow each other.
+			n := 0
+			for _, p := range fresh {
+				n += len(p)
+			}
+			page = make([]audit.Entry, 0, n)
+			page = append(page, fresh[0][e.out.delivered+1-fresh[0][0].Seq:]...)
+			for _, p := range fresh[1:] {
+				page = append(page, p...)
+			}
+			fresh = nil
 		} else {
+			pages++
 			limit := deliverPage
-			if len(fresh) > 0 && fresh[0].Seq > e.out.delivered+1 {
+			if len(fresh) > 0 && fresh[0][0].Seq > e.out.delivered+1 {
 				// Up to the fresh entries, which keep their values' Go
 				// types (entries read back from the log decode numbers
 				// as json.Number, times as text).
-				limit = int(min(uint64(limit), fresh[0].Seq-1-e.out.delivered))
+				limit = int(min(uint64(limit), fresh[0][0].Seq-1-e.out.delivered))
 			}
 			stored, err := e.store.AuditEntries(ctx, e.out.delivered, limit)
 			if err != nil {

@@ -47,9 +47,11 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 					// In sync without a write (its own edit won):
 					// failures are counted in a row.
 					c.writeSucceeded(st, s)
+					st.Touched = true
 				}
 				continue
 			}
+			st.Touched = true // planned, written or refused: the view changes
 			w, err := c.plan(ctx, st, s)
 			err = c.e.sens.redactErr(err, st.Fields)
 			var scopeErr *ScopeError
@@ -58,7 +60,7 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 				c.refuse(st, s, scopeErr)
 			case err != nil:
 				c.fail(s.id, st.Key, OpTransform, err)
-				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
+				c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: st.Key, Error: err.Error(), ErrorClass: invalidClass(err).String()})
 				if _, bug := err.(*outboundInvalid); bug {
 					// A transform bug does not mend itself: keep the
@@ -81,7 +83,7 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 func (c *cycle) send(ctx context.Context, per [][]*write) {
 	for i, s := range c.e.systems {
 		for _, w := range per[i] {
-			c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteAttempted, Cycle: c.report.Cycle,
+			c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteAttempted, Cycle: c.report.Cycle,
 				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), To: w.patch.Set, Deleted: w.patch.Delete,
 				Version: unitVersion(w.st)})
 		}
@@ -131,7 +133,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 			err = c.e.sens.redactErr(err, w.patch.Set, w.st.Fields)
 			if err != nil {
 				c.fail(s.id, w.st.Key, OpWrite, err)
-				c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
+				c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
 					Error: err.Error(), ErrorClass: classOf(err).String()})
 				if w.err == nil {
@@ -146,7 +148,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 			c.report.Systems[s.id].Writes++
 			c.writeSucceeded(w.st, s)
 			c.synced(w.st, s, w.rt, w.native, w.result)
-			c.writeEvents = append(c.writeEvents, audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
+			c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
 				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete, Version: unitVersion(w.st)})
 		}
 	}
@@ -397,7 +399,7 @@ func (c *cycle) park(st *state.Record, s *system, payload, canonical concord.Rec
 	canonical, _ = storable(canonical)
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: st.Key, Record: payload, Transformed: canonical,
 		Reason: deadReason(err), Class: class.String(), Attempts: view.Attempts, FirstFailed: view.FirstFailed, When: c.e.now()})
-	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteDeadLettered, Cycle: c.report.Cycle,
+	c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteDeadLettered, Cycle: c.report.Cycle,
 		System: s.id, Key: st.Key, Fields: sortedFields(payload.Fields), Deleted: payload.Deleted,
 		Error: err.Error(), ErrorClass: class.String(), Reason: fmt.Sprintf("after %d attempts", view.Attempts)})
 }

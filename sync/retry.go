@@ -199,7 +199,7 @@ func (c *cycle) call(ctx context.Context, s *system, op func(context.Context) er
 			if ra > p.MaxRetryAfter {
 				rep.RetryAfterCapped++
 				c.mu.Lock()
-				c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.RetryAfterCapped, Cycle: c.report.Cycle,
+				c.events.add(audit.Event{Time: c.e.now(), Kind: audit.RetryAfterCapped, Cycle: c.report.Cycle,
 					System: s.id, Error: err.Error(), ErrorClass: classOf(err).String(),
 					Reason: fmt.Sprintf("%s asked to wait %s; capped at %s", s.id, ra, p.MaxRetryAfter)})
 				c.mu.Unlock()

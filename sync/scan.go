@@ -211,11 +211,11 @@ func (c *cycle) noteScan(s *system, r *pullResult) {
 		}
 	}
 	if r.scanStarted {
-		c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ScanStarted, Cycle: c.report.Cycle, System: s.id,
+		c.events.add(audit.Event{Time: c.e.now(), Kind: audit.ScanStarted, Cycle: c.report.Cycle, System: s.id,
 			Reason: fmt.Sprintf("first sync of %s by scan began (%d records expected; 0: unknown)", s.id, p.Estimate)})
 	}
 	if p.Done {
-		c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.ScanFinished, Cycle: c.report.Cycle, System: s.id,
+		c.events.add(audit.Event{Time: c.e.now(), Kind: audit.ScanFinished, Cycle: c.report.Cycle, System: s.id,
 			Reason: fmt.Sprintf("first sync of %s by scan done: %d records read; its change feed is followed from cursor %q", s.id, p.Scanned, r.scan.Feed)})
 	}
 	level := slog.LevelDebug

@@ -150,7 +150,7 @@ func (s *system) checkScope(p *connector.Patch) error {
 func (c *cycle) refuse(st *state.Record, s *system, err *ScopeError) {
 	c.fail(s.id, st.Key, OpWrite, err)
 	c.report.Systems[s.id].OutOfScope++
-	c.events = append(c.events, audit.Event{Time: c.e.now(), Kind: audit.WriteRefused, Cycle: c.report.Cycle,
+	c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteRefused, Cycle: c.report.Cycle,
 		System: s.id, Key: st.Key, Fields: err.Fields, Deleted: err.Op == "delete",
 		Error: err.Error(), ErrorClass: ClassScope.String()})
 	if s.scope.Refused == DeadLetterRefused {

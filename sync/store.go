@@ -110,10 +110,13 @@ type batch struct {
 	States            []*state.Record
 	DeadLetters       []DeadLetter
 	RemoveDeadLetters []uint64
-	// Audit holds the encoded audit log entries (Engine.stage); entries
-	// the same, decoded.
+	// Audit holds the encoded audit log entries (Engine.stage); head is
+	// the last of them (staged: there is one), and entries the same
+	// entries decoded, in parts, kept only when a sink will take them.
 	Audit   []store.AuditEntry
-	entries []audit.Entry
+	head    audit.Head
+	staged  bool
+	entries [][]audit.Entry
 }
 
 // Commit encodes b and commits it (state.Commit.Apply): on success the

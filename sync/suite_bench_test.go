@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 
 	"github.com/concordsync/concord"
@@ -201,14 +202,18 @@ func BenchmarkSuiteEditCycle(b *testing.B) {
 				if c == "edit" {
 					b.StartTimer()
 				}
-				if toZ, _ := r.cycle(b); toZ != n {
-					b.Fatalf("edit cycle wrote %d records to z, want %d", toZ, n)
-				}
+				pprof.Do(context.Background(), pprof.Labels("phase", "edit"), func(context.Context) {
+					if toZ, _ := r.cycle(b); toZ != n {
+						b.Fatalf("edit cycle wrote %d records to z, want %d", toZ, n)
+					}
+				})
 				if c == "echo" {
 					b.StartTimer()
-					if toZ, toA := r.cycle(b); toZ != 0 || toA != 0 {
-						b.Fatalf("echo cycle wrote %d+%d records, want none", toZ, toA)
-					}
+					pprof.Do(context.Background(), pprof.Labels("phase", "echo"), func(context.Context) {
+						if toZ, toA := r.cycle(b); toZ != 0 || toA != 0 {
+							b.Fatalf("echo cycle wrote %d+%d records, want none", toZ, toA)
+						}
+					})
 				}
 			}
 			b.StopTimer()

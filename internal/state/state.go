@@ -37,6 +37,12 @@ type Record struct {
 	Units map[string]*Unit
 	// Systems holds each system's view of the record.
 	Systems map[concord.SystemID]*View
+
+	// Touched reports that the engine changed the record since it was
+	// loaded: a record it did not change is not encoded or committed
+	// again. It is not encoded; a new Record is one nobody stored yet,
+	// which the engine marks touched.
+	Touched bool
 }
 
 // Unit is the canonical metadata of one unit.
