@@ -92,6 +92,19 @@ func (r Record) Validate() error {
 	if !utf8.ValidString(r.Key) {
 		return &RecordError{Key: r.Key, Err: badValue("", r.Key, "record key is invalid UTF-8")}
 	}
+	// Most records are valid: check them in map order, without sorting
+	// the names; only an invalid record pays for the sort that makes the
+	// error name the first invalid field in name order, every time.
+	for name, v := range r.Fields {
+		if !utf8.ValidString(name) || CheckValue(v) != nil {
+			return r.firstInvalid()
+		}
+	}
+	return nil
+}
+
+// firstInvalid returns the error of r's first invalid field, in name order.
+func (r Record) firstInvalid() error {
 	for _, name := range sortedKeys(r.Fields) {
 		if !utf8.ValidString(name) {
 			return &RecordError{Key: r.Key, Field: name, Err: badValue("", name, "field name is invalid UTF-8")}

@@ -126,6 +126,14 @@ func badValue(path string, v any, reason string) error {
 // type, invalid UTF-8, a time outside years 0000–9999, a number past the
 // caps, nesting deeper than [MaxValueDepth]).
 func CheckValue(v Value) error {
+	switch x := v.(type) { // the common scalars, without encoding them
+	case nil, bool, int, int64, uint64, []byte:
+		return nil
+	case string:
+		if utf8.ValidString(x) {
+			return nil
+		}
+	}
 	_, err := appendCanonical(nil, v, "", true, 0)
 	return err
 }

@@ -209,7 +209,8 @@ func New(cfg Config) (*Engine, error) {
 		if _, dup := e.byID[s.ID]; dup {
 			return nil, configErr("system %q is configured twice", s.ID)
 		}
-		if s.Inbound == nil {
+		identityIn := s.Inbound == nil
+		if identityIn {
 			s.Inbound = transform.Identity
 		}
 		if s.Outbound == nil {
@@ -222,7 +223,7 @@ func New(cfg Config) (*Engine, error) {
 		if err != nil {
 			return nil, configErr("system %q: %v", s.ID, err)
 		}
-		sys := &system{System: s, id: s.ID, budget: newBudget(s.Rate, s.Burst), scope: scope}
+		sys := &system{System: s, id: s.ID, budget: newBudget(s.Rate, s.Burst), scope: scope, identityIn: identityIn}
 		e.systems = append(e.systems, sys)
 		e.byID[s.ID] = sys
 	}

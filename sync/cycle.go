@@ -374,15 +374,18 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: utc(raw.Modified), Tag: raw.Tag}
 		return o, nil
 	}
-	rec, err := s.Inbound.Transform(ctx, raw)
-	if err != nil {
-		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform: %w", err)}
-	}
-	if rec.Key != raw.Key {
-		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform changed the key to %q", rec.Key)}
-	}
-	if err := rec.Validate(); err != nil {
-		return nil, withSystem(fmt.Errorf("after inbound transform: %w", err), s.id)
+	rec := raw
+	if !s.identityIn {
+		var err error
+		if rec, err = s.Inbound.Transform(ctx, raw); err != nil {
+			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform: %w", err)}
+		}
+		if rec.Key != raw.Key {
+			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform changed the key to %q", rec.Key)}
+		}
+		if err := rec.Validate(); err != nil {
+			return nil, withSystem(fmt.Errorf("after inbound transform: %w", err), s.id)
+		}
 	}
 	if d := c.e.cfg.Dictionary; d != nil {
 		if err := d.Validate(rec); err != nil {

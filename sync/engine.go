@@ -61,6 +61,9 @@ type system struct {
 	actor  concord.Actor
 	budget *budget
 	scope  *compiledScope // nil: no restriction
+	// identityIn: no inbound transform is configured, so a record read
+	// is its canonical record (validated once, not again after it).
+	identityIn bool
 	// The connector's optional abilities (nil if it has not got them),
 	// guarded like the connector (guardConnector).
 	getter  connector.Getter
