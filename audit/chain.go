@@ -114,7 +114,7 @@ var ErrSeqOverflow = errors.New("audit: chain sequence number would overflow")
 // The entries' EventJSON share one allocation (each capped at its own
 // end); do not modify them.
 func (c *Chain) Append(events ...Event) ([]Entry, error) {
-	entries, _, head, err := c.b.build(c.head, events, false)
+	entries, _, head, err := c.builder().build(c.head, events, false)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (c *Chain) Append(events ...Event) ([]Entry, error) {
 // Each entry's EventJSON is a part of its stored form, and all of them
 // share one allocation (each capped at its own end); do not modify them.
 func (c *Chain) AppendEncoded(events ...Event) (entries []Entry, stored [][]byte, err error) {
-	entries, stored, head, err := c.b.build(c.head, events, true)
+	entries, stored, head, err := c.builder().build(c.head, events, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -141,13 +141,24 @@ func (c *Chain) AppendEncoded(events ...Event) (entries []Entry, stored [][]byte
 	return entries, stored, nil
 }
 
+// builder returns c's builder, with the scratch space of the calls before
+// unless c is a copy of another Chain (a Chain is a value): a copy gets
+// its own, so that copies used apart never share buffers or hash state.
+func (c *Chain) builder() *chainBuilder {
+	if c.b.owner != c {
+		c.b = chainBuilder{owner: c}
+	}
+	return &c.b
+}
+
 // chainBuilder builds entries. It keeps its scratch space from one call
 // to the next.
 type chainBuilder struct {
-	enc  eventEncoder
-	buf  []byte // the batch's bytes, copied out at the end
-	ends []int  // per entry: start of its line, of its event, end of its event
-	hash entryHasher
+	owner *Chain // the chain whose scratch this is
+	enc   eventEncoder
+	buf   []byte // the batch's bytes, copied out at the end
+	ends  []int  // per entry: start of its line, of its event, end of its event
+	hash  entryHasher
 }
 
 // maxKeptBuffer is the largest scratch buffer a chainBuilder keeps

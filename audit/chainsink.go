@@ -97,7 +97,7 @@ func (s *ChainedJSONLinesSink) Emit(_ context.Context, events []Event) error {
 		}
 		var next Head
 		var err error
-		buf, _, next, err = s.chain.b.appendLine(buf, head, ev)
+		buf, _, next, err = s.chain.builder().appendLine(buf, head, ev)
 		if err != nil {
 			if !errors.Is(err, ErrSeqOverflow) {
 				err = eventError(i, ev, err)

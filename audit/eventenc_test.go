@@ -723,3 +723,38 @@ func TestChainScratchBounded(t *testing.T) {
 		t.Fatal("entries of two calls share their bytes or differ")
 	}
 }
+
+// TestChainCopies: a Chain is a value; copies used from two goroutines
+// share no scratch space (run with -race), and give the same entries.
+func TestChainCopies(t *testing.T) {
+	c := NewChain(Head{})
+	if _, err := c.Append(typicalEvent()); err != nil { // grows c's scratch
+		t.Fatal(err)
+	}
+	copies := []Chain{*c, *c}
+	results := make([][]Entry, 2)
+	done := make(chan struct{})
+	for i := range copies {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 50 {
+				entries, err := copies[i].Append(typicalEvent(), typicalEvent())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				results[i] = append(results[i], entries...)
+			}
+		}()
+	}
+	<-done
+	<-done
+	if copies[0].Head() != copies[1].Head() || len(results[0]) != 100 {
+		t.Fatalf("copies diverged: %v, %v", copies[0].Head(), copies[1].Head())
+	}
+	for i := range results[0] {
+		if !bytes.Equal(results[0][i].EventJSON, results[1][i].EventJSON) || results[0][i].Hash != results[1][i].Hash {
+			t.Fatalf("entry %d differs between the copies", i)
+		}
+	}
+}
