@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"math"
 	"strconv"
 )
@@ -87,6 +88,7 @@ func EntryHash(seq uint64, prev [32]byte, eventJSON []byte) [32]byte {
 // head. A Chain is not safe for concurrent use.
 type Chain struct {
 	head Head
+	b    chainBuilder
 }
 
 // NewChain returns a chain whose next entry follows head: Seq head.Seq+1
@@ -108,40 +110,173 @@ var ErrSeqOverflow = errors.New("audit: chain sequence number would overflow")
 // Append is all or nothing: if an event cannot be encoded (a value JSON
 // cannot carry, such as NaN), it returns an [*EventError] that names it,
 // and the chain is left as it was.
+//
+// The entries' EventJSON share one allocation (each capped at its own
+// end); do not modify them.
 func (c *Chain) Append(events ...Event) ([]Entry, error) {
-	if uint64(len(events)) > math.MaxUint64-c.head.Seq {
-		return nil, ErrSeqOverflow
-	}
-	entries := make([]Entry, len(events))
-	head := c.head
-	for i := range events {
-		b, err := encodeEvent(&events[i])
-		if err != nil {
-			return nil, eventError(i, &events[i], err)
-		}
-		e := &entries[i]
-		e.Seq, e.Prev, e.EventJSON = head.Seq+1, head.Hash, b
-		e.Hash = EntryHash(e.Seq, e.Prev, b)
-		e.Event = events[i]
-		e.Event.Seq = e.Seq
-		head = e.Head()
+	entries, _, head, err := c.builder().build(c.head, events, false)
+	if err != nil {
+		return nil, err
 	}
 	c.head = head
 	return entries, nil
 }
 
-// encodeEvent gives the event's bytes in an entry: its JSON Lines form
-// without Seq and without the line break.
-func encodeEvent(ev *Event) ([]byte, error) {
-	w := toWire(ev)
-	w.Seq = 0
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
-		return nil, err
+// AppendEncoded is [Chain.Append] that also gives each entry's stored
+// form: stored[i] is the bytes [EncodeEntry] returns for entries[i]. It
+// is the route for a caller that stores what it appends, such as the
+// engine's audit outbox: the entries were built here, from bytes this
+// package encoded, so the checks EncodeEntry makes of an entry from
+// elsewhere (that EventJSON is valid JSON, that Hash is its hash) are
+// not needed.
+//
+// Each entry's EventJSON is a part of its stored form, and all of them
+// share one allocation (each capped at its own end); do not modify them.
+func (c *Chain) AppendEncoded(events ...Event) (entries []Entry, stored [][]byte, err error) {
+	entries, stored, head, err := c.builder().build(c.head, events, true)
+	if err != nil {
+		return nil, nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	c.head = head
+	return entries, stored, nil
+}
+
+// builder returns c's builder, with the scratch space of the calls before
+// unless c is a copy of another Chain (a Chain is a value): a copy gets
+// its own, so that copies used apart never share buffers or hash state.
+func (c *Chain) builder() *chainBuilder {
+	if c.b.owner != c {
+		c.b = chainBuilder{owner: c}
+	}
+	return &c.b
+}
+
+// chainBuilder builds entries. It keeps its scratch space from one call
+// to the next.
+type chainBuilder struct {
+	owner *Chain // the chain whose scratch this is
+	enc   eventEncoder
+	buf   []byte // the batch's bytes, copied out at the end
+	ends  []int  // per entry: start of its line, of its event, end of its event
+	hash  entryHasher
+}
+
+// maxKeptBuffer is the largest scratch buffer a chainBuilder keeps
+// between calls; a larger one (a very large batch) is left to the GC.
+const maxKeptBuffer = 1 << 20
+
+// hashPart is the length of the end of an entry's stored form before its
+// event, from the hash on: <64 hex digits>","event":
+const hashPart = 64 + len(`","event":`)
+
+// build encodes events and links them from head. With stored, the buffer
+// holds each entry's stored form (EncodeEntry's bytes) around its event.
+func (cb *chainBuilder) build(head Head, events []Event, stored bool) ([]Entry, [][]byte, Head, error) {
+	if uint64(len(events)) > math.MaxUint64-head.Seq {
+		return nil, nil, head, ErrSeqOverflow
+	}
+	buf, ends := cb.buf[:0], cb.ends[:0]
+	defer func() {
+		if cap(buf) <= maxKeptBuffer {
+			cb.buf = buf[:0]
+		} else {
+			cb.buf = nil
+		}
+		cb.ends = ends[:0]
+	}()
+	entries := make([]Entry, len(events))
+	for i := range events {
+		e := &entries[i]
+		e.Seq, e.Prev = head.Seq+1, head.Hash
+		line, start := len(buf), len(buf)
+		var err error
+		if stored {
+			buf, start, head, err = cb.appendLine(buf, head, &events[i])
+		} else {
+			buf, err = cb.enc.appendEvent(buf, &events[i])
+			if err == nil {
+				head = Head{Seq: e.Seq, Hash: cb.hash.sum(e.Seq, &e.Prev, buf[start:])}
+			}
+		}
+		if err != nil {
+			return nil, nil, head, eventError(i, &events[i], err)
+		}
+		e.Hash = head.Hash
+		ends = append(ends, line, start, len(buf))
+		e.Event = events[i]
+		e.Event.Seq = e.Seq
+	}
+	out := make([]byte, len(buf))
+	copy(out, buf)
+	var lines [][]byte
+	if stored {
+		lines = make([][]byte, len(events))
+	}
+	for i := range entries {
+		line, start, end := ends[3*i], ends[3*i+1], ends[3*i+2]
+		if stored {
+			lines[i] = out[line:end:end]
+			end-- // the closing brace of the line
+		}
+		entries[i].EventJSON = out[start:end:end]
+	}
+	return entries, lines, head, nil
+}
+
+// appendLine appends to dst the stored form of the entry that records ev
+// after head ([EncodeEntry]'s bytes), and returns where the event starts
+// in dst and the entry's head. On error dst is as it was.
+func (cb *chainBuilder) appendLine(dst []byte, head Head, ev *Event) ([]byte, int, Head, error) {
+	if head.Seq == math.MaxUint64 {
+		return dst, 0, head, ErrSeqOverflow
+	}
+	seq, n := head.Seq+1, len(dst)
+	dst = appendEntryStart(dst, seq, &head.Hash)
+	dst = append(dst, `","event":`...)
+	start := len(dst)
+	dst, err := cb.enc.appendEvent(dst, ev)
+	if err != nil {
+		return dst[:n], 0, head, err
+	}
+	h := cb.hash.sum(seq, &head.Hash, dst[start:])
+	hex.Encode(dst[start-hashPart:], h[:])
+	return append(dst, '}'), start, Head{Seq: seq, Hash: h}, nil
+}
+
+// appendEntryStart appends the stored form of an entry up to its hash,
+// and room for the hash's hex digits.
+func appendEntryStart(b []byte, seq uint64, prev *[32]byte) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"prev":"`...)
+	b = hex.AppendEncode(b, prev[:])
+	b = append(b, `","hash":"`...)
+	return append(b, make([]byte, 64)...)
+}
+
+// entryHasher computes [EntryHash] with one SHA-256 state reused from
+// entry to entry, and no allocation per entry.
+type entryHasher struct {
+	h    hash.Hash
+	head [len(entryDomain) + 8 + 32 + 8]byte
+	out  [32]byte
+}
+
+func (eh *entryHasher) sum(seq uint64, prev *[32]byte, eventJSON []byte) [32]byte {
+	if eh.h == nil {
+		eh.h = sha256.New()
+		copy(eh.head[:], entryDomain)
+	}
+	eh.h.Reset()
+	n := len(entryDomain)
+	binary.BigEndian.PutUint64(eh.head[n:], seq)
+	n += 8
+	n += copy(eh.head[n:], prev[:])
+	binary.BigEndian.PutUint64(eh.head[n:], uint64(len(eventJSON)))
+	eh.h.Write(eh.head[:])
+	eh.h.Write(eventJSON)
+	eh.h.Sum(eh.out[:0])
+	return eh.out
 }
 
 // ErrMalformed reports bytes that are not an encoded [Entry] or

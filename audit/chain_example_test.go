@@ -118,3 +118,26 @@ func ExampleChain() {
 	// 2 2 <nil>
 	// 2 2 write.succeeded crm
 }
+
+// A host that stores what it appends (as the engine's audit outbox does)
+// takes each entry's stored form from AppendEncoded, with no second pass
+// over the bytes.
+func ExampleChain_AppendEncoded() {
+	c := audit.NewChain(audit.Head{})
+	at := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	entries, stored, err := c.AppendEncoded(
+		audit.Event{Time: at, Kind: audit.WriteSucceeded, System: "crm", Key: "cust-42", Reason: `"<ok>"`},
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s\n", entries[0].EventJSON)
+	fmt.Printf("%.60s...\n", stored[0])
+	again, _ := audit.EncodeEntry(entries[0])
+	fmt.Println(bytes.Equal(again, stored[0]), c.Head().Seq)
+	// Output:
+	// {"time":"2025-03-14T09:00:00Z","kind":"write.succeeded","system":"crm","key":"cust-42","version":"{}","reason":"\"<ok>\""}
+	// {"seq":1,"prev":"0000000000000000000000000000000000000000000...
+	// true 1
+}

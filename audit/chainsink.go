@@ -95,22 +95,18 @@ func (s *ChainedJSONLinesSink) Emit(_ context.Context, events []Event) error {
 			errs = append(errs, eventError(i, ev, fmt.Errorf("%w: event has seq %d, the head is entry %d", ErrNotNext, ev.Seq, head.Seq)))
 			continue
 		}
-		c := Chain{head: head}
-		entries, err := c.Append(*ev)
+		var next Head
+		var err error
+		buf, _, next, err = s.chain.builder().appendLine(buf, head, ev)
 		if err != nil {
-			var ee *EventError
-			if errors.As(err, &ee) {
-				ee.Index = i
-				errs = append(errs, ee)
-			} else {
-				errs = append(errs, err)
+			if !errors.Is(err, ErrSeqOverflow) {
+				err = eventError(i, ev, err)
 			}
+			errs = append(errs, err)
 			continue
 		}
-		e := &entries[0]
-		buf = appendEntry(buf, e.Seq, &e.Prev, &e.Hash, e.EventJSON)
 		buf = append(buf, '\n')
-		head = c.head
+		head = next
 	}
 	if err := s.write(buf, head); err != nil {
 		errs = append(errs, err)
