@@ -88,32 +88,31 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 	for i := range events {
 		e.sens.redactEvent(&events[i]) // the one point every event passes
 	}
-	ch := audit.NewChain(head)
-	out, err := ch.Append(events...)
+	if b.chain == nil || b.chain.Head() != head {
+		b.chain = audit.NewChain(head)
+	}
+	ch := b.chain // one per batch: its scratch space serves every part
+	out, stored, err := ch.AppendEncoded(events...)
 	if err != nil {
 		// A value JSON cannot carry: keep that event, without its
 		// values, rather than stall the commit.
-		out = make([]audit.Entry, 0, len(events))
+		out, stored = make([]audit.Entry, 0, len(events)), make([][]byte, 0, len(events))
 		for _, ev := range events {
-			entries, err := ch.Append(ev)
+			entries, data, err := ch.AppendEncoded(ev)
 			if err != nil {
 				ev.From, ev.To, ev.Candidates = nil, nil, nil
 				ev.Reason += fmt.Sprintf(" (values left out of the audit log: %v)", err)
-				if entries, err = ch.Append(ev); err != nil {
+				if entries, data, err = ch.AppendEncoded(ev); err != nil {
 					return fmt.Errorf("%w: %v", ErrAuditEncoding, err)
 				}
 			}
-			out = append(out, entries...)
+			out, stored = append(out, entries...), append(stored, data...)
 		}
 	}
 	if len(out) > 0 {
 		b.Audit = slices.Grow(b.Audit, len(out))
-		for _, en := range out {
-			data, err := audit.EncodeEntry(en)
-			if err != nil {
-				return fmt.Errorf("%w: entry %d: %v", ErrAuditEncoding, en.Seq, err)
-			}
-			b.Audit = append(b.Audit, store.AuditEntry{Seq: en.Seq, Data: data})
+		for i, en := range out {
+			b.Audit = append(b.Audit, store.AuditEntry{Seq: en.Seq, Data: stored[i]})
 		}
 		b.head, b.staged = ch.Head(), true
 		if !e.sinkless {

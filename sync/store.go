@@ -116,6 +116,7 @@ type batch struct {
 	Audit   []store.AuditEntry
 	head    audit.Head
 	staged  bool
+	chain   *audit.Chain
 	entries [][]audit.Entry
 }
 

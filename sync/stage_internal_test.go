@@ -1,0 +1,62 @@
+package sync
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/sync/store"
+)
+
+// An event whose values JSON cannot carry (NaN) is kept in the audit log
+// without its values, with the reason, rather than stall the commit; the
+// events around it keep theirs, and the chain verifies.
+func TestStageKeepsAnUnencodableEventWithoutItsValues(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(Config{Store: store.NewMemory(), Systems: []System{{ID: "a", Connector: fake.New("a")}, {ID: "b", Connector: fake.New("b")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.loadAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := []audit.Event{
+		{Kind: audit.EditObserved, Key: "k1", Unit: "n", To: map[string]concord.Value{"n": int64(1)}},
+		{Kind: audit.EditObserved, Key: "k2", Unit: "x", Reason: "odd", To: map[string]concord.Value{"x": math.NaN()}},
+		{Kind: audit.EditObserved, Key: "k3", Unit: "n", To: map[string]concord.Value{"n": int64(3)}},
+	}
+	b := &batch{}
+	if err := e.stage(b, evs); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Audit) != 3 {
+		t.Fatalf("%d entries staged, want 3", len(b.Audit))
+	}
+	if err := e.store.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	e.committed(b)
+	var got []audit.Entry
+	for en, err := range e.auditEntries(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, en)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d entries in the log, want 3", len(got))
+	}
+	if got[0].Event.To == nil || got[2].Event.To == nil {
+		t.Errorf("the encodable events lost their values: %+v, %+v", got[0].Event, got[2].Event)
+	}
+	if ev := got[1].Event; ev.To != nil || ev.Key != "k2" || !strings.HasPrefix(ev.Reason, "odd (values left out of the audit log: ") {
+		t.Errorf("unencodable event stored as %+v", ev)
+	}
+	if _, err := e.VerifyAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
