@@ -14,6 +14,7 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // Engine keeps the configured systems in agreement. Create it with [New].
@@ -30,6 +31,8 @@ type Engine struct {
 	out       outbox       // the audit log in the store (outbox.go)
 	sens      *sensitivity // Config.Sensitive; nil: none
 	store     stateStore
+	keepLease bool        // Config.Instance was given: may keep the lease after an idle cycle (begin)
+	kept      store.Lease // the lease kept by the last cycle; zero if released
 	retry     RetryPolicy
 	metrics   *metrics
 	alerting  alerting
