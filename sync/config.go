@@ -151,13 +151,7 @@ type Config struct {
 	// Instance names this engine among the instances that share a Store
 	// (a host name, a pod name). Cycles take the store's lease Pipeline
 	// as Instance, so that two instances never run a cycle of the same
-	// pipeline at once. An instance with a name keeps the lease between
-	// cycles that commit nothing (so that an idle cycle writes nothing to
-	// the store), and releases it after a cycle that commits: other
-	// instances wait while it idles, at most LeaseTTL once it stops, and
-	// the same name restarted takes it back at once. Empty means a random
-	// name, which nothing could take back: such an engine releases the
-	// lease after every cycle.
+	// pipeline at once. Empty means a random name.
 	Instance string
 	// Pipeline names the lease; instances syncing the same systems share
 	// it. Empty means "default".
@@ -165,7 +159,8 @@ type Config struct {
 	// LeaseTTL bounds how long a cycle may hold the lease before another
 	// instance may take it over (its commit is then refused). The lease is
 	// renewed once at most half of it remains, so a cycle is sure of at
-	// least LeaseTTL/2. Zero means one minute.
+	// least LeaseTTL/2. Under [Engine.Run] an idle cycle may keep the
+	// lease for the next one (see Run). Zero means one minute.
 	LeaseTTL time.Duration
 }
 
@@ -291,9 +286,6 @@ func New(cfg Config) (*Engine, error) {
 	if e.cfg.LeaseTTL == 0 {
 		e.cfg.LeaseTTL = time.Minute
 	}
-	// A configured name is stable across restarts: such an instance keeps
-	// the lease between cycles that commit nothing (begin).
-	e.keepLease = e.cfg.Instance != ""
 	if e.cfg.Instance == "" {
 		e.cfg.Instance = fmt.Sprintf("instance-%016x", rand.Uint64())
 	}

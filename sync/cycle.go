@@ -116,15 +116,16 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 		}
 	}
 	release := func() {
-		// An idle cycle makes at most one write: acquiring and
-		// releasing the lease are one each, so an instance with a
-		// configured name keeps the lease after an idle cycle that
-		// acquired it (one write), and the next cycle reuses it: its
-		// AcquireLease writes nothing while more than half of the ttl
-		// remains (store.NextLease), and it releases at its end (one
-		// write) unless it commits. Idle cycles so alternate between
-		// keeping and releasing, and other instances get their turn
-		// at least every other cycle.
+		// Under Run, an idle cycle makes at most one write: acquiring
+		// and releasing the lease are one each, so a cycle that
+		// acquired the lease (one write) and attempted no commit keeps
+		// it, and the next cycle reuses it: its AcquireLease writes
+		// nothing while more than half of the ttl remains
+		// (store.NextLease), and it releases at its end (one write).
+		// Idle cycles so alternate between keeping and releasing, and
+		// other instances get their turn at least every other cycle.
+		// Run releases a kept lease when it returns; a direct RunCycle
+		// (whose caller may never call again) always releases.
 		//
 		// Keeping is safe because exclusion never rests on an expiry
 		// the engine believes in: every commit carries the lease, and
@@ -132,12 +133,8 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 		// are still the stored ones; an instance whose kept lease
 		// lapsed and was taken over commits nothing, and its next
 		// AcquireLease (every cycle calls it; the store decides by its
-		// own clock) fails with ErrLeaseHeld. A kept lease delays the
-		// others by at most LeaseTTL if the instance stops, and not at
-		// all if it restarts under its name. A random name
-		// (Config.Instance empty) could never be taken back, so such
-		// an engine releases after every cycle.
-		if e.keepLease && !reused && e.store.commits.Load() == commits {
+		// own clock) fails with ErrLeaseHeld.
+		if e.looping && !reused && e.store.commits.Load() == commits {
 			e.kept = l
 			return
 		}

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"testing"
+	"time"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector/fake"
@@ -33,11 +35,11 @@ func generation(t *testing.T, bs *boltstore.Store) uint64 {
 	return g
 }
 
-// An idle cycle on bbolt makes at most one write transaction, lease
-// included (issue 13): a named instance keeps the lease after an idle
-// cycle that acquired it, and releases it after one that reused it. Busy
-// cycles still release, and another instance gets its turn.
-func TestIdleCycleMakesAtMostOneWriteTransaction(t *testing.T) {
+// Under Run, idle cycles on bbolt make at most one write transaction each,
+// lease included (issue 13): a cycle that acquired the lease keeps it, the
+// next reuses it without a write and releases it. Another instance gets its
+// turn meanwhile, and once Run returns the lease is free.
+func TestIdleCyclesUnderRunMakeAtMostOneWriteTransaction(t *testing.T) {
 	ctx := context.Background()
 	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "concord.db"))
 	if err != nil {
@@ -59,72 +61,65 @@ func TestIdleCycleMakesAtMostOneWriteTransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const cycles = 20
-	total := 0
-	for i := range cycles {
-		before := generation(t, bs)
-		rep, err := e.RunCycle(ctx)
-		if err != nil || rep.Records != 0 {
-			t.Fatalf("idle cycle %d: %d records, %v", i, rep.Records, err)
-		}
-		n := int(generation(t, bs) - before)
-		if n > 1 {
-			t.Fatalf("idle cycle %d made %d write transactions; want at most 1", i, n)
-		}
-		total += n
+	// Direct RunCycle calls release after each cycle: two writes.
+	before := generation(t, bs)
+	if rep, err := e.RunCycle(ctx); err != nil || rep.Records != 0 {
+		t.Fatalf("idle cycle: %v, %v", rep, err)
 	}
-	if total > cycles || total < cycles/2-1 {
-		t.Errorf("%d idle cycles made %d write transactions; want between %d and %d (keep, then release)", cycles, total, cycles/2-1, cycles)
+	if n := generation(t, bs) - before; n != 2 {
+		t.Errorf("a direct idle RunCycle made %d write transactions; want 2 (acquire, release)", n)
 	}
 
-	// Another instance waits at most one cycle of the holder.
+	runCtx, stop := context.WithCancel(ctx)
+	cycles0, gen0 := e.Stats().Cycles, generation(t, bs)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx, time.Millisecond) }()
+	for e.Stats().Cycles < cycles0+40 {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+	cycles, writes := e.Stats().Cycles-cycles0, int(generation(t, bs)-gen0)
+	// Each cycle one write (acquire and keep, or reuse and release),
+	// and Run's final release if the last cycle kept the lease.
+	if writes > cycles+1 || writes < cycles-1 {
+		t.Errorf("%d idle cycles under Run made %d write transactions; want one each", cycles, writes)
+	}
+
+	// Run released what it kept: another instance runs at once.
 	other := cfg
 	other.Instance = "host-2"
 	e2, err := recsync.New(other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	turns := 0
-	for range 4 {
-		if _, err := e2.RunCycle(ctx); err == nil {
-			turns++
-		} else if !errors.Is(err, recsync.ErrLeaseHeld) {
-			t.Fatal(err)
-		}
-		if _, err := e.RunCycle(ctx); err != nil && !errors.Is(err, recsync.ErrLeaseHeld) {
-			t.Fatal(err)
-		}
-	}
-	if turns < 1 {
-		t.Error("the second instance never got the lease in four turns")
+	if _, err := e2.RunCycle(ctx); err != nil {
+		t.Fatalf("another instance after Run returned: %v", err)
 	}
 
-	// A busy cycle releases: the other instance runs right after it.
-	a.Edit("k00", map[string]concord.Value{"name": "busy"})
-	for {
-		rep, err := e.RunCycle(ctx)
-		if errors.Is(err, recsync.ErrLeaseHeld) {
-			if _, err := e2.RunCycle(ctx); err != nil && !errors.Is(err, recsync.ErrLeaseHeld) {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.Records > 0 {
-			break
-		}
+	// Two instances under Run take turns.
+	runCtx, stop = context.WithCancel(ctx)
+	var wg gosync.WaitGroup
+	c1, c2 := e.Stats().Cycles, e2.Stats().Cycles
+	for _, eng := range []*recsync.Engine{e, e2} {
+		wg.Go(func() { _ = eng.Run(runCtx, time.Millisecond) })
 	}
-	if _, err := e2.RunCycle(ctx); err != nil {
-		t.Fatalf("the second instance right after a busy cycle of the first: %v", err)
+	deadline := time.Now().Add(20 * time.Second)
+	for (e.Stats().Cycles < c1+5 || e2.Stats().Cycles < c2+5) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	if e.Stats().Cycles < c1+5 || e2.Stats().Cycles < c2+5 {
+		t.Errorf("two instances under Run: %d and %d cycles in 20s; want both to run", e.Stats().Cycles-c1, e2.Stats().Cycles-c2)
 	}
 }
 
-// An engine without a configured Instance (a random name, which nothing
-// could take back after a restart) releases the lease after every cycle,
-// idle or not: a new engine on the store runs at once.
-func TestRandomInstanceReleasesAfterIdleCycle(t *testing.T) {
+// A direct RunCycle (whose caller may never call again) releases the lease
+// after every cycle, idle or not: a new engine on the store runs at once.
+func TestRunCycleReleasesAfterIdleCycle(t *testing.T) {
 	ctx := context.Background()
 	mem := store.NewMemory()
 	a, z := fake.New("a"), fake.New("z")
