@@ -125,7 +125,7 @@ func (e *Engine) resolveDeadLetters(ctx context.Context, s concord.SystemID, cla
 	if e.alerting.to == nil {
 		return
 	}
-	all, err := e.store.DeadLetters(ctx)
+	all, err := e.store.DeadLettersOfClass(ctx, connector.Class(class))
 	if err != nil {
 		e.log.Warn("concord: listing dead letters for alerts", "error", err)
 		return

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -156,8 +157,10 @@ type Config struct {
 	// it. Empty means "default".
 	Pipeline string
 	// LeaseTTL bounds how long a cycle may hold the lease before another
-	// instance may take it over (its commit is then refused). Zero means
-	// one minute.
+	// instance may take it over (its commit is then refused). The lease is
+	// renewed once at most half of it remains, so a cycle is sure of at
+	// least LeaseTTL/2. Under [Engine.Run] an idle cycle may keep the
+	// lease for the next one (see Run). Zero means one minute.
 	LeaseTTL time.Duration
 }
 
@@ -265,7 +268,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Store == nil {
 		return nil, configErr("Store is nil (use store.NewMemory() for a state kept in memory)")
 	}
-	e.store = stateStore{Store: cfg.Store}
+	e.store = stateStore{Store: cfg.Store, commits: new(atomic.Uint64)}
 	e.audit = cfg.Audit
 	if e.audit == nil {
 		e.audit, e.sinkless = audit.Discard, true

@@ -93,6 +93,11 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Whether this cycle reuses the lease the last one kept, unchanged:
+	// then its AcquireLease wrote nothing.
+	reused := e.kept.Holder != "" && l.Same(e.kept)
+	e.kept = store.Lease{}
+	commits := e.store.commits.Load()
 	c := e.newCycle()
 	c.lease = &l
 	if err := e.loadAudit(ctx); err != nil {
@@ -111,6 +116,28 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 		}
 	}
 	release := func() {
+		// Under Run, an idle cycle makes at most one write: acquiring
+		// and releasing the lease are one each, so a cycle that
+		// acquired the lease (one write) and attempted no commit keeps
+		// it, and the next cycle reuses it: its AcquireLease writes
+		// nothing while more than half of the ttl remains
+		// (store.NextLease), and it releases at its end (one write).
+		// Idle cycles so alternate between keeping and releasing, and
+		// other instances get their turn at least every other cycle.
+		// Run releases a kept lease when it returns; a direct RunCycle
+		// (whose caller may never call again) always releases.
+		//
+		// Keeping is safe because exclusion never rests on an expiry
+		// the engine believes in: every commit carries the lease, and
+		// the store refuses it (ErrStale) unless its token and holder
+		// are still the stored ones; an instance whose kept lease
+		// lapsed and was taken over commits nothing, and its next
+		// AcquireLease (every cycle calls it; the store decides by its
+		// own clock) fails with ErrLeaseHeld.
+		if e.looping && !reused && e.store.commits.Load() == commits {
+			e.kept = l
+			return
+		}
 		// Best effort, detached from a cancelled ctx: an unreleased
 		// lease only delays the next holder until it expires.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -686,21 +713,22 @@ func (c *cycle) trackDivergence(states []*state.Record) {
 
 // settleQuarantined removes the inbound dead letters of records that a
 // system has now delivered in a usable form (someone fixed them there): they
-// are settled, not lost.
+// are settled, not lost. It reads the dead letters of the merged records
+// alone, by the store's index by key.
 func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) error {
-	if len(c.obs) == 0 {
+	if len(c.obs) == 0 || len(merged) == 0 {
 		return nil
 	}
-	dead, err := c.e.store.DeadLetters(ctx)
-	if err != nil {
-		return fmt.Errorf("concord: listing dead letters: %w", err)
+	keys := make([]string, len(merged))
+	for i, st := range merged {
+		keys[i] = st.Key
 	}
-	ok := make(map[string]bool, len(merged))
-	for _, st := range merged {
-		ok[st.Key] = true
+	dead, err := c.e.store.DeadLettersOf(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("concord: listing the dead letters of %d merged records: %w", len(keys), err)
 	}
 	for _, d := range dead {
-		if !d.Inbound || !ok[d.Key] || slices.Contains(c.removeDead, d.ID) {
+		if !d.Inbound || slices.Contains(c.removeDead, d.ID) {
 			continue
 		}
 		for _, o := range c.obs[d.Key] {

@@ -14,6 +14,7 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // Engine keeps the configured systems in agreement. Create it with [New].
@@ -30,6 +31,8 @@ type Engine struct {
 	out       outbox       // the audit log in the store (outbox.go)
 	sens      *sensitivity // Config.Sensitive; nil: none
 	store     stateStore
+	looping   bool        // Run is running: an idle cycle may keep the lease (begin)
+	kept      store.Lease // the lease kept by the last cycle; zero if released
 	retry     RetryPolicy
 	metrics   *metrics
 	alerting  alerting
@@ -174,7 +177,13 @@ func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, curso
 
 // Run runs a cycle every interval until ctx is cancelled, and returns
 // ctx's error. A cycle's failures are logged and retried by the next cycle;
-// they do not stop Run. A cycle that succeeded with a backlog (a system had
+// they do not stop Run. While Run runs, a cycle that commits nothing and
+// acquired the lease keeps it for the next cycle, which renews it without
+// a write (store.NextLease) and releases it unless it commits: an idle
+// cycle makes at most one write to the store, and other instances get the
+// lease at least every other cycle. Run releases a kept lease when it
+// returns; a process killed meanwhile delays the others by at most
+// Config.LeaseTTL, as one killed during a cycle does. A cycle that succeeded with a backlog (a system had
 // more changes waiting: [Report.Backlog]) is followed at once by the next.
 func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
@@ -182,6 +191,10 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	e.mu.Lock()
+	e.looping = true
+	e.mu.Unlock()
+	defer e.stopLooping(ctx)
 	for {
 		rep, err := e.RunCycle(ctx)
 		if ctx.Err() != nil {
@@ -206,6 +219,24 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
 		case <-t.C:
 		}
 	}
+}
+
+// stopLooping ends Run's keeping of the lease between cycles, and releases
+// a lease the last cycle kept (best effort, detached from a cancelled ctx:
+// an unreleased lease only delays the next holder until it expires).
+func (e *Engine) stopLooping(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.looping = false
+	if e.kept.Holder == "" {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := e.store.ReleaseLease(rctx, e.kept); err != nil {
+		e.log.Warn("concord: releasing the lease", "lease", e.kept.Name, "error", err)
+	}
+	e.kept = store.Lease{}
 }
 
 // utc returns t as an instant in UTC, without a monotonic reading: the

@@ -11,11 +11,12 @@ import (
 
 // remerge adds to the cycle's observations the records of the merge dead
 // letters that are still retried, unless the cycle read a fresher one from
-// the same system.
+// the same system. It reads the merge dead letters alone, by the store's
+// index by class: a cycle costs nothing per dead letter of another class.
 func (c *cycle) remerge(ctx context.Context) error {
-	dead, err := c.e.store.DeadLetters(ctx)
+	dead, err := c.e.store.DeadLettersOfClass(ctx, ClassMerge)
 	if err != nil {
-		return fmt.Errorf("concord: listing dead letters: %w", err)
+		return fmt.Errorf("concord: listing merge dead letters: %w", err)
 	}
 	// Replaying one report of a failed merge replays the whole merge.
 	replayed := map[string]bool{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -99,6 +100,10 @@ func storable(rec concord.Record) (concord.Record, []string) {
 type stateStore struct {
 	store.Store
 	codec state.Codec // seals the values of sensitive fields
+	// commits counts the commits attempted through Commit, successful or
+	// not: begin's release gives the lease back only after a cycle that
+	// attempted one.
+	commits *atomic.Uint64
 }
 
 // batch is one atomic change to the store, in the engine's terms; Commit
@@ -128,6 +133,9 @@ func (s stateStore) Commit(ctx context.Context, b *batch) error {
 		c.DeadLetters = append(c.DeadLetters, state.DeadLetter(d))
 	}
 	c.Codec = s.codec
+	if s.commits != nil {
+		s.commits.Add(1)
+	}
 	return c.Apply(ctx, s.Store)
 }
 
@@ -153,6 +161,41 @@ func (s stateStore) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	}
 	out := make([]DeadLetter, len(stored))
 	for i, d := range stored {
+		out[i] = DeadLetter(d)
+	}
+	return out, nil
+}
+
+// DeadLettersOf loads and decodes the dead letters of keys, oldest first,
+// by the store's index: it reads no other letter.
+func (s stateStore) DeadLettersOf(ctx context.Context, keys []string) ([]DeadLetter, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	stored, err := s.Store.DeadLettersOf(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	return s.decodeLetters(stored)
+}
+
+// DeadLettersOfClass loads and decodes the dead letters of class, oldest
+// first, by the store's index: it reads no other letter.
+func (s stateStore) DeadLettersOfClass(ctx context.Context, class connector.Class) ([]DeadLetter, error) {
+	stored, err := s.Store.DeadLettersOfClass(ctx, class.String())
+	if err != nil {
+		return nil, err
+	}
+	return s.decodeLetters(stored)
+}
+
+func (s stateStore) decodeLetters(stored []store.DeadLetter) ([]DeadLetter, error) {
+	out := make([]DeadLetter, len(stored))
+	for i, sd := range stored {
+		d, err := s.codec.DecodeLetter(sd)
+		if err != nil {
+			return nil, newerErr(err)
+		}
 		out[i] = DeadLetter(d)
 	}
 	return out, nil

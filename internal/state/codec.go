@@ -263,7 +263,20 @@ func (c Codec) DecodeDeadLetter(b []byte) (DeadLetter, error) {
 }
 
 func (c *Codec) decodeDeadLetter(b []byte, track bool) (DeadLetter, bool, error) {
-	d := decoder{b: b, c: *c, track: track}
+	return decodeLetter(&decoder{b: b, c: *c, track: track})
+}
+
+// LetterIndex returns what a store indexes of a dead letter that
+// EncodeDeadLetter (of any Codec) wrote: its system, key and class. It
+// passes over sealed values without opening them, and needs no Codec: for
+// stores that index letters committed before they kept these apart.
+// Damaged bytes are an error wrapping [ErrCorrupt] or [ErrChecksum].
+func LetterIndex(b []byte) (system concord.SystemID, key, class string, err error) {
+	dl, _, err := decodeLetter(&decoder{b: b, skipSealed: true})
+	return dl.System, dl.Key, dl.Class, err
+}
+
+func decodeLetter(d *decoder) (DeadLetter, bool, error) {
 	d.header(magicDead)
 	dl := DeadLetter{System: concord.SystemID(d.str()), Key: d.str(), Inbound: d.bool()}
 	d.key = dl.Key
@@ -560,6 +573,9 @@ type decoder struct {
 	key   string
 	track bool
 	stale bool
+	// skipSealed passes over sealed values (decoded as nil) instead of
+	// opening them: for LetterIndex, which reads no field value.
+	skipSealed bool
 }
 
 func (d *decoder) fail(what string) {
@@ -761,7 +777,7 @@ func (d *decoder) field(f string) concord.Value {
 	n := d.count()
 	sealed := d.b[:n:n]
 	d.b = d.b[n:]
-	if d.err != nil {
+	if d.err != nil || d.skipSealed {
 		return nil
 	}
 	if d.c.Sealer == nil {

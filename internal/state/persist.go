@@ -51,7 +51,7 @@ func (c *Commit) Apply(ctx context.Context, s store.Committer) error {
 		if err != nil {
 			return fmt.Errorf("concord: encoding the dead letter of record %q from %s: %w", d.Key, d.System, err)
 		}
-		sc.DeadLetters[i] = store.DeadLetter{System: d.System, Key: d.Key, Data: data}
+		sc.DeadLetters[i] = store.DeadLetter{System: d.System, Key: d.Key, Class: d.Class, Data: data}
 	}
 	if err := s.Commit(ctx, sc); err != nil {
 		return err
@@ -208,5 +208,7 @@ func (c Codec) ResealLetter(sd store.DeadLetter) (store.DeadLetter, bool, error)
 	if err != nil {
 		return sd, false, fmt.Errorf("concord: encoding the dead letter of record %q from %s: %w", dl.Key, dl.System, err)
 	}
-	return store.DeadLetter{System: sd.System, Key: sd.Key, Data: data}, true, nil
+	// The decoded letter's System, Key and Class, for the store's indexes:
+	// a store may not have returned them in sd.
+	return store.DeadLetter{System: dl.System, Key: dl.Key, Class: dl.Class, Data: data}, true, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	gosync "sync"
 	"time"
@@ -23,13 +24,17 @@ type Memory struct {
 	actors  map[string]concord.Actor
 	cursors map[concord.SystemID]connector.Cursor
 	states  map[string]State
-	pending map[string]bool
-	held    map[string]bool
+	pending *keySet
+	held    *keySet
 	dead    map[uint64]DeadLetter
 	deadSeq uint64
-	keys    []string // the keys of states, sorted: Keys pages through it
-	values  map[string][]byte
-	audit   []AuditEntry // entry n is audit[n-1]
+	// The dead letters' IDs by Key and by Class: DeadLettersOf and
+	// DeadLettersOfClass read only the letters they return.
+	deadByKey   map[string]map[uint64]struct{}
+	deadByClass map[string]map[uint64]struct{}
+	keys        []string // the keys of states, sorted: Keys pages through it
+	values      map[string][]byte
+	audit       []AuditEntry // entry n is audit[n-1]
 }
 
 var _ Store = (*Memory)(nil)
@@ -56,10 +61,13 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		actors:  map[string]concord.Actor{},
 		cursors: map[concord.SystemID]connector.Cursor{},
 		states:  map[string]State{},
-		pending: map[string]bool{},
-		held:    map[string]bool{},
+		pending: newKeySet(),
+		held:    newKeySet(),
 		dead:    map[uint64]DeadLetter{},
 		values:  map[string][]byte{},
+
+		deadByKey:   map[string]map[uint64]struct{}{},
+		deadByClass: map[string]map[uint64]struct{}{},
 	}
 	for _, o := range opts {
 		o(m)
@@ -78,13 +86,12 @@ func (s *Memory) Snapshot() *Memory {
 	maps.Copy(c.leases, s.leases)
 	maps.Copy(c.actors, s.actors)
 	maps.Copy(c.cursors, s.cursors)
-	maps.Copy(c.pending, s.pending)
-	maps.Copy(c.held, s.held)
+	c.pending, c.held = s.pending.clone(), s.held.clone()
 	for k, st := range s.states {
 		c.states[k] = cloneState(st)
 	}
-	for id, d := range s.dead {
-		c.dead[id] = cloneDead(d)
+	for _, d := range s.dead {
+		c.addDead(cloneDead(d))
 	}
 	c.keys = slices.Clone(s.keys)
 	for name, v := range s.values {
@@ -234,7 +241,7 @@ func (s *Memory) Pending(ctx context.Context, limit int) ([]string, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	return firstKeys(s.pending, limit), nil
+	return s.pending.first(limit), nil
 }
 
 // Held implements [Records].
@@ -243,7 +250,7 @@ func (s *Memory) Held(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	return firstKeys(s.held, len(s.held)), nil
+	return s.held.first(math.MaxInt), nil
 }
 
 // Keys implements [Records] by a binary search in the sorted keys.
@@ -289,17 +296,6 @@ func (s *Memory) AuditEntries(ctx context.Context, after uint64, limit int) ([]A
 	return out, nil
 }
 
-func firstKeys(set map[string]bool, limit int) []string {
-	keys := slices.Sorted(maps.Keys(set))
-	if limit < 0 {
-		limit = 0
-	}
-	if len(keys) > limit {
-		keys = keys[:limit]
-	}
-	return keys
-}
-
 // DeadLetters implements [DeadLetters].
 func (s *Memory) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	if err := s.lock(ctx); err != nil {
@@ -324,6 +320,74 @@ func (s *Memory) DeadLetter(ctx context.Context, id uint64) (DeadLetter, error) 
 		return DeadLetter{}, fmt.Errorf("%w: %d", ErrNotFound, id)
 	}
 	return cloneDead(d), nil
+}
+
+// DeadLettersOf implements [DeadLetters] by the index by key.
+func (s *Memory) DeadLettersOf(ctx context.Context, keys []string) ([]DeadLetter, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var ids []uint64
+	for _, k := range keys {
+		for id := range s.deadByKey[k] {
+			ids = append(ids, id)
+		}
+	}
+	return s.deadOf(ids), nil
+}
+
+// DeadLettersOfClass implements [DeadLetters] by the index by class.
+func (s *Memory) DeadLettersOfClass(ctx context.Context, class string) ([]DeadLetter, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	return s.deadOf(slices.Collect(maps.Keys(s.deadByClass[class]))), nil
+}
+
+// deadOf returns copies of the dead letters ids (which may repeat), in ID
+// order.
+func (s *Memory) deadOf(ids []uint64) []DeadLetter {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make([]DeadLetter, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, cloneDead(s.dead[id]))
+	}
+	return out
+}
+
+// addDead stores d (its ID assigned) and indexes it.
+func (s *Memory) addDead(d DeadLetter) {
+	s.dead[d.ID] = d
+	index(s.deadByKey, d.Key, d.ID)
+	index(s.deadByClass, d.Class, d.ID)
+}
+
+// removeDead removes the dead letter id, if stored, and its index entries.
+func (s *Memory) removeDead(id uint64) {
+	d, ok := s.dead[id]
+	if !ok {
+		return
+	}
+	delete(s.dead, id)
+	unindex(s.deadByKey, d.Key, id)
+	unindex(s.deadByClass, d.Class, id)
+}
+
+func index(ix map[string]map[uint64]struct{}, k string, id uint64) {
+	if ix[k] == nil {
+		ix[k] = map[uint64]struct{}{}
+	}
+	ix[k][id] = struct{}{}
+}
+
+func unindex(ix map[string]map[uint64]struct{}, k string, id uint64) {
+	delete(ix[k], id)
+	if len(ix[k]) == 0 {
+		delete(ix, k)
+	}
 }
 
 // Commit implements [Committer].
@@ -363,17 +427,17 @@ func (s *Memory) Commit(ctx context.Context, c *Commit) error {
 		cp := cloneState(st)
 		cp.Rev++
 		s.states[st.Key] = cp
-		setFlag(s.pending, st.Key, st.Pending)
-		setFlag(s.held, st.Key, st.Held)
+		s.pending.set(st.Key, st.Pending)
+		s.held.set(st.Key, st.Held)
 	}
 	for _, id := range c.RemoveDeadLetters {
-		delete(s.dead, id)
+		s.removeDead(id)
 	}
 	for _, d := range c.DeadLetters {
 		s.deadSeq++
 		d = cloneDead(d)
 		d.ID = s.deadSeq
-		s.dead[d.ID] = d
+		s.addDead(d)
 	}
 	for name, v := range c.Values {
 		if v == nil {
@@ -410,12 +474,4 @@ func (s *Memory) addKeys(added []string) {
 	}
 	merged = append(append(merged, s.keys[i:]...), added[j:]...)
 	s.keys = merged
-}
-
-func setFlag(set map[string]bool, key string, on bool) {
-	if on {
-		set[key] = true
-	} else {
-		delete(set, key)
-	}
 }

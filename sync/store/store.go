@@ -128,6 +128,20 @@ type DeadLetters interface {
 	// wrapping [ErrNotFound]. It must not scan every dead letter: the
 	// engine calls it to replay or discard one.
 	DeadLetter(ctx context.Context, id uint64) (DeadLetter, error)
+	// DeadLettersOf returns the dead letters committed with one of keys
+	// as their [DeadLetter.Key], oldest (lowest ID) first, each once
+	// however often its key is given. Keys with none add nothing; no keys
+	// return none. Its cost grows with the number of keys and of letters
+	// returned, not with the number stored: the store keeps an index by
+	// key, maintained by every Commit (the engine calls it in every cycle
+	// that reads records).
+	DeadLettersOf(ctx context.Context, keys []string) ([]DeadLetter, error)
+	// DeadLettersOfClass returns the dead letters committed with class
+	// as their [DeadLetter.Class] ("" included), oldest first. Like
+	// DeadLettersOf, its cost grows with the number of letters returned,
+	// not with the number stored (an index by class): the engine calls it
+	// in every cycle for the failed merges it retries.
+	DeadLettersOfClass(ctx context.Context, class string) ([]DeadLetter, error)
 }
 
 // AuditLog reads the audit log: entries the engine committed with
@@ -194,11 +208,15 @@ type DeadLetter struct {
 	// [Commit.DeadLetters].
 	ID uint64
 	// System and Key say which record it is about (Key may be empty),
-	// for a store that indexes dead letters by them. They are copies of
-	// what Data holds: a store may leave them out of what it returns,
-	// and the engine reads Data.
+	// and Class the engine's class of the failure ("invalid", "merge",
+	// ...). They are copies of what Data holds, given in
+	// [Commit.DeadLetters]: the store indexes Key and Class for
+	// [DeadLetters.DeadLettersOf] and [DeadLetters.DeadLettersOfClass]. A
+	// store may leave them out of what it returns, and the engine reads
+	// Data.
 	System concord.SystemID
 	Key    string
+	Class  string
 	// Data is the engine's encoding of the dead letter, returned byte for
 	// byte.
 	Data []byte
@@ -336,21 +354,37 @@ type Lease struct {
 // NextLease computes the outcome of holder asking for lease name (currently
 // cur, the zero Lease if none) at now, for stores to share one rule: a free
 // or expired lease is taken with the next token; the holder renews its own
-// (same token, new expiry); anyone else gets an error wrapping
-// [ErrLeaseHeld]. An empty holder or a ttl that is not positive is an
-// error.
+// (same token, expiry now + ttl) once at most half of ttl remains, and
+// before that gets cur unchanged, which the store need not write (see
+// [Lease.Same]); anyone else gets an error wrapping [ErrLeaseHeld]. An
+// empty holder or a ttl that is not positive is an error.
+//
+// Renewing only in the second half of the ttl spares an engine that runs
+// cycles more often than ttl/2 a write per cycle, and a holder still owns
+// at least ttl/2 from any acquisition. It does not weaken fencing: a
+// commit is checked against the stored token and holder (see
+// [Commit.Lease]), never against an expiry the holder believes in.
 func NextLease(cur Lease, name, holder string, ttl time.Duration, now time.Time) (Lease, error) {
 	if holder == "" || ttl <= 0 {
 		return Lease{}, fmt.Errorf("concord: lease %q needs a holder and a positive ttl", name)
 	}
 	switch {
 	case cur.Holder == holder && now.Before(cur.Expires):
-		cur.Expires = now.Add(ttl)
+		if cur.Expires.Sub(now) <= ttl/2 {
+			cur.Expires = now.Add(ttl)
+		}
 		return cur, nil
 	case cur.Holder != "" && now.Before(cur.Expires):
 		return Lease{}, fmt.Errorf("%w: %q held by %q until %s", ErrLeaseHeld, name, cur.Holder, cur.Expires.Format(time.RFC3339))
 	}
 	return Lease{Name: name, Holder: holder, Token: cur.Token + 1, Expires: now.Add(ttl)}, nil
+}
+
+// Same reports whether l and o are the same lease: name, holder, token
+// and expiry (compared with time.Time.Equal). A store whose [NextLease]
+// returned the stored lease unchanged has nothing to write.
+func (l Lease) Same(o Lease) bool {
+	return l.Name == o.Name && l.Holder == o.Holder && l.Token == o.Token && l.Expires.Equal(o.Expires)
 }
 
 // NextEpoch returns a fresh epoch different from old and from 0: random, so

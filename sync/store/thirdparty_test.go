@@ -222,6 +222,19 @@ func (s *mapStore) DeadLetters(ctx context.Context) ([]store.DeadLetter, error) 
 	return out, nil
 }
 
+// DeadLettersOf and DeadLettersOfClass filter every dead letter: simple
+// rather than indexed (the contract's cost bound is not this store's aim),
+// which makes them an oracle for the indexed stores.
+func (s *mapStore) DeadLettersOf(ctx context.Context, keys []string) ([]store.DeadLetter, error) {
+	all, err := s.DeadLetters(ctx)
+	return slices.DeleteFunc(all, func(d store.DeadLetter) bool { return !slices.Contains(keys, d.Key) }), err
+}
+
+func (s *mapStore) DeadLettersOfClass(ctx context.Context, class string) ([]store.DeadLetter, error) {
+	all, err := s.DeadLetters(ctx)
+	return slices.DeleteFunc(all, func(d store.DeadLetter) bool { return d.Class != class }), err
+}
+
 func (s *mapStore) DeadLetter(ctx context.Context, id uint64) (store.DeadLetter, error) {
 	if err := s.enter(ctx); err != nil {
 		return store.DeadLetter{}, err

@@ -20,9 +20,10 @@ import (
 // FormatVersion is the file format version this package writes. Version 2
 // added a checksum to every stored value, an entry count per bucket and
 // the actor and dead-letter sequences in the meta bucket; version 3 added
-// the engine's values and the audit log. Files of older versions are
-// migrated when opened.
-const FormatVersion = 3
+// the engine's values and the audit log; version 4 indexed the dead
+// letters by record key and by class. Files of older versions are migrated
+// when opened.
+const FormatVersion = 4
 
 // kind marks a bbolt file as a Concord store.
 const kind = "concord/boltstore"
@@ -38,6 +39,11 @@ var (
 	bLeases      = []byte("leases")
 	bValues      = []byte("values")
 	bAudit       = []byte("audit")
+	// The dead letters' index (format 4): by ID, the letter's record key
+	// and class (to remove its entries); by key and by class, the IDs.
+	bDeadIndex   = []byte("deadindex")
+	bDeadKeys    = []byte("deadkeys")
+	bDeadClasses = []byte("deadclasses")
 
 	kKind       = []byte("kind")
 	kFormat     = []byte("format")
@@ -51,9 +57,13 @@ var (
 // keeps the number of entries of each in the meta bucket.
 var format2Counted = [][]byte{bActors, bCursors, bStates, bPending, bHeld, bDeadLetters, bLeases}
 
+// format3Counted are the counted buckets of format 3: format 2's, the
+// values and the audit log.
+var format3Counted = append(slices.Clip(format2Counted), bValues, bAudit)
+
 // counted are the buckets of the current format whose number of entries
-// the meta bucket keeps: format 2's, the values and the audit log.
-var counted = append(slices.Clip(format2Counted), bValues, bAudit)
+// the meta bucket keeps: format 3's and the dead letters' index.
+var counted = append(slices.Clip(format3Counted), bDeadIndex, bDeadKeys, bDeadClasses)
 
 // buckets are the buckets of the current format.
 var buckets = append([][]byte{bMeta}, counted...)
@@ -61,8 +71,11 @@ var buckets = append([][]byte{bMeta}, counted...)
 // bucketsOf returns the buckets of format version v (2 or later) and those
 // of them that are counted.
 func bucketsOf(v uint64) (all, count [][]byte) {
-	if v == 2 {
+	switch v {
+	case 2:
 		return append([][]byte{bMeta}, format2Counted...), format2Counted
+	case 3:
+		return append([][]byte{bMeta}, format3Counted...), format3Counted
 	}
 	return buckets, counted
 }
@@ -90,7 +103,7 @@ type layout struct {
 
 // currentLayout is the layout of [FormatVersion].
 func currentLayout() layout {
-	return layout{version: FormatVersion, migrations: []func(tx *bolt.Tx) error{migrate1to2, migrate2to3}}
+	return layout{version: FormatVersion, migrations: []func(tx *bolt.Tx) error{migrate1to2, migrate2to3, migrate3to4}}
 }
 
 // what names a stored value in errors.
@@ -117,6 +130,20 @@ func what(bucket, key []byte) string {
 			return fmt.Sprintf("audit entry %d", binary.BigEndian.Uint64(key))
 		}
 		return fmt.Sprintf("audit entry key %x", key)
+	case string(bDeadIndex):
+		if len(key) == 8 {
+			return fmt.Sprintf("index entry of dead letter %d", binary.BigEndian.Uint64(key))
+		}
+		return fmt.Sprintf("dead letter index key %x", key)
+	case string(bDeadKeys), string(bDeadClasses):
+		by := "key"
+		if string(bucket) == string(bDeadClasses) {
+			by = "class"
+		}
+		if s, id, ok := parseIndexKey(key); ok {
+			return fmt.Sprintf("dead letter %d in the index by %s %q", id, by, s)
+		}
+		return fmt.Sprintf("dead letter index by %s: key %x", by, key)
 	}
 	return fmt.Sprintf("%s %q", bucket, key)
 }
@@ -308,6 +335,15 @@ func checkContents(tx *bolt.Tx, v uint64) error {
 			return fmt.Errorf("%w: bucket %q has %d entries; the meta bucket counts %d", ErrDamaged, name, n, want)
 		}
 	}
+	if v >= 4 {
+		// Every dead letter has one entry in each index.
+		n := meta[string(countKey(bDeadLetters))]
+		for _, name := range [][]byte{bDeadIndex, bDeadKeys, bDeadClasses} {
+			if m := meta[string(countKey(name))]; m != n {
+				return fmt.Errorf("%w: bucket %q has %d entries for %d dead letters", ErrDamaged, name, m, n)
+			}
+		}
+	}
 	return nil
 }
 
@@ -370,8 +406,132 @@ func checkEntry(bucket, k, p []byte, meta map[string]uint64) error {
 		if len(k) != 8 {
 			return bad("key of %d bytes, not 8", len(k))
 		}
+	case string(bDeadIndex):
+		if len(k) != 8 {
+			return bad("key of %d bytes, not 8", len(k))
+		}
+		if id := binary.BigEndian.Uint64(k); id == 0 || id > meta[string(kDeadSeq)] {
+			return bad("number %d, but the last one given is %d", id, meta[string(kDeadSeq)])
+		}
+		if _, _, ok := parseLetterIndex(p); !ok {
+			return bad("not a key and a class")
+		}
+	case string(bDeadKeys), string(bDeadClasses):
+		if _, id, ok := parseIndexKey(k); !ok || id == 0 || id > meta[string(kDeadSeq)] {
+			return bad("not a length-prefixed string and a dead letter number up to %d", meta[string(kDeadSeq)])
+		}
+		if len(p) != 0 {
+			return bad("%d bytes, not 0", len(p))
+		}
 	}
 	return nil
+}
+
+// lenPrefixed appends s to b after its length (a uvarint), so that no
+// encoding is a prefix of another's: a scan of the entries of one key
+// finds none of a longer key that begins with it.
+func lenPrefixed(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// indexKey is the key of dead letter id's entry in the index by key or by
+// class: s length-prefixed, then the ID (big-endian, so that one key's or
+// class's entries are in ID order).
+func indexKey(s string, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(lenPrefixed(nil, s), id)
+}
+
+// parseIndexKey reverses indexKey.
+func parseIndexKey(k []byte) (string, uint64, bool) {
+	n, w := binary.Uvarint(k)
+	if w <= 0 || uint64(len(k)-w) != n+8 {
+		return "", 0, false
+	}
+	return string(k[w : len(k)-8]), binary.BigEndian.Uint64(k[len(k)-8:]), true
+}
+
+// letterIndex is the payload of a dead letter's entry in bDeadIndex: its
+// record key, length-prefixed, then its class.
+func letterIndex(key, class string) []byte { return append(lenPrefixed(nil, key), class...) }
+
+// parseLetterIndex reverses letterIndex.
+func parseLetterIndex(p []byte) (key, class string, ok bool) {
+	n, w := binary.Uvarint(p)
+	if w <= 0 || uint64(len(p)-w) < n {
+		return "", "", false
+	}
+	return string(p[w : w+int(n)]), string(p[w+int(n):]), true
+}
+
+// indexDead adds dead letter id, of record key and class, to the index.
+func indexDead(w *wtx, id uint64, key, class string) error {
+	idk := binary.BigEndian.AppendUint64(nil, id)
+	return firstErr(w.put(bDeadIndex, idk, letterIndex(key, class)),
+		w.put(bDeadKeys, indexKey(key, id), nil), w.put(bDeadClasses, indexKey(class, id), nil))
+}
+
+// removeDead removes dead letter id and its index entries; an ID not
+// stored is ignored. A stored letter without an index entry is damage.
+func removeDead(w *wtx, id uint64) error {
+	idk := binary.BigEndian.AppendUint64(nil, id)
+	if w.tx.Bucket(bDeadLetters).Get(idk) == nil {
+		return nil
+	}
+	p, err := get(w.tx, bDeadIndex, idk)
+	if err != nil {
+		return err
+	}
+	key, class, ok := parseLetterIndex(p)
+	if p == nil || !ok {
+		return fmt.Errorf("%w: dead letter %d has no valid index entry", ErrDamaged, id)
+	}
+	return firstErr(w.del(bDeadLetters, idk), w.del(bDeadIndex, idk),
+		w.del(bDeadKeys, indexKey(key, id)), w.del(bDeadClasses, indexKey(class, id)))
+}
+
+// migrate3to4 turns a format 3 file into format 4 in place: it adds the
+// buckets of the dead letters' index, and their counts, and indexes every
+// dead letter by the record key and class its Data holds
+// (state.LetterIndex, which opens no sealed value). The file was checked
+// whole by checkContents before, checksums included; Data is opaque to the
+// store, so one that is not the engine's encoding (written through the
+// store API by a host or a test) is not damage: it is indexed under the
+// empty key and class, and still read by ID and by DeadLetters.
+func migrate3to4(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bDeadIndex, bDeadKeys, bDeadClasses} {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("%w: create bucket %q: %w", ErrDamaged, name, err)
+		}
+		if err := putMeta(tx, countKey(name), 0); err != nil {
+			return err
+		}
+	}
+	type entry struct {
+		id         uint64
+		key, class string
+	}
+	var entries []entry
+	err := forEach(tx, bDeadLetters, func(k, p []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("%w: dead letter key %x", ErrDamaged, k)
+		}
+		_, key, class, err := state.LetterIndex(p)
+		if err != nil {
+			key, class = "", ""
+		}
+		entries = append(entries, entry{binary.BigEndian.Uint64(k), key, class})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w := newWtx(tx)
+	for _, e := range entries {
+		if err := indexDead(w, e.id, e.key, e.class); err != nil {
+			return err
+		}
+	}
+	return w.finish()
 }
 
 // migrate2to3 turns a format 2 file into format 3 in place: it adds the

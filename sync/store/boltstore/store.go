@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -485,14 +486,41 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	if name == "" {
 		return store.Lease{}, fmt.Errorf("boltstore: acquire lease: empty name")
 	}
+	// A read first: while the holder's lease has more than half its ttl
+	// left NextLease leaves it as it is, and while another holds it
+	// NextLease refuses: either way nothing is written (no write
+	// transaction, no fsync, no witness update).
+	op := fmt.Sprintf("acquire lease %q", name)
 	var l store.Lease
-	err := s.update(ctx, fmt.Sprintf("acquire lease %q", name), func(w *wtx) error {
+	var done bool
+	err := s.view(ctx, op, func(tx *bolt.Tx) error {
+		cur, err := getLease(tx, name)
+		if err != nil {
+			return err
+		}
+		next, err := store.NextLease(cur, name, holder, ttl, s.now())
+		if err != nil {
+			return err
+		}
+		l, done = next, next.Same(cur)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return store.Lease{}, err
+	case done:
+		return l, nil
+	}
+	err = s.update(ctx, op, func(w *wtx) error {
 		cur, err := getLease(w.tx, name)
 		if err != nil {
 			return err
 		}
 		if l, err = store.NextLease(cur, name, holder, ttl, s.now()); err != nil {
 			return err
+		}
+		if l.Same(cur) {
+			return errNoChange
 		}
 		return putLease(w, l)
 	})
@@ -793,6 +821,63 @@ func (s *Store) DeadLetter(ctx context.Context, id uint64) (store.DeadLetter, er
 	return d, err
 }
 
+// DeadLettersOf implements [store.DeadLetters] by a range scan of the
+// index by key per key, then one lookup per letter. System, Key and Class
+// are returned empty.
+func (s *Store) DeadLettersOf(ctx context.Context, keys []string) ([]store.DeadLetter, error) {
+	return s.deadIndexed(ctx, "dead letters by key", bDeadKeys, keys)
+}
+
+// DeadLettersOfClass implements [store.DeadLetters] by a range scan of the
+// index by class, then one lookup per letter. System, Key and Class are
+// returned empty.
+func (s *Store) DeadLettersOfClass(ctx context.Context, class string) ([]store.DeadLetter, error) {
+	return s.deadIndexed(ctx, fmt.Sprintf("dead letters of class %q", class), bDeadClasses, []string{class})
+}
+
+// deadIndexed returns the dead letters that index (bDeadKeys or
+// bDeadClasses) lists under any of names, in ID order.
+func (s *Store) deadIndexed(ctx context.Context, op string, index []byte, names []string) ([]store.DeadLetter, error) {
+	out := []store.DeadLetter{}
+	err := s.view(ctx, op, func(tx *bolt.Tx) error {
+		var ids []uint64
+		c := tx.Bucket(index).Cursor()
+		for _, name := range names {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			prefix := lenPrefixed(nil, name)
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				if _, err := unseal(index, k, v); err != nil {
+					return err
+				}
+				_, id, ok := parseIndexKey(k)
+				if !ok {
+					return fmt.Errorf("%w: %s", ErrDamaged, what(index, k))
+				}
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			k := binary.BigEndian.AppendUint64(nil, id)
+			v, err := get(tx, bDeadLetters, k)
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				return fmt.Errorf("%w: %s lists dead letter %d, which is not stored", ErrDamaged, index, id)
+			}
+			out = append(out, store.DeadLetter{ID: id, Data: bytes.Clone(v)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Commit implements [store.Committer]: one read-write transaction, fsynced
 // before Commit returns. On success each state is stored at Rev+1; on error
 // nothing is stored.
@@ -875,17 +960,17 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 			}
 		}
 		for _, id := range c.RemoveDeadLetters {
-			if err := w.del(bDeadLetters, binary.BigEndian.AppendUint64(nil, id)); err != nil {
+			if err := removeDead(w, id); err != nil {
 				return err
 			}
 		}
-		for i, d := range c.DeadLetters {
+		for _, d := range c.DeadLetters {
 			seq, err := w.next(kDeadSeq)
 			if err != nil {
 				return err
 			}
-			if err := w.put(bDeadLetters, binary.BigEndian.AppendUint64(nil, seq), d.Data); err != nil {
-				return fmt.Errorf("dead letter for %q from %s: %w", c.DeadLetters[i].Key, c.DeadLetters[i].System, err)
+			if err := firstErr(w.put(bDeadLetters, binary.BigEndian.AppendUint64(nil, seq), d.Data), indexDead(w, seq, d.Key, d.Class)); err != nil {
+				return fmt.Errorf("dead letter for %q from %s: %w", d.Key, d.System, err)
 			}
 		}
 		for name, v := range vals {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -87,8 +88,8 @@ func TestOpensAFormat2FileWrittenByTheOldCode(t *testing.T) {
 	var logs bytes.Buffer
 	clock := time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC)
 	s := open(t, path, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithClock(func() time.Time { return clock }))
-	if !strings.Contains(logs.String(), "migrated the file format") || !strings.Contains(logs.String(), "format=3") {
-		t.Errorf("no migration to format 3 logged; log:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "migrated the file format") || !strings.Contains(logs.String(), fmt.Sprintf("format=%d", FormatVersion)) {
+		t.Errorf("no migration to format %d logged; log:\n%s", FormatVersion, logs.String())
 	}
 	if s.Restored() || mustEpoch(t, s) != epoch {
 		t.Errorf("after migration: restored %v, epoch %d; want not restored, epoch %d", s.Restored(), mustEpoch(t, s), epoch)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/sync/store"
 )
 
@@ -114,6 +115,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		if err := step(m.name, strings.ReplaceAll(m.sql, "{schema}", qs)); err != nil {
 			return err
 		}
+		if fix := backfills[m.version]; fix != nil {
+			if err := fix(ctx, tx, qs); err != nil {
+				return fmt.Errorf("pgstore: migrating schema %q: %s: %w", schema, m.name, err)
+			}
+		}
 		if err := step(m.name, `INSERT INTO `+qs+`.schema_version (version) VALUES ($1)`, m.version); err != nil {
 			return err
 		}
@@ -126,4 +132,53 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		return fmt.Errorf("pgstore: migrating schema %q: %w", schema, err)
 	}
 	return nil
+}
+
+// backfills are the steps of migrations that SQL alone cannot do, by the
+// version they complete; each runs in the migration's transaction right
+// after its SQL, on the schema quoted qs.
+var backfills = map[int]func(ctx context.Context, tx pgx.Tx, qs string) error{
+	3: backfillDeadLetterIndex,
+}
+
+// backfillDeadLetterIndex fills the key and class columns (added by
+// migration 3) of the dead letters written before them, from what their
+// data holds (state.LetterIndex, which opens no sealed value), then makes
+// both columns NOT NULL. Data is opaque to the store: a row whose data is
+// not the engine's encoding, or fails its checksum, gets the empty key and
+// class (reading it still reports the damage).
+func backfillDeadLetterIndex(ctx context.Context, tx pgx.Tx, qs string) error {
+	rows, err := tx.Query(ctx, `SELECT id, data FROM `+qs+`.dead_letters WHERE key IS NULL ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	var keys, classes [][]byte
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			rows.Close()
+			return err
+		}
+		var key, class string
+		if p, err := openRow(domainDeadLetter, nil, data, legacyDeadLetter); err == nil {
+			if _, k, c, err := state.LetterIndex(p); err == nil {
+				key, class = k, c
+			}
+		}
+		ids, keys, classes = append(ids, id), append(keys, []byte(key)), append(classes, []byte(class))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE `+qs+`.dead_letters AS d SET key = u.key, class = u.class
+			FROM unnest($1::bigint[], $2::bytea[], $3::bytea[]) AS u(id, key, class) WHERE d.id = u.id`, ids, keys, classes); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `ALTER TABLE `+qs+`.dead_letters ALTER COLUMN key SET NOT NULL, ALTER COLUMN class SET NOT NULL`)
+	return err
 }

@@ -150,6 +150,7 @@ type queries struct {
 	cursor, cursorSet                                               string
 	load, pending, held, stateRev                                   string
 	stateInsert, stateUpdate, dead, deadOne, deadInsert, deadDelete string
+	deadOf, deadOfClass                                             string
 	keys, value, valueSet, valueDelete                              string
 	auditHead, auditRange, auditInsert                              string
 }
@@ -183,8 +184,11 @@ func newQueries(schema string) queries {
 			WHERE key = $1 AND rev = $5`),
 		dead:       f(`SELECT id, data FROM {schema}.dead_letters ORDER BY id`),
 		deadOne:    f(`SELECT data FROM {schema}.dead_letters WHERE id = $1`),
-		deadInsert: f(`INSERT INTO {schema}.dead_letters (data) VALUES ($1)`),
-		deadDelete: f(`DELETE FROM {schema}.dead_letters WHERE id = ANY($1)`),
+		deadInsert: f(`INSERT INTO {schema}.dead_letters (data, key, class) VALUES ($1, $2, $3)`),
+		// Index scans of dead_letters_key and dead_letters_class.
+		deadOf:      f(`SELECT id, data FROM {schema}.dead_letters WHERE key = ANY($1::bytea[]) ORDER BY id`),
+		deadOfClass: f(`SELECT id, data FROM {schema}.dead_letters WHERE class = $1::bytea ORDER BY id`),
+		deadDelete:  f(`DELETE FROM {schema}.dead_letters WHERE id = ANY($1)`),
 		// key is in the "C" collation: > and ORDER BY are byte order, as
 		// for pending, and an index range scan.
 		keys:  f(`SELECT key FROM {schema}.states WHERE key > $1 ORDER BY key LIMIT $2`),
@@ -524,13 +528,41 @@ func openEntry(seq int64, data []byte) (store.AuditEntry, error) {
 // auditKey is what an audit entry's checksum is bound to: its Seq.
 func auditKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
-// DeadLetters implements [store.DeadLetters]. System and Key are not
-// stored (Data holds them) and are returned empty.
+// DeadLetters implements [store.DeadLetters]. System, Key and Class are
+// returned empty (Data holds them).
 func (s *Store) DeadLetters(ctx context.Context) ([]store.DeadLetter, error) {
+	return s.deadLetters(ctx, s.q.dead)
+}
+
+// DeadLettersOf implements [store.DeadLetters] by the index on the key
+// column. System, Key and Class are returned empty.
+func (s *Store) DeadLettersOf(ctx context.Context, keys []string) ([]store.DeadLetter, error) {
+	if len(keys) == 0 {
+		if err := s.begin(ctx); err != nil {
+			return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
+		}
+		return []store.DeadLetter{}, nil
+	}
+	bs := make([][]byte, len(keys))
+	for i, k := range keys {
+		bs[i] = []byte(k)
+	}
+	return s.deadLetters(ctx, s.q.deadOf, bs)
+}
+
+// DeadLettersOfClass implements [store.DeadLetters] by the index on the
+// class column. System, Key and Class are returned empty.
+func (s *Store) DeadLettersOfClass(ctx context.Context, class string) ([]store.DeadLetter, error) {
+	return s.deadLetters(ctx, s.q.deadOfClass, []byte(class))
+}
+
+// deadLetters returns the dead letters that query (selecting id and data,
+// in id order) returns with args.
+func (s *Store) deadLetters(ctx context.Context, query string, args ...any) ([]store.DeadLetter, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, s.q.dead)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: reading dead letters: %w", err)
 	}
@@ -671,8 +703,8 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 		for _, sys := range systems {
 			b.Queue(s.q.cursorSet, string(sys), string(c.Cursors[sys]))
 		}
-		for i := range c.DeadLetters {
-			b.Queue(s.q.deadInsert, data(len(c.States)+i))
+		for i, d := range c.DeadLetters {
+			b.Queue(s.q.deadInsert, data(len(c.States)+i), []byte(d.Key), []byte(d.Class))
 		}
 		for _, i := range order {
 			st := c.States[i]
