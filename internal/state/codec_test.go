@@ -217,7 +217,9 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer := append([]byte(nil), good...)
-	newer[3] = state.AuthoredVersion + 1
+	newer[3] = state.CompactVersion + 1
+	newerDead := mustDead(t)
+	newerDead[3] = state.AuthoredVersion + 1
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -233,6 +235,10 @@ func TestBadInput(t *testing.T) {
 		if _, err := state.DecodeState(tc.b); !errors.Is(err, tc.want) {
 			t.Errorf("%s: DecodeState = %v; want %v", tc.name, err, tc.want)
 		}
+	}
+	// Dead letters have no format 6: this Concord did not write it.
+	if _, err := state.DecodeDeadLetter(newerDead); !errors.Is(err, state.ErrNewerFormat) {
+		t.Errorf("dead letter in format 6: %v; want ErrNewerFormat", err)
 	}
 	if _, err := state.EncodeState(nil, &state.Record{Fields: map[string]concord.Value{"x": struct{}{}}}); !errors.Is(err, concord.ErrUnsupportedValue) {
 		t.Errorf("encoding an unsupported value = %v; want ErrUnsupportedValue", err)
@@ -277,9 +283,18 @@ func FuzzDecodeState(f *testing.F) {
 	})
 }
 
-// A held candidate that says who made it is kept, in format 5; a state
-// without one is written in format 3 as before.
+// A held candidate that says who made it is kept: in format 6, and by the
+// legacy encoder in format 5 (a state without one in format 3 as before).
 func TestCandidateAuthorRoundTrip(t *testing.T) {
+	t.Run("legacy", func(t *testing.T) {
+		checkCandidateAuthor(t, state.Version, state.AuthoredVersion, state.Codec{}.EncodeLegacyState)
+	})
+	t.Run("format 6", func(t *testing.T) {
+		checkCandidateAuthor(t, state.CompactVersion, state.CompactVersion, state.Codec{}.EncodeState)
+	})
+}
+
+func checkCandidateAuthor(t *testing.T, plainVersion, authoredVersion byte, enc func([]byte, *state.Record) ([]byte, error)) {
 	st := state.Sample("k1", false, true)
 	var hold *state.Hold
 	for _, u := range st.Units {
@@ -290,20 +305,20 @@ func TestCandidateAuthorRoundTrip(t *testing.T) {
 	if hold == nil || len(hold.Candidates) == 0 {
 		t.Fatal("the sample has no held candidates")
 	}
-	plain, err := state.EncodeState(nil, st)
+	plain, err := enc(nil, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain[3] != state.Version {
-		t.Fatalf("without authors: format %d; want %d", plain[3], state.Version)
+	if plain[3] != plainVersion {
+		t.Fatalf("without authors: format %d; want %d", plain[3], plainVersion)
 	}
 	hold.Candidates[len(hold.Candidates)-1].By = "ana@example.com"
-	b, err := state.EncodeState(nil, st)
+	b, err := enc(nil, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b[3] != state.AuthoredVersion {
-		t.Fatalf("with an author: format %d; want %d", b[3], state.AuthoredVersion)
+	if b[3] != authoredVersion {
+		t.Fatalf("with an author: format %d; want %d", b[3], authoredVersion)
 	}
 	got, err := state.DecodeState(b)
 	if err != nil {
