@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -122,6 +124,21 @@ type enc6 struct {
 	fields   map[string]concord.Value
 	pred     []pred
 	prevView *View
+	// Backing arrays of the tables, enough for most records.
+	atomsArr    [8]string
+	versionsArr [8]concord.Version
+	idxArr      [64]int
+	scratchArr  [128]byte
+	predArr     [32]pred
+	unitArr     [32]*Unit
+	// unitOf holds the canonical unit of each name (nil if none).
+	unitOf []*Unit
+	// viewIdx holds, per view in order, the indices of the names of its
+	// Units and Native (nil: to compute), taken from arena.
+	viewIdx    [][2][]int
+	viewIdxArr [4][2][]int
+	arena      []int
+	arenaArr   [192]int
 	// values counts the bytes of the encodings of the canonical values.
 	values int
 }
@@ -147,7 +164,9 @@ func (c Codec) EncodedSize(st *Record) (total, values int, err error) {
 // bytes of it that encode the canonical values.
 func (c Codec) encodeCompact(b []byte, st *Record) ([]byte, int, error) {
 	start := len(b)
-	e := enc6{encoder: encoder{b: append(b, magicState[0], magicState[1], magicState[2], CompactVersion), c: c, key: st.Key}, fields: st.Fields}
+	e := enc6Pool.Get().(*enc6)
+	defer e.release()
+	e.reset(append(b, magicState[0], magicState[1], magicState[2], CompactVersion), c, st)
 	var flags byte
 	if st.Deleted {
 		flags |= 1
@@ -157,84 +176,190 @@ func (c Codec) encodeCompact(b []byte, st *Record) ([]byte, int, error) {
 	e.uint(st.Rev)
 	e.time6(st.Diverged, slotMisc)
 
-	units := sortedKeys(st.Units)
 	ids := sortedKeys(st.Systems)
-	e.names = units
-	e.names = mergeNames(e.names, sortedKeys(st.Fields))
-	for _, u := range st.Units {
-		e.names = mergeMapNames(e.names, u.Prev)
-		if h := u.Hold; h != nil {
-			e.names = mergeMapNames(e.names, h.Base)
-			for _, c := range h.Candidates {
-				e.names = mergeMapNames(e.names, c.Values)
-			}
-		}
-	}
-	for _, v := range st.Systems {
-		e.names = mergeMapNames(e.names, v.Units)
-		e.names = mergeMapNames(e.names, v.Native)
-		e.names = mergeMapNames(e.names, v.Sent)
-	}
+	e.names = e.nameTableOf(st, ids)
 	e.nameTable()
 
-	keys := sortedKeys(st.Fields)
-	e.set(keys)
-	for _, k := range keys {
+	idx := members(e, st.Fields, e.idx)
+	e.set(idx)
+	for _, i := range idx {
 		n := len(e.b)
-		e.field(k, st.Fields[k])
+		e.field(e.names[i], st.Fields[e.names[i]])
 		e.values += len(e.b) - n
 	}
 
+	units := members(e, st.Units, nil)
 	e.set(units)
-	var prev *Unit
-	zero := Unit{}
-	for _, name := range units {
-		u := st.Units[name]
-		if prev == nil {
-			prev = &zero
-		}
+	if len(e.names) <= len(e.unitArr) {
+		e.unitOf = e.unitArr[:len(e.names)]
+		clear(e.unitOf)
+	} else {
+		e.unitOf = make([]*Unit, len(e.names))
+	}
+	prev := &Unit{}
+	for _, i := range units {
+		u := st.Units[e.names[i]]
+		e.unitOf[i] = u
 		e.unit(u, prev)
 		prev = u
 	}
 
 	e.uint(uint64(len(ids)))
-	for _, id := range ids {
+	for i, id := range ids {
 		v := st.Systems[id]
 		e.atom(string(id))
-		e.view(st, v)
+		var known [2][]int
+		if i < len(e.viewIdx) {
+			known = e.viewIdx[i]
+		}
+		e.view(v, known)
 		e.prevView = v
 	}
 	e.seal(start)
 	return e.b, e.values, e.err
 }
 
-// mergeNames returns the sorted union of names and keys (both sorted);
-// names itself if keys adds nothing.
-func mergeNames(names, keys []string) []string {
-	i := 0
-	for _, k := range keys {
-		for i < len(names) && names[i] < k {
-			i++
-		}
-		if i == len(names) || names[i] != k {
-			out := make([]string, 0, len(names)+len(keys))
-			out = append(out, names...)
-			out = append(out, keys...)
-			slices.Sort(out)
-			return slices.Compact(out)
-		}
-	}
-	return names
+// enc6Pool keeps encoders, whose tables' backing arrays are too large to
+// clear and allocate for every record.
+var enc6Pool = sync.Pool{New: func() any { return new(enc6) }}
+
+// noRecord is what a released encoder is reset to.
+var noRecord Record
+
+// reset readies e to encode st after b.
+func (e *enc6) reset(b []byte, c Codec, st *Record) {
+	e.encoder = encoder{b: b, c: c, key: st.Key}
+	e.names, e.fields, e.pred, e.prevView, e.unitOf, e.values = nil, st.Fields, nil, nil, nil, 0
+	e.atoms, e.versions, e.idx, e.scratch = e.atomsArr[:0], e.versionsArr[:0], e.idxArr[:0], e.scratchArr[:0]
+	e.arena, e.viewIdx = e.arenaArr[:0], e.viewIdxArr[:0]
+	e.regs, e.last = [numSlots]tref{}, tref{}
 }
 
-// mergeMapNames is mergeNames with the keys of m, sorted only if needed.
-func mergeMapNames[V any](names []string, m map[string]V) []string {
-	for k := range m {
-		if _, ok := slices.BinarySearch(names, k); !ok {
-			return mergeNames(names, sortedKeys(m))
+// release drops what e refers to of the record and returns it to the pool.
+func (e *enc6) release() {
+	clear(e.atoms)
+	clear(e.versions)
+	clear(e.unitOf)
+	clear(e.viewIdx)
+	e.reset(nil, Codec{}, &noRecord)
+	e.fields = nil
+	enc6Pool.Put(e)
+}
+
+// nameTableOf returns every unit and field name of st, sorted, each once.
+// Most names are those of Units and Fields: the others are looked for in
+// them first.
+func (e *enc6) nameTableOf(st *Record, ids []concord.SystemID) []string {
+	names := make([]string, 0, len(st.Units)+len(st.Fields))
+	for k := range st.Units {
+		names = append(names, k)
+	}
+	known := func(k string) bool {
+		if _, ok := st.Units[k]; ok {
+			return true
+		}
+		_, ok := st.Fields[k]
+		return ok
+	}
+	for k := range st.Fields {
+		if _, ok := st.Units[k]; !ok {
+			names = append(names, k)
 		}
 	}
-	return names
+	slices.Sort(names)
+	var extra []string
+	for _, u := range st.Units {
+		extra, _ = addUnknown(extra, names, u.Prev, known, nil)
+		if h := u.Hold; h != nil {
+			extra, _ = addUnknown(extra, names, h.Base, known, nil)
+			for _, c := range h.Candidates {
+				extra, _ = addUnknown(extra, names, c.Values, known, nil)
+			}
+		}
+	}
+	e.viewIdx = e.viewIdxArr[:0]
+	for _, id := range ids {
+		v := st.Systems[id]
+		var ui, ni []int
+		extra, ui = addUnknown(extra, names, v.Units, known, &e.arena)
+		extra, ni = addUnknown(extra, names, v.Native, known, &e.arena)
+		extra, _ = addUnknown(extra, names, v.Sent, known, nil)
+		e.viewIdx = append(e.viewIdx, [2][]int{ui, ni})
+	}
+	if len(extra) == 0 {
+		return names
+	}
+	e.viewIdx = e.viewIdx[:0] // the indices change: computed again
+	names = append(names, extra...)
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// addUnknown appends to extra the keys of m that are not known. If m
+// holds a good part of names (sorted), counting those of names it holds
+// tells whether there is any; then, given an arena, it also returns the
+// indices of the keys (taken from the arena), nil otherwise.
+func addUnknown[V any](extra, names []string, m map[string]V, known func(string) bool, arena *[]int) ([]string, []int) {
+	if len(m) == 0 {
+		return extra, nil
+	}
+	if len(m) <= len(names) && len(m)*4 >= len(names) {
+		var idx []int
+		if arena != nil {
+			idx = (*arena)[len(*arena):]
+		}
+		n := 0
+		for i, k := range names {
+			if _, ok := m[k]; ok {
+				n++
+				if arena != nil {
+					idx = append(idx, i)
+				}
+			}
+		}
+		if n == len(m) {
+			if arena != nil {
+				if cap(*arena)-len(*arena) >= len(idx) {
+					*arena = (*arena)[:len(*arena)+len(idx)]
+				}
+				idx = idx[:len(idx):len(idx)]
+			}
+			return extra, idx
+		}
+	}
+	for k := range m {
+		if !known(k) {
+			extra = append(extra, k)
+		}
+	}
+	return extra, nil
+}
+
+// members returns the indices in the name table of the keys of m, in
+// increasing order, appended to dst[:0]: by a walk over the table if m
+// holds a good part of it, else by sorting.
+func members[V any](e *enc6, m map[string]V, dst []int) []int {
+	out := dst[:0]
+	if len(m) == len(e.names) { // every map's keys are names: all of them
+		for i := range e.names {
+			out = append(out, i)
+		}
+		return out
+	}
+	if len(m)*4 >= len(e.names) {
+		for i, n := range e.names {
+			if _, ok := m[n]; ok {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	for k := range m {
+		i, _ := slices.BinarySearch(e.names, k)
+		out = append(out, i)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // maxPrefix bounds the prefix a name shares with the one before, so that
@@ -258,40 +383,30 @@ func (e *enc6) nameTable() {
 	}
 }
 
-// set writes a set of names (sorted, each in the table) as the count and
-// either the gaps between their indices or a bitmap over the table,
-// whichever is shorter.
-func (e *enc6) set(keys []string) {
-	e.idx = e.idx[:0]
-	gaps, at := 0, 0
-	for i, k := range keys {
-		for e.names[at] != k {
-			at++
-		}
-		g := at
-		if i > 0 {
-			g = at - e.idx[i-1] - 1
-		}
-		gaps += uvarintLen(uint64(g))
-		e.idx = append(e.idx, at)
+// set writes a set of names (their indices in the table, increasing) as
+// the count and either the gaps between the indices or a bitmap over the
+// table, whichever is shorter.
+func (e *enc6) set(idx []int) {
+	gaps, prev := 0, -1
+	for _, i := range idx {
+		gaps += uvarintLen(uint64(i - prev - 1))
+		prev = i
 	}
 	nb := (len(e.names) + 7) / 8
 	if nb < gaps {
-		e.uint(uint64(len(keys))<<1 | 1)
+		e.uint(uint64(len(idx))<<1 | 1)
 		start := len(e.b)
 		e.b = append(e.b, make([]byte, nb)...)
-		for _, i := range e.idx {
+		for _, i := range idx {
 			e.b[start+i/8] |= 1 << (i % 8)
 		}
 		return
 	}
-	e.uint(uint64(len(keys)) << 1)
-	for i, at := range e.idx {
-		g := at
-		if i > 0 {
-			g = at - e.idx[i-1] - 1
-		}
-		e.uint(uint64(g))
+	e.uint(uint64(len(idx)) << 1)
+	prev = -1
+	for _, i := range idx {
+		e.uint(uint64(i - prev - 1))
+		prev = i
 	}
 }
 
@@ -299,10 +414,10 @@ func uvarintLen(u uint64) int { return (bits.Len64(u|1) + 6) / 7 }
 
 // valueSet writes the names of m as a set, then their values in order.
 func (e *enc6) valueSet(m map[string]concord.Value) {
-	keys := sortedKeys(m)
-	e.set(keys)
-	for _, k := range keys {
-		e.field(k, m[k])
+	e.idx = members(e, m, e.idx)
+	e.set(e.idx)
+	for _, i := range e.idx {
+		e.field(e.names[i], m[e.names[i]])
 	}
 }
 
@@ -447,7 +562,12 @@ func predict(m map[string]concord.Value, name string, scratch *[]byte) (pred, bo
 // predicted returns the prediction for name (index i of the names).
 func (e *enc6) predicted(i int) (pred, bool) {
 	if e.pred == nil {
-		e.pred = make([]pred, len(e.names))
+		if len(e.names) <= len(e.predArr) {
+			e.pred = e.predArr[:len(e.names)]
+			clear(e.pred)
+		} else {
+			e.pred = make([]pred, len(e.names))
+		}
 	}
 	p := &e.pred[i]
 	if p.state == 0 {
@@ -456,13 +576,18 @@ func (e *enc6) predicted(i int) (pred, bool) {
 	return *p, p.state == 1
 }
 
-// hashKind returns the kind of h, preferring the shortest.
-func hashKind(h uint64, predicted uint64, havePred bool, prev uint64, havePrev bool) uint64 {
+// predictedUnit reports whether h is the predicted hash of unit i.
+func (e *enc6) predictedUnit(i int, h uint64) bool {
+	p, ok := e.predicted(i)
+	return ok && p.unit == h
+}
+
+// hashKind returns the kind of a hash h that no value predicts: zero, the
+// same as prev (the previous view's, if havePrev), small or raw.
+func hashKind(h uint64, prev uint64, havePrev bool) uint64 {
 	switch {
 	case h == 0:
 		return hashZero
-	case havePred && h == predicted:
-		return hashPredicted
 	case havePrev && h == prev:
 		return hashPrevView
 	case uvarintLen(h) < 8:
@@ -564,14 +689,22 @@ func (e *enc6) unit(u, prev *Unit) {
 
 // copy6 writes a copy of unit name: its flags (hash kind, whether the
 // version is canonical), the hash and the version as they say.
-func (e *enc6) copy6(name string, h Copy, canon *Unit, prev uint64, havePrev bool) {
-	i, _ := slices.BinarySearch(e.names, name)
-	var p pred
-	var ok bool
-	if h.Hash != 0 {
-		p, ok = e.predicted(i)
+func (e *enc6) copy6(i int, h Copy, prevView *View) {
+	canon := e.unitOf[i]
+	var kind uint64
+	switch {
+	case h.Hash == 0:
+		kind = hashZero
+	case e.predictedUnit(i, h.Hash):
+		kind = hashPredicted
+	default:
+		var prev Copy
+		havePrev := false
+		if prevView != nil {
+			prev, havePrev = prevView.Units[e.names[i]]
+		}
+		kind = hashKind(h.Hash, prev.Hash, havePrev)
 	}
-	kind := hashKind(h.Hash, p.unit, ok, prev, havePrev)
 	flags := byte(kind)
 	sameV := canon != nil && h.Version.Compare(canon.Version) == concord.Equal
 	if sameV {
@@ -584,7 +717,7 @@ func (e *enc6) copy6(name string, h Copy, canon *Unit, prev uint64, havePrev boo
 	}
 }
 
-func (e *enc6) view(st *Record, v *View) {
+func (e *enc6) view(v *View, known [2][]int) {
 	failing := v.Attempts != 0 || !isZeroTime(v.FirstFailed) || v.LastError != ""
 	var flags byte
 	if v.Seen {
@@ -606,36 +739,38 @@ func (e *enc6) view(st *Record, v *View) {
 	e.str(v.Tag)
 	e.time6(v.Modified, slotView)
 
-	keys := sortedKeys(v.Units)
-	e.set(keys)
-	for _, name := range keys {
-		var prev Copy
-		havePrev := false
-		if e.prevView != nil {
-			prev, havePrev = e.prevView.Units[name]
-		}
-		e.copy6(name, v.Units[name], st.Units[name], prev.Hash, havePrev)
+	idx := known[0]
+	if idx == nil {
+		idx = members(e, v.Units, e.idx)
+		e.idx = idx
+	}
+	e.set(idx)
+	for _, i := range idx {
+		e.copy6(i, v.Units[e.names[i]], e.prevView)
 	}
 
-	keys = sortedKeys(v.Native)
-	e.set(keys)
-	for _, name := range keys {
+	idx = known[1]
+	if idx == nil {
+		idx = members(e, v.Native, e.idx)
+		e.idx = idx
+	}
+	e.set(idx)
+	for _, i := range idx {
+		name := e.names[i]
 		h := v.Native[name]
 		var kind uint64
-		own, haveOwn := v.Units[name]
-		prev, havePrev := uint64(0), false
-		if e.prevView != nil {
-			prev, havePrev = e.prevView.Native[name]
-		}
-		switch {
-		case h == 0:
+		if h == 0 {
 			kind = hashZero
-		case haveOwn && own.Hash == h:
+		} else if p, ok := e.predicted(i); ok && p.native == h {
+			kind = hashPredicted
+		} else if own, ok := v.Units[name]; ok && own.Hash == h {
 			kind = hashOwnUnit
-		default:
-			i, _ := slices.BinarySearch(e.names, name)
-			p, ok := e.predicted(i)
-			kind = hashKind(h, p.native, ok, prev, havePrev)
+		} else {
+			prev, havePrev := uint64(0), false
+			if e.prevView != nil {
+				prev, havePrev = e.prevView.Native[name]
+			}
+			kind = hashKind(h, prev, havePrev)
 		}
 		e.b = append(e.b, byte(kind))
 		e.hashPayload(kind, h)
@@ -647,13 +782,15 @@ func (e *enc6) view(st *Record, v *View) {
 		e.str(v.LastError)
 	}
 	if len(v.Sent) > 0 {
-		keys = sortedKeys(v.Sent)
-		e.set(keys)
-		for _, name := range keys {
+		idx = members(e, v.Sent, e.idx)
+		e.idx = idx
+		e.set(idx)
+		for _, i := range idx {
+			name := e.names[i]
 			l := v.Sent[name]
 			e.uint(uint64(len(l)))
 			for _, h := range l {
-				e.copy6(name, h, st.Units[name], 0, false)
+				e.copy6(i, h, nil)
 			}
 		}
 	}
@@ -767,40 +904,40 @@ func (d *dec6) nameTable() {
 		d.fail("name count")
 		return
 	}
-	var buf []byte
-	ends := make([]int, 0, n)
-	prevStart := 0
-	for i := range n {
+	// A first pass checks the table and sums the lengths of the names, so
+	// that they are built in one string.
+	total, prevLen, rest := 0, 0, d.b
+	for range n {
 		p := d.uint()
 		s := d.count()
 		if d.err != nil {
 			return
 		}
-		prevLen := 0
-		if i > 0 {
-			prevLen = ends[i-1] - prevStart
-		}
 		if p > uint64(prevLen) || p > maxPrefix {
 			d.fail("name prefix")
 			return
 		}
-		start := len(buf)
-		buf = append(buf, buf[prevStart:prevStart+int(p)]...)
-		buf = append(buf, d.b[:s]...)
 		d.b = d.b[s:]
-		if i > 0 && string(buf[prevStart:start]) >= string(buf[start:]) {
+		prevLen = int(p) + s
+		total += prevLen
+	}
+	d.b = rest
+	var sb strings.Builder
+	sb.Grow(total)
+	d.names = make([]string, n)
+	prev := ""
+	for i := range n {
+		p, s := int(d.uint()), d.count()
+		start := sb.Len()
+		sb.WriteString(prev[:p])
+		sb.Write(d.b[:s])
+		d.b = d.b[s:]
+		name := sb.String()[start:]
+		if i > 0 && prev >= name {
 			d.fail("name order")
 			return
 		}
-		prevStart = start
-		ends = append(ends, len(buf))
-	}
-	all := string(buf)
-	d.names = make([]string, n)
-	start := 0
-	for i, end := range ends {
-		d.names[i] = all[start:end]
-		start = end
+		d.names[i], prev = name, name
 	}
 }
 

@@ -737,6 +737,18 @@ func FuzzDecodeSealedState(f *testing.F) {
 	}
 	plain, _ := state.EncodeState(nil, canaryState("rec"))
 	f.Add(plain)
+	for _, cc := range []state.Codec{c, {}} {
+		legacy, err := cc.EncodeLegacyState(nil, canaryState("rec"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(legacy)
+		compact, err := cc.EncodeState(nil, suiteRecord(3))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(compact)
+	}
 	f.Add([]byte("CSR\x04"))
 	check := func(t *testing.T, b []byte) {
 		_, _, _ = c.Reseal(b, "rec")
