@@ -83,8 +83,10 @@ func TestIdleCyclesUnderRunMakeAtMostOneWriteTransaction(t *testing.T) {
 	}
 	cycles, writes := e.Stats().Cycles-cycles0, int(generation(t, bs)-gen0)
 	// Each cycle one write (acquire and keep, or reuse and release),
-	// and Run's final release if the last cycle kept the lease.
-	if writes > cycles+1 || writes < cycles-1 {
+	// plus at most two at the end: the acquire of a cycle the
+	// cancellation cut short (not counted in Stats) and Run's final
+	// release.
+	if writes > cycles+2 || writes < cycles-1 {
 		t.Errorf("%d idle cycles under Run made %d write transactions; want one each", cycles, writes)
 	}
 

@@ -15,18 +15,19 @@ import (
 	"github.com/concordsync/concord/sync/seal"
 )
 
-// Version is the format version this package writes for an encoding that
-// holds no sealed value: such an encoding is byte for byte what it was
-// before sealing existed.
+// Version is the format version of a dead letter (and of a state written
+// by [Codec.EncodeLegacyState]) that holds no sealed value: such an
+// encoding is byte for byte what it was before sealing existed.
 const Version = 3
 
-// SealedVersion is the format version of an encoding that holds a sealed
-// value: format 3 plus the sealed-value tag.
+// SealedVersion is the format version of a dead letter (or legacy state)
+// that holds a sealed value: format 3 plus the sealed-value tag.
 const SealedVersion = 4
 
-// AuthoredVersion is the format version of a state whose held candidates
-// say who made them (resolve.Candidate.By): format 4 plus that string
-// after each candidate. It is the newest version this package reads.
+// AuthoredVersion is the format version of a legacy state whose held
+// candidates say who made them (resolve.Candidate.By): format 4 plus that
+// string after each candidate. It is the newest version of a dead letter
+// this package reads; states have [CompactVersion].
 const AuthoredVersion = 5
 
 var (
@@ -64,8 +65,19 @@ func (e *encoder) seal(start int) {
 func EncodeState(b []byte, st *Record) ([]byte, error) { return Codec{}.EncodeState(b, st) }
 
 // EncodeState appends the encoding of st to b, the values of sensitive
-// fields sealed.
+// fields sealed, in format [CompactVersion].
 func (c Codec) EncodeState(b []byte, st *Record) ([]byte, error) {
+	b, _, err := c.encodeCompact(b, st)
+	return b, err
+}
+
+// EncodeLegacyState appends the encoding of st to b as Concord wrote it
+// before format 6: format 3, or 4 if it holds a sealed value, or 5 if a
+// held candidate says who made it. Any Concord since format 5 decodes it
+// (one since format 3 if it holds neither): for data that an older Concord
+// must read, and for tests of the older formats. It is larger and slower
+// to decode than EncodeState's.
+func (c Codec) EncodeLegacyState(b []byte, st *Record) ([]byte, error) {
 	start := len(b)
 	e := encoder{b: append(b, magicState[0], magicState[1], magicState[2], Version), c: c, key: st.Key}
 	e.authored = authored(st)
@@ -151,7 +163,14 @@ func (c Codec) DecodeState(b []byte) (*Record, error) {
 // re-encoding it would seal differently (see Reseal).
 func (c *Codec) decodeState(b []byte, track bool) (*Record, bool, error) {
 	d := decoder{b: b, c: *c, track: track}
-	d.header(magicState)
+	d.header(magicState, CompactVersion)
+	if d.ver == CompactVersion {
+		st := d.stateCompact()
+		if err := d.finish(); err != nil {
+			return nil, false, err
+		}
+		return st, d.stale, nil
+	}
 	st := &Record{Key: d.str(), Rev: d.uint(), Deleted: d.bool(), Diverged: d.time()}
 	d.key = st.Key
 	st.Fields = d.fields()
@@ -277,7 +296,7 @@ func LetterIndex(b []byte) (system concord.SystemID, key, class string, err erro
 }
 
 func decodeLetter(d *decoder) (DeadLetter, bool, error) {
-	d.header(magicDead)
+	d.header(magicDead, AuthoredVersion)
 	dl := DeadLetter{System: concord.SystemID(d.str()), Key: d.str(), Inbound: d.bool()}
 	d.key = dl.Key
 	dl.Record = concord.Record{Key: d.str(), Fields: d.optFields(), Deleted: d.bool(), Modified: d.time(), Tag: d.str()}
@@ -585,14 +604,16 @@ func (d *decoder) fail(what string) {
 	d.b = nil
 }
 
-func (d *decoder) header(magic [3]byte) {
+// header checks the magic and the format version (at most newest) and the
+// checksum, and leaves what is between them.
+func (d *decoder) header(magic [3]byte, newest byte) {
 	if len(d.b) < 4 || d.b[0] != magic[0] || d.b[1] != magic[1] || d.b[2] != magic[2] {
 		d.err = fmt.Errorf("%w: no %s header", ErrCorrupt, string(magic[:]))
 		d.b = nil
 		return
 	}
-	if d.b[3] > AuthoredVersion {
-		d.err = fmt.Errorf("%w: version %d, this Concord reads up to %d", ErrNewerFormat, d.b[3], AuthoredVersion)
+	if d.b[3] > newest {
+		d.err = fmt.Errorf("%w: version %d, this Concord reads up to %d", ErrNewerFormat, d.b[3], newest)
 		d.b = nil
 		return
 	}

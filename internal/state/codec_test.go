@@ -150,6 +150,18 @@ func genState(t *rapid.T) *state.Record {
 	return st
 }
 
+// sameDecoded compares what two decodings gave: stateCmp, where values
+// that have no canonical encoding (a time past year 9999, which only old
+// or damaged data holds) compare as identical.
+var sameDecoded = cmp.Options{
+	cmp.Comparer(func(a, b concord.Version) bool { return a.Compare(b) == concord.Equal }),
+	cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) }),
+	cmp.FilterPath(func(p cmp.Path) bool {
+		_, ok := p.Last().(cmp.MapIndex)
+		return ok && p.Last().Type().Kind() == reflect.Interface // a Value
+	}, cmp.Comparer(func(a, b any) bool { return concord.EqualValues(a, b) || identical(a, b) })),
+}
+
 var stateCmp = cmp.Options{
 	cmp.Comparer(func(a, b concord.Version) bool { return a.Compare(b) == concord.Equal }),
 	cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) }),
@@ -217,7 +229,9 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer := append([]byte(nil), good...)
-	newer[3] = state.AuthoredVersion + 1
+	newer[3] = state.CompactVersion + 1
+	newerDead := mustDead(t)
+	newerDead[3] = state.AuthoredVersion + 1
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -233,6 +247,10 @@ func TestBadInput(t *testing.T) {
 		if _, err := state.DecodeState(tc.b); !errors.Is(err, tc.want) {
 			t.Errorf("%s: DecodeState = %v; want %v", tc.name, err, tc.want)
 		}
+	}
+	// Dead letters have no format 6: this Concord did not write it.
+	if _, err := state.DecodeDeadLetter(newerDead); !errors.Is(err, state.ErrNewerFormat) {
+		t.Errorf("dead letter in format 6: %v; want ErrNewerFormat", err)
 	}
 	if _, err := state.EncodeState(nil, &state.Record{Fields: map[string]concord.Value{"x": struct{}{}}}); !errors.Is(err, concord.ErrUnsupportedValue) {
 		t.Errorf("encoding an unsupported value = %v; want ErrUnsupportedValue", err)
@@ -262,24 +280,63 @@ func FuzzDecodeState(f *testing.F) {
 		"t": london, "b": []byte{0, 0xff}, "i8": int8(-1), "u16": uint16(7), "f32": float32(0.1), "n": json.Number("1e300"),
 		"l": []any{int(1), uint(2), map[string]any{"x": int32(3)}}, "L": []string{"a"}, "M": map[string]string{"k": "v"}}})
 	f.Add(every)
+	// Format 6 with each of its compact forms, and the same records in the
+	// legacy formats.
+	for _, st := range []*state.Record{suiteRecord(7), goldenRecord(), state.Sample("k", true, true)} {
+		for _, enc := range []func([]byte, *state.Record) ([]byte, error){state.Codec{}.EncodeState, state.Codec{}.EncodeLegacyState} {
+			b, err := enc(nil, st)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := state.DecodeState(b)
 		if err != nil {
+			if !errors.Is(err, state.ErrCorrupt) && !errors.Is(err, state.ErrNewerFormat) && !errors.Is(err, state.ErrNoSealer) {
+				t.Fatalf("error of no known kind: %v", err)
+			}
 			return
 		}
 		again, err := state.EncodeState(nil, st)
 		if err != nil {
 			t.Fatalf("decoded state does not encode: %v", err)
 		}
-		if _, err := state.DecodeState(again); err != nil {
+		got, err := state.DecodeState(again)
+		if err != nil {
 			t.Fatalf("re-encoded state does not decode: %v", err)
+		}
+		// What decodes means the same in format 6 and in the legacy format.
+		if diff := cmp.Diff(st, got, sameDecoded); diff != "" {
+			t.Fatalf("re-encoded in format 6, decodes differently (-first +again):\n%s", diff)
+		}
+		legacy, err := state.Codec{}.EncodeLegacyState(nil, st)
+		if err != nil {
+			t.Fatalf("decoded state does not encode in the legacy format: %v", err)
+		}
+		old, err := state.DecodeState(legacy)
+		if err != nil {
+			t.Fatalf("legacy encoding does not decode: %v", err)
+		}
+		if diff := cmp.Diff(st, old, sameDecoded); diff != "" {
+			t.Fatalf("re-encoded in the legacy format, decodes differently (-first +legacy):\n%s", diff)
 		}
 	})
 }
 
-// A held candidate that says who made it is kept, in format 5; a state
-// without one is written in format 3 as before.
+// A held candidate that says who made it is kept: in format 6, and by the
+// legacy encoder in format 5 (a state without one in format 3 as before).
 func TestCandidateAuthorRoundTrip(t *testing.T) {
+	t.Run("legacy", func(t *testing.T) {
+		checkCandidateAuthor(t, state.Version, state.AuthoredVersion, state.Codec{}.EncodeLegacyState)
+	})
+	t.Run("format 6", func(t *testing.T) {
+		checkCandidateAuthor(t, state.CompactVersion, state.CompactVersion, state.Codec{}.EncodeState)
+	})
+}
+
+func checkCandidateAuthor(t *testing.T, plainVersion, authoredVersion byte, enc func([]byte, *state.Record) ([]byte, error)) {
 	st := state.Sample("k1", false, true)
 	var hold *state.Hold
 	for _, u := range st.Units {
@@ -290,20 +347,20 @@ func TestCandidateAuthorRoundTrip(t *testing.T) {
 	if hold == nil || len(hold.Candidates) == 0 {
 		t.Fatal("the sample has no held candidates")
 	}
-	plain, err := state.EncodeState(nil, st)
+	plain, err := enc(nil, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain[3] != state.Version {
-		t.Fatalf("without authors: format %d; want %d", plain[3], state.Version)
+	if plain[3] != plainVersion {
+		t.Fatalf("without authors: format %d; want %d", plain[3], plainVersion)
 	}
 	hold.Candidates[len(hold.Candidates)-1].By = "ana@example.com"
-	b, err := state.EncodeState(nil, st)
+	b, err := enc(nil, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b[3] != state.AuthoredVersion {
-		t.Fatalf("with an author: format %d; want %d", b[3], state.AuthoredVersion)
+	if b[3] != authoredVersion {
+		t.Fatalf("with an author: format %d; want %d", b[3], authoredVersion)
 	}
 	got, err := state.DecodeState(b)
 	if err != nil {

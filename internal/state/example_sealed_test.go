@@ -43,7 +43,7 @@ func ExampleCodec_EncodeState() {
 	_, err = state.DecodeState(b) // no Sealer
 	fmt.Println(errors.Is(err, state.ErrNoSealer))
 	// Output:
-	// format 4 holds the name: true holds the ssn: false
+	// format 6 holds the name: true holds the ssn: false
 	// 123-45-6789 <nil>
 	// true
 }

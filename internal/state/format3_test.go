@@ -63,7 +63,7 @@ func TestFormat3ChecksumFindsEveryFlippedBit(t *testing.T) {
 // Format 2 (no checksum) still decodes, to the same state.
 func TestFormat2StillDecodes(t *testing.T) {
 	want := state.Sample("k", false, true)
-	b, err := state.EncodeState(nil, want)
+	b, err := state.Codec{}.EncodeLegacyState(nil, want)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,21 @@ func TestNonSensitiveValuesUnchangedByteForByte(t *testing.T) {
 	isSensitive := func(f string) bool { return f == "ssn" || f == "secret" }
 	c := Codec{Sealer: identity{}, Sensitive: isSensitive}
 
-	sealed, err := c.EncodeState(nil, st)
+	for _, f := range []struct {
+		name          string
+		sealed, plain byte
+		enc           func(Codec, *Record) ([]byte, error)
+	}{
+		{"format 6", CompactVersion, CompactVersion, func(c Codec, st *Record) ([]byte, error) { return c.EncodeState(nil, st) }},
+		{"legacy", SealedVersion, Version, func(c Codec, st *Record) ([]byte, error) { return c.EncodeLegacyState(nil, st) }},
+	} {
+		t.Run(f.name, func(t *testing.T) { checkSealedBytes(t, st, c, isSensitive, f.sealed, f.plain, f.enc) })
+	}
+}
+
+func checkSealedBytes(t *testing.T, st *Record, c Codec, isSensitive func(string) bool, sealedVersion, plainVersion byte,
+	enc func(Codec, *Record) ([]byte, error)) {
+	sealed, err := enc(c, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +69,14 @@ func TestNonSensitiveValuesUnchangedByteForByte(t *testing.T) {
 			}
 		}
 	}
-	plain, err := EncodeState(nil, cp)
+	plain, err := enc(Codec{}, cp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(plain) != len(sealed) || n != 5 {
 		t.Fatalf("%d bytes sealed, %d plain, %d sensitive values", len(sealed), len(plain), n)
 	}
-	if sealed[3] != SealedVersion || plain[3] != Version {
+	if sealed[3] != sealedVersion || plain[3] != plainVersion {
 		t.Fatalf("versions %d and %d", sealed[3], plain[3])
 	}
 	tags := 0

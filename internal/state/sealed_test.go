@@ -237,8 +237,9 @@ func TestSealedRoundTrip(t *testing.T) {
 }
 
 // With a Sealer and no sensitive field, the encoding is the zero codec's,
-// byte for byte, in format 3: sealing changes nothing until it seals.
-func TestNothingSensitiveIsByteForByteFormat3(t *testing.T) {
+// byte for byte (in format 6; format 3 for the legacy encoder): sealing
+// changes nothing until it seals.
+func TestNothingSensitiveIsByteForByte(t *testing.T) {
 	r := keyRing(t, "k1", "k1")
 	for name, c := range map[string]state.Codec{
 		"nil Sensitive":  {Sealer: r, Context: "ctx"},
@@ -248,8 +249,13 @@ func TestNothingSensitiveIsByteForByteFormat3(t *testing.T) {
 			st := genState(t)
 			want, _ := state.EncodeState(nil, st)
 			got, err := c.EncodeState(nil, st)
-			if err != nil || !bytes.Equal(got, want) || got[3] != state.Version {
+			if err != nil || !bytes.Equal(got, want) || got[3] != state.CompactVersion {
 				t.Fatalf("%s: %v\n got %x\nwant %x", name, err, got, want)
+			}
+			want, _ = state.Codec{}.EncodeLegacyState(nil, st)
+			got, err = c.EncodeLegacyState(nil, st)
+			if err != nil || !bytes.Equal(got, want) || got[3] != state.Version {
+				t.Fatalf("%s, legacy: %v\n got %x\nwant %x", name, err, got, want)
 			}
 			dl := state.DeadLetter{Key: st.Key, Record: concord.Record{Fields: st.Fields}}
 			wantDL, _ := state.EncodeDeadLetter(nil, dl)
@@ -259,10 +265,14 @@ func TestNothingSensitiveIsByteForByteFormat3(t *testing.T) {
 			}
 		})
 	}
-	// A sealed encoding is format 4.
+	// A sealed encoding is format 6; 4 for the legacy encoder.
 	b, _ := codec(t, r).EncodeState(nil, canaryState("k"))
+	if b[3] != state.CompactVersion {
+		t.Fatalf("sealed encoding in format %d; want %d", b[3], state.CompactVersion)
+	}
+	b, _ = codec(t, r).EncodeLegacyState(nil, canaryState("k"))
 	if b[3] != state.SealedVersion {
-		t.Fatalf("sealed encoding in format %d; want %d", b[3], state.SealedVersion)
+		t.Fatalf("legacy sealed encoding in format %d; want %d", b[3], state.SealedVersion)
 	}
 }
 
@@ -459,15 +469,28 @@ func TestResealFollowsSensitivity(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, changed, err := c.Reseal(plain, "r")
-	if err != nil || !changed || out[3] != state.SealedVersion {
+	if err != nil || !changed || out[3] != state.CompactVersion {
 		t.Fatalf("Reseal of a plain state = %v, %v", changed, err)
 	}
 	assertNoCanary(t, "resealed plain state", out)
+	// A legacy (format 3) plain state is resealed into format 6.
+	legacy, err := state.Codec{}.EncodeLegacyState(nil, canaryState("r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lout, changed, err := c.Reseal(legacy, "r")
+	if err != nil || !changed || lout[3] != state.CompactVersion {
+		t.Fatalf("Reseal of a format 3 plain state = %v, %v", changed, err)
+	}
+	assertNoCanary(t, "resealed format 3 state", lout)
+	if got, err := c.DecodeState(lout); err != nil || cmp.Diff(canaryState("r"), got, stateCmp) != "" {
+		t.Fatalf("resealed format 3 state decodes to another state: %v", err)
+	}
 
 	loose := c
 	loose.Sensitive = nil
 	back, changed, err := loose.Reseal(out, "r")
-	if err != nil || !changed || back[3] != state.Version || !bytes.Contains(back, []byte(canary)) {
+	if err != nil || !changed || back[3] != state.CompactVersion || !bytes.Contains(back, []byte(canary)) {
 		t.Fatalf("Reseal with nothing sensitive = %v, %v", changed, err)
 	}
 	// Nothing to do for a plain state without sensitive fields.
@@ -526,7 +549,10 @@ func TestFlippedBitsInSealedValues(t *testing.T) {
 		}
 	}
 	// The sealed tag in a format 3 encoding is corrupt.
-	d := bytes.Clone(b)
+	d, err := c.EncodeLegacyState(nil, &state.Record{Key: "r", Fields: map[string]concord.Value{"ssn": canary}})
+	if err != nil || d[3] != state.SealedVersion {
+		t.Fatalf("legacy sealed encoding: format %d, %v", d[3], err)
+	}
 	d[3] = state.Version
 	if _, err := c.DecodeState(reCRC(d)); !errors.Is(err, state.ErrCorrupt) {
 		t.Fatalf("sealed value in format 3: %v; want ErrCorrupt", err)
@@ -711,6 +737,18 @@ func FuzzDecodeSealedState(f *testing.F) {
 	}
 	plain, _ := state.EncodeState(nil, canaryState("rec"))
 	f.Add(plain)
+	for _, cc := range []state.Codec{c, {}} {
+		legacy, err := cc.EncodeLegacyState(nil, canaryState("rec"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(legacy)
+		compact, err := cc.EncodeState(nil, suiteRecord(3))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(compact)
+	}
 	f.Add([]byte("CSR\x04"))
 	check := func(t *testing.T, b []byte) {
 		_, _, _ = c.Reseal(b, "rec")

@@ -202,7 +202,7 @@ func TestFlippedBitIsFoundAndOldRowsLoad(t *testing.T) {
 	// at revision 1, without the codec's checksum or the store's.
 	k3 := state.Sample("k3", false, false)
 	k3.Rev = 1
-	old, err := state.EncodeState(nil, k3)
+	old, err := state.Codec{}.EncodeLegacyState(nil, k3) // format 3: format 2 and the checksum
 	if err != nil {
 		t.Fatal(err)
 	}
