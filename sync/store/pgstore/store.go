@@ -318,6 +318,9 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		if refused != nil {
 			return refused
 		}
+		if l.Same(cur) {
+			return nil // held, and not due for renewal: nothing to write
+		}
 		_, err := tx.Exec(ctx, s.q.leaseSet, name, holder, int64(l.Token), l.Expires)
 		return err
 	})
