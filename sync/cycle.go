@@ -44,7 +44,8 @@ type cycle struct {
 	// writeEvents audit the writes: emitted even if the cycle's commit
 	// fails, since the writes happened.
 	writeEvents eventLog
-	emitted     int // events already emitted (those committed before the writes)
+	written     []*write // the writes that succeeded
+	emitted     int      // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).
 	remerging map[string][]DeadLetter
@@ -510,8 +511,14 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 // to ten batches of pending ones), and their stored states.
 func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, error) {
 	e := c.e
+	echoes := e.echoes.take(e.out.head)
 	keys := make([]string, 0, len(c.obs))
-	for k := range c.obs {
+	skipped := map[string]bool{}
+	for k, obs := range c.obs {
+		if c.remerging[k] == nil && isEcho(echoes, k, obs) {
+			skipped[k] = true // see echo.go
+			continue
+		}
 		keys = append(keys, k)
 	}
 	pending, err := e.store.Pending(ctx, 10*maxBatch(e.systems))
@@ -519,10 +526,12 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 		return nil, nil, fmt.Errorf("concord: listing pending records: %w", err)
 	}
 	for _, k := range pending {
-		if _, ok := c.obs[k]; !ok {
+		if _, ok := c.obs[k]; !ok || skipped[k] {
 			keys = append(keys, k)
+			delete(skipped, k)
 		}
 	}
+	c.report.Echoes = len(skipped)
 	slices.Sort(keys)
 	states, err := e.store.Load(ctx, keys)
 	if err != nil {
@@ -635,6 +644,9 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 		return fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
 	c.e.committed(b)
+	if !c.dry {
+		c.e.echoes.remember(c.written, c.e.out.head)
+	}
 	c.deliver(ctx, b.entries)
 	return nil
 }

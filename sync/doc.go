@@ -44,7 +44,11 @@
 //     first read of the version the write produced, or from the outbound
 //     transform) when another field changes later. The same record twice in
 //     one read keeps the later modification; the other is audited
-//     (read.superseded).
+//     (read.superseded). A report that is exactly what the cycle before
+//     wrote (same tag, every field the same in the system's shape) is
+//     recognised without loading the record's state, as long as nothing
+//     else committed since (Report.Echoes; echo.go); and a record whose
+//     state a cycle did not change is not encoded or committed again.
 //  3. Merge: an edit that descends from the canonical version wins; edits
 //     that are concurrent are a conflict, settled by the Resolver or held
 //     for a person (only that unit is held). The result's version is the

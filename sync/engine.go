@@ -37,7 +37,8 @@ type Engine struct {
 	metrics   *metrics
 	alerting  alerting
 	audit     audit.Sink
-	sinkless  bool // no Config.Audit: the audit log is kept, nothing is delivered
+	echoes    echoes // the last cycle's writes, to recognise their echoes (echo.go)
+	sinkless  bool   // no Config.Audit: the audit log is kept, nothing is delivered
 	log       *slog.Logger
 	now       func() time.Time
 

@@ -146,6 +146,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				continue
 			}
 			c.report.Systems[s.id].Writes++
+			c.written = append(c.written, w)
 			c.writeSucceeded(w.st, s)
 			c.synced(w.st, s, w.rt, w.native, w.result)
 			c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
@@ -232,6 +233,11 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		rt[name] = h
 	}
 	if len(set) == 0 && !create {
+		// It holds every canonical value already (its own edit won):
+		// in sync without a write, which ends a run of failures.
+		if view.Attempts > 0 && !view.Parked {
+			c.writeSucceeded(st, s)
+		}
 		c.synced(st, s, rt, nil, connector.Result{})
 		return nil, nil
 	}

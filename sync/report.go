@@ -18,6 +18,10 @@ type Report struct {
 	Systems map[concord.SystemID]*SystemReport
 	// Records is the number of records merged.
 	Records int
+	// Echoes is the number of records read back exactly as the cycle
+	// before wrote them, recognised without loading their state (not
+	// counted in Records).
+	Echoes int
 	// Failures lists what did not succeed, per record where it applies.
 	Failures []Failure
 }

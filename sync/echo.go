@@ -1,0 +1,88 @@
+package sync
+
+import (
+	"maps"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+)
+
+// Echo recognition without loading the state.
+//
+// After a cycle writes a record to a system, the next read of that system
+// usually returns the record exactly as written: an echo. Merging it
+// decodes the record's state to find that nothing changed (merge.go, the
+// same-tag path of detect: the view's tag and notation are those reported).
+// The engine remembers, for the writes of its last committed cycle only,
+// what each target's view became (its tag and the hash of every field in
+// the target's shape), and the next cycle recognises a report that matches
+// it exactly without loading, merging or committing the record.
+//
+// The memory is valid for one cycle, and only if nothing else committed
+// events since: the audit log's head loaded at the cycle's start must be
+// the head of this engine's own last commit (another instance's merge or
+// write moves it). A report that differs in anything (tag, a field, a
+// field's value, a delete) is merged as always, and so is every record that
+// is pending, merged again from a dead letter, or read from a system more
+// than once.
+
+// echoKey names a record in a system.
+type echoKey struct {
+	key string
+	sys concord.SystemID
+}
+
+// echoView is what a system's view of a record became when a write to it
+// was committed.
+type echoView struct {
+	tag    string
+	native map[string]uint64
+}
+
+// echoes is the engine's memory of its last committed cycle's writes.
+type echoes struct {
+	views map[echoKey]echoView
+	head  audit.Head // the audit head after that commit
+}
+
+// remember replaces the memory with the successful writes of a committed
+// cycle, committed with the audit head head.
+func (m *echoes) remember(written []*write, head audit.Head) {
+	m.views, m.head = nil, head
+	for _, w := range written {
+		v := w.st.Systems[w.sys.id]
+		if v == nil || v.Tag == "" || v.Deleted || w.st.Deleted || w.st.Held() {
+			continue // only tagged, live records are recognised
+		}
+		if m.views == nil {
+			m.views = make(map[echoKey]echoView, len(written))
+		}
+		m.views[echoKey{w.st.Key, w.sys.id}] = echoView{tag: v.Tag, native: maps.Clone(v.Native)}
+	}
+}
+
+// take returns the memory for the cycle that starts with the audit head
+// head, and forgets it: nil if something else committed since.
+func (m *echoes) take(head audit.Head) map[echoKey]echoView {
+	views := m.views
+	m.views = nil
+	if head != m.head {
+		return nil
+	}
+	return views
+}
+
+// isEcho reports whether every observation of key is a report of exactly
+// what the engine's last write left in that system.
+func isEcho(views map[echoKey]echoView, key string, obs []*observation) bool {
+	if len(views) == 0 || len(obs) == 0 {
+		return false
+	}
+	for _, o := range obs {
+		v, ok := views[echoKey{key, o.sys.id}]
+		if !ok || o.rec.Deleted || o.rec.Tag != v.tag || len(o.corrected) > 0 || !maps.Equal(o.native, v.native) {
+			return false
+		}
+	}
+	return true
+}
