@@ -31,6 +31,8 @@ if [ -z "${RAW:-}" ]; then
 	run sync '^BenchmarkSuiteEditCycle$' -benchtime 3x
 	run sync '^BenchmarkSuiteScale$' -benchtime 5x
 	run sync '^BenchmarkSuiteFootprint$' -benchtime 20x
+	run sync '^BenchmarkSuiteDurableHeap$' -benchtime 5x
+	run sync '^BenchmarkCycleWithDeadLetters$' -benchtime 20x
 	if [ -n "${CONCORD_TEST_POSTGRES_DSN:-}" ]; then
 		run sync/store/pgstore '^BenchmarkCommit1000$'
 	else
@@ -86,10 +88,18 @@ END {
 	row("echo cycle (nothing changed) vs edit cycle", "BenchmarkSuiteEditCycle/case=echo/n=10000/impl=concord", "BenchmarkSuiteEditCycle/case=edit/n=10000/impl=concord", "≤ 0.20×")
 	row("k=1000 changes, memory store: N=10^5 vs N=10^4", "BenchmarkSuiteScale/store=memory/k=1000/n=100000", "BenchmarkSuiteScale/store=memory/k=1000/n=10000", "≈ 1×")
 	row("k=1000 changes, bbolt store: N=10^5 vs N=10^4", "BenchmarkSuiteScale/store=bolt/k=1000/n=100000", "BenchmarkSuiteScale/store=bolt/k=1000/n=10000", "≈ 1×")
-	metric("engine + memory store heap between cycles", "BenchmarkSuiteFootprint/n=10000/store=memory", "heap-B/record", "")
+	row("k=1000 changes, bbolt store: N=10^6 vs N=10^4", "BenchmarkSuiteScale/store=bolt/k=1000/n=1000000", "BenchmarkSuiteScale/store=bolt/k=1000/n=10000", "≤ 1.5×")
+	row("cycle over 10^4 dead letters vs none, memory", "BenchmarkCycleWithDeadLetters/store=memory/dead=10000", "BenchmarkCycleWithDeadLetters/store=memory/dead=0", "≈ 1×")
+	row("cycle over 10^4 dead letters vs none, bbolt", "BenchmarkCycleWithDeadLetters/store=bolt/dead=10000", "BenchmarkCycleWithDeadLetters/store=bolt/dead=0", "≈ 1×")
+	metric("engine + memory store heap between cycles, per record", "BenchmarkSuiteFootprint/n=10000/store=memory", "heap-B/record", "")
+	metric("of which the audit log the memory store keeps", "BenchmarkSuiteFootprint/n=10000/store=memory", "audit-B/record", "")
 	metric("one fake system heap (for scale)", "BenchmarkSuiteFootprint/n=10000/store=memory", "fake-heap-B/record", "")
+	metric("engine + bbolt store heap, N=10^3", "BenchmarkSuiteDurableHeap/n=1000/store=bbolt", "heap-B", "independent of N")
+	metric("engine + bbolt store heap, N=10^4", "BenchmarkSuiteDurableHeap/n=10000/store=bbolt", "heap-B", "independent of N")
 	metric("encoded state per record", "BenchmarkSuiteFootprint/n=10000/store=memory", "enc-B/record", "")
 	metric("encoded state per field", "BenchmarkSuiteFootprint/n=10000/store=memory", "enc-B/field", "")
+	metric("encoded metadata per record (less the values)", "BenchmarkSuiteFootprint/n=10000/store=memory", "meta-B/record", "≤ 24 B/field + 64 B")
+	metric("encoded metadata per field", "BenchmarkSuiteFootprint/n=10000/store=memory", "meta-B/field", "")
 	row("PostgreSQL store, commit 1,000 states (vs raw pgx)", "BenchmarkCommit1000/store", "BenchmarkCommit1000/raw-pgx", "")
 	row("peer: disjoint edits, 1,000 records (vs automerge merge)", "BenchmarkPeer/case=disjoint/impl=concord", "BenchmarkPeer/case=disjoint/impl=automerge", "")
 	row("peer: same edits, 1,000 records (vs automerge merge)", "BenchmarkPeer/case=same/impl=concord", "BenchmarkPeer/case=same/impl=automerge", "")
