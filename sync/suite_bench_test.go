@@ -316,13 +316,23 @@ func heapAfterGC() uint64 {
 func BenchmarkSuiteFootprint(b *testing.B) {
 	const n = 10_000
 	ctx := context.Background()
+	// The heap: the live heap with a synced engine and store, less the
+	// live heap once they are dropped (the fakes stay), on a rig of its
+	// own (a benchmark function may run more than once).
 	h0 := heapAfterGC()
-	mem := store.NewMemory()
-	r := newSuiteRig(b, mem)
+	r := newSuiteRig(b, store.NewMemory())
 	suiteFill(r.a, n)
 	h1 := heapAfterGC() // one fake's records
 	r.settle(b)
 	oneFake := float64(h1) - float64(h0)
+	with := heapAfterGC()
+	r.e, r.st = nil, nil
+	engine := float64(with) - float64(heapAfterGC())
+
+	mem := store.NewMemory()
+	r = newSuiteRig(b, mem)
+	suiteFill(r.a, n)
+	r.settle(b)
 
 	var encoded, meta, states int
 	after := ""
@@ -380,12 +390,6 @@ func BenchmarkSuiteFootprint(b *testing.B) {
 				b.Fatalf("idle cycle wrote %d+%d records", toZ, toA)
 			}
 		}
-		b.StopTimer()
-		// The engine's and the store's heap: the live heap less the
-		// live heap once they are dropped (the fakes stay).
-		with := heapAfterGC()
-		r.e, r.st, mem = nil, nil, nil
-		engine := float64(with) - float64(heapAfterGC())
 		b.ReportMetric(engine/n, "heap-B/record")
 		b.ReportMetric(float64(logged)/n, "audit-B/record")
 		b.ReportMetric(oneFake/n, "fake-heap-B/record")

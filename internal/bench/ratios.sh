@@ -29,7 +29,10 @@ if [ -z "${RAW:-}" ]; then
 	run sync '^BenchmarkMerge$'
 	run sync '^BenchmarkSuiteInitialSync$' -benchtime 3x
 	run sync '^BenchmarkSuiteEditCycle$' -benchtime 3x
-	run sync '^BenchmarkSuiteScale$' -benchtime 5x
+	# One process per store: the memory rigs (kept across -count runs)
+	# and the bbolt setups together outgrow a 24 GB machine.
+	run sync '^BenchmarkSuiteScale$/store=memory' -benchtime 5x
+	run sync '^BenchmarkSuiteScale$/store=bolt' -benchtime 5x
 	run sync '^BenchmarkSuiteFootprint$' -benchtime 20x
 	run sync '^BenchmarkSuiteDurableHeap$' -benchtime 5x
 	run sync '^BenchmarkCycleWithDeadLetters$' -benchtime 20x
