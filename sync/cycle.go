@@ -511,7 +511,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 // to ten batches of pending ones), and their stored states.
 func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, error) {
 	e := c.e
-	echoes := e.echoes.take(e.out.head)
+	echoes := e.echoes.take(e.out.head, !c.dry) // a dry run leaves the memory to the next cycle
 	keys := make([]string, 0, len(c.obs))
 	skipped := map[string]bool{}
 	for k, obs := range c.obs {
@@ -628,7 +628,9 @@ func touched(states []*state.Record) []*state.Record {
 // becomes of the commit: at least once), then commits the states, the
 // cursors and the dead letters in one atomic commit.
 func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
-	c.writeEvents.each(func(ev *audit.Event) { c.events.add(*ev) })
+	for _, p := range c.writeEvents.parts(0) {
+		c.events.add(p...)
+	}
 	if c.e.anomalies != nil {
 		c.values = c.e.anomalies.values(c.values)
 	}

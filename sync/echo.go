@@ -62,10 +62,13 @@ func (m *echoes) remember(written []*write, head audit.Head) {
 }
 
 // take returns the memory for the cycle that starts with the audit head
-// head, and forgets it: nil if something else committed since.
-func (m *echoes) take(head audit.Head) map[echoKey]echoView {
+// head (nil if something else committed since), and forgets it if the
+// cycle consumes it.
+func (m *echoes) take(head audit.Head, consume bool) map[echoKey]echoView {
 	views := m.views
-	m.views = nil
+	if consume {
+		m.views = nil
+	}
 	if head != m.head {
 		return nil
 	}

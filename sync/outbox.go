@@ -81,17 +81,13 @@ func (e *Engine) loadAudit(ctx context.Context) error {
 // (after any entries b has already), and the delivered mark if it moved.
 // Nothing changes in e until the commit succeeds ([Engine.committed]).
 func (e *Engine) stage(b *batch, events []audit.Event) error {
-	head := e.out.head
-	if b.staged {
-		head = b.head
-	}
 	for i := range events {
 		e.sens.redactEvent(&events[i]) // the one point every event passes
 	}
-	if b.chain == nil || b.chain.Head() != head {
-		b.chain = audit.NewChain(head)
+	if b.chain == nil {
+		b.chain = audit.NewChain(e.out.head)
 	}
-	ch := b.chain // one per batch: its scratch space serves every part
+	ch := b.chain // one per batch: its head follows b's entries, its scratch space serves every part
 	out, stored, err := ch.AppendEncoded(events...)
 	if err != nil {
 		// A value JSON cannot carry: keep that event, without its
@@ -114,7 +110,6 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 		for i, en := range out {
 			b.Audit = append(b.Audit, store.AuditEntry{Seq: en.Seq, Data: stored[i]})
 		}
-		b.head, b.staged = ch.Head(), true
 		if !e.sinkless {
 			b.entries = append(b.entries, out)
 		}
@@ -135,7 +130,7 @@ func (e *Engine) stageLog(b *batch, l *eventLog, i int) error {
 			return err
 		}
 	}
-	if !b.staged || e.out.delivered > e.out.stored {
+	if b.chain == nil || e.out.delivered > e.out.stored {
 		return e.stage(b, nil) // the delivered mark
 	}
 	return nil
@@ -143,8 +138,8 @@ func (e *Engine) stageLog(b *batch, l *eventLog, i int) error {
 
 // committed records that b was committed.
 func (e *Engine) committed(b *batch) {
-	if b.staged {
-		e.out.head = b.head
+	if b.chain != nil {
+		e.out.head = b.chain.Head()
 	}
 	if v, ok := b.Values[deliveredValue]; ok {
 		e.out.stored = binary.BigEndian.Uint64(v)

@@ -115,12 +115,11 @@ type batch struct {
 	States            []*state.Record
 	DeadLetters       []DeadLetter
 	RemoveDeadLetters []uint64
-	// Audit holds the encoded audit log entries (Engine.stage); head is
-	// the last of them (staged: there is one), and entries the same
-	// entries decoded, in parts, kept only when a sink will take them.
+	// Audit holds the encoded audit log entries (Engine.stage); chain
+	// made them (nil: none staged), its head the last of them; entries
+	// are the same entries decoded, in parts, kept only when a sink will
+	// take them.
 	Audit   []store.AuditEntry
-	head    audit.Head
-	staged  bool
 	chain   *audit.Chain
 	entries [][]audit.Entry
 }
