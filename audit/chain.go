@@ -114,7 +114,7 @@ var ErrSeqOverflow = errors.New("audit: chain sequence number would overflow")
 // The entries' EventJSON share one allocation (each capped at its own
 // end); do not modify them.
 func (c *Chain) Append(events ...Event) ([]Entry, error) {
-	entries, _, head, err := c.builder().build(c.head, events, false)
+	entries, _, head, err := c.builder().build(c.head, events, false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -133,12 +133,26 @@ func (c *Chain) Append(events ...Event) ([]Entry, error) {
 // Each entry's EventJSON is a part of its stored form, and all of them
 // share one allocation (each capped at its own end); do not modify them.
 func (c *Chain) AppendEncoded(events ...Event) (entries []Entry, stored [][]byte, err error) {
-	entries, stored, head, err := c.builder().build(c.head, events, true)
+	entries, stored, head, err := c.builder().build(c.head, events, true, true)
 	if err != nil {
 		return nil, nil, err
 	}
 	c.head = head
 	return entries, stored, nil
+}
+
+// AppendStored is [Chain.AppendEncoded] for a caller that needs only the
+// stored forms, such as an outbox with no sink to deliver entries to: it
+// builds no [Entry] values. stored[i] is the entry with Seq h+1+i, where
+// h is the Seq of the chain's head before the call. Errors are those of
+// [Chain.Append], and on error the chain is left as it was.
+func (c *Chain) AppendStored(events ...Event) (stored [][]byte, err error) {
+	_, stored, head, err := c.builder().build(c.head, events, true, false)
+	if err != nil {
+		return nil, err
+	}
+	c.head = head
+	return stored, nil
 }
 
 // builder returns c's builder, with the scratch space of the calls before
@@ -171,7 +185,8 @@ const hashPart = 64 + len(`","event":`)
 
 // build encodes events and links them from head. With stored, the buffer
 // holds each entry's stored form (EncodeEntry's bytes) around its event.
-func (cb *chainBuilder) build(head Head, events []Event, stored bool) ([]Entry, [][]byte, Head, error) {
+// Without want, no entries are returned (only the stored forms).
+func (cb *chainBuilder) build(head Head, events []Event, stored, want bool) ([]Entry, [][]byte, Head, error) {
 	if uint64(len(events)) > math.MaxUint64-head.Seq {
 		return nil, nil, head, ErrSeqOverflow
 	}
@@ -184,9 +199,16 @@ func (cb *chainBuilder) build(head Head, events []Event, stored bool) ([]Entry, 
 		}
 		cb.ends = ends[:0]
 	}()
-	entries := make([]Entry, len(events))
+	var entries []Entry
+	if want {
+		entries = make([]Entry, len(events))
+	}
 	for i := range events {
-		e := &entries[i]
+		var scratch Entry
+		e := &scratch
+		if want {
+			e = &entries[i]
+		}
 		e.Seq, e.Prev = head.Seq+1, head.Hash
 		line, start := len(buf), len(buf)
 		var err error
@@ -203,8 +225,10 @@ func (cb *chainBuilder) build(head Head, events []Event, stored bool) ([]Entry, 
 		}
 		e.Hash = head.Hash
 		ends = append(ends, line, start, len(buf))
-		e.Event = events[i]
-		e.Event.Seq = e.Seq
+		if want {
+			e.Event = events[i]
+			e.Event.Seq = e.Seq
+		}
 	}
 	out := make([]byte, len(buf))
 	copy(out, buf)
@@ -212,13 +236,15 @@ func (cb *chainBuilder) build(head Head, events []Event, stored bool) ([]Entry, 
 	if stored {
 		lines = make([][]byte, len(events))
 	}
-	for i := range entries {
+	for i := range events {
 		line, start, end := ends[3*i], ends[3*i+1], ends[3*i+2]
 		if stored {
 			lines[i] = out[line:end:end]
 			end-- // the closing brace of the line
 		}
-		entries[i].EventJSON = out[start:end:end]
+		if want {
+			entries[i].EventJSON = out[start:end:end]
+		}
 	}
 	return entries, lines, head, nil
 }

@@ -634,7 +634,7 @@ func TestAppendEncoded(t *testing.T) {
 		}
 	}
 	head := Head{Seq: 41, Hash: [32]byte{9}}
-	a, b := NewChain(head), NewChain(head)
+	a, b, c := NewChain(head), NewChain(head), NewChain(head)
 	for _, batch := range [][]Event{events[:1], events[1:100], events[100:]} {
 		entries, err := a.Append(batch...)
 		if err != nil {
@@ -644,8 +644,20 @@ func TestAppendEncoded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(entries) != len(batch) || len(entries2) != len(batch) || len(stored) != len(batch) {
-			t.Fatalf("lengths %d, %d, %d for %d events", len(entries), len(entries2), len(stored), len(batch))
+		only, err := c.AppendStored(batch...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != len(batch) || len(entries2) != len(batch) || len(stored) != len(batch) || len(only) != len(batch) {
+			t.Fatalf("lengths %d, %d, %d, %d for %d events", len(entries), len(entries2), len(stored), len(only), len(batch))
+		}
+		for i := range only {
+			if !bytes.Equal(only[i], stored[i]) || cap(only[i]) != len(only[i]) {
+				t.Fatalf("entry %d: AppendStored\n%s\nwant %s", entries[i].Seq, only[i], stored[i])
+			}
+		}
+		if c.Head() != b.Head() {
+			t.Fatalf("AppendStored head %v, AppendEncoded head %v", c.Head(), b.Head())
 		}
 		for i := range entries {
 			e, e2 := entries[i], entries2[i]
@@ -685,6 +697,9 @@ func TestAppendEncoded(t *testing.T) {
 	}
 	if b.Head() != a.Head() {
 		t.Fatal("a failed AppendEncoded moved the head")
+	}
+	if stored, err := c.AppendStored(typicalEvent(), bad); err == nil || stored != nil || c.Head() != a.Head() {
+		t.Fatalf("AppendStored of a NaN: %v, head moved: %v", err, c.Head() != a.Head())
 	}
 	full := NewChain(Head{Seq: math.MaxUint64 - 1})
 	if _, _, err := full.AppendEncoded(typicalEvent(), typicalEvent()); !errors.Is(err, ErrSeqOverflow) {

@@ -555,7 +555,7 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 			st = &state.Record{Key: k, Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
 			st.Touched = true
 		}
-		m.events = m.events[:0] // the record's events
+		m.events = c.events.open() // the record's events, built in the log's space
 		if err := m.mergeRecord(ctx, st, c.obs[k]); err != nil {
 			m.events = m.events[:0]
 			c.failMerge(k, err)
@@ -583,8 +583,8 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 		c.events.add(m.events...)
 		merged = append(merged, st)
 	}
-	clear(m.events) // let the scratch space hold on to no values
-	m.events = m.events[:0]
+	m.events = nil // the log's space: the next user starts afresh
+	c.events.close()
 	c.report.Records = len(merged)
 	return merged
 }

@@ -17,13 +17,51 @@ const eventChunk = 512
 type eventLog struct {
 	chunks [][]audit.Event
 	n      int
+	opened bool // open's space may be in use: add does not copy into it
 }
+
+// minOpen is the least room [eventLog.open] offers: a record's events
+// (two per field it changes) mostly fit, so they are built in place.
+const minOpen = 64
+
+// open returns the free space at the end of the log's last chunk, as an
+// empty slice to append a record's events to: passed to add, they join the
+// log without being copied (376-byte structs, hundreds of thousands per
+// initial sync). Appending past its capacity moves them elsewhere, and add
+// copies them then. Until add, they are not in the log; the next open
+// offers the same space again.
+func (l *eventLog) open() []audit.Event {
+	k := len(l.chunks) - 1
+	if k < 0 || cap(l.chunks[k])-len(l.chunks[k]) < minOpen {
+		l.chunks = append(l.chunks, make([]audit.Event, 0, eventChunk))
+		k++
+	}
+	ch := l.chunks[k]
+	l.opened = true
+	return ch[len(ch):len(ch):cap(ch)]
+}
+
+// close ends the use of open's space without adding anything.
+func (l *eventLog) close() { l.opened = false }
 
 // add appends events to the log.
 func (l *eventLog) add(evs ...audit.Event) {
+	if k := len(l.chunks) - 1; k >= 0 && len(evs) > 0 {
+		ch := l.chunks[k]
+		if free := ch[len(ch):cap(ch)]; len(free) >= len(evs) && &free[0] == &evs[0] {
+			// Built in place by way of open: already there.
+			l.chunks[k] = ch[:len(ch)+len(evs)]
+			l.n += len(evs)
+			l.opened = false
+			return
+		}
+	}
 	for len(evs) > 0 {
 		k := len(l.chunks) - 1
-		if k < 0 || len(l.chunks[k]) == cap(l.chunks[k]) {
+		if k < 0 || len(l.chunks[k]) == cap(l.chunks[k]) || l.opened {
+			// Events added while open's space is being built in go
+			// to a chunk of their own, never over that space.
+			l.opened = false
 			l.chunks = append(l.chunks, make([]audit.Event, 0, eventChunk))
 			k++
 		}

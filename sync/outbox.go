@@ -88,7 +88,15 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 		b.chain = audit.NewChain(e.out.head)
 	}
 	ch := b.chain // one per batch: its head follows b's entries, its scratch space serves every part
-	out, stored, err := ch.AppendEncoded(events...)
+	first := ch.Head().Seq + 1
+	var out []audit.Entry
+	var stored [][]byte
+	var err error
+	if e.sinkless {
+		stored, err = ch.AppendStored(events...) // no entries to deliver: none built
+	} else {
+		out, stored, err = ch.AppendEncoded(events...)
+	}
 	if err != nil {
 		// A value JSON cannot carry: keep that event, without its
 		// values, rather than stall the commit.
@@ -105,10 +113,10 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 			out, stored = append(out, entries...), append(stored, data...)
 		}
 	}
-	if len(out) > 0 {
-		b.Audit = slices.Grow(b.Audit, len(out))
-		for i, en := range out {
-			b.Audit = append(b.Audit, store.AuditEntry{Seq: en.Seq, Data: stored[i]})
+	if len(stored) > 0 {
+		b.Audit = slices.Grow(b.Audit, len(stored))
+		for i, data := range stored {
+			b.Audit = append(b.Audit, store.AuditEntry{Seq: first + uint64(i), Data: data})
 		}
 		if !e.sinkless {
 			b.entries = append(b.entries, out)

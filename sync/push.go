@@ -194,8 +194,12 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	create := !view.Seen || view.Deleted
 	affected := c.affected(ctx, st, s, view, create)
-	set := map[string]concord.Value{}
-	native := map[string]uint64{}
+	size := len(desired.Fields)
+	if affected != nil {
+		size = len(affected)
+	}
+	set := make(map[string]concord.Value, size)
+	native := make(map[string]uint64, size)
 	for f, v := range desired.Fields {
 		if affected != nil && !affected[f] {
 			continue // from units the system already holds: leave its notation alone
@@ -251,12 +255,23 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	// Remember the attempt until the system confirms or supersedes it:
 	// if the reply is lost, what the system reports later is this write.
-	sent := map[string]state.Copy{}
-	for name, u := range st.Units {
+	toSend := func(name string, u *state.Unit) bool {
 		if u.Hold != nil {
-			continue
+			return false
 		}
-		if h, ok := view.Units[name]; !create && ok && h.Version.Compare(u.Version) == concord.Equal {
+		h, ok := view.Units[name]
+		return create || !ok || h.Version.Compare(u.Version) != concord.Equal
+	}
+	n := 0
+	for name, u := range st.Units {
+		if toSend(name, u) {
+			n++
+		}
+	}
+	sent := make(map[string]state.Copy, n)
+	view.ReserveSent(n)
+	for name, u := range st.Units {
+		if !toSend(name, u) {
 			continue
 		}
 		h := state.Copy{Hash: rt[name], Version: u.Version}

@@ -139,6 +139,14 @@ func (v *View) AddSent(u string, h Copy) {
 	v.Sent[u] = append(l, h)
 }
 
+// ReserveSent makes room for attempts at n units, so that recording them
+// one by one does not grow the map step by step.
+func (v *View) ReserveSent(n int) {
+	if v.Sent == nil {
+		v.Sent = make(map[string][]Copy, n)
+	}
+}
+
 // Unsend forgets attempts that the system answered were not applied.
 func (v *View) Unsend(sent map[string]Copy) {
 	for u, h := range sent {

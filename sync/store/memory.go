@@ -446,11 +446,29 @@ func (s *Memory) Commit(ctx context.Context, c *Commit) error {
 			s.values[name] = cloneBytes(v)
 		}
 	}
-	for _, e := range c.Audit {
-		s.audit = append(s.audit, cloneEntry(e))
-	}
+	s.appendAudit(c.Audit)
 	s.addKeys(added)
 	return nil
+}
+
+// appendAudit appends copies of entries to the log: their bytes in one
+// allocation (entries are never changed or removed, so none of them keeps
+// another's bytes alive for longer than its own).
+func (s *Memory) appendAudit(entries []AuditEntry) {
+	n := 0
+	for _, e := range entries {
+		n += len(e.Data)
+	}
+	buf := make([]byte, 0, n)
+	s.audit = slices.Grow(s.audit, len(entries))
+	for _, e := range entries {
+		if e.Data != nil {
+			start := len(buf)
+			buf = append(buf, e.Data...)
+			e.Data = buf[start:len(buf):len(buf)]
+		}
+		s.audit = append(s.audit, e)
+	}
 }
 
 // addKeys merges new keys (not stored yet; a key may repeat) into the
