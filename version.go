@@ -246,6 +246,35 @@ func (v Version) Inc(a Actor) (Version, error) {
 	return Version{dots: out}, nil
 }
 
+// WithDot returns v joined with the single dot d (v.Join of the version
+// {d}), in one allocation, or none when v already has d's counter or a
+// higher one for d's actor. A zero counter leaves v as it is. It fails
+// with [ErrVersionFull] if d's actor is new and v already names
+// [MaxDots] actors.
+func (v Version) WithDot(d Dot) (Version, error) {
+	i := search(v.dots, d.Actor)
+	if i < len(v.dots) && v.dots[i].Actor == d.Actor {
+		if v.dots[i].Counter >= d.Counter {
+			return v, nil
+		}
+		out := make([]Dot, len(v.dots))
+		copy(out, v.dots)
+		out[i].Counter = d.Counter
+		return Version{dots: out}, nil
+	}
+	if d.Counter == 0 {
+		return v, nil
+	}
+	if len(v.dots) >= MaxDots {
+		return v, fmt.Errorf("%w: adding actor %d to %v", ErrVersionFull, d.Actor, v)
+	}
+	out := make([]Dot, len(v.dots)+1)
+	copy(out, v.dots[:i])
+	out[i] = d
+	copy(out[i+1:], v.dots[i:])
+	return Version{dots: out}, nil
+}
+
 // String formats v as {actor:counter,...}, for logs and tests.
 func (v Version) String() string {
 	var sb strings.Builder

@@ -85,6 +85,38 @@ func TestVersionJoinLaws(t *testing.T) {
 	})
 }
 
+// TestVersionWithDotIsJoin: WithDot is Join with a one-dot version, and
+// refuses a new actor past MaxDots as Inc does.
+func TestVersionWithDotIsJoin(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := genVersion(t, "a")
+		d := concord.Dot{Actor: concord.Actor(rapid.IntRange(1, 9).Draw(t, "actor")), Counter: rapid.Uint64Range(0, 12).Draw(t, "counter")}
+		before := a.String()
+		got, err := a.WithDot(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, _ := concord.NewVersion(d)
+		if want := a.Join(one); got.Compare(want) != concord.Equal || got.String() != want.String() {
+			t.Fatalf("%v.WithDot(%v) = %v, want %v", a, d, got, want)
+		}
+		if a.String() != before {
+			t.Fatalf("WithDot changed its receiver")
+		}
+	})
+	var dots []concord.Dot
+	for i := range concord.MaxDots {
+		dots = append(dots, concord.Dot{Actor: concord.Actor(i + 1), Counter: 1})
+	}
+	full := concord.MustVersion(dots...)
+	if _, err := full.WithDot(concord.Dot{Actor: concord.MaxDots + 1, Counter: 1}); !errors.Is(err, concord.ErrVersionFull) {
+		t.Fatalf("WithDot past MaxDots: %v", err)
+	}
+	if v, err := full.WithDot(concord.Dot{Actor: 1, Counter: 5}); err != nil || v.Get(1) != 5 || full.Get(1) != 1 {
+		t.Fatalf("WithDot of a known actor on a full version: %v, %v (receiver %v)", v, err, full)
+	}
+}
+
 func TestVersionIncIsStrictlyAfter(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		a := genVersion(t, "a")

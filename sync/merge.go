@@ -147,7 +147,8 @@ type merger struct {
 	buf    []byte
 
 	recordCtx concord.Version         // see mergeRecord
-	dots      map[*observation]uint64 // each observation's dot; see editVersion
+	dots      map[*observation]obsDot // each observation's dot; see editVersion
+	unitSlab  []state.Unit            // the rest of newUnit's slab
 	obs       []*observation          // the record's observations being merged
 	// current caches each unit's canonical values for the record being
 	// merged: the audit events, the history and the conflicts share one
@@ -893,11 +894,14 @@ func withDot(v concord.Version, a concord.Actor, c uint64) (concord.Version, err
 	if v.Len() >= concord.MaxDots && v.Get(a) == 0 {
 		return concord.Version{}, concord.ErrVersionFull
 	}
-	d, err := concord.NewVersion(concord.Dot{Actor: a, Counter: c})
-	if err != nil {
-		return concord.Version{}, err
-	}
-	return v.Join(d), nil
+	return v.WithDot(concord.Dot{Actor: a, Counter: c})
+}
+
+// obsDot is an observation's dot, and the version of just that dot (the
+// version of every unit it creates, shared: versions are immutable).
+type obsDot struct {
+	counter uint64
+	alone   concord.Version
 }
 
 // editVersion returns the version of an edit by o's system of a unit it held
@@ -906,15 +910,28 @@ func withDot(v concord.Version, a concord.Actor, c uint64) (concord.Version, err
 // that system in the record (see nextDot), whatever order they are found in.
 func (m *merger) editVersion(st *state.Record, o *observation, base concord.Version) (concord.Version, error) {
 	a := o.sys.actor
-	c, ok := m.dots[o]
-	if !ok {
-		c = topDot(st, a) + 1
-		if m.dots == nil {
-			m.dots = map[*observation]uint64{}
-		}
-		m.dots[o] = c
+	d, known := m.dots[o]
+	if !known {
+		d.counter = topDot(st, a) + 1
 	}
-	return withDot(base, a, c)
+	var v concord.Version
+	var err error
+	switch {
+	case !base.IsZero():
+		v, err = withDot(base, a, d.counter)
+	case d.alone.IsZero():
+		v, err = withDot(base, a, d.counter)
+		d.alone, known = v, false
+	default:
+		v = d.alone
+	}
+	if !known {
+		if m.dots == nil {
+			m.dots = map[*observation]obsDot{}
+		}
+		m.dots[o] = d
+	}
+	return v, err
 }
 
 // topDot returns the highest counter of actor a in the record.
@@ -976,7 +993,7 @@ func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Va
 func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner concord.SystemID, rule resolve.Rule, from, to map[string]concord.Value, deleted bool) {
 	cu := st.Units[u]
 	if cu == nil {
-		cu = &state.Unit{}
+		cu = m.newUnit()
 		st.Units[u] = cu
 	} else {
 		cu.PrevVersion = cu.Version
@@ -1001,12 +1018,26 @@ func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner c
 	}
 }
 
+// unitSlabSize is how many units newUnit allocates at once.
+const unitSlabSize = 64
+
+// newUnit returns a zero unit, from a slab: one allocation per 64 units
+// instead of one each (a first sync creates one per field).
+func (m *merger) newUnit() *state.Unit {
+	if len(m.unitSlab) == 0 {
+		m.unitSlab = make([]state.Unit, unitSlabSize)
+	}
+	u := &m.unitSlab[0]
+	m.unitSlab = m.unitSlab[1:]
+	return u
+}
+
 // hold keeps the conflict c on unit u for a person.
 func (m *merger) hold(st *state.Record, u string, c resolve.Conflict, rule resolve.Rule, reason string) {
 	cu := st.Units[u]
 	if cu == nil {
 		// A unit first seen in conflict: it has no canonical value yet.
-		cu = &state.Unit{}
+		cu = m.newUnit()
 		st.Units[u] = cu
 	}
 	since := m.now()
@@ -1168,9 +1199,12 @@ func sameValues(fields []string, a, b map[string]concord.Value) bool {
 }
 
 func unitValues(fields []string, vals map[string]concord.Value) map[string]concord.Value {
-	out := make(map[string]concord.Value, len(fields))
+	var out map[string]concord.Value // nil if none: a unit not set yet (most of a first sync)
 	for _, f := range fields {
 		if v, ok := vals[f]; ok {
+			if out == nil {
+				out = make(map[string]concord.Value, len(fields))
+			}
 			out[f] = v
 		}
 	}

@@ -270,6 +270,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	sent := make(map[string]state.Copy, n)
 	view.ReserveSent(n)
+	spare := make([]state.Copy, n)
 	for name, u := range st.Units {
 		if !toSend(name, u) {
 			continue
@@ -278,7 +279,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if name == resolve.RecordUnit {
 			h.Hash = existHash(true)
 		}
-		view.AddSent(name, h)
+		view.AddSentFrom(name, h, &spare)
 		sent[name] = h
 	}
 	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent}, nil

@@ -139,6 +139,25 @@ func (v *View) AddSent(u string, h Copy) {
 	v.Sent[u] = append(l, h)
 }
 
+// AddSentFrom is AddSent that, for a unit with no attempt pending, takes
+// the list's room from spare (advancing it) instead of allocating: a
+// caller that records attempts at many units allocates their lists at
+// once. Lists from spare have room for one Copy only, so that appending
+// to one never writes into the next.
+func (v *View) AddSentFrom(u string, h Copy, spare *[]Copy) {
+	if len(v.Sent[u]) > 0 || len(*spare) == 0 {
+		v.AddSent(u, h)
+		return
+	}
+	if v.Sent == nil {
+		v.Sent = map[string][]Copy{}
+	}
+	l := (*spare)[:1:1]
+	*spare = (*spare)[1:]
+	l[0] = h
+	v.Sent[u] = l
+}
+
 // ReserveSent makes room for attempts at n units, so that recording them
 // one by one does not grow the map step by step.
 func (v *View) ReserveSent(n int) {
