@@ -146,6 +146,9 @@ func (v Version) Get(a Actor) uint64 {
 // Compare returns the causal order of v relative to w. It allocates nothing.
 func (v Version) Compare(w Version) Order {
 	a, b := v.dots, w.dots
+	if len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) {
+		return Equal // the same version (versions are immutable: copies share their dots)
+	}
 	vBigger, wBigger := false, false
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {

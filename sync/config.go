@@ -216,7 +216,8 @@ func New(cfg Config) (*Engine, error) {
 		if identityIn {
 			s.Inbound = transform.Identity
 		}
-		if s.Outbound == nil {
+		identityOut := s.Outbound == nil
+		if identityOut {
 			s.Outbound = transform.Identity
 		}
 		if s.BatchSize == 0 {
@@ -226,7 +227,7 @@ func New(cfg Config) (*Engine, error) {
 		if err != nil {
 			return nil, configErr("system %q: %v", s.ID, err)
 		}
-		sys := &system{System: s, id: s.ID, budget: newBudget(s.Rate, s.Burst), scope: scope, identityIn: identityIn}
+		sys := &system{System: s, id: s.ID, budget: newBudget(s.Rate, s.Burst), scope: scope, identityIn: identityIn, identityOut: identityOut}
 		e.systems = append(e.systems, sys)
 		e.byID[s.ID] = sys
 	}

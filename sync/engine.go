@@ -68,6 +68,10 @@ type system struct {
 	// identityIn: no inbound transform is configured, so a record read
 	// is its canonical record (validated once, not again after it).
 	identityIn bool
+	// identityOut: no outbound transform is configured, so the record
+	// written is the canonical one: its values were checked when they
+	// entered the engine, and the fields a unit affects are its own.
+	identityOut bool
 	// The connector's optional abilities (nil if it has not got them),
 	// guarded like the connector (guardConnector).
 	getter  connector.Getter

@@ -185,12 +185,15 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 			delete(input, f)
 		}
 	}
-	desired, err := s.Outbound.Transform(ctx, concord.Record{Key: st.Key, Fields: input})
-	if err != nil {
-		return nil, &concord.RecordError{System: s.id, Key: st.Key, Err: fmt.Errorf("outbound transform: %w", err)}
-	}
-	if err := desired.Validate(); err != nil {
-		return nil, withSystem(fmt.Errorf("after outbound transform: %w", err), s.id)
+	desired := concord.Record{Key: st.Key, Fields: input}
+	if !s.identityOut {
+		var err error
+		if desired, err = s.Outbound.Transform(ctx, desired); err != nil {
+			return nil, &concord.RecordError{System: s.id, Key: st.Key, Err: fmt.Errorf("outbound transform: %w", err)}
+		}
+		if err := desired.Validate(); err != nil {
+			return nil, withSystem(fmt.Errorf("after outbound transform: %w", err), s.id)
+		}
 	}
 	create := !view.Seen || view.Deleted
 	affected := c.affected(ctx, st, s, view, create)
@@ -215,9 +218,12 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	// What the system will report back, in canonical shape, once it holds
 	// desired: the hashes that recognise the echo.
-	back, err := s.Inbound.Transform(ctx, desired)
-	if err != nil {
-		return nil, &concord.RecordError{System: s.id, Key: st.Key, Err: fmt.Errorf("inbound transform of the outbound record: %w", err)}
+	back := desired
+	if !s.identityIn || !s.identityOut {
+		var err error
+		if back, err = s.Inbound.Transform(ctx, desired); err != nil {
+			return nil, &concord.RecordError{System: s.id, Key: st.Key, Err: fmt.Errorf("inbound transform of the outbound record: %w", err)}
+		}
 	}
 	if d := c.e.cfg.Dictionary; d != nil {
 		if err := outboundViolations(d.Validate(back), back); err != nil {
@@ -294,6 +300,24 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view *state.View, create bool) map[string]bool {
 	if create {
 		return nil
+	}
+	if s.identityOut {
+		// The fields of those units, as they are.
+		fields := map[string]bool{}
+		for name, u := range st.Units {
+			if name == resolve.RecordUnit || u.Hold != nil {
+				continue
+			}
+			if h, ok := view.Units[name]; ok && h.Version.Compare(u.Version) == concord.Equal {
+				continue
+			}
+			for _, f := range c.e.layout.fieldsOf(name) {
+				if _, ok := st.Fields[f]; ok {
+					fields[f] = true
+				}
+			}
+		}
+		return fields
 	}
 	part := map[string]concord.Value{}
 	for name, u := range st.Units {
