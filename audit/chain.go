@@ -170,14 +170,14 @@ func (c *Chain) builder() *chainBuilder {
 type chainBuilder struct {
 	owner *Chain // the chain whose scratch this is
 	enc   eventEncoder
-	buf   []byte // the batch's bytes, copied out at the end
-	ends  []int  // per entry: start of its line, of its event, end of its event
+	avg   int   // bytes per entry of the last call (bounded): the next call's estimate
+	ends  []int // per entry: start of its line, of its event, end of its event
 	hash  entryHasher
 }
 
-// maxKeptBuffer is the largest scratch buffer a chainBuilder keeps
-// between calls; a larger one (a very large batch) is left to the GC.
-const maxKeptBuffer = 1 << 20
+// maxAvg bounds the bytes per entry a chainBuilder expects from the
+// last call: one huge event does not make every later call allocate big.
+const maxAvg = 4096
 
 // hashPart is the length of the end of an entry's stored form before its
 // event, from the hash on: <64 hex digits>","event":
@@ -190,12 +190,15 @@ func (cb *chainBuilder) build(head Head, events []Event, stored, want bool) ([]E
 	if uint64(len(events)) > math.MaxUint64-head.Seq {
 		return nil, nil, head, ErrSeqOverflow
 	}
-	buf, ends := cb.buf[:0], cb.ends[:0]
+	// The bytes go to the caller as they are (no copy out of a scratch
+	// buffer): a buffer per call, sized from the last call's entries.
+	if cb.avg == 0 {
+		cb.avg = 512
+	}
+	buf, ends := make([]byte, 0, len(events)*cb.avg+cb.avg/2), cb.ends[:0]
 	defer func() {
-		if cap(buf) <= maxKeptBuffer {
-			cb.buf = buf[:0]
-		} else {
-			cb.buf = nil
+		if len(events) > 0 && len(buf) > 0 {
+			cb.avg = min(len(buf)/len(events)+16, maxAvg)
 		}
 		cb.ends = ends[:0]
 	}()
@@ -230,8 +233,7 @@ func (cb *chainBuilder) build(head Head, events []Event, stored, want bool) ([]E
 			e.Event.Seq = e.Seq
 		}
 	}
-	out := make([]byte, len(buf))
-	copy(out, buf)
+	out := buf
 	var lines [][]byte
 	if stored {
 		lines = make([][]byte, len(events))

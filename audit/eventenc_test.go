@@ -710,25 +710,22 @@ func TestAppendEncoded(t *testing.T) {
 	}
 }
 
-// TestChainScratchBounded: a batch past maxKeptBuffer does not stay in
-// the chain, a smaller one does, and reuse does not leak bytes from one
-// call into the next.
+// TestChainScratchBounded: after a huge event the chain does not expect
+// huge ones, calls never share bytes, and a call that outgrows the
+// estimate still encodes every event whole.
 func TestChainScratchBounded(t *testing.T) {
 	c := NewChain(Head{})
 	big := typicalEvent()
-	big.Reason = strings.Repeat("r", maxKeptBuffer)
+	big.Reason = strings.Repeat("r", 1<<20)
 	if _, err := c.Append(big); err != nil {
 		t.Fatal(err)
 	}
-	if c.b.buf != nil {
-		t.Fatalf("kept a scratch buffer of %d bytes", cap(c.b.buf))
+	if c.b.avg > maxAvg {
+		t.Fatalf("expects %d bytes per entry after a huge one", c.b.avg)
 	}
 	first, err := c.Append(typicalEvent())
 	if err != nil {
 		t.Fatal(err)
-	}
-	if c.b.buf == nil {
-		t.Fatal("a small scratch buffer was not kept")
 	}
 	second, err := c.Append(typicalEvent())
 	if err != nil {
@@ -736,6 +733,24 @@ func TestChainScratchBounded(t *testing.T) {
 	}
 	if !bytes.Equal(first[0].EventJSON, second[0].EventJSON) || &first[0].EventJSON[0] == &second[0].EventJSON[0] {
 		t.Fatal("entries of two calls share their bytes or differ")
+	}
+	// An estimate too small for a call only costs growth: many large
+	// events after small ones come out whole.
+	var many []Event
+	for i := range 300 {
+		ev := typicalEvent()
+		ev.Reason = strings.Repeat(string(rune('a'+i%26)), 2000+i)
+		many = append(many, ev)
+	}
+	entries, err := c.Append(many...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, en := range entries {
+		want, _ := refEncodeEvent(&many[i])
+		if !bytes.Equal(en.EventJSON, want) {
+			t.Fatalf("entry %d after growth differs", i)
+		}
 	}
 }
 
