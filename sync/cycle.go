@@ -552,7 +552,12 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 	for _, k := range keys {
 		st := states[k]
 		if st == nil {
-			st = &state.Record{Key: k, Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
+			n := 0 // its fields: what the maps will hold
+			for _, o := range c.obs[k] {
+				n = max(n, len(o.rec.Fields))
+			}
+			st = &state.Record{Key: k, Fields: make(map[string]concord.Value, n), Units: make(map[string]*state.Unit, n+1),
+				Systems: make(map[concord.SystemID]*state.View, len(c.e.systems))}
 			st.Touched = true
 		}
 		m.events = c.events.open() // the record's events, built in the log's space

@@ -173,7 +173,11 @@ func (m *merger) currentValues(st *state.Record, u string) map[string]concord.Va
 func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*observation) error {
 	for _, s := range m.systems {
 		if st.Systems[s.id] == nil {
-			st.Systems[s.id] = &state.View{Units: map[string]state.Copy{}, Native: map[string]uint64{}}
+			n := len(st.Units) // what the view will hold: a unit per field
+			for _, o := range obs {
+				n = max(n, len(o.rec.Fields)+1)
+			}
+			st.Systems[s.id] = &state.View{Units: make(map[string]state.Copy, n), Native: make(map[string]uint64, n)}
 			st.Touched = true
 		}
 	}
@@ -542,7 +546,7 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 	view.Units[u] = state.Copy{Hash: h, Version: v}
 	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev, heldBefore: held.Version,
 		fresh: view.Deleted && !o.rec.Deleted})
-	ev := m.event(audit.EditObserved, st.Key, u)
+	ev := m.newEvent(audit.EditObserved, st.Key, u)
 	ev.System = o.sys.id
 	ev.Version = v
 	ev.Deleted = deleted
@@ -553,7 +557,6 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 		ev.From = m.currentValues(st, u)
 		ev.To = m.editValues(st, &m.edits[len(m.edits)-1])
 	}
-	m.events = append(m.events, ev)
 	return nil
 }
 
@@ -773,12 +776,11 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 			}
 		}
 	}
-	ev := m.event(audit.MergeDecided, st.Key, u)
+	ev := m.newEvent(audit.MergeDecided, st.Key, u)
 	ev.System, ev.Version, ev.Rule, ev.Reason, ev.Deleted = winner, v, rule, reason, deleted
 	if u != resolve.RecordUnit {
 		ev.Fields, ev.From, ev.To = fields, from, to
 	}
-	m.events = append(m.events, ev)
 	if changed && m.anomalies != nil && u != resolve.RecordUnit {
 		m.anomalies.learn(resolve.Change{Key: st.Key, Unit: u, Fields: fields, System: winner, From: from, To: to, Version: v})
 	}
@@ -1132,6 +1134,14 @@ func (m *merger) editValues(st *state.Record, e *edit) map[string]concord.Value 
 	}
 	e.vals = out
 	return out
+}
+
+// newEvent appends an event to the record's events and returns it, to
+// be filled in place (an event is a large struct: built where it stays).
+// It is valid until the next append.
+func (m *merger) newEvent(k audit.Kind, key, unit string) *audit.Event {
+	m.events = append(m.events, audit.Event{Time: m.now(), Kind: k, Cycle: m.cycle, Key: key, Unit: unit})
+	return &m.events[len(m.events)-1]
 }
 
 func (m *merger) event(k audit.Kind, key, unit string) audit.Event {
