@@ -133,6 +133,7 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 
 // stageLog stages the events of l from the i-th on (see [Engine.stage]).
 func (e *Engine) stageLog(b *batch, l *eventLog, i int) error {
+	b.Audit = slices.Grow(b.Audit, l.len()-i) // once, not part by part
 	for _, part := range l.parts(i) {
 		if err := e.stage(b, part); err != nil {
 			return err

@@ -460,7 +460,13 @@ func (s *Memory) appendAudit(entries []AuditEntry) {
 		n += len(e.Data)
 	}
 	buf := make([]byte, 0, n)
-	s.audit = slices.Grow(s.audit, len(entries))
+	if len(s.audit)+len(entries) > cap(s.audit) {
+		// Double: append's growth of a long slice (1.25x) copies the
+		// whole log over and over as it grows.
+		grown := make([]AuditEntry, len(s.audit), max(2*cap(s.audit), len(s.audit)+len(entries)))
+		copy(grown, s.audit)
+		s.audit = grown
+	}
 	for _, e := range entries {
 		if e.Data != nil {
 			start := len(buf)
