@@ -88,3 +88,38 @@ func ExampleCheckValueName() {
 	// "": true
 	// "a\x00b": true
 }
+
+// Dead letters are indexed by record key and by class: the engine asks
+// for those of the records a cycle reads, and for the failed merges it
+// retries, without listing every dead letter.
+func ExampleMemory_DeadLettersOf() {
+	ctx := context.Background()
+	s := store.NewMemory()
+	err := s.Commit(ctx, &store.Commit{DeadLetters: []store.DeadLetter{
+		{System: "crm", Key: "c1", Class: "invalid", Data: []byte("c1: email is not an address")},
+		{System: "erp", Key: "c2", Class: "merge", Data: []byte("c2: resolver failed")},
+		{System: "erp", Key: "c1", Class: "merge", Data: []byte("c1: resolver failed")},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	of, err := s.DeadLettersOf(ctx, []string{"c1", "c9", "c1"})
+	if err != nil {
+		panic(err)
+	}
+	for _, d := range of {
+		fmt.Printf("of c1: %d %s\n", d.ID, d.Data)
+	}
+	merges, err := s.DeadLettersOfClass(ctx, "merge")
+	if err != nil {
+		panic(err)
+	}
+	for _, d := range merges {
+		fmt.Printf("merge: %d %s\n", d.ID, d.Data)
+	}
+	// Output:
+	// of c1: 1 c1: email is not an address
+	// of c1: 3 c1: resolver failed
+	// merge: 2 c2: resolver failed
+	// merge: 3 c1: resolver failed
+}
