@@ -162,10 +162,16 @@ func (c Codec) DecodeState(b []byte) (*Record, error) {
 // decodeState decodes a state; with track, it also reports whether
 // re-encoding it would seal differently (see Reseal).
 func (c *Codec) decodeState(b []byte, track bool) (*Record, bool, error) {
+	return c.decodeStateWith(b, track, nil)
+}
+
+// decodeStateWith is decodeState, a format 6 state decoded with the
+// caches of dc (nil: of a pooled decoder).
+func (c *Codec) decodeStateWith(b []byte, track bool, dc *dec6Cache) (*Record, bool, error) {
 	d := decoder{b: b, c: *c, track: track}
 	d.header(magicState, CompactVersion)
 	if d.ver == CompactVersion {
-		st := d.stateCompact()
+		st := d.stateCompact(dc)
 		if err := d.finish(); err != nil {
 			return nil, false, err
 		}

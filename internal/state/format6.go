@@ -1,6 +1,9 @@
 package state
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
@@ -111,37 +114,90 @@ type tref struct {
 	loc  *time.Location // the decoder's, to share
 }
 
-// enc6 encodes a Record in format 6.
+// enc6 encodes a Record in format 6. Encoders are pooled: besides the
+// backing arrays of their tables, each keeps the name table of the last
+// record it encoded (see gather), which the records of one pipeline
+// almost always share.
 type enc6 struct {
 	encoder
-	names    []string // sorted, distinct
+	// names is the name table (sorted, distinct), index the index of
+	// each name in it and prefix the FNV-1a state after each name and a
+	// 0 byte: kept from record to record while the names are the same.
+	names  []string
+	index  map[string]int32
+	prefix []uint64
+
 	atoms    []string
 	versions []concord.Version
 	regs     [numSlots]tref
 	last     tref
-	idx      []int  // scratch: a name set
 	scratch  []byte // scratch: canonical encodings
-	fields   map[string]concord.Value
 	pred     []pred
-	prevView *View
+	// The record's content by name index: the canonical values and
+	// units, which of them exist, and the systems' views in order.
+	fieldVal []concord.Value
+	fieldSet bitset
+	unitOf   []*Unit
+	unitSet  bitset
+	extra    bitset // the names of Prev, Hold.Base and candidates' Values
+	views    []viewSlots
+	sys      []sysView
+	// Scratch: indices of a set (vidx: of a value set within a unit),
+	// and a value set's entries.
+	idx, vidx []int
+	kv        []kvEntry
 	// Backing arrays of the tables, enough for most records.
 	atomsArr    [8]string
 	versionsArr [8]concord.Version
-	idxArr      [64]int
 	scratchArr  [128]byte
-	predArr     [32]pred
-	unitArr     [32]*Unit
-	// unitOf holds the canonical unit of each name (nil if none).
-	unitOf []*Unit
-	// viewIdx holds, per view in order, the indices of the names of its
-	// Units and Native (nil: to compute), taken from arena.
-	viewIdx    [][2][]int
-	viewIdxArr [4][2][]int
-	arena      []int
-	arenaArr   [192]int
 	// values counts the bytes of the encodings of the canonical values.
 	values int
 }
+
+// bitset is a set of name indices.
+type bitset []uint64
+
+func (s bitset) add(i int)      { s[i>>6] |= 1 << (i & 63) }
+func (s bitset) has(i int) bool { return s[i>>6]&(1<<(i&63)) != 0 }
+
+// appendTo appends the indices of s, in increasing order, to dst.
+func (s bitset) appendTo(dst []int) []int {
+	for w, x := range s {
+		for x != 0 {
+			dst = append(dst, w<<6|bits.TrailingZeros64(x))
+			x &= x - 1
+		}
+	}
+	return dst
+}
+
+// viewSlots holds a view's maps by name index.
+type viewSlots struct {
+	v         *View
+	units     []Copy
+	unitSet   bitset
+	native    []uint64
+	nativeSet bitset
+	sent      [][]Copy
+	sentSet   bitset
+}
+
+// sysView is a system and its view.
+type sysView struct {
+	id concord.SystemID
+	v  *View
+}
+
+// kvEntry is an entry of a value set: a name index and its value.
+type kvEntry struct {
+	i int
+	v concord.Value
+}
+
+// maxCachedNames bounds the name table (and per-name scratch) an encoder
+// keeps in the pool: a record with more names is encoded as well, its
+// table dropped afterwards.
+const maxCachedNames = 1024
 
 // pred is the prediction of a field's hashes from its canonical value:
 // unit is the hash of a single-field unit of that name, native the hash of
@@ -160,12 +216,25 @@ func (c Codec) EncodedSize(st *Record) (total, values int, err error) {
 	return len(b), values, err
 }
 
+// errChanged is the error of a record whose maps changed while it was
+// encoded (by another goroutine: a caller's data race).
+var errChanged = errors.New("state: the record changed while it was encoded")
+
 // encodeCompact appends the format 6 encoding of st to b, and returns the
 // bytes of it that encode the canonical values.
 func (c Codec) encodeCompact(b []byte, st *Record) ([]byte, int, error) {
-	start := len(b)
 	e := enc6Pool.Get().(*enc6)
-	defer e.release()
+	defer func() {
+		e.release()
+		enc6Pool.Put(e)
+	}()
+	return e.encode(c, b, st)
+}
+
+// encode appends the format 6 encoding of st to b, sealed by c, and
+// returns the bytes of it that encode the canonical values.
+func (e *enc6) encode(c Codec, b []byte, st *Record) ([]byte, int, error) {
+	start := len(b)
 	e.reset(append(b, magicState[0], magicState[1], magicState[2], CompactVersion), c, st)
 	var flags byte
 	if st.Deleted {
@@ -176,190 +245,278 @@ func (c Codec) encodeCompact(b []byte, st *Record) ([]byte, int, error) {
 	e.uint(st.Rev)
 	e.time6(st.Diverged, slotMisc)
 
-	ids := sortedKeys(st.Systems)
-	e.names = e.nameTableOf(st, ids)
+	e.systems(st)
+	if !e.gather(st) {
+		e.buildNames(st)
+		if !e.gather(st) {
+			return e.b, 0, fmt.Errorf("%w (key %q)", errChanged, st.Key)
+		}
+	}
 	e.nameTable()
 
-	idx := members(e, st.Fields, e.idx)
-	e.set(idx)
-	for _, i := range idx {
+	e.idx = e.fieldSet.appendTo(e.idx[:0])
+	e.set(e.idx)
+	for _, i := range e.idx {
 		n := len(e.b)
-		e.field(e.names[i], st.Fields[e.names[i]])
+		e.field(e.names[i], e.fieldVal[i])
 		e.values += len(e.b) - n
 	}
 
-	units := members(e, st.Units, nil)
-	e.set(units)
-	if len(e.names) <= len(e.unitArr) {
-		e.unitOf = e.unitArr[:len(e.names)]
-		clear(e.unitOf)
-	} else {
-		e.unitOf = make([]*Unit, len(e.names))
-	}
+	e.idx = e.unitSet.appendTo(e.idx[:0])
+	e.set(e.idx)
 	prev := &Unit{}
-	for _, i := range units {
-		u := st.Units[e.names[i]]
-		e.unitOf[i] = u
+	for _, i := range e.idx {
+		u := e.unitOf[i]
 		e.unit(u, prev)
 		prev = u
 	}
 
-	e.uint(uint64(len(ids)))
-	for i, id := range ids {
-		v := st.Systems[id]
-		e.atom(string(id))
-		var known [2][]int
-		if i < len(e.viewIdx) {
-			known = e.viewIdx[i]
+	e.uint(uint64(len(e.sys)))
+	for k, s := range e.sys {
+		e.atom(string(s.id))
+		var prev *viewSlots
+		if k > 0 {
+			prev = &e.views[k-1]
 		}
-		e.view(v, known)
-		e.prevView = v
+		e.view(&e.views[k], prev)
 	}
 	e.seal(start)
 	return e.b, e.values, e.err
 }
 
 // enc6Pool keeps encoders, whose tables' backing arrays are too large to
-// clear and allocate for every record.
+// clear and allocate for every record, and whose name tables the next
+// record likely shares.
 var enc6Pool = sync.Pool{New: func() any { return new(enc6) }}
-
-// noRecord is what a released encoder is reset to.
-var noRecord Record
 
 // reset readies e to encode st after b.
 func (e *enc6) reset(b []byte, c Codec, st *Record) {
 	e.encoder = encoder{b: b, c: c, key: st.Key}
-	e.names, e.fields, e.pred, e.prevView, e.unitOf, e.values = nil, st.Fields, nil, nil, nil, 0
-	e.atoms, e.versions, e.idx, e.scratch = e.atomsArr[:0], e.versionsArr[:0], e.idxArr[:0], e.scratchArr[:0]
-	e.arena, e.viewIdx = e.arenaArr[:0], e.viewIdxArr[:0]
+	e.pred, e.values = e.pred[:0], 0
+	e.atoms, e.versions, e.scratch = e.atomsArr[:0], e.versionsArr[:0], e.scratchArr[:0]
 	e.regs, e.last = [numSlots]tref{}, tref{}
 }
 
-// release drops what e refers to of the record and returns it to the pool.
+// release drops what e refers to of the record (it keeps the name table),
+// for e to go back to the pool.
 func (e *enc6) release() {
 	clear(e.atoms)
 	clear(e.versions)
-	clear(e.unitOf)
-	clear(e.viewIdx)
-	e.reset(nil, Codec{}, &noRecord)
-	e.fields = nil
-	enc6Pool.Put(e)
+	clear(e.fieldVal[:cap(e.fieldVal)])
+	clear(e.unitOf[:cap(e.unitOf)])
+	clear(e.kv[:cap(e.kv)])
+	clear(e.sys[:cap(e.sys)])
+	vs := e.views[:cap(e.views)]
+	for k := range vs {
+		w := &vs[k]
+		w.v = nil
+		clear(w.units[:cap(w.units)])
+		clear(w.sent[:cap(w.sent)])
+	}
+	e.encoder = encoder{}
+	if len(e.names) > maxCachedNames || cap(e.fieldVal) > maxCachedNames || len(e.views) > 64 {
+		*e = enc6{} // too large to keep
+	}
 }
 
-// nameTableOf returns every unit and field name of st, sorted, each once.
-// Most names are those of Units and Fields: the others are looked for in
-// them first.
-func (e *enc6) nameTableOf(st *Record, ids []concord.SystemID) []string {
-	names := make([]string, 0, len(st.Units)+len(st.Fields))
-	for k := range st.Units {
-		names = append(names, k)
+// systems sorts the systems of st into e.sys.
+func (e *enc6) systems(st *Record) {
+	e.sys = e.sys[:0]
+	for id, v := range st.Systems {
+		e.sys = append(e.sys, sysView{id, v})
 	}
-	known := func(k string) bool {
-		if _, ok := st.Units[k]; ok {
-			return true
+	slices.SortFunc(e.sys, func(a, b sysView) int { return strings.Compare(string(a.id), string(b.id)) })
+}
+
+// gather stores the content of st by the index of its names in the name
+// table e holds, and reports whether that table is exactly st's: every
+// name of st is in it (each found by one lookup) and every name of it is
+// one of st's (the union of the sets found covers it). Otherwise the
+// indices are meaningless and the table must be built again.
+func (e *enc6) gather(st *Record) bool {
+	n := len(e.names)
+	words := (n + 63) / 64
+	e.fieldVal = grow(e.fieldVal, n)
+	e.unitOf = grow(e.unitOf, n)
+	e.fieldSet = zeroSet(e.fieldSet, words)
+	e.unitSet = zeroSet(e.unitSet, words)
+	e.extra = zeroSet(e.extra, words)
+	for k, v := range st.Fields {
+		i, ok := e.index[k]
+		if !ok {
+			return false
 		}
-		_, ok := st.Fields[k]
-		return ok
+		e.fieldVal[i] = v
+		e.fieldSet.add(int(i))
 	}
-	for k := range st.Fields {
-		if _, ok := st.Units[k]; !ok {
-			names = append(names, k)
+	for k, u := range st.Units {
+		i, ok := e.index[k]
+		if !ok {
+			return false
 		}
-	}
-	slices.Sort(names)
-	var extra []string
-	for _, u := range st.Units {
-		extra, _ = addUnknown(extra, names, u.Prev, known, nil)
+		e.unitOf[i] = u
+		e.unitSet.add(int(i))
+		if !markKeys(e, u.Prev) {
+			return false
+		}
 		if h := u.Hold; h != nil {
-			extra, _ = addUnknown(extra, names, h.Base, known, nil)
+			if !markKeys(e, h.Base) {
+				return false
+			}
 			for _, c := range h.Candidates {
-				extra, _ = addUnknown(extra, names, c.Values, known, nil)
-			}
-		}
-	}
-	e.viewIdx = e.viewIdxArr[:0]
-	for _, id := range ids {
-		v := st.Systems[id]
-		var ui, ni []int
-		extra, ui = addUnknown(extra, names, v.Units, known, &e.arena)
-		extra, ni = addUnknown(extra, names, v.Native, known, &e.arena)
-		extra, _ = addUnknown(extra, names, v.Sent, known, nil)
-		e.viewIdx = append(e.viewIdx, [2][]int{ui, ni})
-	}
-	if len(extra) == 0 {
-		return names
-	}
-	e.viewIdx = e.viewIdx[:0] // the indices change: computed again
-	names = append(names, extra...)
-	slices.Sort(names)
-	return slices.Compact(names)
-}
-
-// addUnknown appends to extra the keys of m that are not known. If m
-// holds a good part of names (sorted), counting those of names it holds
-// tells whether there is any; then, given an arena, it also returns the
-// indices of the keys (taken from the arena), nil otherwise.
-func addUnknown[V any](extra, names []string, m map[string]V, known func(string) bool, arena *[]int) ([]string, []int) {
-	if len(m) == 0 {
-		return extra, nil
-	}
-	if len(m) <= len(names) && len(m)*4 >= len(names) {
-		var idx []int
-		if arena != nil {
-			idx = (*arena)[len(*arena):]
-		}
-		n := 0
-		for i, k := range names {
-			if _, ok := m[k]; ok {
-				n++
-				if arena != nil {
-					idx = append(idx, i)
+				if !markKeys(e, c.Values) {
+					return false
 				}
 			}
 		}
-		if n == len(m) {
-			if arena != nil {
-				if cap(*arena)-len(*arena) >= len(idx) {
-					*arena = (*arena)[:len(*arena)+len(idx)]
-				}
-				idx = idx[:len(idx):len(idx)]
+	}
+	if cap(e.views) < len(e.sys) {
+		e.views = slices.Grow(e.views[:cap(e.views)], len(e.sys)-cap(e.views))
+	}
+	e.views = e.views[:len(e.sys)]
+	for k, s := range e.sys {
+		w := &e.views[k]
+		w.v = s.v
+		w.units = grow(w.units, n)
+		w.native = grow(w.native, n)
+		w.unitSet = zeroSet(w.unitSet, words)
+		w.nativeSet = zeroSet(w.nativeSet, words)
+		w.sentSet = zeroSet(w.sentSet, words)
+		if !scatter(e, s.v.Units, w.units, w.unitSet) || !scatter(e, s.v.Native, w.native, w.nativeSet) {
+			return false
+		}
+		if len(s.v.Sent) > 0 {
+			w.sent = grow(w.sent, n)
+			if !scatter(e, s.v.Sent, w.sent, w.sentSet) {
+				return false
 			}
-			return extra, idx
 		}
 	}
-	for k := range m {
-		if !known(k) {
-			extra = append(extra, k)
+	covered := 0
+	for j := range words {
+		x := e.fieldSet[j] | e.unitSet[j] | e.extra[j]
+		for k := range e.views {
+			x |= e.views[k].unitSet[j] | e.views[k].nativeSet[j] | e.views[k].sentSet[j]
 		}
+		covered += bits.OnesCount64(x)
 	}
-	return extra, nil
+	return covered == n
 }
 
-// members returns the indices in the name table of the keys of m, in
-// increasing order, appended to dst[:0]: by a walk over the table if m
-// holds a good part of it, else by sorting.
-func members[V any](e *enc6, m map[string]V, dst []int) []int {
-	out := dst[:0]
-	if len(m) == len(e.names) { // every map's keys are names: all of them
-		for i := range e.names {
-			out = append(out, i)
-		}
-		return out
+// grow returns s with length n, its first n elements as they were.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		s = slices.Grow(s[:0], n)
 	}
-	if len(m)*4 >= len(e.names) {
-		for i, n := range e.names {
-			if _, ok := m[n]; ok {
-				out = append(out, i)
+	return s[:n]
+}
+
+// zeroSet returns an empty set of the given number of words.
+func zeroSet(s bitset, words int) bitset {
+	s = grow(s, words)
+	clear(s)
+	return s
+}
+
+// scatter stores each value of m at the index of its name in slots, and
+// adds the index to set; false if a name is not in the table.
+func scatter[V any](e *enc6, m map[string]V, slots []V, set bitset) bool {
+	for k, v := range m {
+		i, ok := e.index[k]
+		if !ok {
+			return false
+		}
+		slots[i] = v
+		set.add(int(i))
+	}
+	return true
+}
+
+// markKeys adds the names of m to e.extra; false if one is not in the
+// table.
+func markKeys(e *enc6, m map[string]concord.Value) bool {
+	for k := range m {
+		i, ok := e.index[k]
+		if !ok {
+			return false
+		}
+		e.extra.add(int(i))
+	}
+	return true
+}
+
+// buildNames makes e's name table that of st: every unit and field name
+// of it (of its units, fields, units' Prev, holds and views), sorted,
+// each once.
+func (e *enc6) buildNames(st *Record) {
+	if e.index == nil {
+		e.index = make(map[string]int32, len(st.Units)+len(st.Fields))
+	} else {
+		clear(e.index)
+	}
+	clear(e.names[:cap(e.names)])
+	e.names = e.names[:0]
+	addNames(e, st.Fields)
+	addNames(e, st.Units)
+	for _, u := range st.Units {
+		addNames(e, u.Prev)
+		if h := u.Hold; h != nil {
+			addNames(e, h.Base)
+			for _, c := range h.Candidates {
+				addNames(e, c.Values)
 			}
 		}
-		return out
 	}
+	for _, s := range e.sys {
+		addNames(e, s.v.Units)
+		addNames(e, s.v.Native)
+		addNames(e, s.v.Sent)
+	}
+	slices.Sort(e.names)
+	e.prefix = grow(e.prefix, len(e.names))
+	for i, n := range e.names {
+		e.index[n] = int32(i)
+		e.prefix[i] = fnvName(n)
+	}
+}
+
+// addNames adds the names of m that are not in e's table yet.
+func addNames[V any](e *enc6, m map[string]V) {
 	for k := range m {
-		i, _ := slices.BinarySearch(e.names, k)
-		out = append(out, i)
+		if _, ok := e.index[k]; !ok {
+			e.index[k] = -1
+			e.names = append(e.names, k)
+		}
 	}
-	slices.Sort(out)
-	return out
+}
+
+// FNV-1a, as [concord.HashBytes] computes it, in parts.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnvName returns the FNV-1a state after name and a 0 byte: where the
+// hash of a single-field unit of that name continues with the value.
+func fnvName(name string) uint64 {
+	h := uint64(fnvOffset)
+	for i := range len(name) {
+		h ^= uint64(name[i])
+		h *= fnvPrime
+	}
+	return h * fnvPrime // ^= 0
+}
+
+// fnvBoth continues the FNV-1a state unit and a fresh one with b: the
+// hashes of a unit of one field (unit: the state after its name) and of
+// its value alone, in one pass.
+func fnvBoth(unit uint64, b []byte) (uint64, uint64) {
+	native := uint64(fnvOffset)
+	for _, c := range b {
+		unit = (unit ^ uint64(c)) * fnvPrime
+		native = (native ^ uint64(c)) * fnvPrime
+	}
+	return unit, native
 }
 
 // maxPrefix bounds the prefix a name shares with the one before, so that
@@ -414,11 +571,31 @@ func uvarintLen(u uint64) int { return (bits.Len64(u|1) + 6) / 7 }
 
 // valueSet writes the names of m as a set, then their values in order.
 func (e *enc6) valueSet(m map[string]concord.Value) {
-	e.idx = members(e, m, e.idx)
-	e.set(e.idx)
-	for _, i := range e.idx {
-		e.field(e.names[i], m[e.names[i]])
+	kv := e.kv[:0]
+	for k, v := range m {
+		i, ok := e.index[k]
+		if !ok {
+			if e.err == nil {
+				e.err = fmt.Errorf("%w (key %q, name %q)", errChanged, e.key, k)
+			}
+			return
+		}
+		kv = append(kv, kvEntry{int(i), v})
 	}
+	if len(kv) > 1 {
+		slices.SortFunc(kv, func(a, b kvEntry) int { return a.i - b.i })
+	}
+	idx := e.vidx[:0]
+	for _, x := range kv {
+		idx = append(idx, x.i)
+	}
+	e.vidx = idx
+	e.set(idx)
+	for _, x := range kv {
+		e.field(e.names[x.i], x.v)
+	}
+	clear(kv)
+	e.kv = kv[:0]
 }
 
 // atom writes a string of the record's string table: a reference to an
@@ -541,37 +718,31 @@ func (e *enc6) time6(t time.Time, slot int) {
 	e.last = e.regs[slot]
 }
 
-// predict returns the hashes the canonical value of field name predicts,
-// and whether it does (a field of the record whose value has a canonical
-// encoding).
-func predict(m map[string]concord.Value, name string, scratch *[]byte) (pred, bool) {
-	v, ok := m[name]
+// predict returns the hashes the canonical value v (if ok: the field has
+// one) of the field whose name leaves FNV-1a in state prefix (fnvName)
+// predicts, and whether it does (the value has a canonical encoding).
+func predict(prefix uint64, v concord.Value, ok bool, scratch *[]byte) (pred, bool) {
 	if !ok {
 		return pred{state: 2}, false
 	}
-	b := append((*scratch)[:0], name...)
-	b = append(b, 0)
-	b, err := concord.AppendCanonical(b, v)
+	b, err := concord.AppendCanonical((*scratch)[:0], v)
 	*scratch = b
 	if err != nil {
 		return pred{state: 2}, false
 	}
-	return pred{unit: concord.HashBytes(b), native: concord.HashBytes(b[len(name)+1:]), state: 1}, true
+	unit, native := fnvBoth(prefix, b)
+	return pred{unit: unit, native: native, state: 1}, true
 }
 
 // predicted returns the prediction for name (index i of the names).
 func (e *enc6) predicted(i int) (pred, bool) {
-	if e.pred == nil {
-		if len(e.names) <= len(e.predArr) {
-			e.pred = e.predArr[:len(e.names)]
-			clear(e.pred)
-		} else {
-			e.pred = make([]pred, len(e.names))
-		}
+	if len(e.pred) != len(e.names) {
+		e.pred = grow(e.pred, len(e.names))
+		clear(e.pred)
 	}
 	p := &e.pred[i]
 	if p.state == 0 {
-		*p, _ = predict(e.fields, e.names[i], &e.scratch)
+		*p, _ = predict(e.prefix[i], e.fieldVal[i], e.fieldSet.has(i), &e.scratch)
 	}
 	return *p, p.state == 1
 }
@@ -688,9 +859,9 @@ func (e *enc6) unit(u, prev *Unit) {
 }
 
 // copy6 writes a copy of unit name: its flags (hash kind, whether the
-// version is canonical), the hash and the version as they say.
-func (e *enc6) copy6(i int, h Copy, prevView *View) {
-	canon := e.unitOf[i]
+// version is canonical), the hash and the version as they say. prev is
+// the previous view (nil: none).
+func (e *enc6) copy6(i int, h Copy, prev *viewSlots) {
 	var kind uint64
 	switch {
 	case h.Hash == 0:
@@ -698,15 +869,15 @@ func (e *enc6) copy6(i int, h Copy, prevView *View) {
 	case e.predictedUnit(i, h.Hash):
 		kind = hashPredicted
 	default:
-		var prev Copy
-		havePrev := false
-		if prevView != nil {
-			prev, havePrev = prevView.Units[e.names[i]]
+		var ph uint64
+		havePrev := prev != nil && prev.unitSet.has(i)
+		if havePrev {
+			ph = prev.units[i].Hash
 		}
-		kind = hashKind(h.Hash, prev.Hash, havePrev)
+		kind = hashKind(h.Hash, ph, havePrev)
 	}
 	flags := byte(kind)
-	sameV := canon != nil && h.Version.Compare(canon.Version) == concord.Equal
+	sameV := e.unitSet.has(i) && h.Version.Compare(e.unitOf[i].Version) == concord.Equal
 	if sameV {
 		flags |= copySameVersion
 	}
@@ -717,7 +888,9 @@ func (e *enc6) copy6(i int, h Copy, prevView *View) {
 	}
 }
 
-func (e *enc6) view(v *View, known [2][]int) {
+// view writes the view w, prev being the one before (nil: none).
+func (e *enc6) view(w, prev *viewSlots) {
+	v := w.v
 	failing := v.Attempts != 0 || !isZeroTime(v.FirstFailed) || v.LastError != ""
 	var flags byte
 	if v.Seen {
@@ -739,38 +912,30 @@ func (e *enc6) view(v *View, known [2][]int) {
 	e.str(v.Tag)
 	e.time6(v.Modified, slotView)
 
-	idx := known[0]
-	if idx == nil {
-		idx = members(e, v.Units, e.idx)
-		e.idx = idx
-	}
-	e.set(idx)
-	for _, i := range idx {
-		e.copy6(i, v.Units[e.names[i]], e.prevView)
+	e.idx = w.unitSet.appendTo(e.idx[:0])
+	e.set(e.idx)
+	for _, i := range e.idx {
+		e.copy6(i, w.units[i], prev)
 	}
 
-	idx = known[1]
-	if idx == nil {
-		idx = members(e, v.Native, e.idx)
-		e.idx = idx
-	}
-	e.set(idx)
-	for _, i := range idx {
-		name := e.names[i]
-		h := v.Native[name]
+	e.idx = w.nativeSet.appendTo(e.idx[:0])
+	e.set(e.idx)
+	for _, i := range e.idx {
+		h := w.native[i]
 		var kind uint64
 		if h == 0 {
 			kind = hashZero
 		} else if p, ok := e.predicted(i); ok && p.native == h {
 			kind = hashPredicted
-		} else if own, ok := v.Units[name]; ok && own.Hash == h {
+		} else if w.unitSet.has(i) && w.units[i].Hash == h {
 			kind = hashOwnUnit
 		} else {
-			prev, havePrev := uint64(0), false
-			if e.prevView != nil {
-				prev, havePrev = e.prevView.Native[name]
+			var ph uint64
+			havePrev := prev != nil && prev.nativeSet.has(i)
+			if havePrev {
+				ph = prev.native[i]
 			}
-			kind = hashKind(h, prev, havePrev)
+			kind = hashKind(h, ph, havePrev)
 		}
 		e.b = append(e.b, byte(kind))
 		e.hashPayload(kind, h)
@@ -782,12 +947,10 @@ func (e *enc6) view(v *View, known [2][]int) {
 		e.str(v.LastError)
 	}
 	if len(v.Sent) > 0 {
-		idx = members(e, v.Sent, e.idx)
-		e.idx = idx
-		e.set(idx)
-		for _, i := range idx {
-			name := e.names[i]
-			l := v.Sent[name]
+		e.idx = w.sentSet.appendTo(e.idx[:0])
+		e.set(e.idx)
+		for _, i := range e.idx {
+			l := w.sent[i]
 			e.uint(uint64(len(l)))
 			for _, h := range l {
 				e.copy6(i, h, nil)
@@ -806,17 +969,69 @@ func isZeroTime(t time.Time) bool {
 // dec6 decodes format 6.
 type dec6 struct {
 	*decoder
-	names    []string
+	*dec6Cache
+	names    []string // the name table
+	prefix   []uint64 // the FNV-1a state after each name and a 0 byte
 	atoms    []string
 	versions []concord.Version
 	regs     [numSlots]tref
 	last     tref
-	idx      []int
-	scratch  []byte
-	fields   map[string]concord.Value
-	pred     []pred
-	zones    []zone
 }
+
+// dec6Cache is what a decoder keeps from record to record (in a pool):
+// the last name table, the zones and strings of the table of strings it
+// met, and scratch space by name index.
+type dec6Cache struct {
+	// table is the encoding of the last name table decoded, names and
+	// prefix what it decodes to. Names are immutable strings: decoded
+	// records share them.
+	table       []byte
+	tableNames  []string
+	tablePrefix []uint64
+	// zones and interned: the fixed zones and the short strings of the
+	// string table (systems, rules, zone names) seen lately, shared by
+	// the records decoded.
+	zones    []zone
+	interned map[string]string
+
+	idx, uidx []int
+	scratch   []byte
+	pred      []pred
+	// By name index: the canonical values and units, and the maps of the
+	// view being decoded and of the one before.
+	fieldVal  []concord.Value
+	fieldSet  bitset
+	unitOf    []*Unit
+	cur, prev decView
+}
+
+// decView holds a decoded view's units and native hashes by name index.
+type decView struct {
+	units     []Copy
+	unitSet   bitset
+	native    []uint64
+	nativeSet bitset
+}
+
+// reset readies w for a view of names names (words of a bitset).
+func (w *decView) reset(names, words int) {
+	w.units = grow(w.units, names)
+	w.native = grow(w.native, names)
+	w.unitSet = zeroSet(w.unitSet, words)
+	w.nativeSet = zeroSet(w.nativeSet, words)
+}
+
+// Bounds of what a pooled decoder keeps: the encoding of a name table,
+// the number of strings interned, the length of each.
+const (
+	maxCachedTable = 16 << 10
+	maxInterned    = 256
+	maxInternedLen = 64
+	maxCachedZones = searchWindow
+)
+
+// dec6Pool keeps decoder caches.
+var dec6Pool = sync.Pool{New: func() any { return newDec6Cache() }}
 
 // zone is a decoded time zone, kept so that times of one zone share it.
 type zone struct {
@@ -825,9 +1040,34 @@ type zone struct {
 	loc  *time.Location
 }
 
-func (d *decoder) stateCompact() *Record {
-	x := dec6{decoder: d}
+// stateCompact decodes a record in format 6 with the scratch and caches
+// of c (nil: of a pooled one).
+func (d *decoder) stateCompact(c *dec6Cache) *Record {
+	if c == nil {
+		c = dec6Pool.Get().(*dec6Cache)
+		defer dec6Pool.Put(c)
+	}
+	defer c.release()
+	x := dec6{decoder: d, dec6Cache: c}
 	return x.record()
+}
+
+// newDec6Cache returns an empty decoder cache.
+func newDec6Cache() *dec6Cache { return &dec6Cache{interned: map[string]string{}} }
+
+// release drops what c refers to of the record decoded (the name table,
+// zones and interned strings stay), for c to go back to the pool.
+func (c *dec6Cache) release() {
+	clear(c.fieldVal[:cap(c.fieldVal)])
+	clear(c.unitOf[:cap(c.unitOf)])
+	clear(c.cur.units[:cap(c.cur.units)])
+	clear(c.prev.units[:cap(c.prev.units)])
+	if cap(c.fieldVal) > maxCachedNames || cap(c.cur.units) > maxCachedNames || cap(c.idx) > maxCachedNames {
+		c.fieldVal, c.fieldSet, c.unitOf, c.cur, c.prev, c.idx, c.uidx, c.pred = nil, nil, nil, decView{}, decView{}, nil, nil, nil
+	}
+	if cap(c.scratch) > 4096 {
+		c.scratch = nil
+	}
 }
 
 func (d *dec6) record() *Record {
@@ -838,12 +1078,19 @@ func (d *dec6) record() *Record {
 	st := &Record{Deleted: flags&1 != 0, Key: d.str(), Rev: d.uint(), Diverged: d.time6(slotMisc)}
 	d.key = st.Key
 	d.nameTable()
-	st.Fields = d.valueSet()
-	d.fields = st.Fields
+	n, words := len(d.names), (len(d.names)+63)/64
+	d.fieldVal = grow(d.fieldVal, n)
+	d.fieldSet = zeroSet(d.fieldSet, words)
+	d.unitOf = grow(d.unitOf, n)
+	clear(d.unitOf)
+	d.pred = grow(d.pred, n)
+	clear(d.pred)
+	st.Fields = d.fields6()
 
 	// Every unit takes at least 3 bytes, every view 6: what is left
 	// bounds what is allocated for them.
-	idx := d.set(nil)
+	idx := d.set(d.uidx)
+	d.uidx = idx
 	if len(idx) > len(d.b)/3 {
 		d.fail("unit count")
 		return nil
@@ -856,19 +1103,19 @@ func (d *dec6) record() *Record {
 		u := &units[i]
 		d.unit(u, prev)
 		st.Units[d.names[n]] = u
+		d.unitOf[n] = u
 		prev = u
 	}
 
-	n := d.count()
-	if n > len(d.b)/6 {
+	nv := d.count()
+	if nv > len(d.b)/6 {
 		d.fail("view count")
 		return nil
 	}
-	st.Systems = make(map[concord.SystemID]*View, n)
-	views := make([]View, n)
+	st.Systems = make(map[concord.SystemID]*View, nv)
+	views := make([]View, nv)
 	var prevID string
-	var prevView *View
-	for i := range n {
+	for i := range nv {
 		id := d.atom()
 		if i > 0 && id <= prevID {
 			d.fail("system order")
@@ -877,9 +1124,15 @@ func (d *dec6) record() *Record {
 			return nil
 		}
 		v := &views[i]
-		d.view(st, v, prevView)
+		d.cur.reset(n, words)
+		var pv *decView
+		if i > 0 {
+			pv = &d.prev
+		}
+		d.view(v, pv)
 		st.Systems[concord.SystemID(id)] = v
-		prevID, prevView = id, v
+		prevID = id
+		d.cur, d.prev = d.prev, d.cur
 	}
 	return st
 }
@@ -894,7 +1147,10 @@ func (d *dec6) byte() byte {
 	return c
 }
 
+// nameTable reads the name table; one encoded as the last one this
+// decoder read decodes to the same names, not built again.
 func (d *dec6) nameTable() {
+	start := d.b
 	n := d.count()
 	if d.err != nil {
 		return
@@ -921,10 +1177,16 @@ func (d *dec6) nameTable() {
 		prevLen = int(p) + s
 		total += prevLen
 	}
+	enc := start[:len(start)-len(d.b)]
+	if d.table != nil && bytes.Equal(enc, d.table) {
+		d.names, d.prefix = d.tableNames, d.tablePrefix
+		return
+	}
+	end := d.b
 	d.b = rest
 	var sb strings.Builder
 	sb.Grow(total)
-	d.names = make([]string, n)
+	names := make([]string, n)
 	prev := ""
 	for i := range n {
 		p, s := int(d.uint()), d.count()
@@ -937,7 +1199,17 @@ func (d *dec6) nameTable() {
 			d.fail("name order")
 			return
 		}
-		d.names[i], prev = name, name
+		names[i], prev = name, name
+	}
+	d.b = end
+	prefix := make([]uint64, n)
+	for i, name := range names {
+		prefix[i] = fnvName(name)
+	}
+	d.names, d.prefix = names, prefix
+	if len(enc) <= maxCachedTable {
+		d.table = append(d.table[:0], enc...)
+		d.tableNames, d.tablePrefix = names, prefix
 	}
 }
 
@@ -956,6 +1228,7 @@ func (d *dec6) set(dst []int) []int {
 			d.fail("name set")
 			return nil
 		}
+		out = slices.Grow(out, int(n))
 		for i := range len(d.names) {
 			if d.b[i/8]&(1<<(i%8)) != 0 {
 				out = append(out, i)
@@ -972,6 +1245,7 @@ func (d *dec6) set(dst []int) []int {
 		d.fail("name set")
 		return nil
 	}
+	out = slices.Grow(out, int(n))
 	at := -1
 	for range n {
 		g := d.uint()
@@ -998,10 +1272,27 @@ func (d *dec6) valueSet() map[string]concord.Value {
 	return m
 }
 
+// fields6 reads the canonical values, kept by name index too.
+func (d *dec6) fields6() map[string]concord.Value {
+	idx := d.set(d.idx)
+	d.idx = idx
+	if d.err != nil {
+		return nil
+	}
+	m := make(map[string]concord.Value, min(len(idx), len(d.b)))
+	for _, i := range idx {
+		v := d.field(d.names[i])
+		m[d.names[i]] = v
+		d.fieldVal[i] = v
+		d.fieldSet.add(i)
+	}
+	return m
+}
+
 func (d *dec6) atom() string {
 	r := d.uint()
 	if r == 0 {
-		s := d.str()
+		s := d.intern()
 		if d.err == nil {
 			d.atoms = append(d.atoms, s)
 		}
@@ -1012,6 +1303,26 @@ func (d *dec6) atom() string {
 		return ""
 	}
 	return d.atoms[r-1]
+}
+
+// intern reads a string, the same as one read before (by this pooled
+// decoder) if it is short.
+func (d *dec6) intern() string {
+	n := d.count()
+	raw := d.b[:n]
+	d.b = d.b[n:]
+	if n > maxInternedLen {
+		return string(raw)
+	}
+	if s, ok := d.interned[string(raw)]; ok {
+		return s
+	}
+	s := string(raw)
+	if len(d.interned) >= maxInterned {
+		clear(d.interned)
+	}
+	d.interned[s] = s
+	return s
 }
 
 func (d *dec6) version6() concord.Version {
@@ -1140,7 +1451,8 @@ func (d *dec6) time6(slot int) time.Time {
 }
 
 // zone returns a fixed zone of that name and offset, the same for the
-// times of one record.
+// times of the records a pooled decoder decodes (a fixed zone does not
+// change).
 func (d *dec6) zone(name string, off int) *time.Location {
 	for _, z := range d.zones {
 		if z.name == name && z.off == off {
@@ -1148,9 +1460,11 @@ func (d *dec6) zone(name string, off int) *time.Location {
 		}
 	}
 	loc := time.FixedZone(name, off)
-	if len(d.zones) < searchWindow {
-		d.zones = append(d.zones, zone{name: name, off: off, loc: loc})
+	if len(d.zones) >= maxCachedZones {
+		clear(d.zones)
+		d.zones = d.zones[:0]
 	}
+	d.zones = append(d.zones, zone{name: name, off: off, loc: loc})
 	return loc
 }
 
@@ -1225,12 +1539,9 @@ func (d *dec6) unit(u, prev *Unit) {
 
 // predicted returns the prediction for name (index i of the names).
 func (d *dec6) predicted(i int) (pred, bool) {
-	if d.pred == nil {
-		d.pred = make([]pred, len(d.names))
-	}
 	p := &d.pred[i]
 	if p.state == 0 {
-		*p, _ = predict(d.fields, d.names[i], &d.scratch)
+		*p, _ = predict(d.prefix[i], d.fieldVal[i], d.fieldSet.has(i), &d.scratch)
 	}
 	return *p, p.state == 1
 }
@@ -1274,21 +1585,21 @@ func (d *dec6) hash6(kind byte, i int, native bool, prev uint64, havePrev bool, 
 	return 0
 }
 
-func (d *dec6) copy6(i int, canon *Unit, prev *View) Copy {
+// copy6 reads a copy of unit i; prev is the view before (nil: none).
+func (d *dec6) copy6(i int, prev *decView) Copy {
 	flags := d.byte()
 	if flags&^(copySameVersion|7) != 0 {
 		d.fail("copy flags")
 		return Copy{}
 	}
 	var ph uint64
-	havePrev := false
-	if prev != nil {
-		var pc Copy
-		pc, havePrev = prev.Units[d.names[i]]
-		ph = pc.Hash
+	havePrev := prev != nil && prev.unitSet.has(i)
+	if havePrev {
+		ph = prev.units[i].Hash
 	}
 	h := Copy{Hash: d.hash6(flags&7, i, false, ph, havePrev, 0, false)}
 	if flags&copySameVersion != 0 {
+		canon := d.unitOf[i]
 		if canon == nil {
 			d.fail("canonical version of a unit without one")
 			return Copy{}
@@ -1300,7 +1611,8 @@ func (d *dec6) copy6(i int, canon *Unit, prev *View) Copy {
 	return h
 }
 
-func (d *dec6) view(st *Record, v *View, prev *View) {
+// view reads v into d.cur; prev is the view before (nil: none).
+func (d *dec6) view(v *View, prev *decView) {
 	flags := d.byte()
 	if flags&^(viewSeen|viewDeleted|viewParked|viewFailing|viewSent) != 0 {
 		d.fail("view flags")
@@ -1309,34 +1621,44 @@ func (d *dec6) view(st *Record, v *View, prev *View) {
 	v.Seen, v.Deleted, v.Parked = flags&viewSeen != 0, flags&viewDeleted != 0, flags&viewParked != 0
 	v.Tag = d.str()
 	v.Modified = d.time6(slotView)
+	w := &d.cur
 
 	idx := d.set(d.idx)
 	d.idx = idx
 	v.Units = make(map[string]Copy, min(len(idx), len(d.b)))
 	for _, i := range idx {
-		name := d.names[i]
-		v.Units[name] = d.copy6(i, st.Units[name], prev)
+		c := d.copy6(i, prev)
+		v.Units[d.names[i]] = c
+		w.units[i] = c
+		w.unitSet.add(i)
 	}
 
 	idx = d.set(d.idx)
 	d.idx = idx
 	v.Native = make(map[string]uint64, min(len(idx), len(d.b)))
 	for _, i := range idx {
-		name := d.names[i]
-		own, haveOwn := v.Units[name]
-		var ph uint64
-		havePrev := false
-		if prev != nil {
-			ph, havePrev = prev.Native[name]
+		haveOwn := w.unitSet.has(i)
+		var own uint64
+		if haveOwn {
+			own = w.units[i].Hash
 		}
-		v.Native[name] = d.hash6(d.byte(), i, true, ph, havePrev, own.Hash, haveOwn)
+		var ph uint64
+		havePrev := prev != nil && prev.nativeSet.has(i)
+		if havePrev {
+			ph = prev.native[i]
+		}
+		h := d.hash6(d.byte(), i, true, ph, havePrev, own, haveOwn)
+		v.Native[d.names[i]] = h
+		w.native[i] = h
+		w.nativeSet.add(i)
 	}
 
 	if flags&viewFailing != 0 {
 		v.Attempts, v.FirstFailed, v.LastError = int(d.uint()), d.time6(slotFailed), d.str()
 	}
 	if flags&viewSent != 0 {
-		idx = d.set(nil)
+		idx = d.set(d.idx)
+		d.idx = idx
 		if len(idx) == 0 {
 			d.fail("empty sent set")
 			return
@@ -1350,7 +1672,7 @@ func (d *dec6) view(st *Record, v *View, prev *View) {
 			}
 			l := make([]Copy, 0, nh)
 			for range nh {
-				l = append(l, d.copy6(i, st.Units[d.names[i]], nil))
+				l = append(l, d.copy6(i, nil))
 			}
 			v.Sent[d.names[i]] = l
 		}
