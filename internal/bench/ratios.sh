@@ -36,6 +36,7 @@ if [ -z "${RAW:-}" ]; then
 	run sync '^BenchmarkSuiteFootprint$' -benchtime 20x
 	run sync '^BenchmarkSuiteDurableHeap$' -benchtime 5x
 	run sync '^BenchmarkCycleWithDeadLetters$' -benchtime 20x
+	run sync '^BenchmarkPeerMerge$' -benchtime 20x
 	if [ -n "${CONCORD_TEST_POSTGRES_DSN:-}" ]; then
 		run sync/store/pgstore '^BenchmarkCommit1000$'
 	else
@@ -70,6 +71,13 @@ function row(what, a, b, target,   ma, mb) {
 	ma = median(a " ns/op"); mb = median(b " ns/op")
 	if (ma == "" || mb == "") { printf("| %s | not run | | | %s |\n", what, target); return }
 	printf("| %s | %s | %s | %.2f× | %s |\n", what, human(ma), human(mb), ma / mb, target)
+}
+# speedup prints baseline ÷ Concord of the ns/record medians: > 1 means
+# Concord is faster (the reverse of row).
+function speedup(what, a, b, target,   ma, mb) {
+	ma = median(a " ns/record"); mb = median(b " ns/record")
+	if (ma == "" || mb == "") { printf("| %s | not run | | | %s |\n", what, target); return }
+	printf("| %s | %s | %s | %.2f× | %s |\n", what, human(ma), human(mb), mb / ma, target)
 }
 function metric(what, key, unit, target,   m) {
 	m = median(key " " unit)
@@ -106,4 +114,9 @@ END {
 	row("PostgreSQL store, commit 1,000 states (vs raw pgx)", "BenchmarkCommit1000/store", "BenchmarkCommit1000/raw-pgx", "")
 	row("peer: disjoint edits, 1,000 records (vs automerge merge)", "BenchmarkPeer/case=disjoint/impl=concord", "BenchmarkPeer/case=disjoint/impl=automerge", "")
 	row("peer: same edits, 1,000 records (vs automerge merge)", "BenchmarkPeer/case=same/impl=concord", "BenchmarkPeer/case=same/impl=automerge", "")
+	split("disjoint same", cases, " ")
+	for (p = 1; p <= 2; p++) {
+		speedup("peer: merge alone vs automerge merge, " cases[p] " edits, per record (ratio automerge ÷ Concord, > 1 = faster)", "BenchmarkPeerMerge/case=" cases[p] "/impl=merge", "BenchmarkPeer/case=" cases[p] "/impl=automerge", "≥ 100×")
+		speedup("peer: full round vs automerge merge, " cases[p] " edits, per record (ratio automerge ÷ Concord, > 1 = faster)", "BenchmarkPeerMerge/case=" cases[p] "/impl=round", "BenchmarkPeer/case=" cases[p] "/impl=automerge", "≥ 10×")
+	}
 }' "$OUT"

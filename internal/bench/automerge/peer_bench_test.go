@@ -48,7 +48,10 @@ func edits(c string, round int) (a, z map[string]concord.Value) {
 // runs outside the timer). impl=automerge is one automerge document per
 // record and per system: both documents merge each other (a.Merge(z),
 // z.Merge(a)), in memory, with nothing read, written or saved. The edits
-// themselves are made outside the timer in both.
+// themselves are made outside the timer in both. The engine's merge alone
+// and its full round without I/O or store, on these same records and
+// edits, are BenchmarkPeerMerge in package sync; internal/bench/ratios.sh
+// sets them beside impl=automerge.
 func BenchmarkPeer(b *testing.B) {
 	ctx := context.Background()
 	for _, c := range []string{"disjoint", "same"} {
