@@ -301,24 +301,6 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 	if create {
 		return nil
 	}
-	if s.identityOut {
-		// The fields of those units, as they are.
-		fields := map[string]bool{}
-		for name, u := range st.Units {
-			if name == resolve.RecordUnit || u.Hold != nil {
-				continue
-			}
-			if h, ok := view.Units[name]; ok && h.Version.Compare(u.Version) == concord.Equal {
-				continue
-			}
-			for _, f := range c.e.layout.fieldsOf(name) {
-				if _, ok := st.Fields[f]; ok {
-					fields[f] = true
-				}
-			}
-		}
-		return fields
-	}
 	part := map[string]concord.Value{}
 	for name, u := range st.Units {
 		if name == resolve.RecordUnit || u.Hold != nil {
@@ -333,9 +315,12 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 			}
 		}
 	}
-	out, err := s.Outbound.Transform(ctx, concord.Record{Key: st.Key, Fields: part})
-	if err != nil {
-		return nil
+	out := concord.Record{Key: st.Key, Fields: part}
+	if !s.identityOut { // else those units' fields, as they are
+		var err error
+		if out, err = s.Outbound.Transform(ctx, out); err != nil {
+			return nil
+		}
 	}
 	fields := make(map[string]bool, len(out.Fields))
 	for f := range out.Fields {

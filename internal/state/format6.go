@@ -341,13 +341,8 @@ func (e *enc6) gather(st *Record) bool {
 	e.fieldSet = zeroSet(e.fieldSet, words)
 	e.unitSet = zeroSet(e.unitSet, words)
 	e.extra = zeroSet(e.extra, words)
-	for k, v := range st.Fields {
-		i, ok := e.index[k]
-		if !ok {
-			return false
-		}
-		e.fieldVal[i] = v
-		e.fieldSet.add(int(i))
+	if !scatter(e, st.Fields, e.fieldVal, e.fieldSet) {
+		return false
 	}
 	for k, u := range st.Units {
 		i, ok := e.index[k]
@@ -1259,21 +1254,14 @@ func (d *dec6) set(dst []int) []int {
 	return out
 }
 
-func (d *dec6) valueSet() map[string]concord.Value {
-	idx := d.set(d.idx)
-	d.idx = idx
-	if d.err != nil {
-		return nil
-	}
-	m := make(map[string]concord.Value, min(len(idx), len(d.b)))
-	for _, i := range idx {
-		m[d.names[i]] = d.field(d.names[i])
-	}
-	return m
-}
+func (d *dec6) valueSet() map[string]concord.Value { return d.values6(false) }
 
 // fields6 reads the canonical values, kept by name index too.
-func (d *dec6) fields6() map[string]concord.Value {
+func (d *dec6) fields6() map[string]concord.Value { return d.values6(true) }
+
+// values6 reads a set of values; with byIndex, it also keeps them by name
+// index (the canonical values, which predicted hashes are computed from).
+func (d *dec6) values6(byIndex bool) map[string]concord.Value {
 	idx := d.set(d.idx)
 	d.idx = idx
 	if d.err != nil {
@@ -1283,8 +1271,10 @@ func (d *dec6) fields6() map[string]concord.Value {
 	for _, i := range idx {
 		v := d.field(d.names[i])
 		m[d.names[i]] = v
-		d.fieldVal[i] = v
-		d.fieldSet.add(i)
+		if byIndex {
+			d.fieldVal[i] = v
+			d.fieldSet.add(i)
+		}
 	}
 	return m
 }
