@@ -268,6 +268,16 @@ func (s *simStore) DeadLetters(ctx context.Context) (d []store.DeadLetter, err e
 	return d, err
 }
 
+func (s *simStore) DeadLettersOf(ctx context.Context, keys []string) (d []store.DeadLetter, err error) {
+	err = s.at("DeadLettersOf", func() error { d, err = s.Store.DeadLettersOf(ctx, keys); return err })
+	return d, err
+}
+
+func (s *simStore) DeadLettersOfClass(ctx context.Context, class string) (d []store.DeadLetter, err error) {
+	err = s.at("DeadLettersOfClass", func() error { d, err = s.Store.DeadLettersOfClass(ctx, class); return err })
+	return d, err
+}
+
 func (s *simStore) DeadLetter(ctx context.Context, id uint64) (d store.DeadLetter, err error) {
 	err = s.at("DeadLetter", func() error { d, err = s.Store.DeadLetter(ctx, id); return err })
 	return d, err

@@ -522,7 +522,8 @@ func (w *world) injectFaults() {
 			w.logf("step %d: fault panic armed in %s", w.step, where)
 			continue
 		case KindCrash:
-			targets := []string{"store.Epoch", "store.AcquireLease", "store.Pending", "store.Load", "store.Commit", "store.DeadLetters"}
+			targets := []string{"store.Epoch", "store.AcquireLease", "store.Pending", "store.Load", "store.Commit", "store.DeadLetters",
+				"store.DeadLettersOf", "store.DeadLettersOfClass"}
 			for _, n := range w.names {
 				targets = append(targets, string(n)+".Changes", string(n)+".Apply")
 			}
