@@ -15,9 +15,16 @@ import (
 // An event whose values JSON cannot carry (NaN) is kept in the audit log
 // without its values, with the reason, rather than stall the commit; the
 // events around it keep theirs, and the chain verifies.
+// Both routes: an engine without a sink stages stored forms only
+// (Chain.AppendStored), one with a sink keeps the entries to deliver.
 func TestStageKeepsAnUnencodableEventWithoutItsValues(t *testing.T) {
+	t.Run("sinkless", func(t *testing.T) { testStageUnencodable(t, nil) })
+	t.Run("sink", func(t *testing.T) { testStageUnencodable(t, audit.Discard) })
+}
+
+func testStageUnencodable(t *testing.T, sink audit.Sink) {
 	ctx := context.Background()
-	e, err := New(Config{Store: store.NewMemory(), Systems: []System{{ID: "a", Connector: fake.New("a")}, {ID: "b", Connector: fake.New("b")}}})
+	e, err := New(Config{Store: store.NewMemory(), Audit: sink, Systems: []System{{ID: "a", Connector: fake.New("a")}, {ID: "b", Connector: fake.New("b")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +42,23 @@ func TestStageKeepsAnUnencodableEventWithoutItsValues(t *testing.T) {
 	}
 	if len(b.Audit) != 3 {
 		t.Fatalf("%d entries staged, want 3", len(b.Audit))
+	}
+	for i, en := range b.Audit {
+		if en.Seq != uint64(i+1) {
+			t.Fatalf("staged entry %d has Seq %d", i, en.Seq)
+		}
+	}
+	var toDeliver int
+	for _, part := range b.entries {
+		for j, en := range part {
+			if en.Seq != b.Audit[toDeliver+j].Seq {
+				t.Fatalf("entry to deliver has Seq %d, stored %d", en.Seq, b.Audit[toDeliver+j].Seq)
+			}
+		}
+		toDeliver += len(part)
+	}
+	if want := map[bool]int{true: 0, false: 3}[sink == nil]; toDeliver != want {
+		t.Fatalf("%d entries kept to deliver, want %d", toDeliver, want)
 	}
 	if err := e.store.Commit(ctx, b); err != nil {
 		t.Fatal(err)
