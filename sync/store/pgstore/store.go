@@ -146,7 +146,7 @@ func (s *Store) Close() {
 type queries struct {
 	epoch, epochLock, epochSet                                      string
 	actorGet, actorAdd                                              string
-	leaseInit, leaseLock, leaseSet, leaseFree                       string
+	leaseInit, leaseLock, leaseSet, leaseFree, leaseRead            string
 	cursor, cursorSet                                               string
 	load, pending, held, stateRev                                   string
 	stateInsert, stateUpdate, dead, deadOne, deadInsert, deadDelete string
@@ -169,6 +169,7 @@ func newQueries(schema string) queries {
 		leaseInit: f(`INSERT INTO {schema}.leases (name, holder, token, expires) VALUES ($1, '', 0, $2)
 			ON CONFLICT (name) DO NOTHING`),
 		leaseLock: f(`SELECT holder, token, expires FROM {schema}.leases WHERE name = $1 FOR UPDATE`),
+		leaseRead: f(`SELECT holder, token, expires FROM {schema}.leases WHERE name = $1`),
 		leaseSet:  f(`UPDATE {schema}.leases SET holder = $2, token = $3, expires = $4 WHERE name = $1`),
 		leaseFree: f(`UPDATE {schema}.leases SET holder = '', expires = $4 WHERE name = $1 AND holder = $2 AND token = $3`),
 		cursor:    f(`SELECT cursor FROM {schema}.cursors WHERE system = $1`),
@@ -302,6 +303,13 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	if err := s.begin(ctx); err != nil {
 		return store.Lease{}, fmt.Errorf("pgstore: lease %q: %w", name, err)
 	}
+	// A lease the holder has and need not renew yet is returned from a
+	// plain read: no transaction, no row lock, no write (an idle cycle's
+	// case). Anything else (taking, renewing, refusing) goes through the
+	// locked read below.
+	if l, ok := s.heldLease(ctx, name, holder, ttl); ok {
+		return l, nil
+	}
 	var l store.Lease
 	var refused error
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -331,6 +339,23 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		return store.Lease{}, fmt.Errorf("pgstore: acquiring lease %q for %q: %w", name, holder, err)
 	}
 	return l, nil
+}
+
+// heldLease returns the lease name as holder has it, if a plain read
+// shows it current and not due for renewal. A failed read is not an
+// error here: the locked path reads again and reports it.
+func (s *Store) heldLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, bool) {
+	cur := store.Lease{Name: name}
+	var token int64
+	if err := s.pool.QueryRow(ctx, s.q.leaseRead, name).Scan(&cur.Holder, &token, &cur.Expires); err != nil || cur.Holder != holder {
+		return store.Lease{}, false
+	}
+	cur.Token = uint64(token)
+	l, err := store.NextLease(cur, name, holder, ttl, s.now())
+	if err != nil || !l.Same(cur) {
+		return store.Lease{}, false
+	}
+	return l, true
 }
 
 // ReleaseLease implements [store.Store].

@@ -365,3 +365,52 @@ func TestBadText(t *testing.T) {
 		t.Errorf("Commit of a NUL cursor: %v; want ErrBadText naming crm", err)
 	}
 }
+
+// A holder that asks again for a lease it holds and need not renew yet
+// gets it from a plain read: it does not wait for a row lock someone else
+// holds on the lease (an idle cycle takes no lock and writes nothing). A
+// renewal, which writes, still waits for the lock.
+func TestLeaseHeldWithoutRowLock(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	schema := newSchema(t)
+	s := openStore(t, schema, pgstore.WithClock(clock))
+	a, err := s.AcquireLease(ctx, "p", "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pool := adminPool(t)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var holder string
+	if err := tx.QueryRow(ctx, `SELECT holder FROM `+pgx.Identifier{schema, "leases"}.Sanitize()+` WHERE name = 'p' FOR UPDATE`).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+
+	quick, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	again, err := s.AcquireLease(quick, "p", "a", time.Minute)
+	if err != nil || again.Token != a.Token || again.Holder != a.Holder || !again.Expires.Equal(a.Expires) {
+		t.Fatalf("AcquireLease of a held lease, not due, while the row is locked: %+v, %v; want %+v", again, err, a)
+	}
+
+	advance(40 * time.Second) // past half the ttl: a renewal, a write
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	if _, err := s.AcquireLease(short, "p", "a", time.Minute); err == nil {
+		t.Fatal("a renewal went through while another transaction held the lease row's lock")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := s.AcquireLease(ctx, "p", "a", time.Minute)
+	if err != nil || renewed.Token != a.Token || !renewed.Expires.Equal(now.Add(time.Minute)) {
+		t.Fatalf("renewal after the lock went: %+v, %v", renewed, err)
+	}
+}
