@@ -45,6 +45,7 @@ type cycle struct {
 	// fails, since the writes happened.
 	writeEvents eventLog
 	written     []*write // the writes that succeeded
+	sendNames   []string // plan's scratch: the units a write carries
 	emitted     int      // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).

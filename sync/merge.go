@@ -887,16 +887,7 @@ func (m *merger) candidateTime(st *state.Record, u string, c candidate) time.Tim
 // with per-unit counters, a system's first edit of two fields would both be
 // a:1, and a context that saw one would seem to have seen the other.
 func nextDot(st *state.Record, v concord.Version, a concord.Actor) (concord.Version, error) {
-	return withDot(v, a, max(v.Get(a), topDot(st, a))+1)
-}
-
-// withDot returns v with actor a's counter raised to c, or ErrVersionFull if
-// a is a new actor in a full version.
-func withDot(v concord.Version, a concord.Actor, c uint64) (concord.Version, error) {
-	if v.Len() >= concord.MaxDots && v.Get(a) == 0 {
-		return concord.Version{}, concord.ErrVersionFull
-	}
-	return v.WithDot(concord.Dot{Actor: a, Counter: c})
+	return v.WithDot(concord.Dot{Actor: a, Counter: max(v.Get(a), topDot(st, a)) + 1})
 }
 
 // obsDot is an observation's dot, and the version of just that dot (the
@@ -916,24 +907,23 @@ func (m *merger) editVersion(st *state.Record, o *observation, base concord.Vers
 	if !known {
 		d.counter = topDot(st, a) + 1
 	}
-	var v concord.Version
-	var err error
-	switch {
-	case !base.IsZero():
-		v, err = withDot(base, a, d.counter)
-	case d.alone.IsZero():
-		v, err = withDot(base, a, d.counter)
-		d.alone, known = v, false
-	default:
-		v = d.alone
+	if base.IsZero() && !d.alone.IsZero() {
+		return d.alone, nil // the version of every unit the observation creates
 	}
-	if !known {
+	v, err := base.WithDot(concord.Dot{Actor: a, Counter: d.counter})
+	if err != nil {
+		return v, err
+	}
+	if base.IsZero() {
+		d.alone = v
+	}
+	if !known || base.IsZero() {
 		if m.dots == nil {
 			m.dots = map[*observation]obsDot{}
 		}
 		m.dots[o] = d
 	}
-	return v, err
+	return v, nil
 }
 
 // topDot returns the highest counter of actor a in the record.

@@ -89,24 +89,17 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 	}
 	ch := b.chain // one per batch: its head follows b's entries, its scratch space serves every part
 	first := ch.Head().Seq + 1
-	var out []audit.Entry
-	var stored [][]byte
-	var err error
-	if e.sinkless {
-		stored, err = ch.AppendStored(events...) // no entries to deliver: none built
-	} else {
-		out, stored, err = ch.AppendEncoded(events...)
-	}
+	out, stored, err := e.appendTo(ch, events...)
 	if err != nil {
 		// A value JSON cannot carry: keep that event, without its
 		// values, rather than stall the commit.
-		out, stored = make([]audit.Entry, 0, len(events)), make([][]byte, 0, len(events))
+		out, stored = nil, make([][]byte, 0, len(events))
 		for _, ev := range events {
-			entries, data, err := ch.AppendEncoded(ev)
+			entries, data, err := e.appendTo(ch, ev)
 			if err != nil {
 				ev.From, ev.To, ev.Candidates = nil, nil, nil
 				ev.Reason += fmt.Sprintf(" (values left out of the audit log: %v)", err)
-				if entries, data, err = ch.AppendEncoded(ev); err != nil {
+				if entries, data, err = e.appendTo(ch, ev); err != nil {
 					return fmt.Errorf("%w: %v", ErrAuditEncoding, err)
 				}
 			}
@@ -129,6 +122,16 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 		b.Values[deliveredValue] = binary.BigEndian.AppendUint64(nil, e.out.delivered)
 	}
 	return nil
+}
+
+// appendTo appends events to ch and returns their stored forms, and the
+// entries to deliver unless the engine has no sink (then none are built).
+func (e *Engine) appendTo(ch *audit.Chain, events ...audit.Event) ([]audit.Entry, [][]byte, error) {
+	if e.sinkless {
+		stored, err := ch.AppendStored(events...)
+		return nil, stored, err
+	}
+	return ch.AppendEncoded(events...)
 }
 
 // stageLog stages the events of l from the i-th on (see [Engine.stage]).

@@ -261,27 +261,21 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	// Remember the attempt until the system confirms or supersedes it:
 	// if the reply is lost, what the system reports later is this write.
-	toSend := func(name string, u *state.Unit) bool {
+	names := c.sendNames[:0] // the units written: those the system lacks
+	for name, u := range st.Units {
 		if u.Hold != nil {
-			return false
-		}
-		h, ok := view.Units[name]
-		return create || !ok || h.Version.Compare(u.Version) != concord.Equal
-	}
-	n := 0
-	for name, u := range st.Units {
-		if toSend(name, u) {
-			n++
-		}
-	}
-	sent := make(map[string]state.Copy, n)
-	view.ReserveSent(n)
-	spare := make([]state.Copy, n)
-	for name, u := range st.Units {
-		if !toSend(name, u) {
 			continue
 		}
-		h := state.Copy{Hash: rt[name], Version: u.Version}
+		if h, ok := view.Units[name]; !create && ok && h.Version.Compare(u.Version) == concord.Equal {
+			continue
+		}
+		names = append(names, name)
+	}
+	c.sendNames = names
+	sent := make(map[string]state.Copy, len(names))
+	spare := make([]state.Copy, len(names))
+	for _, name := range names {
+		h := state.Copy{Hash: rt[name], Version: st.Units[name].Version}
 		if name == resolve.RecordUnit {
 			h.Hash = existHash(true)
 		}

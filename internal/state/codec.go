@@ -848,14 +848,17 @@ const maxDepth = concord.MaxValueDepth
 // newTag reports whether a value tag exists only from format version 2.
 func newTag(tag byte) bool { return tag == 'b' || tag == 'I' || tag == 'U' || tag == 'g' }
 
-func (d *decoder) width() byte {
+func (d *decoder) width() byte { return d.take1("integer width") }
+
+// take1 reads one byte; what names it if the input ends.
+func (d *decoder) take1(what string) byte {
 	if len(d.b) == 0 {
-		d.fail("integer width")
+		d.fail(what)
 		return 0
 	}
-	w := d.b[0]
+	c := d.b[0]
 	d.b = d.b[1:]
-	return w
+	return c
 }
 
 func (d *decoder) sizedInt() concord.Value {

@@ -1132,15 +1132,7 @@ func (d *dec6) record() *Record {
 	return st
 }
 
-func (d *dec6) byte() byte {
-	if len(d.b) == 0 {
-		d.fail("flags")
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
+func (d *dec6) byte() byte { return d.take1("flags") }
 
 // nameTable reads the name table; one encoded as the last one this
 // decoder read decodes to the same names, not built again.

@@ -150,20 +150,12 @@ func (v *View) AddSentFrom(u string, h Copy, spare *[]Copy) {
 		return
 	}
 	if v.Sent == nil {
-		v.Sent = map[string][]Copy{}
+		v.Sent = make(map[string][]Copy, len(*spare)) // room for the spare's units
 	}
 	l := (*spare)[:1:1]
 	*spare = (*spare)[1:]
 	l[0] = h
 	v.Sent[u] = l
-}
-
-// ReserveSent makes room for attempts at n units, so that recording them
-// one by one does not grow the map step by step.
-func (v *View) ReserveSent(n int) {
-	if v.Sent == nil {
-		v.Sent = make(map[string][]Copy, n)
-	}
 }
 
 // Unsend forgets attempts that the system answered were not applied.
