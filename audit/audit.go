@@ -60,6 +60,7 @@ package audit
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -173,6 +174,13 @@ type Event struct {
 	Key string `json:"key,omitempty"`
 	// Unit is the field or group name, or "(record)" for a delete.
 	Unit string `json:"unit,omitempty"`
+	// Units lists the units of an event that covers several alike: the
+	// engine reports edits of one record by one system with one version
+	// as one EditObserved event, and the decisions that follow alike
+	// (same winner, version and rule, as on a record's first sync) as one
+	// MergeDecided event. Unit is empty then; Fields, From and To cover
+	// every unit listed. Use [Event.Covers] to ask about one unit.
+	Units []string `json:"units,omitempty"`
 	// Fields touched (canonical names; system names for writes).
 	Fields []string `json:"fields,omitempty"`
 	// From and To are the values before and after, where they apply.
@@ -202,6 +210,24 @@ type Event struct {
 	// names ({portal:2,crm:1}, see [Event.FormatVersion]), and JSON
 	// lines carry the names used, so that ReadJSONLines restores it.
 	Actors map[concord.Actor]string `json:"-"`
+}
+
+// Covers reports whether the event is about unit u: its Unit, or one of
+// its Units.
+func (ev *Event) Covers(u string) bool {
+	return ev.Unit == u || slices.Contains(ev.Units, u)
+}
+
+// UnitNames returns the units the event is about: Units, or Unit alone (none
+// for an event about no unit).
+func (ev *Event) UnitNames() []string {
+	if len(ev.Units) > 0 {
+		return ev.Units
+	}
+	if ev.Unit == "" {
+		return nil
+	}
+	return []string{ev.Unit}
 }
 
 // Sink receives audit events.

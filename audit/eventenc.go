@@ -69,6 +69,16 @@ func (e *eventEncoder) appendDirect(b []byte, ev *Event) ([]byte, bool) {
 	b = appendStringField(b, `,"system":`, string(ev.System))
 	b = appendStringField(b, `,"key":`, ev.Key)
 	b = appendStringField(b, `,"unit":`, ev.Unit)
+	if len(ev.Units) > 0 {
+		b = append(b, `,"units":[`...)
+		for i, u := range ev.Units {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, u)
+		}
+		b = append(b, ']')
+	}
 	if len(ev.Fields) > 0 {
 		b = append(b, `,"fields":[`...)
 		for i, f := range ev.Fields {

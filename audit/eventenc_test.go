@@ -28,6 +28,7 @@ type refWireEvent struct {
 	System     concord.SystemID         `json:"system,omitempty"`
 	Key        string                   `json:"key,omitempty"`
 	Unit       string                   `json:"unit,omitempty"`
+	Units      []string                 `json:"units,omitempty"`
 	Fields     []string                 `json:"fields,omitempty"`
 	From       map[string]concord.Value `json:"from,omitempty"`
 	To         map[string]concord.Value `json:"to,omitempty"`
@@ -91,7 +92,7 @@ func refToWire(ev *Event) *refWireEvent {
 		used = map[string]concord.Actor{}
 	}
 	w := refWireEvent{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, Cycle: ev.Cycle, System: ev.System, Key: ev.Key, Unit: ev.Unit,
-		Fields: ev.Fields, From: ev.From, To: ev.To, Deleted: ev.Deleted, Version: refFormatVersion(ev.Version, ev.Actors, used),
+		Units: ev.Units, Fields: ev.Fields, From: ev.From, To: ev.To, Deleted: ev.Deleted, Version: refFormatVersion(ev.Version, ev.Actors, used),
 		Rule: ev.Rule, Reason: ev.Reason, Error: ev.Error, ErrorClass: ev.ErrorClass, Modified: ev.Modified, By: ev.By}
 	for _, c := range ev.Candidates {
 		w.Candidates = append(w.Candidates, refWireCandidate{System: c.System, Canonical: c.Canonical,
@@ -399,6 +400,14 @@ func (g *gen) event() Event {
 	case 1:
 		for range g.n(4) {
 			ev.Fields = append(ev.Fields, g.str())
+		}
+	}
+	switch g.n(3) {
+	case 0:
+		ev.Units = []string{}
+	case 1:
+		for range g.n(4) {
+			ev.Units = append(ev.Units, g.str())
 		}
 	}
 	if g.n(2) == 0 {

@@ -159,6 +159,7 @@ type wireEvent struct {
 	System     concord.SystemID         `json:"system,omitempty"`
 	Key        string                   `json:"key,omitempty"`
 	Unit       string                   `json:"unit,omitempty"`
+	Units      []string                 `json:"units,omitempty"`
 	Fields     []string                 `json:"fields,omitempty"`
 	From       map[string]concord.Value `json:"from,omitempty"`
 	To         map[string]concord.Value `json:"to,omitempty"`
@@ -208,7 +209,7 @@ func toWire(ev *Event) *wireEvent {
 		used = map[string]concord.Actor{}
 	}
 	w := wireEvent{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, Cycle: ev.Cycle, System: ev.System, Key: ev.Key, Unit: ev.Unit,
-		Fields: ev.Fields, From: ev.From, To: ev.To, Deleted: ev.Deleted, Version: formatVersion(ev.Version, ev.Actors, used),
+		Units: ev.Units, Fields: ev.Fields, From: ev.From, To: ev.To, Deleted: ev.Deleted, Version: formatVersion(ev.Version, ev.Actors, used),
 		Rule: ev.Rule, Reason: ev.Reason, Error: ev.Error, ErrorClass: ev.ErrorClass, Modified: ev.Modified, By: ev.By}
 	for _, c := range ev.Candidates {
 		w.Candidates = append(w.Candidates, wireCandidate{System: c.System, Canonical: c.Canonical,
@@ -241,7 +242,7 @@ func (ev *Event) UnmarshalJSON(b []byte) error {
 		seen[a] = name
 	}
 	out := Event{Seq: w.Seq, Time: w.Time, Kind: w.Kind, Cycle: w.Cycle, System: w.System, Key: w.Key, Unit: w.Unit,
-		Fields: w.Fields, From: w.From, To: w.To, Deleted: w.Deleted, Rule: w.Rule, Reason: w.Reason,
+		Units: w.Units, Fields: w.Fields, From: w.From, To: w.To, Deleted: w.Deleted, Rule: w.Rule, Reason: w.Reason,
 		Error: w.Error, ErrorClass: w.ErrorClass, Modified: w.Modified, By: w.By}
 	var err error
 	if out.Version, err = parseVersion(w.Version, w.Actors); err != nil {

@@ -135,7 +135,7 @@ func jsonString(s string) string {
 // the same name and in the same order, so that adding a field to Event
 // without adding it to the JSON form fails here.
 func TestWireEventMirrorsEvent(t *testing.T) {
-	ev := audit.Event{Seq: 9, Time: time.Unix(1, 0).UTC(), Kind: "k", Cycle: 1, System: "s", Key: "key", Unit: "u", Fields: []string{"f"},
+	ev := audit.Event{Seq: 9, Time: time.Unix(1, 0).UTC(), Kind: "k", Cycle: 1, System: "s", Key: "key", Unit: "u", Units: []string{"u", "w"}, Fields: []string{"f"},
 		From: map[string]concord.Value{"f": "a"}, To: map[string]concord.Value{"f": "b"}, Deleted: true, Version: v(1, 1),
 		Candidates: []audit.Candidate{{System: "s", Canonical: true, Version: v(1, 1), Values: map[string]concord.Value{"f": "x"}, Deleted: true}},
 		Rule:       "r", Reason: "why", Error: "e", ErrorClass: "c", Modified: time.Unix(2, 0).UTC(), By: "ana"}

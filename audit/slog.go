@@ -78,6 +78,9 @@ func eventAttrs(ev *Event) []slog.Attr {
 	str("key", ev.Key)
 	str("system", string(ev.System))
 	str("unit", ev.Unit)
+	if len(ev.Units) > 0 {
+		attrs = append(attrs, slog.Any("units", ev.Units))
+	}
 	if len(ev.Fields) > 0 {
 		attrs = append(attrs, slog.Any("fields", ev.Fields))
 	}

@@ -796,7 +796,7 @@ func (c *cycle) count(events []audit.Event) {
 	for _, ev := range events {
 		switch ev.Kind {
 		case audit.EditObserved:
-			c.report.Systems[ev.System].Edits++
+			c.report.Systems[ev.System].Edits += max(len(ev.Units), 1)
 		case audit.ConflictDetected, audit.ConflictHeld:
 			for _, x := range ev.Candidates {
 				if r := c.report.Systems[x.System]; r != nil && !x.Canonical {

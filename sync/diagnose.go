@@ -79,8 +79,8 @@ func describe(ev audit.Event) string {
 		fmt.Fprintf(&b, " %s", ev.System)
 	}
 	fmt.Fprintf(&b, " %s", ev.Kind)
-	if ev.Unit != "" {
-		fmt.Fprintf(&b, " %s", ev.Unit)
+	if u := ev.UnitNames(); len(u) > 0 {
+		fmt.Fprintf(&b, " %s", strings.Join(u, ","))
 	}
 	switch {
 	case ev.From != nil || ev.To != nil:
@@ -163,6 +163,7 @@ type Explanation struct {
 	Changed  time.Time
 	Modified time.Time
 	// Decision is the audit event that set the value, when the log has it.
+	// It may cover other units decided alike (audit.Event.Units).
 	Decision *audit.Event
 	// Held describes a hold on the unit (rule and reason), if any.
 	Held string
@@ -251,7 +252,7 @@ func (e *Engine) Explain(ctx context.Context, key, field string) (*Explanation, 
 		if err != nil {
 			return nil, fmt.Errorf("concord: Explain %q/%q: %w", key, field, err)
 		}
-		if en.Event.Key == key && en.Event.Unit == u && en.Event.Kind == audit.MergeDecided {
+		if en.Event.Key == key && en.Event.Covers(u) && en.Event.Kind == audit.MergeDecided {
 			ev := en.Event
 			x.Decision = &ev
 		}

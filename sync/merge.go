@@ -242,7 +242,80 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 		}
 		i = j
 	}
+	m.events = coalesce(m.events, observed)
 	return nil
+}
+
+// coalesce joins, from events[from:] on, each run of consecutive events
+// that say the same of several units into one event listing them
+// (audit.Event.Units): a system's edits of a record made with one version,
+// and the merge decisions alike in winner, version and rule. A record's
+// first sync is then a handful of events, not two per field; what each
+// unit's value was and became is still there (Fields, From and To cover
+// them all). Events about the record's existence stay alone.
+func coalesce(events []audit.Event, from int) []audit.Event {
+	out := from
+	for i := from; i < len(events); {
+		j := i + 1
+		for j < len(events) && alike(&events[i], &events[j]) {
+			j++
+		}
+		if j-i > 1 {
+			events[out] = joined(events[i:j])
+		} else if out != i {
+			events[out] = events[i]
+		}
+		out++
+		i = j
+	}
+	clear(events[out:]) // what moved: its maps are not kept alive
+	return events[:out]
+}
+
+// alike reports whether a and b can be one event: both edits or both
+// decisions about one field or group of the same record, with everything
+// but the unit and its values the same.
+func alike(a, b *audit.Event) bool {
+	if a.Kind != b.Kind || (a.Kind != audit.EditObserved && a.Kind != audit.MergeDecided) {
+		return false
+	}
+	if a.Unit == resolve.RecordUnit || b.Unit == resolve.RecordUnit || a.Deleted || b.Deleted {
+		return false
+	}
+	return a.Key == b.Key && a.System == b.System && a.Cycle == b.Cycle && a.Rule == b.Rule && a.Reason == b.Reason &&
+		a.By == b.By && a.Modified.Equal(b.Modified) && a.Error == "" && b.Error == "" && a.ErrorClass == "" && b.ErrorClass == "" &&
+		len(a.Candidates) == 0 && len(b.Candidates) == 0 && a.Version.Compare(b.Version) == concord.Equal
+}
+
+// joined returns one event for a run of alike events: the first's, with
+// the units, fields and values of all. The maps are new: the events'
+// own may be shared with the merge.
+func joined(run []audit.Event) audit.Event {
+	ev := run[0]
+	nf, from, to := 0, 0, 0
+	for i := range run {
+		nf += len(run[i].Fields)
+		from += len(run[i].From)
+		to += len(run[i].To)
+	}
+	ev.Unit = ""
+	ev.Units = make([]string, 0, len(run))
+	ev.Fields = make([]string, 0, nf)
+	ev.From, ev.To = nil, nil
+	if from > 0 {
+		ev.From = make(map[string]concord.Value, from)
+	}
+	if to > 0 {
+		ev.To = make(map[string]concord.Value, to)
+	}
+	for i := range run {
+		x := &run[i]
+		ev.Units = append(ev.Units, x.Unit)
+		ev.Fields = append(ev.Fields, x.Fields...)
+		maps.Copy(ev.From, x.From)
+		maps.Copy(ev.To, x.To)
+	}
+	return ev
 }
 
 // detect records what o says about st: view metadata, and one edit per unit

@@ -109,47 +109,10 @@ func (o *oracle) edit(s concord.SystemID, key, unit string) {
 func (o *oracle) check() {
 	events := o.r.audit.Events()
 	for _, ev := range events[o.seen:] {
-		if ev.Unit == resolve.RecordUnit || ev.Unit == "" {
-			continue
-		}
-		ku := ev.Key + "/" + ev.Unit
-		switch ev.Kind {
-		case audit.ConflictDetected:
-			var hs []hist
-			union := hist{}
-			for _, c := range ev.Candidates {
-				h := o.canon[ku]
-				if !c.Canonical {
-					h = o.edits[o.idOf(ev.Unit, c.Values)]
-				}
-				hs = append(hs, h)
-				union = union.union(h)
+		for _, u := range ev.UnitNames() { // a coalesced event is each unit's
+			if u != resolve.RecordUnit {
+				o.unitEvent(&ev, u)
 			}
-			for i := range hs {
-				for j := range hs {
-					if i != j && hs[i].subset(hs[j]) {
-						o.t.Fatalf("false conflict on %s: candidate %d %v descends into %d %v", ku, i, hs[i], j, hs[j])
-					}
-				}
-			}
-			o.cands[ku] = union
-		case audit.MergeDecided:
-			id := o.idOf(ev.Unit, ev.To)
-			switch ev.Rule {
-			case "fast-forward":
-				// The edit must have seen the canonical value it
-				// replaces; losers of earlier decisions stay in the
-				// history (they were decided, not lost).
-				if cur, ok := o.valueID[ku]; ok && !o.edits[id][cur] {
-					o.t.Fatalf("silent overwrite on %s: edit e%d %v fast-forwarded over e%d", ku, id, o.edits[id], cur)
-				}
-				o.canon[ku] = o.canon[ku].union(o.edits[id])
-			case "equal-values":
-				o.canon[ku] = o.canon[ku].union(o.edits[id])
-			default:
-				o.canon[ku] = o.canon[ku].union(o.cands[ku])
-			}
-			o.valueID[ku] = id
 		}
 	}
 	o.seen = len(events)
@@ -175,7 +138,7 @@ func (o *oracle) check() {
 				for _, field := range fieldsOf(u) {
 					if !concord.EqualValues(rec.Fields[field], st.Fields[field]) {
 						for _, ev := range o.r.audit.Events() {
-							if ev.Key == key && (ev.Unit == u || ev.Unit == "" || ev.Unit == resolve.RecordUnit) {
+							if ev.Key == key && (ev.Covers(u) || ev.Unit == resolve.RecordUnit) {
 								o.t.Logf("%d %s %s %s %v %v->%v %s %v %s", ev.Cycle, ev.Kind, ev.System, ev.Unit, ev.Version, ev.From, ev.To, ev.Rule, ev.Candidates, ev.Error)
 							}
 						}
@@ -189,6 +152,49 @@ func (o *oracle) check() {
 				o.local[lk][u] = o.canon[key+"/"+u]
 			}
 		}
+	}
+}
+
+// unitEvent processes what ev says of unit u.
+func (o *oracle) unitEvent(ev *audit.Event, u string) {
+	ku := ev.Key + "/" + u
+	switch ev.Kind {
+	case audit.ConflictDetected:
+		var hs []hist
+		union := hist{}
+		for _, c := range ev.Candidates {
+			h := o.canon[ku]
+			if !c.Canonical {
+				h = o.edits[o.idOf(u, c.Values)]
+			}
+			hs = append(hs, h)
+			union = union.union(h)
+		}
+		for i := range hs {
+			for j := range hs {
+				if i != j && hs[i].subset(hs[j]) {
+					o.t.Fatalf("false conflict on %s: candidate %d %v descends into %d %v", ku, i, hs[i], j, hs[j])
+				}
+			}
+		}
+		o.cands[ku] = union
+	case audit.MergeDecided:
+		id := o.idOf(u, ev.To)
+		switch ev.Rule {
+		case "fast-forward":
+			// The edit must have seen the canonical value it
+			// replaces; losers of earlier decisions stay in the
+			// history (they were decided, not lost).
+			if cur, ok := o.valueID[ku]; ok && !o.edits[id][cur] {
+				o.t.Fatalf("silent overwrite on %s: edit e%d %v fast-forwarded over e%d", ku, id, o.edits[id], cur)
+			}
+			o.canon[ku] = o.canon[ku].union(o.edits[id])
+		case "equal-values":
+			o.canon[ku] = o.canon[ku].union(o.edits[id])
+		default:
+			o.canon[ku] = o.canon[ku].union(o.cands[ku])
+		}
+		o.valueID[ku] = id
 	}
 }
 
@@ -264,7 +270,7 @@ func TestEngineAgainstOracle(t *testing.T) {
 		for id, ku := range o.unitOf {
 			if !o.canon[ku[0]+"/"+ku[1]][id] {
 				for _, ev := range r.audit.Events() {
-					if ev.Key == ku[0] && (ev.Unit == ku[1] || ev.Unit == "" || ev.Unit == resolve.RecordUnit) {
+					if ev.Key == ku[0] && (ev.Covers(ku[1]) || ev.Unit == resolve.RecordUnit) {
 						rt.Logf("%d %s %s %s %v %v->%v %s %v %s", ev.Cycle, ev.Kind, ev.System, ev.Unit, ev.Version, ev.From, ev.To, ev.Rule, ev.Candidates, ev.Error)
 					}
 				}

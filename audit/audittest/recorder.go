@@ -96,7 +96,7 @@ func (m Match) Matches(ev audit.Event) bool {
 	return (m.Kind == "" || ev.Kind == m.Kind) &&
 		(m.Key == "" || ev.Key == m.Key) &&
 		(m.System == "" || ev.System == m.System) &&
-		(m.Unit == "" || ev.Unit == m.Unit) &&
+		(m.Unit == "" || ev.Covers(m.Unit)) &&
 		(m.Rule == "" || ev.Rule == m.Rule)
 }
 
@@ -207,6 +207,9 @@ func describe(ev audit.Event) string {
 	}
 	if ev.Unit != "" {
 		parts = append(parts, "unit="+ev.Unit)
+	}
+	if len(ev.Units) > 0 {
+		parts = append(parts, "units="+strings.Join(ev.Units, ","))
 	}
 	if ev.Rule != "" {
 		parts = append(parts, "rule="+ev.Rule.String())

@@ -123,9 +123,10 @@ func (w *world) printEvents() {
 			continue
 		}
 		var line string
+		unit := strings.Join(ev.UnitNames(), ", ") // edits and decisions alike are one event
 		switch ev.Kind {
 		case audit.EditObserved:
-			line = fmt.Sprintf("%s edited %s: %s -> %s", ev.System, ev.Unit, showUnit(ev.From, ev.Fields), showUnit(ev.To, ev.Fields))
+			line = fmt.Sprintf("%s edited %s: %s -> %s", ev.System, unit, showUnit(ev.From, ev.Fields), showUnit(ev.To, ev.Fields))
 		case audit.ConflictDetected:
 			var cs []string
 			for _, c := range ev.Candidates {
@@ -139,7 +140,7 @@ func (w *world) printEvents() {
 			if ev.Kind == audit.ChangeRefused {
 				verb = "refused by"
 			}
-			line = fmt.Sprintf("%s = %s (%s's edit) %s rule %s", ev.Unit, showUnit(ev.To, ev.Fields), ev.System, verb, ev.Rule)
+			line = fmt.Sprintf("%s = %s (%s's edit) %s rule %s", unit, showUnit(ev.To, ev.Fields), ev.System, verb, ev.Rule)
 			if ev.Reason != "" {
 				line += ": " + ev.Reason
 			}
@@ -294,7 +295,7 @@ func (w *world) fieldByField(ctx context.Context, base map[string]concord.Value,
 // decision returns the audit event that decided unit in events.
 func decision(events []audit.Event, unit string) (audit.Event, bool) {
 	for _, ev := range events {
-		if ev.Kind == audit.MergeDecided && ev.Unit == unit {
+		if ev.Kind == audit.MergeDecided && ev.Covers(unit) {
 			return ev, true
 		}
 	}

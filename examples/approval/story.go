@@ -70,7 +70,7 @@ func (w *world) narrate(_ context.Context, events []audit.Event) error {
 		what := strings.TrimSpace(ev.Unit + " " + ev.Reason + " " + ev.Error)
 		switch ev.Kind {
 		case audit.EditObserved, audit.MergeDecided:
-			what = fmt.Sprintf("%s: %s -> %s", ev.Unit, values(ev.From, ev.Fields), values(ev.To, ev.Fields))
+			what = fmt.Sprintf("%s: %s -> %s", strings.Join(ev.UnitNames(), ", "), values(ev.From, ev.Fields), values(ev.To, ev.Fields))
 			if ev.Unit == resolve.RecordUnit {
 				what = ev.Unit + ": created"
 				if ev.Deleted {

@@ -527,7 +527,7 @@ func (o *oracle) events() {
 	evs := o.w.audit.Events()
 	for _, ev := range evs[o.seen:] {
 		if ev.Kind != audit.WriteAttempted && ev.Kind != audit.WriteSucceeded {
-			line := fmt.Sprintf("    audit %s %s %s/%s", ev.Kind, ev.System, ev.Key, ev.Unit)
+			line := fmt.Sprintf("    audit %s %s %s/%s", ev.Kind, ev.System, ev.Key, strings.Join(ev.UnitNames(), ","))
 			if ev.Rule != "" {
 				line += " rule=" + ev.Rule.String()
 			}
@@ -567,7 +567,9 @@ func (o *oracle) events() {
 				}
 			}
 			if ev.Rule == recsync.RuleRecreated {
-				o.recreated[k] = true
+				for _, u := range ev.UnitNames() { // decisions alike may be one event
+					o.recreated[ku(ev.Key, u)] = true
+				}
 			}
 		}
 	}
