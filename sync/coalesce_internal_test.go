@@ -88,6 +88,18 @@ func TestCoalesceJoinsOnlyAlikeEvents(t *testing.T) {
 			t.Errorf("%s: the first event's map was changed (%v) or its details lost (%+v)", kind, aTo, j)
 		}
 	}
+	// A group among the units: Fields lists the fields of each, in order,
+	// and the units stay as they were (Fields is not Units then).
+	g, f := ev(audit.MergeDecided, "addr", "X"), ev(audit.MergeDecided, "b", "B")
+	g.Fields, g.To = []string{"street", "zip"}, map[string]concord.Value{"street": "S", "zip": "Z"}
+	got := coalesce([]audit.Event{g, f}, 0)
+	if len(got) != 1 || !slices.Equal(got[0].Units, []string{"addr", "b"}) || !slices.Equal(got[0].Fields, []string{"street", "zip", "b"}) {
+		t.Fatalf("group joined: %+v", got)
+	}
+	got[0].Units = append(got[0].Units, "more") // must not run into Fields
+	if !slices.Equal(got[0].Fields, []string{"street", "zip", "b"}) {
+		t.Errorf("appending to Units changed Fields: %v", got[0].Fields)
+	}
 	if got := coalesce(nil, 0); len(got) != 0 {
 		t.Errorf("coalesce(nil) = %v", got)
 	}

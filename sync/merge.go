@@ -299,8 +299,7 @@ func joined(run []audit.Event) audit.Event {
 		to += len(run[i].To)
 	}
 	ev.Unit = ""
-	ev.Units = make([]string, 0, len(run))
-	ev.Fields = make([]string, 0, nf)
+	names := make([]string, 0, len(run)+nf) // the units, then their fields
 	ev.From, ev.To = nil, nil
 	if from > 0 {
 		ev.From = make(map[string]concord.Value, from)
@@ -308,13 +307,23 @@ func joined(run []audit.Event) audit.Event {
 	if to > 0 {
 		ev.To = make(map[string]concord.Value, to)
 	}
+	fieldUnits := true // every unit one field of its name: Fields is Units
 	for i := range run {
 		x := &run[i]
-		ev.Units = append(ev.Units, x.Unit)
-		ev.Fields = append(ev.Fields, x.Fields...)
+		names = append(names, x.Unit)
+		fieldUnits = fieldUnits && len(x.Fields) == 1 && x.Fields[0] == x.Unit
 		maps.Copy(ev.From, x.From)
 		maps.Copy(ev.To, x.To)
 	}
+	ev.Units = names[:len(run):len(run)]
+	if fieldUnits {
+		ev.Fields = ev.Units
+		return ev
+	}
+	for i := range run {
+		names = append(names, run[i].Fields...)
+	}
+	ev.Fields = names[len(run):]
 	return ev
 }
 
