@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 
+	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/sync/store"
 )
@@ -96,6 +98,14 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 		out, stored = nil, make([][]byte, 0, len(events))
 		for _, ev := range events {
 			entries, data, err := e.appendTo(ch, ev)
+			if err != nil && len(ev.Units) > 0 {
+				// An event about several units: leave out only the
+				// values that cannot be carried.
+				if kept, left := encodableValues(ev); len(left) > 0 {
+					kept.Reason += fmt.Sprintf(" (values of %s left out of the audit log: %v)", strings.Join(left, ", "), err)
+					entries, data, err = e.appendTo(ch, kept)
+				}
+			}
 			if err != nil {
 				ev.From, ev.To, ev.Candidates = nil, nil, nil
 				ev.Reason += fmt.Sprintf(" (values left out of the audit log: %v)", err)
@@ -122,6 +132,31 @@ func (e *Engine) stage(b *batch, events []audit.Event) error {
 		b.Values[deliveredValue] = binary.BigEndian.AppendUint64(nil, e.out.delivered)
 	}
 	return nil
+}
+
+// encodableValues returns ev with only the values of From and To that an
+// audit event can carry, and the fields whose values it left out, sorted.
+func encodableValues(ev audit.Event) (audit.Event, []string) {
+	var left []string
+	keep := func(m map[string]concord.Value) map[string]concord.Value {
+		if m == nil {
+			return nil
+		}
+		out := make(map[string]concord.Value, len(m))
+		for f, v := range m {
+			if _, err := audit.NewChain(audit.Head{}).AppendStored(audit.Event{To: map[string]concord.Value{f: v}}); err != nil {
+				if !slices.Contains(left, f) {
+					left = append(left, f)
+				}
+				continue
+			}
+			out[f] = v
+		}
+		return out
+	}
+	ev.From, ev.To = keep(ev.From), keep(ev.To)
+	slices.Sort(left)
+	return ev, left
 }
 
 // appendTo appends events to ch and returns their stored forms, and the

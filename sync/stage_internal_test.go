@@ -84,3 +84,48 @@ func testStageUnencodable(t *testing.T, sink audit.Sink) {
 		t.Fatal(err)
 	}
 }
+
+// An event about several units (coalesced) with one value JSON cannot
+// carry keeps the others' values: only the bad one is left out, and the
+// reason names its field.
+func TestStageLeavesOutOnlyTheUnencodableValueOfAJoinedEvent(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(Config{Store: store.NewMemory(), Systems: []System{{ID: "a", Connector: fake.New("a")}, {ID: "b", Connector: fake.New("b")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.loadAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := audit.Event{Kind: audit.EditObserved, Key: "k1", Units: []string{"n", "s", "x"}, Fields: []string{"n", "s", "x"},
+		From: map[string]concord.Value{"n": int64(0), "x": math.Inf(1)},
+		To:   map[string]concord.Value{"n": int64(1), "s": "ok", "x": math.NaN()}}
+	b := &batch{}
+	if err := e.stage(b, []audit.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	e.committed(b)
+	var got []audit.Entry
+	for en, err := range e.auditEntries(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, en)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d entries, want 1", len(got))
+	}
+	g := got[0].Event
+	if len(g.To) != 2 || g.To["s"] != "ok" || len(g.From) != 1 || g.From["x"] != nil {
+		t.Errorf("stored values from %v to %v; want n and s kept, x left out", g.From, g.To)
+	}
+	if !strings.Contains(g.Reason, "values of x left out of the audit log") || len(g.Units) != 3 {
+		t.Errorf("stored event %+v; want its three units and a reason naming x", g)
+	}
+	if _, ok := ev.To["x"]; !ok {
+		t.Error("the event given to stage was changed")
+	}
+}
