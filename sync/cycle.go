@@ -46,6 +46,8 @@ type cycle struct {
 	writeEvents eventLog
 	written     []*write // the writes that succeeded
 	sendNames   []string // plan's scratch: the units a write carries
+	keyBuf      []byte   // idempotencyKey's scratch: the bytes hashed
+	keyNames    []string // and the names it sorts
 	emitted     int      // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).

@@ -167,7 +167,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 			h := state.Copy{Hash: existHash(false), Version: st.Existence().Version}
 			view.AddSent(resolve.RecordUnit, h)
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: idempotencyKey(st.Key, s.id, c.e.epoch, view, st, nil, c.e.sens)}, sent: map[string]state.Copy{resolve.RecordUnit: h}}, nil
+				IdempotencyKey: c.idempotencyKey(st.Key, s.id, view, st, nil)}, sent: map[string]state.Copy{resolve.RecordUnit: h}}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -255,7 +255,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	if err := s.checkScope(&p); err != nil {
 		return nil, err
 	}
-	p.IdempotencyKey = idempotencyKey(st.Key, s.id, c.e.epoch, view, st, set, c.e.sens)
+	p.IdempotencyKey = c.idempotencyKey(st.Key, s.id, view, st, set)
 	if !create {
 		p.IfMatch = view.Tag
 	}
@@ -482,15 +482,21 @@ func (c *cycle) writeSucceeded(st *state.Record, s *system) {
 // decided again after the target's record changed: a system that has seen
 // the key would answer with the old result without applying it, although
 // what it holds now differs (a write applied, then undone by a person).
-func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *state.View, st *state.Record, set map[string]concord.Value, sens *sensitivity) string {
-	b := []byte(key)
+func (c *cycle) idempotencyKey(key string, s concord.SystemID, view *state.View, st *state.Record, set map[string]concord.Value) string {
+	sens := c.e.sens
+	b := append(c.keyBuf[:0], key...)
 	b = append(b, 0)
 	b = append(b, s...)
-	b = binary.BigEndian.AppendUint64(b, epoch)
+	b = binary.BigEndian.AppendUint64(b, c.e.epoch)
 	b = append(b, 0)
 	b = append(b, view.Tag...)
 	b = binary.BigEndian.AppendUint64(b, uint64(view.Modified.UnixNano()))
-	for _, f := range sortedFields(set) {
+	names := c.keyNames[:0]
+	for f := range set {
+		names = append(names, f)
+	}
+	slices.Sort(names)
+	for _, f := range names {
 		b = append(b, 0)
 		b = append(b, f...)
 		if sens.is(f) {
@@ -500,7 +506,7 @@ func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *state.Vi
 		}
 		b, _ = concord.AppendCanonical(b, set[f])
 	}
-	names := make([]string, 0, len(st.Units))
+	names = names[:0]
 	for n := range st.Units {
 		names = append(names, n)
 	}
@@ -510,5 +516,6 @@ func idempotencyKey(key string, s concord.SystemID, epoch uint64, view *state.Vi
 		b = append(b, n...)
 		b, _ = st.Units[n].Version.AppendBinary(b)
 	}
+	c.keyBuf, c.keyNames = b, names[:0]
 	return strconv.FormatUint(concord.HashBytes(b), 36)
 }
