@@ -32,6 +32,10 @@ type write struct {
 	// sent lists the attempts noted in the target's view (state.View.Sent)
 	// for this write, by unit.
 	sent map[string]state.Copy
+	// fields (sorted) and version (the record's context) of the write's
+	// audit events: the attempt and its outcome share them.
+	fields  []string
+	version concord.Version
 }
 
 // planWrites plans a field-level patch for every system that does not hold
@@ -83,9 +87,10 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 func (c *cycle) send(ctx context.Context, per [][]*write) {
 	for i, s := range c.e.systems {
 		for _, w := range per[i] {
+			w.fields, w.version = sortedFields(w.patch.Set), unitVersion(w.st) // sending changes neither
 			c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteAttempted, Cycle: c.report.Cycle,
-				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), To: w.patch.Set, Deleted: w.patch.Delete,
-				Version: unitVersion(w.st)})
+				System: s.id, Key: w.st.Key, Fields: w.fields, To: w.patch.Set, Deleted: w.patch.Delete,
+				Version: w.version})
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -134,7 +139,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 			if err != nil {
 				c.fail(s.id, w.st.Key, OpWrite, err)
 				c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
-					System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete,
+					System: s.id, Key: w.st.Key, Fields: w.fields, Deleted: w.patch.Delete,
 					Error: err.Error(), ErrorClass: classOf(err).String()})
 				if w.err == nil {
 					// The system answered for this patch: it was not
@@ -150,7 +155,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 			c.writeSucceeded(w.st, s)
 			c.synced(w.st, s, w.rt, w.native, w.result)
 			c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
-				System: s.id, Key: w.st.Key, Fields: sortedFields(w.patch.Set), Deleted: w.patch.Delete, Version: unitVersion(w.st)})
+				System: s.id, Key: w.st.Key, Fields: w.fields, Deleted: w.patch.Delete, Version: w.version})
 		}
 	}
 }
