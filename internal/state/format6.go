@@ -1095,8 +1095,9 @@ func (d *dec6) record() *Record {
 	if flags&^1 != 0 {
 		d.fail("record flags")
 	}
-	st := &Record{Deleted: flags&1 != 0, Key: d.str(), Rev: d.uint(), Diverged: d.time6(slotMisc)}
-	d.key = st.Key
+	// The record is allocated with its views, once their number is known.
+	rec := Record{Deleted: flags&1 != 0, Key: d.str(), Rev: d.uint(), Diverged: d.time6(slotMisc)}
+	d.key = rec.Key
 	d.nameTable()
 	n, words := len(d.names), (len(d.names)+63)/64
 	d.fieldVal = grow(d.fieldVal, n)
@@ -1105,7 +1106,7 @@ func (d *dec6) record() *Record {
 	clear(d.unitOf)
 	d.pred = grow(d.pred, n)
 	clear(d.pred)
-	st.Fields = d.fields6()
+	rec.Fields = d.fields6()
 
 	// Every unit takes at least 3 bytes, every view 6: what is left
 	// bounds what is allocated for them.
@@ -1115,14 +1116,14 @@ func (d *dec6) record() *Record {
 		d.fail("unit count")
 		return nil
 	}
-	st.Units = make(map[string]*Unit, len(idx))
+	rec.Units = make(map[string]*Unit, len(idx))
 	units := make([]Unit, len(idx))
 	var zero Unit
 	prev := &zero
 	for i, n := range idx {
 		u := &units[i]
 		d.unit(u, prev)
-		st.Units[d.names[n]] = u
+		rec.Units[d.names[n]] = u
 		d.unitOf[n] = u
 		prev = u
 	}
@@ -1132,8 +1133,16 @@ func (d *dec6) record() *Record {
 		d.fail("view count")
 		return nil
 	}
+	var st *Record
+	var views []View
+	if nv == 1 || nv == 2 {
+		b := &recordViews{rec: rec}
+		st, views = &b.rec, b.views[:nv:nv]
+	} else {
+		st, views = new(Record), make([]View, nv)
+		*st = rec
+	}
 	st.Systems = make(map[concord.SystemID]*View, nv)
-	views := make([]View, nv)
 	var prevID string
 	for i := range nv {
 		id := d.atom()
@@ -1155,6 +1164,13 @@ func (d *dec6) record() *Record {
 		d.cur, d.prev = d.prev, d.cur
 	}
 	return st
+}
+
+// recordViews is a record and the views of its systems, for the common
+// record of one or two systems: one allocation.
+type recordViews struct {
+	rec   Record
+	views [2]View
 }
 
 func (d *dec6) byte() byte { return d.take1("flags") }

@@ -23,16 +23,16 @@ func TestFormat6DecodeAllocs(t *testing.T) {
 		max  float64
 	}{
 		// 26 for the maps (Fields, Units, each view's Units and Native:
-		// 4 each; Systems 2), 3 for the Record and its Unit and View
-		// slabs, 1 for its strings, 1 for its version, 15 to box the
+		// 4 each; Systems 2), 2 for the Record with its Views and its
+		// Unit slab, 1 for its strings, 1 for its version, 15 to box the
 		// values (10 strings, 5 ints past 255).
-		{"synced", suiteRecord(42), 46},
+		{"synced", suiteRecord(42), 45},
 		// And 3 small Prev maps (2 each), a Sent map (2) and its lists
 		// (1), a version, 3 boxed strings (2 in Prev, 1 a bool before).
-		{"edited", engineRecord(42), 59},
+		{"edited", engineRecord(42), 58},
 		// And 2 holds: each the Hold, its candidates, their 2 maps of
 		// values and its base (2 each); a version; 5 boxed values.
-		{"held", heldRecord(42), 81},
+		{"held", heldRecord(42), 80},
 	} {
 		b, err := state.EncodeState(nil, c.st)
 		if err != nil {
