@@ -171,11 +171,7 @@ func (c *Codec) decodeStateWith(b []byte, track bool, dc *dec6Cache) (*Record, b
 	d := decoder{b: b, c: *c, track: track}
 	d.header(magicState, CompactVersion)
 	if d.ver == CompactVersion {
-		st := d.stateCompact(dc)
-		if err := d.finish(); err != nil {
-			return nil, false, err
-		}
-		return st, d.stale, nil
+		return decodeCompact(d, dc)
 	}
 	st := &Record{Key: d.str(), Rev: d.uint(), Deleted: d.bool(), Diverged: d.time()}
 	d.key = st.Key
@@ -601,6 +597,24 @@ type decoder struct {
 	// skipSealed passes over sealed values (decoded as nil) instead of
 	// opening them: for LetterIndex, which reads no field value.
 	skipSealed bool
+	// With share, the strings read are substrings of whole, a copy of
+	// body (made at the first string that needs it): one allocation for
+	// all of them. b is then always a suffix of body.
+	share bool
+	body  []byte
+	whole string
+}
+
+// maxShared bounds the input whose strings share one copy of it: a string
+// kept from a decoded record keeps that copy (at most this size) alive.
+const maxShared = 16 << 10
+
+// shareStrings makes the strings read from here on substrings of one copy
+// of what is left of the input, if it is not larger than maxShared.
+func (d *decoder) shareStrings() {
+	if len(d.b) <= maxShared {
+		d.share, d.body = true, d.b
+	}
 }
 
 func (d *decoder) fail(what string) {
@@ -684,9 +698,23 @@ func (d *decoder) count() int {
 
 func (d *decoder) str() string {
 	n := d.count()
-	s := string(d.b[:n])
+	var s string
+	if d.share && n > 1 { // a string of one byte allocates nothing
+		s = d.sub(n)
+	} else {
+		s = string(d.b[:n])
+	}
 	d.b = d.b[n:]
 	return s
+}
+
+// sub returns the next n bytes (there are n) as a substring of d.whole.
+func (d *decoder) sub(n int) string {
+	if d.whole == "" {
+		d.whole = string(d.body)
+	}
+	at := len(d.body) - len(d.b)
+	return d.whole[at : at+n]
 }
 
 func (d *decoder) bool() bool {

@@ -138,6 +138,12 @@
 // the (r-2)-th version of the table. A decoded record shares one Version
 // value among the places that hold it (Versions are immutable).
 //
+// The strings of a decoded record (key, tags, errors, reasons, string
+// values, strings of the table longer than 64 bytes) are substrings of one
+// copy of its encoding, if that is at most 16 KiB: a string kept from the
+// record keeps that copy alive. Everything of it that can be changed (maps,
+// Units, Views, Sent lists, []byte values) is its own.
+//
 // A time is an unsigned varint: the kind in the low 3 bits, for a delta
 // kind the zigzag nanoseconds from the reference time above them. The
 // reference is the previous time of the same slot (units' Changed, units'

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -963,14 +964,14 @@ func isZeroTime(t time.Time) bool {
 
 // dec6 decodes format 6.
 type dec6 struct {
-	*decoder
+	decoder
 	*dec6Cache
-	names    []string // the name table
-	prefix   []uint64 // the FNV-1a state after each name and a 0 byte
-	atoms    []string
-	versions []concord.Version
-	regs     [numSlots]tref
-	last     tref
+	names  []string // the name table
+	prefix []uint64 // the FNV-1a state after each name and a 0 byte
+	regs   [numSlots]tref
+	// last is the slot of the previous time (any slot's, none set: the
+	// reference of a time is regs[last] when its own slot is not set).
+	last int
 }
 
 // dec6Cache is what a decoder keeps from record to record (in a pool):
@@ -992,6 +993,11 @@ type dec6Cache struct {
 	idx, uidx []int
 	scratch   []byte
 	pred      []pred
+	// The record's string and version tables, and the dots of the
+	// version being read: scratch, their backing arrays kept.
+	atoms    []string
+	versions []concord.Version
+	dots     []concord.Dot
 	// By name index: the canonical values and units, and the maps of the
 	// view being decoded and of the one before.
 	fieldVal  []concord.Value
@@ -1000,12 +1006,16 @@ type dec6Cache struct {
 	cur, prev decView
 }
 
-// decView holds a decoded view's units and native hashes by name index.
+// decView holds a decoded view's units and native hashes by name index,
+// and the maps made of them (of the record being decoded: release drops
+// them).
 type decView struct {
 	units     []Copy
 	unitSet   bitset
 	native    []uint64
 	nativeSet bitset
+	unitMap   map[string]Copy
+	nativeMap map[string]uint64
 }
 
 // reset readies w for a view of names names (words of a bitset).
@@ -1014,6 +1024,7 @@ func (w *decView) reset(names, words int) {
 	w.native = grow(w.native, names)
 	w.unitSet = zeroSet(w.unitSet, words)
 	w.nativeSet = zeroSet(w.nativeSet, words)
+	w.unitMap, w.nativeMap = nil, nil
 }
 
 // Bounds of what a pooled decoder keeps: the encoding of a name table,
@@ -1035,16 +1046,23 @@ type zone struct {
 	loc  *time.Location
 }
 
-// stateCompact decodes a record in format 6 with the scratch and caches
-// of c (nil: of a pooled one).
-func (d *decoder) stateCompact(c *dec6Cache) *Record {
+// decodeCompact decodes the rest of d, a record in format 6, with the
+// scratch and caches of c (nil: of a pooled one), and reports whether
+// re-encoding it would seal differently (with d.track).
+func decodeCompact(d decoder, c *dec6Cache) (*Record, bool, error) {
 	if c == nil {
 		c = dec6Pool.Get().(*dec6Cache)
 		defer dec6Pool.Put(c)
 	}
 	defer c.release()
 	x := dec6{decoder: d, dec6Cache: c}
-	return x.record()
+	x.atoms, x.versions = x.atoms[:0], x.versions[:0]
+	x.shareStrings()
+	st := x.record()
+	if err := x.finish(); err != nil {
+		return nil, false, err
+	}
+	return st, x.stale, nil
 }
 
 // newDec6Cache returns an empty decoder cache.
@@ -1057,6 +1075,13 @@ func (c *dec6Cache) release() {
 	clear(c.unitOf[:cap(c.unitOf)])
 	clear(c.cur.units[:cap(c.cur.units)])
 	clear(c.prev.units[:cap(c.prev.units)])
+	c.cur.unitMap, c.cur.nativeMap, c.prev.unitMap, c.prev.nativeMap = nil, nil, nil, nil
+	clear(c.atoms[:cap(c.atoms)])
+	clear(c.versions[:cap(c.versions)])
+	c.atoms, c.versions = c.atoms[:0], c.versions[:0]
+	if cap(c.atoms) > maxCachedNames || cap(c.versions) > maxCachedNames || cap(c.dots) > concord.MaxDots {
+		c.atoms, c.versions, c.dots = nil, nil, nil
+	}
 	if cap(c.fieldVal) > maxCachedNames || cap(c.cur.units) > maxCachedNames || cap(c.idx) > maxCachedNames {
 		c.fieldVal, c.fieldSet, c.unitOf, c.cur, c.prev, c.idx, c.uidx, c.pred = nil, nil, nil, decView{}, decView{}, nil, nil, nil
 	}
@@ -1070,8 +1095,9 @@ func (d *dec6) record() *Record {
 	if flags&^1 != 0 {
 		d.fail("record flags")
 	}
-	st := &Record{Deleted: flags&1 != 0, Key: d.str(), Rev: d.uint(), Diverged: d.time6(slotMisc)}
-	d.key = st.Key
+	// The record is allocated with its views, once their number is known.
+	rec := Record{Deleted: flags&1 != 0, Key: d.str(), Rev: d.uint(), Diverged: d.time6(slotMisc)}
+	d.key = rec.Key
 	d.nameTable()
 	n, words := len(d.names), (len(d.names)+63)/64
 	d.fieldVal = grow(d.fieldVal, n)
@@ -1080,7 +1106,7 @@ func (d *dec6) record() *Record {
 	clear(d.unitOf)
 	d.pred = grow(d.pred, n)
 	clear(d.pred)
-	st.Fields = d.fields6()
+	rec.Fields = d.fields6()
 
 	// Every unit takes at least 3 bytes, every view 6: what is left
 	// bounds what is allocated for them.
@@ -1090,14 +1116,14 @@ func (d *dec6) record() *Record {
 		d.fail("unit count")
 		return nil
 	}
-	st.Units = make(map[string]*Unit, len(idx))
+	rec.Units = make(map[string]*Unit, len(idx))
 	units := make([]Unit, len(idx))
 	var zero Unit
 	prev := &zero
 	for i, n := range idx {
 		u := &units[i]
 		d.unit(u, prev)
-		st.Units[d.names[n]] = u
+		rec.Units[d.names[n]] = u
 		d.unitOf[n] = u
 		prev = u
 	}
@@ -1107,8 +1133,16 @@ func (d *dec6) record() *Record {
 		d.fail("view count")
 		return nil
 	}
+	var st *Record
+	var views []View
+	if nv == 1 || nv == 2 {
+		b := &recordViews{rec: rec}
+		st, views = &b.rec, b.views[:nv:nv]
+	} else {
+		st, views = new(Record), make([]View, nv)
+		*st = rec
+	}
 	st.Systems = make(map[concord.SystemID]*View, nv)
-	views := make([]View, nv)
 	var prevID string
 	for i := range nv {
 		id := d.atom()
@@ -1130,6 +1164,13 @@ func (d *dec6) record() *Record {
 		d.cur, d.prev = d.prev, d.cur
 	}
 	return st
+}
+
+// recordViews is a record and the views of its systems, for the common
+// record of one or two systems: one allocation.
+type recordViews struct {
+	rec   Record
+	views [2]View
 }
 
 func (d *dec6) byte() byte { return d.take1("flags") }
@@ -1291,11 +1332,18 @@ func (d *dec6) atom() string {
 // decoder) if it is short.
 func (d *dec6) intern() string {
 	n := d.count()
+	if n > maxInternedLen {
+		var s string
+		if d.share {
+			s = d.sub(n)
+		} else {
+			s = string(d.b[:n])
+		}
+		d.b = d.b[n:]
+		return s
+	}
 	raw := d.b[:n]
 	d.b = d.b[n:]
-	if n > maxInternedLen {
-		return string(raw)
-	}
 	if s, ok := d.interned[string(raw)]; ok {
 		return s
 	}
@@ -1324,7 +1372,8 @@ func (d *dec6) version6() concord.Version {
 		d.fail("version length")
 		return concord.Version{}
 	}
-	dots := make([]concord.Dot, n)
+	dots := grow(d.dots, int(n))
+	d.dots = dots
 	var actor uint64
 	for i := range dots {
 		a, c := d.uint(), d.uint()
@@ -1338,7 +1387,7 @@ func (d *dec6) version6() concord.Version {
 		dots[i] = concord.Dot{Actor: concord.Actor(a), Counter: c}
 		actor = a
 	}
-	v, err := concord.NewVersion(dots...)
+	v, err := concord.NewVersion(dots...) // the one allocation: a copy of dots
 	if err != nil {
 		d.fail("version vector")
 		return concord.Version{}
@@ -1354,7 +1403,10 @@ func (d *dec6) time6(slot int) time.Time {
 	}
 	kind, payload := h&7, h>>3
 	var sec, nsec int64
-	r := ref(&d.regs, d.last, slot)
+	r := &d.regs[slot] // as ref, without copying the references
+	if !r.set {
+		r = &d.regs[d.last]
+	}
 	switch kind {
 	case timeZero:
 		if payload != 0 {
@@ -1427,8 +1479,8 @@ func (d *dec6) time6(slot int) time.Time {
 	} else {
 		t = t.In(reg.loc)
 	}
-	d.regs[slot] = reg
-	d.last = reg
+	d.regs[slot] = reg // after the last use of r
+	d.last = slot
 	return t
 }
 
@@ -1487,6 +1539,9 @@ func (d *dec6) unit(u, prev *Unit) {
 	}
 	h := &Hold{}
 	nc := d.count()
+	if nc > 0 {
+		h.Candidates = make([]resolve.Candidate, 0, nc)
+	}
 	for range nc {
 		c := resolve.Candidate{System: concord.SystemID(d.atom())}
 		cf := d.byte()
@@ -1593,6 +1648,22 @@ func (d *dec6) copy6(i int, prev *decView) Copy {
 	return h
 }
 
+// sameSlots reports whether the set of names idx (set: as a bitset) has
+// the same entries in slots as the set before (prevSet, prevSlots).
+func sameSlots[T any](idx []int, set, prevSet bitset, slots, prevSlots []T, same func(T, T) bool) bool {
+	if !slices.Equal(set, prevSet) {
+		return false
+	}
+	for _, i := range idx {
+		if !same(slots[i], prevSlots[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameHash(a, b uint64) bool { return a == b }
+
 // view reads v into d.cur; prev is the view before (nil: none).
 func (d *dec6) view(v *View, prev *decView) {
 	flags := d.byte()
@@ -1607,17 +1678,27 @@ func (d *dec6) view(v *View, prev *decView) {
 
 	idx := d.set(d.idx)
 	d.idx = idx
-	v.Units = make(map[string]Copy, min(len(idx), len(d.b)))
 	for _, i := range idx {
-		c := d.copy6(i, prev)
-		v.Units[d.names[i]] = c
-		w.units[i] = c
+		w.units[i] = d.copy6(i, prev)
 		w.unitSet.add(i)
 	}
+	if d.err != nil {
+		return
+	}
+	if prev != nil && len(idx) > 0 && sameSlots(idx, w.unitSet, prev.unitSet, w.units, prev.units, Copy.Same) {
+		// The copies of the view before: its map, cloned, is this one's
+		// (without hashing every name again).
+		v.Units = maps.Clone(prev.unitMap)
+	} else {
+		v.Units = make(map[string]Copy, len(idx))
+		for _, i := range idx {
+			v.Units[d.names[i]] = w.units[i]
+		}
+	}
+	w.unitMap = v.Units
 
 	idx = d.set(d.idx)
 	d.idx = idx
-	v.Native = make(map[string]uint64, min(len(idx), len(d.b)))
 	for _, i := range idx {
 		haveOwn := w.unitSet.has(i)
 		var own uint64
@@ -1629,11 +1710,21 @@ func (d *dec6) view(v *View, prev *decView) {
 		if havePrev {
 			ph = prev.native[i]
 		}
-		h := d.hash6(d.byte(), i, true, ph, havePrev, own, haveOwn)
-		v.Native[d.names[i]] = h
-		w.native[i] = h
+		w.native[i] = d.hash6(d.byte(), i, true, ph, havePrev, own, haveOwn)
 		w.nativeSet.add(i)
 	}
+	if d.err != nil {
+		return
+	}
+	if prev != nil && len(idx) > 0 && sameSlots(idx, w.nativeSet, prev.nativeSet, w.native, prev.native, sameHash) {
+		v.Native = maps.Clone(prev.nativeMap)
+	} else {
+		v.Native = make(map[string]uint64, len(idx))
+		for _, i := range idx {
+			v.Native[d.names[i]] = w.native[i]
+		}
+	}
+	w.nativeMap = v.Native
 
 	if flags&viewFailing != 0 {
 		v.Attempts, v.FirstFailed, v.LastError = int(d.uint()), d.time6(slotFailed), d.str()
@@ -1646,15 +1737,24 @@ func (d *dec6) view(v *View, prev *decView) {
 			return
 		}
 		v.Sent = make(map[string][]Copy, len(idx))
+		// One backing array for the lists of one write each (the common
+		// case); a list takes exactly its room of it, so that appending
+		// to one never writes into the next.
+		slab := make([]Copy, len(idx))
 		for _, i := range idx {
 			nh := d.count()
 			if nh == 0 {
 				d.fail("empty sent list")
 				return
 			}
-			l := make([]Copy, 0, nh)
-			for range nh {
-				l = append(l, d.copy6(i, nil))
+			var l []Copy
+			if nh <= len(slab) {
+				l, slab = slab[:nh:nh], slab[nh:]
+			} else {
+				l = make([]Copy, nh)
+			}
+			for k := range l {
+				l[k] = d.copy6(i, nil)
 			}
 			v.Sent[d.names[i]] = l
 		}
