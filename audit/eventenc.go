@@ -69,26 +69,8 @@ func (e *eventEncoder) appendDirect(b []byte, ev *Event) ([]byte, bool) {
 	b = appendStringField(b, `,"system":`, string(ev.System))
 	b = appendStringField(b, `,"key":`, ev.Key)
 	b = appendStringField(b, `,"unit":`, ev.Unit)
-	if len(ev.Units) > 0 {
-		b = append(b, `,"units":[`...)
-		for i, u := range ev.Units {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, u)
-		}
-		b = append(b, ']')
-	}
-	if len(ev.Fields) > 0 {
-		b = append(b, `,"fields":[`...)
-		for i, f := range ev.Fields {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, f)
-		}
-		b = append(b, ']')
-	}
+	b = appendStringList(b, `,"units":[`, ev.Units)
+	b = appendStringList(b, `,"fields":[`, ev.Fields)
 	if len(ev.From) > 0 {
 		b = append(b, `,"from":`...)
 		if b, ok = e.appendMap(b, ev.From, -1); !ok {
@@ -575,4 +557,20 @@ func encodeEventReflect(ev *Event) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// appendStringList appends key (a field name and its opening bracket) and
+// the strings of l as a JSON array, or nothing for an empty l (omitempty).
+func appendStringList(b []byte, key string, l []string) []byte {
+	if len(l) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	for i, x := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, x)
+	}
+	return append(b, ']')
 }

@@ -1685,16 +1685,13 @@ func (d *dec6) view(v *View, prev *decView) {
 	if d.err != nil {
 		return
 	}
+	// The copies of the view before, if the same: its map, cloned, is this
+	// one's (without hashing every name again).
+	var units map[string]Copy
 	if prev != nil && len(idx) > 0 && sameSlots(idx, w.unitSet, prev.unitSet, w.units, prev.units, Copy.Same) {
-		// The copies of the view before: its map, cloned, is this one's
-		// (without hashing every name again).
-		v.Units = maps.Clone(prev.unitMap)
-	} else {
-		v.Units = make(map[string]Copy, len(idx))
-		for _, i := range idx {
-			v.Units[d.names[i]] = w.units[i]
-		}
+		units = prev.unitMap
 	}
+	v.Units = slotMap(d.names, idx, w.units, units)
 	w.unitMap = v.Units
 
 	idx = d.set(d.idx)
@@ -1716,14 +1713,11 @@ func (d *dec6) view(v *View, prev *decView) {
 	if d.err != nil {
 		return
 	}
+	var native map[string]uint64
 	if prev != nil && len(idx) > 0 && sameSlots(idx, w.nativeSet, prev.nativeSet, w.native, prev.native, sameHash) {
-		v.Native = maps.Clone(prev.nativeMap)
-	} else {
-		v.Native = make(map[string]uint64, len(idx))
-		for _, i := range idx {
-			v.Native[d.names[i]] = w.native[i]
-		}
+		native = prev.nativeMap
 	}
+	v.Native = slotMap(d.names, idx, w.native, native)
 	w.nativeMap = v.Native
 
 	if flags&viewFailing != 0 {
@@ -1759,4 +1753,17 @@ func (d *dec6) view(v *View, prev *decView) {
 			v.Sent[d.names[i]] = l
 		}
 	}
+}
+
+// slotMap returns the map of the names at idx to their slots, or a clone
+// of same, the view before's map, when that holds exactly those (non-nil).
+func slotMap[V any](names []string, idx []int, slots []V, same map[string]V) map[string]V {
+	if same != nil {
+		return maps.Clone(same)
+	}
+	m := make(map[string]V, len(idx))
+	for _, i := range idx {
+		m[names[i]] = slots[i]
+	}
+	return m
 }
