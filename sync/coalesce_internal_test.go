@@ -9,7 +9,72 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/resolve"
+	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
 )
+
+// coalesce replays events[from:] as the merge makes them: the kinds that
+// may be joined through emit, the others appended as they are.
+func coalesce(events []audit.Event, from int) []audit.Event {
+	var now time.Time
+	m := &merger{now: func() time.Time { return now }}
+	m.events = slices.Clone(events[:from])
+	m.floor = from
+	for i := from; i < len(events); i++ {
+		ev := events[i]
+		now = ev.Time
+		if ev.Kind == audit.EditObserved || ev.Kind == audit.MergeDecided {
+			m.emit(&ev, len(events)-i-1)
+		} else {
+			m.events = append(m.events, ev)
+		}
+	}
+	m.clipJoined()
+	return m.events
+}
+
+// coalesceAfter is what emit must amount to, written the obvious way:
+// every event made first, then each run of consecutive alike events
+// joined into one (the first's, with the units, fields and values of all,
+// in maps of its own).
+func coalesceAfter(events []audit.Event, from int) []audit.Event {
+	add := func(into *map[string]concord.Value, vals map[string]concord.Value) {
+		if len(vals) > 0 && *into == nil {
+			*into = map[string]concord.Value{}
+		}
+		maps.Copy(*into, vals)
+	}
+	out := slices.Clone(events[:from])
+	for i := from; i < len(events); {
+		j := i + 1
+		for j < len(events) && alike(&events[i], &events[j]) {
+			j++
+		}
+		if j-i == 1 {
+			out = append(out, events[i])
+			i = j
+			continue
+		}
+		ev := events[i]
+		ev.Unit, ev.From, ev.To = "", nil, nil
+		fieldUnits := true
+		var fields []string
+		for _, x := range events[i:j] {
+			ev.Units = append(ev.Units, x.Unit)
+			fields = append(fields, x.Fields...)
+			fieldUnits = fieldUnits && len(x.Fields) == 1 && x.Fields[0] == x.Unit
+			add(&ev.From, x.From)
+			add(&ev.To, x.To)
+		}
+		ev.Fields = fields
+		if fieldUnits {
+			ev.Fields = ev.Units
+		}
+		out = append(out, ev)
+		i = j
+	}
+	return out
+}
 
 // TestCoalesceJoinsOnlyAlikeEvents: two decisions that differ in anything
 // but their unit and values stay two events; alike ones become one whose
@@ -103,4 +168,99 @@ func TestCoalesceJoinsOnlyAlikeEvents(t *testing.T) {
 	if got := coalesce(nil, 0); len(got) != 0 {
 		t.Errorf("coalesce(nil) = %v", got)
 	}
+}
+
+// TestEmitIsCoalescingAfter: whatever the events a record's merge makes,
+// joining them as they are made (emit) gives exactly what making them all
+// first and joining each run of alike ones would; it never changes the
+// lists or maps the events came with (the merge and a unit's previous
+// values share them); and a joined event's lists have no room to run
+// into each other.
+func TestEmitIsCoalescingAfter(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fieldsOf := map[string][]string{"a": {"a"}, "b": {"b"}, "c": {"c"}, "addr": {"street", "zip"}, "tel": {"phone"}, resolve.RecordUnit: nil}
+	units := slices.Sorted(maps.Keys(fieldsOf))
+	sameVersion := cmp.Comparer(func(a, b concord.Version) bool { return a.Compare(b) == concord.Equal })
+	rapid.Check(t, func(t *rapid.T) {
+		values := func(label string, fields []string) map[string]concord.Value {
+			switch rapid.IntRange(0, 3).Draw(t, label) {
+			case 0:
+				return nil
+			case 1:
+				return map[string]concord.Value{}
+			}
+			out := map[string]concord.Value{}
+			for _, f := range fields {
+				if rapid.Bool().Draw(t, label+"."+f) {
+					out[f] = rapid.SampledFrom([]concord.Value{"x", "y", nil, int64(7)}).Draw(t, label+"."+f+"=")
+				}
+			}
+			return out
+		}
+		n := rapid.IntRange(0, 12).Draw(t, "events")
+		from := rapid.IntRange(0, min(n, 2)).Draw(t, "from")
+		var events []audit.Event
+		var dots []uint64
+		for i := range n {
+			u := rapid.SampledFrom(units).Draw(t, "unit")
+			dot := uint64(rapid.IntRange(1, 2).Draw(t, "dot"))
+			ev := audit.Event{Time: t0.Add(time.Duration(i) * time.Second), Cycle: 3, Key: "k", Unit: u, Fields: fieldsOf[u]}
+			if i > 0 && rapid.IntRange(0, 3).Draw(t, "like the last") > 0 {
+				// Mostly alike, or joins would be rare.
+				last := events[i-1]
+				ev.Kind, ev.System, ev.Rule, ev.By, ev.Modified = last.Kind, last.System, last.Rule, last.By, last.Modified
+				dot = dots[i-1] // an equal version, not the same one
+			} else {
+				ev.Kind = rapid.SampledFrom([]audit.Kind{audit.EditObserved, audit.MergeDecided, audit.ConflictDetected}).Draw(t, "kind")
+				ev.System = rapid.SampledFrom([]concord.SystemID{"x", "y"}).Draw(t, "system")
+				ev.Rule = rapid.SampledFrom([]resolve.Rule{"", "fast-forward"}).Draw(t, "rule")
+				ev.By = rapid.SampledFrom([]string{"", "ann"}).Draw(t, "by")
+				ev.Modified = t0.Add(time.Duration(rapid.IntRange(0, 1).Draw(t, "modified")) * time.Hour)
+			}
+			dots = append(dots, dot)
+			v, err := concord.NewVersion(concord.Dot{Actor: 1, Counter: dot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev.Version = v
+			ev.Deleted = rapid.IntRange(0, 9).Draw(t, "deleted") == 0
+			if u != resolve.RecordUnit {
+				ev.From, ev.To = values("from", ev.Fields), values("to", ev.Fields)
+			}
+			if rapid.IntRange(0, 9).Draw(t, "candidates") == 0 {
+				ev.Candidates = []audit.Candidate{{System: ev.System}}
+			}
+			events = append(events, ev)
+		}
+		before := deepCopy(events)
+		got := coalesce(events, from)
+		want := coalesceAfter(before, from)
+		if d := cmp.Diff(want, got, sameVersion); d != "" {
+			t.Fatalf("emit differs from coalescing after (-after +emit):\n%s", d)
+		}
+		if d := cmp.Diff(before, events, sameVersion); d != "" {
+			t.Fatalf("emit changed the events it was given (-before +after):\n%s", d)
+		}
+		for _, ev := range got {
+			if len(ev.Units) > 0 && (cap(ev.Units) != len(ev.Units) || cap(ev.Fields) != len(ev.Fields)) {
+				t.Fatalf("joined event with room to grow: units %d/%d fields %d/%d", len(ev.Units), cap(ev.Units), len(ev.Fields), cap(ev.Fields))
+			}
+		}
+	})
+}
+
+// deepCopy copies events with their lists and maps.
+func deepCopy(events []audit.Event) []audit.Event {
+	out := slices.Clone(events)
+	for i := range out {
+		out[i].Fields = slices.Clone(out[i].Fields)
+		out[i].Candidates = slices.Clone(out[i].Candidates)
+		if out[i].From != nil {
+			out[i].From = maps.Clone(out[i].From)
+		}
+		if out[i].To != nil {
+			out[i].To = maps.Clone(out[i].To)
+		}
+	}
+	return out
 }

@@ -139,12 +139,17 @@ type merger struct {
 	now    func() time.Time
 	cycle  uint64
 
-	events []audit.Event
-	edits  []edit
-	cands  []candidate
-	max    []candidate
-	units  []string
-	buf    []byte
+	// events are the record's audit events from floor on (emit joins
+	// alike ones as they are made); unitsLeft is how many units the
+	// record's merge has yet to decide, a size hint for joined events.
+	events    []audit.Event
+	floor     int
+	unitsLeft int
+	edits     []edit
+	cands     []candidate
+	max       []candidate
+	units     []string
+	buf       []byte
 
 	recordCtx concord.Version         // see mergeRecord
 	dots      map[*observation]obsDot // each observation's dot; see editVersion
@@ -185,7 +190,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 	m.obs = obs
 	clear(m.current)
 	clear(m.dots)
-	observed := len(m.events)
+	m.floor = len(m.events)
 	for _, o := range obs {
 		if err := m.detect(st, o); err != nil {
 			return err
@@ -198,15 +203,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 	if err := m.claimExistence(st); err != nil {
 		return err
 	}
-	// The edits were observed in the order of the record's fields, a
-	// map: audit them by system, then unit, so that the same reads
-	// always give the same trail.
-	slices.SortStableFunc(m.events[observed:], func(a, b audit.Event) int {
-		if c := cmp.Compare(a.System, b.System); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Unit, b.Unit)
-	})
+	m.observeEdits(st)
 	// The record-level context of the canonical state, before this
 	// cycle's edits: what a delete or an existence claim competes with.
 	m.recordCtx = concord.Version{}
@@ -232,44 +229,142 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 		}
 		return cmp.Compare(a.obs.sys.id, b.obs.sys.id)
 	})
+	units := 0
+	for i := range m.edits {
+		if i == 0 || m.edits[i].unit != m.edits[i-1].unit {
+			units++
+		}
+	}
 	for i := 0; i < len(m.edits); {
 		j := i + 1
 		for j < len(m.edits) && m.edits[j].unit == m.edits[i].unit {
 			j++
 		}
+		units--
+		m.unitsLeft = units
 		if err := m.mergeUnit(ctx, st, m.edits[i:j]); err != nil {
 			return err
 		}
 		i = j
 	}
-	m.events = coalesce(m.events, observed)
+	m.clipJoined()
 	return nil
 }
 
-// coalesce joins, from events[from:] on, each run of consecutive events
-// that say the same of several units into one event listing them
-// (audit.Event.Units): a system's edits of a record made with one version,
-// and the merge decisions alike in winner, version and rule. A record's
-// first sync is then a handful of events, not two per field; what each
-// unit's value was and became is still there (Fields, From and To cover
-// them all). Events about the record's existence stay alone.
-func coalesce(events []audit.Event, from int) []audit.Event {
-	out := from
-	for i := from; i < len(events); {
-		j := i + 1
-		for j < len(events) && alike(&events[i], &events[j]) {
-			j++
+// clipJoined clips the lists of the record's joined events (see emit):
+// appending to one must not run into the other.
+func (m *merger) clipJoined() {
+	for i := m.floor; i < len(m.events); i++ {
+		if ev := &m.events[i]; len(ev.Units) > 0 {
+			ev.Units, ev.Fields = slices.Clip(ev.Units), slices.Clip(ev.Fields)
 		}
-		if j-i > 1 {
-			events[out] = joined(events[i:j])
-		} else if out != i {
-			events[out] = events[i]
-		}
-		out++
-		i = j
 	}
-	clear(events[out:]) // what moved: its maps are not kept alive
-	return events[:out]
+}
+
+// observeEdits audits the record's edits, by system and then unit (they
+// were observed in the order of the record's fields, a map), so that the
+// same reads always give the same trail: a system's edits made with one
+// version become one event (see emit).
+func (m *merger) observeEdits(st *state.Record) {
+	slices.SortFunc(m.edits, func(a, b edit) int {
+		if c := cmp.Compare(a.obs.sys.id, b.obs.sys.id); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.unit, b.unit)
+	})
+	end := 0 // where the edits of the current one's system end
+	for i := range m.edits {
+		e := &m.edits[i]
+		if i >= end {
+			for end = i + 1; end < len(m.edits) && m.edits[end].obs == e.obs; end++ {
+			}
+		}
+		ev := audit.Event{Kind: audit.EditObserved, Cycle: m.cycle, Key: st.Key, Unit: e.unit, System: e.obs.sys.id,
+			Version: e.version, Deleted: e.deleted, By: e.obs.raw.By}
+		ev.Modified, _ = m.editTime(e.obs, e.unit)
+		if e.unit != resolve.RecordUnit {
+			ev.Fields = m.layout.fieldsOf(e.unit)
+			ev.From = m.currentValues(st, e.unit)
+			ev.To = m.editValues(st, e)
+		}
+		m.emit(&ev, end-i-1)
+	}
+}
+
+// emit adds ev (its time set now) to the record's events, or joins it to
+// the last of them when the two say the same of different units (see
+// alike): that event then lists every unit (audit.Event.Units), and its
+// Fields, From and To cover them all. A record's first sync is a handful
+// of events, not two per field, and no event is built only to be joined
+// later. Events about the record's existence stay alone. more is how many
+// more units may join: a size hint.
+func (m *merger) emit(ev *audit.Event, more int) {
+	if n := len(m.events); n > m.floor && alike(&m.events[n-1], ev) {
+		join(&m.events[n-1], ev, more)
+		return
+	}
+	ev.Time = m.now()
+	m.events = append(m.events, *ev)
+}
+
+// join adds ev's unit, fields and values to the event into. The first
+// join gives into lists and maps of its own: a single event's may be
+// shared with the merge (and a unit's previous values), and are never
+// modified.
+func join(into, ev *audit.Event, more int) {
+	if len(into.Units) == 0 {
+		units := make([]string, 1, 2+more)
+		units[0] = into.Unit
+		fields := units
+		if !fieldUnit(into) {
+			fields = append(make([]string, 0, len(into.Fields)+len(ev.Fields)*(1+more)), into.Fields...)
+		}
+		into.Unit, into.Units, into.Fields = "", units, fields
+		into.From = ownValues(into.From, len(ev.From), more)
+		into.To = ownValues(into.To, len(ev.To), more)
+	}
+	aliased := len(into.Fields) == len(into.Units) && &into.Fields[0] == &into.Units[0] // Fields is Units
+	switch {
+	case aliased && fieldUnit(ev):
+		into.Units = append(into.Units, ev.Unit)
+		into.Fields = into.Units
+	case aliased:
+		fields := make([]string, 0, len(into.Units)+len(ev.Fields)*(1+more))
+		into.Fields = append(append(fields, into.Units...), ev.Fields...)
+		into.Units = append(into.Units, ev.Unit)
+	default:
+		into.Units = append(into.Units, ev.Unit)
+		into.Fields = append(into.Fields, ev.Fields...)
+	}
+	if len(ev.From) > 0 {
+		if into.From == nil {
+			into.From = make(map[string]concord.Value, len(ev.From)*(1+more))
+		}
+		maps.Copy(into.From, ev.From)
+	}
+	if len(ev.To) > 0 {
+		if into.To == nil {
+			into.To = make(map[string]concord.Value, len(ev.To)*(1+more))
+		}
+		maps.Copy(into.To, ev.To)
+	}
+}
+
+// fieldUnit reports whether ev is about a unit that is one field of its
+// own name.
+func fieldUnit(ev *audit.Event) bool {
+	return len(ev.Fields) == 1 && ev.Fields[0] == ev.Unit
+}
+
+// ownValues returns a copy of vals with room for n and more values like
+// them, or nil if vals is empty: the values of a joined event are its own.
+func ownValues(vals map[string]concord.Value, n, more int) map[string]concord.Value {
+	if len(vals) == 0 {
+		return nil
+	}
+	out := make(map[string]concord.Value, len(vals)+n+n*more)
+	maps.Copy(out, vals)
+	return out
 }
 
 // alike reports whether a and b can be one event: both edits or both
@@ -285,46 +380,6 @@ func alike(a, b *audit.Event) bool {
 	return a.Key == b.Key && a.System == b.System && a.Cycle == b.Cycle && a.Rule == b.Rule && a.Reason == b.Reason &&
 		a.By == b.By && a.Modified.Equal(b.Modified) && a.Error == "" && b.Error == "" && a.ErrorClass == "" && b.ErrorClass == "" &&
 		len(a.Candidates) == 0 && len(b.Candidates) == 0 && a.Version.Compare(b.Version) == concord.Equal
-}
-
-// joined returns one event for a run of alike events: the first's, with
-// the units, fields and values of all. The maps are new: the events'
-// own may be shared with the merge.
-func joined(run []audit.Event) audit.Event {
-	ev := run[0]
-	nf, from, to := 0, 0, 0
-	for i := range run {
-		nf += len(run[i].Fields)
-		from += len(run[i].From)
-		to += len(run[i].To)
-	}
-	ev.Unit = ""
-	names := make([]string, 0, len(run)+nf) // the units, then their fields
-	ev.From, ev.To = nil, nil
-	if from > 0 {
-		ev.From = make(map[string]concord.Value, from)
-	}
-	if to > 0 {
-		ev.To = make(map[string]concord.Value, to)
-	}
-	fieldUnits := true // every unit one field of its name: Fields is Units
-	for i := range run {
-		x := &run[i]
-		names = append(names, x.Unit)
-		fieldUnits = fieldUnits && len(x.Fields) == 1 && x.Fields[0] == x.Unit
-		maps.Copy(ev.From, x.From)
-		maps.Copy(ev.To, x.To)
-	}
-	ev.Units = names[:len(run):len(run)]
-	if fieldUnits {
-		ev.Fields = ev.Units
-		return ev
-	}
-	for i := range run {
-		names = append(names, run[i].Fields...)
-	}
-	ev.Fields = names[len(run):]
-	return ev
 }
 
 // detect records what o says about st: view metadata, and one edit per unit
@@ -628,18 +683,7 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 	view.Units[u] = state.Copy{Hash: h, Version: v}
 	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev, heldBefore: held.Version,
 		fresh: view.Deleted && !o.rec.Deleted})
-	ev := m.newEvent(audit.EditObserved, st.Key, u)
-	ev.System = o.sys.id
-	ev.Version = v
-	ev.Deleted = deleted
-	ev.Modified, _ = m.editTime(o, u)
-	ev.By = o.raw.By
-	if u != resolve.RecordUnit {
-		ev.Fields = m.layout.fieldsOf(u)
-		ev.From = m.currentValues(st, u)
-		ev.To = m.editValues(st, &m.edits[len(m.edits)-1])
-	}
-	return nil
+	return nil // audited by observeEdits
 }
 
 // mergeUnit merges the edits of one unit (all for the same unit, sorted by
@@ -858,11 +902,12 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 			}
 		}
 	}
-	ev := m.newEvent(audit.MergeDecided, st.Key, u)
-	ev.System, ev.Version, ev.Rule, ev.Reason, ev.Deleted = winner, v, rule, reason, deleted
+	ev := audit.Event{Kind: audit.MergeDecided, Cycle: m.cycle, Key: st.Key, Unit: u, System: winner, Version: v, Rule: rule,
+		Reason: reason, Deleted: deleted}
 	if u != resolve.RecordUnit {
 		ev.Fields, ev.From, ev.To = fields, from, to
 	}
+	m.emit(&ev, m.unitsLeft)
 	if changed && m.anomalies != nil && u != resolve.RecordUnit {
 		m.anomalies.learn(resolve.Change{Key: st.Key, Unit: u, Fields: fields, System: winner, From: from, To: to, Version: v})
 	}
@@ -923,7 +968,7 @@ func (m *merger) clearUnreported(st *state.Record, o *observation, seen, v conco
 		ev := m.event(audit.MergeDecided, st.Key, name)
 		ev.System, ev.Version, ev.Rule, ev.Fields, ev.From, ev.To = o.sys.id, nv, RuleRecreated, fields, from, map[string]concord.Value{}
 		ev.Reason = fmt.Sprintf("%s created the record again without it: its value from before the delete is not carried over", o.sys.id)
-		m.events = append(m.events, ev)
+		m.emit(&ev, 0)
 		m.setUnit(st, name, nv, o.sys.id, RuleRecreated, from, nil, false)
 		st.Units[name].Modified = o.rec.Modified
 	}
@@ -1206,14 +1251,6 @@ func (m *merger) editValues(st *state.Record, e *edit) map[string]concord.Value 
 	}
 	e.vals = out
 	return out
-}
-
-// newEvent appends an event to the record's events and returns it, to
-// be filled in place (an event is a large struct: built where it stays).
-// It is valid until the next append.
-func (m *merger) newEvent(k audit.Kind, key, unit string) *audit.Event {
-	m.events = append(m.events, audit.Event{Time: m.now(), Kind: k, Cycle: m.cycle, Key: key, Unit: unit})
-	return &m.events[len(m.events)-1]
 }
 
 func (m *merger) event(k audit.Kind, key, unit string) audit.Event {
