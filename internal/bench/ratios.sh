@@ -107,6 +107,8 @@ END {
 	metric("one fake system heap (for scale)", "BenchmarkSuiteFootprint/n=10000/store=memory", "fake-heap-B/record", "")
 	metric("engine + bbolt store heap, N=10^3", "BenchmarkSuiteDurableHeap/n=1000/store=bbolt", "heap-B", "independent of N")
 	metric("engine + bbolt store heap, N=10^4", "BenchmarkSuiteDurableHeap/n=10000/store=bbolt", "heap-B", "independent of N")
+	metric("of which the engine's own, N=10^3", "BenchmarkSuiteDurableHeap/n=1000/store=bbolt", "engine-heap-B", "independent of N")
+	metric("of which the engine's own, N=10^4", "BenchmarkSuiteDurableHeap/n=10000/store=bbolt", "engine-heap-B", "independent of N")
 	metric("encoded state per record", "BenchmarkSuiteFootprint/n=10000/store=memory", "enc-B/record", "")
 	metric("encoded state per field", "BenchmarkSuiteFootprint/n=10000/store=memory", "enc-B/field", "")
 	metric("encoded metadata per record (less the values)", "BenchmarkSuiteFootprint/n=10000/store=memory", "meta-B/record", "≤ 24 B/field + 64 B")
