@@ -8,6 +8,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -16,17 +17,34 @@ import (
 // coalesce replays events[from:] as the merge makes them: the kinds that
 // may be joined through emit, the others appended as they are.
 func coalesce(events []audit.Event, from int) []audit.Event {
+	return replay(events, from, func(int) bool { return false })
+}
+
+// replay is coalesce, giving the To of the i-th event as an edit's (see
+// emit) where lazy(i) says so and the event is about a one-field unit
+// whose To has just that field.
+func replay(events []audit.Event, from int, lazy func(i int) bool) []audit.Event {
 	var now time.Time
-	m := &merger{now: func() time.Time { return now }}
+	l, err := newLayout(nil)
+	if err != nil {
+		panic(err)
+	}
+	m := &merger{now: func() time.Time { return now }, layout: l}
 	m.events = slices.Clone(events[:from])
 	m.floor = from
+	st := &state.Record{}
 	for i := from; i < len(events); i++ {
 		ev := events[i]
 		now = ev.Time
-		if ev.Kind == audit.EditObserved || ev.Kind == audit.MergeDecided {
-			m.emit(&ev, len(events)-i-1)
-		} else {
+		switch {
+		case ev.Kind != audit.EditObserved && ev.Kind != audit.MergeDecided:
 			m.events = append(m.events, ev)
+		case fieldUnit(&ev) && len(ev.To) == 1 && ev.To[ev.Unit] != nil && lazy(i):
+			o := &observation{rec: concord.Record{Fields: map[string]concord.Value{ev.Unit: ev.To[ev.Unit]}}}
+			ev.To = nil
+			m.emit(&ev, len(events)-i-1, st, &edit{unit: ev.Unit, obs: o})
+		default:
+			m.emit(&ev, len(events)-i-1, nil, nil)
 		}
 	}
 	m.clipJoined()
@@ -172,7 +190,8 @@ func TestCoalesceJoinsOnlyAlikeEvents(t *testing.T) {
 
 // TestEmitIsCoalescingAfter: whatever the events a record's merge makes,
 // joining them as they are made (emit) gives exactly what making them all
-// first and joining each run of alike ones would; it never changes the
+// first and joining each run of alike ones would, whether an event's To
+// comes as a map or as an edit's one value; it never changes the
 // lists or maps the events came with (the merge and a unit's previous
 // values share them); and a joined event's lists have no room to run
 // into each other.
@@ -233,7 +252,8 @@ func TestEmitIsCoalescingAfter(t *testing.T) {
 			events = append(events, ev)
 		}
 		before := deepCopy(events)
-		got := coalesce(events, from)
+		lazy := rapid.SliceOfN(rapid.Bool(), len(events), len(events)).Draw(t, "lazy")
+		got := replay(events, from, func(i int) bool { return lazy[i] })
 		want := coalesceAfter(before, from)
 		if d := cmp.Diff(want, got, sameVersion); d != "" {
 			t.Fatalf("emit differs from coalescing after (-after +emit):\n%s", d)

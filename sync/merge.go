@@ -285,9 +285,10 @@ func (m *merger) observeEdits(st *state.Record) {
 		if e.unit != resolve.RecordUnit {
 			ev.Fields = m.layout.fieldsOf(e.unit)
 			ev.From = m.currentValues(st, e.unit)
-			ev.To = m.editValues(st, e)
+			m.emit(&ev, end-i-1, st, e)
+			continue
 		}
-		m.emit(&ev, end-i-1)
+		m.emit(&ev, end-i-1, nil, nil)
 	}
 }
 
@@ -298,20 +299,50 @@ func (m *merger) observeEdits(st *state.Record) {
 // of events, not two per field, and no event is built only to be joined
 // later. Events about the record's existence stay alone. more is how many
 // more units may join: a size hint.
-func (m *merger) emit(ev *audit.Event, more int) {
+//
+// If e is not nil, ev's To is the values of the edit e of st, taken from
+// e only as far as needed: an event about a unit that is one field of its
+// own name, which e reports, joins with that value alone, and the map of
+// e's values (editValues) is built only if ev stays an event of its own.
+// A first sync then builds no map per field.
+func (m *merger) emit(ev *audit.Event, more int, st *state.Record, e *edit) {
 	if n := len(m.events); n > m.floor && alike(&m.events[n-1], ev) {
-		join(&m.events[n-1], ev, more)
+		if e != nil && e.vals == nil && fieldUnit(ev) {
+			if v, ok := e.obs.rec.Fields[ev.Unit]; ok {
+				join(&m.events[n-1], ev, more, one{ev.Unit, v, true})
+				return
+			}
+		}
+		if e != nil {
+			ev.To = m.editValues(st, e)
+		}
+		join(&m.events[n-1], ev, more, one{})
 		return
+	}
+	if e != nil {
+		ev.To = m.editValues(st, e)
 	}
 	ev.Time = m.now()
 	m.events = append(m.events, *ev)
 }
 
-// join adds ev's unit, fields and values to the event into. The first
-// join gives into lists and maps of its own: a single event's may be
-// shared with the merge (and a unit's previous values), and are never
-// modified.
-func join(into, ev *audit.Event, more int) {
+// one is a unit's values when they are one field's: To given without a
+// map.
+type one struct {
+	field string
+	value concord.Value
+	ok    bool
+}
+
+// join adds ev's unit, fields and values to the event into; ev's To is
+// to's one value if to.ok. The first join gives into lists and maps of its
+// own: a single event's may be shared with the merge (and a unit's
+// previous values), and are never modified.
+func join(into, ev *audit.Event, more int, to one) {
+	nTo := len(ev.To)
+	if to.ok {
+		nTo = 1
+	}
 	if len(into.Units) == 0 {
 		units := make([]string, 1, 2+more)
 		units[0] = into.Unit
@@ -321,7 +352,7 @@ func join(into, ev *audit.Event, more int) {
 		}
 		into.Unit, into.Units, into.Fields = "", units, fields
 		into.From = ownValues(into.From, len(ev.From), more)
-		into.To = ownValues(into.To, len(ev.To), more)
+		into.To = ownValues(into.To, nTo, more)
 	}
 	aliased := len(into.Fields) == len(into.Units) && &into.Fields[0] == &into.Units[0] // Fields is Units
 	switch {
@@ -342,10 +373,12 @@ func join(into, ev *audit.Event, more int) {
 		}
 		maps.Copy(into.From, ev.From)
 	}
-	if len(ev.To) > 0 {
-		if into.To == nil {
-			into.To = make(map[string]concord.Value, len(ev.To)*(1+more))
-		}
+	if nTo > 0 && into.To == nil {
+		into.To = make(map[string]concord.Value, nTo*(1+more))
+	}
+	if to.ok {
+		into.To[to.field] = to.value
+	} else {
 		maps.Copy(into.To, ev.To)
 	}
 }
@@ -830,6 +863,12 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 	if u != resolve.RecordUnit {
 		from = m.currentValues(st, u)
 	}
+	// lazy: the winner is an edit of a unit that is one field of its
+	// own name, which it reports, and nothing but the event and the state
+	// needs its values as a map (no gate, no anomaly check): the value
+	// alone is used, and the map is built only if the event is not
+	// joined (see emit).
+	var lazy one
 	deleted := st.Deleted
 	switch {
 	case u == resolve.RecordUnit && w.canonical:
@@ -844,11 +883,20 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 		to = w.held.Values
 	case w.canonical:
 		to = from
+	case w.e != nil && w.e.vals == nil && len(m.gates) == 0 && m.anomalies == nil && len(fields) == 1 && fields[0] == u:
+		lazy.field = u
+		lazy.value, lazy.ok = w.e.obs.rec.Fields[u]
+		if !lazy.ok {
+			to = m.editValues(st, w.e)
+		}
 	default:
 		to = m.editValues(st, w.e)
 	}
 	changed := deleted != st.Deleted
-	if u != resolve.RecordUnit {
+	if lazy.ok {
+		cur, ok := st.Fields[u]
+		changed = !ok || !concord.EqualValues(lazy.value, cur)
+	} else if u != resolve.RecordUnit {
 		changed = !sameValues(fields, to, st.Fields)
 	}
 	winner := w.system
@@ -907,12 +955,21 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 	if u != resolve.RecordUnit {
 		ev.Fields, ev.From, ev.To = fields, from, to
 	}
-	m.emit(&ev, m.unitsLeft)
+	if lazy.ok {
+		m.emit(&ev, m.unitsLeft, st, w.e)
+	} else {
+		m.emit(&ev, m.unitsLeft, nil, nil)
+	}
 	if changed && m.anomalies != nil && u != resolve.RecordUnit {
 		m.anomalies.learn(resolve.Change{Key: st.Key, Unit: u, Fields: fields, System: winner, From: from, To: to, Version: v})
 	}
 	resurrected := u == resolve.RecordUnit && st.Deleted && !deleted && w.e != nil
-	m.setUnit(st, u, v, winner, rule, from, to, deleted)
+	if lazy.ok {
+		m.setVersion(st, u, v, winner, rule, from, deleted)
+		st.Fields[u] = lazy.value
+	} else {
+		m.setUnit(st, u, v, winner, rule, from, to, deleted)
+	}
 	st.Units[u].Modified = m.modified(st, u, w, merged != nil)
 	if w.e != nil && merged == nil && m.layout.isGroup(u) && !m.reportsAll(st, w.e.obs, u) {
 		// The editing system reported part of the group; the rest
@@ -968,7 +1025,7 @@ func (m *merger) clearUnreported(st *state.Record, o *observation, seen, v conco
 		ev := m.event(audit.MergeDecided, st.Key, name)
 		ev.System, ev.Version, ev.Rule, ev.Fields, ev.From, ev.To = o.sys.id, nv, RuleRecreated, fields, from, map[string]concord.Value{}
 		ev.Reason = fmt.Sprintf("%s created the record again without it: its value from before the delete is not carried over", o.sys.id)
-		m.emit(&ev, 0)
+		m.emit(&ev, 0, nil, nil)
 		m.setUnit(st, name, nv, o.sys.id, RuleRecreated, from, nil, false)
 		st.Units[name].Modified = o.rec.Modified
 	}
@@ -1110,6 +1167,25 @@ func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Va
 // setUnit writes the new canonical value and version of u; from is the
 // current value (it becomes Prev; it is not modified afterwards).
 func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner concord.SystemID, rule resolve.Rule, from, to map[string]concord.Value, deleted bool) {
+	if m.setVersion(st, u, v, winner, rule, from, deleted) {
+		return
+	}
+	for _, f := range m.layout.fieldsOf(u) {
+		if x, ok := to[f]; ok {
+			st.Fields[f] = x
+		} else {
+			// A unit is all its fields: one the winning value does
+			// not have is empty (not unknown), and written as such
+			// (a person settling on "no value" clears it everywhere).
+			st.Fields[f] = nil
+		}
+	}
+}
+
+// setVersion is setUnit less the values of the fields: the unit's version,
+// winner, rule and previous values, and the record's existence if u is the
+// record unit (then it reports true).
+func (m *merger) setVersion(st *state.Record, u string, v concord.Version, winner concord.SystemID, rule resolve.Rule, from map[string]concord.Value, deleted bool) bool {
 	cu := st.Units[u]
 	if cu == nil {
 		cu = m.newUnit()
@@ -1123,18 +1199,9 @@ func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner c
 	delete(m.current, u)
 	if u == resolve.RecordUnit {
 		st.Deleted = deleted
-		return
+		return true
 	}
-	for _, f := range m.layout.fieldsOf(u) {
-		if x, ok := to[f]; ok {
-			st.Fields[f] = x
-		} else {
-			// A unit is all its fields: one the winning value does
-			// not have is empty (not unknown), and written as such
-			// (a person settling on "no value" clears it everywhere).
-			st.Fields[f] = nil
-		}
-	}
+	return false
 }
 
 // unitSlabSize is how many units newUnit allocates at once.
