@@ -209,7 +209,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	set := make(map[string]concord.Value, size)
 	native := make(map[string]uint64, size)
 	for f, v := range desired.Fields {
-		if affected != nil && !affected[f] {
+		if _, ok := affected[f]; affected != nil && !ok {
 			continue // from units the system already holds: leave its notation alone
 		}
 		h, err := c.e.sens.hashValue(f, v)
@@ -292,11 +292,11 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 
 // affected returns the fields, in s's shape, that come from the units s
 // does not hold yet: the outbound transform of just those units' canonical
-// fields. Other fields are not written even if their notation in s differs
+// fields (with their values; only the names are read). Other fields are not written even if their notation in s differs
 // from what the outbound transform makes of them ("(415) 555-0132" against
 // "+14155550132"): s holds their value. Nil means every field (a record s
 // does not have, or a transform that needs the whole record).
-func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view *state.View, create bool) map[string]bool {
+func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view *state.View, create bool) map[string]concord.Value {
 	if create {
 		return nil
 	}
@@ -321,11 +321,10 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 			return nil
 		}
 	}
-	fields := make(map[string]bool, len(out.Fields))
-	for f := range out.Fields {
-		fields[f] = true
+	if out.Fields == nil {
+		return map[string]concord.Value{} // none: not nil, which means all
 	}
-	return fields
+	return out.Fields // only its names are read
 }
 
 // synced records that s now holds the canonical value of every unit that
