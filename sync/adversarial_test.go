@@ -684,3 +684,69 @@ func TestRevertAfterALostReplyIsKeptWhenTheSystemHasFieldTimes(t *testing.T) {
 		})
 	}
 }
+
+// A system that deleted a record and created it again without some of its
+// fields holds no value of them, even though the version it last had of
+// them is still the canonical one: when a person settles that the record
+// exists, it is written those fields (found by the simulation, seed 4031:
+// the engine wrote them to the other systems and marked this one in sync).
+// The record comes back through Ingest (a pushed state, not a whole record
+// from the feed), so nothing else tells the engine the fields are gone.
+func TestRecreatedWithoutFieldsIsWrittenThemAfterASettlement(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.Hold("a person decides")))
+	r.sys["a"].Edit("k", map[string]any{"x": "1", "y": "2"})
+	r.settle()
+	r.requireAll("k", map[string]any{"x": "1", "y": "2"})
+
+	// b deletes the record while a edits it: whether it exists waits for
+	// a person.
+	r.sys["b"].Delete("k")
+	r.sys["a"].Edit("k", map[string]any{"x": "1b"})
+	r.cycle()
+	// b creates it again with x only, pushed by a webhook; its feed is
+	// down from now on.
+	r.sys["b"].FailNext(fake.OpChanges, 1000, nil)
+	rec := r.sys["b"].Edit("k", map[string]any{"x": "3"})
+	if _, err := r.engine.Ingest(ctx, "b", []concord.Record{rec}); err != nil {
+		var ce *recsync.CycleError
+		if !errors.As(err, &ce) {
+			t.Fatalf("Ingest: %v", err)
+		}
+	}
+	// The person settles every hold: the record exists, and each field
+	// takes its first competitor.
+	for range 5 {
+		holds, err := r.engine.Holds(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(holds) == 0 {
+			break
+		}
+		for _, h := range holds {
+			pick := 0
+			for i, c := range h.Candidates {
+				if !c.Deleted {
+					pick = i
+					break
+				}
+			}
+			if err := r.engine.Settle(ctx, recsync.Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision,
+				Candidate: pick, Person: "ann@example.com"}); err != nil {
+				t.Fatalf("settling %s/%s: %v", h.Key, h.Unit, err)
+			}
+		}
+		r.cycle()
+	}
+	for range 3 {
+		r.cycle()
+	}
+	a, b := r.fields("a", "k"), r.fields("b", "k")
+	if a == nil || b == nil || !concord.EqualValues(a, b) {
+		t.Fatalf("a holds %v, b holds %v: want the same record", a, b)
+	}
+	if b["y"] != "2" {
+		t.Errorf("b holds y = %v; want 2 (the canonical value it lost when it deleted the record)", b["y"])
+	}
+}

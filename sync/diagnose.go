@@ -221,7 +221,6 @@ func (e *Engine) Explain(ctx context.Context, key, field string) (*Explanation, 
 	for _, id := range ids {
 		v := st.Systems[id]
 		se := SystemExplanation{System: id, Attempts: v.Attempts, LastError: v.LastError}
-		h, ok := v.Units[u]
 		switch {
 		case !v.Seen:
 			se.State = "not there"
@@ -229,7 +228,7 @@ func (e *Engine) Explain(ctx context.Context, key, field string) (*Explanation, 
 			se.State = "deleted there"
 		case v.Parked:
 			se.State = "dead-lettered"
-		case cu != nil && ok && h.Version.Compare(cu.Version) == concord.Equal:
+		case cu != nil && v.Holds(u, cu.Version):
 			se.State = "in sync"
 		case v.Attempts > 0:
 			se.State = "write failing"

@@ -45,7 +45,7 @@ func (e *Engine) Known(ctx context.Context, keys []string) (map[string]reconcile
 				if name == resolve.RecordUnit {
 					continue
 				}
-				if h, ok := v.Units[name]; u.Hold != nil || !ok || h.Version.Compare(u.Version) != concord.Equal {
+				if u.Hold != nil || !v.Holds(name, u.Version) {
 					ks.Behind[id] = append(ks.Behind[id], e.layout.fieldsOf(name)...)
 				}
 			}

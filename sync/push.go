@@ -271,7 +271,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if u.Hold != nil {
 			continue
 		}
-		if h, ok := view.Units[name]; !create && ok && h.Version.Compare(u.Version) == concord.Equal {
+		if !create && view.Holds(name, u.Version) {
 			continue
 		}
 		names = append(names, name)
@@ -305,7 +305,7 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 		if name == resolve.RecordUnit || u.Hold != nil {
 			continue
 		}
-		if h, ok := view.Units[name]; ok && h.Version.Compare(u.Version) == concord.Equal {
+		if view.Holds(name, u.Version) {
 			continue
 		}
 		for _, f := range c.e.layout.fieldsOf(name) {

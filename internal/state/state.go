@@ -284,15 +284,23 @@ func (st *Record) Behind(v *View) bool {
 		if st.Deleted && name != resolve.RecordUnit {
 			continue
 		}
-		h, ok := v.Units[name]
-		if !ok || h.Version.Compare(u.Version) != concord.Equal {
+		if !v.Holds(name, u.Version) {
 			return true
-		}
-		if h.Hash == NoValue && name != resolve.RecordUnit && !v.Deleted {
-			return true // it deleted the record and created it again without this unit
 		}
 	}
 	return false
+}
+
+// Holds reports whether the system of v holds unit name at version
+// version: it has that version and a value of the unit, not the NoValue
+// of a record it deleted and created again without the unit (whose
+// version is still the one it had before the delete).
+func (v *View) Holds(name string, version concord.Version) bool {
+	h, ok := v.Units[name]
+	if !ok || h.Version.Compare(version) != concord.Equal {
+		return false
+	}
+	return h.Hash != NoValue || name == resolve.RecordUnit || v.Deleted
 }
 
 // Existence returns the unit of the record's existence
