@@ -750,3 +750,35 @@ func TestRecreatedWithoutFieldsIsWrittenThemAfterASettlement(t *testing.T) {
 		t.Errorf("b holds y = %v; want 2 (the canonical value it lost when it deleted the record)", b["y"])
 	}
 }
+
+// A system back at the value the engine last knew it held, while a write to
+// it failed without a reply, was set back after that write only if the
+// change came after the value the write brought: a change made before it
+// (here: b changes the field and back before a's newer edit) is not an
+// edit that supersedes the write, and a's edit is not lost (found by the
+// simulation, seed 12595, where the change was the engine's own write,
+// forgotten when its store was restored from an older copy).
+func TestChangeBeforeTheWrittenValueIsNotARevertOfTheWrite(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+	b := fake.New("b", fake.WithClock(r.clock.now), fake.WithFieldTimes())
+	r.sys["b"] = b
+	r.cfg.Systems[1].Connector = b
+	r.engine = r.newEngine()
+	r.sys["a"].Edit("k", map[string]any{"addr": "old"})
+	r.settle()
+
+	// b changes addr and back (its field time moves on), unread; then a
+	// edits it, later.
+	b.FailNext(fake.OpChanges, 1, nil)
+	b.Edit("k", map[string]any{"addr": "X"})
+	b.Edit("k", map[string]any{"addr": "old"})
+	r.sys["a"].Edit("k", map[string]any{"addr": "new"})
+	// The write of a's value to b fails, the call's outcome unknown.
+	b.FailNext(fake.OpApply, 1, nil)
+	r.cycle()
+	r.cycle()
+	for range 4 {
+		r.cycle()
+	}
+	r.requireAll("k", map[string]any{"addr": "new"})
+}

@@ -30,8 +30,9 @@ package sync
 //     kept until confirmed or superseded) that S reports is the engine's
 //     write, never S's edit. S back at the value it held before such a
 //     write is no edit either, unless S's field times say the field changed
-//     since the engine last saw the record (revertedWrite): then it was set
-//     back after the write, an edit.
+//     since the engine last saw the record and after the value the write
+//     brought was made (revertedWrite): then it was set back after the
+//     write, an edit.
 //  5. Settle. A person's settlement (holds.go) is a merge decision with rule
 //     "person": the chosen candidate wins with the join of every
 //     candidate's version, so it supersedes them all and is written back to
@@ -629,7 +630,7 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 		return err
 	}
 	if known && h == held.Hash {
-		if w, ok := m.revertedWrite(view, o, u); ok {
+		if w, ok := m.revertedWrite(st, view, o, u); ok {
 			// The value it held before a write whose reply the
 			// engine never got, but changed since the engine last saw
 			// it, by the system's own field times: the write was
@@ -667,16 +668,27 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 
 // revertedWrite returns the newest write of unit u the engine attempted to
 // o's system without seeing it confirmed, when o's field times say one of
-// u's fields changed after the state the engine knew: the system then holds
+// u's fields changed after the state the engine knew and after the
+// canonical value of u was made (the system's time of it, Unit.Modified;
+// field times from different systems' clocks are compared, as
+// last-writer-wins does): the system then holds
 // the value it had before that write because it was set back, not because
 // the write was never applied.
-func (m *merger) revertedWrite(view *state.View, o *observation, u string) (state.Copy, bool) {
+func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observation, u string) (state.Copy, bool) {
 	sent := view.Sent[u]
 	if len(sent) == 0 || o.seenAt.IsZero() || len(o.rec.FieldModified) == 0 {
 		return state.Copy{}, false
 	}
+	// Set back after the write, so after the value the write brought was
+	// made (the canonical value's system time): a change from before that
+	// (one the engine made and forgot when its store was restored from an
+	// older copy, say) was made without knowledge of the write.
+	after := o.seenAt
+	if cu := st.Units[u]; cu != nil && cu.Modified.After(after) {
+		after = cu.Modified
+	}
 	for _, f := range m.layout.fieldsOf(u) {
-		if t, ok := o.rec.FieldModified[f]; ok && t.After(o.seenAt) {
+		if t, ok := o.rec.FieldModified[f]; ok && t.After(after) {
 			return sent[len(sent)-1], true
 		}
 	}
