@@ -622,8 +622,12 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 	cu := st.Units[u]
 	held, known := view.Units[u]
 	if known && cu != nil && held.Hash != noValue && held.Version.Compare(cu.Version) == concord.Equal &&
-		sameReported(fields, o.rec.Fields, st.Fields) {
-		return nil // in sync: the system holds the canonical values
+		sameReported(fields, o.rec.Fields, st.Fields) && (!o.full || m.reportsAll(st, o, u)) {
+		// In sync: the system holds the canonical values. (A whole
+		// record without a field of the group that has a value lost
+		// it: a record deleted and created again with part of the
+		// group. That is told by the hashes below.)
+		return nil
 	}
 	h, err := m.hashUnit(fields, o.rec.Fields)
 	if err != nil {
