@@ -289,10 +289,13 @@ func (q *Async) Close() error {
 	q.closed = true
 	started := q.started
 	q.started = true
+	// What failed before Close was called is not Close's to report (it
+	// was logged and counted in Failed): taken before an Alert can see
+	// the queue closed.
+	failedBefore := q.failed.Load()
 	q.mu.Unlock()
 	defer q.abort()
 
-	failedBefore := q.failed.Load()
 	close(q.closing)
 	if !started {
 		ctx, cancel := context.WithTimeout(context.Background(), q.drainTimeout)

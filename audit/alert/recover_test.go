@@ -86,8 +86,13 @@ func requireAlertPanic(t *testing.T, err error, kind string) {
 func TestAsyncWorkerSurvivesPanickingAlerter(t *testing.T) {
 	for _, kind := range panicKinds {
 		t.Run(kind, func(t *testing.T) {
+			// The first delivery waits until Close has been called, so
+			// that its panic is an alert Close must report (one that
+			// failed before Close is only logged and counted).
+			release := make(chan struct{})
 			rec := &recorder{fail: func(call int) error {
 				if call == 1 {
+					<-release
 					explodeAlert(kind)
 				}
 				return nil
@@ -106,7 +111,15 @@ func TestAsyncWorkerSurvivesPanickingAlerter(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := q.Close(); !errors.Is(err, alert.ErrUndelivered) {
+			closed := make(chan error, 1)
+			go func() { closed <- q.Close() }()
+			// Until Close has closed the queue (Start, refused while the
+			// worker runs, is refused as closed then; it has no effect).
+			for !errors.Is(q.Start(t.Context()), alert.ErrClosed) {
+				runtime.Gosched()
+			}
+			close(release)
+			if err := <-closed; !errors.Is(err, alert.ErrUndelivered) {
 				t.Fatalf("Close: %v; want ErrUndelivered for the alert whose delivery panicked", err)
 			}
 			rec.mu.Lock()
