@@ -775,9 +775,7 @@ func TestChangeBeforeTheWrittenValueIsNotARevertOfTheWrite(t *testing.T) {
 	r.sys["a"].Edit("k", map[string]any{"addr": "new"})
 	// The write of a's value to b fails, the call's outcome unknown.
 	b.FailNext(fake.OpApply, 1, nil)
-	r.cycle()
-	r.cycle()
-	for range 4 {
+	for range 6 {
 		r.cycle()
 	}
 	r.requireAll("k", map[string]any{"addr": "new"})

@@ -308,13 +308,11 @@ func (m *merger) observeEdits(st *state.Record) {
 // A first sync then builds no map per field.
 func (m *merger) emit(ev *audit.Event, more int, st *state.Record, e *edit) {
 	if n := len(m.events); n > m.floor && alike(&m.events[n-1], ev) {
-		if e != nil && e.vals == nil && fieldUnit(ev) {
-			if v, ok := e.obs.rec.Fields[ev.Unit]; ok {
-				join(&m.events[n-1], ev, more, one{ev.Unit, v, true})
+		if e != nil {
+			if to := oneValue(e, ev.Fields); to.ok {
+				join(&m.events[n-1], ev, more, to)
 				return
 			}
-		}
-		if e != nil {
 			ev.To = m.editValues(st, e)
 		}
 		join(&m.events[n-1], ev, more, one{})
@@ -333,6 +331,18 @@ type one struct {
 	field string
 	value concord.Value
 	ok    bool
+}
+
+// oneValue returns the values of the edit e of a unit whose fields are
+// fields without a map, if they can be: the unit is one field of its own
+// name, which e reports (editValues would hold just that), and e's map is
+// not built yet (else that map is used).
+func oneValue(e *edit, fields []string) one {
+	if e.vals != nil || len(fields) != 1 || fields[0] != e.unit {
+		return one{}
+	}
+	v, ok := e.obs.rec.Fields[e.unit]
+	return one{e.unit, v, ok}
 }
 
 // join adds ev's unit, fields and values to the event into; ev's To is
@@ -899,14 +909,13 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 		to = w.held.Values
 	case w.canonical:
 		to = from
-	case w.e != nil && w.e.vals == nil && len(m.gates) == 0 && m.anomalies == nil && len(fields) == 1 && fields[0] == u:
-		lazy.field = u
-		lazy.value, lazy.ok = w.e.obs.rec.Fields[u]
+	default:
+		if len(m.gates) == 0 && m.anomalies == nil {
+			lazy = oneValue(w.e, fields)
+		}
 		if !lazy.ok {
 			to = m.editValues(st, w.e)
 		}
-	default:
-		to = m.editValues(st, w.e)
 	}
 	changed := deleted != st.Deleted
 	if lazy.ok {

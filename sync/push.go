@@ -292,10 +292,11 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 
 // affected returns the fields, in s's shape, that come from the units s
 // does not hold yet: the outbound transform of just those units' canonical
-// fields (with their values; only the names are read). Other fields are not written even if their notation in s differs
-// from what the outbound transform makes of them ("(415) 555-0132" against
-// "+14155550132"): s holds their value. Nil means every field (a record s
-// does not have, or a transform that needs the whole record).
+// fields (with their values; only the names are read). Other fields are
+// not written even if their notation in s differs from what the outbound
+// transform makes of them ("(415) 555-0132" against "+14155550132"): s
+// holds their value. Nil means every field (a record s does not have, or
+// a transform that needs the whole record).
 func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view *state.View, create bool) map[string]concord.Value {
 	if create {
 		return nil
