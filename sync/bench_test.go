@@ -67,12 +67,33 @@ func newBenchRig(b *testing.B) *benchRig {
 
 func observe(s *system, fields map[string]concord.Value, at time.Time) *observation {
 	f := make(map[string]concord.Value, len(fields))
-	native := make(map[string]uint64, len(fields))
 	for k, v := range fields {
 		f[k] = v
-		native[k], _ = concord.HashValue(v)
 	}
-	return &observation{sys: s, rec: concord.Record{Key: "k", Fields: f, Modified: at}, native: native}
+	rec := concord.Record{Key: "k", Fields: f, Modified: at}
+	return &observation{sys: s, raw: rec, rec: rec, native: nativeOf(f)}
+}
+
+// nativeOf returns the hashes of fields, as cycle.prepare computes them.
+func nativeOf(fields map[string]concord.Value) []fieldHash {
+	out := make([]fieldHash, 0, len(fields))
+	for k, v := range fields {
+		h, _ := concord.HashValue(v)
+		out = append(out, fieldHash{k, h})
+	}
+	return out
+}
+
+// setNative sets the hash of field f in hs to that of v.
+func setNative(hs []fieldHash, f string, v concord.Value) {
+	h, _ := concord.HashValue(v)
+	for i := range hs {
+		if hs[i].field == f {
+			hs[i].hash = h
+			return
+		}
+	}
+	panic("setNative: no field " + f)
 }
 
 func (r *benchRig) merge(b *testing.B) {
@@ -122,7 +143,7 @@ func BenchmarkMerge(b *testing.B) {
 				// One system edits one field; the others still hold
 				// the value before.
 				r.obs[1].rec.Fields["field05"] = vals[i%2]
-				r.obs[1].native["field05"], _ = concord.HashValue(vals[i%2])
+				setNative(r.obs[1].native, "field05", vals[i%2])
 				r.obs[1].rec.Modified = r.obs[1].rec.Modified.Add(time.Minute)
 			case "conflict":
 				// Two systems edit the same field concurrently.

@@ -45,7 +45,7 @@ type cycle struct {
 	// fails, since the writes happened.
 	writeEvents eventLog
 	written     []*write // the writes that succeeded
-	sendNames   []string // plan's scratch: the units a write carries
+	sendIdx     []int    // plan's scratch: the units a write carries
 	keyBuf      []byte   // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string // and the names it sorts
 	emitted     int      // events already emitted (those committed before the writes)
@@ -393,13 +393,13 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	if err := raw.Validate(); err != nil {
 		return nil, withSystem(err, s.id)
 	}
-	o := &observation{sys: s, raw: raw, native: make(map[string]uint64, len(raw.Fields))}
+	o := &observation{sys: s, raw: raw, native: make([]fieldHash, 0, len(raw.Fields))}
 	for f, v := range raw.Fields {
 		h, err := c.e.sens.hashValue(f, v)
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
 		}
-		o.native[f] = h
+		o.native = append(o.native, fieldHash{f, h})
 	}
 	if raw.Deleted {
 		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: utc(raw.Modified), Tag: raw.Tag}

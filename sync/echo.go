@@ -1,8 +1,6 @@
 package sync
 
 import (
-	"maps"
-
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 )
@@ -33,7 +31,9 @@ type echoKey struct {
 }
 
 // echoView is what a system's view of a record became when a write to it
-// was committed.
+// was committed. native is the view's own map, not a copy: a committed
+// state is not changed again (the next cycle loads its own), so the two
+// cannot drift apart.
 type echoView struct {
 	tag    string
 	native map[string]uint64
@@ -57,7 +57,7 @@ func (m *echoes) remember(written []*write, head audit.Head) {
 		if m.views == nil {
 			m.views = make(map[echoKey]echoView, len(written))
 		}
-		m.views[echoKey{w.st.Key, w.sys.id}] = echoView{tag: v.Tag, native: maps.Clone(v.Native)}
+		m.views[echoKey{w.st.Key, w.sys.id}] = echoView{tag: v.Tag, native: v.Native}
 	}
 }
 
@@ -83,7 +83,7 @@ func isEcho(views map[echoKey]echoView, key string, obs []*observation) bool {
 	}
 	for _, o := range obs {
 		v, ok := views[echoKey{key, o.sys.id}]
-		if !ok || o.rec.Deleted || o.rec.Tag != v.tag || len(o.corrected) > 0 || !maps.Equal(o.native, v.native) {
+		if !ok || o.rec.Deleted || o.rec.Tag != v.tag || len(o.corrected) > 0 || !sameNative(o.native, v.native) {
 			return false
 		}
 	}

@@ -73,10 +73,10 @@ const (
 // observation is one record as one system reported it, in canonical shape.
 type observation struct {
 	sys    *system
-	raw    concord.Record    // as read, kept for a retry if the merge fails
-	rec    concord.Record    // canonical shape, after inbound transforms
-	native map[string]uint64 // hashes of the fields in the system's shape
-	full   bool              // a whole record: see cycle.observe
+	raw    concord.Record // as read, kept for a retry if the merge fails
+	rec    concord.Record // canonical shape, after inbound transforms
+	native []fieldHash    // hashes of the fields in the system's shape, as raw.Fields
+	full   bool           // a whole record: see cycle.observe
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
 	seenAt time.Time
@@ -84,6 +84,39 @@ type observation struct {
 	// replaced: the system still holds the refused value, and is written
 	// the correction (cycle.merge).
 	corrected []string
+}
+
+// fieldHash is the hash of one field's value.
+type fieldHash struct {
+	field string
+	hash  uint64
+}
+
+// sameNative reports whether hs are exactly the hashes of m: the same
+// fields, each with the same hash.
+func sameNative(hs []fieldHash, m map[string]uint64) bool {
+	if len(hs) != len(m) {
+		return false
+	}
+	for _, x := range hs {
+		if h, ok := m[x.field]; !ok || h != x.hash {
+			return false
+		}
+	}
+	return true
+}
+
+// learnNative stores the hashes hs in view, and reports whether that
+// changed it.
+func learnNative(view *state.View, hs []fieldHash) bool {
+	changed := false
+	for _, x := range hs {
+		if old, ok := view.Native[x.field]; !ok || old != x.hash {
+			view.Native[x.field] = x.hash
+			changed = true
+		}
+	}
+	return changed
 }
 
 // edit is one unit changed in one system.
@@ -458,11 +491,8 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
 		st.Touched = true
 	}
-	for f, h := range o.native {
-		if old, ok := view.Native[f]; !ok || old != h {
-			view.Native[f] = h
-			st.Touched = true
-		}
+	if learnNative(view, o.native) {
+		st.Touched = true
 	}
 	if o.rec.Deleted {
 		if len(view.Native) > 0 || !view.Seen || !view.Deleted {
@@ -534,7 +564,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 // to it again. Absence is not an edit: a report never deletes by omission.
 func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observation) {
 	for f := range view.Native {
-		if _, ok := o.native[f]; !ok {
+		if _, ok := o.raw.Fields[f]; !ok {
 			delete(view.Native, f)
 			st.Touched = true
 		}
@@ -557,11 +587,8 @@ var emptyUnitHash = concord.HashBytes(nil)
 // learnNotation records, for each unit the system holds at the canonical
 // version, the hash of the values as the system reports them.
 func (m *merger) learnNotation(st *state.Record, view *state.View, o *observation) error {
-	for f, h := range o.native {
-		if old, ok := view.Native[f]; !ok || old != h {
-			view.Native[f] = h
-			st.Touched = true
-		}
+	if learnNative(view, o.native) {
+		st.Touched = true
 	}
 	for name, cu := range st.Units {
 		held, ok := view.Units[name]

@@ -59,14 +59,11 @@ func genObs(t *rapid.T, e *Engine, label string, base time.Time) []*observation 
 			fields[f] = rapid.SampledFrom([]string{"x", "y", "z"}).Draw(t, label+"-"+f)
 		}
 		rec := concord.Record{Key: "k", Fields: fields, Modified: base.Add(time.Duration(i+1) * time.Second)}
-		native := map[string]uint64{}
-		for f, v := range fields {
-			native[f], _ = concord.HashValue(v)
-		}
+		native := nativeOf(fields)
 		if rapid.IntRange(0, 9).Draw(t, label+"-delete") == 0 {
 			rec, native = concord.Record{Key: "k", Deleted: true, Modified: rec.Modified}, nil
 		}
-		out = append(out, &observation{sys: e.systems[si], rec: rec, native: native})
+		out = append(out, &observation{sys: e.systems[si], raw: rec, rec: rec, native: native})
 	}
 	return out
 }

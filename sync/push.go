@@ -25,13 +25,13 @@ type write struct {
 	st     *state.Record
 	sys    *system
 	patch  connector.Patch
-	native map[string]uint64 // hashes of patch.Set
-	rt     map[string]uint64 // per unit: the hash the system will report back
+	native []fieldHash // hashes of patch.Set
+	rt     []unitHash  // per unit: the hash the system will report back
 	result connector.Result
 	err    error // of the whole Apply call
 	// sent lists the attempts noted in the target's view (state.View.Sent)
-	// for this write, by unit.
-	sent map[string]state.Copy
+	// for this write.
+	sent []state.Attempt
 	// fields (sorted) and version (the record's context) of the write's
 	// audit events: the attempt and its outcome share them.
 	fields  []string
@@ -172,7 +172,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 			h := state.Copy{Hash: existHash(false), Version: st.Existence().Version}
 			view.AddSent(resolve.RecordUnit, h)
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: c.idempotencyKey(st.Key, s.id, view, st, nil)}, sent: map[string]state.Copy{resolve.RecordUnit: h}}, nil
+				IdempotencyKey: c.idempotencyKey(st.Key, s.id, view, st, nil)}, sent: []state.Attempt{{Unit: resolve.RecordUnit, Copy: h}}}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -207,7 +207,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		size = len(affected)
 	}
 	set := make(map[string]concord.Value, size)
-	native := make(map[string]uint64, size)
+	native := make([]fieldHash, 0, size)
 	for f, v := range desired.Fields {
 		if _, ok := affected[f]; affected != nil && !ok {
 			continue // from units the system already holds: leave its notation alone
@@ -218,7 +218,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 		if old, ok := view.Native[f]; create || !ok || old != h {
 			set[f] = v
-			native[f] = h
+			native = append(native, fieldHash{f, h})
 		}
 	}
 	// What the system will report back, in canonical shape, once it holds
@@ -236,7 +236,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 				Err: fmt.Errorf("refusing to write what the dictionary rejects: %w", err)}}
 		}
 	}
-	rt := make(map[string]uint64, len(st.Units))
+	rt := make([]unitHash, 0, len(st.Units))
 	for name := range st.Units {
 		if name == resolve.RecordUnit {
 			continue
@@ -245,7 +245,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: name, Err: err}
 		}
-		rt[name] = h
+		rt = append(rt, unitHash{name, h})
 	}
 	if len(set) == 0 && !create {
 		// It holds every canonical value already (its own edit won):
@@ -266,26 +266,28 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	// Remember the attempt until the system confirms or supersedes it:
 	// if the reply is lost, what the system reports later is this write.
-	names := c.sendNames[:0] // the units written: those the system lacks
-	for name, u := range st.Units {
-		if u.Hold != nil {
-			continue
-		}
-		if !create && view.Holds(name, u.Version) {
-			continue
-		}
-		names = append(names, name)
+	// The units written, those the system lacks, as indices in rt (-1:
+	// the record's existence).
+	idx := c.sendIdx[:0]
+	if u := st.Existence(); u != nil && u.Hold == nil && (create || !view.Holds(resolve.RecordUnit, u.Version)) {
+		idx = append(idx, -1)
 	}
-	c.sendNames = names
-	sent := make(map[string]state.Copy, len(names))
-	spare := make([]state.Copy, len(names))
-	for _, name := range names {
-		h := state.Copy{Hash: rt[name], Version: st.Units[name].Version}
-		if name == resolve.RecordUnit {
-			h.Hash = existHash(true)
+	for i, x := range rt {
+		if u := st.Units[x.unit]; u.Hold == nil && (create || !view.Holds(x.unit, u.Version)) {
+			idx = append(idx, i)
 		}
-		view.AddSentFrom(name, h, &spare)
-		sent[name] = h
+	}
+	c.sendIdx = idx
+	sent := make([]state.Attempt, len(idx))
+	spare := make([]state.Copy, len(idx))
+	for j, i := range idx {
+		a := state.Attempt{Unit: resolve.RecordUnit, Copy: state.Copy{Hash: existHash(true)}}
+		if i >= 0 {
+			a = state.Attempt{Unit: rt[i].unit, Copy: state.Copy{Hash: rt[i].hash}}
+		}
+		a.Copy.Version = st.Units[a.Unit].Version
+		view.AddSentFrom(a.Unit, a.Copy, &spare)
+		sent[j] = a
 	}
 	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent}, nil
 }
@@ -328,28 +330,32 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 	return out.Fields // only its names are read
 }
 
+// unitHash is the hash of one unit's values.
+type unitHash struct {
+	unit string
+	hash uint64
+}
+
 // synced records that s now holds the canonical value of every unit that
-// is not held.
-func (c *cycle) synced(st *state.Record, s *system, rt, native map[string]uint64, res connector.Result) {
+// is not held. rt has the hash of every unit of a record that is not
+// deleted but its existence, as the system reports it back (plan).
+func (c *cycle) synced(st *state.Record, s *system, rt []unitHash, native []fieldHash, res connector.Result) {
 	view := st.Systems[s.id]
-	for name, u := range st.Units {
-		if u.Hold != nil {
-			continue
-		}
-		switch {
-		case name == resolve.RecordUnit:
-			view.Units[name] = state.Copy{Hash: existHash(!st.Deleted), Version: u.Version}
-		case st.Deleted:
-			// fields of a deleted record stay as they were
-			continue
-		default:
-			view.Units[name] = state.Copy{Hash: rt[name], Version: u.Version}
-		}
-		view.Confirm(name, u.Version)
+	if u := st.Existence(); u != nil && u.Hold == nil {
+		view.Units[resolve.RecordUnit] = state.Copy{Hash: existHash(!st.Deleted), Version: u.Version}
+		view.Confirm(resolve.RecordUnit, u.Version)
 	}
-	for f, h := range native {
-		view.Native[f] = h
+	if !st.Deleted { // else the fields stay as they were
+		for _, x := range rt {
+			u := st.Units[x.unit]
+			if u == nil || u.Hold != nil {
+				continue
+			}
+			view.Units[x.unit] = state.Copy{Hash: x.hash, Version: u.Version}
+			view.Confirm(x.unit, u.Version)
+		}
 	}
+	learnNative(view, native)
 	if st.Deleted {
 		view.ForgetValues()
 	}

@@ -236,7 +236,7 @@ func TestFormat6DecodedMapsApartWithinARecord(t *testing.T) {
 	// another leave the third as it was.
 	a.AddSent("field01", state.Copy{Hash: 11, Version: v(1, 3)})
 	a.Sent["field02"] = append(a.Sent["field02"], state.Copy{Hash: 22})
-	a.Unsend(map[string]state.Copy{"field02": {Hash: 2, Version: v(1, 2)}})
+	a.Unsend([]state.Attempt{{Unit: "field02", Copy: state.Copy{Hash: 2, Version: v(1, 2)}}})
 	if l := a.Sent["field03"]; len(l) != 1 || l[0].Hash != 3 {
 		t.Fatalf("field03's Sent = %v after changing the others", l)
 	}

@@ -158,14 +158,21 @@ func (v *View) AddSentFrom(u string, h Copy, spare *[]Copy) {
 	v.Sent[u] = l
 }
 
+// Attempt is the attempted write of one unit to a system: the unit's name
+// and the copy the system will report once it holds it.
+type Attempt struct {
+	Unit string
+	Copy Copy
+}
+
 // Unsend forgets attempts that the system answered were not applied.
-func (v *View) Unsend(sent map[string]Copy) {
-	for u, h := range sent {
-		l := slices.DeleteFunc(v.Sent[u], h.Same)
+func (v *View) Unsend(sent []Attempt) {
+	for _, a := range sent {
+		l := slices.DeleteFunc(v.Sent[a.Unit], a.Copy.Same)
 		if len(l) == 0 {
-			delete(v.Sent, u)
+			delete(v.Sent, a.Unit)
 		} else {
-			v.Sent[u] = l
+			v.Sent[a.Unit] = l
 		}
 	}
 }
