@@ -795,3 +795,51 @@ func TestRecreatedWithPartOfAGroupIsWrittenTheRest(t *testing.T) {
 	r.settle()
 	r.requireAll("k", map[string]any{"street": "1 Main St", "zip": "12345", "name": "Ada"})
 }
+
+// A system that deletes a record the engine created there, before the
+// engine learned that the create was applied (its reply lost, or its cycle
+// not committed), deleted the engine's create: a change feed reports the
+// delete of a record the system had. The delete is an edit like any other,
+// and the record is not created there again (found by the simulation,
+// seeds 23447 and 24244, where the engine crashed after the create).
+func TestDeleteOfAnUnconfirmedCreateIsNotUndone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lose func(r *rig) // makes the next cycle's create to b unconfirmed
+	}{
+		{"reply lost", func(r *rig) { r.sys["b"].LoseRepliesNext(1) }},
+		{"cycle not committed", func(r *rig) {
+			fs := &failFinal{Store: r.store, fail: true}
+			r.rebuild(fs, r.cfg.Systems)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, []concord.SystemID{"a", "b"})
+			r.sys["a"].Edit("k", map[string]any{"x": "1"})
+			tc.lose(r)
+			if _, err := r.engine.RunCycle(context.Background()); err == nil {
+				t.Fatal("the cycle whose create to b went unconfirmed reported no error")
+			}
+			if _, ok := r.sys["b"].Record("k"); !ok {
+				t.Fatal("the create was not applied in b")
+			}
+			r.sys["b"].Delete("k")
+			before := len(r.sys["b"].Applied())
+			r.settle()
+			for _, p := range r.sys["b"].Applied()[before:] {
+				if p.Key == "k" && p.Create {
+					t.Errorf("the record b deleted was created there again: %+v", p)
+				}
+			}
+			for _, s := range []concord.SystemID{"a", "b"} {
+				if got := r.fields(s, "k"); got != nil {
+					t.Errorf("%s holds k = %v; want it deleted (b's delete followed every edit)", s, got)
+				}
+			}
+			// b held everything the create carried: its delete wins
+			// outright, no conflict.
+			r.audit.Require(t, audittest.Match{Kind: audit.MergeDecided, Key: "k", System: "b", Unit: resolve.RecordUnit,
+				Rule: recsync.RuleFastForward})
+		})
+	}
+}

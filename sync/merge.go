@@ -32,7 +32,9 @@ package sync
 //     write is no edit either, unless S's field times say the field changed
 //     since the engine last saw the record and after the value the write
 //     brought was made (revertedWrite): then it was set back after the
-//     write, an edit.
+//     write, an edit. S reporting the delete of a record the engine created
+//     there without seeing the create confirmed deleted that create: an
+//     edit made after it (createApplied).
 //  5. Settle. A person's settlement (holds.go) is a merge decision with rule
 //     "person": the chosen candidate wins with the join of every
 //     candidate's version, so it supersedes them all and is written back to
@@ -509,9 +511,9 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 				return nil
 			}
 		}
-		if !view.Seen {
-			// A delete of a record the engine never saw in this
-			// system: there is no edit of ours it could undo.
+		if !view.Seen && !createApplied(view) {
+			// A delete of a record the engine never saw nor created
+			// in this system: there is no edit of ours it could undo.
 			view.Seen, view.Deleted = true, true
 			return nil
 		}
@@ -556,6 +558,29 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		return m.addEdit(st, o, resolve.RecordUnit, false)
 	}
 	return nil
+}
+
+// createApplied takes a delete reported by a system the engine never saw
+// the record in, while a create of the engine's to it is pending
+// (state.View.Sent: its reply was lost, or its cycle did not commit), for
+// the delete of that create: a system reports the delete of a record it
+// had, and the record it had is the one the engine created there. The view
+// is set as if the create had been confirmed (see cycle.synced), so that
+// the delete is the system's edit, made with knowledge of what the create
+// carried, and is not undone by creating the record there again. Of a
+// unit with several attempts pending the oldest is taken, the least the
+// system can have held of it: a delete that may have missed a value
+// competes with it (a conflict), never silently beats it. It reports
+// false, and changes nothing, if no create is pending.
+func createApplied(view *state.View) bool {
+	if !slices.ContainsFunc(view.Sent[resolve.RecordUnit], func(c state.Copy) bool { return c.Hash == existHash(true) }) {
+		return false
+	}
+	for u, l := range view.Sent {
+		view.Units[u] = l[0]
+	}
+	view.Seen, view.Deleted = true, false
+	return true
 }
 
 // forgetMissing notes what a whole record says the system no longer holds:
