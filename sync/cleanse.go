@@ -76,7 +76,9 @@ func (c *cycle) cleanse(s *system, rec concord.Record, err error) (concord.Recor
 	if all && len(events) > 0 {
 		corrected := rec
 		corrected.Fields = fixed
-		if verr := c.e.cfg.Dictionary.Validate(corrected); verr == nil {
+		// A correction is a value like any other: valid (UTF-8, a
+		// supported type) and accepted by the dictionary, or not applied.
+		if corrected.Validate() == nil && c.e.cfg.Dictionary.Validate(corrected) == nil {
 			return corrected, events, nil
 		}
 	}

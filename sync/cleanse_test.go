@@ -71,3 +71,35 @@ func TestRefusedValuesGetSuggestionsOrACorrection(t *testing.T) {
 		t.Fatalf("Explain of the refused record:\n%s", x)
 	}
 }
+
+// fixedSuggester suggests one value for every refused one.
+type fixedSuggester string
+
+func (s fixedSuggester) Suggest(field, value string) []transform.Suggestion {
+	return []transform.Suggestion{{Value: string(s), Score: 1, Why: "always"}}
+}
+
+// A correction that is not a valid value (here invalid UTF-8, which a
+// dictionary checking names alone would accept) is not applied: the record
+// is dead-lettered with the dictionary's reason, and nothing reaches the
+// other system.
+func TestInvalidCorrectionIsNotApplied(t *testing.T) {
+	bad := "Cal\xffifornia"
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, func(c *recsync.Config) {
+		c.Dictionary = usStates{"California": true, bad: true}
+		c.Cleansing = map[string]recsync.Cleansing{"state": {Suggester: fixedSuggester(bad), Policy: transform.Policy{AutoApply: 0.85}}}
+	})
+	r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "state": "Californa"})
+	r.settle()
+	dead, err := r.engine.DeadLetters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].Key != "c1" || !strings.Contains(dead[0].Reason, "not a US state") {
+		t.Fatalf("dead letters %+v; want c1, refused by the dictionary", dead)
+	}
+	if _, ok := r.sys["warehouse"].Record("c1"); ok {
+		t.Fatal("the record with an invalid correction reached the warehouse")
+	}
+	r.audit.RequireNone(t, audittest.Match{Kind: audit.ValueCorrected})
+}

@@ -674,7 +674,19 @@ func (m *merger) inSyncAndEqual(st *state.Record, view *state.View, f string, v 
 		return false
 	}
 	c, ok := st.Fields[f]
-	return ok && concord.EqualValues(v, c)
+	return ok && equalReported(v, c)
+}
+
+// equalReported is [concord.EqualValues] for a value r that a system
+// reported (its record passed Validate, so a string in it is valid UTF-8):
+// a string equal to it is valid too, and is not checked again.
+func equalReported(r, c concord.Value) bool {
+	if x, ok := r.(string); ok {
+		if y, ok := c.(string); ok {
+			return x == y
+		}
+	}
+	return concord.EqualValues(r, c)
 }
 
 // detectUnit compares the unit u as o reports it with what the engine knows
@@ -1148,7 +1160,9 @@ func (m *merger) candidateTime(st *state.Record, u string, c candidate) time.Tim
 // with per-unit counters, a system's first edit of two fields would both be
 // a:1, and a context that saw one would seem to have seen the other.
 func nextDot(st *state.Record, v concord.Version, a concord.Actor) (concord.Version, error) {
-	return v.WithDot(concord.Dot{Actor: a, Counter: max(v.Get(a), topDot(st, a)) + 1})
+	d := concord.Dot{Actor: a, Counter: max(v.Get(a), st.TopCounter(a)) + 1}
+	st.NoteDot(d)
+	return v.WithDot(d)
 }
 
 // obsDot is an observation's dot, and the version of just that dot (the
@@ -1166,7 +1180,8 @@ func (m *merger) editVersion(st *state.Record, o *observation, base concord.Vers
 	a := o.sys.actor
 	d, known := m.dots[o]
 	if !known {
-		d.counter = topDot(st, a) + 1
+		d.counter = st.TopCounter(a) + 1
+		st.NoteDot(concord.Dot{Actor: a, Counter: d.counter})
 	}
 	if base.IsZero() && !d.alone.IsZero() {
 		return d.alone, nil // the version of every unit the observation creates
@@ -1185,26 +1200,6 @@ func (m *merger) editVersion(st *state.Record, o *observation, base concord.Vers
 		m.dots[o] = d
 	}
 	return v, nil
-}
-
-// topDot returns the highest counter of actor a in the record.
-func topDot(st *state.Record, a concord.Actor) uint64 {
-	var top uint64
-	see := func(x concord.Version) { top = max(top, x.Get(a)) }
-	for _, u := range st.Units {
-		see(u.Version)
-		if u.Hold != nil {
-			for _, c := range u.Hold.Candidates {
-				see(c.Version)
-			}
-		}
-	}
-	for _, view := range st.Systems {
-		for _, h := range view.Units {
-			see(h.Version)
-		}
-	}
-	return top
 }
 
 // editTime returns when o's system modified unit u: the latest of the
@@ -1441,7 +1436,7 @@ func sameReported(fields []string, reported, canonical map[string]concord.Value)
 			continue
 		}
 		c, ok := canonical[f]
-		if !ok || !concord.EqualValues(r, c) {
+		if !ok || !equalReported(r, c) {
 			return false
 		}
 	}

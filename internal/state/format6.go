@@ -1138,6 +1138,7 @@ func (d *dec6) record() *Record {
 	if nv == 1 || nv == 2 {
 		b := &recordViews{rec: rec}
 		st, views = &b.rec, b.views[:nv:nv]
+		st.top = b.top[:0]
 	} else {
 		st, views = new(Record), make([]View, nv)
 		*st = rec
@@ -1163,14 +1164,22 @@ func (d *dec6) record() *Record {
 		prevID = id
 		d.cur, d.prev = d.prev, d.cur
 	}
+	// Every version of the record was decoded once into the table (or
+	// more than once): the highest counters are those of the table.
+	for _, v := range d.versions {
+		st.top = joinTop(st.top, v)
+	}
+	st.topKnown = true
 	return st
 }
 
 // recordViews is a record and the views of its systems, for the common
-// record of one or two systems: one allocation.
+// record of one or two systems, with room for the highest counters of
+// four actors (Record.TopCounter): one allocation.
 type recordViews struct {
 	rec   Record
 	views [2]View
+	top   [4]concord.Dot
 }
 
 func (d *dec6) byte() byte { return d.take1("flags") }

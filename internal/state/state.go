@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"time"
@@ -43,6 +44,76 @@ type Record struct {
 	// again. It is not encoded; a new Record is one nobody stored yet,
 	// which the engine marks touched.
 	Touched bool
+
+	// top holds, once topKnown, the highest counter of each actor (sorted
+	// by actor) in the record's versions: see TopCounter. It is not
+	// encoded; the decoder computes it from the versions it decodes.
+	top      []concord.Dot
+	topKnown bool
+}
+
+// TopCounter returns a counter at least as high as every counter of actor
+// a in the versions of st (its units', their held candidates', and every
+// view's copies): a dot of a after it is new to the record. The first call
+// on a record neither decoded nor cloned scans it; NoteDot keeps the answer
+// from then on. A Record is therefore given versions only as dots that
+// NoteDot is told of, and as joins and copies of the versions it holds.
+func (st *Record) TopCounter(a concord.Actor) uint64 {
+	if !st.topKnown {
+		st.scanTop()
+	}
+	for _, d := range st.top {
+		if d.Actor == a {
+			return d.Counter
+		}
+	}
+	return 0
+}
+
+// NoteDot records that a version of st now holds dot d (see TopCounter).
+func (st *Record) NoteDot(d concord.Dot) {
+	if !st.topKnown {
+		st.scanTop()
+	}
+	st.top = joinDot(st.top, d)
+}
+
+// joinDot returns top with d's actor's counter raised to d's, if higher;
+// top stays sorted by actor.
+func joinDot(top []concord.Dot, d concord.Dot) []concord.Dot {
+	i, found := slices.BinarySearchFunc(top, d.Actor, func(x concord.Dot, a concord.Actor) int { return cmp.Compare(x.Actor, a) })
+	if found {
+		top[i].Counter = max(top[i].Counter, d.Counter)
+		return top
+	}
+	return slices.Insert(top, i, d)
+}
+
+// joinTop raises top to every dot of v.
+func joinTop(top []concord.Dot, v concord.Version) []concord.Dot {
+	for i := range v.Len() {
+		top = joinDot(top, v.Dot(i))
+	}
+	return top
+}
+
+// scanTop computes st.top from the versions st holds.
+func (st *Record) scanTop() {
+	st.top = st.top[:0]
+	for _, u := range st.Units {
+		st.top = joinTop(st.top, u.Version)
+		if u.Hold != nil {
+			for _, c := range u.Hold.Candidates {
+				st.top = joinTop(st.top, c.Version)
+			}
+		}
+	}
+	for _, v := range st.Systems {
+		for _, h := range v.Units {
+			st.top = joinTop(st.top, h.Version)
+		}
+	}
+	st.topKnown = true
 }
 
 // Unit is the canonical metadata of one unit.
@@ -317,7 +388,8 @@ func (st *Record) Existence() *Unit { return st.Units[resolve.RecordUnit] }
 // Clone returns a deep copy of st. Values are copied with
 // [concord.CloneValue]; Versions are immutable and shared.
 func (st *Record) Clone() *Record {
-	out := &Record{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted, Diverged: st.Diverged}
+	out := &Record{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted, Diverged: st.Diverged,
+		top: slices.Clone(st.top), topKnown: st.topKnown}
 	out.Fields = concord.CloneFields(st.Fields)
 	out.Units = make(map[string]*Unit, len(st.Units))
 	for k, u := range st.Units {
