@@ -796,13 +796,50 @@ func TestRecreatedWithPartOfAGroupIsWrittenTheRest(t *testing.T) {
 	r.requireAll("k", map[string]any{"street": "1 Main St", "zip": "12345", "name": "Ada"})
 }
 
-// A system that deletes a record the engine created there, before the
-// engine learned that the create was applied (its reply lost, or its cycle
-// not committed), deleted the engine's create: a change feed reports the
-// delete of a record the system had. The delete is an edit like any other,
-// and the record is not created there again (found by the simulation,
-// seeds 23447 and 24244, where the engine crashed after the create).
-func TestDeleteOfAnUnconfirmedCreateIsNotUndone(t *testing.T) {
+// A system's delete of a record the engine has no memory of seeing there is
+// that system's delete all the same: here the store is restored from a
+// backup taken before the engine first synced the record, so that b's
+// delete, read after the restore, looks like the delete of a copy b made
+// alone. It competes with a's record (b deleted it after a's last edit, so
+// last-writer-wins deletes it) and is never dropped for the record to be
+// created in b again (found by the simulation, seeds 16388 and 21311).
+func TestDeleteTheRestoredStoreNeverSawIsNotUndone(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+	backup := r.store.Snapshot() // before the engine knew k
+	r.sys["a"].Edit("k", map[string]any{"x": "1"})
+	r.settle()
+	r.requireAll("k", map[string]any{"x": "1"})
+
+	// a edits k, then b deletes it, both unread when the store goes
+	// back to the backup.
+	r.sys["a"].Edit("k", map[string]any{"x": "2"})
+	r.sys["b"].Delete("k")
+	if _, err := backup.NewEpoch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.store, r.cfg.Store = backup, backup
+	r.engine = r.newEngine()
+	r.settle()
+
+	for _, s := range []concord.SystemID{"a", "b"} {
+		if got, ok := r.sys[s].Record("k"); ok {
+			t.Errorf("%s holds k = %v; want b's delete, the latest change, everywhere", s, got.Fields)
+		}
+	}
+	r.audit.Require(t, audittest.Match{Kind: audit.ConflictDetected, Key: "k", Unit: resolve.RecordUnit})
+}
+
+// The same without a restore: the engine creates the record in b, b applies
+// the create but the engine never learns it (the reply is lost, or the
+// cycle's final commit fails), and b deletes the record before the engine
+// reads it again. The engine never saw the record in b, yet b's delete may be
+// the delete of the engine's own create, or of a copy the create never
+// reached: it is merged as a delete that saw no edit (a conflict, which
+// last-writer-wins gives to the later delete), never undone by creating the
+// record in b again (simulation seeds 23447 and 24244: the engine crashed
+// after the create).
+func TestDeleteAfterAnUnconfirmedCreateIsNotUndone(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		lose func(r *rig) // makes the next cycle's create to b unconfirmed
@@ -810,11 +847,11 @@ func TestDeleteOfAnUnconfirmedCreateIsNotUndone(t *testing.T) {
 		{"reply lost", func(r *rig) { r.sys["b"].LoseRepliesNext(1) }},
 		{"cycle not committed", func(r *rig) {
 			fs := &failFinal{Store: r.store, fail: true}
-			r.rebuild(fs, r.cfg.Systems)
+			r.rebuild(fs, r.cfg.Systems, withResolver(resolve.LastWriterWins()))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, []concord.SystemID{"a", "b"})
+			r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
 			r.sys["a"].Edit("k", map[string]any{"x": "1"})
 			tc.lose(r)
 			if _, err := r.engine.RunCycle(context.Background()); err == nil {
@@ -832,14 +869,11 @@ func TestDeleteOfAnUnconfirmedCreateIsNotUndone(t *testing.T) {
 				}
 			}
 			for _, s := range []concord.SystemID{"a", "b"} {
-				if got := r.fields(s, "k"); got != nil {
-					t.Errorf("%s holds k = %v; want it deleted (b's delete followed every edit)", s, got)
+				if got, ok := r.sys[s].Record("k"); ok {
+					t.Errorf("%s holds k = %v; want b's delete, the latest change, everywhere", s, got.Fields)
 				}
 			}
-			// b held everything the create carried: its delete wins
-			// outright, no conflict.
-			r.audit.Require(t, audittest.Match{Kind: audit.MergeDecided, Key: "k", System: "b", Unit: resolve.RecordUnit,
-				Rule: recsync.RuleFastForward})
+			r.audit.Require(t, audittest.Match{Kind: audit.ConflictDetected, Key: "k", Unit: resolve.RecordUnit})
 		})
 	}
 }

@@ -32,9 +32,7 @@ package sync
 //     write is no edit either, unless S's field times say the field changed
 //     since the engine last saw the record and after the value the write
 //     brought was made (revertedWrite): then it was set back after the
-//     write, an edit. S reporting the delete of a record the engine created
-//     there without seeing the create confirmed deleted that create: an
-//     edit made after it (createApplied).
+//     write, an edit.
 //  5. Settle. A person's settlement (holds.go) is a merge decision with rule
 //     "person": the chosen candidate wins with the join of every
 //     candidate's version, so it supersedes them all and is written back to
@@ -46,7 +44,10 @@ package sync
 // The record's existence is the unit resolve.RecordUnit. A delete is an edit
 // of it, compared by record-level context (see merger.context): a delete
 // that did not see every canonical edit, or an edit in a system that did not
-// see the delete, is a conflict on that unit.
+// see the delete, is a conflict on that unit. A system reporting the delete
+// of a record the engine never saw there deleted a copy the engine cannot
+// name (its own create whose outcome it never learned, one it knew before
+// a restore, one the system made alone): that delete saw no edit.
 
 import (
 	"cmp"
@@ -511,18 +512,27 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 				return nil
 			}
 		}
-		if !view.Seen && !createApplied(view) {
-			// A delete of a record the engine never saw nor created
-			// in this system: there is no edit of ours it could undo.
-			view.Seen, view.Deleted = true, true
+		if view.Deleted {
+			// The system still reports the delete we know (or the
+			// absence noted when the record, deleted, never reached
+			// it).
+			view.Seen = true
 			return nil
-		}
-		if view.Seen && view.Deleted {
-			return nil // the system still reports the delete we know
 		}
 		// The record is gone from the system: whatever it reports
 		// later is a new record, never an echo of an earlier write nor
 		// a value it held before.
+		//
+		// That is so even if the engine never saw the record there: the
+		// system had it, and the engine cannot tell which copy it
+		// deleted: the engine's own create whose reply was lost, a copy
+		// the engine knew before its store was restored from an older
+		// backup, or one the system made alone. The delete is an edit
+		// like any other, made (as far as the engine knows) without
+		// seeing any of the record's edits: it competes with the
+		// canonical record, now or once one is read (a conflict,
+		// decided by policy), and is never dropped for the record to
+		// be created there again.
 		view.ForgetValues()
 		return m.addEdit(st, o, resolve.RecordUnit, true)
 	}
@@ -558,29 +568,6 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		return m.addEdit(st, o, resolve.RecordUnit, false)
 	}
 	return nil
-}
-
-// createApplied takes a delete reported by a system the engine never saw
-// the record in, while a create of the engine's to it is pending
-// (state.View.Sent: its reply was lost, or its cycle did not commit), for
-// the delete of that create: a system reports the delete of a record it
-// had, and the record it had is the one the engine created there. The view
-// is set as if the create had been confirmed (see cycle.synced), so that
-// the delete is the system's edit, made with knowledge of what the create
-// carried, and is not undone by creating the record there again. Of a
-// unit with several attempts pending the oldest is taken, the least the
-// system can have held of it: a delete that may have missed a value
-// competes with it (a conflict), never silently beats it. It reports
-// false, and changes nothing, if no create is pending.
-func createApplied(view *state.View) bool {
-	if !slices.ContainsFunc(view.Sent[resolve.RecordUnit], func(c state.Copy) bool { return c.Hash == existHash(true) }) {
-		return false
-	}
-	for u, l := range view.Sent {
-		view.Units[u] = l[0]
-	}
-	view.Seen, view.Deleted = true, false
-	return true
 }
 
 // forgetMissing notes what a whole record says the system no longer holds:
