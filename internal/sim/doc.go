@@ -111,7 +111,15 @@
 //     the system reports is exactly what it reports if the write was never
 //     applied. A record dead-lettered as a cycle read it (a panicking
 //     resolver, gate or transform) was not learned: the edits made since the
-//     previous read are judged at the next one.
+//     previous read are judged at the next one. An edit to a bool or nil is
+//     followed by a delete made in another system that held that very
+//     value, without a change, from before an engine cycle after the edit
+//     until the delete, when in that cycle the engine read or wrote the
+//     record there and recorded the value as an agreement (equal-values):
+//     the engine then counts that system as holding the edit's version,
+//     and the person who deleted saw exactly the value the edit made (a
+//     value that names its edit reaches another system only through the
+//     engine, which the oracle sees: the rule is kept to bools and nil).
 //
 //   - Dead letters of failed merges (recsync.ClassMerge) are explained by a
 //     panic in the resolver or a gate; holds with a candidate without a time

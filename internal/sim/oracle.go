@@ -46,6 +46,25 @@ type edit struct {
 	// (or the record's existence) and changed it back: nothing any
 	// reader of the system could see (see oracle.boundary).
 	invisible bool
+	// held: of a delete, what its system held of each unit of the record
+	// as it was deleted, and since when (see oracle.heldAtAgreement).
+	held map[string]heldUnit
+}
+
+// heldUnit is what a system held of one unit of a record, and the step
+// since which it held that without a change (a missing field counting as
+// nil).
+type heldUnit struct {
+	vals map[string]concord.Value
+	from int
+}
+
+// agreement is an engine decision of equal values ("equal-values") on one
+// unit, at a step: the engine recorded every system that held these values
+// as holding the merged version.
+type agreement struct {
+	step int
+	vals map[string]concord.Value
 }
 
 func (e *edit) String() string {
@@ -82,8 +101,16 @@ type oracle struct {
 	recordDecided map[string]bool // key -> a decision about the record's existence
 	decidedAt     map[string]int  // key -> the step of its latest existence decision
 	lastSeen      map[string]int  // system/key -> the last step the engine read or wrote that record there
-	recreated     map[string]bool // key/unit -> emptied when a deleted record was created again
-	seen          int             // audit events processed
+	// seenAt: system/key -> every step at which the engine read or wrote
+	// that record there; heldFrom[s][key/unit]: the step since which s has
+	// held its current values of the unit (or since the record appeared
+	// or went there); agreed[key/unit]: the engine's equal-values
+	// decisions on the unit.
+	seenAt    map[string][]int
+	heldFrom  map[concord.SystemID]map[string]int
+	agreed    map[string][]agreement
+	recreated map[string]bool // key/unit -> emptied when a deleted record was created again
+	seen      int             // audit events processed
 	// snaps[i] is what each system held when store snapshot i was taken;
 	// restores lists the snapshots restored, and when.
 	snaps    []snapshot
@@ -308,6 +335,39 @@ func (o *oracle) ambiguous(e *edit) bool {
 	return true
 }
 
+// heldAtAgreement reports whether the delete d was made in a system that
+// held the values of the edit e (made elsewhere) all along from before an
+// engine cycle after e until d, and in that cycle the engine read or wrote
+// the record there and recorded an agreement of equal values ("equal-values")
+// on e's unit with e's values. The engine then counts the system as holding
+// e's version (the versions of equal values are joined), so d descends e
+// and wins outright; physically the system never received e, but the person
+// who deleted saw exactly the value e made, and any reader of the system
+// could see nothing else. Only values that cannot carry an edit's identity
+// (bools and nil) are judged so: a system holding any other value of e's
+// holds it because the engine delivered it, and then d follows e anyway.
+func (o *oracle) heldAtAgreement(d, e *edit) bool {
+	if e.unit == recordUnit || d.sys == e.sys || d.step <= e.step || !anonymous(e.vals) {
+		return false
+	}
+	h, ok := d.held[e.unit]
+	if !ok || !sameVals(e.unit, h.vals, e.vals) {
+		return false
+	}
+	seen := o.seenAt[string(d.sys)+"/"+e.key]
+	if !slices.ContainsFunc(o.agreed[ku(e.key, e.unit)], func(a agreement) bool {
+		return a.step > e.step && a.step > h.from && a.step < d.step && slices.Contains(seen, a.step) &&
+			(sameVals(e.unit, a.vals, e.vals) || sameAuditForm(e.vals, a.vals, false))
+	}) {
+		return false
+	}
+	if !o.excused[e.id] {
+		o.excused[e.id] = true
+		o.w.res.Excused["held-at-agreement"]++
+	}
+	return true
+}
+
 func (o *oracle) restoreAmbiguous(e *edit) bool {
 	if e.unit == recordUnit && e.deleted {
 		// A delete after a restore of a snapshot in which the record
@@ -340,10 +400,12 @@ func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
 		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{},
-		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, excused: map[int]bool{}}
+		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, excused: map[int]bool{},
+		seenAt: map[string][]int{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
 		o.last[s] = map[string]snap{}
+		o.heldFrom[s] = map[string]int{}
 	}
 	return o
 }
@@ -371,6 +433,7 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 	prev, had := f.Record(key)
 	rec := f.Edit(key, fields)
 	if !had {
+		o.changedAll(s, key)
 		var h hist
 		for u, k := range o.know[s] {
 			if strings.HasPrefix(u, key+"/") {
@@ -407,6 +470,7 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 			}
 		}
 		o.newEdit(s, key, u, unitVals(u, rec.Fields), false, h)
+		o.heldFrom[s][ku(key, u)] = o.w.step
 	}
 	o.last[s][key] = snap{live: true, fields: rec.Fields}
 }
@@ -414,9 +478,15 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 // personDelete deletes the record in s (if live) and records the delete: it
 // follows everything s knew of the record.
 func (o *oracle) personDelete(s concord.SystemID, f *fake.System, key string) {
+	prev, _ := f.Record(key)
 	if !f.Delete(key) {
 		return
 	}
+	held := make(map[string]heldUnit, len(units))
+	for _, u := range units {
+		held[u] = heldUnit{vals: unitVals(u, prev.Fields), from: o.heldFrom[s][ku(key, u)]}
+	}
+	o.changedAll(s, key)
 	var h hist
 	for u, k := range o.know[s] {
 		if strings.HasPrefix(u, key+"/") {
@@ -429,8 +499,17 @@ func (o *oracle) personDelete(s concord.SystemID, f *fake.System, key string) {
 	private := slices.ContainsFunc(o.byKU[ku(key, recordUnit)], func(x *edit) bool {
 		return x.sys == s && !x.deleted && (x.cycles == o.w.res.Cycles || x.step > o.lastSeen[string(s)+"/"+key])
 	})
-	o.newEdit(s, key, recordUnit, nil, true, h).private = private
+	d := o.newEdit(s, key, recordUnit, nil, true, h)
+	d.private, d.held = private, held
 	o.last[s][key] = snap{}
+}
+
+// changedAll notes that s's record key appeared or went now: every unit of
+// it is held (or not) since now.
+func (o *oracle) changedAll(s concord.SystemID, key string) {
+	for _, u := range units {
+		o.heldFrom[s][ku(key, u)] = o.w.step
+	}
 }
 
 func unitVals(u string, fields map[string]concord.Value) map[string]concord.Value {
@@ -464,6 +543,7 @@ func (o *oracle) observe() {
 			prev := o.last[s][key]
 			cur := snap{live: live, fields: rec.Fields}
 			if prev.live != live {
+				o.changedAll(s, key)
 				for _, e := range o.byKU[ku(key, recordUnit)] {
 					if e.deleted == !live {
 						o.learn(s, ku(key, recordUnit), e.hist)
@@ -473,6 +553,9 @@ func (o *oracle) observe() {
 			if live {
 				for _, u := range units {
 					uv := unitVals(u, cur.fields)
+					if prev.live && !sameVals(u, uv, unitVals(u, prev.fields)) {
+						o.heldFrom[s][ku(key, u)] = o.w.step
+					}
 					if prev.live && sameVals(u, uv, unitVals(u, prev.fields)) && len(uv) == len(unitVals(u, prev.fields)) {
 						continue
 					}
@@ -544,7 +627,11 @@ func (o *oracle) events() {
 		}
 		k := ku(ev.Key, ev.Unit)
 		if ev.System != "" && ev.Key != "" && (ev.Kind == audit.EditObserved || ev.Kind == audit.WriteSucceeded || ev.Kind == audit.ReadSuperseded) {
-			o.lastSeen[string(ev.System)+"/"+ev.Key] = o.w.step
+			sk := string(ev.System) + "/" + ev.Key
+			o.lastSeen[sk] = o.w.step
+			if n := len(o.seenAt[sk]); n == 0 || o.seenAt[sk][n-1] != o.w.step {
+				o.seenAt[sk] = append(o.seenAt[sk], o.w.step)
+			}
 		}
 		switch ev.Kind {
 		case audit.ConflictDetected, audit.ConflictHeld:
@@ -569,6 +656,11 @@ func (o *oracle) events() {
 			if ev.Rule == recsync.RuleRecreated {
 				for _, u := range ev.UnitNames() { // decisions alike may be one event
 					o.recreated[ku(ev.Key, u)] = true
+				}
+			}
+			if ev.Rule == recsync.RuleEqualValues && ev.Unit != resolve.RecordUnit {
+				for _, u := range ev.UnitNames() {
+					o.agreed[ku(ev.Key, u)] = append(o.agreed[ku(ev.Key, u)], agreement{step: o.w.step, vals: unitVals(u, ev.To)})
 				}
 			}
 		}
@@ -658,13 +750,15 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 	deletes := slices.DeleteFunc(slices.Clone(o.byKU[ku(key, recordUnit)]), func(e *edit) bool { return !e.deleted })
 	// deletedAfter: a delete followed edit id, or followed an edit of the
 	// same unit and value (equal values are one value to any reader).
+	// Or its system held e's value when the engine recorded that as an
+	// agreement (heldAtAgreement).
 	deletedAfter := func(id int) bool {
 		e := o.edits[id-1]
 		return slices.ContainsFunc(deletes, func(d *edit) bool {
 			return d.hist[id] || (e.unit != recordUnit && slices.ContainsFunc(o.byKU[ku(e.key, e.unit)], func(x *edit) bool {
 				return d.hist[x.id] && sameValue(e, x)
 			}))
-		})
+		}) || slices.ContainsFunc(deletes, func(d *edit) bool { return o.heldAtAgreement(d, e) })
 	}
 	for _, e := range o.edits {
 		if e.key != key {
@@ -799,6 +893,17 @@ func show(v any) string {
 		return "nil"
 	}
 	return fmt.Sprintf("%v(%T)", v, v)
+}
+
+// anonymous reports whether every value in vals is a bool or nil: values
+// that cannot name the edit that made them.
+func anonymous(vals map[string]concord.Value) bool {
+	for _, v := range vals {
+		if _, ok := v.(bool); !ok && v != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // allNil reports whether every value in vals is nil (a missing field counts

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"maps"
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector/fake"
+	recsync "github.com/concordsync/concord/sync"
 )
 
 var (
@@ -277,4 +282,102 @@ func unitValsOrNil(u string, vals map[string]any) map[string]any {
 		out[f] = vals[f]
 	}
 	return out
+}
+
+// The oracle's held-at-agreement rule (oracle.heldAtAgreement), on a run
+// built by hand after seeds 11748 and 15406: s1 creates k0 without a flag,
+// the engine copies it to s0; s0's person sets the flag to true and back to
+// nil; a cycle reads both systems, and the engine records the two nils as
+// an agreement (equal-values); s1's person deletes k0, and the engine
+// deletes it in s0. s1 never received s0's nil, but held that very value
+// when the engine recorded the agreement and until it deleted. Each variant
+// takes away one condition of the rule, and then the edits are lost.
+func TestOracleHeldAtAgreement(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// noAgreement: the engine records no equal-values decision;
+		// notSeen: it neither reads nor writes k0 in s1 in that cycle;
+		// early: its decision comes in a cycle before s0's edits;
+		// changed: s1's person sets the flag to true after the cycle.
+		noAgreement, notSeen, early, changed bool
+		lost                                 bool
+	}{
+		{name: "held at the agreement"},
+		{name: "no agreement recorded", noAgreement: true, lost: true},
+		{name: "system not read in the cycle", notSeen: true, lost: true},
+		{name: "agreement before the edit", early: true, lost: true},
+		{name: "value changed before the delete", changed: true, lost: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := heldAtAgreementRun(t, tc.noAgreement, tc.notSeen, tc.early, tc.changed)
+			if got := res.Lost > 0; got != tc.lost {
+				t.Fatalf("lost %d, want lost=%v; failures %v\n%s", res.Lost, tc.lost, res.Failures, strings.Join(res.Log, "\n"))
+			}
+			if want := map[bool]int{false: 1}[tc.lost]; res.Excused["held-at-agreement"] != want {
+				t.Errorf("excused held-at-agreement %d times, want %d", res.Excused["held-at-agreement"], want)
+			}
+			if res.Unexpected != 0 || res.Divergent != 0 {
+				t.Errorf("unexpected %d, divergent %d: %v", res.Unexpected, res.Divergent, res.Failures)
+			}
+		})
+	}
+}
+
+// heldAtAgreementRun plays TestOracleHeldAtAgreement's run against the
+// oracle alone: the engine's writes and audit events are made by hand.
+func heldAtAgreementRun(t *testing.T, noAgreement, notSeen, early, changed bool) *Result {
+	t.Helper()
+	const key = "k0"
+	s0, s1 := concord.SystemID("s0"), concord.SystemID("s1")
+	w := &world{res: &Result{Faults: map[Kind]int{}, Excused: map[string]int{}}, names: []concord.SystemID{s0, s1},
+		fakes: map[concord.SystemID]*fake.System{s0: fake.New("s0"), s1: fake.New("s1")}, keys: []string{key},
+		audit: audittest.New()}
+	w.o = newOracle(w)
+	o := w.o
+	cycle := func(events ...audit.Event) {
+		w.step++
+		o.boundary()
+		if err := w.audit.Emit(context.Background(), events); err != nil {
+			t.Fatal(err)
+		}
+		o.observe()
+		o.afterCycle()
+	}
+	agree := audit.Event{Kind: audit.MergeDecided, Key: key, Unit: fieldFlag, System: s1, Rule: recsync.RuleEqualValues,
+		To: map[string]concord.Value{fieldFlag: nil}}
+	seen := audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key}
+
+	w.step++
+	o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldName: "Leeds#2"})
+	w.fakes[s0].Edit(key, map[string]concord.Value{fieldName: "Leeds#2"}) // the engine creates it in s0
+	var first []audit.Event
+	if early {
+		first = append(first, agree, seen)
+	}
+	cycle(append(first, audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: fieldName})...)
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, map[string]concord.Value{fieldFlag: true})
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, map[string]concord.Value{fieldFlag: nil})
+	events := []audit.Event{{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldFlag}}
+	if !noAgreement && !early {
+		events = append(events, agree)
+	}
+	if !notSeen && !early {
+		events = append(events, seen)
+	}
+	cycle(events...)
+
+	if changed {
+		w.step++
+		o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldFlag: true})
+	}
+	w.step++
+	o.personDelete(s1, w.fakes[s1], key)
+	w.fakes[s0].Delete(key) // the engine's fast-forward delete
+	cycle(audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: recordUnit, Deleted: true},
+		audit.Event{Kind: audit.MergeDecided, System: s1, Key: key, Unit: recordUnit, Rule: recsync.RuleFastForward, Deleted: true})
+	o.final()
+	return w.res
 }
