@@ -110,8 +110,9 @@
 //     or its cycle crashed) and no cycle read the system in between — what
 //     the system reports is exactly what it reports if the write was never
 //     applied. A record dead-lettered as a cycle read it (a panicking
-//     resolver, gate or transform) was not learned: the edits made since the
-//     previous read are judged at the next one. An edit to a bool or nil is
+//     resolver, gate or transform) was not learned, nor was anything a cycle
+//     read before the engine crashed without committing: the edits made
+//     since the previous read are judged at the next one. An edit to a bool or nil is
 //     followed by a delete made in another system that held that very
 //     value, without a change, from before an engine cycle after the edit
 //     until the delete, when in that cycle the engine read or wrote the

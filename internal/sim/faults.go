@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -210,6 +211,9 @@ func (k *conn) Get(ctx context.Context, keys []string) ([]concord.Record, error)
 type simStore struct {
 	store.Store
 	cr *crasher
+	// commits counts the commits the store made (the engine may still
+	// crash after one, before it hears of it).
+	commits atomic.Int64
 }
 
 func (s *simStore) at(name string, op func() error) error {
@@ -284,7 +288,13 @@ func (s *simStore) DeadLetter(ctx context.Context, id uint64) (d store.DeadLette
 }
 
 func (s *simStore) Commit(ctx context.Context, c *store.Commit) error {
-	return s.at("Commit", func() error { return s.Store.Commit(ctx, c) })
+	return s.at("Commit", func() error {
+		err := s.Store.Commit(ctx, c)
+		if err == nil {
+			s.commits.Add(1)
+		}
+		return err
+	})
 }
 
 // userPanic is the value of an injected panic in user code.

@@ -247,6 +247,18 @@ func (o *oracle) afterCycle() {
 	o.at, o.atLive = at, live
 }
 
+// forgetReads notes that the cycle now ending learned nothing of what it
+// read (it crashed before its first commit): for every system and record
+// the previous state still stands, as for a record dead-lettered as it was
+// read (see afterCycle).
+func (o *oracle) forgetReads() {
+	for _, s := range o.w.names {
+		for _, key := range o.w.keys {
+			o.unlearned[sysKey{s, key}] = true
+		}
+	}
+}
+
 // holdings returns what each system holds now.
 func (o *oracle) holdings() (map[concord.SystemID]map[string]map[string]concord.Value, map[concord.SystemID]map[string]bool) {
 	cur := map[concord.SystemID]map[string]map[string]concord.Value{}

@@ -642,6 +642,7 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.o.boundary() // a cycle reads every system
 		defer w.o.afterCycle()
 	}
+	st, commits := w.curStore, w.curStore.commits.Load()
 	var perr any
 	func() {
 		defer func() { perr = recover() }()
@@ -665,6 +666,13 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		}
 	}
 	crashed := perr != nil || w.cr != nil && w.cr.isDead()
+	if what == "cycle" && crashed && st.commits.Load() == commits {
+		// The engine crashed before it committed anything of what the
+		// cycle read (nor sent any write: writes follow the commit
+		// before them): the next instance reads those systems again
+		// from the same cursors, and sees only their states by then.
+		w.o.forgetReads()
+	}
 	w.unconfirmed(crashed)
 	if what == "cycle" && !crashed {
 		w.o.cleanCycles = append(w.o.cleanCycles, w.step)
