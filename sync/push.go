@@ -268,12 +268,16 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	// if the reply is lost, what the system reports later is this write.
 	// The units written, those the system lacks, as indices in rt (-1:
 	// the record's existence).
-	idx := c.sendIdx[:0]
-	if u := st.Existence(); u != nil && u.Hold == nil && (create || !view.Holds(resolve.RecordUnit, u.Version)) {
-		idx = append(idx, -1)
+	attempt := func(i int) state.Attempt {
+		if i < 0 {
+			return state.Attempt{Unit: resolve.RecordUnit, Copy: state.Copy{Hash: existHash(true)}}
+		}
+		return state.Attempt{Unit: rt[i].unit, Copy: state.Copy{Hash: rt[i].hash}}
 	}
-	for i, x := range rt {
-		if u := st.Units[x.unit]; u.Hold == nil && (create || !view.Holds(x.unit, u.Version)) {
+	idx := c.sendIdx[:0]
+	for i := -1; i < len(rt); i++ {
+		name := attempt(i).Unit
+		if u := st.Units[name]; u != nil && u.Hold == nil && (create || !view.Holds(name, u.Version)) {
 			idx = append(idx, i)
 		}
 	}
@@ -281,10 +285,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	sent := make([]state.Attempt, len(idx))
 	spare := make([]state.Copy, len(idx))
 	for j, i := range idx {
-		a := state.Attempt{Unit: resolve.RecordUnit, Copy: state.Copy{Hash: existHash(true)}}
-		if i >= 0 {
-			a = state.Attempt{Unit: rt[i].unit, Copy: state.Copy{Hash: rt[i].hash}}
-		}
+		a := attempt(i)
 		a.Copy.Version = st.Units[a.Unit].Version
 		view.AddSentFrom(a.Unit, a.Copy, &spare)
 		sent[j] = a
