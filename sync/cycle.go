@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -401,6 +402,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		}
 		o.native = append(o.native, fieldHash{f, h})
 	}
+	slices.SortFunc(o.native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) })
 	if raw.Deleted {
 		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: utc(raw.Modified), Tag: raw.Tag}
 		return o, nil
@@ -574,7 +576,7 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 			for _, u := range o.corrected {
 				// The system holds the refused value, not the
 				// correction: it is written the canonical one.
-				delete(st.Systems[o.sys.id].Units, u)
+				st.Systems[o.sys.id].Units.Delete(u)
 				st.Touched = true
 			}
 		}

@@ -332,15 +332,11 @@ func (e *Engine) Repair(ctx context.Context, key string, system concord.SystemID
 	}
 	v := st.Systems[system]
 	if v == nil {
-		v = &state.View{Units: map[string]state.Copy{}, Native: map[string]uint64{}}
+		v = &state.View{}
 		st.Systems[system] = v
 	}
-	for u := range v.Units {
-		if u != resolve.RecordUnit {
-			delete(v.Units, u)
-		}
-	}
-	clear(v.Native)
+	v.Units.DeleteFunc(func(u string, _ state.Copy) bool { return u != resolve.RecordUnit })
+	v.Native = nil
 	v.Parked, v.Attempts, v.LastError = false, 0, ""
 	return e.commitAudited(ctx, &batch{States: []*state.Record{st}}, []audit.Event{{Time: e.now(), Kind: audit.RepairRequested,
 		System: system, Key: key, Reason: fmt.Sprintf("repair of %s in %s requested by %s: %s", key, system, person, reason)}})

@@ -3,6 +3,7 @@ package sync
 import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/internal/state"
 )
 
 // Echo recognition without loading the state.
@@ -31,12 +32,12 @@ type echoKey struct {
 }
 
 // echoView is what a system's view of a record became when a write to it
-// was committed. native is the view's own map, not a copy: a committed
+// was committed. native is the view's own table, not a copy: a committed
 // state is not changed again (the next cycle loads its own), so the two
 // cannot drift apart.
 type echoView struct {
 	tag    string
-	native map[string]uint64
+	native state.Table[uint64]
 }
 
 // echoes is the engine's memory of its last committed cycle's writes.

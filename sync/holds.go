@@ -408,14 +408,14 @@ func (e *Engine) Discard(ctx context.Context, a DeadLetterAction) error {
 			if !v.Seen || v.Deleted {
 				v.Seen, v.Deleted = true, true
 				if ex := st.Units[resolve.RecordUnit]; ex != nil {
-					v.Units[resolve.RecordUnit] = state.Copy{Hash: existHash(false), Version: ex.Version}
+					v.Units.Set(resolve.RecordUnit, state.Copy{Hash: existHash(false), Version: ex.Version})
 				}
 			}
 			for name, u := range st.Units {
 				if u.Hold == nil && (name != resolve.RecordUnit || !v.Deleted) {
-					h := v.Units[name]
+					h := v.Units.Value(name)
 					h.Version = u.Version
-					v.Units[name] = h
+					v.Units.Set(name, h)
 				}
 			}
 			commit.States = []*state.Record{st}

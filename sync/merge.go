@@ -78,7 +78,7 @@ type observation struct {
 	sys    *system
 	raw    concord.Record // as read, kept for a retry if the merge fails
 	rec    concord.Record // canonical shape, after inbound transforms
-	native []fieldHash    // hashes of the fields in the system's shape, as raw.Fields
+	native []fieldHash    // hashes of the fields in the system's shape, as raw.Fields, sorted by field
 	full   bool           // a whole record: see cycle.observe
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
@@ -95,14 +95,15 @@ type fieldHash struct {
 	hash  uint64
 }
 
-// sameNative reports whether hs are exactly the hashes of m: the same
-// fields, each with the same hash.
-func sameNative(hs []fieldHash, m map[string]uint64) bool {
-	if len(hs) != len(m) {
+// sameNative reports whether hs (sorted by field, as an observation's
+// are) are exactly the hashes of t: the same fields, each with the same
+// hash.
+func sameNative(hs []fieldHash, t state.Table[uint64]) bool {
+	if len(hs) != len(t) {
 		return false
 	}
-	for _, x := range hs {
-		if h, ok := m[x.field]; !ok || h != x.hash {
+	for i, x := range hs {
+		if t[i].Name != x.field || t[i].Value != x.hash {
 			return false
 		}
 	}
@@ -114,8 +115,8 @@ func sameNative(hs []fieldHash, m map[string]uint64) bool {
 func learnNative(view *state.View, hs []fieldHash) bool {
 	changed := false
 	for _, x := range hs {
-		if old, ok := view.Native[x.field]; !ok || old != x.hash {
-			view.Native[x.field] = x.hash
+		if old, ok := view.Native.Get(x.field); !ok || old != x.hash {
+			view.Native.Set(x.field, x.hash)
 			changed = true
 		}
 	}
@@ -219,7 +220,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 			for _, o := range obs {
 				n = max(n, len(o.rec.Fields)+1)
 			}
-			st.Systems[s.id] = &state.View{Units: make(map[string]state.Copy, n), Native: make(map[string]uint64, n)}
+			st.Systems[s.id] = &state.View{Units: make(state.Table[state.Copy], 0, n), Native: make(state.Table[uint64], 0, n)}
 			st.Touched = true
 		}
 	}
@@ -507,7 +508,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 				// The engine's own delete, whose reply was lost: as
 				// if it had been confirmed (see cycle.synced).
 				view.Deleted = true
-				view.Units[resolve.RecordUnit] = w
+				view.Units.Set(resolve.RecordUnit, w)
 				view.ForgetValues()
 				return nil
 			}
@@ -561,7 +562,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 	if st.Existence() == nil || !view.Seen || view.Deleted {
 		if w, ok := view.Echo(resolve.RecordUnit, existHash(true)); ok {
 			view.Seen, view.Deleted = true, false
-			view.Units[resolve.RecordUnit] = w
+			view.Units.Set(resolve.RecordUnit, w)
 			st.Touched = true
 			return nil
 		}
@@ -575,21 +576,23 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 // deleted and created again between two reads, a column dropped) is written
 // to it again. Absence is not an edit: a report never deletes by omission.
 func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observation) {
-	for f := range view.Native {
-		if _, ok := o.raw.Fields[f]; !ok {
-			delete(view.Native, f)
+	view.Native.DeleteFunc(func(f string, _ uint64) bool {
+		_, ok := o.raw.Fields[f]
+		if !ok {
 			st.Touched = true
 		}
-	}
-	for name, h := range view.Units {
+		return !ok
+	})
+	view.Units.DeleteFunc(func(name string, h state.Copy) bool {
 		if name == resolve.RecordUnit || h.Hash == emptyUnitHash {
-			continue
+			return false
 		}
 		if !slices.ContainsFunc(m.layout.fieldsOf(name), func(f string) bool { _, ok := o.rec.Fields[f]; return ok }) {
-			delete(view.Units, name)
 			st.Touched = true
+			return true
 		}
-	}
+		return false
+	})
 }
 
 // emptyUnitHash is the hash of a unit none of whose fields is reported: a
@@ -603,7 +606,7 @@ func (m *merger) learnNotation(st *state.Record, view *state.View, o *observatio
 		st.Touched = true
 	}
 	for name, cu := range st.Units {
-		held, ok := view.Units[name]
+		held, ok := view.Units.Get(name)
 		if name == resolve.RecordUnit || !ok || held.Version.Compare(cu.Version) != concord.Equal {
 			continue
 		}
@@ -617,7 +620,7 @@ func (m *merger) learnNotation(st *state.Record, view *state.View, o *observatio
 		}
 		if held.Hash != h {
 			held.Hash = h
-			view.Units[name] = held
+			view.Units.Set(name, held)
 			st.Touched = true
 		}
 	}
@@ -656,7 +659,7 @@ func (m *merger) inSyncAndEqual(st *state.Record, view *state.View, f string, v 
 	if cu == nil {
 		return false
 	}
-	held, known := view.Units[f]
+	held, known := view.Units.Get(f)
 	if !known || held.Hash == noValue || held.Version.Compare(cu.Version) != concord.Equal {
 		return false
 	}
@@ -681,7 +684,7 @@ func equalReported(r, c concord.Value) bool {
 func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, u string) error {
 	fields := m.layout.fieldsOf(u)
 	cu := st.Units[u]
-	held, known := view.Units[u]
+	held, known := view.Units.Get(u)
 	if known && cu != nil && held.Hash != noValue && held.Version.Compare(cu.Version) == concord.Equal &&
 		sameReported(fields, o.rec.Fields, st.Fields) && (!o.full || m.reportsAll(st, o, u)) {
 		// In sync: the system holds the canonical values. (A whole
@@ -701,8 +704,8 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 			// it, by the system's own field times: the write was
 			// applied and someone set the old value back. That is an
 			// edit made after the write.
-			view.Units[u] = state.Copy{Hash: held.Hash, Version: w.Version}
-			delete(view.Sent, u)
+			view.Units.Set(u, state.Copy{Hash: held.Hash, Version: w.Version})
+			view.Sent.Delete(u)
 			st.Touched = true
 			return m.addEdit(st, o, u, false)
 		}
@@ -717,7 +720,7 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 		// A write of the engine's that the system applied although
 		// its reply was lost (or its cycle did not commit): the system
 		// holds that version, and no edit of its own.
-		view.Units[u] = w
+		view.Units.Set(u, w)
 		st.Touched = true
 		return nil
 	}
@@ -726,7 +729,7 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 	// their agreement is settled as a merge ("equal-values") whatever
 	// order the systems are read in. It supersedes every write the
 	// engine attempted before it.
-	delete(view.Sent, u)
+	view.Sent.Delete(u)
 	st.Touched = true
 	return m.addEdit(st, o, u, false)
 }
@@ -740,7 +743,7 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 // the value it had before that write because it was set back, not because
 // the write was never applied.
 func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observation, u string) (state.Copy, bool) {
-	sent := view.Sent[u]
+	sent := view.Sent.Value(u)
 	if len(sent) == 0 || o.seenAt.IsZero() || len(o.rec.FieldModified) == 0 {
 		return state.Copy{}, false
 	}
@@ -764,7 +767,7 @@ func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observatio
 // holds.
 func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted bool) error {
 	view := st.Systems[o.sys.id]
-	held := view.Units[u]
+	held := view.Units.Value(u)
 	cu := st.Units[u]
 	fromPrev := cu != nil && !held.Version.IsZero() && held.Version.Compare(cu.Version) != concord.Equal &&
 		held.Version.Compare(cu.PrevVersion) == concord.Equal
@@ -776,7 +779,7 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 		// delete made after the system's own field edits would compare
 		// as already seen.
 		for _, h := range view.Units {
-			base = base.Join(h.Version)
+			base = base.Join(h.Value.Version)
 		}
 	}
 	v, err := m.editVersion(st, o, base)
@@ -790,7 +793,7 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 	} else if h, err = m.hashUnit(m.layout.fieldsOf(u), o.rec.Fields); err != nil {
 		return err
 	}
-	view.Units[u] = state.Copy{Hash: h, Version: v}
+	view.Units.Set(u, state.Copy{Hash: h, Version: v})
 	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev, heldBefore: held.Version,
 		fresh: view.Deleted && !o.rec.Deleted})
 	return nil // audited by observeEdits
@@ -864,7 +867,7 @@ func (m *merger) context(st *state.Record, u string, v concord.Version, view *st
 		return m.recordCtx
 	}
 	for _, h := range view.Units {
-		v = v.Join(h.Version)
+		v = v.Join(h.Value.Version)
 	}
 	return v
 }
@@ -1052,7 +1055,7 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 		// comes from the canonical value, which it does not have: it
 		// is written the whole group.
 		view := st.Systems[w.e.obs.sys.id]
-		view.Units[u] = state.Copy{Hash: view.Units[u].Hash, Version: w.e.heldBefore}
+		view.Units.Set(u, state.Copy{Hash: view.Units.Value(u).Hash, Version: w.e.heldBefore})
 		// What it held of the rest (in its own shape) is unknown now:
 		// the patch carries the group's fields whatever the old hashes
 		// say (only the fields of units it lacks are written at all).

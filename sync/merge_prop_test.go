@@ -124,8 +124,8 @@ func dump(st *state.Record, withHistory bool) string {
 	for _, s := range sortedKeysOf(st.Systems) {
 		v := st.Systems[s]
 		fmt.Fprintf(&b, "system %s seen=%v deleted=%v\n", s, v.Seen, v.Deleted)
-		for _, u := range sortedKeysOf(v.Units) {
-			h := v.Units[u]
+		for _, x := range v.Units {
+			u, h := x.Name, x.Value
 			if u == resolve.RecordUnit && !withHistory {
 				continue
 			}
@@ -138,8 +138,8 @@ func dump(st *state.Record, withHistory bool) string {
 			}
 			b.WriteByte('\n')
 		}
-		for _, f := range sortedKeysOf(v.Native) {
-			fmt.Fprintf(&b, "  native %s %x\n", f, v.Native[f])
+		for _, x := range v.Native {
+			fmt.Fprintf(&b, "  native %s %x\n", x.Name, x.Value)
 		}
 	}
 	return b.String()

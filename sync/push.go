@@ -216,7 +216,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: f, Err: err}
 		}
-		if old, ok := view.Native[f]; create || !ok || old != h {
+		if old, ok := view.Native.Get(f); create || !ok || old != h {
 			set[f] = v
 			native = append(native, fieldHash{f, h})
 		}
@@ -343,7 +343,7 @@ type unitHash struct {
 func (c *cycle) synced(st *state.Record, s *system, rt []unitHash, native []fieldHash, res connector.Result) {
 	view := st.Systems[s.id]
 	if u := st.Existence(); u != nil && u.Hold == nil {
-		view.Units[resolve.RecordUnit] = state.Copy{Hash: existHash(!st.Deleted), Version: u.Version}
+		view.Units.Set(resolve.RecordUnit, state.Copy{Hash: existHash(!st.Deleted), Version: u.Version})
 		view.Confirm(resolve.RecordUnit, u.Version)
 	}
 	if !st.Deleted { // else the fields stay as they were
@@ -352,7 +352,7 @@ func (c *cycle) synced(st *state.Record, s *system, rt []unitHash, native []fiel
 			if u == nil || u.Hold != nil {
 				continue
 			}
-			view.Units[x.unit] = state.Copy{Hash: x.hash, Version: u.Version}
+			view.Units.Set(x.unit, state.Copy{Hash: x.hash, Version: u.Version})
 			view.Confirm(x.unit, u.Version)
 		}
 	}

@@ -120,25 +120,25 @@ func (c Codec) EncodeLegacyState(b []byte, st *Record) ([]byte, error) {
 		e.str(v.Tag)
 		e.time(v.Modified)
 		e.uint(uint64(len(v.Units)))
-		for _, name := range sortedKeys(v.Units) {
-			e.str(name)
-			e.hash(v.Units[name].Hash)
-			e.version(v.Units[name].Version)
+		for _, x := range v.Units {
+			e.str(x.Name)
+			e.hash(x.Value.Hash)
+			e.version(x.Value.Version)
 		}
 		e.uint(uint64(len(v.Native)))
-		for _, name := range sortedKeys(v.Native) {
-			e.str(name)
-			e.hash(v.Native[name])
+		for _, x := range v.Native {
+			e.str(x.Name)
+			e.hash(x.Value)
 		}
 		e.uint(uint64(v.Attempts))
 		e.time(v.FirstFailed)
 		e.str(v.LastError)
 		e.bool(v.Parked)
 		e.uint(uint64(len(v.Sent)))
-		for _, name := range sortedKeys(v.Sent) {
-			e.str(name)
-			e.uint(uint64(len(v.Sent[name])))
-			for _, h := range v.Sent[name] {
+		for _, x := range v.Sent {
+			e.str(x.Name)
+			e.uint(uint64(len(x.Value)))
+			for _, h := range x.Value {
 				e.hash(h.Hash)
 				e.version(h.Version)
 			}
@@ -199,26 +199,26 @@ func (c *Codec) decodeStateWith(b []byte, track bool, dc *dec6Cache) (*Record, b
 		id := concord.SystemID(d.str())
 		v := &View{Seen: d.bool(), Deleted: d.bool(), Tag: d.str(), Modified: d.time()}
 		nu := d.count()
-		v.Units = make(map[string]Copy, nu)
+		v.Units = make(Table[Copy], 0, nu)
 		for range nu {
 			name := d.str()
-			v.Units[name] = Copy{Hash: d.hash(), Version: d.version()}
+			v.Units.Set(name, Copy{Hash: d.hash(), Version: d.version()})
 		}
 		nn := d.count()
-		v.Native = make(map[string]uint64, nn)
+		v.Native = make(Table[uint64], 0, nn)
 		for range nn {
 			name := d.str()
-			v.Native[name] = d.hash()
+			v.Native.Set(name, d.hash())
 		}
 		v.Attempts, v.FirstFailed, v.LastError, v.Parked = int(d.uint()), d.time(), d.str(), d.bool()
 		if d.ver >= 2 {
 			if ns := d.count(); ns > 0 {
-				v.Sent = make(map[string][]Copy, ns)
+				v.Sent = make(Table[[]Copy], 0, ns)
 				for range ns {
 					name := d.str()
 					nh := d.count()
 					for range nh {
-						v.Sent[name] = append(v.Sent[name], Copy{Hash: d.hash(), Version: d.version()})
+						v.Sent.Set(name, append(v.Sent.Value(name), Copy{Hash: d.hash(), Version: d.version()}))
 					}
 				}
 			}

@@ -128,22 +128,22 @@ func genState(t *rapid.T) *state.Record {
 	}
 	for i := range rapid.IntRange(0, 3).Draw(t, "systems") {
 		v := &state.View{Seen: rapid.Bool().Draw(t, "seen"), Deleted: rapid.Bool().Draw(t, "vd"), Tag: rapid.String().Draw(t, "tag"),
-			Modified: genTime().Draw(t, "vm"), Units: map[string]state.Copy{}, Native: map[string]uint64{},
+			Modified: genTime().Draw(t, "vm"), Units: state.Table[state.Copy]{}, Native: state.Table[uint64]{},
 			Attempts: rapid.IntRange(0, 20).Draw(t, "attempts"), FirstFailed: genTime().Draw(t, "ff"),
 			LastError: rapid.String().Draw(t, "lasterr"), Parked: rapid.Bool().Draw(t, "parked")}
 		for range rapid.IntRange(0, 3).Draw(t, "held") {
-			v.Units[rapid.StringN(1, 4, -1).Draw(t, "hu")] = state.Copy{Hash: rapid.Uint64().Draw(t, "h"), Version: genVersion().Draw(t, "hv")}
+			v.Units.Set(rapid.StringN(1, 4, -1).Draw(t, "hu"), state.Copy{Hash: rapid.Uint64().Draw(t, "h"), Version: genVersion().Draw(t, "hv")})
 		}
 		for range rapid.IntRange(0, 3).Draw(t, "native") {
-			v.Native[rapid.StringN(1, 4, -1).Draw(t, "nf")] = rapid.Uint64().Draw(t, "nh")
+			v.Native.Set(rapid.StringN(1, 4, -1).Draw(t, "nf"), rapid.Uint64().Draw(t, "nh"))
 		}
 		for range rapid.IntRange(0, 2).Draw(t, "sent") {
 			if v.Sent == nil {
-				v.Sent = map[string][]state.Copy{}
+				v.Sent = state.Table[[]state.Copy]{}
 			}
 			u := rapid.StringN(1, 4, -1).Draw(t, "su")
 			for range rapid.IntRange(1, 3).Draw(t, "sn") {
-				v.Sent[u] = append(v.Sent[u], state.Copy{Hash: rapid.Uint64().Draw(t, "sh"), Version: genVersion().Draw(t, "sv")})
+				v.Sent.Set(u, append(v.Sent.Value(u), state.Copy{Hash: rapid.Uint64().Draw(t, "sh"), Version: genVersion().Draw(t, "sv")}))
 			}
 		}
 		st.Systems[concord.SystemID([]string{"p", "w", "c"}[i])] = v

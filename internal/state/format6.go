@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -378,12 +377,12 @@ func (e *enc6) gather(st *Record) bool {
 		w.unitSet = zeroSet(w.unitSet, words)
 		w.nativeSet = zeroSet(w.nativeSet, words)
 		w.sentSet = zeroSet(w.sentSet, words)
-		if !scatter(e, s.v.Units, w.units, w.unitSet) || !scatter(e, s.v.Native, w.native, w.nativeSet) {
+		if !scatterTable(e, s.v.Units, w.units, w.unitSet) || !scatterTable(e, s.v.Native, w.native, w.nativeSet) {
 			return false
 		}
 		if len(s.v.Sent) > 0 {
 			w.sent = grow(w.sent, n)
-			if !scatter(e, s.v.Sent, w.sent, w.sentSet) {
+			if !scatterTable(e, s.v.Sent, w.sent, w.sentSet) {
 				return false
 			}
 		}
@@ -428,6 +427,19 @@ func scatter[V any](e *enc6, m map[string]V, slots []V, set bitset) bool {
 	return true
 }
 
+// scatterTable is scatter for a Table.
+func scatterTable[V any](e *enc6, t Table[V], slots []V, set bitset) bool {
+	for _, x := range t {
+		i, ok := e.index[x.Name]
+		if !ok {
+			return false
+		}
+		slots[i] = x.Value
+		set.add(int(i))
+	}
+	return true
+}
+
 // markKeys adds the names of m to e.extra; false if one is not in the
 // table.
 func markKeys(e *enc6, m map[string]concord.Value) bool {
@@ -464,9 +476,9 @@ func (e *enc6) buildNames(st *Record) {
 		}
 	}
 	for _, s := range e.sys {
-		addNames(e, s.v.Units)
-		addNames(e, s.v.Native)
-		addNames(e, s.v.Sent)
+		addTableNames(e, s.v.Units)
+		addTableNames(e, s.v.Native)
+		addTableNames(e, s.v.Sent)
 	}
 	slices.Sort(e.names)
 	e.prefix = grow(e.prefix, len(e.names))
@@ -482,6 +494,16 @@ func addNames[V any](e *enc6, m map[string]V) {
 		if _, ok := e.index[k]; !ok {
 			e.index[k] = -1
 			e.names = append(e.names, k)
+		}
+	}
+}
+
+// addTableNames is addNames for a Table.
+func addTableNames[V any](e *enc6, t Table[V]) {
+	for _, x := range t {
+		if _, ok := e.index[x.Name]; !ok {
+			e.index[x.Name] = -1
+			e.names = append(e.names, x.Name)
 		}
 	}
 }
@@ -1006,16 +1028,13 @@ type dec6Cache struct {
 	cur, prev decView
 }
 
-// decView holds a decoded view's units and native hashes by name index,
-// and the maps made of them (of the record being decoded: release drops
-// them).
+// decView holds a decoded view's units and native hashes by name index:
+// the view after it is decoded against them.
 type decView struct {
 	units     []Copy
 	unitSet   bitset
 	native    []uint64
 	nativeSet bitset
-	unitMap   map[string]Copy
-	nativeMap map[string]uint64
 }
 
 // reset readies w for a view of names names (words of a bitset).
@@ -1024,7 +1043,6 @@ func (w *decView) reset(names, words int) {
 	w.native = grow(w.native, names)
 	w.unitSet = zeroSet(w.unitSet, words)
 	w.nativeSet = zeroSet(w.nativeSet, words)
-	w.unitMap, w.nativeMap = nil, nil
 }
 
 // Bounds of what a pooled decoder keeps: the encoding of a name table,
@@ -1075,7 +1093,6 @@ func (c *dec6Cache) release() {
 	clear(c.unitOf[:cap(c.unitOf)])
 	clear(c.cur.units[:cap(c.cur.units)])
 	clear(c.prev.units[:cap(c.prev.units)])
-	c.cur.unitMap, c.cur.nativeMap, c.prev.unitMap, c.prev.nativeMap = nil, nil, nil, nil
 	clear(c.atoms[:cap(c.atoms)])
 	clear(c.versions[:cap(c.versions)])
 	c.atoms, c.versions = c.atoms[:0], c.versions[:0]
@@ -1657,22 +1674,6 @@ func (d *dec6) copy6(i int, prev *decView) Copy {
 	return h
 }
 
-// sameSlots reports whether the set of names idx (set: as a bitset) has
-// the same entries in slots as the set before (prevSet, prevSlots).
-func sameSlots[T any](idx []int, set, prevSet bitset, slots, prevSlots []T, same func(T, T) bool) bool {
-	if !slices.Equal(set, prevSet) {
-		return false
-	}
-	for _, i := range idx {
-		if !same(slots[i], prevSlots[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameHash(a, b uint64) bool { return a == b }
-
 // view reads v into d.cur; prev is the view before (nil: none).
 func (d *dec6) view(v *View, prev *decView) {
 	flags := d.byte()
@@ -1694,14 +1695,7 @@ func (d *dec6) view(v *View, prev *decView) {
 	if d.err != nil {
 		return
 	}
-	// The copies of the view before, if the same: its map, cloned, is this
-	// one's (without hashing every name again).
-	var units map[string]Copy
-	if prev != nil && len(idx) > 0 && sameSlots(idx, w.unitSet, prev.unitSet, w.units, prev.units, Copy.Same) {
-		units = prev.unitMap
-	}
-	v.Units = slotMap(d.names, idx, w.units, units)
-	w.unitMap = v.Units
+	v.Units = slotTable(d.names, idx, w.units)
 
 	idx = d.set(d.idx)
 	d.idx = idx
@@ -1722,12 +1716,7 @@ func (d *dec6) view(v *View, prev *decView) {
 	if d.err != nil {
 		return
 	}
-	var native map[string]uint64
-	if prev != nil && len(idx) > 0 && sameSlots(idx, w.nativeSet, prev.nativeSet, w.native, prev.native, sameHash) {
-		native = prev.nativeMap
-	}
-	v.Native = slotMap(d.names, idx, w.native, native)
-	w.nativeMap = v.Native
+	v.Native = slotTable(d.names, idx, w.native)
 
 	if flags&viewFailing != 0 {
 		v.Attempts, v.FirstFailed, v.LastError = int(d.uint()), d.time6(slotFailed), d.str()
@@ -1739,7 +1728,7 @@ func (d *dec6) view(v *View, prev *decView) {
 			d.fail("empty sent set")
 			return
 		}
-		v.Sent = make(map[string][]Copy, len(idx))
+		v.Sent = make(Table[[]Copy], 0, len(idx))
 		// One backing array for the lists of one write each (the common
 		// case); a list takes exactly its room of it, so that appending
 		// to one never writes into the next.
@@ -1759,20 +1748,17 @@ func (d *dec6) view(v *View, prev *decView) {
 			for k := range l {
 				l[k] = d.copy6(i, nil)
 			}
-			v.Sent[d.names[i]] = l
+			v.Sent = append(v.Sent, Entry[[]Copy]{d.names[i], l}) // idx ascends: in name order
 		}
 	}
 }
 
-// slotMap returns the map of the names at idx to their slots, or a clone
-// of same, the view before's map, when that holds exactly those (non-nil).
-func slotMap[V any](names []string, idx []int, slots []V, same map[string]V) map[string]V {
-	if same != nil {
-		return maps.Clone(same)
+// slotTable returns the Table of the names at idx (ascending: the names
+// are sorted) to their slots.
+func slotTable[V any](names []string, idx []int, slots []V) Table[V] {
+	t := make(Table[V], len(idx))
+	for k, i := range idx {
+		t[k] = Entry[V]{names[i], slots[i]}
 	}
-	m := make(map[string]V, len(idx))
-	for _, i := range idx {
-		m[names[i]] = slots[i]
-	}
-	return m
+	return t
 }

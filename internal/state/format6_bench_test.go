@@ -26,8 +26,8 @@ func engineRecord(i int) *state.Record {
 		u.Prev, u.PrevVersion = map[string]concord.Value{name: old}, u.Version
 		u.Version, u.Winner, u.Rule, u.Modified = v(1, 1, 2, 1), "z", "fast-forward", at
 		z, a := st.Systems["z"], st.Systems["a"]
-		z.Units[name] = state.Copy{Hash: unitHash(name, val), Version: u.Version}
-		z.Native[name] = nativeHash(val)
+		z.Units.Set(name, state.Copy{Hash: unitHash(name, val), Version: u.Version})
+		z.Native.Set(name, nativeHash(val))
 		a.AddSent(name, state.Copy{Hash: unitHash(name, val), Version: u.Version})
 	}
 	st.Systems["z"].Tag, st.Systems["z"].Modified = "2", at

@@ -40,9 +40,9 @@ func names(st *state.Record) []string {
 		}
 	}
 	for _, v := range st.Systems {
-		add(maps.Keys(v.Units))
-		add(maps.Keys(v.Native))
-		add(maps.Keys(v.Sent))
+		add(slices.Values(v.Units.Names()))
+		add(slices.Values(v.Native.Names()))
+		add(slices.Values(v.Sent.Names()))
 	}
 	return slices.Sorted(maps.Keys(set))
 }
@@ -70,17 +70,17 @@ func rename(st *state.Record, from, to string) {
 		}
 	}
 	for _, v := range st.Systems {
-		if c, ok := v.Units[from]; ok {
-			delete(v.Units, from)
-			v.Units[to] = c
+		if c, ok := v.Units.Get(from); ok {
+			v.Units.Delete(from)
+			v.Units.Set(to, c)
 		}
-		if h, ok := v.Native[from]; ok {
-			delete(v.Native, from)
-			v.Native[to] = h
+		if h, ok := v.Native.Get(from); ok {
+			v.Native.Delete(from)
+			v.Native.Set(to, h)
 		}
-		if l, ok := v.Sent[from]; ok {
-			delete(v.Sent, from)
-			v.Sent[to] = l
+		if l, ok := v.Sent.Get(from); ok {
+			v.Sent.Delete(from)
+			v.Sent.Set(to, l)
 		}
 	}
 }
@@ -92,7 +92,7 @@ func addName(st *state.Record, name string, k int) {
 		for _, id := range slices.Sorted(maps.Keys(st.Systems)) {
 			return st.Systems[id]
 		}
-		v := &state.View{Units: map[string]state.Copy{}, Native: map[string]uint64{}}
+		v := &state.View{Units: state.Table[state.Copy]{}, Native: state.Table[uint64]{}}
 		st.Systems["s"] = v
 		return v
 	}
@@ -131,9 +131,9 @@ func addName(st *state.Record, name string, k int) {
 		}
 		u.Hold.Candidates = append(u.Hold.Candidates, resolve.Candidate{System: "a", Values: map[string]concord.Value{name: true}, Version: v(2, 1)})
 	case 5:
-		view().Units[name] = state.Copy{Hash: 5, Version: v(1, 1)}
+		view().Units.Set(name, state.Copy{Hash: 5, Version: v(1, 1)})
 	case 6:
-		view().Native[name] = 6
+		view().Native.Set(name, 6)
 	default:
 		view().AddSent(name, state.Copy{Hash: 7, Version: v(1, 2)})
 	}
@@ -153,9 +153,9 @@ func removeName(st *state.Record, name string) {
 		}
 	}
 	for _, v := range st.Systems {
-		delete(v.Units, name)
-		delete(v.Native, name)
-		delete(v.Sent, name)
+		v.Units.Delete(name)
+		v.Native.Delete(name)
+		v.Sent.Delete(name)
 	}
 }
 
@@ -275,23 +275,23 @@ func TestFormat6WarmEncoderStaleTables(t *testing.T) {
 		"renamed field and unit": func(st *state.Record) { rename(st, "field05", "field05x") },
 		"renamed to sort first":  func(st *state.Record) { rename(st, "field19", "a") },
 		"renamed in a view only": func(st *state.Record) {
-			h := st.Systems["a"].Native["field03"]
-			delete(st.Systems["a"].Native, "field03")
-			st.Systems["a"].Native["native-only"] = h
+			h := st.Systems["a"].Native.Value("field03")
+			st.Systems["a"].Native.Delete("field03")
+			st.Systems["a"].Native.Set("native-only", h)
 		},
 		"renamed in Prev only": func(st *state.Record) {
 			u := st.Units["field02"]
 			u.Prev = map[string]concord.Value{"prev-only": u.Prev["field02"]}
 		},
 		"removed everywhere":   func(st *state.Record) { removeName(st, "field11") },
-		"removed from Sent":    func(st *state.Record) { delete(st.Systems["a"].Sent, "field02") },
+		"removed from Sent":    func(st *state.Record) { st.Systems["a"].Sent.Delete("field02") },
 		"added to Sent only":   func(st *state.Record) { st.Systems["a"].AddSent("sent-only", state.Copy{Hash: 1, Version: v(1, 1)}) },
 		"added to a hold only": func(st *state.Record) { addName(st, "held-only", 4) },
 		"added to a hold base": func(st *state.Record) { addName(st, "base-only", 3) },
 		"no names":             func(st *state.Record) { *st = state.Record{Key: st.Key} },
 		"one view fewer":       func(st *state.Record) { delete(st.Systems, "z") },
 		"a system more": func(st *state.Record) {
-			st.Systems["m"] = &state.View{Units: map[string]state.Copy{}, Native: map[string]uint64{"m-only": 3}}
+			st.Systems["m"] = &state.View{Units: state.Table[state.Copy]{}, Native: state.Table[uint64]{{Name: "m-only", Value: 3}}}
 		},
 		"field without a unit":  func(st *state.Record) { delete(st.Units, "field08") },
 		"unit without a field":  func(st *state.Record) { delete(st.Fields, "field09") },

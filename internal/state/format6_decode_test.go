@@ -140,16 +140,17 @@ func mutate(st *state.Record) {
 	st.Units["zz-new"] = &state.Unit{}
 	for _, view := range st.Systems {
 		view.Tag = "changed"
-		for name := range view.Units {
-			view.Units[name] = state.Copy{Hash: 12345, Version: v(9, 9)}
+		for _, name := range view.Units.Names() {
+			view.Units.Set(name, state.Copy{Hash: 12345, Version: v(9, 9)})
 		}
-		for name := range view.Native {
-			view.Native[name] = 12345
+		for _, name := range view.Native.Names() {
+			view.Native.Set(name, 12345)
 		}
-		view.Units["zz-new"] = state.Copy{}
-		for name, l := range view.Sent {
+		view.Units.Set("zz-new", state.Copy{})
+		for _, name := range view.Sent.Names() {
+			l := view.Sent.Value(name)
 			l[0] = state.Copy{Hash: 12345}
-			view.Sent[name] = append(l, state.Copy{Hash: 54321})
+			view.Sent.Set(name, append(l, state.Copy{Hash: 54321}))
 		}
 		view.AddSent("field19", state.Copy{Hash: 1, Version: v(1, 9)})
 	}
@@ -207,8 +208,8 @@ func TestFormat6DecodedRecordsShareNothing(t *testing.T) {
 	}
 }
 
-// Within one record, the views' maps (the second one's cloned from the
-// first's when they hold the same) and the Sent lists of a view (one
+// Within one record, the views' tables (of the same entries when the views
+// hold the same copies and hashes) and the Sent lists of a view (one
 // backing array) are apart: changing one leaves the others.
 func TestFormat6DecodedMapsApartWithinARecord(t *testing.T) {
 	st := suiteRecord(3) // both views hold the same copies and hashes
@@ -224,10 +225,10 @@ func TestFormat6DecodedMapsApartWithinARecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, z := got.Systems["a"], got.Systems["z"]
-	z.Units["field00"] = state.Copy{Hash: 5}
-	delete(z.Units, "field04")
-	z.Native["field00"] = 5
-	delete(z.Native, "field04")
+	z.Units.Set("field00", state.Copy{Hash: 5})
+	z.Units.Delete("field04")
+	z.Native.Set("field00", 5)
+	z.Native.Delete("field04")
 	if diff := cmp.Diff(st.Systems["a"].Units, a.Units, strictCmp); diff != "" {
 		t.Fatalf("changing z's units changed a's (-want +got):\n%s", diff)
 	}
@@ -237,15 +238,15 @@ func TestFormat6DecodedMapsApartWithinARecord(t *testing.T) {
 	// Appending to one list (at its capacity: it moves) and deleting from
 	// another leave the third as it was.
 	a.AddSent("field01", state.Copy{Hash: 11, Version: v(1, 3)})
-	a.Sent["field02"] = append(a.Sent["field02"], state.Copy{Hash: 22})
+	a.Sent.Set("field02", append(a.Sent.Value("field02"), state.Copy{Hash: 22}))
 	a.Unsend([]state.Attempt{{Unit: "field02", Copy: state.Copy{Hash: 2, Version: v(1, 2)}}})
-	if l := a.Sent["field03"]; len(l) != 1 || l[0].Hash != 3 {
+	if l := a.Sent.Value("field03"); len(l) != 1 || l[0].Hash != 3 {
 		t.Fatalf("field03's Sent = %v after changing the others", l)
 	}
-	if l := a.Sent["field01"]; len(l) != 2 || l[0].Hash != 1 || l[1].Hash != 11 {
+	if l := a.Sent.Value("field01"); len(l) != 2 || l[0].Hash != 1 || l[1].Hash != 11 {
 		t.Fatalf("field01's Sent = %v", l)
 	}
-	if l := a.Sent["field02"]; len(l) != 1 || l[0].Hash != 22 {
+	if l := a.Sent.Value("field02"); len(l) != 1 || l[0].Hash != 22 {
 		t.Fatalf("field02's Sent = %v", l)
 	}
 }

@@ -141,7 +141,7 @@ func genRealistic(t *rapid.T) *state.Record {
 	var prev *state.View
 	for _, id := range rapid.SliceOfNDistinct(rapid.SampledFrom([]string{"a", "b", "crm", "erp"}), 0, 3, rapid.ID).Draw(t, "systems") {
 		v := &state.View{Seen: rapid.Bool().Draw(t, "seen"), Deleted: rapid.Bool().Draw(t, "vd"), Tag: rapid.StringN(0, 3, -1).Draw(t, "tag"),
-			Modified: tm.Draw(t, "vm"), Units: map[string]state.Copy{}, Native: map[string]uint64{}, Parked: rapid.Bool().Draw(t, "parked")}
+			Modified: tm.Draw(t, "vm"), Units: state.Table[state.Copy]{}, Native: state.Table[uint64]{}, Parked: rapid.Bool().Draw(t, "parked")}
 		if rapid.IntRange(0, 3).Draw(t, "failing") == 0 {
 			v.Attempts, v.FirstFailed, v.LastError = rapid.IntRange(0, 9).Draw(t, "attempts"), tm.Draw(t, "ff"), rapid.String().Draw(t, "lasterr")
 		}
@@ -157,7 +157,7 @@ func genRealistic(t *rapid.T) *state.Record {
 			if u, ok := st.Units[n]; ok && rapid.IntRange(0, 3).Draw(t, "canonical version") > 0 {
 				c.Version = u.Version
 			}
-			v.Units[n] = c
+			v.Units.Set(n, c)
 			if rapid.IntRange(0, 6).Draw(t, "sent") == 0 {
 				for range rapid.IntRange(1, 3).Draw(t, "sent n") {
 					v.AddSent(n, state.Copy{Hash: hashOf(t, "sent hash", n, false, nil, nil), Version: genV.Draw(t, "sent version")})
@@ -169,15 +169,15 @@ func genRealistic(t *rapid.T) *state.Record {
 				continue
 			}
 			var own, p *uint64
-			if c, ok := v.Units[n]; ok {
+			if c, ok := v.Units.Get(n); ok {
 				own = &c.Hash
 			}
 			if prev != nil {
-				if h, ok := prev.Native[n]; ok {
+				if h, ok := prev.Native.Get(n); ok {
 					p = &h
 				}
 			}
-			v.Native[n] = hashOf(t, "native hash", n, true, own, p)
+			v.Native.Set(n, hashOf(t, "native hash", n, true, own, p))
 		}
 		st.Systems[concord.SystemID(id)] = v
 		prev = v
@@ -190,8 +190,7 @@ func (w viewOf) unit(n string) (state.Copy, bool) {
 	if w.View == nil {
 		return state.Copy{}, false
 	}
-	c, ok := w.Units[n]
-	return c, ok
+	return w.Units.Get(n)
 }
 
 // viewOf is a view that may be nil.
@@ -319,10 +318,10 @@ func goldenRecord() *state.Record {
 		st.Fields[n] = fmt.Sprintf("value %d", i)
 		st.Units[n] = &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward", Changed: local.Add(time.Duration(i) * time.Microsecond), Modified: at}
 		for id, view := range st.Systems {
-			view.Units[n] = state.Copy{Hash: unitHash(n, st.Fields[n]), Version: v(1, 1)}
-			view.Native[n] = nativeHash(st.Fields[n])
+			view.Units.Set(n, state.Copy{Hash: unitHash(n, st.Fields[n]), Version: v(1, 1)})
+			view.Native.Set(n, nativeHash(st.Fields[n]))
 			if id == "b" && i == 3 {
-				view.Native[n] = 7 // another notation
+				view.Native.Set(n, 7) // another notation
 			}
 		}
 	}
@@ -333,8 +332,8 @@ func goldenRecord() *state.Record {
 	a.AddSent("field01", state.Copy{Hash: unitHash("field01", "next"), Version: v(1, 2)})
 	a.AddSent("field01", state.Copy{Hash: 99, Version: v(1, 3)})
 	st.Systems["gone"] = &state.View{Seen: true, Deleted: true, Tag: "9", Modified: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
-		Units:  map[string]state.Copy{resolve.RecordUnit: {Hash: 2, Version: v(1, 1, 2, 1)}, "name": {Hash: state.NoValue, Version: v(1, 2)}},
-		Native: map[string]uint64{}}
+		Units:  state.TableOf(map[string]state.Copy{resolve.RecordUnit: {Hash: 2, Version: v(1, 1, 2, 1)}, "name": {Hash: state.NoValue, Version: v(1, 2)}}),
+		Native: state.Table[uint64]{}}
 	return st
 }
 
@@ -506,7 +505,7 @@ func suiteRecord(i int) *state.Record {
 		Systems: map[concord.SystemID]*state.View{}}
 	for _, id := range []concord.SystemID{"a", "z"} {
 		st.Systems[id] = &state.View{Seen: true, Tag: "1", Modified: at.Add(time.Duration(len(id)) * time.Millisecond),
-			Units: map[string]state.Copy{resolve.RecordUnit: {Hash: 1, Version: v(1, 1)}}, Native: map[string]uint64{}}
+			Units: state.Table[state.Copy]{{Name: resolve.RecordUnit, Value: state.Copy{Hash: 1, Version: v(1, 1)}}}, Native: state.Table[uint64]{}}
 	}
 	st.Units[resolve.RecordUnit] = &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward", Changed: local.Add(1300 * time.Microsecond), Modified: at}
 	for j := range 20 {
@@ -524,8 +523,8 @@ func suiteRecord(i int) *state.Record {
 		st.Units[name] = &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward",
 			Changed: local.Add(time.Duration(1200+j*7) * time.Microsecond), Modified: at}
 		for _, view := range st.Systems {
-			view.Units[name] = state.Copy{Hash: unitHash(name, val), Version: v(1, 1)}
-			view.Native[name] = nativeHash(val)
+			view.Units.Set(name, state.Copy{Hash: unitHash(name, val), Version: v(1, 1)})
+			view.Native.Set(name, nativeHash(val))
 		}
 	}
 	return st

@@ -32,10 +32,10 @@ func Sample(key string, pending, held bool) *Record {
 			"name":             {Version: v(1, 2), Winner: "a", Rule: "fast-forward", Prev: map[string]concord.Value{"name": "Ad"}, PrevVersion: v(1, 1)},
 		},
 		Systems: map[concord.SystemID]*View{
-			"a": {Seen: true, Tag: "7", Modified: at, Units: map[string]Copy{resolve.RecordUnit: {Hash: 1, Version: v(1, 1, 2, 1)}, "name": {Hash: 42, Version: v(1, 2)}},
-				Native: map[string]uint64{"name": 99}},
-			"b": {Seen: !pending, Units: map[string]Copy{resolve.RecordUnit: {Hash: 1, Version: v(1, 1, 2, 1)}, "name": {Hash: 42, Version: v(1, 2)}},
-				Native: map[string]uint64{}},
+			"a": {Seen: true, Tag: "7", Modified: at, Units: TableOf(map[string]Copy{resolve.RecordUnit: {Hash: 1, Version: v(1, 1, 2, 1)}, "name": {Hash: 42, Version: v(1, 2)}}),
+				Native: Table[uint64]{{"name", 99}}},
+			"b": {Seen: !pending, Units: TableOf(map[string]Copy{resolve.RecordUnit: {Hash: 1, Version: v(1, 1, 2, 1)}, "name": {Hash: 42, Version: v(1, 2)}}),
+				Native: Table[uint64]{}},
 		},
 	}
 	if held {

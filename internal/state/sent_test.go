@@ -27,15 +27,16 @@ func TestAddSentFromIsAddSent(t *testing.T) {
 			b.AddSentFrom(u, h, &spare)
 			if r.IntN(5) == 0 {
 				// A confirmation takes a unit's attempts away.
-				delete(a.Sent, u)
-				delete(b.Sent, u)
+				a.Sent.Delete(u)
+				b.Sent.Delete(u)
 			}
 		}
 		if d := cmp.Diff(a.Sent, b.Sent, cmp.Comparer(func(x, y concord.Version) bool { return x.Compare(y) == concord.Equal })); d != "" {
 			t.Fatalf("round %d: AddSentFrom differs from AddSent (-AddSent +AddSentFrom):\n%s", round, d)
 		}
 		seen := map[*state.Copy]string{}
-		for u, l := range b.Sent {
+		for _, e := range b.Sent {
+			u, l := e.Name, e.Value
 			for i := range l {
 				if other, ok := seen[&l[i]]; ok {
 					t.Fatalf("round %d: units %s and %s share an attempt's memory", round, u, other)

@@ -2,7 +2,6 @@ package state
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"time"
 
@@ -110,7 +109,7 @@ func (st *Record) scanTop() {
 	}
 	for _, v := range st.Systems {
 		for _, h := range v.Units {
-			st.top = joinTop(st.top, h.Version)
+			st.top = joinTop(st.top, h.Value.Version)
 		}
 	}
 	st.topKnown = true
@@ -170,16 +169,16 @@ type View struct {
 	Modified time.Time
 	// Units holds, per unit, the hash of the values the system reported
 	// (canonical shape) and their version.
-	Units map[string]Copy
+	Units Table[Copy]
 	// Native holds the hash of every field in the system's own shape,
 	// to compute minimal patches.
-	Native map[string]uint64
+	Native Table[uint64]
 	// Sent holds, per unit, the writes the engine attempted to the
 	// system that it has not seen confirmed or superseded yet (at most
 	// maxSent, newest last): a write whose reply was lost may have been
 	// applied, and when the system reports its value it is the engine's
 	// own write (an echo), never the system's edit.
-	Sent map[string][]Copy
+	Sent Table[[]Copy]
 	// Attempts counts the consecutive failed writes of this record to
 	// the system, since FirstFailed; LastError is the latest reason.
 	Attempts    int
@@ -197,17 +196,14 @@ const maxSent = 4
 // AddSent notes that a write of unit u with hash h (as the system will report
 // it back) at version v is about to be attempted.
 func (v *View) AddSent(u string, h Copy) {
-	if v.Sent == nil {
-		v.Sent = map[string][]Copy{}
-	}
-	l := v.Sent[u]
+	l := v.Sent.Value(u)
 	if slices.ContainsFunc(l, h.Same) {
 		return
 	}
 	if len(l) >= maxSent {
 		l = slices.Delete(l, 0, len(l)-maxSent+1)
 	}
-	v.Sent[u] = append(l, h)
+	v.Sent.Set(u, append(l, h))
 }
 
 // AddSentFrom is AddSent that, for a unit with no attempt pending, takes
@@ -216,17 +212,17 @@ func (v *View) AddSent(u string, h Copy) {
 // once. Lists from spare have room for one Copy only, so that appending
 // to one never writes into the next.
 func (v *View) AddSentFrom(u string, h Copy, spare *[]Copy) {
-	if len(v.Sent[u]) > 0 || len(*spare) == 0 {
+	if len(v.Sent.Value(u)) > 0 || len(*spare) == 0 {
 		v.AddSent(u, h)
 		return
 	}
 	if v.Sent == nil {
-		v.Sent = make(map[string][]Copy, len(*spare)) // room for the spare's units
+		v.Sent = make(Table[[]Copy], 0, len(*spare)) // room for the spare's units
 	}
 	l := (*spare)[:1:1]
 	*spare = (*spare)[1:]
 	l[0] = h
-	v.Sent[u] = l
+	v.Sent.Set(u, l)
 }
 
 // Attempt is the attempted write of one unit to a system: the unit's name
@@ -239,11 +235,11 @@ type Attempt struct {
 // Unsend forgets attempts that the system answered were not applied.
 func (v *View) Unsend(sent []Attempt) {
 	for _, a := range sent {
-		l := slices.DeleteFunc(v.Sent[a.Unit], a.Copy.Same)
+		l := slices.DeleteFunc(v.Sent.Value(a.Unit), a.Copy.Same)
 		if len(l) == 0 {
-			delete(v.Sent, a.Unit)
+			v.Sent.Delete(a.Unit)
 		} else {
-			v.Sent[a.Unit] = l
+			v.Sent.Set(a.Unit, l)
 		}
 	}
 }
@@ -253,13 +249,12 @@ func (v *View) Unsend(sent []Attempt) {
 // creates the record again is its edit), no field in its own shape, and
 // nothing written to it before is pending.
 func (v *View) ForgetValues() {
-	for name, h := range v.Units {
-		if name != resolve.RecordUnit {
-			h.Hash = NoValue
-			v.Units[name] = h
+	for i := range v.Units {
+		if v.Units[i].Name != resolve.RecordUnit {
+			v.Units[i].Value.Hash = NoValue
 		}
 	}
-	clear(v.Native)
+	v.Native = v.Native[:0]
 	v.Sent = nil
 }
 
@@ -267,7 +262,7 @@ func (v *View) ForgetValues() {
 // there is one: the system reports the engine's own write. The writes it
 // supersedes (those whose versions it descends from) are forgotten.
 func (v *View) Echo(u string, h uint64) (Copy, bool) {
-	l := v.Sent[u]
+	l := v.Sent.Value(u)
 	for i := len(l) - 1; i >= 0; i-- { // the newest write of that value
 		if w := l[i]; w.Hash == h {
 			v.Confirm(u, w.Version)
@@ -280,12 +275,12 @@ func (v *View) Echo(u string, h uint64) (Copy, bool) {
 // Confirm forgets the attempted writes of unit u that version v descends
 // from: the system holds v or something newer.
 func (v *View) Confirm(u string, ver concord.Version) {
-	l := slices.DeleteFunc(v.Sent[u], func(x Copy) bool { return ver.Descends(x.Version) })
+	l := slices.DeleteFunc(v.Sent.Value(u), func(x Copy) bool { return ver.Descends(x.Version) })
 	if len(l) == 0 {
-		delete(v.Sent, u)
+		v.Sent.Delete(u)
 		return
 	}
-	v.Sent[u] = l
+	v.Sent.Set(u, l)
 }
 
 // Copy is a system's copy of one unit: the hash of its values (in the
@@ -374,7 +369,7 @@ func (st *Record) Behind(v *View) bool {
 // of a record it deleted and created again without the unit (whose
 // version is still the one it had before the delete).
 func (v *View) Holds(name string, version concord.Version) bool {
-	h, ok := v.Units[name]
+	h, ok := v.Units.Get(name)
 	if !ok || h.Version.Compare(version) != concord.Equal {
 		return false
 	}
@@ -409,13 +404,11 @@ func (st *Record) Clone() *Record {
 	out.Systems = make(map[concord.SystemID]*View, len(st.Systems))
 	for k, v := range st.Systems {
 		cv := *v
-		cv.Units = maps.Clone(v.Units)
-		cv.Native = maps.Clone(v.Native)
-		if v.Sent != nil {
-			cv.Sent = make(map[string][]Copy, len(v.Sent))
-			for u, l := range v.Sent {
-				cv.Sent[u] = slices.Clone(l)
-			}
+		cv.Units = v.Units.Clone()
+		cv.Native = v.Native.Clone()
+		cv.Sent = v.Sent.Clone()
+		for i := range cv.Sent {
+			cv.Sent[i].Value = slices.Clone(cv.Sent[i].Value)
 		}
 		out.Systems[k] = &cv
 	}

@@ -49,11 +49,11 @@ func TestTopCounter(t *testing.T) {
 		}
 		for _, v := range st.Systems {
 			for _, h := range v.Units {
-				highest(all, h.Version)
-				highest(held, h.Version)
+				highest(all, h.Value.Version)
+				highest(held, h.Value.Version)
 			}
 			for _, l := range v.Sent {
-				for _, h := range l {
+				for _, h := range l.Value {
 					highest(all, h.Version)
 				}
 			}

@@ -1,0 +1,129 @@
+package state
+
+import (
+	"slices"
+	"strings"
+)
+
+// Entry is one name of a [Table] and its value.
+type Entry[V any] struct {
+	Name  string
+	Value V
+}
+
+// Table maps names to values in one slice sorted by name, each name once.
+// It holds what a view keeps per unit or per field: a few dozen entries,
+// decoded and cloned as one allocation (a map takes several and costs
+// more to build, clone and walk), found by binary search, and walked in
+// name order (so that a walk is the same on every run).
+//
+// The zero Table is empty and ready to use. Range over a Table to walk
+// its entries in order; change it with Set, Delete and DeleteFunc only,
+// which keep the order. A Table is a slice: a copy of one shares its
+// entries, so use Clone for a copy to change apart.
+type Table[V any] []Entry[V]
+
+// TableOf returns a Table of the entries of m (nil if m is empty).
+func TableOf[V any](m map[string]V) Table[V] {
+	if len(m) == 0 {
+		return nil
+	}
+	t := make(Table[V], 0, len(m))
+	for k, v := range m {
+		t = append(t, Entry[V]{k, v})
+	}
+	slices.SortFunc(t, func(a, b Entry[V]) int { return strings.Compare(a.Name, b.Name) })
+	return t
+}
+
+// find returns where name is in t, or where it would be inserted.
+func (t Table[V]) find(name string) (int, bool) {
+	// The last entry first: Set appends in order when entries come sorted,
+	// as they do from the decoder and from a walk of another Table.
+	if n := len(t); n == 0 || t[n-1].Name < name {
+		return n, false
+	}
+	lo, hi := 0, len(t)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if t[m].Name < name {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(t) && t[lo].Name == name
+}
+
+// Get returns the value of name and whether t holds it.
+func (t Table[V]) Get(name string) (V, bool) {
+	if i, ok := t.find(name); ok {
+		return t[i].Value, true
+	}
+	var zero V
+	return zero, false
+}
+
+// Value returns the value of name, the zero V if t does not hold it.
+func (t Table[V]) Value(name string) V {
+	v, _ := t.Get(name)
+	return v
+}
+
+// Has reports whether t holds name.
+func (t Table[V]) Has(name string) bool {
+	_, ok := t.find(name)
+	return ok
+}
+
+// Set sets the value of name.
+func (t *Table[V]) Set(name string, v V) {
+	i, ok := t.find(name)
+	if ok {
+		(*t)[i].Value = v
+		return
+	}
+	*t = slices.Insert(*t, i, Entry[V]{name, v})
+}
+
+// Delete removes name from t, if it holds it.
+func (t *Table[V]) Delete(name string) {
+	if i, ok := t.find(name); ok {
+		*t = slices.Delete(*t, i, i+1)
+	}
+}
+
+// DeleteFunc removes every entry for which del returns true.
+func (t *Table[V]) DeleteFunc(del func(name string, v V) bool) {
+	*t = slices.DeleteFunc(*t, func(e Entry[V]) bool { return del(e.Name, e.Value) })
+}
+
+// Clone returns a copy of t that shares no entries with it (nil if t is
+// empty). The values themselves are copied as Go copies them.
+func (t Table[V]) Clone() Table[V] {
+	if len(t) == 0 {
+		return nil
+	}
+	return slices.Clone(t)
+}
+
+// Names returns the names of t in order.
+func (t Table[V]) Names() []string {
+	out := make([]string, len(t))
+	for i, e := range t {
+		out[i] = e.Name
+	}
+	return out
+}
+
+// Map returns the entries of t as a map (nil if t is empty).
+func (t Table[V]) Map() map[string]V {
+	if len(t) == 0 {
+		return nil
+	}
+	m := make(map[string]V, len(t))
+	for _, e := range t {
+		m[e.Name] = e.Value
+	}
+	return m
+}

@@ -1,0 +1,90 @@
+package state_test
+
+import (
+	"maps"
+	"slices"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/concordsync/concord/internal/state"
+)
+
+// TestTableIsAMap: a Table given any sequence of sets, deletes and
+// filtered deletes holds what a map given the same holds, stays sorted
+// with each name once, and answers every lookup as the map does.
+func TestTableIsAMap(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		names := rapid.SampledFrom([]string{"", "a", "ab", "b", "field01", "field02", "field10", "(record)", "é", "z"})
+		var tab state.Table[int]
+		m := map[string]int{}
+		ops := rapid.IntRange(0, 60).Draw(t, "ops")
+		for i := range ops {
+			name := names.Draw(t, "name")
+			switch rapid.IntRange(0, 5).Draw(t, "op") {
+			case 0, 1, 2:
+				tab.Set(name, i)
+				m[name] = i
+			case 3:
+				tab.Delete(name)
+				delete(m, name)
+			case 4:
+				odd := func(_ string, v int) bool { return v%2 == 1 }
+				tab.DeleteFunc(odd)
+				maps.DeleteFunc(m, odd)
+			case 5:
+				c := tab.Clone()
+				c.Set(name, -1) // a clone is changed apart
+			}
+			if !slices.IsSortedFunc(tab, func(a, b state.Entry[int]) int {
+				if a.Name == b.Name {
+					t.Fatalf("name %q twice in %v", a.Name, tab)
+				}
+				if a.Name < b.Name {
+					return -1
+				}
+				return 1
+			}) {
+				t.Fatalf("not sorted: %v", tab)
+			}
+			if len(tab) != len(m) {
+				t.Fatalf("table %v, map %v", tab, m)
+			}
+			for _, probe := range []string{"", "a", "ab", "b", "field01", "field02", "field10", "(record)", "é", "z", "zz", "field0"} {
+				got, ok := tab.Get(probe)
+				want, wok := m[probe]
+				if got != want || ok != wok || tab.Has(probe) != wok || tab.Value(probe) != want {
+					t.Fatalf("Get(%q) = %d, %v; the map has %d, %v (table %v)", probe, got, ok, want, wok, tab)
+				}
+			}
+		}
+		if !maps.Equal(tab.Map(), m) && len(m) > 0 {
+			t.Fatalf("Map() = %v, want %v", tab.Map(), m)
+		}
+		if want := slices.Sorted(maps.Keys(m)); !slices.Equal(tab.Names(), want) {
+			t.Fatalf("Names() = %v, want %v", tab.Names(), want)
+		}
+		if back := state.TableOf(m); !slices.Equal(back, tab) && len(m) > 0 {
+			t.Fatalf("TableOf(%v) = %v, want %v", m, back, tab)
+		}
+	})
+}
+
+// TestTableEmpty: the zero Table, TableOf an empty map and the Clone and
+// Map of an empty Table are all empty (nil), and reads of them find
+// nothing.
+func TestTableEmpty(t *testing.T) {
+	var z state.Table[string]
+	if z.Clone() != nil || state.TableOf(map[string]string{}) != nil || z.Map() != nil || len(z.Names()) != 0 {
+		t.Fatal("an empty table is not empty")
+	}
+	if v, ok := z.Get("x"); ok || v != "" || z.Has("x") {
+		t.Fatal("the empty table holds x")
+	}
+	z.Delete("x")
+	z.DeleteFunc(func(string, string) bool { return true })
+	z.Set("x", "1")
+	if z.Value("x") != "1" || len(z) != 1 {
+		t.Fatalf("after Set: %v", z)
+	}
+}
