@@ -42,7 +42,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	}
 	fields["field00"] = 42
 	fields["field01"] = true
-	r := &benchRig{e: e, st: &state.Record{Key: "k", Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}}
+	r := &benchRig{e: e, st: &state.Record{Key: "k", Fields: map[string]concord.Value{}, Units: state.Table[*state.Unit]{}, Systems: map[concord.SystemID]*state.View{}}}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, s := range e.systems {
 		r.obs = append(r.obs, observe(s, fields, t0.Add(time.Duration(i)*time.Second)))

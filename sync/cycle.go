@@ -561,7 +561,7 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 			for _, o := range c.obs[k] {
 				n = max(n, len(o.rec.Fields))
 			}
-			st = &state.Record{Key: k, Fields: make(map[string]concord.Value, n), Units: make(map[string]*state.Unit, n+1),
+			st = &state.Record{Key: k, Fields: make(map[string]concord.Value, n), Units: make(state.Table[*state.Unit], 0, n+1),
 				Systems: make(map[concord.SystemID]*state.View, len(c.e.systems))}
 			st.Touched = true
 		}

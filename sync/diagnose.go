@@ -201,7 +201,7 @@ func (e *Engine) Explain(ctx context.Context, key, field string) (*Explanation, 
 		// Not merged yet: perhaps refused on the way in.
 		st = &state.Record{Key: key}
 	}
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	if cu != nil {
 		x.Known = true
 		x.Value = st.Fields[field]
@@ -400,14 +400,9 @@ func (e *Engine) Plan(ctx context.Context) (*Plan, error) {
 		}
 	}
 	for _, st := range merged {
-		names := make([]string, 0, len(st.Units))
-		for n := range st.Units {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		for _, n := range names {
-			if h := st.Units[n].Hold; h != nil {
-				p.Holds = append(p.Holds, PlannedHold{Key: st.Key, Unit: n, Rule: h.Rule, Reason: h.Reason})
+		for _, x := range st.Units { // sorted by name
+			if h := x.Value.Hold; h != nil {
+				p.Holds = append(p.Holds, PlannedHold{Key: st.Key, Unit: x.Name, Rule: h.Rule, Reason: h.Reason})
 			}
 		}
 	}

@@ -152,7 +152,8 @@ func (e *Engine) holds(ctx context.Context) ([]HeldConflict, error) {
 		if st == nil {
 			continue
 		}
-		for name, u := range st.Units {
+		for _, ux := range st.Units {
+			name, u := ux.Name, ux.Value
 			if u.Hold != nil {
 				out = append(out, heldConflict(e.store.codec, k, name, u.Hold))
 			}
@@ -197,10 +198,10 @@ func (e *Engine) Settle(ctx context.Context, s Settlement) error {
 		return err
 	}
 	st := states[key]
-	if st == nil || st.Units[unit] == nil || st.Units[unit].Hold == nil {
+	if st == nil || st.Units.Value(unit) == nil || st.Units.Value(unit).Hold == nil {
 		return fmt.Errorf("%w: %q/%q", ErrNoHold, key, unit)
 	}
-	h := st.Units[unit].Hold
+	h := st.Units.Value(unit).Hold
 	if rev := e.store.codec.Revision(h); rev != s.Revision {
 		return fmt.Errorf("%w: %q/%q was listed at revision %s, it is now at %s with %d candidates",
 			ErrHoldChanged, key, unit, s.Revision, rev, len(h.Candidates))
@@ -214,7 +215,7 @@ func (e *Engine) Settle(ctx context.Context, s Settlement) error {
 	// The decision supersedes every candidate strictly (as a refusal
 	// does): a system whose change was rejected holds a version the
 	// decision descends from, so it is written back.
-	v := st.Units[unit].Version
+	v := st.Units.Value(unit).Version
 	for _, c := range h.Candidates {
 		v = v.Join(c.Version)
 	}
@@ -237,7 +238,7 @@ func (e *Engine) Settle(ctx context.Context, s Settlement) error {
 		ev.From, ev.To = unitValues(ev.Fields, st.Fields), w.Values
 	}
 	m.setUnit(st, unit, v, w.System, RulePerson, ev.From, w.Values, w.Deleted)
-	st.Units[unit].Modified = w.Modified
+	st.Units.Value(unit).Modified = w.Modified
 	events := append(m.events[:0:0], ev)
 	return e.commitAudited(ctx, &batch{States: []*state.Record{st}}, events)
 }
@@ -407,11 +408,12 @@ func (e *Engine) Discard(ctx context.Context, a DeadLetterAction) error {
 			// current versions, so that a later change creates it.
 			if !v.Seen || v.Deleted {
 				v.Seen, v.Deleted = true, true
-				if ex := st.Units[resolve.RecordUnit]; ex != nil {
+				if ex := st.Units.Value(resolve.RecordUnit); ex != nil {
 					v.Units.Set(resolve.RecordUnit, state.Copy{Hash: existHash(false), Version: ex.Version})
 				}
 			}
-			for name, u := range st.Units {
+			for _, ux := range st.Units {
+				name, u := ux.Name, ux.Value
 				if u.Hold == nil && (name != resolve.RecordUnit || !v.Deleted) {
 					h := v.Units.Value(name)
 					h.Version = u.Version

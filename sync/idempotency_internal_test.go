@@ -37,14 +37,14 @@ func refIdempotencyKey(key string, s concord.SystemID, epoch uint64, view *state
 		b, _ = concord.AppendCanonical(b, set[f])
 	}
 	names := make([]string, 0, len(st.Units))
-	for n := range st.Units {
-		names = append(names, n)
+	for _, x := range st.Units {
+		names = append(names, x.Name)
 	}
 	slices.Sort(names)
 	for _, n := range names {
 		b = append(b, 0)
 		b = append(b, n...)
-		b, _ = st.Units[n].Version.AppendBinary(b)
+		b, _ = st.Units.Value(n).Version.AppendBinary(b)
 	}
 	return strconv.FormatUint(concord.HashBytes(b), 36)
 }
@@ -62,13 +62,13 @@ func TestIdempotencyKeyUnchanged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	seen := map[string]string{}
 	for i := range 2000 {
-		st := &state.Record{Key: fmt.Sprintf("k%d", rng.IntN(50)), Units: map[string]*state.Unit{}}
+		st := &state.Record{Key: fmt.Sprintf("k%d", rng.IntN(50)), Units: state.Table[*state.Unit]{}}
 		for range rng.IntN(6) {
 			v, err := concord.NewVersion(concord.Dot{Actor: concord.Actor(1 + rng.IntN(3)), Counter: uint64(1 + rng.IntN(4))})
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.Units[fmt.Sprintf("u%d", rng.IntN(8))] = &state.Unit{Version: v}
+			st.Units.Set(fmt.Sprintf("u%d", rng.IntN(8)), &state.Unit{Version: v})
 		}
 		var set map[string]concord.Value
 		if rng.IntN(4) > 0 {
@@ -93,8 +93,8 @@ func TestIdempotencyKeyUnchanged(t *testing.T) {
 
 func unitVersions(st *state.Record) string {
 	var out []string
-	for n, u := range st.Units {
-		out = append(out, n+u.Version.String())
+	for _, x := range st.Units {
+		out = append(out, x.Name+x.Value.Version.String())
 	}
 	slices.Sort(out)
 	return fmt.Sprint(out)

@@ -27,7 +27,8 @@ func (e *Engine) Known(ctx context.Context, keys []string) (map[string]reconcile
 			ks.Canonical = st.Fields
 		}
 		held := false
-		for _, u := range st.Units {
+		for _, ux := range st.Units {
+			u := ux.Value
 			held = held || u.Hold != nil
 		}
 		for id, v := range st.Systems {
@@ -41,7 +42,8 @@ func (e *Engine) Known(ctx context.Context, keys []string) (map[string]reconcile
 			if !v.Seen && !st.Deleted {
 				ks.Behind[id] = append(ks.Behind[id], reconcile.RecordField)
 			}
-			for name, u := range st.Units {
+			for _, ux := range st.Units {
+				name, u := ux.Name, ux.Value
 				if name == resolve.RecordUnit {
 					continue
 				}

@@ -248,7 +248,8 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 	if ex := st.Existence(); ex != nil {
 		m.recordCtx = ex.Version
 		if !st.Deleted {
-			for _, x := range st.Units {
+			for _, ux := range st.Units {
+				x := ux.Value
 				m.recordCtx = m.recordCtx.Join(x.Version)
 			}
 		}
@@ -605,7 +606,8 @@ func (m *merger) learnNotation(st *state.Record, view *state.View, o *observatio
 	if learnNative(view, o.native) {
 		st.Touched = true
 	}
-	for name, cu := range st.Units {
+	for _, ux := range st.Units {
+		name, cu := ux.Name, ux.Value
 		held, ok := view.Units.Get(name)
 		if name == resolve.RecordUnit || !ok || held.Version.Compare(cu.Version) != concord.Equal {
 			continue
@@ -655,7 +657,7 @@ func (m *merger) claimExistence(st *state.Record) error {
 // inSyncAndEqual reports whether the system held the canonical version of
 // the single-field unit f and still reports its canonical value.
 func (m *merger) inSyncAndEqual(st *state.Record, view *state.View, f string, v concord.Value) bool {
-	cu := st.Units[f]
+	cu := st.Units.Value(f)
 	if cu == nil {
 		return false
 	}
@@ -683,7 +685,7 @@ func equalReported(r, c concord.Value) bool {
 // and adds an edit if it changed.
 func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, u string) error {
 	fields := m.layout.fieldsOf(u)
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	held, known := view.Units.Get(u)
 	if known && cu != nil && held.Hash != noValue && held.Version.Compare(cu.Version) == concord.Equal &&
 		sameReported(fields, o.rec.Fields, st.Fields) && (!o.full || m.reportsAll(st, o, u)) {
@@ -752,7 +754,7 @@ func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observatio
 	// (one the engine made and forgot when its store was restored from an
 	// older copy, say) was made without knowledge of the write.
 	after := o.seenAt
-	if cu := st.Units[u]; cu != nil && cu.Modified.After(after) {
+	if cu := st.Units.Value(u); cu != nil && cu.Modified.After(after) {
 		after = cu.Modified
 	}
 	for _, f := range m.layout.fieldsOf(u) {
@@ -768,7 +770,7 @@ func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observatio
 func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted bool) error {
 	view := st.Systems[o.sys.id]
 	held := view.Units.Value(u)
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	fromPrev := cu != nil && !held.Version.IsZero() && held.Version.Compare(cu.Version) != concord.Equal &&
 		held.Version.Compare(cu.PrevVersion) == concord.Equal
 	base := held.Version
@@ -803,7 +805,7 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 // system) into st.
 func (m *merger) mergeUnit(ctx context.Context, st *state.Record, edits []edit) error {
 	u := edits[0].unit
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	m.cands = m.cands[:0]
 	if cu != nil {
 		m.cands = append(m.cands, candidate{canonical: true, system: cu.Winner, version: m.context(st, u, cu.Version, nil)})
@@ -881,7 +883,7 @@ func (m *merger) resolveConflict(ctx context.Context, st *state.Record, u string
 	if joined.Len() > concord.MaxDots {
 		return &concord.RecordError{Key: st.Key, Field: u, Err: concord.ErrVersionFull}
 	}
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	if cu != nil && cu.Hold != nil && sameCandidates(cu.Hold.Candidates, c.Candidates) {
 		return nil // already held for a person: not raised twice
 	}
@@ -938,7 +940,7 @@ func (m *merger) resolveConflict(ctx context.Context, st *state.Record, u string
 // v, after the gates agree.
 func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concord.Version, w candidate, merged map[string]concord.Value, rule resolve.Rule, reason string) error {
 	fields := m.layout.fieldsOf(u)
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	var to, from map[string]concord.Value
 	if u != resolve.RecordUnit {
 		from = m.currentValues(st, u)
@@ -1049,7 +1051,7 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 	} else {
 		m.setUnit(st, u, v, winner, rule, from, to, deleted)
 	}
-	st.Units[u].Modified = m.modified(st, u, w, merged != nil)
+	st.Units.Value(u).Modified = m.modified(st, u, w, merged != nil)
 	if w.e != nil && merged == nil && m.layout.isGroup(u) && !m.reportsAll(st, w.e.obs, u) {
 		// The editing system reported part of the group; the rest
 		// comes from the canonical value, which it does not have: it
@@ -1084,8 +1086,8 @@ func (m *merger) reportsAll(st *state.Record, o *observation, u string) bool {
 // had seen: a value from before the delete is not carried into the new
 // record. A unit edited where the creator had not seen it keeps its value.
 func (m *merger) clearUnreported(st *state.Record, o *observation, seen, v concord.Version) {
-	for _, name := range slices.Sorted(maps.Keys(st.Units)) {
-		cu := st.Units[name]
+	for _, name := range st.Units.Names() { // setUnit may change st.Units
+		cu := st.Units.Value(name)
 		if name == resolve.RecordUnit || cu.Hold != nil || !seen.Descends(cu.Version) {
 			continue
 		}
@@ -1106,7 +1108,7 @@ func (m *merger) clearUnreported(st *state.Record, o *observation, seen, v conco
 		ev.Reason = fmt.Sprintf("%s created the record again without it: its value from before the delete is not carried over", o.sys.id)
 		m.emit(&ev, 0, nil, nil)
 		m.setUnit(st, name, nv, o.sys.id, RuleRecreated, from, nil, false)
-		st.Units[name].Modified = o.rec.Modified
+		st.Units.Value(name).Modified = o.rec.Modified
 	}
 }
 
@@ -1135,7 +1137,7 @@ func (m *merger) candidateTime(st *state.Record, u string, c candidate) time.Tim
 	case c.held != nil:
 		return c.held.Modified
 	case c.canonical:
-		if cu := st.Units[u]; cu != nil {
+		if cu := st.Units.Value(u); cu != nil {
 			return cu.Modified
 		}
 	}
@@ -1218,7 +1220,7 @@ func (m *merger) editTime(o *observation, u string) (t time.Time, field bool) {
 func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, by string, rule resolve.Rule, reason string) {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
-	if cu := st.Units[u]; cu != nil {
+	if cu := st.Units.Value(u); cu != nil {
 		c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true,
 			Values: m.currentValues(st, u), Deleted: st.Deleted, Version: cu.Version, Modified: cu.Modified})
 	}
@@ -1248,10 +1250,10 @@ func (m *merger) setUnit(st *state.Record, u string, v concord.Version, winner c
 // winner, rule and previous values, and the record's existence if u is the
 // record unit (then it reports true).
 func (m *merger) setVersion(st *state.Record, u string, v concord.Version, winner concord.SystemID, rule resolve.Rule, from map[string]concord.Value, deleted bool) bool {
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	if cu == nil {
 		cu = m.newUnit()
-		st.Units[u] = cu
+		st.Units.Set(u, cu)
 	} else {
 		cu.PrevVersion = cu.Version
 		cu.PrevDeleted = st.Deleted
@@ -1282,11 +1284,11 @@ func (m *merger) newUnit() *state.Unit {
 
 // hold keeps the conflict c on unit u for a person.
 func (m *merger) hold(st *state.Record, u string, c resolve.Conflict, rule resolve.Rule, reason string) {
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	if cu == nil {
 		// A unit first seen in conflict: it has no canonical value yet.
 		cu = m.newUnit()
-		st.Units[u] = cu
+		st.Units.Set(u, cu)
 	}
 	since := m.now()
 	if cu.Hold != nil {
@@ -1313,7 +1315,7 @@ func (m *merger) hold(st *state.Record, u string, c resolve.Conflict, rule resol
 func (m *merger) conflict(st *state.Record, u string, cands []candidate) resolve.Conflict {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
-	cu := st.Units[u]
+	cu := st.Units.Value(u)
 	for _, x := range cands {
 		if x.held != nil {
 			c.Candidates = append(c.Candidates, *x.held)
@@ -1368,7 +1370,7 @@ func (m *merger) editValues(st *state.Record, e *edit) map[string]concord.Value 
 	case e.fresh:
 		base = nil
 	case e.fromPrev:
-		base = st.Units[e.unit].Prev
+		base = st.Units.Value(e.unit).Prev
 	}
 	out := make(map[string]concord.Value, len(fields))
 	for _, f := range fields {

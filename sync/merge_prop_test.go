@@ -70,7 +70,7 @@ func genObs(t *rapid.T, e *Engine, label string, base time.Time) []*observation 
 
 // genState builds a state by a few rounds of merges and partial pushes.
 func genState(t *rapid.T, e *Engine) (*state.Record, time.Time) {
-	st := &state.Record{Key: "k", Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
+	st := &state.Record{Key: "k", Fields: map[string]concord.Value{}, Units: state.Table[*state.Unit]{}, Systems: map[concord.SystemID]*state.View{}}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rounds := rapid.IntRange(0, 4).Draw(t, "rounds")
 	for r := range rounds {
@@ -108,8 +108,8 @@ func dump(st *state.Record, withHistory bool) string {
 		enc, _ := concord.AppendCanonical(nil, st.Fields[f])
 		fmt.Fprintf(&b, "field %s=%q\n", f, enc)
 	}
-	for _, u := range sortedKeysOf(st.Units) {
-		x := st.Units[u]
+	for _, ux := range st.Units {
+		u, x := ux.Name, ux.Value
 		if u == resolve.RecordUnit && !withHistory {
 			// The existence version is a record-level context that
 			// takes in field edits as they are merged: which of them
@@ -131,7 +131,7 @@ func dump(st *state.Record, withHistory bool) string {
 			}
 			// Whether the system holds the canonical version matters;
 			// which older version it holds may depend on the path.
-			inSync := st.Units[u] != nil && h.Version.Compare(st.Units[u].Version) == concord.Equal
+			inSync := st.Units.Value(u) != nil && h.Version.Compare(st.Units.Value(u).Version) == concord.Equal
 			fmt.Fprintf(&b, "  %s %x in-sync=%v", u, h.Hash, inSync)
 			if withHistory {
 				fmt.Fprintf(&b, " %v", h.Version)

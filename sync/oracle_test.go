@@ -131,7 +131,7 @@ func (o *oracle) check() {
 				continue // an edit the engine has not read yet
 			}
 			for _, u := range oracleUnits {
-				cu, held := st.Units[u], view.Units.Value(u)
+				cu, held := st.Units.Value(u), view.Units.Value(u)
 				if cu == nil || held.Version.Compare(cu.Version) != concord.Equal {
 					continue
 				}

@@ -183,7 +183,7 @@ func benchPeerMergeAlone(b *testing.B, c string) {
 	for i := range peerRecords {
 		want[i] = peerRecord(i)
 		states[i] = &state.Record{Key: peerKey(i), Fields: map[string]concord.Value{},
-			Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
+			Units: state.Table[*state.Unit]{}, Systems: map[concord.SystemID]*state.View{}}
 	}
 	observe(0, nil, nil)
 	for i := range peerRecords {

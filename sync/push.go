@@ -179,7 +179,8 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	// Held units are not written anywhere until a person decides.
 	input, copied := st.Fields, false
-	for name, u := range st.Units {
+	for _, ux := range st.Units {
+		name, u := ux.Name, ux.Value
 		if u.Hold == nil || name == resolve.RecordUnit {
 			continue
 		}
@@ -237,7 +238,8 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 	}
 	rt := make([]unitHash, 0, len(st.Units))
-	for name := range st.Units {
+	for _, ux := range st.Units {
+		name := ux.Name
 		if name == resolve.RecordUnit {
 			continue
 		}
@@ -277,7 +279,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	idx := c.sendIdx[:0]
 	for i := -1; i < len(rt); i++ {
 		name := attempt(i).Unit
-		if u := st.Units[name]; u != nil && u.Hold == nil && (create || !view.Holds(name, u.Version)) {
+		if u := st.Units.Value(name); u != nil && u.Hold == nil && (create || !view.Holds(name, u.Version)) {
 			idx = append(idx, i)
 		}
 	}
@@ -286,7 +288,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	spare := make([]state.Copy, len(idx))
 	for j, i := range idx {
 		a := attempt(i)
-		a.Copy.Version = st.Units[a.Unit].Version
+		a.Copy.Version = st.Units.Value(a.Unit).Version
 		view.AddSentFrom(a.Unit, a.Copy, &spare)
 		sent[j] = a
 	}
@@ -305,7 +307,8 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 		return nil
 	}
 	part := map[string]concord.Value{}
-	for name, u := range st.Units {
+	for _, ux := range st.Units {
+		name, u := ux.Name, ux.Value
 		if name == resolve.RecordUnit || u.Hold != nil {
 			continue
 		}
@@ -348,7 +351,7 @@ func (c *cycle) synced(st *state.Record, s *system, rt []unitHash, native []fiel
 	}
 	if !st.Deleted { // else the fields stay as they were
 		for _, x := range rt {
-			u := st.Units[x.unit]
+			u := st.Units.Value(x.unit)
 			if u == nil || u.Hold != nil {
 				continue
 			}
@@ -385,7 +388,8 @@ func sortedFields(m map[string]concord.Value) []string {
 // unitVersion is the record's context: the join of every unit's version.
 func unitVersion(st *state.Record) concord.Version {
 	var v concord.Version
-	for _, u := range st.Units {
+	for _, ux := range st.Units {
+		u := ux.Value
 		v = v.Join(u.Version)
 	}
 	return v
@@ -518,15 +522,10 @@ func (c *cycle) idempotencyKey(key string, s concord.SystemID, view *state.View,
 		}
 		b, _ = concord.AppendCanonical(b, set[f])
 	}
-	names = names[:0]
-	for n := range st.Units {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, x := range st.Units { // sorted by name
 		b = append(b, 0)
-		b = append(b, n...)
-		b, _ = st.Units[n].Version.AppendBinary(b)
+		b = append(b, x.Name...)
+		b, _ = x.Value.Version.AppendBinary(b)
 	}
 	c.keyBuf, c.keyNames = b, names[:0]
 	return strconv.FormatUint(concord.HashBytes(b), 36)

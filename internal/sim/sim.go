@@ -805,8 +805,8 @@ func (w *world) holds() ([]recsync.HeldConflict, error) {
 		if err != nil {
 			return nil, fmt.Errorf("record %q: %w", k, err)
 		}
-		for _, name := range slices.Sorted(mapsKeys(st.Units)) {
-			if u := st.Units[name]; u.Hold != nil {
+		for _, x := range st.Units { // sorted by name
+			if name, u := x.Name, x.Value; u.Hold != nil {
 				out = append(out, recsync.HeldConflict{Key: k, Unit: name, Revision: u.Hold.Revision(), Candidates: u.Hold.Candidates,
 					Base: u.Hold.Base, BaseKnown: u.Hold.BaseKnown, Rule: resolve.Rule(u.Hold.Rule), Reason: u.Hold.Reason, Since: u.Hold.Since})
 			}

@@ -87,8 +87,8 @@ func (c Codec) EncodeLegacyState(b []byte, st *Record) ([]byte, error) {
 	e.time(st.Diverged)
 	e.fields(st.Fields)
 	e.uint(uint64(len(st.Units)))
-	for _, name := range sortedKeys(st.Units) {
-		u := st.Units[name]
+	for _, x := range st.Units {
+		name, u := x.Name, x.Value
 		e.str(name)
 		e.version(u.Version)
 		e.str(string(u.Winner))
@@ -177,7 +177,7 @@ func (c *Codec) decodeStateWith(b []byte, track bool, dc *dec6Cache) (*Record, b
 	d.key = st.Key
 	st.Fields = d.fields()
 	n := d.count()
-	st.Units = make(map[string]*Unit, n)
+	st.Units = make(Table[*Unit], 0, n)
 	for range n {
 		name := d.str()
 		u := &Unit{Version: d.version(), Winner: concord.SystemID(d.str()), Rule: d.str(),
@@ -191,7 +191,7 @@ func (c *Codec) decodeStateWith(b []byte, track bool, dc *dec6Cache) (*Record, b
 			h.Base, h.BaseKnown, h.Rule, h.Reason, h.Since = d.optFields(), d.bool(), d.str(), d.str(), d.time()
 			u.Hold = h
 		}
-		st.Units[name] = u
+		st.Units.Set(name, u)
 	}
 	n = d.count()
 	st.Systems = make(map[concord.SystemID]*View, n)
@@ -348,8 +348,8 @@ type encoder struct {
 
 // authored reports whether a held candidate of st says who made it.
 func authored(st *Record) bool {
-	for _, u := range st.Units {
-		if u.Hold != nil {
+	for _, x := range st.Units {
+		if u := x.Value; u.Hold != nil {
 			for _, c := range u.Hold.Candidates {
 				if c.By != "" {
 					return true

@@ -105,7 +105,7 @@ func genTime() *rapid.Generator[time.Time] {
 func genState(t *rapid.T) *state.Record {
 	st := &state.Record{Key: rapid.String().Draw(t, "key"), Rev: rapid.Uint64().Draw(t, "rev"), Deleted: rapid.Bool().Draw(t, "deleted"),
 		Diverged: genTime().Draw(t, "diverged"),
-		Fields:   genValues().Draw(t, "fields"), Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
+		Fields:   genValues().Draw(t, "fields"), Units: state.Table[*state.Unit]{}, Systems: map[concord.SystemID]*state.View{}}
 	for i := range rapid.IntRange(0, 3).Draw(t, "units") {
 		u := &state.Unit{Version: genVersion().Draw(t, "v"), Winner: concord.SystemID(rapid.String().Draw(t, "winner")),
 			Rule: rapid.String().Draw(t, "rule"), Changed: genTime().Draw(t, "changed"), Modified: genTime().Draw(t, "modified"),
@@ -124,7 +124,7 @@ func genState(t *rapid.T) *state.Record {
 			}
 			u.Hold = h
 		}
-		st.Units[[]string{"a", "b", "(record)"}[i]] = u
+		st.Units.Set([]string{"a", "b", "(record)"}[i], u)
 	}
 	for i := range rapid.IntRange(0, 3).Draw(t, "systems") {
 		v := &state.View{Seen: rapid.Bool().Draw(t, "seen"), Deleted: rapid.Bool().Draw(t, "vd"), Tag: rapid.String().Draw(t, "tag"),
@@ -272,7 +272,7 @@ func mustDead(t *testing.T) []byte {
 // bound; whatever decodes re-encodes to a state that decodes the same.
 func FuzzDecodeState(f *testing.F) {
 	good, _ := state.EncodeState(nil, &state.Record{Key: "k", Fields: map[string]concord.Value{"a": []any{1.5, "x"}},
-		Units: map[string]*state.Unit{"a": {Version: concord.MustVersion(concord.Dot{Actor: 1, Counter: 2})}}})
+		Units: state.Table[*state.Unit]{{Name: "a", Value: &state.Unit{Version: concord.MustVersion(concord.Dot{Actor: 1, Counter: 2})}}}})
 	f.Add(good)
 	f.Add([]byte("CSR\x01"))
 	f.Add([]byte("CSR\x02"))
@@ -342,8 +342,8 @@ func TestCandidateAuthorRoundTrip(t *testing.T) {
 func checkCandidateAuthor(t *testing.T, plainVersion, authoredVersion byte, enc func([]byte, *state.Record) ([]byte, error)) {
 	st := state.Sample("k1", false, true)
 	var hold *state.Hold
-	for _, u := range st.Units {
-		if u.Hold != nil {
+	for _, x := range st.Units {
+		if u := x.Value; u.Hold != nil {
 			hold = u.Hold
 		}
 	}
@@ -369,8 +369,8 @@ func checkCandidateAuthor(t *testing.T, plainVersion, authoredVersion byte, enc 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range got.Units {
-		if u.Hold != nil {
+	for _, x := range got.Units {
+		if u := x.Value; u.Hold != nil {
 			if by := u.Hold.Candidates[len(u.Hold.Candidates)-1].By; by != "ana@example.com" {
 				t.Fatalf("decoded author %q; want ana@example.com", by)
 			}

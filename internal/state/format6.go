@@ -344,8 +344,9 @@ func (e *enc6) gather(st *Record) bool {
 	if !scatter(e, st.Fields, e.fieldVal, e.fieldSet) {
 		return false
 	}
-	for k, u := range st.Units {
-		i, ok := e.index[k]
+	for _, x := range st.Units {
+		u := x.Value
+		i, ok := e.index[x.Name]
 		if !ok {
 			return false
 		}
@@ -465,8 +466,9 @@ func (e *enc6) buildNames(st *Record) {
 	clear(e.names[:cap(e.names)])
 	e.names = e.names[:0]
 	addNames(e, st.Fields)
-	addNames(e, st.Units)
-	for _, u := range st.Units {
+	addTableNames(e, st.Units)
+	for _, x := range st.Units {
+		u := x.Value
 		addNames(e, u.Prev)
 		if h := u.Hold; h != nil {
 			addNames(e, h.Base)
@@ -1133,14 +1135,14 @@ func (d *dec6) record() *Record {
 		d.fail("unit count")
 		return nil
 	}
-	rec.Units = make(map[string]*Unit, len(idx))
+	rec.Units = make(Table[*Unit], len(idx))
 	units := make([]Unit, len(idx))
 	var zero Unit
 	prev := &zero
 	for i, n := range idx {
 		u := &units[i]
 		d.unit(u, prev)
-		rec.Units[d.names[n]] = u
+		rec.Units[i] = Entry[*Unit]{d.names[n], u} // idx ascends: in name order
 		d.unitOf[n] = u
 		prev = u
 	}

@@ -22,7 +22,7 @@ func engineRecord(i int) *state.Record {
 		old := st.Fields[name]
 		val := fmt.Sprintf("edited %d of record %d", j, i)
 		st.Fields[name] = val
-		u := st.Units[name]
+		u := st.Units.Value(name)
 		u.Prev, u.PrevVersion = map[string]concord.Value{name: old}, u.Version
 		u.Version, u.Winner, u.Rule, u.Modified = v(1, 1, 2, 1), "z", "fast-forward", at
 		z, a := st.Systems["z"], st.Systems["a"]
@@ -41,7 +41,7 @@ func heldRecord(i int) *state.Record {
 	at := time.Date(2026, 5, 1, 7, 49, 0, 0, time.UTC)
 	for _, j := range []int{4, 9} {
 		name := fmt.Sprintf("field%02d", j)
-		st.Units[name].Hold = &state.Hold{
+		st.Units.Value(name).Hold = &state.Hold{
 			Candidates: []resolve.Candidate{
 				{System: "a", Values: map[string]concord.Value{name: fmt.Sprintf("a's %d", i)}, Version: v(1, 2), Modified: at},
 				{System: "z", Values: map[string]concord.Value{name: fmt.Sprintf("z's %d", i)}, Version: v(1, 1, 2, 1), Modified: at.Add(time.Second), By: "ana@example.com"},
@@ -57,7 +57,7 @@ func heldRecord(i int) *state.Record {
 func otherNames(i int) *state.Record {
 	st := engineRecord(i)
 	st.Fields["zextra"] = "x"
-	st.Units["zextra"] = &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward"}
+	st.Units.Set("zextra", &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward"})
 	return st
 }
 

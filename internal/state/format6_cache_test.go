@@ -29,8 +29,9 @@ func names(st *state.Record) []string {
 		}
 	}
 	add(maps.Keys(st.Fields))
-	add(maps.Keys(st.Units))
-	for _, u := range st.Units {
+	add(slices.Values(st.Units.Names()))
+	for _, x := range st.Units {
+		u := x.Value
 		add(maps.Keys(u.Prev))
 		if u.Hold != nil {
 			add(maps.Keys(u.Hold.Base))
@@ -56,11 +57,12 @@ func rename(st *state.Record, from, to string) {
 		}
 	}
 	mv(st.Fields)
-	if u, ok := st.Units[from]; ok {
-		delete(st.Units, from)
-		st.Units[to] = u
+	if u, ok := st.Units.Get(from); ok {
+		st.Units.Delete(from)
+		st.Units.Set(to, u)
 	}
-	for _, u := range st.Units {
+	for _, x := range st.Units {
+		u := x.Value
 		mv(u.Prev)
 		if u.Hold != nil {
 			mv(u.Hold.Base)
@@ -97,18 +99,18 @@ func addName(st *state.Record, name string, k int) {
 		return v
 	}
 	unit := func() *state.Unit {
-		for _, n := range slices.Sorted(maps.Keys(st.Units)) {
-			return st.Units[n]
+		if len(st.Units) > 0 {
+			return st.Units[0].Value // the first in name order
 		}
 		u := &state.Unit{}
-		st.Units[resolve.RecordUnit] = u
+		st.Units.Set(resolve.RecordUnit, u)
 		return u
 	}
 	switch k {
 	case 0:
 		st.Fields[name] = "added"
 	case 1:
-		st.Units[name] = &state.Unit{Version: v(1, 1), Rule: "fast-forward"}
+		st.Units.Set(name, &state.Unit{Version: v(1, 1), Rule: "fast-forward"})
 	case 2:
 		u := unit()
 		if u.Prev == nil {
@@ -142,8 +144,9 @@ func addName(st *state.Record, name string, k int) {
 // removeName removes name from every map of st that holds it.
 func removeName(st *state.Record, name string) {
 	delete(st.Fields, name)
-	delete(st.Units, name)
-	for _, u := range st.Units {
+	st.Units.Delete(name)
+	for _, x := range st.Units {
+		u := x.Value
 		delete(u.Prev, name)
 		if u.Hold != nil {
 			delete(u.Hold.Base, name)
@@ -280,7 +283,7 @@ func TestFormat6WarmEncoderStaleTables(t *testing.T) {
 			st.Systems["a"].Native.Set("native-only", h)
 		},
 		"renamed in Prev only": func(st *state.Record) {
-			u := st.Units["field02"]
+			u := st.Units.Value("field02")
 			u.Prev = map[string]concord.Value{"prev-only": u.Prev["field02"]}
 		},
 		"removed everywhere":   func(st *state.Record) { removeName(st, "field11") },
@@ -293,7 +296,7 @@ func TestFormat6WarmEncoderStaleTables(t *testing.T) {
 		"a system more": func(st *state.Record) {
 			st.Systems["m"] = &state.View{Units: state.Table[state.Copy]{}, Native: state.Table[uint64]{{Name: "m-only", Value: 3}}}
 		},
-		"field without a unit":  func(st *state.Record) { delete(st.Units, "field08") },
+		"field without a unit":  func(st *state.Record) { st.Units.Delete("field08") },
 		"unit without a field":  func(st *state.Record) { delete(st.Fields, "field09") },
 		"view unit moved names": func(st *state.Record) { rename(st, resolve.RecordUnit, "~record") },
 	}

@@ -105,7 +105,7 @@ func mutable(i int) *state.Record {
 	st.Fields["nested"] = map[string]any{"l": []any{"x", int64(1)}, "m": map[string]string{"k": "v"}, "s": []string{"p", "q"}}
 	st.Fields["long"] = strings.Repeat("long ", 20)
 	for _, name := range []string{"blob", "nested", "long"} {
-		st.Units[name] = &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward"}
+		st.Units.Set(name, &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward"})
 	}
 	a := st.Systems["a"]
 	a.AddSent("field05", state.Copy{Hash: 7, Version: v(1, 3)})
@@ -124,7 +124,8 @@ func mutate(st *state.Record) {
 	st.Fields["field02"] = "changed"
 	delete(st.Fields, "field03")
 	st.Key = "changed"
-	for name, u := range st.Units {
+	for _, name := range st.Units.Names() {
+		u := st.Units.Value(name)
 		u.Rule, u.Winner = "changed", "changed"
 		u.Version = v(9, 9)
 		if u.Prev != nil {
@@ -136,8 +137,10 @@ func mutate(st *state.Record) {
 			h.Base[name] = "changed"
 			h.Reason = "changed"
 		}
+		// And the entry itself: the table is the record's own.
+		st.Units.Set(name, &state.Unit{Rule: "replaced"})
 	}
-	st.Units["zz-new"] = &state.Unit{}
+	st.Units.Set("zz-new", &state.Unit{})
 	for _, view := range st.Systems {
 		view.Tag = "changed"
 		for _, name := range view.Units.Names() {
@@ -261,8 +264,8 @@ func TestFormat6LongAndLargeStrings(t *testing.T) {
 		st.Key = "k" + long
 		st.Fields["field02"] = long
 		st.Fields["field03"] = nested(long)
-		st.Units["field05"].Rule = "rule " + long
-		st.Units["field06"].Modified = time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("Z"+long, 3600))
+		st.Units.Value("field05").Rule = "rule " + long
+		st.Units.Value("field06").Modified = time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("Z"+long, 3600))
 		st.Systems["a"].Tag, st.Systems["a"].LastError, st.Systems["a"].Attempts = long, "error "+long, 1
 		for _, cd := range []state.Codec{{}, oddSensitive(t)} {
 			b, err := cd.EncodeState(nil, st)
@@ -305,7 +308,7 @@ func nested(s string) concord.Value {
 // its checksum fixed).
 func TestFormat6DamagedLengthsWithSharedStrings(t *testing.T) {
 	st := mutable(1)
-	st.Units[resolve.RecordUnit].Rule = strings.Repeat("x", 80)
+	st.Units.Value(resolve.RecordUnit).Rule = strings.Repeat("x", 80)
 	b, err := state.EncodeState(nil, st)
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +337,8 @@ func TestFormat6DecodeTablesPerRecord(t *testing.T) {
 	dec := state.NewTestDecoder()
 	for i := range 50 {
 		st := suiteRecord(i)
-		for name, u := range st.Units {
+		for _, x := range st.Units {
+			name, u := x.Name, x.Value
 			u.Rule = fmt.Sprintf("rule-%d-%s", i%7, name)
 			u.Winner = concord.SystemID(fmt.Sprintf("sys%d", i%5))
 			u.Version = v(uint64(i%3+1), uint64(i+1))

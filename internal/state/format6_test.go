@@ -73,7 +73,7 @@ func genRealistic(t *rapid.T) *state.Record {
 	}
 	tm := genTime6(base)
 	st := &state.Record{Key: rapid.String().Draw(t, "key"), Rev: rapid.Uint64().Draw(t, "rev"), Deleted: rapid.Bool().Draw(t, "deleted"),
-		Diverged: tm.Draw(t, "diverged"), Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{}, Systems: map[concord.SystemID]*state.View{}}
+		Diverged: tm.Draw(t, "diverged"), Fields: map[string]concord.Value{}, Units: state.Table[*state.Unit]{}, Systems: map[concord.SystemID]*state.View{}}
 	names := rapid.SliceOfNDistinct(rapid.StringMatching(`[a-z]{0,3}[0-9]{0,2}`), 0, 12, rapid.ID).Draw(t, "names")
 	versions := []concord.Version{{}, v(1, 1), v(1, 2, 2, 1), v(3, 7)}
 	genV := rapid.Custom(func(t *rapid.T) concord.Version {
@@ -113,7 +113,7 @@ func genRealistic(t *rapid.T) *state.Record {
 			}
 			u.Hold = h
 		}
-		st.Units[n] = u
+		st.Units.Set(n, u)
 	}
 	hashOf := func(t *rapid.T, label, name string, native bool, own, prev *uint64) uint64 {
 		val, ok := st.Fields[name]
@@ -154,7 +154,7 @@ func genRealistic(t *rapid.T) *state.Record {
 				p = &c.Hash
 			}
 			c := state.Copy{Hash: hashOf(t, "unit hash", n, false, nil, p), Version: genV.Draw(t, "copy version")}
-			if u, ok := st.Units[n]; ok && rapid.IntRange(0, 3).Draw(t, "canonical version") > 0 {
+			if u, ok := st.Units.Get(n); ok && rapid.IntRange(0, 3).Draw(t, "canonical version") > 0 {
 				c.Version = u.Version
 			}
 			v.Units.Set(n, c)
@@ -257,8 +257,9 @@ func checkZones(t *rapid.T, want, got *state.Record) {
 		}
 	}
 	same("diverged", want.Diverged, got.Diverged)
-	for n, u := range want.Units {
-		g := got.Units[n]
+	for _, x := range want.Units {
+		n, u := x.Name, x.Value
+		g := got.Units.Value(n)
 		same("changed "+n, u.Changed, g.Changed)
 		same("modified "+n, u.Modified, g.Modified)
 		if u.Hold != nil {
@@ -316,7 +317,7 @@ func goldenRecord() *state.Record {
 	for i := range 4 {
 		n := fmt.Sprintf("field%02d", i)
 		st.Fields[n] = fmt.Sprintf("value %d", i)
-		st.Units[n] = &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward", Changed: local.Add(time.Duration(i) * time.Microsecond), Modified: at}
+		st.Units.Set(n, &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward", Changed: local.Add(time.Duration(i) * time.Microsecond), Modified: at})
 		for id, view := range st.Systems {
 			view.Units.Set(n, state.Copy{Hash: unitHash(n, st.Fields[n]), Version: v(1, 1)})
 			view.Native.Set(n, nativeHash(st.Fields[n]))
@@ -325,8 +326,8 @@ func goldenRecord() *state.Record {
 			}
 		}
 	}
-	st.Units["phone"].Hold.Candidates[1].By = "ana@example.com"
-	st.Units["phone"].Hold.Candidates[0].Modified = time.Date(1840, 1, 1, 0, 0, 0, 0, time.FixedZone("LMT", -75))
+	st.Units.Value("phone").Hold.Candidates[1].By = "ana@example.com"
+	st.Units.Value("phone").Hold.Candidates[0].Modified = time.Date(1840, 1, 1, 0, 0, 0, 0, time.FixedZone("LMT", -75))
 	a := st.Systems["a"]
 	a.Attempts, a.FirstFailed, a.LastError, a.Parked = 3, at.Add(time.Minute), "HTTP 503", true
 	a.AddSent("field01", state.Copy{Hash: unitHash("field01", "next"), Version: v(1, 2)})
@@ -501,13 +502,13 @@ func TestFormat6DamagePastTheChecksum(t *testing.T) {
 func suiteRecord(i int) *state.Record {
 	at := time.Date(2026, 5, 1, 7, 47, 28, 303041570, time.UTC)
 	local := at.In(time.FixedZone("UTC", 0))
-	st := &state.Record{Key: fmt.Sprintf("rec-%06d", i), Rev: 3, Fields: map[string]concord.Value{}, Units: map[string]*state.Unit{},
+	st := &state.Record{Key: fmt.Sprintf("rec-%06d", i), Rev: 3, Fields: map[string]concord.Value{}, Units: state.Table[*state.Unit]{},
 		Systems: map[concord.SystemID]*state.View{}}
 	for _, id := range []concord.SystemID{"a", "z"} {
 		st.Systems[id] = &state.View{Seen: true, Tag: "1", Modified: at.Add(time.Duration(len(id)) * time.Millisecond),
 			Units: state.Table[state.Copy]{{Name: resolve.RecordUnit, Value: state.Copy{Hash: 1, Version: v(1, 1)}}}, Native: state.Table[uint64]{}}
 	}
-	st.Units[resolve.RecordUnit] = &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward", Changed: local.Add(1300 * time.Microsecond), Modified: at}
+	st.Units.Set(resolve.RecordUnit, &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward", Changed: local.Add(1300 * time.Microsecond), Modified: at})
 	for j := range 20 {
 		name := fmt.Sprintf("field%02d", j)
 		var val concord.Value
@@ -520,8 +521,8 @@ func suiteRecord(i int) *state.Record {
 			val = fmt.Sprintf("value %d of record %d", j, i)
 		}
 		st.Fields[name] = val
-		st.Units[name] = &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward",
-			Changed: local.Add(time.Duration(1200+j*7) * time.Microsecond), Modified: at}
+		st.Units.Set(name, &state.Unit{Version: v(1, 1), Winner: "a", Rule: "fast-forward",
+			Changed: local.Add(time.Duration(1200+j*7) * time.Microsecond), Modified: at})
 		for _, view := range st.Systems {
 			view.Units.Set(name, state.Copy{Hash: unitHash(name, val), Version: v(1, 1)})
 			view.Native.Set(name, nativeHash(val))

@@ -27,10 +27,10 @@ func Sample(key string, pending, held bool) *Record {
 			"name": "Ada", "n": int64(3), "price": 19.99, "ok": true, "none": nil, "at": at,
 			"tags": []any{"a", int64(1)}, "meta": map[string]any{"x": "y"},
 		},
-		Units: map[string]*Unit{
+		Units: TableOf(map[string]*Unit{
 			resolve.RecordUnit: {Version: v(1, 1, 2, 1), Winner: "a", Rule: "equal-values", Changed: at, Modified: at},
 			"name":             {Version: v(1, 2), Winner: "a", Rule: "fast-forward", Prev: map[string]concord.Value{"name": "Ad"}, PrevVersion: v(1, 1)},
-		},
+		}),
 		Systems: map[concord.SystemID]*View{
 			"a": {Seen: true, Tag: "7", Modified: at, Units: TableOf(map[string]Copy{resolve.RecordUnit: {Hash: 1, Version: v(1, 1, 2, 1)}, "name": {Hash: 42, Version: v(1, 2)}}),
 				Native: Table[uint64]{{"name", 99}}},
@@ -39,13 +39,13 @@ func Sample(key string, pending, held bool) *Record {
 		},
 	}
 	if held {
-		st.Units["phone"] = &Unit{Hold: &Hold{
+		st.Units.Set("phone", &Unit{Hold: &Hold{
 			Candidates: []resolve.Candidate{
 				{System: "a", Values: map[string]concord.Value{"phone": "1"}, Version: v(1, 3)},
 				{System: "b", Values: map[string]concord.Value{"phone": "2"}, Version: v(2, 2)},
 			},
 			BaseKnown: true, Base: map[string]concord.Value{"phone": "0"}, Rule: "hold", Reason: "a person decides", Since: at,
-		}}
+		}})
 	}
 	return st
 }

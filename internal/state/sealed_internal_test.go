@@ -23,9 +23,9 @@ func TestNonSensitiveValuesUnchangedByteForByte(t *testing.T) {
 	st := Sample("k", true, true)
 	st.Fields["ssn"] = "123-45-6789"
 	st.Fields["secret"] = map[string]any{"pin": int64(1234), "l": []any{"x"}}
-	st.Units["name"].Prev["ssn"] = "old"
-	st.Units["phone"].Hold.Candidates[0].Values["ssn"] = "1"
-	st.Units["phone"].Hold.Base["secret"] = nil
+	st.Units.Value("name").Prev["ssn"] = "old"
+	st.Units.Value("phone").Hold.Candidates[0].Values["ssn"] = "1"
+	st.Units.Value("phone").Hold.Base["secret"] = nil
 	isSensitive := func(f string) bool { return f == "ssn" || f == "secret" }
 	c := Codec{Sealer: identity{}, Sensitive: isSensitive}
 
@@ -60,7 +60,8 @@ func checkSealedBytes(t *testing.T, st *Record, c Codec, isSensitive func(string
 	}
 	cp := st.Clone()
 	asBytes(cp.Fields)
-	for _, u := range cp.Units {
+	for _, x := range cp.Units {
+		u := x.Value
 		asBytes(u.Prev)
 		if u.Hold != nil {
 			asBytes(u.Hold.Base)

@@ -68,11 +68,11 @@ func canaryState(key string) *state.Record {
 	st := state.Sample(key, true, true)
 	st.Fields["ssn"] = canary
 	st.Fields["secrets"] = map[string]any{"list": []any{canary, int64(7)}, "inner": canary}
-	st.Units["ssn"] = &state.Unit{Version: v(1, 4), Winner: "a", Rule: "fast-forward",
-		Prev: map[string]concord.Value{"ssn": canary + "-old"}, PrevVersion: v(1, 3)}
-	st.Units["phone"].Hold.Candidates[0].Values["ssn"] = canary
-	st.Units["phone"].Hold.Candidates[1].Values["ssn"] = []byte(canary)
-	st.Units["phone"].Hold.Base["ssn"] = canary
+	st.Units.Set("ssn", &state.Unit{Version: v(1, 4), Winner: "a", Rule: "fast-forward",
+		Prev: map[string]concord.Value{"ssn": canary + "-old"}, PrevVersion: v(1, 3)})
+	st.Units.Value("phone").Hold.Candidates[0].Values["ssn"] = canary
+	st.Units.Value("phone").Hold.Candidates[1].Values["ssn"] = []byte(canary)
+	st.Units.Value("phone").Hold.Base["ssn"] = canary
 	return st
 }
 

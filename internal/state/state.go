@@ -34,7 +34,7 @@ type Record struct {
 	Fields map[string]concord.Value
 	// Units holds the canonical metadata per unit name; the existence of
 	// the record is the unit [resolve.RecordUnit].
-	Units map[string]*Unit
+	Units Table[*Unit]
 	// Systems holds each system's view of the record.
 	Systems map[concord.SystemID]*View
 
@@ -99,7 +99,8 @@ func joinTop(top []concord.Dot, v concord.Version) []concord.Dot {
 // scanTop computes st.top from the versions st holds.
 func (st *Record) scanTop() {
 	st.top = st.top[:0]
-	for _, u := range st.Units {
+	for _, x := range st.Units {
+		u := x.Value
 		st.top = joinTop(st.top, u.Version)
 		if u.Hold != nil {
 			for _, c := range u.Hold.Candidates {
@@ -303,7 +304,7 @@ func (h Copy) Same(x Copy) bool {
 // Held reports whether any unit of the record is held for a person.
 func (st *Record) Held() bool {
 	for _, u := range st.Units {
-		if u.Hold != nil {
+		if u.Value.Hold != nil {
 			return true
 		}
 	}
@@ -350,14 +351,20 @@ func (st *Record) Behind(v *View) bool {
 	if !v.Seen {
 		return !st.Deleted
 	}
-	for name, u := range st.Units {
+	// Both tables are sorted by name: one walk of each.
+	j := 0
+	for _, x := range st.Units {
+		name, u := x.Name, x.Value
+		for j < len(v.Units) && v.Units[j].Name < name {
+			j++
+		}
 		if u.Hold != nil {
 			continue
 		}
 		if st.Deleted && name != resolve.RecordUnit {
 			continue
 		}
-		if !v.Holds(name, u.Version) {
+		if j == len(v.Units) || v.Units[j].Name != name || !v.holds(name, v.Units[j].Value, u.Version) {
 			return true
 		}
 	}
@@ -370,7 +377,12 @@ func (st *Record) Behind(v *View) bool {
 // version is still the one it had before the delete).
 func (v *View) Holds(name string, version concord.Version) bool {
 	h, ok := v.Units.Get(name)
-	if !ok || h.Version.Compare(version) != concord.Equal {
+	return ok && v.holds(name, h, version)
+}
+
+// holds is Holds for h, v's copy of unit name.
+func (v *View) holds(name string, h Copy, version concord.Version) bool {
+	if h.Version.Compare(version) != concord.Equal {
 		return false
 	}
 	return h.Hash != NoValue || name == resolve.RecordUnit || v.Deleted
@@ -378,7 +390,12 @@ func (v *View) Holds(name string, version concord.Version) bool {
 
 // Existence returns the unit of the record's existence
 // ([resolve.RecordUnit]), nil if there is none yet.
-func (st *Record) Existence() *Unit { return st.Units[resolve.RecordUnit] }
+func (st *Record) Existence() *Unit {
+	if len(st.Units) > 0 && st.Units[0].Name == resolve.RecordUnit {
+		return st.Units[0].Value // where it usually sorts: "(" is before letters and digits
+	}
+	return st.Units.Value(resolve.RecordUnit)
+}
 
 // Clone returns a deep copy of st. Values are copied with
 // [concord.CloneValue]; Versions are immutable and shared.
@@ -386,9 +403,12 @@ func (st *Record) Clone() *Record {
 	out := &Record{Key: st.Key, Rev: st.Rev, Deleted: st.Deleted, Diverged: st.Diverged,
 		top: slices.Clone(st.top), topKnown: st.topKnown}
 	out.Fields = concord.CloneFields(st.Fields)
-	out.Units = make(map[string]*Unit, len(st.Units))
-	for k, u := range st.Units {
-		cu := *u
+	out.Units = make(Table[*Unit], len(st.Units))
+	slab := make([]Unit, len(st.Units))
+	for i, x := range st.Units {
+		u := x.Value
+		cu := &slab[i]
+		*cu = *u
 		cu.Prev = concord.CloneFields(u.Prev)
 		if u.Hold != nil {
 			h := *u.Hold
@@ -399,7 +419,7 @@ func (st *Record) Clone() *Record {
 			}
 			cu.Hold = &h
 		}
-		out.Units[k] = &cu
+		out.Units[i] = Entry[*Unit]{x.Name, cu}
 	}
 	out.Systems = make(map[concord.SystemID]*View, len(st.Systems))
 	for k, v := range st.Systems {

@@ -99,13 +99,8 @@ func (t *Table[V]) DeleteFunc(del func(name string, v V) bool) {
 }
 
 // Clone returns a copy of t that shares no entries with it (nil if t is
-// empty). The values themselves are copied as Go copies them.
-func (t Table[V]) Clone() Table[V] {
-	if len(t) == 0 {
-		return nil
-	}
-	return slices.Clone(t)
-}
+// nil). The values themselves are copied as Go copies them.
+func (t Table[V]) Clone() Table[V] { return slices.Clone(t) }
 
 // Names returns the names of t in order.
 func (t Table[V]) Names() []string {

@@ -5,8 +5,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"pgregory.net/rapid"
 
+	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/internal/state"
 )
 
@@ -86,5 +89,48 @@ func TestTableEmpty(t *testing.T) {
 	z.Set("x", "1")
 	if z.Value("x") != "1" || len(z) != 1 {
 		t.Fatalf("after Set: %v", z)
+	}
+}
+
+// TestCloneSharesNothing: a clone of a record equals it, and changing
+// every table, unit, hold and sent list of the clone leaves the record as
+// it was.
+func TestCloneSharesNothing(t *testing.T) {
+	st := state.Sample("k", true, true)
+	st.Systems["a"].AddSent("name", state.Copy{Hash: 7})
+	before := state.Sample("k", true, true)
+	before.Systems["a"].AddSent("name", state.Copy{Hash: 7})
+	opts := cmp.Options{cmpopts.IgnoreUnexported(state.Record{}), cmp.Comparer(func(a, b concord.Version) bool { return a.Compare(b) == concord.Equal })}
+	c := st.Clone()
+	if d := cmp.Diff(st, c, opts); d != "" {
+		t.Fatalf("clone differs (-record +clone):\n%s", d)
+	}
+	for _, x := range c.Units {
+		x.Value.Rule = "changed"
+		if x.Value.Prev != nil {
+			x.Value.Prev["name"] = "changed"
+		}
+		if h := x.Value.Hold; h != nil {
+			h.Reason = "changed"
+			h.Candidates[0].Values["phone"] = "changed"
+			h.Base["phone"] = "changed"
+		}
+	}
+	c.Units.Set("zz", &state.Unit{})
+	c.Units.Delete("name")
+	for _, v := range c.Systems {
+		for i := range v.Units {
+			v.Units[i].Value.Hash++
+		}
+		for i := range v.Native {
+			v.Native[i].Value++
+		}
+		for i := range v.Sent {
+			v.Sent[i].Value[0].Hash++
+		}
+		v.Native.Set("zz", 1)
+	}
+	if d := cmp.Diff(before, st, opts); d != "" {
+		t.Fatalf("changing the clone changed the record (-before +after):\n%s", d)
 	}
 }

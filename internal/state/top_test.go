@@ -37,7 +37,8 @@ func TestTopCounter(t *testing.T) {
 			t.Fatal(err)
 		}
 		all, held := map[concord.Actor]uint64{}, map[concord.Actor]uint64{}
-		for _, u := range st.Units {
+		for _, x := range st.Units {
+			u := x.Value
 			highest(all, u.Version, u.PrevVersion)
 			highest(held, u.Version)
 			if u.Hold != nil {
