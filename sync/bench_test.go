@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +83,7 @@ func nativeOf(fields map[string]concord.Value) []fieldHash {
 		h, _ := concord.HashValue(v)
 		out = append(out, fieldHash{k, h})
 	}
+	slices.SortFunc(out, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) }) // as prepare sorts them
 	return out
 }
 

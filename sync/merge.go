@@ -110,15 +110,38 @@ func sameNative(hs []fieldHash, t state.Table[uint64]) bool {
 	return true
 }
 
-// learnNative stores the hashes hs in view, and reports whether that
-// changed it.
+// learnNative stores the hashes hs (sorted by field) in view, and reports
+// whether that changed it.
 func learnNative(view *state.View, hs []fieldHash) bool {
-	changed := false
-	for _, x := range hs {
-		if old, ok := view.Native.Get(x.field); !ok || old != x.hash {
-			view.Native.Set(x.field, x.hash)
-			changed = true
+	if len(view.Native) == 0 {
+		if len(hs) == 0 {
+			return false
 		}
+		t := make(state.Table[uint64], len(hs))
+		for i, x := range hs {
+			t[i] = state.Entry[uint64]{Name: x.field, Value: x.hash}
+		}
+		view.Native = t
+		return true
+	}
+	changed := false
+	j := 0 // both sorted: x's entry, if any, is at j or after it
+	for _, x := range hs {
+		t := view.Native
+		for j < len(t) && t[j].Name < x.field {
+			j++
+		}
+		if j < len(t) && t[j].Name == x.field {
+			if t[j].Value != x.hash {
+				t[j].Value = x.hash
+				changed = true
+			}
+			j++
+			continue
+		}
+		view.Native.Set(x.field, x.hash) // at j
+		j++
+		changed = true
 	}
 	return changed
 }
@@ -220,7 +243,7 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 			for _, o := range obs {
 				n = max(n, len(o.rec.Fields)+1)
 			}
-			st.Systems[s.id] = &state.View{Units: make(state.Table[state.Copy], 0, n), Native: make(state.Table[uint64], 0, n)}
+			st.Systems[s.id] = &state.View{Units: make(state.Table[state.Copy], 0, n)} // Native: see learnNative
 			st.Touched = true
 		}
 	}
@@ -577,12 +600,16 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 // deleted and created again between two reads, a column dropped) is written
 // to it again. Absence is not an edit: a report never deletes by omission.
 func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observation) {
+	k := 0 // o.native has every field of o.raw, sorted, as view.Native is
 	view.Native.DeleteFunc(func(f string, _ uint64) bool {
-		_, ok := o.raw.Fields[f]
-		if !ok {
-			st.Touched = true
+		for k < len(o.native) && o.native[k].field < f {
+			k++
 		}
-		return !ok
+		if k < len(o.native) && o.native[k].field == f {
+			return false
+		}
+		st.Touched = true
+		return true
 	})
 	view.Units.DeleteFunc(func(name string, h state.Copy) bool {
 		if name == resolve.RecordUnit || h.Hash == emptyUnitHash {

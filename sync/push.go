@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -222,6 +223,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 			native = append(native, fieldHash{f, h})
 		}
 	}
+	slices.SortFunc(native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) }) // for learnNative
 	// What the system will report back, in canonical shape, once it holds
 	// desired: the hashes that recognise the echo.
 	back := desired

@@ -344,14 +344,19 @@ func (e *enc6) gather(st *Record) bool {
 	if !scatter(e, st.Fields, e.fieldVal, e.fieldSet) {
 		return false
 	}
+	i := 0 // st.Units and the name table are sorted: one walk of each
 	for _, x := range st.Units {
 		u := x.Value
-		i, ok := e.index[x.Name]
-		if !ok {
+		if j := e.walkTo(i, x.Name); j >= 0 {
+			i = j
+		} else if k, ok := e.index[x.Name]; ok { // out of order: see scatterLookup
+			i = int(k)
+		} else {
 			return false
 		}
 		e.unitOf[i] = u
-		e.unitSet.add(int(i))
+		e.unitSet.add(i)
+		i++
 		if !markKeys(e, u.Prev) {
 			return false
 		}
@@ -428,8 +433,38 @@ func scatter[V any](e *enc6, m map[string]V, slots []V, set bitset) bool {
 	return true
 }
 
-// scatterTable is scatter for a Table.
+// scatterTable is scatter for a Table. Both t and the name table are
+// sorted: one walk of each finds every name, without a lookup.
 func scatterTable[V any](e *enc6, t Table[V], slots []V, set bitset) bool {
+	i := 0
+	for k, x := range t {
+		if i = e.walkTo(i, x.Name); i < 0 {
+			return scatterLookup(e, t[k:], slots, set)
+		}
+		slots[i] = x.Value
+		set.add(i)
+		i++
+	}
+	return true
+}
+
+// walkTo returns the index of name in e's name table at i or after it,
+// -1 if it is not there: a walk of a sorted table over the sorted name
+// table. Comparing for equality only is cheap (the names are most often
+// the very strings of the table, or differ in length).
+func (e *enc6) walkTo(i int, name string) int {
+	for ; i < len(e.names); i++ {
+		if e.names[i] == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// scatterLookup is scatterTable by lookups: for a name the walk did not
+// find (not in the table, or a Table out of order, which is then not
+// trusted to be in order at all).
+func scatterLookup[V any](e *enc6, t Table[V], slots []V, set bitset) bool {
 	for _, x := range t {
 		i, ok := e.index[x.Name]
 		if !ok {
