@@ -684,11 +684,12 @@ func (m *merger) claimExistence(st *state.Record) error {
 // inSyncAndEqual reports whether the system held the canonical version of
 // the single-field unit f and still reports its canonical value.
 func (m *merger) inSyncAndEqual(st *state.Record, view *state.View, f string, v concord.Value) bool {
-	cu := st.Units.Value(f)
-	if cu == nil {
+	i, ok := st.Units.Index(f)
+	if !ok {
 		return false
 	}
-	held, known := view.Units.Get(f)
+	cu := st.Units[i].Value
+	held, known := view.Units.At(i, f) // a view of every unit has f at i too
 	if !known || held.Hash == noValue || held.Version.Compare(cu.Version) != concord.Equal {
 		return false
 	}

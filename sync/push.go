@@ -281,7 +281,11 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	idx := c.sendIdx[:0]
 	for i := -1; i < len(rt); i++ {
 		name := attempt(i).Unit
-		if u := st.Units.Value(name); u != nil && u.Hold == nil && (create || !view.Holds(name, u.Version)) {
+		k, ok := st.Units.Index(name)
+		if !ok {
+			continue
+		}
+		if u := st.Units[k].Value; u.Hold == nil && (create || !view.HoldsAt(k, name, u.Version)) {
 			idx = append(idx, i)
 		}
 	}
@@ -353,12 +357,15 @@ func (c *cycle) synced(st *state.Record, s *system, rt []unitHash, native []fiel
 	}
 	if !st.Deleted { // else the fields stay as they were
 		for _, x := range rt {
-			u := st.Units.Value(x.unit)
-			if u == nil || u.Hold != nil {
+			k, ok := st.Units.Index(x.unit)
+			if !ok || st.Units[k].Value.Hold != nil {
 				continue
 			}
-			view.Units.Set(x.unit, state.Copy{Hash: x.hash, Version: u.Version})
-			view.Confirm(x.unit, u.Version)
+			u := st.Units[k].Value
+			view.Units.SetAt(k, x.unit, state.Copy{Hash: x.hash, Version: u.Version})
+			if len(view.Sent) > 0 {
+				view.Confirm(x.unit, u.Version)
+			}
 		}
 	}
 	learnNative(view, native)

@@ -380,6 +380,12 @@ func (v *View) Holds(name string, version concord.Version) bool {
 	return ok && v.holds(name, h, version)
 }
 
+// HoldsAt is Holds, looking first at index i of v.Units (see Table.At).
+func (v *View) HoldsAt(i int, name string, version concord.Version) bool {
+	h, ok := v.Units.At(i, name)
+	return ok && v.holds(name, h, version)
+}
+
 // holds is Holds for h, v's copy of unit name.
 func (v *View) holds(name string, h Copy, version concord.Version) bool {
 	if h.Version.Compare(version) != concord.Equal {

@@ -55,6 +55,21 @@ func (t Table[V]) find(name string) (int, bool) {
 	return lo, lo < len(t) && t[lo].Name == name
 }
 
+// Index returns where name is in t (t[i].Name == name), and whether t
+// holds it. Tables of the same names have each at the same index: a
+// caller that found a name in one may look at that index in another
+// first (see Table.At).
+func (t Table[V]) Index(name string) (int, bool) { return t.find(name) }
+
+// At returns the value of name, looking first at index i (where a table of
+// the same names has it).
+func (t Table[V]) At(i int, name string) (V, bool) {
+	if i >= 0 && i < len(t) && t[i].Name == name {
+		return t[i].Value, true
+	}
+	return t.Get(name)
+}
+
 // Get returns the value of name and whether t holds it.
 func (t Table[V]) Get(name string) (V, bool) {
 	if i, ok := t.find(name); ok {
@@ -68,6 +83,15 @@ func (t Table[V]) Get(name string) (V, bool) {
 func (t Table[V]) Value(name string) V {
 	v, _ := t.Get(name)
 	return v
+}
+
+// SetAt is Set, looking first at index i (see At).
+func (t *Table[V]) SetAt(i int, name string, v V) {
+	if i >= 0 && i < len(*t) && (*t)[i].Name == name {
+		(*t)[i].Value = v
+		return
+	}
+	t.Set(name, v)
 }
 
 // Has reports whether t holds name.

@@ -166,3 +166,30 @@ func TestEncodeTablesOutOfOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTableAt: At finds a name at the index given or, if another name is
+// there (or none), wherever it is; SetAt sets it wherever it is.
+func TestTableAt(t *testing.T) {
+	a := state.TableOf(map[string]int{"a": 1, "b": 2, "c": 3})
+	b := state.TableOf(map[string]int{"b": 20, "c": 30})
+	for _, name := range []string{"a", "b", "c", "d"} {
+		i, _ := a.Index(name)
+		got, ok := b.At(i, name)
+		want, wok := b.Get(name)
+		if got != want || ok != wok {
+			t.Errorf("At(%d, %q) = %d, %v; want %d, %v", i, name, got, ok, want, wok)
+		}
+		for _, j := range []int{-1, 0, 1, 2, 5} {
+			if got, ok := b.At(j, name); got != want || ok != wok {
+				t.Errorf("At(%d, %q) = %d, %v; want %d, %v", j, name, got, ok, want, wok)
+			}
+			c := b.Clone()
+			c.SetAt(j, name, 99)
+			d := b.Clone()
+			d.Set(name, 99)
+			if !slices.Equal(c, d) {
+				t.Errorf("SetAt(%d, %q) = %v, Set = %v", j, name, c, d)
+			}
+		}
+	}
+}
