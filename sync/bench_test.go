@@ -73,7 +73,7 @@ func observe(s *system, fields map[string]concord.Value, at time.Time) *observat
 		f[k] = v
 	}
 	rec := concord.Record{Key: "k", Fields: f, Modified: at}
-	return &observation{sys: s, raw: rec, rec: rec, native: nativeOf(f)}
+	return &observation{sys: s, raw: rec, rec: rec, native: nativeOf(f), nativeIsRec: true}
 }
 
 // nativeOf returns the hashes of fields, as cycle.prepare computes them.

@@ -444,6 +444,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		}
 	}
 	o.rec = rec
+	o.nativeIsRec = s.identityIn && len(o.corrected) == 0
 	return o, nil
 }
 

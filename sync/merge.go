@@ -79,7 +79,10 @@ type observation struct {
 	raw    concord.Record // as read, kept for a retry if the merge fails
 	rec    concord.Record // canonical shape, after inbound transforms
 	native []fieldHash    // hashes of the fields in the system's shape, as raw.Fields, sorted by field
-	full   bool           // a whole record: see cycle.observe
+	// nativeIsRec reports that native has exactly the fields of rec
+	// (no inbound transform, no cleansing): rec's fields in name order.
+	nativeIsRec bool
+	full        bool // a whole record: see cycle.observe
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
 	seenAt time.Time
@@ -562,19 +565,24 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		return m.addEdit(st, o, resolve.RecordUnit, true)
 	}
 	m.units = m.units[:0]
-	for f, v := range o.rec.Fields {
-		u := m.layout.unitOf(f)
-		if u == f && m.inSyncAndEqual(st, view, f, v) {
-			continue // the common case, without the general machinery
-		}
-		if u != f {
-			if slices.Contains(m.units, u) {
-				continue
+	if o.nativeIsRec {
+		// The fields in name order, as st.Units has them: found by one
+		// walk of it instead of a search each.
+		k := 0
+		for _, x := range o.native {
+			f := x.field
+			for k < len(st.Units) && st.Units[k].Name < f {
+				k++
 			}
-			m.units = append(m.units, u)
+			if err := m.detectField(st, view, o, f, o.rec.Fields[f], k); err != nil {
+				return err
+			}
 		}
-		if err := m.detectUnit(st, view, o, u); err != nil {
-			return err
+	} else {
+		for f, v := range o.rec.Fields {
+			if err := m.detectField(st, view, o, f, v, -1); err != nil {
+				return err
+			}
 		}
 	}
 	if o.full {
@@ -681,12 +689,31 @@ func (m *merger) claimExistence(st *state.Record) error {
 	return nil
 }
 
+// detectField detects the edit of the unit of field f, which o reports
+// with value v; k is where st.Units has f if it does (-1: unknown).
+func (m *merger) detectField(st *state.Record, view *state.View, o *observation, f string, v concord.Value, k int) error {
+	u := m.layout.unitOf(f)
+	if u == f && m.inSyncAndEqual(st, view, f, v, k) {
+		return nil // the common case, without the general machinery
+	}
+	if u != f {
+		if slices.Contains(m.units, u) {
+			return nil
+		}
+		m.units = append(m.units, u)
+	}
+	return m.detectUnit(st, view, o, u)
+}
+
 // inSyncAndEqual reports whether the system held the canonical version of
-// the single-field unit f and still reports its canonical value.
-func (m *merger) inSyncAndEqual(st *state.Record, view *state.View, f string, v concord.Value) bool {
-	i, ok := st.Units.Index(f)
-	if !ok {
-		return false
+// the single-field unit f and still reports its canonical value. i is
+// where st.Units has f if it does (-1: unknown).
+func (m *merger) inSyncAndEqual(st *state.Record, view *state.View, f string, v concord.Value, i int) bool {
+	if i < 0 || i >= len(st.Units) || st.Units[i].Name != f {
+		var ok bool
+		if i, ok = st.Units.Index(f); !ok {
+			return false
+		}
 	}
 	cu := st.Units[i].Value
 	held, known := view.Units.At(i, f) // a view of every unit has f at i too

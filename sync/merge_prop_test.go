@@ -63,7 +63,9 @@ func genObs(t *rapid.T, e *Engine, label string, base time.Time) []*observation 
 		if rapid.IntRange(0, 9).Draw(t, label+"-delete") == 0 {
 			rec, native = concord.Record{Key: "k", Deleted: true, Modified: rec.Modified}, nil
 		}
-		out = append(out, &observation{sys: e.systems[si], raw: rec, rec: rec, native: native})
+		// Both ways of walking the fields (see detect) are exercised.
+		sorted := rapid.Bool().Draw(t, label+"-sorted")
+		out = append(out, &observation{sys: e.systems[si], raw: rec, rec: rec, native: native, nativeIsRec: sorted && !rec.Deleted})
 	}
 	return out
 }
@@ -224,3 +226,32 @@ func TestMergeIsIdempotent(t *testing.T) {
 
 // resultOK is the result of a successful write of w, for simulations.
 func resultOK(w *write) connector.Result { return connector.Result{Key: w.patch.Key} }
+
+// Walking an observation's fields in name order (no inbound transform:
+// observation.nativeIsRec) or in its map's order merges the same.
+func TestMergeFieldOrderIsInvisible(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		e := propEngine(t, rapid.IntRange(2, 5).Draw(t, "systems"))
+		st, now := genState(t, e)
+		obs := genObs(t, e, "final", now)
+		walked, mapped := make([]*observation, len(obs)), make([]*observation, len(obs))
+		for i, o := range obs {
+			w, m := *o, *o
+			w.nativeIsRec, m.nativeIsRec = !o.rec.Deleted, false
+			walked[i], mapped[i] = &w, &m
+		}
+		a, b := st.Clone(), st.Clone()
+		e.merger.events = e.merger.events[:0]
+		if err := e.merger.mergeRecord(context.Background(), a, walked); err != nil {
+			t.Fatal(err)
+		}
+		na := len(e.merger.events)
+		e.merger.events = e.merger.events[:0]
+		if err := e.merger.mergeRecord(context.Background(), b, mapped); err != nil {
+			t.Fatal(err)
+		}
+		if da, db := dump(a, true), dump(b, true); da != db || na != len(e.merger.events) {
+			t.Fatalf("walking the fields in order changed the merge (%d events, %d):\n%s\nvs\n%s", na, len(e.merger.events), da, db)
+		}
+	})
+}
