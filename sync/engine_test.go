@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -16,12 +17,19 @@ import (
 	"github.com/concordsync/concord/audit/audittest"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// Every state the tests commit is checked for broken tables
+	// (state.Strict); benchmarks measure the engine without the check.
+	flag.Parse()
+	state.Strict = flag.Lookup("test.bench").Value.String() == ""
+	goleak.VerifyTestMain(m)
+}
 
 // clock is a deterministic clock shared by the fakes of a test, so that
 // last-writer-wins has real, distinct timestamps.

@@ -529,7 +529,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		if len(view.Native) > 0 || !view.Seen || !view.Deleted {
 			st.Touched = true // every branch below changes the view
 		}
-		clear(view.Native)
+		view.Native = nil
 		if view.Seen && !view.Deleted {
 			if w, ok := view.Echo(resolve.RecordUnit, existHash(false)); ok {
 				// The engine's own delete, whose reply was lost: as
@@ -1116,7 +1116,7 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 		// What it held of the rest (in its own shape) is unknown now:
 		// the patch carries the group's fields whatever the old hashes
 		// say (only the fields of units it lacks are written at all).
-		clear(view.Native)
+		view.Native = nil
 	}
 	if resurrected {
 		m.clearUnreported(st, w.e.obs, w.version, v)

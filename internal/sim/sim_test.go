@@ -16,6 +16,7 @@ import (
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/audittest"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/internal/state"
 	recsync "github.com/concordsync/concord/sync"
 )
 
@@ -56,6 +57,7 @@ func runSeed(t *testing.T, opt Options) *Result {
 // and the command that re-runs it alone. It reports the totals and checks
 // that every enabled fault kind fired.
 func TestSimulation(t *testing.T) {
+	state.Strict = true // every state committed is checked for broken tables
 	first, n := *flagFirst, *flagSeeds
 	if *flagSeed != 0 {
 		first, n = *flagSeed, 1

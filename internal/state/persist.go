@@ -69,6 +69,11 @@ func Encode(st *Record) (store.State, error) { return Codec{}.Encode(st) }
 // revision it has once committed (Rev+1: the encoding carries its key and
 // revision, which [Decode] checks against the store's), and its flags.
 func (c Codec) Encode(st *Record) (store.State, error) {
+	if Strict {
+		if err := st.CheckTables(); err != nil {
+			panic("state: encoding a broken record: " + err.Error())
+		}
+	}
 	cp := *st // shallow: only Rev differs, nothing is written through it
 	cp.Rev++
 	data, err := c.EncodeState(make([]byte, 0, 512), &cp)

@@ -2,6 +2,7 @@ package state
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"time"
 
@@ -255,7 +256,7 @@ func (v *View) ForgetValues() {
 			v.Units[i].Value.Hash = NoValue
 		}
 	}
-	v.Native = v.Native[:0]
+	v.Native = nil
 	v.Sent = nil
 }
 
@@ -392,6 +393,32 @@ func (v *View) holds(name string, h Copy, version concord.Version) bool {
 		return false
 	}
 	return h.Hash != NoValue || name == resolve.RecordUnit || v.Deleted
+}
+
+// Strict makes [Codec.Encode] check every record with CheckTables before
+// encoding it and panic if a table is broken: tests set it, so that code
+// that breaks a table (a clear or an append where Set belongs) fails
+// where it did so rather than encode whatever the table then holds.
+var Strict bool
+
+// CheckTables reports the first of st's tables (its units, and each view's
+// units, native hashes and attempts) whose names are not in increasing
+// order each once.
+func (st *Record) CheckTables() error {
+	if !st.Units.Ordered() {
+		return fmt.Errorf("record %q: units out of order: %q", st.Key, st.Units.Names())
+	}
+	for id, v := range st.Systems {
+		switch {
+		case !v.Units.Ordered():
+			return fmt.Errorf("record %q, system %s: view units out of order: %q", st.Key, id, v.Units.Names())
+		case !v.Native.Ordered():
+			return fmt.Errorf("record %q, system %s: native hashes out of order: %q", st.Key, id, v.Native.Names())
+		case !v.Sent.Ordered():
+			return fmt.Errorf("record %q, system %s: attempts out of order: %q", st.Key, id, v.Sent.Names())
+		}
+	}
+	return nil
 }
 
 // Existence returns the unit of the record's existence

@@ -135,6 +135,17 @@ func (t Table[V]) Names() []string {
 	return out
 }
 
+// Ordered reports whether t keeps its invariant: names in increasing
+// order, each once.
+func (t Table[V]) Ordered() bool {
+	for i := 1; i < len(t); i++ {
+		if t[i-1].Name >= t[i].Name {
+			return false
+		}
+	}
+	return true
+}
+
 // Map returns the entries of t as a map (nil if t is empty).
 func (t Table[V]) Map() map[string]V {
 	if len(t) == 0 {
