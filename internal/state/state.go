@@ -403,12 +403,26 @@ var Strict bool
 
 // CheckTables reports the first of st's tables (its units, and each view's
 // units, native hashes and attempts) whose names are not in increasing
-// order each once.
+// order each once, or that holds an entry no encoding has: a nil unit, an
+// empty list of attempts.
 func (st *Record) CheckTables() error {
 	if !st.Units.Ordered() {
 		return fmt.Errorf("record %q: units out of order: %q", st.Key, st.Units.Names())
 	}
+	for _, x := range st.Units {
+		if x.Value == nil {
+			return fmt.Errorf("record %q: unit %q is nil", st.Key, x.Name)
+		}
+	}
 	for id, v := range st.Systems {
+		if v == nil {
+			return fmt.Errorf("record %q: system %s has a nil view", st.Key, id)
+		}
+		for _, x := range v.Sent {
+			if len(x.Value) == 0 {
+				return fmt.Errorf("record %q, system %s: no attempt listed for unit %q", st.Key, id, x.Name)
+			}
+		}
 		switch {
 		case !v.Units.Ordered():
 			return fmt.Errorf("record %q, system %s: view units out of order: %q", st.Key, id, v.Units.Names())

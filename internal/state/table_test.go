@@ -193,3 +193,29 @@ func TestTableAt(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTables: each way of breaking a record's tables is reported, and
+// a sound record is not.
+func TestCheckTables(t *testing.T) {
+	if err := state.Sample("k", true, true).CheckTables(); err != nil {
+		t.Fatalf("a sound record: %v", err)
+	}
+	for name, breakIt := range map[string]func(st *state.Record){
+		"units out of order":  func(st *state.Record) { slices.Reverse(st.Units) },
+		"a unit twice":        func(st *state.Record) { st.Units = append(st.Units, st.Units[len(st.Units)-1]) },
+		"a nil unit":          func(st *state.Record) { st.Units[0].Value = nil },
+		"view units cleared":  func(st *state.Record) { clear(st.Systems["a"].Units) },
+		"native out of order": func(st *state.Record) { st.Systems["a"].Native = state.Table[uint64]{{"b", 1}, {"a", 2}} },
+		"sent out of order": func(st *state.Record) {
+			st.Systems["a"].Sent = state.Table[[]state.Copy]{{"b", []state.Copy{{}}}, {"a", []state.Copy{{}}}}
+		},
+		"an empty attempt list": func(st *state.Record) { st.Systems["b"].Sent = state.Table[[]state.Copy]{{"a", nil}} },
+		"a nil view":            func(st *state.Record) { st.Systems["c"] = nil },
+	} {
+		st := state.Sample("k", true, true)
+		breakIt(st)
+		if err := st.CheckTables(); err == nil {
+			t.Errorf("%s: not reported", name)
+		}
+	}
+}
