@@ -6,10 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	"pgregory.net/rapid"
 
-	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/internal/state"
 )
 
@@ -100,9 +98,8 @@ func TestCloneSharesNothing(t *testing.T) {
 	st.Systems["a"].AddSent("name", state.Copy{Hash: 7})
 	before := state.Sample("k", true, true)
 	before.Systems["a"].AddSent("name", state.Copy{Hash: 7})
-	opts := cmp.Options{cmpopts.IgnoreUnexported(state.Record{}), cmp.Comparer(func(a, b concord.Version) bool { return a.Compare(b) == concord.Equal })}
 	c := st.Clone()
-	if d := cmp.Diff(st, c, opts); d != "" {
+	if d := cmp.Diff(st, c, stateCmp); d != "" {
 		t.Fatalf("clone differs (-record +clone):\n%s", d)
 	}
 	for _, x := range c.Units {
@@ -130,7 +127,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		}
 		v.Native.Set("zz", 1)
 	}
-	if d := cmp.Diff(before, st, opts); d != "" {
+	if d := cmp.Diff(before, st, stateCmp); d != "" {
 		t.Fatalf("changing the clone changed the record (-before +after):\n%s", d)
 	}
 }
@@ -141,8 +138,7 @@ func TestCloneSharesNothing(t *testing.T) {
 // sorted. Each record is encoded twice, so that the second finds the name
 // table the first left.
 func TestEncodeTablesOutOfOrder(t *testing.T) {
-	opts := cmp.Options{cmpopts.IgnoreUnexported(state.Record{}), cmpopts.EquateEmpty(),
-		cmp.Comparer(func(a, b concord.Version) bool { return a.Compare(b) == concord.Equal })}
+	opts := cmp.Options{stateCmp, emptyAsNil}
 	for _, held := range []bool{false, true} {
 		want := state.Sample("k", false, held)
 		st := state.Sample("k", false, held)
@@ -152,14 +148,7 @@ func TestEncodeTablesOutOfOrder(t *testing.T) {
 			slices.Reverse(v.Native)
 		}
 		for range 2 {
-			b, err := state.EncodeState(nil, st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := state.DecodeState(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, _ := recordRoundTrip(t, state.Codec{}, st)
 			if d := cmp.Diff(want, got, opts); d != "" {
 				t.Fatalf("held=%v (-want +got):\n%s", held, d)
 			}

@@ -28,14 +28,7 @@ func highest(into map[concord.Actor]uint64, vs ...concord.Version) {
 func TestTopCounter(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		st := genState(t)
-		b, err := state.EncodeState(nil, st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := state.DecodeState(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got, _ := recordRoundTrip(t, state.Codec{}, st)
 		all, held := map[concord.Actor]uint64{}, map[concord.Actor]uint64{}
 		for _, x := range st.Units {
 			u := x.Value
