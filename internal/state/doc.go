@@ -7,6 +7,16 @@
 // engine (package sync) and its tests import this package; it imports
 // neither sync nor any store.
 //
+// In memory, a record's units and each view's copies, native hashes and
+// attempts are [Table]s: one slice each, sorted by name. Decoding one is
+// one allocation, cloning one a copy, and code that needs two of them
+// (which units a system lacks: [Record.Behind]; the encoder's name table)
+// walks them side by side instead of looking names up. A view of every
+// unit holds each at the index the record's Units does ([Table.At]).
+// Code changes a Table only with its methods; [Record.CheckTables] checks
+// the order, and with [Strict] (set by the engine's tests and the
+// simulation) every record encoded is checked.
+//
 // # Encoding, format version 3
 //
 // Every encoding starts with a 4-byte header: the magic "CSR" (record state)
@@ -142,7 +152,7 @@
 // values, strings of the table longer than 64 bytes) are substrings of one
 // copy of its encoding, if that is at most 16 KiB: a string kept from the
 // record keeps that copy alive. Everything of it that can be changed (maps,
-// Units, Views, Sent lists, []byte values) is its own.
+// Tables, Units, Views, Sent lists, []byte values) is its own.
 //
 // A time is an unsigned varint: the kind in the low 3 bits, for a delta
 // kind the zigzag nanoseconds from the reference time above them. The

@@ -12,15 +12,16 @@ type Entry[V any] struct {
 }
 
 // Table maps names to values in one slice sorted by name, each name once.
-// It holds what a view keeps per unit or per field: a few dozen entries,
-// decoded and cloned as one allocation (a map takes several and costs
-// more to build, clone and walk), found by binary search, and walked in
-// name order (so that a walk is the same on every run).
+// It holds what a record keeps per unit and a view per unit or per field:
+// a few dozen entries, decoded and cloned as one allocation (a map takes
+// several and costs more to build, clone and walk), found by binary search,
+// and walked in name order (so that a walk is the same on every run).
 //
 // The zero Table is empty and ready to use. Range over a Table to walk
-// its entries in order; change it with Set, Delete and DeleteFunc only,
-// which keep the order. A Table is a slice: a copy of one shares its
-// entries, so use Clone for a copy to change apart.
+// its entries in order; change it with Set, SetAt, Delete and DeleteFunc,
+// which keep the order, or by assigning an entry's Value in place (never
+// its Name: Ordered reports a broken Table). A Table is a slice: a copy of
+// one shares its entries, so use Clone for a copy to change apart.
 type Table[V any] []Entry[V]
 
 // TableOf returns a Table of the entries of m (nil if m is empty).
@@ -146,14 +147,3 @@ func (t Table[V]) Ordered() bool {
 	return true
 }
 
-// Map returns the entries of t as a map (nil if t is empty).
-func (t Table[V]) Map() map[string]V {
-	if len(t) == 0 {
-		return nil
-	}
-	m := make(map[string]V, len(t))
-	for _, e := range t {
-		m[e.Name] = e.Value
-	}
-	return m
-}
