@@ -146,4 +146,3 @@ func (t Table[V]) Ordered() bool {
 	}
 	return true
 }
-
