@@ -352,11 +352,20 @@ func (st *Record) Behind(v *View) bool {
 	if !v.Seen {
 		return !st.Deleted
 	}
-	// Both tables are sorted by name: one walk of each.
+	// Both tables are sorted by name: one walk of each. The view's next
+	// entry is most often the unit's own (a view of every unit): checked
+	// first, for equality only.
 	j := 0
 	for _, x := range st.Units {
 		name, u := x.Name, x.Value
-		for j < len(v.Units) && v.Units[j].Name < name {
+		k := j
+		if k >= len(v.Units) || v.Units[k].Name != name {
+			for k < len(v.Units) && v.Units[k].Name < name {
+				k++
+			}
+		}
+		found := k < len(v.Units) && v.Units[k].Name == name
+		if j = k; found {
 			j++
 		}
 		if u.Hold != nil {
@@ -365,7 +374,7 @@ func (st *Record) Behind(v *View) bool {
 		if st.Deleted && name != resolve.RecordUnit {
 			continue
 		}
-		if j == len(v.Units) || v.Units[j].Name != name || !v.holds(name, v.Units[j].Value, u.Version) {
+		if !found || !v.holds(name, v.Units[k].Value, u.Version) {
 			return true
 		}
 	}
