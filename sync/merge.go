@@ -619,15 +619,24 @@ func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observatio
 		st.Touched = true
 		return true
 	})
+	k = 0 // the same, for the single-field units (in name order) of rec's fields
 	view.Units.DeleteFunc(func(name string, h state.Copy) bool {
 		if name == resolve.RecordUnit || h.Hash == emptyUnitHash {
 			return false
 		}
-		if !slices.ContainsFunc(m.layout.fieldsOf(name), func(f string) bool { _, ok := o.rec.Fields[f]; return ok }) {
-			st.Touched = true
-			return true
+		var reported bool
+		if fields := m.layout.fieldsOf(name); o.nativeIsRec && len(fields) == 1 {
+			for k < len(o.native) && o.native[k].field < name {
+				k++
+			}
+			reported = k < len(o.native) && o.native[k].field == name
+		} else {
+			reported = slices.ContainsFunc(fields, func(f string) bool { _, ok := o.rec.Fields[f]; return ok })
 		}
-		return false
+		if !reported {
+			st.Touched = true
+		}
+		return !reported
 	})
 }
 
