@@ -240,7 +240,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 	}
 	rt := make([]unitHash, 0, len(st.Units))
-	for _, ux := range st.Units {
+	for k, ux := range st.Units {
 		name := ux.Name
 		if name == resolve.RecordUnit {
 			continue
@@ -249,7 +249,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: name, Err: err}
 		}
-		rt = append(rt, unitHash{name, h})
+		rt = append(rt, unitHash{name, h, k})
 	}
 	if len(set) == 0 && !create {
 		// It holds every canonical value already (its own edit won):
@@ -272,16 +272,17 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	// if the reply is lost, what the system reports later is this write.
 	// The units written, those the system lacks, as indices in rt (-1:
 	// the record's existence).
-	attempt := func(i int) state.Attempt {
+	attempt := func(i int) (state.Attempt, int) {
 		if i < 0 {
-			return state.Attempt{Unit: resolve.RecordUnit, Copy: state.Copy{Hash: existHash(true)}}
+			return state.Attempt{Unit: resolve.RecordUnit, Copy: state.Copy{Hash: existHash(true)}}, 0
 		}
-		return state.Attempt{Unit: rt[i].unit, Copy: state.Copy{Hash: rt[i].hash}}
+		return state.Attempt{Unit: rt[i].unit, Copy: state.Copy{Hash: rt[i].hash}}, rt[i].at
 	}
 	idx := c.sendIdx[:0]
 	for i := -1; i < len(rt); i++ {
-		name := attempt(i).Unit
-		k, ok := st.Units.Index(name)
+		a, at := attempt(i)
+		name := a.Unit
+		k, ok := st.Units.IndexAt(at, name)
 		if !ok {
 			continue
 		}
@@ -293,8 +294,9 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	sent := make([]state.Attempt, len(idx))
 	spare := make([]state.Copy, len(idx))
 	for j, i := range idx {
-		a := attempt(i)
-		a.Copy.Version = st.Units.Value(a.Unit).Version
+		a, at := attempt(i)
+		k, _ := st.Units.IndexAt(at, a.Unit) // found above
+		a.Copy.Version = st.Units[k].Value.Version
 		view.AddSentFrom(a.Unit, a.Copy, &spare)
 		sent[j] = a
 	}
@@ -313,12 +315,12 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 		return nil
 	}
 	part := map[string]concord.Value{}
-	for _, ux := range st.Units {
+	for k, ux := range st.Units {
 		name, u := ux.Name, ux.Value
 		if name == resolve.RecordUnit || u.Hold != nil {
 			continue
 		}
-		if view.Holds(name, u.Version) {
+		if view.HoldsAt(k, name, u.Version) {
 			continue
 		}
 		for _, f := range c.e.layout.fieldsOf(name) {
@@ -340,10 +342,12 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 	return out.Fields // only its names are read
 }
 
-// unitHash is the hash of one unit's values.
+// unitHash is the hash of one unit's values; at is where the record's
+// Units had the unit when the hash was made (a hint: see Table.IndexAt).
 type unitHash struct {
 	unit string
 	hash uint64
+	at   int
 }
 
 // synced records that s now holds the canonical value of every unit that
@@ -357,7 +361,7 @@ func (c *cycle) synced(st *state.Record, s *system, rt []unitHash, native []fiel
 	}
 	if !st.Deleted { // else the fields stay as they were
 		for _, x := range rt {
-			k, ok := st.Units.Index(x.unit)
+			k, ok := st.Units.IndexAt(x.at, x.unit)
 			if !ok || st.Units[k].Value.Hold != nil {
 				continue
 			}

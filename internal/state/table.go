@@ -62,6 +62,15 @@ func (t Table[V]) find(name string) (int, bool) {
 // first (see Table.At).
 func (t Table[V]) Index(name string) (int, bool) { return t.find(name) }
 
+// IndexAt is Index, looking first at index i (where t, or a table of the
+// same names, had name before).
+func (t Table[V]) IndexAt(i int, name string) (int, bool) {
+	if i >= 0 && i < len(t) && t[i].Name == name {
+		return i, true
+	}
+	return t.find(name)
+}
+
 // At returns the value of name, looking first at index i (where a table of
 // the same names has it).
 func (t Table[V]) At(i int, name string) (V, bool) {

@@ -161,7 +161,7 @@ func TestEncodeTablesOutOfOrder(t *testing.T) {
 }
 
 // TestTableAt: At finds a name at the index given or, if another name is
-// there (or none), wherever it is; SetAt sets it wherever it is.
+// there (or none), wherever it is; IndexAt and SetAt likewise.
 func TestTableAt(t *testing.T) {
 	a := state.TableOf(map[string]int{"a": 1, "b": 2, "c": 3})
 	b := state.TableOf(map[string]int{"b": 20, "c": 30})
@@ -175,6 +175,10 @@ func TestTableAt(t *testing.T) {
 		for _, j := range []int{-1, 0, 1, 2, 5} {
 			if got, ok := b.At(j, name); got != want || ok != wok {
 				t.Errorf("At(%d, %q) = %d, %v; want %d, %v", j, name, got, ok, want, wok)
+			}
+			wi, wiok := b.Index(name)
+			if gi, giok := b.IndexAt(j, name); gi != wi || giok != wiok {
+				t.Errorf("IndexAt(%d, %q) = %d, %v; want %d, %v", j, name, gi, giok, wi, wiok)
 			}
 			c := b.Clone()
 			c.SetAt(j, name, 99)
