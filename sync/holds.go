@@ -307,7 +307,11 @@ func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
 		reason = fmt.Sprintf("dead letter %d replayed by %s: %s (%s)", id, person, a.Reason, d.Reason)
 	}
 	if d.Inbound {
-		rec := d.Record
+		// A record read by key (Get) is whole, as in a cycle's refetch: a
+		// unit the system held and no longer reports is gone from it (a
+		// record deleted and created again between two reads). The
+		// payload is whole if the cycle that kept it read it whole.
+		rec, whole := d.Record, d.Whole
 		g := s.getter
 		ok := g != nil
 		if len(d.Textual) > 0 && (!ok || d.Key == "") {
@@ -326,7 +330,7 @@ func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
 				return fmt.Errorf("concord: replaying dead letter %d: reading %q from %s: %w", id, d.Key, d.System, err)
 			}
 			if len(recs) == 1 {
-				rec = recs[0]
+				rec, whole = recs[0], true
 			} else if len(d.Textual) > 0 {
 				return fmt.Errorf("concord: replaying dead letter %d: %s no longer has %q and fields %v of the payload are kept only as text: %w",
 					id, d.System, d.Key, d.Textual, ErrNotReplayable)
@@ -337,7 +341,7 @@ func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
 			return err
 		}
 		defer release()
-		if err := c.observe(ctx, s, []concord.Record{rec}, false); err != nil {
+		if err := c.observe(ctx, s, []concord.Record{rec}, whole); err != nil {
 			return err
 		}
 		if len(c.dead) > 0 {
