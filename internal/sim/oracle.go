@@ -201,20 +201,75 @@ func (o *oracle) boundary() {
 	cur, live := o.holdings()
 	if o.at != nil {
 		for _, e := range o.since {
-			if e.unit == recordUnit {
-				e.invisible = live[e.sys][e.key] == o.atLive[e.sys][e.key]
-				continue
-			}
-			if !live[e.sys][e.key] || !o.atLive[e.sys][e.key] {
-				continue
-			}
-			prev, had := o.at[e.sys][ku(e.key, e.unit)]
-			now, has := cur[e.sys][ku(e.key, e.unit)]
-			e.invisible = had && has && sameVals(e.unit, prev, now)
+			o.judge(e, cur, live)
 		}
 	}
 	o.judged = append(o.judged[:0], o.since...)
 	o.since = o.since[:0]
+}
+
+// judge marks e invisible if its system holds its unit (or the record's
+// existence) now as it did when the engine last learned it (o.at).
+func (o *oracle) judge(e *edit, cur map[concord.SystemID]map[string]map[string]concord.Value, live map[concord.SystemID]map[string]bool) {
+	if e.unit == recordUnit {
+		e.invisible = live[e.sys][e.key] == o.atLive[e.sys][e.key]
+		return
+	}
+	if !live[e.sys][e.key] || !o.atLive[e.sys][e.key] {
+		return
+	}
+	prev, had := o.at[e.sys][ku(e.key, e.unit)]
+	now, has := cur[e.sys][ku(e.key, e.unit)]
+	e.invisible = had && has && sameVals(e.unit, prev, now)
+}
+
+// beforeReplay is the boundary of a replay of a record that was
+// dead-lettered as a cycle read it (see afterCycle): the replay reads that
+// record, and only it, from its system again, so the edits made there
+// since the engine last learned it are judged now, as a cycle's boundary
+// judges every system's. It returns them, for afterReplay.
+func (o *oracle) beforeReplay(s concord.SystemID, key string) []*edit {
+	if o.at == nil {
+		return nil
+	}
+	cur, live := o.holdings()
+	var judged []*edit
+	o.since = slices.DeleteFunc(o.since, func(e *edit) bool {
+		if e.sys != s || e.key != key {
+			return false
+		}
+		o.judge(e, cur, live)
+		judged = append(judged, e)
+		return true
+	})
+	return judged
+}
+
+// afterReplay notes what s holds of key once the replay judged by
+// beforeReplay ended: what the engine believes it holds. A replay that
+// learned nothing (it failed, crashed or dead-lettered the record again)
+// leaves the previous state standing, and the edits are judged at the next
+// read.
+func (o *oracle) afterReplay(s concord.SystemID, key string, judged []*edit, learned bool) {
+	if o.at == nil {
+		return
+	}
+	if !learned {
+		for _, e := range judged {
+			e.invisible = false
+		}
+		o.since = append(o.since, judged...)
+		return
+	}
+	cur, live := o.holdings()
+	for _, u := range units {
+		if v, ok := cur[s][ku(key, u)]; ok {
+			o.at[s][ku(key, u)] = v
+		} else {
+			delete(o.at[s], ku(key, u))
+		}
+	}
+	o.atLive[s][key] = live[s][key]
 }
 
 // afterCycle notes what each system holds once a cycle wrote to it: what
@@ -222,7 +277,8 @@ func (o *oracle) boundary() {
 // it (a panicking resolver, gate or transform) was not learned: the engine
 // reads it again from its system when the dead letter is replayed, so for
 // that system and record the previous state still stands, and the edits
-// made since are judged at the next boundary.
+// made since are judged at the next read: the replay's (beforeReplay), or
+// the next cycle's boundary.
 func (o *oracle) afterCycle() {
 	at, live := o.holdings()
 	if o.at != nil {

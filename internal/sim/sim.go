@@ -856,6 +856,15 @@ func (w *world) settleHolds(stale bool) {
 	}
 }
 
+// deadLetterStored reports whether the store still holds dead letter id.
+func (w *world) deadLetterStored(id uint64) bool {
+	dead, err := w.base.DeadLetters(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	return slices.ContainsFunc(dead, func(d store.DeadLetter) bool { return d.ID == id })
+}
+
 // replayDeadLetters has the person replay the dead letters whose cause is
 // gone.
 func (w *world) replayDeadLetters() {
@@ -868,9 +877,25 @@ func (w *world) replayDeadLetters() {
 			continue // still failing: replaying now would only fail again
 		}
 		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, d.System, d.Key)
-		if err := w.engineStep("replay", func(ctx context.Context) error {
+		dl, err := state.DecodeDeadLetter(d.Data)
+		if err != nil {
+			panic(fmt.Sprintf("dead letter %d: %v", d.ID, err))
+		}
+		inbound := dl.Inbound && d.Key != ""
+		var judged []*edit
+		if inbound {
+			// The replay reads the record from its system again.
+			judged = w.o.beforeReplay(d.System, d.Key)
+		}
+		err = w.engineStep("replay", func(ctx context.Context) error {
 			return w.engine.Replay(ctx, recsync.DeadLetterAction{ID: d.ID, Person: personName})
-		}); err == nil {
+		})
+		if inbound {
+			// The engine learned what it read if it committed it: the
+			// dead letter goes in the same commit.
+			w.o.afterReplay(d.System, d.Key, judged, !w.deadLetterStored(d.ID))
+		}
+		if err == nil {
 			w.res.Replays++
 		}
 	}

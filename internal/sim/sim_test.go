@@ -383,3 +383,98 @@ func heldAtAgreementRun(t *testing.T, noAgreement, notSeen, early, changed bool)
 	o.final()
 	return w.res
 }
+
+// TestOracleUndoneBeforeReplay is seed 35027 built by hand: s1's read of k0
+// is dead-lettered (its inbound transform panicked) after its person set
+// the flag to true, while s0's false is merged; s1's person sets the flag
+// back to nil, what the engine last learned there; the person replays the
+// dead letter, the engine reads nil (no edit: what s1 last reported) and
+// writes false to s1. The replay is the read that judges s1's edits:
+// undone before it, they are invisible. If s1 still holds true when the
+// replay reads it, overwriting it with no decision loses it.
+func TestOracleUndoneBeforeReplay(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		notUndone bool
+		lost      bool
+	}{
+		{name: "undone before the replay"},
+		{name: "not undone", notUndone: true, lost: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := undoneBeforeReplayRun(t, tc.notUndone)
+			if got := res.Lost > 0; got != tc.lost {
+				t.Fatalf("lost %d, want lost=%v; failures %v\n%s", res.Lost, tc.lost, res.Failures, strings.Join(res.Log, "\n"))
+			}
+			if want := map[bool]int{false: 2}[tc.lost]; res.Excused["undone-before-read"] != want {
+				t.Errorf("excused undone-before-read %d times, want %d", res.Excused["undone-before-read"], want)
+			}
+			if res.Unexpected != 0 || res.Divergent != 0 {
+				t.Errorf("unexpected %d, divergent %d: %v", res.Unexpected, res.Divergent, res.Failures)
+			}
+		})
+	}
+}
+
+// undoneBeforeReplayRun plays TestOracleUndoneBeforeReplay's run against the
+// oracle alone: the engine's writes and audit events are made by hand.
+func undoneBeforeReplayRun(t *testing.T, notUndone bool) *Result {
+	t.Helper()
+	const key = "k0"
+	s0, s1 := concord.SystemID("s0"), concord.SystemID("s1")
+	w := &world{res: &Result{Faults: map[Kind]int{}, Excused: map[string]int{}}, names: []concord.SystemID{s0, s1},
+		fakes: map[concord.SystemID]*fake.System{s0: fake.New("s0"), s1: fake.New("s1")}, keys: []string{key},
+		audit: audittest.New()}
+	w.o = newOracle(w)
+	o := w.o
+	emit := func(events ...audit.Event) {
+		if err := w.audit.Emit(context.Background(), events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cycle := func(unlearned bool, events ...audit.Event) {
+		w.step++
+		o.boundary()
+		emit(events...)
+		o.observe()
+		if unlearned {
+			o.unlearned[sysKey{s1, key}] = true // dead-lettered as it was read
+		}
+		o.afterCycle()
+	}
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, map[string]concord.Value{fieldName: "Leeds#1"})
+	// The engine creates it in s1, whose copy shows the flag as nil: a
+	// value no edit made, so that no edit of nil in s0 stands for s1's.
+	w.fakes[s1].Edit(key, map[string]concord.Value{fieldName: "Leeds#1", fieldFlag: nil})
+	cycle(false, audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key})
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, map[string]concord.Value{fieldFlag: false})
+	o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldFlag: true})
+	// s1's k0 is dead-lettered as it is read; s0's false is merged, and
+	// its write to s1 fails (the tag changed).
+	cycle(true, audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldFlag},
+		audit.Event{Kind: audit.MergeDecided, System: s0, Key: key, Unit: fieldFlag, Rule: recsync.RuleFastForward,
+			To: map[string]concord.Value{fieldFlag: false}})
+
+	if !notUndone {
+		w.step++
+		o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldFlag: nil})
+	}
+
+	// The replay reads s1's k0 and writes false there.
+	w.step++
+	judged := o.beforeReplay(s1, key)
+	emit(audit.Event{Kind: audit.WriteReplayed, System: s1, Key: key},
+		audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key})
+	w.fakes[s1].Edit(key, map[string]concord.Value{fieldFlag: false})
+	o.observe()
+	o.afterReplay(s1, key, judged, true)
+
+	cycle(false)
+	o.final()
+	return w.res
+}
