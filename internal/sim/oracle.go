@@ -101,6 +101,10 @@ type oracle struct {
 	recordDecided map[string]bool // key -> a decision about the record's existence
 	decidedAt     map[string]int  // key -> the step of its latest existence decision
 	lastSeen      map[string]int  // system/key -> the last step the engine read or wrote that record there
+	// seenRec: system/key -> what the system held of the record when the
+	// engine last read or wrote it there (what the engine's state records
+	// for it, and so what a snapshot of the store holds).
+	seenRec map[string]snap
 	// seenAt: system/key -> every step at which the engine read or wrote
 	// that record there; heldFrom[s][key/unit]: the step since which s has
 	// held its current values of the unit (or since the record appeared
@@ -344,6 +348,11 @@ type snapshot struct {
 	vals map[concord.SystemID]map[string]map[string]concord.Value
 	live map[concord.SystemID]map[string]bool
 	sent map[concord.SystemID]map[string][]map[string]concord.Value // attempted writes, as oracle.attempted
+	// seen is what each system held (system -> key/unit -> values) when
+	// the engine last read or wrote the record there before the snapshot:
+	// what the store's copy records for it, which lags vals when a system
+	// changed since (an edit the engine had not read yet).
+	seen map[concord.SystemID]map[string]map[string]concord.Value
 }
 
 type restore struct {
@@ -354,14 +363,22 @@ type restore struct {
 // snapshot notes what every system holds as the store is copied.
 func (o *oracle) snapshot() {
 	sn := snapshot{step: o.w.step, vals: map[concord.SystemID]map[string]map[string]concord.Value{},
-		live: map[concord.SystemID]map[string]bool{}, sent: map[concord.SystemID]map[string][]map[string]concord.Value{}}
+		live: map[concord.SystemID]map[string]bool{}, sent: map[concord.SystemID]map[string][]map[string]concord.Value{},
+		seen: map[concord.SystemID]map[string]map[string]concord.Value{}}
 	for s, m := range o.attempted {
 		sn.sent[s] = maps.Clone(m) // the lists are only appended to: sharing their prefix is safe
 	}
 	for _, s := range o.w.names {
 		sn.vals[s] = map[string]map[string]concord.Value{}
 		sn.live[s] = map[string]bool{}
+		sn.seen[s] = map[string]map[string]concord.Value{}
 		for _, key := range o.w.keys {
+			if r, ok := o.seenRec[string(s)+"/"+key]; ok && r.live {
+				for f := range r.fields {
+					u := unitOf(f)
+					sn.seen[s][ku(key, u)] = unitVals(u, r.fields)
+				}
+			}
 			rec, ok := o.w.fakes[s].Record(key)
 			if !ok {
 				continue
@@ -455,6 +472,13 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 		if v, ok := r.snap.vals[e.sys][ku(e.key, e.unit)]; ok && sameVals(e.unit, v, e.vals) {
 			return true
 		}
+		// The value the restored state records for the system: what it
+		// held when the engine last read or wrote the record there, which
+		// an edit made after that read and before the snapshot changed
+		// (the snapshot's vals) without the engine knowing.
+		if v, ok := r.snap.seen[e.sys][ku(e.key, e.unit)]; ok && sameVals(e.unit, v, e.vals) {
+			return true
+		}
 		// A value the engine had tried to write there: the restored
 		// state remembers the attempt, and takes the value for it.
 		if slices.ContainsFunc(r.snap.sent[e.sys][ku(e.key, e.unit)], func(v map[string]concord.Value) bool { return sameVals(e.unit, v, e.vals) }) {
@@ -467,7 +491,7 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{},
+		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
 		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, excused: map[int]bool{},
 		seenAt: map[string][]int{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
 	for _, s := range w.names {
@@ -697,6 +721,8 @@ func (o *oracle) events() {
 		if ev.System != "" && ev.Key != "" && (ev.Kind == audit.EditObserved || ev.Kind == audit.WriteSucceeded || ev.Kind == audit.ReadSuperseded) {
 			sk := string(ev.System) + "/" + ev.Key
 			o.lastSeen[sk] = o.w.step
+			rec, live := o.w.fakes[ev.System].Record(ev.Key)
+			o.seenRec[sk] = snap{live: live, fields: maps.Clone(rec.Fields)}
 			if n := len(o.seenAt[sk]); n == 0 || o.seenAt[sk][n-1] != o.w.step {
 				o.seenAt[sk] = append(o.seenAt[sk], o.w.step)
 			}
