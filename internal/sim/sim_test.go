@@ -311,18 +311,37 @@ func TestOracleHeldAtAgreement(t *testing.T) {
 		{name: "value changed before the delete", changed: true, lost: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := heldAtAgreementRun(t, tc.noAgreement, tc.notSeen, tc.early, tc.changed)
-			if got := res.Lost > 0; got != tc.lost {
-				t.Fatalf("lost %d, want lost=%v; failures %v\n%s", res.Lost, tc.lost, res.Failures, strings.Join(res.Log, "\n"))
-			}
-			if want := map[bool]int{false: 1}[tc.lost]; res.Excused["held-at-agreement"] != want {
-				t.Errorf("excused held-at-agreement %d times, want %d", res.Excused["held-at-agreement"], want)
-			}
-			if res.Unexpected != 0 || res.Divergent != 0 {
-				t.Errorf("unexpected %d, divergent %d: %v", res.Unexpected, res.Divergent, res.Failures)
-			}
+			checkHandRun(t, heldAtAgreementRun(t, tc.noAgreement, tc.notSeen, tc.early, tc.changed), tc.lost, "held-at-agreement", 1)
 		})
 	}
+}
+
+// checkHandRun checks the result of a run played against the oracle alone:
+// an edit lost if lost, else none, and rule applied excused times; nothing
+// unexpected or divergent either way.
+func checkHandRun(t *testing.T, res *Result, lost bool, rule string, excused int) {
+	t.Helper()
+	if got := res.Lost > 0; got != lost {
+		t.Fatalf("lost %d, want lost=%v; failures %v\n%s", res.Lost, lost, res.Failures, strings.Join(res.Log, "\n"))
+	}
+	if want := map[bool]int{false: excused}[lost]; res.Excused[rule] != want {
+		t.Errorf("excused %s %d times, want %d", rule, res.Excused[rule], want)
+	}
+	if res.Unexpected != 0 || res.Divergent != 0 {
+		t.Errorf("unexpected %d, divergent %d: %v", res.Unexpected, res.Divergent, res.Failures)
+	}
+}
+
+// handWorld is a world of two systems, s0 and s1, and the record key, for a
+// run played against the oracle alone: the engine's writes and audit events
+// are made by hand.
+func handWorld(key string) *world {
+	s0, s1 := concord.SystemID("s0"), concord.SystemID("s1")
+	w := &world{res: &Result{Faults: map[Kind]int{}, Excused: map[string]int{}}, names: []concord.SystemID{s0, s1},
+		fakes: map[concord.SystemID]*fake.System{s0: fake.New("s0"), s1: fake.New("s1")}, keys: []string{key},
+		audit: audittest.New()}
+	w.o = newOracle(w)
+	return w
 }
 
 // heldAtAgreementRun plays TestOracleHeldAtAgreement's run against the
@@ -330,12 +349,8 @@ func TestOracleHeldAtAgreement(t *testing.T) {
 func heldAtAgreementRun(t *testing.T, noAgreement, notSeen, early, changed bool) *Result {
 	t.Helper()
 	const key = "k0"
-	s0, s1 := concord.SystemID("s0"), concord.SystemID("s1")
-	w := &world{res: &Result{Faults: map[Kind]int{}, Excused: map[string]int{}}, names: []concord.SystemID{s0, s1},
-		fakes: map[concord.SystemID]*fake.System{s0: fake.New("s0"), s1: fake.New("s1")}, keys: []string{key},
-		audit: audittest.New()}
-	w.o = newOracle(w)
-	o := w.o
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
 	cycle := func(events ...audit.Event) {
 		w.step++
 		o.boundary()
@@ -402,16 +417,7 @@ func TestOracleUndoneBeforeReplay(t *testing.T) {
 		{name: "not undone", notUndone: true, lost: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := undoneBeforeReplayRun(t, tc.notUndone)
-			if got := res.Lost > 0; got != tc.lost {
-				t.Fatalf("lost %d, want lost=%v; failures %v\n%s", res.Lost, tc.lost, res.Failures, strings.Join(res.Log, "\n"))
-			}
-			if want := map[bool]int{false: 2}[tc.lost]; res.Excused["undone-before-read"] != want {
-				t.Errorf("excused undone-before-read %d times, want %d", res.Excused["undone-before-read"], want)
-			}
-			if res.Unexpected != 0 || res.Divergent != 0 {
-				t.Errorf("unexpected %d, divergent %d: %v", res.Unexpected, res.Divergent, res.Failures)
-			}
+			checkHandRun(t, undoneBeforeReplayRun(t, tc.notUndone), tc.lost, "undone-before-read", 2)
 		})
 	}
 }
@@ -421,12 +427,8 @@ func TestOracleUndoneBeforeReplay(t *testing.T) {
 func undoneBeforeReplayRun(t *testing.T, notUndone bool) *Result {
 	t.Helper()
 	const key = "k0"
-	s0, s1 := concord.SystemID("s0"), concord.SystemID("s1")
-	w := &world{res: &Result{Faults: map[Kind]int{}, Excused: map[string]int{}}, names: []concord.SystemID{s0, s1},
-		fakes: map[concord.SystemID]*fake.System{s0: fake.New("s0"), s1: fake.New("s1")}, keys: []string{key},
-		audit: audittest.New()}
-	w.o = newOracle(w)
-	o := w.o
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
 	emit := func(events ...audit.Event) {
 		if err := w.audit.Emit(context.Background(), events); err != nil {
 			t.Fatal(err)
