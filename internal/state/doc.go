@@ -15,7 +15,8 @@
 // unit holds each at the index the record's Units does ([Table.At]).
 // Code changes a Table only with its methods; [Record.CheckTables] checks
 // the order, and with [Strict] (set by the engine's tests and the
-// simulation) every record encoded is checked.
+// simulation) every record encoded is checked: a broken one panics with
+// an error wrapping [ErrBrokenTable].
 //
 // # Encoding, format version 3
 //

@@ -71,7 +71,7 @@ func Encode(st *Record) (store.State, error) { return Codec{}.Encode(st) }
 func (c Codec) Encode(st *Record) (store.State, error) {
 	if Strict {
 		if err := st.CheckTables(); err != nil {
-			panic("state: encoding a broken record: " + err.Error())
+			panic(err) // it names the record, the system and the table
 		}
 	}
 	cp := *st // shallow: only Rev differs, nothing is written through it

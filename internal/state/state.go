@@ -2,6 +2,7 @@ package state
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -405,10 +406,13 @@ func (v *View) holds(name string, h Copy, version concord.Version) bool {
 }
 
 // Strict makes [Codec.Encode] check every record with CheckTables before
-// encoding it and panic if a table is broken: tests set it, so that code
+// encoding it and panic with its error if a table is broken: tests set it, so that code
 // that breaks a table (a clear or an append where Set belongs) fails
 // where it did so rather than encode whatever the table then holds.
 var Strict bool
+
+// ErrBrokenTable is wrapped by the errors of [Record.CheckTables].
+var ErrBrokenTable = errors.New("state: broken table")
 
 // CheckTables reports the first of st's tables (its units, and each view's
 // units, native hashes and attempts) whose names are not in increasing
@@ -416,29 +420,29 @@ var Strict bool
 // empty list of attempts.
 func (st *Record) CheckTables() error {
 	if !st.Units.Ordered() {
-		return fmt.Errorf("record %q: units out of order: %q", st.Key, st.Units.Names())
+		return fmt.Errorf("%w: record %q: units out of order: %q", ErrBrokenTable, st.Key, st.Units.Names())
 	}
 	for _, x := range st.Units {
 		if x.Value == nil {
-			return fmt.Errorf("record %q: unit %q is nil", st.Key, x.Name)
+			return fmt.Errorf("%w: record %q: unit %q is nil", ErrBrokenTable, st.Key, x.Name)
 		}
 	}
 	for id, v := range st.Systems {
 		if v == nil {
-			return fmt.Errorf("record %q: system %s has a nil view", st.Key, id)
+			return fmt.Errorf("%w: record %q: system %s has a nil view", ErrBrokenTable, st.Key, id)
 		}
 		for _, x := range v.Sent {
 			if len(x.Value) == 0 {
-				return fmt.Errorf("record %q, system %s: no attempt listed for unit %q", st.Key, id, x.Name)
+				return fmt.Errorf("%w: record %q, system %s: no attempt listed for unit %q", ErrBrokenTable, st.Key, id, x.Name)
 			}
 		}
 		switch {
 		case !v.Units.Ordered():
-			return fmt.Errorf("record %q, system %s: view units out of order: %q", st.Key, id, v.Units.Names())
+			return fmt.Errorf("%w: record %q, system %s: view units out of order: %q", ErrBrokenTable, st.Key, id, v.Units.Names())
 		case !v.Native.Ordered():
-			return fmt.Errorf("record %q, system %s: native hashes out of order: %q", st.Key, id, v.Native.Names())
+			return fmt.Errorf("%w: record %q, system %s: native hashes out of order: %q", ErrBrokenTable, st.Key, id, v.Native.Names())
 		case !v.Sent.Ordered():
-			return fmt.Errorf("record %q, system %s: attempts out of order: %q", st.Key, id, v.Sent.Names())
+			return fmt.Errorf("%w: record %q, system %s: attempts out of order: %q", ErrBrokenTable, st.Key, id, v.Sent.Names())
 		}
 	}
 	return nil
