@@ -406,3 +406,51 @@ func BenchmarkSuiteFootprint(b *testing.B) {
 	})
 	runtime.KeepAlive(r)
 }
+
+// BenchmarkSuiteState encodes and decodes the stored state of one suite
+// record after an edit cycle: what a cycle does to each record it writes
+// (two encodings: before and after the writes) and reads (one decoding),
+// on the state a real engine made rather than a hand-built sample. The
+// bytes per encoding are reported as B/state.
+//
+//	go test ./sync -run '^$' -bench SuiteState -benchmem -count 10 | benchstat -
+func BenchmarkSuiteState(b *testing.B) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	r := newSuiteRig(b, mem)
+	suiteFill(r.a, 100)
+	r.settle(b)
+	suiteEdit(r.a, 0, 100, 100, 1)
+	r.settle(b)
+	key := suiteKey(5)
+	got, err := mem.Load(ctx, []string{key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ss, ok := got[key]
+	if !ok {
+		b.Fatalf("no state for %s", key)
+	}
+	st, err := state.Decode(key, ss)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("op=encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := state.Encode(st); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(ss.Data)), "B/state")
+	})
+	b.Run("op=decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := state.Decode(key, ss); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(ss.Data)), "B/state")
+	})
+}
