@@ -81,18 +81,18 @@ func nativeOf(fields map[string]concord.Value) []fieldHash {
 	out := make([]fieldHash, 0, len(fields))
 	for k, v := range fields {
 		h, _ := concord.HashValue(v)
-		out = append(out, fieldHash{k, h})
+		out = append(out, fieldHash{k, h, v})
 	}
 	slices.SortFunc(out, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) }) // as prepare sorts them
 	return out
 }
 
-// setNative sets the hash of field f in hs to that of v.
+// setNative sets field f of hs to v and its hash.
 func setNative(hs []fieldHash, f string, v concord.Value) {
 	h, _ := concord.HashValue(v)
 	for i := range hs {
 		if hs[i].field == f {
-			hs[i].hash = h
+			hs[i].hash, hs[i].value = h, v
 			return
 		}
 	}

@@ -400,7 +400,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
 		}
-		o.native = append(o.native, fieldHash{f, h})
+		o.native = append(o.native, fieldHash{f, h, v})
 	}
 	slices.SortFunc(o.native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) })
 	if raw.Deleted {

@@ -181,6 +181,24 @@ func TestEditPropagatesAndEchoIsNotAnEdit(t *testing.T) {
 	}
 }
 
+// TestEditOfANullFieldIsAnEdit: a field whose canonical value is null,
+// then set in one system, is an edit like any other. Edit detection's
+// fast path compares each reported value with the canonical one; it must
+// compare the value the system reported, not a zero value standing in for
+// it (null would then look unchanged).
+func TestEditOfANullFieldIsAnEdit(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "note": nil})
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "Ada", "note": nil})
+	r.sys["warehouse"].Edit("c1", map[string]any{"note": "fragile"})
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "Ada", "note": "fragile"})
+	r.sys["portal"].Edit("c1", map[string]any{"note": nil})
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "Ada", "note": nil})
+}
+
 func TestConcurrentEditsOfDifferentFieldsBothSurvive(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"portal", "warehouse", "crm"})
 	r.sys["portal"].Edit("c1", map[string]any{"phone": "+441", "company": "Acme"})

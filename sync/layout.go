@@ -54,7 +54,7 @@ func (l *layout) unitOf(f string) string {
 }
 
 // isGroup reports whether u is a declared group.
-func (l *layout) isGroup(u string) bool { return len(l.fields[u]) > 1 }
+func (l *layout) isGroup(u string) bool { return len(l.group) > 0 && len(l.fields[u]) > 1 }
 
 // fieldsOf returns the fields of unit u (nil for the record's existence).
 // The slice is shared and must not be modified. Not safe for concurrent use

@@ -96,6 +96,10 @@ type observation struct {
 type fieldHash struct {
 	field string
 	hash  uint64
+	// value is the field's value as the system reports it, where the
+	// hash is an observation's (cycle.prepare): detect reads it there
+	// instead of looking it up again.
+	value concord.Value
 }
 
 // sameNative reports whether hs (sorted by field, as an observation's
@@ -574,7 +578,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 			for k < len(st.Units) && st.Units[k].Name < f {
 				k++
 			}
-			if err := m.detectField(st, view, o, f, o.rec.Fields[f], k); err != nil {
+			if err := m.detectField(st, view, o, f, x.value, k); err != nil {
 				return err
 			}
 		}
@@ -625,13 +629,13 @@ func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observatio
 			return false
 		}
 		var reported bool
-		if fields := m.layout.fieldsOf(name); o.nativeIsRec && len(fields) == 1 {
+		if o.nativeIsRec && !m.layout.isGroup(name) { // a unit of one field, name
 			for k < len(o.native) && o.native[k].field < name {
 				k++
 			}
 			reported = k < len(o.native) && o.native[k].field == name
 		} else {
-			reported = slices.ContainsFunc(fields, func(f string) bool { _, ok := o.rec.Fields[f]; return ok })
+			reported = slices.ContainsFunc(m.layout.fieldsOf(name), func(f string) bool { _, ok := o.rec.Fields[f]; return ok })
 		}
 		if !reported {
 			st.Touched = true

@@ -220,7 +220,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 		if old, ok := view.Native.Get(f); create || !ok || old != h {
 			set[f] = v
-			native = append(native, fieldHash{f, h})
+			native = append(native, fieldHash{field: f, hash: h})
 		}
 	}
 	slices.SortFunc(native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) }) // for learnNative
