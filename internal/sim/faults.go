@@ -73,9 +73,18 @@ var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindP
 // (fake.WithFieldTimes); switched off, no system has them.
 const featFieldTimes = "fieldtimes"
 
+// featPlain configures about half the systems without transforms, as most
+// users would: the engine then takes its paths for untransformed records
+// (edit detection walks the reported fields in name order, plans skip the
+// outbound transform), which a system with transforms never reaches. The
+// other systems get transforms that return the record unchanged and panic
+// when a fault arms them (KindPanic); a plain system has nothing to panic
+// in. Switched off, every system has transforms.
+const featPlain = "plain"
+
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes}
+var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.

@@ -178,6 +178,7 @@ type world struct {
 	deadSeen      map[string]bool
 	// fieldTimes: systems that report per-field modification times.
 	fieldTimes map[concord.SystemID]bool
+	plain      map[concord.SystemID]bool // systems without transforms (featPlain)
 	// writes are the patches systems applied during the current engine
 	// call, and whether their reply reached the engine.
 	wmu    gosync.Mutex
@@ -225,6 +226,12 @@ func Run(opt Options) *Result {
 			opts = append(opts, fake.WithFieldTimes())
 		}
 		w.fakes[id] = fake.New(string(id), opts...)
+	}
+	w.plain = map[concord.SystemID]bool{}
+	for _, id := range w.names { // after the field times: their draws stay as they were
+		if aux.IntN(2) == 0 && !w.opt.Skip[featPlain] {
+			w.plain[id] = true
+		}
 	}
 	for i := range 2 + rng.IntN(4) {
 		w.keys = append(w.keys, fmt.Sprintf("k%d", i))
@@ -306,8 +313,11 @@ func (w *world) restart(why string) {
 	for _, s := range w.names {
 		c := &conn{w: w, id: s, f: w.fakes[s]}
 		w.curConns = append(w.curConns, c)
-		cfg.Systems = append(cfg.Systems, recsync.System{ID: s, Connector: c,
-			Inbound: w.inbound(s), Outbound: w.outbound(s), BatchSize: 2 + w.rng.IntN(4)})
+		sys := recsync.System{ID: s, Connector: c, BatchSize: 2 + w.rng.IntN(4)}
+		if !w.plain[s] {
+			sys.Inbound, sys.Outbound = w.inbound(s), w.outbound(s)
+		}
+		cfg.Systems = append(cfg.Systems, sys)
 	}
 	e, err := recsync.New(cfg)
 	if err != nil {
@@ -513,6 +523,10 @@ func (w *world) injectFaults() {
 			continue // counted there
 		case KindPanic:
 			where := []string{"inbound:" + string(s), "outbound:" + string(s), "resolver", "gate"}[w.rng.IntN(4)]
+			if w.plain[s] && (strings.HasPrefix(where, "inbound:") || strings.HasPrefix(where, "outbound:")) {
+				w.logf("step %d: fault panic in %s not armed: %s has no transforms", w.step, where, s)
+				continue
+			}
 			w.arm(where)
 			w.logf("step %d: fault panic armed in %s", w.step, where)
 			continue // counted when it fires
