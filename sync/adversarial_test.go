@@ -781,6 +781,39 @@ func TestChangeBeforeTheWrittenValueIsNotARevertOfTheWrite(t *testing.T) {
 	r.requireAll("k", map[string]any{"addr": "new"})
 }
 
+// A system the engine wrote without learning the outcome (the reply lost;
+// or, in the simulation, seed 49432, the engine crashed after committing
+// the write ahead) and has not read since may hold the value written, not
+// the one it last reported: when a newer edit brings the field back to the
+// value it last reported, it is written that value all the same, and the
+// write it may hold stays remembered. Taking its last report for what it
+// holds marked it in sync without a write and forgot the attempt; its
+// report of the written value was then taken for its own edit, and beat
+// the newer one.
+func TestUnconfirmedWriteIsNotTakenAsUndoneByALaterEditBackToTheOldValue(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"})
+	a, b := r.sys["a"], r.sys["b"]
+	a.Edit("k", map[string]any{"x": "v0", "y": "y0"})
+	r.settle()
+
+	a.Edit("k", map[string]any{"x": "v1"})
+	b.LoseRepliesNext(1)
+	r.cycle() // v1 is applied in b; the engine never hears of it
+
+	// a sets x back to v0 while b is unread: b last reported v0.
+	a.Edit("k", map[string]any{"x": "v0"})
+	b.FailNext(fake.OpChanges, 1, nil)
+	r.cycle()
+
+	r.settle()
+	r.requireAll("k", map[string]any{"x": "v0", "y": "y0"})
+	for _, ev := range r.audit.Events() {
+		if ev.Kind == audit.EditObserved && ev.System == "b" {
+			t.Errorf("the engine's own write was taken as b's edit: %+v", ev)
+		}
+	}
+}
+
 // A system that deletes a record and creates it again with part of a group
 // between two reads, the part it kept equal to the canonical value, no
 // longer holds the rest of the group: it is written the whole group again

@@ -39,7 +39,9 @@ package sync
 //     every system, the one whose change was rejected included.
 //  6. Push. A system is behind when the version it holds is not the
 //     canonical one (state.Record.Behind); the patch carries only the
-//     fields whose values differ in its own shape (push.go).
+//     fields whose values differ in its own shape from those it last
+//     reported, unless a write to it awaits confirmation (it may have been
+//     applied since): then every field of the units it lacks (push.go).
 //
 // The record's existence is the unit resolve.RecordUnit. A delete is an edit
 // of it, compared by record-level context (see merger.context): a delete

@@ -210,6 +210,14 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	set := make(map[string]concord.Value, size)
 	native := make([]fieldHash, 0, size)
+	// A write to s whose outcome the engine never learned (view.Sent: its
+	// reply was lost, or the engine crashed after committing it ahead)
+	// may have been applied since s last reported its fields: view.Native
+	// is then no proof of what s holds, and every field to bring up to
+	// date is written. Trusting it would mark s in sync with a value it
+	// may not hold, and confirm the attempt away (synced): s reporting
+	// that write's value later would be taken for its own edit.
+	unsure := len(view.Sent) > 0
 	for f, v := range desired.Fields {
 		if _, ok := affected[f]; affected != nil && !ok {
 			continue // from units the system already holds: leave its notation alone
@@ -218,7 +226,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: f, Err: err}
 		}
-		if old, ok := view.Native.Get(f); create || !ok || old != h {
+		if old, ok := view.Native.Get(f); create || unsure || !ok || old != h {
 			set[f] = v
 			native = append(native, fieldHash{field: f, hash: h})
 		}
