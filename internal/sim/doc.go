@@ -113,7 +113,17 @@
 //     replaced when the engine never learned the write's outcome (reply lost,
 //     or its cycle crashed) and no cycle read the system in between — what
 //     the system reports is exactly what it reports if the write was never
-//     applied. A record dead-lettered as a cycle read it (a panicking
+//     applied; in a system with field times, the converse: an edit whose
+//     value an engine write carried there when the system never applied
+//     the write and the engine never learned so (the connector panicked
+//     before calling the system, the call failed whole or outlasted its
+//     deadline, or the cycle crashed), and the system's person then
+//     changed the field and set back the value the engine last knew there
+//     before any cycle read it — the field's time is later than the write
+//     whether the write was applied and undone or never applied, so the
+//     engine reads the set-back as made after the write (rule 4 of package
+//     sync) and the edit counts as followed by it (accounted for if the
+//     set-back is). A record dead-lettered as a cycle read it (a panicking
 //     resolver, gate or transform) was not learned, nor was anything a cycle
 //     read before the engine crashed without committing: the edits made
 //     since the previous read are judged at the next one. An edit to a bool or nil is

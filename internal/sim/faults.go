@@ -174,30 +174,47 @@ func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b 
 	return b, err
 }
 
+// Apply writes ps to the fake and notes every field patch for the oracle:
+// those the fake applied, and those it did not (it failed them, the call
+// outlasted its deadline, or the connector panicked first).
 func (k *conn) Apply(ctx context.Context, ps []connector.Patch) (res []connector.Result, err error) {
-	k.w.maybePanicConn(k.id, "Apply")
 	before := make([]concord.Record, len(ps))
 	for i, p := range ps {
 		before[i], _ = k.f.Record(p.Key)
 	}
+	called := false
+	defer func() {
+		if !called {
+			// The connector panicked before it called the system: the
+			// engine (which recovers that as a failed call) sent these
+			// patches and never learns that none was applied. Noted
+			// without recovering the panic, which stays the engine's
+			// to handle.
+			k.w.noteWrites(k.id, ps, before, false, false)
+		}
+	}()
+	k.w.maybePanicConn(k.id, "Apply")
+	called = true
 	err = k.cr.around(string(k.id)+".Apply", false, func() error {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		res, err = k.f.Apply(cctx, ps)
 		return err
 	})
-	k.w.noteWrites(k.id, ps, before, err == nil)
+	k.w.noteWrites(k.id, ps, before, true, err == nil)
 	return res, err
 }
 
-// noteWrites notes the field patches of ps that s applied, with what s held
-// of those fields before, for the oracle.
-func (w *world) noteWrites(s concord.SystemID, ps []connector.Patch, before []concord.Record, replied bool) {
+// noteWrites notes the field patches of ps sent to s, with what s held of
+// those fields before, for the oracle: whether s applied each (never if
+// the system was not called), and whether the call replied.
+func (w *world) noteWrites(s concord.SystemID, ps []connector.Patch, before []concord.Record, called, replied bool) {
 	for i, p := range ps {
 		if p.Delete || len(p.Set) == 0 {
 			continue
 		}
 		now, applied := w.fakes[s].Record(p.Key)
+		applied = applied && called
 		for f, v := range p.Set {
 			if !concord.EqualValues(now.Fields[f], v) {
 				applied = false

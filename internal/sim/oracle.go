@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -106,11 +107,11 @@ type oracle struct {
 	// for it, and so what a snapshot of the store holds).
 	seenRec map[string]snap
 	// seenAt: system/key -> every step at which the engine read or wrote
-	// that record there; heldFrom[s][key/unit]: the step since which s has
-	// held its current values of the unit (or since the record appeared
-	// or went there); agreed[key/unit]: the engine's equal-values
-	// decisions on the unit.
-	seenAt    map[string][]int
+	// that record there, with what the system then held of it;
+	// heldFrom[s][key/unit]: the step since which s has held its current
+	// values of the unit (or since the record appeared or went there);
+	// agreed[key/unit]: the engine's equal-values decisions on the unit.
+	seenAt    map[string][]seenState
 	heldFrom  map[concord.SystemID]map[string]int
 	agreed    map[string][]agreement
 	recreated map[string]bool // key/unit -> emptied when a deleted record was created again
@@ -130,8 +131,9 @@ type oracle struct {
 	judged    []*edit
 	unlearned map[sysKey]bool
 	excused   map[int]bool // edits an ambiguity rule let pass
-	// unconf lists writes the systems applied whose outcome the engine
-	// never learned (reply lost, or a crash before it committed), and
+	// unconf lists writes whose outcome the engine never learned (no
+	// reply: lost, a failed or timed-out call, a panicking connector; or a
+	// crash before it committed), applied or not, and
 	// attempted[system][key/unit] every value the engine tried to write
 	// there; cleanCycles the steps of cycles that ended without a crash.
 	unconf      []unconfirmed
@@ -139,19 +141,29 @@ type oracle struct {
 	cleanCycles []int
 }
 
-// unconfirmed is an applied write of unit of key in sys, at step, with the
-// values sys held before it.
+// unconfirmed is a write of unit of key in sys, at step, whose outcome the
+// engine never learned: the values sys held before it, the values it
+// carried, and whether sys applied it.
 type unconfirmed struct {
-	sys    concord.SystemID
-	key    string
-	unit   string
-	before map[string]concord.Value
-	step   int
+	sys     concord.SystemID
+	key     string
+	unit    string
+	before  map[string]concord.Value
+	set     map[string]concord.Value
+	applied bool
+	step    int
 }
 
-// noteWrite records an engine write attempted in s at this step; applied
-// and not confirmed: the engine never learned its outcome.
-func (o *oracle) noteWrite(aw appliedWrite, unconfirmedWrite bool) {
+// seenState is what a system held of a record at a step at which the
+// engine read or wrote it there.
+type seenState struct {
+	step int
+	rec  snap
+}
+
+// noteWrite records an engine write attempted in s at this step, and, if
+// unknown, as one whose outcome the engine never learned.
+func (o *oracle) noteWrite(aw appliedWrite, unknown bool) {
 	seen := map[string]bool{}
 	for _, f := range aw.fields {
 		u := unitOf(f)
@@ -163,24 +175,28 @@ func (o *oracle) noteWrite(aw appliedWrite, unconfirmedWrite bool) {
 			o.attempted[aw.sys] = map[string][]map[string]concord.Value{}
 		}
 		o.attempted[aw.sys][ku(aw.key, u)] = append(o.attempted[aw.sys][ku(aw.key, u)], unitVals(u, aw.set))
-		if unconfirmedWrite {
-			o.unconf = append(o.unconf, unconfirmed{sys: aw.sys, key: aw.key, unit: u, before: unitVals(u, aw.before), step: o.w.step})
+		if unknown {
+			o.unconf = append(o.unconf, unconfirmed{sys: aw.sys, key: aw.key, unit: u, before: unitVals(u, aw.before),
+				set: unitVals(u, aw.set), applied: aw.applied, step: o.w.step})
 		}
 	}
 }
 
 // revertAmbiguous reports whether e set back the value its system held
-// before an engine write whose outcome the engine never learned, before any
-// cycle could read the write, in a system without field times: what the
-// system then reports is exactly what it reports if the write was never
-// applied, and the engine (which assumes that, and writes again) cannot
-// tell them apart. With field times it can, and nothing is excused.
+// before an engine write that it applied and whose outcome the engine never
+// learned, before any cycle could read the write, in a system without field
+// times: what the system then reports is exactly what it reports if the
+// write was never applied, and the engine (which assumes that, and writes
+// again) cannot tell them apart. With field times the engine reads such a
+// set-back as an edit made after the write (its rule 4), and keeps it: what
+// it cannot tell there is the opposite case, a write never applied (see
+// setBackAmbiguous).
 func (o *oracle) revertAmbiguous(e *edit) bool {
 	if e.unit == recordUnit || o.w.fieldTimes[e.sys] {
 		return false
 	}
 	for _, uc := range o.unconf {
-		if uc.sys != e.sys || uc.key != e.key || uc.unit != e.unit || uc.step >= e.step || !sameVals(e.unit, uc.before, e.vals) {
+		if !uc.applied || uc.sys != e.sys || uc.key != e.key || uc.unit != e.unit || uc.step >= e.step || !sameVals(e.unit, uc.before, e.vals) {
 			continue
 		}
 		if slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > uc.step && c < e.step }) {
@@ -194,6 +210,74 @@ func (o *oracle) revertAmbiguous(e *edit) bool {
 		return true
 	}
 	return false
+}
+
+// setBackAmbiguous reports whether an engine may read r as made after e
+// although r did not follow e, in a system with field times: an engine
+// write carried e's value to r's system, which never applied it, and the
+// engine never learned that (the connector panicked before it called the
+// system, the call failed whole or outlasted its deadline, or the cycle
+// crashed); then, before any cycle read the system, its person changed the
+// unit (an edit or a delete made after the engine last read the record
+// there, before or after the write) and r set it back to the value the
+// engine last knew there, which the engine's next read of the system saw.
+//
+// The engine then reads the value it believes the system holds, with the
+// write still unconfirmed and a field time later than its last read and
+// than e: sync's rule 4 (revertedWrite) takes r as set back after the
+// write. Two histories fit what the system reports: the write applied and
+// the person setting the old value back after it (r follows e), or the
+// write never applied and the person leaving the value and coming back to
+// it (the truth here, r concurrent with e). In both the field's time is
+// r's, later than the write; the record's tag is opaque, and the patch's
+// other fields prove nothing (the connector contract does not make a patch
+// all-or-nothing): no engine can tell the two apart. A set-back without a
+// change before it moves no field time, but it is no edit either (r would
+// not exist); and in a system without field times the engine reads r as no
+// edit at all (revertAmbiguous covers that case).
+//
+// e then counts as followed by r, as the engine takes it, and is accounted
+// for if r is.
+func (o *oracle) setBackAmbiguous(r, e *edit) bool {
+	if r.unit == recordUnit || r.unit != e.unit || r.key != e.key || r.sys == e.sys || !o.w.fieldTimes[r.sys] {
+		return false
+	}
+	// The value the engine last knew there: the value it believes the
+	// system holds, so that the next read finds no change of value.
+	known, ok := o.knownBefore(r.sys, r.key, r.step)
+	if !ok || !known.live || !sameVals(r.unit, unitVals(r.unit, known.fields), r.vals) {
+		return false
+	}
+	// The engine's next read of the system sees r: no later change there,
+	// of the unit or of the record's existence, before the next cycle.
+	next := math.MaxInt
+	if i := slices.IndexFunc(o.cleanCycles, func(c int) bool { return c > r.step }); i >= 0 {
+		next = o.cleanCycles[i]
+	}
+	later := func(x *edit) bool { return x.sys == r.sys && x.id > r.id && x.step < next }
+	if slices.ContainsFunc(o.byKU[ku(r.key, r.unit)], later) || slices.ContainsFunc(o.byKU[ku(r.key, recordUnit)], later) {
+		return false
+	}
+	return slices.ContainsFunc(o.unconf, func(uc unconfirmed) bool {
+		// A write carrying e's value (the fields it carried: a patch
+		// leaves out a group's fields the system holds already), made
+		// after e, and no cycle between it and r.
+		return !uc.applied && uc.sys == r.sys && uc.key == r.key && uc.unit == r.unit && uc.step > e.step && uc.step < r.step &&
+			len(uc.set) > 0 && reportedIn(uc.set, e.vals) &&
+			!slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > uc.step && c < r.step })
+	})
+}
+
+// knownBefore returns what s held of record key when the engine last read
+// or wrote it there before step.
+func (o *oracle) knownBefore(s concord.SystemID, key string, step int) (snap, bool) {
+	seen := o.seenAt[string(s)+"/"+key]
+	for i := len(seen) - 1; i >= 0; i-- {
+		if seen[i].step < step {
+			return seen[i].rec, true
+		}
+	}
+	return snap{}, false
 }
 
 // boundary is called before every cycle: edits since the previous one that
@@ -413,6 +497,12 @@ func (o *oracle) ambiguous(e *edit) bool {
 	default:
 		return false
 	}
+	return o.excuse(e, rule)
+}
+
+// excuse counts e as let pass by the ambiguity rule named rule (once per
+// edit), and returns true.
+func (o *oracle) excuse(e *edit, rule string) bool {
 	if !o.excused[e.id] {
 		o.excused[e.id] = true
 		o.w.res.Excused[rule]++
@@ -441,16 +531,13 @@ func (o *oracle) heldAtAgreement(d, e *edit) bool {
 	}
 	seen := o.seenAt[string(d.sys)+"/"+e.key]
 	if !slices.ContainsFunc(o.agreed[ku(e.key, e.unit)], func(a agreement) bool {
-		return a.step > e.step && a.step > h.from && a.step < d.step && slices.Contains(seen, a.step) &&
+		return a.step > e.step && a.step > h.from && a.step < d.step &&
+			slices.ContainsFunc(seen, func(x seenState) bool { return x.step == a.step }) &&
 			(sameVals(e.unit, a.vals, e.vals) || sameAuditForm(e.vals, a.vals, false))
 	}) {
 		return false
 	}
-	if !o.excused[e.id] {
-		o.excused[e.id] = true
-		o.w.res.Excused["held-at-agreement"]++
-	}
-	return true
+	return o.excuse(e, "held-at-agreement")
 }
 
 func (o *oracle) restoreAmbiguous(e *edit) bool {
@@ -493,7 +580,7 @@ func newOracle(w *world) *oracle {
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
 		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
 		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, excused: map[int]bool{},
-		seenAt: map[string][]int{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
+		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
 		o.last[s] = map[string]snap{}
@@ -723,8 +810,8 @@ func (o *oracle) events() {
 			o.lastSeen[sk] = o.w.step
 			rec, live := o.w.fakes[ev.System].Record(ev.Key)
 			o.seenRec[sk] = snap{live: live, fields: maps.Clone(rec.Fields)}
-			if n := len(o.seenAt[sk]); n == 0 || o.seenAt[sk][n-1] != o.w.step {
-				o.seenAt[sk] = append(o.seenAt[sk], o.w.step)
+			if n := len(o.seenAt[sk]); n == 0 || o.seenAt[sk][n-1].step != o.w.step {
+				o.seenAt[sk] = append(o.seenAt[sk], seenState{step: o.w.step, rec: o.seenRec[sk]})
 			}
 		}
 		switch ev.Kind {
@@ -941,7 +1028,12 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 						follows := w.hist[e.id] || slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(x *edit) bool {
 							return x.id != w.id && w.hist[x.id] && sameValue(e, x)
 						})
-						return follows && accounted(w)
+						if follows {
+							return accounted(w)
+						}
+						// Or a set-back that no engine could tell from
+						// one made after e's value reached its system.
+						return o.setBackAmbiguous(w, e) && accounted(w) && o.excuse(e, "set-back-after-unknown-write")
 					})
 				}()
 				memo[e.id] = 3

@@ -83,10 +83,11 @@ type Result struct {
 	// Settles and Replays count the person's settlements and replays.
 	Settles, Replays            int
 	Lost, Unexpected, Divergent int
-	// Excused counts, by rule ("restore", "undo-after-unknown-write"), the
-	// edits that an ambiguity rule of the oracle let pass (see doc.go):
-	// what no engine could tell apart. An upper bound: another rule may
-	// have accounted for some of them too.
+	// Excused counts, by rule ("restore", "undo-after-unknown-write",
+	// "set-back-after-unknown-write", ...), the edits that an ambiguity
+	// rule of the oracle let pass (see doc.go): what no engine could tell
+	// apart. An upper bound: another rule may have accounted for some of
+	// them too.
 	Excused map[string]int
 	// Failures are one line each, starting with a class (ClassLost, ...).
 	Failures []string
@@ -179,14 +180,16 @@ type world struct {
 	// fieldTimes: systems that report per-field modification times.
 	fieldTimes map[concord.SystemID]bool
 	plain      map[concord.SystemID]bool // systems without transforms (featPlain)
-	// writes are the patches systems applied during the current engine
-	// call, and whether their reply reached the engine.
+	// writes are the patches sent to systems during the current engine
+	// call, whether each was applied, and whether its reply reached the
+	// engine.
 	wmu    gosync.Mutex
 	writes []appliedWrite
 }
 
-// appliedWrite is a patch a system applied, with what the system held of
-// the patched fields before.
+// appliedWrite is a patch sent to a system, with what the system held of
+// the patched fields before, whether it applied it, and whether the call
+// replied.
 type appliedWrite struct {
 	sys     concord.SystemID
 	key     string
@@ -715,16 +718,18 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 	return err
 }
 
-// unconfirmed hands the oracle the writes of the engine call that just ended
-// whose outcome the engine never learned: applied, but the reply was lost or
-// the engine crashed before it committed what it learned.
+// unconfirmed hands the oracle the writes of the engine call that just ended,
+// noting those whose outcome the engine never learned: the call got no
+// reply (the reply was lost, the call failed or outlasted its deadline, the
+// connector panicked), or the engine crashed before it committed what it
+// learned; applied or not.
 func (w *world) unconfirmed(crashed bool) {
 	w.wmu.Lock()
 	writes := w.writes
 	w.writes = nil
 	w.wmu.Unlock()
 	for _, aw := range writes {
-		w.o.noteWrite(aw, aw.applied && (!aw.replied || crashed))
+		w.o.noteWrite(aw, !aw.replied || crashed)
 	}
 }
 

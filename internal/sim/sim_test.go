@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/internal/state"
 	recsync "github.com/concordsync/concord/sync"
@@ -499,4 +501,118 @@ func TestOracleRestoreRecordsWhatTheEngineRead(t *testing.T) {
 	if res.Excused["restore"] == 0 {
 		t.Fatalf("no edit excused by the restore rule: %v", res.Excused)
 	}
+}
+
+// TestOracleSetBackAfterUnknownWrite is seeds 38707 and 39031 built by hand:
+// s1's person renames k0 from Leeds#1 to Leeds#3; the engine writes
+// Leeds#3 to s0, a system with field times, whose connector panics before
+// it calls the system, so s0 never gets the write and the engine never
+// learns it; s0's person renames k0 to Leeds#5 and back to Leeds#1, the
+// name the engine last knew there; the next cycle reads Leeds#1 with a
+// field time later than the write, takes it as set back after the write
+// (sync's rule 4) and writes it to s1. An engine cannot tell that from the
+// write applied and then set back, so Leeds#3 counts as followed by the
+// set-back. Each variant takes away one condition, and then the hand-made
+// engine's fast-forward loses Leeds#3: s0's person ends at another name;
+// s0 answers the write as failed (the engine knows it was not applied);
+// s0 has no field times (the engine sees no change of s0 at all).
+func TestOracleSetBackAfterUnknownWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name                               string
+		otherValue, answered, noFieldTimes bool
+		lost                               bool
+	}{
+		{name: "set back after an unanswered write"},
+		{name: "set to another value", otherValue: true, lost: true},
+		{name: "write answered as failed", answered: true, lost: true},
+		{name: "system without field times", noFieldTimes: true, lost: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := setBackAfterUnknownWriteRun(t, tc.otherValue, tc.answered, tc.noFieldTimes)
+			checkHandRun(t, res, tc.lost, "set-back-after-unknown-write", 1)
+		})
+	}
+}
+
+// setBackAfterUnknownWriteRun plays TestOracleSetBackAfterUnknownWrite's
+// run against the oracle alone: the engine's writes and audit events are
+// made by hand, but its write to s0 goes through the sim's connector (conn),
+// which notes it for the oracle as the simulation does.
+func setBackAfterUnknownWriteRun(t *testing.T, otherValue, answered, noFieldTimes bool) *Result {
+	t.Helper()
+	const key = "k0"
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
+	w.armed = map[string]bool{}
+	if !noFieldTimes {
+		w.fieldTimes = map[concord.SystemID]bool{s0: true}
+		w.fakes[s0] = fake.New("s0", fake.WithFieldTimes())
+	}
+	ctx := context.Background()
+	emit := func(events ...audit.Event) {
+		if err := w.audit.Emit(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// cycle plays an engine cycle as engineStep sees one: engine changes
+	// the systems and emits events; the writes it sent are handed to the
+	// oracle, which then looks.
+	cycle := func(engine func(), events ...audit.Event) {
+		w.step++
+		o.boundary()
+		engine()
+		emit(events...)
+		w.unconfirmed(false)
+		o.cleanCycles = append(o.cleanCycles, w.step)
+		o.observe()
+		o.afterCycle()
+	}
+	name := func(v string) map[string]concord.Value { return map[string]concord.Value{fieldName: v} }
+
+	w.step++
+	o.personEdit(s1, w.fakes[s1], key, name("Leeds#1"))
+	cycle(func() { w.fakes[s0].Edit(key, name("Leeds#1")) }, // the engine creates it in s0
+		audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.WriteSucceeded, System: s0, Key: key})
+
+	w.step++
+	o.personEdit(s1, w.fakes[s1], key, name("Leeds#3"))
+	cycle(func() {
+		c := &conn{w: w, id: s0, f: w.fakes[s0]}
+		if answered {
+			w.fakes[s0].FailKey(key, connector.Permanent(errors.New("sim: 422 for this record")))
+			defer w.fakes[s0].ClearFailKey(key)
+		} else {
+			w.arm("conn:s0.Apply")
+		}
+		func() {
+			defer func() {
+				if p := recover(); (p != nil) == answered {
+					t.Fatalf("answered %v, but the connector's panic is %v", answered, p)
+				}
+			}()
+			res, err := c.Apply(ctx, []connector.Patch{{Key: key, Set: name("Leeds#3")}})
+			if err != nil || len(res) != 1 || res[0].Err == nil {
+				t.Fatalf("the write was answered with %v, %v; want its failure", res, err)
+			}
+		}()
+	}, audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.MergeDecided, System: s1, Key: key, Unit: fieldName, Rule: recsync.RuleFastForward, To: name("Leeds#3")},
+		audit.Event{Kind: audit.WriteFailed, System: s0, Key: key})
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, name("Leeds#5"))
+	back := "Leeds#1"
+	if otherValue {
+		back = "Leeds#6"
+	}
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, name(back))
+
+	cycle(func() { w.fakes[s1].Edit(key, name(back)) },
+		audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.MergeDecided, System: s0, Key: key, Unit: fieldName, Rule: recsync.RuleFastForward, To: name(back)},
+		audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key})
+	o.final()
+	return w.res
 }
