@@ -1021,19 +1021,22 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 					// A later edit that followed e, or followed an edit
 					// of the same value (equal values are one value to
 					// any reader), and is accounted for itself.
-					return slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
+					if slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
 						if w.id == e.id {
 							return false
 						}
 						follows := w.hist[e.id] || slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(x *edit) bool {
 							return x.id != w.id && w.hist[x.id] && sameValue(e, x)
 						})
-						if follows {
-							return accounted(w)
-						}
-						// Or a set-back that no engine could tell from
-						// one made after e's value reached its system.
-						return o.setBackAmbiguous(w, e) && accounted(w) && o.excuse(e, "set-back-after-unknown-write")
+						return follows && accounted(w)
+					}) {
+						return true
+					}
+					// Failing that, a set-back that no engine could
+					// tell from one made after e's value reached its
+					// system, and is accounted for itself.
+					return slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
+						return w.id != e.id && o.setBackAmbiguous(w, e) && accounted(w) && o.excuse(e, "set-back-after-unknown-write")
 					})
 				}()
 				memo[e.id] = 3
