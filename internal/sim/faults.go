@@ -163,9 +163,14 @@ type conn struct {
 	cr *crasher
 }
 
+// Changes reads the fake's feed. An armed connector panic fires inside the
+// crash points, as the call's first act: a process already dead (or dying
+// at this call) runs no connector code, so that which of the engine's
+// concurrent calls reaches its crash point first does not decide whether
+// the panic fires in this cycle or the next.
 func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b connector.Batch, err error) {
-	k.w.maybePanicConn(k.id, "Changes")
 	err = k.cr.around(string(k.id)+".Changes", false, func() error {
+		k.w.maybePanicConn(k.id, "Changes")
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		b, err = k.f.Changes(cctx, cur, limit)
@@ -182,9 +187,9 @@ func (k *conn) Apply(ctx context.Context, ps []connector.Patch) (res []connector
 	for i, p := range ps {
 		before[i], _ = k.f.Record(p.Key)
 	}
-	called := false
+	returned := false
 	defer func() {
-		if !called {
+		if !returned {
 			// The connector panicked before it called the system: the
 			// engine (which recovers that as a failed call) sent these
 			// patches and never learns that none was applied. Noted
@@ -193,14 +198,14 @@ func (k *conn) Apply(ctx context.Context, ps []connector.Patch) (res []connector
 			k.w.noteWrites(k.id, ps, before, false, false)
 		}
 	}()
-	k.w.maybePanicConn(k.id, "Apply")
-	called = true
 	err = k.cr.around(string(k.id)+".Apply", false, func() error {
+		k.w.maybePanicConn(k.id, "Apply") // inside the crash points: see Changes
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		res, err = k.f.Apply(cctx, ps)
 		return err
 	})
+	returned = true
 	k.w.noteWrites(k.id, ps, before, true, err == nil)
 	return res, err
 }

@@ -272,6 +272,12 @@ func (w *world) logf(format string, args ...any) {
 	w.trace = append(w.trace, '\n')
 }
 
+// untraced adds a line to the log that is not part of the trace: a detail
+// that may differ between two runs of one seed.
+func (w *world) untraced(format string, args ...any) {
+	w.res.Log = append(w.res.Log, fmt.Sprintf(format, args...))
+}
+
 func (w *world) failf(class, format string, args ...any) {
 	line := class + ": " + fmt.Sprintf(format, args...)
 	w.logf("  FAIL %s", line)
@@ -665,13 +671,28 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		defer func() { perr = recover() }()
 		err = f(context.Background())
 	}()
+	crashed := perr != nil || w.cr != nil && w.cr.isDead()
 	w.pmu.Lock()
 	fired := w.fired
 	w.fired = nil
+	if crashed {
+		// The engine calls its connectors concurrently: whether a call
+		// that fired a panic ran before another reached its crash point
+		// is the scheduler's choice. The crashed process's work is void
+		// either way, so such a panic stays armed for the next instance,
+		// as if that call had come after the crash: one seed, one run.
+		for _, where := range fired {
+			if strings.HasPrefix(where, "conn:") {
+				w.armed[where] = true
+			}
+		}
+	}
 	w.pmu.Unlock()
 	for _, where := range fired {
 		if strings.HasPrefix(where, "conn:") {
-			w.res.Faults[KindPanicConn]++
+			if !crashed {
+				w.res.Faults[KindPanicConn]++
+			}
 			continue
 		}
 		w.res.Faults[KindPanic]++
@@ -682,7 +703,6 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 			w.mergePanicked = true
 		}
 	}
-	crashed := perr != nil || w.cr != nil && w.cr.isDead()
 	if what == "cycle" && crashed && st.commits.Load() == commits {
 		// The engine crashed before it committed anything of what the
 		// cycle read (nor sent any write: writes follow the commit
@@ -703,7 +723,10 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.restart("after a panic")
 	case w.cr != nil && w.cr.isDead():
 		w.res.Faults[KindCrash]++
-		w.logf("  crashed at point %d of %s: %v", w.cr.n, w.cr.target, err)
+		w.logf("  crashed at point %d of %s", w.cr.n, w.cr.target)
+		// Which of the engine's concurrent calls failed first on the dead
+		// process is the scheduler's choice: shown, not traced.
+		w.untraced("    the engine's error: %v", err)
 		w.restart("after a crash")
 	case err != nil:
 		var ce *recsync.CycleError

@@ -30,6 +30,7 @@ var (
 		"comma-separated fault kinds and features to switch off (known-failing behaviours); default $CONCORD_SIM_SKIP")
 	flagStore = flag.String("sim.store", "memory", "the engine's store: memory, or bolt (sync/store/boltstore in a temporary folder)")
 	flagTrace = flag.Bool("sim.trace", false, "print the trace of every failing seed (always on with -sim.seed)")
+	flagDet   = flag.Bool("sim.determinism", false, "TestDeterminism: replay -sim.seeds seeds from -sim.first instead of its own list")
 )
 
 func skipList(t *testing.T) map[string]bool {
@@ -161,22 +162,42 @@ func simulate(t *testing.T, first uint64, n int, backend string) {
 	}
 }
 
-// TestDeterminism runs seeds twice: the same seed must give the same trace.
+// TestDeterminism runs seeds more than once: the same seed must give the
+// same trace. Its list holds seeds that once did not: 15, 87 and 258 logged
+// the error of whichever of the engine's concurrent calls failed first on
+// a crashed process (now shown, not traced), and 1340 fired an armed
+// connector panic in a call that raced a crash elsewhere (a panic now fires
+// inside the call's crash points: a dead process runs no connector code).
+// With -sim.determinism it replays -sim.seeds seeds from -sim.first twice
+// each instead:
+//
+//	go test ./internal/sim -run 'TestDeterminism$' -sim.determinism -sim.seeds=3000
 func TestDeterminism(t *testing.T) {
 	skip := skipList(t)
-	for _, seed := range []uint64{3, 7, 19, 86, 12345} {
+	seeds, runs := []uint64{3, 7, 15, 19, 86, 87, 258, 1340, 12345}, 4
+	if *flagDet {
+		seeds, runs = nil, 2
+		for i := range *flagSeeds {
+			seeds = append(seeds, *flagFirst+uint64(i))
+		}
+	}
+	for _, seed := range seeds {
 		a := runSeed(t, Options{Seed: seed, Skip: skip})
-		b := runSeed(t, Options{Seed: seed, Skip: skip})
-		if a.Trace != b.Trace {
+		if a.Edits == 0 || a.Cycles == 0 {
+			t.Errorf("seed %d did nothing: %d edits, %d cycles", seed, a.Edits, a.Cycles)
+		}
+		for range runs - 1 {
+			b := runSeed(t, Options{Seed: seed, Skip: skip})
+			if a.Trace == b.Trace {
+				continue
+			}
 			i := 0
 			for i < len(a.Log) && i < len(b.Log) && a.Log[i] == b.Log[i] {
 				i++
 			}
-			t.Errorf("seed %d: trace %x then %x; logs differ from line %d:\n%s\n%s", seed, a.Trace, b.Trace, i,
+			t.Errorf("seed %d: trace %x then %x; logs differ from line %d:\n%s\n----\n%s", seed, a.Trace, b.Trace, i,
 				strings.Join(a.Log[max(i-3, 0):min(i+3, len(a.Log))], "\n"), strings.Join(b.Log[max(i-3, 0):min(i+3, len(b.Log))], "\n"))
-		}
-		if a.Edits == 0 || a.Cycles == 0 {
-			t.Errorf("seed %d did nothing: %d edits, %d cycles", seed, a.Edits, a.Cycles)
+			break
 		}
 	}
 }
