@@ -135,6 +135,16 @@
 //     and the person who deleted saw exactly the value the edit made (a
 //     value that names its edit reaches another system only through the
 //     engine, which the oracle sees: the rule is kept to bools and nil).
+//     Existence is such a value too: a creation made by a system's person
+//     while an engine create of the record there was pending, never
+//     applied and its outcome never learned, with no cycle between them,
+//     is what the engine's next read takes for its own create (the system
+//     reports exactly what it reports had the create been applied and its
+//     fields edited since: a patch is not all-or-nothing, field times are
+//     the person's either way, tags are opaque); it and the creations made
+//     elsewhere in the incarnation that create carried are then one
+//     version to the engine, and a later delete that followed one of them
+//     counts as following the other.
 //
 //   - Dead letters of failed merges (recsync.ClassMerge) are explained by a
 //     panic in the resolver or a gate; holds with a candidate without a time

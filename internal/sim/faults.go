@@ -210,12 +210,13 @@ func (k *conn) Apply(ctx context.Context, ps []connector.Patch) (res []connector
 	return res, err
 }
 
-// noteWrites notes the field patches of ps sent to s, with what s held of
-// those fields before, for the oracle: whether s applied each (never if
-// the system was not called), and whether the call replied.
+// noteWrites notes the field patches of ps sent to s (and creates without
+// fields), with what s held of those fields before, for the oracle: whether
+// s applied each (never if the system was not called), and whether the
+// call replied.
 func (w *world) noteWrites(s concord.SystemID, ps []connector.Patch, before []concord.Record, called, replied bool) {
 	for i, p := range ps {
-		if p.Delete || len(p.Set) == 0 {
+		if p.Delete || (len(p.Set) == 0 && !p.Create) {
 			continue
 		}
 		now, applied := w.fakes[s].Record(p.Key)
@@ -227,7 +228,7 @@ func (w *world) noteWrites(s concord.SystemID, ps []connector.Patch, before []co
 		}
 		w.wmu.Lock()
 		w.writes = append(w.writes, appliedWrite{sys: s, key: p.Key, before: before[i].Fields, set: p.Set,
-			fields: slices.Sorted(maps.Keys(p.Set)), applied: applied, replied: replied})
+			fields: slices.Sorted(maps.Keys(p.Set)), applied: applied, replied: replied, create: p.Create})
 		w.wmu.Unlock()
 	}
 }

@@ -139,6 +139,18 @@ type oracle struct {
 	unconf      []unconfirmed
 	attempted   map[concord.SystemID]map[string][]map[string]concord.Value
 	cleanCycles []int
+	// creates lists the engine's creates of a record in a system that the
+	// system never applied and whose outcome the engine never learned
+	// (see alikeCreations).
+	creates []unconfirmedCreate
+}
+
+// unconfirmedCreate is an engine create of key in sys, at step, that sys
+// never applied and whose outcome the engine never learned.
+type unconfirmedCreate struct {
+	sys  concord.SystemID
+	key  string
+	step int
 }
 
 // unconfirmed is a write of unit of key in sys, at step, whose outcome the
@@ -164,6 +176,9 @@ type seenState struct {
 // noteWrite records an engine write attempted in s at this step, and, if
 // unknown, as one whose outcome the engine never learned.
 func (o *oracle) noteWrite(aw appliedWrite, unknown bool) {
+	if aw.create && unknown && !aw.applied {
+		o.creates = append(o.creates, unconfirmedCreate{sys: aw.sys, key: aw.key, step: o.w.step})
+	}
 	seen := map[string]bool{}
 	for _, f := range aw.fields {
 		u := unitOf(f)
@@ -266,6 +281,79 @@ func (o *oracle) setBackAmbiguous(r, e *edit) bool {
 			len(uc.set) > 0 && reportedIn(uc.set, e.vals) &&
 			!slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > uc.step && c < r.step })
 	})
+}
+
+// alikeCreations returns the creations of e's record that an engine cannot
+// tell from the creation e: e and each of them are one value to it (a record
+// that exists), and it takes them for one version of the record's existence.
+//
+// That is so of a creation p made by a person in a system S while an engine
+// create w of the record to S was pending (S never applied it, the engine
+// never learned so; see unconfirmedCreate), with no cycle between w and p,
+// and p standing until the next cycle; and the creations x made in other
+// systems before w, in the incarnation w carried (no delete that followed x
+// came before w). The engine's next read of S finds the record that it
+// believes it created there (rule 4 of package sync: S reporting what the
+// engine wrote is its echo), and what S reports is exactly what S reports
+// had w been applied and its person changed the fields since: a creation
+// carries no identity, field times are the person's in both histories, the
+// record's tag is opaque, and fields w carried that S lacks prove nothing,
+// as the connector contract does not make a patch all-or-nothing. The
+// engine counts S as holding the version of the existence w carried, which
+// descends x: a delete in S after p then descends x, and a delete that
+// followed x descends p. Each counts as followed by a delete that follows
+// the other (see checkLost).
+func (o *oracle) alikeCreations(e *edit) []*edit {
+	if e.unit != recordUnit || e.deleted {
+		return nil
+	}
+	creations := o.byKU[ku(e.key, recordUnit)]
+	// carried reports whether w (to system s, at step) carried the
+	// creation x: made elsewhere before w, and not deleted after it
+	// before w.
+	carried := func(x *edit, s concord.SystemID, step int) bool {
+		return !x.deleted && x.sys != s && x.step < step && !slices.ContainsFunc(creations, func(d *edit) bool {
+			return d.deleted && d.hist[x.id] && d.step < step
+		})
+	}
+	// takenFor returns the pending create that the engine takes the
+	// creation p for, if any.
+	takenFor := func(p *edit) (unconfirmedCreate, bool) {
+		if p.deleted {
+			return unconfirmedCreate{}, false
+		}
+		next := math.MaxInt
+		if i := slices.IndexFunc(o.cleanCycles, func(c int) bool { return c > p.step }); i >= 0 {
+			next = o.cleanCycles[i]
+		}
+		if slices.ContainsFunc(creations, func(x *edit) bool { return x.sys == p.sys && x.id > p.id && x.step < next }) {
+			return unconfirmedCreate{}, false // p did not stand until the engine could read it
+		}
+		for _, w := range slices.Backward(o.creates) {
+			// No cycle between w and p, and no restore since w of a
+			// store copied before it (which forgets w).
+			if w.sys == p.sys && w.key == p.key && w.step < p.step &&
+				!slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > w.step && c < p.step }) &&
+				!slices.ContainsFunc(o.restores, func(r restore) bool { return r.step > w.step && r.snap.step < w.step }) {
+				return w, true
+			}
+		}
+		return unconfirmedCreate{}, false
+	}
+	var out []*edit
+	if w, ok := takenFor(e); ok {
+		for _, x := range creations {
+			if carried(x, w.sys, w.step) {
+				out = append(out, x)
+			}
+		}
+	}
+	for _, p := range creations {
+		if w, ok := takenFor(p); ok && p.sys != e.sys && carried(e, w.sys, w.step) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // knownBefore returns what s held of record key when the engine last read
@@ -973,6 +1061,13 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			gone = func(e *edit, depth int) bool {
 				if deletedAfter(e.id) || (e.unit != recordUnit && (o.isDecided(e) || o.ambiguous(e))) {
 					return true
+				}
+				// A delete after e that followed a creation the engine
+				// takes e for.
+				if slices.ContainsFunc(o.alikeCreations(e), func(x *edit) bool {
+					return slices.ContainsFunc(deletes, func(d *edit) bool { return d.step > e.step && d.hist[x.id] })
+				}) {
+					return o.excuse(e, "create-taken-for-write")
 				}
 				return depth < 64 && slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
 					return w.id != e.id && w.hist[e.id] && gone(w, depth+1)

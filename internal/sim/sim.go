@@ -188,8 +188,8 @@ type world struct {
 }
 
 // appliedWrite is a patch sent to a system, with what the system held of
-// the patched fields before, whether it applied it, and whether the call
-// replied.
+// the patched fields before, whether it applied it, whether the call
+// replied, and whether it was a create (connector.Patch.Create).
 type appliedWrite struct {
 	sys     concord.SystemID
 	key     string
@@ -198,6 +198,7 @@ type appliedWrite struct {
 	fields  []string
 	applied bool
 	replied bool
+	create  bool
 }
 
 // Run runs one seed and returns what it found. It must run inside a

@@ -637,3 +637,116 @@ func setBackAfterUnknownWriteRun(t *testing.T, otherValue, answered, noFieldTime
 	o.final()
 	return w.res
 }
+
+// The oracle's create-taken-for-write rule (oracle.alikeCreations), on a run
+// built by hand after seeds 58741 and 51543: s1's person creates k0; the
+// engine's create of it in s0 is never applied and the engine never learns
+// so (the connector panics before it calls s0); s0's person creates k0
+// too, with another name; the engine's next read of s0 takes that record
+// for its own create, and the conflict on the name goes to the system that
+// later deletes the record, so that it never receives the other's name.
+// Deleted in s0 (seed 58741), s1's creation is lost unless the rule holds;
+// deleted in s1 (seed 51543), s0's. Each other variant takes away one
+// condition of the rule, and then the creation is lost.
+func TestOracleCreateTakenForWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// deleteInS1: s1's person deletes the record, else s0's;
+		// answered: the engine learns that its create failed;
+		// cycleBetween: a cycle runs between the create and s0's.
+		deleteInS1, answered, cycleBetween bool
+		lost                               bool
+	}{
+		{name: "deleted where the create was pending"},
+		{name: "deleted where the carried creation was made", deleteInS1: true},
+		{name: "create answered as failed", answered: true, lost: true},
+		{name: "create answered, deleted in s1", deleteInS1: true, answered: true, lost: true},
+		{name: "cycle between the write and the creation", cycleBetween: true, lost: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := createTakenForWriteRun(t, tc.deleteInS1, tc.answered, tc.cycleBetween)
+			checkHandRun(t, res, tc.lost, "create-taken-for-write", 1)
+		})
+	}
+}
+
+// createTakenForWriteRun plays TestOracleCreateTakenForWrite's run against
+// the oracle alone: the engine's writes and audit events are made by hand,
+// but its create in s0 goes through the sim's connector (conn), which notes
+// it for the oracle as the simulation does.
+func createTakenForWriteRun(t *testing.T, deleteInS1, answered, cycleBetween bool) *Result {
+	t.Helper()
+	const key = "k0"
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
+	w.armed = map[string]bool{}
+	ctx := context.Background()
+	cycle := func(engine func(), events ...audit.Event) {
+		w.step++
+		o.boundary()
+		engine()
+		if err := w.audit.Emit(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+		w.unconfirmed(false)
+		o.cleanCycles = append(o.cleanCycles, w.step)
+		o.observe()
+		o.afterCycle()
+	}
+	name := func(v string) map[string]concord.Value { return map[string]concord.Value{fieldName: v} }
+
+	w.step++
+	o.personEdit(s1, w.fakes[s1], key, name("Leeds#2"))
+	cycle(func() {
+		c := &conn{w: w, id: s0, f: w.fakes[s0]}
+		if answered {
+			w.fakes[s0].FailKey(key, connector.Permanent(errors.New("sim: 422 for this record")))
+			defer w.fakes[s0].ClearFailKey(key)
+		} else {
+			w.arm("conn:s0.Apply")
+		}
+		defer func() {
+			if p := recover(); (p != nil) == answered {
+				t.Fatalf("answered %v, but the connector's panic is %v", answered, p)
+			}
+		}()
+		res, err := c.Apply(ctx, []connector.Patch{{Key: key, Set: name("Leeds#2"), Create: true}})
+		if err != nil || len(res) != 1 || res[0].Err == nil {
+			t.Fatalf("the create was answered with %v, %v; want its failure", res, err)
+		}
+	}, audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: recordUnit},
+		audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.MergeDecided, System: s1, Key: key, Unit: fieldName, Rule: recsync.RuleFastForward, To: name("Leeds#2")},
+		audit.Event{Kind: audit.MergeDecided, System: s1, Key: key, Unit: recordUnit, Rule: recsync.RuleFastForward},
+		audit.Event{Kind: audit.WriteFailed, System: s0, Key: key})
+	if _, ok := w.fakes[s0].Record(key); ok {
+		t.Fatal("s0 applied the engine's create")
+	}
+	if cycleBetween {
+		cycle(func() {})
+	}
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, name("Zürich#4"))
+	// The engine takes s0's record for its create: no existence edit,
+	// a conflict on the name, won by the system that deletes later.
+	win, lose, winName := s0, s1, "Zürich#4"
+	if deleteInS1 {
+		win, lose, winName = s1, s0, "Leeds#2"
+	}
+	cycle(func() { w.fakes[lose].Edit(key, name(winName)) },
+		audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.ConflictDetected, Key: key, Unit: fieldName, Candidates: []audit.Candidate{
+			{System: s1, Canonical: true, Values: name("Leeds#2")}, {System: s0, Values: name("Zürich#4")}}},
+		audit.Event{Kind: audit.MergeDecided, System: win, Key: key, Unit: fieldName, Rule: "last-writer-wins", To: name(winName)},
+		audit.Event{Kind: audit.WriteSucceeded, System: lose, Key: key})
+
+	w.step++
+	o.personDelete(win, w.fakes[win], key)
+	cycle(func() { w.fakes[lose].Delete(key) }, // the engine's fast-forward delete
+		audit.Event{Kind: audit.EditObserved, System: win, Key: key, Unit: recordUnit, Deleted: true},
+		audit.Event{Kind: audit.MergeDecided, System: win, Key: key, Unit: recordUnit, Rule: recsync.RuleFastForward, Deleted: true},
+		audit.Event{Kind: audit.WriteSucceeded, System: lose, Key: key})
+	o.final()
+	return w.res
+}
