@@ -814,6 +814,45 @@ func TestUnconfirmedWriteIsNotTakenAsUndoneByALaterEditBackToTheOldValue(t *test
 	}
 }
 
+// A write that a system refuses (its record changed: a stale IfMatch)
+// proves only that this write was not applied. When it repeats an earlier
+// write whose outcome the engine never learned (sent again because the
+// system was not read since), the earlier one may be what changed the
+// record, and stays remembered. Forgetting it with the refused one (found
+// by the simulation, seed 46272) made the system's report of the engine's
+// own value its edit, which beat a newer edit elsewhere by its time.
+func TestRefusedRewriteKeepsTheEarlierUnconfirmedWrite(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"})
+	a, b := r.sys["a"], r.sys["b"]
+	a.Edit("k", map[string]any{"x": "v0", "y": "y0"})
+	r.settle()
+
+	a.Edit("k", map[string]any{"x": "v1"})
+	b.LoseRepliesNext(1)
+	r.cycle() // v1 is applied in b; the engine never hears of it
+
+	// b unread: v1 is written again with z (a different write, not a
+	// retry its idempotency key would answer), on b's old tag: refused.
+	a.Edit("k", map[string]any{"z": "z1"})
+	b.FailNext(fake.OpChanges, 1, nil)
+	r.cycle()
+	if !slices.ContainsFunc(r.audit.Events(), func(ev audit.Event) bool {
+		return ev.Kind == audit.WriteFailed && ev.System == "b" && ev.ErrorClass == connector.ErrConflict.String()
+	}) {
+		t.Fatal("setup: no write to b was refused")
+	}
+
+	a.Edit("k", map[string]any{"x": "v2"}) // a newer edit of x, made after v1
+	b.Edit("k", map[string]any{"y": "y1"}) // b's record is newer still
+	r.settle()
+	r.requireAll("k", map[string]any{"x": "v2", "y": "y1", "z": "z1"})
+	for _, ev := range r.audit.Events() {
+		if ev.Kind == audit.EditObserved && ev.System == "b" && slices.Contains(ev.Fields, "x") {
+			t.Errorf("the engine's own write was taken as b's edit: %+v", ev)
+		}
+	}
+}
+
 // A system that deletes a record and creates it again with part of a group
 // between two reads, the part it kept equal to the canonical value, no
 // longer holds the rest of the group: it is written the whole group again

@@ -27,7 +27,9 @@ package sync
 //     back to its system); a hold keeps both for a person.
 //
 //  4. Echo. A value the engine attempted to write to S (state.View.Sent,
-//     kept until confirmed or superseded) that S reports is the engine's
+//     kept until confirmed or superseded, or until S refuses the write; a
+//     refusal of a write that repeats an earlier one whose outcome is
+//     unknown keeps the earlier one) that S reports is the engine's
 //     write, never S's edit. S back at the value it held before such a
 //     write is no edit either, unless S's field times say the field changed
 //     since the engine last saw the record and after the value the write

@@ -171,9 +171,13 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 				return nil, err
 			}
 			h := state.Copy{Hash: existHash(false), Version: st.Existence().Version}
-			view.AddSent(resolve.RecordUnit, h)
+			var sent []state.Attempt // see the end of plan: a pending equal attempt is not this write's
+			if !view.Pending(resolve.RecordUnit, h) {
+				view.AddSent(resolve.RecordUnit, h)
+				sent = []state.Attempt{{Unit: resolve.RecordUnit, Copy: h}}
+			}
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: c.idempotencyKey(st.Key, s.id, view, st, nil)}, sent: []state.Attempt{{Unit: resolve.RecordUnit, Copy: h}}}, nil
+				IdempotencyKey: c.idempotencyKey(st.Key, s.id, view, st, nil)}, sent: sent}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -299,14 +303,25 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 	}
 	c.sendIdx = idx
-	sent := make([]state.Attempt, len(idx))
+	// sent lists only the attempts this write adds. One equal to an
+	// attempt already pending (the same value at the same version: an
+	// earlier write whose outcome the engine never learned, sent again
+	// because s was not read since) stays that earlier write's: if s
+	// refuses this one (a stale IfMatch, as when the earlier write was
+	// applied and changed s's tag), that proves nothing about the earlier
+	// write, which s may hold. Unsend must not forget it, or s reporting
+	// its value later would be taken for s's own edit.
+	sent := make([]state.Attempt, 0, len(idx))
 	spare := make([]state.Copy, len(idx))
-	for j, i := range idx {
+	for _, i := range idx {
 		a, at := attempt(i)
 		k, _ := st.Units.IndexAt(at, a.Unit) // found above
 		a.Copy.Version = st.Units[k].Value.Version
+		if view.Pending(a.Unit, a.Copy) {
+			continue
+		}
 		view.AddSentFrom(a.Unit, a.Copy, &spare)
-		sent[j] = a
+		sent = append(sent, a)
 	}
 	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent}, nil
 }

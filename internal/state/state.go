@@ -199,14 +199,20 @@ const maxSent = 4
 // AddSent notes that a write of unit u with hash h (as the system will report
 // it back) at version v is about to be attempted.
 func (v *View) AddSent(u string, h Copy) {
-	l := v.Sent.Value(u)
-	if slices.ContainsFunc(l, h.Same) {
+	if v.Pending(u, h) {
 		return
 	}
+	l := v.Sent.Value(u)
 	if len(l) >= maxSent {
 		l = slices.Delete(l, 0, len(l)-maxSent+1)
 	}
 	v.Sent.Set(u, append(l, h))
+}
+
+// Pending reports whether a write of unit u with copy h is already noted
+// as attempted and not yet confirmed or superseded.
+func (v *View) Pending(u string, h Copy) bool {
+	return slices.ContainsFunc(v.Sent.Value(u), h.Same)
 }
 
 // AddSentFrom is AddSent that, for a unit with no attempt pending, takes
