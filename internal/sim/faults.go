@@ -176,6 +176,9 @@ func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b 
 		b, err = k.f.Changes(cctx, cur, limit)
 		return err
 	})
+	if err == nil {
+		k.w.noteReads(k.id, b.Records)
+	}
 	return b, err
 }
 
@@ -233,9 +236,24 @@ func (w *world) noteWrites(s concord.SystemID, ps []connector.Patch, before []co
 	}
 }
 
-// Get lets Engine.Replay read a quarantined record as the system holds it.
+// Get lets Engine.Replay read a quarantined record as the system holds it,
+// and a cycle read again by key a record whose write was refused.
 func (k *conn) Get(ctx context.Context, keys []string) ([]concord.Record, error) {
-	return k.f.Get(ctx, keys)
+	recs, err := k.f.Get(ctx, keys)
+	if err == nil {
+		k.w.noteReads(k.id, recs)
+	}
+	return recs, err
+}
+
+// noteReads notes that s returned recs to the engine in the current engine
+// call: what the engine read there, for the oracle (oracle.readIn).
+func (w *world) noteReads(s concord.SystemID, recs []concord.Record) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	for _, r := range recs {
+		w.reads = append(w.reads, sysKey{s, r.Key})
+	}
 }
 
 // simStore is the Store one engine instance sees: the world's current

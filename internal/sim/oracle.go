@@ -139,6 +139,11 @@ type oracle struct {
 	unconf      []unconfirmed
 	attempted   map[concord.SystemID]map[string][]map[string]concord.Value
 	cleanCycles []int
+	// readIn: the steps of the cycles among cleanCycles that read the
+	// record from the system (its feed or a read by key returned it). A
+	// cycle whose read of the system failed (a rate limit, a timeout) did
+	// not: the system's state stayed unseen.
+	readIn map[sysKey][]int
 	// creates lists the engine's creates of a record in a system that the
 	// system never applied and whose outcome the engine never learned
 	// (see alikeCreations).
@@ -199,13 +204,14 @@ func (o *oracle) noteWrite(aw appliedWrite, unknown bool) {
 
 // revertAmbiguous reports whether e set back the value its system held
 // before an engine write that it applied and whose outcome the engine never
-// learned, before any cycle could read the write, in a system without field
-// times: what the system then reports is exactly what it reports if the
-// write was never applied, and the engine (which assumes that, and writes
-// again) cannot tell them apart. With field times the engine reads such a
-// set-back as an edit made after the write (its rule 4), and keeps it: what
-// it cannot tell there is the opposite case, a write never applied (see
-// setBackAmbiguous).
+// learned, before any cycle read the record there (a cycle that could not
+// read the system, rate limited say, does not count: see readIn), in a
+// system without field times: what the system then reports is exactly
+// what it reports if the write was never applied, and the engine (which
+// assumes that, and writes again) cannot tell them apart. With field
+// times the engine reads such a set-back as an edit made after the write
+// (its rule 4), and keeps it: what it cannot tell there is the opposite
+// case, a write never applied (see setBackAmbiguous).
 func (o *oracle) revertAmbiguous(e *edit) bool {
 	if e.unit == recordUnit || o.w.fieldTimes[e.sys] {
 		return false
@@ -214,7 +220,7 @@ func (o *oracle) revertAmbiguous(e *edit) bool {
 		if !uc.applied || uc.sys != e.sys || uc.key != e.key || uc.unit != e.unit || uc.step >= e.step || !sameVals(e.unit, uc.before, e.vals) {
 			continue
 		}
-		if slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > uc.step && c < e.step }) {
+		if slices.ContainsFunc(o.readIn[sysKey{e.sys, e.key}], func(c int) bool { return c > uc.step && c < e.step }) {
 			continue // a cycle read the write back before e
 		}
 		if slices.ContainsFunc(o.byKU[ku(e.key, e.unit)], func(x *edit) bool {
@@ -667,7 +673,7 @@ func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
 		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
-		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, excused: map[int]bool{},
+		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, excused: map[int]bool{}, readIn: map[sysKey][]int{},
 		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}

@@ -185,6 +185,9 @@ type world struct {
 	// engine.
 	wmu    gosync.Mutex
 	writes []appliedWrite
+	// reads are the records systems returned to the engine during the
+	// current engine call (guarded by wmu too).
+	reads []sysKey
 }
 
 // appliedWrite is a patch sent to a system, with what the system held of
@@ -712,6 +715,7 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.o.forgetReads()
 	}
 	w.unconfirmed(crashed)
+	w.takeReads(what == "cycle" && !crashed)
 	if what == "cycle" && !crashed {
 		w.o.cleanCycles = append(w.o.cleanCycles, w.step)
 	}
@@ -754,6 +758,24 @@ func (w *world) unconfirmed(crashed bool) {
 	w.wmu.Unlock()
 	for _, aw := range writes {
 		w.o.noteWrite(aw, !aw.replied || crashed)
+	}
+}
+
+// takeReads hands the oracle the records the engine call that just ended
+// read from the systems, when it was a cycle that ended without a crash
+// (clean; oracle.readIn), and forgets them either way.
+func (w *world) takeReads(clean bool) {
+	w.wmu.Lock()
+	reads := w.reads
+	w.reads = nil
+	w.wmu.Unlock()
+	if !clean {
+		return
+	}
+	for _, sk := range reads {
+		if n := len(w.o.readIn[sk]); n == 0 || w.o.readIn[sk][n-1] != w.step {
+			w.o.readIn[sk] = append(w.o.readIn[sk], w.step)
+		}
 	}
 }
 
