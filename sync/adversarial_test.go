@@ -949,3 +949,39 @@ func TestDeleteAfterAnUnconfirmedCreateIsNotUndone(t *testing.T) {
 		})
 	}
 }
+
+// A webhook may deliver a state older than anything the engine read or
+// wrote: here b's state from before b deleted the record, pushed while the
+// engine's create of the record in b awaits confirmation (the call failed,
+// the create was never applied). That state says nothing of the create's
+// outcome: taken as its echo, it made the engine believe b held a's edit,
+// so that b's delete, made before a's edit and read next, won outright and
+// a's edit was lost everywhere (found by the simulation, seed 51650). The
+// engine leaves the pushed state to the change feed, and b's delete, made
+// before a's edit, saw none of it.
+func TestLateWebhookIsNotTheEchoOfAnUnconfirmedCreate(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+	a, b := r.sys["a"], r.sys["b"]
+	b.Edit("k", map[string]any{"y": "old"})
+	b.Delete("k")
+	old := b.History("k")[0] // b's state before its delete
+	if old.Deleted {
+		t.Fatal("the first state of k in b is its delete")
+	}
+
+	a.Edit("k", map[string]any{"x": "1"})
+	b.FailNext(fake.OpChanges, 1, nil) // the engine never reads b's delete ...
+	b.FailNext(fake.OpApply, 1, nil)   // ... and its create in b fails
+	r.cycle()
+	if _, ok := b.Record("k"); ok {
+		t.Fatal("the create was applied in b")
+	}
+	if _, err := r.engine.Ingest(context.Background(), "b", []concord.Record{old}); err != nil {
+		var ce *recsync.CycleError
+		if !errors.As(err, &ce) {
+			t.Fatalf("Ingest: %v", err)
+		}
+	}
+	r.settle()
+	r.requireAll("k", map[string]any{"x": "1"})
+}

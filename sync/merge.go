@@ -34,7 +34,10 @@ package sync
 //     write is no edit either, unless S's field times say the field changed
 //     since the engine last saw the record and after the value the write
 //     brought was made (revertedWrite): then it was set back after the
-//     write, an edit.
+//     write, an edit. A pushed state (a webhook) of a record the engine
+//     does not know in S is not read while its create there awaits
+//     confirmation: it may predate the create, and existence names no
+//     value that would tell; the change feed's current state decides.
 //  5. Settle. A person's settlement (holds.go) is a merge decision with rule
 //     "person": the chosen candidate wins with the join of every
 //     candidate's version, so it supersedes them all and is written back to
@@ -507,6 +510,19 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		// knows, and not that state: it cannot tell which came first,
 		// so it leaves it to the change feed, which reads the current
 		// state.
+		return nil
+	}
+	if !o.full && !o.rec.Deleted && (!view.Seen || view.Deleted) && createPending(view) {
+		// A pushed state of a record the engine does not know there,
+		// while its own create of it awaits confirmation: a webhook may
+		// carry a state from before that create (delivered late), which
+		// says nothing of its outcome, and existence names no value to
+		// tell the two apart. Taken as the create's echo, it would make
+		// the engine believe the system holds every edit the create
+		// carried, and a delete the system made before the create
+		// would then win over edits it never saw. The change feed reads
+		// the current state, made after the create if it was applied:
+		// leave it to the feed.
 		return nil
 	}
 	if !o.rec.Modified.IsZero() && o.rec.Modified.Before(view.Modified) {
@@ -1570,4 +1586,10 @@ func sameCandidates(a, b []resolve.Candidate) bool {
 		}
 	}
 	return true
+}
+
+// createPending reports whether the engine attempted to create the record
+// in view's system (a write of its existence) without seeing it confirmed.
+func createPending(view *state.View) bool {
+	return slices.ContainsFunc(view.Sent.Value(resolve.RecordUnit), func(c state.Copy) bool { return c.Hash == existHash(true) })
 }
