@@ -101,8 +101,12 @@
 //     What no engine could see is not counted as lost, and each rule is
 //     narrow: an edit superseded (in program order, or through an equal
 //     value) by an edit that is accounted for; edits a system undid before
-//     the next cycle read it; an incarnation of a record created and deleted
-//     in one system that no engine read or wrote there (private); values of
+//     the next cycle read it (a cycle whose read of the system failed read
+//     only the records it had received before the failure, or wrote there
+//     successfully: edits of the others are judged at the next read, as a
+//     failed read shows nothing of what the system held in between); an
+//     incarnation of a record created and deleted in one system that no
+//     engine read or wrote there (private); values of
 //     a record deleted after them (by an edit or a decision) and created
 //     again without them (the engine's re-created rule); a group reported in
 //     part, judged by the fields it had; after a store restore, a system back

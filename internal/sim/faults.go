@@ -169,6 +169,12 @@ type conn struct {
 // concurrent calls reaches its crash point first does not decide whether
 // the panic fires in this cycle or the next.
 func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b connector.Batch, err error) {
+	returned := false
+	defer func() {
+		if !returned {
+			k.w.noteRead(k.id, errPanicked, nil) // the connector panicked: the read failed
+		}
+	}()
 	err = k.cr.around(string(k.id)+".Changes", false, func() error {
 		k.w.maybePanicConn(k.id, "Changes")
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -176,9 +182,15 @@ func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b 
 		b, err = k.f.Changes(cctx, cur, limit)
 		return err
 	})
+	returned = true
 	if err == nil {
 		k.w.noteReads(k.id, b.Records)
 	}
+	k.w.noteRead(k.id, err, func(learn func(string)) {
+		for _, r := range b.Records {
+			learn(r.Key)
+		}
+	})
 	return b, err
 }
 
@@ -210,7 +222,42 @@ func (k *conn) Apply(ctx context.Context, ps []connector.Patch) (res []connector
 	})
 	returned = true
 	k.w.noteWrites(k.id, ps, before, true, err == nil)
+	if err == nil {
+		k.w.rmu.Lock()
+		for _, r := range res {
+			if r.Err == nil && k.w.learned != nil {
+				k.w.learn(k.id, r.Key)
+			}
+		}
+		k.w.rmu.Unlock()
+	}
 	return res, err
+}
+
+// errPanicked stands for the failure of a connector call that panicked.
+var errPanicked = errors.New("sim: the connector panicked")
+
+// noteRead notes the outcome of a read of s (a page of the feed, or a read
+// by key) for the oracle: whether it failed, and, if not, the records it
+// delivered (each passed to learn by keys).
+func (w *world) noteRead(s concord.SystemID, err error, keys func(learn func(string))) {
+	w.rmu.Lock()
+	defer w.rmu.Unlock()
+	if w.readFailed == nil {
+		return // not in a cycle
+	}
+	w.readFailed[s] = err != nil
+	if err == nil {
+		keys(func(key string) { w.learn(s, key) })
+	}
+}
+
+// learn notes that the current cycle learned s's record key. w.rmu is held.
+func (w *world) learn(s concord.SystemID, key string) {
+	if w.learned[s] == nil {
+		w.learned[s] = map[string]bool{}
+	}
+	w.learned[s][key] = true
 }
 
 // noteWrites notes the field patches of ps sent to s (and creates without
@@ -243,6 +290,13 @@ func (k *conn) Get(ctx context.Context, keys []string) ([]concord.Record, error)
 	if err == nil {
 		k.w.noteReads(k.id, recs)
 	}
+	// A key Get omits is one the system does not have: the engine learns
+	// that too (it reads it as the system's delete).
+	k.w.noteRead(k.id, err, func(learn func(string)) {
+		for _, key := range keys {
+			learn(key)
+		}
+	})
 	return recs, err
 }
 

@@ -497,6 +497,23 @@ func (o *oracle) forgetReads() {
 	}
 }
 
+// readFailed notes that the cycle now ending failed to read s's changes:
+// what it had read of them before the failure is kept, and nothing else.
+// Every record of s that the cycle neither received from s (learned[key]:
+// a page of the feed or a read by key that succeeded) nor wrote there
+// successfully was not learned: the previous state still stands, and the
+// edits made there since are judged at the next read, as for a record
+// dead-lettered as it was read (see afterCycle). A set-back made before that
+// read is then invisible to an engine as one made between two reads is (a
+// failed read shows nothing of what the system held in between).
+func (o *oracle) readFailed(s concord.SystemID, learned map[string]bool) {
+	for _, key := range o.w.keys {
+		if !learned[key] {
+			o.unlearned[sysKey{s, key}] = true
+		}
+	}
+}
+
 // holdings returns what each system holds now.
 func (o *oracle) holdings() (map[concord.SystemID]map[string]map[string]concord.Value, map[concord.SystemID]map[string]bool) {
 	cur := map[concord.SystemID]map[string]map[string]concord.Value{}

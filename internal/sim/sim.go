@@ -188,6 +188,14 @@ type world struct {
 	// reads are the records systems returned to the engine during the
 	// current engine call (guarded by wmu too).
 	reads []sysKey
+	// readFailed: systems whose latest read in the current cycle (a page
+	// of the feed, or a read by key) failed; learned: the records the
+	// current cycle received from each system, or wrote there
+	// successfully. Both are nil outside cycles (see readFailed of the
+	// oracle).
+	rmu        gosync.Mutex
+	readFailed map[concord.SystemID]bool
+	learned    map[concord.SystemID]map[string]bool
 }
 
 // appliedWrite is a patch sent to a system, with what the system held of
@@ -668,6 +676,9 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 	if what == "cycle" {
 		w.o.boundary() // a cycle reads every system
 		defer w.o.afterCycle()
+		w.rmu.Lock()
+		w.readFailed, w.learned = map[concord.SystemID]bool{}, map[concord.SystemID]map[string]bool{}
+		w.rmu.Unlock()
 	}
 	st, commits := w.curStore, w.curStore.commits.Load()
 	var perr any
@@ -713,6 +724,16 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		// before them): the next instance reads those systems again
 		// from the same cursors, and sees only their states by then.
 		w.o.forgetReads()
+	}
+	if what == "cycle" {
+		w.rmu.Lock()
+		for _, s := range w.names {
+			if w.readFailed[s] {
+				w.o.readFailed(s, w.learned[s])
+			}
+		}
+		w.readFailed, w.learned = nil, nil
+		w.rmu.Unlock()
 	}
 	w.unconfirmed(crashed)
 	w.takeReads(what == "cycle" && !crashed)

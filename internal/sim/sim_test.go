@@ -848,3 +848,82 @@ func undoAfterUnknownWriteRun(t *testing.T, read bool) *Result {
 	o.final()
 	return w.res
 }
+
+// TestOracleUndoneAfterAFailedRead is seed 57968: s1's person changes a
+// field while s1's read fails in a cycle, then sets it back to the value the
+// engine last read there before the next cycle reads s1. The failed read
+// showed the engine nothing of s1: to any engine, s1 went from that value
+// to the same value between two reads, as for an edit undone between two
+// reads that both succeeded. If s1 still holds its edit when the next cycle
+// reads it, overwriting it with no decision loses it.
+func TestOracleUndoneAfterAFailedRead(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		notUndone bool
+		lost      bool
+	}{
+		{name: "undone before the next read"},
+		{name: "not undone", notUndone: true, lost: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkHandRun(t, undoneAfterFailedReadRun(t, tc.notUndone), tc.lost, "undone-before-read", 2)
+		})
+	}
+}
+
+// undoneAfterFailedReadRun plays TestOracleUndoneAfterAFailedRead's run
+// against the oracle alone: the engine's writes and audit events are made
+// by hand.
+func undoneAfterFailedReadRun(t *testing.T, notUndone bool) *Result {
+	t.Helper()
+	const key = "k0"
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
+	cycle := func(s1ReadFailed bool, events ...audit.Event) {
+		w.step++
+		o.boundary()
+		if err := w.audit.Emit(context.Background(), events); err != nil {
+			t.Fatal(err)
+		}
+		o.observe()
+		if s1ReadFailed {
+			o.readFailed(s1, nil)
+		}
+		o.afterCycle()
+	}
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, map[string]concord.Value{fieldName: "Leeds#1"})
+	w.fakes[s1].Edit(key, map[string]concord.Value{fieldName: "Leeds#1"}) // the engine creates it in s1
+	cycle(false, audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key})
+
+	w.step++
+	o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldName: "Rome#2"})
+	o.personEdit(s0, w.fakes[s0], key, map[string]concord.Value{fieldName: "Oslo#3"})
+	// s1's read fails; s0's edit is merged, and its write to s1 fails
+	// (the tag changed).
+	cycle(true, audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.MergeDecided, System: s0, Key: key, Unit: fieldName, Rule: recsync.RuleFastForward,
+			To: map[string]concord.Value{fieldName: "Oslo#3"}})
+
+	if !notUndone {
+		w.step++
+		o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldName: "Leeds#1"})
+	}
+
+	// The next cycle reads s1, finds the value it last read there, and
+	// writes s0's edit.
+	w.step++
+	o.boundary()
+	if err := w.audit.Emit(context.Background(), []audit.Event{{Kind: audit.WriteSucceeded, System: s1, Key: key}}); err != nil {
+		t.Fatal(err)
+	}
+	w.fakes[s1].Edit(key, map[string]concord.Value{fieldName: "Oslo#3"})
+	o.observe()
+	o.afterCycle()
+
+	cycle(false)
+	o.final()
+	return w.res
+}
