@@ -139,6 +139,11 @@
 //     and the person who deleted saw exactly the value the edit made (a
 //     value that names its edit reaches another system only through the
 //     engine, which the oracle sees: the rule is kept to bools and nil).
+//     The same holds when, instead of recording an agreement, the engine
+//     took the edit for the echo of its own write of those very values to
+//     that system, sent before the edit with its outcome never learned, at
+//     a cycle that read the system after the edit while the deleting system
+//     held them (held-at-echo).
 //     Existence is such a value too: a creation made by a system's person
 //     while an engine create of the record there was pending, never
 //     applied and its outcome never learned, with no cycle between them,

@@ -651,6 +651,38 @@ func (o *oracle) heldAtAgreement(d, e *edit) bool {
 	return o.excuse(e, "held-at-agreement")
 }
 
+// heldAtEcho is heldAtAgreement where the engine took e for the echo of its
+// own write rather than recording an agreement: e set in its system the
+// very values (bools or nil, as there) of an engine write there made before
+// e, whose outcome the engine never learned (o.unconf, applied or not); a
+// cycle then read e's system after e, while the system of the delete d held
+// those values, from before that read until d. A system reporting a value
+// the engine attempted to write there is the engine's write to it (rule 4
+// of package sync), so the engine counts e's system as holding the write's
+// version, which d's system holds too, and d descends it; physically d's
+// system never received e, but the person who deleted saw exactly the
+// value e made. No engine can tell e from the write applied: e carries no
+// identity, and the write's outcome is unknown.
+func (o *oracle) heldAtEcho(d, e *edit) bool {
+	if e.unit == recordUnit || d.sys == e.sys || d.step <= e.step || !anonymous(e.vals) {
+		return false
+	}
+	h, ok := d.held[e.unit]
+	if !ok || !sameVals(e.unit, h.vals, e.vals) {
+		return false
+	}
+	if !slices.ContainsFunc(o.unconf, func(uc unconfirmed) bool {
+		return uc.sys == e.sys && uc.key == e.key && uc.unit == e.unit && uc.step < e.step &&
+			len(uc.set) > 0 && sameVals(e.unit, uc.set, e.vals)
+	}) {
+		return false
+	}
+	if !slices.ContainsFunc(o.readIn[sysKey{e.sys, e.key}], func(c int) bool { return c > e.step && c > h.from && c < d.step }) {
+		return false
+	}
+	return o.excuse(e, "held-at-echo")
+}
+
 func (o *oracle) restoreAmbiguous(e *edit) bool {
 	if e.unit == recordUnit && e.deleted {
 		// A delete after a restore of a snapshot in which the record
@@ -1043,14 +1075,15 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 	// deletedAfter: a delete followed edit id, or followed an edit of the
 	// same unit and value (equal values are one value to any reader).
 	// Or its system held e's value when the engine recorded that as an
-	// agreement (heldAtAgreement).
+	// agreement (heldAtAgreement), or took it for its own write's echo
+	// (heldAtEcho).
 	deletedAfter := func(id int) bool {
 		e := o.edits[id-1]
 		return slices.ContainsFunc(deletes, func(d *edit) bool {
 			return d.hist[id] || (e.unit != recordUnit && slices.ContainsFunc(o.byKU[ku(e.key, e.unit)], func(x *edit) bool {
 				return d.hist[x.id] && sameValue(e, x)
 			}))
-		}) || slices.ContainsFunc(deletes, func(d *edit) bool { return o.heldAtAgreement(d, e) })
+		}) || slices.ContainsFunc(deletes, func(d *edit) bool { return o.heldAtAgreement(d, e) || o.heldAtEcho(d, e) })
 	}
 	for _, e := range o.edits {
 		if e.key != key {

@@ -927,3 +927,23 @@ func undoneAfterFailedReadRun(t *testing.T, notUndone bool) *Result {
 	o.final()
 	return w.res
 }
+
+// TestOracleHeldAtEcho is seed 11748: s1 set k0's flag to nil, and the
+// engine's writes of it to s0 failed (a transient error, outcome unknown;
+// then rewrites refused on a stale tag, which say nothing of the first).
+// s0's person set the flag to true and back to nil; the engine read nil in
+// s0 as the echo of its own pending write (rule 4 of package sync), so it
+// counts s0 as holding s1's version; s1 then deleted the record. The person
+// who deleted held exactly the nil s0's edit made: held-at-echo
+// (oracle.heldAtEcho), as held-at-agreement when the engine records an
+// agreement instead. The history is that of systems with transforms and
+// plain ones as the seed draws them.
+func TestOracleHeldAtEcho(t *testing.T) {
+	res := runSeed(t, Options{Seed: 11748})
+	if res.Failed() {
+		t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
+	}
+	if res.Excused["held-at-echo"] == 0 {
+		t.Fatalf("no edit excused by the held-at-echo rule: %v", res.Excused)
+	}
+}
