@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
@@ -151,7 +152,9 @@ func BenchmarkMerge(b *testing.B) {
 			case "conflict":
 				// Two systems edit the same field concurrently.
 				r.obs[1].rec.Fields["field05"] = vals[i%2]
+				setNative(r.obs[1].native, "field05", vals[i%2])
 				r.obs[2].rec.Fields["field05"] = vals[(i+1)%2]
+				setNative(r.obs[2].native, "field05", vals[(i+1)%2])
 				r.obs[1].rec.Modified = r.obs[1].rec.Modified.Add(time.Minute)
 				r.obs[2].rec.Modified = r.obs[2].rec.Modified.Add(time.Minute)
 			}
@@ -161,6 +164,15 @@ func BenchmarkMerge(b *testing.B) {
 			for b.Loop() {
 				step()
 				r.merge(b)
+			}
+			// The path merged what it is named for: an observation whose
+			// values and hashes disagree would measure nothing.
+			kind, want := audit.EditObserved, path != "no-change"
+			if path == "conflict" {
+				kind = audit.ConflictDetected
+			}
+			if got := slices.ContainsFunc(r.e.merger.events, func(ev audit.Event) bool { return ev.Kind == kind }); got != want {
+				b.Fatalf("path %s: an event of kind %s in the last merge is %v, want %v: %v", path, kind, got, want, r.e.merger.events)
 			}
 		})
 		b.Run("path="+path+"/impl=lww-floor", func(b *testing.B) {
