@@ -691,15 +691,16 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 	fired := w.fired
 	w.fired = nil
 	if crashed {
-		// The engine calls its connectors concurrently: whether a call
-		// that fired a panic ran before another reached its crash point
-		// is the scheduler's choice. The crashed process's work is void
-		// either way, so such a panic stays armed for the next instance,
-		// as if that call had come after the crash: one seed, one run.
+		// The engine reads its systems concurrently (connector calls and
+		// inbound transforms): whether a call that fired a panic ran
+		// before another reached its crash point is the scheduler's
+		// choice. The crashed process's work is void either way, so a
+		// panic fired in a step that crashed stays armed for the next
+		// instance, as if its call had come after the crash: one seed,
+		// one run. (It is still counted below as having fired: a dead
+		// letter it caused may have been committed before the crash.)
 		for _, where := range fired {
-			if strings.HasPrefix(where, "conn:") {
-				w.armed[where] = true
-			}
+			w.armed[where] = true
 		}
 	}
 	w.pmu.Unlock()

@@ -167,14 +167,16 @@ func simulate(t *testing.T, first uint64, n int, backend string) {
 // the error of whichever of the engine's concurrent calls failed first on
 // a crashed process (now shown, not traced), and 1340 fired an armed
 // connector panic in a call that raced a crash elsewhere (a panic now fires
-// inside the call's crash points: a dead process runs no connector code).
+// inside the call's crash points: a dead process runs no connector code),
+// and 434 an inbound transform's panic in a read that raced a crash (a
+// panic fired in a step that crashed now stays armed).
 // With -sim.determinism it replays -sim.seeds seeds from -sim.first twice
 // each instead:
 //
 //	go test ./internal/sim -run 'TestDeterminism$' -sim.determinism -sim.seeds=3000
 func TestDeterminism(t *testing.T) {
 	skip := skipList(t)
-	seeds, runs := []uint64{3, 7, 15, 19, 86, 87, 258, 1340, 12345}, 4
+	seeds, runs := []uint64{3, 7, 15, 19, 86, 87, 258, 434, 1340, 12345}, 4
 	if *flagDet {
 		seeds, runs = nil, 2
 		for i := range *flagSeeds {
