@@ -369,6 +369,35 @@ func handWorld(key string) *world {
 	return w
 }
 
+// handCycle plays one engine cycle of a hand-played run as engineStep sees
+// it: engine (if not nil) reads and writes through the systems, the events
+// are emitted, the writes and reads the sim's connectors noted are handed
+// to the oracle (crashed: the cycle crashed before it learned the writes'
+// outcome, and learned nothing it read), and the oracle looks; unlearn (if
+// not nil) then tells it what the cycle did not learn (a failed read, a
+// record dead-lettered as it was read) before afterCycle judges.
+func handCycle(t *testing.T, w *world, crashed bool, engine, unlearn func(), events ...audit.Event) {
+	t.Helper()
+	w.step++
+	w.o.boundary()
+	if engine != nil {
+		engine()
+	}
+	if err := w.audit.Emit(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	w.unconfirmed(crashed)
+	w.takeReads(!crashed)
+	if !crashed {
+		w.o.cleanCycles = append(w.o.cleanCycles, w.step)
+	}
+	w.o.observe()
+	if unlearn != nil {
+		unlearn()
+	}
+	w.o.afterCycle()
+}
+
 // heldAtAgreementRun plays TestOracleHeldAtAgreement's run against the
 // oracle alone: the engine's writes and audit events are made by hand.
 func heldAtAgreementRun(t *testing.T, noAgreement, notSeen, early, changed bool) *Result {
@@ -376,15 +405,7 @@ func heldAtAgreementRun(t *testing.T, noAgreement, notSeen, early, changed bool)
 	const key = "k0"
 	w := handWorld(key)
 	s0, s1, o := w.names[0], w.names[1], w.o
-	cycle := func(events ...audit.Event) {
-		w.step++
-		o.boundary()
-		if err := w.audit.Emit(context.Background(), events); err != nil {
-			t.Fatal(err)
-		}
-		o.observe()
-		o.afterCycle()
-	}
+	cycle := func(events ...audit.Event) { handCycle(t, w, false, nil, nil, events...) }
 	agree := audit.Event{Kind: audit.MergeDecided, Key: key, Unit: fieldFlag, System: s1, Rule: recsync.RuleEqualValues,
 		To: map[string]concord.Value{fieldFlag: nil}}
 	seen := audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key}
@@ -460,14 +481,11 @@ func undoneBeforeReplayRun(t *testing.T, notUndone bool) *Result {
 		}
 	}
 	cycle := func(unlearned bool, events ...audit.Event) {
-		w.step++
-		o.boundary()
-		emit(events...)
-		o.observe()
+		var unlearn func()
 		if unlearned {
-			o.unlearned[sysKey{s1, key}] = true // dead-lettered as it was read
+			unlearn = func() { o.unlearned[sysKey{s1, key}] = true } // dead-lettered as it was read
 		}
-		o.afterCycle()
+		handCycle(t, w, false, nil, unlearn, events...)
 	}
 
 	w.step++
@@ -572,24 +590,7 @@ func setBackAfterUnknownWriteRun(t *testing.T, otherValue, answered, noFieldTime
 		w.fakes[s0] = fake.New("s0", fake.WithFieldTimes())
 	}
 	ctx := context.Background()
-	emit := func(events ...audit.Event) {
-		if err := w.audit.Emit(ctx, events); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// cycle plays an engine cycle as engineStep sees one: engine changes
-	// the systems and emits events; the writes it sent are handed to the
-	// oracle, which then looks.
-	cycle := func(engine func(), events ...audit.Event) {
-		w.step++
-		o.boundary()
-		engine()
-		emit(events...)
-		w.unconfirmed(false)
-		o.cleanCycles = append(o.cleanCycles, w.step)
-		o.observe()
-		o.afterCycle()
-	}
+	cycle := func(engine func(), events ...audit.Event) { handCycle(t, w, false, engine, nil, events...) }
 	name := func(v string) map[string]concord.Value { return map[string]concord.Value{fieldName: v} }
 
 	w.step++
@@ -683,18 +684,7 @@ func createTakenForWriteRun(t *testing.T, deleteInS1, answered, cycleBetween boo
 	s0, s1, o := w.names[0], w.names[1], w.o
 	w.armed = map[string]bool{}
 	ctx := context.Background()
-	cycle := func(engine func(), events ...audit.Event) {
-		w.step++
-		o.boundary()
-		engine()
-		if err := w.audit.Emit(ctx, events); err != nil {
-			t.Fatal(err)
-		}
-		w.unconfirmed(false)
-		o.cleanCycles = append(o.cleanCycles, w.step)
-		o.observe()
-		o.afterCycle()
-	}
+	cycle := func(engine func(), events ...audit.Event) { handCycle(t, w, false, engine, nil, events...) }
 	name := func(v string) map[string]concord.Value { return map[string]concord.Value{fieldName: v} }
 
 	w.step++
@@ -805,23 +795,8 @@ func undoAfterUnknownWriteRun(t *testing.T, read bool) *Result {
 			t.Fatalf("write to %s: %v, %v", s, res, err)
 		}
 	}
-	// cycle plays an engine cycle as engineStep sees one: the engine reads
-	// and writes, emits its events, and maybe crashes before it learns
-	// the outcome of its writes; the oracle then looks.
 	cycle := func(crashed bool, engine func(), events ...audit.Event) {
-		w.step++
-		o.boundary()
-		engine()
-		if err := w.audit.Emit(ctx, events); err != nil {
-			t.Fatal(err)
-		}
-		w.unconfirmed(crashed)
-		w.takeReads(!crashed)
-		if !crashed {
-			o.cleanCycles = append(o.cleanCycles, w.step)
-		}
-		o.observe()
-		o.afterCycle()
+		handCycle(t, w, crashed, engine, nil, events...)
 	}
 	flag := func(v concord.Value) map[string]concord.Value { return map[string]concord.Value{fieldFlag: v} }
 
@@ -882,16 +857,11 @@ func undoneAfterFailedReadRun(t *testing.T, notUndone bool) *Result {
 	w := handWorld(key)
 	s0, s1, o := w.names[0], w.names[1], w.o
 	cycle := func(s1ReadFailed bool, events ...audit.Event) {
-		w.step++
-		o.boundary()
-		if err := w.audit.Emit(context.Background(), events); err != nil {
-			t.Fatal(err)
-		}
-		o.observe()
+		var unlearn func()
 		if s1ReadFailed {
-			o.readFailed(s1, nil)
+			unlearn = func() { o.readFailed(s1, nil) }
 		}
-		o.afterCycle()
+		handCycle(t, w, false, nil, unlearn, events...)
 	}
 
 	w.step++
