@@ -633,11 +633,8 @@ func (o *oracle) excuse(e *edit, rule string) bool {
 // (bools and nil) are judged so: a system holding any other value of e's
 // holds it because the engine delivered it, and then d follows e anyway.
 func (o *oracle) heldAtAgreement(d, e *edit) bool {
-	if e.unit == recordUnit || d.sys == e.sys || d.step <= e.step || !anonymous(e.vals) {
-		return false
-	}
-	h, ok := d.held[e.unit]
-	if !ok || !sameVals(e.unit, h.vals, e.vals) {
+	h, ok := heldByDeleter(d, e)
+	if !ok {
 		return false
 	}
 	seen := o.seenAt[string(d.sys)+"/"+e.key]
@@ -664,11 +661,8 @@ func (o *oracle) heldAtAgreement(d, e *edit) bool {
 // value e made. No engine can tell e from the write applied: e carries no
 // identity, and the write's outcome is unknown.
 func (o *oracle) heldAtEcho(d, e *edit) bool {
-	if e.unit == recordUnit || d.sys == e.sys || d.step <= e.step || !anonymous(e.vals) {
-		return false
-	}
-	h, ok := d.held[e.unit]
-	if !ok || !sameVals(e.unit, h.vals, e.vals) {
+	h, ok := heldByDeleter(d, e)
+	if !ok {
 		return false
 	}
 	if !slices.ContainsFunc(o.unconf, func(uc unconfirmed) bool {
@@ -681,6 +675,22 @@ func (o *oracle) heldAtEcho(d, e *edit) bool {
 		return false
 	}
 	return o.excuse(e, "held-at-echo")
+}
+
+// heldByDeleter returns what the system of the delete d held of e's unit
+// as it deleted, and since when, if that is e's values: e an edit of a
+// field unit made before d in another system, to values that cannot carry
+// an edit's identity (bools and nil). Both heldAtAgreement and heldAtEcho
+// start from it.
+func heldByDeleter(d, e *edit) (heldUnit, bool) {
+	if e.unit == recordUnit || d.sys == e.sys || d.step <= e.step || !anonymous(e.vals) {
+		return heldUnit{}, false
+	}
+	h, ok := d.held[e.unit]
+	if !ok || !sameVals(e.unit, h.vals, e.vals) {
+		return heldUnit{}, false
+	}
+	return h, true
 }
 
 func (o *oracle) restoreAmbiguous(e *edit) bool {
