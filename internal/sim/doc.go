@@ -130,7 +130,12 @@
 //     set-back is). A record dead-lettered as a cycle read it (a panicking
 //     resolver, gate or transform) was not learned, nor was anything a cycle
 //     read before the engine crashed without committing: the edits made
-//     since the previous read are judged at the next one. An edit to a bool or nil is
+//     since the previous read are judged at the next one. The reads of a
+//     failed merge are kept (merge dead letters) and merged again at a
+//     later engine step (an Ingest, a cycle, a replay of another system's
+//     report of that merge) unless a fresher read of the record supersedes
+//     them: merged from the kept read, the edits made before it are judged
+//     as of that read, not as of the next. An edit to a bool or nil is
 //     followed by a delete made in another system that held that very
 //     value, without a change, from before an engine cycle after the edit
 //     until the delete, when in that cycle the engine read or wrote the
@@ -143,7 +148,11 @@
 //     took the edit for the echo of its own write of those very values to
 //     that system, sent before the edit with its outcome never learned, at
 //     a cycle that read the system after the edit while the deleting system
-//     held them (held-at-echo).
+//     held them (held-at-echo). Or when, instead of a delete, an edit in
+//     another system, made after that write over the very values it carried
+//     (the version the write carried), followed: the engine counts the
+//     edit's system as holding the write's version, which the later edit
+//     follows (taken-for-echo).
 //     Existence is such a value too: a creation made by a system's person
 //     while an engine create of the record there was pending, never
 //     applied and its outcome never learned, with no cycle between them,

@@ -47,6 +47,10 @@ type edit struct {
 	// (or the record's existence) and changed it back: nothing any
 	// reader of the system could see (see oracle.boundary).
 	invisible bool
+	// before: of a field edit in a system that held the record, what
+	// the system held of the unit just before it (existed).
+	before  map[string]concord.Value
+	existed bool
 	// held: of a delete, what its system held of each unit of the record
 	// as it was deleted, and since when (see oracle.heldAtAgreement).
 	held map[string]heldUnit
@@ -130,6 +134,12 @@ type oracle struct {
 	// records a cycle dead-lettered as it read them (see afterCycle).
 	judged    []*edit
 	unlearned map[sysKey]bool
+	// stored: the records a cycle dead-lettered as it read them for a
+	// failed merge, with what that read saw (see storedRead).
+	stored map[sysKey]storedRead
+	// mergeDead reports whether the store holds a merge dead letter of
+	// a record read from a system (world.mergeDeadLetter).
+	mergeDead func(sysKey) bool
 	excused   map[int]bool // edits an ambiguity rule let pass
 	// unconf lists writes whose outcome the engine never learned (no
 	// reply: lost, a failed or timed-out call, a panicking connector; or a
@@ -148,6 +158,21 @@ type oracle struct {
 	// system never applied and whose outcome the engine never learned
 	// (see alikeCreations).
 	creates []unconfirmedCreate
+}
+
+// storedRead is what a cycle read of a record in a system whose merge
+// failed: the engine keeps that read in a merge dead letter and merges it
+// again at a later engine step (Engine.Ingest, a cycle, a replay of another
+// system's report of the same merge), from the dead letter, unless a fresher
+// read of the record in that system supersedes it. vals and live are what
+// the system held of the record as it was read (key/unit -> values; the
+// cycle wrote nothing there), and verdicts the invisibility of the edits
+// made there before the read, as the boundary before it judged them.
+type storedRead struct {
+	step     int
+	vals     map[string]map[string]concord.Value
+	live     bool
+	verdicts map[*edit]bool
 }
 
 // unconfirmedCreate is an engine create of key in sys, at step, that sys
@@ -465,6 +490,20 @@ func (o *oracle) afterCycle() {
 	at, live := o.holdings()
 	if o.at != nil {
 		for sk := range o.unlearned {
+			if _, kept := o.stored[sk]; !kept && o.mergeDead(sk) {
+				sr := storedRead{step: o.w.step, vals: map[string]map[string]concord.Value{}, live: live[sk.s][sk.key], verdicts: map[*edit]bool{}}
+				for _, u := range units {
+					if v, ok := at[sk.s][ku(sk.key, u)]; ok {
+						sr.vals[ku(sk.key, u)] = v
+					}
+				}
+				for _, e := range o.judged {
+					if e.sys == sk.s && e.key == sk.key {
+						sr.verdicts[e] = e.invisible
+					}
+				}
+				o.stored[sk] = sr
+			}
 			for _, u := range units {
 				if v, ok := o.at[sk.s][ku(sk.key, u)]; ok {
 					at[sk.s][ku(sk.key, u)] = v
@@ -483,6 +522,56 @@ func (o *oracle) afterCycle() {
 	}
 	clear(o.unlearned)
 	o.at, o.atLive = at, live
+}
+
+// remerged is called after every engine step (what: "cycle", "ingest",
+// "replay", ...) with the records it read from the systems (fresh) and,
+// for a person's replay, the one it read again: a record a cycle
+// dead-lettered as it read it for a failed merge (o.stored) whose dead
+// letter is now gone was merged at this step from the read it kept, unless
+// the step read the record there afresh (judged at the boundary before a
+// cycle, or by beforeReplay). Merged from the kept read, the engine learned
+// what the system held then: the edits made there before that read are
+// judged as the boundary before it judged them (a value set and set back
+// before it is as invisible as ever), and the engine believes the system
+// holds that read with this step's writes.
+func (o *oracle) remerged(what string, fresh []sysKey) {
+	for sk, sr := range o.stored {
+		read := (what == "cycle" || what == "replay") && slices.Contains(fresh, sk)
+		if o.mergeDead(sk) {
+			if read {
+				// Read afresh and failed again: the new dead letter
+				// keeps this read (afterCycle notes it).
+				delete(o.stored, sk)
+			}
+			continue // merged again from the kept read and failed again, or not merged yet
+		}
+		delete(o.stored, sk)
+		if read {
+			continue
+		}
+		for e, inv := range sr.verdicts {
+			e.invisible = inv
+		}
+		o.since = slices.DeleteFunc(o.since, func(e *edit) bool { _, ok := sr.verdicts[e]; return ok })
+		// Edits made there after the read are judged at the next one.
+		later := slices.ContainsFunc(o.since, func(e *edit) bool { return e.sys == sk.s && e.key == sk.key })
+		if o.at == nil {
+			continue
+		}
+		cur, live := o.holdings()
+		if later {
+			cur, live = map[concord.SystemID]map[string]map[string]concord.Value{sk.s: sr.vals}, map[concord.SystemID]map[string]bool{sk.s: {sk.key: sr.live}}
+		}
+		for _, u := range units {
+			if v, ok := cur[sk.s][ku(sk.key, u)]; ok {
+				o.at[sk.s][ku(sk.key, u)] = v
+			} else {
+				delete(o.at[sk.s], ku(sk.key, u))
+			}
+		}
+		o.atLive[sk.s][sk.key] = live[sk.s][sk.key]
+	}
 }
 
 // forgetReads notes that the cycle now ending learned nothing of what it
@@ -677,6 +766,28 @@ func (o *oracle) heldAtEcho(d, e *edit) bool {
 	return o.excuse(e, "held-at-echo")
 }
 
+// echoTaken reports whether an engine may take e for the echo of its own
+// write, which w then supersedes: an engine write there, made before e and
+// whose outcome the engine never learned (o.unconf, applied or not), carried
+// e's very values (bools or nil, as there); a cycle read e's system after
+// e; and w, made in another system after the write, changed that system's
+// unit from those same values, the version the write carried. A system
+// reporting a value the engine attempted to write there is the engine's
+// write to it (rule 4 of package sync), so the engine counts e's system as
+// holding the write's version, which w follows, and w wins outright. No
+// engine can tell e from the write applied: e carries no identity, and the
+// write's outcome is unknown. heldAtEcho is the same case with a delete
+// for w.
+func (o *oracle) echoTaken(e, w *edit) bool {
+	if e.unit == recordUnit || w.unit != e.unit || w.key != e.key || w.sys == e.sys || !w.existed || !anonymous(e.vals) {
+		return false
+	}
+	return slices.ContainsFunc(o.unconf, func(uc unconfirmed) bool {
+		return uc.sys == e.sys && uc.key == e.key && uc.unit == e.unit && uc.step < e.step && uc.step < w.step &&
+			len(uc.set) > 0 && sameVals(e.unit, uc.set, e.vals) && sameVals(e.unit, w.before, uc.set)
+	}) && slices.ContainsFunc(o.readIn[sysKey{e.sys, e.key}], func(c int) bool { return c > e.step })
+}
+
 // heldByDeleter returns what the system of the delete d held of e's unit
 // as it deleted, and since when, if that is e's values: e an edit of a
 // field unit made before d in another system, to values that cannot carry
@@ -732,8 +843,9 @@ func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
 		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
-		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, excused: map[int]bool{}, readIn: map[sysKey][]int{},
+		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, stored: map[sysKey]storedRead{}, excused: map[int]bool{}, readIn: map[sysKey][]int{},
 		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
+	o.mergeDead = w.mergeDeadLetter
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
 		o.last[s] = map[string]snap{}
@@ -801,7 +913,10 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 				}
 			}
 		}
-		o.newEdit(s, key, u, unitVals(u, rec.Fields), false, h)
+		e := o.newEdit(s, key, u, unitVals(u, rec.Fields), false, h)
+		if had {
+			e.before, e.existed = unitVals(u, prev.Fields), true
+		}
 		o.heldFrom[s][ku(key, u)] = o.w.step
 	}
 	o.last[s][key] = snap{live: true, fields: rec.Fields}
@@ -1196,8 +1311,16 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 					// Failing that, a set-back that no engine could
 					// tell from one made after e's value reached its
 					// system, and is accounted for itself.
-					return slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
+					if slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
 						return w.id != e.id && o.setBackAmbiguous(w, e) && accounted(w) && o.excuse(e, "set-back-after-unknown-write")
+					}) {
+						return true
+					}
+					// Or an edit that no engine could tell from the
+					// echo of its own write, superseded by an edit
+					// that followed the write's version.
+					return slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
+						return w.id != e.id && o.echoTaken(e, w) && accounted(w) && o.excuse(e, "taken-for-echo")
 					})
 				}()
 				memo[e.id] = 3

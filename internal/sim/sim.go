@@ -737,7 +737,7 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.rmu.Unlock()
 	}
 	w.unconfirmed(crashed)
-	w.takeReads(what == "cycle" && !crashed)
+	reads := w.takeReads(what == "cycle" && !crashed)
 	if what == "cycle" && !crashed {
 		w.o.cleanCycles = append(w.o.cleanCycles, w.step)
 	}
@@ -762,6 +762,7 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		}
 	}
 	w.observe()
+	w.o.remerged(what, reads)
 	if what != "cycle" {
 		clear(w.o.unlearned) // only a cycle's own reads are judged by afterCycle
 	}
@@ -785,20 +786,21 @@ func (w *world) unconfirmed(crashed bool) {
 
 // takeReads hands the oracle the records the engine call that just ended
 // read from the systems, when it was a cycle that ended without a crash
-// (clean; oracle.readIn), and forgets them either way.
-func (w *world) takeReads(clean bool) {
+// (clean; oracle.readIn), and returns them either way.
+func (w *world) takeReads(clean bool) []sysKey {
 	w.wmu.Lock()
 	reads := w.reads
 	w.reads = nil
 	w.wmu.Unlock()
 	if !clean {
-		return
+		return reads
 	}
 	for _, sk := range reads {
 		if n := len(w.o.readIn[sk]); n == 0 || w.o.readIn[sk][n-1] != w.step {
 			w.o.readIn[sk] = append(w.o.readIn[sk], w.step)
 		}
 	}
+	return reads
 }
 
 // observe records the systems' states in the trace and lets the oracle and
@@ -941,6 +943,26 @@ func (w *world) settleHolds(stale bool) {
 			}
 		}
 	}
+}
+
+// mergeDeadLetter reports whether the store holds a merge dead letter of
+// the record sk read from its system: a failed merge the engine will merge
+// again.
+func (w *world) mergeDeadLetter(sk sysKey) bool {
+	dead, err := w.base.DeadLettersOf(context.Background(), []string{sk.key})
+	if err != nil {
+		panic(err)
+	}
+	for _, sd := range dead {
+		d, err := state.DecodeDeadLetter(sd.Data)
+		if err != nil {
+			panic(fmt.Sprintf("dead letter %d: %v", sd.ID, err))
+		}
+		if d.Inbound && d.System == sk.s && d.Key == sk.key && d.Class == recsync.ClassMerge.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // deadLetterStored reports whether the store still holds dead letter id.

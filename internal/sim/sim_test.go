@@ -366,6 +366,7 @@ func handWorld(key string) *world {
 		fakes: map[concord.SystemID]*fake.System{s0: fake.New("s0"), s1: fake.New("s1")}, keys: []string{key},
 		audit: audittest.New()}
 	w.o = newOracle(w)
+	w.o.mergeDead = func(sysKey) bool { return false } // no store: no merge dead letters unless a run says so
 	return w
 }
 
@@ -918,4 +919,169 @@ func TestOracleHeldAtEcho(t *testing.T) {
 	if res.Excused["held-at-echo"] == 0 {
 		t.Fatalf("no edit excused by the held-at-echo rule: %v", res.Excused)
 	}
+}
+
+// TestOracleRemergedFromKeptRead is seed 62453 built by hand: s1's person
+// sets k0's flag to true and back to nil (the value the engine last learned
+// there) while s0's person sets it to false; the next cycle reads both, and
+// the merge fails (the resolver panicked): both reads are kept as merge dead
+// letters. A later engine step (Engine.Ingest of another record) merges the
+// kept reads again: s1 unchanged, s0's false a fast-forward, written to
+// s1. s1's set-back was made before the read the engine merged: invisible
+// as ever, though s1 holds false by the time the next cycle reads it. If s1
+// still held true when it was read, overwriting it loses it.
+func TestOracleRemergedFromKeptRead(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		notUndone bool
+		lost      bool
+	}{
+		{name: "undone before the kept read"},
+		{name: "not undone", notUndone: true, lost: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkHandRun(t, remergedFromKeptReadRun(t, tc.notUndone), tc.lost, "undone-before-read", 2)
+		})
+	}
+}
+
+// remergedFromKeptReadRun plays TestOracleRemergedFromKeptRead's run against
+// the oracle alone: the engine's writes and audit events are made by hand.
+func remergedFromKeptReadRun(t *testing.T, notUndone bool) *Result {
+	t.Helper()
+	const key = "k0"
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
+	dead := map[sysKey]bool{}
+	o.mergeDead = func(sk sysKey) bool { return dead[sk] }
+	flag := func(v concord.Value) map[string]concord.Value { return map[string]concord.Value{fieldFlag: v} }
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, map[string]concord.Value{fieldName: "Leeds#1"})
+	// The engine creates it in s1, whose copy shows the flag as nil.
+	w.fakes[s1].Edit(key, map[string]concord.Value{fieldName: "Leeds#1", fieldFlag: nil})
+	handCycle(t, w, false, nil, nil, audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key})
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, flag(false))
+	o.personEdit(s1, w.fakes[s1], key, flag(true))
+	if !notUndone {
+		w.step++
+		o.personEdit(s1, w.fakes[s1], key, flag(nil))
+	}
+	// The cycle reads both and the merge fails: both reads are kept.
+	handCycle(t, w, false, nil, func() {
+		for _, s := range w.names {
+			dead[sysKey{s, key}] = true
+			o.unlearned[sysKey{s, key}] = true
+		}
+	}, audit.Event{Kind: audit.RecordQuarantined, System: s0, Key: key},
+		audit.Event{Kind: audit.RecordQuarantined, System: s1, Key: key})
+
+	// An Ingest of another record merges the kept reads again: s0's false
+	// is a fast-forward, written to s1.
+	w.step++
+	clear(dead)
+	w.fakes[s1].Edit(key, flag(false))
+	if err := w.audit.Emit(context.Background(), []audit.Event{
+		{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldFlag},
+		{Kind: audit.MergeDecided, System: s0, Key: key, Unit: fieldFlag, Rule: recsync.RuleFastForward, To: flag(false)},
+		{Kind: audit.WriteSucceeded, System: s1, Key: key}}); err != nil {
+		t.Fatal(err)
+	}
+	o.observe()
+	o.remerged("ingest", nil)
+
+	handCycle(t, w, false, nil, nil)
+	o.final()
+	return w.res
+}
+
+// TestOracleTakenForEcho is seed 65573 built by hand: s0's person creates
+// k0; the engine's create of it in s1 carries the flag as nil, and its
+// connector panics before it calls s1 (the outcome unknown, the create not
+// applied). s0's person then sets the flag to false, and s1's person creates
+// k0 there with the flag nil: the very value of the engine's create. The
+// next cycle reads nil in s1 as the echo of that create (rule 4 of package
+// sync), so s0's false, made over the version the create carried, is a
+// fast-forward written to s1. No engine can tell s1's nil from its create
+// applied. Had s1's person typed true, or had the create been answered, the
+// engine would have seen an edit, and overwriting it loses it.
+func TestOracleTakenForEcho(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		otherValue, known bool
+		lost              bool
+	}{
+		{name: "the write's value, outcome unknown"},
+		{name: "another value", otherValue: true, lost: true},
+		{name: "outcome known", known: true, lost: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkHandRun(t, takenForEchoRun(t, tc.otherValue, tc.known), tc.lost, "taken-for-echo", 1)
+		})
+	}
+}
+
+// takenForEchoRun plays TestOracleTakenForEcho's run against the oracle
+// alone: the engine's writes and audit events are made by hand.
+func takenForEchoRun(t *testing.T, otherValue, known bool) *Result {
+	t.Helper()
+	const key = "k0"
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
+	w.armed = map[string]bool{}
+	ctx := context.Background()
+	name := map[string]concord.Value{fieldName: "Leeds#1"}
+	flag := func(v concord.Value) map[string]concord.Value { return map[string]concord.Value{fieldFlag: v} }
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, name)
+	handCycle(t, w, false, func() {
+		c := &conn{w: w, id: s1, f: w.fakes[s1]}
+		if known {
+			w.fakes[s1].FailKey(key, connector.Permanent(errors.New("sim: 422 for this record")))
+			defer w.fakes[s1].ClearFailKey(key)
+		} else {
+			w.arm("conn:s1.Apply")
+		}
+		defer func() {
+			if p := recover(); (p != nil) == known {
+				t.Fatalf("known %v, but the connector's panic is %v", known, p)
+			}
+		}()
+		res, err := c.Apply(ctx, []connector.Patch{{Key: key, Set: map[string]concord.Value{fieldName: "Leeds#1", fieldFlag: nil}, Create: true}})
+		if err != nil || len(res) != 1 || res[0].Err == nil {
+			t.Fatalf("the create was answered with %v, %v; want its failure", res, err)
+		}
+	}, nil, audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: recordUnit},
+		audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.MergeDecided, System: s0, Key: key, Unit: fieldName, Rule: recsync.RuleFastForward, To: name},
+		audit.Event{Kind: audit.MergeDecided, System: s0, Key: key, Unit: recordUnit, Rule: recsync.RuleFastForward},
+		audit.Event{Kind: audit.WriteFailed, System: s1, Key: key})
+	if _, ok := w.fakes[s1].Record(key); ok {
+		t.Fatal("s1 applied the engine's create")
+	}
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, flag(false))
+	w.step++
+	var typed concord.Value
+	if otherValue {
+		typed = true
+	}
+	o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldName: "Leeds#1", fieldFlag: typed})
+	// The cycle reads s1's k0 (the echo of the create, to the engine) and
+	// s0's false, a fast-forward written to s1.
+	handCycle(t, w, false, func() {
+		w.noteReads(s1, []concord.Record{{Key: key}})
+		w.fakes[s1].Edit(key, flag(false))
+	}, nil, audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldFlag},
+		audit.Event{Kind: audit.MergeDecided, System: s0, Key: key, Unit: fieldFlag, Rule: recsync.RuleFastForward, To: flag(false)},
+		audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key})
+
+	handCycle(t, w, false, nil, nil)
+	o.final()
+	return w.res
 }
