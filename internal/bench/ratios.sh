@@ -36,6 +36,7 @@ if [ -z "${RAW:-}" ]; then
 	run sync '^BenchmarkSuiteFootprint$' -benchtime 20x
 	run sync '^BenchmarkSuiteDurableHeap$' -benchtime 5x
 	run sync '^BenchmarkCycleWithDeadLetters$' -benchtime 20x
+	run sync '^BenchmarkCycleWithHolds$' -benchtime 20x
 	run sync '^BenchmarkPeerMerge$' -benchtime 20x
 	if [ -n "${CONCORD_TEST_POSTGRES_DSN:-}" ]; then
 		run sync/store/pgstore '^BenchmarkCommit1000$'
@@ -102,6 +103,8 @@ END {
 	row("k=1000 changes, bbolt store: N=10^6 vs N=10^4", "BenchmarkSuiteScale/store=bolt/k=1000/n=1000000", "BenchmarkSuiteScale/store=bolt/k=1000/n=10000", "≤ 1.5×")
 	row("cycle over 10^4 dead letters vs none, memory", "BenchmarkCycleWithDeadLetters/store=memory/dead=10000", "BenchmarkCycleWithDeadLetters/store=memory/dead=0", "≈ 1×")
 	row("cycle over 10^4 dead letters vs none, bbolt", "BenchmarkCycleWithDeadLetters/store=bolt/dead=10000", "BenchmarkCycleWithDeadLetters/store=bolt/dead=0", "≈ 1×")
+	row("cycle over 10^4 held conflicts vs none, memory", "BenchmarkCycleWithHolds/store=memory/holds=10000", "BenchmarkCycleWithHolds/store=memory/holds=0", "≈ 1×")
+	row("cycle over 10^4 held conflicts vs none, bbolt", "BenchmarkCycleWithHolds/store=bolt/holds=10000", "BenchmarkCycleWithHolds/store=bolt/holds=0", "≈ 1×")
 	metric("engine + memory store heap between cycles, per record", "BenchmarkSuiteFootprint/n=10000/store=memory", "heap-B/record", "")
 	metric("of which the audit log the memory store keeps", "BenchmarkSuiteFootprint/n=10000/store=memory", "audit-B/record", "")
 	metric("one fake system heap (for scale)", "BenchmarkSuiteFootprint/n=10000/store=memory", "fake-heap-B/record", "")
