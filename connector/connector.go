@@ -127,6 +127,22 @@ type Getter interface {
 	Get(ctx context.Context, keys []string) ([]concord.Record, error)
 }
 
+// Conditional is an optional ability: conditional writes. A connector
+// whose ConditionalWrites reports true fails with ErrConflict a patch whose
+// IfMatch is not the record's current tag, and a Create of a record that
+// exists (see Patch). The engine writes to a system outside a cycle that
+// read its changes to the end (in Engine.Ingest or Engine.Replay, or in a
+// cycle whose read of it failed or stopped with more waiting) only what
+// the system would refuse if a person changed the record there since the
+// engine last read it: an update or a delete with a version tag to check,
+// or a create where the system refuses to overwrite. A system that has
+// reported a version tag has conditional writes; for one that has not yet,
+// this says so, and without it the engine defers creates there to its
+// next cycle that reads the system.
+type Conditional interface {
+	ConditionalWrites() bool
+}
+
 // Scanner is an optional ability: reading every record, in pages, in a
 // stable order. The engine uses it for a system's first sync (when the
 // system has no stored cursor: it was just added, or a person reset its

@@ -53,6 +53,10 @@ type cycle struct {
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).
 	remerging map[string][]DeadLetter
+	// current: the systems whose changes this cycle read to the end (no
+	// failure, no backlog); nil in a step that reads no change feed
+	// (Ingest, Replay). See unguarded.
+	current map[concord.SystemID]bool
 }
 
 func (e *Engine) newCycle() *cycle {
@@ -221,6 +225,10 @@ func (c *cycle) pull(ctx context.Context) error {
 		}
 		c.noteScan(s, &r)
 		c.report.Systems[s.id].Backlog = r.backlog
+		if c.current == nil {
+			c.current = make(map[concord.SystemID]bool, len(c.e.systems))
+		}
+		c.current[s.id] = r.err == nil && r.back == nil && !r.backlog
 		if err := c.observe(ctx, s, r.recs, true); err != nil {
 			return err
 		}
@@ -359,6 +367,9 @@ func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record, f
 	rep := c.report.Systems[s.id]
 	for _, raw := range recs {
 		rep.Read++
+		if raw.Tag != "" && !s.tagged.Load() {
+			s.tagged.Store(true)
+		}
 		o, err := c.prepare(ctx, s, raw)
 		if err != nil {
 			if ctx.Err() != nil {

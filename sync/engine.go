@@ -77,6 +77,11 @@ type system struct {
 	getter  connector.Getter
 	scanner connector.Scanner
 	starter connector.ScanStarter
+	// tagged: the system has reported a version tag (a record read, a
+	// write's reply), so it has conditional writes: a create there fails
+	// on a record created meanwhile instead of overwriting it (see
+	// cycle.unguarded).
+	tagged atomic.Bool
 }
 
 // engineActorName is the prefix of the store's actor name for the engine

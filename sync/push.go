@@ -56,6 +56,10 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 				}
 				continue
 			}
+			if c.unguarded(st, s, view) {
+				c.report.Systems[s.id].Deferred++
+				continue // still pending: a later cycle that reads s writes it
+			}
 			st.Touched = true // planned, written or refused: the view changes
 			w, err := c.plan(ctx, st, s)
 			err = c.e.sens.redactErr(err, st.Fields)
@@ -80,6 +84,28 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 		}
 	}
 	return per
+}
+
+// unguarded reports whether a write of st to s now could overwrite an edit
+// the engine has not read: this step did not read s's changes to the end
+// (its read failed or stopped with more waiting, or the step reads no
+// change feed: Ingest, Replay), and nothing would make s refuse the write
+// if the record changed there since the engine last read it. A system with
+// conditional writes refuses an update or a delete whose IfMatch tag is
+// stale, and a create of a record that exists; without them (no version
+// tag: Record.Tag empty), the write would silently replace what a person
+// entered there since, and no later read could bring it back. Such a
+// write waits, pending, for a cycle that reads s to the end: its window
+// shrinks from the time since the last full read to that cycle's own
+// read-to-write time.
+func (c *cycle) unguarded(st *state.Record, s *system, view *state.View) bool {
+	if c.current[s.id] {
+		return false
+	}
+	if view.Seen && !view.Deleted {
+		return view.Tag == "" // an update or a delete: IfMatch is the tag
+	}
+	return !s.tagged.Load() // a create
 }
 
 // send sends the planned writes (systems in parallel, each in batches), and
@@ -402,6 +428,9 @@ func (c *cycle) synced(st *state.Record, s *system, rt []unitHash, native []fiel
 	view.Seen = view.Seen || !st.Deleted
 	view.Deleted = st.Deleted
 	if res.Tag != "" {
+		if !s.tagged.Load() {
+			s.tagged.Store(true)
+		}
 		view.Tag = res.Tag
 	}
 	if !res.Modified.IsZero() {

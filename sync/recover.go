@@ -265,6 +265,12 @@ func guardConnector(s *system) {
 	if g, ok := c.(connector.Getter); ok {
 		s.getter = guardedGetter{id, g}
 	}
+	if cw, ok := c.(connector.Conditional); ok {
+		var yes bool
+		if perr := isolate("connector "+id+" ConditionalWrites", func() { yes = cw.ConditionalWrites() }); perr == nil && yes {
+			s.tagged.Store(true)
+		}
+	}
 	if sc, ok := c.(connector.Scanner); ok {
 		s.scanner = guardedScanner{id, sc}
 		if st, ok := c.(connector.ScanStarter); ok {

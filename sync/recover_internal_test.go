@@ -110,6 +110,33 @@ func TestGuardedConnectorKeepsExactlyItsAbilities(t *testing.T) {
 	}
 }
 
+type condConn struct {
+	plainConn
+	yes bool
+}
+
+func (c condConn) ConditionalWrites() bool { return c.yes }
+
+type condPanicConn struct{ plainConn }
+
+func (condPanicConn) ConditionalWrites() bool { panic("conditional") }
+
+// A connector that says it has conditional writes lets the engine write
+// creates outside a full read (cycle.unguarded); one that says no, has no
+// such method, or panics in it, does not.
+func TestGuardedConnectorConditionalWrites(t *testing.T) {
+	for _, tc := range []struct {
+		c    connector.Connector
+		want bool
+	}{{plainConn{}, false}, {condConn{yes: true}, true}, {condConn{}, false}, {condPanicConn{}, false}} {
+		s := &system{id: "sys", System: System{Connector: tc.c}}
+		guardConnector(s)
+		if got := s.tagged.Load(); got != tc.want {
+			t.Errorf("%T: tagged = %v, want %v", tc.c, got, tc.want)
+		}
+	}
+}
+
 // guardConnector knows every optional ability package connector declares:
 // a new one must be added there, or guarded connectors would hide it.
 func TestGuardKnowsEveryOptionalConnectorInterface(t *testing.T) {
@@ -142,7 +169,7 @@ func TestGuardKnowsEveryOptionalConnectorInterface(t *testing.T) {
 		}
 	}
 	slices.Sort(found)
-	if want := []string{"Connector", "Getter", "ScanStarter", "Scanner"}; !slices.Equal(found, want) {
+	if want := []string{"Conditional", "Connector", "Getter", "ScanStarter", "Scanner"}; !slices.Equal(found, want) {
 		t.Fatalf("package connector declares interfaces %v; guardConnector handles %v: teach it the new ones", found, want)
 	}
 }

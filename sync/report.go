@@ -55,6 +55,13 @@ type SystemReport struct {
 	// cycle stopped reading (after Config.MaxBatches batches, or a scan
 	// not done): [Engine.Run] starts the next cycle at once.
 	Backlog bool
+	// Deferred counts the records whose writes to the system waited for
+	// a later cycle: this step did not read the system's changes to the
+	// end (its read failed or stopped with more waiting, or the step was
+	// an [Engine.Ingest] or an [Engine.Replay]) and the system has no
+	// conditional writes to refuse a write made over an edit the engine
+	// has not read (its records carry no version tag).
+	Deferred int
 	// OutOfScope counts writes refused by the system's [Scope] (also
 	// counted in Failed); the connector was not called for them.
 	OutOfScope int

@@ -97,6 +97,11 @@ func WithClock(now func() time.Time) Option {
 	return optionFunc(func(s *System) { s.now = now })
 }
 
+// ConditionalWrites reports whether the system has version tags: with
+// them it refuses a stale IfMatch and a create of a live record
+// (connector.Conditional).
+func (s *System) ConditionalWrites() bool { return s.tags }
+
 // WithoutTags makes a system without version tags: records and results have
 // an empty Tag and Patch.IfMatch is ignored.
 func WithoutTags() Option {

@@ -82,9 +82,14 @@ const featFieldTimes = "fieldtimes"
 // in. Switched off, every system has transforms.
 const featPlain = "plain"
 
+// featNoTags gives about half the systems no version tags
+// (fake.WithoutTags): their records carry no Tag and they ignore
+// Patch.IfMatch, so nothing stops a write made from a stale read.
+const featNoTags = "notags"
+
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain}
+var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.

@@ -180,6 +180,7 @@ type world struct {
 	// fieldTimes: systems that report per-field modification times.
 	fieldTimes map[concord.SystemID]bool
 	plain      map[concord.SystemID]bool // systems without transforms (featPlain)
+	tagless    []int                     // the systems without version tags (featNoTags), by index
 	// writes are the patches sent to systems during the current engine
 	// call, whether each was applied, and whether its reply reached the
 	// engine.
@@ -246,6 +247,16 @@ func Run(opt Options) *Result {
 	for _, id := range w.names { // after the field times: their draws stay as they were
 		if aux.IntN(2) == 0 && !w.opt.Skip[featPlain] {
 			w.plain[id] = true
+		}
+	}
+	for i, id := range w.names { // after the plain systems, for the same reason
+		if aux.IntN(2) == 0 && !w.opt.Skip[featNoTags] {
+			opts := []fake.Option{fake.WithClock(w.clock.Now), fake.WithoutTags()}
+			if w.fieldTimes[id] {
+				opts = append(opts, fake.WithFieldTimes())
+			}
+			w.fakes[id] = fake.New(string(id), opts...)
+			w.tagless = append(w.tagless, i)
 		}
 	}
 	for i := range 2 + rng.IntN(4) {
