@@ -64,7 +64,12 @@
 //     own shape, conditional on its version tag, with an idempotency key.
 //     A held unit is written nowhere until it is settled: while a record's
 //     existence is held (a delete against an edit), it is neither created
-//     nor deleted anywhere.
+//     nor deleted anywhere. A system without conditional writes (no version
+//     tag to check; see connector.Conditional) is written only in a cycle
+//     that read its changes to the end: otherwise (its read failed or
+//     stopped with more waiting; Engine.Ingest; Engine.Replay) the write
+//     waits for the next cycle that does ([SystemReport].Deferred), so that
+//     it never replaces an edit the engine has not read.
 //  6. Commit: when a cycle has writes, the merged states, with every write
 //     about to be attempted, are committed before anything is sent (write
 //     ahead); then cursors, record states and dead letters are stored in one

@@ -235,6 +235,12 @@ func checkResultsInOrder(e *env) {
 }
 
 func checkConditional(e *env) {
+	// A connector that says whether it has conditional writes
+	// (connector.Conditional, which the engine trusts for creates) must
+	// say what the harness checks.
+	if c, ok := e.conn.(connector.Conditional); ok && c.ConditionalWrites() != e.h.Conditional {
+		e.t.Fatalf("ConditionalWrites() = %v, but Harness.Conditional = %v", c.ConditionalWrites(), e.h.Conditional)
+	}
 	if !e.h.Conditional {
 		e.t.Skip("Harness.Conditional is false: conditional writes (Patch.IfMatch) not checked")
 	}

@@ -103,7 +103,8 @@ type Harness struct {
 
 	// Conditional reports that the connector honours Patch.IfMatch: its
 	// records carry a version tag that changes on every edit, and a
-	// stale IfMatch fails with connector.ErrConflict.
+	// stale IfMatch fails with connector.ErrConflict. A connector that
+	// implements connector.Conditional must answer the same.
 	Conditional bool
 	// Idempotent reports that the connector honours
 	// Patch.IdempotencyKey: a write repeated with the same key has no

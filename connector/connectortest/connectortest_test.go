@@ -320,7 +320,15 @@ func TestSuiteDetectsBrokenConnectors(t *testing.T) {
 			}}
 		}, wantFail: []string{"ConditionalWrites"}, wantMsg: "want class precondition failed"},
 		{name: "NoTagsButClaimed", opts: []fake.Option{fake.WithoutTags()},
+			wantFail: []string{"ConditionalWrites"}, wantMsg: "ConditionalWrites() = false, but Harness.Conditional = true"},
+		{name: "NoTagsButClaimedByTheHarnessOnly", opts: []fake.Option{fake.WithoutTags()},
+			wrap:     func(s *fake.System) connector.Connector { return struct{ connector.Connector }{s} },
+			wantSkip: []string{"Getter", "Scanner", "ScanStarter"},
 			wantFail: []string{"ConditionalWrites"}, wantMsg: `has Tag ""`},
+		{name: "ClaimsConditionalWritesItLacks", opts: []fake.Option{fake.WithoutTags()},
+			features: func(h *Harness) { h.Conditional = false },
+			wrap:     func(s *fake.System) connector.Connector { return claimsConditional{s} },
+			wantFail: []string{"ConditionalWrites"}, wantMsg: "ConditionalWrites() = true, but Harness.Conditional = false"},
 		{name: "IgnoresIdempotencyKeys", opts: []fake.Option{fake.WithoutIdempotency()},
 			wantFail: []string{"IdempotentWrites"}, wantMsg: "no second effect"},
 		{name: "HidesItsOwnWrites", wrap: func(s *fake.System) connector.Connector {
@@ -735,3 +743,9 @@ func TestRunEveryKind(t *testing.T) {
 		Schema: everyKind,
 	})
 }
+
+// claimsConditional is a system without tags whose connector says it has
+// conditional writes (connector.Conditional).
+type claimsConditional struct{ *fake.System }
+
+func (claimsConditional) ConditionalWrites() bool { return true }
