@@ -12,6 +12,11 @@ import (
 	"github.com/concordsync/concord/connector"
 )
 
+// ConditionalWrites reports true (connector.Conditional): a row's tag is
+// the hash of its cells, a stale IfMatch fails with connector.ErrConflict,
+// and so does a Create of a key that has a row.
+func (c *Connector) ConditionalWrites() bool { return true }
+
 // Apply applies each patch to its row independently and rewrites the file
 // atomically if any patch changed it. See the package documentation.
 func (c *Connector) Apply(ctx context.Context, patches []connector.Patch) ([]connector.Result, error) {

@@ -16,6 +16,11 @@ import (
 // maxStmts bounds the cache of generated statements.
 const maxStmts = 1024
 
+// ConditionalWrites reports true (connector.Conditional): IfMatch is
+// compared with the Version column (or the UpdatedAt value), and a Create
+// of a key with a live row fails with connector.ErrConflict.
+func (t *Table) ConditionalWrites() bool { return true }
+
 // Apply writes each patch in its own transaction and returns one Result
 // per patch, in order. A patch that fails does not stop the others. A
 // cancelled ctx fails the whole call (with ctx's error), whatever was
