@@ -57,6 +57,23 @@ type cycle struct {
 	// failure, no backlog); nil in a step that reads no change feed
 	// (Ingest, Replay). See unguarded.
 	current map[concord.SystemID]bool
+	// unread: records whose report from a system is in an inbound dead
+	// letter (this cycle's or an earlier one's, not settled): the
+	// engine does not know what the system holds of them. See unguarded.
+	unread map[sysKey]bool
+}
+
+// sysKey names a record in one system.
+type sysKey struct {
+	sys concord.SystemID
+	key string
+}
+
+func (c *cycle) noteUnread(s concord.SystemID, key string) {
+	if c.unread == nil {
+		c.unread = map[sysKey]bool{}
+	}
+	c.unread[sysKey{s, key}] = true
 }
 
 func (e *Engine) newCycle() *cycle {
@@ -490,6 +507,7 @@ func (c *cycle) quarantine(s *system, raw concord.Record, err error) {
 	transformed, _ = storable(transformed)
 	c.dead = append(c.dead, DeadLetter{System: s.id, Key: raw.Key, Inbound: true, Record: payload, Transformed: transformed,
 		Reason: deadReason(err), Class: invalidClass(err).String(), When: c.e.now(), Textual: textual})
+	c.noteUnread(s.id, raw.Key)
 	c.events.add(audit.Event{Time: c.e.now(), Kind: audit.RecordQuarantined, Cycle: c.report.Cycle,
 		System: s.id, Key: raw.Key, Error: err.Error(), ErrorClass: invalidClass(err).String()})
 }
@@ -749,10 +767,11 @@ func (c *cycle) trackDivergence(states []*state.Record) {
 
 // settleQuarantined removes the inbound dead letters of records that a
 // system has now delivered in a usable form (someone fixed them there): they
-// are settled, not lost. It reads the dead letters of the merged records
-// alone, by the store's index by key.
+// are settled, not lost. The others it notes as unread there (see
+// unguarded). It reads the dead letters of the merged records alone, by the
+// store's index by key.
 func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) error {
-	if len(c.obs) == 0 || len(merged) == 0 {
+	if len(merged) == 0 {
 		return nil
 	}
 	keys := make([]string, len(merged))
@@ -767,12 +786,17 @@ func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) e
 		if !d.Inbound || slices.Contains(c.removeDead, d.ID) {
 			continue
 		}
+		settled := false
 		for _, o := range c.obs[d.Key] {
 			if o.sys.id == d.System && !o.rec.Modified.Before(d.Record.Modified) {
+				settled = true
 				c.removeDead = append(c.removeDead, d.ID)
 				c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,
 					System: d.System, Key: d.Key, Reason: fmt.Sprintf("dead letter %d settled: %s delivered the record in a usable form", d.ID, d.System)})
 			}
+		}
+		if !settled {
+			c.noteUnread(d.System, d.Key)
 		}
 	}
 	return nil

@@ -505,11 +505,11 @@ func alike(a, b *audit.Event) bool {
 // that changed in o's system.
 func (m *merger) detect(st *state.Record, o *observation) error {
 	view := st.Systems[o.sys.id]
-	if !o.full && o.rec.Tag != view.Tag && !o.rec.Modified.IsZero() && !view.Modified.IsZero() && !o.rec.Modified.After(view.Modified) {
+	if !o.full && (o.rec.Tag != view.Tag || o.rec.Tag == "") && !o.rec.Modified.IsZero() && !view.Modified.IsZero() && !o.rec.Modified.After(view.Modified) {
 		// A pushed state (a webhook) no newer than the state the engine
-		// knows, and not that state: it cannot tell which came first,
-		// so it leaves it to the change feed, which reads the current
-		// state.
+		// knows, and not that state (or, from a system without tags,
+		// not known to be): it cannot tell which came first, so it
+		// leaves it to the change feed, which reads the current state.
 		return nil
 	}
 	if !o.full && !o.rec.Deleted && (!view.Seen || view.Deleted) && createPending(view) {

@@ -89,7 +89,10 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 // unguarded reports whether a write of st to s now could overwrite an edit
 // the engine has not read: this step did not read s's changes to the end
 // (its read failed or stopped with more waiting, or the step reads no
-// change feed: Ingest, Replay), and nothing would make s refuse the write
+// change feed: Ingest, Replay), or s's report of the record is in an inbound
+// dead letter (quarantined: what s holds of it is unknown to the engine
+// until it is replayed or s reports it again in a usable form), and nothing
+// would make s refuse the write
 // if the record changed there since the engine last read it. A system with
 // conditional writes refuses an update or a delete whose IfMatch tag is
 // stale, and a create of a record that exists; without them (no version
@@ -99,7 +102,7 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 // shrinks from the time since the last full read to that cycle's own
 // read-to-write time.
 func (c *cycle) unguarded(st *state.Record, s *system, view *state.View) bool {
-	if c.current[s.id] {
+	if c.current[s.id] && !c.unread[sysKey{s.id, st.Key}] {
 		return false
 	}
 	if view.Seen && !view.Deleted {
