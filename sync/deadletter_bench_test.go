@@ -28,51 +28,66 @@ func BenchmarkCycleWithDeadLetters(b *testing.B) {
 	for _, backend := range []string{"memory", "bolt"} {
 		for _, dead := range []int{0, 10_000} {
 			b.Run(fmt.Sprintf("store=%s/dead=%d", backend, dead), func(b *testing.B) {
-				var st store.Store = store.NewMemory()
-				if backend == "bolt" {
-					bs, err := boltstore.Open(filepath.Join(b.TempDir(), "concord.db"))
-					if err != nil {
+				benchTenEditCycles(b, backend, resolve.LastWriterWins(), func(ctx context.Context, st store.Store) {
+					if err := fillDeadLetters(ctx, st, dead); err != nil {
 						b.Fatal(err)
 					}
-					defer bs.Close()
-					st = bs
-				}
-				ctx := context.Background()
-				if err := fillDeadLetters(ctx, st, dead); err != nil {
-					b.Fatal(err)
-				}
-				a, z := fake.New("a"), fake.New("z")
-				e, err := recsync.New(recsync.Config{Store: st, Resolver: resolve.LastWriterWins(),
-					Logger:  slog.New(slog.DiscardHandler),
-					Systems: []recsync.System{{ID: "a", Connector: a}, {ID: "z", Connector: z}}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for i := range 1000 {
-					a.Edit(fmt.Sprintf("k%04d", i), map[string]concord.Value{"name": "n", "city": "c", "n": i})
-				}
-				for range 4 {
-					if _, err := e.RunCycle(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-				round := 0
-				for b.Loop() {
-					round++
-					b.StopTimer()
-					for i := range 10 {
-						a.Edit(fmt.Sprintf("k%04d", (round*10+i)%1000), map[string]concord.Value{"city": fmt.Sprintf("c%d", round)})
-					}
-					b.StartTimer()
-					rep, err := e.RunCycle(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if rep.Systems["z"].Writes != 10 {
-						b.Fatalf("cycle wrote %d records to z, want 10", rep.Systems["z"].Writes)
-					}
-				}
+				}, nil)
 			})
+		}
+	}
+}
+
+// benchTenEditCycles measures cycles that each read 10 edited records (of
+// 1,000 in system a) and write them to system z, over a store of backend
+// ("memory" or "bolt") that fill (if not nil) filled first; settle (if not
+// nil) runs once the 1,000 records are in sync, before the timer.
+func benchTenEditCycles(b *testing.B, backend string, res resolve.Resolver, fill func(context.Context, store.Store), settle func(*recsync.Engine, *fake.System, *fake.System)) {
+	var st store.Store = store.NewMemory()
+	if backend == "bolt" {
+		bs, err := boltstore.Open(filepath.Join(b.TempDir(), "concord.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer bs.Close()
+		st = bs
+	}
+	ctx := context.Background()
+	if fill != nil {
+		fill(ctx, st)
+	}
+	a, z := fake.New("a"), fake.New("z")
+	e, err := recsync.New(recsync.Config{Store: st, Resolver: res,
+		Logger:  slog.New(slog.DiscardHandler),
+		Systems: []recsync.System{{ID: "a", Connector: a}, {ID: "z", Connector: z}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 1000 {
+		a.Edit(fmt.Sprintf("k%04d", i), map[string]concord.Value{"name": "n", "city": "c", "n": i})
+	}
+	for range 4 {
+		if _, err := e.RunCycle(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if settle != nil {
+		settle(e, a, z)
+	}
+	round := 0
+	for b.Loop() {
+		round++
+		b.StopTimer()
+		for i := range 10 {
+			a.Edit(fmt.Sprintf("k%04d", (round*10+i)%1000), map[string]concord.Value{"city": fmt.Sprintf("c%d", round)})
+		}
+		b.StartTimer()
+		rep, err := e.RunCycle(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Systems["z"].Writes != 10 {
+			b.Fatalf("cycle wrote %d records to z, want 10", rep.Systems["z"].Writes)
 		}
 	}
 }

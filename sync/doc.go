@@ -69,7 +69,9 @@
 //     that read its changes to the end: otherwise (its read failed or
 //     stopped with more waiting; Engine.Ingest; Engine.Replay) the write
 //     waits for the next cycle that does ([SystemReport].Deferred), so that
-//     it never replaces an edit the engine has not read.
+//     it never replaces an edit the engine has not read; and a record whose
+//     report from that system is in an inbound dead letter waits until the
+//     system reports it in a usable form.
 //  6. Commit: when a cycle has writes, the merged states, with every write
 //     about to be attempted, are committed before anything is sent (write
 //     ahead); then cursors, record states and dead letters are stored in one

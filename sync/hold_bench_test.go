@@ -3,16 +3,12 @@ package sync_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
-	"github.com/concordsync/concord/sync/store"
-	"github.com/concordsync/concord/sync/store/boltstore"
 )
 
 // BenchmarkCycleWithHolds is BenchmarkCycleWithDeadLetters with held
@@ -26,63 +22,29 @@ import (
 //
 //	go test ./sync -run '^$' -bench CycleWithHolds -count 6 | benchstat -col /holds -
 func BenchmarkCycleWithHolds(b *testing.B) {
+	res := resolve.PerUnit(map[string]resolve.Resolver{"city": resolve.Hold("the systems disagree")}, resolve.LastWriterWins())
 	for _, backend := range []string{"memory", "bolt"} {
 		for _, holds := range []int{0, 10_000} {
 			b.Run(fmt.Sprintf("store=%s/holds=%d", backend, holds), func(b *testing.B) {
-				var st store.Store = store.NewMemory()
-				if backend == "bolt" {
-					bs, err := boltstore.Open(filepath.Join(b.TempDir(), "concord.db"))
+				benchTenEditCycles(b, backend, res, nil, func(e *recsync.Engine, a, z *fake.System) {
+					for i := range holds {
+						a.Edit(fmt.Sprintf("h%05d", i), map[string]concord.Value{"name": "n", "city": "c", "n": i})
+					}
+					runUntilIdle(b, e)
+					for i := range holds {
+						key := fmt.Sprintf("h%05d", i)
+						a.Edit(key, map[string]concord.Value{"city": "from a"})
+						z.Edit(key, map[string]concord.Value{"city": "from z"})
+					}
+					runUntilIdle(b, e)
+					held, err := e.Holds(context.Background())
 					if err != nil {
 						b.Fatal(err)
 					}
-					defer bs.Close()
-					st = bs
-				}
-				ctx := context.Background()
-				a, z := fake.New("a"), fake.New("z")
-				e, err := recsync.New(recsync.Config{Store: st,
-					Resolver: resolve.PerUnit(map[string]resolve.Resolver{"city": resolve.Hold("the systems disagree")}, resolve.LastWriterWins()),
-					Logger:   slog.New(slog.DiscardHandler),
-					Systems:  []recsync.System{{ID: "a", Connector: a}, {ID: "z", Connector: z}}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for i := range 1000 {
-					a.Edit(fmt.Sprintf("k%04d", i), map[string]concord.Value{"name": "n", "city": "c", "n": i})
-				}
-				for i := range holds {
-					a.Edit(fmt.Sprintf("h%05d", i), map[string]concord.Value{"name": "n", "city": "c", "n": i})
-				}
-				runUntilIdle(b, e)
-				for i := range holds {
-					key := fmt.Sprintf("h%05d", i)
-					a.Edit(key, map[string]concord.Value{"city": "from a"})
-					z.Edit(key, map[string]concord.Value{"city": "from z"})
-				}
-				runUntilIdle(b, e)
-				held, err := e.Holds(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(held) != holds {
-					b.Fatalf("%d holds, want %d", len(held), holds)
-				}
-				round := 0
-				for b.Loop() {
-					round++
-					b.StopTimer()
-					for i := range 10 {
-						a.Edit(fmt.Sprintf("k%04d", (round*10+i)%1000), map[string]concord.Value{"city": fmt.Sprintf("c%d", round)})
+					if len(held) != holds {
+						b.Fatalf("%d holds, want %d", len(held), holds)
 					}
-					b.StartTimer()
-					rep, err := e.RunCycle(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if rep.Systems["z"].Writes != 10 {
-						b.Fatalf("cycle wrote %d records to z, want 10", rep.Systems["z"].Writes)
-					}
-				}
+				})
 			})
 		}
 	}

@@ -357,6 +357,17 @@ func checkHandRun(t *testing.T, res *Result, lost bool, rule string, excused int
 	}
 }
 
+// checkUndoneRuns checks a hand-played run of a set-back: with it made (run
+// with notUndone false), both edits are invisible to the read that judges
+// them and none is lost; without it, the edit is lost.
+func checkUndoneRuns(t *testing.T, run func(t *testing.T, notUndone bool) *Result) {
+	for _, notUndone := range []bool{false, true} {
+		t.Run(map[bool]string{false: "undone", true: "not undone"}[notUndone], func(t *testing.T) {
+			checkHandRun(t, run(t, notUndone), notUndone, "undone-before-read", 2)
+		})
+	}
+}
+
 // handWorld is a world of two systems, s0 and s1, and the record key, for a
 // run played against the oracle alone: the engine's writes and audit events
 // are made by hand.
@@ -454,20 +465,7 @@ func heldAtAgreementRun(t *testing.T, noAgreement, notSeen, early, changed bool)
 // writes false to s1. The replay is the read that judges s1's edits:
 // undone before it, they are invisible. If s1 still holds true when the
 // replay reads it, overwriting it with no decision loses it.
-func TestOracleUndoneBeforeReplay(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		notUndone bool
-		lost      bool
-	}{
-		{name: "undone before the replay"},
-		{name: "not undone", notUndone: true, lost: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			checkHandRun(t, undoneBeforeReplayRun(t, tc.notUndone), tc.lost, "undone-before-read", 2)
-		})
-	}
-}
+func TestOracleUndoneBeforeReplay(t *testing.T) { checkUndoneRuns(t, undoneBeforeReplayRun) }
 
 // undoneBeforeReplayRun plays TestOracleUndoneBeforeReplay's run against the
 // oracle alone: the engine's writes and audit events are made by hand.
@@ -834,20 +832,7 @@ func undoAfterUnknownWriteRun(t *testing.T, read bool) *Result {
 // to the same value between two reads, as for an edit undone between two
 // reads that both succeeded. If s1 still holds its edit when the next cycle
 // reads it, overwriting it with no decision loses it.
-func TestOracleUndoneAfterAFailedRead(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		notUndone bool
-		lost      bool
-	}{
-		{name: "undone before the next read"},
-		{name: "not undone", notUndone: true, lost: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			checkHandRun(t, undoneAfterFailedReadRun(t, tc.notUndone), tc.lost, "undone-before-read", 2)
-		})
-	}
-}
+func TestOracleUndoneAfterAFailedRead(t *testing.T) { checkUndoneRuns(t, undoneAfterFailedReadRun) }
 
 // undoneAfterFailedReadRun plays TestOracleUndoneAfterAFailedRead's run
 // against the oracle alone: the engine's writes and audit events are made
@@ -912,7 +897,9 @@ func undoneAfterFailedReadRun(t *testing.T, notUndone bool) *Result {
 // agreement instead. The history is that of systems with transforms and
 // plain ones as the seed draws them.
 func TestOracleHeldAtEcho(t *testing.T) {
-	res := runSeed(t, Options{Seed: 11748})
+	// With every system tagged, as when the seed was found: with
+	// notags, its systems draw otherwise.
+	res := runSeed(t, Options{Seed: 11748, Skip: map[string]bool{featNoTags: true}})
 	if res.Failed() {
 		t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
 	}
@@ -930,20 +917,7 @@ func TestOracleHeldAtEcho(t *testing.T) {
 // s1. s1's set-back was made before the read the engine merged: invisible
 // as ever, though s1 holds false by the time the next cycle reads it. If s1
 // still held true when it was read, overwriting it loses it.
-func TestOracleRemergedFromKeptRead(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		notUndone bool
-		lost      bool
-	}{
-		{name: "undone before the kept read"},
-		{name: "not undone", notUndone: true, lost: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			checkHandRun(t, remergedFromKeptReadRun(t, tc.notUndone), tc.lost, "undone-before-read", 2)
-		})
-	}
-}
+func TestOracleRemergedFromKeptRead(t *testing.T) { checkUndoneRuns(t, remergedFromKeptReadRun) }
 
 // remergedFromKeptReadRun plays TestOracleRemergedFromKeptRead's run against
 // the oracle alone: the engine's writes and audit events are made by hand.
