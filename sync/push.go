@@ -87,20 +87,19 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 }
 
 // unguarded reports whether a write of st to s now could overwrite an edit
-// the engine has not read: this step did not read s's changes to the end
-// (its read failed or stopped with more waiting, or the step reads no
-// change feed: Ingest, Replay), or s's report of the record is in an inbound
-// dead letter (quarantined: what s holds of it is unknown to the engine
-// until it is replayed or s reports it again in a usable form), and nothing
-// would make s refuse the write
-// if the record changed there since the engine last read it. A system with
-// conditional writes refuses an update or a delete whose IfMatch tag is
-// stale, and a create of a record that exists; without them (no version
+// the engine has not read, with nothing to make s refuse it. The engine has
+// not read s's current state of the record when this step did not read s's
+// changes to the end (its read failed or stopped with more waiting, or the
+// step reads no change feed: Ingest, Replay), or when s's report of the
+// record is in an inbound dead letter (quarantined: unknown to the engine
+// until it is replayed or s reports it again in a usable form). A system
+// with conditional writes refuses an update or a delete whose IfMatch tag
+// is stale, and a create of a record that exists; without them (no version
 // tag: Record.Tag empty), the write would silently replace what a person
-// entered there since, and no later read could bring it back. Such a
-// write waits, pending, for a cycle that reads s to the end: its window
-// shrinks from the time since the last full read to that cycle's own
-// read-to-write time.
+// entered there since, and no later read could bring it back. Such a write
+// waits, pending, for a cycle that reads s to the end: its window shrinks
+// from the time since the last full read to that cycle's own read-to-write
+// time.
 func (c *cycle) unguarded(st *state.Record, s *system, view *state.View) bool {
 	if c.current[s.id] && !c.unread[sysKey{s.id, st.Key}] {
 		return false
