@@ -74,7 +74,9 @@ func observe(s *system, fields map[string]concord.Value, at time.Time) *observat
 		f[k] = v
 	}
 	rec := concord.Record{Key: "k", Fields: f, Modified: at}
-	return &observation{sys: s, raw: rec, rec: rec, native: nativeOf(f), nativeIsRec: true}
+	// full: read from a change feed, as a cycle reads (a pushed state no
+	// newer than the one known would be left to the feed, unmerged).
+	return &observation{sys: s, raw: rec, rec: rec, native: nativeOf(f), nativeIsRec: true, full: true}
 }
 
 // nativeOf returns the hashes of fields, as cycle.prepare computes them.
