@@ -178,7 +178,12 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 // Ingest merges records that a system pushed (a webhook, a message) as if
 // they had been read from it: they are transformed, merged and written to
 // the other systems in one step. It does not move the system's cursor, so
-// the next cycle may read the same changes again; that is harmless.
+// the next cycle may read the same changes again; that is harmless. Ingest
+// reads no change feed, so a system without conditional writes (no version
+// tags) gets its writes at the next cycle instead ([SystemReport].Deferred):
+// written now, they could replace an edit made there that no read has seen.
+// A pushed state no newer than what the engine knows of that system is left
+// to the change feed.
 func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []concord.Record) (*Report, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
