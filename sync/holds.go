@@ -281,7 +281,8 @@ var ErrNotReplayable = errors.New("concord: dead letter cannot be replayed from 
 // is a connector.Getter (a person may have corrected it there), else from
 // the dead letter's payload (after a fix of the transforms). If it still fails, the
 // dead letter stays and the error says why; if it passes, it is merged and
-// written like any change, and the dead letter is gone. A write that was
+// written like any change (to a system without version tags, at the next
+// cycle: see [Engine.Ingest]), and the dead letter is gone. A write that was
 // dead-lettered is released: the next cycle writes the record's canonical
 // values to the system again. Replaying what was already replayed fails
 // with ErrNoDeadLetter and changes nothing. A record that fails again
