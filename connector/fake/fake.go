@@ -369,6 +369,24 @@ func (s *System) FailNext(op Op, n int, err error) {
 	s.failNext[op] = injected{n: max(n, 0), err: err}
 }
 
+// Injected returns a function that puts back, as they are now, the faults
+// that the next calls consume (FailNext, RateLimitNext, LoseRepliesNext,
+// RepeatNext, ReorderNext). A test that treats what a crashed process did
+// as void calls it: which of that process's concurrent calls ran before it
+// died, and consumed a fault, is the scheduler's choice.
+func (s *System) Injected() (restore func()) {
+	s.mu.Lock()
+	fail, rate, after, lose := s.failNext, s.rateLimit, s.retryAfter, s.loseReply
+	repeat, back, reorder := s.repeat, s.repeatBack, s.reorder
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.failNext, s.rateLimit, s.retryAfter, s.loseReply = fail, rate, after, lose
+		s.repeat, s.repeatBack, s.reorder = repeat, back, reorder
+	}
+}
+
 // FailKey makes every patch for key fail with err (in its Result), without
 // effect, until [System.ClearFailKey]; the other patches of a batch are
 // unaffected. A nil err means a transient error wrapping [ErrInjected].

@@ -692,12 +692,26 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.rmu.Unlock()
 	}
 	st, commits := w.curStore, w.curStore.commits.Load()
+	restore := make([]func(), 0, len(w.names))
+	for _, s := range w.names {
+		restore = append(restore, w.fakes[s].Injected())
+	}
 	var perr any
 	func() {
 		defer func() { perr = recover() }()
 		err = f(context.Background())
 	}()
 	crashed := perr != nil || w.cr != nil && w.cr.isDead()
+	if crashed && w.cr != nil && w.cr.isDead() {
+		// Which of the dead process's concurrent connector calls ran
+		// before it died (a system not the crash's target still
+		// answers), and so consumed an injected fault, is the
+		// scheduler's choice: the faults stay as they were, for the
+		// next instance, as an armed panic does. One seed, one run.
+		for _, r := range restore {
+			r()
+		}
+	}
 	w.pmu.Lock()
 	fired := w.fired
 	w.fired = nil
