@@ -741,3 +741,30 @@ func TestFieldTimesMoveOnlyWhenAValueChanges(t *testing.T) {
 		t.Errorf("a system without WithFieldTimes reported field times: %v", plain.FieldModified)
 	}
 }
+
+// Injected puts back the faults the next calls consume, as they were.
+func TestInjectedRestoresPendingFaults(t *testing.T) {
+	ctx := context.Background()
+	s := fake.New("s")
+	s.FailNext(fake.OpChanges, 2, nil)
+	s.LoseRepliesNext(1)
+	restore := s.Injected()
+	if _, err := s.Changes(ctx, "", 10); err == nil {
+		t.Fatal("the first Changes did not fail")
+	}
+	if _, err := s.Apply(ctx, []connector.Patch{{Key: "a", Set: map[string]concord.Value{"n": 1}, Create: true}}); err == nil {
+		t.Fatal("the reply was not lost")
+	}
+	restore()
+	for i := range 2 {
+		if _, err := s.Changes(ctx, "", 10); err == nil {
+			t.Fatalf("Changes %d after restore did not fail", i+1)
+		}
+	}
+	if _, err := s.Changes(ctx, "", 10); err != nil {
+		t.Fatalf("Changes after the two restored failures: %v", err)
+	}
+	if _, err := s.Apply(ctx, []connector.Patch{{Key: "a", Set: map[string]concord.Value{"n": 2}}}); err == nil {
+		t.Fatal("the restored lost reply was not lost")
+	}
+}
