@@ -28,23 +28,34 @@ func BenchmarkCycleWithDeadLetters(b *testing.B) {
 	for _, backend := range []string{"memory", "bolt"} {
 		for _, dead := range []int{0, 10_000} {
 			b.Run(fmt.Sprintf("store=%s/dead=%d", backend, dead), func(b *testing.B) {
-				benchTenEditCycles(b, backend, resolve.LastWriterWins(), func(ctx context.Context, st store.Store) {
+				benchEditCycles(b, editRig{backend: backend, edits: 10, fill: func(ctx context.Context, st store.Store) {
 					if err := fillDeadLetters(ctx, st, dead); err != nil {
 						b.Fatal(err)
 					}
-				}, nil)
+				}})
 			})
 		}
 	}
 }
 
-// benchTenEditCycles measures cycles that each read 10 edited records (of
-// 1,000 in system a) and write them to system z, over a store of backend
-// ("memory" or "bolt") that fill (if not nil) filled first; settle (if not
-// nil) runs once the 1,000 records are in sync, before the timer.
-func benchTenEditCycles(b *testing.B, backend string, res resolve.Resolver, fill func(context.Context, store.Store), settle func(*recsync.Engine, *fake.System, *fake.System)) {
+// editRig is what benchEditCycles measures: cycles that each read edits
+// edited records (of 1,000 in system a) and write them to system z, over a
+// store of backend ("memory" or "bolt") that fill (if not nil) filled
+// first, with resolver (last-writer-wins if nil); tune (if not nil) adjusts
+// the engine once built, and settle (if not nil) runs once the 1,000
+// records are in sync, before the timer.
+type editRig struct {
+	backend  string
+	edits    int
+	resolver resolve.Resolver
+	fill     func(context.Context, store.Store)
+	tune     func(*recsync.Engine)
+	settle   func(e *recsync.Engine, a, z *fake.System)
+}
+
+func benchEditCycles(b *testing.B, r editRig) {
 	var st store.Store = store.NewMemory()
-	if backend == "bolt" {
+	if r.backend == "bolt" {
 		bs, err := boltstore.Open(filepath.Join(b.TempDir(), "concord.db"))
 		if err != nil {
 			b.Fatal(err)
@@ -53,8 +64,12 @@ func benchTenEditCycles(b *testing.B, backend string, res resolve.Resolver, fill
 		st = bs
 	}
 	ctx := context.Background()
-	if fill != nil {
-		fill(ctx, st)
+	if r.fill != nil {
+		r.fill(ctx, st)
+	}
+	res := r.resolver
+	if res == nil {
+		res = resolve.LastWriterWins()
 	}
 	a, z := fake.New("a"), fake.New("z")
 	e, err := recsync.New(recsync.Config{Store: st, Resolver: res,
@@ -62,6 +77,9 @@ func benchTenEditCycles(b *testing.B, backend string, res resolve.Resolver, fill
 		Systems: []recsync.System{{ID: "a", Connector: a}, {ID: "z", Connector: z}}})
 	if err != nil {
 		b.Fatal(err)
+	}
+	if r.tune != nil {
+		r.tune(e)
 	}
 	for i := range 1000 {
 		a.Edit(fmt.Sprintf("k%04d", i), map[string]concord.Value{"name": "n", "city": "c", "n": i})
@@ -71,23 +89,23 @@ func benchTenEditCycles(b *testing.B, backend string, res resolve.Resolver, fill
 			b.Fatal(err)
 		}
 	}
-	if settle != nil {
-		settle(e, a, z)
+	if r.settle != nil {
+		r.settle(e, a, z)
 	}
 	round := 0
 	for b.Loop() {
 		round++
 		b.StopTimer()
-		for i := range 10 {
-			a.Edit(fmt.Sprintf("k%04d", (round*10+i)%1000), map[string]concord.Value{"city": fmt.Sprintf("c%d", round)})
+		for i := range r.edits {
+			a.Edit(fmt.Sprintf("k%04d", (round*r.edits+i)%1000), map[string]concord.Value{"city": fmt.Sprintf("c%d", round)})
 		}
 		b.StartTimer()
 		rep, err := e.RunCycle(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if rep.Systems["z"].Writes != 10 {
-			b.Fatalf("cycle wrote %d records to z, want 10", rep.Systems["z"].Writes)
+		if rep.Systems["z"].Writes != r.edits {
+			b.Fatalf("cycle wrote %d records to z, want %d", rep.Systems["z"].Writes, r.edits)
 		}
 	}
 }

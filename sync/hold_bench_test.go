@@ -26,7 +26,7 @@ func BenchmarkCycleWithHolds(b *testing.B) {
 	for _, backend := range []string{"memory", "bolt"} {
 		for _, holds := range []int{0, 10_000} {
 			b.Run(fmt.Sprintf("store=%s/holds=%d", backend, holds), func(b *testing.B) {
-				benchTenEditCycles(b, backend, res, nil, func(e *recsync.Engine, a, z *fake.System) {
+				benchEditCycles(b, editRig{backend: backend, edits: 10, resolver: res, settle: func(e *recsync.Engine, a, z *fake.System) {
 					for i := range holds {
 						a.Edit(fmt.Sprintf("h%05d", i), map[string]concord.Value{"name": "n", "city": "c", "n": i})
 					}
@@ -44,7 +44,7 @@ func BenchmarkCycleWithHolds(b *testing.B) {
 					if len(held) != holds {
 						b.Fatalf("%d holds, want %d", len(held), holds)
 					}
-				})
+				}})
 			})
 		}
 	}
