@@ -169,7 +169,6 @@ type oracle struct {
 // cycle wrote nothing there), and verdicts the invisibility of the edits
 // made there before the read, as the boundary before it judged them.
 type storedRead struct {
-	step     int
 	vals     map[string]map[string]concord.Value
 	live     bool
 	verdicts map[*edit]bool
@@ -469,14 +468,20 @@ func (o *oracle) afterReplay(s concord.SystemID, key string, judged []*edit, lea
 		return
 	}
 	cur, live := o.holdings()
+	o.learnAt(s, key, cur[s], live[s][key])
+}
+
+// learnAt notes that the engine believes s holds of key the values vals
+// (key/unit -> values) and the existence live.
+func (o *oracle) learnAt(s concord.SystemID, key string, vals map[string]map[string]concord.Value, live bool) {
 	for _, u := range units {
-		if v, ok := cur[s][ku(key, u)]; ok {
+		if v, ok := vals[ku(key, u)]; ok {
 			o.at[s][ku(key, u)] = v
 		} else {
 			delete(o.at[s], ku(key, u))
 		}
 	}
-	o.atLive[s][key] = live[s][key]
+	o.atLive[s][key] = live
 }
 
 // afterCycle notes what each system holds once a cycle wrote to it: what
@@ -491,7 +496,7 @@ func (o *oracle) afterCycle() {
 	if o.at != nil {
 		for sk := range o.unlearned {
 			if _, kept := o.stored[sk]; !kept && o.mergeDead(sk) {
-				sr := storedRead{step: o.w.step, vals: map[string]map[string]concord.Value{}, live: live[sk.s][sk.key], verdicts: map[*edit]bool{}}
+				sr := storedRead{vals: map[string]map[string]concord.Value{}, live: live[sk.s][sk.key], verdicts: map[*edit]bool{}}
 				for _, u := range units {
 					if v, ok := at[sk.s][ku(sk.key, u)]; ok {
 						sr.vals[ku(sk.key, u)] = v
@@ -559,18 +564,12 @@ func (o *oracle) remerged(what string, fresh []sysKey) {
 		if o.at == nil {
 			continue
 		}
-		cur, live := o.holdings()
 		if later {
-			cur, live = map[concord.SystemID]map[string]map[string]concord.Value{sk.s: sr.vals}, map[concord.SystemID]map[string]bool{sk.s: {sk.key: sr.live}}
+			o.learnAt(sk.s, sk.key, sr.vals, sr.live)
+		} else {
+			cur, live := o.holdings()
+			o.learnAt(sk.s, sk.key, cur[sk.s], live[sk.s][sk.key])
 		}
-		for _, u := range units {
-			if v, ok := cur[sk.s][ku(sk.key, u)]; ok {
-				o.at[sk.s][ku(sk.key, u)] = v
-			} else {
-				delete(o.at[sk.s], ku(sk.key, u))
-			}
-		}
-		o.atLive[sk.s][sk.key] = live[sk.s][sk.key]
 	}
 }
 

@@ -410,6 +410,30 @@ func handCycle(t *testing.T, w *world, crashed bool, engine, unlearn func(), eve
 	w.o.afterCycle()
 }
 
+// failedCreate has the engine create key in s with set through the sim's
+// connector, and s not apply it: answered, s refuses it (a 422) and the
+// engine learns so; otherwise the connector panics before it calls s, and
+// the outcome stays unknown to the engine.
+func failedCreate(t *testing.T, w *world, s concord.SystemID, key string, set map[string]concord.Value, answered bool) {
+	t.Helper()
+	c := &conn{w: w, id: s, f: w.fakes[s]}
+	if answered {
+		w.fakes[s].FailKey(key, connector.Permanent(errors.New("sim: 422 for this record")))
+		defer w.fakes[s].ClearFailKey(key)
+	} else {
+		w.arm("conn:" + string(s) + ".Apply")
+	}
+	defer func() {
+		if p := recover(); (p != nil) == answered {
+			t.Fatalf("answered %v, but the connector's panic is %v", answered, p)
+		}
+	}()
+	res, err := c.Apply(context.Background(), []connector.Patch{{Key: key, Set: set, Create: true}})
+	if err != nil || len(res) != 1 || res[0].Err == nil {
+		t.Fatalf("the create was answered with %v, %v; want its failure", res, err)
+	}
+}
+
 // heldAtAgreementRun plays TestOracleHeldAtAgreement's run against the
 // oracle alone: the engine's writes and audit events are made by hand.
 func heldAtAgreementRun(t *testing.T, noAgreement, notSeen, early, changed bool) *Result {
@@ -682,30 +706,12 @@ func createTakenForWriteRun(t *testing.T, deleteInS1, answered, cycleBetween boo
 	w := handWorld(key)
 	s0, s1, o := w.names[0], w.names[1], w.o
 	w.armed = map[string]bool{}
-	ctx := context.Background()
 	cycle := func(engine func(), events ...audit.Event) { handCycle(t, w, false, engine, nil, events...) }
 	name := func(v string) map[string]concord.Value { return map[string]concord.Value{fieldName: v} }
 
 	w.step++
 	o.personEdit(s1, w.fakes[s1], key, name("Leeds#2"))
-	cycle(func() {
-		c := &conn{w: w, id: s0, f: w.fakes[s0]}
-		if answered {
-			w.fakes[s0].FailKey(key, connector.Permanent(errors.New("sim: 422 for this record")))
-			defer w.fakes[s0].ClearFailKey(key)
-		} else {
-			w.arm("conn:s0.Apply")
-		}
-		defer func() {
-			if p := recover(); (p != nil) == answered {
-				t.Fatalf("answered %v, but the connector's panic is %v", answered, p)
-			}
-		}()
-		res, err := c.Apply(ctx, []connector.Patch{{Key: key, Set: name("Leeds#2"), Create: true}})
-		if err != nil || len(res) != 1 || res[0].Err == nil {
-			t.Fatalf("the create was answered with %v, %v; want its failure", res, err)
-		}
-	}, audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: recordUnit},
+	cycle(func() { failedCreate(t, w, s0, key, name("Leeds#2"), answered) }, audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: recordUnit},
 		audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: fieldName},
 		audit.Event{Kind: audit.MergeDecided, System: s1, Key: key, Unit: fieldName, Rule: recsync.RuleFastForward, To: name("Leeds#2")},
 		audit.Event{Kind: audit.MergeDecided, System: s1, Key: key, Unit: recordUnit, Rule: recsync.RuleFastForward},
@@ -1006,29 +1012,13 @@ func takenForEchoRun(t *testing.T, otherValue, known bool) *Result {
 	w := handWorld(key)
 	s0, s1, o := w.names[0], w.names[1], w.o
 	w.armed = map[string]bool{}
-	ctx := context.Background()
 	name := map[string]concord.Value{fieldName: "Leeds#1"}
 	flag := func(v concord.Value) map[string]concord.Value { return map[string]concord.Value{fieldFlag: v} }
 
 	w.step++
 	o.personEdit(s0, w.fakes[s0], key, name)
 	handCycle(t, w, false, func() {
-		c := &conn{w: w, id: s1, f: w.fakes[s1]}
-		if known {
-			w.fakes[s1].FailKey(key, connector.Permanent(errors.New("sim: 422 for this record")))
-			defer w.fakes[s1].ClearFailKey(key)
-		} else {
-			w.arm("conn:s1.Apply")
-		}
-		defer func() {
-			if p := recover(); (p != nil) == known {
-				t.Fatalf("known %v, but the connector's panic is %v", known, p)
-			}
-		}()
-		res, err := c.Apply(ctx, []connector.Patch{{Key: key, Set: map[string]concord.Value{fieldName: "Leeds#1", fieldFlag: nil}, Create: true}})
-		if err != nil || len(res) != 1 || res[0].Err == nil {
-			t.Fatalf("the create was answered with %v, %v; want its failure", res, err)
-		}
+		failedCreate(t, w, s1, key, map[string]concord.Value{fieldName: "Leeds#1", fieldFlag: nil}, known)
 	}, nil, audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: recordUnit},
 		audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldName},
 		audit.Event{Kind: audit.MergeDecided, System: s0, Key: key, Unit: fieldName, Rule: recsync.RuleFastForward, To: name},
