@@ -140,6 +140,8 @@ type Getter interface {
 // this says so, and without it the engine defers creates there to its
 // next cycle that reads the system.
 type Conditional interface {
+	// ConditionalWrites reports whether the system refuses a stale
+	// IfMatch and a Create of a record that exists.
 	ConditionalWrites() bool
 }
 

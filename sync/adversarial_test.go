@@ -999,17 +999,25 @@ func (r *rig) withoutTags(ids ...concord.SystemID) {
 // bring back: a conflict never detected, an edit silently lost (found by
 // the simulation with tagless systems, seed 2 of 1-1,000). The write waits
 // for a cycle that reads b; that cycle sees both edits and resolves the
-// conflict, audited. With steps that read no change feed (Ingest) the
-// same holds.
+// conflict, audited. The same holds when the cycle stops reading b with
+// changes waiting (a backlog), and in steps that read no change feed
+// (Ingest).
 func TestNoBlindWriteOverAnUnreadEditInATaglessSystem(t *testing.T) {
-	for _, via := range []string{"failed read", "ingest"} {
+	for _, via := range []string{"failed read", "backlog", "ingest"} {
 		t.Run(via, func(t *testing.T) {
 			r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+			if via == "backlog" {
+				// A cycle reads one change of b: the rest waits.
+				r.cfg.MaxBatches, r.cfg.Systems[1].BatchSize = 1, 1
+			}
 			r.withoutTags("b")
 			a, b := r.sys["a"], r.sys["b"]
 			a.Edit("k", map[string]any{"x": "1", "y": "1"})
 			r.settle()
 
+			if via == "backlog" {
+				b.Edit("other", map[string]any{"x": "o"}) // read first
+			}
 			b.Edit("k", map[string]any{"x": "from b"}) // not read yet
 			a.Edit("k", map[string]any{"x": "from a"})
 			var rep *recsync.Report
