@@ -10,7 +10,12 @@
 // engine's state is a bbolt file (sync/store/boltstore) instead of
 // store.Memory: a crash closes the file and the next instance opens it, a
 // snapshot copies the file, and a restore writes an old copy back under the
-// store's witness file, which must detect it by itself. Known-failing
+// store's witness file, which must detect it by itself. With
+// -sim.store=postgres (and in TestSimulationOnPostgres, which needs
+// $CONCORD_TEST_POSTGRES_DSN) it is a new schema of the PostgreSQL store
+// (sync/store/pgstore): each process opens its own pool, a snapshot copies
+// the schema's tables into another schema, and a restore puts them back and
+// starts a new epoch, as an operator does. Known-failing
 // behaviours are switched off by name with -sim.skip=kind,feature,... (or
 // $CONCORD_SIM_SKIP); the default run switches nothing off.
 //

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -26,7 +23,6 @@ import (
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
-	"github.com/concordsync/concord/sync/store/boltstore"
 )
 
 // Options configures one simulated run.
@@ -36,13 +32,11 @@ type Options struct {
 	// Skip switches off fault kinds (Kind values) and features (Features)
 	// by name: the list of known-failing behaviours.
 	Skip map[string]bool
-	// Dir, when set, puts the engine's state in a bbolt store
-	// (sync/store/boltstore) in that folder instead of store.Memory: a
-	// crash closes the file and the next instance opens it again, a
-	// snapshot is a copy of the database file, and a restore writes an old
-	// copy back under the witness file the store keeps beside it, which
-	// must detect it and move to a new epoch by itself.
-	Dir string
+	// Backend, when set, puts the engine's state in a durable store
+	// (Bolt, or a PostgreSQL schema in the tests) instead of store.Memory:
+	// a crash closes it and the next instance opens it again, a snapshot
+	// is a backup of it and a restore puts an older backup back.
+	Backend Backend
 	// sabotage, when set (by the oracle's own tests), runs after the quiet
 	// phase and before the final checks.
 	sabotage func(w *world)
@@ -156,8 +150,8 @@ type world struct {
 
 	base     store.Store // the store's current contents
 	mem      *store.Memory
-	bolt     *boltstore.Store // with Options.Dir
-	snaps    []any            // older copies (*store.Memory, or a bbolt file's bytes), for KindRestore
+	durable  Backend // Options.Backend
+	snaps    []any   // older copies (*store.Memory, or the backend's), for KindRestore
 	engine   *recsync.Engine
 	instance int
 	cr       *crasher // armed crash of the current instance, if any
@@ -264,8 +258,10 @@ func Run(opt Options) *Result {
 	}
 	w.holdMode = rng.IntN(10) < 3
 	w.gate = rng.IntN(2) == 0
-	if opt.Dir != "" {
-		w.openBolt()
+	if opt.Backend != nil {
+		w.durable = opt.Backend
+		w.openDurable()
+		defer w.closeDurable()
 	} else {
 		w.mem = store.NewMemory()
 		w.base = w.mem
@@ -315,9 +311,9 @@ func (w *world) failf(class, format string, args ...any) {
 // restart drops the engine instance and builds a new one on the current
 // store, as a restarted process would.
 func (w *world) restart(why string) {
-	if w.bolt != nil && why != "start" && why != "restore" {
-		w.closeBolt() // the process ended: the next one opens the file again
-		w.openBolt()
+	if w.durable != nil && why != "start" && why != "restore" {
+		w.closeDurable() // the process ended: the next one opens the store again
+		w.openDurable()
 	}
 	w.instance++
 	w.cr = nil
@@ -427,65 +423,65 @@ func (w *world) snapshot() {
 		return
 	}
 	w.logf("step %d: snapshot of the store", w.step)
-	if w.bolt != nil {
-		w.closeBolt()
-		b, err := os.ReadFile(w.boltPath())
+	if w.durable != nil {
+		snap, reopened, err := w.durable.Snapshot()
 		if err != nil {
-			panic(err)
+			panic(fmt.Sprintf("sim: snapshot of the %s store: %v", w.durable.Name(), err))
 		}
-		w.snaps = append(w.snaps, b)
-		w.openBolt()
+		w.snaps = append(w.snaps, snap)
+		if reopened != nil {
+			w.useStore(reopened)
+		}
 	} else {
 		w.snaps = append(w.snaps, w.mem.Snapshot())
 	}
 	w.o.snapshot()
 }
 
-func (w *world) boltPath() string { return filepath.Join(w.opt.Dir, "concord.db") }
-
-// openBolt opens the bbolt store, as a (re)started process does.
-func (w *world) openBolt() {
-	bs, err := boltstore.Open(w.boltPath(), boltstore.WithClock(w.clock.Now), boltstore.WithLogger(slog.New(slog.DiscardHandler)))
+// openDurable opens the durable store, as a (re)started process does.
+func (w *world) openDurable() {
+	st, err := w.durable.Open(w.clock.Now)
 	if err != nil {
-		panic(fmt.Sprintf("sim: opening the bbolt store: %v", err))
+		panic(fmt.Sprintf("sim: opening the %s store: %v", w.durable.Name(), err))
 	}
-	w.bolt, w.base = bs, bs
+	w.useStore(st)
+}
+
+// useStore puts st in service, also under the running instance (a snapshot
+// may have closed the one it used).
+func (w *world) useStore(st store.Store) {
+	w.base = st
 	if w.curStore != nil {
-		w.curStore.Store = bs // a snapshot closed the file under the running instance
+		w.curStore.Store = st
 	}
 }
 
-// closeBolt closes it, as a process ending does (a kill -9 is the kill
-// tests' business: here the file is closed cleanly).
-func (w *world) closeBolt() {
-	if err := w.bolt.Close(); err != nil {
-		panic(err)
+// closeDurable closes it, as a process ending does (a kill -9 is the kill
+// tests' business: here the store is closed cleanly).
+func (w *world) closeDurable() {
+	if err := w.durable.Close(); err != nil {
+		panic(fmt.Sprintf("sim: closing the %s store: %v", w.durable.Name(), err))
 	}
 }
 
 // restoreStore puts snapshot i back in service, moved to a new epoch.
 func (w *world) restoreStore(i int) {
-	switch old := w.snaps[i].(type) {
-	case *store.Memory:
-		w.mem = old.Snapshot()
+	if w.durable == nil {
+		w.mem = w.snaps[i].(*store.Memory).Snapshot()
 		w.base = w.mem
 		if _, err := w.mem.NewEpoch(context.Background()); err != nil {
 			panic(err)
 		}
-	case []byte:
-		w.closeBolt()
-		cur, err := os.ReadFile(w.boltPath())
-		if err != nil {
-			panic(err)
-		}
-		if err := os.WriteFile(w.boltPath(), old, 0o600); err != nil {
-			panic(err)
-		}
-		w.openBolt() // the witness beside it tells the store it was restored
-		if !w.bolt.Restored() && !bytes.Equal(cur, old) {
-			w.failf(ClassRestore, "the bbolt store did not detect that an older copy of its file was restored")
-		}
+		return
 	}
+	st, err := w.durable.Restore(w.snaps[i])
+	switch {
+	case errors.Is(err, ErrUndetected):
+		w.failf(ClassRestore, "the %s store: %v", w.durable.Name(), err)
+	case err != nil:
+		panic(fmt.Sprintf("sim: restoring the %s store: %v", w.durable.Name(), err))
+	}
+	w.useStore(st)
 }
 
 // injectFaults arms one or two faults from the seeded schedule.
@@ -1147,8 +1143,8 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 // skip list and store.
 func Command(opt Options) string {
 	cmd := fmt.Sprintf("go test ./internal/sim -run 'TestSimulation$' -sim.seed=%d -v", opt.Seed)
-	if opt.Dir != "" {
-		cmd += " -sim.store=bolt"
+	if opt.Backend != nil {
+		cmd += " -sim.store=" + opt.Backend.Name()
 	}
 	if len(opt.Skip) > 0 {
 		var names []string

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/concordsync/concord"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/audittest"
 	"github.com/concordsync/concord/connector"
@@ -28,7 +30,7 @@ var (
 	flagFirst = flag.Uint64("sim.first", 1, "first seed")
 	flagSkip  = flag.String("sim.skip", os.Getenv("CONCORD_SIM_SKIP"),
 		"comma-separated fault kinds and features to switch off (known-failing behaviours); default $CONCORD_SIM_SKIP")
-	flagStore = flag.String("sim.store", "memory", "the engine's store: memory, or bolt (sync/store/boltstore in a temporary folder)")
+	flagStore = flag.String("sim.store", "memory", "the engine's store: memory, bolt (sync/store/boltstore in a temporary folder) or postgres (sync/store/pgstore in a new schema of $CONCORD_TEST_POSTGRES_DSN's database)")
 	flagTrace = flag.Bool("sim.trace", false, "print the trace of every failing seed (always on with -sim.seed)")
 	flagDet   = flag.Bool("sim.determinism", false, "TestDeterminism: replay -sim.seeds seeds from -sim.first instead of its own list")
 )
@@ -75,7 +77,19 @@ func TestSimulation(t *testing.T) {
 // crashes reopen it, restores write an older copy back. Fewer seeds than
 // TestSimulation (each commit is a file sync); -sim.seeds=N with
 // -run 'TestSimulationOnBolt$' runs more.
-func TestSimulationOnBolt(t *testing.T) {
+func TestSimulationOnBolt(t *testing.T) { simulateDurable(t, "bolt") }
+
+// TestSimulationOnPostgres runs seeds with the engine's state in a
+// PostgreSQL schema (sync/store/pgstore, the shared store): crashes close
+// the process's pool and the next opens another, restores put an older copy
+// of the schema's tables back. Skipped without $CONCORD_TEST_POSTGRES_DSN
+// (failed under CI=true); -sim.seeds=N with -run 'TestSimulationOnPostgres$'
+// runs more.
+func TestSimulationOnPostgres(t *testing.T) { simulateDurable(t, "postgres") }
+
+// simulateDurable runs 16 seeds (or -sim.seeds, or -sim.seed) on a durable
+// backend.
+func simulateDurable(t *testing.T, backend string) {
 	n := 16
 	if flagSet("sim.seeds") {
 		n = *flagSeeds
@@ -84,7 +98,7 @@ func TestSimulationOnBolt(t *testing.T) {
 	if *flagSeed != 0 {
 		first, n = *flagSeed, 1
 	}
-	simulate(t, first, n, "bolt")
+	simulate(t, first, n, backend)
 }
 
 func flagSet(name string) (set bool) {
@@ -98,16 +112,29 @@ func simulate(t *testing.T, first uint64, n int, backend string) {
 	total := &Result{Faults: map[Kind]int{}, Excused: map[string]int{}}
 	var failed []uint64
 	byClass := map[string][]uint64{}
+	var (
+		pool *pgxpool.Pool // outside the bubbles: drops each run's schemas
+		dsn  string
+	)
+	switch backend {
+	case "memory", "bolt":
+	case "postgres":
+		pool, dsn = pgPool(t)
+	default:
+		t.Fatalf("-sim.store %q: want memory, bolt or postgres", backend)
+	}
 	for seed := first; seed < first+uint64(n); seed++ {
 		opt := Options{Seed: seed, Skip: skip}
 		switch backend {
-		case "memory":
 		case "bolt":
-			opt.Dir = t.TempDir()
-		default:
-			t.Fatalf("-sim.store %q: want memory or bolt", backend)
+			opt.Backend = Bolt(t.TempDir())
+		case "postgres":
+			opt.Backend = newPGBackend(dsn)
 		}
 		res := runSeed(t, opt)
+		if pg, ok := opt.Backend.(*pgBackend); ok {
+			pg.drop(t, pool)
+		}
 		total.Steps += res.Steps
 		total.Cycles += res.Cycles
 		total.Edits += res.Edits
