@@ -159,8 +159,13 @@ type Config struct {
 	// LeaseTTL bounds how long a cycle may hold the lease before another
 	// instance may take it over (its commit is then refused). The lease is
 	// renewed once at most half of it remains, so a cycle is sure of at
-	// least LeaseTTL/2. Under [Engine.Run] an idle cycle may keep the
-	// lease for the next one (see Run). Zero means one minute.
+	// least LeaseTTL/2. Before each batch of writes, once a quarter of it
+	// has passed since the store last confirmed the lease, the cycle asks
+	// again (renewing it in its second half): a long push keeps the lease,
+	// and a cycle that lost it sends nothing more ([ErrLeaseLost]). Keep
+	// each connector call well under LeaseTTL/4. Under [Engine.Run] an
+	// idle cycle may keep the lease for the next one (see Run). Zero means
+	// one minute.
 	LeaseTTL time.Duration
 }
 

@@ -34,6 +34,9 @@ type cycle struct {
 	converged  []time.Duration        // records whose systems agree again, and after how long
 	edited     map[*state.Record]bool // records with edits this cycle
 	lease      *store.Lease
+	leaseAt    time.Time    // when the lease was last confirmed (before the store was asked)
+	leaseMu    gosync.Mutex // guards lease, leaseAt and leaseErr: writes to systems run in parallel
+	leaseErr   error        // the lease was lost during the cycle: nothing more is sent
 	report     *Report
 	obs        map[string][]*observation
 	cursors    map[concord.SystemID]connector.Cursor
@@ -115,6 +118,7 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 	if err := e.init(ctx); err != nil {
 		return nil, nil, err
 	}
+	at := time.Now()
 	l, err := e.store.AcquireLease(ctx, e.cfg.Pipeline, e.cfg.Instance, e.cfg.LeaseTTL)
 	if err != nil {
 		return nil, nil, err
@@ -125,7 +129,7 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 	e.kept = store.Lease{}
 	commits := e.store.commits.Load()
 	c := e.newCycle()
-	c.lease = &l
+	c.lease, c.leaseAt = &l, at
 	if err := e.loadAudit(ctx); err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -173,6 +177,47 @@ func (e *Engine) begin(ctx context.Context) (*cycle, func(), error) {
 		}
 	}
 	return c, release, nil
+}
+
+// ErrLeaseLost is the error of a write the engine did not send because the
+// cycle's lease had lapsed (or could not be confirmed) by then: another
+// instance may have run meanwhile, and a write planned from this cycle's
+// reads could land over its newer writes. The write is planned again by the
+// next cycle that holds the lease.
+var ErrLeaseLost = errors.New("concord: the cycle's lease was lost before the write")
+
+// holdLease reports whether the cycle still holds its lease, for a write
+// about to be sent. Exclusion rests on the store's fencing for commits, but
+// a system takes a write from anyone: a cycle that outlives its lease (a
+// long rate-limited push, a paused process) must not send what it planned
+// once another instance may have run. When a quarter of the TTL has passed
+// since the lease was last confirmed, it is confirmed again
+// (store.AcquireLease renews it in its second half, and otherwise writes
+// nothing): the store guarantees at least half the TTL from the moment it
+// was asked, measured here on the local monotonic clock, so a write is
+// sent only with at least a quarter of the TTL left for it. A lease the
+// store gives back with another token lapsed in between: it is released
+// again and the cycle sends nothing more (its commit then fails).
+func (c *cycle) holdLease(ctx context.Context) error {
+	c.leaseMu.Lock()
+	defer c.leaseMu.Unlock()
+	if c.leaseErr != nil || c.lease == nil || time.Since(c.leaseAt) < c.e.cfg.LeaseTTL/4 {
+		return c.leaseErr
+	}
+	at := time.Now()
+	l, err := c.e.store.AcquireLease(ctx, c.lease.Name, c.lease.Holder, c.e.cfg.LeaseTTL)
+	switch {
+	case err != nil:
+		c.leaseErr = fmt.Errorf("%w: confirming lease %q: %w", ErrLeaseLost, c.lease.Name, err)
+	case l.Token != c.lease.Token:
+		c.leaseErr = fmt.Errorf("%w: lease %q lapsed (token %d, now %d)", ErrLeaseLost, c.lease.Name, c.lease.Token, l.Token)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = c.e.store.ReleaseLease(rctx, l)
+	default:
+		*c.lease, c.leaseAt = l, at
+	}
+	return c.leaseErr
 }
 
 // Ingest merges records that a system pushed (a webhook, a message) as if

@@ -84,7 +84,8 @@
 // A crash anywhere re-runs work and never loses an edit: writes are
 // idempotent and conditional, nothing advances before it is committed, and
 // an instance that lost its lease fails its write-ahead commit and writes
-// nothing. A value no store can encode is refused at the boundary, and a
+// nothing; one that loses it while writing (a paused process, a long push
+// it could not renew) sends no further batch ([ErrLeaseLost]). A value no store can encode is refused at the boundary, and a
 // dead letter keeps such a payload as text ([DeadLetter].Textual), so one
 // record never stops a commit.
 //

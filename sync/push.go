@@ -137,6 +137,9 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				}
 				var res []connector.Result
 				err := c.call(gctx, s, func(ctx context.Context) (err error) {
+					if err := c.holdLease(ctx); err != nil {
+						return err
+					}
 					res, err = s.Connector.Apply(ctx, patches)
 					return err
 				})
@@ -466,6 +469,9 @@ func unitVersion(st *state.Record) concord.Version {
 // the failure is permanent or has repeated too often. Conflicts and
 // not-found are not counted: the next read of the system settles them.
 func (c *cycle) writeFailed(w *write, err error) {
+	if errors.Is(err, ErrLeaseLost) {
+		return // not sent: the next cycle that holds the lease plans it again
+	}
 	view := w.st.Systems[w.sys.id]
 	class := connector.Classify(err)
 	if errors.Is(err, ErrPanic) {

@@ -1,0 +1,202 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
+)
+
+// pausingConn is a connector whose next Apply, once armed, waits until
+// released: a process paused (a GC pause, a stopped VM, a long wait for a
+// rate limit) with a write in flight. The write reaches the system before
+// the pause (its reply is what waits) or, with late, after it.
+type pausingConn struct {
+	*fake.System
+	armed, late bool
+	paused      chan struct{} // closed when the armed Apply starts waiting
+	release     chan struct{}
+}
+
+func (c *pausingConn) Apply(ctx context.Context, ps []connector.Patch) ([]connector.Result, error) {
+	if !c.armed {
+		return c.System.Apply(ctx, ps)
+	}
+	c.armed = false
+	var res []connector.Result
+	var err error
+	if !c.late {
+		res, err = c.System.Apply(ctx, ps)
+	}
+	close(c.paused)
+	<-c.release
+	if c.late {
+		res, err = c.System.Apply(ctx, ps)
+	}
+	return res, err
+}
+
+// An instance that pauses past its lease in the middle of its writes must
+// not undo what its successor did meanwhile: the successor syncs a newer
+// edit of a record the paused instance still has to write, with the value
+// that edit replaced. The paused instance must not send it: a system
+// without conditional writes would take it over the newer value, and the
+// engine would then see a later edit there and spread the old value
+// everywhere (the person's last edit lost). A write already in flight
+// that lands late is refused by its stale tag where the system has
+// conditional writes (late); where it has none that is a limit of the
+// engine (README, "One lease per pipeline").
+func TestAnInstancePausedPastItsLeaseLosesNoEdit(t *testing.T) {
+	for _, c := range []struct{ tagless, late bool }{{false, false}, {true, false}, {false, true}} {
+		t.Run(fmt.Sprintf("tagless=%v/late=%v", c.tagless, c.late), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { pausedPastLease(t, c.tagless, c.late) })
+		})
+	}
+}
+
+// leaseInstances returns a constructor of engine instances that share one
+// memory store (leases by the bubble's clock) and sync crm with a shop
+// reached through the given connector, one record per write.
+func leaseInstances(t *testing.T, ttl time.Duration, crm *fake.System) func(name string, shop connector.Connector) *recsync.Engine {
+	st := store.NewMemory(store.WithClock(time.Now))
+	return func(name string, shop connector.Connector) *recsync.Engine {
+		e, err := recsync.New(recsync.Config{
+			Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop, BatchSize: 1}},
+			Resolver: resolve.LastWriterWins(), Store: st, LeaseTTL: ttl, Instance: name,
+			Retry: recsync.RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+}
+
+func pausedPastLease(t *testing.T, tagless, late bool) {
+	const ttl = time.Minute
+	ctx := context.Background()
+	var shopOpts []fake.Option
+	if tagless {
+		shopOpts = append(shopOpts, fake.WithoutTags())
+	}
+	crm, shop := fake.New("crm"), fake.New("shop", shopOpts...)
+	instance := leaseInstances(t, ttl, crm)
+	paused := &pausingConn{System: shop, late: late, paused: make(chan struct{}), release: make(chan struct{})}
+	a, b := instance("a", paused), instance("b", shop)
+	name := func(v string) map[string]concord.Value { return map[string]concord.Value{"name": v} }
+
+	crm.Edit("k1", name("v1"))
+	crm.Edit("k2", name("v1"))
+	for range 3 {
+		if _, err := a.RunCycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	crm.Edit("k1", name("v2"))
+	crm.Edit("k2", name("v2"))
+	paused.armed = true
+	done := make(chan *recsync.Report, 1)
+	go func() {
+		rep, _ := a.RunCycle(ctx) // its commit fails: the lease is another's
+		done <- rep
+	}()
+	<-paused.paused     // a is writing k1 to shop, k2 next
+	time.Sleep(2 * ttl) // a's lease lapses
+
+	crm.Edit("k2", name("v3"))
+	if _, err := b.RunCycle(ctx); err != nil {
+		t.Fatalf("the successor's cycle: %v", err)
+	}
+	if got, _ := shop.Record("k2"); got.Fields["name"] != "v3" {
+		t.Fatalf("after the successor's cycle shop holds k2 = %v; want v3", got.Fields["name"])
+	}
+	close(paused.release)
+	rep := <-done
+	if lost := slices.ContainsFunc(rep.Failures, func(f recsync.Failure) bool {
+		return f.System == "shop" && f.Key == "k2" && errors.Is(f.Err, recsync.ErrLeaseLost)
+	}); !late && !lost {
+		t.Errorf("the paused instance's failures: %v; want its write of k2 not sent (ErrLeaseLost)", rep.Failures)
+	}
+	if got, _ := shop.Record("k2"); !late && got.Fields["name"] != "v3" {
+		t.Errorf("after the paused instance resumed shop holds k2 = %v; want v3 (its stale write not sent)", got.Fields["name"])
+	}
+
+	time.Sleep(time.Second)
+	for range 5 {
+		if _, err := b.RunCycle(ctx); err != nil {
+			t.Fatalf("a later cycle: %v", err)
+		}
+	}
+	want := map[string]string{"k1": "v2", "k2": "v3"}
+	for _, s := range []*fake.System{crm, shop} {
+		for k, v := range want {
+			if got, _ := s.Record(k); got.Fields["name"] != v {
+				t.Errorf("%s holds %s = %v; want the person's last edit, %s", s.Name(), k, got.Fields["name"], v)
+			}
+		}
+	}
+}
+
+// slowConn is a connector each of whose Apply calls takes d (a slow or
+// rate-limited system).
+type slowConn struct {
+	*fake.System
+	d time.Duration
+}
+
+func (c slowConn) Apply(ctx context.Context, ps []connector.Patch) ([]connector.Result, error) {
+	time.Sleep(c.d)
+	return c.System.Apply(ctx, ps)
+}
+
+// A cycle whose writes take longer than the lease's TTL keeps its lease
+// (confirmed, and renewed in its second half, before each write): no other
+// instance runs meanwhile, and every write is sent.
+func TestALongPushKeepsItsLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = time.Minute
+		ctx := context.Background()
+		crm, shop := fake.New("crm"), fake.New("shop")
+		instance := leaseInstances(t, ttl, crm)
+		a, b := instance("a", slowConn{shop, ttl / 3}), instance("b", shop)
+		const n = 7 // 7 × ttl/3: the push outlasts two TTLs
+		for i := range n {
+			crm.Edit(fmt.Sprintf("k%d", i), map[string]concord.Value{"name": "v1"})
+		}
+		type result struct {
+			rep *recsync.Report
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			rep, err := a.RunCycle(ctx)
+			done <- result{rep, err}
+		}()
+		for range n {
+			time.Sleep(ttl / 3)
+			if _, err := b.RunCycle(ctx); !errors.Is(err, store.ErrLeaseHeld) {
+				t.Errorf("another instance's cycle during the push: %v; want ErrLeaseHeld", err)
+				break
+			}
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("the long cycle: %v", r.err)
+		}
+		if w := r.rep.Systems["shop"].Writes; w != n || len(shop.Records()) != n {
+			t.Errorf("the long cycle wrote %d records (shop holds %d); want %d", w, len(shop.Records()), n)
+		}
+	})
+}
