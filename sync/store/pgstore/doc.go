@@ -40,8 +40,10 @@
 //     isolation above READ COMMITTED, where the head read may be older
 //     than the lock.
 //
-// Leases expire by the store's clock ([WithClock], default time.Now), so
-// the instances' clocks must agree to well within the lease TTL.
+// Leases are taken and expire by the database server's clock
+// (clock_timestamp(), read in the statement that reads the lease row), so
+// instances on hosts whose clocks disagree still agree on who holds a
+// lease; [WithClock] replaces it (tests).
 //
 // # Schema
 //

@@ -34,8 +34,9 @@ const DefaultSchema = "concord"
 type Option interface{ apply(*config) }
 
 type config struct {
-	schema string
-	now    func() time.Time
+	schema   string
+	now      func() time.Time // nil: the database server's clock
+	clockSet bool
 }
 
 type optionFunc func(*config)
@@ -47,9 +48,14 @@ func (f optionFunc) apply(c *config) { f(c) }
 // schemas of their own; instances of one pipeline share one.
 func WithSchema(name string) Option { return optionFunc(func(c *config) { c.schema = name }) }
 
-// WithClock sets the clock by which leases are taken and expire (default
-// time.Now).
-func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
+// WithClock sets the clock by which leases are taken and expire. By default
+// it is the database server's (clock_timestamp(), read in the statement
+// that reads the lease): one clock for every instance, whatever their
+// hosts' clocks say. Tests pass their own to expire leases without
+// sleeping.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(c *config) { c.now, c.clockSet = now, true })
+}
 
 // Store is a [store.Store] in PostgreSQL. Create it with [Open] or [New].
 // Its methods are safe for concurrent use, and several Stores (in several
@@ -104,14 +110,14 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 }
 
 func newConfig(opts []Option) (config, error) {
-	cfg := config{schema: DefaultSchema, now: time.Now}
+	cfg := config{schema: DefaultSchema}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
 	switch {
 	case cfg.schema == "" || len(cfg.schema) > 63 || strings.ContainsRune(cfg.schema, 0):
 		return cfg, fmt.Errorf("pgstore: invalid schema name %q (1 to 63 bytes, no NUL)", cfg.schema)
-	case cfg.now == nil:
+	case cfg.clockSet && cfg.now == nil:
 		return cfg, errors.New("pgstore: WithClock(nil)")
 	}
 	return cfg, nil
@@ -168,8 +174,8 @@ func newQueries(schema string) queries {
 			ON CONFLICT (name) DO NOTHING`),
 		leaseInit: f(`INSERT INTO {schema}.leases (name, holder, token, expires) VALUES ($1, '', 0, $2)
 			ON CONFLICT (name) DO NOTHING`),
-		leaseLock: f(`SELECT holder, token, expires FROM {schema}.leases WHERE name = $1 FOR UPDATE`),
-		leaseRead: f(`SELECT holder, token, expires FROM {schema}.leases WHERE name = $1`),
+		leaseLock: f(`SELECT holder, token, expires, clock_timestamp() FROM {schema}.leases WHERE name = $1 FOR UPDATE`),
+		leaseRead: f(`SELECT holder, token, expires, clock_timestamp() FROM {schema}.leases WHERE name = $1`),
 		leaseSet:  f(`UPDATE {schema}.leases SET holder = $2, token = $3, expires = $4 WHERE name = $1`),
 		leaseFree: f(`UPDATE {schema}.leases SET holder = '', expires = $4 WHERE name = $1 AND holder = $2 AND token = $3`),
 		cursor:    f(`SELECT cursor FROM {schema}.cursors WHERE system = $1`),
@@ -318,11 +324,12 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		}
 		cur := store.Lease{Name: name}
 		var token int64
-		if err := tx.QueryRow(ctx, s.q.leaseLock, name).Scan(&cur.Holder, &token, &cur.Expires); err != nil {
+		var dbNow time.Time
+		if err := tx.QueryRow(ctx, s.q.leaseLock, name).Scan(&cur.Holder, &token, &cur.Expires, &dbNow); err != nil {
 			return err
 		}
 		cur.Token = uint64(token)
-		l, refused = store.NextLease(cur, name, holder, ttl, s.now())
+		l, refused = store.NextLease(cur, name, holder, ttl, s.clock(dbNow))
 		if refused != nil {
 			return refused
 		}
@@ -341,17 +348,27 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	return l, nil
 }
 
+// clock returns the time leases are decided by: WithClock's, or the
+// database's, read with the lease.
+func (s *Store) clock(db time.Time) time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return db
+}
+
 // heldLease returns the lease name as holder has it, if a plain read
 // shows it current and not due for renewal. A failed read is not an
 // error here: the locked path reads again and reports it.
 func (s *Store) heldLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, bool) {
 	cur := store.Lease{Name: name}
 	var token int64
-	if err := s.pool.QueryRow(ctx, s.q.leaseRead, name).Scan(&cur.Holder, &token, &cur.Expires); err != nil || cur.Holder != holder {
+	var dbNow time.Time
+	if err := s.pool.QueryRow(ctx, s.q.leaseRead, name).Scan(&cur.Holder, &token, &cur.Expires, &dbNow); err != nil || cur.Holder != holder {
 		return store.Lease{}, false
 	}
 	cur.Token = uint64(token)
-	l, err := store.NextLease(cur, name, holder, ttl, s.now())
+	l, err := store.NextLease(cur, name, holder, ttl, s.clock(dbNow))
 	if err != nil || !l.Same(cur) {
 		return store.Lease{}, false
 	}
@@ -807,7 +824,7 @@ func (s *Store) checkAudit(ctx context.Context, tx pgx.Tx, entries []store.Audit
 func (s *Store) checkLease(ctx context.Context, tx pgx.Tx, l *store.Lease) error {
 	var holder string
 	var token int64
-	err := tx.QueryRow(ctx, s.q.leaseLock, l.Name).Scan(&holder, &token, new(time.Time))
+	err := tx.QueryRow(ctx, s.q.leaseLock, l.Name).Scan(&holder, &token, new(time.Time), new(time.Time))
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
@@ -412,5 +413,55 @@ func TestLeaseHeldWithoutRowLock(t *testing.T) {
 	renewed, err := s.AcquireLease(ctx, "p", "a", time.Minute)
 	if err != nil || renewed.Token != a.Token || !renewed.Expires.Equal(now.Add(time.Minute)) {
 		t.Fatalf("renewal after the lock went: %+v, %v", renewed, err)
+	}
+}
+
+// Without WithClock a lease is taken by the database server's clock, not
+// the host's: the server's clock is moved a day ahead (a clock_timestamp()
+// of the connection's search_path shadows pg_catalog's), and the lease
+// expires a day and its TTL after the host's now; an instance whose server
+// clock is the true one sees it held, and takes it over once the server's
+// clock passed its expiry.
+func TestLeaseByTheDatabaseClock(t *testing.T) {
+	schema, ahead := newSchema(t), newSchema(t)
+	admin := adminPool(t)
+	if _, err := admin.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{ahead}.Sanitize()+`;
+		CREATE FUNCTION `+pgx.Identifier{ahead, "clock_timestamp"}.Sanitize()+`() RETURNS timestamptz
+		LANGUAGE sql AS $$ SELECT pg_catalog.clock_timestamp() + interval '1 day' $$`); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgxpool.ParseConfig(testDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = ahead + ", pg_catalog"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	a, err := pgstore.New(ctx, pool, pgstore.WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := openStore(t, schema)
+
+	l, err := a.AcquireLease(ctx, "p", "a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(l.Expires); left < 24*time.Hour+59*time.Minute || left > 25*time.Hour {
+		t.Errorf("lease taken with the server's clock a day ahead expires in %v; want a day and an hour (the server's clock)", left)
+	}
+	if _, err := b.AcquireLease(ctx, "p", "b", time.Hour); !errors.Is(err, store.ErrLeaseHeld) {
+		t.Errorf("another instance's AcquireLease: %v; want ErrLeaseHeld", err)
+	}
+	// Expired by the server's clock (though not by a day-ahead one):
+	// taken over.
+	if _, err := admin.Exec(ctx, `UPDATE `+pgx.Identifier{schema, "leases"}.Sanitize()+` SET expires = clock_timestamp() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.AcquireLease(ctx, "p", "b", time.Hour); err != nil || got.Token != l.Token+1 {
+		t.Errorf("AcquireLease after the server's clock passed the expiry: %+v, %v; want token %d", got, err, l.Token+1)
 	}
 }
