@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/internal/pgtest"
 )
 
 // backend is a database the tests run against.
@@ -47,26 +47,12 @@ var sqliteBackend = backend{
 	tsType:  "DATETIME",
 }
 
-// postgresDSN returns the test database's DSN, skipping the test if there
-// is none (failing it on CI, where there must be one).
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("CONCORD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CONCORD_TEST_POSTGRES_DSN is not set; CI must run the PostgreSQL tests")
-		}
-		t.Skip("CONCORD_TEST_POSTGRES_DSN is not set (e.g. postgres://postgres@127.0.0.1:54329/concord_test?sslmode=disable)")
-	}
-	return dsn
-}
-
 var postgresBackend = backend{
 	name:    "postgres",
 	dialect: PostgreSQL,
 	open: func(t testing.TB) *sql.DB {
 		t.Helper()
-		db, err := sql.Open("pgx", postgresDSN(t))
+		db, err := sql.Open("pgx", pgtest.DSN(t))
 		if err != nil {
 			t.Fatal(err)
 		}

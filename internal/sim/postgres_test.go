@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,24 +12,16 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/concordsync/concord/internal/pgtest"
 	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/pgstore"
 )
 
-const dsnVar = "CONCORD_TEST_POSTGRES_DSN"
-
 // pgPool returns a pool on the test database, for use outside the runs'
-// bubbles, closed at cleanup, and the DSN; without one the test is
-// skipped, or fails under CI=true.
+// bubbles, closed at cleanup, and the DSN (see internal/pgtest).
 func pgPool(t *testing.T) (*pgxpool.Pool, string) {
 	t.Helper()
-	dsn := os.Getenv(dsnVar)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set, and CI=true: .ci/run provides a server", dsnVar)
-		}
-		t.Skipf("%s is not set: -sim.store=postgres needs a database it may create schemas in", dsnVar)
-	}
+	dsn := pgtest.DSN(t)
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatalf("connecting to the test database: %v", err)

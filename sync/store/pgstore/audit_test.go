@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/concordsync/concord/internal/pgtest"
 	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/pgstore"
 	"github.com/concordsync/concord/sync/store/storetest"
@@ -28,7 +29,7 @@ func TestAuditAppendersInTwoProcesses(t *testing.T) {
 			name = iso
 		}
 		t.Run(name, func(t *testing.T) {
-			dsn := testDSN(t)
+			dsn := pgtest.DSN(t)
 			if iso != "" {
 				sep := "?"
 				if strings.Contains(dsn, "?") {

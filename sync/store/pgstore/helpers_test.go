@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 
+	"github.com/concordsync/concord/internal/pgtest"
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/pgstore"
@@ -18,26 +18,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const dsnVar = "CONCORD_TEST_POSTGRES_DSN"
-
-// testDSN returns the test database's DSN; without one the test is skipped,
-// or fails under CI=true (where .ci/run provides a server).
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(dsnVar)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set, and CI=true: the PostgreSQL tests must run in CI (.ci/run starts a server)", dsnVar)
-		}
-		t.Skipf("%s is not set: skipping the PostgreSQL tests (set it to a database the tests may create schemas in, or run .ci/run)", dsnVar)
-	}
-	return dsn
-}
-
 // adminPool returns a pool on the test database, closed at cleanup.
 func adminPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), testDSN(t))
+	pool, err := pgxpool.New(context.Background(), pgtest.DSN(t))
 	if err != nil {
 		t.Fatalf("connecting to the test database: %v", err)
 	}
@@ -64,7 +48,7 @@ func newSchema(t testing.TB) string {
 // openStore opens a store on schema, closed at cleanup.
 func openStore(t testing.TB, schema string, opts ...pgstore.Option) *pgstore.Store {
 	t.Helper()
-	s, err := pgstore.Open(context.Background(), testDSN(t), append([]pgstore.Option{pgstore.WithSchema(schema)}, opts...)...)
+	s, err := pgstore.Open(context.Background(), pgtest.DSN(t), append([]pgstore.Option{pgstore.WithSchema(schema)}, opts...)...)
 	if err != nil {
 		t.Fatalf("Open(schema %s): %v", schema, err)
 	}

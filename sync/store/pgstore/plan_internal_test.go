@@ -4,11 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concordsync/concord/internal/pgtest"
 )
 
 // Keys and AuditEntries must not read every state or every entry: on
@@ -16,10 +17,7 @@ import (
 // (the primary keys, whose "C" collation and bigint order are the orders
 // the methods promise), never as sequential scans.
 func TestKeysAndAuditEntriesAreIndexRangeScans(t *testing.T) {
-	dsn := os.Getenv("CONCORD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("CONCORD_TEST_POSTGRES_DSN is not set")
-	}
+	dsn := pgtest.DSN(t)
 	ctx := context.Background()
 	b := make([]byte, 6)
 	rand.Read(b)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
+	"github.com/concordsync/concord/internal/pgtest"
 	"github.com/concordsync/concord/internal/state"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
@@ -25,7 +26,7 @@ import (
 var ctx = context.Background()
 
 func TestConformance(t *testing.T) {
-	testDSN(t)
+	pgtest.DSN(t)
 	storetest.Run(t, func(t testing.TB, now func() time.Time) store.Store {
 		return openStore(t, newSchema(t), pgstore.WithClock(now))
 	})
@@ -56,7 +57,7 @@ func TestMigrations(t *testing.T) {
 	errs := make([]error, len(stores))
 	var wg sync.WaitGroup
 	for i := range stores {
-		wg.Go(func() { stores[i], errs[i] = pgstore.Open(ctx, testDSN(t), pgstore.WithSchema(schema)) })
+		wg.Go(func() { stores[i], errs[i] = pgstore.Open(ctx, pgtest.DSN(t), pgstore.WithSchema(schema)) })
 	}
 	wg.Wait()
 	epochs := map[uint64]bool{}
@@ -96,7 +97,7 @@ func TestMigrations(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` (version) VALUES ($1)`, future); err != nil {
 		t.Fatal(err)
 	}
-	_, err = pgstore.Open(ctx, testDSN(t), pgstore.WithSchema(schema))
+	_, err = pgstore.Open(ctx, pgtest.DSN(t), pgstore.WithSchema(schema))
 	if !errors.Is(err, pgstore.ErrNewerSchema) || !strings.Contains(err.Error(), schema) {
 		t.Errorf("Open of a newer schema: %v; want ErrNewerSchema naming %s", err, schema)
 	}
@@ -430,7 +431,7 @@ func TestLeaseByTheDatabaseClock(t *testing.T) {
 		LANGUAGE sql AS $$ SELECT pg_catalog.clock_timestamp() + interval '1 day' $$`); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pgxpool.ParseConfig(testDSN(t))
+	cfg, err := pgxpool.ParseConfig(pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
