@@ -72,8 +72,14 @@
 // cycle's goroutine (transforms, resolver, gate) and in connectors (the
 // engine's goroutines); an engine crash at the n-th call of a store method
 // or of one system's connector, before or after the call takes effect,
-// followed by a new Engine on the same store; and the store restored from an
-// older snapshot, moved to a new epoch, with a new Engine.
+// followed by a new Engine on the same store; the store restored from an
+// older snapshot, moved to a new epoch, with a new Engine; and a store
+// error in a cycle, the process living on (KindStoreError, drawn from a
+// stream of its own so that the other draws of every seed are unchanged):
+// the n-th call of a store method fails before it takes effect, or a
+// commit is stored and its reply lost. The oracle treats a failure before
+// effect as a crash without a restart: what the engine learned since its
+// last commit (reads, write outcomes) is void.
 //
 // A panic that escapes an engine call is recovered by the harness only to
 // report it (class panic-escaped) and restart the engine. A panic in a

@@ -63,11 +63,18 @@ const (
 	// KindRestore replaces the store with an older snapshot, moves it to a
 	// new epoch (Store.NewEpoch) and builds a new Engine on it.
 	KindRestore Kind = "restore"
+	// KindStoreError fails one call of a store method during a cycle, and
+	// the process lives on: before the call takes effect (the store could
+	// not be reached), or, for a Commit, after it (the commit stored, its
+	// reply lost: the engine believes it failed). Armed from a stream of
+	// its own (world.frng), so that the seeds' other draws are those of
+	// the runs before it existed.
+	KindStoreError Kind = "store-error"
 )
 
 // Kinds lists every fault kind.
 var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindPermanent, KindReplyLost,
-	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore}
+	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError}
 
 // featFieldTimes gives about half the systems per-field modification times
 // (fake.WithFieldTimes); switched off, no system has them.
@@ -316,17 +323,77 @@ func (w *world) noteReads(s concord.SystemID, recs []concord.Record) {
 }
 
 // simStore is the Store one engine instance sees: the world's current
-// store, with crash points.
+// store, with crash points and store errors.
 type simStore struct {
 	store.Store
-	cr *crasher
+	cr   *crasher
+	fail *storeFault // armed for the current cycle (KindStoreError), or nil
 	// commits counts the commits the store made (the engine may still
 	// crash after one, before it hears of it).
 	commits atomic.Int64
 }
 
 func (s *simStore) at(name string, op func() error) error {
-	return s.cr.around("store."+name, true, op)
+	return s.cr.around("store."+name, true, func() error {
+		if s.fail.before(name) {
+			return errStoreDown
+		}
+		if err := op(); err != nil {
+			return err
+		}
+		if s.fail.after(name) {
+			return errStoreReplyLost
+		}
+		return nil
+	})
+}
+
+// storeFault fails the n-th call of one store method (KindStoreError), once.
+type storeFault struct {
+	mu     gosync.Mutex
+	target string
+	n, at  int
+	late   bool // after the call took effect (a Commit whose reply is lost)
+	fired  bool
+}
+
+var (
+	errStoreDown      = errors.New("sim: the store could not be reached (injected)")
+	errStoreReplyLost = errors.New("sim: the store's reply was lost (injected; the call took effect)")
+)
+
+// before reports whether the call of target now starting fails before it
+// takes effect. Store calls that count come from the cycle's goroutine
+// (Cursor does not count), so the n-th is the same in every run.
+func (f *storeFault) before(target string) bool {
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fired || target != f.target {
+		return false
+	}
+	f.at++
+	if f.at == f.n && !f.late {
+		f.fired = true
+	}
+	return f.fired
+}
+
+// after reports whether the call of target that just took effect loses
+// its reply.
+func (f *storeFault) after(target string) bool {
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fired || target != f.target || f.at != f.n {
+		return false
+	}
+	f.fired = true
+	return true
 }
 
 func (s *simStore) Epoch(ctx context.Context) (e uint64, err error) {

@@ -228,7 +228,8 @@ func (o *oracle) noteWrite(aw appliedWrite, unknown bool) {
 
 // revertAmbiguous reports whether e set back the value its system held
 // before an engine write that it applied and whose outcome the engine never
-// learned, before any cycle read the record there (a cycle that could not
+// learned (directly, or after other edits of the unit there), before any
+// cycle read the record there (a cycle that could not
 // read the system, rate limited say, does not count: see readIn), in a
 // system without field times: what the system then reports is exactly
 // what it reports if the write was never applied, and the engine (which
@@ -247,11 +248,9 @@ func (o *oracle) revertAmbiguous(e *edit) bool {
 		if slices.ContainsFunc(o.readIn[sysKey{e.sys, e.key}], func(c int) bool { return c > uc.step && c < e.step }) {
 			continue // a cycle read the write back before e
 		}
-		if slices.ContainsFunc(o.byKU[ku(e.key, e.unit)], func(x *edit) bool {
-			return x.sys == e.sys && x.id != e.id && x.step > uc.step && x.step < e.step
-		}) {
-			continue
-		}
+		// Edits of the unit there between the write and e (a detour:
+		// false, true, then nil) change nothing a reader sees: no read
+		// came between, and e ends where the write started.
 		return true
 	}
 	return false

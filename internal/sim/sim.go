@@ -156,7 +156,11 @@ type world struct {
 	instance int
 	cr       *crasher // armed crash of the current instance, if any
 	curStore *simStore
-	curConns []*conn
+	// storeFault is armed for the next cycle (KindStoreError), drawn from
+	// frng, a stream of its own.
+	storeFault *storeFault
+	frng       *rand.Rand
+	curConns   []*conn
 
 	pmu      gosync.Mutex    // guards armed, read from the engine's goroutines
 	armed    map[string]bool // where a panic is armed
@@ -267,6 +271,7 @@ func Run(opt Options) *Result {
 		w.base = w.mem
 	}
 	w.o = newOracle(w)
+	w.frng = rand.New(rand.NewPCG(opt.Seed, 11))
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
 	w.restart("start")
 
@@ -486,9 +491,12 @@ func (w *world) restoreStore(i int) {
 
 // injectFaults arms one or two faults from the seeded schedule.
 func (w *world) injectFaults() {
+	if w.on(KindStoreError) && w.frng.IntN(3) == 0 {
+		w.armStoreError()
+	}
 	var kinds []Kind
 	for _, k := range Kinds {
-		if w.on(k) {
+		if w.on(k) && k != KindStoreError { // drawn above, from frng
 			kinds = append(kinds, k)
 		}
 	}
@@ -587,6 +595,19 @@ func (w *world) injectFaults() {
 	}
 }
 
+// armStoreError arms a store error for the next cycle (KindStoreError).
+func (w *world) armStoreError() {
+	targets := []string{"AcquireLease", "Pending", "Load", "Commit", "DeadLettersOf", "DeadLettersOfClass", "Commit"}
+	f := &storeFault{target: targets[w.frng.IntN(len(targets))], n: 1 + w.frng.IntN(2)}
+	f.late = f.target == "Commit" && w.frng.IntN(2) == 0
+	w.storeFault = f
+	how := "fails"
+	if f.late {
+		how = "is stored and its reply lost"
+	}
+	w.logf("step %d: fault store error armed: call %d of store.%s in the next cycle %s", w.step, f.n, f.target, how)
+}
+
 func (w *world) arm(where string) {
 	w.pmu.Lock()
 	defer w.pmu.Unlock()
@@ -652,10 +673,19 @@ func (w *world) lateWebhook() {
 func (w *world) cycle() {
 	w.logf("step %d: cycle", w.step)
 	w.res.Cycles++
+	f := w.storeFault
+	w.storeFault, w.curStore.fail = nil, f
 	w.engineStep("cycle", func(ctx context.Context) error {
 		_, err := w.engine.RunCycle(ctx)
 		return err
 	})
+	if w.curStore.fail == f { // not replaced by a restart
+		w.curStore.fail = nil
+	}
+	if f != nil && f.fired {
+		w.res.Faults[KindStoreError]++
+		w.logf("  store error fired at call %d of store.%s", f.n, f.target)
+	}
 	for s, n := range w.latency {
 		if n <= 1 {
 			delete(w.latency, s)
@@ -740,11 +770,19 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 			w.mergePanicked = true
 		}
 	}
-	if what == "cycle" && crashed && st.commits.Load() == commits {
-		// The engine crashed before it committed anything of what the
-		// cycle read (nor sent any write: writes follow the commit
-		// before them): the next instance reads those systems again
-		// from the same cursors, and sees only their states by then.
+	// A store call that failed before it took effect (KindStoreError)
+	// voids what the engine learned since its last commit, as a crash
+	// does, though the process lives on: the next cycle starts from the
+	// stored state (write outcomes it learned, and did not commit, are
+	// unknown again; see the README's "A lost reply never loses an
+	// edit"). A commit stored whose reply was lost voids nothing.
+	voided := crashed || st.fail != nil && st.fail.fired && !st.fail.late
+	if what == "cycle" && voided && st.commits.Load() == commits {
+		// The engine crashed, or its store failed, before it committed
+		// anything of what the cycle read (nor sent any write: writes
+		// follow the commit before them): the next cycle reads those
+		// systems again from the same cursors, and sees only their
+		// states by then.
 		w.o.forgetReads()
 	}
 	if what == "cycle" {
@@ -757,9 +795,9 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.readFailed, w.learned = nil, nil
 		w.rmu.Unlock()
 	}
-	w.unconfirmed(crashed)
-	reads := w.takeReads(what == "cycle" && !crashed)
-	if what == "cycle" && !crashed {
+	w.unconfirmed(voided)
+	reads := w.takeReads(what == "cycle" && !voided)
+	if what == "cycle" && !voided {
 		w.o.cleanCycles = append(w.o.cleanCycles, w.step)
 	}
 	switch {
