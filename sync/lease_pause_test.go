@@ -200,3 +200,76 @@ func TestALongPushKeepsItsLease(t *testing.T) {
 		}
 	})
 }
+
+// leaseFailingStore is a memory store whose AcquireLease fails from the
+// second call on: the store cannot be reached to confirm the lease.
+type leaseFailingStore struct {
+	*store.Memory
+	calls int
+}
+
+func (s *leaseFailingStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
+	if s.calls++; s.calls > 1 {
+		return store.Lease{}, errors.New("store unreachable")
+	}
+	return s.Memory.AcquireLease(ctx, name, holder, ttl)
+}
+
+// A cycle that cannot confirm its lease before a write (the store is
+// unreachable) sends no more writes: it cannot know that no other instance
+// runs. The writes it did not send fail with ErrLeaseLost, are not counted
+// as the records' failed attempts, and go out with the next cycle.
+func TestAWriteWaitsForALeaseItCannotConfirm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = time.Minute
+		ctx := context.Background()
+		crm, shop := fake.New("crm"), fake.New("shop")
+		st := &leaseFailingStore{Memory: store.NewMemory(store.WithClock(time.Now))}
+		e, err := recsync.New(recsync.Config{
+			Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: slowConn{shop, ttl / 3}, BatchSize: 1}},
+			Resolver: resolve.LastWriterWins(), Store: st, LeaseTTL: ttl, Instance: "a",
+			Retry: recsync.RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			crm.Edit(fmt.Sprintf("k%d", i), map[string]concord.Value{"name": "v1"})
+		}
+		rep, err := e.RunCycle(ctx)
+		if err == nil {
+			t.Fatal("the cycle succeeded; want its unsent writes reported")
+		}
+		// k0 goes out at once and takes ttl/3; before k1 a quarter of
+		// the TTL has passed: the confirmation fails, and neither k1
+		// nor k2 is sent.
+		if got := len(shop.Records()); got != 1 {
+			t.Errorf("shop holds %d records; want 1 (the other writes wait for a lease the cycle can confirm)", got)
+		}
+		lost := 0
+		for _, f := range rep.Failures {
+			if errors.Is(f.Err, recsync.ErrLeaseLost) {
+				lost++
+			}
+		}
+		if lost != 2 || rep.Systems["shop"].Writes != 1 {
+			t.Errorf("failures %v, %d writes; want two writes failed with ErrLeaseLost and one sent", rep.Failures, rep.Systems["shop"].Writes)
+		}
+		x, err := e.Explain(ctx, "k1", "name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, se := range x.Systems {
+			if se.Attempts != 0 {
+				t.Errorf("%s: %d failed attempts recorded (%s); want none: the write was not sent", se.System, se.Attempts, se.LastError)
+			}
+		}
+		st.calls = -100 // the store is back
+		if _, err := e.RunCycle(ctx); err != nil {
+			t.Fatalf("the next cycle: %v", err)
+		}
+		if got := len(shop.Records()); got != 3 {
+			t.Errorf("after the next cycle shop holds %d records; want 3", got)
+		}
+	})
+}
