@@ -34,6 +34,7 @@ var layers = map[string][]string{
 	// The engine's own state and its encoding, and the stores' checksums.
 	"internal/state":    {"", "connector", "resolve", "sync/seal", "sync/store"},
 	"internal/checksum": nil,
+	"internal/pgtest":   nil,
 	// The engine: the contracts, never an adapter.
 	"sync": {"", "audit", "audit/alert", "audit/patterns", "connector", "internal/state", "resolve", "sync/reconcile", "sync/seal", "sync/store", "transform"},
 	// Adapters, drivers and helpers, beside their contract.
