@@ -205,7 +205,13 @@ func (c *cycle) holdLease(ctx context.Context) error {
 		return c.leaseErr
 	}
 	at := time.Now()
-	l, err := c.e.store.AcquireLease(ctx, c.lease.Name, c.lease.Holder, c.e.cfg.LeaseTTL)
+	var l store.Lease
+	var err error
+	// On a writer's goroutine: a store that panics fails the write, and
+	// never crashes the host.
+	if perr := isolate("store.AcquireLease", func() { l, err = c.e.store.AcquireLease(ctx, c.lease.Name, c.lease.Holder, c.e.cfg.LeaseTTL) }); perr != nil {
+		err = perr
+	}
 	switch {
 	case err != nil:
 		c.leaseErr = fmt.Errorf("%w: confirming lease %q: %w", ErrLeaseLost, c.lease.Name, err)
@@ -254,7 +260,13 @@ func (c *cycle) pull(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for i, s := range c.e.systems {
 		g.Go(func() error {
-			cur, err := c.e.store.Cursor(gctx, s.id)
+			var cur connector.Cursor
+			var err error
+			// On a reader's goroutine: a store that panics fails the
+			// cycle, and never crashes the host.
+			if perr := isolate("store.Cursor", func() { cur, err = c.e.store.Cursor(gctx, s.id) }); perr != nil {
+				err = perr
+			}
 			if err != nil {
 				return fmt.Errorf("concord: loading cursor of %q: %w", s.id, err)
 			}

@@ -150,6 +150,11 @@
 // panicking resolver or gate fails that record's merge: nothing of it is
 // committed, and it is merged again next cycle ([ClassMerge]). A panicking
 // audit sink is the cycle's audit failure; a panicking alerter is logged.
+// The Store is called on the caller's goroutine, where its panics reach
+// the caller, except where the engine calls it from goroutines of its own
+// (each system's cursor as the cycle reads, the lease's confirmation before
+// a batch of writes): there a panic fails the cycle, or the write, as a
+// [*PanicError].
 // runtime.Goexit in a connector, sink or alerter is treated as a panic (they
 // run in a goroutine of their own); in a transform, validator, resolver or
 // gate it ends the goroutine that called RunCycle, as it would anywhere in
