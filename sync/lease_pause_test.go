@@ -71,16 +71,22 @@ func TestAnInstancePausedPastItsLeaseLosesNoEdit(t *testing.T) {
 func leaseInstances(t *testing.T, ttl time.Duration, crm *fake.System) func(name string, shop connector.Connector) *recsync.Engine {
 	st := store.NewMemory(store.WithClock(time.Now))
 	return func(name string, shop connector.Connector) *recsync.Engine {
-		e, err := recsync.New(recsync.Config{
-			Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop, BatchSize: 1}},
-			Resolver: resolve.LastWriterWins(), Store: st, LeaseTTL: ttl, Instance: name,
-			Retry: recsync.RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
+		return leaseEngine(t, st, ttl, name, crm, shop)
 	}
+}
+
+// leaseEngine returns the engine instance name on st, syncing crm with a
+// shop reached through the given connector, one record per write.
+func leaseEngine(t *testing.T, st store.Store, ttl time.Duration, name string, crm, shop connector.Connector) *recsync.Engine {
+	e, err := recsync.New(recsync.Config{
+		Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop, BatchSize: 1}},
+		Resolver: resolve.LastWriterWins(), Store: st, LeaseTTL: ttl, Instance: name,
+		Retry: recsync.RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func pausedPastLease(t *testing.T, tagless, late bool) {
@@ -225,14 +231,7 @@ func TestAWriteWaitsForALeaseItCannotConfirm(t *testing.T) {
 		ctx := context.Background()
 		crm, shop := fake.New("crm"), fake.New("shop")
 		st := &leaseFailingStore{Memory: store.NewMemory(store.WithClock(time.Now))}
-		e, err := recsync.New(recsync.Config{
-			Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: slowConn{shop, ttl / 3}, BatchSize: 1}},
-			Resolver: resolve.LastWriterWins(), Store: st, LeaseTTL: ttl, Instance: "a",
-			Retry: recsync.RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := leaseEngine(t, st, ttl, "a", crm, slowConn{shop, ttl / 3})
 		for i := range 3 {
 			crm.Edit(fmt.Sprintf("k%d", i), map[string]concord.Value{"name": "v1"})
 		}

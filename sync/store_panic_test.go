@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
-	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
 )
@@ -50,14 +48,7 @@ func TestAStoreThatPanicsOnTheEnginesGoroutines(t *testing.T) {
 				const ttl = time.Minute
 				crm, shop := fake.New("crm"), fake.New("shop")
 				st := &panickyStore{Memory: store.NewMemory(store.WithClock(time.Now)), cursor: where == "Cursor", lease: where == "AcquireLease"}
-				e, err := recsync.New(recsync.Config{
-					Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: slowConn{shop, ttl / 3}, BatchSize: 1}},
-					Resolver: resolve.LastWriterWins(), Store: st, LeaseTTL: ttl, Instance: "a",
-					Retry: recsync.RetryPolicy{MaxAttempts: 1}, Logger: slog.New(slog.DiscardHandler),
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
+				e := leaseEngine(t, st, ttl, "a", crm, slowConn{shop, ttl / 3})
 				for i := range 2 {
 					crm.Edit(fmt.Sprintf("k%d", i), map[string]concord.Value{"name": "v1"})
 				}
