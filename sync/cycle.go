@@ -48,11 +48,12 @@ type cycle struct {
 	// writeEvents audit the writes: emitted even if the cycle's commit
 	// fails, since the writes happened.
 	writeEvents eventLog
-	written     []*write // the writes that succeeded
-	sendIdx     []int    // plan's scratch: the units a write carries
-	keyBuf      []byte   // idempotencyKey's scratch: the bytes hashed
-	keyNames    []string // and the names it sorts
-	emitted     int      // events already emitted (those committed before the writes)
+	written     []*write   // the writes that succeeded
+	planned     [][]*write // every write planned, per system (unsent.go)
+	sendIdx     []int      // plan's scratch: the units a write carries
+	keyBuf      []byte     // idempotencyKey's scratch: the bytes hashed
+	keyNames    []string   // and the names it sorts
+	emitted     int        // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).
 	remerging map[string][]DeadLetter
@@ -593,6 +594,7 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 		return c.report, err
 	}
 	writes := c.planWrites(ctx, merged)
+	c.planned = writes
 	if err := c.writeAhead(ctx, merged, writes); err != nil {
 		return c.report, err
 	}
@@ -629,10 +631,16 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 		}
 	}
 	c.report.Echoes = len(skipped)
+	if !c.dry {
+		keys = c.unsentKeys(keys)
+	}
 	slices.Sort(keys)
 	states, err := e.store.Load(ctx, keys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("concord: loading state: %w", err)
+	}
+	if !c.dry {
+		c.forgetUnsent(states)
 	}
 	return keys, states, nil
 }
@@ -706,6 +714,7 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 		return err
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
+		c.noteUnsent(writes, true)
 		return fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 	}
 	c.e.committed(b)
@@ -744,6 +753,7 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 		return nil // an idle cycle: nothing to commit, no write transaction
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
+		c.noteUnsent(c.planned, false)
 		c.keepWriteEvents(ctx)
 		return fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}

@@ -173,10 +173,11 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: w.st.Key, Fields: w.fields, Deleted: w.patch.Delete,
 					Error: err.Error(), ErrorClass: classOf(err).String()})
-				if w.err == nil {
+				if w.err == nil || errors.Is(w.err, ErrLeaseLost) {
 					// The system answered for this patch: it was not
 					// applied, so nothing it reports later is this
-					// write. (A failed call may have applied it.)
+					// write (a failed call may have applied it); or
+					// it was never sent.
 					w.st.Systems[s.id].Unsend(w.sent)
 				}
 				c.writeFailed(w, err)

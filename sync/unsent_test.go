@@ -1,0 +1,81 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
+)
+
+// replyLostStore stores the commit numbered lose (counting from 1), then
+// reports it failed: the reply was lost.
+type replyLostStore struct {
+	*store.Memory
+	commits, lose int
+}
+
+func (s *replyLostStore) Commit(ctx context.Context, c *store.Commit) error {
+	if err := s.Memory.Commit(ctx, c); err != nil {
+		return err
+	}
+	if s.commits++; s.commits == s.lose {
+		return errors.New("connection reset: the commit's reply was lost")
+	}
+	return nil
+}
+
+// A cycle whose write-ahead commit was stored, its reply lost, sent none of
+// the writes it had noted as attempted. Stored, they read as writes of
+// unknown outcome, and a record the shop's person then created would be
+// taken for the engine's own create (its echo). The engine, still running,
+// knows they were never sent: its next cycle forgets them, and reads the
+// person's record as the shop's create.
+func TestWritesNeverSentAreForgottenAfterALostCommitReply(t *testing.T) {
+	ctx := context.Background()
+	crm, shop := fake.New("crm"), fake.New("shop")
+	st := &replyLostStore{Memory: store.NewMemory(), lose: 1}
+	rec := audittest.New()
+	e, err := recsync.New(recsync.Config{
+		Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop}},
+		Resolver: resolve.LastWriterWins(), Store: st, Audit: rec, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crm.Edit("k", map[string]concord.Value{"name": "Ada"})
+	if _, err := e.RunCycle(ctx); err == nil {
+		t.Fatal("the cycle whose write-ahead commit's reply was lost succeeded")
+	}
+	if n := len(shop.Records()); n != 0 {
+		t.Fatalf("shop holds %d records; want none (nothing sent after the failed write-ahead commit)", n)
+	}
+	shop.Edit("k", map[string]concord.Value{"amount": int64(7)}) // the shop's person creates k
+	rec.Reset()
+	if _, err := e.RunCycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rec.Events(), func(ev audit.Event) bool {
+		return ev.Kind == audit.EditObserved && ev.System == "shop" && ev.Key == "k" && ev.Unit == resolve.RecordUnit
+	}) {
+		t.Errorf("the shop's create of k was not observed (taken for the engine's own create, never sent); events: %v", rec.Events())
+	}
+	for range 2 {
+		if _, err := e.RunCycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*fake.System{crm, shop} {
+		if r, _ := s.Record("k"); r.Fields["name"] != "Ada" || r.Fields["amount"] != int64(7) {
+			t.Errorf("%s holds %v; want name Ada and amount 7", s.Name(), r.Fields)
+		}
+	}
+}
