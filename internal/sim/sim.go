@@ -156,6 +156,10 @@ type world struct {
 	instance int
 	cr       *crasher // armed crash of the current instance, if any
 	curStore *simStore
+	// pendingPhantoms are creates a step noted and never sent, whose
+	// commit reply was lost: the oracle's if a crash comes before the
+	// next clean cycle (see phantomCreates).
+	pendingPhantoms []unconfirmedCreate
 	// storeFault is armed for the next cycle (KindStoreError), drawn from
 	// frng, a stream of its own.
 	storeFault *storeFault
@@ -795,6 +799,24 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.readFailed, w.learned = nil, nil
 		w.rmu.Unlock()
 	}
+	switch {
+	case crashed:
+		// The process died: what it knew of its unsent writes (a step
+		// of its own, or an earlier one whose commit reply was lost) is
+		// gone; the store's word stands.
+		if st.commits.Load() != commits {
+			w.pendingPhantoms = append(w.pendingPhantoms, w.phantomCreates()...)
+		}
+		w.o.creates = append(w.o.creates, w.pendingPhantoms...)
+		w.pendingPhantoms = nil
+	case st.fail != nil && st.fail.fired && st.commits.Load() != commits:
+		// A commit stored, its reply lost: the process knows which of
+		// the writes it noted it never sent, and its next cycle forgets
+		// them (sync's unsent writes), unless it crashes first.
+		w.pendingPhantoms = append(w.pendingPhantoms, w.phantomCreates()...)
+	case what == "cycle" && err == nil:
+		w.pendingPhantoms = nil // forgotten by this cycle's load
+	}
 	w.unconfirmed(voided)
 	reads := w.takeReads(what == "cycle" && !voided)
 	if what == "cycle" && !voided {
@@ -826,6 +848,47 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		clear(w.o.unlearned) // only a cycle's own reads are judged by afterCycle
 	}
 	return err
+}
+
+// phantomCreates hands the oracle, after an engine step that committed and
+// then failed (a crash, or a store error), the creates it noted in the
+// stored states as attempted and never sent: the write-ahead commit stored
+// them, and the step ended before (or without) sending them. Read from the
+// store, they are creates whose outcome is unknown, applied or not, as a
+// sent create whose reply was lost is: a record the system's person
+// creates meanwhile may be taken for one (create-taken-for-write). The
+// engine process that noted them forgets them at its next cycle if it
+// lives on (sync's unsent writes): engineStep hands them to the oracle
+// only if the process crashes first (world.pendingPhantoms).
+func (w *world) phantomCreates() []unconfirmedCreate {
+	w.wmu.Lock()
+	sent := map[sysKey]bool{}
+	for _, aw := range w.writes {
+		sent[sysKey{aw.sys, aw.key}] = true
+	}
+	w.wmu.Unlock()
+	states, err := state.Load(context.Background(), w.base, w.keys)
+	if err != nil {
+		return nil // a store the step left unreadable: the next steps report it
+	}
+	var out []unconfirmedCreate
+	for _, key := range w.keys {
+		rec := states[key]
+		if rec == nil {
+			continue
+		}
+		for _, s := range w.names {
+			v := rec.Systems[s]
+			if v == nil || sent[sysKey{s, key}] || len(v.Sent.Value(recordUnit)) == 0 {
+				continue
+			}
+			if r, ok := w.fakes[s].Record(key); ok && !r.Deleted {
+				continue // s holds the record: not a create there
+			}
+			out = append(out, unconfirmedCreate{sys: s, key: key, step: w.step})
+		}
+	}
+	return out
 }
 
 // unconfirmed hands the oracle the writes of the engine call that just ended,
