@@ -50,6 +50,7 @@ type cycle struct {
 	writeEvents eventLog
 	written     []*write   // the writes that succeeded
 	planned     [][]*write // every write planned, per system (unsent.go)
+	forgot      int        // the first forgot of Engine.unsent were forgotten in this cycle's states (unsent.go)
 	sendIdx     []int      // plan's scratch: the units a write carries
 	keyBuf      []byte     // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string   // and the names it sorts
@@ -202,7 +203,7 @@ var ErrLeaseLost = errors.New("concord: the cycle's lease was lost before the wr
 func (c *cycle) holdLease(ctx context.Context) error {
 	c.leaseMu.Lock()
 	defer c.leaseMu.Unlock()
-	if c.leaseErr != nil || c.lease == nil || time.Since(c.leaseAt) < c.e.cfg.LeaseTTL/4 {
+	if c.leaseErr != nil || time.Since(c.leaseAt) < c.e.cfg.LeaseTTL/4 {
 		return c.leaseErr
 	}
 	at := time.Now()
@@ -220,10 +221,19 @@ func (c *cycle) holdLease(ctx context.Context) error {
 		c.leaseErr = fmt.Errorf("%w: lease %q lapsed (token %d, now %d)", ErrLeaseLost, c.lease.Name, c.lease.Token, l.Token)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = c.e.store.ReleaseLease(rctx, l)
+		_ = isolate("store.ReleaseLease", func() { _ = c.e.store.ReleaseLease(rctx, l) })
 	default:
 		*c.lease, c.leaseAt = l, at
 	}
+	return c.leaseErr
+}
+
+// lostLease returns the error that ended the cycle's lease, if it ended:
+// the writes still to send fail with it at once, without waiting for a
+// system's rate budget first.
+func (c *cycle) lostLease() error {
+	c.leaseMu.Lock()
+	defer c.leaseMu.Unlock()
 	return c.leaseErr
 }
 
@@ -631,10 +641,16 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 		}
 	}
 	c.report.Echoes = len(skipped)
+	n := len(keys)
 	if !c.dry {
-		keys = c.unsentKeys(keys)
+		for _, u := range e.unsent { // loaded to forget them (unsent.go)
+			keys = append(keys, u.key)
+		}
 	}
 	slices.Sort(keys)
+	if len(keys) > n {
+		keys = slices.Compact(keys) // an unsent write's key may be there already
+	}
 	states, err := e.store.Load(ctx, keys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("concord: loading state: %w", err)
@@ -718,6 +734,7 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 		return fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 	}
 	c.e.committed(b)
+	c.unsentCommitted(b.States)
 	c.emitted = c.events.len()
 	c.deliver(ctx, b.entries)
 	return nil
@@ -758,6 +775,7 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 		return fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
 	c.e.committed(b)
+	c.unsentCommitted(b.States)
 	if !c.dry {
 		c.e.echoes.remember(c.written, c.e.out.head)
 	}

@@ -85,9 +85,10 @@
 // idempotent and conditional, nothing advances before it is committed, and
 // an instance that lost its lease fails its write-ahead commit and writes
 // nothing; one that loses it while writing (a paused process, a long push
-// it could not renew) sends no further batch ([ErrLeaseLost]). A value no store can encode is refused at the boundary, and a
-// dead letter keeps such a payload as text ([DeadLetter].Textual), so one
-// record never stops a commit.
+// it could not renew) sends no further batch ([ErrLeaseLost]). A value no
+// store can encode is refused at the boundary, and a dead letter keeps such
+// a payload as text ([DeadLetter].Textual), so one record never stops a
+// commit.
 //
 // # Cursors
 //

@@ -136,13 +136,16 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 					patches[j] = w.patch
 				}
 				var res []connector.Result
-				err := c.call(gctx, s, func(ctx context.Context) (err error) {
-					if err := c.holdLease(ctx); err != nil {
+				err := c.lostLease()
+				if err == nil {
+					err = c.call(gctx, s, func(ctx context.Context) (err error) {
+						if err := c.holdLease(ctx); err != nil {
+							return err
+						}
+						res, err = s.Connector.Apply(ctx, patches)
 						return err
-					}
-					res, err = s.Connector.Apply(ctx, patches)
-					return err
-				})
+					})
+				}
 				if err == nil && len(res) != len(batch) {
 					err = fmt.Errorf("connector %q returned %d results for %d patches", s.id, len(res), len(batch))
 				}

@@ -52,24 +52,16 @@ func (c *cycle) noteUnsent(writes [][]*write, writeAhead bool) {
 	}
 }
 
-// unsentKeys adds to keys (sorted on return) the records with unsent
-// writes, which the cycle must load to forget them.
-func (c *cycle) unsentKeys(keys []string) []string {
-	for _, u := range c.e.unsent {
-		if !slices.Contains(keys, u.key) {
-			keys = append(keys, u.key)
-		}
-	}
-	return keys
-}
-
 // forgetUnsent forgets, in the states just loaded, the attempts of writes
 // the engine knows it never sent (see unsentWrite), where the state is the
 // one that noted them: at the revision the failed commit would have given
 // it. A state at another revision was not stored by that commit (it does
 // not hold them) or was changed since, by a cycle that may have sent an
-// equal write: it is left alone.
+// equal write: that entry is dropped. The others are kept until a commit
+// of this cycle stores the states without them (unsentCommitted): a cycle
+// that fails before then leaves them to the next.
 func (c *cycle) forgetUnsent(states map[string]*state.Record) {
+	kept := c.e.unsent[:0]
 	for _, u := range c.e.unsent {
 		st := states[u.key]
 		if st == nil || st.Rev != u.rev {
@@ -79,6 +71,31 @@ func (c *cycle) forgetUnsent(states map[string]*state.Record) {
 			v.Unsend(u.sent)
 			st.Touched = true
 		}
+		kept = append(kept, u)
 	}
-	c.e.unsent = nil
+	clear(c.e.unsent[len(kept):])
+	c.e.unsent, c.forgot = kept, len(kept)
+}
+
+// unsentCommitted notes that a commit of the cycle stored the states given:
+// the entries forgotten in those are done. The others stay (a record whose
+// merge failed is not committed; a failed commit of the cycle may have
+// appended new entries after the forgotten ones).
+func (c *cycle) unsentCommitted(stored []*state.Record) {
+	if c.forgot == 0 {
+		return
+	}
+	keys := make(map[string]bool, len(stored))
+	for _, st := range stored {
+		keys[st.Key] = true
+	}
+	done := 0
+	c.e.unsent = slices.DeleteFunc(c.e.unsent, func(u unsentWrite) bool {
+		if done == c.forgot {
+			return false // appended by this cycle
+		}
+		done++
+		return keys[u.key]
+	})
+	c.forgot = 0
 }

@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
@@ -17,17 +18,21 @@ import (
 )
 
 // replyLostStore stores the commit numbered lose (counting from 1), then
-// reports it failed: the reply was lost.
+// reports it failed: the reply was lost. The commit numbered fail fails
+// without effect.
 type replyLostStore struct {
 	*store.Memory
-	commits, lose int
+	commits, lose, fail int
 }
 
 func (s *replyLostStore) Commit(ctx context.Context, c *store.Commit) error {
+	if s.commits++; s.commits == s.fail {
+		return errors.New("connection refused: the commit was not stored")
+	}
 	if err := s.Memory.Commit(ctx, c); err != nil {
 		return err
 	}
-	if s.commits++; s.commits == s.lose {
+	if s.commits == s.lose {
 		return errors.New("connection reset: the commit's reply was lost")
 	}
 	return nil
@@ -38,11 +43,21 @@ func (s *replyLostStore) Commit(ctx context.Context, c *store.Commit) error {
 // unknown outcome, and a record the shop's person then created would be
 // taken for the engine's own create (its echo). The engine, still running,
 // knows they were never sent: its next cycle forgets them, and reads the
-// person's record as the shop's create.
+// person's record as the shop's create. If that cycle's own commit fails
+// (again), the engine still knows, and the cycle after it forgets them.
 func TestWritesNeverSentAreForgottenAfterALostCommitReply(t *testing.T) {
+	for _, failNext := range []bool{false, true} {
+		t.Run(fmt.Sprintf("next commit fails=%v", failNext), func(t *testing.T) { neverSentForgotten(t, failNext) })
+	}
+}
+
+func neverSentForgotten(t *testing.T, failNext bool) {
 	ctx := context.Background()
 	crm, shop := fake.New("crm"), fake.New("shop")
 	st := &replyLostStore{Memory: store.NewMemory(), lose: 1}
+	if failNext {
+		st.fail = 2 // the next cycle's write-ahead commit
+	}
 	rec := audittest.New()
 	e, err := recsync.New(recsync.Config{
 		Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop}},
@@ -59,6 +74,11 @@ func TestWritesNeverSentAreForgottenAfterALostCommitReply(t *testing.T) {
 		t.Fatalf("shop holds %d records; want none (nothing sent after the failed write-ahead commit)", n)
 	}
 	shop.Edit("k", map[string]concord.Value{"amount": int64(7)}) // the shop's person creates k
+	if failNext {
+		if _, err := e.RunCycle(ctx); err == nil {
+			t.Fatal("the cycle whose commit failed succeeded")
+		}
+	}
 	rec.Reset()
 	if _, err := e.RunCycle(ctx); err != nil {
 		t.Fatal(err)

@@ -601,6 +601,8 @@ func (w *world) injectFaults() {
 
 // armStoreError arms a store error for the next cycle (KindStoreError).
 func (w *world) armStoreError() {
+	// Commit is listed twice: drawn twice as often, for a cycle commits
+	// twice (before and after its writes).
 	targets := []string{"AcquireLease", "Pending", "Load", "Commit", "DeadLettersOf", "DeadLettersOfClass", "Commit"}
 	f := &storeFault{target: targets[w.frng.IntN(len(targets))], n: 1 + w.frng.IntN(2)}
 	f.late = f.target == "Commit" && w.frng.IntN(2) == 0
