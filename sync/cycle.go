@@ -49,8 +49,8 @@ type cycle struct {
 	// fails, since the writes happened.
 	writeEvents eventLog
 	written     []*write   // the writes that succeeded
-	planned     [][]*write // every write planned, per system (unsent.go)
-	forgot      int        // the first forgot of Engine.unsent were forgotten in this cycle's states (unsent.go)
+	planned     [][]*write // every write planned, per system (outcomes.go)
+	applied     int        // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
 	sendIdx     []int      // plan's scratch: the units a write carries
 	keyBuf      []byte     // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string   // and the names it sorts
@@ -643,20 +643,20 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 	c.report.Echoes = len(skipped)
 	n := len(keys)
 	if !c.dry {
-		for _, u := range e.unsent { // loaded to forget them (unsent.go)
+		for _, u := range e.learned { // loaded to apply them (outcomes.go)
 			keys = append(keys, u.key)
 		}
 	}
 	slices.Sort(keys)
 	if len(keys) > n {
-		keys = slices.Compact(keys) // an unsent write's key may be there already
+		keys = slices.Compact(keys) // a learned write's key may be there already
 	}
 	states, err := e.store.Load(ctx, keys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("concord: loading state: %w", err)
 	}
 	if !c.dry {
-		c.forgetUnsent(states)
+		c.applyLearned(states)
 	}
 	return keys, states, nil
 }
@@ -730,11 +730,11 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 		return err
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
-		c.noteUnsent(writes, true)
+		c.noteOutcomes(writes, true)
 		return fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 	}
 	c.e.committed(b)
-	c.unsentCommitted(b.States)
+	c.learnedCommitted(b.States)
 	c.emitted = c.events.len()
 	c.deliver(ctx, b.entries)
 	return nil
@@ -770,12 +770,12 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 		return nil // an idle cycle: nothing to commit, no write transaction
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
-		c.noteUnsent(c.planned, false)
+		c.noteOutcomes(c.planned, false)
 		c.keepWriteEvents(ctx)
 		return fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}
 	c.e.committed(b)
-	c.unsentCommitted(b.States)
+	c.learnedCommitted(b.States)
 	if !c.dry {
 		c.e.echoes.remember(c.written, c.e.out.head)
 	}

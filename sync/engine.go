@@ -37,9 +37,9 @@ type Engine struct {
 	metrics   *metrics
 	alerting  alerting
 	audit     audit.Sink
-	echoes    echoes        // the last cycle's writes, to recognise their echoes (echo.go)
-	unsent    []unsentWrite // attempts stored by a failed commit that were never sent (unsent.go)
-	sinkless  bool          // no Config.Audit: the audit log is kept, nothing is delivered
+	echoes    echoes         // the last cycle's writes, to recognise their echoes (echo.go)
+	learned   []learnedWrite // write outcomes a failed commit did not store (outcomes.go)
+	sinkless  bool           // no Config.Audit: the audit log is kept, nothing is delivered
 	log       *slog.Logger
 	now       func() time.Time
 

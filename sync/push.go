@@ -33,6 +33,9 @@ type write struct {
 	// sent lists the attempts noted in the target's view (state.View.Sent)
 	// for this write.
 	sent []state.Attempt
+	// applied: the system applied the write (its outcome, as the cycle
+	// took it: writeSucceeded and synced).
+	applied bool
 	// fields (sorted) and version (the record's context) of the write's
 	// audit events: the attempt and its outcome share them.
 	fields  []string
@@ -188,6 +191,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 			}
 			c.report.Systems[s.id].Writes++
 			c.written = append(c.written, w)
+			w.applied = true
 			c.writeSucceeded(w.st, s)
 			c.synced(w.st, s, w.rt, w.native, w.result)
 			c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,

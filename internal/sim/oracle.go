@@ -205,9 +205,6 @@ type seenState struct {
 // noteWrite records an engine write attempted in s at this step, and, if
 // unknown, as one whose outcome the engine never learned.
 func (o *oracle) noteWrite(aw appliedWrite, unknown bool) {
-	if aw.create && unknown && !aw.applied {
-		o.creates = append(o.creates, unconfirmedCreate{sys: aw.sys, key: aw.key, step: o.w.step})
-	}
 	seen := map[string]bool{}
 	for _, f := range aw.fields {
 		u := unitOf(f)
@@ -219,10 +216,27 @@ func (o *oracle) noteWrite(aw appliedWrite, unknown bool) {
 			o.attempted[aw.sys] = map[string][]map[string]concord.Value{}
 		}
 		o.attempted[aw.sys][ku(aw.key, u)] = append(o.attempted[aw.sys][ku(aw.key, u)], unitVals(u, aw.set))
-		if unknown {
-			o.unconf = append(o.unconf, unconfirmed{sys: aw.sys, key: aw.key, unit: u, before: unitVals(u, aw.before),
-				set: unitVals(u, aw.set), applied: aw.applied, step: o.w.step})
+	}
+	if unknown {
+		o.writeUnknown(aw, o.w.step)
+	}
+}
+
+// writeUnknown records the write aw, attempted at step, as one whose
+// outcome the engine never learned (or learned, and forgot in a crash).
+func (o *oracle) writeUnknown(aw appliedWrite, step int) {
+	if aw.create && !aw.applied {
+		o.creates = append(o.creates, unconfirmedCreate{sys: aw.sys, key: aw.key, step: step})
+	}
+	seen := map[string]bool{}
+	for _, f := range aw.fields {
+		u := unitOf(f)
+		if seen[u] {
+			continue
 		}
+		seen[u] = true
+		o.unconf = append(o.unconf, unconfirmed{sys: aw.sys, key: aw.key, unit: u, before: unitVals(u, aw.before),
+			set: unitVals(u, aw.set), applied: aw.applied, step: step})
 	}
 }
 

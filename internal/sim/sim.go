@@ -160,6 +160,10 @@ type world struct {
 	// commit reply was lost: the oracle's if a crash comes before the
 	// next clean cycle (see phantomCreates).
 	pendingPhantoms []unconfirmedCreate
+	// pendingUnknown lists the writes whose outcome the process learned
+	// and a store failure kept from its store, until a cycle commits
+	// them: a crash before then makes them unknown (unconfirmed).
+	pendingUnknown []pendingWrite
 	// storeFault is armed for the next cycle (KindStoreError), drawn from
 	// frng, a stream of its own.
 	storeFault *storeFault
@@ -777,11 +781,14 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		}
 	}
 	// A store call that failed before it took effect (KindStoreError)
-	// voids what the engine learned since its last commit, as a crash
-	// does, though the process lives on: the next cycle starts from the
-	// stored state (write outcomes it learned, and did not commit, are
-	// unknown again; see the README's "A lost reply never loses an
-	// edit"). A commit stored whose reply was lost voids nothing.
+	// voids what the engine read since its last commit, as a crash does,
+	// though the process lives on: the next cycle starts from the stored
+	// state and the same cursors. The write outcomes it learned, and did
+	// not commit, it keeps in memory and applies to the states it loads
+	// next (sync's learned writes): they are unknown again only if the
+	// process crashes first (world.pendingUnknown; see the README's "A
+	// lost reply never loses an edit"). A commit stored whose reply was
+	// lost voids nothing.
 	voided := crashed || st.fail != nil && st.fail.fired && !st.fail.late
 	if what == "cycle" && voided && st.commits.Load() == commits {
 		// The engine crashed, or its store failed, before it committed
@@ -811,6 +818,10 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		}
 		w.o.creates = append(w.o.creates, w.pendingPhantoms...)
 		w.pendingPhantoms = nil
+		for _, pw := range w.pendingUnknown {
+			w.o.writeUnknown(pw.aw, pw.step)
+		}
+		w.pendingUnknown = nil
 	case st.fail != nil && st.fail.fired && st.commits.Load() != commits:
 		// A commit stored, its reply lost: the process knows which of
 		// the writes it noted it never sent, and its next cycle forgets
@@ -818,8 +829,9 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.pendingPhantoms = append(w.pendingPhantoms, w.phantomCreates()...)
 	case what == "cycle" && err == nil:
 		w.pendingPhantoms = nil // forgotten by this cycle's load
+		w.pendingUnknown = nil  // applied by this cycle's load, and committed
 	}
-	w.unconfirmed(voided)
+	w.unconfirmed(crashed, voided)
 	reads := w.takeReads(what == "cycle" && !voided)
 	if what == "cycle" && !voided {
 		w.o.cleanCycles = append(w.o.cleanCycles, w.step)
@@ -897,15 +909,27 @@ func (w *world) phantomCreates() []unconfirmedCreate {
 // noting those whose outcome the engine never learned: the call got no
 // reply (the reply was lost, the call failed or outlasted its deadline, the
 // connector panicked), or the engine crashed before it committed what it
-// learned; applied or not.
-func (w *world) unconfirmed(crashed bool) {
+// learned; applied or not. The outcomes of a call whose store failed
+// (voided) the process keeps, until it crashes (pendingUnknown).
+func (w *world) unconfirmed(crashed, voided bool) {
 	w.wmu.Lock()
 	writes := w.writes
 	w.writes = nil
 	w.wmu.Unlock()
 	for _, aw := range writes {
-		w.o.noteWrite(aw, !aw.replied || crashed)
+		unknown := !aw.replied || crashed
+		if !unknown && voided {
+			w.pendingUnknown = append(w.pendingUnknown, pendingWrite{aw, w.step})
+		}
+		w.o.noteWrite(aw, unknown)
 	}
+}
+
+// pendingWrite is a write, attempted at step, whose outcome the engine
+// process knows and its store does not.
+type pendingWrite struct {
+	aw   appliedWrite
+	step int
 }
 
 // takeReads hands the oracle the records the engine call that just ended

@@ -425,7 +425,7 @@ func handCycle(t *testing.T, w *world, crashed bool, engine, unlearn func(), eve
 	if err := w.audit.Emit(context.Background(), events); err != nil {
 		t.Fatal(err)
 	}
-	w.unconfirmed(crashed)
+	w.unconfirmed(crashed, crashed)
 	w.takeReads(!crashed)
 	if !crashed {
 		w.o.cleanCycles = append(w.o.cleanCycles, w.step)

@@ -152,6 +152,11 @@ type enc6 struct {
 	scratchArr  [128]byte
 	// values counts the bytes of the encodings of the canonical values.
 	values int
+	// size is the length of the last encoding this encoder wrote: the
+	// capacity it gives the next one when the caller passes no buffer
+	// (the records of one pipeline have about the same size), so that
+	// most encodings allocate their bytes once.
+	size int
 }
 
 // bitset is a set of name indices.
@@ -222,14 +227,31 @@ var errChanged = errors.New("state: the record changed while it was encoded")
 
 // encodeCompact appends the format 6 encoding of st to b, and returns the
 // bytes of it that encode the canonical values.
+// A nil b gets a capacity from the encoder's last encoding.
 func (c Codec) encodeCompact(b []byte, st *Record) ([]byte, int, error) {
 	e := enc6Pool.Get().(*enc6)
 	defer func() {
 		e.release()
 		enc6Pool.Put(e)
 	}()
-	return e.encode(c, b, st)
+	if b == nil {
+		b = make([]byte, 0, max(minEncodeCap, e.size+e.size/8+16))
+	}
+	start := len(b)
+	b, values, err := e.encode(c, b, st)
+	if err == nil {
+		e.size = min(len(b)-start, maxEncodeHint)
+	}
+	return b, values, err
 }
+
+// minEncodeCap is the capacity of a buffer encodeCompact allocates, at
+// least; maxEncodeHint bounds the size it takes from the last encoding,
+// so that one huge record does not make every later one allocate big.
+const (
+	minEncodeCap  = 256
+	maxEncodeHint = 64 << 10
+)
 
 // encode appends the format 6 encoding of st to b, sealed by c, and
 // returns the bytes of it that encode the canonical values.

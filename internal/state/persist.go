@@ -76,7 +76,7 @@ func (c Codec) Encode(st *Record) (store.State, error) {
 	}
 	cp := *st // shallow: only Rev differs, nothing is written through it
 	cp.Rev++
-	data, err := c.EncodeState(make([]byte, 0, 512), &cp)
+	data, err := c.EncodeState(nil, &cp) // sized from the last encoding (encodeCompact)
 	if err != nil {
 		return store.State{}, fmt.Errorf("concord: encoding the state of record %q: %w", st.Key, err)
 	}

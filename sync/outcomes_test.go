@@ -99,3 +99,62 @@ func neverSentForgotten(t *testing.T, failNext bool) {
 		}
 	}
 }
+
+// A cycle whose writes all succeeded, but whose final commit failed, knows
+// what the systems applied; stored, its write-ahead commit says only that
+// the writes were attempted. A person in the shop (no tags) then sets the
+// value back to the one before the write: unless the engine remembers that
+// the shop applied the write, the shop's value reads as the write never
+// having landed, and the next cycle writes it again over the person's edit.
+func TestWriteOutcomesSurviveAFailedCommit(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		name := "commit failed"
+		if lose {
+			name = "commit stored, reply lost"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			crm, shop := fake.New("crm"), fake.New("shop", fake.WithoutTags())
+			st := &replyLostStore{Memory: store.NewMemory()}
+			e, err := recsync.New(recsync.Config{
+				Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop}},
+				Resolver: resolve.LastWriterWins(), Store: st, Logger: slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			crm.Edit("k", map[string]concord.Value{"city": "Paris"})
+			for range 2 {
+				if _, err := e.RunCycle(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			crm.Edit("k", map[string]concord.Value{"city": "Lyon"})
+			// The next cycle commits ahead (1), writes Lyon to the
+			// shop, and its final commit (2) fails.
+			if lose {
+				st.commits, st.lose = 0, 2
+			} else {
+				st.commits, st.fail = 0, 2
+			}
+			if _, err := e.RunCycle(ctx); err == nil {
+				t.Fatal("the cycle whose final commit failed succeeded")
+			}
+			if r, _ := shop.Record("k"); r.Fields["city"] != "Lyon" {
+				t.Fatalf("shop holds %v; want the write of Lyon applied", r.Fields)
+			}
+			st.lose, st.fail = 0, 0
+			shop.Edit("k", map[string]concord.Value{"city": "Paris"}) // the shop's person, after the write
+			for range 3 {
+				if _, err := e.RunCycle(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, s := range []*fake.System{crm, shop} {
+				if r, _ := s.Record("k"); r.Fields["city"] != "Paris" {
+					t.Errorf("%s holds city %v; want Paris, the shop person's edit made after the write", s.Name(), r.Fields["city"])
+				}
+			}
+		})
+	}
+}
