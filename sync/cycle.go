@@ -51,6 +51,7 @@ type cycle struct {
 	written     []*write   // the writes that succeeded
 	planned     [][]*write // every write planned, per system (outcomes.go)
 	applied     int        // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
+	cancelled   bool       // the caller had cancelled the cycle by the end of its writes
 	sendIdx     []int      // plan's scratch: the units a write carries
 	keyBuf      []byte     // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string   // and the names it sorts
@@ -95,11 +96,19 @@ func (c *cycle) fail(s concord.SystemID, key string, op Op, err error) {
 	c.report.Systems[s].Failed++
 }
 
+// finishTimeout bounds how long a cycle whose caller cancelled it after it
+// sent its writes takes to commit what they did (cycle.finish).
+const finishTimeout = 10 * time.Second
+
 // RunCycle runs one cycle: read the changes of every system since its
 // cursor, merge them with the stored state, write the patches, and commit.
 // It returns the report and, if anything failed, a [*CycleError] (what
 // succeeded is committed all the same). Cancelling ctx stops the cycle; what
-// was not committed is redone by the next one.
+// was not committed is redone by the next one. Once the cycle has sent
+// writes it finishes regardless, for at most 10 seconds more: it commits
+// their outcomes (writes cut short by the cancellation fail, uncounted, and
+// are sent again), for a write whose outcome is not stored reads as one of
+// unknown outcome to the next process.
 func (e *Engine) RunCycle(ctx context.Context) (*Report, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -609,6 +618,18 @@ func (c *cycle) finish(ctx context.Context) (*Report, error) {
 		return c.report, err
 	}
 	c.send(ctx, writes) // push
+	if slices.ContainsFunc(writes, func(ws []*write) bool { return len(ws) > 0 }) {
+		// The writes happened (or may have): the cycle commits what
+		// they did even if its caller cancels ctx now, a host shutting
+		// down say. Left to the write-ahead commit, they would read as
+		// writes of unknown outcome to the next process, which cannot
+		// tell a person's set-back of a written value from the write
+		// never having landed (see the README's "A lost reply never
+		// loses an edit").
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		defer cancel()
+	}
 	c.trackDivergence(merged)
 	if err := c.commit(ctx, merged); err != nil { // emit, then commit
 		return c.report, err

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"errors"
 	"slices"
 
 	"github.com/concordsync/concord"
@@ -71,9 +70,9 @@ func (c *cycle) noteOutcomes(writes [][]*write, writeAhead bool) {
 			if len(w.sent) == 0 {
 				continue
 			}
-			notSent := writeAhead || errors.Is(w.err, ErrLeaseLost) || (w.err == nil && w.result.Err != nil)
-			if !notSent {
-				continue
+			refused := w.err == nil && w.result.Err != nil // the system answered: not applied
+			if !writeAhead && !notSent(w.err) && !refused {
+				continue // applied, or of unknown outcome: as stored
 			}
 			c.e.learned = append(c.e.learned, learnedWrite{key: w.st.Key, rev: rev, sys: c.e.systems[i].id, sent: w.sent})
 		}

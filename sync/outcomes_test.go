@@ -11,6 +11,7 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
@@ -156,5 +157,114 @@ func TestWriteOutcomesSurviveAFailedCommit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cancelling is a connector whose Apply cancels the cycle's context: a
+// host shutting down (SIGTERM) while the engine's writes are in flight. If
+// apply, the system applies the patches first and the call returns their
+// results; otherwise the call is cut short, as an HTTP client's request,
+// and returns the context's error without applying anything.
+type cancelling struct {
+	*fake.System
+	cancel context.CancelFunc
+	apply  bool
+}
+
+func (c cancelling) Apply(ctx context.Context, ps []connector.Patch) ([]connector.Result, error) {
+	if !c.apply {
+		c.cancel()
+		return nil, ctx.Err()
+	}
+	res, err := c.System.Apply(ctx, ps)
+	c.cancel()
+	return res, err
+}
+
+// A host that cancels a cycle while its writes are in flight (shutting
+// down) still gets what the writes did stored: the writes happened, and a
+// cycle's final commit does not depend on the caller's patience. Stored
+// as unknown, a restarted engine would take a person's later set-back of
+// the value, in a system without tags, for the write never having landed,
+// and overwrite it. A write whose batch was due after the cancellation is
+// not sent, and stored as such: not a create of unknown outcome, which a
+// record the shop's person then creates would be taken for (its echo).
+// Neither it nor a call the cancellation cut short counts as a failure of
+// the system (here one failed attempt would dead-letter the record).
+func TestACancelledCycleStoresTheOutcomesOfItsWrites(t *testing.T) {
+	t.Run("after a write", func(t *testing.T) { cancelledCycle(t, true) })
+	t.Run("during a write", func(t *testing.T) { cancelledCycle(t, false) })
+}
+
+func cancelledCycle(t *testing.T, applied bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	crm, shop := fake.New("crm"), fake.New("shop", fake.WithoutTags())
+	st, rec := store.NewMemory(), audittest.New()
+	engine := func(shopConn connector.Connector) *recsync.Engine {
+		e, err := recsync.New(recsync.Config{
+			Systems:  []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shopConn, BatchSize: 1}},
+			Resolver: resolve.LastWriterWins(), Store: st, Audit: rec, Logger: slog.New(slog.DiscardHandler),
+			Retry: recsync.RetryPolicy{MaxRecordAttempts: 1},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := engine(shop)
+	crm.Edit("k", map[string]concord.Value{"city": "Paris"})
+	for range 2 {
+		if _, err := e.RunCycle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crm.Edit("k", map[string]concord.Value{"city": "Lyon"})
+	crm.Edit("k2", map[string]concord.Value{"name": "Ada"})
+	e = engine(cancelling{shop, cancel, applied})
+	rep, err := e.RunCycle(ctx) // writes k (or is cut short), then is cancelled before k2's batch
+	want := "Paris"
+	if applied {
+		want = "Lyon"
+	}
+	if r, _ := shop.Record("k"); r.Fields["city"] != want {
+		t.Fatalf("shop holds %v; want city %s (cycle: %v)", r.Fields, want, err)
+	}
+	if _, ok := shop.Record("k2"); ok {
+		t.Fatal("the create of k2, due after the cancellation, was sent")
+	}
+	var ce *recsync.CycleError
+	if !errors.As(err, &ce) || !slices.ContainsFunc(ce.Failures, func(f recsync.Failure) bool {
+		return f.Key == "k2" && errors.Is(f.Err, context.Canceled)
+	}) {
+		t.Errorf("the cancelled cycle: %v; want it to finish its commit and report k2's write not sent", err)
+	}
+	if got := rep.Systems["shop"].Writes; got != map[bool]int{true: 1}[applied] {
+		t.Errorf("the cycle reports %d writes to shop", got)
+	}
+	// A new process: only the store remembers.
+	e = engine(shop)
+	if applied {
+		shop.Edit("k", map[string]concord.Value{"city": "Paris"}) // the shop's person, after the write
+	}
+	shop.Edit("k2", map[string]concord.Value{"name": "Ada", "amount": int64(7)}) // the shop's person creates k2
+	rec.Reset()
+	for range 3 {
+		if _, err := e.RunCycle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCity := map[bool]string{true: "Paris", false: "Lyon"}[applied]
+	for _, s := range []*fake.System{crm, shop} {
+		if r, _ := s.Record("k"); r.Fields["city"] != wantCity {
+			t.Errorf("%s holds city %v; want %s", s.Name(), r.Fields["city"], wantCity)
+		}
+		if r, _ := s.Record("k2"); r.Fields["name"] != "Ada" || r.Fields["amount"] != int64(7) {
+			t.Errorf("%s holds k2 = %v; want name Ada and amount 7", s.Name(), r.Fields)
+		}
+	}
+	rec.Require(t, audittest.Match{Kind: audit.EditObserved, System: "shop", Key: "k2", Unit: resolve.RecordUnit})
+	if dl, err := e.DeadLetters(context.Background()); err != nil || len(dl) > 0 {
+		t.Errorf("dead letters %v (%v); want none: a cancelled write is not the system's failure", dl, err)
 	}
 }

@@ -140,6 +140,9 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				}
 				var res []connector.Result
 				err := c.lostLease()
+				if err == nil && gctx.Err() != nil {
+					err = fmt.Errorf("%w: %w", errCancelledBeforeSend, context.Cause(gctx))
+				}
 				if err == nil {
 					err = c.call(gctx, s, func(ctx context.Context) (err error) {
 						if err := c.holdLease(ctx); err != nil {
@@ -164,6 +167,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 		})
 	}
 	_ = g.Wait() // every goroutine returns nil; failures are per write
+	c.cancelled = ctx.Err() != nil
 	for i, s := range c.e.systems {
 		for _, w := range per[i] {
 			err := w.err
@@ -179,7 +183,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: w.st.Key, Fields: w.fields, Deleted: w.patch.Delete,
 					Error: err.Error(), ErrorClass: classOf(err).String()})
-				if w.err == nil || errors.Is(w.err, ErrLeaseLost) {
+				if w.err == nil || notSent(w.err) {
 					// The system answered for this patch: it was not
 					// applied, so nothing it reports later is this
 					// write (a failed call may have applied it); or
@@ -198,6 +202,16 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				System: s.id, Key: w.st.Key, Fields: w.fields, Deleted: w.patch.Delete, Version: w.version})
 		}
 	}
+}
+
+// errCancelledBeforeSend is the error of a write not sent because the
+// cycle's caller had cancelled it by the time the write's batch was due.
+var errCancelledBeforeSend = errors.New("concord: the cycle was cancelled before the write was sent")
+
+// notSent reports whether err is that of a write the cycle never sent: its
+// lease was lost, or its caller cancelled it first.
+func notSent(err error) bool {
+	return errors.Is(err, ErrLeaseLost) || errors.Is(err, errCancelledBeforeSend)
 }
 
 // plan computes the patch that brings s up to date with st, or marks s in
@@ -477,8 +491,11 @@ func unitVersion(st *state.Record) concord.Version {
 // the failure is permanent or has repeated too often. Conflicts and
 // not-found are not counted: the next read of the system settles them.
 func (c *cycle) writeFailed(w *write, err error) {
-	if errors.Is(err, ErrLeaseLost) {
-		return // not sent: the next cycle that holds the lease plans it again
+	if notSent(err) {
+		return // not sent: the next cycle (that holds the lease) plans it again
+	}
+	if c.cancelled && errors.Is(err, context.Canceled) {
+		return // the caller cancelled the cycle during the call: not the system's failure
 	}
 	view := w.st.Systems[w.sys.id]
 	class := connector.Classify(err)
