@@ -51,7 +51,7 @@ type cycle struct {
 	written     []*write   // the writes that succeeded
 	planned     [][]*write // every write planned, per system (outcomes.go)
 	applied     int        // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
-	cancelled   bool       // the caller had cancelled the cycle by the end of its writes
+	cancelled   error      // ctx.Err() of the caller's context at the end of the cycle's writes
 	sendIdx     []int      // plan's scratch: the units a write carries
 	keyBuf      []byte     // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string   // and the names it sorts

@@ -187,8 +187,9 @@ func (e *Engine) ResetCursor(ctx context.Context, system concord.SystemID, curso
 }
 
 // Run runs a cycle every interval until ctx is cancelled, and returns
-// ctx's error. A cycle's failures are logged and retried by the next cycle;
-// they do not stop Run. While Run runs, a cycle that commits nothing and
+// ctx's error (a cycle that had sent writes when ctx was cancelled first
+// commits their outcomes: see [Engine.RunCycle]). A cycle's failures are
+// logged and retried by the next cycle; they do not stop Run. While Run runs, a cycle that commits nothing and
 // acquired the lease keeps it for the next cycle, which renews it without
 // a write (store.NextLease) and releases it unless it commits: an idle
 // cycle makes at most one write to the store, and other instances get the

@@ -167,7 +167,7 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 		})
 	}
 	_ = g.Wait() // every goroutine returns nil; failures are per write
-	c.cancelled = ctx.Err() != nil
+	c.cancelled = ctx.Err()
 	for i, s := range c.e.systems {
 		for _, w := range per[i] {
 			err := w.err
@@ -494,8 +494,8 @@ func (c *cycle) writeFailed(w *write, err error) {
 	if notSent(err) {
 		return // not sent: the next cycle (that holds the lease) plans it again
 	}
-	if c.cancelled && errors.Is(err, context.Canceled) {
-		return // the caller cancelled the cycle during the call: not the system's failure
+	if c.cancelled != nil && errors.Is(err, c.cancelled) {
+		return // the caller cancelled the cycle (or its deadline passed) during the call: not the system's failure
 	}
 	view := w.st.Systems[w.sys.id]
 	class := connector.Classify(err)
