@@ -158,7 +158,9 @@ type Candidate struct {
 
 // Event is one audited step. Fields that do not apply to a Kind are zero.
 //
-// Sinks must not modify an Event or the maps and slices in it.
+// Sinks must not modify an Event or the maps and slices in it. (The sync
+// engine gives each Emit its own copies, so that a sink that does, to
+// redact a value say, changes nothing of the engine's.)
 type Event struct {
 	// Seq is the event's position in the pipeline's audit log (the Seq
 	// of its chain [Entry]); 0 when the event does not come from a log.

@@ -109,7 +109,8 @@ type Connector interface {
 	// call failed and no Result is known (the engine retries every patch
 	// later); per-patch failures go in Result.Err with a nil error. Patches
 	// must be applied independently: one failing patch must not stop the
-	// others.
+	// others. The patches and their Set maps are the connector's own: it
+	// may modify them (converting values to the system's types, say).
 	Apply(ctx context.Context, patches []Patch) ([]Result, error)
 }
 

@@ -13,8 +13,10 @@
 // every competing value for a person). [Chain] tries resolvers in order
 // until one decides.
 //
-// Resolvers and gates must not modify the Conflict or Change they are given,
-// and must be deterministic: the same input gives the same decision, in any
+// Resolvers and gates must not modify the Conflict or Change they are given
+// (the sync engine gives each call its own copy of the maps and slices in
+// it, so that one that does changes nothing of the engine's), and must be
+// deterministic: the same input gives the same decision, in any
 // process, whatever order the engine happened to read the systems in.
 package resolve
 

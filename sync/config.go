@@ -180,7 +180,9 @@ type Config struct {
 // other violation, and any error of another type, refuses the write. On the
 // way in, any error quarantines the record with the error as the reason.
 // Validate may be called concurrently for different records and must not
-// modify rec; a panic is recovered and counts as the record's failure.
+// modify rec (each call is given its own deep copy, so that one that does
+// changes nothing of the engine's); a panic is recovered and counts as the
+// record's failure.
 type Validator interface {
 	Validate(rec concord.Record) error
 }

@@ -137,6 +137,9 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				patches := make([]connector.Patch, len(batch))
 				for j, w := range batch {
 					patches[j] = w.patch
+					// The connector's own copy: the cycle reads Set
+					// again after the call (audit, redaction).
+					patches[j].Set = concord.CloneFields(w.patch.Set)
 				}
 				var res []connector.Result
 				err := c.lostLease()

@@ -157,8 +157,8 @@ func isolate(call string, f func()) error {
 func (e *Engine) guardComponents() {
 	for _, s := range e.systems {
 		guardConnector(s)
-		s.Inbound = guardedTransformer{"inbound transform of " + string(s.id), s.Inbound}
-		s.Outbound = guardedTransformer{"outbound transform of " + string(s.id), s.Outbound}
+		s.Inbound = guardedTransformer{"inbound transform of " + string(s.id), s.Inbound, !s.identityIn}
+		s.Outbound = guardedTransformer{"outbound transform of " + string(s.id), s.Outbound, !s.identityOut}
 	}
 	fromResolver := len(e.gates) > len(e.cfg.Gates)
 	for i, g := range e.gates {
@@ -187,12 +187,24 @@ func (e *Engine) guardComponents() {
 	}
 }
 
+// The guards also hand user code its own copy of every map and slice the
+// engine keeps using (own, ownConflict, ownChange, ownEvents): the
+// contracts of transforms, resolvers, gates, validators and sinks say they
+// must not modify what they are given, and one that does anyway
+// (rec.Fields["city"] = strings.ToUpper(city), the Go idiom; a sink that
+// redacts an event in place) changes only its copy, never the canonical
+// values, a unit's history, a hold or the layout of the engine's units.
+
 type guardedTransformer struct {
 	call string
 	t    transform.Transformer
+	own  bool // user code (not transform.Identity): give it a copy
 }
 
 func (g guardedTransformer) Transform(ctx context.Context, rec concord.Record) (out concord.Record, err error) {
+	if g.own {
+		rec = own(rec)
+	}
 	if perr := guard(g.call, func() { out, err = g.t.Transform(ctx, rec) }); perr != nil {
 		return concord.Record{}, perr
 	}
@@ -202,6 +214,7 @@ func (g guardedTransformer) Transform(ctx context.Context, rec concord.Record) (
 type guardedResolver struct{ r resolve.Resolver }
 
 func (g guardedResolver) Resolve(ctx context.Context, c resolve.Conflict) (d resolve.Decision, err error) {
+	c = ownConflict(c)
 	if perr := guard("resolver", func() { d, err = g.r.Resolve(ctx, c) }); perr != nil {
 		return resolve.Decision{}, perr
 	}
@@ -220,6 +233,7 @@ type guardedGate struct {
 }
 
 func (g guardedGate) Check(ctx context.Context, c resolve.Change) (v resolve.Verdict, err error) {
+	c = ownChange(c)
 	if perr := guard(g.call, func() { v, err = g.g.Check(ctx, c) }); perr != nil {
 		return resolve.Verdict{}, perr
 	}
@@ -229,6 +243,7 @@ func (g guardedGate) Check(ctx context.Context, c resolve.Change) (v resolve.Ver
 type guardedValidator struct{ v Validator }
 
 func (g guardedValidator) Validate(rec concord.Record) (err error) {
+	rec = own(rec)
 	if perr := guard("validator", func() { err = g.v.Validate(rec) }); perr != nil {
 		return perr
 	}
@@ -238,6 +253,7 @@ func (g guardedValidator) Validate(rec concord.Record) (err error) {
 type guardedSink struct{ s audit.Sink }
 
 func (g guardedSink) Emit(ctx context.Context, events []audit.Event) (err error) {
+	events = ownEvents(events)
 	if perr := isolate("audit sink", func() { err = g.s.Emit(ctx, events) }); perr != nil {
 		return perr
 	}
