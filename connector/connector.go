@@ -100,7 +100,9 @@ type Connector interface {
 	// Changes returns up to limit records changed after cursor, with the
 	// cursor to continue from. It is called at the start of every cycle,
 	// and again while the returned Batch says More. A failed call (any
-	// error) leaves the engine's stored cursor unchanged.
+	// error) leaves the engine's stored cursor unchanged. The records
+	// returned, and the maps and slices in them, are the engine's: the
+	// connector must not modify or reuse them afterwards.
 	Changes(ctx context.Context, cursor Cursor, limit int) (Batch, error)
 
 	// Apply writes patches and returns one Result per patch, in order.
