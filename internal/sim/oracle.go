@@ -205,13 +205,7 @@ type seenState struct {
 // noteWrite records an engine write attempted in s at this step, and, if
 // unknown, as one whose outcome the engine never learned.
 func (o *oracle) noteWrite(aw appliedWrite, unknown bool) {
-	seen := map[string]bool{}
-	for _, f := range aw.fields {
-		u := unitOf(f)
-		if seen[u] {
-			continue
-		}
-		seen[u] = true
+	for _, u := range aw.units() {
 		if o.attempted[aw.sys] == nil {
 			o.attempted[aw.sys] = map[string][]map[string]concord.Value{}
 		}
@@ -228,16 +222,22 @@ func (o *oracle) writeUnknown(aw appliedWrite, step int) {
 	if aw.create && !aw.applied {
 		o.creates = append(o.creates, unconfirmedCreate{sys: aw.sys, key: aw.key, step: step})
 	}
-	seen := map[string]bool{}
-	for _, f := range aw.fields {
-		u := unitOf(f)
-		if seen[u] {
-			continue
-		}
-		seen[u] = true
+	for _, u := range aw.units() {
 		o.unconf = append(o.unconf, unconfirmed{sys: aw.sys, key: aw.key, unit: u, before: unitVals(u, aw.before),
 			set: unitVals(u, aw.set), applied: aw.applied, step: step})
 	}
+}
+
+// units returns the units of the fields aw wrote, each once, in the order
+// of its fields.
+func (aw appliedWrite) units() []string {
+	var out []string
+	for _, f := range aw.fields {
+		if u := unitOf(f); !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // revertAmbiguous reports whether e set back the value its system held
