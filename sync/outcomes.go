@@ -70,8 +70,7 @@ func (c *cycle) noteOutcomes(writes [][]*write, writeAhead bool) {
 			if len(w.sent) == 0 {
 				continue
 			}
-			refused := w.err == nil && w.result.Err != nil // the system answered: not applied
-			if !writeAhead && !notSent(w.err) && !refused {
+			if !writeAhead && !notSent(w.err) && !w.refused() {
 				continue // applied, or of unknown outcome: as stored
 			}
 			c.e.learned = append(c.e.learned, learnedWrite{key: w.st.Key, rev: rev, sys: c.e.systems[i].id, sent: w.sent})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/concordsync/concord"
@@ -266,5 +267,71 @@ func cancelledCycle(t *testing.T, applied bool) {
 	rec.Require(t, audittest.Match{Kind: audit.EditObserved, System: "shop", Key: "k2", Unit: resolve.RecordUnit})
 	if dl, err := e.DeadLetters(context.Background()); err != nil || len(dl) > 0 {
 		t.Errorf("dead letters %v (%v); want none: a cancelled write is not the system's failure", dl, err)
+	}
+}
+
+// reversing is a connector whose next Apply returns its results in reverse
+// order (a connector bug: results must follow the patches).
+type reversing struct {
+	*fake.System
+	on bool
+}
+
+func (c *reversing) Apply(ctx context.Context, ps []connector.Patch) ([]connector.Result, error) {
+	res, err := c.System.Apply(ctx, ps)
+	if c.on {
+		slices.Reverse(res)
+		c.on = false
+	}
+	return res, err
+}
+
+// A result that answers for another record than its patch (results out of
+// order) says nothing of what the system did with the patch: the write is
+// of unknown outcome, a failure, and what the system reports later may be
+// its echo. Taken as refused, the dock's echo of B, read after the crm's
+// next edit to C, was the dock's own edit, concurrent with C: a conflict
+// that never happened, held for a person (and C written nowhere).
+func TestAResultForAnotherRecordLeavesTheWriteUnknown(t *testing.T) {
+	ctx := context.Background()
+	crm, dock := fake.New("crm"), fake.New("dock", fake.WithoutTags())
+	rev := &reversing{System: dock}
+	e, err := recsync.New(recsync.Config{Systems: []recsync.System{{ID: "crm", Connector: crm}, {ID: "dock", Connector: rev}},
+		Resolver: resolve.Hold("people decide"), Store: store.NewMemory(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"k1", "k2"} {
+		crm.Edit(k, map[string]concord.Value{"city": "A"})
+	}
+	for range 2 {
+		if _, err := e.RunCycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"k1", "k2"} {
+		crm.Edit(k, map[string]concord.Value{"city": "B"})
+	}
+	rev.on = true
+	_, err = e.RunCycle(ctx)
+	var ce *recsync.CycleError
+	if !errors.As(err, &ce) || len(ce.Failures) != 2 || !strings.Contains(ce.Failures[0].Err.Error(), "answered for record") {
+		t.Fatalf("the cycle whose results came out of order: %v; want both writes failed", err)
+	}
+	crm.Edit("k1", map[string]concord.Value{"city": "C"})
+	for range 3 {
+		if _, err := e.RunCycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if holds, err := e.Holds(ctx); err != nil || len(holds) > 0 {
+		t.Errorf("holds %v (%v); want none: the dock made no edit", holds, err)
+	}
+	for _, s := range []*fake.System{crm, dock} {
+		for k, want := range map[string]string{"k1": "C", "k2": "B"} {
+			if r, _ := s.Record(k); r.Fields["city"] != want {
+				t.Errorf("%s holds %s = %v; want city %s", s.Name(), k, r.Fields, want)
+			}
+		}
 	}
 }

@@ -174,11 +174,13 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 	for i, s := range c.e.systems {
 		for _, w := range per[i] {
 			err := w.err
+			if err == nil && w.result.Key != w.patch.Key {
+				// Results out of order, or one missing: what the
+				// system did with this patch is unknown.
+				err = fmt.Errorf("connector %q answered for record %q instead of %q", s.id, w.result.Key, w.patch.Key)
+			}
 			if err == nil {
 				err = w.result.Err
-			}
-			if err == nil && w.result.Key != w.patch.Key {
-				err = fmt.Errorf("connector %q answered for record %q instead of %q", s.id, w.result.Key, w.patch.Key)
 			}
 			err = c.e.sens.redactErr(err, w.patch.Set, w.st.Fields)
 			if err != nil {
@@ -186,10 +188,11 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteFailed, Cycle: c.report.Cycle,
 					System: s.id, Key: w.st.Key, Fields: w.fields, Deleted: w.patch.Delete,
 					Error: err.Error(), ErrorClass: classOf(err).String()})
-				if w.err == nil || notSent(w.err) {
+				if w.refused() || notSent(w.err) {
 					// The system answered for this patch: it was not
 					// applied, so nothing it reports later is this
-					// write (a failed call may have applied it); or
+					// write (a failed call may have applied it, and so
+					// may a patch answered for under another key); or
 					// it was never sent.
 					w.st.Systems[s.id].Unsend(w.sent)
 				}
@@ -205,6 +208,12 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				System: s.id, Key: w.st.Key, Fields: w.fields, Deleted: w.patch.Delete, Version: w.version})
 		}
 	}
+}
+
+// refused reports whether the system answered that it did not apply w:
+// the call succeeded and w's result, for w's key, is an error.
+func (w *write) refused() bool {
+	return w.err == nil && w.result.Key == w.patch.Key && w.result.Err != nil
 }
 
 // errCancelledBeforeSend is the error of a write not sent because the
