@@ -61,6 +61,7 @@ var layers = map[string][]string{
 	"sync/store/pgstore":               {"", "connector", "internal/checksum", "internal/state", "sync/store"},
 	"internal/sim":                     {"*"},
 	"internal/canary":                  {"*"},
+	"internal/enginetest":              {"*"},
 	"examples/address-sync":            {"*"},
 	"examples/approval":                {"*"},
 	"examples/crm-erp":                 {"*"},

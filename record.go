@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -55,6 +56,16 @@ type Record struct {
 // key.
 var ErrNoKey = errors.New("record has no key")
 
+// MaxKeyBytes is the longest record key, in bytes, that [Record.Validate]
+// accepts. Every store indexes records by key, and none holds any length:
+// PostgreSQL's B-tree entries stop at about 2.7 KB, bbolt's keys at 32 KB.
+// A record whose key a store cannot hold would fail every commit of the
+// pipeline; refused at the boundary, it is dead-lettered alone.
+const MaxKeyBytes = 2048
+
+// shownKey is how many bytes of a key an error message shows.
+const shownKey = 128
+
 // RecordError reports a record that cannot be used, naming the record, the
 // field when one field is at fault, and the reason.
 type RecordError struct {
@@ -64,9 +75,13 @@ type RecordError struct {
 	Err    error
 }
 
-// Error names the system, record and field and says why.
+// Error names the system, record and field and says why. A key longer than
+// 128 bytes is shown by its start and its length (Key holds all of it).
 func (e *RecordError) Error() string {
 	s := "record " + fmt.Sprintf("%q", e.Key)
+	if len(e.Key) > shownKey {
+		s = fmt.Sprintf("record %q… (%d bytes)", strings.ToValidUTF8(e.Key[:shownKey], ""), len(e.Key))
+	}
 	if e.System != "" {
 		s = string(e.System) + ": " + s
 	}
@@ -79,9 +94,10 @@ func (e *RecordError) Error() string {
 // Unwrap returns the reason.
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// Validate checks that r has a key, that the key and every field name are
-// valid UTF-8, and that every field holds a supported [Value] (see
-// [CheckValue]). The error is a [*RecordError] naming the record and the
+// Validate checks that r has a key, that the key is valid UTF-8 of at most
+// [MaxKeyBytes] without a NUL byte (what every store can index), that
+// every field name is valid UTF-8, and that every field holds a supported
+// [Value] (see [CheckValue]). The error is a [*RecordError] naming the record and the
 // first bad field (in field-name order), wrapping a [*ValueError] that says
 // why; errors.Is(err, [ErrUnsupportedValue]) holds for every error but
 // [ErrNoKey].
@@ -91,6 +107,12 @@ func (r Record) Validate() error {
 	}
 	if !utf8.ValidString(r.Key) {
 		return &RecordError{Key: r.Key, Err: badValue("", r.Key, "record key is invalid UTF-8")}
+	}
+	if len(r.Key) > MaxKeyBytes {
+		return &RecordError{Key: r.Key, Err: badValue("", r.Key, fmt.Sprintf("record key is %d bytes, more than %d (MaxKeyBytes)", len(r.Key), MaxKeyBytes))}
+	}
+	if strings.IndexByte(r.Key, 0) >= 0 {
+		return &RecordError{Key: r.Key, Err: badValue("", r.Key, "record key holds a NUL byte")}
 	}
 	// Most records are valid: check them in map order, without sorting
 	// the names; only an invalid record pays for the sort that makes the

@@ -2,7 +2,8 @@ package concord_test
 
 import (
 	"encoding/json"
-
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +65,28 @@ func TestRecordCloneKeepsNilAndEmpty(t *testing.T) {
 	assert.Nil(t, concord.Record{Key: "k"}.Clone().Fields)
 	r := concord.Record{Key: "k", Fields: map[string]concord.Value{}}
 	assert.NotNil(t, r.Clone().Fields)
+}
+
+// Keys are refused where a store could not index them: a NUL byte, more
+// than MaxKeyBytes. The error keeps the whole key and shows its start.
+func TestValidateRefusesKeysNoStoreHolds(t *testing.T) {
+	longest := strings.Repeat("é", concord.MaxKeyBytes/2)
+	if err := (concord.Record{Key: longest}).Validate(); err != nil {
+		t.Errorf("a key of MaxKeyBytes: %v", err)
+	}
+	for key, why := range map[string]string{
+		"a\x00b":                    "NUL",
+		longest + "x":               "more than 2048",
+		strings.Repeat("k", 40_000): "40000 bytes",
+	} {
+		err := (concord.Record{Key: key}).Validate()
+		var re *concord.RecordError
+		if !errors.As(err, &re) || re.Key != key || !errors.Is(err, concord.ErrUnsupportedValue) || !strings.Contains(err.Error(), why) {
+			t.Errorf("key of %d bytes: %v; want a RecordError with the whole key, saying %q", len(key), err, why)
+			continue
+		}
+		if n := len(err.Error()); n > 400 {
+			t.Errorf("the error for a key of %d bytes is %d bytes long: the key is shown whole", len(key), n)
+		}
+	}
 }

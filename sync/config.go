@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/time/rate"
@@ -207,6 +208,8 @@ func New(cfg Config) (*Engine, error) {
 		switch {
 		case s.ID == "":
 			return nil, configErr("system %d has no ID", i)
+		case !utf8.ValidString(string(s.ID)) || strings.IndexByte(string(s.ID), 0) >= 0:
+			return nil, configErr("system %d: ID %q is not valid UTF-8 without NUL bytes (every store keeps it as text)", i, s.ID)
 		case s.Connector == nil:
 			return nil, configErr("system %q has a nil Connector", s.ID)
 		case s.BatchSize < 0:

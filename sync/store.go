@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -170,6 +171,16 @@ func (s stateStore) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 func (s stateStore) DeadLettersOf(ctx context.Context, keys []string) ([]DeadLetter, error) {
 	if len(keys) == 0 {
 		return nil, nil
+	}
+	for i, k := range keys {
+		if ik := state.IndexKey(k); ik != k {
+			keys = slices.Clone(keys) // the caller's stay as they are
+			keys[i] = ik
+			for j := i + 1; j < len(keys); j++ {
+				keys[j] = state.IndexKey(keys[j])
+			}
+			break
+		}
 	}
 	stored, err := s.Store.DeadLettersOf(ctx, keys)
 	if err != nil {

@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -51,7 +53,7 @@ func (c *Commit) Apply(ctx context.Context, s store.Committer) error {
 		if err != nil {
 			return fmt.Errorf("concord: encoding the dead letter of record %q from %s: %w", d.Key, d.System, err)
 		}
-		sc.DeadLetters[i] = store.DeadLetter{System: d.System, Key: d.Key, Class: d.Class, Data: data}
+		sc.DeadLetters[i] = store.DeadLetter{System: d.System, Key: IndexKey(d.Key), Class: d.Class, Data: data}
 	}
 	if err := s.Commit(ctx, sc); err != nil {
 		return err
@@ -60,6 +62,20 @@ func (c *Commit) Apply(ctx context.Context, s store.Committer) error {
 		st.Rev++
 	}
 	return nil
+}
+
+// IndexKey is the key a store indexes a dead letter of the record key by
+// (store.DeadLetter.Key): the key itself, or, for a key longer than
+// concord.MaxKeyBytes (a record refused for it), its first bytes and the
+// SHA-256 of all of it, MaxKeyBytes long, which every store can hold. The
+// letter's data keeps the whole key.
+func IndexKey(key string) string {
+	if len(key) <= concord.MaxKeyBytes {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	h := hex.EncodeToString(sum[:])
+	return key[:concord.MaxKeyBytes-len(h)-1] + "#" + h
 }
 
 // Encode is [Codec.Encode] of the zero Codec: nothing is sealed.

@@ -77,7 +77,8 @@ type Meta interface {
 	// restore; hosts call it after restoring a store by other means.
 	NewEpoch(ctx context.Context) (uint64, error)
 	// Cursor returns the stored cursor of a system ("" if none). Cursors
-	// are written by [Commit.Cursors].
+	// are written by [Commit.Cursors]; they are the connectors' business,
+	// any bytes, returned byte for byte.
 	Cursor(ctx context.Context, system concord.SystemID) (connector.Cursor, error)
 	// Value returns the engine value stored under name, or nil (and no
 	// error) if there is none. Values are written by [Commit.Values]. A
@@ -182,7 +183,9 @@ type Committer interface {
 // encoding of what it knows about the record: opaque to the store (and to
 // hosts). The other fields are what a store needs to check and index it.
 type State struct {
-	// Key of the record; never empty.
+	// Key of the record: never empty, valid UTF-8 without a NUL byte, at
+	// most concord.MaxKeyBytes long (what concord.Record.Validate lets
+	// in). A store must hold every such key.
 	Key string
 	// Rev is the store's revision of the state, for optimistic
 	// concurrency. In a [Commit] it is the revision the state had when it
@@ -207,9 +210,10 @@ type DeadLetter struct {
 	// unique, increasing, never reused, never 0. It is ignored in
 	// [Commit.DeadLetters].
 	ID uint64
-	// System and Key say which record it is about (Key may be empty),
-	// and Class the engine's class of the failure ("invalid", "merge",
-	// ...). They are copies of what Data holds, given in
+	// System and Key say which record it is about (Key may be empty, and
+	// any bytes up to concord.MaxKeyBytes: a letter may be about a record
+	// refused for its key), and Class the engine's class of the failure
+	// ("invalid", "merge", ...). They are copies of what Data holds, given in
 	// [Commit.DeadLetters]: the store indexes Key and Class for
 	// [DeadLetters.DeadLettersOf] and [DeadLetters.DeadLettersOfClass]. A
 	// store may leave them out of what it returns, and the engine reads

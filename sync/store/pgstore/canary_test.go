@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/concordsync/concord/internal/canary"
+	"github.com/concordsync/concord/internal/enginetest"
 )
 
 // A canary in a sensitive field appears in no output of the engine and
@@ -77,4 +78,10 @@ func fromHex(c byte) byte {
 		return c - '0'
 	}
 	return c - 'a' + 10
+}
+
+// Keys no store can hold (a NUL byte: PostgreSQL's text) are dead-lettered
+// at the boundary; before, one failed every load of every cycle.
+func TestHostileKeysDoNotStopThePipeline(t *testing.T) {
+	enginetest.HostileKeys(t, openStore(t, newSchema(t)))
 }

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -209,8 +210,9 @@ func newQueries(schema string) queries {
 	}
 }
 
-// ErrBadText is wrapped by the error for a key, system or cursor that
-// PostgreSQL's text cannot hold: invalid UTF-8 or a NUL byte.
+// ErrBadText is wrapped by the error for a key or system that PostgreSQL's
+// text cannot hold: invalid UTF-8 or a NUL byte. (Cursors are stored
+// whatever their bytes.)
 var ErrBadText = errors.New("pgstore: not storable as PostgreSQL text (invalid UTF-8 or NUL)")
 
 func checkText(what, s string) error {
@@ -396,7 +398,32 @@ func (s *Store) Cursor(ctx context.Context, system concord.SystemID) (connector.
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("pgstore: cursor of %q: %w", system, err)
 	}
-	return connector.Cursor(c), nil
+	return decodeCursor(c)
+}
+
+// cursorEscape starts the stored form of a cursor that PostgreSQL's text
+// cannot hold (invalid UTF-8, a NUL byte), followed by its bytes in
+// base64; a cursor that starts with it is stored so too. Every other
+// cursor is stored as it is: a connector's cursors are any bytes.
+const cursorEscape = "\x01b64:"
+
+func encodeCursor(c connector.Cursor) string {
+	if checkText("", string(c)) == nil && !strings.HasPrefix(string(c), cursorEscape) {
+		return string(c)
+	}
+	return cursorEscape + base64.StdEncoding.EncodeToString([]byte(c))
+}
+
+func decodeCursor(s string) (connector.Cursor, error) {
+	rest, ok := strings.CutPrefix(s, cursorEscape)
+	if !ok {
+		return connector.Cursor(s), nil
+	}
+	b, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil {
+		return "", fmt.Errorf("pgstore: %w: a stored cursor starts with %q and is no base64: %v", store.ErrDamaged, cursorEscape, err)
+	}
+	return connector.Cursor(b), nil
 }
 
 // Load implements [store.Records] with one query for all keys.
@@ -670,8 +697,8 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 			return err
 		}
 	}
-	for sys, cur := range c.Cursors {
-		if err := errors.Join(checkText("system", string(sys)), checkText("cursor of "+string(sys), string(cur))); err != nil {
+	for sys := range c.Cursors {
+		if err := checkText("system", string(sys)); err != nil {
 			return err
 		}
 	}
@@ -746,7 +773,7 @@ func (s *Store) Commit(ctx context.Context, c *store.Commit) error {
 			removed = 1
 		}
 		for _, sys := range systems {
-			b.Queue(s.q.cursorSet, string(sys), string(c.Cursors[sys]))
+			b.Queue(s.q.cursorSet, string(sys), encodeCursor(c.Cursors[sys]))
 		}
 		for i, d := range c.DeadLetters {
 			b.Queue(s.q.deadInsert, data(len(c.States)+i), []byte(d.Key), []byte(d.Class))

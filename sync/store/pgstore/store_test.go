@@ -362,9 +362,9 @@ func TestBadText(t *testing.T) {
 			t.Errorf("Load of key %q: %v; want ErrBadText", key, err)
 		}
 	}
-	err := commit(ctx, s, &state.Commit{Cursors: map[concord.SystemID]connector.Cursor{"crm": "\x00"}})
-	if !errors.Is(err, pgstore.ErrBadText) || !strings.Contains(err.Error(), "crm") {
-		t.Errorf("Commit of a NUL cursor: %v; want ErrBadText naming crm", err)
+	err := commit(ctx, s, &state.Commit{Cursors: map[concord.SystemID]connector.Cursor{"c\x00rm": "1"}})
+	if !errors.Is(err, pgstore.ErrBadText) || !strings.Contains(err.Error(), `"c\x00rm"`) {
+		t.Errorf("Commit of a cursor of system \"c\\x00rm\": %v; want ErrBadText naming it", err)
 	}
 }
 

@@ -97,6 +97,8 @@ var checks = []struct {
 	{"ValueAndAuditCopiesNotShared", checkValueAndAuditCopies},
 	{"Keys", checkKeys},
 	{"CancelledContextNewMethods", checkCancelledNew},
+	{"LongKeys", checkLongKeys},
+	{"CursorsAreAnyBytes", checkCursorBytes},
 }
 
 var ctx = context.Background()
