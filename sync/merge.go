@@ -1006,6 +1006,9 @@ func (m *merger) resolveConflict(ctx context.Context, st *state.Record, u string
 		if u == resolve.RecordUnit {
 			return &concord.RecordError{Key: st.Key, Field: u, Err: fmt.Errorf("resolver %q merged a delete conflict; pick a candidate instead", d.Rule)}
 		}
+		if d.Values == nil {
+			return &concord.RecordError{Key: st.Key, Field: u, Err: fmt.Errorf("resolver %q merged no values (Decision.Values is nil; an empty map clears the unit)", d.Rule)}
+		}
 		for _, f := range sortedFields(d.Values) {
 			if !slices.Contains(c.Fields, f) {
 				return &concord.RecordError{Key: st.Key, Field: f, Err: fmt.Errorf("resolver %q merged a field that is not in unit %q", d.Rule, u)}
