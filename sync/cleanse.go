@@ -58,7 +58,12 @@ func (c *cycle) cleanse(s *system, rec concord.Record, err error) (concord.Recor
 			all = false
 			continue
 		}
-		sugs := cl.Suggester.Suggest(v.Field, str)
+		var sugs []transform.Suggestion
+		// User code, on the engine's goroutines: a panic fails this
+		// record (dead-lettered with the reason), never the host.
+		if perr := guard("suggester of field "+v.Field, func() { sugs = cl.Suggester.Suggest(v.Field, str) }); perr != nil {
+			return rec, nil, fmt.Errorf("%w; the suggester for %s failed: %w", err, v.Field, perr)
+		}
 		d := cl.Policy.Decide(sugs)
 		if d.Apply == "" {
 			all = false

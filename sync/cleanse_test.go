@@ -103,3 +103,29 @@ func TestInvalidCorrectionIsNotApplied(t *testing.T) {
 	}
 	r.audit.RequireNone(t, audittest.Match{Kind: audit.ValueCorrected})
 }
+
+// panickySuggester panics: a bug in user code.
+type panickySuggester struct{}
+
+func (panickySuggester) Suggest(field, value string) []transform.Suggestion { panic("suggester bug") }
+
+// A suggester that panics fails only the record it was asked about: it is
+// dead-lettered with the dictionary's reason and the panic, and the other
+// records sync. Before, the panic crashed the host.
+func TestAPanickingSuggesterFailsOnlyItsRecord(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, func(c *recsync.Config) {
+		c.Dictionary = usStates{"California": true}
+		c.Cleansing = map[string]recsync.Cleansing{"state": {Suggester: panickySuggester{}, Policy: transform.Policy{AutoApply: 0.85}}}
+	})
+	r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "state": "Californa"})
+	r.sys["portal"].Edit("c2", map[string]any{"name": "Bob", "state": "California"})
+	r.settle()
+	r.requireAll("c2", map[string]any{"name": "Bob", "state": "California"})
+	dead, err := r.engine.DeadLetters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].Key != "c1" || !strings.Contains(dead[0].Reason, "not a US state") || !strings.Contains(dead[0].Reason, "suggester bug") {
+		t.Fatalf("dead letters %+v; want c1, with the dictionary's reason and the panic", dead)
+	}
+}

@@ -140,14 +140,15 @@
 // # User code that panics
 //
 // Every call into the host's code (connectors, transforms, the Resolver,
-// gates, the Dictionary, the audit Sink, the Alerter) recovers a panic and
+// gates, the Dictionary, Cleansing suggesters, the audit Sink, the
+// Alerter) recovers a panic and
 // turns it into that call's failure, a [*PanicError] (matching [ErrPanic])
 // with the value and the stack; the engine's own goroutines never crash the
 // host. A panicking read or write is not retried within the cycle (a bug,
 // not a blip), is audited and alerted with class [ClassPanic], and a failed
 // write counts toward RetryPolicy.MaxRecordAttempts like a transient one.
-// A panicking inbound transform or validator dead-letters that record (the
-// stack in the reason); a panicking outbound transform fails that write; a
+// A panicking inbound transform, validator or suggester dead-letters that
+// record (the stack in the reason); a panicking outbound transform fails that write; a
 // panicking resolver or gate fails that record's merge: nothing of it is
 // committed, and it is merged again next cycle ([ClassMerge]). A panicking
 // audit sink is the cycle's audit failure; a panicking alerter is logged.
