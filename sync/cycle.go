@@ -48,14 +48,15 @@ type cycle struct {
 	// writeEvents audit the writes: emitted even if the cycle's commit
 	// fails, since the writes happened.
 	writeEvents eventLog
-	written     []*write   // the writes that succeeded
-	planned     [][]*write // every write planned, per system (outcomes.go)
-	applied     int        // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
-	cancelled   error      // ctx.Err() of the caller's context at the end of the cycle's writes
-	sendIdx     []int      // plan's scratch: the units a write carries
-	keyBuf      []byte     // idempotencyKey's scratch: the bytes hashed
-	keyNames    []string   // and the names it sorts
-	emitted     int        // events already emitted (those committed before the writes)
+	written     []*write         // the writes that succeeded
+	planned     [][]*write       // every write planned, per system (outcomes.go)
+	applied     int              // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
+	cancelled   error            // ctx.Err() of the caller's context at the end of the cycle's writes
+	unreadable  map[string]error // the states load could not decode, by key: those records fail alone
+	sendIdx     []int            // plan's scratch: the units a write carries
+	keyBuf      []byte           // idempotencyKey's scratch: the bytes hashed
+	keyNames    []string         // and the names it sorts
+	emitted     int              // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).
 	remerging map[string][]DeadLetter
@@ -672,10 +673,15 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 	if len(keys) > n {
 		keys = slices.Compact(keys) // a learned write's key may be there already
 	}
-	states, err := e.store.Load(ctx, keys)
+	// One state that does not decode (damaged, of a newer format, sealed
+	// under a key the ring no longer has) fails that record alone (merge),
+	// never the cycle: its observations wait in merge dead letters, and
+	// nothing is committed over it.
+	states, bad, err := e.store.LoadEach(ctx, keys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("concord: loading state: %w", err)
 	}
+	c.unreadable = bad
 	if !c.dry {
 		c.applyLearned(states)
 	}
@@ -692,6 +698,10 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 	m.cycle = c.report.Cycle
 	var merged []*state.Record
 	for _, k := range keys {
+		if err := c.unreadable[k]; err != nil {
+			c.failMerge(k, fmt.Errorf("concord: loading the state of record %q: %w", k, err))
+			continue
+		}
 		st := states[k]
 		if st == nil {
 			n := 0 // its fields: what the maps will hold

@@ -90,6 +90,10 @@ func (c *cycle) noteOutcomes(writes [][]*write, writeAhead bool) {
 func (c *cycle) applyLearned(states map[string]*state.Record) {
 	kept := c.e.learned[:0]
 	for _, u := range c.e.learned {
+		if c.unreadable[u.key] != nil {
+			kept = append(kept, u) // for when it can be read again
+			continue
+		}
 		st := states[u.key]
 		if st == nil || st.Rev != u.rev {
 			continue

@@ -145,6 +145,17 @@ func (s stateStore) Load(ctx context.Context, keys []string) (map[string]*state.
 	return out, newerErr(err)
 }
 
+// LoadEach loads the states of keys and decodes each on its own (see
+// state.Codec.LoadEach): the errors of those that do not decode are in
+// bad, by key.
+func (s stateStore) LoadEach(ctx context.Context, keys []string) (map[string]*state.Record, map[string]error, error) {
+	out, bad, err := s.codec.LoadEach(ctx, s.Store, keys)
+	for k, e := range bad {
+		bad[k] = newerErr(e)
+	}
+	return out, bad, err
+}
+
 // newerErr adds ErrNewerFormat to an error about data of a newer format.
 func newerErr(err error) error {
 	if errors.Is(err, state.ErrNewerFormat) {

@@ -13,17 +13,18 @@ import (
 	"github.com/concordsync/concord/sync/store"
 )
 
-// damaging flips one byte of every state's and dead letter's Data it
-// returns, under any checksum a store keeps: the engine's own finds it.
+// damaging flips one byte of every state's Data it returns (or only key's,
+// if set), under any checksum a store keeps: the engine's own finds it.
 type damaging struct {
 	store.Store
-	on bool
+	on  bool
+	key string
 }
 
 func (d *damaging) Load(ctx context.Context, keys []string) (map[string]store.State, error) {
 	m, err := d.Store.Load(ctx, keys)
 	for k, st := range m {
-		if d.on && len(st.Data) > 10 {
+		if d.on && len(st.Data) > 10 && (d.key == "" || d.key == k) {
 			st.Data[len(st.Data)/2] ^= 0x40
 			m[k] = st
 		}

@@ -158,19 +158,40 @@ func Load(ctx context.Context, s store.Records, keys []string) (map[string]*Reco
 
 // Load loads the states of keys from s and decodes them.
 func (c Codec) Load(ctx context.Context, s store.Records, keys []string) (map[string]*Record, error) {
-	stored, err := s.Load(ctx, keys)
+	out, bad, err := c.LoadEach(ctx, s, keys)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*Record, len(stored))
+	for _, k := range keys {
+		if err := bad[k]; err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// LoadEach loads the states of keys from s and decodes each on its own: a
+// state that does not decode (damaged, of a newer format, a sealed value
+// whose key the Codec lacks) is left out of the states and its error put
+// in bad, by key. err is the store's failure to load at all.
+func (c Codec) LoadEach(ctx context.Context, s store.Records, keys []string) (states map[string]*Record, bad map[string]error, err error) {
+	stored, err := s.Load(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	states = make(map[string]*Record, len(stored))
 	for k, ss := range stored {
 		st, err := c.Decode(k, ss)
 		if err != nil {
-			return nil, err
+			if bad == nil {
+				bad = map[string]error{}
+			}
+			bad[k] = err
+			continue
 		}
-		out[k] = st
+		states[k] = st
 	}
-	return out, nil
+	return states, bad, nil
 }
 
 // LoadDeadLetters is [Codec.LoadDeadLetters] of the zero Codec.
