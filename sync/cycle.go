@@ -53,6 +53,7 @@ type cycle struct {
 	applied     int              // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
 	cancelled   error            // ctx.Err() of the caller's context at the end of the cycle's writes
 	unreadable  map[string]error // the states load could not decode, by key: those records fail alone
+	badLetters  map[uint64]bool  // the dead letters met that do not decode, reported (remerge.go)
 	sendIdx     []int            // plan's scratch: the units a write carries
 	keyBuf      []byte           // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string         // and the names it sorts
@@ -899,10 +900,11 @@ func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) e
 	for i, st := range merged {
 		keys[i] = st.Key
 	}
-	dead, err := c.e.store.DeadLettersOf(ctx, keys)
+	dead, bad, err := c.e.store.DeadLettersOfEach(ctx, keys)
 	if err != nil {
 		return fmt.Errorf("concord: listing the dead letters of %d merged records: %w", len(keys), err)
 	}
+	c.unreadableLetters(bad)
 	for _, d := range dead {
 		if !d.Inbound || slices.Contains(c.removeDead, d.ID) {
 			continue

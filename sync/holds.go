@@ -13,6 +13,7 @@ import (
 	"github.com/concordsync/concord/internal/state"
 	"github.com/concordsync/concord/resolve"
 	"github.com/concordsync/concord/sync/seal"
+	"github.com/concordsync/concord/sync/store"
 )
 
 // HeldConflict is one unit of one record waiting for a person, as
@@ -267,6 +268,27 @@ func (e *Engine) deadLetter(ctx context.Context, id uint64) (DeadLetter, error) 
 	return e.store.DeadLetter(ctx, id)
 }
 
+// undecodable reports whether err is that of stored data that does not
+// decode: damaged, of a newer format, or sealed under a key the ring lacks.
+func undecodable(err error) bool {
+	var se *state.SealError
+	return errors.Is(err, store.ErrDamaged) || errors.Is(err, ErrNewerFormat) || errors.As(err, &se)
+}
+
+// parked reports whether the state of key holds a parked write to system
+// (a dead-lettered write): false if it cannot tell.
+func (e *Engine) parked(ctx context.Context, system concord.SystemID, key string) bool {
+	if system == "" || key == "" {
+		return false
+	}
+	states, err := e.store.Load(ctx, []string{key})
+	if err != nil || states[key] == nil {
+		return false
+	}
+	v := states[key].Systems[system]
+	return v != nil && v.Parked
+}
+
 // ErrNotReplayable is returned by [Engine.Replay] for a dead letter whose
 // payload cannot be used as it is (see DeadLetter.Textual) and whose system
 // cannot be read by key: fix the record in the system (a later read brings
@@ -383,7 +405,9 @@ func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
 // a.Person (both required, [ErrNoReason] and [ErrNoPerson], and recorded
 // in the audit trail). For a dead-lettered write the system keeps what it
 // has: the engine stops trying to write this version of the record to it,
-// and writes it later changes as usual.
+// and writes it later changes as usual. A dead letter that does not decode
+// (damaged, sealed under a key the ring no longer has) is removed unread,
+// by the system and key the store indexed it under.
 func (e *Engine) Discard(ctx context.Context, a DeadLetterAction) error {
 	id, reason, person := a.ID, a.Reason, a.Person
 	switch {
@@ -395,7 +419,19 @@ func (e *Engine) Discard(ctx context.Context, a DeadLetterAction) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	d, err := e.deadLetter(ctx, id)
-	if err != nil {
+	unreadable := err != nil && undecodable(err)
+	switch {
+	case unreadable:
+		// Damaged, or sealed under a retired key: removed unread (the
+		// escape from a letter nothing can settle), by what the store
+		// indexed it under. A write it parked is released below.
+		sd, serr := e.store.Store.DeadLetter(ctx, id)
+		if serr != nil {
+			return err
+		}
+		d = DeadLetter{ID: id, System: sd.System, Key: sd.Key, Reason: err.Error()}
+		d.Inbound = !e.parked(ctx, sd.System, sd.Key)
+	case err != nil:
 		return err
 	}
 	commit := &batch{RemoveDeadLetters: []uint64{id}}

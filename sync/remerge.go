@@ -14,10 +14,11 @@ import (
 // the same system. It reads the merge dead letters alone, by the store's
 // index by class: a cycle costs nothing per dead letter of another class.
 func (c *cycle) remerge(ctx context.Context) error {
-	dead, err := c.e.store.DeadLettersOfClass(ctx, ClassMerge)
+	dead, bad, err := c.e.store.DeadLettersOfClassEach(ctx, ClassMerge)
 	if err != nil {
 		return fmt.Errorf("concord: listing merge dead letters: %w", err)
 	}
+	c.unreadableLetters(bad)
 	// Replaying one report of a failed merge replays the whole merge.
 	replayed := map[string]bool{}
 	for _, d := range dead {
@@ -52,6 +53,28 @@ func (c *cycle) remerge(ctx context.Context) error {
 		c.remerging[d.Key] = append(c.remerging[d.Key], d)
 	}
 	return nil
+}
+
+// unreadableLetters reports the dead letters the cycle met and could not
+// decode (damaged, sealed under a retired key, of a newer format), once
+// each per cycle: one such letter fails itself, never the cycle. It stays
+// in the store until it reads again or a person discards it
+// (Engine.Discard removes it unread).
+func (c *cycle) unreadableLetters(bad []badLetter) {
+	for _, b := range bad {
+		if c.badLetters[b.id] {
+			continue
+		}
+		if c.badLetters == nil {
+			c.badLetters = map[uint64]bool{}
+		}
+		c.badLetters[b.id] = true
+		f := Failure{System: b.system, Key: b.key, Op: OpMerge, Err: fmt.Errorf("concord: dead letter %d cannot be read: %w", b.id, b.err)}
+		c.report.Failures = append(c.report.Failures, f)
+		if r := c.report.Systems[b.system]; r != nil {
+			r.Failed++
+		}
+	}
 }
 
 // keepForRemerge keeps the records of key that this cycle observed, whose

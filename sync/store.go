@@ -183,6 +183,16 @@ func (s stateStore) DeadLettersOf(ctx context.Context, keys []string) ([]DeadLet
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	stored, err := s.Store.DeadLettersOf(ctx, indexKeys(keys))
+	if err != nil {
+		return nil, err
+	}
+	return s.decodeLetters(stored)
+}
+
+// indexKeys returns keys as the store indexes dead letters by them
+// (state.IndexKey): keys itself unless one is too long.
+func indexKeys(keys []string) []string {
 	for i, k := range keys {
 		if ik := state.IndexKey(k); ik != k {
 			keys = slices.Clone(keys) // the caller's stay as they are
@@ -193,11 +203,7 @@ func (s stateStore) DeadLettersOf(ctx context.Context, keys []string) ([]DeadLet
 			break
 		}
 	}
-	stored, err := s.Store.DeadLettersOf(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	return s.decodeLetters(stored)
+	return keys
 }
 
 // DeadLettersOfClass loads and decodes the dead letters of class, oldest
@@ -211,15 +217,60 @@ func (s stateStore) DeadLettersOfClass(ctx context.Context, class connector.Clas
 }
 
 func (s stateStore) decodeLetters(stored []store.DeadLetter) ([]DeadLetter, error) {
-	out := make([]DeadLetter, len(stored))
-	for i, sd := range stored {
-		d, err := s.codec.DecodeLetter(sd)
-		if err != nil {
-			return nil, newerErr(err)
-		}
-		out[i] = DeadLetter(d)
+	out, bad := s.decodeEach(stored)
+	if len(bad) > 0 {
+		return nil, bad[0].err
 	}
 	return out, nil
+}
+
+// badLetter is a stored dead letter that does not decode: damaged, of a
+// newer format, or sealed under a key the ring no longer has.
+type badLetter struct {
+	id     uint64
+	system concord.SystemID // as the store indexed it, if it returns it
+	key    string
+	err    error
+}
+
+// decodeEach decodes each of stored on its own: those that do not decode
+// are in bad.
+func (s stateStore) decodeEach(stored []store.DeadLetter) (out []DeadLetter, bad []badLetter) {
+	out = make([]DeadLetter, 0, len(stored))
+	for _, sd := range stored {
+		d, err := s.codec.DecodeLetter(sd)
+		if err != nil {
+			bad = append(bad, badLetter{sd.ID, sd.System, sd.Key, newerErr(err)})
+			continue
+		}
+		out = append(out, DeadLetter(d))
+	}
+	return out, bad
+}
+
+// DeadLettersOfEach is DeadLettersOf, decoding each letter on its own:
+// those that do not decode are in bad.
+func (s stateStore) DeadLettersOfEach(ctx context.Context, keys []string) ([]DeadLetter, []badLetter, error) {
+	if len(keys) == 0 {
+		return nil, nil, nil
+	}
+	stored, err := s.Store.DeadLettersOf(ctx, indexKeys(keys))
+	if err != nil {
+		return nil, nil, err
+	}
+	out, bad := s.decodeEach(stored)
+	return out, bad, nil
+}
+
+// DeadLettersOfClassEach is DeadLettersOfClass, decoding each letter on
+// its own: those that do not decode are in bad.
+func (s stateStore) DeadLettersOfClassEach(ctx context.Context, class connector.Class) ([]DeadLetter, []badLetter, error) {
+	stored, err := s.Store.DeadLettersOfClass(ctx, class.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	out, bad := s.decodeEach(stored)
+	return out, bad, nil
 }
 
 // DeadLetter loads and decodes the dead letter id; one that is not stored

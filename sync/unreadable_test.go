@@ -109,3 +109,62 @@ func TestAStateThatCannotBeReadFailsOnlyItsRecord(t *testing.T) {
 		})
 	}
 }
+
+// The same for a dead letter: one the engine cannot read (sealed under a
+// key retired too early, or damaged) is reported, every cycle that meets
+// it, and the cycle goes on; a person can discard it unread. Before, a
+// cycle that merged its record (here the crm fixed it) or listed the merge
+// dead letters failed whole, and Discard could not remove it.
+func TestADeadLetterThatCannotBeReadFailsOnlyItsRecord(t *testing.T) {
+	ctx := context.Background()
+	crm, shop := fake.New("crm"), fake.New("shop")
+	noNine := validatorFunc(func(rec concord.Record) error {
+		if rec.Fields["name"] == "999" {
+			return errors.New("name 999 refused")
+		}
+		return nil
+	})
+	mem := store.NewMemory()
+	cfg := recsync.Config{Systems: []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop}},
+		Resolver: resolve.LastWriterWins(), Store: mem, Logger: slog.New(slog.DiscardHandler),
+		Dictionary: noNine, Sensitive: []string{"ssn"}, Keys: keyRing(t, "a1", "a1")}
+	e, err := recsync.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crm.Edit("bad", map[string]concord.Value{"ssn": "1", "name": "999"})
+	_, _ = e.RunCycle(ctx) // dead-letters bad, its ssn sealed under a1
+	cfg.Keys = keyRing(t, "b2", "b2")
+	if e, err = recsync.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	crm.Edit("bad", map[string]concord.Value{"name": "Ada"}) // fixed in the crm
+	crm.Edit("good", map[string]concord.Value{"name": "Bob"})
+	_, err = e.RunCycle(ctx)
+	var ce *recsync.CycleError
+	if !errors.As(err, &ce) || !errors.Is(err, seal.ErrUnknownKey) {
+		t.Fatalf("cycle: %v; want a failure about the unreadable dead letter", err)
+	}
+	for _, k := range []string{"good", "bad"} {
+		if _, ok := shop.Record(k); !ok {
+			t.Errorf("%s did not reach the shop", k)
+		}
+	}
+	// A person discards it, unread: the cycles that follow are clean.
+	stored, err := mem.DeadLetters(ctx)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("stored dead letters %v, %v; want the unreadable one", stored, err)
+	}
+	if err := e.Discard(ctx, recsync.DeadLetterAction{ID: stored[0].ID, Person: "ops", Reason: "sealed under a retired key"}); err != nil {
+		t.Fatalf("Discard of the unreadable dead letter: %v", err)
+	}
+	crm.Edit("bad", map[string]concord.Value{"name": "Ada L."})
+	for range 2 {
+		if _, err := e.RunCycle(ctx); err != nil {
+			t.Fatalf("cycle after the discard: %v", err)
+		}
+	}
+	if dead, err := e.DeadLetters(ctx); err != nil || len(dead) > 0 {
+		t.Errorf("dead letters %v (%v); want none", dead, err)
+	}
+}
