@@ -95,7 +95,9 @@ type Result struct {
 // is shared between pipelines (then it must be safe for that). Cancelling
 // ctx abandons the call; the connector should return ctx.Err() promptly and
 // the engine treats the call as failed, without assuming anything about
-// whether the system applied a write.
+// whether the system applied a write. (The sync engine waits at most
+// sync.AbandonAfter, 5 seconds, once ctx has ended, then gives up on the
+// call and calls the connector no more until it has returned.)
 type Connector interface {
 	// Changes returns up to limit records changed after cursor, with the
 	// cursor to continue from. It is called at the start of every cycle,

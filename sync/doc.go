@@ -157,6 +157,10 @@
 // (each system's cursor as the cycle reads, the lease's confirmation before
 // a batch of writes): there a panic fails the cycle, or the write, as a
 // [*PanicError].
+// A connector, sink or alerter call that does not return within
+// [AbandonAfter] of its context's end is abandoned ([ErrAbandoned]): the
+// cycle goes on, and the component is not called again until the call
+// returns.
 // runtime.Goexit in a connector, sink or alerter is treated as a panic (they
 // run in a goroutine of their own); in a transform, validator, resolver or
 // gate it ends the goroutine that called RunCycle, as it would anywhere in

@@ -181,9 +181,9 @@ func (e *Engine) guardComponents() {
 	if e.cfg.Dictionary != nil {
 		e.cfg.Dictionary = guardedValidator{e.cfg.Dictionary}
 	}
-	e.audit = guardedSink{e.audit}
+	e.audit = guardedSink{e.audit, &callGate{}}
 	if e.alerting.to != nil {
-		e.alerting.to = guardedAlerter{e.alerting.to}
+		e.alerting.to = guardedAlerter{e.alerting.to, &callGate{}}
 	}
 }
 
@@ -250,20 +250,28 @@ func (g guardedValidator) Validate(rec concord.Record) (err error) {
 	return err
 }
 
-type guardedSink struct{ s audit.Sink }
+type guardedSink struct {
+	s    audit.Sink
+	gate *callGate
+}
 
-func (g guardedSink) Emit(ctx context.Context, events []audit.Event) (err error) {
+func (g guardedSink) Emit(ctx context.Context, events []audit.Event) error {
 	events = ownEvents(events)
-	if perr := isolate("audit sink", func() { err = g.s.Emit(ctx, events) }); perr != nil {
+	var err error
+	if perr := g.gate.run(ctx, "audit sink", func() { err = g.s.Emit(ctx, events) }); perr != nil {
 		return perr
 	}
 	return err
 }
 
-type guardedAlerter struct{ a alert.Alerter }
+type guardedAlerter struct {
+	a    alert.Alerter
+	gate *callGate
+}
 
-func (g guardedAlerter) Alert(ctx context.Context, a alert.Alert) (err error) {
-	if perr := isolate("alerter", func() { err = g.a.Alert(ctx, a) }); perr != nil {
+func (g guardedAlerter) Alert(ctx context.Context, a alert.Alert) error {
+	var err error
+	if perr := g.gate.run(ctx, "alerter", func() { err = g.a.Alert(ctx, a) }); perr != nil {
 		return perr
 	}
 	return err
@@ -276,10 +284,10 @@ func (g guardedAlerter) Alert(ctx context.Context, a alert.Alert) (err error) {
 // has (s.getter, s.scanner, s.starter), so that a panic in any of them is
 // that call's failure.
 func guardConnector(s *system) {
-	id, c := string(s.id), s.Connector
-	s.Connector = guardedConnector{id, c}
+	id, c, gate := string(s.id), s.Connector, &callGate{}
+	s.Connector = guardedConnector{id, c, gate}
 	if g, ok := c.(connector.Getter); ok {
-		s.getter = guardedGetter{id, g}
+		s.getter = guardedGetter{id, g, gate}
 	}
 	if cw, ok := c.(connector.Conditional); ok {
 		var yes bool
@@ -288,63 +296,82 @@ func guardConnector(s *system) {
 		}
 	}
 	if sc, ok := c.(connector.Scanner); ok {
-		s.scanner = guardedScanner{id, sc}
+		s.scanner = guardedScanner{id, sc, gate}
 		if st, ok := c.(connector.ScanStarter); ok {
-			s.starter = guardedStarter{id, st}
+			s.starter = guardedStarter{id, st, gate}
 		}
 	}
 }
 
+// The guarded connector calls run through the system's callGate: one that
+// ignores its context is abandoned (ErrAbandoned), and the system is not
+// called again until it returns. Their results are locals, read only
+// after the call returned.
+
 type guardedConnector struct {
-	id string
-	c  connector.Connector
+	id   string
+	c    connector.Connector
+	gate *callGate
 }
 
-func (g guardedConnector) Changes(ctx context.Context, cur connector.Cursor, limit int) (b connector.Batch, err error) {
-	if perr := isolate("connector "+g.id+" Changes", func() { b, err = g.c.Changes(ctx, cur, limit) }); perr != nil {
+func (g guardedConnector) Changes(ctx context.Context, cur connector.Cursor, limit int) (connector.Batch, error) {
+	var b connector.Batch
+	var err error
+	if perr := g.gate.run(ctx, "connector "+g.id+" Changes", func() { b, err = g.c.Changes(ctx, cur, limit) }); perr != nil {
 		return connector.Batch{}, perr
 	}
 	return b, err
 }
 
-func (g guardedConnector) Apply(ctx context.Context, patches []connector.Patch) (res []connector.Result, err error) {
-	if perr := isolate("connector "+g.id+" Apply", func() { res, err = g.c.Apply(ctx, patches) }); perr != nil {
+func (g guardedConnector) Apply(ctx context.Context, patches []connector.Patch) ([]connector.Result, error) {
+	var res []connector.Result
+	var err error
+	if perr := g.gate.run(ctx, "connector "+g.id+" Apply", func() { res, err = g.c.Apply(ctx, patches) }); perr != nil {
 		return nil, perr
 	}
 	return res, err
 }
 
 type guardedGetter struct {
-	id string
-	g  connector.Getter
+	id   string
+	g    connector.Getter
+	gate *callGate
 }
 
-func (g guardedGetter) Get(ctx context.Context, keys []string) (recs []concord.Record, err error) {
-	if perr := isolate("connector "+g.id+" Get", func() { recs, err = g.g.Get(ctx, keys) }); perr != nil {
+func (g guardedGetter) Get(ctx context.Context, keys []string) ([]concord.Record, error) {
+	var recs []concord.Record
+	var err error
+	if perr := g.gate.run(ctx, "connector "+g.id+" Get", func() { recs, err = g.g.Get(ctx, keys) }); perr != nil {
 		return nil, perr
 	}
 	return recs, err
 }
 
 type guardedScanner struct {
-	id string
-	s  connector.Scanner
+	id   string
+	s    connector.Scanner
+	gate *callGate
 }
 
-func (g guardedScanner) Scan(ctx context.Context, cur connector.Cursor, limit int) (b connector.Batch, err error) {
-	if perr := isolate("connector "+g.id+" Scan", func() { b, err = g.s.Scan(ctx, cur, limit) }); perr != nil {
+func (g guardedScanner) Scan(ctx context.Context, cur connector.Cursor, limit int) (connector.Batch, error) {
+	var b connector.Batch
+	var err error
+	if perr := g.gate.run(ctx, "connector "+g.id+" Scan", func() { b, err = g.s.Scan(ctx, cur, limit) }); perr != nil {
 		return connector.Batch{}, perr
 	}
 	return b, err
 }
 
 type guardedStarter struct {
-	id string
-	s  connector.ScanStarter
+	id   string
+	s    connector.ScanStarter
+	gate *callGate
 }
 
-func (g guardedStarter) StartScan(ctx context.Context) (st connector.ScanStart, err error) {
-	if perr := isolate("connector "+g.id+" StartScan", func() { st, err = g.s.StartScan(ctx) }); perr != nil {
+func (g guardedStarter) StartScan(ctx context.Context) (connector.ScanStart, error) {
+	var st connector.ScanStart
+	var err error
+	if perr := g.gate.run(ctx, "connector "+g.id+" StartScan", func() { st, err = g.s.StartScan(ctx) }); perr != nil {
 		return connector.ScanStart{}, perr
 	}
 	return st, err

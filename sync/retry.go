@@ -191,7 +191,7 @@ func (c *cycle) call(ctx context.Context, s *system, op func(context.Context) er
 			s.budget.succeeded()
 			return nil
 		}
-		if ctx.Err() != nil || !connector.Retryable(err) || errors.Is(err, ErrPanic) || errors.Is(err, ErrLeaseLost) { // a panic is a bug, not a blip
+		if ctx.Err() != nil || !connector.Retryable(err) || errors.Is(err, ErrPanic) || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrAbandoned) { // a panic is a bug, not a blip
 			return err
 		}
 		wait := time.Duration(rand.Int64N(int64(p.Backoff(attempt)) + 1))
