@@ -310,6 +310,9 @@ func New(cfg Config) (*Engine, error) {
 	if e.sens != nil {
 		e.store.codec = state.Codec{Sealer: cfg.Keys, Hasher: cfg.Keys, Sensitive: e.sens.is, Context: e.cfg.Pipeline}
 	}
+	for _, s := range e.systems {
+		e.store.codec.Systems = append(e.store.codec.Systems, s.id)
+	}
 	e.guardComponents()
 	e.audit = namingSink{next: e.audit, names: &e.names}
 	return e, nil

@@ -48,16 +48,19 @@ type cycle struct {
 	// writeEvents audit the writes: emitted even if the cycle's commit
 	// fails, since the writes happened.
 	writeEvents eventLog
-	written     []*write         // the writes that succeeded
-	planned     [][]*write       // every write planned, per system (outcomes.go)
-	applied     int              // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
-	cancelled   error            // ctx.Err() of the caller's context at the end of the cycle's writes
-	unreadable  map[string]error // the states load could not decode, by key: those records fail alone
-	badLetters  map[uint64]bool  // the dead letters met that do not decode, reported (remerge.go)
-	sendIdx     []int            // plan's scratch: the units a write carries
-	keyBuf      []byte           // idempotencyKey's scratch: the bytes hashed
-	keyNames    []string         // and the names it sorts
-	emitted     int              // events already emitted (those committed before the writes)
+	written     []*write                    // the writes that succeeded
+	planned     [][]*write                  // every write planned, per system (outcomes.go)
+	applied     int                         // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
+	cancelled   error                       // ctx.Err() of the caller's context at the end of the cycle's writes
+	unreadable  map[string]error            // the states load could not decode, by key: those records fail alone
+	badLetters  map[uint64]bool             // the dead letters met that do not decode, reported (remerge.go)
+	scanning    map[concord.SystemID]bool   // systems in a first sync by scan not done
+	filled      map[concord.SystemID]string // the last key this cycle backfills, by system (backfill.go)
+	filledDone  []concord.SystemID          // the backfills this cycle completes
+	sendIdx     []int                       // plan's scratch: the units a write carries
+	keyBuf      []byte                      // idempotencyKey's scratch: the bytes hashed
+	keyNames    []string                    // and the names it sorts
+	emitted     int                         // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).
 	remerging map[string][]DeadLetter
@@ -330,6 +333,12 @@ func (c *cycle) pull(ctx context.Context) error {
 			c.current = make(map[concord.SystemID]bool, len(c.e.systems))
 		}
 		c.current[s.id] = r.err == nil && r.back == nil && !r.backlog
+		if r.scan != nil && !r.scan.Done {
+			if c.scanning == nil {
+				c.scanning = map[concord.SystemID]bool{}
+			}
+			c.scanning[s.id] = true
+		}
 		if err := c.observe(ctx, s, r.recs, true); err != nil {
 			return err
 		}
@@ -669,6 +678,14 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 		for _, u := range e.learned { // loaded to apply them (outcomes.go)
 			keys = append(keys, u.key)
 		}
+		if err := e.loadBackfill(ctx); err != nil {
+			return nil, nil, err
+		}
+		more, err := c.backfillKeys(ctx, 10*maxBatch(e.systems))
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, more...)
 	}
 	slices.Sort(keys)
 	if len(keys) > n {
@@ -794,6 +811,9 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 	if c.e.anomalies != nil {
 		c.values = c.e.anomalies.values(c.values)
 	}
+	if !c.dry {
+		c.backfillValues()
+	}
 	b := &batch{Lease: c.lease, Cursors: c.cursors, Values: c.values, States: touched(merged), DeadLetters: c.dead, RemoveDeadLetters: c.removeDead}
 	if err := c.e.stageLog(b, &c.events, c.emitted); err != nil {
 		return err
@@ -810,6 +830,7 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 	c.learnedCommitted(b.States)
 	if !c.dry {
 		c.e.echoes.remember(c.written, c.e.out.head)
+		c.backfillCommitted()
 	}
 	c.deliver(ctx, b.entries)
 	return nil
@@ -874,7 +895,7 @@ func (c *cycle) trackDivergence(states []*state.Record) {
 			st.Diverged = c.report.Started
 			st.Touched = true
 		}
-		apart := st.Disagree()
+		apart := st.DisagreeAmong(c.e.store.codec.Systems)
 		switch {
 		case apart && st.Diverged.IsZero():
 			st.Diverged = now

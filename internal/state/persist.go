@@ -96,7 +96,7 @@ func (c Codec) Encode(st *Record) (store.State, error) {
 	if err != nil {
 		return store.State{}, fmt.Errorf("concord: encoding the state of record %q: %w", st.Key, err)
 	}
-	return store.State{Key: st.Key, Rev: st.Rev, Pending: st.Pending(), Held: st.Held(), Data: data}, nil
+	return store.State{Key: st.Key, Rev: st.Rev, Pending: st.PendingAmong(c.Systems), Held: st.Held(), Data: data}, nil
 }
 
 // Decode is [Codec.Decode] of the zero Codec: a sealed value does not

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/sync/seal"
 )
 
@@ -37,6 +38,10 @@ type Codec struct {
 	// Hasher, if set, stands in for the plaintext of sensitive fields'
 	// values in [Codec.Revision].
 	Hasher seal.Hasher
+	// Systems, if not nil, are the configured systems: a state is stored
+	// as pending (store.State.Pending) only if one of them lacks some
+	// canonical value (Record.PendingAmong).
+	Systems []concord.SystemID
 }
 
 // tagSealed is the value tag of a sealed value (format 4): the sealed

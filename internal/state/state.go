@@ -321,9 +321,14 @@ func (st *Record) Held() bool {
 
 // Pending reports whether some system does not yet hold the canonical
 // value of some unit that is not held: the record has writes outstanding.
-func (st *Record) Pending() bool {
-	for _, v := range st.Systems {
-		if st.Stale(v) {
+func (st *Record) Pending() bool { return st.PendingAmong(nil) }
+
+// PendingAmong is Pending counting only the views of systems (all of them
+// if systems is nil): a system no longer configured has nothing written to
+// it, and the record is not pending for it.
+func (st *Record) PendingAmong(systems []concord.SystemID) bool {
+	for id, v := range st.Systems {
+		if (systems == nil || slices.Contains(systems, id)) && st.Stale(v) {
 			return true
 		}
 	}
@@ -336,9 +341,13 @@ func (st *Record) Stale(v *View) bool { return !v.Parked && st.Behind(v) }
 
 // Disagree reports whether some system does not hold the canonical values,
 // dead-lettered writes included.
-func (st *Record) Disagree() bool {
-	for _, v := range st.Systems {
-		if st.Behind(v) {
+func (st *Record) Disagree() bool { return st.DisagreeAmong(nil) }
+
+// DisagreeAmong is Disagree counting only the views of systems (all of
+// them if systems is nil).
+func (st *Record) DisagreeAmong(systems []concord.SystemID) bool {
+	for id, v := range st.Systems {
+		if (systems == nil || slices.Contains(systems, id)) && st.Behind(v) {
 			return true
 		}
 	}

@@ -1,0 +1,194 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/concordsync/concord"
+)
+
+// Systems added to a pipeline that already holds records get every record
+// the others hold: a backfill.
+//
+// The engine writes a record to a system when it merges the record (a
+// change somewhere, a pending write). A system added to the configuration
+// of a pipeline with stored records would get only the records that change
+// from then on: the rest, possibly all of a business's customers, would
+// never reach it, and nothing would say so. The store remembers which
+// systems the pipeline's records know (knownSystemsValue). A configured
+// system not among them is backfilled: once its first read is over (its
+// first sync by scan done, its change feed caught up), each cycle loads the
+// next stored states in key order (store.Records.Keys) beside its own, up
+// to the same number as its pending records; merging a state gives it a
+// view of every configured system, and the plan writes the system what it
+// lacks, as for any pending record. The progress (the last key loaded) is
+// committed with the cycle (backfillValueName), so a crash resumes it; when
+// the last key is done the system is known.
+//
+// A system removed from the configuration is forgotten (it leaves the
+// known systems), and the pending flags of the records count the
+// configured systems only, so that records it lacks are not loaded again
+// every cycle; added back, it is backfilled like a new one, and gets what
+// changed meanwhile.
+//
+// A store written by an engine before backfills existed holds no known
+// systems: the configured ones are taken as known then, as they are for a
+// store that holds no record yet.
+
+// knownSystemsValue is the engine value listing the systems the records
+// know, one per line, sorted.
+const knownSystemsValue = "systems"
+
+// backfillValueName is the engine value holding the last key backfilled
+// to system s.
+func backfillValueName(s concord.SystemID) string { return "backfill/" + string(s) }
+
+// backfill is the engine's memory of the known systems and the progress of
+// each backfill.
+type backfill struct {
+	known map[concord.SystemID]bool
+	after map[concord.SystemID]string // the last key done, by system being backfilled
+	// write: the known systems changed at load (a system removed from
+	// the configuration): the next commit stores them.
+	write bool
+}
+
+// loadBackfill reads the known systems and the backfills' progress from
+// the store, once.
+func (e *Engine) loadBackfill(ctx context.Context) error {
+	if e.filling != nil {
+		return nil
+	}
+	b, err := e.store.Value(ctx, knownSystemsValue)
+	if err != nil {
+		return fmt.Errorf("concord: loading the known systems: %w", err)
+	}
+	f := &backfill{known: map[concord.SystemID]bool{}, after: map[concord.SystemID]string{}}
+	configured := map[concord.SystemID]bool{}
+	for _, s := range e.systems {
+		configured[s.id] = true
+	}
+	if b == nil {
+		// A store from before backfills, or one without records: the
+		// configured systems are the known ones.
+		f.known, f.write = configured, true
+	} else {
+		for _, line := range strings.Split(string(b), "\n") {
+			if line == "" {
+				continue
+			}
+			if s := concord.SystemID(line); configured[s] {
+				f.known[s] = true
+			} else {
+				f.write = true // removed from the configuration: forgotten
+			}
+		}
+	}
+	for _, s := range e.systems {
+		if f.known[s.id] {
+			continue
+		}
+		v, err := e.store.Value(ctx, backfillValueName(s.id))
+		if err != nil {
+			return fmt.Errorf("concord: loading the backfill of %q: %w", s.id, err)
+		}
+		f.after[s.id] = string(v)
+	}
+	e.filling = f
+	return nil
+}
+
+// encodeKnown is the value of knownSystemsValue for known.
+func encodeKnown(known map[concord.SystemID]bool) []byte {
+	ids := make([]string, 0, len(known))
+	for s := range known {
+		ids = append(ids, string(s))
+	}
+	slices.Sort(ids)
+	var b bytes.Buffer
+	for _, id := range ids {
+		b.WriteString(id)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// backfillKeys returns the stored keys the cycle loads for the systems
+// being backfilled whose first read is over (c.current), at most limit,
+// and notes the progress to commit.
+func (c *cycle) backfillKeys(ctx context.Context, limit int) ([]string, error) {
+	f := c.e.filling
+	var out []string
+	for _, s := range c.e.systems {
+		after, filling := f.after[s.id]
+		if !filling || !c.current[s.id] || c.scanning[s.id] || limit <= 0 {
+			continue
+		}
+		keys, err := c.e.store.Keys(ctx, after, limit)
+		if err != nil {
+			return nil, fmt.Errorf("concord: listing the records to backfill to %q: %w", s.id, err)
+		}
+		if c.filled == nil {
+			c.filled = map[concord.SystemID]string{}
+		}
+		last, done := after, len(keys) < limit
+		if len(keys) > 0 {
+			last = keys[len(keys)-1]
+		}
+		c.filled[s.id] = last
+		if done {
+			c.filledDone = append(c.filledDone, s.id)
+		}
+		out = append(out, keys...)
+		limit -= len(keys)
+	}
+	return out, nil
+}
+
+// backfillValues adds to the cycle's values what its commit stores of the
+// backfills: each one's progress, and the known systems when they change.
+func (c *cycle) backfillValues() {
+	f := c.e.filling
+	if f == nil || (len(c.filled) == 0 && !f.write) {
+		return
+	}
+	if c.values == nil {
+		c.values = map[string][]byte{}
+	}
+	for s, last := range c.filled {
+		c.values[backfillValueName(s)] = []byte(last)
+	}
+	if f.write || len(c.filledDone) > 0 {
+		known := make(map[concord.SystemID]bool, len(f.known)+len(c.filledDone))
+		for s := range f.known {
+			known[s] = true
+		}
+		for _, s := range c.filledDone {
+			known[s] = true
+		}
+		c.values[knownSystemsValue] = encodeKnown(known)
+	}
+}
+
+// backfillCommitted updates the engine's memory once the cycle's commit
+// stored the progress.
+func (c *cycle) backfillCommitted() {
+	f := c.e.filling
+	if f == nil {
+		return
+	}
+	if _, ok := c.values[knownSystemsValue]; ok {
+		f.write = false
+	}
+	for s, last := range c.filled {
+		f.after[s] = last
+	}
+	for _, s := range c.filledDone {
+		f.known[s] = true
+		delete(f.after, s)
+		c.e.log.Info("concord: backfill done: the system has been given every stored record it lacked", "system", s)
+	}
+}

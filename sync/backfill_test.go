@@ -1,0 +1,109 @@
+package sync_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+	"github.com/concordsync/concord/sync/store"
+)
+
+// backfillEngine is an engine over st between the given systems, with
+// batches of 10 (so a backfill takes several cycles: 100 keys each).
+func backfillEngine(t *testing.T, st store.Store, systems ...*fake.System) *recsync.Engine {
+	t.Helper()
+	cfg := recsync.Config{Resolver: resolve.LastWriterWins(), Store: st, Logger: slog.New(slog.DiscardHandler)}
+	for _, s := range systems {
+		cfg.Systems = append(cfg.Systems, recsync.System{ID: concord.SystemID(s.Name()), Connector: s, BatchSize: 10})
+	}
+	e, err := recsync.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func runCycles(t *testing.T, e *recsync.Engine, n int) {
+	t.Helper()
+	for range n {
+		if _, err := e.RunCycle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A system added to a pipeline that already holds records gets every one
+// of them, not only those that change from then on: after its own first
+// read (its records are merged first: one it already holds is not created
+// again), the engine backfills it, 100 stored records per cycle here,
+// resuming after a restart where the last commit left it. Before, the ERP
+// added here never got the 250 customers the CRM and the shop had agreed
+// on, and nothing said so.
+func TestAnAddedSystemGetsEveryStoredRecord(t *testing.T) {
+	crm, shop, erp := fake.New("crm"), fake.New("shop"), fake.New("erp")
+	st := store.NewMemory()
+	e := backfillEngine(t, st, crm, shop)
+	const n = 250
+	for i := range n {
+		crm.Edit(fmt.Sprintf("c%03d", i), map[string]concord.Value{"name": fmt.Sprint("customer ", i)})
+	}
+	runCycles(t, e, 6)
+	if shop.Len() != n {
+		t.Fatalf("shop holds %d records; want %d", shop.Len(), n)
+	}
+	erp.Edit("c007", map[string]concord.Value{"vat": "FR1"}) // the ERP knew this customer already
+	erp.Edit("e001", map[string]concord.Value{"name": "only in the ERP"})
+
+	e = backfillEngine(t, st, crm, shop, erp)
+	runCycles(t, e, 2) // the ERP's first read, then a first part of the backfill
+	if got := erp.Len(); got == 2 || got >= n {
+		t.Fatalf("after two cycles the ERP holds %d records; want part of the backfill done", got)
+	}
+	e = backfillEngine(t, st, crm, shop, erp) // a restart in the middle
+	runCycles(t, e, 5)
+	for _, s := range []*fake.System{crm, shop, erp} {
+		if s.Len() != n+1 {
+			t.Errorf("%s holds %d records; want %d", s.Name(), s.Len(), n+1)
+		}
+		if r, _ := s.Record("c007"); r.Fields["vat"] != "FR1" || r.Fields["name"] != "customer 7" {
+			t.Errorf("%s holds c007 = %v; want the CRM's name and the ERP's VAT number", s.Name(), r.Fields)
+		}
+	}
+	if n := len(erp.Applied()); n > 250 {
+		t.Errorf("the ERP was sent %d patches; want each record once", n)
+	}
+}
+
+// A system removed from the configuration is not waited for: the records
+// that change meanwhile are not pending for it (loaded again every cycle,
+// for ever). Added back, it is backfilled, and gets what changed.
+func TestARemovedSystemIsForgottenAndCaughtUpWhenBack(t *testing.T) {
+	ctx := context.Background()
+	crm, shop, erp := fake.New("crm"), fake.New("shop"), fake.New("erp")
+	st := store.NewMemory()
+	e := backfillEngine(t, st, crm, shop, erp)
+	crm.Edit("k", map[string]concord.Value{"a": "1"})
+	runCycles(t, e, 2)
+
+	e = backfillEngine(t, st, crm, shop)
+	crm.Edit("k", map[string]concord.Value{"a": "2"})
+	runCycles(t, e, 1)
+	if p, err := st.Pending(ctx, 10); err != nil || len(p) > 0 {
+		t.Fatalf("pending %v (%v); want none: the ERP is not configured", p, err)
+	}
+	rep, err := e.RunCycle(ctx)
+	if err != nil || rep.Records != 0 {
+		t.Fatalf("an idle cycle merged %d records (%v); want none", rep.Records, err)
+	}
+
+	e = backfillEngine(t, st, crm, shop, erp)
+	runCycles(t, e, 2)
+	if r, _ := erp.Record("k"); r.Fields["a"] != "2" {
+		t.Errorf("the ERP, back, holds k = %v; want the change made while it was away", r.Fields)
+	}
+}
