@@ -46,8 +46,9 @@ const knownSystemsValue = "systems"
 // to system s.
 func backfillValueName(s concord.SystemID) string { return "backfill/" + string(s) }
 
-// backfill is the engine's memory of the known systems and the progress of
-// each backfill.
+// backfill is what the store says of the known systems and the progress
+// of each backfill, read by each cycle (another instance may have moved
+// them since this one's last cycle).
 type backfill struct {
 	known map[concord.SystemID]bool
 	after map[concord.SystemID]string // the last key done, by system being backfilled
@@ -57,11 +58,9 @@ type backfill struct {
 }
 
 // loadBackfill reads the known systems and the backfills' progress from
-// the store, once.
-func (e *Engine) loadBackfill(ctx context.Context) error {
-	if e.filling != nil {
-		return nil
-	}
+// the store: one value, and one per system being backfilled.
+func (c *cycle) loadBackfill(ctx context.Context) error {
+	e := c.e
 	b, err := e.store.Value(ctx, knownSystemsValue)
 	if err != nil {
 		return fmt.Errorf("concord: loading the known systems: %w", err)
@@ -97,7 +96,7 @@ func (e *Engine) loadBackfill(ctx context.Context) error {
 		}
 		f.after[s.id] = string(v)
 	}
-	e.filling = f
+	c.filling = f
 	return nil
 }
 
@@ -120,7 +119,7 @@ func encodeKnown(known map[concord.SystemID]bool) []byte {
 // being backfilled whose first read is over (c.current), at most limit,
 // and notes the progress to commit.
 func (c *cycle) backfillKeys(ctx context.Context, limit int) ([]string, error) {
-	f := c.e.filling
+	f := c.filling
 	var out []string
 	for _, s := range c.e.systems {
 		after, filling := f.after[s.id]
@@ -151,7 +150,7 @@ func (c *cycle) backfillKeys(ctx context.Context, limit int) ([]string, error) {
 // backfillValues adds to the cycle's values what its commit stores of the
 // backfills: each one's progress, and the known systems when they change.
 func (c *cycle) backfillValues() {
-	f := c.e.filling
+	f := c.filling
 	if f == nil || (len(c.filled) == 0 && !f.write) {
 		return
 	}
@@ -176,7 +175,7 @@ func (c *cycle) backfillValues() {
 // backfillCommitted updates the engine's memory once the cycle's commit
 // stored the progress.
 func (c *cycle) backfillCommitted() {
-	f := c.e.filling
+	f := c.filling
 	if f == nil {
 		return
 	}

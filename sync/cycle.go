@@ -55,7 +55,8 @@ type cycle struct {
 	unreadable  map[string]error            // the states load could not decode, by key: those records fail alone
 	badLetters  map[uint64]bool             // the dead letters met that do not decode, reported (remerge.go)
 	scanning    map[concord.SystemID]bool   // systems in a first sync by scan not done
-	filled      map[concord.SystemID]string // the last key this cycle backfills, by system (backfill.go)
+	filling     *backfill                   // the known systems and the backfills, as the store says (backfill.go)
+	filled      map[concord.SystemID]string // the last key this cycle backfills, by system
 	filledDone  []concord.SystemID          // the backfills this cycle completes
 	sendIdx     []int                       // plan's scratch: the units a write carries
 	keyBuf      []byte                      // idempotencyKey's scratch: the bytes hashed
@@ -678,7 +679,7 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 		for _, u := range e.learned { // loaded to apply them (outcomes.go)
 			keys = append(keys, u.key)
 		}
-		if err := e.loadBackfill(ctx); err != nil {
+		if err := c.loadBackfill(ctx); err != nil {
 			return nil, nil, err
 		}
 		more, err := c.backfillKeys(ctx, 10*maxBatch(e.systems))

@@ -39,7 +39,6 @@ type Engine struct {
 	audit     audit.Sink
 	echoes    echoes         // the last cycle's writes, to recognise their echoes (echo.go)
 	learned   []learnedWrite // write outcomes a failed commit did not store (outcomes.go)
-	filling   *backfill      // the known systems and the backfills of the others (backfill.go)
 	sinkless  bool           // no Config.Audit: the audit log is kept, nothing is delivered
 	log       *slog.Logger
 	now       func() time.Time
