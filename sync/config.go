@@ -188,6 +188,11 @@ type Validator interface {
 	Validate(rec concord.Record) error
 }
 
+// MaxSystemIDBytes is the longest System.ID New accepts: the engine names
+// store values after systems ("scan/" + ID, "backfill/" + ID), whose names
+// stores bound (store.MaxValueName).
+const MaxSystemIDBytes = 128
+
 // ErrConfig is wrapped by every error [New] returns.
 var ErrConfig = errors.New("concord: invalid config")
 
@@ -210,6 +215,8 @@ func New(cfg Config) (*Engine, error) {
 			return nil, configErr("system %d has no ID", i)
 		case !utf8.ValidString(string(s.ID)) || strings.IndexByte(string(s.ID), 0) >= 0:
 			return nil, configErr("system %d: ID %q is not valid UTF-8 without NUL bytes (every store keeps it as text)", i, s.ID)
+		case len(s.ID) > MaxSystemIDBytes:
+			return nil, configErr("system %d: ID %.40q... is %d bytes, more than %d (MaxSystemIDBytes)", i, s.ID, len(s.ID), MaxSystemIDBytes)
 		case s.Connector == nil:
 			return nil, configErr("system %q has a nil Connector", s.ID)
 		case s.BatchSize < 0:
