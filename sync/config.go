@@ -155,7 +155,8 @@ type Config struct {
 	// pipeline at once. Empty means a random name.
 	Instance string
 	// Pipeline names the lease; instances syncing the same systems share
-	// it. Empty means "default".
+	// it. Empty means "default". Pipeline and Instance are valid UTF-8 of
+	// at most MaxSystemIDBytes, without NUL (stores keep them as text).
 	Pipeline string
 	// LeaseTTL bounds how long a cycle may hold the lease before another
 	// instance may take it over (its commit is then refused). The lease is
@@ -304,6 +305,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.cfg.LeaseTTL == 0 {
 		e.cfg.LeaseTTL = time.Minute
+	}
+	for what, name := range map[string]string{"Pipeline": cfg.Pipeline, "Instance": cfg.Instance} {
+		if !utf8.ValidString(name) || strings.IndexByte(name, 0) >= 0 || len(name) > MaxSystemIDBytes {
+			return nil, configErr("%s %.40q is not valid UTF-8 of at most %d bytes without NUL (stores keep it as text)", what, name, MaxSystemIDBytes)
+		}
 	}
 	if e.cfg.Instance == "" {
 		e.cfg.Instance = fmt.Sprintf("instance-%016x", rand.Uint64())

@@ -454,6 +454,8 @@ func TestNewValidates(t *testing.T) {
 		{"NUL in an id", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b\x00", Connector: f}}}, "not valid UTF-8 without NUL"},
 		{"invalid UTF-8 id", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "\xff", Connector: f}}}, "not valid UTF-8 without NUL"},
 		{"long id", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: concord.SystemID(strings.Repeat("b", 129)), Connector: f}}}, "more than 128"},
+		{"NUL in the pipeline", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}}, Pipeline: "p\x00", Store: store.NewMemory()}, "Pipeline"},
+		{"long instance", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}}, Instance: strings.Repeat("i", 200), Store: store.NewMemory()}, "Instance"},
 		{"overlapping groups", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}},
 			Groups: map[string][]string{"g1": {"x", "y"}, "g2": {"y", "z"}}}, `field "y" is in groups`},
 		{"tiny group", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b", Connector: f}},
