@@ -1,11 +1,10 @@
 package sync
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/concordsync/concord"
 )
@@ -39,7 +38,7 @@ import (
 // store that holds no record yet.
 
 // knownSystemsValue is the engine value listing the systems the records
-// know, one per line, sorted.
+// know: a JSON array of their IDs, sorted.
 const knownSystemsValue = "systems"
 
 // backfillValueName is the engine value holding the last key backfilled
@@ -75,11 +74,12 @@ func (c *cycle) loadBackfill(ctx context.Context) error {
 		// configured systems are the known ones.
 		f.known, f.write = configured, true
 	} else {
-		for _, line := range strings.Split(string(b), "\n") {
-			if line == "" {
-				continue
-			}
-			if s := concord.SystemID(line); configured[s] {
+		var ids []concord.SystemID
+		if err := json.Unmarshal(b, &ids); err != nil {
+			return fmt.Errorf("%w: the known systems (store value %q) do not decode: %v", ErrDamaged, knownSystemsValue, err)
+		}
+		for _, s := range ids {
+			if configured[s] {
 				f.known[s] = true
 			} else {
 				f.write = true // removed from the configuration: forgotten
@@ -107,12 +107,11 @@ func encodeKnown(known map[concord.SystemID]bool) []byte {
 		ids = append(ids, string(s))
 	}
 	slices.Sort(ids)
-	var b bytes.Buffer
-	for _, id := range ids {
-		b.WriteString(id)
-		b.WriteByte('\n')
+	b, err := json.Marshal(ids)
+	if err != nil {
+		panic("concord: encoding the known systems: " + err.Error()) // strings of valid UTF-8: cannot fail
 	}
-	return b.Bytes()
+	return b
 }
 
 // backfillKeys returns the stored keys the cycle loads for the systems

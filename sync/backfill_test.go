@@ -107,3 +107,22 @@ func TestARemovedSystemIsForgottenAndCaughtUpWhenBack(t *testing.T) {
 		t.Errorf("the ERP, back, holds k = %v; want the change made while it was away", r.Fields)
 	}
 }
+
+// System IDs are any text: one with a line break is known like another.
+func TestKnownSystemsWithAnyIDs(t *testing.T) {
+	ctx := context.Background()
+	crm, odd := fake.New("crm"), fake.New("odd\nid \"quoted\"")
+	st := store.NewMemory()
+	e := backfillEngine(t, st, crm, odd)
+	crm.Edit("k", map[string]concord.Value{"a": "1"})
+	runCycles(t, e, 2)
+	e = backfillEngine(t, st, crm, odd)
+	runCycles(t, e, 1)
+	rep, err := e.RunCycle(ctx)
+	if err != nil || rep.Records != 0 {
+		t.Fatalf("an idle cycle merged %d records (%v); want none: no system is backfilled", rep.Records, err)
+	}
+	if r, _ := odd.Record("k"); r.Fields["a"] != "1" {
+		t.Errorf("the system holds k = %v", r.Fields)
+	}
+}
