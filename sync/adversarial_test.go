@@ -1103,3 +1103,44 @@ func TestNoBlindWriteOverAQuarantinedRecordInATaglessSystem(t *testing.T) {
 	// b's record, fixed last, is the later writer (no field times).
 	r.requireAll("k", map[string]any{"x": "from b", "bad": nil})
 }
+
+// stuckFeed answers every Changes with More and the cursor it was given
+// (after its first page): a connector bug.
+type stuckFeed struct{ *fake.System }
+
+func (c stuckFeed) Changes(ctx context.Context, cur connector.Cursor, limit int) (connector.Batch, error) {
+	b, err := c.System.Changes(ctx, cur, limit)
+	if err == nil && cur != "" {
+		b.Next, b.More = cur, true
+	}
+	return b, err
+}
+
+// A change feed that answers More with the cursor it was given would be
+// read MaxBatches times a cycle, and its backlog would make Run cycle again
+// at once, for ever (a hot loop against the system). It is a read failure
+// of that system (ErrFeedStuck) without a backlog; the others sync.
+func TestAStuckFeedIsAReadFailureNotABacklog(t *testing.T) {
+	ctx := context.Background()
+	crm, shop := fake.New("crm"), fake.New("shop")
+	e, err := recsync.New(recsync.Config{Systems: []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: stuckFeed{shop}}},
+		Resolver: resolve.LastWriterWins(), Store: store.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop.Edit("s1", map[string]any{"name": "first"})
+	if _, err := e.RunCycle(ctx); err != nil { // the first page: a cursor
+		t.Fatal(err)
+	}
+	crm.Edit("c1", map[string]any{"name": "Ada"})
+	rep, err := e.RunCycle(ctx)
+	if !errors.Is(err, recsync.ErrFeedStuck) {
+		t.Fatalf("cycle: %v; want the shop's read failed with ErrFeedStuck", err)
+	}
+	if rep.Systems["shop"].Backlog || rep.Systems["shop"].ReadCalls != 1 {
+		t.Errorf("shop: backlog %v after %d read calls; want no backlog, one call", rep.Systems["shop"].Backlog, rep.Systems["shop"].ReadCalls)
+	}
+	if r, _ := shop.Record("c1"); r.Fields["name"] != "Ada" {
+		t.Errorf("shop holds c1 = %v; want the crm's record written", r.Fields)
+	}
+}

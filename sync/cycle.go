@@ -377,6 +377,14 @@ func (c *cycle) readFeed(ctx context.Context, s *system, cur connector.Cursor, r
 			break
 		}
 		r.recs = append(r.recs, b.Records...)
+		if b.More && b.Next == cur {
+			// The same page again and again: each cycle would read it
+			// MaxBatches times, and report a backlog that makes Run
+			// cycle again at once, for ever.
+			r.err, r.backlog = fmt.Errorf("%w: %s answered cursor %q with More and the same cursor", ErrFeedStuck, s.id, cur), false
+			r.next, r.read = cur, cur != r.stored
+			return
+		}
 		if cur != "" && b.Next == "" {
 			// A cursor going back to the start would re-read
 			// everything every cycle: keep the stored one.

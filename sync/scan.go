@@ -120,6 +120,12 @@ func (e *Engine) loadScan(ctx context.Context, s concord.SystemID) (*scan, error
 	return &sc, nil
 }
 
+// ErrFeedStuck is the cause of a read failure when a connector's Changes
+// answered a page with More set but the cursor it was given: the engine
+// would read the same page forever (and Run, seeing a backlog, cycle again
+// at once). The cursor is kept; the next cycle asks again.
+var ErrFeedStuck = errors.New("concord: the connector's change feed made no progress")
+
 // ErrScanStuck is the cause of a read failure when a connector's Scan
 // answered a page with More set but no new cursor: the scan would read the
 // same page forever. Its progress is kept; the next cycle asks again.
