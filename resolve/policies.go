@@ -48,6 +48,11 @@ type LastWriterWinsResolver struct{}
 // [RuleLastWriterWins]. It applies to every unit, [RecordUnit] included (a
 // delete made after an edit wins, and the other way round).
 //
+// The systems' clocks are trusted as they are: a system whose clock runs
+// ahead wins the conflicts it should lose, by as much as it is ahead. Where
+// a system's clock cannot be trusted, put [Priority] or [SystemOfRecord]
+// before it in a [Chain], or hold such conflicts ([Hold]).
+//
 // It is safe for concurrent use; ctx is not used.
 func LastWriterWins() *LastWriterWinsResolver { return &LastWriterWinsResolver{} }
 
