@@ -315,21 +315,11 @@ type guardedConnector struct {
 }
 
 func (g guardedConnector) Changes(ctx context.Context, cur connector.Cursor, limit int) (connector.Batch, error) {
-	var b connector.Batch
-	var err error
-	if perr := g.gate.run(ctx, "connector "+g.id+" Changes", func() { b, err = g.c.Changes(ctx, cur, limit) }); perr != nil {
-		return connector.Batch{}, perr
-	}
-	return b, err
+	return gated(ctx, g.gate, "connector "+g.id+" Changes", func() (connector.Batch, error) { return g.c.Changes(ctx, cur, limit) })
 }
 
 func (g guardedConnector) Apply(ctx context.Context, patches []connector.Patch) ([]connector.Result, error) {
-	var res []connector.Result
-	var err error
-	if perr := g.gate.run(ctx, "connector "+g.id+" Apply", func() { res, err = g.c.Apply(ctx, patches) }); perr != nil {
-		return nil, perr
-	}
-	return res, err
+	return gated(ctx, g.gate, "connector "+g.id+" Apply", func() ([]connector.Result, error) { return g.c.Apply(ctx, patches) })
 }
 
 type guardedGetter struct {
@@ -339,12 +329,7 @@ type guardedGetter struct {
 }
 
 func (g guardedGetter) Get(ctx context.Context, keys []string) ([]concord.Record, error) {
-	var recs []concord.Record
-	var err error
-	if perr := g.gate.run(ctx, "connector "+g.id+" Get", func() { recs, err = g.g.Get(ctx, keys) }); perr != nil {
-		return nil, perr
-	}
-	return recs, err
+	return gated(ctx, g.gate, "connector "+g.id+" Get", func() ([]concord.Record, error) { return g.g.Get(ctx, keys) })
 }
 
 type guardedScanner struct {
@@ -354,12 +339,7 @@ type guardedScanner struct {
 }
 
 func (g guardedScanner) Scan(ctx context.Context, cur connector.Cursor, limit int) (connector.Batch, error) {
-	var b connector.Batch
-	var err error
-	if perr := g.gate.run(ctx, "connector "+g.id+" Scan", func() { b, err = g.s.Scan(ctx, cur, limit) }); perr != nil {
-		return connector.Batch{}, perr
-	}
-	return b, err
+	return gated(ctx, g.gate, "connector "+g.id+" Scan", func() (connector.Batch, error) { return g.s.Scan(ctx, cur, limit) })
 }
 
 type guardedStarter struct {
@@ -369,12 +349,20 @@ type guardedStarter struct {
 }
 
 func (g guardedStarter) StartScan(ctx context.Context) (connector.ScanStart, error) {
-	var st connector.ScanStart
+	return gated(ctx, g.gate, "connector "+g.id+" StartScan", func() (connector.ScanStart, error) { return g.s.StartScan(ctx) })
+}
+
+// gated runs f through gate (callGate.run) and returns its results, or
+// the zero value and the gate's error (a panic, an abandoned call). The
+// results are written only into locals, read once f has returned.
+func gated[T any](ctx context.Context, gate *callGate, call string, f func() (T, error)) (T, error) {
+	var out T
 	var err error
-	if perr := g.gate.run(ctx, "connector "+g.id+" StartScan", func() { st, err = g.s.StartScan(ctx) }); perr != nil {
-		return connector.ScanStart{}, perr
+	if perr := gate.run(ctx, call, func() { out, err = f() }); perr != nil {
+		var zero T
+		return zero, perr
 	}
-	return st, err
+	return out, err
 }
 
 // invalidClass is the class of a record the engine could not transform or
