@@ -76,7 +76,14 @@ func (c *cycle) loadBackfill(ctx context.Context) error {
 	} else {
 		var ids []concord.SystemID
 		if err := json.Unmarshal(b, &ids); err != nil {
-			return fmt.Errorf("%w: the known systems (store value %q) do not decode: %v", ErrDamaged, knownSystemsValue, err)
+			// Damaged: not a reason to stop syncing. The configured
+			// systems are taken as known, and stored again.
+			e.log.Warn("concord: the known systems do not decode; taking the configured ones", "value", knownSystemsValue, "error", err)
+			ids = nil
+			for s := range configured {
+				ids = append(ids, s)
+			}
+			f.write = true
 		}
 		for _, s := range ids {
 			if configured[s] {
@@ -157,6 +164,9 @@ func (c *cycle) backfillValues() {
 		c.values = map[string][]byte{}
 	}
 	for s, last := range c.filled {
+		if slices.Contains(c.filledDone, s) {
+			last = "" // a later backfill of s (removed, then added back) starts from the first key
+		}
 		c.values[backfillValueName(s)] = []byte(last)
 	}
 	if f.write || len(c.filledDone) > 0 {

@@ -129,3 +129,38 @@ func TestKnownSystemsWithAnyIDs(t *testing.T) {
 		t.Errorf("the system holds k = %v", r.Fields)
 	}
 }
+
+// A system added, removed and added again is backfilled from the first
+// key both times (the first backfill's progress is not where the second
+// starts), and a damaged known-systems value stops nothing.
+func TestABackfillStartsAfreshAndSurvivesADamagedValue(t *testing.T) {
+	ctx := context.Background()
+	crm, shop, erp := fake.New("crm"), fake.New("shop"), fake.New("erp")
+	st := store.NewMemory()
+	e := backfillEngine(t, st, crm, shop)
+	crm.Edit("a", map[string]concord.Value{"v": "1"})
+	crm.Edit("z", map[string]concord.Value{"v": "1"})
+	runCycles(t, e, 2)
+	runCycles(t, backfillEngine(t, st, crm, shop, erp), 2) // erp gets a and z
+	erp.Delete("a")                                       // (its person deletes a: a delete, synced everywhere)
+	runCycles(t, backfillEngine(t, st, crm, shop, erp), 2)
+	crm.Edit("b", map[string]concord.Value{"v": "1"})
+	e = backfillEngine(t, st, crm, shop) // erp removed ...
+	runCycles(t, e, 2)
+	e = backfillEngine(t, st, crm, shop, erp)
+	runCycles(t, e, 3) // ... and back: it gets b, which sorts before z, where the first backfill ended
+	if r, _ := erp.Record("b"); r.Fields["v"] != "1" {
+		t.Errorf("erp, back, holds b = %v; want it backfilled", r.Fields)
+	}
+	if err := st.Commit(ctx, &store.Commit{Values: map[string][]byte{"systems": []byte("{damaged")}}); err != nil {
+		t.Fatal(err)
+	}
+	crm.Edit("c", map[string]concord.Value{"v": "1"})
+	runCycles(t, e, 2)
+	if r, _ := erp.Record("c"); r.Fields["v"] != "1" {
+		t.Errorf("erp holds c = %v; want it synced despite the damaged value", r.Fields)
+	}
+	if v, err := st.Value(ctx, "systems"); err != nil || string(v) != `["crm","erp","shop"]` {
+		t.Errorf("the known systems are stored as %q (%v); want them stored again", v, err)
+	}
+}
