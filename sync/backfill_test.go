@@ -142,7 +142,7 @@ func TestABackfillStartsAfreshAndSurvivesADamagedValue(t *testing.T) {
 	crm.Edit("z", map[string]concord.Value{"v": "1"})
 	runCycles(t, e, 2)
 	runCycles(t, backfillEngine(t, st, crm, shop, erp), 2) // erp gets a and z
-	erp.Delete("a")                                       // (its person deletes a: a delete, synced everywhere)
+	erp.Delete("a")                                        // (its person deletes a: a delete, synced everywhere)
 	runCycles(t, backfillEngine(t, st, crm, shop, erp), 2)
 	crm.Edit("b", map[string]concord.Value{"v": "1"})
 	e = backfillEngine(t, st, crm, shop) // erp removed ...
