@@ -62,7 +62,7 @@ type System struct {
 // Config configures an [Engine]. The zero values of the optional fields are
 // documented and usable.
 type Config struct {
-	// Systems to keep in agreement: at least two.
+	// Systems to keep in agreement: at least two, at most [MaxSystems].
 	Systems []System
 	// Groups declares field groups: canonical fields that only make sense
 	// together (an address). A group is versioned and merged as one unit,
@@ -189,6 +189,14 @@ type Validator interface {
 	Validate(rec concord.Record) error
 }
 
+// MaxSystems is the most systems one pipeline may sync. A field's version
+// names each system that ever edited it, and the engine (once per store
+// epoch: a restore from a backup starts a new one), and never forgets one;
+// it holds at most concord.MaxDots (64) names, so that a field every
+// system edits would, past that, fail to merge for good. Half is kept for
+// the engine's epochs.
+const MaxSystems = concord.MaxDots / 2
+
 // MaxSystemIDBytes is the longest System.ID New accepts: the engine names
 // store values after systems ("scan/" + ID, "backfill/" + ID), whose names
 // stores bound (store.MaxValueName).
@@ -208,6 +216,9 @@ func configErr(format string, args ...any) error {
 func New(cfg Config) (*Engine, error) {
 	if len(cfg.Systems) < 2 {
 		return nil, configErr("need at least two systems, got %d", len(cfg.Systems))
+	}
+	if len(cfg.Systems) > MaxSystems {
+		return nil, configErr("%d systems, more than %d (MaxSystems): a field's version names every system that ever edited it, and holds at most %d names (concord.MaxDots)", len(cfg.Systems), MaxSystems, concord.MaxDots)
 	}
 	e := &Engine{cfg: cfg, byID: map[concord.SystemID]*system{}}
 	for i, s := range cfg.Systems {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -448,6 +449,12 @@ func TestNewValidates(t *testing.T) {
 		want string
 	}{
 		{"one system", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}}}, "at least two systems"},
+		{"too many systems", recsync.Config{Systems: func() (ss []recsync.System) {
+			for i := range recsync.MaxSystems + 1 {
+				ss = append(ss, recsync.System{ID: concord.SystemID(fmt.Sprint("s", i)), Connector: f})
+			}
+			return ss
+		}()}, "more than 32 (MaxSystems)"},
 		{"nil connector", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "b"}}}, `system "b" has a nil Connector`},
 		{"no id", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {Connector: f}}}, "system 1 has no ID"},
 		{"duplicate", recsync.Config{Systems: []recsync.System{{ID: "a", Connector: f}, {ID: "a", Connector: f}}}, `system "a" is configured twice`},
