@@ -105,7 +105,16 @@
 // going back) is reported ([ErrCursorWentBack], an audit event and an
 // alert) and the stored cursor is kept. An operator moves a cursor, for
 // instance past one the connector no longer accepts, with
-// [Engine.ResetCursor], audited with the person and the reason.
+// [Engine.ResetCursor], audited with the person and the reason. One that
+// answers More with the cursor it was given is a read failure
+// ([ErrFeedStuck]), not a backlog.
+//
+// A system added to a pipeline that already holds records is backfilled:
+// once its first read is over, each cycle also loads the next stored
+// records in key order, so that it is written every record it lacks, not
+// only those that change from then on; the progress is committed with each
+// cycle. A system removed from the configuration is forgotten (records are
+// not pending for it), and backfilled if it comes back.
 //
 // # Governance
 //
