@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -254,12 +255,29 @@ var ErrNoDeadLetter = errors.New("concord: no such dead letter")
 //
 // The values of sensitive fields (Config.Sensitive) are [Redacted], in the
 // payloads and in the reason.
+//
+// A stored dead letter that does not decode (damaged, sealed under a key
+// the ring no longer has) is listed too, by its ID and the system and key
+// the store indexed it under, with Class [ClassUnreadable] and the reason
+// in Reason: it cannot be replayed, and [Engine.Discard] removes it.
 func (e *Engine) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	out, err := e.store.DeadLetters(ctx)
+	stored, err := e.store.Store.DeadLetters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, bad := e.store.decodeEach(stored)
 	for i := range out {
 		out[i] = e.sens.redactDeadLetter(out[i])
 	}
-	return out, err
+	if len(bad) == 0 {
+		return out, nil
+	}
+	for _, b := range bad {
+		out = append(out, DeadLetter{ID: b.id, System: b.system, Key: b.key, Class: ClassUnreadable.String(),
+			Reason: fmt.Sprintf("the dead letter cannot be read: %v", b.err)})
+	}
+	slices.SortFunc(out, func(a, b DeadLetter) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // deadLetter looks the dead letter id up in the store (by ID, not a scan);

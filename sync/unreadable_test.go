@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/concordsync/concord"
@@ -124,9 +125,8 @@ func TestADeadLetterThatCannotBeReadFailsOnlyItsRecord(t *testing.T) {
 		}
 		return nil
 	})
-	mem := store.NewMemory()
 	cfg := recsync.Config{Systems: []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop}},
-		Resolver: resolve.LastWriterWins(), Store: mem, Logger: slog.New(slog.DiscardHandler),
+		Resolver: resolve.LastWriterWins(), Store: store.NewMemory(), Logger: slog.New(slog.DiscardHandler),
 		Dictionary: noNine, Sensitive: []string{"ssn"}, Keys: keyRing(t, "a1", "a1")}
 	e, err := recsync.New(cfg)
 	if err != nil {
@@ -150,12 +150,14 @@ func TestADeadLetterThatCannotBeReadFailsOnlyItsRecord(t *testing.T) {
 			t.Errorf("%s did not reach the shop", k)
 		}
 	}
-	// A person discards it, unread: the cycles that follow are clean.
-	stored, err := mem.DeadLetters(ctx)
-	if err != nil || len(stored) != 1 {
-		t.Fatalf("stored dead letters %v, %v; want the unreadable one", stored, err)
+	// A person finds it listed, and discards it unread: the cycles that
+	// follow are clean.
+	listed, err := e.DeadLetters(ctx)
+	if err != nil || len(listed) != 1 || listed[0].Class != recsync.ClassUnreadable.String() || listed[0].Key != "bad" ||
+		!strings.Contains(listed[0].Reason, "unknown key") {
+		t.Fatalf("dead letters %+v, %v; want the unreadable one, listed with its key and why", listed, err)
 	}
-	if err := e.Discard(ctx, recsync.DeadLetterAction{ID: stored[0].ID, Person: "ops", Reason: "sealed under a retired key"}); err != nil {
+	if err := e.Discard(ctx, recsync.DeadLetterAction{ID: listed[0].ID, Person: "ops", Reason: "sealed under a retired key"}); err != nil {
 		t.Fatalf("Discard of the unreadable dead letter: %v", err)
 	}
 	crm.Edit("bad", map[string]concord.Value{"name": "Ada L."})

@@ -48,4 +48,9 @@ const (
 	// until replayed ([Engine.Replay]); replaying one report of a record replays
 	// every report of it that its merge needs.
 	ClassMerge connector.Class = "merge"
+	// ClassUnreadable is the Class [Engine.DeadLetters] gives a stored
+	// dead letter that does not decode (damaged, sealed under a key the
+	// ring no longer has): listed so that a person sees it and discards it
+	// ([Engine.Discard]); it cannot be replayed.
+	ClassUnreadable connector.Class = "unreadable"
 )
