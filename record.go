@@ -63,8 +63,16 @@ var ErrNoKey = errors.New("record has no key")
 // pipeline; refused at the boundary, it is dead-lettered alone.
 const MaxKeyBytes = 2048
 
-// shownKey is how many bytes of a key an error message shows.
-const shownKey = 128
+// QuoteKey quotes a record key for a message, as [RecordError] shows it:
+// whole, or, past 128 bytes, its start and its length (an overlong key
+// refused by [Record.Validate] would otherwise fill a log line).
+func QuoteKey(key string) string {
+	const shown = 128
+	if len(key) <= shown {
+		return fmt.Sprintf("%q", key)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", strings.ToValidUTF8(key[:shown], ""), len(key))
+}
 
 // RecordError reports a record that cannot be used, naming the record, the
 // field when one field is at fault, and the reason.
@@ -78,10 +86,7 @@ type RecordError struct {
 // Error names the system, record and field and says why. A key longer than
 // 128 bytes is shown by its start and its length (Key holds all of it).
 func (e *RecordError) Error() string {
-	s := "record " + fmt.Sprintf("%q", e.Key)
-	if len(e.Key) > shownKey {
-		s = fmt.Sprintf("record %q… (%d bytes)", strings.ToValidUTF8(e.Key[:shownKey], ""), len(e.Key))
-	}
+	s := "record " + QuoteKey(e.Key)
 	if e.System != "" {
 		s = string(e.System) + ": " + s
 	}

@@ -125,10 +125,13 @@ func (e *Engine) resolveDeadLetters(ctx context.Context, s concord.SystemID, cla
 	if e.alerting.to == nil {
 		return
 	}
-	all, err := e.store.DeadLettersOfClass(ctx, connector.Class(class))
+	all, bad, err := e.store.DeadLettersOfClass(ctx, connector.Class(class))
 	if err != nil {
 		e.log.Warn("concord: listing dead letters for alerts", "error", err)
 		return
+	}
+	if len(bad) > 0 {
+		return // a letter that does not decode may be one of them
 	}
 	for _, d := range all {
 		if d.System == s && d.Class == class && !d.Inbound {

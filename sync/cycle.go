@@ -930,7 +930,7 @@ func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) e
 	for i, st := range merged {
 		keys[i] = st.Key
 	}
-	dead, bad, err := c.e.store.DeadLettersOfEach(ctx, keys)
+	dead, bad, err := c.e.store.DeadLettersOf(ctx, keys)
 	if err != nil {
 		return fmt.Errorf("concord: listing the dead letters of %d merged records: %w", len(keys), err)
 	}

@@ -14,7 +14,7 @@ import (
 // the same system. It reads the merge dead letters alone, by the store's
 // index by class: a cycle costs nothing per dead letter of another class.
 func (c *cycle) remerge(ctx context.Context) error {
-	dead, bad, err := c.e.store.DeadLettersOfClassEach(ctx, ClassMerge)
+	dead, bad, err := c.e.store.DeadLettersOfClass(ctx, ClassMerge)
 	if err != nil {
 		return fmt.Errorf("concord: listing merge dead letters: %w", err)
 	}

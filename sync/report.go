@@ -85,7 +85,7 @@ func (f Failure) Error() string {
 		s = string(f.System) + " " + s
 	}
 	if f.Key != "" {
-		s += " record " + quoteKey(f.Key)
+		s += " record " + concord.QuoteKey(f.Key)
 	}
 	if f.Err == nil {
 		return s + ": failed"
@@ -95,15 +95,6 @@ func (f Failure) Error() string {
 
 // Unwrap returns the cause.
 func (f Failure) Unwrap() error { return f.Err }
-
-// quoteKey quotes a record key for a message: whole, or, past 128 bytes,
-// its start and its length (as concord.RecordError does).
-func quoteKey(k string) string {
-	if len(k) <= 128 {
-		return fmt.Sprintf("%q", k)
-	}
-	return fmt.Sprintf("%q… (%d bytes)", strings.ToValidUTF8(k[:128], ""), len(k))
-}
 
 // CycleError is returned by [Engine.RunCycle] and [Engine.Ingest] when some
 // records or calls failed. Everything else in the cycle was committed; the

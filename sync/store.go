@@ -164,32 +164,6 @@ func newerErr(err error) error {
 	return err
 }
 
-// DeadLetters loads and decodes every dead letter, oldest first.
-func (s stateStore) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	stored, err := s.codec.LoadDeadLetters(ctx, s.Store)
-	if err != nil {
-		return nil, newerErr(err)
-	}
-	out := make([]DeadLetter, len(stored))
-	for i, d := range stored {
-		out[i] = DeadLetter(d)
-	}
-	return out, nil
-}
-
-// DeadLettersOf loads and decodes the dead letters of keys, oldest first,
-// by the store's index: it reads no other letter.
-func (s stateStore) DeadLettersOf(ctx context.Context, keys []string) ([]DeadLetter, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	stored, err := s.Store.DeadLettersOf(ctx, indexKeys(keys))
-	if err != nil {
-		return nil, err
-	}
-	return s.decodeLetters(stored)
-}
-
 // indexKeys returns keys as the store indexes dead letters by them
 // (state.IndexKey): keys itself unless one is too long.
 func indexKeys(keys []string) []string {
@@ -204,24 +178,6 @@ func indexKeys(keys []string) []string {
 		}
 	}
 	return keys
-}
-
-// DeadLettersOfClass loads and decodes the dead letters of class, oldest
-// first, by the store's index: it reads no other letter.
-func (s stateStore) DeadLettersOfClass(ctx context.Context, class connector.Class) ([]DeadLetter, error) {
-	stored, err := s.Store.DeadLettersOfClass(ctx, class.String())
-	if err != nil {
-		return nil, err
-	}
-	return s.decodeLetters(stored)
-}
-
-func (s stateStore) decodeLetters(stored []store.DeadLetter) ([]DeadLetter, error) {
-	out, bad := s.decodeEach(stored)
-	if len(bad) > 0 {
-		return nil, bad[0].err
-	}
-	return out, nil
 }
 
 // badLetter is a stored dead letter that does not decode: damaged, of a
@@ -248,9 +204,10 @@ func (s stateStore) decodeEach(stored []store.DeadLetter) (out []DeadLetter, bad
 	return out, bad
 }
 
-// DeadLettersOfEach is DeadLettersOf, decoding each letter on its own:
-// those that do not decode are in bad.
-func (s stateStore) DeadLettersOfEach(ctx context.Context, keys []string) ([]DeadLetter, []badLetter, error) {
+// DeadLettersOf loads and decodes the dead letters of keys, oldest first,
+// by the store's index (state.IndexKey): it reads no other letter. Each
+// letter decodes on its own: those that do not are in bad.
+func (s stateStore) DeadLettersOf(ctx context.Context, keys []string) ([]DeadLetter, []badLetter, error) {
 	if len(keys) == 0 {
 		return nil, nil, nil
 	}
@@ -262,9 +219,10 @@ func (s stateStore) DeadLettersOfEach(ctx context.Context, keys []string) ([]Dea
 	return out, bad, nil
 }
 
-// DeadLettersOfClassEach is DeadLettersOfClass, decoding each letter on
-// its own: those that do not decode are in bad.
-func (s stateStore) DeadLettersOfClassEach(ctx context.Context, class connector.Class) ([]DeadLetter, []badLetter, error) {
+// DeadLettersOfClass loads and decodes the dead letters of class, oldest
+// first, by the store's index: it reads no other letter. Each letter
+// decodes on its own: those that do not are in bad.
+func (s stateStore) DeadLettersOfClass(ctx context.Context, class connector.Class) ([]DeadLetter, []badLetter, error) {
 	stored, err := s.Store.DeadLettersOfClass(ctx, class.String())
 	if err != nil {
 		return nil, nil, err
