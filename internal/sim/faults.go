@@ -70,11 +70,18 @@ const (
 	// its own (world.frng), so that the seeds' other draws are those of
 	// the runs before it existed.
 	KindStoreError Kind = "store-error"
+	// KindCancel has the host cancel a cycle's context (a shutdown, a
+	// request ended) at the n-th call of one store method during the
+	// cycle: just before the call (which then sees the cancelled context)
+	// or just after it took effect. The process lives on. Armed from a
+	// stream of its own (world.crng), as KindStoreError; store calls come
+	// from the cycle's goroutine, so the point is the same in every run.
+	KindCancel Kind = "cancel"
 )
 
 // Kinds lists every fault kind.
 var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindPermanent, KindReplyLost,
-	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError}
+	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel}
 
 // featFieldTimes gives about half the systems per-field modification times
 // (fake.WithFieldTimes); switched off, no system has them.
@@ -328,6 +335,7 @@ type simStore struct {
 	store.Store
 	cr   *crasher
 	fail *storeFault // armed for the current cycle (KindStoreError), or nil
+	halt *cancelFault // armed for the current cycle (KindCancel), or nil
 	// commits counts the commits the store made (the engine may still
 	// crash after one, before it hears of it).
 	commits atomic.Int64
@@ -338,14 +346,46 @@ func (s *simStore) at(name string, op func() error) error {
 		if s.fail.before(name) {
 			return errStoreDown
 		}
+		s.halt.point(name, false)
 		if err := op(); err != nil {
 			return err
 		}
+		s.halt.point(name, true)
 		if s.fail.after(name) {
 			return errStoreReplyLost
 		}
 		return nil
 	})
+}
+
+// cancelFault cancels the cycle's context at the n-th call of one store
+// method (KindCancel), once: before the call, or after it took effect.
+type cancelFault struct {
+	mu     gosync.Mutex
+	target string
+	n, at  int
+	after  bool
+	cancel context.CancelFunc // the cycle's, set when the cycle starts
+	fired  bool
+}
+
+// point passes the point before (after false) or after a call of target.
+func (f *cancelFault) point(target string, after bool) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fired || target != f.target || f.cancel == nil {
+		return
+	}
+	if !after {
+		f.at++
+	}
+	if f.at == f.n && after == f.after {
+		f.fired = true
+		f.cancel()
+	}
 }
 
 // storeFault fails the n-th call of one store method (KindStoreError), once.

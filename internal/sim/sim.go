@@ -168,6 +168,10 @@ type world struct {
 	// frng, a stream of its own.
 	storeFault *storeFault
 	frng       *rand.Rand
+	// cancelFault is armed for the next cycle (KindCancel), drawn from
+	// crng, a stream of its own.
+	cancelFault *cancelFault
+	crng        *rand.Rand
 	curConns   []*conn
 
 	pmu      gosync.Mutex    // guards armed, read from the engine's goroutines
@@ -280,6 +284,7 @@ func Run(opt Options) *Result {
 	}
 	w.o = newOracle(w)
 	w.frng = rand.New(rand.NewPCG(opt.Seed, 11))
+	w.crng = rand.New(rand.NewPCG(opt.Seed, 13))
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
 	w.restart("start")
 
@@ -502,9 +507,12 @@ func (w *world) injectFaults() {
 	if w.on(KindStoreError) && w.frng.IntN(3) == 0 {
 		w.armStoreError()
 	}
+	if w.on(KindCancel) && w.crng.IntN(3) == 0 {
+		w.armCancel()
+	}
 	var kinds []Kind
 	for _, k := range Kinds {
-		if w.on(k) && k != KindStoreError { // drawn above, from frng
+		if w.on(k) && k != KindStoreError && k != KindCancel { // drawn above, from frng and crng
 			kinds = append(kinds, k)
 		}
 	}
@@ -618,6 +626,18 @@ func (w *world) armStoreError() {
 	w.logf("step %d: fault store error armed: call %d of store.%s in the next cycle %s", w.step, f.n, f.target, how)
 }
 
+// armCancel arms a cancellation of the next cycle's context (KindCancel).
+func (w *world) armCancel() {
+	targets := []string{"AcquireLease", "Pending", "Load", "Commit", "DeadLettersOf", "DeadLettersOfClass", "Commit"}
+	f := &cancelFault{target: targets[w.crng.IntN(len(targets))], n: 1 + w.crng.IntN(2), after: w.crng.IntN(2) == 0}
+	w.cancelFault = f
+	when := "before"
+	if f.after {
+		when = "after"
+	}
+	w.logf("step %d: fault cancel armed: the next cycle's context is cancelled %s call %d of store.%s", w.step, when, f.n, f.target)
+}
+
 func (w *world) arm(where string) {
 	w.pmu.Lock()
 	defer w.pmu.Unlock()
@@ -683,18 +703,33 @@ func (w *world) lateWebhook() {
 func (w *world) cycle() {
 	w.logf("step %d: cycle", w.step)
 	w.res.Cycles++
-	f := w.storeFault
+	f, h := w.storeFault, w.cancelFault
 	w.storeFault, w.curStore.fail = nil, f
+	w.cancelFault, w.curStore.halt = nil, h
 	w.engineStep("cycle", func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if h != nil {
+			h.mu.Lock()
+			h.cancel = cancel
+			h.mu.Unlock()
+		}
 		_, err := w.engine.RunCycle(ctx)
 		return err
 	})
 	if w.curStore.fail == f { // not replaced by a restart
 		w.curStore.fail = nil
 	}
+	if w.curStore.halt == h {
+		w.curStore.halt = nil
+	}
 	if f != nil && f.fired {
 		w.res.Faults[KindStoreError]++
 		w.logf("  store error fired at call %d of store.%s", f.n, f.target)
+	}
+	if h != nil && h.fired {
+		w.res.Faults[KindCancel]++
+		w.logf("  cycle cancelled at call %d of store.%s", h.n, h.target)
 	}
 	for s, n := range w.latency {
 		if n <= 1 {
@@ -790,6 +825,13 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 	// lost reply never loses an edit"). A commit stored whose reply was
 	// lost voids nothing.
 	voided := crashed || st.fail != nil && st.fail.fired && !st.fail.late
+	// A cycle the host cancelled before it committed anything ends as one
+	// whose store failed: what it read is read again next time. Once it
+	// committed, it finishes what it started (sync's detached finish).
+	cancelled := st.halt != nil && st.halt.fired
+	if cancelled && st.commits.Load() == commits {
+		voided = true
+	}
 	if what == "cycle" && voided && st.commits.Load() == commits {
 		// The engine crashed, or its store failed, before it committed
 		// anything of what the cycle read (nor sent any write: writes
@@ -822,10 +864,11 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 			w.o.writeUnknown(pw.aw, pw.step)
 		}
 		w.pendingUnknown = nil
-	case st.fail != nil && st.fail.fired && st.commits.Load() != commits:
-		// A commit stored, its reply lost: the process knows which of
-		// the writes it noted it never sent, and its next cycle forgets
-		// them (sync's unsent writes), unless it crashes first.
+	case (st.fail != nil && st.fail.fired || cancelled && err != nil) && st.commits.Load() != commits:
+		// A commit stored, its reply lost (or the cycle cancelled after
+		// it): the process knows which of the writes it noted it never
+		// sent, and its next cycle forgets them (sync's unsent writes),
+		// unless it crashes first.
 		w.pendingPhantoms = append(w.pendingPhantoms, w.phantomCreates()...)
 	case what == "cycle" && err == nil:
 		w.pendingPhantoms = nil // forgotten by this cycle's load
