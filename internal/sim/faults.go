@@ -334,7 +334,7 @@ func (w *world) noteReads(s concord.SystemID, recs []concord.Record) {
 type simStore struct {
 	store.Store
 	cr   *crasher
-	fail *storeFault // armed for the current cycle (KindStoreError), or nil
+	fail *storeFault  // armed for the current cycle (KindStoreError), or nil
 	halt *cancelFault // armed for the current cycle (KindCancel), or nil
 	// commits counts the commits the store made (the engine may still
 	// crash after one, before it hears of it).

@@ -172,7 +172,7 @@ type world struct {
 	// crng, a stream of its own.
 	cancelFault *cancelFault
 	crng        *rand.Rand
-	curConns   []*conn
+	curConns    []*conn
 
 	pmu      gosync.Mutex    // guards armed, read from the engine's goroutines
 	armed    map[string]bool // where a panic is armed
