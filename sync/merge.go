@@ -62,6 +62,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -226,10 +227,12 @@ type merger struct {
 	units     []string
 	buf       []byte
 
-	recordCtx concord.Version         // see mergeRecord
-	dots      map[*observation]obsDot // each observation's dot; see editVersion
-	unitSlab  []state.Unit            // the rest of newUnit's slab
-	obs       []*observation          // the record's observations being merged
+	recordCtx   concord.Version            // see mergeRecord
+	dots        map[*observation]obsDot    // each observation's dot; see editVersion
+	unitSlab    []state.Unit               // the rest of newUnit's slab
+	prevSlab    state.Table[concord.Value] // the rest of prevValues' slab
+	prevStructs []state.Prev               // the rest of prevOf's slab
+	obs         []*observation             // the record's observations being merged
 	// current caches each unit's canonical values for the record being
 	// merged: the audit events, the history and the conflicts share one
 	// map (none modifies it) instead of building it again each time.
@@ -860,7 +863,7 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 	held := view.Units.Value(u)
 	cu := st.Units.Value(u)
 	fromPrev := cu != nil && !held.Version.IsZero() && held.Version.Compare(cu.Version) != concord.Equal &&
-		held.Version.Compare(cu.PrevVersion) == concord.Equal
+		held.Version.Compare(cu.PrevVersion()) == concord.Equal
 	base := held.Version
 	if u == resolve.RecordUnit {
 		// An existence edit (a delete, a create, a claim) is made with
@@ -1346,9 +1349,7 @@ func (m *merger) setVersion(st *state.Record, u string, v concord.Version, winne
 		cu = m.newUnit()
 		st.Units.Set(u, cu)
 	} else {
-		cu.PrevVersion = cu.Version
-		cu.PrevDeleted = st.Deleted
-		cu.Prev = from
+		cu.Prev = m.prevOf(cu.Version, st.Deleted, from)
 	}
 	cu.Version, cu.Winner, cu.Rule, cu.Changed, cu.Hold = v, winner, rule.String(), m.now(), nil
 	delete(m.current, u)
@@ -1371,6 +1372,42 @@ func (m *merger) newUnit() *state.Unit {
 	u := &m.unitSlab[0]
 	m.unitSlab = m.unitSlab[1:]
 	return u
+}
+
+// prevOf returns a unit's Prev of version v and values from (nil: none),
+// the record deleted or not, from slabs (see newUnit); nil if all three
+// are zero, as a decoded unit has it.
+func (m *merger) prevOf(v concord.Version, deleted bool, from map[string]concord.Value) *state.Prev {
+	if from == nil && v.IsZero() && !deleted {
+		return nil
+	}
+	if len(m.prevStructs) == 0 {
+		m.prevStructs = make([]state.Prev, unitSlabSize)
+	}
+	p := &m.prevStructs[0]
+	m.prevStructs = m.prevStructs[1:]
+	p.Version, p.Deleted, p.Values = v, deleted, m.prevValues(from)
+	return p
+}
+
+// prevValues returns from as a table, from a slab: nil if from is nil.
+func (m *merger) prevValues(from map[string]concord.Value) state.Table[concord.Value] {
+	if from == nil {
+		return nil
+	}
+	n := len(from)
+	if len(m.prevSlab) < n {
+		m.prevSlab = make(state.Table[concord.Value], max(n, unitSlabSize))
+	}
+	t := m.prevSlab[:0:n]
+	m.prevSlab = m.prevSlab[n:]
+	for f, v := range from {
+		t = append(t, state.Entry[concord.Value]{Name: f, Value: v})
+	}
+	if n > 1 {
+		slices.SortFunc(t, func(a, b state.Entry[concord.Value]) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return t
 }
 
 // hold keeps the conflict c on unit u for a person.
@@ -1438,8 +1475,8 @@ func (m *merger) conflict(st *state.Record, u string, cands []candidate) resolve
 		switch {
 		case descendsAll(cands, cu.Version):
 			c.Base, c.BaseKnown = m.currentValues(st, u), true
-		case descendsAll(cands, cu.PrevVersion):
-			c.Base, c.BaseKnown = cu.Prev, true
+		case descendsAll(cands, cu.PrevVersion()):
+			c.Base, c.BaseKnown = cu.PrevValues().Map(), true
 		}
 	} else if cu == nil {
 		c.BaseKnown = true // the unit did not exist
@@ -1457,17 +1494,20 @@ func (m *merger) editValues(st *state.Record, e *edit) map[string]concord.Value 
 	}
 	fields := m.layout.fieldsOf(e.unit)
 	base := st.Fields
+	var prev state.Table[concord.Value]
 	switch {
 	case e.fresh:
 		base = nil
 	case e.fromPrev:
-		base = st.Units.Value(e.unit).Prev
+		base, prev = nil, st.Units.Value(e.unit).PrevValues()
 	}
 	out := make(map[string]concord.Value, len(fields))
 	for _, f := range fields {
 		if v, ok := e.obs.rec.Fields[f]; ok {
 			out[f] = v
 		} else if v, ok := base[f]; ok {
+			out[f] = v
+		} else if v, ok := prev.Get(f); ok {
 			out[f] = v
 		}
 	}

@@ -121,7 +121,7 @@ func dump(st *state.Record, withHistory bool) string {
 		}
 		fmt.Fprintf(&b, "unit %s v=%v held=%v\n", u, x.Version, x.Hold != nil)
 		if withHistory {
-			fmt.Fprintf(&b, "  winner=%s rule=%s prev=%v\n", x.Winner, x.Rule, x.PrevVersion)
+			fmt.Fprintf(&b, "  winner=%s rule=%s prev=%v\n", x.Winner, x.Rule, x.PrevVersion())
 		}
 	}
 	for _, s := range sortedKeysOf(st.Systems) {

@@ -192,18 +192,31 @@ func BenchmarkSuiteInitialSync(b *testing.B) {
 // same edits.
 func BenchmarkSuiteEditCycle(b *testing.B) {
 	const n = 10_000
-	for _, c := range []string{"edit", "echo"} {
+	for _, c := range []string{"edit", "echo", "edit-aged"} {
 		b.Run(fmt.Sprintf("case=%s/n=%d/impl=concord", c, n), func(b *testing.B) {
 			r := newSuiteRig(b, store.NewMemory())
 			suiteFill(r.a, n)
 			r.settle(b)
+			if c == "edit-aged" {
+				// Every field of every record changed once: every unit
+				// keeps a previous value, as in records that have lived
+				// a while (BenchmarkSuiteState's age=aged).
+				for i := range n {
+					f := suiteRecord(i)
+					for name := range f {
+						f[name] = fmt.Sprintf("aged %s", name)
+					}
+					r.a.Edit(suiteKey(i), f)
+				}
+				r.settle(b)
+			}
 			round := 0
 			for b.Loop() {
 				round++
 				b.StopTimer()
 				suiteEdit(r.a, 0, n, n, round)
 				runtime.GC()
-				if c == "edit" {
+				if c != "echo" {
 					b.StartTimer()
 				}
 				pprof.Do(context.Background(), pprof.Labels("phase", "edit"), func(context.Context) {
@@ -221,7 +234,7 @@ func BenchmarkSuiteEditCycle(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if c == "edit" {
+			if c != "echo" {
 				r.settle(b)
 			}
 		})
@@ -411,46 +424,66 @@ func BenchmarkSuiteFootprint(b *testing.B) {
 // record after an edit cycle: what a cycle does to each record it writes
 // (two encodings: before and after the writes) and reads (one decoding),
 // on the state a real engine made rather than a hand-built sample. The
-// bytes per encoding are reported as B/state.
+// bytes per encoding are reported as B/state. With age=new the record was
+// edited in one field since its first sync; with age=aged every field was
+// edited once, so that every unit keeps a previous value (Unit.Prev), as
+// in a record that has lived a while.
 //
 //	go test ./sync -run '^$' -bench SuiteState -benchmem -count 10 | benchstat -
 func BenchmarkSuiteState(b *testing.B) {
-	ctx := context.Background()
-	mem := store.NewMemory()
-	r := newSuiteRig(b, mem)
-	suiteFill(r.a, 100)
-	r.settle(b)
-	suiteEdit(r.a, 0, 100, 100, 1)
-	r.settle(b)
-	key := suiteKey(5)
-	got, err := mem.Load(ctx, []string{key})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ss, ok := got[key]
-	if !ok {
-		b.Fatalf("no state for %s", key)
-	}
-	st, err := state.Decode(key, ss)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("op=encode", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := state.Encode(st); err != nil {
+	for _, age := range []string{"new", "aged"} {
+		b.Run("age="+age, func(b *testing.B) {
+			ctx := context.Background()
+			mem := store.NewMemory()
+			r := newSuiteRig(b, mem)
+			suiteFill(r.a, 100)
+			r.settle(b)
+			suiteEdit(r.a, 0, 100, 100, 1)
+			r.settle(b)
+			key := suiteKey(5)
+			if age == "aged" {
+				for f := range suiteFields {
+					r.a.Edit(key, map[string]concord.Value{fmt.Sprintf("field%02d", f): fmt.Sprintf("aged %d", f)})
+					r.settle(b)
+				}
+			}
+			got, err := mem.Load(ctx, []string{key})
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		b.ReportMetric(float64(len(ss.Data)), "B/state")
-	})
-	b.Run("op=decode", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := state.Decode(key, ss); err != nil {
+			ss, ok := got[key]
+			if !ok {
+				b.Fatalf("no state for %s", key)
+			}
+			st, err := state.Decode(key, ss)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		b.ReportMetric(float64(len(ss.Data)), "B/state")
-	})
+			if age == "aged" {
+				for _, x := range st.Units {
+					if x.Name != resolve.RecordUnit && x.Value.Prev == nil {
+						b.Fatalf("unit %s has no previous value", x.Name)
+					}
+				}
+			}
+			b.Run("op=encode", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := state.Encode(st); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(ss.Data)), "B/state")
+			})
+			b.Run("op=decode", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := state.Decode(key, ss); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(ss.Data)), "B/state")
+			})
+		})
+	}
 }

@@ -95,9 +95,9 @@ func (c Codec) EncodeLegacyState(b []byte, st *Record) ([]byte, error) {
 		e.str(u.Rule)
 		e.time(u.Changed)
 		e.time(u.Modified)
-		e.optFields(u.Prev)
-		e.version(u.PrevVersion)
-		e.bool(u.PrevDeleted)
+		e.optFields(u.PrevValues().Map())
+		e.version(u.PrevVersion())
+		e.bool(u.PrevDeleted())
 		e.bool(u.Hold != nil)
 		if h := u.Hold; h != nil {
 			e.uint(uint64(len(h.Candidates)))
@@ -181,7 +181,11 @@ func (c *Codec) decodeStateWith(b []byte, track bool, dc *dec6Cache) (*Record, b
 	for range n {
 		name := d.str()
 		u := &Unit{Version: d.version(), Winner: concord.SystemID(d.str()), Rule: d.str(),
-			Changed: d.time(), Modified: d.time(), Prev: d.optFields(), PrevVersion: d.version(), PrevDeleted: d.bool()}
+			Changed: d.time(), Modified: d.time()}
+		p := Prev{Values: TableOfMap(d.optFields()), Version: d.version(), Deleted: d.bool()}
+		if p.Values != nil || !p.Version.IsZero() || p.Deleted {
+			u.Prev = &p
+		}
 		if d.bool() {
 			h := &Hold{}
 			nc := d.count()

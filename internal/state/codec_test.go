@@ -108,10 +108,13 @@ func genState(t *rapid.T) *state.Record {
 		Fields:   genValues().Draw(t, "fields"), Units: state.Table[*state.Unit]{}, Systems: map[concord.SystemID]*state.View{}}
 	for i := range rapid.IntRange(0, 3).Draw(t, "units") {
 		u := &state.Unit{Version: genVersion().Draw(t, "v"), Winner: concord.SystemID(rapid.String().Draw(t, "winner")),
-			Rule: rapid.String().Draw(t, "rule"), Changed: genTime().Draw(t, "changed"), Modified: genTime().Draw(t, "modified"),
-			PrevVersion: genVersion().Draw(t, "pv"), PrevDeleted: rapid.Bool().Draw(t, "pd")}
+			Rule: rapid.String().Draw(t, "rule"), Changed: genTime().Draw(t, "changed"), Modified: genTime().Draw(t, "modified")}
+		p := state.Prev{Version: genVersion().Draw(t, "pv"), Deleted: rapid.Bool().Draw(t, "pd")}
 		if rapid.Bool().Draw(t, "prev") {
-			u.Prev = genValues().Draw(t, "prev-values")
+			p.Values = state.TableOfMap(genValues().Draw(t, "prev-values"))
+		}
+		if p.Values != nil || !p.Version.IsZero() || p.Deleted { // as decoded
+			u.Prev = &p
 		}
 		if rapid.Bool().Draw(t, "hold") {
 			h := &state.Hold{BaseKnown: rapid.Bool().Draw(t, "bk"), Rule: "r", Reason: rapid.String().Draw(t, "reason"), Since: genTime().Draw(t, "since")}

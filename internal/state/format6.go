@@ -289,7 +289,7 @@ func (e *enc6) encode(c Codec, b []byte, st *Record) ([]byte, int, error) {
 	prev := &Unit{}
 	for _, i := range e.idx {
 		u := e.unitOf[i]
-		e.unit(u, prev)
+		e.unit(i, u, prev)
 		prev = u
 	}
 
@@ -378,10 +378,10 @@ func (e *enc6) gather(st *Record) bool {
 		}
 		e.unitOf[i] = u
 		e.unitSet.add(i)
-		i++
-		if !markKeys(e, u.Prev) {
+		if !markTable(e, u.PrevValues(), i) {
 			return false
 		}
+		i++
 		if h := u.Hold; h != nil {
 			if !markKeys(e, h.Base) {
 				return false
@@ -511,6 +511,26 @@ func markKeys(e *enc6, m map[string]concord.Value) bool {
 	return true
 }
 
+// markTable adds the names of t to e.extra; false if one is not in the
+// table. The names of a unit's Prev are most often the unit's own name
+// alone, at index hint: looked at first, then the name after the one
+// before.
+func markTable(e *enc6, t Table[concord.Value], hint int) bool {
+	i := hint
+	for _, x := range t {
+		if i >= len(e.names) || e.names[i] != x.Name {
+			k, ok := e.index[x.Name]
+			if !ok {
+				return false
+			}
+			i = int(k)
+		}
+		e.extra.add(i)
+		i++
+	}
+	return true
+}
+
 // buildNames makes e's name table that of st: every unit and field name
 // of it (of its units, fields, units' Prev, holds and views), sorted,
 // each once.
@@ -526,7 +546,7 @@ func (e *enc6) buildNames(st *Record) {
 	addTableNames(e, st.Units)
 	for _, x := range st.Units {
 		u := x.Value
-		addNames(e, u.Prev)
+		addTableNames(e, u.PrevValues())
 		if h := u.Hold; h != nil {
 			addNames(e, h.Base)
 			for _, c := range h.Candidates {
@@ -660,6 +680,44 @@ func (e *enc6) valueSet(m map[string]concord.Value) {
 		kv = append(kv, kvEntry{int(i), v})
 	}
 	if len(kv) > 1 {
+		slices.SortFunc(kv, func(a, b kvEntry) int { return a.i - b.i })
+	}
+	idx := e.vidx[:0]
+	for _, x := range kv {
+		idx = append(idx, x.i)
+	}
+	e.vidx = idx
+	e.set(idx)
+	for _, x := range kv {
+		e.field(e.names[x.i], x.v)
+	}
+	clear(kv)
+	e.kv = kv[:0]
+}
+
+// valueTable is valueSet for a Table, whose names are most often the
+// unit's own (at index hint; see markTable).
+func (e *enc6) valueTable(t Table[concord.Value], hint int) {
+	kv := e.kv[:0]
+	i, sorted := hint, true
+	for _, x := range t {
+		if i >= len(e.names) || e.names[i] != x.Name {
+			k, ok := e.index[x.Name]
+			if !ok {
+				if e.err == nil {
+					e.err = fmt.Errorf("%w (key %q, name %q)", errChanged, e.key, x.Name)
+				}
+				return
+			}
+			i = int(k)
+		}
+		if len(kv) > 0 && i <= kv[len(kv)-1].i {
+			sorted = false // a Table out of order: written in order all the same
+		}
+		kv = append(kv, kvEntry{i, x.Value})
+		i++
+	}
+	if !sorted {
 		slices.SortFunc(kv, func(a, b kvEntry) int { return a.i - b.i })
 	}
 	idx := e.vidx[:0]
@@ -859,19 +917,20 @@ func (e *enc6) hashPayload(kind, h uint64) {
 	}
 }
 
-func (e *enc6) unit(u, prev *Unit) {
+func (e *enc6) unit(i int, u, prev *Unit) {
 	var flags byte
-	if u.Prev != nil {
+	pv := u.PrevValues()
+	if pv != nil {
 		flags |= unitPrev
 	}
-	if u.PrevDeleted {
+	if u.PrevDeleted() {
 		flags |= unitPrevDeleted
 	}
 	if u.Hold != nil {
 		flags |= unitHold
 	}
 	sameV := u.Version.Compare(prev.Version) == concord.Equal
-	samePV := u.PrevVersion.Compare(prev.PrevVersion) == concord.Equal
+	samePV := u.PrevVersion().Compare(prev.PrevVersion()) == concord.Equal
 	if sameV {
 		flags |= unitSameVersion
 	}
@@ -896,11 +955,11 @@ func (e *enc6) unit(u, prev *Unit) {
 	}
 	e.time6(u.Changed, slotChanged)
 	e.time6(u.Modified, slotModified)
-	if u.Prev != nil {
-		e.valueSet(u.Prev)
+	if pv != nil {
+		e.valueTable(pv, i)
 	}
 	if !samePV {
-		e.version6(u.PrevVersion)
+		e.version6(u.PrevVersion())
 	}
 	if h := u.Hold; h != nil {
 		e.uint(uint64(len(h.Candidates)))
@@ -1059,6 +1118,15 @@ type dec6 struct {
 	// last is the slot of the previous time (any slot's, none set: the
 	// reference of a time is regs[last] when its own slot is not set).
 	last int
+	// prevs is the record's slab of units' Prev tables (see valueTable),
+	// prevHint the size of a new one: the record's number of units.
+	prevs    Table[concord.Value]
+	prevHint int
+	// prevSlab is the rest of the record's slab of Prev structs;
+	// unitsLeft counts the units not decoded yet.
+	prevSlab  []Prev
+	prevSize  int
+	unitsLeft int
 }
 
 // dec6Cache is what a decoder keeps from record to record (in a pool):
@@ -1200,10 +1268,13 @@ func (d *dec6) record() *Record {
 	}
 	rec.Units = make(Table[*Unit], len(idx))
 	units := make([]Unit, len(idx))
+	d.prevs, d.prevHint = nil, len(idx) // this record's own
+	d.prevSlab, d.prevSize = nil, 0
 	var zero Unit
 	prev := &zero
 	for i, n := range idx {
 		u := &units[i]
+		d.unitsLeft = len(idx) - i
 		d.unit(u, prev)
 		rec.Units[i] = Entry[*Unit]{d.names[n], u} // idx ascends: in name order
 		d.unitOf[n] = u
@@ -1379,6 +1450,29 @@ func (d *dec6) set(dst []int) []int {
 }
 
 func (d *dec6) valueSet() map[string]concord.Value { return d.values6(false) }
+
+// valueTable reads a set of values into a Table, taken from the record's
+// slab of them (d.prevs): never nil, so that an empty set stays apart from
+// none.
+func (d *dec6) valueTable() Table[concord.Value] {
+	idx := d.set(d.idx)
+	d.idx = idx
+	if d.err != nil {
+		return nil
+	}
+	if d.prevs == nil || cap(d.prevs)-len(d.prevs) < len(idx) {
+		// A new slab, twice the last up to the number of units (a unit
+		// has one field most often), so that a record with a few Prev
+		// values does not take room for all: the tables already taken
+		// keep the old one.
+		d.prevs = make(Table[concord.Value], 0, max(len(idx), min(max(4, 2*cap(d.prevs)), d.prevHint)))
+	}
+	start := len(d.prevs)
+	for _, i := range idx {
+		d.prevs = append(d.prevs, Entry[concord.Value]{d.names[i], d.field(d.names[i])})
+	}
+	return d.prevs[start:len(d.prevs):len(d.prevs)]
+}
 
 // fields6 reads the canonical values, kept by name index too.
 func (d *dec6) fields6() map[string]concord.Value { return d.values6(true) }
@@ -1616,15 +1710,27 @@ func (d *dec6) unit(u, prev *Unit) {
 	}
 	u.Changed = d.time6(slotChanged)
 	u.Modified = d.time6(slotModified)
+	var p Prev
 	if flags&unitPrev != 0 {
-		u.Prev = d.valueSet()
+		p.Values = d.valueTable()
 	}
 	if flags&unitSamePrevVersion != 0 {
-		u.PrevVersion = prev.PrevVersion
+		p.Version = prev.PrevVersion()
 	} else {
-		u.PrevVersion = d.version6()
+		p.Version = d.version6()
 	}
-	u.PrevDeleted = flags&unitPrevDeleted != 0
+	p.Deleted = flags&unitPrevDeleted != 0
+	if p.Values != nil || !p.Version.IsZero() || p.Deleted {
+		if len(d.prevSlab) == 0 {
+			// Twice the last slab, up to the units left (this one
+			// included), as for the values (valueTable).
+			d.prevSize = min(max(4, 2*d.prevSize), d.unitsLeft)
+			d.prevSlab = make([]Prev, d.prevSize)
+		}
+		u.Prev = &d.prevSlab[0]
+		*u.Prev = p
+		d.prevSlab = d.prevSlab[1:]
+	}
 	if flags&unitHold == 0 || d.err != nil {
 		return
 	}

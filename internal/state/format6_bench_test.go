@@ -23,7 +23,7 @@ func engineRecord(i int) *state.Record {
 		val := fmt.Sprintf("edited %d of record %d", j, i)
 		st.Fields[name] = val
 		u := st.Units.Value(name)
-		u.Prev, u.PrevVersion = map[string]concord.Value{name: old}, u.Version
+		u.Prev = &state.Prev{Values: state.Table[concord.Value]{{Name: name, Value: old}}, Version: u.Version}
 		u.Version, u.Winner, u.Rule, u.Modified = v(1, 1, 2, 1), "z", "fast-forward", at
 		z, a := st.Systems["z"], st.Systems["a"]
 		z.Units.Set(name, state.Copy{Hash: unitHash(name, val), Version: u.Version})

@@ -32,7 +32,7 @@ func names(st *state.Record) []string {
 	add(slices.Values(st.Units.Names()))
 	for _, x := range st.Units {
 		u := x.Value
-		add(maps.Keys(u.Prev))
+		add(slices.Values(u.PrevValues().Names()))
 		if u.Hold != nil {
 			add(maps.Keys(u.Hold.Base))
 			for _, c := range u.Hold.Candidates {
@@ -63,7 +63,10 @@ func rename(st *state.Record, from, to string) {
 	}
 	for _, x := range st.Units {
 		u := x.Value
-		mv(u.Prev)
+		if v, ok := u.PrevValues().Get(from); ok {
+			u.Prev.Values.Delete(from)
+			u.Prev.Values.Set(to, v)
+		}
 		if u.Hold != nil {
 			mv(u.Hold.Base)
 			for _, c := range u.Hold.Candidates {
@@ -114,9 +117,9 @@ func addName(st *state.Record, name string, k int) {
 	case 2:
 		u := unit()
 		if u.Prev == nil {
-			u.Prev = map[string]concord.Value{}
+			u.Prev = &state.Prev{}
 		}
-		u.Prev[name] = int64(1)
+		u.Prev.Values.Set(name, int64(1))
 	case 3:
 		u := unit()
 		if u.Hold == nil {
@@ -147,7 +150,9 @@ func removeName(st *state.Record, name string) {
 	st.Units.Delete(name)
 	for _, x := range st.Units {
 		u := x.Value
-		delete(u.Prev, name)
+		if u.Prev != nil {
+			u.Prev.Values.Delete(name)
+		}
 		if u.Hold != nil {
 			delete(u.Hold.Base, name)
 			for _, c := range u.Hold.Candidates {
@@ -284,7 +289,7 @@ func TestFormat6WarmEncoderStaleTables(t *testing.T) {
 		},
 		"renamed in Prev only": func(st *state.Record) {
 			u := st.Units.Value("field02")
-			u.Prev = map[string]concord.Value{"prev-only": u.Prev["field02"]}
+			u.Prev.Values = state.Table[concord.Value]{{Name: "prev-only", Value: u.PrevValues().Value("field02")}}
 		},
 		"removed everywhere":   func(st *state.Record) { removeName(st, "field11") },
 		"removed from Sent":    func(st *state.Record) { st.Systems["a"].Sent.Delete("field02") },

@@ -128,8 +128,8 @@ func mutate(st *state.Record) {
 		u := st.Units.Value(name)
 		u.Rule, u.Winner = "changed", "changed"
 		u.Version = v(9, 9)
-		if u.Prev != nil {
-			u.Prev[name] = "changed"
+		if u.Prev != nil && u.Prev.Values != nil {
+			u.Prev.Values.Set(name, "changed")
 		}
 		if h := u.Hold; h != nil {
 			h.Candidates[0].Values[name] = "changed"

@@ -94,9 +94,13 @@ func genRealistic(t *rapid.T) *state.Record {
 		}
 		u := &state.Unit{Version: genV.Draw(t, "v"), Winner: concord.SystemID(rapid.SampledFrom([]string{"a", "b", "", "crm"}).Draw(t, "winner")),
 			Rule: rapid.SampledFrom([]string{"fast-forward", "last-writer-wins", ""}).Draw(t, "rule"), Changed: tm.Draw(t, "changed"),
-			Modified: tm.Draw(t, "modified"), PrevVersion: genV.Draw(t, "pv"), PrevDeleted: rapid.Bool().Draw(t, "pd")}
+			Modified: tm.Draw(t, "modified")}
+		p := state.Prev{Version: genV.Draw(t, "pv"), Deleted: rapid.Bool().Draw(t, "pd")}
 		if rapid.IntRange(0, 3).Draw(t, "prev") == 0 {
-			u.Prev = genValues().Draw(t, "prev values")
+			p.Values = state.TableOfMap(genValues().Draw(t, "prev values"))
+		}
+		if p.Values != nil || !p.Version.IsZero() || p.Deleted { // as decoded
+			u.Prev = &p
 		}
 		if rapid.IntRange(0, 5).Draw(t, "hold") == 0 {
 			h := &state.Hold{BaseKnown: rapid.Bool().Draw(t, "bk"), Rule: "hold", Reason: rapid.String().Draw(t, "reason"), Since: tm.Draw(t, "since")}

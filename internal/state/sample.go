@@ -29,7 +29,7 @@ func Sample(key string, pending, held bool) *Record {
 		},
 		Units: TableOf(map[string]*Unit{
 			resolve.RecordUnit: {Version: v(1, 1, 2, 1), Winner: "a", Rule: "equal-values", Changed: at, Modified: at},
-			"name":             {Version: v(1, 2), Winner: "a", Rule: "fast-forward", Prev: map[string]concord.Value{"name": "Ad"}, PrevVersion: v(1, 1)},
+			"name":             {Version: v(1, 2), Winner: "a", Rule: "fast-forward", Prev: &Prev{Values: Table[concord.Value]{{"name", "Ad"}}, Version: v(1, 1)}},
 		}),
 		Systems: map[concord.SystemID]*View{
 			"a": {Seen: true, Tag: "7", Modified: at, Units: TableOf(map[string]Copy{resolve.RecordUnit: {Hash: 1, Version: v(1, 1, 2, 1)}, "name": {Hash: 42, Version: v(1, 2)}}),

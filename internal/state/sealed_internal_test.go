@@ -23,7 +23,7 @@ func TestNonSensitiveValuesUnchangedByteForByte(t *testing.T) {
 	st := Sample("k", true, true)
 	st.Fields["ssn"] = "123-45-6789"
 	st.Fields["secret"] = map[string]any{"pin": int64(1234), "l": []any{"x"}}
-	st.Units.Value("name").Prev["ssn"] = "old"
+	st.Units.Value("name").Prev.Values.Set("ssn", "old")
 	st.Units.Value("phone").Hold.Candidates[0].Values["ssn"] = "1"
 	st.Units.Value("phone").Hold.Base["secret"] = nil
 	isSensitive := func(f string) bool { return f == "ssn" || f == "secret" }
@@ -62,7 +62,11 @@ func checkSealedBytes(t *testing.T, st *Record, c Codec, isSensitive func(string
 	asBytes(cp.Fields)
 	for _, x := range cp.Units {
 		u := x.Value
-		asBytes(u.Prev)
+		for i, p := range u.PrevValues() {
+			m := map[string]concord.Value{p.Name: p.Value}
+			asBytes(m)
+			u.Prev.Values[i].Value = m[p.Name]
+		}
 		if u.Hold != nil {
 			asBytes(u.Hold.Base)
 			for _, c := range u.Hold.Candidates {

@@ -69,7 +69,7 @@ func canaryState(key string) *state.Record {
 	st.Fields["ssn"] = canary
 	st.Fields["secrets"] = map[string]any{"list": []any{canary, int64(7)}, "inner": canary}
 	st.Units.Set("ssn", &state.Unit{Version: v(1, 4), Winner: "a", Rule: "fast-forward",
-		Prev: map[string]concord.Value{"ssn": canary + "-old"}, PrevVersion: v(1, 3)})
+		Prev: &state.Prev{Values: state.Table[concord.Value]{{Name: "ssn", Value: canary + "-old"}}, Version: v(1, 3)}})
 	st.Units.Value("phone").Hold.Candidates[0].Values["ssn"] = canary
 	st.Units.Value("phone").Hold.Candidates[1].Values["ssn"] = []byte(canary)
 	st.Units.Value("phone").Hold.Base["ssn"] = canary

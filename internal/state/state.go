@@ -133,16 +133,48 @@ type Unit struct {
 	// value (the latest of the candidates' for a merged value): what
 	// last-writer-wins compares the canonical value by.
 	Modified time.Time
-	// Prev is the previous canonical value and version: one step of
-	// history, used as the base of a conflict when every candidate
-	// descends from it.
-	Prev        map[string]concord.Value
-	PrevVersion concord.Version
-	PrevDeleted bool
+	// Prev is the previous canonical value: one step of history, used
+	// as the base of a conflict when every candidate descends from it.
+	// Nil until the unit first changes. Behind a pointer, so that a unit
+	// that never changed does not carry room for it (a first sync makes
+	// a unit per field, decoded by every cycle that reads the record).
+	Prev *Prev
 	// Hold is non-nil while the unit waits for a person. A held unit is
 	// not written to any system.
 	Hold *Hold
 }
+
+// Prev is a unit's previous canonical value, version and existence.
+type Prev struct {
+	// Values are the unit's fields as they were: nil if unknown (the
+	// unit was created), empty but not nil for none. A table, not a map:
+	// most units have one field, and a long-lived record has a Prev in
+	// most units.
+	Values Table[concord.Value]
+	// Version is the version of those values, Deleted whether the
+	// record was deleted then.
+	Version concord.Version
+	Deleted bool
+}
+
+// PrevValues returns u.Prev.Values, nil if u has no Prev.
+func (u *Unit) PrevValues() Table[concord.Value] {
+	if u.Prev == nil {
+		return nil
+	}
+	return u.Prev.Values
+}
+
+// PrevVersion returns u.Prev.Version, the zero Version if u has no Prev.
+func (u *Unit) PrevVersion() concord.Version {
+	if u.Prev == nil {
+		return concord.Version{}
+	}
+	return u.Prev.Version
+}
+
+// PrevDeleted returns u.Prev.Deleted, false if u has no Prev.
+func (u *Unit) PrevDeleted() bool { return u.Prev != nil && u.Prev.Deleted }
 
 // Hold is a conflict or gated change waiting for a person. It keeps every
 // competing value with its version and, when known, the common base.
@@ -480,11 +512,32 @@ func (st *Record) Clone() *Record {
 	out.Fields = concord.CloneFields(st.Fields)
 	out.Units = make(Table[*Unit], len(st.Units))
 	slab := make([]Unit, len(st.Units))
+	n, np := 0, 0
+	for _, x := range st.Units {
+		if p := x.Value.Prev; p != nil {
+			n += len(p.Values)
+			np++
+		}
+	}
+	// Every unit's Prev, and their values, in one allocation each.
+	prevs, vals := make([]Prev, np), make(Table[concord.Value], 0, n)
 	for i, x := range st.Units {
 		u := x.Value
 		cu := &slab[i]
 		*cu = *u
-		cu.Prev = concord.CloneFields(u.Prev)
+		if u.Prev != nil {
+			p := &prevs[0]
+			prevs = prevs[1:]
+			*p = *u.Prev
+			if u.Prev.Values != nil {
+				start := len(vals)
+				for _, e := range u.Prev.Values {
+					vals = append(vals, Entry[concord.Value]{e.Name, concord.CloneValue(e.Value)})
+				}
+				p.Values = vals[start:len(vals):len(vals)]
+			}
+			cu.Prev = p
+		}
 		if u.Hold != nil {
 			h := *u.Hold
 			h.Base = concord.CloneFields(h.Base)

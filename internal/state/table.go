@@ -138,6 +138,28 @@ func (t *Table[V]) DeleteFunc(del func(name string, v V) bool) {
 // nil). The values themselves are copied as Go copies them.
 func (t Table[V]) Clone() Table[V] { return slices.Clone(t) }
 
+// Map returns the entries of t as a map: nil if t is nil, empty if t is
+// empty but not nil.
+func (t Table[V]) Map() map[string]V {
+	if t == nil {
+		return nil
+	}
+	m := make(map[string]V, len(t))
+	for _, e := range t {
+		m[e.Name] = e.Value
+	}
+	return m
+}
+
+// TableOfMap is TableOf, keeping the difference between a nil map (a nil
+// Table) and an empty one (an empty Table that is not nil).
+func TableOfMap[V any](m map[string]V) Table[V] {
+	if m != nil && len(m) == 0 {
+		return Table[V]{}
+	}
+	return TableOf(m)
+}
+
 // Names returns the names of t in order.
 func (t Table[V]) Names() []string {
 	out := make([]string, len(t))

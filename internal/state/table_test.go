@@ -109,7 +109,8 @@ func TestCloneSharesNothing(t *testing.T) {
 	for _, x := range c.Units {
 		x.Value.Rule = "changed"
 		if x.Value.Prev != nil {
-			x.Value.Prev["name"] = "changed"
+			x.Value.Prev.Values.Set("name", "changed")
+			x.Value.Prev.Deleted = !x.Value.Prev.Deleted
 		}
 		if h := x.Value.Hold; h != nil {
 			h.Reason = "changed"

@@ -32,7 +32,7 @@ func TestTopCounter(t *testing.T) {
 		all, held := map[concord.Actor]uint64{}, map[concord.Actor]uint64{}
 		for _, x := range st.Units {
 			u := x.Value
-			highest(all, u.Version, u.PrevVersion)
+			highest(all, u.Version, u.PrevVersion())
 			highest(held, u.Version)
 			if u.Hold != nil {
 				for _, c := range u.Hold.Candidates {
