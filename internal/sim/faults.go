@@ -77,11 +77,20 @@ const (
 	// stream of its own (world.crng), as KindStoreError; store calls come
 	// from the cycle's goroutine, so the point is the same in every run.
 	KindCancel Kind = "cancel"
+	// KindRemove takes a system (not the first) out of the engine's
+	// configuration for a few steps, as a deploy with a smaller
+	// configuration would, then puts it back with another deploy. The
+	// system's person goes on editing meanwhile: once back, the engine
+	// must read those edits and bring the system every record that
+	// changed without it (the backfill of an added system). Each deploy
+	// ends the process cleanly. Armed from a stream of its own
+	// (world.srng), in runs of three systems or more.
+	KindRemove Kind = "remove-system"
 )
 
 // Kinds lists every fault kind.
 var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindPermanent, KindReplyLost,
-	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel}
+	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel, KindRemove}
 
 // featFieldTimes gives about half the systems per-field modification times
 // (fake.WithFieldTimes); switched off, no system has them.

@@ -172,7 +172,12 @@ type world struct {
 	// crng, a stream of its own.
 	cancelFault *cancelFault
 	crng        *rand.Rand
-	curConns    []*conn
+	// removed is the system out of the configuration (KindRemove), ""
+	// if none; it comes back at step readdAt. Drawn from srng.
+	removed  concord.SystemID
+	readdAt  int
+	srng     *rand.Rand
+	curConns []*conn
 
 	pmu      gosync.Mutex    // guards armed, read from the engine's goroutines
 	armed    map[string]bool // where a panic is armed
@@ -285,6 +290,7 @@ func Run(opt Options) *Result {
 	w.o = newOracle(w)
 	w.frng = rand.New(rand.NewPCG(opt.Seed, 11))
 	w.crng = rand.New(rand.NewPCG(opt.Seed, 13))
+	w.srng = rand.New(rand.NewPCG(opt.Seed, 17))
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
 	w.restart("start")
 
@@ -357,9 +363,13 @@ func (w *world) restart(why string) {
 		cfg.Gates = []resolve.Gate{w.bigChangeGate()}
 	}
 	for _, s := range w.names {
+		batch := 2 + w.rng.IntN(4) // drawn for every system, configured or not
+		if s == w.removed {
+			continue
+		}
 		c := &conn{w: w, id: s, f: w.fakes[s]}
 		w.curConns = append(w.curConns, c)
-		sys := recsync.System{ID: s, Connector: c, BatchSize: 2 + w.rng.IntN(4)}
+		sys := recsync.System{ID: s, Connector: c, BatchSize: batch}
 		if !w.plain[s] {
 			sys.Inbound, sys.Outbound = w.inbound(s), w.outbound(s)
 		}
@@ -384,6 +394,9 @@ func (w *world) armCrash(target string, n int) {
 // ---- steps ----
 
 func (w *world) doStep() {
+	if w.removed != "" && w.step >= w.readdAt {
+		w.addBack()
+	}
 	r := w.rng.IntN(100)
 	if r < 70 || w.rng.IntN(3) == 0 {
 		// Bulk edits share one timestamp; otherwise time moves on.
@@ -510,9 +523,12 @@ func (w *world) injectFaults() {
 	if w.on(KindCancel) && w.crng.IntN(3) == 0 {
 		w.armCancel()
 	}
+	if w.on(KindRemove) && w.removed == "" && len(w.names) >= 3 && w.srng.IntN(4) == 0 {
+		w.removeSystem()
+	}
 	var kinds []Kind
 	for _, k := range Kinds {
-		if w.on(k) && k != KindStoreError && k != KindCancel { // drawn above, from frng and crng
+		if w.on(k) && k != KindStoreError && k != KindCancel && k != KindRemove { // drawn above, from their own generators
 			kinds = append(kinds, k)
 		}
 	}
@@ -626,6 +642,42 @@ func (w *world) armStoreError() {
 	w.logf("step %d: fault store error armed: call %d of store.%s in the next cycle %s", w.step, f.n, f.target, how)
 }
 
+// removeSystem deploys the engine without one system (KindRemove) until
+// step readdAt.
+func (w *world) removeSystem() {
+	w.removed = w.names[1+w.srng.IntN(len(w.names)-1)]
+	w.readdAt = w.step + 2 + w.srng.IntN(10)
+	w.res.Faults[KindRemove]++
+	w.logf("step %d: fault %s removed from the configuration until step %d", w.step, w.removed, w.readdAt)
+	w.redeploy("without " + string(w.removed))
+}
+
+// addBack deploys the engine with every system again.
+func (w *world) addBack() {
+	w.logf("step %d: %s added back to the configuration", w.step, w.removed)
+	w.removed = ""
+	w.redeploy("with every system")
+}
+
+// redeploy ends the engine process cleanly between steps and starts a new
+// one with the current configuration.
+func (w *world) redeploy(why string) {
+	w.processEnds()
+	w.restart(why)
+}
+
+// processEnds hands the oracle what the ending engine process alone knew:
+// the creates it noted and never sent, and the outcomes of writes its
+// store does not hold (see engineStep).
+func (w *world) processEnds() {
+	w.o.creates = append(w.o.creates, w.pendingPhantoms...)
+	w.pendingPhantoms = nil
+	for _, pw := range w.pendingUnknown {
+		w.o.writeUnknown(pw.aw, pw.step)
+	}
+	w.pendingUnknown = nil
+}
+
 // armCancel arms a cancellation of the next cycle's context (KindCancel).
 func (w *world) armCancel() {
 	targets := []string{"AcquireLease", "Pending", "Load", "Commit", "DeadLettersOf", "DeadLettersOfClass", "Commit"}
@@ -682,7 +734,7 @@ func (w *world) lateWebhook() {
 	s := w.names[w.rng.IntN(len(w.names))]
 	key := w.keys[w.rng.IntN(len(w.keys))]
 	h := w.fakes[s].History(key)
-	if len(h) == 0 {
+	if len(h) == 0 || s == w.removed { // no webhook reaches the engine from a system it does not know
 		return
 	}
 	var recs []concord.Record
@@ -842,6 +894,10 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 	}
 	if what == "cycle" {
 		w.rmu.Lock()
+		if w.removed != "" {
+			// Not configured: the cycle read nothing of it.
+			w.readFailed[w.removed] = true
+		}
 		for _, s := range w.names {
 			if w.readFailed[s] {
 				w.o.readFailed(s, w.learned[s])
@@ -858,12 +914,7 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		if st.commits.Load() != commits {
 			w.pendingPhantoms = append(w.pendingPhantoms, w.phantomCreates()...)
 		}
-		w.o.creates = append(w.o.creates, w.pendingPhantoms...)
-		w.pendingPhantoms = nil
-		for _, pw := range w.pendingUnknown {
-			w.o.writeUnknown(pw.aw, pw.step)
-		}
-		w.pendingUnknown = nil
+		w.processEnds()
 	case (st.fail != nil && st.fail.fired || cancelled && err != nil) && st.commits.Load() != commits:
 		// A commit stored, its reply lost (or the cycle cancelled after
 		// it): the process knows which of the writes it noted it never
@@ -1179,6 +1230,9 @@ func (w *world) replayDeadLetters() {
 		if w.perm[sysKey{d.System, d.Key}] {
 			continue // still failing: replaying now would only fail again
 		}
+		if d.System == w.removed {
+			continue // not configured: the engine would refuse (ErrUnknownSystem)
+		}
 		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, d.System, d.Key)
 		dl, err := state.DecodeDeadLetter(d.Data)
 		if err != nil {
@@ -1210,6 +1264,9 @@ func (w *world) replayDeadLetters() {
 func (w *world) quiet() {
 	w.step++
 	w.logf("step %d: faults stop", w.step)
+	if w.removed != "" {
+		w.addBack()
+	}
 	for _, s := range w.names {
 		f := w.fakes[s]
 		f.SetLatency(0)
