@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/concordsync/concord"
 )
@@ -25,7 +26,12 @@ import (
 // view of every configured system, and the plan writes the system what it
 // lacks, as for any pending record. The progress (the last key loaded) is
 // committed with the cycle (backfillValueName), so a crash resumes it; when
-// the last key is done the system is known.
+// the last key is done the system is known. A state the pass could not
+// read (damaged, sealed under a retired key, of a newer format) fails its
+// record alone, as in any cycle, and the pass goes on; but a pass that
+// missed a record does not make the system known: it starts again from
+// the first key, until one pass reads every state (the progress value
+// notes the miss after a NUL byte, which no key holds).
 //
 // A system removed from the configuration is forgotten (it leaves the
 // known systems), and the pending flags of the records count the
@@ -51,6 +57,9 @@ func backfillValueName(s concord.SystemID) string { return "backfill/" + string(
 type backfill struct {
 	known map[concord.SystemID]bool
 	after map[concord.SystemID]string // the last key done, by system being backfilled
+	// missed: the current pass of the system's backfill could not read
+	// some state (see backfillKeys).
+	missed map[concord.SystemID]bool
 	// write: the known systems changed at load (a system removed from
 	// the configuration): the next commit stores them.
 	write bool
@@ -64,7 +73,7 @@ func (c *cycle) loadBackfill(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("concord: loading the known systems: %w", err)
 	}
-	f := &backfill{known: map[concord.SystemID]bool{}, after: map[concord.SystemID]string{}}
+	f := &backfill{known: map[concord.SystemID]bool{}, after: map[concord.SystemID]string{}, missed: map[concord.SystemID]bool{}}
 	configured := map[concord.SystemID]bool{}
 	for _, s := range e.systems {
 		configured[s.id] = true
@@ -101,10 +110,33 @@ func (c *cycle) loadBackfill(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("concord: loading the backfill of %q: %w", s.id, err)
 		}
-		f.after[s.id] = string(v)
+		after, missed := decodeProgress(v)
+		f.after[s.id], f.missed[s.id] = after, missed
 	}
 	c.filling = f
 	return nil
+}
+
+// missedMark follows the last key in a backfill's progress when the pass
+// missed a record: keys hold no NUL byte (concord.Record.Validate).
+const missedMark = "\x00missed"
+
+// decodeProgress reads a backfill's progress value: the last key done, and
+// whether the pass missed a record.
+func decodeProgress(v []byte) (after string, missed bool) {
+	s := string(v)
+	if k, ok := strings.CutSuffix(s, missedMark); ok {
+		return k, true
+	}
+	return s, false
+}
+
+// encodeProgress is the value decodeProgress reads.
+func encodeProgress(after string, missed bool) []byte {
+	if missed {
+		return []byte(after + missedMark)
+	}
+	return []byte(after)
 }
 
 // encodeKnown is the value of knownSystemsValue for known.
@@ -147,6 +179,10 @@ func (c *cycle) backfillKeys(ctx context.Context, limit int) ([]string, error) {
 		if done {
 			c.filledDone = append(c.filledDone, s.id)
 		}
+		if c.fillKeys == nil {
+			c.fillKeys = map[concord.SystemID][]string{}
+		}
+		c.fillKeys[s.id] = keys
 		out = append(out, keys...)
 		limit -= len(keys)
 	}
@@ -163,11 +199,27 @@ func (c *cycle) backfillValues() {
 	if c.values == nil {
 		c.values = map[string][]byte{}
 	}
+	c.fillMissed = map[concord.SystemID]bool{}
+	for s, keys := range c.fillKeys {
+		missed := f.missed[s]
+		for _, k := range keys {
+			if c.unreadable[k] != nil {
+				missed = true
+			}
+		}
+		c.fillMissed[s] = missed
+		if i := slices.Index(c.filledDone, s); i >= 0 && missed {
+			// Not done: the pass starts again from the first key.
+			c.filledDone = slices.Delete(c.filledDone, i, i+1)
+			c.filled[s], c.fillMissed[s] = "", false
+			c.e.log.Warn("concord: a backfill pass could not read some records; starting it again", "system", s)
+		}
+	}
 	for s, last := range c.filled {
 		if slices.Contains(c.filledDone, s) {
 			last = "" // a later backfill of s (removed, then added back) starts from the first key
 		}
-		c.values[backfillValueName(s)] = []byte(last)
+		c.values[backfillValueName(s)] = encodeProgress(last, c.fillMissed[s])
 	}
 	if f.write || len(c.filledDone) > 0 {
 		known := make(map[concord.SystemID]bool, len(f.known)+len(c.filledDone))
@@ -192,7 +244,7 @@ func (c *cycle) backfillCommitted() {
 		f.write = false
 	}
 	for s, last := range c.filled {
-		f.after[s] = last
+		f.after[s], f.missed[s] = last, c.fillMissed[s]
 	}
 	for _, s := range c.filledDone {
 		f.known[s] = true

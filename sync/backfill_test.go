@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -162,5 +163,63 @@ func TestABackfillStartsAfreshAndSurvivesADamagedValue(t *testing.T) {
 	}
 	if v, err := st.Value(ctx, "systems"); err != nil || string(v) != `["crm","erp","shop"]` {
 		t.Errorf("the known systems are stored as %q (%v); want them stored again", v, err)
+	}
+}
+
+// A record whose state cannot be read while a system is backfilled (here
+// damaged on load; a state sealed under a retired key or of a newer
+// format reads the same) fails alone, as in any cycle, and the backfill
+// goes on past it; but the pass does not end with the record missing from
+// the new system. It starts again from the first key, and ends once a pass
+// met no such state: the record reaches the system once it reads again.
+// Before, the pass ended, the system was taken as having every record, and
+// that record never reached it unless it changed again.
+func TestABackfillPassThatCouldNotReadARecordStartsAgain(t *testing.T) {
+	crm, shop, erp := fake.New("crm"), fake.New("shop"), fake.New("erp")
+	st := &damaging{Store: store.NewMemory(), key: "c005"}
+	e := backfillEngine(t, st, crm, shop)
+	const n = 30
+	for i := range n {
+		crm.Edit(fmt.Sprintf("c%03d", i), map[string]concord.Value{"name": fmt.Sprint("customer ", i)})
+	}
+	runCycles(t, e, 3)
+	if shop.Len() != n {
+		t.Fatalf("shop holds %d records; want %d", shop.Len(), n)
+	}
+
+	st.on = true
+	e = backfillEngine(t, st, crm, shop, erp)
+	failed := 0
+	for range 4 {
+		rep, err := e.RunCycle(context.Background())
+		var ce *recsync.CycleError
+		if errors.As(err, &ce) {
+			for _, f := range ce.Failures {
+				if f.Key != "c005" || !errors.Is(f.Err, store.ErrDamaged) {
+					t.Fatalf("cycle failure %v; want only c005's, damaged", f)
+				}
+				failed++
+			}
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		_ = rep
+	}
+	if failed == 0 {
+		t.Fatal("no cycle reported c005's damaged state")
+	}
+	if erp.Len() != n-1 {
+		t.Fatalf("erp holds %d records; want every one but c005 (%d)", erp.Len(), n-1)
+	}
+	st.on = false // repaired (the key put back, the file restored)
+	runCycles(t, e, 4)
+	if r, ok := erp.Record("c005"); !ok || r.Fields["name"] != "customer 5" {
+		t.Errorf("erp holds c005 = %v (%v); want it backfilled once its state reads again", r.Fields, ok)
+	}
+	if erp.Len() != n {
+		t.Errorf("erp holds %d records; want %d", erp.Len(), n)
+	}
+	if got := len(erp.Applied()); got > n+2 {
+		t.Errorf("erp was sent %d patches; want about one per record (%d), not a backfill of every record again", got, n)
 	}
 }

@@ -113,8 +113,10 @@
 // once its first read is over, each cycle also loads the next stored
 // records in key order, so that it is written every record it lacks, not
 // only those that change from then on; the progress is committed with each
-// cycle. A system removed from the configuration is forgotten (records are
-// not pending for it), and backfilled if it comes back.
+// cycle; a pass that could not read some record's state starts again, so
+// that the system is not taken as having every record while one is
+// missing. A system removed from the configuration is forgotten (records
+// are not pending for it), and backfilled if it comes back.
 //
 // # Governance
 //

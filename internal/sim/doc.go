@@ -79,7 +79,14 @@
 // the n-th call of a store method fails before it takes effect, or a
 // commit is stored and its reply lost. The oracle treats a failure before
 // effect as a crash without a restart: what the engine learned since its
-// last commit (reads, write outcomes) is void.
+// last commit (reads, write outcomes) is void. Two more kinds come from
+// streams of their own: the host cancelling a cycle's context just before
+// or after the n-th call of a store method in it (KindCancel; store calls
+// only, which the cycle's goroutine makes, so that the point is the same
+// in every run), and a system taken out of the configuration by a deploy
+// for a few steps, its person editing on, then put back by another
+// (KindRemove); each deploy ends the process cleanly, and the cycles
+// without the system count as cycles whose read of it failed.
 //
 // A panic that escapes an engine call is recovered by the harness only to
 // report it (class panic-escaped) and restart the engine. A panic in a
