@@ -679,7 +679,13 @@ func (e *enc6) valueSet(m map[string]concord.Value) {
 		}
 		kv = append(kv, kvEntry{int(i), v})
 	}
-	if len(kv) > 1 {
+	e.writeValues(kv, len(kv) <= 1)
+}
+
+// writeValues writes the entries of kv (e.kv's space), sorting them by name
+// index unless sorted, as a set of names and their values in order.
+func (e *enc6) writeValues(kv []kvEntry, sorted bool) {
+	if !sorted {
 		slices.SortFunc(kv, func(a, b kvEntry) int { return a.i - b.i })
 	}
 	idx := e.vidx[:0]
@@ -717,20 +723,7 @@ func (e *enc6) valueTable(t Table[concord.Value], hint int) {
 		kv = append(kv, kvEntry{i, x.Value})
 		i++
 	}
-	if !sorted {
-		slices.SortFunc(kv, func(a, b kvEntry) int { return a.i - b.i })
-	}
-	idx := e.vidx[:0]
-	for _, x := range kv {
-		idx = append(idx, x.i)
-	}
-	e.vidx = idx
-	e.set(idx)
-	for _, x := range kv {
-		e.field(e.names[x.i], x.v)
-	}
-	clear(kv)
-	e.kv = kv[:0]
+	e.writeValues(kv, sorted)
 }
 
 // atom writes a string of the record's string table: a reference to an
