@@ -83,8 +83,10 @@ const (
 	// system's person goes on editing meanwhile: once back, the engine
 	// must read those edits and bring the system every record that
 	// changed without it (the backfill of an added system). Each deploy
-	// ends the process cleanly. Armed from a stream of its own
-	// (world.srng), in runs of three systems or more.
+	// ends the process cleanly. In a quarter of the runs of three systems
+	// or more, one system joins only at a later step: its records, made
+	// before, must reach the others and theirs it. Armed from a stream of
+	// its own (world.srng), in runs of three systems or more.
 	KindRemove Kind = "remove-system"
 )
 

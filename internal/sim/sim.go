@@ -292,6 +292,14 @@ func Run(opt Options) *Result {
 	w.crng = rand.New(rand.NewPCG(opt.Seed, 13))
 	w.srng = rand.New(rand.NewPCG(opt.Seed, 17))
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
+	if w.on(KindRemove) && n >= 3 && w.srng.IntN(4) == 0 {
+		// A system that joins the pipeline later, holding records of
+		// its own by then (its person edits from the first step).
+		w.removed = w.names[1+w.srng.IntN(n-1)]
+		w.readdAt = 2 + w.srng.IntN(20)
+		w.res.Faults[KindRemove]++
+		w.logf("  %s joins the configuration at step %d", w.removed, w.readdAt)
+	}
 	w.restart("start")
 
 	steps := 30 + rng.IntN(40)
