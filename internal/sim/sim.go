@@ -1235,22 +1235,24 @@ func (w *world) replayDeadLetters() {
 		panic(err)
 	}
 	for _, d := range dead {
-		if w.perm[sysKey{d.System, d.Key}] {
-			continue // still failing: replaying now would only fail again
-		}
-		if d.System == w.removed {
-			continue // not configured: the engine would refuse (ErrUnknownSystem)
-		}
-		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, d.System, d.Key)
+		// Read from Data: a store may leave System and Key out of what
+		// it lists (bbolt's does).
 		dl, err := state.DecodeDeadLetter(d.Data)
 		if err != nil {
 			panic(fmt.Sprintf("dead letter %d: %v", d.ID, err))
 		}
-		inbound := dl.Inbound && d.Key != ""
+		if w.perm[sysKey{dl.System, dl.Key}] {
+			continue // still failing: replaying now would only fail again
+		}
+		if w.removed != "" && dl.System == w.removed {
+			continue // not configured: the engine would refuse (ErrUnknownSystem)
+		}
+		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, dl.System, dl.Key)
+		inbound := dl.Inbound && dl.Key != ""
 		var judged []*edit
 		if inbound {
 			// The replay reads the record from its system again.
-			judged = w.o.beforeReplay(d.System, d.Key)
+			judged = w.o.beforeReplay(dl.System, dl.Key)
 		}
 		err = w.engineStep("replay", func(ctx context.Context) error {
 			return w.engine.Replay(ctx, recsync.DeadLetterAction{ID: d.ID, Person: personName})
@@ -1258,7 +1260,7 @@ func (w *world) replayDeadLetters() {
 		if inbound {
 			// The engine learned what it read if it committed it: the
 			// dead letter goes in the same commit.
-			w.o.afterReplay(d.System, d.Key, judged, !w.deadLetterStored(d.ID))
+			w.o.afterReplay(dl.System, dl.Key, judged, !w.deadLetterStored(d.ID))
 		}
 		if err == nil {
 			w.res.Replays++
