@@ -146,8 +146,9 @@ type Unit struct {
 
 // Prev is a unit's previous canonical value, version and existence.
 type Prev struct {
-	// Values are the unit's fields as they were: nil if unknown (the
-	// unit was created), empty but not nil for none. A table, not a map:
+	// Values are the unit's fields as they were: nil if it held none
+	// (its fields were not set), empty but not nil as decoded from an
+	// empty set. A table, not a map:
 	// most units have one field, and a long-lived record has a Prev in
 	// most units.
 	Values Table[concord.Value]
