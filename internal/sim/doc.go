@@ -86,7 +86,11 @@
 // in every run), and a system taken out of the configuration by a deploy
 // for a few steps, its person editing on, then put back by another
 // (KindRemove); each deploy ends the process cleanly, and the cycles
-// without the system count as cycles whose read of it failed.
+// without the system count as cycles whose read of it failed. A third,
+// KindDamage, makes one record's stored state read damaged for one to
+// three cycles: the engine must fail that record alone and merge its
+// changes once the state reads again. The regression seeds run with
+// these three off (asFound), in the scenario they were found in.
 //
 // A panic that escapes an engine call is recovered by the harness only to
 // report it (class panic-escaped) and restart the engine. A panic in a

@@ -88,11 +88,18 @@ const (
 	// before, must reach the others and theirs it. Armed from a stream of
 	// its own (world.srng), in runs of three systems or more.
 	KindRemove Kind = "remove-system"
+	// KindDamage makes one record's stored state read damaged (a byte
+	// flipped on load) for one to three cycles, as a bad page or a state
+	// sealed under a key retired too early would, then read again. The
+	// engine must fail that record alone, keep its changes in merge dead
+	// letters, and merge them once the state reads. Armed from a stream
+	// of its own (world.drng).
+	KindDamage Kind = "damaged-state"
 )
 
 // Kinds lists every fault kind.
 var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindPermanent, KindReplyLost,
-	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel, KindRemove}
+	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel, KindRemove, KindDamage}
 
 // featFieldTimes gives about half the systems per-field modification times
 // (fake.WithFieldTimes); switched off, no system has them.
@@ -344,9 +351,12 @@ func (w *world) noteReads(s concord.SystemID, recs []concord.Record) {
 // store, with crash points and store errors.
 type simStore struct {
 	store.Store
-	cr   *crasher
-	fail *storeFault  // armed for the current cycle (KindStoreError), or nil
-	halt *cancelFault // armed for the current cycle (KindCancel), or nil
+	// damaged: the keys whose states read damaged (KindDamage); changed
+	// between engine steps only.
+	damaged map[string]int
+	cr      *crasher
+	fail    *storeFault  // armed for the current cycle (KindStoreError), or nil
+	halt    *cancelFault // armed for the current cycle (KindCancel), or nil
 	// commits counts the commits the store made (the engine may still
 	// crash after one, before it hears of it).
 	commits atomic.Int64
@@ -481,6 +491,13 @@ func (s *simStore) Cursor(ctx context.Context, sys concord.SystemID) (connector.
 
 func (s *simStore) Load(ctx context.Context, keys []string) (m map[string]store.State, err error) {
 	err = s.at("Load", func() error { m, err = s.Store.Load(ctx, keys); return err })
+	for k, st := range m {
+		if s.damaged[k] > 0 && len(st.Data) > 0 {
+			st.Data = slices.Clone(st.Data) // the store's own stays whole
+			st.Data[len(st.Data)/2] ^= 0x40
+			m[k] = st
+		}
+	}
 	return m, err
 }
 

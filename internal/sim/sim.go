@@ -174,10 +174,16 @@ type world struct {
 	crng        *rand.Rand
 	// removed is the system out of the configuration (KindRemove), ""
 	// if none; it comes back at step readdAt. Drawn from srng.
-	removed  concord.SystemID
-	readdAt  int
-	srng     *rand.Rand
-	curConns []*conn
+	removed concord.SystemID
+	readdAt int
+	srng    *rand.Rand
+	// damaged counts, per key, the cycles its state still reads
+	// damaged (KindDamage); damagedEver explains its merge dead letters.
+	// Drawn from drng.
+	damaged     map[string]int
+	damagedEver map[string]bool
+	drng        *rand.Rand
+	curConns    []*conn
 
 	pmu      gosync.Mutex    // guards armed, read from the engine's goroutines
 	armed    map[string]bool // where a panic is armed
@@ -291,6 +297,8 @@ func Run(opt Options) *Result {
 	w.frng = rand.New(rand.NewPCG(opt.Seed, 11))
 	w.crng = rand.New(rand.NewPCG(opt.Seed, 13))
 	w.srng = rand.New(rand.NewPCG(opt.Seed, 17))
+	w.drng = rand.New(rand.NewPCG(opt.Seed, 19))
+	w.damaged, w.damagedEver = map[string]int{}, map[string]bool{}
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
 	if w.on(KindRemove) && n >= 3 && w.srng.IntN(4) == 0 {
 		// A system that joins the pipeline later, holding records of
@@ -350,7 +358,7 @@ func (w *world) restart(why string) {
 	w.instance++
 	w.cr = nil
 	w.logf("  engine instance %d (%s)", w.instance, why)
-	w.curStore = &simStore{Store: w.base}
+	w.curStore = &simStore{Store: w.base, damaged: w.damaged}
 	w.curConns = nil
 	resolver := resolve.Chain(resolve.SystemOfRecord(map[string]concord.SystemID{fieldOwned: w.names[0]}), resolve.LastWriterWins())
 	if w.holdMode {
@@ -534,9 +542,16 @@ func (w *world) injectFaults() {
 	if w.on(KindRemove) && w.removed == "" && len(w.names) >= 3 && w.srng.IntN(4) == 0 {
 		w.removeSystem()
 	}
+	if w.on(KindDamage) && w.drng.IntN(4) == 0 {
+		key := w.keys[w.drng.IntN(len(w.keys))]
+		w.damaged[key] = 1 + w.drng.IntN(3)
+		w.damagedEver[key] = true
+		w.res.Faults[KindDamage]++
+		w.logf("step %d: fault the state of %s reads damaged for %d cycle(s)", w.step, key, w.damaged[key])
+	}
 	var kinds []Kind
 	for _, k := range Kinds {
-		if w.on(k) && k != KindStoreError && k != KindCancel && k != KindRemove { // drawn above, from their own generators
+		if w.on(k) && k != KindStoreError && k != KindCancel && k != KindRemove && k != KindDamage { // drawn above, from their own generators
 			kinds = append(kinds, k)
 		}
 	}
@@ -807,6 +822,15 @@ func (w *world) cycle() {
 			w.fakes[k.s].ClearFailKey(k.key)
 		} else {
 			w.failKeys[k] = n - 1
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(w.damaged)) { // in order: the log is traced
+		n := w.damaged[k]
+		if n <= 1 {
+			delete(w.damaged, k)
+			w.logf("  the state of %s reads again", k)
+		} else {
+			w.damaged[k] = n - 1
 		}
 	}
 }
@@ -1090,7 +1114,7 @@ func (w *world) account() {
 		}
 		w.deadSeen[id] = true
 		explained := (!d.Inbound && w.everPerm[sysKey{d.System, d.Key}]) || (d.Inbound && w.panicIn[d.System]) ||
-			(d.Class == recsync.ClassMerge.String() && w.mergePanicked)
+			(d.Class == recsync.ClassMerge.String() && (w.mergePanicked || w.damagedEver[d.Key]))
 		w.logf("  dead letter %d: %s %s inbound=%v class=%s", d.ID, d.System, d.Key, d.Inbound, d.Class)
 		if d.Inbound {
 			w.o.unlearned[sysKey{d.System, d.Key}] = true
@@ -1293,6 +1317,7 @@ func (w *world) quiet() {
 	}
 	clear(w.failKeys)
 	clear(w.perm)
+	clear(w.damaged)
 	w.pmu.Lock()
 	clear(w.armed)
 	w.pmu.Unlock()
