@@ -122,12 +122,13 @@
 //     between successive indices (the first index, then each less the one
 //     before less one), for mode 1 a bitmap over the table (bit i of byte
 //     i/8, least significant first), whichever is shorter;
-//   - Units as a name set, then per unit a flags byte (1 Prev present,
-//     2 PrevDeleted, 4 held, 8 Version, 16 Winner, 32 Rule, 64
-//     PrevVersion the same as the unit before's; for the first unit, "the
+//   - Units as a name set, then per unit a flags byte (1 Prev.Values
+//     present, 2 Prev.Deleted, 4 held, 8 Version, 16 Winner, 32 Rule, 64
+//     Prev.Version the same as the unit before's; for the first unit, "the
 //     unit before" is the zero Unit), the Version, Winner and Rule unless
 //     the same, Changed, Modified, the Prev values (a name set and values),
-//     PrevVersion unless the same, and for a held unit the hold: the count
+//     Prev.Version unless the same (a unit whose three are zero decodes
+//     with a nil Prev), and for a held unit the hold: the count
 //     of candidates, each as its System, a flags byte (1 Canonical, 2
 //     Deleted, 4 Values present), its Values, Version, Modified and By;
 //     then a flags byte (1 Base present, 2 BaseKnown), the Base, Rule,
