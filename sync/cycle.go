@@ -278,6 +278,11 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 	if err := c.observe(ctx, s, records, false); err != nil {
 		return c.report, err
 	}
+	for _, obs := range c.obs {
+		for _, o := range obs {
+			o.pushed = true
+		}
+	}
 	return c.finish(ctx)
 }
 

@@ -91,6 +91,9 @@ type observation struct {
 	// (no inbound transform, no cleansing): rec's fields in name order.
 	nativeIsRec bool
 	full        bool // a whole record: see cycle.observe
+	// pushed: the state came through Engine.Ingest (a webhook), which may
+	// deliver it late: see remerge.
+	pushed bool
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
 	seenAt time.Time

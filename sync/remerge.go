@@ -35,9 +35,22 @@ func (c *cycle) remerge(ctx context.Context) error {
 		if c.remerging == nil {
 			c.remerging = map[string][]DeadLetter{}
 		}
-		if slices.ContainsFunc(c.obs[d.Key], func(o *observation) bool { return o.sys == s }) {
-			c.remerging[d.Key] = append(c.remerging[d.Key], d) // superseded by this cycle's read
-			continue
+		if i := slices.IndexFunc(c.obs[d.Key], func(o *observation) bool { return o.sys == s }); i >= 0 {
+			if !c.obs[d.Key][i].pushed {
+				c.remerging[d.Key] = append(c.remerging[d.Key], d) // superseded by this cycle's read
+				continue
+			}
+			// A pushed state (a webhook) does not supersede what the
+			// system reported before and the engine could not merge
+			// yet: it may be older (delivered late), and nothing tells
+			// the two apart without the state the failed merge could not
+			// use. The dead letter's record is merged; the pushed state
+			// is left to the change feed, which reads the system's
+			// current state (as for a pushed state no newer than the
+			// engine knows). Taking it instead lost a delete the feed
+			// had brought, under a late webhook of the record from
+			// before the delete.
+			c.obs[d.Key] = slices.Delete(c.obs[d.Key], i, i+1)
 		}
 		before := len(c.dead)
 		if err := c.observe(ctx, s, []concord.Record{d.Record}, d.Whole); err != nil {

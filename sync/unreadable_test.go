@@ -170,3 +170,57 @@ func TestADeadLetterThatCannotBeReadFailsOnlyItsRecord(t *testing.T) {
 		t.Errorf("dead letters %v (%v); want none", dead, err)
 	}
 }
+
+// A webhook delivered late, while the record's changes wait in a merge
+// dead letter (its state could not be read), does not take their place:
+// the pushed state may be older than what the change feed brought, and
+// here it is the record from before the CRM deleted it. Before, the
+// pushed state replaced the dead letter's delete, and once the state read
+// again the delete was lost for good: the shop kept the record the CRM had
+// deleted. The dead letter is merged; the pushed state is left to the
+// change feed.
+func TestALateWebhookDoesNotReplaceAChangeWaitingForAMerge(t *testing.T) {
+	ctx := context.Background()
+	crm, shop := fake.New("crm"), fake.New("shop")
+	st := &damaging{Store: store.NewMemory(), key: "k"}
+	e, err := recsync.New(recsync.Config{Systems: []recsync.System{{ID: "crm", Connector: crm}, {ID: "shop", Connector: shop}},
+		Resolver: resolve.LastWriterWins(), Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crm.Edit("k", map[string]concord.Value{"name": "Ada"})
+	for range 2 {
+		if _, err := e.RunCycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := shop.Record("k"); !ok {
+		t.Fatal("shop lacks k")
+	}
+	old := crm.History("k")[0] // the record as the CRM first held it
+
+	st.on = true
+	crm.Delete("k")
+	if _, err := e.RunCycle(ctx); err == nil {
+		t.Fatal("the cycle merged k although its state reads damaged")
+	}
+	if _, err := e.Ingest(ctx, "crm", []concord.Record{old}); err == nil {
+		t.Fatal("Ingest merged k although its state reads damaged")
+	}
+
+	st.on = false
+	for range 3 {
+		if _, err := e.RunCycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, ok := shop.Record("k"); ok {
+		t.Errorf("shop holds k = %v; want it deleted, as the CRM deleted it", r.Fields)
+	}
+	if _, ok := crm.Record("k"); ok {
+		t.Error("the CRM holds k again; want it deleted")
+	}
+	if dead, err := e.DeadLetters(ctx); err != nil || len(dead) > 0 {
+		t.Errorf("dead letters %v (%v); want none once merged", dead, err)
+	}
+}
