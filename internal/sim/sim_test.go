@@ -1147,3 +1147,19 @@ func TestStoreErrorSeeds(t *testing.T) {
 		})
 	}
 }
+
+// TestDamagedStateSeeds runs the seeds that failed once states could read
+// damaged (KindDamage): in each, a late webhook (Engine.Ingest) of a
+// record whose changes waited in a merge dead letter took their place, and
+// an edit or a delete the change feed had brought was lost once the state
+// read again (sync's TestALateWebhookDoesNotReplaceAChangeWaitingForAMerge;
+// each seed fails without that change).
+func TestDamagedStateSeeds(t *testing.T) {
+	for _, seed := range []uint64{2448, 6207, 6723, 8182} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			if res := runSeed(t, Options{Seed: seed}); res.Failed() {
+				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
+			}
+		})
+	}
+}
