@@ -262,7 +262,9 @@ func (c *cycle) lostLease() error {
 // tags) gets its writes at the next cycle instead ([SystemReport].Deferred):
 // written now, they could replace an edit made there that no read has seen.
 // A pushed state no newer than what the engine knows of that system is left
-// to the change feed.
+// to the change feed, and so is one of a record whose earlier report from
+// that system waits in a merge dead letter (it may be older than that
+// report, delivered late).
 func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []concord.Record) (*Report, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
