@@ -161,6 +161,13 @@ func (c *compiled) do(ctx context.Context, cl *call) (*response, error) {
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	if err == nil && rctx.Err() != nil {
+		// The deadline (or ctx) ended while the response came in: what
+		// arrived may be cut short. Under load, a server that saw the
+		// client give up answered an empty 200, read as a malformed
+		// response instead of the timeout it was.
+		err = rctx.Err()
+	}
 	if err != nil {
 		return nil, c.netError(ctx, rctx, cl, err)
 	}
