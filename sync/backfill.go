@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -153,9 +154,20 @@ func encodeKnown(known map[concord.SystemID]bool) []byte {
 	return b
 }
 
+// fillPass is what one cycle does of one system's backfill.
+type fillPass struct {
+	sys  concord.SystemID
+	keys []string // the stored keys the cycle loads for it, in order
+	last string   // the last key done once the cycle commits
+	done bool     // the pass ends with this cycle
+	// missed: the pass could not read some state, in this cycle or an
+	// earlier one (known at commit: see backfillValues).
+	missed bool
+}
+
 // backfillKeys returns the stored keys the cycle loads for the systems
 // being backfilled whose first read is over (c.current), at most limit,
-// and notes the progress to commit.
+// and notes each pass's progress (c.fills).
 func (c *cycle) backfillKeys(ctx context.Context, limit int) ([]string, error) {
 	f := c.filling
 	var out []string
@@ -168,21 +180,11 @@ func (c *cycle) backfillKeys(ctx context.Context, limit int) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("concord: listing the records to backfill to %q: %w", s.id, err)
 		}
-		if c.filled == nil {
-			c.filled = map[concord.SystemID]string{}
-		}
-		last, done := after, len(keys) < limit
+		p := &fillPass{sys: s.id, keys: keys, last: after, done: len(keys) < limit}
 		if len(keys) > 0 {
-			last = keys[len(keys)-1]
+			p.last = keys[len(keys)-1]
 		}
-		c.filled[s.id] = last
-		if done {
-			c.filledDone = append(c.filledDone, s.id)
-		}
-		if c.fillKeys == nil {
-			c.fillKeys = map[concord.SystemID][]string{}
-		}
-		c.fillKeys[s.id] = keys
+		c.fills = append(c.fills, p)
 		out = append(out, keys...)
 		limit -= len(keys)
 	}
@@ -191,44 +193,30 @@ func (c *cycle) backfillKeys(ctx context.Context, limit int) ([]string, error) {
 
 // backfillValues adds to the cycle's values what its commit stores of the
 // backfills: each one's progress, and the known systems when they change.
+// A pass that ends having missed a record starts again instead.
 func (c *cycle) backfillValues() {
 	f := c.filling
-	if f == nil || (len(c.filled) == 0 && !f.write) {
+	if f == nil || (len(c.fills) == 0 && !f.write) {
 		return
 	}
 	if c.values == nil {
 		c.values = map[string][]byte{}
 	}
-	c.fillMissed = map[concord.SystemID]bool{}
-	for s, keys := range c.fillKeys {
-		missed := f.missed[s]
-		for _, k := range keys {
-			if c.unreadable[k] != nil {
-				missed = true
-			}
-		}
-		c.fillMissed[s] = missed
-		if i := slices.Index(c.filledDone, s); i >= 0 && missed {
+	known := maps.Clone(f.known)
+	for _, p := range c.fills {
+		p.missed = f.missed[p.sys] || slices.ContainsFunc(p.keys, func(k string) bool { return c.unreadable[k] != nil })
+		switch {
+		case p.done && p.missed:
 			// Not done: the pass starts again from the first key.
-			c.filledDone = slices.Delete(c.filledDone, i, i+1)
-			c.filled[s], c.fillMissed[s] = "", false
-			c.e.log.Warn("concord: a backfill pass could not read some records; starting it again", "system", s)
+			p.done, p.last, p.missed = false, "", false
+			c.e.log.Warn("concord: a backfill pass could not read some records; starting it again", "system", p.sys)
+		case p.done:
+			p.last = "" // a later backfill (removed, then added back) starts from the first key
+			known[p.sys] = true
 		}
+		c.values[backfillValueName(p.sys)] = encodeProgress(p.last, p.missed)
 	}
-	for s, last := range c.filled {
-		if slices.Contains(c.filledDone, s) {
-			last = "" // a later backfill of s (removed, then added back) starts from the first key
-		}
-		c.values[backfillValueName(s)] = encodeProgress(last, c.fillMissed[s])
-	}
-	if f.write || len(c.filledDone) > 0 {
-		known := make(map[concord.SystemID]bool, len(f.known)+len(c.filledDone))
-		for s := range f.known {
-			known[s] = true
-		}
-		for _, s := range c.filledDone {
-			known[s] = true
-		}
+	if f.write || len(known) > len(f.known) {
 		c.values[knownSystemsValue] = encodeKnown(known)
 	}
 }
@@ -243,12 +231,14 @@ func (c *cycle) backfillCommitted() {
 	if _, ok := c.values[knownSystemsValue]; ok {
 		f.write = false
 	}
-	for s, last := range c.filled {
-		f.after[s], f.missed[s] = last, c.fillMissed[s]
-	}
-	for _, s := range c.filledDone {
-		f.known[s] = true
-		delete(f.after, s)
-		c.e.log.Info("concord: backfill done: the system has been given every stored record it lacked", "system", s)
+	for _, p := range c.fills {
+		if !p.done {
+			f.after[p.sys], f.missed[p.sys] = p.last, p.missed
+			continue
+		}
+		f.known[p.sys] = true
+		delete(f.after, p.sys)
+		delete(f.missed, p.sys)
+		c.e.log.Info("concord: backfill done: the system has been given every stored record it lacked", "system", p.sys)
 	}
 }

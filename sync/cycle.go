@@ -48,22 +48,19 @@ type cycle struct {
 	// writeEvents audit the writes: emitted even if the cycle's commit
 	// fails, since the writes happened.
 	writeEvents eventLog
-	written     []*write                      // the writes that succeeded
-	planned     [][]*write                    // every write planned, per system (outcomes.go)
-	applied     int                           // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
-	cancelled   error                         // ctx.Err() of the caller's context at the end of the cycle's writes
-	unreadable  map[string]error              // the states load could not decode, by key: those records fail alone
-	badLetters  map[uint64]bool               // the dead letters met that do not decode, reported (remerge.go)
-	scanning    map[concord.SystemID]bool     // systems in a first sync by scan not done
-	filling     *backfill                     // the known systems and the backfills, as the store says (backfill.go)
-	filled      map[concord.SystemID]string   // the last key this cycle backfills, by system
-	filledDone  []concord.SystemID            // the backfills this cycle completes
-	fillKeys    map[concord.SystemID][]string // the keys this cycle backfills, by system
-	fillMissed  map[concord.SystemID]bool     // whether each backfill's pass missed a record so far
-	sendIdx     []int                         // plan's scratch: the units a write carries
-	keyBuf      []byte                        // idempotencyKey's scratch: the bytes hashed
-	keyNames    []string                      // and the names it sorts
-	emitted     int                           // events already emitted (those committed before the writes)
+	written     []*write                  // the writes that succeeded
+	planned     [][]*write                // every write planned, per system (outcomes.go)
+	applied     int                       // the first applied of Engine.learned were applied to this cycle's states (outcomes.go)
+	cancelled   error                     // ctx.Err() of the caller's context at the end of the cycle's writes
+	unreadable  map[string]error          // the states load could not decode, by key: those records fail alone
+	badLetters  map[uint64]bool           // the dead letters met that do not decode, reported (remerge.go)
+	scanning    map[concord.SystemID]bool // systems in a first sync by scan not done
+	filling     *backfill                 // the known systems and the backfills, as the store says (backfill.go)
+	fills       []*fillPass               // what the cycle does of each backfill (backfill.go)
+	sendIdx     []int                     // plan's scratch: the units a write carries
+	keyBuf      []byte                    // idempotencyKey's scratch: the bytes hashed
+	keyNames    []string                  // and the names it sorts
+	emitted     int                       // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).
 	remerging map[string][]DeadLetter
