@@ -1111,14 +1111,10 @@ type dec6 struct {
 	// last is the slot of the previous time (any slot's, none set: the
 	// reference of a time is regs[last] when its own slot is not set).
 	last int
-	// prevs is the record's slab of units' Prev tables (see valueTable),
-	// prevHint the size of a new one: the record's number of units.
-	prevs    Table[concord.Value]
-	prevHint int
-	// prevSlab is the rest of the record's slab of Prev structs;
-	// unitsLeft counts the units not decoded yet.
-	prevSlab  []Prev
-	prevSize  int
+	// prevVals and prevs are the record's slabs of units' Prev values and
+	// Prev structs (see slab); unitsLeft counts the units not decoded yet.
+	prevVals  Table[concord.Value]
+	prevs     []Prev
 	unitsLeft int
 }
 
@@ -1261,8 +1257,7 @@ func (d *dec6) record() *Record {
 	}
 	rec.Units = make(Table[*Unit], len(idx))
 	units := make([]Unit, len(idx))
-	d.prevs, d.prevHint = nil, len(idx) // this record's own
-	d.prevSlab, d.prevSize = nil, 0
+	d.prevVals, d.prevs = nil, nil // this record's own
 	var zero Unit
 	prev := &zero
 	for i, n := range idx {
@@ -1445,7 +1440,7 @@ func (d *dec6) set(dst []int) []int {
 func (d *dec6) valueSet() map[string]concord.Value { return d.values6(false) }
 
 // valueTable reads a set of values into a Table, taken from the record's
-// slab of them (d.prevs): never nil, so that an empty set stays apart from
+// slab of them (d.prevVals): never nil, so that an empty set stays apart from
 // none.
 func (d *dec6) valueTable() Table[concord.Value] {
 	idx := d.set(d.idx)
@@ -1453,18 +1448,24 @@ func (d *dec6) valueTable() Table[concord.Value] {
 	if d.err != nil {
 		return nil
 	}
-	if d.prevs == nil || cap(d.prevs)-len(d.prevs) < len(idx) {
-		// A new slab, twice the last up to the number of units (a unit
-		// has one field most often), so that a record with a few Prev
-		// values does not take room for all: the tables already taken
-		// keep the old one.
-		d.prevs = make(Table[concord.Value], 0, max(len(idx), min(max(4, 2*cap(d.prevs)), d.prevHint)))
-	}
-	start := len(d.prevs)
+	d.prevVals = slab(d.prevVals, len(idx), d.unitsLeft)
+	start := len(d.prevVals)
 	for _, i := range idx {
-		d.prevs = append(d.prevs, Entry[concord.Value]{d.names[i], d.field(d.names[i])})
+		d.prevVals = append(d.prevVals, Entry[concord.Value]{d.names[i], d.field(d.names[i])})
 	}
-	return d.prevs[start:len(d.prevs):len(d.prevs)]
+	return d.prevVals[start:len(d.prevVals):len(d.prevVals)]
+}
+
+// slab returns s with room for n more elements, or a new slab (never nil)
+// twice as large as s up to limit, at least n: a record's slab grows with
+// what it holds, so that a record with a few previous values does not
+// take room for one per unit (limit, the units left: a unit has one field
+// most often). What was taken from the old slab keeps it.
+func slab[T any](s []T, n, limit int) []T {
+	if s != nil && cap(s)-len(s) >= n {
+		return s
+	}
+	return make([]T, 0, max(n, min(max(4, 2*cap(s)), limit)))
 }
 
 // fields6 reads the canonical values, kept by name index too.
@@ -1714,15 +1715,8 @@ func (d *dec6) unit(u, prev *Unit) {
 	}
 	p.Deleted = flags&unitPrevDeleted != 0
 	if p.Values != nil || !p.Version.IsZero() || p.Deleted {
-		if len(d.prevSlab) == 0 {
-			// Twice the last slab, up to the units left (this one
-			// included), as for the values (valueTable).
-			d.prevSize = min(max(4, 2*d.prevSize), d.unitsLeft)
-			d.prevSlab = make([]Prev, d.prevSize)
-		}
-		u.Prev = &d.prevSlab[0]
-		*u.Prev = p
-		d.prevSlab = d.prevSlab[1:]
+		d.prevs = append(slab(d.prevs, 1, d.unitsLeft), p)
+		u.Prev = &d.prevs[len(d.prevs)-1]
 	}
 	if flags&unitHold == 0 || d.err != nil {
 		return
