@@ -551,7 +551,7 @@ func (w *world) injectFaults() {
 	}
 	var kinds []Kind
 	for _, k := range Kinds {
-		if w.on(k) && k != KindStoreError && k != KindCancel && k != KindRemove && k != KindDamage { // drawn above, from their own generators
+		if w.on(k) && !slices.Contains(ownStreams, k) { // drawn above
 			kinds = append(kinds, k)
 		}
 	}
@@ -649,6 +649,11 @@ func (w *world) injectFaults() {
 		w.res.Faults[k]++
 	}
 }
+
+// ownStreams are the fault kinds drawn from generators of their own
+// (frng, crng, srng, drng), not from injectFaults' list: added after the
+// others, they leave every seed's other draws as they were.
+var ownStreams = []Kind{KindStoreError, KindCancel, KindRemove, KindDamage}
 
 // armStoreError arms a store error for the next cycle (KindStoreError).
 func (w *world) armStoreError() {
