@@ -1144,3 +1144,35 @@ func TestAStuckFeedIsAReadFailureNotABacklog(t *testing.T) {
 		t.Errorf("shop holds c1 = %v; want the crm's record written", r.Fields)
 	}
 }
+
+// A system can hold part of an edit: the engine's create of a's record in
+// b fails with its outcome unknown, b's person creates the same key with
+// other fields, and the engine takes b's record for the echo of its create
+// (existence names no value that would tell them apart) while a's fields
+// never reach b (their write then fails for good). b's view then holds the
+// dot of a's create in its existence and not in the fields it made. A
+// delete in b is made without a's fields: it must compete with them, not
+// supersede them because the join of b's versions covers their dot
+// (simulation seed 44943, where a's fields were deleted everywhere).
+func TestADeleteInASystemThatNeverGotACreatesFieldsIsAConflict(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"}) // conflicts held for a person
+	a, b := r.sys["a"], r.sys["b"]
+	a.Edit("k", map[string]any{"x": "1", "y": "1"})
+	b.FailNext(fake.OpApply, 1, nil) // the create in b: outcome unknown, not applied
+	r.cycle()
+	if _, ok := b.Record("k"); ok {
+		t.Fatal("the create was applied in b")
+	}
+
+	b.Edit("k", map[string]any{"z": "b's own"})
+	b.FailKey("k", connector.Permanent(errors.New("422"))) // a's fields never reach b
+	r.cycle()
+	b.Delete("k")
+	r.cycle()
+	b.ClearFailKey("k")
+
+	if got, ok := a.Record("k"); !ok || got.Fields["x"] != "1" || got.Fields["y"] != "1" {
+		t.Errorf("a holds k = %v (live %v); want a's x and y kept until the delete's conflict is decided", got.Fields, ok)
+	}
+	r.audit.Require(t, audittest.Match{Kind: audit.ConflictHeld, Key: "k", Unit: resolve.RecordUnit})
+}

@@ -51,7 +51,9 @@ package sync
 // The record's existence is the unit resolve.RecordUnit. A delete is an edit
 // of it, compared by record-level context (see merger.context): a delete
 // that did not see every canonical edit, or an edit in a system that did not
-// see the delete, is a conflict on that unit. A system reporting the delete
+// see the delete, is a conflict on that unit; so is a delete in a system
+// that lacked the canonical version of a unit it carries, whatever the
+// context says (see merger.missedValue). A system reporting the delete
 // of a record the engine never saw there deleted a copy the engine cannot
 // name (its own create whose outcome it never learned, one it knew before
 // a restore, one the system made alone): that delete saw no edit.
@@ -180,6 +182,9 @@ type edit struct {
 	// fresh: the system deleted the record and created it again; fields
 	// of a group it does not report are empty, not taken from before.
 	fresh bool
+	// blind: a delete made in a system that lacked a canonical value
+	// (see merger.missedValue); it never supersedes the canonical record.
+	blind bool
 }
 
 // candidate is a competitor in a unit's merge: the canonical value or an
@@ -190,6 +195,7 @@ type candidate struct {
 	held      *resolve.Candidate // a competitor kept by an earlier hold
 	system    concord.SystemID
 	version   concord.Version
+	blind     bool // see edit.blind
 }
 
 // by is who made the candidate's change, when its system said.
@@ -591,8 +597,13 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		// canonical record, now or once one is read (a conflict,
 		// decided by policy), and is never dropped for the record to
 		// be created there again.
+		blind := m.missedValue(st, view) // before the view forgets what it was sent
 		view.ForgetValues()
-		return m.addEdit(st, o, resolve.RecordUnit, true)
+		if err := m.addEdit(st, o, resolve.RecordUnit, true); err != nil {
+			return err
+		}
+		m.edits[len(m.edits)-1].blind = blind
+		return nil
 	}
 	m.units = m.units[:0]
 	if o.nativeIsRec {
@@ -915,7 +926,7 @@ func (m *merger) mergeUnit(ctx context.Context, st *state.Record, edits []edit) 
 	}
 	for i := range edits {
 		e := &edits[i]
-		m.cands = append(m.cands, candidate{e: e, system: e.obs.sys.id, version: m.context(st, u, e.version, st.Systems[e.obs.sys.id])})
+		m.cands = append(m.cands, candidate{e: e, system: e.obs.sys.id, version: m.context(st, u, e.version, st.Systems[e.obs.sys.id]), blind: e.blind})
 	}
 	// Keep the maximal candidates.
 	maximal := m.max[:0]
@@ -926,6 +937,9 @@ func (m *merger) mergeUnit(ctx context.Context, st *state.Record, edits []edit) 
 				continue
 			}
 			o := d.version.Compare(c.version)
+			if d.blind && c.canonical {
+				continue
+			}
 			if o == concord.After || (o == concord.Equal && j < i) {
 				dominated = true
 				break
@@ -953,8 +967,10 @@ func (m *merger) mergeUnit(ctx context.Context, st *state.Record, edits []edit) 
 // candidate knows them (the canonical ones, or those the editing system
 // holds). The canonical context is taken before the cycle's edits are
 // merged (for a deleted record, the context the delete was decided in), so
-// the outcome does not depend on how edits are grouped into cycles. So a delete wins outright only if its system had seen every edit
-// of the record, and a delete that missed one is a conflict with it.
+// the outcome does not depend on how edits are grouped into cycles. So a
+// delete wins outright only if its system had seen every edit of the
+// record, and a delete that missed one is a conflict with it; a delete
+// whose system held part of an edit is caught by missedValue instead.
 func (m *merger) context(st *state.Record, u string, v concord.Version, view *state.View) concord.Version {
 	if u != resolve.RecordUnit {
 		return v
@@ -966,6 +982,36 @@ func (m *merger) context(st *state.Record, u string, v concord.Version, view *st
 		v = v.Join(h.Value.Version)
 	}
 	return v
+}
+
+// missedValue reports whether the system of view lacks the canonical
+// version of a unit it carries (it holds the unit, or the engine has
+// written it there unconfirmed): a delete it made then did not see that
+// value, whatever the join of its versions says. The join is the
+// record-level context because one edit's dot covers every unit it
+// changed, but a system can hold part of an edit: the engine takes its own
+// create as the echo of a create it wrote there whose reply was lost
+// (existence names no value that would tell them apart), while the
+// create's values never arrived (a write that then failed for good). The
+// dot is then in the view's existence, and without this check a delete
+// there would supersede values the system never had.
+func (m *merger) missedValue(st *state.Record, view *state.View) bool {
+	if st.Deleted {
+		return false
+	}
+	for _, ux := range st.Units {
+		if ux.Name == resolve.RecordUnit {
+			continue
+		}
+		held, ok := view.Units.Get(ux.Name)
+		if !ok && len(view.Sent.Value(ux.Name)) == 0 {
+			continue // a unit the system does not carry, as far as the engine knows
+		}
+		if o := ux.Value.Version.Compare(held.Version); o != concord.Before && o != concord.Equal {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveConflict settles a conflict among cands (pairwise concurrent).

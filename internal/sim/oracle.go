@@ -474,6 +474,10 @@ func (o *oracle) afterReplay(s concord.SystemID, key string, judged []*edit, lea
 		return
 	}
 	if !learned {
+		// Failed again as it read the record afresh: the new letter
+		// keeps this read (remerged dropped the one kept before).
+		cur, live := o.holdings()
+		o.keepRead(sysKey{s, key}, cur, live, judged)
 		for _, e := range judged {
 			e.invisible = false
 		}
@@ -508,20 +512,7 @@ func (o *oracle) afterCycle() {
 	at, live := o.holdings()
 	if o.at != nil {
 		for sk := range o.unlearned {
-			if _, kept := o.stored[sk]; !kept && o.mergeDead(sk) {
-				sr := storedRead{vals: map[string]map[string]concord.Value{}, live: live[sk.s][sk.key], verdicts: map[*edit]bool{}}
-				for _, u := range units {
-					if v, ok := at[sk.s][ku(sk.key, u)]; ok {
-						sr.vals[ku(sk.key, u)] = v
-					}
-				}
-				for _, e := range o.judged {
-					if e.sys == sk.s && e.key == sk.key {
-						sr.verdicts[e] = e.invisible
-					}
-				}
-				o.stored[sk] = sr
-			}
+			o.keepRead(sk, at, live, o.judged)
 			for _, u := range units {
 				if v, ok := o.at[sk.s][ku(sk.key, u)]; ok {
 					at[sk.s][ku(sk.key, u)] = v
@@ -540,6 +531,29 @@ func (o *oracle) afterCycle() {
 	}
 	clear(o.unlearned)
 	o.at, o.atLive = at, live
+}
+
+// keepRead notes, for a record sk that the step now ending dead-lettered
+// as it read it for a failed merge (and that no earlier read waits for),
+// what the system held as it was read (at, live: every system's holdings)
+// and how the edits judged at that read were judged: the engine merges
+// that read from the letter later (remerged).
+func (o *oracle) keepRead(sk sysKey, at map[concord.SystemID]map[string]map[string]concord.Value, live map[concord.SystemID]map[string]bool, judged []*edit) {
+	if _, kept := o.stored[sk]; kept || !o.mergeDead(sk) {
+		return
+	}
+	sr := storedRead{vals: map[string]map[string]concord.Value{}, live: live[sk.s][sk.key], verdicts: map[*edit]bool{}}
+	for _, u := range units {
+		if v, ok := at[sk.s][ku(sk.key, u)]; ok {
+			sr.vals[ku(sk.key, u)] = v
+		}
+	}
+	for _, e := range judged {
+		if e.sys == sk.s && e.key == sk.key {
+			sr.verdicts[e] = e.invisible
+		}
+	}
+	o.stored[sk] = sr
 }
 
 // remerged is called after every engine step (what: "cycle", "ingest",
@@ -1095,6 +1109,14 @@ func (o *oracle) events() {
 			}
 		}
 		switch ev.Kind {
+		case audit.RecordQuarantined:
+			// Dead-lettered as the step read it: not learned. The
+			// stored letter says so too (world.account), but a cycle
+			// whose final commit failed stores no letter, and its next
+			// cycle reads the record there again from the same cursor.
+			if ev.System != "" && ev.Key != "" {
+				o.unlearned[sysKey{ev.System, ev.Key}] = true
+			}
 		case audit.ConflictDetected, audit.ConflictHeld:
 			for _, c := range ev.Candidates {
 				o.decided[k] = append(o.decided[k], c.Values)

@@ -1228,6 +1228,12 @@ func (w *world) settleHolds(stale bool) {
 // the record sk read from its system: a failed merge the engine will merge
 // again.
 func (w *world) mergeDeadLetter(sk sysKey) bool {
+	return w.inboundDeadLetter(sk, recsync.ClassMerge.String())
+}
+
+// inboundDeadLetter reports whether the store holds a dead letter of the
+// record sk read from its system, of class (any class if "").
+func (w *world) inboundDeadLetter(sk sysKey, class string) bool {
 	dead, err := w.base.DeadLettersOf(context.Background(), []string{sk.key})
 	if err != nil {
 		panic(err)
@@ -1237,7 +1243,7 @@ func (w *world) mergeDeadLetter(sk sysKey) bool {
 		if err != nil {
 			panic(fmt.Sprintf("dead letter %d: %v", sd.ID, err))
 		}
-		if d.Inbound && d.System == sk.s && d.Key == sk.key && d.Class == recsync.ClassMerge.String() {
+		if d.Inbound && d.System == sk.s && d.Key == sk.key && (class == "" || d.Class == class) {
 			return true
 		}
 	}
@@ -1288,8 +1294,11 @@ func (w *world) replayDeadLetters() {
 		})
 		if inbound {
 			// The engine learned what it read if it committed it: the
-			// dead letter goes in the same commit.
-			w.o.afterReplay(dl.System, dl.Key, judged, !w.deadLetterStored(d.ID))
+			// dead letter goes in the same commit. A replay that failed
+			// again replaces the letter with a new one (another ID), and
+			// learned nothing.
+			learned := !w.deadLetterStored(d.ID) && !w.inboundDeadLetter(sysKey{dl.System, dl.Key}, "")
+			w.o.afterReplay(dl.System, dl.Key, judged, learned)
 		}
 		if err == nil {
 			w.res.Replays++
