@@ -89,8 +89,16 @@
 // without the system count as cycles whose read of it failed. A third,
 // KindDamage, makes one record's stored state read damaged for one to
 // three cycles: the engine must fail that record alone and merge its
-// changes once the state reads again. The regression seeds run with
-// these three off (asFound), in the scenario they were found in.
+// changes once the state reads again. A fourth, KindInstances, runs two
+// engine processes of the pipeline (different Config.Instance names) over
+// the memory store in a quarter of the runs, each cycle in either: the
+// lease passes between them, and each must read what the other committed
+// rather than what it remembers; what only the parked process knows
+// (never-sent creates, outcomes its store lacks) is handed to the oracle
+// as at a process's end. The regression seeds run with these four off
+// (asFound), in the scenario they were found in. After the quiet phase the
+// stored audit log must verify (Engine.VerifyAudit: one unbroken hash
+// chain).
 //
 // A panic that escapes an engine call is recovered by the harness only to
 // report it (class panic-escaped) and restart the engine. A panic in a

@@ -95,11 +95,22 @@ const (
 	// letters, and merge them once the state reads. Armed from a stream
 	// of its own (world.drng).
 	KindDamage Kind = "damaged-state"
+	// KindInstances runs two engine processes of the pipeline, with
+	// different Config.Instance names, over one store, each cycle run by
+	// either: the lease passes between them, and neither may rely on
+	// what it remembers of its own last cycle (its echoes, the outcomes
+	// of writes its store lacks, creates it never sent) once the other
+	// has run. A crashed process restarts under its own name, and the
+	// other's cycles fail on the lease it left until it expires or its
+	// owner runs again. Drawn from a stream of its own (world.irng), in a
+	// quarter of the runs on the memory store (a bbolt file takes one
+	// process; the PostgreSQL runs keep their cost).
+	KindInstances Kind = "two-instances"
 )
 
 // Kinds lists every fault kind.
 var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindPermanent, KindReplyLost,
-	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel, KindRemove, KindDamage}
+	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel, KindRemove, KindDamage, KindInstances}
 
 // featFieldTimes gives about half the systems per-field modification times
 // (fake.WithFieldTimes); switched off, no system has them.

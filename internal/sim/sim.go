@@ -57,6 +57,7 @@ const (
 	ClassEngineError  = "engine-error"           // an engine call failed in a way no fault explains
 	ClassNoQuiescence = "no-quiescence"          // the quiet phase did not reach a cycle without writes
 	ClassRestore      = "restore-undetected"     // a durable store did not detect a restored copy
+	ClassAudit        = "audit-broken"           // the stored audit log does not verify
 	classMax          = "too-many-failures"      // output truncated
 	maxFailures       = 40                       // per seed, to keep reports readable
 	personName        = "sim-person@example.com" // who settles and replays
@@ -184,6 +185,13 @@ type world struct {
 	damagedEver map[string]bool
 	drng        *rand.Rand
 	curConns    []*conn
+	// other is the second engine process (KindInstances), parked while
+	// the current one (the fields above: engine, instance, cr, curStore,
+	// curConns) runs; nil with one process. procName is the current
+	// one's Config.Instance. Which runs a cycle is drawn from irng.
+	other    *proc
+	procName string
+	irng     *rand.Rand
 
 	pmu      gosync.Mutex    // guards armed, read from the engine's goroutines
 	armed    map[string]bool // where a panic is armed
@@ -308,7 +316,16 @@ func Run(opt Options) *Result {
 		w.res.Faults[KindRemove]++
 		w.logf("  %s joins the configuration at step %d", w.removed, w.readdAt)
 	}
+	w.procName = "sim"
 	w.restart("start")
+	w.irng = rand.New(rand.NewPCG(opt.Seed, 23))
+	if w.on(KindInstances) && w.durable == nil && w.irng.IntN(4) == 0 {
+		w.res.Faults[KindInstances]++
+		w.switchProc()
+		w.procName = "sim-2"
+		w.restart("start, a second process")
+		w.switchProc()
+	}
 
 	steps := 30 + rng.IntN(40)
 	for w.step = 1; w.step <= steps; w.step++ {
@@ -358,6 +375,10 @@ func (w *world) restart(why string) {
 	w.instance++
 	w.cr = nil
 	w.logf("  engine instance %d (%s)", w.instance, why)
+	batches := w.rng
+	if w.procName != "sim" {
+		batches = w.irng // the draws of the seed's other runs stay as they were
+	}
 	w.curStore = &simStore{Store: w.base, damaged: w.damaged}
 	w.curConns = nil
 	resolver := resolve.Chain(resolve.SystemOfRecord(map[string]concord.SystemID{fieldOwned: w.names[0]}), resolve.LastWriterWins())
@@ -373,13 +394,14 @@ func (w *world) restart(why string) {
 		Now:      w.clock.Now,
 		Retry: recsync.RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
 			MaxElapsed: 30 * time.Second, MaxRetryAfter: 10 * time.Second, MaxRecordAttempts: 1000},
-		Instance: "sim", // a restarted process keeps its name and renews its own lease
+		Instance: w.procName, // a restarted process keeps its name and renews its own lease
+		LeaseTTL: leaseTTL,
 	}
 	if w.gate {
 		cfg.Gates = []resolve.Gate{w.bigChangeGate()}
 	}
 	for _, s := range w.names {
-		batch := 2 + w.rng.IntN(4) // drawn for every system, configured or not
+		batch := 2 + batches.IntN(4) // drawn for every system, configured or not
 		if s == w.removed {
 			continue
 		}
@@ -645,6 +667,11 @@ func (w *world) injectFaults() {
 			w.restoreStore(i)
 			w.logf("step %d: fault store restored from an older snapshot (new epoch)", w.step)
 			w.restart("restore")
+			if w.other != nil {
+				w.switchProc()
+				w.restart("restore")
+				w.switchProc()
+			}
 		}
 		w.res.Faults[k]++
 	}
@@ -653,7 +680,7 @@ func (w *world) injectFaults() {
 // ownStreams are the fault kinds drawn from generators of their own
 // (frng, crng, srng, drng), not from injectFaults' list: added after the
 // others, they leave every seed's other draws as they were.
-var ownStreams = []Kind{KindStoreError, KindCancel, KindRemove, KindDamage}
+var ownStreams = []Kind{KindStoreError, KindCancel, KindRemove, KindDamage, KindInstances}
 
 // armStoreError arms a store error for the next cycle (KindStoreError).
 func (w *world) armStoreError() {
@@ -688,10 +715,52 @@ func (w *world) addBack() {
 }
 
 // redeploy ends the engine process cleanly between steps and starts a new
-// one with the current configuration.
+// one with the current configuration (both, with two processes).
 func (w *world) redeploy(why string) {
 	w.processEnds()
 	w.restart(why)
+	if w.other != nil {
+		w.switchProc()
+		w.restart(why)
+		w.switchProc()
+	}
+}
+
+// leaseTTL is the engines' Config.LeaseTTL (the default).
+const leaseTTL = time.Minute
+
+// proc is a parked engine process (KindInstances): what the world holds of
+// the current one, in its fields of the same names.
+type proc struct {
+	engine   *recsync.Engine
+	name     string
+	cr       *crasher
+	curStore *simStore
+	curConns []*conn
+}
+
+// switchProc parks the current engine process and makes the other one
+// current (with one process, it parks the only one: the caller starts a
+// second). What the parked process alone knows (creates it never sent,
+// outcomes its store lacks) is handed to the oracle as a process's end
+// hands it: the other process does not know it, and the parked one
+// applies it later only to states nothing changed since.
+func (w *world) switchProc() {
+	w.processEnds()
+	cur := &proc{engine: w.engine, name: w.procName, cr: w.cr, curStore: w.curStore, curConns: w.curConns}
+	if o := w.other; o != nil {
+		w.engine, w.procName, w.cr, w.curStore, w.curConns = o.engine, o.name, o.cr, o.curStore, o.curConns
+	}
+	w.other = cur
+}
+
+// pickProc lets a cycle run on either process, with two (KindInstances).
+func (w *world) pickProc() {
+	if w.other == nil || w.irng.IntN(2) == 0 {
+		return
+	}
+	w.switchProc()
+	w.logf("  the cycle runs in process %s", w.procName)
 }
 
 // processEnds hands the oracle what the ending engine process alone knew:
@@ -783,6 +852,7 @@ func (w *world) lateWebhook() {
 func (w *world) cycle() {
 	w.logf("step %d: cycle", w.step)
 	w.res.Cycles++
+	w.pickProc()
 	f, h := w.storeFault, w.cancelFault
 	w.storeFault, w.curStore.fail = nil, f
 	w.cancelFault, w.curStore.halt = nil, h
@@ -920,6 +990,13 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 	cancelled := st.halt != nil && st.halt.fired
 	if cancelled && st.commits.Load() == commits {
 		voided = true
+	}
+	if errors.Is(err, store.ErrLeaseHeld) && st.commits.Load() == commits {
+		// The other process holds the lease (KindInstances; one that
+		// crashed holds it until it expires): this one read nothing. A
+		// host tries again later; the lease has expired by then.
+		voided = true
+		time.Sleep(leaseTTL)
 	}
 	if what == "cycle" && voided && st.commits.Load() == commits {
 		// The engine crashed, or its store failed, before it committed
@@ -1389,6 +1466,11 @@ func (w *world) quiet() {
 		if n := w.applyCalls() - apply; n > 0 {
 			w.failf(ClassSteady, "%d Apply call(s) in steady-state cycles", n)
 		}
+	}
+	// The tamper-evident audit log holds one unbroken chain, whatever
+	// crashed, failed, was restored or ran in two processes.
+	if res, err := w.engine.VerifyAudit(context.Background()); err != nil {
+		w.failf(ClassAudit, "the audit log does not verify after %d entries: %v", res.Entries, err)
 	}
 	if w.opt.sabotage != nil {
 		w.opt.sabotage(w)
