@@ -794,7 +794,15 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 		return err
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
-		c.noteOutcomes(writes, true)
+		if !errors.Is(err, store.ErrStale) {
+			// Perhaps stored, its reply lost: the attempts it noted must
+			// be forgotten if so. A commit refused as stale stored
+			// nothing, and the revision it would have made is another
+			// writer's (a successor that took the lease, planned the
+			// same writes and sent them): forgetting those attempts
+			// there would forget writes that were sent.
+			c.noteOutcomes(writes, true)
+		}
 		return fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 	}
 	c.e.committed(b)

@@ -279,3 +279,89 @@ func TestAWriteWaitsForALeaseItCannotConfirm(t *testing.T) {
 		}
 	})
 }
+
+// pausingStore is a store whose next write-ahead commit (a commit without
+// cursors), once armed, waits until released: a process paused before it
+// could store what its cycle planned.
+type pausingStore struct {
+	store.Store
+	armed   bool
+	paused  chan struct{}
+	release chan struct{}
+}
+
+func (s *pausingStore) Commit(ctx context.Context, c *store.Commit) error {
+	if s.armed && len(c.Cursors) == 0 {
+		s.armed = false
+		close(s.paused)
+		<-s.release
+	}
+	return s.Store.Commit(ctx, c)
+}
+
+// A process paused before its write-ahead commit loses its lease, and the
+// commit fails (ErrStale): nothing of it is stored. Its successor plans the
+// same write, stores it as attempted (the same revision the paused
+// process's commit would have made), sends it, and its final commit fails.
+// The paused process must not take that state for its own and forget the
+// attempt as one it never sent: the write was applied, and the shop's
+// person then set the value back, which the shop's field times tell from
+// the write never landing only while the attempt is known. Forgotten, the
+// set-back read as the value the shop held all along, and the write was
+// sent again over the person's edit.
+func TestAProcessThatLostItsLeaseDoesNotForgetItsSuccessorsWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = time.Minute
+		ctx := context.Background()
+		crm, shop := fake.New("crm"), fake.New("shop", fake.WithFieldTimes())
+		base := store.NewMemory(store.WithClock(time.Now))
+		ps := &pausingStore{Store: base, paused: make(chan struct{}), release: make(chan struct{})}
+		a := leaseEngine(t, ps, ttl, "a", crm, shop)
+		ff := &failFinal{Store: base}
+		b := leaseEngine(t, ff, ttl, "b", crm, shop)
+		name := func(v string) map[string]concord.Value { return map[string]concord.Value{"name": v} }
+
+		crm.Edit("k", name("v1"))
+		for range 3 {
+			if _, err := a.RunCycle(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		crm.Edit("k", name("v2"))
+		ps.armed = true
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.RunCycle(ctx) // its write-ahead commit fails: the lease is another's
+			done <- err
+		}()
+		<-ps.paused
+		time.Sleep(2 * ttl) // a's lease lapses
+
+		ff.fail = true
+		if _, err := b.RunCycle(ctx); err == nil {
+			t.Fatal("the successor's final commit did not fail")
+		}
+		if got, _ := shop.Record("k"); got.Fields["name"] != "v2" {
+			t.Fatalf("the successor's write: shop holds %v, want v2", got.Fields["name"])
+		}
+		close(ps.release)
+		if err := <-done; !errors.Is(err, store.ErrStale) {
+			t.Fatalf("the paused process's cycle: %v; want its write-ahead commit refused (store.ErrStale)", err)
+		}
+
+		time.Sleep(time.Second)
+		shop.Edit("k", name("v1")) // set back after the write, by the shop's person
+		time.Sleep(time.Second)
+		for range 4 {
+			if _, err := a.RunCycle(ctx); err != nil {
+				t.Fatalf("a later cycle: %v", err)
+			}
+		}
+		for _, s := range []*fake.System{crm, shop} {
+			if got, _ := s.Record("k"); got.Fields["name"] != "v1" {
+				t.Errorf("%s holds k = %v; want the shop person's last edit, v1", s.Name(), got.Fields["name"])
+			}
+		}
+	})
+}
