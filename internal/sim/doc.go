@@ -95,7 +95,14 @@
 // lease passes between them, and each must read what the other committed
 // rather than what it remembers; what only the parked process knows
 // (never-sent creates, outcomes its store lacks) is handed to the oracle
-// as at a process's end. The regression seeds run with these four off
+// as at a process's end. In those runs KindPause pauses the process
+// running a cycle just before the n-th call of a store method, past its
+// lease's TTL; the other process takes the lease and runs a whole cycle
+// (with the store error armed for the step, if any); then the paused one
+// resumes, and nothing it does after the pause may take effect. The step
+// counts as the successor's cycle, and what the paused process wrote before
+// the pause goes to the oracle as of unknown outcome. The regression seeds
+// run with these off
 // (asFound), in the scenario they were found in. After the quiet phase the
 // stored audit log must verify (Engine.VerifyAudit: one unbroken hash
 // chain).

@@ -106,11 +106,20 @@ const (
 	// quarter of the runs on the memory store (a bbolt file takes one
 	// process; the PostgreSQL runs keep their cost).
 	KindInstances Kind = "two-instances"
+	// KindPause, in runs with two processes (KindInstances), pauses the
+	// process running a cycle just before the n-th call of a store method
+	// in it (a GC pause, a stopped VM) past its lease's TTL; the other
+	// process takes the lease and runs a whole cycle; then the paused one
+	// resumes. What it does after the pause must take no effect (its
+	// commits are refused, its writes not sent), and what it keeps in
+	// memory must not spoil the successor's states. Drawn from a stream of
+	// its own (world.prng).
+	KindPause Kind = "pause"
 )
 
 // Kinds lists every fault kind.
 var Kinds = []Kind{KindLatency, KindTimeout, KindRateLimit, KindTransient, KindPermanent, KindReplyLost,
-	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel, KindRemove, KindDamage, KindInstances}
+	KindRepeatFeed, KindReorderFeed, KindLateWebhook, KindPanic, KindPanicConn, KindCrash, KindRestore, KindStoreError, KindCancel, KindRemove, KindDamage, KindInstances, KindPause}
 
 // featFieldTimes gives about half the systems per-field modification times
 // (fake.WithFieldTimes); switched off, no system has them.
@@ -368,9 +377,11 @@ type simStore struct {
 	cr      *crasher
 	fail    *storeFault  // armed for the current cycle (KindStoreError), or nil
 	halt    *cancelFault // armed for the current cycle (KindCancel), or nil
+	pause   *pauseFault  // armed for the current cycle (KindPause), or nil
 	// commits counts the commits the store made (the engine may still
-	// crash after one, before it hears of it).
-	commits atomic.Int64
+	// crash after one, before it hears of it): the world's count, which
+	// both processes' stores share (KindInstances).
+	commits *atomic.Int64
 }
 
 func (s *simStore) at(name string, op func() error) error {
@@ -379,6 +390,7 @@ func (s *simStore) at(name string, op func() error) error {
 			return errStoreDown
 		}
 		s.halt.point(name, false)
+		s.pause.point(name)
 		if err := op(); err != nil {
 			return err
 		}
@@ -418,6 +430,47 @@ func (f *cancelFault) point(target string, after bool) {
 		f.fired = true
 		f.cancel()
 	}
+}
+
+// again returns an unfired copy of f, for another process's cycle.
+func (f *storeFault) again() *storeFault {
+	return &storeFault{target: f.target, n: f.n, late: f.late}
+}
+
+// pauseFault pauses the cycle's goroutine just before the n-th call of one
+// store method (KindPause), once, until released.
+type pauseFault struct {
+	mu      gosync.Mutex
+	target  string
+	n, at   int
+	paused  chan struct{} // closed when the call starts waiting
+	release chan struct{}
+	fired   bool
+}
+
+func newPauseFault(target string, n int) *pauseFault {
+	return &pauseFault{target: target, n: n, paused: make(chan struct{}), release: make(chan struct{})}
+}
+
+// point passes the point before a call of target.
+func (f *pauseFault) point(target string) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	if f.fired || target != f.target {
+		f.mu.Unlock()
+		return
+	}
+	f.at++
+	if f.at != f.n {
+		f.mu.Unlock()
+		return
+	}
+	f.fired = true
+	f.mu.Unlock()
+	close(f.paused)
+	<-f.release
 }
 
 // storeFault fails the n-th call of one store method (KindStoreError), once.

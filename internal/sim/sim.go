@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/concordsync/concord"
@@ -192,6 +193,15 @@ type world struct {
 	other    *proc
 	procName string
 	irng     *rand.Rand
+	// pauseFault is armed for the next cycle (KindPause), drawn from
+	// prng, a stream of its own.
+	pauseFault *pauseFault
+	prng       *rand.Rand
+	// successor is the store of the process that ran a whole cycle while
+	// the step's own process was paused (KindPause), or nil: the step's
+	// outcome is that cycle's.
+	successor *simStore
+	commits   atomic.Int64 // see simStore.commits
 
 	pmu      gosync.Mutex    // guards armed, read from the engine's goroutines
 	armed    map[string]bool // where a panic is armed
@@ -319,6 +329,7 @@ func Run(opt Options) *Result {
 	w.procName = "sim"
 	w.restart("start")
 	w.irng = rand.New(rand.NewPCG(opt.Seed, 23))
+	w.prng = rand.New(rand.NewPCG(opt.Seed, 29))
 	if w.on(KindInstances) && w.durable == nil && w.irng.IntN(4) == 0 {
 		w.res.Faults[KindInstances]++
 		w.switchProc()
@@ -379,7 +390,7 @@ func (w *world) restart(why string) {
 	if w.procName != "sim" {
 		batches = w.irng // the draws of the seed's other runs stay as they were
 	}
-	w.curStore = &simStore{Store: w.base, damaged: w.damaged}
+	w.curStore = &simStore{Store: w.base, damaged: w.damaged, commits: &w.commits}
 	w.curConns = nil
 	resolver := resolve.Chain(resolve.SystemOfRecord(map[string]concord.SystemID{fieldOwned: w.names[0]}), resolve.LastWriterWins())
 	if w.holdMode {
@@ -564,6 +575,12 @@ func (w *world) injectFaults() {
 	if w.on(KindRemove) && w.removed == "" && len(w.names) >= 3 && w.srng.IntN(4) == 0 {
 		w.removeSystem()
 	}
+	if w.on(KindPause) && w.other != nil && w.prng.IntN(4) == 0 {
+		targets := []string{"Pending", "Load", "Commit", "DeadLettersOf", "DeadLettersOfClass", "Commit"}
+		w.pauseFault = newPauseFault(targets[w.prng.IntN(len(targets))], 1+w.prng.IntN(2))
+		w.logf("step %d: fault pause armed: the next cycle's process pauses past its lease before call %d of store.%s",
+			w.step, w.pauseFault.n, w.pauseFault.target)
+	}
 	if w.on(KindDamage) && w.drng.IntN(4) == 0 {
 		key := w.keys[w.drng.IntN(len(w.keys))]
 		w.damaged[key] = 1 + w.drng.IntN(3)
@@ -680,7 +697,7 @@ func (w *world) injectFaults() {
 // ownStreams are the fault kinds drawn from generators of their own
 // (frng, crng, srng, drng), not from injectFaults' list: added after the
 // others, they leave every seed's other draws as they were.
-var ownStreams = []Kind{KindStoreError, KindCancel, KindRemove, KindDamage, KindInstances}
+var ownStreams = []Kind{KindStoreError, KindCancel, KindRemove, KindDamage, KindInstances, KindPause}
 
 // armStoreError arms a store error for the next cycle (KindStoreError).
 func (w *world) armStoreError() {
@@ -752,6 +769,66 @@ func (w *world) switchProc() {
 		w.engine, w.procName, w.cr, w.curStore, w.curConns = o.engine, o.name, o.cr, o.curStore, o.curConns
 	}
 	w.other = cur
+}
+
+// pausedCycle runs a cycle of the current process that pauses at p: while
+// it waits, its lease lapses and the other process runs a whole cycle; then
+// it resumes and ends. It returns the paused cycle's error. For the oracle
+// the step is one cycle: what the paused process did before the pause
+// (reads, and a write-ahead commit and its writes if it paused at the
+// final commit) and the successor's cycle, which read every system after
+// it; what the paused process does after it takes no effect.
+//
+// A store error armed for the step is the successor's. The successor stays
+// the current process; what the paused one wrote before the pause it
+// alone knows the outcome of, so it goes to the oracle as unknown.
+func (w *world) pausedCycle(ctx context.Context, p *pauseFault, f *storeFault) error {
+	type ended struct {
+		err  error
+		perr any
+	}
+	done := make(chan ended, 1)
+	go func() {
+		var e ended
+		defer func() {
+			e.perr = recover()
+			done <- e
+		}()
+		_, e.err = w.engine.RunCycle(ctx)
+	}()
+	var e ended
+	select {
+	case e = <-done: // ended before the point
+	case <-p.paused:
+		w.res.Faults[KindPause]++
+		time.Sleep(leaseTTL + time.Second) // its lease lapses
+		paused := w.procName
+		w.switchProc()
+		w.logf("  %s paused before call %d of store.%s; %s runs a cycle meanwhile", paused, p.n, p.target, w.procName)
+		w.wmu.Lock()
+		before := w.writes
+		w.writes = nil
+		w.wmu.Unlock()
+		for _, aw := range before {
+			w.o.noteWrite(aw, true)
+		}
+		if f != nil {
+			w.curStore.fail = f.again()
+		}
+		w.successor = w.curStore
+		_, err := w.engine.RunCycle(ctx)
+		close(p.release)
+		e = <-done
+		w.untraced("  %s resumed; its cycle ended with: %v", paused, e.err)
+		if e.perr != nil {
+			panic(e.perr) // for engineStep, as if on this goroutine
+		}
+		return err
+	}
+	if e.perr != nil {
+		panic(e.perr)
+	}
+	return e.err
 }
 
 // pickProc lets a cycle run on either process, with two (KindInstances).
@@ -853,9 +930,18 @@ func (w *world) cycle() {
 	w.logf("step %d: cycle", w.step)
 	w.res.Cycles++
 	w.pickProc()
-	f, h := w.storeFault, w.cancelFault
-	w.storeFault, w.curStore.fail = nil, f
-	w.cancelFault, w.curStore.halt = nil, h
+	f, h, p := w.storeFault, w.cancelFault, w.pauseFault
+	w.storeFault, w.cancelFault, w.pauseFault = nil, nil, nil
+	if h != nil || w.cr != nil || w.other == nil || w.other.cr != nil {
+		// Not with a cancellation or a crash of either process in the
+		// same cycle: which of the two processes' work they void would
+		// be the oracle's guess.
+		p = nil
+	}
+	if p == nil {
+		w.curStore.fail = f
+	} // else a store error armed is the successor's (pausedCycle)
+	w.curStore.halt, w.curStore.pause = h, p
 	w.engineStep("cycle", func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -864,9 +950,18 @@ func (w *world) cycle() {
 			h.cancel = cancel
 			h.mu.Unlock()
 		}
+		if p != nil {
+			return w.pausedCycle(ctx, p, f)
+		}
 		_, err := w.engine.RunCycle(ctx)
 		return err
 	})
+	if w.curStore.pause == p {
+		w.curStore.pause = nil
+	}
+	if w.successor != nil {
+		f, w.successor.fail, w.successor = w.successor.fail, nil, nil
+	}
 	if w.curStore.fail == f { // not replaced by a restart
 		w.curStore.fail = nil
 	}
@@ -921,7 +1016,7 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.readFailed, w.learned = map[concord.SystemID]bool{}, map[concord.SystemID]map[string]bool{}
 		w.rmu.Unlock()
 	}
-	st, commits := w.curStore, w.curStore.commits.Load()
+	st, commits := w.curStore, w.commits.Load()
 	restore := make([]func(), 0, len(w.names))
 	for _, s := range w.names {
 		restore = append(restore, w.fakes[s].Injected())
@@ -931,6 +1026,9 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		defer func() { perr = recover() }()
 		err = f(context.Background())
 	}()
+	if w.successor != nil {
+		st = w.successor // the cycle of the step is the successor's (pausedCycle)
+	}
 	crashed := perr != nil || w.cr != nil && w.cr.isDead()
 	if crashed && w.cr != nil && w.cr.isDead() {
 		// Which of the dead process's concurrent connector calls ran
