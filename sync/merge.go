@@ -936,10 +936,10 @@ func (m *merger) mergeUnit(ctx context.Context, st *state.Record, edits []edit) 
 			if i == j {
 				continue
 			}
-			o := d.version.Compare(c.version)
 			if d.blind && c.canonical {
-				continue
+				continue // see edit.blind
 			}
+			o := d.version.Compare(c.version)
 			if o == concord.After || (o == concord.Equal && j < i) {
 				dominated = true
 				break
