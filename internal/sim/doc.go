@@ -95,7 +95,10 @@
 // lease passes between them, and each must read what the other committed
 // rather than what it remembers; what only the parked process knows
 // (never-sent creates, outcomes its store lacks) is handed to the oracle
-// as at a process's end. In those runs KindPause pauses the process
+// as at a process's end. A deploy (KindRemove) then rolls: the other
+// process runs up to two more of its cycles with the configuration it had,
+// and the cycles of a process without a system count as cycles whose read
+// of it failed. In those runs KindPause pauses the process
 // running a cycle just before the n-th call of a store method, past its
 // lease's TTL; the other process takes the lease and runs a whole cycle
 // (with the store error armed for the step, if any); then the paused one

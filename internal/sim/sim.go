@@ -193,6 +193,16 @@ type world struct {
 	other    *proc
 	procName string
 	irng     *rand.Rand
+	// cfgRemoved is the system the current process was configured
+	// without ("" for none): removed, unless a rolling deploy has not
+	// reached the process yet. deployGen counts the deploys; procGen is
+	// the one the current process runs, and stale the cycles it still
+	// runs with an older one before it is deployed again (KindInstances:
+	// a rolling deploy reaches the two processes at different times).
+	cfgRemoved concord.SystemID
+	deployGen  int
+	procGen    int
+	stale      int
 	// pauseFault is armed for the next cycle (KindPause), drawn from
 	// prng, a stream of its own.
 	pauseFault *pauseFault
@@ -385,6 +395,7 @@ func (w *world) restart(why string) {
 	}
 	w.instance++
 	w.cr = nil
+	w.cfgRemoved, w.procGen, w.stale = w.removed, w.deployGen, 0
 	w.logf("  engine instance %d (%s)", w.instance, why)
 	batches := w.rng
 	if w.procName != "sim" {
@@ -413,7 +424,7 @@ func (w *world) restart(why string) {
 	}
 	for _, s := range w.names {
 		batch := 2 + batches.IntN(4) // drawn for every system, configured or not
-		if s == w.removed {
+		if s == w.cfgRemoved {
 			continue
 		}
 		c := &conn{w: w, id: s, f: w.fakes[s]}
@@ -733,14 +744,32 @@ func (w *world) addBack() {
 
 // redeploy ends the engine process cleanly between steps and starts a new
 // one with the current configuration (both, with two processes).
+//
+// With two processes the deploy rolls: the other process runs zero to two
+// more of its cycles with the configuration it has, and is deployed before
+// the next (catchUp).
 func (w *world) redeploy(why string) {
+	w.deployGen++
 	w.processEnds()
 	w.restart(why)
 	if w.other != nil {
-		w.switchProc()
-		w.restart(why)
-		w.switchProc()
+		w.other.stale = w.irng.IntN(3)
 	}
+}
+
+// catchUp deploys the current process again if a deploy has not reached it
+// and it has run its last cycle with the older configuration.
+func (w *world) catchUp(now bool) {
+	if w.procGen == w.deployGen {
+		return
+	}
+	if w.stale > 0 && !now {
+		w.stale--
+		w.logf("  %s still runs the configuration of before the deploy", w.procName)
+		return
+	}
+	w.processEnds()
+	w.restart("the deploy reaches " + w.procName)
 }
 
 // leaseTTL is the engines' Config.LeaseTTL (the default).
@@ -751,6 +780,9 @@ const leaseTTL = time.Minute
 type proc struct {
 	engine   *recsync.Engine
 	name     string
+	removed  concord.SystemID // its cfgRemoved
+	gen      int              // its procGen
+	stale    int
 	cr       *crasher
 	curStore *simStore
 	curConns []*conn
@@ -764,9 +796,11 @@ type proc struct {
 // applies it later only to states nothing changed since.
 func (w *world) switchProc() {
 	w.processEnds()
-	cur := &proc{engine: w.engine, name: w.procName, cr: w.cr, curStore: w.curStore, curConns: w.curConns}
+	cur := &proc{engine: w.engine, name: w.procName, cr: w.cr, curStore: w.curStore, curConns: w.curConns,
+		removed: w.cfgRemoved, gen: w.procGen, stale: w.stale}
 	if o := w.other; o != nil {
 		w.engine, w.procName, w.cr, w.curStore, w.curConns = o.engine, o.name, o.cr, o.curStore, o.curConns
+		w.cfgRemoved, w.procGen, w.stale = o.removed, o.gen, o.stale
 	}
 	w.other = cur
 }
@@ -908,7 +942,7 @@ func (w *world) lateWebhook() {
 	s := w.names[w.rng.IntN(len(w.names))]
 	key := w.keys[w.rng.IntN(len(w.keys))]
 	h := w.fakes[s].History(key)
-	if len(h) == 0 || s == w.removed { // no webhook reaches the engine from a system it does not know
+	if len(h) == 0 || s == w.cfgRemoved { // no webhook reaches the engine from a system it does not know
 		return
 	}
 	var recs []concord.Record
@@ -930,6 +964,7 @@ func (w *world) cycle() {
 	w.logf("step %d: cycle", w.step)
 	w.res.Cycles++
 	w.pickProc()
+	w.catchUp(false)
 	f, h, p := w.storeFault, w.cancelFault, w.pauseFault
 	w.storeFault, w.cancelFault, w.pauseFault = nil, nil, nil
 	if h != nil || w.cr != nil || w.other == nil || w.other.cr != nil {
@@ -1106,9 +1141,9 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 	}
 	if what == "cycle" {
 		w.rmu.Lock()
-		if w.removed != "" {
+		if w.cfgRemoved != "" {
 			// Not configured: the cycle read nothing of it.
-			w.readFailed[w.removed] = true
+			w.readFailed[w.cfgRemoved] = true
 		}
 		for _, s := range w.names {
 			if w.readFailed[s] {
@@ -1454,7 +1489,7 @@ func (w *world) replayDeadLetters() {
 		if w.perm[sysKey{dl.System, dl.Key}] {
 			continue // still failing: replaying now would only fail again
 		}
-		if w.removed != "" && dl.System == w.removed {
+		if w.cfgRemoved != "" && dl.System == w.cfgRemoved {
 			continue // not configured: the engine would refuse (ErrUnknownSystem)
 		}
 		w.logf("step %d: person replays dead letter %d (%s %s)", w.step, d.ID, dl.System, dl.Key)
@@ -1489,6 +1524,12 @@ func (w *world) quiet() {
 	w.logf("step %d: faults stop", w.step)
 	if w.removed != "" {
 		w.addBack()
+	}
+	w.catchUp(true) // every deploy complete: both processes run the one configuration
+	if w.other != nil {
+		w.switchProc()
+		w.catchUp(true)
+		w.switchProc()
 	}
 	for _, s := range w.names {
 		f := w.fakes[s]
