@@ -103,8 +103,8 @@ const (
 	// has run. A crashed process restarts under its own name, and the
 	// other's cycles fail on the lease it left until it expires or its
 	// owner runs again. Drawn from a stream of its own (world.irng), in a
-	// quarter of the runs on the memory store (a bbolt file takes one
-	// process; the PostgreSQL runs keep their cost).
+	// quarter of the runs. On a durable store the two share its handle (a
+	// bbolt file takes one process; PostgreSQL would take a pool each).
 	KindInstances Kind = "two-instances"
 	// KindPause, in runs with two processes (KindInstances), pauses the
 	// process running a cycle just before the n-th call of a store method

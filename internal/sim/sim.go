@@ -340,7 +340,7 @@ func Run(opt Options) *Result {
 	w.restart("start")
 	w.irng = rand.New(rand.NewPCG(opt.Seed, 23))
 	w.prng = rand.New(rand.NewPCG(opt.Seed, 29))
-	if w.on(KindInstances) && w.durable == nil && w.irng.IntN(4) == 0 {
+	if w.on(KindInstances) && w.irng.IntN(4) == 0 {
 		w.res.Faults[KindInstances]++
 		w.switchProc()
 		w.procName = "sim-2"
@@ -544,6 +544,9 @@ func (w *world) useStore(st store.Store) {
 	w.base = st
 	if w.curStore != nil {
 		w.curStore.Store = st
+	}
+	if w.other != nil {
+		w.other.curStore.Store = st // one store, whichever process opened it
 	}
 }
 
@@ -775,6 +778,15 @@ func (w *world) catchUp(now bool) {
 // leaseTTL is the engines' Config.LeaseTTL (the default).
 const leaseTTL = time.Minute
 
+// waitLease lets a lease's TTL pass, by the clock the store decides leases
+// by: the bubble's for the memory store, the world's for the durable ones.
+func (w *world) waitLease() {
+	time.Sleep(leaseTTL + time.Second)
+	if w.durable != nil {
+		w.clock.advance(leaseTTL + time.Second)
+	}
+}
+
 // proc is a parked engine process (KindInstances): what the world holds of
 // the current one, in its fields of the same names.
 type proc struct {
@@ -835,7 +847,7 @@ func (w *world) pausedCycle(ctx context.Context, p *pauseFault, f *storeFault) e
 	case e = <-done: // ended before the point
 	case <-p.paused:
 		w.res.Faults[KindPause]++
-		time.Sleep(leaseTTL + time.Second) // its lease lapses
+		w.waitLease() // its lease lapses
 		paused := w.procName
 		w.switchProc()
 		w.logf("  %s paused before call %d of store.%s; %s runs a cycle meanwhile", paused, p.n, p.target, w.procName)
@@ -1129,7 +1141,7 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		// crashed holds it until it expires): this one read nothing. A
 		// host tries again later; the lease has expired by then.
 		voided = true
-		time.Sleep(leaseTTL)
+		w.waitLease()
 	}
 	if what == "cycle" && voided && st.commits.Load() == commits {
 		// The engine crashed, or its store failed, before it committed

@@ -194,9 +194,6 @@ func simulate(t *testing.T, first uint64, n int, backend string) {
 	}
 	if n >= 50 {
 		for _, k := range Kinds {
-			if (k == KindInstances || k == KindPause) && backend != "memory" {
-				continue // the memory store's only (see KindInstances)
-			}
 			if !skip[string(k)] && total.Faults[k] == 0 {
 				t.Errorf("fault kind %s never fired in %d seeds: the schedule does not exercise it", k, n)
 			}
