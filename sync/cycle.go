@@ -716,7 +716,7 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 	}
 	c.unreadable = bad
 	if !c.dry {
-		c.applyLearned(states)
+		c.applyLearned(ctx, states)
 	}
 	return keys, states, nil
 }
@@ -789,19 +789,17 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 	if c.e.noWriteAhead || !slices.ContainsFunc(writes, func(ws []*write) bool { return len(ws) > 0 }) {
 		return nil
 	}
-	b := &batch{Lease: c.lease, States: touched(merged)}
+	token := newCommitToken()
+	b := &batch{Lease: c.lease, States: touched(merged), Values: map[string][]byte{writeAheadValue: token}}
 	if err := c.e.stageLog(b, &c.events, 0); err != nil {
 		return err
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
 		if !errors.Is(err, store.ErrStale) {
 			// Perhaps stored, its reply lost: the attempts it noted must
-			// be forgotten if so. A commit refused as stale stored
-			// nothing, and the revision it would have made is another
-			// writer's (a successor that took the lease, planned the
-			// same writes and sent them): forgetting those attempts
-			// there would forget writes that were sent.
-			c.noteOutcomes(writes, true)
+			// be forgotten if so, which the token tells. A commit
+			// refused as stale stored nothing.
+			c.noteOutcomes(writes, token)
 		}
 		return fmt.Errorf("concord: committing cycle %d before its writes: %w", c.report.Cycle, err)
 	}
@@ -845,7 +843,7 @@ func (c *cycle) commit(ctx context.Context, merged []*state.Record) error {
 		return nil // an idle cycle: nothing to commit, no write transaction
 	}
 	if err := c.e.store.Commit(ctx, b); err != nil {
-		c.noteOutcomes(c.planned, false)
+		c.noteOutcomes(c.planned, nil)
 		c.keepWriteEvents(ctx)
 		return fmt.Errorf("concord: committing cycle %d: %w", c.report.Cycle, err)
 	}

@@ -365,3 +365,72 @@ func TestAProcessThatLostItsLeaseDoesNotForgetItsSuccessorsWrite(t *testing.T) {
 		}
 	})
 }
+
+// failingWriteAhead is a store whose next write-ahead commit, once armed,
+// fails without effect: the store could not be reached.
+type failingWriteAhead struct {
+	store.Store
+	armed bool
+}
+
+func (s *failingWriteAhead) Commit(ctx context.Context, c *store.Commit) error {
+	if s.armed && len(c.Cursors) == 0 {
+		s.armed = false
+		return errors.New("the store cannot be reached")
+	}
+	return s.Store.Commit(ctx, c)
+}
+
+// The same without a pause: a process's write-ahead commit fails (the
+// store cannot be reached, and whether it took effect is not known), the
+// other process runs next, plans the same write, stores it as attempted at
+// the revision the failed commit would have made, sends it, and fails its
+// final commit. The first process must not take that state for the one its
+// own commit would have stored: the attempts are the successor's, sent.
+func TestAProcessDoesNotTakeAnotherProcesssStateForItsFailedCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = time.Minute
+		ctx := context.Background()
+		crm, shop := fake.New("crm"), fake.New("shop", fake.WithFieldTimes())
+		base := store.NewMemory(store.WithClock(time.Now))
+		fa := &failingWriteAhead{Store: base}
+		a := leaseEngine(t, fa, ttl, "a", crm, shop)
+		ff := &failFinal{Store: base}
+		b := leaseEngine(t, ff, ttl, "b", crm, shop)
+		name := func(v string) map[string]concord.Value { return map[string]concord.Value{"name": v} }
+
+		crm.Edit("k", name("v1"))
+		for range 3 {
+			if _, err := a.RunCycle(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		crm.Edit("k", name("v2"))
+		fa.armed = true
+		if _, err := a.RunCycle(ctx); err == nil {
+			t.Fatal("the first process's write-ahead commit did not fail")
+		}
+		ff.fail = true
+		if _, err := b.RunCycle(ctx); err == nil {
+			t.Fatal("the other process's final commit did not fail")
+		}
+		if got, _ := shop.Record("k"); got.Fields["name"] != "v2" {
+			t.Fatalf("the other process's write: shop holds %v, want v2", got.Fields["name"])
+		}
+
+		time.Sleep(time.Second)
+		shop.Edit("k", name("v1")) // set back after the write, by the shop's person
+		time.Sleep(time.Second)
+		for range 4 {
+			if _, err := a.RunCycle(ctx); err != nil {
+				t.Fatalf("a later cycle: %v", err)
+			}
+		}
+		for _, s := range []*fake.System{crm, shop} {
+			if got, _ := s.Record("k"); got.Fields["name"] != "v1" {
+				t.Errorf("%s holds k = %v; want the shop person's last edit, v1", s.Name(), got.Fields["name"])
+			}
+		}
+	})
+}

@@ -1,6 +1,9 @@
 package sync
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
 	"slices"
 
 	"github.com/concordsync/concord"
@@ -45,6 +48,22 @@ type learnedWrite struct {
 	rt      []unitHash
 	native  []fieldHash
 	result  connector.Result
+	// commit is the token of the failed write-ahead commit that noted the
+	// attempts (writeAheadValue), nil for the final commit: that commit
+	// was stored if and only if the store holds its token, so a state at
+	// rev was stored by it and not by another process's commit that made
+	// the same revision (one that planned, stored and sent the same
+	// writes: forgetting those would forget writes that were sent).
+	commit []byte
+}
+
+// writeAheadValue is the engine value holding the token of the last
+// write-ahead commit stored (see learnedWrite.commit).
+const writeAheadValue = "cycle/write-ahead"
+
+// newCommitToken returns a token no other commit of any process has.
+func newCommitToken() []byte {
+	return []byte(rand.Text()) // 26 characters of base32: 128 random bits
 }
 
 // noteOutcomes remembers, after a commit that failed, the outcomes of the
@@ -55,7 +74,10 @@ type learnedWrite struct {
 // Rev did not move), Rev for the final one (the write-ahead commit stored
 // the attempts at Rev; the final commit, had it been stored, would hold
 // the outcomes already).
-func (c *cycle) noteOutcomes(writes [][]*write, writeAhead bool) {
+//
+// token is the failed write-ahead commit's (nil for the final commit).
+func (c *cycle) noteOutcomes(writes [][]*write, token []byte) {
+	writeAhead := token != nil
 	for i, ws := range writes {
 		for _, w := range ws {
 			rev := w.st.Rev
@@ -73,7 +95,7 @@ func (c *cycle) noteOutcomes(writes [][]*write, writeAhead bool) {
 			if !writeAhead && !notSent(w.err) && !w.refused() {
 				continue // applied, or of unknown outcome: as stored
 			}
-			c.e.learned = append(c.e.learned, learnedWrite{key: w.st.Key, rev: rev, sys: c.e.systems[i].id, sent: w.sent})
+			c.e.learned = append(c.e.learned, learnedWrite{key: w.st.Key, rev: rev, sys: c.e.systems[i].id, sent: w.sent, commit: token})
 		}
 	}
 }
@@ -87,7 +109,21 @@ func (c *cycle) noteOutcomes(writes [][]*write, writeAhead bool) {
 // others are kept until a commit of this cycle stores the states with them
 // applied (learnedCommitted): a cycle that fails before then leaves them
 // to the next.
-func (c *cycle) applyLearned(states map[string]*state.Record) {
+//
+// An entry of a failed write-ahead commit also needs that commit's token in
+// the store (read once, only then): without it the commit was not stored,
+// and a state at that revision is another process's.
+func (c *cycle) applyLearned(ctx context.Context, states map[string]*state.Record) {
+	var stored []byte
+	if slices.ContainsFunc(c.e.learned, func(u learnedWrite) bool { return u.commit != nil }) {
+		var err error
+		if stored, err = c.e.store.Value(ctx, writeAheadValue); err != nil {
+			// Not known whether those commits were stored: their
+			// attempts stay of unknown outcome, as the store says.
+			c.e.log.Warn("concord: reading the last write-ahead commit's token", "error", err)
+			stored = nil
+		}
+	}
 	kept := c.e.learned[:0]
 	for _, u := range c.e.learned {
 		if c.unreadable[u.key] != nil {
@@ -95,7 +131,7 @@ func (c *cycle) applyLearned(states map[string]*state.Record) {
 			continue
 		}
 		st := states[u.key]
-		if st == nil || st.Rev != u.rev {
+		if st == nil || st.Rev != u.rev || u.commit != nil && !bytes.Equal(u.commit, stored) {
 			continue
 		}
 		if v := st.Systems[u.sys]; v != nil {
