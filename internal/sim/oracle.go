@@ -154,6 +154,11 @@ type oracle struct {
 	// cycle whose read of the system failed (a rate limit, a timeout) did
 	// not: the system's state stayed unseen.
 	readIn map[sysKey][]int
+	// unmerged lists, per key, the steps of cycles in which the record's
+	// state read damaged (KindDamage): such a cycle neither merged nor
+	// wrote the record anywhere, so for it the cycle did not happen
+	// (see merged).
+	unmerged map[string][]int
 	// creates lists the engine's creates of a record in a system that the
 	// system never applied and whose outcome the engine never learned
 	// (see alikeCreations).
@@ -322,7 +327,7 @@ func (o *oracle) setBackAmbiguous(r, e *edit) bool {
 		// after e, and no cycle between it and r.
 		return !uc.applied && uc.sys == r.sys && uc.key == r.key && uc.unit == r.unit && uc.step > e.step && uc.step < r.step &&
 			len(uc.set) > 0 && reportedIn(uc.set, e.vals) &&
-			!slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > uc.step && c < r.step })
+			!slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > uc.step && c < r.step && o.merged(r.key, c) })
 	})
 }
 
@@ -376,7 +381,7 @@ func (o *oracle) alikeCreations(e *edit) []*edit {
 			// No cycle between w and p, and no restore since w of a
 			// store copied before it (which forgets w).
 			if w.sys == p.sys && w.key == p.key && w.step < p.step &&
-				!slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > w.step && c < p.step }) &&
+				!slices.ContainsFunc(o.cleanCycles, func(c int) bool { return c > w.step && c < p.step && o.merged(p.key, c) }) &&
 				!slices.ContainsFunc(o.restores, func(r restore) bool { return r.step > w.step && r.snap.step < w.step }) {
 				return w, true
 			}
@@ -397,6 +402,14 @@ func (o *oracle) alikeCreations(e *edit) []*edit {
 		}
 	}
 	return out
+}
+
+// merged reports whether the cycle at step could merge the record key: its
+// state did not read damaged then. A cycle that could not left the record
+// as it was in every system: it wrote it nowhere, and what it read of it
+// waits in a dead letter.
+func (o *oracle) merged(key string, step int) bool {
+	return !slices.Contains(o.unmerged[key], step)
 }
 
 // knownBefore returns what s held of record key when the engine last read
@@ -499,6 +512,24 @@ func (o *oracle) learnAt(s concord.SystemID, key string, vals map[string]map[str
 		}
 	}
 	o.atLive[s][key] = live
+}
+
+// wroteAt notes, after an engine step that is not a cycle (a webhook's
+// Ingest, a replay, a settlement), that the engine believes aw's system
+// holds what aw, applied and answered, left of the units it wrote.
+func (o *oracle) wroteAt(aw appliedWrite) {
+	if o.at == nil {
+		return
+	}
+	cur, live := o.holdings()
+	for _, u := range aw.units() {
+		if v, ok := cur[aw.sys][ku(aw.key, u)]; ok {
+			o.at[aw.sys][ku(aw.key, u)] = v
+		} else {
+			delete(o.at[aw.sys], ku(aw.key, u))
+		}
+	}
+	o.atLive[aw.sys][aw.key] = live[aw.sys][aw.key]
 }
 
 // afterCycle notes what each system holds once a cycle wrote to it: what
@@ -869,7 +900,7 @@ func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
 		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
-		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, stored: map[sysKey]storedRead{}, excused: map[int]bool{}, readIn: map[sysKey][]int{},
+		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, stored: map[sysKey]storedRead{}, excused: map[int]bool{}, readIn: map[sysKey][]int{}, unmerged: map[string][]int{},
 		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
 	o.mergeDead = w.mergeDeadLetter
 	for _, s := range w.names {
@@ -1103,7 +1134,24 @@ func (o *oracle) events() {
 			sk := string(ev.System) + "/" + ev.Key
 			o.lastSeen[sk] = o.w.step
 			rec, live := o.w.fakes[ev.System].Record(ev.Key)
-			o.seenRec[sk] = snap{live: live, fields: maps.Clone(rec.Fields)}
+			seen := snap{live: live, fields: maps.Clone(rec.Fields)}
+			if prev := o.seenRec[sk]; ev.Kind == audit.WriteSucceeded && live && !ev.Deleted && len(ev.Fields) > 0 {
+				// A write teaches the engine the fields it wrote, not
+				// the others (a person may have changed them since its
+				// last read): those it knows as it last saw them. (A
+				// write the engine names no field of created an empty
+				// record; the oracle's own tests name none either.)
+				seen.fields = map[string]concord.Value{}
+				if prev.live {
+					maps.Copy(seen.fields, prev.fields)
+				}
+				for _, f := range ev.Fields {
+					if v, ok := rec.Fields[f]; ok {
+						seen.fields[f] = v
+					}
+				}
+			}
+			o.seenRec[sk] = seen
 			if n := len(o.seenAt[sk]); n == 0 || o.seenAt[sk][n-1].step != o.w.step {
 				o.seenAt[sk] = append(o.seenAt[sk], seenState{step: o.w.step, rec: o.seenRec[sk]})
 			}

@@ -989,6 +989,9 @@ func (w *world) cycle() {
 		w.curStore.fail = f
 	} // else a store error armed is the successor's (pausedCycle)
 	w.curStore.halt, w.curStore.pause = h, p
+	for k := range w.damaged {
+		w.o.unmerged[k] = append(w.o.unmerged[k], w.step)
+	}
 	w.engineStep("cycle", func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -1184,7 +1187,7 @@ func (w *world) engineStep(what string, f func(ctx context.Context) error) (err 
 		w.pendingPhantoms = nil // forgotten by this cycle's load
 		w.pendingUnknown = nil  // applied by this cycle's load, and committed
 	}
-	w.unconfirmed(crashed, voided)
+	w.unconfirmed(crashed, voided, what != "cycle")
 	reads := w.takeReads(what == "cycle" && !voided)
 	if what == "cycle" && !voided {
 		w.o.cleanCycles = append(w.o.cleanCycles, w.step)
@@ -1264,7 +1267,11 @@ func (w *world) phantomCreates() []unconfirmedCreate {
 // connector panicked), or the engine crashed before it committed what it
 // learned; applied or not. The outcomes of a call whose store failed
 // (voided) the process keeps, until it crashes (pendingUnknown).
-func (w *world) unconfirmed(crashed, voided bool) {
+//
+// After a step that is not a cycle (whose end notes what every system
+// holds: afterCycle), the engine believes a system holds what a write it
+// saw applied left there (learned).
+func (w *world) unconfirmed(crashed, voided, learned bool) {
 	w.wmu.Lock()
 	writes := w.writes
 	w.writes = nil
@@ -1275,6 +1282,9 @@ func (w *world) unconfirmed(crashed, voided bool) {
 			w.pendingUnknown = append(w.pendingUnknown, pendingWrite{aw, w.step})
 		}
 		w.o.noteWrite(aw, unknown)
+		if learned && !unknown && !voided && aw.applied {
+			w.o.wroteAt(aw)
+		}
 	}
 }
 
