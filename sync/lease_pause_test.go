@@ -311,59 +311,71 @@ func (s *pausingStore) Commit(ctx context.Context, c *store.Commit) error {
 // sent again over the person's edit.
 func TestAProcessThatLostItsLeaseDoesNotForgetItsSuccessorsWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const ttl = time.Minute
-		ctx := context.Background()
-		crm, shop := fake.New("crm"), fake.New("shop", fake.WithFieldTimes())
 		base := store.NewMemory(store.WithClock(time.Now))
 		ps := &pausingStore{Store: base, paused: make(chan struct{}), release: make(chan struct{})}
-		a := leaseEngine(t, ps, ttl, "a", crm, shop)
-		ff := &failFinal{Store: base}
-		b := leaseEngine(t, ff, ttl, "b", crm, shop)
-		name := func(v string) map[string]concord.Value { return map[string]concord.Value{"name": v} }
-
-		crm.Edit("k", name("v1"))
-		for range 3 {
-			if _, err := a.RunCycle(ctx); err != nil {
-				t.Fatal(err)
+		setBackAfterTheOthersWrite(t, base, ps, func(ctx context.Context, a, b *recsync.Engine) {
+			ps.armed = true
+			done := make(chan error, 1)
+			go func() {
+				_, err := a.RunCycle(ctx) // its write-ahead commit fails: the lease is another's
+				done <- err
+			}()
+			<-ps.paused
+			time.Sleep(2 * time.Minute) // a's lease lapses
+			b.RunCycle(ctx)
+			close(ps.release)
+			if err := <-done; !errors.Is(err, store.ErrStale) {
+				t.Fatalf("the paused process's cycle: %v; want its write-ahead commit refused (store.ErrStale)", err)
 			}
-		}
-		time.Sleep(time.Second)
-		crm.Edit("k", name("v2"))
-		ps.armed = true
-		done := make(chan error, 1)
-		go func() {
-			_, err := a.RunCycle(ctx) // its write-ahead commit fails: the lease is another's
-			done <- err
-		}()
-		<-ps.paused
-		time.Sleep(2 * ttl) // a's lease lapses
-
-		ff.fail = true
-		if _, err := b.RunCycle(ctx); err == nil {
-			t.Fatal("the successor's final commit did not fail")
-		}
-		if got, _ := shop.Record("k"); got.Fields["name"] != "v2" {
-			t.Fatalf("the successor's write: shop holds %v, want v2", got.Fields["name"])
-		}
-		close(ps.release)
-		if err := <-done; !errors.Is(err, store.ErrStale) {
-			t.Fatalf("the paused process's cycle: %v; want its write-ahead commit refused (store.ErrStale)", err)
-		}
-
-		time.Sleep(time.Second)
-		shop.Edit("k", name("v1")) // set back after the write, by the shop's person
-		time.Sleep(time.Second)
-		for range 4 {
-			if _, err := a.RunCycle(ctx); err != nil {
-				t.Fatalf("a later cycle: %v", err)
-			}
-		}
-		for _, s := range []*fake.System{crm, shop} {
-			if got, _ := s.Record("k"); got.Fields["name"] != "v1" {
-				t.Errorf("%s holds k = %v; want the shop person's last edit, v1", s.Name(), got.Fields["name"])
-			}
-		}
+		})
 	})
+}
+
+// setBackAfterTheOthersWrite syncs k = v1 from crm to a shop with field
+// times through process a (on aStore, over base), edits k to v2 in crm and
+// calls interleave, which runs a's cycle and b's: a's fails before its
+// write-ahead commit is stored, b's writes v2 to the shop and fails its
+// final commit. Then the shop's person sets k back to v1 and a runs on:
+// both systems must end with v1, the person's last edit.
+func setBackAfterTheOthersWrite(t *testing.T, base, aStore store.Store, interleave func(ctx context.Context, a, b *recsync.Engine)) {
+	const ttl = time.Minute
+	ctx := context.Background()
+	crm, shop := fake.New("crm"), fake.New("shop", fake.WithFieldTimes())
+	a := leaseEngine(t, aStore, ttl, "a", crm, shop)
+	ff := &failFinal{Store: base}
+	b := leaseEngine(t, ff, ttl, "b", crm, shop)
+	name := func(v string) map[string]concord.Value { return map[string]concord.Value{"name": v} }
+
+	crm.Edit("k", name("v1"))
+	for range 3 {
+		if _, err := a.RunCycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	crm.Edit("k", name("v2"))
+	ff.fail = true
+	interleave(ctx, a, b)
+	if ff.fail {
+		t.Fatal("the other process's final commit did not fail")
+	}
+	if got, _ := shop.Record("k"); got.Fields["name"] != "v2" {
+		t.Fatalf("the other process's write: shop holds %v, want v2", got.Fields["name"])
+	}
+
+	time.Sleep(time.Second)
+	shop.Edit("k", name("v1")) // set back after the write, by the shop's person
+	time.Sleep(time.Second)
+	for range 4 {
+		if _, err := a.RunCycle(ctx); err != nil {
+			t.Fatalf("a later cycle: %v", err)
+		}
+	}
+	for _, s := range []*fake.System{crm, shop} {
+		if got, _ := s.Record("k"); got.Fields["name"] != "v1" {
+			t.Errorf("%s holds k = %v; want the shop person's last edit, v1", s.Name(), got.Fields["name"])
+		}
+	}
 }
 
 // failingWriteAhead is a store whose next write-ahead commit, once armed,
@@ -389,48 +401,14 @@ func (s *failingWriteAhead) Commit(ctx context.Context, c *store.Commit) error {
 // own commit would have stored: the attempts are the successor's, sent.
 func TestAProcessDoesNotTakeAnotherProcesssStateForItsFailedCommit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const ttl = time.Minute
-		ctx := context.Background()
-		crm, shop := fake.New("crm"), fake.New("shop", fake.WithFieldTimes())
 		base := store.NewMemory(store.WithClock(time.Now))
 		fa := &failingWriteAhead{Store: base}
-		a := leaseEngine(t, fa, ttl, "a", crm, shop)
-		ff := &failFinal{Store: base}
-		b := leaseEngine(t, ff, ttl, "b", crm, shop)
-		name := func(v string) map[string]concord.Value { return map[string]concord.Value{"name": v} }
-
-		crm.Edit("k", name("v1"))
-		for range 3 {
-			if _, err := a.RunCycle(ctx); err != nil {
-				t.Fatal(err)
+		setBackAfterTheOthersWrite(t, base, fa, func(ctx context.Context, a, b *recsync.Engine) {
+			fa.armed = true
+			if _, err := a.RunCycle(ctx); err == nil {
+				t.Fatal("the first process's write-ahead commit did not fail")
 			}
-		}
-		time.Sleep(time.Second)
-		crm.Edit("k", name("v2"))
-		fa.armed = true
-		if _, err := a.RunCycle(ctx); err == nil {
-			t.Fatal("the first process's write-ahead commit did not fail")
-		}
-		ff.fail = true
-		if _, err := b.RunCycle(ctx); err == nil {
-			t.Fatal("the other process's final commit did not fail")
-		}
-		if got, _ := shop.Record("k"); got.Fields["name"] != "v2" {
-			t.Fatalf("the other process's write: shop holds %v, want v2", got.Fields["name"])
-		}
-
-		time.Sleep(time.Second)
-		shop.Edit("k", name("v1")) // set back after the write, by the shop's person
-		time.Sleep(time.Second)
-		for range 4 {
-			if _, err := a.RunCycle(ctx); err != nil {
-				t.Fatalf("a later cycle: %v", err)
-			}
-		}
-		for _, s := range []*fake.System{crm, shop} {
-			if got, _ := s.Record("k"); got.Fields["name"] != "v1" {
-				t.Errorf("%s holds k = %v; want the shop person's last edit, v1", s.Name(), got.Fields["name"])
-			}
-		}
+			b.RunCycle(ctx)
+		})
 	})
 }
