@@ -157,8 +157,11 @@ func isolate(call string, f func()) error {
 func (e *Engine) guardComponents() {
 	for _, s := range e.systems {
 		guardConnector(s)
-		s.Inbound = guardedTransformer{"inbound transform of " + string(s.id), s.Inbound, !s.identityIn}
-		s.Outbound = guardedTransformer{"outbound transform of " + string(s.id), s.Outbound, !s.identityOut}
+		// A transformer that vouches for never modifying its input (a
+		// Mapping's, a Chain of them: transform.ReadOnly) is called on
+		// the engine's record itself; any other gets a copy.
+		s.Inbound = guardedTransformer{"inbound transform of " + string(s.id), s.Inbound, !transform.ReadOnly(s.Inbound)}
+		s.Outbound = guardedTransformer{"outbound transform of " + string(s.id), s.Outbound, !transform.ReadOnly(s.Outbound)}
 	}
 	fromResolver := len(e.gates) > len(e.cfg.Gates)
 	for i, g := range e.gates {
@@ -198,7 +201,7 @@ func (e *Engine) guardComponents() {
 type guardedTransformer struct {
 	call string
 	t    transform.Transformer
-	own  bool // user code (not transform.Identity): give it a copy
+	own  bool // user code (not transform.ReadOnly): give it a copy
 }
 
 func (g guardedTransformer) Transform(ctx context.Context, rec concord.Record) (out concord.Record, err error) {

@@ -26,6 +26,7 @@ import (
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/boltstore"
+	"github.com/concordsync/concord/transform"
 )
 
 const (
@@ -70,16 +71,39 @@ type suiteRig struct {
 // scaleRigs are BenchmarkSuiteScale's synced memory rigs by N.
 var scaleRigs = map[int]*suiteRig{}
 
-func newSuiteRig(tb testing.TB, st store.Store) *suiteRig {
+func newSuiteRig(tb testing.TB, st store.Store) *suiteRig { return newSuiteRigWith(tb, st, nil) }
+
+// suiteMapping is the shape of a system whose fields have other names than
+// the canonical ones ("z_field00" for "field00"), and whose booleans are
+// "Y"/"N" strings: a Mapping of 15 renames and 5 converted renames.
+func suiteMapping() *transform.Mapping {
+	rules := make([]transform.Rule, 0, suiteFields)
+	for j := range suiteFields {
+		name := fmt.Sprintf("field%02d", j)
+		if j%4 == 1 { // suiteRecord's booleans
+			rules = append(rules, transform.RenameWith("z_"+name, name, transform.BoolString("Y", "N")))
+			continue
+		}
+		rules = append(rules, transform.Rename("z_"+name, name))
+	}
+	return transform.MustMapping(rules...)
+}
+
+// newSuiteRigWith is newSuiteRig with z's records in the shape of zm (nil:
+// the canonical shape, no transforms).
+func newSuiteRigWith(tb testing.TB, st store.Store, zm *transform.Mapping) *suiteRig {
 	tb.Helper()
 	a, z := fake.New("a"), fake.New("z")
+	zs := recsync.System{ID: "z", Connector: z, BatchSize: suiteBatch}
+	if zm != nil {
+		zs.Inbound, zs.Outbound = zm.Inbound(), zm.Outbound()
+	}
 	// Batches as large as the floor's, and enough of them for 10^4 records
 	// in one cycle (the default reads at most 10 batches of 100). Larger
 	// data sets sync over several cycles (settle).
 	e, err := recsync.New(recsync.Config{Store: st, Resolver: resolve.LastWriterWins(),
 		Logger: slog.New(slog.DiscardHandler), MaxBatches: 10_000 / suiteBatch,
-		Systems: []recsync.System{{ID: "a", Connector: a, BatchSize: suiteBatch},
-			{ID: "z", Connector: z, BatchSize: suiteBatch}}})
+		Systems: []recsync.System{{ID: "a", Connector: a, BatchSize: suiteBatch}, zs}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -122,6 +146,12 @@ func suiteEdit(sys *fake.System, from, k, n, round int) {
 // through the connectors' own Changes and Apply. It returns the new cursor
 // and the number of records copied.
 func copyFloor(tb testing.TB, src, dst connector.Connector, cursor connector.Cursor, create bool) (connector.Cursor, int) {
+	return copyFloorVia(tb, src, dst, nil, cursor, create)
+}
+
+// copyFloorVia is copyFloor with each record passed through out (nil: as it
+// is) on its way to dst: the floor of a pipeline that maps the records.
+func copyFloorVia(tb testing.TB, src, dst connector.Connector, out transform.Transformer, cursor connector.Cursor, create bool) (connector.Cursor, int) {
 	tb.Helper()
 	ctx := context.Background()
 	copied := 0
@@ -132,6 +162,11 @@ func copyFloor(tb testing.TB, src, dst connector.Connector, cursor connector.Cur
 		}
 		patches := make([]connector.Patch, len(batch.Records))
 		for i, rec := range batch.Records {
+			if out != nil {
+				if rec, err = out.Transform(ctx, rec); err != nil {
+					tb.Fatal(err)
+				}
+			}
 			patches[i] = connector.Patch{Key: rec.Key, Set: rec.Fields, Create: create}
 		}
 		if len(patches) > 0 {
@@ -157,44 +192,59 @@ func copyFloor(tb testing.TB, src, dst connector.Connector, cursor connector.Cur
 // into an empty one: the engine's first cycle beside the copy floor.
 func BenchmarkSuiteInitialSync(b *testing.B) {
 	const n = 10_000
-	b.Run(fmt.Sprintf("n=%d/impl=concord", n), func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			r := newSuiteRig(b, store.NewMemory())
-			suiteFill(r.a, n)
-			runtime.GC() // the last op's garbage is not this op's to collect
-			b.StartTimer()
-			if toZ, _ := r.cycle(b); toZ != n {
-				b.Fatalf("first cycle wrote %d records to z, want %d", toZ, n)
-			}
+	for _, shape := range []string{"", "mapped"} {
+		var zm *transform.Mapping
+		var out transform.Transformer
+		prefix := ""
+		if shape != "" {
+			zm, prefix = suiteMapping(), "shape="+shape+"/"
+			out = zm.Outbound()
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
-	})
-	b.Run(fmt.Sprintf("n=%d/impl=copy-floor", n), func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			a, z := fake.New("a"), fake.New("z")
-			suiteFill(a, n)
-			runtime.GC()
-			b.StartTimer()
-			if _, copied := copyFloor(b, a, z, "", true); copied != n {
-				b.Fatalf("floor copied %d records, want %d", copied, n)
+		b.Run(fmt.Sprintf("%sn=%d/impl=concord", prefix, n), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				r := newSuiteRigWith(b, store.NewMemory(), zm)
+				suiteFill(r.a, n)
+				runtime.GC() // the last op's garbage is not this op's to collect
+				b.StartTimer()
+				if toZ, _ := r.cycle(b); toZ != n {
+					b.Fatalf("first cycle wrote %d records to z, want %d", toZ, n)
+				}
 			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
-	})
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
+		})
+		b.Run(fmt.Sprintf("%sn=%d/impl=copy-floor", prefix, n), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				a, z := fake.New("a"), fake.New("z")
+				suiteFill(a, n)
+				runtime.GC()
+				b.StartTimer()
+				if _, copied := copyFloorVia(b, a, z, out, "", true); copied != n {
+					b.Fatalf("floor copied %d records, want %d", copied, n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
+		})
+	}
 }
 
 // BenchmarkSuiteEditCycle edits one field of every one of N=10^4 synced
 // records in one system: the cycle that carries the edits to the other
 // system (case=edit), the cycle after it that reads the engine's own
 // writes back (case=echo: nothing changed), and the copy floor for the
-// same edits.
+// same edits. case=edit-mapped is the edit cycle with z's records in
+// another shape (suiteMapping), beside a copy floor that maps each record
+// on its way.
 func BenchmarkSuiteEditCycle(b *testing.B) {
 	const n = 10_000
-	for _, c := range []string{"edit", "echo", "edit-aged"} {
+	for _, c := range []string{"edit", "echo", "edit-aged", "edit-mapped"} {
 		b.Run(fmt.Sprintf("case=%s/n=%d/impl=concord", c, n), func(b *testing.B) {
-			r := newSuiteRig(b, store.NewMemory())
+			var zm *transform.Mapping
+			if c == "edit-mapped" {
+				zm = suiteMapping()
+			}
+			r := newSuiteRigWith(b, store.NewMemory(), zm)
 			suiteFill(r.a, n)
 			r.settle(b)
 			if c == "edit-aged" {
@@ -239,23 +289,29 @@ func BenchmarkSuiteEditCycle(b *testing.B) {
 			}
 		})
 	}
-	b.Run(fmt.Sprintf("case=edit/n=%d/impl=copy-floor", n), func(b *testing.B) {
-		a, z := fake.New("a"), fake.New("z")
-		suiteFill(a, n)
-		cursor, _ := copyFloor(b, a, z, "", true)
-		round := 0
-		for b.Loop() {
-			round++
-			b.StopTimer()
-			suiteEdit(a, 0, n, n, round)
-			runtime.GC()
-			b.StartTimer()
-			var copied int
-			if cursor, copied = copyFloor(b, a, z, cursor, false); copied != n {
-				b.Fatalf("floor copied %d records, want %d", copied, n)
-			}
+	for _, c := range []string{"edit", "edit-mapped"} {
+		var out transform.Transformer
+		if c == "edit-mapped" {
+			out = suiteMapping().Outbound()
 		}
-	})
+		b.Run(fmt.Sprintf("case=%s/n=%d/impl=copy-floor", c, n), func(b *testing.B) {
+			a, z := fake.New("a"), fake.New("z")
+			suiteFill(a, n)
+			cursor, _ := copyFloorVia(b, a, z, out, "", true)
+			round := 0
+			for b.Loop() {
+				round++
+				b.StopTimer()
+				suiteEdit(a, 0, n, n, round)
+				runtime.GC()
+				b.StartTimer()
+				var copied int
+				if cursor, copied = copyFloorVia(b, a, z, out, cursor, false); copied != n {
+					b.Fatalf("floor copied %d records, want %d", copied, n)
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkSuiteScale carries k=1,000 changed records over N=10^4 and

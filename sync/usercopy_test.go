@@ -108,6 +108,29 @@ func TestUserCodeThatModifiesItsInputChangesNothingOfTheEngines(t *testing.T) {
 		r.settle(t)
 		r.requireCity(t, "Lyon", r.crm, r.mid, r.erp)
 	})
+	t.Run("a Mapping's converter", func(t *testing.T) {
+		// A Mapping is called on the engine's own records
+		// (transform.ReadOnly): it hands its rules' functions copies.
+		shoutList := func(v concord.Value) (concord.Value, error) {
+			if l, ok := v.([]any); ok {
+				for i, x := range l {
+					if s, ok := x.(string); ok {
+						l[i] = strings.ToUpper(s)
+					}
+				}
+			}
+			return v, nil
+		}
+		m := transform.MustMapping(transform.RenameWith("tags", "tags", transform.Converter{In: shoutList, Out: shoutList}))
+		r := newCopyRig(t, recsync.System{Inbound: m.Inbound(), Outbound: m.Outbound()})
+		r.crm.Edit("k", map[string]concord.Value{"tags": []any{"vip"}})
+		r.settle(t)
+		for _, s := range []*fake.System{r.crm, r.erp} {
+			if got, _ := s.Record("k"); !slices.Equal(got.Fields["tags"].([]any), []any{"vip"}) {
+				t.Errorf("%s holds tags %v; want [vip]", s.Name(), got.Fields["tags"])
+			}
+		}
+	})
 	t.Run("validator", func(t *testing.T) {
 		r := newCopyRig(t, recsync.System{}, func(c *recsync.Config) {
 			c.Dictionary = validatorFunc(func(rec concord.Record) error { shout(rec); return nil })

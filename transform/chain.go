@@ -29,6 +29,16 @@ func Chain(ts ...Transformer) Transformer {
 
 type chain []Transformer
 
+// readOnly: a chain modifies nothing if none of its steps does.
+func (c chain) readOnly() bool {
+	for _, t := range c {
+		if !ReadOnly(t) {
+			return false
+		}
+	}
+	return true
+}
+
 func (c chain) Transform(ctx context.Context, rec concord.Record) (concord.Record, error) {
 	for i, t := range c {
 		out, err := t.Transform(ctx, rec)

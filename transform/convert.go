@@ -16,6 +16,7 @@ func BoolString(t, f string) Converter {
 	if t == f {
 		panic(fmt.Sprintf("transform.BoolString: true and false are both %q", t))
 	}
+	tv, fv := concord.Value(t), concord.Value(f) // boxed once, not per value
 	return Converter{
 		In: func(v concord.Value) (concord.Value, error) {
 			switch s, ok := v.(string); {
@@ -37,9 +38,9 @@ func BoolString(t, f string) Converter {
 			case !ok:
 				return nil, fmt.Errorf("%w: want bool, got %T", ErrWrongType, v)
 			case b:
-				return t, nil
+				return tv, nil
 			}
-			return f, nil
+			return fv, nil
 		},
 	}
 }

@@ -51,7 +51,10 @@ import (
 // Deleted records are returned unchanged, with no rule applied. Key,
 // Deleted, Modified and Tag pass through. The input record is never
 // modified: the result has a new Fields map (values that are not converted
-// are shared with the input). A Mapping is immutable, and its Transformers
+// are shared with the input), and the rules' functions get their own
+// copies of the maps and slices they convert, so that one that modifies
+// its argument cannot change the input either ([ReadOnly] holds for a
+// Mapping's Transformers). A Mapping is immutable, and its Transformers
 // are safe for concurrent use if the rules' functions are.
 type Mapping struct {
 	rules   []*fieldRule
@@ -80,6 +83,11 @@ type fieldRule struct {
 	// that direction. An out with no canonical inputs (Constant) runs on
 	// every record.
 	err error // a problem found at construction, reported by NewMapping
+	// single marks a rule of one field on each side whose value is
+	// converted by inOne and outOne (nil: kept as it is): Rename and
+	// RenameWith. Transform runs it without the slices in and out take.
+	single        bool
+	inOne, outOne func(concord.Value) (concord.Value, error)
 }
 
 func (r *fieldRule) addTo(m *Mapping) { m.rules = append(m.rules, r) }
@@ -101,7 +109,7 @@ func Rename(sys, canon string) Rule {
 	return &fieldRule{
 		desc: fmt.Sprintf("Rename(%q, %q)", sys, canon),
 		sys:  []string{sys}, canon: []string{canon},
-		in: same, out: same,
+		in: same, out: same, single: true,
 	}
 }
 
@@ -130,6 +138,7 @@ func RenameWith(sys, canon string, c Converter) Rule {
 		return r
 	}
 	r.in, r.out = lift(c.In), lift(c.Out)
+	r.single, r.inOne, r.outOne = true, c.In, c.Out
 	return r
 }
 
@@ -293,16 +302,45 @@ func (t direction) String() string {
 	return "mapping outbound"
 }
 
+// readOnly: the rules' functions get copies of the maps and slices they
+// are given (Transform), so a Mapping never modifies its input.
+func (t direction) readOnly() bool { return true }
+
 // Transform applies the mapping's rules in one direction.
+//
+// A rule of one field on each side (Rename, RenameWith) is applied without
+// building the slices a ValueFunc takes, and when the rules read every
+// field of rec none is left to pass through and rec is not walked again:
+// a mapped record costs its new map and the converters' own work.
 func (t direction) Transform(_ context.Context, rec concord.Record) (concord.Record, error) {
 	if rec.Deleted {
 		return rec, nil
 	}
 	out := make(map[string]concord.Value, len(rec.Fields)+1)
+	read := 0 // the fields of rec the rules read (no two rules read one)
 	for _, r := range t.m.rules {
-		from, to, fn := r.sys, r.canon, r.in
+		from, to, fn, one := r.sys, r.canon, r.in, r.inOne
 		if t.d == outbound {
-			from, to, fn = r.canon, r.sys, r.out
+			from, to, fn, one = r.canon, r.sys, r.out, r.outOne
+		}
+		if r.single {
+			v, ok := rec.Fields[from[0]]
+			if !ok {
+				continue // not reported: produce nothing
+			}
+			read++
+			if one != nil {
+				// The function's own copy: it must not modify a map
+				// or slice it is given, and if it does, it changes
+				// only that copy (a scalar is not copied).
+				w, err := one(concord.CloneValue(v))
+				if err != nil {
+					return concord.Record{}, fieldError(rec.Key, from, []concord.Value{v}, err)
+				}
+				v = w
+			}
+			out[to[0]] = v
+			continue
 		}
 		if fn == nil {
 			continue // the rule only consumes its input in this direction
@@ -313,6 +351,10 @@ func (t direction) Transform(_ context.Context, rec concord.Record) (concord.Rec
 		}
 		if args == nil && len(from) > 0 {
 			continue // not reported: produce nothing
+		}
+		read += len(args)
+		for i, v := range args {
+			args[i] = concord.CloneValue(v) // see the single-field rules above
 		}
 		res, err := fn(args)
 		if err == nil && len(res) != len(to) {
@@ -325,7 +367,7 @@ func (t direction) Transform(_ context.Context, rec concord.Record) (concord.Rec
 			out[name] = res[i]
 		}
 	}
-	if !t.m.strict {
+	if !t.m.strict && read < len(rec.Fields) {
 		for name, v := range rec.Fields {
 			if !t.m.claimed[name] {
 				out[name] = v

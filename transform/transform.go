@@ -38,6 +38,31 @@ func (f Func) Transform(ctx context.Context, rec concord.Record) (concord.Record
 }
 
 // Identity is the Transformer that returns its input unchanged.
-var Identity Transformer = Func(func(_ context.Context, rec concord.Record) (concord.Record, error) {
+var Identity Transformer = identity{}
+
+type identity struct{}
+
+func (identity) Transform(_ context.Context, rec concord.Record) (concord.Record, error) {
 	return rec, nil
-})
+}
+
+func (identity) readOnly() bool { return true }
+
+// readOnlyTransformer is a Transformer of this package that may vouch for
+// never modifying its input (see [ReadOnly]); its method is unexported, so
+// no other package's type can claim it.
+type readOnlyTransformer interface {
+	readOnly() bool
+}
+
+// ReadOnly reports whether t is known never to modify the record it is
+// given, nor any map or slice in it, whatever functions it was built
+// with: [Identity], a [Mapping]'s Inbound and Outbound (which hand each
+// rule's functions their own copies of maps and slices), and a [Chain] of
+// such Transformers. Any other Transformer, a [Func] included, may (against
+// its contract): the sync engine gives those a copy of every record, and
+// calls these on the record itself.
+func ReadOnly(t Transformer) bool {
+	r, ok := t.(readOnlyTransformer)
+	return ok && r.readOnly()
+}
