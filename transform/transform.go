@@ -22,7 +22,8 @@ import (
 // be shared). (The sync engine gives each call its own deep copy, so that a
 // transform that does modify it changes nothing of the engine's; a
 // transform composed with others, or called by other code, gets no such
-// protection.) It may be called concurrently for different records. An error
+// protection. The transformers of this package are called without that
+// copy: see [ReadOnly].) It may be called concurrently for different records. An error
 // rejects the record: the engine quarantines it with the error as the
 // reason, so the error should name the field and why (see [FieldError]).
 type Transformer interface {
