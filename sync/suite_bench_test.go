@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"testing"
 
 	"github.com/concordsync/concord"
@@ -233,17 +234,18 @@ func BenchmarkSuiteInitialSync(b *testing.B) {
 // records in one system: the cycle that carries the edits to the other
 // system (case=edit), the cycle after it that reads the engine's own
 // writes back (case=echo: nothing changed), and the copy floor for the
-// same edits. case=edit-mapped is the edit cycle with z's records in
-// another shape (suiteMapping), beside a copy floor that maps each record
-// on its way.
+// same edits. case=edit-mapped and echo-mapped are the edit and echo
+// cycles with z's records in another shape (suiteMapping), the edits beside
+// a copy floor that maps each record on its way.
 func BenchmarkSuiteEditCycle(b *testing.B) {
 	const n = 10_000
-	for _, c := range []string{"edit", "echo", "edit-aged", "edit-mapped"} {
+	for _, c := range []string{"edit", "echo", "edit-aged", "edit-mapped", "echo-mapped"} {
 		b.Run(fmt.Sprintf("case=%s/n=%d/impl=concord", c, n), func(b *testing.B) {
 			var zm *transform.Mapping
-			if c == "edit-mapped" {
+			if strings.HasSuffix(c, "-mapped") {
 				zm = suiteMapping()
 			}
+			echo := strings.HasPrefix(c, "echo")
 			r := newSuiteRigWith(b, store.NewMemory(), zm)
 			suiteFill(r.a, n)
 			r.settle(b)
@@ -266,7 +268,7 @@ func BenchmarkSuiteEditCycle(b *testing.B) {
 				b.StopTimer()
 				suiteEdit(r.a, 0, n, n, round)
 				runtime.GC()
-				if c != "echo" {
+				if !echo {
 					b.StartTimer()
 				}
 				pprof.Do(context.Background(), pprof.Labels("phase", "edit"), func(context.Context) {
@@ -274,7 +276,7 @@ func BenchmarkSuiteEditCycle(b *testing.B) {
 						b.Fatalf("edit cycle wrote %d records to z, want %d", toZ, n)
 					}
 				})
-				if c == "echo" {
+				if echo {
 					b.StartTimer()
 					pprof.Do(context.Background(), pprof.Labels("phase", "echo"), func(context.Context) {
 						if toZ, toA := r.cycle(b); toZ != 0 || toA != 0 {
@@ -284,7 +286,7 @@ func BenchmarkSuiteEditCycle(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if c != "echo" {
+			if !echo {
 				r.settle(b)
 			}
 		})

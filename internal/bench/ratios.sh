@@ -101,6 +101,7 @@ END {
 	row("initial sync, z in another shape (a Mapping; vs a copy floor that maps each record)", "BenchmarkSuiteInitialSync/shape=mapped/n=10000/impl=concord", "BenchmarkSuiteInitialSync/shape=mapped/n=10000/impl=copy-floor", "≤ 3×")
 	row("edit cycle, z in another shape (vs a copy floor that maps each record)", "BenchmarkSuiteEditCycle/case=edit-mapped/n=10000/impl=concord", "BenchmarkSuiteEditCycle/case=edit-mapped/n=10000/impl=copy-floor", "≤ 3×")
 	row("echo cycle (nothing changed) vs edit cycle", "BenchmarkSuiteEditCycle/case=echo/n=10000/impl=concord", "BenchmarkSuiteEditCycle/case=edit/n=10000/impl=concord", "≤ 0.20×")
+	row("echo cycle, z in another shape, vs its edit cycle", "BenchmarkSuiteEditCycle/case=echo-mapped/n=10000/impl=concord", "BenchmarkSuiteEditCycle/case=edit-mapped/n=10000/impl=concord", "≤ 0.20×")
 	row("k=1000 changes, memory store: N=10^5 vs N=10^4", "BenchmarkSuiteScale/store=memory/k=1000/n=100000", "BenchmarkSuiteScale/store=memory/k=1000/n=10000", "≈ 1×")
 	row("k=1000 changes, bbolt store: N=10^5 vs N=10^4", "BenchmarkSuiteScale/store=bolt/k=1000/n=100000", "BenchmarkSuiteScale/store=bolt/k=1000/n=10000", "≈ 1×")
 	row("k=1000 changes, bbolt store: N=10^6 vs N=10^4", "BenchmarkSuiteScale/store=bolt/k=1000/n=1000000", "BenchmarkSuiteScale/store=bolt/k=1000/n=10000", "≤ 1.5×")
