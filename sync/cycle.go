@@ -72,6 +72,11 @@ type cycle struct {
 	// letter (this cycle's or an earlier one's, not settled): the
 	// engine does not know what the system holds of them. See unguarded.
 	unread map[sysKey]bool
+	// likelyEchoes is, while pull observes what it read, the echo memory
+	// (echo.go) by which prepare defers a likely echo's inbound
+	// transform (observation.deferred); nil when there is none, or a
+	// dictionary must see every report.
+	likelyEchoes map[echoKey]echoView
 }
 
 // sysKey names a record in one system.
@@ -319,6 +324,10 @@ func (c *cycle) pull(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if c.e.cfg.Dictionary == nil {
+		c.likelyEchoes = c.e.echoes.peek(c.e.out.head)
+		defer func() { c.likelyEchoes = nil }()
+	}
 	for i, s := range c.e.systems {
 		r := results[i]
 		if r.err != nil {
@@ -510,6 +519,22 @@ func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record, f
 			c.obs[raw.Key] = append(list, o)
 			continue
 		}
+		// Read twice: both in canonical form, to compare and audit.
+		if err := c.canonical(ctx, list[i]); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.quarantine(s, list[i].raw, err)
+			list[i] = o
+			continue
+		}
+		if err := c.canonical(ctx, o); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.quarantine(s, raw, err)
+			continue
+		}
 		// The same record twice in one cycle: the later modification
 		// wins (the later report when the times do not say), and the
 		// other is audited, not silently dropped.
@@ -543,24 +568,50 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: utc(raw.Modified), Tag: raw.Tag}
 		return o, nil
 	}
+	if v, ok := c.likelyEchoes[echoKey{raw.Key, s.id}]; ok && !s.identityIn && raw.Tag != "" && raw.Tag == v.tag && sameNative(o.native, v.native) {
+		// Exactly what the engine's last write left there: most likely
+		// its echo, which load recognises without the canonical form
+		// (isEcho reads native, the tag and deleted). The inbound
+		// transform and its validation wait until the record is merged
+		// after all (load, canonical).
+		o.rec = concord.Record{Key: raw.Key, Modified: utc(raw.Modified), Tag: raw.Tag}
+		o.deferred = true
+		return o, nil
+	}
+	if err := c.canonical(ctx, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// canonical makes o.rec, the canonical form of what o's system reported,
+// unless it is made already: the inbound transform, validation, the
+// dictionary and its cleansing (prepare, or load for a report prepare
+// deferred).
+func (c *cycle) canonical(ctx context.Context, o *observation) error {
+	if o.rec.Key != "" && !o.deferred {
+		return nil // made already (a delete's is made by prepare)
+	}
+	o.deferred = false
+	s, raw := o.sys, o.raw
 	rec := raw
 	if !s.identityIn {
 		var err error
 		if rec, err = s.Inbound.Transform(ctx, raw); err != nil {
-			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform: %w", err)}
+			return &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform: %w", err)}
 		}
 		if rec.Key != raw.Key {
-			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform changed the key to %q", rec.Key)}
+			return &concord.RecordError{System: s.id, Key: raw.Key, Err: fmt.Errorf("inbound transform changed the key to %q", rec.Key)}
 		}
 		if err := rec.Validate(); err != nil {
-			return nil, withSystem(fmt.Errorf("after inbound transform: %w", err), s.id)
+			return withSystem(fmt.Errorf("after inbound transform: %w", err), s.id)
 		}
 	}
 	if d := c.e.cfg.Dictionary; d != nil {
 		if err := d.Validate(rec); err != nil {
 			fixed, corrections, err := c.cleanse(s, rec, err)
 			if err != nil {
-				return nil, &invalidError{rec: rec, err: &concord.RecordError{System: s.id, Key: raw.Key, Err: err}}
+				return &invalidError{rec: rec, err: &concord.RecordError{System: s.id, Key: raw.Key, Err: err}}
 			}
 			rec = fixed
 			c.events.add(corrections...)
@@ -570,7 +621,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		}
 	}
 	if _, ok := rec.Fields[resolve.RecordUnit]; ok {
-		return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: resolve.RecordUnit, Err: errors.New("reserved field name")}
+		return &concord.RecordError{System: s.id, Key: raw.Key, Field: resolve.RecordUnit, Err: errors.New("reserved field name")}
 	}
 	rec.Tag, rec.Modified, rec.FieldModified = raw.Tag, utc(raw.Modified), nil
 	if len(raw.FieldModified) > 0 {
@@ -581,7 +632,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	}
 	o.rec = rec
 	o.nativeIsRec = s.identityIn && len(o.corrected) == 0
-	return o, nil
+	return nil
 }
 
 func withSystem(err error, s concord.SystemID) error {
@@ -706,6 +757,15 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 	if len(keys) > n {
 		keys = slices.Compact(keys) // a learned write's key may be there already
 	}
+	// The records merged after all get the canonical form of the reports
+	// prepare deferred (in key order: a report that fails now is
+	// quarantined as prepare would have, and the audit log's order must
+	// not depend on a map's).
+	for _, k := range keys {
+		if err := c.canonicalOf(ctx, k); err != nil {
+			return nil, nil, err
+		}
+	}
 	// One state that does not decode (damaged, of a newer format, sealed
 	// under a key the ring no longer has) fails that record alone (merge),
 	// never the cycle: its observations wait in merge dead letters, and
@@ -719,6 +779,30 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 		c.applyLearned(ctx, states)
 	}
 	return keys, states, nil
+}
+
+// canonicalOf makes the canonical form of every deferred report of key
+// (observation.deferred); one that fails is quarantined and dropped.
+func (c *cycle) canonicalOf(ctx context.Context, key string) error {
+	obs := c.obs[key]
+	for i := 0; i < len(obs); {
+		o := obs[i]
+		if !o.deferred {
+			i++
+			continue
+		}
+		if err := c.canonical(ctx, o); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.quarantine(o.sys, o.raw, err)
+			obs = slices.Delete(obs, i, i+1)
+			c.obs[key] = obs
+			continue
+		}
+		i++
+	}
+	return nil
 }
 
 // merge applies each record's observations to its state: detect each

@@ -76,6 +76,15 @@ func (m *echoes) take(head audit.Head, consume bool) map[echoKey]echoView {
 	return views
 }
 
+// peek returns the memory, unconsumed, for the cycle that starts with the
+// audit head head (nil if something else committed since).
+func (m *echoes) peek(head audit.Head) map[echoKey]echoView {
+	if head != m.head {
+		return nil
+	}
+	return m.views
+}
+
 // isEcho reports whether every observation of key is a report of exactly
 // what the engine's last write left in that system.
 func isEcho(views map[echoKey]echoView, key string, obs []*observation) bool {

@@ -103,6 +103,11 @@ type observation struct {
 	// replaced: the system still holds the refused value, and is written
 	// the correction (cycle.merge).
 	corrected []string
+	// deferred: rec is not made yet (it holds the key, tag and time
+	// only). The report is most likely the echo of the engine's own
+	// write (cycle.prepare), which load recognises from native alone;
+	// cycle.canonical makes rec if the record is merged after all.
+	deferred bool
 }
 
 // fieldHash is the hash of one field's value.

@@ -2,12 +2,16 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/transform"
 )
 
 // countingStore counts the states each commit carries.
@@ -145,4 +149,65 @@ func TestEchoesAreRecognisedOnlyWhenExact(t *testing.T) {
 	r.settle()
 	r.requireAll("k9", map[string]any{"n": 109, "s": "from a"})
 	r.requireAll("k0", map[string]any{"n": 100})
+}
+
+// A report exactly as the engine's last write left it waits for its
+// inbound transform: recognised as an echo it never needs one; merged
+// after all (another system edited the record in the same cycle) it is
+// transformed then, and one whose transform fails then is quarantined as
+// it would have been on reading.
+func TestAnEchosInboundTransformRunsOnlyIfItIsMerged(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "z"})
+	m := transform.MustMapping(transform.Rename("z_n", "n"))
+	var calls atomic.Int64
+	var refuse atomic.Bool // refuse z_n = 5
+	in := transform.Func(func(ctx context.Context, rec concord.Record) (concord.Record, error) {
+		calls.Add(1)
+		if refuse.Load() && rec.Fields["z_n"] == int64(5) {
+			return concord.Record{}, errors.New("z_n 5 refused")
+		}
+		return m.Inbound().Transform(ctx, rec)
+	})
+	r.cfg.Systems[1].Inbound, r.cfg.Systems[1].Outbound = in, m.Outbound()
+	r.engine = r.newEngine()
+	for i := range 10 {
+		r.sys["a"].Edit(fmt.Sprintf("k%d", i), map[string]concord.Value{"n": int64(i)})
+	}
+	r.cycle() // written to z
+	calls.Store(0)
+	r.sys["a"].Edit("k3", map[string]concord.Value{"n": int64(33)})
+	rep := r.cycle()
+	if rep.Echoes != 9 || rep.Records != 1 {
+		t.Fatalf("echoes %d, records merged %d; want 9 and 1", rep.Echoes, rep.Records)
+	}
+	// k3's report from z, transformed once merged, and the round trip of
+	// the write of 33 to z; not the nine echoes.
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d inbound transforms, want 2", n)
+	}
+	r.settle()
+	if got, _ := r.sys["z"].Record("k3"); got.Fields["z_n"] != int64(33) {
+		t.Errorf("z holds k3 %v, want z_n 33", got.Fields)
+	}
+
+	r.sys["a"].Edit("k6", map[string]concord.Value{"n": int64(5)})
+	r.cycle() // 5 written to k6 in z
+	refuse.Store(true)
+	r.sys["a"].Edit("k6", map[string]concord.Value{"n": int64(7)})
+	rep = r.cycle() // z reports k6 = 5, a's edit makes it merged: refused
+	if q := rep.Systems["z"].Quarantined; q != 1 {
+		t.Fatalf("%d records of z quarantined, want k6's", q)
+	}
+	dead, err := r.engine.DeadLetters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].Key != "k6" || dead[0].System != "z" || !dead[0].Inbound || !strings.Contains(dead[0].Reason, "z_n 5 refused") {
+		t.Fatalf("dead letters %+v, want z's k6 refused by the transform", dead)
+	}
+	refuse.Store(false)
+	r.settle()
+	if got, _ := r.sys["z"].Record("k6"); got.Fields["z_n"] != int64(7) {
+		t.Errorf("z holds k6 %v, want z_n 7", got.Fields)
+	}
 }
