@@ -17,6 +17,10 @@ import (
 // the target's shape), and the next cycle recognises a report that matches
 // it exactly without loading, merging or committing the record.
 //
+// A system with an inbound transform does not even transform such a
+// report: prepare defers its canonical form (observation.deferred), and
+// load makes it only for a record merged after all (cycle.canonicalOf).
+//
 // The memory is valid for one cycle, and only if nothing else committed
 // events since: the audit log's head loaded at the cycle's start must be
 // the head of this engine's own last commit (another instance's merge or
