@@ -144,15 +144,11 @@ func suiteEdit(sys *fake.System, from, k, n, round int) {
 
 // copyFloor is what a sync without versions, merge or store does: read the
 // changes of src after cursor and write every changed record whole to dst,
-// through the connectors' own Changes and Apply. It returns the new cursor
-// and the number of records copied.
-func copyFloor(tb testing.TB, src, dst connector.Connector, cursor connector.Cursor, create bool) (connector.Cursor, int) {
-	return copyFloorVia(tb, src, dst, nil, cursor, create)
-}
-
-// copyFloorVia is copyFloor with each record passed through out (nil: as it
-// is) on its way to dst: the floor of a pipeline that maps the records.
-func copyFloorVia(tb testing.TB, src, dst connector.Connector, out transform.Transformer, cursor connector.Cursor, create bool) (connector.Cursor, int) {
+// through the connectors' own Changes and Apply, each record passed
+// through out on its way (nil: as it is; a Mapping: the floor of a pipeline
+// that maps the records). It returns the new cursor and the number of
+// records copied.
+func copyFloor(tb testing.TB, src, dst connector.Connector, out transform.Transformer, cursor connector.Cursor, create bool) (connector.Cursor, int) {
 	tb.Helper()
 	ctx := context.Background()
 	copied := 0
@@ -221,7 +217,7 @@ func BenchmarkSuiteInitialSync(b *testing.B) {
 				suiteFill(a, n)
 				runtime.GC()
 				b.StartTimer()
-				if _, copied := copyFloorVia(b, a, z, out, "", true); copied != n {
+				if _, copied := copyFloor(b, a, z, out, "", true); copied != n {
 					b.Fatalf("floor copied %d records, want %d", copied, n)
 				}
 			}
@@ -299,7 +295,7 @@ func BenchmarkSuiteEditCycle(b *testing.B) {
 		b.Run(fmt.Sprintf("case=%s/n=%d/impl=copy-floor", c, n), func(b *testing.B) {
 			a, z := fake.New("a"), fake.New("z")
 			suiteFill(a, n)
-			cursor, _ := copyFloorVia(b, a, z, out, "", true)
+			cursor, _ := copyFloor(b, a, z, out, "", true)
 			round := 0
 			for b.Loop() {
 				round++
@@ -308,7 +304,7 @@ func BenchmarkSuiteEditCycle(b *testing.B) {
 				runtime.GC()
 				b.StartTimer()
 				var copied int
-				if cursor, copied = copyFloorVia(b, a, z, out, cursor, false); copied != n {
+				if cursor, copied = copyFloor(b, a, z, out, cursor, false); copied != n {
 					b.Fatalf("floor copied %d records, want %d", copied, n)
 				}
 			}
