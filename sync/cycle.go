@@ -72,10 +72,10 @@ type cycle struct {
 	// letter (this cycle's or an earlier one's, not settled): the
 	// engine does not know what the system holds of them. See unguarded.
 	unread map[sysKey]bool
-	// likelyEchoes is, while pull observes what it read, the echo memory
-	// (echo.go) by which prepare defers a likely echo's inbound
-	// transform (observation.deferred); nil when there is none, or a
-	// dictionary must see every report.
+	// likelyEchoes is, while pull (or Ingest) observes what it read, the
+	// echo memory (echo.go) by which prepare defers a likely echo's
+	// inbound transform (observation.deferred); nil when there is none,
+	// or a dictionary must see every report.
 	likelyEchoes map[echoKey]echoView
 }
 
@@ -279,7 +279,12 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 		return nil, err
 	}
 	defer release()
-	if err := c.observe(ctx, s, records, false); err != nil {
+	if e.cfg.Dictionary == nil { // a webhook of the engine's own write: see pull
+		c.likelyEchoes = e.echoes.peek(e.out.head)
+	}
+	err = c.observe(ctx, s, records, false)
+	c.likelyEchoes = nil
+	if err != nil {
 		return c.report, err
 	}
 	for _, obs := range c.obs {

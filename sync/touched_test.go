@@ -211,3 +211,45 @@ func TestAnEchosInboundTransformRunsOnlyIfItIsMerged(t *testing.T) {
 		t.Errorf("z holds k6 %v, want z_n 7", got.Fields)
 	}
 }
+
+// A webhook that delivers the engine's own write is recognised as its echo
+// without the inbound transform too; one that delivers a person's edit is
+// transformed and merged.
+func TestAWebhookEchoTakesNoInboundTransform(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "z"})
+	m := transform.MustMapping(transform.Rename("z_n", "n"))
+	var calls atomic.Int64
+	in := transform.Func(func(ctx context.Context, rec concord.Record) (concord.Record, error) {
+		calls.Add(1)
+		return m.Inbound().Transform(ctx, rec)
+	})
+	r.cfg.Systems[1].Inbound, r.cfg.Systems[1].Outbound = in, m.Outbound()
+	r.engine = r.newEngine()
+	for i := range 5 {
+		r.sys["a"].Edit(fmt.Sprintf("k%d", i), map[string]concord.Value{"n": int64(i)})
+	}
+	r.cycle() // written to z
+	r.sys["z"].Edit("k4", map[string]concord.Value{"z_n": int64(44)})
+	var pushed []concord.Record
+	for i := range 5 {
+		rec, _ := r.sys["z"].Record(fmt.Sprintf("k%d", i))
+		pushed = append(pushed, rec)
+	}
+	calls.Store(0)
+	rep, err := r.engine.Ingest(context.Background(), "z", pushed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Echoes != 4 || rep.Records != 1 {
+		t.Fatalf("echoes %d, records merged %d; want 4 and k4", rep.Echoes, rep.Records)
+	}
+	// k4's edit, and the round trip of writing it to a? a has no
+	// transform: k4's report alone.
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d inbound transforms, want 1 (k4's edit)", n)
+	}
+	r.settle()
+	if got, _ := r.sys["a"].Record("k4"); got.Fields["n"] != int64(44) {
+		t.Errorf("a holds k4 %v, want n 44", got.Fields)
+	}
+}
