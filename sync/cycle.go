@@ -279,11 +279,9 @@ func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []co
 		return nil, err
 	}
 	defer release()
-	if e.cfg.Dictionary == nil { // a webhook of the engine's own write: see pull
-		c.likelyEchoes = e.echoes.peek(e.out.head)
-	}
+	done := c.expectEchoes() // a webhook may deliver the engine's own write
 	err = c.observe(ctx, s, records, false)
-	c.likelyEchoes = nil
+	done()
 	if err != nil {
 		return c.report, err
 	}
@@ -329,10 +327,7 @@ func (c *cycle) pull(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c.e.cfg.Dictionary == nil {
-		c.likelyEchoes = c.e.echoes.peek(c.e.out.head)
-		defer func() { c.likelyEchoes = nil }()
-	}
+	defer c.expectEchoes()()
 	for i, s := range c.e.systems {
 		r := results[i]
 		if r.err != nil {
@@ -365,6 +360,17 @@ func (c *cycle) pull(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// expectEchoes lets prepare defer the canonical form of reports that match
+// the echo memory (c.likelyEchoes) until the returned func is called: for
+// what pull and Ingest observe, not for replays or re-merges. Not with a
+// dictionary: its cleansing is part of what isEcho reads.
+func (c *cycle) expectEchoes() (done func()) {
+	if c.e.cfg.Dictionary == nil {
+		c.likelyEchoes = c.e.echoes.peek(c.e.out.head)
+	}
+	return func() { c.likelyEchoes = nil }
 }
 
 // pullResult is what pull read from one system.
@@ -525,19 +531,15 @@ func (c *cycle) observe(ctx context.Context, s *system, recs []concord.Record, f
 			continue
 		}
 		// Read twice: both in canonical form, to compare and audit.
-		if err := c.canonical(ctx, list[i]); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c.quarantine(s, list[i].raw, err)
+		if ok, err := c.canonicalOrQuarantine(ctx, list[i]); err != nil {
+			return err
+		} else if !ok {
 			list[i] = o
 			continue
 		}
-		if err := c.canonical(ctx, o); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c.quarantine(s, raw, err)
+		if ok, err := c.canonicalOrQuarantine(ctx, o); err != nil {
+			return err
+		} else if !ok {
 			continue
 		}
 		// The same record twice in one cycle: the later modification
@@ -791,16 +793,15 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 func (c *cycle) canonicalOf(ctx context.Context, key string) error {
 	obs := c.obs[key]
 	for i := 0; i < len(obs); {
-		o := obs[i]
-		if !o.deferred {
+		if !obs[i].deferred {
 			i++
 			continue
 		}
-		if err := c.canonical(ctx, o); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c.quarantine(o.sys, o.raw, err)
+		ok, err := c.canonicalOrQuarantine(ctx, obs[i])
+		if err != nil {
+			return err
+		}
+		if !ok {
 			obs = slices.Delete(obs, i, i+1)
 			c.obs[key] = obs
 			continue
@@ -808,6 +809,20 @@ func (c *cycle) canonicalOf(ctx context.Context, key string) error {
 		i++
 	}
 	return nil
+}
+
+// canonicalOrQuarantine is canonical for a report already observed: one
+// that fails is quarantined as prepare's failures are (ok false); err is
+// only ctx's end.
+func (c *cycle) canonicalOrQuarantine(ctx context.Context, o *observation) (ok bool, err error) {
+	if err := c.canonical(ctx, o); err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		c.quarantine(o.sys, o.raw, err)
+		return false, nil
+	}
+	return true, nil
 }
 
 // merge applies each record's observations to its state: detect each

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
@@ -151,30 +152,51 @@ func TestEchoesAreRecognisedOnlyWhenExact(t *testing.T) {
 	r.requireAll("k0", map[string]any{"n": 100})
 }
 
-// A report exactly as the engine's last write left it waits for its
-// inbound transform: recognised as an echo it never needs one; merged
-// after all (another system edited the record in the same cycle) it is
-// transformed then, and one whose transform fails then is quarantined as
-// it would have been on reading.
-func TestAnEchosInboundTransformRunsOnlyIfItIsMerged(t *testing.T) {
-	r := newRig(t, []concord.SystemID{"a", "z"})
+// mappedZ is a rig of a and z whose z names n "z_n" (a Mapping behind a
+// Func that counts its inbound calls and refuses z_n = 5 while refuse is
+// set), with a's records k0…k(n-1) written to z.
+type mappedZ struct {
+	*rig
+	calls  atomic.Int64
+	refuse atomic.Bool
+}
+
+func newMappedZ(t *testing.T, n int) *mappedZ {
+	t.Helper()
+	r := &mappedZ{rig: newRig(t, []concord.SystemID{"a", "z"})}
 	m := transform.MustMapping(transform.Rename("z_n", "n"))
-	var calls atomic.Int64
-	var refuse atomic.Bool // refuse z_n = 5
 	in := transform.Func(func(ctx context.Context, rec concord.Record) (concord.Record, error) {
-		calls.Add(1)
-		if refuse.Load() && rec.Fields["z_n"] == int64(5) {
+		r.calls.Add(1)
+		if r.refuse.Load() && rec.Fields["z_n"] == int64(5) {
 			return concord.Record{}, errors.New("z_n 5 refused")
 		}
 		return m.Inbound().Transform(ctx, rec)
 	})
 	r.cfg.Systems[1].Inbound, r.cfg.Systems[1].Outbound = in, m.Outbound()
 	r.engine = r.newEngine()
-	for i := range 10 {
+	for i := range n {
 		r.sys["a"].Edit(fmt.Sprintf("k%d", i), map[string]concord.Value{"n": int64(i)})
 	}
 	r.cycle() // written to z
-	calls.Store(0)
+	r.calls.Store(0)
+	return r
+}
+
+// zHolds fails t unless z holds n of key.
+func (r *mappedZ) zHolds(t *testing.T, key string, n int64) {
+	t.Helper()
+	if got, _ := r.sys["z"].Record(key); got.Fields["z_n"] != n {
+		t.Errorf("z holds %s %v, want z_n %d", key, got.Fields, n)
+	}
+}
+
+// A report exactly as the engine's last write left it waits for its
+// inbound transform: recognised as an echo it never needs one; merged
+// after all (another system edited the record in the same cycle) it is
+// transformed then, and one whose transform fails then is quarantined as
+// it would have been on reading.
+func TestAnEchosInboundTransformRunsOnlyIfItIsMerged(t *testing.T) {
+	r := newMappedZ(t, 10)
 	r.sys["a"].Edit("k3", map[string]concord.Value{"n": int64(33)})
 	rep := r.cycle()
 	if rep.Echoes != 9 || rep.Records != 1 {
@@ -182,17 +204,15 @@ func TestAnEchosInboundTransformRunsOnlyIfItIsMerged(t *testing.T) {
 	}
 	// k3's report from z, transformed once merged, and the round trip of
 	// the write of 33 to z; not the nine echoes.
-	if n := calls.Load(); n != 2 {
+	if n := r.calls.Load(); n != 2 {
 		t.Errorf("%d inbound transforms, want 2", n)
 	}
 	r.settle()
-	if got, _ := r.sys["z"].Record("k3"); got.Fields["z_n"] != int64(33) {
-		t.Errorf("z holds k3 %v, want z_n 33", got.Fields)
-	}
+	r.zHolds(t, "k3", 33)
 
 	r.sys["a"].Edit("k6", map[string]concord.Value{"n": int64(5)})
 	r.cycle() // 5 written to k6 in z
-	refuse.Store(true)
+	r.refuse.Store(true)
 	r.sys["a"].Edit("k6", map[string]concord.Value{"n": int64(7)})
 	rep = r.cycle() // z reports k6 = 5, a's edit makes it merged: refused
 	if q := rep.Systems["z"].Quarantined; q != 1 {
@@ -205,37 +225,22 @@ func TestAnEchosInboundTransformRunsOnlyIfItIsMerged(t *testing.T) {
 	if len(dead) != 1 || dead[0].Key != "k6" || dead[0].System != "z" || !dead[0].Inbound || !strings.Contains(dead[0].Reason, "z_n 5 refused") {
 		t.Fatalf("dead letters %+v, want z's k6 refused by the transform", dead)
 	}
-	refuse.Store(false)
+	r.refuse.Store(false)
 	r.settle()
-	if got, _ := r.sys["z"].Record("k6"); got.Fields["z_n"] != int64(7) {
-		t.Errorf("z holds k6 %v, want z_n 7", got.Fields)
-	}
+	r.zHolds(t, "k6", 7)
 }
 
 // A webhook that delivers the engine's own write is recognised as its echo
 // without the inbound transform too; one that delivers a person's edit is
 // transformed and merged.
 func TestAWebhookEchoTakesNoInboundTransform(t *testing.T) {
-	r := newRig(t, []concord.SystemID{"a", "z"})
-	m := transform.MustMapping(transform.Rename("z_n", "n"))
-	var calls atomic.Int64
-	in := transform.Func(func(ctx context.Context, rec concord.Record) (concord.Record, error) {
-		calls.Add(1)
-		return m.Inbound().Transform(ctx, rec)
-	})
-	r.cfg.Systems[1].Inbound, r.cfg.Systems[1].Outbound = in, m.Outbound()
-	r.engine = r.newEngine()
-	for i := range 5 {
-		r.sys["a"].Edit(fmt.Sprintf("k%d", i), map[string]concord.Value{"n": int64(i)})
-	}
-	r.cycle() // written to z
+	r := newMappedZ(t, 5)
 	r.sys["z"].Edit("k4", map[string]concord.Value{"z_n": int64(44)})
 	var pushed []concord.Record
 	for i := range 5 {
 		rec, _ := r.sys["z"].Record(fmt.Sprintf("k%d", i))
 		pushed = append(pushed, rec)
 	}
-	calls.Store(0)
 	rep, err := r.engine.Ingest(context.Background(), "z", pushed)
 	if err != nil {
 		t.Fatal(err)
@@ -245,11 +250,56 @@ func TestAWebhookEchoTakesNoInboundTransform(t *testing.T) {
 	}
 	// k4's edit, and the round trip of writing it to a? a has no
 	// transform: k4's report alone.
-	if n := calls.Load(); n != 1 {
+	if n := r.calls.Load(); n != 1 {
 		t.Errorf("%d inbound transforms, want 1 (k4's edit)", n)
 	}
 	r.settle()
 	if got, _ := r.sys["a"].Record("k4"); got.Fields["n"] != int64(44) {
 		t.Errorf("a holds k4 %v, want n 44", got.Fields)
+	}
+}
+
+// A record pushed twice in one call, one of the two an echo the transform
+// refuses once it must be merged after all (its canonical form was
+// deferred): the refused one is quarantined, the other merged, and the
+// records after it in the same call are observed too.
+func TestARecordReadTwiceWithOneReportRefused(t *testing.T) {
+	r := newMappedZ(t, 4)
+	for key, n := range map[string]int64{"k0": 5, "k1": 5, "k2": 22} {
+		r.sys["a"].Edit(key, map[string]concord.Value{"n": n})
+	}
+	r.cycle() // written to z: the echo memory holds k0, k1, k2
+	r.refuse.Store(true)
+	echo := func(key string) concord.Record {
+		got, _ := r.sys["z"].Record(key)
+		return got
+	}
+	edit := func(key string, n int64) concord.Record {
+		// A person's edit after the write, as a webhook pushes it.
+		got := echo(key)
+		got.Fields, got.Tag, got.Modified = map[string]concord.Value{"z_n": n}, got.Tag+"'", got.Modified.Add(time.Minute)
+		return got
+	}
+	rep, err := r.engine.Ingest(context.Background(), "z", []concord.Record{
+		echo("k0"), edit("k0", 10), // the first refused: the second kept
+		edit("k1", 11), echo("k1"), // the second refused
+		echo("k2"), // an echo, after both
+		edit("k3", 13),
+	})
+	if rep == nil || err == nil || !strings.Contains(err.Error(), "2 failures") {
+		t.Fatalf("Ingest: %v; want the two refusals as its failures", err)
+	}
+	if q := rep.Systems["z"].Quarantined; q != 2 {
+		t.Errorf("%d reports quarantined, want 2", q)
+	}
+	if rep.Echoes != 1 || rep.Records != 3 {
+		t.Errorf("echoes %d, records merged %d; want k2, and k0, k1, k3", rep.Echoes, rep.Records)
+	}
+	r.refuse.Store(false)
+	r.settle()
+	for key, n := range map[string]int64{"k0": 10, "k1": 11, "k2": 22, "k3": 13} {
+		if got, _ := r.sys["a"].Record(key); got.Fields["n"] != n {
+			t.Errorf("a holds %s %v, want n %d", key, got.Fields, n)
+		}
 	}
 }
