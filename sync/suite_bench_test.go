@@ -354,9 +354,11 @@ func BenchmarkSuiteScale(b *testing.B) {
 					b.StopTimer()
 					suiteEdit(r.a, round*k, k, n, round)
 					b.StartTimer()
-					if toZ, _ := r.cycle(b); toZ != k {
-						b.Fatalf("cycle wrote %d records to z, want %d", toZ, k)
-					}
+					pprof.Do(context.Background(), pprof.Labels("phase", "edit"), func(context.Context) {
+						if toZ, _ := r.cycle(b); toZ != k {
+							b.Fatalf("cycle wrote %d records to z, want %d", toZ, k)
+						}
+					})
 					b.StopTimer()
 					r.cycle(b) // the echo, outside the measure
 					b.StartTimer()
