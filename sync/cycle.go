@@ -60,6 +60,8 @@ type cycle struct {
 	sendIdx     []int                     // plan's scratch: the units a write carries
 	keyBuf      []byte                    // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string                  // and the names it sorts
+	orderOf     *system                   // the system whose field names order holds (prepare)
+	order       []string                  // its last record's field names, sorted
 	emitted     int                       // events already emitted (those committed before the writes)
 
 	// remerging: by key, the merge dead letters merged again (remerge.go).
@@ -562,15 +564,10 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 	if err := raw.Validate(); err != nil {
 		return nil, withSystem(err, s.id)
 	}
-	o := &observation{sys: s, raw: raw, native: make([]fieldHash, 0, len(raw.Fields))}
-	for f, v := range raw.Fields {
-		h, err := c.e.sens.hashValue(f, v)
-		if err != nil {
-			return nil, &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
-		}
-		o.native = append(o.native, fieldHash{f, h, v})
+	o := &observation{sys: s, raw: raw}
+	if err := c.hashFields(s, raw, o); err != nil {
+		return nil, err
 	}
-	slices.SortFunc(o.native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) })
 	if raw.Deleted {
 		o.rec = concord.Record{Key: raw.Key, Deleted: true, Modified: utc(raw.Modified), Tag: raw.Tag}
 		return o, nil
@@ -589,6 +586,46 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		return nil, err
 	}
 	return o, nil
+}
+
+// hashFields sets o.native: the hash of each of raw's fields, sorted by
+// name. A system's records mostly have the same fields: when raw has those
+// of the last record hashed from s, they are hashed in that record's
+// order, which is sorted already, instead of sorted again.
+func (c *cycle) hashFields(s *system, raw concord.Record, o *observation) error {
+	o.native = make([]fieldHash, 0, len(raw.Fields))
+	if c.orderOf == s && len(c.order) == len(raw.Fields) {
+		same := true
+		for _, f := range c.order {
+			v, ok := raw.Fields[f]
+			if !ok {
+				same = false // another set of names (of the same size)
+				break
+			}
+			h, err := c.e.sens.hashValue(f, v)
+			if err != nil {
+				return &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
+			}
+			o.native = append(o.native, fieldHash{f, h, v})
+		}
+		if same {
+			return nil
+		}
+		o.native = o.native[:0]
+	}
+	for f, v := range raw.Fields {
+		h, err := c.e.sens.hashValue(f, v)
+		if err != nil {
+			return &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
+		}
+		o.native = append(o.native, fieldHash{f, h, v})
+	}
+	slices.SortFunc(o.native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) })
+	c.orderOf, c.order = s, c.order[:0]
+	for _, x := range o.native {
+		c.order = append(c.order, x.field)
+	}
+	return nil
 }
 
 // canonical makes o.rec, the canonical form of what o's system reported,

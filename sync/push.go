@@ -334,7 +334,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if name == resolve.RecordUnit || u.Hold != nil {
 			continue
 		}
-		if keep && view.HoldsAt(k, name, u.Version) {
+		if keep && !c.e.layout.isGroup(name) && view.HoldsAt(k, name, u.Version) {
 			if state.Strict {
 				c.checkKeptCopy(st, s, view, k, back.Fields)
 			}
