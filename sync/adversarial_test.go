@@ -22,6 +22,7 @@ import (
 	"github.com/concordsync/concord/sync/store"
 	"github.com/concordsync/concord/sync/store/boltstore"
 	"github.com/concordsync/concord/transform"
+	"github.com/concordsync/concord/transform/dict"
 )
 
 // A write whose reply was lost may have been applied: when the system later
@@ -229,22 +230,33 @@ func maps2(m map[string]concord.Value) map[string]concord.Value {
 }
 
 // A system's own notation of a value it was sent ("LEEDS" for "Leeds")
-// stays an echo when the system later changes another field.
+// stays an echo when the system later changes another field, also after
+// the engine wrote it another field: before, that write recorded the
+// canonical values' hash as what the system held of the city, and the
+// system's next change of a third field made LEEDS an edit that reached
+// every system (the "connector" cases).
 func TestSystemNotationIsNeverAPhantomEdit(t *testing.T) {
+	cities, err := dict.New(dict.Field{Name: "city", Type: dict.String})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shout := func(r *rig) recsync.System {
+		return recsync.System{ID: "warehouse", Connector: shouting{r.sys["warehouse"], "city"}}
+	}
 	for _, tc := range []struct {
 		name string
 		sys  func(r *rig) recsync.System
+		opts []rigOption
 	}{
 		{"outbound transform", func(r *rig) recsync.System {
 			return recsync.System{ID: "warehouse", Connector: r.sys["warehouse"], Outbound: upper{"city"}}
-		}},
-		{"connector", func(r *rig) recsync.System {
-			return recsync.System{ID: "warehouse", Connector: shouting{r.sys["warehouse"], "city"}}
-		}},
+		}, nil},
+		{"connector", shout, nil},
+		{"connector, with a dictionary", shout, []rigOption{withConfig(func(c *recsync.Config) { c.Dictionary = cities })}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, []concord.SystemID{"portal", "warehouse"})
-			r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, tc.sys(r)})
+			r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: r.sys["portal"]}, tc.sys(r)}, tc.opts...)
 			r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "city": "Leeds"})
 			r.settle()
 			r.cycle()
@@ -252,6 +264,20 @@ func TestSystemNotationIsNeverAPhantomEdit(t *testing.T) {
 			r.settle()
 			if got := r.fields("portal", "c1"); got["city"] != "Leeds" || got["name"] != "Ada Lovelace" {
 				t.Fatalf("portal = %v; want city Leeds and the new name", got)
+			}
+			// The warehouse is written another field while it holds
+			// the city in its notation (plan keeps its copy of the
+			// city), then changes a third field: still no edit of the
+			// city, and both systems keep their notations.
+			r.sys["portal"].Edit("c1", map[string]any{"email": "ada@example.com"})
+			r.settle()
+			r.sys["warehouse"].Edit("c1", map[string]any{"phone": "1"})
+			r.settle()
+			if got := r.fields("portal", "c1"); got["city"] != "Leeds" || got["phone"] != "1" {
+				t.Fatalf("portal = %v; want city Leeds and the warehouse's phone", got)
+			}
+			if got := r.fields("warehouse", "c1"); got["email"] != "ada@example.com" {
+				t.Fatalf("warehouse = %v; want the portal's e-mail", got)
 			}
 			for _, ev := range r.audit.Events() {
 				if ev.Kind == audit.EditObserved && ev.Unit == "city" {
