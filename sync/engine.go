@@ -15,6 +15,7 @@ import (
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/resolve"
 	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/transform"
 )
 
 // Engine keeps the configured systems in agreement. Create it with [New].
@@ -73,6 +74,11 @@ type system struct {
 	// written is the canonical one: its values were checked when they
 	// entered the engine, and the fields a unit affects are its own.
 	identityOut bool
+	// lineageIn and lineageOut are the configured transformers, before
+	// the engine guards them, for transform.Lineage: which fields of the
+	// other shape a set of fields can change (plan, affected). Asking
+	// runs none of the user's code.
+	lineageIn, lineageOut transform.Transformer
 	// The connector's optional abilities (nil if it has not got them),
 	// guarded like the connector (guardConnector).
 	getter  connector.Getter

@@ -318,19 +318,29 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	// rt: what synced records of s once it holds desired. A held unit
 	// is neither written nor recorded (synced skips it). A unit s holds
-	// already at the canonical version keeps its copy when s takes the
-	// canonical shape both ways (no transform), the write
-	// is not a create and nothing written to s is unconfirmed: the write
-	// sets only the fields of the units s lacks, so the copy, made from
-	// what s reported, still says what s holds. Recording the canonical
-	// values' hash there instead would forget s's own notation of them
-	// ("LEEDS" for "Leeds", learnNotation) and make it an edit the next
-	// time s changes another field (TestSystemNotationIsNeverAPhantomEdit);
-	// and unchanged fields are not hashed again for every write.
-	keep := s.identityIn && s.identityOut && !create && !unsure
+	// already at the canonical version keeps its copy, made from what s
+	// reported, when the write cannot change what s reports of it: none
+	// of its fields is among those the inbound transform can make of the
+	// fields written (transform.Lineage; unknown for a Func, and then
+	// every unit is recorded as the round trip gives it). Recording the
+	// round trip's hash there would forget s's own notation of a value it
+	// holds ("LEEDS" for "Leeds", learnNotation), which its next change
+	// of another field would then make an edit
+	// (TestSystemNotationIsNeverAPhantomEdit); and the fields not written
+	// are not hashed again. Not for a create, nor while a write to s is
+	// unconfirmed: then what s holds is not known.
+	var reach []string // the canonical fields the write can change, sorted
+	keep := false
+	if !create && !unsure {
+		written := make([]string, len(native)) // native: set's fields, sorted
+		for i, x := range native {
+			written[i] = x.field
+		}
+		reach, keep = transform.Lineage(s.lineageIn, written)
+	}
 	n := len(st.Units)
-	if keep && affected != nil {
-		n = len(affected) + 1
+	if keep {
+		n = len(reach) + 1
 	}
 	rt := make([]unitHash, 0, n)
 	for k, ux := range st.Units {
@@ -338,7 +348,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if name == resolve.RecordUnit || u.Hold != nil {
 			continue
 		}
-		if keep && view.HoldsAt(k, name, u.Version) {
+		if keep && view.HoldsAt(k, name, u.Version) && !reaches(reach, c.e.layout.fieldsOf(name)) {
 			continue
 		}
 		h, err := c.e.merger.hashUnit(c.e.layout.fieldsOf(name), back.Fields)
@@ -410,13 +420,24 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent}, nil
 }
 
+// reaches reports whether one of fields is in sorted.
+func reaches(sorted, fields []string) bool {
+	for _, f := range fields {
+		if _, ok := slices.BinarySearch(sorted, f); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // affected returns the fields, in s's shape, that come from the units s
-// does not hold yet: the outbound transform of just those units' canonical
-// fields (with their values; only the names are read). Other fields are
-// not written even if their notation in s differs from what the outbound
-// transform makes of them ("(415) 555-0132" against "+14155550132"): s
-// holds their value. Nil means every field (a record s does not have, or
-// a transform that needs the whole record).
+// does not hold yet: their lineage through the outbound transform when it
+// knows it (transform.Lineage), else the outbound transform of just those
+// units' canonical fields (with their values; only the names are read).
+// Other fields are not written even if their notation in s differs from
+// what the outbound transform makes of them ("(415) 555-0132" against
+// "+14155550132"): s holds their value. Nil means every field (a record s
+// does not have, or a transform that needs the whole record).
 func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view *state.View, create bool) map[string]concord.Value {
 	if create {
 		return nil
@@ -436,12 +457,25 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 			}
 		}
 	}
-	out := concord.Record{Key: st.Key, Fields: part}
-	if !s.identityOut { // else those units' fields, as they are
-		var err error
-		if out, err = s.Outbound.Transform(ctx, out); err != nil {
-			return nil
+	if s.identityOut {
+		return part // those units' fields, as they are
+	}
+	// A transformer that knows its lineage (a Mapping, a Chain of them)
+	// tells the fields without transforming the part again.
+	names := make([]string, 0, len(part))
+	for f := range part {
+		names = append(names, f)
+	}
+	if lin, ok := transform.Lineage(s.lineageOut, names); ok {
+		out := make(map[string]concord.Value, len(lin))
+		for _, f := range lin {
+			out[f] = nil
 		}
+		return out
+	}
+	out, err := s.Outbound.Transform(ctx, concord.Record{Key: st.Key, Fields: part})
+	if err != nil {
+		return nil
 	}
 	if out.Fields == nil {
 		return map[string]concord.Value{} // none: not nil, which means all

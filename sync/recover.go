@@ -160,6 +160,7 @@ func (e *Engine) guardComponents() {
 		// A transformer that vouches for never modifying its input (a
 		// Mapping's, a Chain of them: transform.ReadOnly) is called on
 		// the engine's record itself; any other gets a copy.
+		s.lineageIn, s.lineageOut = s.Inbound, s.Outbound
 		s.Inbound = guardedTransformer{"inbound transform of " + string(s.id), s.Inbound, !transform.ReadOnly(s.Inbound)}
 		s.Outbound = guardedTransformer{"outbound transform of " + string(s.id), s.Outbound, !transform.ReadOnly(s.Outbound)}
 	}

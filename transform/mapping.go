@@ -306,6 +306,34 @@ func (t direction) String() string {
 // are given (Transform), so a Mapping never modifies its input.
 func (t direction) readOnly() bool { return true }
 
+// lineage: the outputs of every rule that reads one of in (or nothing: a
+// Constant), and the fields of in that no rule claims unless the mapping
+// is strict, which pass through (as Transform decides).
+func (t direction) lineage(in []string) ([]string, bool) {
+	var out []string
+	for _, r := range t.m.rules {
+		from, to, fn := r.sys, r.canon, r.in
+		if t.d == outbound {
+			from, to, fn = r.canon, r.sys, r.out
+		}
+		if !r.single && fn == nil {
+			continue // the rule only consumes its input in this direction
+		}
+		if len(from) == 0 || slices.ContainsFunc(from, func(f string) bool { return slices.Contains(in, f) }) {
+			out = append(out, to...)
+		}
+	}
+	if !t.m.strict {
+		for _, f := range in {
+			if !t.m.claimed[f] {
+				out = append(out, f)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), true
+}
+
 // Transform applies the mapping's rules in one direction.
 //
 // A rule of one field on each side (Rename, RenameWith) is applied without

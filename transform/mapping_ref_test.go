@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -63,73 +65,12 @@ func referenceTransform(t direction, rec concord.Record) (concord.Record, error)
 // values of the wrong type: both directions give what the reference
 // gives, the same fields and values, or the same error.
 func TestMappingFastPathsMatchReference(t *testing.T) {
-	names := []string{"a", "b", "c", "d", "e", "f", "g"}
-	values := []concord.Value{nil, "Y", "N", "x", true, false, int64(7), 1.5, map[string]any{"k": []any{"v"}}}
-	yn := BoolString("Y", "N")
-	failing := Converter{
-		In:  func(concord.Value) (concord.Value, error) { return nil, fmt.Errorf("%w: in", ErrBadValue) },
-		Out: func(concord.Value) (concord.Value, error) { return nil, fmt.Errorf("%w: out", ErrBadValue) },
-	}
-	join := func(v []concord.Value) ([]concord.Value, error) { return []concord.Value{fmt.Sprint(v...)}, nil }
-	split := func(v []concord.Value) ([]concord.Value, error) { return []concord.Value{v[0], v[0]}, nil }
 	rapid.Check(t, func(rt *rapid.T) {
-		var rules []Rule
-		sysFree, canonFree := map[string]bool{}, map[string]bool{}
-		for _, n := range names {
-			sysFree[n], canonFree[n] = true, true
-		}
-		take := func(free map[string]bool, label string) (string, bool) {
-			n := rapid.SampledFrom(names).Draw(rt, label)
-			if !free[n] {
-				return "", false
-			}
-			free[n] = false
-			return n, true
-		}
-		for i := range rapid.IntRange(0, 6).Draw(rt, "rules") {
-			kind := rapid.IntRange(0, 5).Draw(rt, fmt.Sprintf("kind%d", i))
-			s, okS := take(sysFree, fmt.Sprintf("sys%d", i))
-			if !okS {
-				continue
-			}
-			switch kind {
-			case 0, 1, 2:
-				c, okC := take(canonFree, fmt.Sprintf("canon%d", i))
-				if !okC {
-					continue
-				}
-				switch kind {
-				case 0:
-					rules = append(rules, Rename(s, c))
-				case 1:
-					rules = append(rules, RenameWith(s, c, yn))
-				default:
-					rules = append(rules, RenameWith(s, c, failing))
-				}
-			case 3:
-				c1, ok1 := take(canonFree, fmt.Sprintf("canonA%d", i))
-				c2, ok2 := take(canonFree, fmt.Sprintf("canonB%d", i))
-				if !ok1 || !ok2 {
-					continue
-				}
-				rules = append(rules, Computed([]string{s}, []string{c1, c2}, split, join))
-			case 4:
-				rules = append(rules, Drop(s))
-			default:
-				rules = append(rules, Constant(s, "const"))
-			}
-		}
-		if rapid.Bool().Draw(rt, "strict") {
-			rules = append(rules, Strict())
-		}
-		m, err := NewMapping(rules...)
-		if err != nil {
-			rt.Fatalf("drawn mapping refused: %v", err)
-		}
+		m := drawMapping(rt, "")
 		rec := concord.Record{Key: "k", Fields: map[string]concord.Value{}, Deleted: rapid.IntRange(0, 9).Draw(rt, "deleted") == 0}
-		for _, n := range names {
+		for _, n := range refNames {
 			if rapid.Bool().Draw(rt, "has "+n) {
-				rec.Fields[n] = rapid.SampledFrom(values).Draw(rt, "value of "+n)
+				rec.Fields[n] = rapid.SampledFrom(refValues).Draw(rt, "value of "+n)
 			}
 		}
 		for _, d := range []direction{{m, inbound}, {m, outbound}} {
@@ -248,5 +189,145 @@ func TestReadOnly(t *testing.T) {
 		if len(out.Fields) == 0 {
 			t.Errorf("%v: no output", d.t)
 		}
+	}
+}
+
+// refNames and refValues are what the mapping tests draw field names and
+// values from: few names, so that rules, pass-through fields and records
+// collide.
+var (
+	refNames  = []string{"a", "b", "c", "d", "e", "f", "g"}
+	refValues = []concord.Value{nil, "Y", "N", "x", true, false, int64(7), 1.5, map[string]any{"k": []any{"v"}}}
+)
+
+// drawMapping draws a valid mapping of every kind of rule over refNames
+// (labels prefixed with p, for a test that draws several).
+func drawMapping(rt *rapid.T, p string) *Mapping {
+	names := refNames
+	yn := BoolString("Y", "N")
+	failing := Converter{
+		In:  func(concord.Value) (concord.Value, error) { return nil, fmt.Errorf("%w: in", ErrBadValue) },
+		Out: func(concord.Value) (concord.Value, error) { return nil, fmt.Errorf("%w: out", ErrBadValue) },
+	}
+	join := func(v []concord.Value) ([]concord.Value, error) { return []concord.Value{fmt.Sprint(v...)}, nil }
+	split := func(v []concord.Value) ([]concord.Value, error) { return []concord.Value{v[0], v[0]}, nil }
+	var rules []Rule
+	sysFree, canonFree := map[string]bool{}, map[string]bool{}
+	for _, n := range names {
+		sysFree[n], canonFree[n] = true, true
+	}
+	take := func(free map[string]bool, label string) (string, bool) {
+		n := rapid.SampledFrom(names).Draw(rt, p+label)
+		if !free[n] {
+			return "", false
+		}
+		free[n] = false
+		return n, true
+	}
+	for i := range rapid.IntRange(0, 6).Draw(rt, p+"rules") {
+		kind := rapid.IntRange(0, 5).Draw(rt, p+fmt.Sprintf("kind%d", i))
+		s, okS := take(sysFree, fmt.Sprintf("sys%d", i))
+		if !okS {
+			continue
+		}
+		switch kind {
+		case 0, 1, 2:
+			c, okC := take(canonFree, fmt.Sprintf("canon%d", i))
+			if !okC {
+				continue
+			}
+			switch kind {
+			case 0:
+				rules = append(rules, Rename(s, c))
+			case 1:
+				rules = append(rules, RenameWith(s, c, yn))
+			default:
+				rules = append(rules, RenameWith(s, c, failing))
+			}
+		case 3:
+			c1, ok1 := take(canonFree, fmt.Sprintf("canonA%d", i))
+			c2, ok2 := take(canonFree, fmt.Sprintf("canonB%d", i))
+			if !ok1 || !ok2 {
+				continue
+			}
+			rules = append(rules, Computed([]string{s}, []string{c1, c2}, split, join))
+		case 4:
+			rules = append(rules, Drop(s))
+		default:
+			rules = append(rules, Constant(s, "const"))
+		}
+	}
+	if rapid.Bool().Draw(rt, p+"strict") {
+		rules = append(rules, Strict())
+	}
+	m, err := NewMapping(rules...)
+	if err != nil {
+		rt.Fatalf("drawn mapping refused: %v", err)
+	}
+	return m
+}
+
+// TestLineage draws mappings (and chains of two of their directions), a
+// record, and a set of fields to change: their values, or whether they
+// are there. Whenever both records transform, the outputs differ only in
+// fields Lineage names, and what the transform of an empty record holds
+// (a Constant) is named too. A field Lineage leaves out that a change reaches
+// is a write the sync engine would not record (plan, affected).
+func TestLineage(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		m1, m2 := drawMapping(rt, "first "), drawMapping(rt, "second ")
+		steps := []Transformer{m1.Inbound(), m1.Outbound(), Chain(m1.Outbound(), m2.Inbound()), Chain(), Identity}
+		tr := rapid.SampledFrom(steps).Draw(rt, "transformer")
+		rec := concord.Record{Key: "k", Fields: map[string]concord.Value{}}
+		for _, n := range refNames {
+			if rapid.Bool().Draw(rt, "has "+n) {
+				rec.Fields[n] = rapid.SampledFrom(refValues).Draw(rt, "value of "+n)
+			}
+		}
+		changed := concord.Record{Key: "k", Fields: maps.Clone(rec.Fields)}
+		var in []string
+		for _, n := range refNames {
+			if !rapid.Bool().Draw(rt, "change "+n) {
+				continue
+			}
+			in = append(in, n)
+			if rapid.Bool().Draw(rt, "drop "+n) {
+				delete(changed.Fields, n)
+			} else {
+				changed.Fields[n] = rapid.SampledFrom(refValues).Draw(rt, "new value of "+n)
+			}
+		}
+		lin, ok := Lineage(tr, in)
+		if !ok {
+			rt.Fatalf("%v: no lineage", tr)
+		}
+		if !slices.IsSorted(lin) || len(slices.Compact(slices.Clone(lin))) != len(lin) {
+			rt.Fatalf("lineage %q is not sorted without duplicates", lin)
+		}
+		if none, err := tr.Transform(context.Background(), concord.Record{Key: "k", Fields: map[string]concord.Value{}}); err == nil {
+			for f := range none.Fields {
+				if !slices.Contains(lin, f) {
+					rt.Fatalf("%q, set from no input field, is not in the lineage %q of %q", f, lin, in)
+				}
+			}
+		}
+		a, errA := tr.Transform(context.Background(), rec)
+		b, errB := tr.Transform(context.Background(), changed)
+		if errA != nil || errB != nil {
+			return
+		}
+		for _, f := range refNames {
+			va, inA := a.Fields[f]
+			vb, inB := b.Fields[f]
+			if (inA != inB || !cmp.Equal(va, vb)) && !slices.Contains(lin, f) {
+				rt.Fatalf("changing %q of %v changes output field %q (%v -> %v), which Lineage %q leaves out", in, rec.Fields, f, va, vb, lin)
+			}
+		}
+	})
+	if _, ok := Lineage(Func(func(_ context.Context, r concord.Record) (concord.Record, error) { return r, nil }), []string{"a"}); ok {
+		t.Error("a Func claims a lineage")
+	}
+	if _, ok := Lineage(Chain(Identity, Func(func(_ context.Context, r concord.Record) (concord.Record, error) { return r, nil })), []string{"a"}); ok {
+		t.Error("a Chain with a Func claims a lineage")
 	}
 }

@@ -11,6 +11,7 @@ package transform
 
 import (
 	"context"
+	"slices"
 
 	"github.com/concordsync/concord"
 )
@@ -66,4 +67,37 @@ type readOnlyTransformer interface {
 func ReadOnly(t Transformer) bool {
 	r, ok := t.(readOnlyTransformer)
 	return ok && r.readOnly()
+}
+
+// lineageTransformer is a Transformer of this package that knows which of
+// its output fields come from which input fields (see [Lineage]).
+type lineageTransformer interface {
+	lineage(in []string) ([]string, bool)
+}
+
+// Lineage returns, for a Transformer that can tell, the fields of its
+// output that the input fields named in can change: of two records that
+// differ only in those fields (their values, or whether they are there),
+// the transforms differ at most in the fields Lineage returns. Fields the
+// Transformer sets from no input field (a [Constant]) are listed too. The
+// result is sorted, without duplicates.
+//
+// [Identity] answers in itself; a [Mapping]'s Inbound and Outbound answer
+// from their rules (a field no rule mentions passes through, unless
+// [Strict]); a [Chain] of such Transformers composes its steps' answers.
+// Any other Transformer, a [Func] included, may compute any field from any
+// other: ok is false. The sync engine uses it to tell which fields of a
+// system a write changes without transforming the record again.
+func Lineage(t Transformer, in []string) (out []string, ok bool) {
+	l, ok := t.(lineageTransformer)
+	if !ok {
+		return nil, false
+	}
+	return l.lineage(in)
+}
+
+func (identity) lineage(in []string) ([]string, bool) {
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out), true
 }

@@ -139,9 +139,18 @@ const featPlain = "plain"
 // Patch.IfMatch, so nothing stops a write made from a stale read.
 const featNoTags = "notags"
 
+// featMapping gives about half the systems with transforms a
+// transform.Mapping instead of Funcs: a rule per field, each an identity
+// that panics when a fault arms the system's transform. The engine knows a
+// Mapping's lineage (transform.Lineage) and takes the paths it allows
+// (affected asks the lineage instead of transforming the part again; plan
+// keeps the copies of the units a write cannot change), which a Func never
+// reaches. Switched off, every system with transforms has Funcs.
+const featMapping = "mapping"
+
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags}
+var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.
@@ -624,6 +633,31 @@ func (w *world) outbound(id concord.SystemID) transform.Transformer {
 		w.maybePanic("outbound:" + string(id))
 		return r, nil
 	})
+}
+
+// mapping is the transforms of a system with featMapping: a Mapping of a
+// rule per field, each an identity (the canonical shape, as for the Funcs)
+// whose converter panics when the world arms a panic for the system's
+// transform in that direction.
+func (w *world) mapping(id concord.SystemID) (in, out transform.Transformer) {
+	conv := transform.Converter{
+		In: func(v concord.Value) (concord.Value, error) {
+			w.maybePanic("inbound:" + string(id))
+			return v, nil
+		},
+		Out: func(v concord.Value) (concord.Value, error) {
+			w.maybePanic("outbound:" + string(id))
+			return v, nil
+		},
+	}
+	var rules []transform.Rule
+	for _, u := range units {
+		for _, f := range fieldsOf(u) {
+			rules = append(rules, transform.RenameWith(f, f, conv))
+		}
+	}
+	m := transform.MustMapping(rules...)
+	return m.Inbound(), m.Outbound()
 }
 
 // panickyResolver wraps the resolver chain; it panics when armed.

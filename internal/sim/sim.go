@@ -230,6 +230,7 @@ type world struct {
 	fieldTimes map[concord.SystemID]bool
 	plain      map[concord.SystemID]bool // systems without transforms (featPlain)
 	tagless    []int                     // the systems without version tags (featNoTags), by index
+	mapped     map[concord.SystemID]bool // systems whose transforms are a Mapping (featMapping)
 	// writes are the patches sent to systems during the current engine
 	// call, whether each was applied, and whether its reply reached the
 	// engine.
@@ -306,6 +307,12 @@ func Run(opt Options) *Result {
 			}
 			w.fakes[id] = fake.New(string(id), opts...)
 			w.tagless = append(w.tagless, i)
+		}
+	}
+	w.mapped = map[concord.SystemID]bool{}
+	for _, id := range w.names { // after the tags, for the same reason
+		if aux.IntN(2) == 0 && !w.opt.Skip[featMapping] && !w.plain[id] {
+			w.mapped[id] = true
 		}
 	}
 	for i := range 2 + rng.IntN(4) {
@@ -430,7 +437,10 @@ func (w *world) restart(why string) {
 		c := &conn{w: w, id: s, f: w.fakes[s]}
 		w.curConns = append(w.curConns, c)
 		sys := recsync.System{ID: s, Connector: c, BatchSize: batch}
-		if !w.plain[s] {
+		switch {
+		case w.mapped[s]:
+			sys.Inbound, sys.Outbound = w.mapping(s)
+		case !w.plain[s]:
 			sys.Inbound, sys.Outbound = w.inbound(s), w.outbound(s)
 		}
 		cfg.Systems = append(cfg.Systems, sys)

@@ -56,7 +56,8 @@ func skipList(t *testing.T) map[string]bool {
 // the seed's other draws are unchanged), so that the seed keeps the
 // scenario it was found in, and names, which are off too.
 func asFound(names ...string) map[string]bool {
-	skip := map[string]bool{string(KindCancel): true, string(KindRemove): true, string(KindDamage): true, string(KindInstances): true, string(KindPause): true}
+	skip := map[string]bool{string(KindCancel): true, string(KindRemove): true, string(KindDamage): true, string(KindInstances): true, string(KindPause): true,
+		featMapping: true}
 	for _, n := range names {
 		skip[n] = true
 	}
