@@ -60,6 +60,8 @@ type cycle struct {
 	sendIdx     []int                     // plan's scratch: the units a write carries
 	keyBuf      []byte                    // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string                  // and the names it sorts
+	affectedBuf []string                  // affected's scratch: the fields of the units a write carries
+	writtenBuf  []string                  // plan's scratch: the fields a write sets
 	orderOf     *system                   // the system whose field names order holds (prepare)
 	order       []string                  // its last record's field names, sorted
 	emitted     int                       // events already emitted (those committed before the writes)

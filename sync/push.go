@@ -288,7 +288,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	// that write's value later would be taken for its own edit.
 	unsure := len(view.Sent) > 0
 	for f, v := range desired.Fields {
-		if _, ok := affected[f]; affected != nil && !ok {
+		if _, ok := slices.BinarySearch(affected, f); affected != nil && !ok {
 			continue // from units the system already holds: leave its notation alone
 		}
 		h, err := c.e.sens.hashValue(f, v)
@@ -332,11 +332,16 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	var reach []string // the canonical fields the write can change, sorted
 	keep := false
 	if !create && !unsure {
-		written := make([]string, len(native)) // native: set's fields, sorted
-		for i, x := range native {
-			written[i] = x.field
+		written := c.writtenBuf[:0] // set's fields, sorted (as native)
+		for _, x := range native {
+			written = append(written, x.field)
 		}
-		reach, keep = transform.Lineage(s.lineageIn, written)
+		c.writtenBuf = written
+		if s.identityIn {
+			reach, keep = written, true
+		} else {
+			reach, keep = transform.Lineage(s.lineageIn, written)
+		}
 	}
 	n := len(st.Units)
 	if keep {
@@ -437,12 +442,17 @@ func reaches(sorted, fields []string) bool {
 // Other fields are not written even if their notation in s differs from
 // what the outbound transform makes of them ("(415) 555-0132" against
 // "+14155550132"): s holds their value. Nil means every field (a record s
-// does not have, or a transform that needs the whole record).
-func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view *state.View, create bool) map[string]concord.Value {
+// does not have, or a transform that needs the whole record). The names
+// are sorted; for a system without an outbound transform they are the
+// cycle's scratch, valid until the next call.
+func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view *state.View, create bool) []string {
 	if create {
 		return nil
 	}
-	part := map[string]concord.Value{}
+	if c.affectedBuf == nil {
+		c.affectedBuf = make([]string, 0, 8) // never nil: nil means every field
+	}
+	names := c.affectedBuf[:0]
 	for k, ux := range st.Units {
 		name, u := ux.Name, ux.Value
 		if name == resolve.RecordUnit || u.Hold != nil {
@@ -452,35 +462,33 @@ func (c *cycle) affected(ctx context.Context, st *state.Record, s *system, view 
 			continue
 		}
 		for _, f := range c.e.layout.fieldsOf(name) {
-			if v, ok := st.Fields[f]; ok {
-				part[f] = v
+			if _, ok := st.Fields[f]; ok {
+				names = append(names, f)
 			}
 		}
 	}
+	slices.Sort(names) // in unit order: sorted but for groups
+	c.affectedBuf = names
 	if s.identityOut {
-		return part // those units' fields, as they are
+		return names // those units' fields, as they are
 	}
 	// A transformer that knows its lineage (a Mapping, a Chain of them)
 	// tells the fields without transforming the part again.
-	names := make([]string, 0, len(part))
-	for f := range part {
-		names = append(names, f)
-	}
 	if lin, ok := transform.Lineage(s.lineageOut, names); ok {
-		out := make(map[string]concord.Value, len(lin))
-		for _, f := range lin {
-			out[f] = nil
-		}
-		return out
+		return lin
+	}
+	part := make(map[string]concord.Value, len(names))
+	for _, f := range names {
+		part[f] = st.Fields[f]
 	}
 	out, err := s.Outbound.Transform(ctx, concord.Record{Key: st.Key, Fields: part})
 	if err != nil {
 		return nil
 	}
-	if out.Fields == nil {
-		return map[string]concord.Value{} // none: not nil, which means all
+	if len(out.Fields) == 0 {
+		return []string{} // none: not nil, which means every field
 	}
-	return out.Fields // only its names are read
+	return sortedFields(out.Fields) // only its names are read
 }
 
 // unitHash is the hash of one unit's values; at is where the record's

@@ -83,6 +83,28 @@ func ExampleMapping() {
 	// error:     record "c2" field "vip" value "maybe": bad value: want "yes" or "no" true
 }
 
+// Lineage tells which fields of the other shape some fields can change,
+// without running the rules: the sync engine asks it to learn which of a
+// system's fields a write sets, and which canonical fields that write can
+// change when the system reports the record again.
+func ExampleLineage() {
+	portal := transform.MustMapping(
+		transform.Rename("zip", "postal_code"),
+		transform.Computed([]string{"name"}, []string{"first_name", "last_name"}, splitName, joinName),
+		transform.Constant("source", "concord"),
+	)
+	out, ok := transform.Lineage(portal.Outbound(), []string{"last_name", "note"})
+	fmt.Println(out, ok)
+	in, ok := transform.Lineage(portal.Inbound(), []string{"zip"})
+	fmt.Println(in, ok)
+	_, ok = transform.Lineage(transform.Func(func(_ context.Context, r concord.Record) (concord.Record, error) { return r, nil }), []string{"zip"})
+	fmt.Println(ok)
+	// Output:
+	// [name note source] true
+	// [postal_code] true
+	// false
+}
+
 func ExampleNewMapping() {
 	_, err := transform.NewMapping(
 		transform.Rename("zip", "postal_code"),
