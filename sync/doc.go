@@ -42,7 +42,10 @@
 //     the system confirms or supersedes it), nor one reporting its own
 //     notation of a value it was sent ("LEEDS" for "Leeds", learnt from the
 //     first read of the version the write produced, or from the outbound
-//     transform) when another field changes later. The same record twice in
+//     transform) when another field changes later, also after the engine
+//     wrote it another field: a write records as held anew only the units
+//     it can change (for a system behind a transform.Func, whose lineage
+//     is unknown, every unit; see transform.Lineage). The same record twice in
 //     one read keeps the later modification; the other is audited
 //     (read.superseded). A report that is exactly what the cycle before
 //     wrote (same tag, every field the same in the system's shape) is
