@@ -303,3 +303,46 @@ func TestARecordReadTwiceWithOneReportRefused(t *testing.T) {
 		}
 	}
 }
+
+// A write to a system whose outbound transform is a Mapping takes one
+// outbound transform of the record: which of the system's fields the
+// units it lacks make is asked of the Mapping's lineage, not of a second
+// transform of those units' fields. The counting converter sees each
+// record's vip once per write; with a Func of the same mapping (no
+// lineage) it sees it twice, and the write is the same.
+func TestAWriteToAMappingSystemTransformsOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		calls int64 // converter calls for a write of one changed field
+		wrap  bool
+	}{{"mapping", 1, false}, {"func", 2, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			yn := transform.BoolString("Y", "N")
+			counting := transform.Converter{In: yn.In, Out: func(v concord.Value) (concord.Value, error) {
+				calls.Add(1)
+				return yn.Out(v)
+			}}
+			m := transform.MustMapping(transform.RenameWith("z_vip", "vip", counting), transform.Rename("z_name", "name"))
+			r := newRig(t, []concord.SystemID{"a", "z"})
+			out := m.Outbound()
+			if tc.wrap {
+				out = transform.Func(m.Outbound().Transform)
+			}
+			r.cfg.Systems[1].Inbound, r.cfg.Systems[1].Outbound = m.Inbound(), out
+			r.engine = r.newEngine()
+			r.sys["a"].Edit("k1", map[string]concord.Value{"name": "Ada", "vip": true})
+			r.cycle()
+			r.cycle()
+			calls.Store(0)
+			r.sys["a"].Edit("k1", map[string]concord.Value{"vip": false})
+			r.cycle()
+			if got := calls.Load(); got != tc.calls {
+				t.Errorf("the vip converter ran %d times for one write, want %d", got, tc.calls)
+			}
+			if got, _ := r.sys["z"].Record("k1"); got.Fields["z_vip"] != "N" || got.Fields["z_name"] != "Ada" {
+				t.Errorf("z holds %v, want z_vip N and z_name Ada", got.Fields)
+			}
+		})
+	}
+}
