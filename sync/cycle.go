@@ -596,6 +596,14 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 // order, which is sorted already, instead of sorted again.
 func (c *cycle) hashFields(s *system, raw concord.Record, o *observation) error {
 	o.native = make([]fieldHash, 0, len(raw.Fields))
+	add := func(f string, v concord.Value) error {
+		h, err := c.e.sens.hashValue(f, v)
+		if err != nil {
+			return &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
+		}
+		o.native = append(o.native, fieldHash{f, h, v})
+		return nil
+	}
 	if c.orderOf == s && len(c.order) == len(raw.Fields) {
 		same := true
 		for _, f := range c.order {
@@ -604,11 +612,9 @@ func (c *cycle) hashFields(s *system, raw concord.Record, o *observation) error 
 				same = false // another set of names (of the same size)
 				break
 			}
-			h, err := c.e.sens.hashValue(f, v)
-			if err != nil {
-				return &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
+			if err := add(f, v); err != nil {
+				return err
 			}
-			o.native = append(o.native, fieldHash{f, h, v})
 		}
 		if same {
 			return nil
@@ -616,11 +622,9 @@ func (c *cycle) hashFields(s *system, raw concord.Record, o *observation) error 
 		o.native = o.native[:0]
 	}
 	for f, v := range raw.Fields {
-		h, err := c.e.sens.hashValue(f, v)
-		if err != nil {
-			return &concord.RecordError{System: s.id, Key: raw.Key, Field: f, Err: err}
+		if err := add(f, v); err != nil {
+			return err
 		}
-		o.native = append(o.native, fieldHash{f, h, v})
 	}
 	slices.SortFunc(o.native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) })
 	c.orderOf, c.order = s, c.order[:0]

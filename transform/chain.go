@@ -32,15 +32,15 @@ type chain []Transformer
 // lineage composes the steps' lineages: what the first step's output
 // fields named can change is the input of the second, and so on.
 func (c chain) lineage(in []string) ([]string, bool) {
+	if len(c) == 0 {
+		return Lineage(Identity, in) // returns its input, sorted
+	}
 	out := in
 	for _, t := range c {
 		var ok bool
 		if out, ok = Lineage(t, out); !ok {
 			return nil, false
 		}
-	}
-	if len(c) == 0 {
-		return Lineage(Identity, in)
 	}
 	return out, true
 }
