@@ -257,6 +257,11 @@ func TestSystemNotationIsNeverAPhantomEdit(t *testing.T) {
 			m := transform.MustMapping(transform.Rename("town", "city"), transform.Rename("mail", "email"))
 			return recsync.System{ID: "warehouse", Connector: shouting{r.sys["warehouse"], "town"}, Inbound: m.Inbound(), Outbound: m.Outbound()}
 		}, nil},
+		{"connector, behind a Func (no lineage)", func(r *rig) recsync.System {
+			m := transform.MustMapping(transform.Rename("town", "city"), transform.Rename("mail", "email"))
+			return recsync.System{ID: "warehouse", Connector: shouting{r.sys["warehouse"], "town"},
+				Inbound: transform.Func(m.Inbound().Transform), Outbound: transform.Func(m.Outbound().Transform)}
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, []concord.SystemID{"portal", "warehouse"})

@@ -321,15 +321,21 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	// already at the canonical version keeps its copy, made from what s
 	// reported, when the write cannot change what s reports of it: none
 	// of its fields is among those the inbound transform can make of the
-	// fields written (transform.Lineage; unknown for a Func, and then
-	// every unit is recorded as the round trip gives it). Recording the
-	// round trip's hash there would forget s's own notation of a value it
-	// holds ("LEEDS" for "Leeds", learnNotation), which its next change
-	// of another field would then make an edit
+	// fields written (transform.Lineage). Recording the round trip's
+	// hash there would forget s's own notation of a value it holds
+	// ("LEEDS" for "Leeds", learnNotation), which its next change of
+	// another field would then make an edit
 	// (TestSystemNotationIsNeverAPhantomEdit); and the fields not written
 	// are not hashed again. Not for a create, nor while a write to s is
 	// unconfirmed: then what s holds is not known.
+	//
+	// An inbound transform that tells no lineage (a Func) is asked
+	// instead what it makes of desired without the fields written
+	// (apart): a unit whose values come out the same with and without
+	// them does not depend on them. If it fails on the part, every unit
+	// is recorded as the round trip gives it, as before.
 	var reach []string // the canonical fields the write can change, sorted
+	var apart map[string]concord.Value
 	keep := false
 	if !create && !unsure {
 		written := c.writtenBuf[:0] // set's fields, sorted (as native)
@@ -337,14 +343,17 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 			written = append(written, x.field)
 		}
 		c.writtenBuf = written
-		if s.identityIn {
+		switch {
+		case s.identityIn:
 			reach, keep = written, true
-		} else {
-			reach, keep = transform.Lineage(s.lineageIn, written)
+		default:
+			if reach, keep = transform.Lineage(s.lineageIn, written); !keep {
+				apart, keep = c.inboundApart(ctx, s, desired, set)
+			}
 		}
 	}
 	n := len(st.Units)
-	if keep {
+	if keep && apart == nil {
 		n = len(reach) + 1
 	}
 	rt := make([]unitHash, 0, n)
@@ -353,12 +362,19 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if name == resolve.RecordUnit || u.Hold != nil {
 			continue
 		}
-		if keep && view.HoldsAt(k, name, u.Version) && !reaches(reach, c.e.layout.fieldsOf(name)) {
+		fields := c.e.layout.fieldsOf(name)
+		held := keep && view.HoldsAt(k, name, u.Version)
+		if held && apart == nil && !reaches(reach, fields) {
 			continue
 		}
-		h, err := c.e.merger.hashUnit(c.e.layout.fieldsOf(name), back.Fields)
+		h, err := c.e.merger.hashUnit(fields, back.Fields)
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: name, Err: err}
+		}
+		if held && apart != nil {
+			if h0, err := c.e.merger.hashUnit(fields, apart); err == nil && h0 == h {
+				continue
+			}
 		}
 		rt = append(rt, unitHash{name, h, k})
 	}
@@ -423,6 +439,29 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		sent = append(sent, a)
 	}
 	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent}, nil
+}
+
+// inboundApart returns s's inbound transform of desired without the fields
+// of set, and whether it succeeded: for an inbound transform whose lineage
+// is not known, what the write of set can change is told by comparing this
+// with the inbound transform of desired (plan).
+func (c *cycle) inboundApart(ctx context.Context, s *system, desired concord.Record, set map[string]concord.Value) (map[string]concord.Value, bool) {
+	rest := make(map[string]concord.Value, len(desired.Fields))
+	for f, v := range desired.Fields {
+		if _, ok := set[f]; !ok {
+			rest[f] = v
+		}
+	}
+	part := desired
+	part.Fields = rest
+	out, err := s.Inbound.Transform(ctx, part)
+	if err != nil {
+		return nil, false
+	}
+	if out.Fields == nil {
+		out.Fields = map[string]concord.Value{} // not nil: nil means no comparison
+	}
+	return out.Fields, true
 }
 
 // reaches reports whether one of fields is in sorted.
