@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,6 +295,46 @@ func TestSystemNotationIsNeverAPhantomEdit(t *testing.T) {
 						t.Errorf("the warehouse's notation became an edit: %+v", ev)
 					}
 				}
+			}
+		})
+	}
+}
+
+// A Func inbound transform that fails on a record without a field it
+// needs (an error, or a panic) is also asked, by a write, what it makes of
+// the record without the fields written (plan): that failure only means
+// the write records every unit as the round trip gives it. The write goes
+// through, nothing is dead-lettered, and the systems agree.
+func TestAWriteToAFuncThatFailsOnPartOfARecordGoesThrough(t *testing.T) {
+	for _, how := range []string{"error", "panic"} {
+		t.Run(how, func(t *testing.T) {
+			var partial atomic.Int64 // calls without the name
+			in := transform.Func(func(_ context.Context, rec concord.Record) (concord.Record, error) {
+				if _, ok := rec.Fields["name"]; !ok {
+					partial.Add(1)
+					if how == "panic" {
+						_ = rec.Fields["name"].(string) // panics
+					}
+					return concord.Record{}, errors.New("no name")
+				}
+				return rec, nil
+			})
+			r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+			r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: r.sys["portal"]},
+				{ID: "warehouse", Connector: r.sys["warehouse"], Inbound: in}})
+			r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "city": "Leeds"})
+			r.settle()
+			r.sys["portal"].Edit("c1", map[string]any{"name": "Ada Lovelace"})
+			r.settle()
+			if partial.Load() == 0 {
+				t.Fatal("the write never asked the inbound transform about the record without the name")
+			}
+			r.requireAll("c1", map[string]any{"name": "Ada Lovelace", "city": "Leeds"})
+			if dl, err := r.engine.DeadLetters(context.Background()); err != nil || len(dl) != 0 {
+				t.Fatalf("dead letters %v, %v; want none", dl, err)
+			}
+			if r.lastErr != nil {
+				t.Fatalf("last cycle: %v", r.lastErr)
 			}
 		})
 	}
