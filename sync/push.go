@@ -343,11 +343,12 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 			written = append(written, x.field)
 		}
 		c.writtenBuf = written
-		switch {
-		case s.identityIn:
+		if s.identityIn {
 			reach, keep = written, true
-		default:
-			if reach, keep = transform.Lineage(s.lineageIn, written); !keep {
+		} else if reach, keep = transform.Lineage(s.lineageIn, written); !keep {
+			if len(written) == 0 {
+				keep = true // nothing written: nothing it holds changes
+			} else {
 				apart, keep = c.inboundApart(ctx, s, desired, set)
 			}
 		}
