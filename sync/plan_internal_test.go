@@ -1,0 +1,113 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/internal/state"
+	"github.com/concordsync/concord/resolve"
+	"github.com/concordsync/concord/sync/store"
+	"github.com/concordsync/concord/transform"
+)
+
+// A write to a system behind a transform.Func (no lineage) records anew
+// the units the write can change, found by asking the Func what it makes
+// of the record without the fields written, and keeps the system's own
+// copies of the others. The Funcs here put street and city into one
+// native field, addr: a write of a new street rewrites addr, so the
+// city's copy is recorded as the round trip gives it, while the name's,
+// which addr does not feed, keeps the system's notation.
+func TestAFuncWriteRecordsTheUnitsItsFieldsFeed(t *testing.T) {
+	ctx := context.Background()
+	out := transform.Func(func(_ context.Context, r concord.Record) (concord.Record, error) {
+		f := map[string]concord.Value{}
+		for k, v := range r.Fields {
+			switch k {
+			case "street", "city":
+			default:
+				f[k] = v
+			}
+		}
+		if _, ok := r.Fields["street"]; ok {
+			f["addr"] = fmt.Sprint(r.Fields["street"]) + "|" + fmt.Sprint(r.Fields["city"])
+		}
+		r.Fields = f
+		return r, nil
+	})
+	in := transform.Func(func(_ context.Context, r concord.Record) (concord.Record, error) {
+		f := map[string]concord.Value{}
+		for k, v := range r.Fields {
+			if k == "addr" {
+				street, city, _ := strings.Cut(v.(string), "|")
+				f["street"], f["city"] = street, city
+				continue
+			}
+			f[k] = v
+		}
+		r.Fields = f
+		return r, nil
+	})
+	e, err := New(Config{Store: store.NewMemory(), Resolver: resolve.LastWriterWins(), Systems: []System{
+		{ID: "a", Connector: fake.New("a")},
+		{ID: "w", Connector: fake.New("w"), Inbound: in, Outbound: out},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, w := e.systems[0], e.systems[1]
+	if a.id != "a" {
+		a, w = w, a
+	}
+	st := &state.Record{Key: "k", Fields: map[string]concord.Value{}, Units: state.Table[*state.Unit]{}, Systems: map[concord.SystemID]*state.View{}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fields := map[string]concord.Value{"street": "1 Main St", "city": "Leeds", "name": "Ada"}
+	if err := e.merger.mergeRecord(ctx, st, []*observation{observe(a, fields, t0)}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.newCycle()
+	for _, s := range e.systems {
+		if wr, err := c.plan(ctx, st, s); err != nil {
+			t.Fatal(err)
+		} else if wr != nil {
+			c.synced(st, s, wr.rt, wr.native, resultOK(wr))
+		}
+	}
+	// w holds every unit at the canonical version, the city and the name
+	// in its own notation.
+	view := st.Systems[w.id]
+	for _, name := range []string{"city", "name"} {
+		u := st.Units.Value(name)
+		if !view.HoldsAt(-1, name, u.Version) {
+			t.Fatalf("w does not hold %s after its create", name)
+		}
+		view.Units.Set(name, state.Copy{Hash: 7, Version: u.Version})
+	}
+	fields["street"] = "2 High St"
+	if err := e.merger.mergeRecord(ctx, st, []*observation{observe(a, fields, t0.Add(time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	wr, err := c.plan(ctx, st, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wr == nil {
+		t.Fatal("no write of the new street to w")
+	}
+	var units []string
+	for _, x := range wr.rt {
+		units = append(units, x.unit)
+	}
+	slices.Sort(units)
+	if want := []string{"city", "street"}; !slices.Equal(units, want) {
+		t.Fatalf("the write records %v anew, want %v (addr feeds the city, not the name)", units, want)
+	}
+}
