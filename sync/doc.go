@@ -45,9 +45,10 @@
 //     transform) when another field changes later, also after the engine
 //     wrote it another field: a write records as held anew only the units
 //     it can change (see transform.Lineage; a transform.Func, whose
-//     lineage is unknown, is asked what it makes of the record without
-//     the fields written, and a unit that comes out the same does not
-//     depend on them). The same record twice in
+//     lineage is unknown, is asked, where the system holds a unit in a
+//     notation of its own, what it makes of the record without the fields
+//     written, and a unit that comes out the same does not depend on
+//     them). The same record twice in
 //     one read keeps the later modification; the other is audited
 //     (read.superseded). A report that is exactly what the cycle before
 //     wrote (same tag, every field the same in the system's shape) is

@@ -330,13 +330,14 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	// unconfirmed: then what s holds is not known.
 	//
 	// An inbound transform that tells no lineage (a Func) is asked
-	// instead what it makes of desired without the fields written
-	// (apart): a unit whose values come out the same with and without
-	// them does not depend on them. If it fails on the part, every unit
-	// is recorded as the round trip gives it, as before.
+	// instead, only for a held unit whose copy differs from the round
+	// trip's hash (keeping and recording are the same otherwise), what it
+	// makes of desired without the fields written (apart): a unit whose
+	// values come out the same with and without them does not depend on
+	// them. If it fails on the part, every unit is recorded as the round
+	// trip gives it, as before.
 	var reach []string // the canonical fields the write can change, sorted
-	var apart map[string]concord.Value
-	keep := false
+	keep, probe := false, false
 	if !create && !unsure {
 		written := c.writtenBuf[:0] // set's fields, sorted (as native)
 		for _, x := range native {
@@ -346,18 +347,16 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if s.identityIn {
 			reach, keep = written, true
 		} else if reach, keep = transform.Lineage(s.lineageIn, written); !keep {
-			if len(written) == 0 {
-				keep = true // nothing written: nothing it holds changes
-			} else {
-				apart, keep = c.inboundApart(ctx, s, desired, set)
-			}
+			// nothing written: nothing it holds changes
+			keep, probe = true, len(written) > 0
 		}
 	}
 	n := len(st.Units)
-	if keep && apart == nil {
+	if keep && !probe {
 		n = len(reach) + 1
 	}
 	rt := make([]unitHash, 0, n)
+	var apart map[string]concord.Value
 	for k, ux := range st.Units {
 		name, u := ux.Name, ux.Value
 		if name == resolve.RecordUnit || u.Hold != nil {
@@ -365,15 +364,23 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 		fields := c.e.layout.fieldsOf(name)
 		held := keep && view.HoldsAt(k, name, u.Version)
-		if held && apart == nil && !reaches(reach, fields) {
+		if held && !probe && !reaches(reach, fields) {
 			continue
 		}
 		h, err := c.e.merger.hashUnit(fields, back.Fields)
 		if err != nil {
 			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: name, Err: err}
 		}
-		if held && apart != nil {
-			if h0, err := c.e.merger.hashUnit(fields, apart); err == nil && h0 == h {
+		if held && probe {
+			if cp, _ := view.Units.At(k, name); cp.Hash == h {
+				continue // the same copy either way
+			}
+			if apart == nil {
+				if apart, keep = c.inboundApart(ctx, s, desired, set); !keep {
+					probe = false // every unit from here on is recorded
+				}
+			}
+			if h0, err := c.e.merger.hashUnit(fields, apart); keep && err == nil && h0 == h {
 				continue
 			}
 		}
