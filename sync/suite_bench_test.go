@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -360,11 +361,13 @@ func BenchmarkSuiteScale(b *testing.B) {
 				// % slower at both sizes (cold caches), which would
 				// measure the collection instead.
 				runtime.GC()
+				var gcs uint64
 				for b.Loop() {
 					r.round++
 					round := r.round
 					b.StopTimer()
 					suiteEdit(r.a, round*k, k, n, round)
+					gcs -= gcCycles()
 					b.StartTimer()
 					pprof.Do(context.Background(), pprof.Labels("phase", "edit"), func(context.Context) {
 						if toZ, _ := r.cycle(b); toZ != k {
@@ -372,13 +375,26 @@ func BenchmarkSuiteScale(b *testing.B) {
 						}
 					})
 					b.StopTimer()
+					gcs += gcCycles()
 					r.cycle(b) // the echo, outside the measure
 					b.StartTimer()
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/k, "ns/change")
+				// Collections that ended inside a timed cycle: more
+				// than a few hundredths per cycle at N = 10^6 means
+				// the harness's heap was being marked while timed.
+				b.ReportMetric(float64(gcs)/float64(b.N), "gc/op")
 			})
 		}
 	}
+}
+
+// gcCycles returns the number of garbage collections completed so far
+// (runtime/metrics, without stopping the world).
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // heapAfterGC returns the live heap after two collections.
