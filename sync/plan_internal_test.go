@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,8 +23,15 @@ import (
 // copies of the others. The Funcs here put street and city into one
 // native field, addr: a write of a new street rewrites addr, so the
 // city's copy is recorded as the round trip gives it, while the name's,
-// which addr does not feed, keeps the system's notation.
+// which addr does not feed, keeps the system's notation. A Func that fails
+// on the record without addr tells nothing: then every unit is recorded.
 func TestAFuncWriteRecordsTheUnitsItsFieldsFeed(t *testing.T) {
+	for _, fails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fails=%v", fails), func(t *testing.T) { testFuncWriteRecords(t, fails) })
+	}
+}
+
+func testFuncWriteRecords(t *testing.T, fails bool) {
 	ctx := context.Background()
 	out := transform.Func(func(_ context.Context, r concord.Record) (concord.Record, error) {
 		f := map[string]concord.Value{}
@@ -41,6 +49,9 @@ func TestAFuncWriteRecordsTheUnitsItsFieldsFeed(t *testing.T) {
 		return r, nil
 	})
 	in := transform.Func(func(_ context.Context, r concord.Record) (concord.Record, error) {
+		if _, ok := r.Fields["addr"]; fails && !ok {
+			return concord.Record{}, errors.New("no addr")
+		}
 		f := map[string]concord.Value{}
 		for k, v := range r.Fields {
 			if k == "addr" {
@@ -107,7 +118,11 @@ func TestAFuncWriteRecordsTheUnitsItsFieldsFeed(t *testing.T) {
 		units = append(units, x.unit)
 	}
 	slices.Sort(units)
-	if want := []string{"city", "street"}; !slices.Equal(units, want) {
-		t.Fatalf("the write records %v anew, want %v (addr feeds the city, not the name)", units, want)
+	want := []string{"city", "street"} // addr feeds the city, not the name
+	if fails {
+		want = []string{"city", "name", "street"}
+	}
+	if !slices.Equal(units, want) {
+		t.Fatalf("the write records %v anew, want %v", units, want)
 	}
 }

@@ -347,7 +347,8 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		if s.identityIn {
 			reach, keep = written, true
 		} else if reach, keep = transform.Lineage(s.lineageIn, written); !keep {
-			// nothing written: nothing it holds changes
+			// No lineage: probe the Func (below), unless nothing is
+			// written, which changes nothing s holds.
 			keep, probe = true, len(written) > 0
 		}
 	}
@@ -376,12 +377,14 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 				continue // the same copy either way
 			}
 			if apart == nil {
-				if apart, keep = c.inboundApart(ctx, s, desired, set); !keep {
-					probe = false // every unit from here on is recorded
+				if apart, probe = c.inboundApart(ctx, s, desired, set); !probe {
+					keep = false // the Func failed on the part: every unit from here on is recorded
 				}
 			}
-			if h0, err := c.e.merger.hashUnit(fields, apart); keep && err == nil && h0 == h {
-				continue
+			if probe {
+				if h0, err := c.e.merger.hashUnit(fields, apart); err == nil && h0 == h {
+					continue
+				}
 			}
 		}
 		rt = append(rt, unitHash{name, h, k})
@@ -467,7 +470,7 @@ func (c *cycle) inboundApart(ctx context.Context, s *system, desired concord.Rec
 		return nil, false
 	}
 	if out.Fields == nil {
-		out.Fields = map[string]concord.Value{} // not nil: nil means no comparison
+		out.Fields = map[string]concord.Value{} // not nil: plan takes nil for not asked yet
 	}
 	return out.Fields, true
 }
