@@ -48,7 +48,9 @@
 //     lineage is unknown, is asked, where the system holds a unit in a
 //     notation of its own, what it makes of the record without the fields
 //     written, and a unit that comes out the same does not depend on
-//     them). The same record twice in
+//     them), and keeps the copy of a unit it can change whose canonical
+//     values the round trip gives back unchanged (a city packed with a
+//     new street into one system field). The same record twice in
 //     one read keeps the later modification; the other is audited
 //     (read.superseded). A report that is exactly what the cycle before
 //     wrote (same tag, every field the same in the system's shape) is
