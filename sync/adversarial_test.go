@@ -336,17 +336,20 @@ func TestAUnitPackedWithAWrittenOneKeepsItsNotation(t *testing.T) {
 		return []concord.Value{street, city}, nil
 	}
 	m := transform.MustMapping(transform.Computed([]string{"addr"}, []string{"street", "city"}, split, join))
+	sensitive := withConfig(func(c *recsync.Config) { c.Sensitive, c.Keys = []string{"city"}, keyRing(t, "a1", "a1") })
 	for _, tc := range []struct {
 		name    string
 		in, out transform.Transformer
+		opts    []rigOption
 	}{
-		{"Mapping", m.Inbound(), m.Outbound()},
-		{"Func", transform.Func(m.Inbound().Transform), transform.Func(m.Outbound().Transform)},
+		{"Mapping", m.Inbound(), m.Outbound(), nil},
+		{"Func", transform.Func(m.Inbound().Transform), transform.Func(m.Outbound().Transform), nil},
+		{"Mapping, the city sensitive", m.Inbound(), m.Outbound(), []rigOption{sensitive}}, // keyed hashes
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, []concord.SystemID{"portal", "warehouse"})
 			r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: r.sys["portal"]},
-				{ID: "warehouse", Connector: upperCity{r.sys["warehouse"]}, Inbound: tc.in, Outbound: tc.out}})
+				{ID: "warehouse", Connector: upperCity{r.sys["warehouse"]}, Inbound: tc.in, Outbound: tc.out}}, tc.opts...)
 			r.sys["portal"].Edit("c1", map[string]any{"name": "Ada", "street": "1 Main St", "city": "Leeds"})
 			r.settle()
 			if got := r.fields("warehouse", "c1")["addr"]; got != "1 Main St|LEEDS" {
