@@ -341,8 +341,8 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	// its canonical values' (kept, above), what it
 	// makes of desired without the fields written (apart): a unit whose
 	// values come out the same with and without them does not depend on
-	// them. If it fails on the part, every unit is recorded as the round
-	// trip gives it, as before.
+	// them. If it fails on the part, every unit that needed its answer is
+	// recorded as the round trip gives it, as before.
 	var reach []string // the canonical fields the write can change, sorted
 	keep, probe := false, false
 	if !create && !unsure {
@@ -365,6 +365,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	}
 	rt := make([]unitHash, 0, n)
 	var apart map[string]concord.Value
+	failed := false // the Func failed on the part: what needs its answer is recorded
 	for k, ux := range st.Units {
 		name, u := ux.Name, ux.Value
 		if name == resolve.RecordUnit || u.Hold != nil {
@@ -372,7 +373,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 		fields := c.e.layout.fieldsOf(name)
 		held := keep && view.HoldsAt(k, name, u.Version)
-		if held && !probe && !reaches(reach, fields) {
+		if held && !probe && !failed && !reaches(reach, fields) {
 			continue
 		}
 		h, err := c.e.merger.hashUnit(fields, back.Fields)
@@ -393,9 +394,8 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 		if held && probe {
 			if apart == nil {
-				if apart, probe = c.inboundApart(ctx, s, desired, set); !probe {
-					keep = false // the Func failed on the part: every unit from here on is recorded
-				}
+				apart, probe = c.inboundApart(ctx, s, desired, set)
+				failed = !probe
 			}
 			if probe {
 				if h0, err := c.e.merger.hashUnit(fields, apart); err == nil && h0 == h {
