@@ -325,7 +325,8 @@ func (s upperCity) Apply(ctx context.Context, ps []connector.Patch) ([]connector
 // notation an edit. Before, the write recorded the round trip's city
 // (Leeds) as what the system held, and that change made its LEEDS an edit
 // that reached every system. With the transforms' lineage known (a
-// Mapping) and without (the same Mapping behind Funcs).
+// Mapping), without it (the same Mapping behind Funcs), and with the city
+// sensitive (its hashes keyed).
 func TestAUnitPackedWithAWrittenOneKeepsItsNotation(t *testing.T) {
 	join := func(v []concord.Value) ([]concord.Value, error) {
 		return []concord.Value{fmt.Sprint(v[0]) + "|" + fmt.Sprint(v[1])}, nil
