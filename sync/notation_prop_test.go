@@ -51,7 +51,8 @@ func packName(i int) string { return fmt.Sprintf("n%d", i) }
 
 // A system's own notation of the values it holds never becomes an edit,
 // however its fields pack the canonical ones, with or without the
-// transforms' lineage, and whether its person changes a field of its own
+// transforms' lineage, whichever fields are sensitive (keyed hashes), and
+// whether its person changes a field of its own
 // after the engine has read its last write back or before. When the
 // warehouse changes before that read, the portal's person edits only
 // fields the warehouse keeps in the canonical notation: the notation of a
@@ -62,6 +63,7 @@ func packName(i int) string { return fmt.Sprintf("n%d", i) }
 // and every unit held.
 func TestNotationNeverBecomesAnEdit(t *testing.T) {
 	fields := []string{"f0", "f1", "f2", "f3", "f4", "f5"}
+	keys := keyRing(t, "a1", "a1")
 	rapid.Check(t, func(rt *rapid.T) {
 		order := rapid.Permutation(fields).Draw(rt, "order")
 		var packs [][]string
@@ -108,9 +110,20 @@ func TestNotationNeverBecomesAnEdit(t *testing.T) {
 		if rapid.Bool().Draw(rt, "funcs") { // no lineage
 			in, out = transform.Func(in.Transform), transform.Func(out.Transform)
 		}
+		var sensitive []string // sealed at rest, hashed with a key
+		for _, f := range fields {
+			if rapid.Bool().Draw(rt, "sensitive "+f) {
+				sensitive = append(sensitive, f)
+			}
+		}
 		r := newRig(rt, []concord.SystemID{"portal", "warehouse"})
 		r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: r.sys["portal"]},
-			{ID: "warehouse", Connector: notating{r.sys["warehouse"], packs, shout}, Inbound: in, Outbound: out}})
+			{ID: "warehouse", Connector: notating{r.sys["warehouse"], packs, shout}, Inbound: in, Outbound: out}},
+			withConfig(func(c *recsync.Config) {
+				if len(sensitive) > 0 {
+					c.Sensitive, c.Keys = sensitive, keys
+				}
+			}))
 
 		want := map[string]any{}
 		for _, f := range fields {
