@@ -200,6 +200,10 @@ func TestDiscardedDeadLetterIsAuditedAndLater(t *testing.T) {
 
 func TestInvalidRecordReplayedAfterFix(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	// The portal cannot be read by key, so a replay reads the letter's
+	// payload (a Getter would read the record again; one the portal does
+	// not have would be replayed as its delete).
+	r.rebuild(r.store, []recsync.System{{ID: "portal", Connector: feedOnly{r.sys["portal"]}}, {ID: "warehouse", Connector: r.sys["warehouse"]}})
 	_, err := r.engine.Ingest(context.Background(), "portal", []concord.Record{{Key: "c9", Fields: map[string]any{"n": struct{}{}}}})
 	if err == nil {
 		t.Fatal("a bad value was accepted")

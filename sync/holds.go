@@ -318,8 +318,9 @@ var ErrNotReplayable = errors.New("concord: dead letter cannot be replayed from 
 //
 // A record that could not be read in is read in again (through the inbound
 // transforms and validation): as the system holds it now if its connector
-// is a connector.Getter (a person may have corrected it there), else from
-// the dead letter's payload (after a fix of the transforms). If it still fails, the
+// is a connector.Getter (a person may have corrected it there; a record
+// the system no longer has is merged as its delete), else from the dead
+// letter's payload (after a fix of the transforms). If it still fails, the
 // dead letter stays and the error says why; if it passes, it is merged and
 // written like any change (to a system without version tags, at the next
 // cycle: see [Engine.Ingest]), and the dead letter is gone. A write that was
@@ -370,11 +371,15 @@ func (e *Engine) Replay(ctx context.Context, a DeadLetterAction) error {
 			if err != nil {
 				return fmt.Errorf("concord: replaying dead letter %d: reading %q from %s: %w", id, d.Key, d.System, err)
 			}
-			if len(recs) == 1 {
-				rec, whole = recs[0], true
-			} else if len(d.Textual) > 0 {
-				return fmt.Errorf("concord: replaying dead letter %d: %s no longer has %q and fields %v of the payload are kept only as text: %w",
-					id, d.System, d.Key, d.Textual, ErrNotReplayable)
+			// A record the system no longer has (Get omits it) is
+			// its own statement that the record does not exist there,
+			// merged like any delete, as a cycle's refetch reads it:
+			// never the letter's older payload, which would create it
+			// everywhere else while the system lacks it (a delete read
+			// by the feed before the replay is not read again).
+			rec, whole = concord.Record{Key: d.Key, Deleted: true}, true
+			if i := slices.IndexFunc(recs, func(r concord.Record) bool { return r.Key == d.Key }); i >= 0 {
+				rec = recs[i]
 			}
 		}
 		c, release, err := e.begin(ctx)
