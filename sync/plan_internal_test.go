@@ -56,7 +56,11 @@ func testFuncWriteRecords(t *testing.T, lossy, fails bool) {
 		r.Fields = f
 		return r, nil
 	})
+	asked := 0 // calls without addr: plan's question
 	in := transform.Func(func(_ context.Context, r concord.Record) (concord.Record, error) {
+		if _, ok := r.Fields["addr"]; !ok {
+			asked++
+		}
 		if _, ok := r.Fields["addr"]; fails && !ok {
 			return concord.Record{}, errors.New("no addr")
 		}
@@ -124,12 +128,18 @@ func testFuncWriteRecords(t *testing.T, lossy, fails bool) {
 	if err := e.merger.mergeRecord(ctx, st, []*observation{observe(a, fields, t0.Add(time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
+	asked = 0
 	wr, err := c.plan(ctx, st, w)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if wr == nil {
 		t.Fatal("no write of the new street to w")
+	}
+	// Once per write where a held unit's round trip is lossy (also when
+	// the answer is a failure), never where it is not.
+	if want := map[bool]int{true: 1}[lossy]; asked != want {
+		t.Errorf("the Func was asked %d times without addr, want %d", asked, want)
 	}
 	var units []string
 	for _, x := range wr.rt {

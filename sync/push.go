@@ -373,7 +373,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		}
 		fields := c.e.layout.fieldsOf(name)
 		held := keep && view.HoldsAt(k, name, u.Version)
-		if held && !probe && !failed && !reaches(reach, fields) {
+		if held && !probe && !reaches(reach, fields) {
 			continue
 		}
 		h, err := c.e.merger.hashUnit(fields, back.Fields)
@@ -392,12 +392,11 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 				continue
 			}
 		}
-		if held && probe {
+		if held && probe && !failed {
 			if apart == nil {
-				apart, probe = c.inboundApart(ctx, s, desired, set)
-				failed = !probe
+				apart, failed = c.inboundApart(ctx, s, desired, set)
 			}
-			if probe {
+			if !failed {
 				if h0, err := c.e.merger.hashUnit(fields, apart); err == nil && h0 == h {
 					continue
 				}
@@ -469,10 +468,10 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 }
 
 // inboundApart returns s's inbound transform of desired without the fields
-// of set, and whether it succeeded: for an inbound transform whose lineage
-// is not known, what the write of set can change is told by comparing this
-// with the inbound transform of desired (plan).
-func (c *cycle) inboundApart(ctx context.Context, s *system, desired concord.Record, set map[string]concord.Value) (map[string]concord.Value, bool) {
+// of set, or failed if the transform fails: for an inbound transform whose
+// lineage is not known, what the write of set can change is told by
+// comparing this with the inbound transform of desired (plan).
+func (c *cycle) inboundApart(ctx context.Context, s *system, desired concord.Record, set map[string]concord.Value) (apart map[string]concord.Value, failed bool) {
 	rest := make(map[string]concord.Value, len(desired.Fields))
 	for f, v := range desired.Fields {
 		if _, ok := set[f]; !ok {
@@ -483,12 +482,12 @@ func (c *cycle) inboundApart(ctx context.Context, s *system, desired concord.Rec
 	part.Fields = rest
 	out, err := s.Inbound.Transform(ctx, part)
 	if err != nil {
-		return nil, false
+		return nil, true
 	}
 	if out.Fields == nil {
 		out.Fields = map[string]concord.Value{} // not nil: plan takes nil for not asked yet
 	}
-	return out.Fields, true
+	return out.Fields, false
 }
 
 // reaches reports whether one of fields is in sorted.
