@@ -51,16 +51,17 @@ func packName(i int) string { return fmt.Sprintf("n%d", i) }
 
 // A system's own notation of the values it holds never becomes an edit,
 // however its fields pack the canonical ones, with or without the
-// transforms' lineage, whichever fields are sensitive (keyed hashes), and
-// whether its person changes a field of its own
-// after the engine has read its last write back or before. When the
-// warehouse changes before that read, the portal's person edits only
-// fields the warehouse keeps in the canonical notation: the notation of a
-// unit being written is learnt only from the write read back (README,
-// "Notation and time"), so a change the warehouse makes before that read
-// turns it into an edit, a known limit this test leaves out. What it checks
-// then is every unit written again beside them, packed in the same field,
-// and every unit held.
+// transforms' lineage, whichever fields are sensitive (keyed hashes),
+// whether the reply to a write is lost, and whether its person changes a
+// field of its own after the engine has read its last write back or
+// before. When the warehouse changes before that read, or the reply is
+// lost, the portal's person edits only fields the warehouse keeps in the
+// canonical notation: the notation of a unit being written is learnt only
+// from the write read back as its echo (README, "Notation and time"), so a
+// change the warehouse makes before that read, or a read without the tag
+// the lost reply would have given, turns it into an edit, a known limit
+// this test leaves out. What it checks then is every unit written again
+// beside them, packed in the same field, and every unit held.
 func TestNotationNeverBecomesAnEdit(t *testing.T) {
 	fields := []string{"f0", "f1", "f2", "f3", "f4", "f5"}
 	keys := keyRing(t, "a1", "a1")
@@ -165,8 +166,12 @@ func TestNotationNeverBecomesAnEdit(t *testing.T) {
 		check("created")
 		for step := range rapid.IntRange(1, 6).Draw(rt, "steps") {
 			before := rapid.Bool().Draw(rt, "warehouse changes a field of its own before the read")
-			editable := fields // the write read back first: its notation is learnt
-			if before {
+			lost := rapid.Bool().Draw(rt, "the write's reply lost")
+			editable := fields // the write read back first, as its echo: its notation is learnt
+			if before || lost {
+				// Read back after another change, or without the
+				// tag the reply would have given: nothing tells the
+				// written unit's notation from a person's edit.
 				editable = plain
 			}
 			edit := map[string]any{}
@@ -179,7 +184,11 @@ func TestNotationNeverBecomesAnEdit(t *testing.T) {
 			if len(edit) > 0 {
 				r.sys["portal"].Edit("c1", edit)
 			}
-			r.cycle() // writes the edit to the warehouse
+			if lost {
+				r.sys["warehouse"].LoseRepliesNext(1) // applied, its outcome unknown
+			}
+			r.cycle()                             // writes the edit to the warehouse
+			r.sys["warehouse"].LoseRepliesNext(0) // a cycle that wrote nothing leaves no loss armed for later
 			if before {
 				r.sys["warehouse"].Edit("c1", map[string]any{"note": fmt.Sprint(step)})
 			}
