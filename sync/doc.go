@@ -60,7 +60,9 @@
 //  3. Merge: an edit that descends from the canonical version wins; edits
 //     that are concurrent are a conflict, settled by the Resolver or held
 //     for a person (only that unit is held). The result's version is the
-//     join of the competitors. See merge.go for the rules. Last-writer-wins
+//     join of the competitors. A record created again after a decided
+//     delete is new: its values compete with none of the deleted
+//     record's. See merge.go for the rules. Last-writer-wins
 //     compares a unit by its fields' own times where the connector reports
 //     them (concord.Record.FieldModified), else by the record's time; the
 //     audit reason says which.

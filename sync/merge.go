@@ -56,7 +56,11 @@ package sync
 // context says (see merger.missedValue). A system reporting the delete
 // of a record the engine never saw there deleted a copy the engine cannot
 // name (its own create whose outcome it never learned, one it knew before
-// a restore, one the system made alone): that delete saw no edit.
+// a restore, one the system made alone): that delete saw no edit. A record
+// created again in a system that holds it deleted, while a decided delete
+// (no hold on the existence) has it deleted canonically, is new: its edits
+// descend from the deleted record's versions (see addEdit), whose values
+// are nobody's any more, an edit the delete beat included.
 
 import (
 	"cmp"
@@ -893,6 +897,17 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 		for _, h := range view.Units {
 			base = base.Join(h.Value.Version)
 		}
+	} else if cu != nil && view.Deleted && !o.rec.Deleted && st.Deleted && st.Existence().Hold == nil {
+		// A record created again in a system that holds it deleted,
+		// while it is deleted everywhere by a decided delete: its
+		// values are new, and the deleted record's values are nobody's
+		// any more (a concurrent edit the delete beat, by a resolver or
+		// a person, or values every system has deleted). Competing
+		// with them would bring a rejected value back or hold a value
+		// no system has. An edit of a system that still holds the
+		// record, made without seeing the delete, carries a dot this
+		// version lacks: it still competes.
+		base = base.Join(cu.Version)
 	}
 	v, err := m.editVersion(st, o, base)
 	if err != nil {

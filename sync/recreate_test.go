@@ -1,0 +1,198 @@
+package sync_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/concordsync/concord"
+	"github.com/concordsync/concord/audit"
+	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/resolve"
+	recsync "github.com/concordsync/concord/sync"
+)
+
+// A record a decided delete removed everywhere, created again in one
+// system, is a new record: its values compete with no value of the
+// deleted one. Before, the portal's edit that lost to the delete (by a
+// person's settlement, or by the resolver) still held the canonical name
+// with a dot the warehouse never saw, so the warehouse's new name was a
+// conflict with a value no system held: held for a person, or decided by
+// the resolver, which could bring the rejected value back everywhere
+// (found by TestConcurrentUseConverges).
+func TestARecordCreatedAgainAfterADecidedDeleteIsNew(t *testing.T) {
+	// deleteWins is a resolver that lets a delete beat an edit, and
+	// otherwise prefers the portal: the policy that brought "A2" back.
+	deleteWins := resolve.Func(func(_ context.Context, c resolve.Conflict) (resolve.Decision, error) {
+		for i, x := range c.Candidates {
+			if c.Unit == resolve.RecordUnit && x.Deleted {
+				return resolve.Decision{Outcome: resolve.Pick, Winner: i, Rule: "delete-wins"}, nil
+			}
+			if c.Unit != resolve.RecordUnit && x.System == "portal" {
+				return resolve.Decision{Outcome: resolve.Pick, Winner: i, Rule: "portal-wins"}, nil
+			}
+		}
+		return resolve.Decision{}, nil
+	})
+	for _, by := range []string{"person", "resolver"} {
+		t.Run("decided-by="+by, func(t *testing.T) {
+			var opts []rigOption
+			if by == "resolver" {
+				opts = append(opts, withResolver(deleteWins))
+			}
+			r := newRig(t, []concord.SystemID{"portal", "warehouse"}, opts...)
+			r.sys["portal"].Edit("c1", map[string]any{"name": "A", "city": "Leeds"})
+			r.settle()
+			// The warehouse deletes while the portal edits: a conflict
+			// on the record, which the delete wins.
+			r.sys["warehouse"].Delete("c1")
+			r.sys["portal"].Edit("c1", map[string]any{"name": "A2"})
+			r.cycle()
+			if by == "person" {
+				settleDelete(t, r.engine, "c1")
+			}
+			r.settle()
+			if r.fields("portal", "c1") != nil || r.fields("warehouse", "c1") != nil {
+				t.Fatalf("c1 not deleted everywhere: portal %v, warehouse %v", r.fields("portal", "c1"), r.fields("warehouse", "c1"))
+			}
+
+			mark := r.audit.Len()
+			r.sys["warehouse"].Edit("c1", map[string]any{"name": "new"})
+			r.settle()
+			for _, ev := range r.audit.Events()[mark:] {
+				if ev.Kind == audit.ConflictDetected {
+					t.Errorf("the record created again is a conflict on %s%v", ev.Unit, ev.Units)
+				}
+			}
+			// city: the record came back without it (rule re-created).
+			r.requireAll("c1", map[string]any{"name": "new", "city": nil})
+		})
+	}
+}
+
+// The new record's values supersede only the deleted record's: they still
+// compete with an edit of a system that never saw the delete (its write
+// failed there), whether that edit comes in the same cycle or is held
+// against the delete already (once the delete has beaten it, it is the
+// deleted record's: see the first test's "decided-by=resolver" and
+// "missed-the-delete" below), and with the values of a record that is not
+// deleted after all (the update won, and its write to the system that
+// deleted the record has not landed).
+func TestARecordCreatedAgainStillCompetesWithLiveValues(t *testing.T) {
+	edits := func(wins string) resolve.Resolver {
+		return resolve.Func(func(_ context.Context, c resolve.Conflict) (resolve.Decision, error) {
+			for i, x := range c.Candidates {
+				if c.Unit == resolve.RecordUnit && (x.Deleted == (wins == "delete")) {
+					return resolve.Decision{Outcome: resolve.Pick, Winner: i, Rule: resolve.Rule(wins + "-wins")}, nil
+				}
+			}
+			return resolve.Decision{}, nil // held
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		policy resolve.Resolver // for the record's existence; fields are held
+		// apart: the crm's edit and the warehouse's create are merged
+		// in different cycles.
+		apart bool
+	}{
+		{"missed-the-delete/same-cycle", edits("delete"), false},
+		{"missed-the-delete/delete-held", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []rigOption
+			if tc.policy != nil {
+				opts = append(opts, withResolver(tc.policy))
+			}
+			r := newRig(t, []concord.SystemID{"portal", "warehouse", "crm"}, opts...)
+			r.sys["portal"].Edit("c1", map[string]any{"name": "A"})
+			r.settle()
+			r.sys["crm"].FailKey("c1", nil) // the delete never reaches the crm
+			r.sys["warehouse"].Delete("c1")
+			r.cycle()
+			if r.fields("portal", "c1") != nil || r.fields("crm", "c1") == nil {
+				t.Fatalf("want c1 deleted in the portal and kept in the crm: portal %v, crm %v", r.fields("portal", "c1"), r.fields("crm", "c1"))
+			}
+			// The crm's person edits the record it still has; the
+			// warehouse's creates it again. Neither saw the other.
+			r.sys["crm"].Edit("c1", map[string]any{"name": "crm"})
+			if tc.apart {
+				r.cycle()
+			}
+			r.sys["warehouse"].Edit("c1", map[string]any{"name": "wh"})
+			r.cycle()
+			r.audit.Require(t, audittest.Match{Kind: audit.ConflictDetected, Key: "c1", Unit: "name"})
+		})
+	}
+	t.Run("missed-the-delete/delete-won", func(t *testing.T) {
+		r := newRig(t, []concord.SystemID{"portal", "warehouse", "crm"}, withResolver(edits("delete")))
+		r.sys["portal"].Edit("c1", map[string]any{"name": "A"})
+		r.settle()
+		r.sys["crm"].FailKey("c1", nil)
+		r.sys["warehouse"].Delete("c1")
+		r.cycle()
+		r.sys["crm"].Edit("c1", map[string]any{"name": "crm"})
+		r.cycle() // the delete beats the crm's edit
+		mark := r.audit.Len()
+		r.sys["warehouse"].Edit("c1", map[string]any{"name": "wh"})
+		r.cycle()
+		r.sys["crm"].ClearFailKey("c1")
+		r.settle()
+		for _, ev := range r.audit.Events()[mark:] {
+			if ev.Kind == audit.ConflictDetected {
+				t.Errorf("the record created again is a conflict on %s%v", ev.Unit, ev.Units)
+			}
+		}
+		r.requireAll("c1", map[string]any{"name": "wh"})
+	})
+	t.Run("the-update-won", func(t *testing.T) {
+		r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(edits("update")))
+		r.sys["portal"].Edit("c1", map[string]any{"name": "A"})
+		r.settle()
+		r.sys["warehouse"].Delete("c1")
+		r.sys["portal"].Edit("c1", map[string]any{"name": "A2"})
+		r.sys["warehouse"].FailKey("c1", nil) // the record's return never lands
+		r.cycle()
+		r.sys["warehouse"].ClearFailKey("c1")
+		if r.fields("warehouse", "c1") != nil {
+			t.Fatalf("warehouse c1 = %v, want none", r.fields("warehouse", "c1"))
+		}
+		r.sys["warehouse"].Edit("c1", map[string]any{"name": "new"})
+		r.cycle()
+		r.audit.Require(t, audittest.Match{Kind: audit.ConflictDetected, Key: "c1", Unit: "name"})
+	})
+	t.Run("the-delete-still-held", func(t *testing.T) {
+		r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+		r.sys["portal"].Edit("c1", map[string]any{"name": "A"})
+		r.settle()
+		r.sys["warehouse"].Delete("c1")
+		r.sys["portal"].Edit("c1", map[string]any{"name": "A2"})
+		r.cycle() // the record's conflict is held
+		r.sys["warehouse"].Edit("c1", map[string]any{"name": "new"})
+		r.cycle()
+		r.audit.Require(t, audittest.Match{Kind: audit.ConflictDetected, Key: "c1", Unit: "name"})
+	})
+}
+
+// settleDelete settles the hold on key's existence with the delete.
+func settleDelete(t *testing.T, e *recsync.Engine, key string) {
+	t.Helper()
+	holds, err := e.Holds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range holds {
+		if h.Key != key || h.Unit != resolve.RecordUnit {
+			continue
+		}
+		for i, c := range h.Candidates {
+			if c.Deleted {
+				if err := e.Settle(context.Background(), recsync.Settlement{Key: key, Unit: h.Unit, Revision: h.Revision, Candidate: i, Person: "op"}); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no held delete of %s: %+v", key, holds)
+}
+
