@@ -195,4 +195,3 @@ func settleDelete(t *testing.T, e *recsync.Engine, key string) {
 	}
 	t.Fatalf("no held delete of %s: %+v", key, holds)
 }
-
