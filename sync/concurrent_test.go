@@ -17,6 +17,7 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
+	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 	"github.com/concordsync/concord/sync/store/boltstore"
 )
@@ -31,21 +32,26 @@ import (
 // with -race: the engine says its methods are safe for concurrent use.
 func TestConcurrentUseConverges(t *testing.T) {
 	for _, st := range []string{"memory", "bolt"} {
-		t.Run("store="+st, func(t *testing.T) {
-			opts := []rigOption{withRetry(recsync.RetryPolicy{MaxAttempts: 2}),
-				func(c *recsync.Config) { c.Logger = slog.New(slog.DiscardHandler) }}
-			if st == "bolt" {
-				opts = append(opts, func(c *recsync.Config) {
-					s, err := boltstore.Open(filepath.Join(t.TempDir(), "concord.db"))
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { s.Close() })
-					c.Store = s
-				})
-			}
-			concurrentUse(t, newRig(t, []concord.SystemID{"portal", "warehouse", "crm"}, opts...))
-		})
+		for _, res := range []string{"held", "lww"} {
+			t.Run("store="+st+"/conflicts="+res, func(t *testing.T) {
+				opts := []rigOption{withRetry(recsync.RetryPolicy{MaxAttempts: 2}),
+					func(c *recsync.Config) { c.Logger = slog.New(slog.DiscardHandler) }}
+				if res == "lww" {
+					opts = append(opts, withResolver(resolve.LastWriterWins()))
+				}
+				if st == "bolt" {
+					opts = append(opts, func(c *recsync.Config) {
+						s, err := boltstore.Open(filepath.Join(t.TempDir(), "concord.db"))
+						if err != nil {
+							t.Fatal(err)
+						}
+						t.Cleanup(func() { s.Close() })
+						c.Store = s
+					})
+				}
+				concurrentUse(t, newRig(t, []concord.SystemID{"portal", "warehouse", "crm"}, opts...))
+			})
+		}
 	}
 }
 
@@ -65,14 +71,24 @@ func concurrentUse(t *testing.T, r *rig) {
 	var people, service gosync.WaitGroup
 	var n atomic.Int64
 
-	// The people of each system: edits, deletes, and (for the portal)
-	// the webhook that follows each edit.
+	// The people of each system: edits and deletes, each followed or
+	// not by its webhook, and now and then a webhook delivered again
+	// late (an older state of the record).
 	for i, s := range names {
 		people.Add(1)
 		go func() {
 			defer people.Done()
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
 			f := r.sys[s]
+			var old []concord.Record // states already delivered
+			ingest := func(rec concord.Record) {
+				if _, err := e.Ingest(ctx, s, []concord.Record{rec}); err != nil && ctx.Err() == nil {
+					var ce *recsync.CycleError
+					if !errors.As(err, &ce) {
+						t.Errorf("Ingest: %v", err)
+					}
+				}
+			}
 			for ctx.Err() == nil {
 				k := keys[rng.IntN(len(keys))]
 				if rng.IntN(12) == 0 {
@@ -93,12 +109,13 @@ func concurrentUse(t *testing.T, r *rig) {
 					continue
 				}
 				rec := f.Edit(k, vals)
-				if s == "portal" && rng.IntN(2) == 0 {
-					if _, err := e.Ingest(ctx, s, []concord.Record{rec}); err != nil && ctx.Err() == nil {
-						var ce *recsync.CycleError
-						if !errors.As(err, &ce) {
-							t.Errorf("Ingest: %v", err)
-						}
+				switch rng.IntN(4) {
+				case 0:
+					ingest(rec)
+					old = append(old, rec)
+				case 1:
+					if len(old) > 0 {
+						ingest(old[rng.IntN(len(old))])
 					}
 				}
 				switch rng.IntN(40) {
