@@ -32,12 +32,21 @@ import (
 // with -race: the engine says its methods are safe for concurrent use.
 func TestConcurrentUseConverges(t *testing.T) {
 	for _, st := range []string{"memory", "bolt"} {
-		for _, res := range []string{"held", "lww"} {
+		for _, res := range []string{"held", "lww", "gated"} {
 			t.Run("store="+st+"/conflicts="+res, func(t *testing.T) {
 				opts := []rigOption{withRetry(recsync.RetryPolicy{MaxAttempts: 2}),
 					func(c *recsync.Config) { c.Logger = slog.New(slog.DiscardHandler) }}
-				if res == "lww" {
+				switch res {
+				case "lww":
 					opts = append(opts, withResolver(resolve.LastWriterWins()))
+				case "gated":
+					// Conflicts decided by time, every phone change
+					// approved by a person, the phone sealed at rest.
+					opts = append(opts, withResolver(resolve.LastWriterWins()), func(c *recsync.Config) {
+						c.Gates = []resolve.Gate{resolve.RequireApproval("phone")}
+						c.Sensitive = []string{"phone"}
+						c.Keys = keyRing(t, "a", "a")
+					})
 				}
 				if st == "bolt" {
 					opts = append(opts, func(c *recsync.Config) {
@@ -144,8 +153,9 @@ func concurrentUse(t *testing.T, r *rig) {
 	service.Add(1)
 	go func() {
 		defer service.Done()
+		rng := rand.New(rand.NewPCG(11, 7))
 		for ctx.Err() == nil {
-			operate(ctx, t, e, false)
+			operate(ctx, t, e, rng, false)
 			time.Sleep(time.Millisecond)
 		}
 	}()
@@ -217,6 +227,7 @@ func concurrentUse(t *testing.T, r *rig) {
 func quiesce(t *testing.T, e *recsync.Engine) {
 	t.Helper()
 	bg := context.Background()
+	rng := rand.New(rand.NewPCG(13, 7))
 	settled := false
 	for range 30 {
 		rep, err := e.RunCycle(bg)
@@ -230,7 +241,7 @@ func quiesce(t *testing.T, e *recsync.Engine) {
 		for _, s := range rep.Systems {
 			writes += s.Writes
 		}
-		if writes == 0 && err == nil && !operate(bg, t, e, true) {
+		if writes == 0 && err == nil && !operate(bg, t, e, rng, true) {
 			settled = true
 			break
 		}
@@ -264,11 +275,11 @@ func agree(t *testing.T, r *rig, names []concord.SystemID, keys []string, typed 
 	}
 }
 
-// operate settles every hold (its first candidate) and replays every dead
+// operate settles every hold (a candidate drawn from rng) and replays every dead
 // letter, as a person at a console would; it reports whether there was
 // anything to do. Refusals a concurrent cycle explains (the hold changed,
 // the letter went) are expected unless quiet.
-func operate(ctx context.Context, t *testing.T, e *recsync.Engine, quiet bool) bool {
+func operate(ctx context.Context, t *testing.T, e *recsync.Engine, rng *rand.Rand, quiet bool) bool {
 	t.Helper()
 	did := false
 	holds, err := e.Holds(ctx)
@@ -280,7 +291,7 @@ func operate(ctx context.Context, t *testing.T, e *recsync.Engine, quiet bool) b
 	}
 	for _, h := range holds {
 		did = true
-		err := e.Settle(ctx, recsync.Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision, Person: "op"})
+		err := e.Settle(ctx, recsync.Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision, Candidate: rng.IntN(len(h.Candidates)), Person: "op"})
 		if err != nil && quiet {
 			t.Errorf("Settle %s.%s: %v", h.Key, h.Unit, err)
 		}
