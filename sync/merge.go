@@ -50,8 +50,9 @@ package sync
 //
 // The record's existence is the unit resolve.RecordUnit. A delete is an edit
 // of it, compared by record-level context (see merger.context): a delete
-// that did not see every canonical edit, or an edit in a system that did not
-// see the delete, is a conflict on that unit; so is a delete in a system
+// that did not see every canonical edit, or every held one (a conflict or a
+// change waiting for a person), or an edit in a system that did not see
+// the delete, is a conflict on that unit; so is a delete in a system
 // that lacked the canonical version of a unit it carries, whatever the
 // context says (see merger.missedValue). A system reporting the delete
 // of a record the engine never saw there deleted a copy the engine cannot
@@ -309,6 +310,15 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 			for _, ux := range st.Units {
 				x := ux.Value
 				m.recordCtx = m.recordCtx.Join(x.Version)
+				if x.Hold != nil {
+					// A held edit is an edit of the record too: a
+					// delete that did not see it competes with it,
+					// as it would had the edit gone through, or come
+					// in the delete's own cycle (claimExistence).
+					for i := range x.Hold.Candidates {
+						m.recordCtx = m.recordCtx.Join(x.Hold.Candidates[i].Version)
+					}
+				}
 			}
 		}
 	}

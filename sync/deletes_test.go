@@ -195,3 +195,99 @@ func settleDelete(t *testing.T, e *recsync.Engine, key string) {
 	}
 	t.Fatalf("no held delete of %s: %+v", key, holds)
 }
+
+// A delete made without seeing an edit that is held (a conflict waiting
+// for a person, a change waiting for approval) competes with it, as it
+// does with an edit that went through, and as it did when the edit and
+// the delete came in the same cycle. Before, the record-level context the
+// delete was judged against held only the canonical versions: a delete
+// read a cycle after the hold won outright, deleting the held edits
+// everywhere without a conflict, and the person's settlement then applied
+// to a record no longer there.
+func TestADeleteThatMissedAHeldEditIsAConflict(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		gated bool // the edit is held for approval, not by a conflict
+		// sameCycle: the delete is read in the cycle that holds the edit.
+		sameCycle bool
+	}{
+		{"conflict/later-cycle", false, false},
+		{"conflict/same-cycle", false, true},
+		{"approval/later-cycle", true, false},
+		{"approval/same-cycle", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []rigOption
+			if tc.gated {
+				opts = append(opts, withResolver(resolve.LastWriterWins()),
+					func(c *recsync.Config) { c.Gates = []resolve.Gate{resolve.RequireApproval("name")} })
+			}
+			r := newRig(t, []concord.SystemID{"portal", "warehouse", "crm"}, opts...)
+			r.sys["portal"].Edit("c1", map[string]any{"name": "A", "city": "Leeds"})
+			r.settle()
+			if tc.gated { // the first name waits for approval too
+				settleAll(t, r.engine, "portal")
+				r.settle()
+			}
+			r.sys["portal"].Edit("c1", map[string]any{"name": "P"})
+			if !tc.gated {
+				r.sys["warehouse"].Edit("c1", map[string]any{"name": "W"})
+			}
+			if !tc.sameCycle {
+				r.cycle()
+			}
+			mark := r.audit.Len()
+			r.sys["crm"].Delete("c1")
+			r.cycle()
+			conflict := false
+			for _, ev := range r.audit.Events()[mark:] {
+				conflict = conflict || ev.Kind == audit.ConflictDetected && ev.Unit == resolve.RecordUnit
+			}
+			if !conflict {
+				t.Errorf("the crm's delete, made without seeing the held name, is no conflict")
+			}
+			// Held for a person without a resolver; decided by
+			// last-writer-wins (the delete, later) with one.
+			if !tc.gated && r.fields("portal", "c1") == nil {
+				t.Errorf("the delete reached the portal, whose held edit it never saw")
+			}
+		})
+	}
+	t.Run("the-editor-deletes", func(t *testing.T) {
+		// The portal deletes after its own change, held for approval:
+		// it saw everything there is, and the delete goes through.
+		r := newRig(t, []concord.SystemID{"portal", "crm"}, withResolver(resolve.LastWriterWins()),
+			func(c *recsync.Config) { c.Gates = []resolve.Gate{resolve.RequireApproval("name")} })
+		r.sys["portal"].Edit("c1", map[string]any{"name": "A", "city": "Leeds"})
+		r.settle()
+		settleAll(t, r.engine, "portal")
+		r.settle()
+		r.sys["portal"].Edit("c1", map[string]any{"name": "P"})
+		r.cycle()
+		r.sys["portal"].Delete("c1")
+		r.cycle()
+		r.audit.RequireNone(t, audittest.Match{Kind: audit.ConflictDetected, Key: "c1"})
+		if r.fields("crm", "c1") != nil {
+			t.Errorf("crm c1 = %v, want it deleted", r.fields("crm", "c1"))
+		}
+	})
+}
+
+// settleAll settles every hold with the candidate of system sys.
+func settleAll(t *testing.T, e *recsync.Engine, sys concord.SystemID) {
+	t.Helper()
+	holds, err := e.Holds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range holds {
+		for i, c := range h.Candidates {
+			if c.System == sys && !c.Canonical {
+				if err := e.Settle(context.Background(), recsync.Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision, Candidate: i, Person: "op"}); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}
