@@ -873,6 +873,18 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 		}
 		return false
 	}
+	if e.unit == recordUnit {
+		// A create after a restore of a snapshot in which the system
+		// held the record: the restored state says it holds it, and
+		// existence names no value that would tell a record deleted
+		// and created again since from one held all along.
+		for _, r := range o.restores {
+			if r.snap.step < e.step && r.snap.live[e.sys][e.key] {
+				return true
+			}
+		}
+		return false
+	}
 	for _, r := range o.restores {
 		if r.snap.step > e.step {
 			continue
@@ -1322,7 +1334,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			// that is.
 			var gone func(e *edit, depth int) bool
 			gone = func(e *edit, depth int) bool {
-				if deletedAfter(e.id) || (e.unit != recordUnit && (o.isDecided(e) || o.ambiguous(e))) {
+				if deletedAfter(e.id) || (e.unit != recordUnit && o.isDecided(e)) || o.ambiguous(e) {
 					return true
 				}
 				// A delete after e that followed a creation the engine
