@@ -2,6 +2,8 @@ package sync_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/concordsync/concord"
@@ -288,6 +290,81 @@ func settleAll(t *testing.T, e *recsync.Engine, sys concord.SystemID) {
 				}
 				break
 			}
+		}
+	}
+}
+
+// While a delete is held against an edit, a system that edits the record
+// without seeing the delete joins the competition: the person's listing
+// changes (a settlement of the old one is refused), and only a settlement
+// of what they now see deletes that edit. Before, the edit went through
+// unseen by the hold, and the person's "delete" then removed it everywhere
+// without anyone having decided against it.
+func TestAnEditWhileADeleteIsHeldJoinsTheHold(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, []concord.SystemID{"portal", "warehouse", "crm"})
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "city": "Leeds"})
+	r.settle()
+	r.sys["warehouse"].Delete("c1")
+	r.sys["portal"].Edit("c1", map[string]any{"name": "P"})
+	r.settle() // the record's existence is held; the name reaches the crm
+	listed, err := r.engine.Holds(ctx)
+	if err != nil || len(listed) != 1 || listed[0].Unit != resolve.RecordUnit {
+		t.Fatalf("holds %+v, %v; want the record's existence", listed, err)
+	}
+	r.sys["crm"].Edit("c1", map[string]any{"city": "York"})
+	r.cycle()
+	del := slices.IndexFunc(listed[0].Candidates, func(c resolve.Candidate) bool { return c.Deleted })
+	err = r.engine.Settle(ctx, recsync.Settlement{Key: "c1", Unit: resolve.RecordUnit, Revision: listed[0].Revision, Candidate: del, Person: "op"})
+	if !errors.Is(err, recsync.ErrHoldChanged) {
+		t.Fatalf("settling the delete from a listing without the crm's edit: %v, want ErrHoldChanged", err)
+	}
+	holds, _ := r.engine.Holds(ctx)
+	if len(holds) != 1 || !slices.ContainsFunc(holds[0].Candidates, func(c resolve.Candidate) bool { return c.System == "crm" && !c.Deleted }) {
+		t.Fatalf("holds %+v; want the crm's edit among the record's candidates", holds)
+	}
+	if got := r.fields("crm", "c1"); got["city"] != "York" {
+		t.Fatalf("crm c1 = %v; want its edit kept while held", got)
+	}
+	// What the person sees now, they may still decide.
+	del = slices.IndexFunc(holds[0].Candidates, func(c resolve.Candidate) bool { return c.Deleted })
+	if err := r.engine.Settle(ctx, recsync.Settlement{Key: "c1", Unit: resolve.RecordUnit, Revision: holds[0].Revision, Candidate: del, Person: "op"}); err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	for _, s := range []concord.SystemID{"portal", "warehouse", "crm"} {
+		if got := r.fields(s, "c1"); got != nil {
+			t.Errorf("%s c1 = %v after the person chose the delete", s, got)
+		}
+	}
+}
+
+// A second delete, made after seeing every edit (the held name reached the
+// crm), agrees with the held one: the record is deleted, with no new
+// conflict. The held delete is a candidate of the existence's own hold,
+// never part of the canonical record's context, which would make that
+// context seem to have seen it.
+func TestASecondDeleteThatSawEveryEditSettlesAHeldDelete(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse", "crm"})
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "city": "Leeds"})
+	r.settle()
+	r.sys["warehouse"].Delete("c1")
+	r.sys["portal"].Edit("c1", map[string]any{"name": "P"})
+	r.settle()
+	if got := r.fields("crm", "c1"); got["name"] != "P" {
+		t.Fatalf("crm c1 = %v; want the portal's name", got)
+	}
+	mark := r.audit.Len()
+	r.sys["crm"].Delete("c1")
+	r.settle()
+	for _, ev := range r.audit.Events()[mark:] {
+		if ev.Kind == audit.ConflictDetected {
+			t.Errorf("the crm's delete, made after every edit, is a conflict on %s", ev.Unit)
+		}
+	}
+	for _, s := range []concord.SystemID{"portal", "warehouse", "crm"} {
+		if got := r.fields(s, "c1"); got != nil {
+			t.Errorf("%s c1 = %v; want it deleted", s, got)
 		}
 	}
 }

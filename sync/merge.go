@@ -310,11 +310,13 @@ func (m *merger) mergeRecord(ctx context.Context, st *state.Record, obs []*obser
 			for _, ux := range st.Units {
 				x := ux.Value
 				m.recordCtx = m.recordCtx.Join(x.Version)
-				if x.Hold != nil {
+				if x.Hold != nil && ux.Name != resolve.RecordUnit {
 					// A held edit is an edit of the record too: a
 					// delete that did not see it competes with it,
 					// as it would had the edit gone through, or come
 					// in the delete's own cycle (claimExistence).
+					// (The existence's own hold competes as its
+					// candidates: see mergeUnit.)
 					for i := range x.Hold.Candidates {
 						m.recordCtx = m.recordCtx.Join(x.Hold.Candidates[i].Version)
 					}
@@ -733,11 +735,18 @@ func (m *merger) learnNotation(st *state.Record, view *state.View, o *observatio
 	return nil
 }
 
-// claimExistence adds, when the record is deleted or being deleted, a claim
-// that it exists for every system that edited its fields without deleting
-// it: an edit made without knowledge of a delete competes with the delete.
+// claimExistence adds, when the record is deleted, being deleted or has a
+// delete held on its existence, a claim that it exists for every system
+// that edited its fields without deleting it: an edit made without
+// knowledge of a delete competes with the delete.
 func (m *merger) claimExistence(st *state.Record) error {
 	deleting := st.Deleted
+	if ex := st.Existence(); ex != nil && ex.Hold != nil {
+		// A delete held for a person: an edit made since, without
+		// seeing it, joins the competition (the person then settles
+		// what they see: the hold's revision changes).
+		deleting = deleting || slices.ContainsFunc(ex.Hold.Candidates, func(c resolve.Candidate) bool { return c.Deleted })
+	}
 	for _, e := range m.edits {
 		deleting = deleting || e.deleted
 	}
