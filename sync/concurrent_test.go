@@ -196,20 +196,24 @@ func concurrentUse(t *testing.T, r *rig) {
 	agree(t, r, names, keys, typed)
 
 	mark := r.audit.Len()
-	// Still alive: an edit of every record in one system, each a
-	// different one, reaches the others.
+	// Still alive: two systems edit different fields of every record at
+	// once (creating it, where it is deleted everywhere); both edits
+	// reach every system.
 	for i, k := range keys {
-		s := names[i%len(names)]
-		v := fmt.Sprintf("%s/%s/after", s, k)
-		typed[v] = true
-		r.sys[s].Edit(k, map[string]concord.Value{"name": v})
+		a, b := names[i%len(names)], names[(i+1)%len(names)]
+		va, vb := fmt.Sprintf("%s/%s/after", a, k), fmt.Sprintf("%s/%s/after", b, k)
+		typed[va], typed[vb] = true, true
+		r.sys[a].Edit(k, map[string]concord.Value{"name": va})
+		r.sys[b].Edit(k, map[string]concord.Value{"city": vb})
 	}
 	quiesce(t, e)
 	agree(t, r, names, keys, typed)
 	for i, k := range keys {
-		want := fmt.Sprintf("%s/%s/after", names[i%len(names)], k)
-		if got := r.fields("crm", k)["name"]; got != want {
-			t.Errorf("%s.name = %v after the last edit, want %s", k, got, want)
+		a, b := names[i%len(names)], names[(i+1)%len(names)]
+		want := map[string]concord.Value{"name": fmt.Sprintf("%s/%s/after", a, k), "city": fmt.Sprintf("%s/%s/after", b, k)}
+		got := r.fields("crm", k)
+		if got["name"] != want["name"] || got["city"] != want["city"] {
+			t.Errorf("%s = %v after the last edits, want name and city %v", k, got, want)
 			for _, ev := range r.audit.Events()[mark:] {
 				if ev.Key == k {
 					t.Logf("%s %s %s %v %v -> %v %s %s", ev.Kind, ev.System, ev.Unit, ev.Units, ev.From, ev.To, ev.Rule, ev.Error)
