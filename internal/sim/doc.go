@@ -155,7 +155,9 @@
 //     a record deleted after them (by an edit or a decision) and created
 //     again without them (the engine's re-created rule); a group reported in
 //     part, judged by the fields it had; after a store restore, a system back
-//     at the value (or the absence) the restored snapshot recorded for it, or
+//     at the value (or the absence, or the presence: a record the snapshot
+//     recorded there, deleted and created again since, looks held all
+//     along) the restored snapshot recorded for it, or
 //     at a value the engine had tried to write there before the snapshot; in
 //     a system without field times (feature fieldtimes gives them to about
 //     half the systems), an edit setting back the value that an engine write
