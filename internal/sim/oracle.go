@@ -104,6 +104,9 @@ type oracle struct {
 	// candidates, refused changes, held candidates).
 	decided       map[string][]map[string]concord.Value
 	recordDecided map[string]bool // key -> a decision about the record's existence
+	// recordDecidedAt is the step of the key's last such decision: an
+	// edit made after it was overridden by none.
+	recordDecidedAt map[string]int
 	decidedAt     map[string]int  // key -> the step of its latest existence decision
 	lastSeen      map[string]int  // system/key -> the last step the engine read or wrote that record there
 	// seenRec: system/key -> what the system held of the record when the
@@ -694,6 +697,11 @@ type snapshot struct {
 	// what the store's copy records for it, which lags vals when a system
 	// changed since (an edit the engine had not read yet).
 	seen map[concord.SystemID]map[string]map[string]concord.Value
+	// seenLive is, for each record the engine had read or written in a
+	// system before the snapshot, whether it exists there as the engine
+	// last knew it (system -> key): what the store's copy records, which
+	// lags live the same way.
+	seenLive map[concord.SystemID]map[string]bool
 }
 
 type restore struct {
@@ -705,7 +713,7 @@ type restore struct {
 func (o *oracle) snapshot() {
 	sn := snapshot{step: o.w.step, vals: map[concord.SystemID]map[string]map[string]concord.Value{},
 		live: map[concord.SystemID]map[string]bool{}, sent: map[concord.SystemID]map[string][]map[string]concord.Value{},
-		seen: map[concord.SystemID]map[string]map[string]concord.Value{}}
+		seen: map[concord.SystemID]map[string]map[string]concord.Value{}, seenLive: map[concord.SystemID]map[string]bool{}}
 	for s, m := range o.attempted {
 		sn.sent[s] = maps.Clone(m) // the lists are only appended to: sharing their prefix is safe
 	}
@@ -713,7 +721,11 @@ func (o *oracle) snapshot() {
 		sn.vals[s] = map[string]map[string]concord.Value{}
 		sn.live[s] = map[string]bool{}
 		sn.seen[s] = map[string]map[string]concord.Value{}
+		sn.seenLive[s] = map[string]bool{}
 		for _, key := range o.w.keys {
+			if r, ok := o.seenRec[string(s)+"/"+key]; ok {
+				sn.seenLive[s][key] = r.live
+			}
 			if r, ok := o.seenRec[string(s)+"/"+key]; ok && r.live {
 				for f := range r.fields {
 					u := unitOf(f)
@@ -864,10 +876,13 @@ func heldByDeleter(d, e *edit) (heldUnit, bool) {
 func (o *oracle) restoreAmbiguous(e *edit) bool {
 	if e.unit == recordUnit && e.deleted {
 		// A delete after a restore of a snapshot in which the record
-		// was already gone from the system: the restored state says it
-		// is deleted there, and so it is.
+		// was already gone from the system, or in which the engine
+		// knew it gone there (the system had created it again since,
+		// unread): the restored state says it is deleted there, and so
+		// it is.
 		for _, r := range o.restores {
-			if r.snap.step < e.step && !r.snap.live[e.sys][e.key] {
+			seen, known := r.snap.seenLive[e.sys][e.key]
+			if r.snap.step < e.step && (!r.snap.live[e.sys][e.key] || known && !seen) {
 				return true
 			}
 		}
@@ -875,11 +890,12 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 	}
 	if e.unit == recordUnit {
 		// A create after a restore of a snapshot in which the system
-		// held the record: the restored state says it holds it, and
-		// existence names no value that would tell a record deleted
-		// and created again since from one held all along.
+		// held the record, or the engine knew it held it: the restored
+		// state says it holds it, and existence names no value that
+		// would tell a record deleted and created again since from one
+		// held all along.
 		for _, r := range o.restores {
-			if r.snap.step < e.step && r.snap.live[e.sys][e.key] {
+			if r.snap.step < e.step && (r.snap.live[e.sys][e.key] || r.snap.seenLive[e.sys][e.key]) {
 				return true
 			}
 		}
@@ -911,7 +927,7 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecided: map[string]bool{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
+		recordDecided: map[string]bool{}, recordDecidedAt: map[string]int{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
 		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, stored: map[sysKey]storedRead{}, excused: map[int]bool{}, readIn: map[sysKey][]int{}, unmerged: map[string][]int{},
 		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
 	o.mergeDead = w.mergeDeadLetter
@@ -1182,16 +1198,16 @@ func (o *oracle) events() {
 				o.decided[k] = append(o.decided[k], c.Values)
 			}
 			if ev.Unit == resolve.RecordUnit {
-				o.recordDecided[ev.Key] = true
+				o.recordDecided[ev.Key], o.recordDecidedAt[ev.Key] = true, o.w.step
 			}
 		case audit.ChangeRefused:
 			o.decided[k] = append(o.decided[k], ev.To)
 			if ev.Unit == resolve.RecordUnit {
-				o.recordDecided[ev.Key] = true
+				o.recordDecided[ev.Key], o.recordDecidedAt[ev.Key] = true, o.w.step
 			}
 		case audit.MergeDecided:
 			if ev.Unit == resolve.RecordUnit && ev.Rule != "fast-forward" {
-				o.recordDecided[ev.Key] = true
+				o.recordDecided[ev.Key], o.recordDecidedAt[ev.Key] = true, o.w.step
 				if ev.Deleted {
 					o.decidedAt[ev.Key] = o.w.step
 				}
@@ -1287,6 +1303,15 @@ func (o *oracle) final() {
 	}
 }
 
+// recordDecidedAfter reports whether a decision about e's record's
+// existence (a conflict on it, detected or held, a refusal, a decision
+// other than a fast-forward) came after e was made: it may have overridden
+// e. An edit made after the record's last such decision was overridden by
+// none.
+func (o *oracle) recordDecidedAfter(e *edit) bool {
+	return o.recordDecided[e.key] && e.step < o.recordDecidedAt[e.key]
+}
+
 // checkLost reports every edit of key that the final state neither holds
 // nor supersedes by a causally later edit or a recorded decision.
 func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value) {
@@ -1322,12 +1347,12 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 					return w.key == key && w.id != d.id && w.hist[d.id]
 				})
 			})
-			if followedEqual || e.private || o.ambiguous(e) || o.recordDecided[key] || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
+			if followedEqual || e.private || o.ambiguous(e) || o.recordDecidedAfter(e) || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
 				continue
 			}
 			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
 		case !live:
-			if (e.unit == recordUnit && e.deleted) || o.recordDecided[key] {
+			if (e.unit == recordUnit && e.deleted) || o.recordDecidedAfter(e) {
 				continue
 			}
 			// Deleted after it, decided, or superseded by a later edit
