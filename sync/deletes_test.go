@@ -212,14 +212,20 @@ func TestADeleteThatMissedAHeldEditIsAConflict(t *testing.T) {
 		gated bool // the edit is held for approval, not by a conflict
 		// sameCycle: the delete is read in the cycle that holds the edit.
 		sameCycle bool
+		// group: "name" is a field of the group "id" with "code".
+		group bool
 	}{
-		{"conflict/later-cycle", false, false},
-		{"conflict/same-cycle", false, true},
-		{"approval/later-cycle", true, false},
-		{"approval/same-cycle", true, true},
+		{"conflict/later-cycle", false, false, false},
+		{"conflict/same-cycle", false, true, false},
+		{"approval/later-cycle", true, false, false},
+		{"approval/same-cycle", true, true, false},
+		{"group-conflict/later-cycle", false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var opts []rigOption
+			if tc.group {
+				opts = append(opts, withGroups(map[string][]string{"id": {"name", "code"}}))
+			}
 			if tc.gated {
 				opts = append(opts, withResolver(resolve.LastWriterWins()),
 					func(c *recsync.Config) { c.Gates = []resolve.Gate{resolve.RequireApproval("name")} })
