@@ -374,3 +374,90 @@ func TestASecondDeleteThatSawEveryEditSettlesAHeldDelete(t *testing.T) {
 		}
 	}
 }
+
+// A record created again after a decided delete by a system that does not
+// own one of its fields: the owner's value was the deleted record's, so the
+// gate sees a first value (Change.From empty). Refused, it is held for a
+// person, as a first value is ("no canonical value to revert to"), or
+// accepted with AcceptFirstValues. Before, the refusal reverted to the
+// deleted record's price, which came back in every system, the owner's
+// included, though the owner had deleted it.
+func TestARecordCreatedAgainByANonOwnerDoesNotBringBackTheOwnersValue(t *testing.T) {
+	owners := map[string]concord.SystemID{"price": "portal"}
+	for _, tc := range []struct {
+		name string
+		sor  *resolve.SystemOfRecordResolver
+	}{
+		{"refused", resolve.SystemOfRecord(owners)},
+		{"first-values-accepted", resolve.SystemOfRecord(owners).AcceptFirstValues()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := recreatedWithAHeldPrice(t, tc.sor)
+			for _, s := range []concord.SystemID{"portal", "warehouse"} {
+				if got := r.fields(s, "c1")["price"]; got == 100 {
+					t.Errorf("%s: price = 100, the deleted record's", s)
+				}
+			}
+			holds, _ := r.engine.Holds(context.Background())
+			if tc.name == "refused" {
+				if len(holds) != 1 || holds[0].Unit != "price" {
+					t.Fatalf("holds %+v; want the warehouse's price held for a person", holds)
+				}
+				if c := holds[0].Candidates; slices.ContainsFunc(c, func(c resolve.Candidate) bool { return c.Deleted }) {
+					t.Errorf("held candidates %+v: a price of a record that exists is no delete", c)
+				}
+				if got := r.fields("portal", "c1"); !concord.EqualValues(got, map[string]any{"name": "B"}) {
+					t.Errorf("portal c1 = %v; want the new name, the price waiting", got)
+				}
+				// The person chooses: no price (the canonical
+				// candidate), or the warehouse's.
+				for _, pick := range []bool{false, true} {
+					r := r
+					if pick { // a second world, from the same start
+						r = recreatedWithAHeldPrice(t, tc.sor)
+					}
+					h := firstHold(t, r.engine)
+					i := slices.IndexFunc(h.Candidates, func(c resolve.Candidate) bool { return c.Canonical != pick })
+					if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: "c1", Unit: "price", Revision: h.Revision, Candidate: i, Person: "op"}); err != nil {
+						t.Fatal(err)
+					}
+					r.settle()
+					for _, s := range []concord.SystemID{"portal", "warehouse"} {
+						got := r.fields(s, "c1")
+						if price, ok := got["price"]; pick && price != 5 || !pick && ok && price != nil {
+							t.Errorf("picked the warehouse's: %v; %s c1 = %v", pick, s, got)
+						}
+					}
+				}
+				return
+			}
+			if len(holds) != 0 {
+				t.Fatalf("holds %+v; want none", holds)
+			}
+			r.requireAll("c1", map[string]any{"name": "B", "price": 5})
+		})
+	}
+}
+
+// recreatedWithAHeldPrice is the world of the test above: the portal, which
+// owns the price, deleted c1; the warehouse created it again with a price.
+func recreatedWithAHeldPrice(t *testing.T, sor *resolve.SystemOfRecordResolver) *rig {
+	t.Helper()
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(sor))
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "price": 100})
+	r.settle()
+	r.sys["portal"].Delete("c1")
+	r.settle()
+	r.sys["warehouse"].Edit("c1", map[string]any{"name": "B", "price": 5})
+	r.settle()
+	return r
+}
+
+func firstHold(t *testing.T, e *recsync.Engine) recsync.HeldConflict {
+	t.Helper()
+	holds, err := e.Holds(context.Background())
+	if err != nil || len(holds) == 0 {
+		t.Fatalf("holds %v, %v; want one", holds, err)
+	}
+	return holds[0]
+}

@@ -916,7 +916,7 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 		for _, h := range view.Units {
 			base = base.Join(h.Value.Version)
 		}
-	} else if cu != nil && view.Deleted && !o.rec.Deleted && st.Deleted && st.Existence().Hold == nil {
+	} else if cu != nil && view.Deleted && !o.rec.Deleted && deleteDecided(st) {
 		// A record created again in a system that holds it deleted,
 		// while it is deleted everywhere by a decided delete: its
 		// values are new, and the deleted record's values are nobody's
@@ -943,6 +943,14 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 	m.edits = append(m.edits, edit{unit: u, obs: o, deleted: deleted, version: v, fromPrev: fromPrev, heldBefore: held.Version,
 		fresh: view.Deleted && !o.rec.Deleted})
 	return nil // audited by observeEdits
+}
+
+// deleteDecided reports whether st is deleted by a decided delete: no hold
+// on its existence. Its values are then nobody's: a system that creates the
+// record again makes a new one (see addEdit and apply).
+func deleteDecided(st *state.Record) bool {
+	ex := st.Existence()
+	return st.Deleted && ex != nil && ex.Hold == nil
 }
 
 // mergeUnit merges the edits of one unit (all for the same unit, sorted by
@@ -1134,6 +1142,15 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 	// joined (see emit).
 	var lazy one
 	deleted := st.Deleted
+	// anew: an edit of a record created again after a decided delete
+	// (its existence, merged last, is not applied yet). Its values are
+	// first values of a record that exists: the gates see no value
+	// before them (the deleted record's values are nobody's, and a
+	// refusal reverting to them would bring them back everywhere).
+	anew := u != resolve.RecordUnit && w.e != nil && w.e.fresh && deleteDecided(st)
+	if anew {
+		deleted = false
+	}
 	switch {
 	case u == resolve.RecordUnit && w.canonical:
 		// the canonical existence stands
@@ -1172,6 +1189,9 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 		if u != resolve.RecordUnit {
 			ch.From, ch.To = from, to
 		}
+		if anew {
+			ch.From = nil
+		}
 		for _, g := range m.gates {
 			vd, err := g.Check(ctx, ch)
 			if err != nil {
@@ -1181,11 +1201,11 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 			case resolve.Accept:
 				continue
 			case resolve.Refuse:
-				if cu == nil || (u != resolve.RecordUnit && len(from) == 0) {
+				if cu == nil || (u != resolve.RecordUnit && len(ch.From) == 0) {
 					// Nothing to revert to: the refused edit is the
 					// only value there is. Keep it aside for a person
 					// rather than erase it.
-					m.holdChange(st, u, to, winner, deleted, v, m.candidateTime(st, u, w), w.by(), vd.Rule, vd.Reason+"; no canonical value to revert to")
+					m.holdChange(st, u, to, winner, deleted, anew, v, m.candidateTime(st, u, w), w.by(), vd.Rule, vd.Reason+"; no canonical value to revert to")
 					return nil
 				}
 				// Keep the canonical value; supersede the refused edit.
@@ -1208,7 +1228,7 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 				m.setUnit(st, u, rv, keep, vd.Rule, from, from, st.Deleted)
 				return nil
 			default:
-				m.holdChange(st, u, to, winner, deleted, v, m.candidateTime(st, u, w), w.by(), vd.Rule, vd.Reason)
+				m.holdChange(st, u, to, winner, deleted, anew, v, m.candidateTime(st, u, w), w.by(), vd.Rule, vd.Reason)
 				return nil
 			}
 		}
@@ -1223,7 +1243,10 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 	} else {
 		m.emit(&ev, m.unitsLeft, nil, nil)
 	}
-	if changed && m.anomalies != nil && u != resolve.RecordUnit {
+	if changed && m.anomalies != nil && u != resolve.RecordUnit && !anew {
+		// (A first value of a record created again is no change of
+		// the deleted record's: nothing to learn, as for any first
+		// value.)
 		m.anomalies.learn(resolve.Change{Key: st.Key, Unit: u, Fields: fields, System: winner, From: from, To: to, Version: v})
 	}
 	resurrected := u == resolve.RecordUnit && st.Deleted && !deleted && w.e != nil
@@ -1398,13 +1421,19 @@ func (m *merger) editTime(o *observation, u string) (t time.Time, field bool) {
 }
 
 // holdChange holds a gated change of u (to, by winner, at version v) beside
-// the canonical value, for a person.
-func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Value, winner concord.SystemID, deleted bool, v concord.Version, modified time.Time, by string, rule resolve.Rule, reason string) {
+// the canonical value, for a person. If anew (see apply), the canonical
+// value is the deleted record's, nobody's: the change is held beside no
+// value, which a person may choose.
+func (m *merger) holdChange(st *state.Record, u string, to map[string]concord.Value, winner concord.SystemID, deleted, anew bool, v concord.Version, modified time.Time, by string, rule resolve.Rule, reason string) {
 	fields := m.layout.fieldsOf(u)
 	c := resolve.Conflict{Key: st.Key, Unit: u, Fields: fields}
 	if cu := st.Units.Value(u); cu != nil {
-		c.Candidates = append(c.Candidates, resolve.Candidate{System: cu.Winner, Canonical: true,
-			Values: m.currentValues(st, u), Deleted: st.Deleted, Version: cu.Version, Modified: cu.Modified})
+		cur := resolve.Candidate{System: cu.Winner, Canonical: true,
+			Values: m.currentValues(st, u), Deleted: st.Deleted, Version: cu.Version, Modified: cu.Modified}
+		if anew {
+			cur.Values, cur.Deleted = nil, false
+		}
+		c.Candidates = append(c.Candidates, cur)
 	}
 	c.Candidates = append(c.Candidates, resolve.Candidate{System: winner, Values: to, Deleted: deleted, Version: v, Modified: modified, By: by})
 	m.hold(st, u, c, rule, reason)

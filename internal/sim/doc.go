@@ -164,7 +164,10 @@
 //     replaced when the engine never learned the write's outcome (reply lost,
 //     or its cycle crashed) and no cycle read the system in between — what
 //     the system reports is exactly what it reports if the write was never
-//     applied; in a system with field times, the converse: an edit whose
+//     applied (and, in any system, a delete of a record the engine's create
+//     brought there, its outcome unknown, before any cycle read it: a
+//     delete carries no field time); in a system with field times, the
+//     converse: an edit whose
 //     value an engine write carried there when the system never applied
 //     the write and the engine never learned so (the connector panicked
 //     before calling the system, the call failed whole or outlasted its

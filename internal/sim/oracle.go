@@ -166,6 +166,10 @@ type oracle struct {
 	// system never applied and whose outcome the engine never learned
 	// (see alikeCreations).
 	creates []unconfirmedCreate
+	// appliedCreates are the engine's creates that a system applied
+	// without the engine learning so (a lost reply, a crash): a delete
+	// there before any read is the undo revertAmbiguous names.
+	appliedCreates []unconfirmedCreate
 }
 
 // storedRead is what a cycle read of a record in a system whose merge
@@ -230,6 +234,9 @@ func (o *oracle) writeUnknown(aw appliedWrite, step int) {
 	if aw.create && !aw.applied {
 		o.creates = append(o.creates, unconfirmedCreate{sys: aw.sys, key: aw.key, step: step})
 	}
+	if aw.create && aw.applied {
+		o.appliedCreates = append(o.appliedCreates, unconfirmedCreate{sys: aw.sys, key: aw.key, step: step})
+	}
 	for _, u := range aw.units() {
 		o.unconf = append(o.unconf, unconfirmed{sys: aw.sys, key: aw.key, unit: u, before: unitVals(u, aw.before),
 			set: unitVals(u, aw.set), applied: aw.applied, step: step})
@@ -260,6 +267,17 @@ func (aw appliedWrite) units() []string {
 // (its rule 4), and keeps it: what it cannot tell there is the opposite
 // case, a write never applied (see setBackAmbiguous).
 func (o *oracle) revertAmbiguous(e *edit) bool {
+	if e.unit == recordUnit && e.deleted {
+		// The same for existence, with or without field times (a
+		// delete carries none): an engine create applied there whose
+		// outcome the engine never learned, then deleted by the
+		// system's person before any cycle read the system, reads as
+		// the create never applied, and the engine creates it again.
+		return slices.ContainsFunc(o.appliedCreates, func(c unconfirmedCreate) bool {
+			return c.sys == e.sys && c.key == e.key && c.step < e.step &&
+				!slices.ContainsFunc(o.readIn[sysKey{e.sys, e.key}], func(r int) bool { return r > c.step && r < e.step })
+		})
+	}
 	if e.unit == recordUnit || o.w.fieldTimes[e.sys] {
 		return false
 	}
