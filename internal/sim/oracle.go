@@ -107,8 +107,8 @@ type oracle struct {
 	// recordDecidedAt is the step of the key's last such decision: an
 	// edit made after it was overridden by none.
 	recordDecidedAt map[string]int
-	decidedAt     map[string]int  // key -> the step of its latest existence decision
-	lastSeen      map[string]int  // system/key -> the last step the engine read or wrote that record there
+	decidedAt       map[string]int // key -> the step of its latest existence decision
+	lastSeen        map[string]int // system/key -> the last step the engine read or wrote that record there
 	// seenRec: system/key -> what the system held of the record when the
 	// engine last read or wrote it there (what the engine's state records
 	// for it, and so what a snapshot of the store holds).
