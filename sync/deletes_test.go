@@ -461,3 +461,39 @@ func firstHold(t *testing.T, e *recsync.Engine) recsync.HeldConflict {
 	}
 	return holds[0]
 }
+
+// A change of the deleted record that was still waiting for a person (here
+// an approval the portal's own delete made moot) is the deleted record's
+// too: a system that creates the record again does not compete with it, and
+// the person is asked about the new value alone, beside no value. Before,
+// the crm's new account was a conflict with the portal's pending one, which
+// approving would have written everywhere.
+func TestARecordCreatedAgainDoesNotCompeteWithTheDeletedRecordsHeldChange(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse", "crm"},
+		func(c *recsync.Config) { c.Gates = []resolve.Gate{resolve.RequireApproval("iban")} })
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "iban": "I0"})
+	r.settle()
+	settleAll(t, r.engine, "portal")
+	r.settle()
+	r.sys["portal"].Edit("c1", map[string]any{"iban": "P"}) // waits for approval
+	r.cycle()
+	r.sys["portal"].Delete("c1")
+	r.settle()
+	mark := r.audit.Len()
+	r.sys["crm"].Edit("c1", map[string]any{"name": "N", "iban": "C"})
+	r.settle()
+	for _, ev := range r.audit.Events()[mark:] {
+		if ev.Kind == audit.ConflictDetected {
+			t.Errorf("the record created again is a conflict on %s", ev.Unit)
+		}
+	}
+	h := firstHold(t, r.engine)
+	if h.Unit != "iban" || len(h.Candidates) != 2 || h.Candidates[0].Values != nil || h.Candidates[1].Values["iban"] != "C" {
+		t.Fatalf("hold %+v; want the crm's account beside no value", h)
+	}
+	if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: "c1", Unit: "iban", Revision: h.Revision, Candidate: 1, Person: "op"}); err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "N", "iban": "C"})
+}

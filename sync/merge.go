@@ -925,8 +925,15 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 		// with them would bring a rejected value back or hold a value
 		// no system has. An edit of a system that still holds the
 		// record, made without seeing the delete, carries a dot this
-		// version lacks: it still competes.
+		// version lacks: it still competes. So are the changes of the
+		// deleted record still held for a person (a delete that did not
+		// see one would not be decided: see mergeRecord).
 		base = base.Join(cu.Version)
+		if cu.Hold != nil {
+			for i := range cu.Hold.Candidates {
+				base = base.Join(cu.Hold.Candidates[i].Version)
+			}
+		}
 	}
 	v, err := m.editVersion(st, o, base)
 	if err != nil {
