@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -32,13 +33,18 @@ import (
 // with -race: the engine says its methods are safe for concurrent use.
 func TestConcurrentUseConverges(t *testing.T) {
 	for _, st := range []string{"memory", "bolt"} {
-		for _, res := range []string{"held", "lww", "gated"} {
+		for _, res := range []string{"held", "lww", "gated", "approved-existence"} {
 			t.Run("store="+st+"/conflicts="+res, func(t *testing.T) {
 				opts := []rigOption{withRetry(recsync.RetryPolicy{MaxAttempts: 2}),
 					func(c *recsync.Config) { c.Logger = slog.New(slog.DiscardHandler) }}
 				switch res {
 				case "lww":
 					opts = append(opts, withResolver(resolve.LastWriterWins()))
+				case "approved-existence":
+					// Every create and delete waits for a person.
+					opts = append(opts, withResolver(resolve.LastWriterWins()), func(c *recsync.Config) {
+						c.Gates = []resolve.Gate{resolve.RequireApproval(resolve.RecordUnit)}
+					})
 				case "gated":
 					// Conflicts decided by time, every phone change
 					// approved by a person, the phone sealed at rest.
@@ -155,7 +161,7 @@ func concurrentUse(t *testing.T, r *rig) {
 		defer service.Done()
 		rng := rand.New(rand.NewPCG(11, 7))
 		for ctx.Err() == nil {
-			operate(ctx, t, e, rng, false)
+			operate(ctx, t, e, rng, false, false)
 			time.Sleep(time.Millisecond)
 		}
 	}()
@@ -192,7 +198,7 @@ func concurrentUse(t *testing.T, r *rig) {
 		r.sys[s].FailNext(fake.OpApply, 0, nil)
 		r.sys[s].LoseRepliesNext(0)
 	}
-	quiesce(t, e)
+	quiesce(t, e, false)
 	agree(t, r, names, keys, typed)
 
 	mark := r.audit.Len()
@@ -206,7 +212,7 @@ func concurrentUse(t *testing.T, r *rig) {
 		r.sys[a].Edit(k, map[string]concord.Value{"name": va})
 		r.sys[b].Edit(k, map[string]concord.Value{"city": vb})
 	}
-	quiesce(t, e)
+	quiesce(t, e, true)
 	agree(t, r, names, keys, typed)
 	for i, k := range keys {
 		a, b := names[i%len(names)], names[(i+1)%len(names)]
@@ -227,8 +233,10 @@ func concurrentUse(t *testing.T, r *rig) {
 }
 
 // quiesce runs cycles, settling and replaying, until a cycle writes
-// nothing and nothing is held or dead-lettered.
-func quiesce(t *testing.T, e *recsync.Engine) {
+// nothing and nothing is held or dead-lettered. If approve, every hold is
+// settled with a change (a candidate that is not the canonical one), else
+// with a drawn candidate.
+func quiesce(t *testing.T, e *recsync.Engine, approve bool) {
 	t.Helper()
 	bg := context.Background()
 	rng := rand.New(rand.NewPCG(13, 7))
@@ -245,7 +253,7 @@ func quiesce(t *testing.T, e *recsync.Engine) {
 		for _, s := range rep.Systems {
 			writes += s.Writes
 		}
-		if writes == 0 && err == nil && !operate(bg, t, e, rng, true) {
+		if writes == 0 && err == nil && !operate(bg, t, e, rng, approve, true) {
 			settled = true
 			break
 		}
@@ -283,7 +291,7 @@ func agree(t *testing.T, r *rig, names []concord.SystemID, keys []string, typed 
 // letter, as a person at a console would; it reports whether there was
 // anything to do. Refusals a concurrent cycle explains (the hold changed,
 // the letter went) are expected unless quiet.
-func operate(ctx context.Context, t *testing.T, e *recsync.Engine, rng *rand.Rand, quiet bool) bool {
+func operate(ctx context.Context, t *testing.T, e *recsync.Engine, rng *rand.Rand, approve, quiet bool) bool {
 	t.Helper()
 	did := false
 	holds, err := e.Holds(ctx)
@@ -295,7 +303,11 @@ func operate(ctx context.Context, t *testing.T, e *recsync.Engine, rng *rand.Ran
 	}
 	for _, h := range holds {
 		did = true
-		err := e.Settle(ctx, recsync.Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision, Candidate: rng.IntN(len(h.Candidates)), Person: "op"})
+		pick := rng.IntN(len(h.Candidates))
+		if i := slices.IndexFunc(h.Candidates, func(c resolve.Candidate) bool { return !c.Canonical }); approve && i >= 0 {
+			pick = i
+		}
+		err := e.Settle(ctx, recsync.Settlement{Key: h.Key, Unit: h.Unit, Revision: h.Revision, Candidate: pick, Person: "op"})
 		if err != nil && quiet {
 			t.Errorf("Settle %s.%s: %v", h.Key, h.Unit, err)
 		}
