@@ -497,3 +497,57 @@ func TestARecordCreatedAgainDoesNotCompeteWithTheDeletedRecordsHeldChange(t *tes
 	r.settle()
 	r.requireAll("c1", map[string]any{"name": "N", "iban": "C"})
 }
+
+// A webhook may carry part of a record (Ingest takes partial reports, and
+// a report never deletes by omission). Two paths took its omissions as
+// the record coming back without those fields (rule re-created) and wrote
+// them empty to every system, the reporting one included, which had them:
+// a webhook of a record created again after a decided delete (now left to
+// the change feed, which reads the whole record), and a webhook whose edit
+// brought a deleted record back by winning over the delete (its omissions
+// now clear nothing).
+func TestAPartialWebhookNeverErasesAField(t *testing.T) {
+	ctx := context.Background()
+	partial := func(rec concord.Record, f string) concord.Record {
+		return concord.Record{Key: rec.Key, Tag: rec.Tag, Modified: rec.Modified, Fields: map[string]concord.Value{f: rec.Fields[f]}}
+	}
+	t.Run("created-again", func(t *testing.T) {
+		r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+		r.sys["portal"].Edit("c1", map[string]any{"name": "A", "price": 100})
+		r.settle()
+		r.sys["portal"].Delete("c1")
+		r.settle()
+		rec := r.sys["warehouse"].Edit("c1", map[string]any{"name": "B", "price": 5})
+		if _, err := r.engine.Ingest(ctx, "warehouse", []concord.Record{partial(rec, "name")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.fields("warehouse", "c1"); got["price"] != 5 {
+			t.Fatalf("warehouse c1 = %v after a webhook without the price", got)
+		}
+		r.settle()
+		r.requireAll("c1", map[string]any{"name": "B", "price": 5})
+	})
+	t.Run("brought-back-by-an-edit", func(t *testing.T) {
+		r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(resolve.Func(
+			func(_ context.Context, c resolve.Conflict) (resolve.Decision, error) {
+				for i, x := range c.Candidates {
+					if c.Unit == resolve.RecordUnit && !x.Deleted {
+						return resolve.Decision{Outcome: resolve.Pick, Winner: i, Rule: "update-wins"}, nil
+					}
+				}
+				return resolve.Decision{}, nil
+			})))
+		r.sys["portal"].Edit("c1", map[string]any{"name": "A", "price": 100})
+		r.settle()
+		r.sys["warehouse"].FailKey("c1", nil) // the delete never reaches it
+		r.sys["portal"].Delete("c1")
+		r.cycle()
+		r.sys["warehouse"].ClearFailKey("c1")
+		rec := r.sys["warehouse"].Edit("c1", map[string]any{"price": 7})
+		if _, err := r.engine.Ingest(ctx, "warehouse", []concord.Record{partial(rec, "price")}); err != nil {
+			t.Fatal(err)
+		}
+		r.settle()
+		r.requireAll("c1", map[string]any{"name": "A", "price": 7})
+	})
+}

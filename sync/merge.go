@@ -558,6 +558,17 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		// leave it to the feed.
 		return nil
 	}
+	if o.pushed && !o.full && !o.rec.Deleted && deleteDecided(st) && (!view.Seen || view.Deleted) {
+		// A pushed state that creates again a record deleted
+		// everywhere: a webhook may carry part of the record (Ingest
+		// takes partial reports), and a record created again does not
+		// keep the deleted record's values for the fields it lacks
+		// (rule re-created). Taken from a part, that would erase the
+		// fields the webhook left out, in the very system that has
+		// them. The change feed reads the whole record: leave it to
+		// the feed.
+		return nil
+	}
 	if !o.rec.Modified.IsZero() && o.rec.Modified.Before(view.Modified) {
 		// An older state than the engine has already seen from this
 		// system (a webhook redelivered late): not an edit.
@@ -1275,7 +1286,9 @@ func (m *merger) apply(ctx context.Context, st *state.Record, u string, v concor
 		// say (only the fields of units it lacks are written at all).
 		view.Native = nil
 	}
-	if resurrected {
+	if resurrected && w.e.obs.full {
+		// Only a whole record says which fields the record came back
+		// without: a part (a webhook) says nothing of the others.
 		m.clearUnreported(st, w.e.obs, w.version, v)
 	}
 	return nil
