@@ -270,7 +270,11 @@ func (c *cycle) lostLease() error {
 // A pushed state no newer than what the engine knows of that system is left
 // to the change feed, and so is one of a record whose earlier report from
 // that system waits in a merge dead letter (it may be older than that
-// report, delivered late).
+// report, delivered late), and one that creates again a record deleted
+// everywhere (a record may be pushed in part, a report never deletes by
+// omission, and a record created again does not keep the deleted one's
+// values for the fields it lacks: only the whole record says which those
+// are).
 func (e *Engine) Ingest(ctx context.Context, from concord.SystemID, records []concord.Record) (*Report, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
