@@ -58,10 +58,11 @@ package sync
 // of a record the engine never saw there deleted a copy the engine cannot
 // name (its own create whose outcome it never learned, one it knew before
 // a restore, one the system made alone): that delete saw no edit. A record
-// created again in a system that holds it deleted, while a decided delete
-// (no hold on the existence) has it deleted canonically, is new: its edits
-// descend from the deleted record's versions (see addEdit), whose values
-// are nobody's any more, an edit the delete beat included.
+// created again in a system that holds it deleted is new: its edits descend
+// from the delete the system holds (see addEdit), which had seen what it
+// superseded (a decided delete holds the join of its competitors), so the
+// deleted record's values, an edit the delete beat included, are nobody's
+// to compete with; an edit the delete never saw still competes.
 
 import (
 	"cmp"
@@ -927,23 +928,18 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 		for _, h := range view.Units {
 			base = base.Join(h.Value.Version)
 		}
-	} else if cu != nil && view.Deleted && !o.rec.Deleted && deleteDecided(st) {
-		// A record created again in a system that holds it deleted,
-		// while it is deleted everywhere by a decided delete: its
-		// values are new, and the deleted record's values are nobody's
-		// any more (a concurrent edit the delete beat, by a resolver or
-		// a person, or values every system has deleted). Competing
-		// with them would bring a rejected value back or hold a value
-		// no system has. An edit of a system that still holds the
-		// record, made without seeing the delete, carries a dot this
-		// version lacks: it still competes. So are the changes of the
-		// deleted record still held for a person (a delete that did not
-		// see one would not be decided: see mergeRecord).
-		base = base.Join(cu.Version)
-		if cu.Hold != nil {
-			for i := range cu.Hold.Candidates {
-				base = base.Join(cu.Hold.Candidates[i].Version)
-			}
+	} else if view.Deleted && !o.rec.Deleted {
+		// A record created again in a system that holds it deleted:
+		// its values are new, made after the delete the system holds,
+		// which had seen what it superseded (a decided delete holds
+		// the join of every competitor, an edit it beat included).
+		// Competing with those values would bring a rejected value
+		// back, or hold a value no system has. Only what the system
+		// knew: an edit the delete never saw (made where the record
+		// was kept, or still held against the delete) still competes,
+		// however edits are grouped into cycles.
+		if ex, ok := view.Units.Get(resolve.RecordUnit); ok {
+			base = base.Join(ex.Version)
 		}
 	}
 	v, err := m.editVersion(st, o, base)
@@ -965,7 +961,8 @@ func (m *merger) addEdit(st *state.Record, o *observation, u string, deleted boo
 
 // deleteDecided reports whether st is deleted by a decided delete: no hold
 // on its existence. Its values are then nobody's: a system that creates the
-// record again makes a new one (see addEdit and apply).
+// record again makes a new one, whose values the gates see as first values
+// (apply), and which a webhook does not report in full (detect).
 func deleteDecided(st *state.Record) bool {
 	ex := st.Existence()
 	return st.Deleted && ex != nil && ex.Hold == nil
