@@ -417,7 +417,7 @@ func TestARecordCreatedAgainByANonOwnerDoesNotBringBackTheOwnersValue(t *testing
 						r = recreatedWithAHeldPrice(t, tc.sor)
 					}
 					h := firstHold(t, r.engine)
-					i := slices.IndexFunc(h.Candidates, func(c resolve.Candidate) bool { return c.Canonical != pick })
+					i := pickChange(t, h, !pick)
 					if err := r.engine.Settle(context.Background(), recsync.Settlement{Key: "c1", Unit: "price", Revision: h.Revision, Candidate: i, Person: "op"}); err != nil {
 						t.Fatal(err)
 					}

@@ -100,7 +100,7 @@ type observation struct {
 	nativeIsRec bool
 	full        bool // a whole record: see cycle.observe
 	// pushed: the state came through Engine.Ingest (a webhook), which may
-	// deliver it late: see remerge.
+	// deliver it late (see remerge) and in part: never full.
 	pushed bool
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
@@ -559,7 +559,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		// leave it to the feed.
 		return nil
 	}
-	if o.pushed && !o.full && !o.rec.Deleted && deleteDecided(st) && (!view.Seen || view.Deleted) {
+	if o.pushed && !o.rec.Deleted && deleteDecided(st) && (!view.Seen || view.Deleted) {
 		// A pushed state that creates again a record deleted
 		// everywhere: a webhook may carry part of the record (Ingest
 		// takes partial reports), and a record created again does not

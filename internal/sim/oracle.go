@@ -102,10 +102,10 @@ type oracle struct {
 	last map[concord.SystemID]map[string]snap
 	// decided[key/unit]: values that a recorded decision named (conflict
 	// candidates, refused changes, held candidates).
-	decided       map[string][]map[string]concord.Value
-	recordDecided map[string]bool // key -> a decision about the record's existence
-	// recordDecidedAt is the step of the key's last such decision: an
-	// edit made after it was overridden by none.
+	decided map[string][]map[string]concord.Value
+	// recordDecidedAt: key -> the step of its latest decision about the
+	// record's existence (absent: none). An edit made after it was
+	// overridden by none.
 	recordDecidedAt map[string]int
 	decidedAt       map[string]int // key -> the step of its latest existence decision
 	lastSeen        map[string]int // system/key -> the last step the engine read or wrote that record there
@@ -743,11 +743,11 @@ func (o *oracle) snapshot() {
 		for _, key := range o.w.keys {
 			if r, ok := o.seenRec[string(s)+"/"+key]; ok {
 				sn.seenLive[s][key] = r.live
-			}
-			if r, ok := o.seenRec[string(s)+"/"+key]; ok && r.live {
-				for f := range r.fields {
-					u := unitOf(f)
-					sn.seen[s][ku(key, u)] = unitVals(u, r.fields)
+				if r.live {
+					for f := range r.fields {
+						u := unitOf(f)
+						sn.seen[s][ku(key, u)] = unitVals(u, r.fields)
+					}
 				}
 			}
 			rec, ok := o.w.fakes[s].Record(key)
@@ -945,7 +945,7 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecided: map[string]bool{}, recordDecidedAt: map[string]int{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
+		recordDecidedAt: map[string]int{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
 		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, stored: map[sysKey]storedRead{}, excused: map[int]bool{}, readIn: map[sysKey][]int{}, unmerged: map[string][]int{},
 		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
 	o.mergeDead = w.mergeDeadLetter
@@ -1216,16 +1216,16 @@ func (o *oracle) events() {
 				o.decided[k] = append(o.decided[k], c.Values)
 			}
 			if ev.Unit == resolve.RecordUnit {
-				o.recordDecided[ev.Key], o.recordDecidedAt[ev.Key] = true, o.w.step
+				o.recordDecidedAt[ev.Key] = o.w.step
 			}
 		case audit.ChangeRefused:
 			o.decided[k] = append(o.decided[k], ev.To)
 			if ev.Unit == resolve.RecordUnit {
-				o.recordDecided[ev.Key], o.recordDecidedAt[ev.Key] = true, o.w.step
+				o.recordDecidedAt[ev.Key] = o.w.step
 			}
 		case audit.MergeDecided:
 			if ev.Unit == resolve.RecordUnit && ev.Rule != "fast-forward" {
-				o.recordDecided[ev.Key], o.recordDecidedAt[ev.Key] = true, o.w.step
+				o.recordDecidedAt[ev.Key] = o.w.step
 				if ev.Deleted {
 					o.decidedAt[ev.Key] = o.w.step
 				}
@@ -1327,7 +1327,15 @@ func (o *oracle) final() {
 // e. An edit made after the record's last such decision was overridden by
 // none.
 func (o *oracle) recordDecidedAfter(e *edit) bool {
-	return o.recordDecided[e.key] && e.step < o.recordDecidedAt[e.key]
+	at, ok := o.recordDecidedAt[e.key]
+	return ok && e.step < at
+}
+
+// recordDecided reports whether any decision about key's existence was
+// recorded.
+func (o *oracle) recordDecided(key string) bool {
+	_, ok := o.recordDecidedAt[key]
+	return ok
 }
 
 // checkLost reports every edit of key that the final state neither holds
@@ -1424,7 +1432,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 						// omission): the fields it had are what counts.
 						return true
 					}
-					if (o.recreated[ku(key, e.unit)] || o.recordDecided[key]) &&
+					if (o.recreated[ku(key, e.unit)] || o.recordDecided(key)) &&
 						(o.decidedAt[key] >= e.step || slices.ContainsFunc(deletes, func(d *edit) bool { return d.step >= e.step })) {
 						// Deleted after it (by a decision, if not by an
 						// edit that followed it), and created again
@@ -1469,7 +1477,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			if accounted(e) {
 				continue
 			}
-			if (o.recordDecided[key] || o.recreated[ku(key, e.unit)]) && len(deletes) > 0 && allNil(fv) {
+			if (o.recordDecided(key) || o.recreated[ku(key, e.unit)]) && len(deletes) > 0 && allNil(fv) {
 				// The record was deleted (by an edit that followed
 				// this one, or by a recorded decision) and created
 				// again without this unit: the new record does not
