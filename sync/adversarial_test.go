@@ -942,7 +942,10 @@ func TestRevertAfterALostReplyIsKeptWhenTheSystemHasFieldTimes(t *testing.T) {
 // exists, it is written those fields (found by the simulation, seed 4031:
 // the engine wrote them to the other systems and marked this one in sync).
 // The record comes back through Ingest (a pushed state, not a whole record
-// from the feed), so nothing else tells the engine the fields are gone.
+// from the feed). A webhook may carry part of the record, so nothing is
+// written over the state it names while b's feed is down (b may hold
+// edits of the fields it left out: TestAPartialWebhookLeavesTheRestToTheFeed);
+// once b is read again, b is written the fields it lacks.
 func TestRecreatedWithoutFieldsIsWrittenThemAfterASettlement(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.Hold("a person decides")))
@@ -990,6 +993,13 @@ func TestRecreatedWithoutFieldsIsWrittenThemAfterASettlement(t *testing.T) {
 		}
 		r.cycle()
 	}
+	for range 3 {
+		r.cycle()
+	}
+	if b := r.fields("b", "k"); !concord.EqualValues(b, map[string]any{"x": "3"}) {
+		t.Fatalf("b holds %v while its feed is down; want it unwritten: x = 3 only", b)
+	}
+	r.sys["b"].FailNext(fake.OpChanges, 0, nil)
 	for range 3 {
 		r.cycle()
 	}

@@ -263,7 +263,13 @@ func (c *cycle) lostLease() error {
 // Ingest merges records that a system pushed (a webhook, a message) as if
 // they had been read from it: they are transformed, merged and written to
 // the other systems in one step. It does not move the system's cursor, so
-// the next cycle may read the same changes again; that is harmless. Ingest
+// the next cycle may read the same changes again; that is harmless. A
+// pushed record may carry some of its fields only: those it carries are
+// merged, and a field it lacks is neither deleted nor taken as unchanged.
+// The change feed's report of the same state is compared field by field,
+// and the engine writes nothing to the system over that state before a
+// cycle has read the system to the end (its tag guards no write: the
+// fields left out may hold edits not read yet). Ingest
 // reads no change feed, so a system without conditional writes (no version
 // tags) gets its writes at the next cycle instead ([SystemReport].Deferred):
 // written now, they could replace an edit made there that no read has seen.

@@ -3,12 +3,15 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
 )
@@ -550,4 +553,93 @@ func TestAPartialWebhookNeverErasesAField(t *testing.T) {
 		r.settle()
 		r.requireAll("c1", map[string]any{"name": "A", "price": 7})
 	})
+}
+
+// A webhook that carries part of a record leaves the rest of the same state
+// to the change feed: the feed's report of that state is not the webhook's
+// again (an echo of what the engine knows), and the fields it left out
+// reach every system. With field times and without.
+func TestAPartialWebhookLeavesTheRestToTheFeed(t *testing.T) {
+	ctx := context.Background()
+	for _, fieldTimes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fieldtimes=%v", fieldTimes), func(t *testing.T) {
+			r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+			if fieldTimes {
+				p := fake.New("portal", fake.WithClock(r.clock.now), fake.WithFieldTimes())
+				r.sys["portal"], r.cfg.Systems[0].Connector = p, p
+				r.engine = r.newEngine()
+			}
+			r.sys["portal"].Edit("c1", map[string]any{"name": "A", "price": 100, "flag": false})
+			r.settle()
+			rec := r.sys["portal"].Edit("c1", map[string]any{"name": "B", "price": 5, "flag": true})
+			pushed := concord.Record{Key: rec.Key, Tag: rec.Tag, Modified: rec.Modified, By: rec.By,
+				Fields: map[string]concord.Value{"name": rec.Fields["name"]}}
+			if rec.FieldModified != nil {
+				pushed.FieldModified = map[string]time.Time{"name": rec.FieldModified["name"]}
+			}
+			if _, err := r.engine.Ingest(ctx, "portal", []concord.Record{pushed}); err != nil {
+				t.Fatal(err)
+			}
+			r.settle()
+			r.requireAll("c1", map[string]any{"name": "B", "price": 5, "flag": true})
+		})
+	}
+}
+
+// A webhook's tag guards no write: the state it names may hold edits of
+// the fields the webhook left out, which a write made before the change
+// feed reads them would replace, its IfMatch satisfied (found by the
+// simulation with partial webhooks, seed 920). Here the portal changes
+// flag after the warehouse did, and pushes only the name; its feed is
+// down when the warehouse's flag would be written over it.
+func TestNoWriteOverAStateKnownFromAPartialWebhook(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(resolve.LastWriterWins()))
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "flag": "no"})
+	r.settle()
+	r.sys["warehouse"].Edit("c1", map[string]any{"flag": "maybe"})
+	rec := r.sys["portal"].Edit("c1", map[string]any{"name": "B", "flag": "yes"})
+	pushed := concord.Record{Key: rec.Key, Tag: rec.Tag, Modified: rec.Modified,
+		Fields: map[string]concord.Value{"name": rec.Fields["name"]}}
+	// The name's write to the warehouse fails (its IfMatch is stale: the
+	// warehouse changed the record since): a cycle error, no more.
+	if _, err := r.engine.Ingest(ctx, "portal", []concord.Record{pushed}); err != nil && !errors.As(err, new(*recsync.CycleError)) {
+		t.Fatal(err)
+	}
+	r.sys["portal"].FailNext(fake.OpChanges, 1, nil)
+	r.cycle()
+	if got := r.fields("portal", "c1")["flag"]; got != "yes" {
+		t.Fatalf("portal's flag = %v after a cycle that did not read it; want its own, unread edit kept: yes", got)
+	}
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "B", "flag": "yes"})
+}
+
+// A webhook that leaves out a field the engine wrote without seeing the
+// write confirmed does not move on the time of the state the engine knows:
+// the person's setting back of that write, at the webhook's time, still
+// reads as a change made after the write (field times tell it from a write
+// never applied), and is kept.
+func TestAPartialWebhookKeepsASetBackOfALostWrite(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(resolve.LastWriterWins()))
+	p := fake.New("portal", fake.WithClock(r.clock.now), fake.WithFieldTimes())
+	r.sys["portal"], r.cfg.Systems[0].Connector = p, p
+	r.engine = r.newEngine()
+	p.Edit("c1", map[string]any{"name": "A", "flag": "no"})
+	r.settle()
+	r.sys["warehouse"].Edit("c1", map[string]any{"flag": "yes"})
+	p.LoseRepliesNext(1)
+	r.cycle() // the portal applies flag = yes; the engine never hears so
+	if got := r.fields("portal", "c1")["flag"]; got != "yes" {
+		t.Fatalf("portal's flag = %v; want the write applied", got)
+	}
+	rec := p.Edit("c1", map[string]any{"name": "B", "flag": "no"}) // set back, and a new name
+	pushed := concord.Record{Key: rec.Key, Tag: rec.Tag, Modified: rec.Modified,
+		Fields: map[string]concord.Value{"name": rec.Fields["name"]}, FieldModified: map[string]time.Time{"name": rec.FieldModified["name"]}}
+	if _, err := r.engine.Ingest(ctx, "portal", []concord.Record{pushed}); err != nil && !errors.As(err, new(*recsync.CycleError)) {
+		t.Fatal(err)
+	}
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "B", "flag": "no"})
 }

@@ -575,7 +575,7 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		// system (a webhook redelivered late): not an edit.
 		return nil
 	}
-	if o.rec.Tag != "" && o.rec.Tag == view.Tag && view.Seen && o.rec.Deleted == view.Deleted {
+	if o.rec.Tag != "" && o.rec.Tag == view.Tag && view.Seen && o.rec.Deleted == view.Deleted && !view.Partial {
 		// The same version of the record the engine last read or
 		// wrote (an echo, or a feed repeating itself): nothing changed.
 		// What the system reports of the canonical values it holds is
@@ -587,8 +587,22 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		return m.learnNotation(st, view, o)
 	}
 	o.seenAt = view.Modified
-	if view.Tag != o.rec.Tag || !view.Modified.Equal(o.rec.Modified) {
-		view.Tag, view.Modified = o.rec.Tag, o.rec.Modified
+	// A report that may be part of the record (a webhook) tells the state
+	// at its tag in part: the change feed's report of the same state is
+	// compared field by field then, not taken for that state seen
+	// already, or the fields it left out would never be read. Its tag is
+	// kept (a write's IfMatch: the system refuses it if the record changed
+	// since), and its time (an older pushed state is left to the feed),
+	// unless it left out a unit written there and not yet confirmed: a
+	// field set back after that write, at this time, must still read as
+	// changed since the state the engine knew (revertedWrite).
+	partial := !o.full && !o.rec.Deleted
+	modified := o.rec.Modified
+	if partial && m.leavesOutSent(view, o) {
+		modified = view.Modified
+	}
+	if view.Tag != o.rec.Tag || !view.Modified.Equal(modified) || view.Partial != partial {
+		view.Tag, view.Modified, view.Partial = o.rec.Tag, modified, partial
 		st.Touched = true
 	}
 	if learnNative(view, o.native) {
@@ -879,6 +893,20 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 	view.Sent.Delete(u)
 	st.Touched = true
 	return m.addEdit(st, o, u, false)
+}
+
+// leavesOutSent reports whether o, a report that may be part of the
+// record, lacks a field of a unit the engine wrote to its system without
+// seeing the write confirmed.
+func (m *merger) leavesOutSent(view *state.View, o *observation) bool {
+	for _, e := range view.Sent {
+		for _, f := range m.layout.fieldsOf(e.Name) {
+			if _, ok := o.rec.Fields[f]; !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // revertedWrite returns the newest write of unit u the engine attempted to

@@ -102,13 +102,19 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 // entered there since, and no later read could bring it back. Such a write
 // waits, pending, for a cycle that reads s to the end: its window shrinks
 // from the time since the last full read to that cycle's own read-to-write
-// time.
+// time. So does a write over a state the engine knows from a report that
+// may have been part of the record (a webhook: View.Partial).
 func (c *cycle) unguarded(st *state.Record, s *system, view *state.View) bool {
 	if c.current[s.id] && !c.unread[sysKey{s.id, st.Key}] {
 		return false
 	}
 	if view.Seen && !view.Deleted {
-		return view.Tag == "" // an update or a delete: IfMatch is the tag
+		// An update or a delete: IfMatch is the tag. A tag from a
+		// report that may have been part of the record (view.Partial:
+		// a webhook) guards nothing: the state it names may hold edits
+		// of the fields the report left out, which a write over it
+		// would replace unread.
+		return view.Tag == "" || view.Partial
 	}
 	return !s.tagged.Load() // a create
 }

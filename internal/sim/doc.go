@@ -68,7 +68,8 @@
 // write is dead-lettered; the person replays it once the cause is gone);
 // writes applied with the reply lost; change feeds that deliver changes
 // again or newest first; webhooks (Engine.Ingest) carrying states a system
-// delivered before, late, twice or out of order; panics in user code on the
+// delivered before, late, twice or out of order, half of them some of the
+// record's fields only (featPartial, drawn from a stream of its own); panics in user code on the
 // cycle's goroutine (transforms, resolver, gate) and in connectors (the
 // engine's goroutines); an engine crash at the n-th call of a store method
 // or of one system's connector, before or after the call takes effect,

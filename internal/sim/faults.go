@@ -148,9 +148,15 @@ const featNoTags = "notags"
 // reaches. Switched off, every system with transforms has Funcs.
 const featMapping = "mapping"
 
+// featPartial makes half the webhooks (KindLateWebhook) carry only some of
+// the record's fields, as a webhook of the fields that changed does: a
+// report never deletes by omission, so the fields left out must survive.
+// Switched off, every webhook carries the whole record.
+const featPartial = "partial"
+
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping}
+var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping, featPartial}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.

@@ -207,6 +207,9 @@ type world struct {
 	// prng, a stream of its own.
 	pauseFault *pauseFault
 	prng       *rand.Rand
+	// wrng draws which fields a webhook leaves out (featPartial), a
+	// stream of its own.
+	wrng *rand.Rand
 	// successor is the store of the process that ran a whole cycle while
 	// the step's own process was paused (KindPause), or nil: the step's
 	// outcome is that cycle's.
@@ -347,6 +350,7 @@ func Run(opt Options) *Result {
 	w.restart("start")
 	w.irng = rand.New(rand.NewPCG(opt.Seed, 23))
 	w.prng = rand.New(rand.NewPCG(opt.Seed, 29))
+	w.wrng = rand.New(rand.NewPCG(opt.Seed, 31))
 	if w.on(KindInstances) && w.irng.IntN(4) == 0 {
 		w.res.Faults[KindInstances]++
 		w.switchProc()
@@ -974,11 +978,44 @@ func (w *world) lateWebhook() {
 	w.res.Faults[KindLateWebhook]++
 	w.logf("step %d: fault late webhook from %s: %d state(s) of %s", w.step, s, len(recs), key)
 	for _, r := range recs { // one Ingest per message, in the (shuffled) order they arrive
+		r = w.partial(s, r)
 		w.engineStep("ingest", func(ctx context.Context) error {
 			_, err := w.engine.Ingest(ctx, s, []concord.Record{r})
 			return err
 		})
 	}
+}
+
+// partial returns r or, in half the webhooks (featPartial), a copy of it
+// that leaves out some of its fields: a webhook that carries only the
+// fields that changed, or a message cut to what its subscriber asked for.
+// A report never deletes by omission, so nothing the webhook leaves out
+// may be lost.
+func (w *world) partial(s concord.SystemID, r concord.Record) concord.Record {
+	if w.opt.Skip[featPartial] || r.Deleted || len(r.Fields) == 0 || w.wrng.IntN(2) == 0 {
+		return r
+	}
+	fields := make(map[string]concord.Value, len(r.Fields))
+	var left []string
+	for _, name := range slices.Sorted(maps.Keys(r.Fields)) {
+		if w.wrng.IntN(2) == 0 {
+			fields[name] = r.Fields[name]
+		} else {
+			left = append(left, name)
+		}
+	}
+	r.Fields = fields
+	if r.FieldModified != nil {
+		fm := make(map[string]time.Time, len(fields))
+		for name := range fields {
+			if t, ok := r.FieldModified[name]; ok {
+				fm[name] = t
+			}
+		}
+		r.FieldModified = fm
+	}
+	w.logf("step %d: webhook from %s leaves out %v of %s", w.step, s, left, r.Key)
+	return r
 }
 
 // cycle runs one engine cycle, then lets the step-bound faults expire.

@@ -136,7 +136,7 @@
 //   - the views, as a count and per view in system order: its system, a
 //     flags byte (1 Seen, 2 Deleted, 4 Parked, 8 failing: Attempts,
 //     FirstFailed and LastError follow at the end, 16 Sent follows at the
-//     end), Tag (a plain string), Modified, Units as a name set and per
+//     end, 32 Partial), Tag (a plain string), Modified, Units as a name set and per
 //     unit a copy, Native as a name set and per field a hash kind byte and
 //     the hash, then the failing details and Sent (a name set, and per
 //     unit the count of copies and the copies).

@@ -85,6 +85,7 @@ const (
 	viewParked
 	viewFailing
 	viewSent
+	viewPartial
 )
 
 // Candidate and hold flags.
@@ -1043,6 +1044,9 @@ func (e *enc6) view(w, prev *viewSlots) {
 	if len(v.Sent) > 0 {
 		flags |= viewSent
 	}
+	if v.Partial {
+		flags |= viewPartial
+	}
 	e.b = append(e.b, flags)
 	e.str(v.Tag)
 	e.time6(v.Modified, slotView)
@@ -1835,11 +1839,12 @@ func (d *dec6) copy6(i int, prev *decView) Copy {
 // view reads v into d.cur; prev is the view before (nil: none).
 func (d *dec6) view(v *View, prev *decView) {
 	flags := d.byte()
-	if flags&^(viewSeen|viewDeleted|viewParked|viewFailing|viewSent) != 0 {
+	if flags&^(viewSeen|viewDeleted|viewParked|viewFailing|viewSent|viewPartial) != 0 {
 		d.fail("view flags")
 		return
 	}
 	v.Seen, v.Deleted, v.Parked = flags&viewSeen != 0, flags&viewDeleted != 0, flags&viewParked != 0
+	v.Partial = flags&viewPartial != 0
 	v.Tag = d.str()
 	v.Modified = d.time6(slotView)
 	w := &d.cur

@@ -223,6 +223,13 @@ type View struct {
 	// Parked reports that the writes were dead-lettered: the record is
 	// not written to this system again until replayed.
 	Parked bool
+	// Partial reports that the engine knows the state at Tag only in
+	// part: a report that may carry some of the fields (a webhook, see
+	// sync.Engine.Ingest) set Tag, and no whole report of the record
+	// (the change feed's) has come since. A report of the state at Tag
+	// is then compared field by field, not taken for the state seen
+	// already, so that the fields the partial one left out are read.
+	Partial bool
 }
 
 // maxSent bounds View.Sent per unit: older unconfirmed writes are
