@@ -590,12 +590,13 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 	// A report that may be part of the record (a webhook) tells the state
 	// at its tag in part: the change feed's report of the same state is
 	// compared field by field then, not taken for that state seen
-	// already, or the fields it left out would never be read. Its tag is
-	// kept (a write's IfMatch: the system refuses it if the record changed
-	// since), and its time (an older pushed state is left to the feed),
-	// unless it left out a unit written there and not yet confirmed: a
-	// field set back after that write, at this time, must still read as
-	// changed since the state the engine knew (revertedWrite).
+	// already, or the fields it left out would never be read; and no
+	// write goes over it before a cycle reads the system to the end
+	// (cycle.unguarded). Its time is kept (an older pushed state is left
+	// to the feed), unless it left out a unit written there and not yet
+	// confirmed: a field set back after that write, at this time, must
+	// still read as changed since the state the engine knew
+	// (revertedWrite).
 	partial := !o.full && !o.rec.Deleted
 	modified := o.rec.Modified
 	if partial && m.leavesOutSent(view, o) {
@@ -721,11 +722,29 @@ func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observatio
 		} else {
 			reported = slices.ContainsFunc(m.layout.fieldsOf(name), func(f string) bool { _, ok := o.rec.Fields[f]; return ok })
 		}
+		if !reported && m.heldNothing(name, h) {
+			reported = true
+		}
 		if !reported {
 			st.Touched = true
 		}
 		return !reported
 	})
+}
+
+// heldNothing reports whether h is a copy of unit u whose every field is
+// null. A system that stores a null as no field at all (a document store,
+// a JSON API that leaves nulls out) reports such a unit by not reporting
+// it, and holds it still: taken for gone, the unit was written to it again
+// in every cycle, for ever.
+func (m *merger) heldNothing(u string, h state.Copy) bool {
+	fields := m.layout.fieldsOf(u)
+	nulls := make(map[string]concord.Value, len(fields))
+	for _, f := range fields {
+		nulls[f] = nil
+	}
+	nh, err := m.hashUnit(fields, nulls)
+	return err == nil && nh == h.Hash
 }
 
 // emptyUnitHash is the hash of a unit none of whose fields is reported: a

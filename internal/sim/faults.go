@@ -154,9 +154,16 @@ const featMapping = "mapping"
 // Switched off, every webhook carries the whole record.
 const featPartial = "partial"
 
+// featSparse makes about half the systems store a null as no field, as a
+// document store or a JSON API that leaves nulls out does: their change
+// feeds, reads by key and webhooks never carry a null, and their people
+// set values only (emptying a field by removing it is invisible to any
+// report). Switched off, every system reports its nulls.
+const featSparse = "sparse"
+
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping, featPartial}
+var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping, featPartial, featSparse}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.
@@ -255,6 +262,11 @@ func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b 
 		return err
 	})
 	returned = true
+	if err == nil && k.w.sparse[k.id] {
+		for i, r := range b.Records {
+			b.Records[i] = withoutNulls(r)
+		}
+	}
 	if err == nil {
 		k.w.noteReads(k.id, b.Records)
 	}
@@ -359,6 +371,11 @@ func (w *world) noteWrites(s concord.SystemID, ps []connector.Patch, before []co
 // and a cycle read again by key a record whose write was refused.
 func (k *conn) Get(ctx context.Context, keys []string) ([]concord.Record, error) {
 	recs, err := k.f.Get(ctx, keys)
+	if err == nil && k.w.sparse[k.id] {
+		for i, r := range recs {
+			recs[i] = withoutNulls(r)
+		}
+	}
 	if err == nil {
 		k.w.noteReads(k.id, recs)
 	}

@@ -234,6 +234,7 @@ type world struct {
 	plain      map[concord.SystemID]bool // systems without transforms (featPlain)
 	tagless    []int                     // the systems without version tags (featNoTags), by index
 	mapped     map[concord.SystemID]bool // systems whose transforms are a Mapping (featMapping)
+	sparse     map[concord.SystemID]bool // systems that store a null as no field (featSparse)
 	// writes are the patches sent to systems during the current engine
 	// call, whether each was applied, and whether its reply reached the
 	// engine.
@@ -318,6 +319,12 @@ func Run(opt Options) *Result {
 			w.mapped[id] = true
 		}
 	}
+	w.sparse = map[concord.SystemID]bool{}
+	for _, id := range w.names { // after the mappings, for the same reason
+		if aux.IntN(2) == 0 && !w.opt.Skip[featSparse] {
+			w.sparse[id] = true
+		}
+	}
 	for i := range 2 + rng.IntN(4) {
 		w.keys = append(w.keys, fmt.Sprintf("k%d", i))
 	}
@@ -338,6 +345,9 @@ func Run(opt Options) *Result {
 	w.drng = rand.New(rand.NewPCG(opt.Seed, 19))
 	w.damaged, w.damagedEver = map[string]int{}, map[string]bool{}
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
+	if len(w.sparse) > 0 {
+		w.logf("  nulls left out of the records of %v", slices.Sorted(maps.Keys(w.sparse)))
+	}
 	if w.on(KindRemove) && n >= 3 && w.srng.IntN(4) == 0 {
 		// A system that joins the pipeline later, holding records of
 		// its own by then (its person edits from the first step).
@@ -510,6 +520,16 @@ func (w *world) personEdits() {
 				if u != groupAddr || w.rng.IntN(3) > 0 || f == fieldZip {
 					fields[f] = w.gen.value(f, id)
 				}
+			}
+		}
+		if w.sparse[s] {
+			// Its person empties a field by removing it, which no
+			// report can tell (a report never deletes by omission):
+			// such a system's connector must report the null itself.
+			// Here the person sets values only.
+			maps.DeleteFunc(fields, func(_ string, v concord.Value) bool { return v == nil })
+			if len(fields) == 0 {
+				continue
 			}
 		}
 		w.o.personEdit(s, w.fakes[s], key, fields)
@@ -978,12 +998,31 @@ func (w *world) lateWebhook() {
 	w.res.Faults[KindLateWebhook]++
 	w.logf("step %d: fault late webhook from %s: %d state(s) of %s", w.step, s, len(recs), key)
 	for _, r := range recs { // one Ingest per message, in the (shuffled) order they arrive
+		if w.sparse[s] {
+			r = withoutNulls(r)
+		}
 		r = w.partial(s, r)
 		w.engineStep("ingest", func(ctx context.Context) error {
 			_, err := w.engine.Ingest(ctx, s, []concord.Record{r})
 			return err
 		})
 	}
+}
+
+// withoutNulls returns r without its null fields, as a system that stores a
+// null as no field reports it (featSparse).
+func withoutNulls(r concord.Record) concord.Record {
+	if !slices.Contains(slices.Collect(maps.Values(r.Fields)), nil) {
+		return r
+	}
+	fields := make(map[string]concord.Value, len(r.Fields))
+	for f, v := range r.Fields {
+		if v != nil {
+			fields[f] = v
+		}
+	}
+	r.Fields = fields
+	return r
 }
 
 // partial returns r or, in half the webhooks (featPartial), a copy of it

@@ -57,7 +57,7 @@ func skipList(t *testing.T) map[string]bool {
 // scenario it was found in, and names, which are off too.
 func asFound(names ...string) map[string]bool {
 	skip := map[string]bool{string(KindCancel): true, string(KindRemove): true, string(KindDamage): true, string(KindInstances): true, string(KindPause): true,
-		featMapping: true}
+		featMapping: true, featPartial: true, featSparse: true}
 	for _, n := range names {
 		skip[n] = true
 	}
