@@ -81,6 +81,10 @@ type cycle struct {
 	// inbound transform (observation.deferred); nil when there is none,
 	// or a dictionary must see every report.
 	likelyEchoes map[echoKey]echoView
+	// unkept lists, per record and system, the fields that the engine's
+	// last write there set and that the system's report of the state the
+	// write left lacks (notKept): its writes there are dead-lettered.
+	unkept map[echoKey]unkeptWrite
 }
 
 // sysKey names a record in one system.
@@ -786,6 +790,15 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 			skipped[k] = true // see echo.go
 			continue
 		}
+		for _, o := range obs {
+			if fields := notKept(echoes, k, o); len(fields) > 0 {
+				if c.unkept == nil {
+					c.unkept = map[echoKey]unkeptWrite{}
+				}
+				ek := echoKey{k, o.sys.id}
+				c.unkept[ek] = unkeptWrite{fields: fields, set: echoes[ek].set, tag: o.rec.Tag}
+			}
+		}
 		keys = append(keys, k)
 	}
 	pending, err := e.store.Pending(ctx, 10*maxBatch(e.systems))
@@ -928,6 +941,11 @@ func (c *cycle) merge(ctx context.Context, keys []string, states map[string]*sta
 			st.Touched = true
 		}
 		c.events.add(m.events...)
+		for _, o := range c.obs[k] {
+			if w, ok := c.unkept[echoKey{k, o.sys.id}]; ok {
+				c.parkUnkept(st, o.sys, w)
+			}
+		}
 		merged = append(merged, st)
 	}
 	m.events = nil // the log's space: the next user starts afresh

@@ -1,6 +1,9 @@
 package sync
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/internal/state"
@@ -42,6 +45,10 @@ type echoKey struct {
 type echoView struct {
 	tag    string
 	native state.Table[uint64]
+	// set is what the write set (patch.Set, the system's names), when its
+	// reply gave tag: the state at tag is then the one the write left,
+	// which has every field the write gave a value (notKept).
+	set map[string]concord.Value
 }
 
 // echoes is the engine's memory of its last committed cycle's writes.
@@ -62,8 +69,37 @@ func (m *echoes) remember(written []*write, head audit.Head) {
 		if m.views == nil {
 			m.views = make(map[echoKey]echoView, len(written))
 		}
-		m.views[echoKey{w.st.Key, w.sys.id}] = echoView{tag: v.Tag, native: v.Native}
+		ev := echoView{tag: v.Tag, native: v.Native}
+		if w.result.Tag != "" && w.result.Tag == v.Tag {
+			ev.set = w.patch.Set
+		}
+		m.views[echoKey{w.st.Key, w.sys.id}] = ev
 	}
+}
+
+// notKept returns the fields (the system's names, sorted) that the engine's
+// last write of key to o's system gave a value and that o, a whole report
+// of the state that write left (the tag its reply gave), does not have:
+// the system answered the write as applied and did not keep them (a field
+// it does not have, or ignores). Nothing if o is another state, or not
+// whole, or the memory has no such write. A null is not a value: a system
+// may store it as no field.
+func notKept(views map[echoKey]echoView, key string, o *observation) []string {
+	v, ok := views[echoKey{key, o.sys.id}]
+	if !ok || v.set == nil || !o.full || o.rec.Deleted || o.rec.Tag != v.tag {
+		return nil
+	}
+	var out []string
+	for f, val := range v.set {
+		if val == nil {
+			continue
+		}
+		if _, found := slices.BinarySearchFunc(o.native, f, func(h fieldHash, f string) int { return strings.Compare(h.field, f) }); !found {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // take returns the memory for the cycle that starts with the audit head

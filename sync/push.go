@@ -687,6 +687,42 @@ func (c *cycle) park(st *state.Record, s *system, payload, canonical concord.Rec
 		Error: err.Error(), ErrorClass: class.String(), Reason: fmt.Sprintf("after %d attempts", view.Attempts)})
 }
 
+// ErrNotKept is wrapped by the error of a write that a system answered as
+// applied without keeping some of the fields it set: the system's record,
+// as the write left it (the version tag of the write's reply), lacks them.
+// Such a field is one the system does not have, or ignores (a JSON API
+// that drops properties it does not know). Written again, it would be lost
+// again in every cycle, for ever: the record's writes to the system are
+// dead-lettered at once (class permanent) and alerted, the error naming
+// the system, the record and the fields. Leave those fields out of the
+// system's records with its outbound transform (or add them to the
+// system), then replay the dead letter.
+var ErrNotKept = errors.New("concord: the system did not keep fields it was written")
+
+// unkeptWrite is a write whose echo lacks fields it set (notKept).
+type unkeptWrite struct {
+	fields []string                 // the system's names, sorted
+	set    map[string]concord.Value // what the write set
+	tag    string                   // of the state the write left
+}
+
+// parkUnkept dead-letters the writes of st to s after a write that s did
+// not keep in full (ErrNotKept), with the fields it lost as the payload.
+func (c *cycle) parkUnkept(st *state.Record, s *system, w unkeptWrite) {
+	view := st.Systems[s.id]
+	if view == nil || view.Parked {
+		return
+	}
+	lost := make(map[string]concord.Value, len(w.fields))
+	for _, f := range w.fields {
+		lost[f] = w.set[f]
+	}
+	err := connector.Permanent(fmt.Errorf("%w: %s answered the write of record %q as applied, and its record as that write left it (version tag %q) has no %s: a field it does not have, or ignores; leave it out with the system's outbound transform (or add it to the system), then replay",
+		ErrNotKept, s.id, st.Key, w.tag, strings.Join(w.fields, ", ")))
+	c.park(st, s, concord.Record{Key: st.Key, Fields: lost}, concord.Record{}, err, connector.ErrPermanent)
+	st.Touched = true
+}
+
 // outboundInvalid is a write the dictionary refused: a transform bug.
 type outboundInvalid struct{ *concord.RecordError }
 

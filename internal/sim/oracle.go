@@ -1246,9 +1246,17 @@ func (o *oracle) events() {
 }
 
 func (o *oracle) isDecided(e *edit) bool {
-	partial := len(e.vals) < len(fieldsOf(e.unit))
+	vals := e.vals
+	if o.w.sparse[e.sys] {
+		// Its reports never carry a null (featSparse): a decision names
+		// the edit by the values they carried, a group's null member
+		// being the engine's to fill as it takes absence.
+		vals = maps.Clone(vals)
+		maps.DeleteFunc(vals, func(_ string, v concord.Value) bool { return v == nil })
+	}
+	partial := len(vals) < len(fieldsOf(e.unit))
 	for _, v := range o.decided[ku(e.key, e.unit)] {
-		if sameVals(e.unit, v, e.vals) || (partial && reportedIn(e.vals, v)) || sameAuditForm(e.vals, v, partial) {
+		if sameVals(e.unit, v, vals) || (partial && reportedIn(vals, v)) || sameAuditForm(vals, v, partial) {
 			return true
 		}
 	}
