@@ -1436,3 +1436,37 @@ func TestADeleteInASystemThatNeverGotACreatesFieldsIsAConflict(t *testing.T) {
 	}
 	r.audit.Require(t, audittest.Match{Kind: audit.ConflictHeld, Key: "k", Unit: resolve.RecordUnit})
 }
+
+// A system whose clock ran ahead once (a record modified "in 2106") does
+// not have every later change of that record ignored: a read of the system
+// is its current state whatever its time says, once the time the engine
+// knows lies beyond any clock (more than an hour ahead of the engine's).
+// Before, each later report was taken for an older state than the one
+// known: the portal's edits never reached the warehouse, and the
+// warehouse's edit could never be written to the portal (its IfMatch
+// stale for ever), the cycle failing every time. A webhook's state older
+// than the known time is still left to the feed.
+func TestAClockThatRanAheadOnceDoesNotFreezeARecord(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
+	ahead := false
+	p := fake.New("portal", fake.WithClock(func() time.Time {
+		if ahead {
+			return r.clock.now().AddDate(80, 0, 0)
+		}
+		return r.clock.now()
+	}))
+	r.sys["portal"], r.cfg.Systems[0].Connector = p, p
+	r.engine = r.newEngine()
+	p.Edit("c1", map[string]any{"name": "A", "price": 1})
+	r.settle()
+	ahead = true
+	p.Edit("c1", map[string]any{"name": "B"})
+	ahead = false
+	r.settle()
+	p.Edit("c1", map[string]any{"price": 2})
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "B", "price": 2})
+	r.sys["warehouse"].Edit("c1", map[string]any{"price": 3})
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "B", "price": 3})
+}

@@ -570,9 +570,16 @@ func (m *merger) detect(st *state.Record, o *observation) error {
 		// the feed.
 		return nil
 	}
-	if !o.rec.Modified.IsZero() && o.rec.Modified.Before(view.Modified) {
+	if !o.rec.Modified.IsZero() && o.rec.Modified.Before(view.Modified) && (!o.full || !m.aheadOfClock(view.Modified)) {
 		// An older state than the engine has already seen from this
-		// system (a webhook redelivered late): not an edit.
+		// system (a webhook redelivered late, a feed lagging behind
+		// one): not an edit. Unless the time the engine knows is one
+		// no clock has reached yet (a record modified "in 2106" by a
+		// clock that ran ahead once): a whole report is then the
+		// system's current state, whatever its time says. Before, every
+		// later change of such a record was ignored until that time:
+		// its edits never read, the writes to it refused for ever
+		// (their IfMatch stale).
 		return nil
 	}
 	if o.rec.Tag != "" && o.rec.Tag == view.Tag && view.Seen && o.rec.Deleted == view.Deleted && !view.Partial {
@@ -913,6 +920,15 @@ func (m *merger) detectUnit(st *state.Record, view *state.View, o *observation, 
 	st.Touched = true
 	return m.addEdit(st, o, u, false)
 }
+
+// maxClockLead is how far ahead of the engine's clock a system's time may
+// be and still be believed: a time further ahead is a clock that ran ahead
+// (aheadOfClock).
+const maxClockLead = time.Hour
+
+// aheadOfClock reports whether t, a system's time, lies more than
+// maxClockLead after the engine's clock: a time no clock has reached yet.
+func (m *merger) aheadOfClock(t time.Time) bool { return t.After(m.now().Add(maxClockLead)) }
 
 // leavesOutSent reports whether o, a report that may be part of the
 // record, lacks a field of a unit the engine wrote to its system without
