@@ -148,7 +148,12 @@ type Config struct {
 	// (the connector writes version+1); under TrackVersion it must be
 	// a table-wide sequence value (the connector writes the next one:
 	// nextval(Sequence) on PostgreSQL, one more than the column's
-	// maximum on SQLite). Without it, the tag is the UpdatedAt value.
+	// maximum on SQLite). Without it, the tag is the UpdatedAt value:
+	// then every writer of the table must set UpdatedAt on every change,
+	// to a precision no two changes of a row share (a column to the
+	// second is not enough). Two changes with one tag are one state to
+	// the engine: the second is taken for the first, read again, and
+	// never merged (a version tag names one state of the record).
 	Version string
 	// Track selects the change-tracking column; see [Tracking].
 	Track Tracking
