@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -55,12 +56,15 @@ func TestAWriteTheSystemDoesNotKeepIsDeadLetteredOnce(t *testing.T) {
 	r.engine = r.newEngine()
 	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "nick": "N"})
 	r.sys["portal"].Edit("c2", map[string]any{"name": "B"})
-	writes := 0
+	writes, failed := 0, 0
 	for range 6 {
 		writes += r.cycle().Systems["api"].Writes
+		if errors.Is(r.lastErr, recsync.ErrNotKept) {
+			failed++
+		}
 	}
-	if writes != 2 {
-		t.Fatalf("%d writes to api in 6 cycles; want 2 (c1 and c2, once each)", writes)
+	if writes != 2 || failed != 1 {
+		t.Fatalf("%d writes to api in 6 cycles, %d failing with ErrNotKept; want 2 (c1 and c2, once each) and 1", writes, failed)
 	}
 	dead, err := r.engine.DeadLetters(ctx)
 	if err != nil {

@@ -693,8 +693,9 @@ func (c *cycle) park(st *state.Record, s *system, payload, canonical concord.Rec
 // Such a field is one the system does not have, or ignores (a JSON API
 // that drops properties it does not know). Written again, it would be lost
 // again in every cycle, for ever: the record's writes to the system are
-// dead-lettered at once (class permanent) and alerted, the error naming
-// the system, the record and the fields. Leave those fields out of the
+// dead-lettered at once (class permanent) and alerted, and the cycle fails
+// the write (its [*CycleError] wraps this), the error naming the system,
+// the record and the fields. Leave those fields out of the
 // system's records with its outbound transform (or add them to the
 // system), then replay the dead letter.
 var ErrNotKept = errors.New("concord: the system did not keep fields it was written")
@@ -719,6 +720,7 @@ func (c *cycle) parkUnkept(st *state.Record, s *system, w unkeptWrite) {
 	}
 	err := connector.Permanent(fmt.Errorf("%w: %s answered the write of record %q as applied, and its record as that write left it (version tag %q) has no %s: a field it does not have, or ignores; leave it out with the system's outbound transform (or add it to the system), then replay",
 		ErrNotKept, s.id, st.Key, w.tag, strings.Join(w.fields, ", ")))
+	c.fail(s.id, st.Key, OpWrite, err)
 	c.park(st, s, concord.Record{Key: st.Key, Fields: lost}, concord.Record{}, err, connector.ErrPermanent)
 	st.Touched = true
 }
