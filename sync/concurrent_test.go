@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -24,7 +25,8 @@ import (
 )
 
 // TestConcurrentUseConverges uses one engine as a service would: cycles
-// run in one goroutine (Run), webhooks arrive in others (Ingest), people
+// run in one goroutine (Run), webhooks arrive in others (Ingest; half of
+// them carry only the fields that changed), people
 // settle holds and replay dead letters from a third, and a dashboard reads
 // traces, plans and stats, all at once, while the systems' people edit and
 // delete and the systems fail writes and lose replies. When the people
@@ -126,7 +128,14 @@ func concurrentUse(t *testing.T, r *rig) {
 				rec := f.Edit(k, vals)
 				switch rng.IntN(4) {
 				case 0:
-					ingest(rec)
+					if rng.IntN(2) == 0 {
+						// A webhook of the fields that changed only.
+						part := rec
+						part.Fields = maps.Clone(vals)
+						ingest(part)
+					} else {
+						ingest(rec)
+					}
 					old = append(old, rec)
 				case 1:
 					if len(old) > 0 {

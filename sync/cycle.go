@@ -791,12 +791,17 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 			continue
 		}
 		for _, o := range obs {
-			if fields := notKept(echoes, k, o); len(fields) > 0 {
+			ek := echoKey{k, o.sys.id}
+			v, ok := echoes[ek]
+			if !ok || !leftBy(v, o) {
+				continue
+			}
+			o.leftByWrite = true
+			if fields := notKept(v, o); len(fields) > 0 {
 				if c.unkept == nil {
 					c.unkept = map[echoKey]unkeptWrite{}
 				}
-				ek := echoKey{k, o.sys.id}
-				c.unkept[ek] = unkeptWrite{fields: fields, set: echoes[ek].set, tag: o.rec.Tag}
+				c.unkept[ek] = unkeptWrite{fields: fields, set: v.set, tag: o.rec.Tag}
 			}
 		}
 		keys = append(keys, k)

@@ -77,18 +77,18 @@ func (m *echoes) remember(written []*write, head audit.Head) {
 	}
 }
 
-// notKept returns the fields (the system's names, sorted) that the engine's
-// last write of key to o's system gave a value and that o, a whole report
-// of the state that write left (the tag its reply gave), does not have:
-// the system answered the write as applied and did not keep them (a field
-// it does not have, or ignores). Nothing if o is another state, or not
-// whole, or the memory has no such write. A null is not a value: a system
-// may store it as no field.
-func notKept(views map[echoKey]echoView, key string, o *observation) []string {
-	v, ok := views[echoKey{key, o.sys.id}]
-	if !ok || v.set == nil || !o.full || o.rec.Deleted || o.rec.Tag != v.tag {
-		return nil
-	}
+// leftBy reports whether o is a whole report of the very state that the
+// write v remembers left in o's system: the tag its reply gave.
+func leftBy(v echoView, o *observation) bool {
+	return v.set != nil && o.full && !o.rec.Deleted && o.rec.Tag == v.tag
+}
+
+// notKept returns the fields (the system's names, sorted) that the write v
+// gave a value and that o, a report of the state that write left (leftBy),
+// does not have: the system answered the write as applied and did not keep
+// them (a field it does not have, or ignores). A null is not a value: a
+// system may store it as no field (forgetMissing).
+func notKept(v echoView, o *observation) []string {
 	var out []string
 	for f, val := range v.set {
 		if val == nil {
