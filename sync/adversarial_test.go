@@ -1470,3 +1470,32 @@ func TestAClockThatRanAheadOnceDoesNotFreezeARecord(t *testing.T) {
 	r.settle()
 	r.requireAll("c1", map[string]any{"name": "B", "price": 3})
 }
+
+// A field that has a field group's name (not one of the group's fields,
+// which the configuration forbids) is refused at the boundary: its record
+// is quarantined with the reason, naming the field and the group. Before,
+// it was merged as the group's unit: its value was lost without a word,
+// and the group's fields were written empty to the other systems.
+func TestAFieldNamedLikeAGroupIsQuarantined(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withGroups(map[string][]string{"addr": {"street", "zip"}}))
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "addr": "1 Main St"})
+	r.sys["portal"].Edit("c2", map[string]any{"name": "B", "street": "2 Side St", "zip": "Z2"})
+	rep := r.cycle()
+	if q := rep.Systems["portal"].Quarantined; q != 1 {
+		t.Fatalf("%d records quarantined; want c1", q)
+	}
+	if got := r.fields("warehouse", "c1"); got != nil {
+		t.Fatalf("warehouse c1 = %v; want nothing written", got)
+	}
+	r.settle()
+	r.requireAll("c2", map[string]any{"name": "B", "street": "2 Side St", "zip": "Z2"})
+	dead, err := r.engine.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].Key != "c1" || !strings.Contains(dead[0].Reason, `field "addr"`) ||
+		!strings.Contains(dead[0].Reason, "field group") || dead[0].Record.Fields["addr"] != "1 Main St" {
+		t.Fatalf("dead letters %+v; want c1's, naming the field and the group, with its value", dead)
+	}
+}

@@ -67,7 +67,9 @@ type Config struct {
 	// Groups declares field groups: canonical fields that only make sense
 	// together (an address). A group is versioned and merged as one unit,
 	// so a merge never combines the street of one edit with the postal
-	// code of another. Keys are group names, values their fields.
+	// code of another. Keys are group names, values their fields. A
+	// group's name is its unit's: a record with a field of that name is
+	// refused at the boundary (quarantined with the reason).
 	Groups map[string][]string
 	// Resolver settles conflicts. If it also implements resolve.Gate it
 	// is consulted as a gate too (resolve.SystemOfRecord does, so that

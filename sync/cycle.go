@@ -687,6 +687,10 @@ func (c *cycle) canonical(ctx context.Context, o *observation) error {
 	if _, ok := rec.Fields[resolve.RecordUnit]; ok {
 		return &concord.RecordError{System: s.id, Key: raw.Key, Field: resolve.RecordUnit, Err: errors.New("reserved field name")}
 	}
+	if g, ok := c.e.layout.groupNamed(rec.Fields); ok {
+		return &concord.RecordError{System: s.id, Key: raw.Key, Field: g,
+			Err: fmt.Errorf("reserved field name: the name of the field group %q (Config.Groups); rename the group or the field (an inbound transform can)", g)}
+	}
 	rec.Tag, rec.Modified, rec.FieldModified = raw.Tag, utc(raw.Modified), nil
 	if len(raw.FieldModified) > 0 {
 		rec.FieldModified = make(map[string]time.Time, len(raw.FieldModified))

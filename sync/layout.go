@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/resolve"
 )
 
@@ -12,6 +13,7 @@ import (
 type layout struct {
 	group  map[string]string   // field -> group name
 	fields map[string][]string // unit -> its fields, sorted
+	groups []string            // the group names, sorted: no field may have one (groupNamed)
 }
 
 func newLayout(groups map[string][]string) (*layout, error) {
@@ -38,8 +40,23 @@ func newLayout(groups map[string][]string) (*layout, error) {
 			l.group[f] = name
 		}
 		l.fields[name] = sorted
+		l.groups = append(l.groups, name)
 	}
+	slices.Sort(l.groups)
 	return l, nil
+}
+
+// groupNamed returns the first field of fields that has a group's name, if
+// any. A group's name is its unit's: a field of that name (not one of the
+// group's, which config forbids) would be merged as the group, and its value
+// lost.
+func (l *layout) groupNamed(fields map[string]concord.Value) (string, bool) {
+	for _, g := range l.groups {
+		if _, ok := fields[g]; ok {
+			return g, true
+		}
+	}
+	return "", false
 }
 
 // unitOf returns the unit of field f.
