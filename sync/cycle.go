@@ -1137,7 +1137,11 @@ func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) e
 		}
 		settled := false
 		for _, o := range c.obs[d.Key] {
-			if o.sys.id == d.System && !o.rec.Modified.Before(d.Record.Modified) {
+			// A whole report settles a letter whose time no clock
+			// has reached (a clock that ran ahead): that time says
+			// nothing of which came first, and the read is the
+			// system's current state.
+			if o.sys.id == d.System && (!o.rec.Modified.Before(d.Record.Modified) || (o.full && c.e.merger.aheadOfClock(d.Record.Modified))) {
 				settled = true
 				c.removeDead = append(c.removeDead, d.ID)
 				c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,

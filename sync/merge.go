@@ -542,11 +542,15 @@ func alike(a, b *audit.Event) bool {
 // that changed in o's system.
 func (m *merger) detect(st *state.Record, o *observation) error {
 	view := st.Systems[o.sys.id]
-	if !o.full && (o.rec.Tag != view.Tag || o.rec.Tag == "") && !o.rec.Modified.IsZero() && !view.Modified.IsZero() && !o.rec.Modified.After(view.Modified) {
+	if !o.full && (o.rec.Tag != view.Tag || o.rec.Tag == "") && !o.rec.Modified.IsZero() && !view.Modified.IsZero() &&
+		(!o.rec.Modified.After(view.Modified) || m.aheadOfClock(o.rec.Modified)) {
 		// A pushed state (a webhook) no newer than the state the engine
 		// knows, and not that state (or, from a system without tags,
 		// not known to be): it cannot tell which came first, so it
 		// leaves it to the change feed, which reads the current state.
+		// So is one whose time no clock has reached yet (a clock that
+		// ran ahead): newer by that time says nothing, and a late
+		// webhook of it would set back what came since.
 		return nil
 	}
 	if !o.full && !o.rec.Deleted && (!view.Seen || view.Deleted) && createPending(view) {
@@ -975,7 +979,10 @@ func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observatio
 		after = cu.Modified
 	}
 	for _, f := range m.layout.fieldsOf(u) {
-		if t, ok := o.rec.FieldModified[f]; ok && t.After(after) {
+		// A field time no clock has reached yet (a clock that ran
+		// ahead when the value was made) says nothing of its order
+		// with the write.
+		if t, ok := o.rec.FieldModified[f]; ok && t.After(after) && !m.aheadOfClock(t) {
 			return sent[len(sent)-1], true
 		}
 	}

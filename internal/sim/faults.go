@@ -161,9 +161,15 @@ const featPartial = "partial"
 // report). Switched off, every system reports its nulls.
 const featSparse = "sparse"
 
+// featAhead makes one person edit in about 40 run on a clock 80 years
+// ahead (a clock that ran ahead once): the record's time in that system
+// is then one no clock has reached, and every later report of it is older.
+// Switched off, every clock is the simulated one.
+const featAhead = "ahead"
+
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping, featPartial, featSparse}
+var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping, featPartial, featSparse, featAhead}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.

@@ -235,6 +235,10 @@ type world struct {
 	tagless    []int                     // the systems without version tags (featNoTags), by index
 	mapped     map[concord.SystemID]bool // systems whose transforms are a Mapping (featMapping)
 	sparse     map[concord.SystemID]bool // systems that store a null as no field (featSparse)
+	// ahead is the system whose clock runs 80 years ahead for the person
+	// edit being made (featAhead), "" for none; drawn from arng.
+	ahead concord.SystemID
+	arng  *rand.Rand
 	// writes are the patches sent to systems during the current engine
 	// call, whether each was applied, and whether its reply reached the
 	// engine.
@@ -290,7 +294,7 @@ func Run(opt Options) *Result {
 	for i := range n {
 		id := concord.SystemID(fmt.Sprintf("s%d", i))
 		w.names = append(w.names, id)
-		opts := []fake.Option{fake.WithClock(w.clock.Now)}
+		opts := []fake.Option{fake.WithClock(w.systemClock(id))}
 		if aux.IntN(2) == 0 && !w.opt.Skip[featFieldTimes] {
 			w.fieldTimes[id] = true
 			opts = append(opts, fake.WithFieldTimes())
@@ -305,7 +309,7 @@ func Run(opt Options) *Result {
 	}
 	for i, id := range w.names { // after the plain systems, for the same reason
 		if aux.IntN(2) == 0 && !w.opt.Skip[featNoTags] {
-			opts := []fake.Option{fake.WithClock(w.clock.Now), fake.WithoutTags()}
+			opts := []fake.Option{fake.WithClock(w.systemClock(id)), fake.WithoutTags()}
 			if w.fieldTimes[id] {
 				opts = append(opts, fake.WithFieldTimes())
 			}
@@ -361,6 +365,7 @@ func Run(opt Options) *Result {
 	w.irng = rand.New(rand.NewPCG(opt.Seed, 23))
 	w.prng = rand.New(rand.NewPCG(opt.Seed, 29))
 	w.wrng = rand.New(rand.NewPCG(opt.Seed, 31))
+	w.arng = rand.New(rand.NewPCG(opt.Seed, 37))
 	if w.on(KindInstances) && w.irng.IntN(4) == 0 {
 		w.res.Faults[KindInstances]++
 		w.switchProc()
@@ -532,7 +537,23 @@ func (w *world) personEdits() {
 				continue
 			}
 		}
+		if !w.opt.Skip[featAhead] && w.arng.IntN(40) == 0 {
+			w.ahead = s
+			w.logf("  %s's clock runs 80 years ahead for this edit", s)
+		}
 		w.o.personEdit(s, w.fakes[s], key, fields)
+		w.ahead = ""
+	}
+}
+
+// systemClock is system id's clock: the simulated clock, 80 years ahead
+// while w.ahead names id (featAhead).
+func (w *world) systemClock(id concord.SystemID) func() time.Time {
+	return func() time.Time {
+		if w.ahead == id {
+			return w.clock.Now().AddDate(80, 0, 0)
+		}
+		return w.clock.Now()
 	}
 }
 

@@ -57,7 +57,7 @@ func skipList(t *testing.T) map[string]bool {
 // scenario it was found in, and names, which are off too.
 func asFound(names ...string) map[string]bool {
 	skip := map[string]bool{string(KindCancel): true, string(KindRemove): true, string(KindDamage): true, string(KindInstances): true, string(KindPause): true,
-		featMapping: true, featPartial: true, featSparse: true}
+		featMapping: true, featPartial: true, featSparse: true, featAhead: true}
 	for _, n := range names {
 		skip[n] = true
 	}
@@ -1186,6 +1186,28 @@ func TestLaterFaultKindSeeds(t *testing.T) {
 	for _, seed := range []uint64{31536, 40673, 44943, 66327, 78339} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			if res := runSeed(t, Options{Seed: seed, Skip: map[string]bool{string(KindInstances): true}}); res.Failed() {
+				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
+			}
+		})
+	}
+}
+
+// TestClockAheadSeeds replays the seeds that lost an edit once one person
+// edit in about 40 ran on a clock 80 years ahead (feature ahead), each
+// fixed by an engine change this test fails without: in 81 a write's
+// outcome unknown, the field time of the old value (made "in 2106") read
+// as a setting back after the write, and the old value won (revertedWrite
+// now ignores a field time no clock has reached); in 200 a late webhook of
+// a state stamped "2106" was taken for newer than what came since (such a
+// pushed state is now left to the change feed); in 414 a merge dead letter
+// of a report stamped "2106" was never settled by the system's later
+// reads, and its replay set back what they had brought (a whole report
+// now settles it). Every feature there was when they were found is on;
+// switch off here the ones added later.
+func TestClockAheadSeeds(t *testing.T) {
+	for _, seed := range []uint64{81, 200, 414} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			if res := runSeed(t, Options{Seed: seed, Skip: map[string]bool{}}); res.Failed() {
 				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
 			}
 		})
