@@ -1245,15 +1245,21 @@ func (o *oracle) events() {
 	o.seen = len(evs)
 }
 
-func (o *oracle) isDecided(e *edit) bool {
-	vals := e.vals
-	if o.w.sparse[e.sys] {
-		// Its reports never carry a null (featSparse): a decision names
-		// the edit by the values they carried, a group's null member
-		// being the engine's to fill as it takes absence.
-		vals = maps.Clone(vals)
-		maps.DeleteFunc(vals, func(_ string, v concord.Value) bool { return v == nil })
+// reported returns e's values as its system's reports carry them: without
+// the nulls of a system whose reports never carry one (featSparse), where a
+// group's null member is the engine's to fill as it takes absence (the
+// group reported in part).
+func (o *oracle) reported(e *edit) map[string]concord.Value {
+	if !o.w.sparse[e.sys] || !slices.Contains(slices.Collect(maps.Values(e.vals)), nil) {
+		return e.vals
 	}
+	vals := maps.Clone(e.vals)
+	maps.DeleteFunc(vals, func(_ string, v concord.Value) bool { return v == nil })
+	return vals
+}
+
+func (o *oracle) isDecided(e *edit) bool {
+	vals := o.reported(e)
 	partial := len(vals) < len(fieldsOf(e.unit))
 	for _, v := range o.decided[ku(e.key, e.unit)] {
 		if sameVals(e.unit, v, vals) || (partial && reportedIn(vals, v)) || sameAuditForm(vals, v, partial) {
@@ -1434,7 +1440,7 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 					if sameVals(e.unit, e.vals, fv) || o.isDecided(e) || deletedAfter(e.id) || o.ambiguous(e) {
 						return true
 					}
-					if reportedIn(e.vals, fv) && len(e.vals) < len(fieldsOf(e.unit)) {
+					if vals := o.reported(e); reportedIn(vals, fv) && len(vals) < len(fieldsOf(e.unit)) {
 						// A group reported in part keeps the fields its
 						// system did not have (a report never deletes by
 						// omission): the fields it had are what counts.
