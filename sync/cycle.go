@@ -800,7 +800,6 @@ func (c *cycle) load(ctx context.Context) ([]string, map[string]*state.Record, e
 			if !ok || !leftBy(v, o) {
 				continue
 			}
-			o.leftByWrite = true
 			if fields := notKept(v, o); len(fields) > 0 {
 				if c.unkept == nil {
 					c.unkept = map[echoKey]unkeptWrite{}

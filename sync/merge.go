@@ -102,9 +102,6 @@ type observation struct {
 	// pushed: the state came through Engine.Ingest (a webhook), which may
 	// deliver it late (see remerge) and in part: never full.
 	pushed bool
-	// leftByWrite: a whole report of the state the engine's last write
-	// left in the system (the tag its reply gave; echo.go, leftBy).
-	leftByWrite bool
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
 	seenAt time.Time
@@ -736,11 +733,10 @@ func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observatio
 		} else {
 			reported = slices.ContainsFunc(m.layout.fieldsOf(name), func(f string) bool { _, ok := o.rec.Fields[f]; return ok })
 		}
-		if !reported && o.leftByWrite && m.heldNothing(name, h) {
-			// A null the engine wrote, missing from the state its
-			// write left: the system stores a null as no field, and
-			// holds it. (Missing from another state, the record was
-			// created again without it, say: written again, once.)
+		if !reported && m.heldNothing(name, h) {
+			// A null not reported: the system holds no value of it,
+			// which is what a null is (a system that stores a null as
+			// no field reports every null so).
 			reported = true
 		}
 		if !reported {
@@ -754,9 +750,9 @@ func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observatio
 // null. A system that stores a null as no field at all (a document store,
 // a JSON API that leaves nulls out) reports such a unit by not reporting
 // it, and holds it still: taken for gone, the unit was written to it again
-// in every cycle, for ever. The engine tells such a system by the state
-// its own write of the null left (observation.leftByWrite): a new process,
-// which does not know its last cycle's writes, writes the null once more.
+// in every cycle, for ever, and so was one to a system whose write replies
+// carry no tag (nothing names the state a write left). A field the system
+// does not report and a null are the same: no value.
 func (m *merger) heldNothing(u string, h state.Copy) bool {
 	fields := m.layout.fieldsOf(u)
 	nulls := make(map[string]concord.Value, len(fields))

@@ -68,3 +68,19 @@ func TestASystemThatLeavesNullsOutIsWrittenANullOnce(t *testing.T) {
 		})
 	}
 }
+
+// The same for a system without version tags, whose writes name no state:
+// with a rule that held a null only in the state a write's reply named,
+// the null was written to it in every cycle, for ever (found by the
+// simulation once write replies came without tags, feature barereplies).
+func TestATaglessSystemThatLeavesNullsOutIsWrittenANullOnce(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"portal", "docs"})
+	d := fake.New("docs", fake.WithClock(r.clock.now), fake.WithoutTags())
+	r.sys["docs"], r.cfg.Systems[1].Connector = d, sparse{d}
+	r.engine = r.newEngine()
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "nick": "N"})
+	r.settle()
+	r.sys["portal"].Edit("c1", map[string]any{"nick": nil})
+	r.settle() // fails if a cycle still writes after 5
+	r.requireAll("c1", map[string]any{"name": "A", "nick": nil})
+}

@@ -167,9 +167,21 @@ const featSparse = "sparse"
 // Switched off, every clock is the simulated one.
 const featAhead = "ahead"
 
+// featCoarse gives about half the systems times to the whole second, as
+// many APIs and columns keep them: two changes in one second share a time,
+// and a time says nothing of their order. Switched off, every system keeps
+// the simulated clock's times.
+const featCoarse = "coarse"
+
+// featBareReplies makes about half the systems answer a write with no
+// version tag and no time (a PATCH answered 204 No Content): the engine
+// learns the state its write left only from the next read. Switched off,
+// every reply carries the record's new tag and time.
+const featBareReplies = "barereplies"
+
 // Features lists the value and store features the skip list may name
 // besides the fault kinds.
-var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping, featPartial, featSparse, featAhead}
+var Features = []string{featLMT, featFloat32, featBigNum, featFieldTimes, featPlain, featNoTags, featMapping, featPartial, featSparse, featAhead, featCoarse, featBareReplies}
 
 // callTimeout is the deadline of every connector call; KindTimeout sets a
 // latency beyond it. Time is synctest's fake time: waiting costs nothing.
@@ -311,6 +323,11 @@ func (k *conn) Apply(ctx context.Context, ps []connector.Patch) (res []connector
 		return err
 	})
 	returned = true
+	if k.w.bareReplies[k.id] {
+		for i := range res {
+			res[i].Tag, res[i].Modified = "", time.Time{}
+		}
+	}
 	k.w.noteWrites(k.id, ps, before, true, err == nil)
 	if err == nil {
 		k.w.rmu.Lock()

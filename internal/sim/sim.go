@@ -230,11 +230,13 @@ type world struct {
 	mergePanicked bool
 	deadSeen      map[string]bool
 	// fieldTimes: systems that report per-field modification times.
-	fieldTimes map[concord.SystemID]bool
-	plain      map[concord.SystemID]bool // systems without transforms (featPlain)
-	tagless    []int                     // the systems without version tags (featNoTags), by index
-	mapped     map[concord.SystemID]bool // systems whose transforms are a Mapping (featMapping)
-	sparse     map[concord.SystemID]bool // systems that store a null as no field (featSparse)
+	fieldTimes  map[concord.SystemID]bool
+	plain       map[concord.SystemID]bool // systems without transforms (featPlain)
+	tagless     []int                     // the systems without version tags (featNoTags), by index
+	mapped      map[concord.SystemID]bool // systems whose transforms are a Mapping (featMapping)
+	sparse      map[concord.SystemID]bool // systems that store a null as no field (featSparse)
+	coarse      map[concord.SystemID]bool // systems whose times are whole seconds (featCoarse)
+	bareReplies map[concord.SystemID]bool // systems whose write replies carry no tag nor time (featBareReplies)
 	// ahead is the system whose clock runs 80 years ahead for the person
 	// edit being made (featAhead), "" for none; drawn from arng.
 	ahead concord.SystemID
@@ -329,6 +331,18 @@ func Run(opt Options) *Result {
 			w.sparse[id] = true
 		}
 	}
+	w.coarse = map[concord.SystemID]bool{}
+	for _, id := range w.names { // after the sparse systems, for the same reason
+		if aux.IntN(2) == 0 && !w.opt.Skip[featCoarse] {
+			w.coarse[id] = true
+		}
+	}
+	w.bareReplies = map[concord.SystemID]bool{}
+	for _, id := range w.names { // after the coarse systems, for the same reason
+		if aux.IntN(2) == 0 && !w.opt.Skip[featBareReplies] {
+			w.bareReplies[id] = true
+		}
+	}
 	for i := range 2 + rng.IntN(4) {
 		w.keys = append(w.keys, fmt.Sprintf("k%d", i))
 	}
@@ -351,6 +365,12 @@ func Run(opt Options) *Result {
 	w.logf("seed %d: %d systems, %d keys, hold mode %v, gate %v, field times in %v", opt.Seed, n, len(w.keys), w.holdMode, w.gate, slices.Sorted(maps.Keys(w.fieldTimes)))
 	if len(w.sparse) > 0 {
 		w.logf("  nulls left out of the records of %v", slices.Sorted(maps.Keys(w.sparse)))
+	}
+	if len(w.coarse) > 0 {
+		w.logf("  times to the second in %v", slices.Sorted(maps.Keys(w.coarse)))
+	}
+	if len(w.bareReplies) > 0 {
+		w.logf("  write replies without tag or time from %v", slices.Sorted(maps.Keys(w.bareReplies)))
 	}
 	if w.on(KindRemove) && n >= 3 && w.srng.IntN(4) == 0 {
 		// A system that joins the pipeline later, holding records of
@@ -550,10 +570,14 @@ func (w *world) personEdits() {
 // while w.ahead names id (featAhead).
 func (w *world) systemClock(id concord.SystemID) func() time.Time {
 	return func() time.Time {
+		t := w.clock.Now()
 		if w.ahead == id {
-			return w.clock.Now().AddDate(80, 0, 0)
+			t = t.AddDate(80, 0, 0)
 		}
-		return w.clock.Now()
+		if w.coarse[id] {
+			t = t.Truncate(time.Second)
+		}
+		return t
 	}
 }
 
