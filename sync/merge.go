@@ -971,7 +971,9 @@ func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observatio
 	// (one the engine made and forgot when its store was restored from an
 	// older copy, say) was made without knowledge of the write.
 	after := o.seenAt
-	if cu := st.Units.Value(u); cu != nil && cu.Modified.After(after) {
+	if cu := st.Units.Value(u); cu != nil && cu.Modified.After(after) && !m.aheadOfClock(cu.Modified) {
+		// (A canonical value made at a time no clock has reached
+		// orders nothing: every field time would come before it.)
 		after = cu.Modified
 	}
 	for _, f := range m.layout.fieldsOf(u) {
