@@ -971,9 +971,13 @@ func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observatio
 	// (one the engine made and forgot when its store was restored from an
 	// older copy, say) was made without knowledge of the write.
 	after := o.seenAt
-	if cu := st.Units.Value(u); cu != nil && cu.Modified.After(after) && !m.aheadOfClock(cu.Modified) {
-		// (A canonical value made at a time no clock has reached
-		// orders nothing: every field time would come before it.)
+	if cu := st.Units.Value(u); cu != nil && cu.Modified.After(after) {
+		// (A canonical value made at a time no clock has reached puts
+		// every field time before it: no setting back is told, and
+		// the write is taken for never applied, as without field
+		// times. The state the engine knew may be older than its own
+		// writes there, whose replies need not carry a time, so it is
+		// no bound alone.)
 		after = cu.Modified
 	}
 	for _, f := range m.layout.fieldsOf(u) {
