@@ -41,8 +41,8 @@
 // (feature ahead, a clock that ran ahead once): the record's time there is
 // then one no clock has reached, which orders nothing. Switching it on
 // found three places where the engine trusted such a time (seeds 81, 200
-// and 414; TestClockAheadSeeds); seed 51,353 still fails with it, an
-// oracle gap described there.
+// and 414; TestClockAheadSeeds) and an oracle gap (51,353, described
+// there).
 // About half the systems have no version tags (feature notags,
 // fake.WithoutTags): they ignore Patch.IfMatch, so nothing but the engine's
 // own care stops a write made over an edit it has not read; switching

@@ -37,9 +37,11 @@ type edit struct {
 	// (a field absent there is absent here).
 	vals    map[string]concord.Value
 	deleted bool // recordUnit: a delete (else a creation)
-	hist    hist // the edits it causally follows, itself included
-	step    int
-	cycles  int // engine cycles run before it
+	// ahead: made on its system's clock 80 years ahead (featAhead).
+	ahead  bool
+	hist   hist // the edits it causally follows, itself included
+	step   int
+	cycles int // engine cycles run before it
 	// private: a delete of a record its system created and deleted
 	// between two cycles: no engine can see that incarnation.
 	private bool
@@ -278,14 +280,22 @@ func (o *oracle) revertAmbiguous(e *edit) bool {
 				!slices.ContainsFunc(o.readIn[sysKey{e.sys, e.key}], func(r int) bool { return r > c.step && r < e.step })
 		})
 	}
-	if e.unit == recordUnit || o.w.fieldTimes[e.sys] {
+	if e.unit == recordUnit {
 		return false
 	}
 	for _, uc := range o.unconf {
 		if !uc.applied || uc.sys != e.sys || uc.key != e.key || uc.unit != e.unit || uc.step >= e.step || !sameVals(e.unit, uc.before, e.vals) {
 			continue
 		}
-		if slices.ContainsFunc(o.readIn[sysKey{e.sys, e.key}], func(c int) bool { return c > uc.step && c < e.step }) {
+		if o.w.fieldTimes[e.sys] && !o.madeAhead(e.key, e.unit, uc.set) {
+			// Field times tell a setting back made after the write,
+			// unless the value written was made at a time no clock
+			// has reached (featAhead): it puts every field time
+			// before it, and the engine takes the write for never
+			// applied, as without field times.
+			continue
+		}
+		if slices.ContainsFunc(o.readIn[sysKey{e.sys, e.key}], func(c int) bool { return c > uc.step && c < e.step && !o.forgotten(c) }) {
 			continue // a cycle read the write back before e
 		}
 		// Edits of the unit there between the write and e (a detour:
@@ -294,6 +304,18 @@ func (o *oracle) revertAmbiguous(e *edit) bool {
 		return true
 	}
 	return false
+}
+
+// madeAhead reports whether the values vals of key's unit were made by an
+// edit on a clock 80 years ahead (featAhead).
+func (o *oracle) madeAhead(key, unit string, vals map[string]concord.Value) bool {
+	return slices.ContainsFunc(o.byKU[ku(key, unit)], func(w *edit) bool { return w.ahead && sameVals(unit, w.vals, vals) })
+}
+
+// forgotten reports whether what the engine learned at step c was undone
+// by a store restore since: a snapshot taken before c put back after it.
+func (o *oracle) forgotten(c int) bool {
+	return slices.ContainsFunc(o.restores, func(r restore) bool { return r.snap.step < c && r.step > c })
 }
 
 // setBackAmbiguous reports whether an engine may read r as made after e
@@ -960,7 +982,8 @@ func newOracle(w *world) *oracle {
 func ku(key, unit string) string { return key + "/" + unit }
 
 func (o *oracle) newEdit(s concord.SystemID, key, unit string, vals map[string]concord.Value, deleted bool, h hist) *edit {
-	e := &edit{id: len(o.edits) + 1, sys: s, key: key, unit: unit, vals: vals, deleted: deleted, step: o.w.step, cycles: o.w.res.Cycles}
+	e := &edit{id: len(o.edits) + 1, sys: s, key: key, unit: unit, vals: vals, deleted: deleted, step: o.w.step, cycles: o.w.res.Cycles,
+		ahead: o.w.ahead == s}
 	e.hist = h.with(hist{e.id: true})
 	o.edits = append(o.edits, e)
 	o.since = append(o.since, e)
