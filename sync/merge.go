@@ -257,6 +257,10 @@ type merger struct {
 	// merged: the audit events, the history and the conflicts share one
 	// map (none modifies it) instead of building it again each time.
 	current map[string]map[string]concord.Value
+	// nullHashes caches, per unit, the hash of the unit with every field
+	// null (heldNothing): a system that leaves nulls out reports them
+	// missing in every read.
+	nullHashes map[string]uint64
 }
 
 // currentValues returns the canonical values of unit u of st.
@@ -754,13 +758,23 @@ func (m *merger) forgetMissing(st *state.Record, view *state.View, o *observatio
 // carry no tag (nothing names the state a write left). A field the system
 // does not report and a null are the same: no value.
 func (m *merger) heldNothing(u string, h state.Copy) bool {
-	fields := m.layout.fieldsOf(u)
-	nulls := make(map[string]concord.Value, len(fields))
-	for _, f := range fields {
-		nulls[f] = nil
+	nh, ok := m.nullHashes[u]
+	if !ok {
+		fields := m.layout.fieldsOf(u)
+		nulls := make(map[string]concord.Value, len(fields))
+		for _, f := range fields {
+			nulls[f] = nil
+		}
+		var err error
+		if nh, err = m.hashUnit(fields, nulls); err != nil {
+			return false // a null always encodes: not reached
+		}
+		if m.nullHashes == nil {
+			m.nullHashes = map[string]uint64{}
+		}
+		m.nullHashes[u] = nh
 	}
-	nh, err := m.hashUnit(fields, nulls)
-	return err == nil && nh == h.Hash
+	return nh == h.Hash
 }
 
 // emptyUnitHash is the hash of a unit none of whose fields is reported: a
