@@ -1273,12 +1273,10 @@ func (o *oracle) events() {
 // group's null member is the engine's to fill as it takes absence (the
 // group reported in part).
 func (o *oracle) reported(e *edit) map[string]concord.Value {
-	if !o.w.sparse[e.sys] || !slices.Contains(slices.Collect(maps.Values(e.vals)), nil) {
+	if !o.w.sparse[e.sys] {
 		return e.vals
 	}
-	vals := maps.Clone(e.vals)
-	maps.DeleteFunc(vals, func(_ string, v concord.Value) bool { return v == nil })
-	return vals
+	return nonNull(e.vals)
 }
 
 func (o *oracle) isDecided(e *edit) bool {

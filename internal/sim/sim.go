@@ -1057,17 +1057,21 @@ func (w *world) lateWebhook() {
 // withoutNulls returns r without its null fields, as a system that stores a
 // null as no field reports it (featSparse).
 func withoutNulls(r concord.Record) concord.Record {
-	if !slices.Contains(slices.Collect(maps.Values(r.Fields)), nil) {
-		return r
-	}
-	fields := make(map[string]concord.Value, len(r.Fields))
-	for f, v := range r.Fields {
-		if v != nil {
-			fields[f] = v
+	r.Fields = nonNull(r.Fields)
+	return r
+}
+
+// nonNull returns vals without its nulls: vals itself if it has none, else
+// a copy.
+func nonNull(vals map[string]concord.Value) map[string]concord.Value {
+	for _, v := range vals {
+		if v == nil {
+			out := maps.Clone(vals)
+			maps.DeleteFunc(out, func(_ string, v concord.Value) bool { return v == nil })
+			return out
 		}
 	}
-	r.Fields = fields
-	return r
+	return vals
 }
 
 // partial returns r or, in half the webhooks (featPartial), a copy of it
