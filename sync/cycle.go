@@ -974,6 +974,12 @@ func (c *cycle) writeAhead(ctx context.Context, merged []*state.Record, writes [
 	}
 	token := newCommitToken()
 	b := &batch{Lease: c.lease, States: touched(merged), Values: map[string][]byte{writeAheadValue: token}}
+	for _, st := range b.States {
+		// Until the commit after the writes, which encodes it again,
+		// only its views (and its Diverged time) change: that encoding
+		// copies the rest from this one.
+		st.KeepEncoding()
+	}
 	if err := c.e.stageLog(b, &c.events, 0); err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ type TestEncoder struct{ e enc6 }
 
 // Encode appends the format 6 encoding of st to b, sealed by c.
 func (t *TestEncoder) Encode(c Codec, b []byte, st *Record) ([]byte, error) {
-	b, _, err := t.e.encode(c, b, st)
+	b, _, _, err := t.e.encode(c, b, st, nil, false)
 	t.e.release()
 	return b, err
 }

@@ -230,6 +230,13 @@ var errChanged = errors.New("state: the record changed while it was encoded")
 // bytes of it that encode the canonical values.
 // A nil b gets a capacity from the encoder's last encoding.
 func (c Codec) encodeCompact(b []byte, st *Record) ([]byte, int, error) {
+	b, values, _, err := c.encodeResumable(b, st, nil, false)
+	return b, values, err
+}
+
+// encodeResumable is encodeCompact that resumes from in (nil: none), if it
+// is still st's (see enc6.resume), and keeps a resume point if keep.
+func (c Codec) encodeResumable(b []byte, st *Record, in *resumePoint, keep bool) ([]byte, int, *resumePoint, error) {
 	e := enc6Pool.Get().(*enc6)
 	defer func() {
 		e.release()
@@ -239,11 +246,11 @@ func (c Codec) encodeCompact(b []byte, st *Record) ([]byte, int, error) {
 		b = make([]byte, 0, max(minEncodeCap, e.size+e.size/8+16))
 	}
 	start := len(b)
-	b, values, err := e.encode(c, b, st)
+	b, values, out, err := e.encode(c, b, st, in, keep)
 	if err == nil {
 		e.size = min(len(b)-start, maxEncodeHint)
 	}
-	return b, values, err
+	return b, values, out, err
 }
 
 // minEncodeCap is the capacity of a buffer encodeCompact allocates, at
@@ -255,8 +262,9 @@ const (
 )
 
 // encode appends the format 6 encoding of st to b, sealed by c, and
-// returns the bytes of it that encode the canonical values.
-func (e *enc6) encode(c Codec, b []byte, st *Record) ([]byte, int, error) {
+// returns the bytes of it that encode the canonical values. It resumes from
+// in (nil: none) if in is still st's, and returns a resume point if keep.
+func (e *enc6) encode(c Codec, b []byte, st *Record, in *resumePoint, keep bool) ([]byte, int, *resumePoint, error) {
 	start := len(b)
 	e.reset(append(b, magicState[0], magicState[1], magicState[2], CompactVersion), c, st)
 	var flags byte
@@ -266,13 +274,44 @@ func (e *enc6) encode(c Codec, b []byte, st *Record) ([]byte, int, error) {
 	e.b = append(e.b, flags)
 	e.str(st.Key)
 	e.uint(st.Rev)
+	body := len(e.b)
+	if in == nil || !e.resume(in, st) {
+		if err := e.body(st); err != nil {
+			return e.b, 0, nil, err
+		}
+	}
+	var out *resumePoint
+	if keep && e.err == nil {
+		out = e.keep(st, e.b[body:])
+	}
+
+	e.uint(uint64(len(e.sys)))
+	for k, s := range e.sys {
+		e.atom(string(s.id))
+		var prev *viewSlots
+		if k > 0 {
+			prev = &e.views[k-1]
+		}
+		e.view(&e.views[k], prev)
+	}
+	e.seal(start)
+	if e.err != nil {
+		out = nil
+	}
+	return e.b, e.values, out, e.err
+}
+
+// body writes what comes after the revision and before the views: the
+// time the systems diverged, the name table, the canonical values and the
+// units.
+func (e *enc6) body(st *Record) error {
 	e.time6(st.Diverged, slotMisc)
 
 	e.systems(st)
 	if !e.gather(st) {
 		e.buildNames(st)
 		if !e.gather(st) {
-			return e.b, 0, fmt.Errorf("%w (key %q)", errChanged, st.Key)
+			return fmt.Errorf("%w (key %q)", errChanged, st.Key)
 		}
 	}
 	e.nameTable()
@@ -293,18 +332,91 @@ func (e *enc6) encode(c Codec, b []byte, st *Record) ([]byte, int, error) {
 		e.unit(i, u, prev)
 		prev = u
 	}
+	return nil
+}
 
-	e.uint(uint64(len(e.sys)))
-	for k, s := range e.sys {
-		e.atom(string(s.id))
-		var prev *viewSlots
-		if k > 0 {
-			prev = &e.views[k-1]
-		}
-		e.view(&e.views[k], prev)
+// resumePoint is what an encoding of a record keeps (Record.KeepEncoding)
+// to encode the record again, after a change of its views alone, without
+// encoding the rest again: the bytes body wrote, and the encoder's state
+// after them. The engine's commit after its writes changes only the views
+// of the systems written (and perhaps the record's Diverged time): with a
+// resume point, that encoding writes the views alone, and copies the rest
+// from the encoding before the writes.
+type resumePoint struct {
+	// What the body depends on beyond the fields and units: checked
+	// again. The caller promises the units unchanged; their names and
+	// the fields' are gathered again.
+	deleted  bool
+	key      string
+	diverged time.Time
+	body     []byte   // a part of the kept encoding, which nobody writes to
+	names    []string // the name table: buildNames never writes to one again
+	extra    bitset   // the names of the units' Prev and holds
+	atoms    []string
+	versions []concord.Version
+	regs     [numSlots]tref
+	last     int
+	values   int
+	sealed   bool
+	// Backing arrays, enough for most records: one allocation in all.
+	extraArr    [1]uint64
+	atomsArr    [4]string
+	versionsArr [4]concord.Version
+}
+
+// keep returns the resume point of the encoding of st whose body is body.
+func (e *enc6) keep(st *Record, body []byte) *resumePoint {
+	words := (len(e.names) + 63) / 64
+	r := &resumePoint{deleted: st.Deleted, key: st.Key, diverged: st.Diverged, body: body[:len(body):len(body)],
+		names: e.names, regs: e.regs, last: e.last, values: e.values, sealed: e.sealed}
+	r.extra = append(r.extraArr[:0], e.extra[:words]...)
+	r.atoms = append(r.atomsArr[:0], e.atoms...)
+	r.versions = append(r.versionsArr[:0], e.versions...)
+	return r
+}
+
+// resume readies e to write the views of st after in's body, which it
+// appends, and reports whether it could: st has the key, deletion and
+// Diverged time that in was kept with, and its fields, units and views
+// name nothing but the names of in's table, and together every one of
+// them. Otherwise it appends nothing, and the body must be written in
+// full.
+func (e *enc6) resume(in *resumePoint, st *Record) bool {
+	if st.Deleted != in.deleted || st.Key != in.key || st.Diverged != in.diverged {
+		return false
 	}
-	e.seal(start)
-	return e.b, e.values, e.err
+	n := len(in.names)
+	if len(e.names) != n || (n > 0 && &e.names[0] != &in.names[0]) {
+		e.useNames(in.names)
+	}
+	words := (n + 63) / 64
+	e.extra = grow(e.extra, words)
+	copy(e.extra, in.extra)
+	e.systems(st)
+	if !e.gatherUnits(st, n, words, false) || !e.gatherViews(n, words) || !e.covers(n, words) {
+		return false
+	}
+	e.atoms = append(e.atoms[:0], in.atoms...)
+	e.versions = append(e.versions[:0], in.versions...)
+	e.regs, e.last = in.regs, in.last
+	e.values, e.sealed = in.values, in.sealed
+	e.b = append(e.b, in.body...)
+	return true
+}
+
+// useNames makes names (sorted, distinct) e's name table.
+func (e *enc6) useNames(names []string) {
+	if e.index == nil {
+		e.index = make(map[string]int32, len(names))
+	} else {
+		clear(e.index)
+	}
+	e.names = names
+	e.prefix = grow(e.prefix, len(names))
+	for i, n := range names {
+		e.index[n] = int32(i)
+		e.prefix[i] = fnvName(n)
+	}
 }
 
 // enc6Pool keeps encoders, whose tables' backing arrays are too large to
@@ -359,11 +471,17 @@ func (e *enc6) systems(st *Record) {
 func (e *enc6) gather(st *Record) bool {
 	n := len(e.names)
 	words := (n + 63) / 64
+	e.extra = zeroSet(e.extra, words)
+	return e.gatherUnits(st, n, words, true) && e.gatherViews(n, words) && e.covers(n, words)
+}
+
+// gatherUnits is gather for the canonical values and the units; with mark,
+// it adds the names of the units' previous values and holds to e.extra.
+func (e *enc6) gatherUnits(st *Record, n, words int, mark bool) bool {
 	e.fieldVal = grow(e.fieldVal, n)
 	e.unitOf = grow(e.unitOf, n)
 	e.fieldSet = zeroSet(e.fieldSet, words)
 	e.unitSet = zeroSet(e.unitSet, words)
-	e.extra = zeroSet(e.extra, words)
 	if !scatter(e, st.Fields, e.fieldVal, e.fieldSet) {
 		return false
 	}
@@ -379,6 +497,10 @@ func (e *enc6) gather(st *Record) bool {
 		}
 		e.unitOf[i] = u
 		e.unitSet.add(i)
+		if !mark {
+			i++
+			continue
+		}
 		if !markTable(e, u.PrevValues(), i) {
 			return false
 		}
@@ -394,6 +516,11 @@ func (e *enc6) gather(st *Record) bool {
 			}
 		}
 	}
+	return true
+}
+
+// gatherViews is gather for the views of the systems in e.sys.
+func (e *enc6) gatherViews(n, words int) bool {
 	if cap(e.views) < len(e.sys) {
 		e.views = slices.Grow(e.views[:cap(e.views)], len(e.sys)-cap(e.views))
 	}
@@ -416,6 +543,12 @@ func (e *enc6) gather(st *Record) bool {
 			}
 		}
 	}
+	return true
+}
+
+// covers reports whether the names of the content gathered cover the name
+// table (of n names, in sets of words words).
+func (e *enc6) covers(n, words int) bool {
 	covered := 0
 	for j := range words {
 		x := e.fieldSet[j] | e.unitSet[j] | e.extra[j]
@@ -541,8 +674,8 @@ func (e *enc6) buildNames(st *Record) {
 	} else {
 		clear(e.index)
 	}
-	clear(e.names[:cap(e.names)])
-	e.names = e.names[:0]
+	// A new table, never the old one's array: resume points share it.
+	e.names = make([]string, 0, len(st.Units)+len(st.Fields))
 	addNames(e, st.Fields)
 	addTableNames(e, st.Units)
 	for _, x := range st.Units {

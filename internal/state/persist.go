@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -92,9 +93,17 @@ func (c Codec) Encode(st *Record) (store.State, error) {
 	}
 	cp := *st // shallow: only Rev differs, nothing is written through it
 	cp.Rev++
-	data, err := c.EncodeState(nil, &cp) // sized from the last encoding (encodeCompact)
+	in, keep := st.resume, st.keep
+	st.resume, st.keep = nil, false
+	data, _, out, err := c.encodeResumable(nil, &cp, in, keep) // sized from the last encoding (encodeCompact)
 	if err != nil {
 		return store.State{}, fmt.Errorf("concord: encoding the state of record %q: %w", st.Key, err)
+	}
+	st.resume = out
+	if Strict && in != nil && !in.sealed {
+		if whole, _ := c.EncodeState(nil, &cp); !bytes.Equal(whole, data) {
+			panic(fmt.Sprintf("state: the encoding of record %q resumed after KeepEncoding differs from its whole encoding: something beyond its views changed in between", st.Key))
+		}
 	}
 	return store.State{Key: st.Key, Rev: st.Rev, Pending: st.PendingAmong(c.Systems), Held: st.Held(), Data: data}, nil
 }

@@ -46,12 +46,34 @@ type Record struct {
 	// which the engine marks touched.
 	Touched bool
 
+	// keep asks the next encoding to keep a resume point (KeepEncoding);
+	// resume is the one the last encoding kept, for the next to use.
+	keep   bool
+	resume *resumePoint
+
 	// top holds, once topKnown, the highest counter of each actor (sorted
 	// by actor) in the record's versions: see TopCounter. It is not
 	// encoded; the decoder computes it from the versions it decodes.
 	top      []concord.Dot
 	topKnown bool
 }
+
+// KeepEncoding asks the next [Codec.Encode] of st to keep what it needs to
+// encode st once more, after a change of its views alone, without encoding
+// the rest again: that encoding then writes the views (Systems) and copies
+// the rest from this one. The engine calls it before the commit that
+// precedes its writes, whose results change only the written systems'
+// views before the commit after them.
+//
+// Between the two encodings the caller changes nothing of st but its
+// views, its Diverged time and its Rev: its Fields and Units stay as they
+// were, in place too (the second encoding checks its key, its deletion,
+// its Diverged time and the names its views use, and encodes the whole
+// record if any of them changed, but it cannot see a unit changed in
+// place). With [Strict] set, the second encoding is checked byte for byte
+// against a whole one (a record with sealed values excepted: sealing is
+// not deterministic). A resume point is used once, by the next encoding.
+func (st *Record) KeepEncoding() { st.keep = true }
 
 // TopCounter returns a counter at least as high as every counter of actor
 // a in the versions of st (its units', their held candidates', and every
