@@ -134,6 +134,11 @@ type enc6 struct {
 	last     int    // the slot last written (see ref)
 	scratch  []byte // scratch: canonical encodings
 	pred     []pred
+	// lazy holds the canonical values a resumed encoding has not
+	// gathered: predicted gathers them if it needs them. (Not the
+	// Record: a pointer kept here would make every caller's Record
+	// escape.)
+	lazy map[string]concord.Value
 	// The record's content by name index: the canonical values and
 	// units, which of them exist, and the systems' views in order.
 	fieldVal []concord.Value
@@ -297,6 +302,8 @@ func (e *enc6) encode(c Codec, b []byte, st *Record, in *resumePoint, keep bool)
 	e.seal(start)
 	if e.err != nil {
 		out = nil
+	} else if out != nil && len(e.pred) == len(e.names) {
+		out.pred = slices.Clone(e.pred)
 	}
 	return e.b, e.values, out, e.err
 }
@@ -352,6 +359,8 @@ type resumePoint struct {
 	body     []byte   // a part of the kept encoding, which nobody writes to
 	names    []string // the name table: buildNames never writes to one again
 	extra    bitset   // the names of the units' Prev and holds
+	fields   bitset   // the names of the canonical values
+	pred     []pred   // the predictions the views' encoding made
 	atoms    []string
 	versions []concord.Version
 	regs     [numSlots]tref
@@ -360,6 +369,7 @@ type resumePoint struct {
 	sealed   bool
 	// Backing arrays, enough for most records: one allocation in all.
 	extraArr    [1]uint64
+	fieldsArr   [1]uint64
 	atomsArr    [4]string
 	versionsArr [4]concord.Version
 }
@@ -370,6 +380,7 @@ func (e *enc6) keep(st *Record, body []byte) *resumePoint {
 	r := &resumePoint{deleted: st.Deleted, key: st.Key, diverged: st.Diverged, body: body[:len(body):len(body)],
 		names: e.names, regs: e.regs, last: e.last, values: e.values, sealed: e.sealed}
 	r.extra = append(r.extraArr[:0], e.extra[:words]...)
+	r.fields = append(r.fieldsArr[:0], e.fieldSet[:words]...)
 	r.atoms = append(r.atomsArr[:0], e.atoms...)
 	r.versions = append(r.versionsArr[:0], e.versions...)
 	return r
@@ -377,10 +388,12 @@ func (e *enc6) keep(st *Record, body []byte) *resumePoint {
 
 // resume readies e to write the views of st after in's body, which it
 // appends, and reports whether it could: st has the key, deletion and
-// Diverged time that in was kept with, and its fields, units and views
-// name nothing but the names of in's table, and together every one of
-// them. Otherwise it appends nothing, and the body must be written in
-// full.
+// Diverged time that in was kept with, and its units and views name
+// nothing but the names of in's table, and with its fields' names (not
+// gathered again: the caller promises them unchanged) every one of them.
+// Otherwise it appends nothing, and the body must be written in full. The
+// canonical values are gathered only if a prediction in's encoding did not
+// make is needed (lazy).
 func (e *enc6) resume(in *resumePoint, st *Record) bool {
 	if st.Deleted != in.deleted || st.Key != in.key || st.Diverged != in.diverged {
 		return false
@@ -393,9 +406,17 @@ func (e *enc6) resume(in *resumePoint, st *Record) bool {
 	e.extra = grow(e.extra, words)
 	copy(e.extra, in.extra)
 	e.systems(st)
-	if !e.gatherUnits(st, n, words, false) || !e.gatherViews(n, words) || !e.covers(n, words) {
+	if !e.gatherUnits(st, n, words, false) || !e.gatherViews(n, words) {
 		return false
 	}
+	copy(e.fieldSet, in.fields) // gatherUnits cleared it
+	if !e.covers(n, words) {
+		return false
+	}
+	if len(in.pred) == n {
+		e.pred = in.pred // in serves once: its array is e's now
+	}
+	e.lazy = st.Fields
 	e.atoms = append(e.atoms[:0], in.atoms...)
 	e.versions = append(e.versions[:0], in.versions...)
 	e.regs, e.last = in.regs, in.last
@@ -430,6 +451,7 @@ func (e *enc6) reset(b []byte, c Codec, st *Record) {
 	e.pred, e.values = e.pred[:0], 0
 	e.atoms, e.versions, e.scratch = e.atomsArr[:0], e.versionsArr[:0], e.scratchArr[:0]
 	e.regs, e.last = [numSlots]tref{}, 0
+	e.lazy = nil
 }
 
 // release drops what e refers to of the record (it keeps the name table),
@@ -449,6 +471,7 @@ func (e *enc6) release() {
 		clear(w.sent[:cap(w.sent)])
 	}
 	e.encoder = encoder{}
+	e.lazy = nil
 	if len(e.names) > maxCachedNames || cap(e.fieldVal) > maxCachedNames || len(e.views) > 64 {
 		*e = enc6{} // too large to keep
 	}
@@ -477,12 +500,13 @@ func (e *enc6) gather(st *Record) bool {
 
 // gatherUnits is gather for the canonical values and the units; with mark,
 // it adds the names of the units' previous values and holds to e.extra.
+// Without mark (resume) it gathers the units alone.
 func (e *enc6) gatherUnits(st *Record, n, words int, mark bool) bool {
 	e.fieldVal = grow(e.fieldVal, n)
 	e.unitOf = grow(e.unitOf, n)
 	e.fieldSet = zeroSet(e.fieldSet, words)
 	e.unitSet = zeroSet(e.unitSet, words)
-	if !scatter(e, st.Fields, e.fieldVal, e.fieldSet) {
+	if mark && !scatter(e, st.Fields, e.fieldVal, e.fieldSet) {
 		return false
 	}
 	i := 0 // st.Units and the name table are sorted: one walk of each
@@ -1009,10 +1033,24 @@ func (e *enc6) predicted(i int) (pred, bool) {
 		clear(e.pred)
 	}
 	p := &e.pred[i]
+	if p.state == 0 && e.lazy != nil {
+		e.gatherLazy()
+	}
 	if p.state == 0 {
 		*p, _ = predict(e.prefix[i], e.fieldVal[i], e.fieldSet.has(i), &e.scratch)
 	}
 	return *p, p.state == 1
+}
+
+// gatherLazy gathers the canonical values of the record a resumed
+// encoding did not gather them from (see resume).
+func (e *enc6) gatherLazy() {
+	fields := e.lazy
+	e.lazy = nil
+	e.fieldVal = grow(e.fieldVal, len(e.names))
+	if !scatter(e, fields, e.fieldVal, e.fieldSet) && e.err == nil {
+		e.err = fmt.Errorf("%w (key %q)", errChanged, e.key)
+	}
 }
 
 // predictedUnit reports whether h is the predicted hash of unit i.

@@ -67,10 +67,11 @@ type Record struct {
 //
 // Between the two encodings the caller changes nothing of st but its
 // views, its Diverged time and its Rev: its Fields and Units stay as they
-// were, in place too (the second encoding checks its key, its deletion,
-// its Diverged time and the names its views use, and encodes the whole
-// record if any of them changed, but it cannot see a unit changed in
-// place). With [Strict] set, the second encoding is checked byte for byte
+// were, in place too. The second encoding checks the key, the deletion,
+// the Diverged time and the names the units and views use, and encodes
+// the whole record if any of them changed; it reads the canonical values
+// only for a hash prediction the first did not make, and cannot see a
+// unit or a value changed in place. With [Strict] set, the second encoding is checked byte for byte
 // against a whole one (a record with sealed values excepted: sealing is
 // not deterministic). A resume point is used once, by the next encoding.
 func (st *Record) KeepEncoding() { st.keep = true }
