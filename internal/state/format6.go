@@ -351,8 +351,8 @@ func (e *enc6) body(st *Record) error {
 // from the encoding before the writes.
 type resumePoint struct {
 	// What the body depends on beyond the fields and units: checked
-	// again. The caller promises the units unchanged; their names and
-	// the fields' are gathered again.
+	// again. The caller promises the fields and units unchanged: the
+	// units' names are gathered again, the fields' are not (fields).
 	deleted  bool
 	key      string
 	diverged time.Time
