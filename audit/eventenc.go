@@ -73,13 +73,13 @@ func (e *eventEncoder) appendDirect(b []byte, ev *Event) ([]byte, bool) {
 	b = appendStringList(b, `,"fields":[`, ev.Fields)
 	if len(ev.From) > 0 {
 		b = append(b, `,"from":`...)
-		if b, ok = e.appendMap(b, ev.From, -1); !ok {
+		if b, ok = e.appendMapIn(b, ev.From, ev.Fields, -1); !ok {
 			return b, false
 		}
 	}
 	if len(ev.To) > 0 {
 		b = append(b, `,"to":`...)
-		if b, ok = e.appendMap(b, ev.To, -1); !ok {
+		if b, ok = e.appendMapIn(b, ev.To, ev.Fields, -1); !ok {
 			return b, false
 		}
 	}
@@ -272,6 +272,38 @@ func (e *eventEncoder) appendMap(b []byte, m map[string]concord.Value, depth int
 		b = append(b, ':')
 		var ok bool
 		if b, ok = e.appendValue(b, m[k], depth+1); !ok {
+			return b, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// appendMapIn is appendMap for a map whose keys are most often exactly
+// order (an event's From and To, and its Fields): if order is sorted and
+// holds m's keys alone, they are taken in its order, without sorting them
+// again; otherwise appendMap sorts them.
+func (e *eventEncoder) appendMapIn(b []byte, m map[string]concord.Value, order []string, depth int) ([]byte, bool) {
+	if len(order) != len(m) {
+		return e.appendMap(b, m, depth)
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i-1] >= order[i] {
+			return e.appendMap(b, m, depth)
+		}
+	}
+	start := len(b)
+	b = append(b, '{')
+	for i, k := range order {
+		v, ok := m[k]
+		if !ok { // as many keys, but others
+			return e.appendMap(b[:start], m, depth)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		if b, ok = e.appendValue(b, v, depth+1); !ok {
 			return b, false
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -400,6 +402,21 @@ func (g *gen) event() Event {
 	case 1:
 		for range g.n(4) {
 			ev.Fields = append(ev.Fields, g.str())
+		}
+	}
+	// As the engine makes them, Fields are most often From's or To's
+	// keys, sorted (the encoder then takes them in that order), or the
+	// same names out of order, or as many other ones.
+	switch m := []map[string]concord.Value{ev.From, ev.To}[g.n(2)]; g.n(5) {
+	case 0, 1:
+		ev.Fields = slices.Sorted(maps.Keys(m))
+	case 2:
+		ev.Fields = slices.Sorted(maps.Keys(m))
+		slices.Reverse(ev.Fields)
+	case 3:
+		ev.Fields = slices.Sorted(maps.Keys(m))
+		if len(ev.Fields) > 0 {
+			ev.Fields[g.n(len(ev.Fields))] = g.str()
 		}
 	}
 	switch g.n(3) {

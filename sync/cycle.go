@@ -61,7 +61,7 @@ type cycle struct {
 	keyBuf      []byte                    // idempotencyKey's scratch: the bytes hashed
 	keyNames    []string                  // and the names it sorts
 	affectedBuf []string                  // affected's scratch: the fields of the units a write carries
-	writtenBuf  []string                  // plan's scratch: the fields a write sets
+	outOrder    map[*system][]string      // plan's: the last desired record's field names per system, sorted
 	orderOf     *system                   // the system whose field names order holds (prepare)
 	order       []string                  // its last record's field names, sorted
 	emitted     int                       // events already emitted (those committed before the writes)

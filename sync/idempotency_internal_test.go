@@ -3,6 +3,7 @@ package sync
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -80,8 +81,14 @@ func TestIdempotencyKeyUnchanged(t *testing.T) {
 		view := &state.View{Tag: []string{"", "t1", "t2"}[rng.IntN(3)], Modified: time.Unix(int64(rng.IntN(3)), 0)}
 		sys := []concord.SystemID{"a", "b"}[rng.IntN(2)]
 		want := refIdempotencyKey(st.Key, sys, e.epoch, view, st, set, e.sens)
-		if got := c.idempotencyKey(st.Key, sys, view, st, set); got != want {
+		if got := c.idempotencyKey(st.Key, sys, view, st, set, nil); got != want {
 			t.Fatalf("case %d: key %s, want %s", i, got, want)
+		}
+		if len(set) > 0 { // with set's names, sorted, as plan gives them
+			names := slices.Sorted(maps.Keys(set))
+			if got := c.idempotencyKey(st.Key, sys, view, st, set, names); got != want {
+				t.Fatalf("case %d: key %s with the names given, want %s", i, got, want)
+			}
 		}
 		in := fmt.Sprint(st.Key, sys, e.epoch, view.Tag, view.Modified.UnixNano(), set, unitVersions(st))
 		if prev, ok := seen[want]; ok && prev != in {

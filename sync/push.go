@@ -125,7 +125,10 @@ func (c *cycle) unguarded(st *state.Record, s *system, view *state.View) bool {
 func (c *cycle) send(ctx context.Context, per [][]*write) {
 	for i, s := range c.e.systems {
 		for _, w := range per[i] {
-			w.fields, w.version = sortedFields(w.patch.Set), unitVersion(w.st) // sending changes neither
+			if w.fields == nil { // planned as set's names already, sorted
+				w.fields = sortedFields(w.patch.Set)
+			}
+			w.version = unitVersion(w.st) // sending changes neither
 			c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteAttempted, Cycle: c.report.Cycle,
 				System: s.id, Key: w.st.Key, Fields: w.fields, To: w.patch.Set, Deleted: w.patch.Delete,
 				Version: w.version})
@@ -248,7 +251,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 				sent = []state.Attempt{{Unit: resolve.RecordUnit, Copy: h}}
 			}
 			return &write{st: st, sys: s, patch: connector.Patch{Key: st.Key, Delete: true, IfMatch: view.Tag,
-				IdempotencyKey: c.idempotencyKey(st.Key, s.id, view, st, nil)}, sent: sent}, nil
+				IdempotencyKey: c.idempotencyKey(st.Key, s.id, view, st, nil, nil)}, sent: sent}, nil
 		}
 		c.synced(st, s, nil, nil, connector.Result{})
 		return nil, nil
@@ -293,20 +296,67 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	// may not hold, and confirm the attempt away (synced): s reporting
 	// that write's value later would be taken for its own edit.
 	unsure := len(view.Sent) > 0
-	for f, v := range desired.Fields {
+	consider := func(f string, v concord.Value) error {
 		if _, ok := slices.BinarySearch(affected, f); affected != nil && !ok {
-			continue // from units the system already holds: leave its notation alone
+			return nil // from units the system already holds: leave its notation alone
 		}
 		h, err := c.e.sens.hashValue(f, v)
 		if err != nil {
-			return nil, &concord.RecordError{System: s.id, Key: st.Key, Field: f, Err: err}
+			return &concord.RecordError{System: s.id, Key: st.Key, Field: f, Err: err}
 		}
 		if old, ok := view.Native.Get(f); create || unsure || !ok || old != h {
 			set[f] = v
 			native = append(native, fieldHash{field: f, hash: h})
 		}
+		return nil
 	}
-	slices.SortFunc(native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) }) // for learnNative
+	// native sorted by field (for learnNative, and the names below): a
+	// system's records mostly have the same fields, so desired's are
+	// taken in the order of the last record planned for s, which is
+	// sorted, when they are the same names; sorted otherwise.
+	inOrder := false
+	if order := c.outOrder[s]; len(order) > 0 && len(order) == len(desired.Fields) {
+		inOrder = true
+		for _, f := range order {
+			v, ok := desired.Fields[f]
+			if !ok {
+				inOrder = false // other names (as many)
+				break
+			}
+			if err := consider(f, v); err != nil {
+				return nil, err
+			}
+		}
+		if !inOrder {
+			clear(set)
+			native = native[:0]
+		}
+	}
+	if !inOrder {
+		for f, v := range desired.Fields {
+			if err := consider(f, v); err != nil {
+				return nil, err
+			}
+		}
+		slices.SortFunc(native, func(a, b fieldHash) int { return strings.Compare(a.field, b.field) })
+		if c.outOrder == nil {
+			c.outOrder = map[*system][]string{}
+		}
+		order := c.outOrder[s][:0]
+		for f := range desired.Fields {
+			order = append(order, f)
+		}
+		slices.Sort(order)
+		c.outOrder[s] = order
+	}
+	// The names of set, sorted: the write's audit events keep them.
+	var names []string
+	if len(native) > 0 {
+		names = make([]string, len(native))
+		for i, x := range native {
+			names[i] = x.field
+		}
+	}
 	// What the system will report back, in canonical shape, once it holds
 	// desired: the hashes that recognise the echo.
 	back := desired
@@ -352,17 +402,12 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	var reach []string // the canonical fields the write can change, sorted
 	keep, probe := false, false
 	if !create && !unsure {
-		written := c.writtenBuf[:0] // set's fields, sorted (as native)
-		for _, x := range native {
-			written = append(written, x.field)
-		}
-		c.writtenBuf = written
 		if s.identityIn {
-			reach, keep = written, true
-		} else if reach, keep = transform.Lineage(s.lineageIn, written); !keep {
+			reach, keep = names, true
+		} else if reach, keep = transform.Lineage(s.lineageIn, names); !keep {
 			// No lineage: probe the Func (below), unless nothing is
 			// written, which changes nothing s holds.
-			keep, probe = true, len(written) > 0
+			keep, probe = true, len(names) > 0
 		}
 	}
 	n := len(st.Units)
@@ -423,7 +468,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 	if err := s.checkScope(&p); err != nil {
 		return nil, err
 	}
-	p.IdempotencyKey = c.idempotencyKey(st.Key, s.id, view, st, set)
+	p.IdempotencyKey = c.idempotencyKey(st.Key, s.id, view, st, set, names)
 	if !create {
 		p.IfMatch = view.Tag
 	}
@@ -470,7 +515,7 @@ func (c *cycle) plan(ctx context.Context, st *state.Record, s *system) (*write, 
 		view.AddSentFrom(a.Unit, a.Copy, &spare)
 		sent = append(sent, a)
 	}
-	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent}, nil
+	return &write{st: st, sys: s, patch: p, native: native, rt: rt, sent: sent, fields: names}, nil
 }
 
 // inboundApart returns s's inbound transform of desired without the fields
@@ -778,7 +823,9 @@ func (c *cycle) writeSucceeded(st *state.Record, s *system) {
 // decided again after the target's record changed: a system that has seen
 // the key would answer with the old result without applying it, although
 // what it holds now differs (a write applied, then undone by a person).
-func (c *cycle) idempotencyKey(key string, s concord.SystemID, view *state.View, st *state.Record, set map[string]concord.Value) string {
+//
+// names are set's names, sorted (nil: idempotencyKey sorts them).
+func (c *cycle) idempotencyKey(key string, s concord.SystemID, view *state.View, st *state.Record, set map[string]concord.Value, names []string) string {
 	sens := c.e.sens
 	b := append(c.keyBuf[:0], key...)
 	b = append(b, 0)
@@ -787,11 +834,14 @@ func (c *cycle) idempotencyKey(key string, s concord.SystemID, view *state.View,
 	b = append(b, 0)
 	b = append(b, view.Tag...)
 	b = binary.BigEndian.AppendUint64(b, uint64(view.Modified.UnixNano()))
-	names := c.keyNames[:0]
-	for f := range set {
-		names = append(names, f)
+	if names == nil {
+		names = c.keyNames[:0]
+		for f := range set {
+			names = append(names, f)
+		}
+		slices.Sort(names)
+		c.keyNames = names[:0]
 	}
-	slices.Sort(names)
 	for _, f := range names {
 		b = append(b, 0)
 		b = append(b, f...)
@@ -807,6 +857,6 @@ func (c *cycle) idempotencyKey(key string, s concord.SystemID, view *state.View,
 		b = append(b, x.Name...)
 		b, _ = x.Value.Version.AppendBinary(b)
 	}
-	c.keyBuf, c.keyNames = b, names[:0]
+	c.keyBuf = b
 	return strconv.FormatUint(concord.HashBytes(b), 36)
 }
