@@ -458,6 +458,29 @@ func (e *Engine) refreshLater(system concord.SystemID, key string, notFound bool
 	e.refresh[system][key] = e.refresh[system][key] || notFound
 }
 
+// awaitTag notes that key's last write to system was answered without a
+// version tag: the engine does not know the record's tag there.
+func (e *Engine) awaitTag(system concord.SystemID, key string) {
+	e.refreshMu.Lock()
+	defer e.refreshMu.Unlock()
+	if e.awaitingTag == nil {
+		e.awaitingTag = map[sysKey]bool{}
+	}
+	e.awaitingTag[sysKey{system, key}] = true
+}
+
+// tagAwaited reports whether awaitTag noted key in system, and forgets it.
+func (e *Engine) tagAwaited(system concord.SystemID, key string) bool {
+	e.refreshMu.Lock()
+	defer e.refreshMu.Unlock()
+	k := sysKey{system, key}
+	if !e.awaitingTag[k] {
+		return false
+	}
+	delete(e.awaitingTag, k)
+	return true
+}
+
 // refetch reads again, by key, the records whose writes to s failed on a
 // version conflict: the change feed may never bring them back (its cursor
 // is past them), and the engine must learn their current state to merge and
@@ -581,6 +604,7 @@ func (c *cycle) prepare(ctx context.Context, s *system, raw concord.Record) (*ob
 		return nil, withSystem(err, s.id)
 	}
 	o := &observation{sys: s, raw: raw}
+	c.e.tagAwaited(s.id, raw.Key) // reported: its tag is known again
 	if err := c.hashFields(s, raw, o); err != nil {
 		return nil, err
 	}

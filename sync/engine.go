@@ -51,11 +51,15 @@ type Engine struct {
 	// version conflict: the next cycle reads them again (refetch).
 	refreshMu gosync.Mutex
 	refresh   map[concord.SystemID]map[string]bool
-	merger    *merger
-	engine    concord.Actor
-	epoch     uint64
-	ready     bool
-	cycle     uint64
+	// awaitingTag (under refreshMu) holds the records whose last write to
+	// a system was answered without a version tag (send), until the
+	// system reports them or a write of them there is planned.
+	awaitingTag map[sysKey]bool
+	merger      *merger
+	engine      concord.Actor
+	epoch       uint64
+	ready       bool
+	cycle       uint64
 	// noWriteAhead skips the commit before a cycle's writes: only for
 	// BenchmarkEditCycle to measure what it costs (export_test.go).
 	noWriteAhead bool

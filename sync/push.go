@@ -103,8 +103,22 @@ func (c *cycle) planWrites(ctx context.Context, states []*state.Record) [][]*wri
 // waits, pending, for a cycle that reads s to the end: its window shrinks
 // from the time since the last full read to that cycle's own read-to-write
 // time. So does a write over a state the engine knows from a report that
-// may have been part of the record (a webhook: View.Partial).
+// may have been part of the record (a webhook: View.Partial), and one to a
+// system with tags whose tag of the record the engine does not know (after
+// a write answered without one).
 func (c *cycle) unguarded(st *state.Record, s *system, view *state.View) bool {
+	if c.e.tagAwaited(s.id, st.Key) && view.Seen && !view.Deleted && view.Tag == "" {
+		// The record's last write to s was answered without a version
+		// tag (send), and s has not reported it since: the engine does
+		// not know its tag there. Written with no IfMatch, the write
+		// would replace what s holds now, whatever a person made of it
+		// since. It waits one cycle, which reads the record again by key
+		// (refetch, for a connector that can), as after a version
+		// conflict; a connector that cannot leaves it to be written as
+		// to a system without tags.
+		c.e.refreshLater(s.id, st.Key, false)
+		return true
+	}
 	if c.current[s.id] && !c.unread[sysKey{s.id, st.Key}] {
 		return false
 	}
@@ -212,7 +226,23 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 			c.written = append(c.written, w)
 			w.applied = true
 			c.writeSucceeded(w.st, s)
+			tagged := w.st.Systems[s.id].Tag != "" // the record's tag there, before
 			c.synced(w.st, s, w.rt, w.native, w.result)
+			if w.result.Tag == "" && tagged {
+				// Applied, and the reply names no version (a PATCH
+				// answered 204) where the record had one: the tag the
+				// view had names the state before this write, which
+				// the view no longer describes. Kept, a late webhook or a lagging feed
+				// of that older state would read as the state the
+				// engine wrote (same tag), and its old values as the
+				// system's notation of the written ones
+				// (learnNotation): the system's next edit of such a
+				// field, back to that old value, would then read as
+				// no change at all. Until the system is read again,
+				// its tag is not known.
+				w.st.Systems[s.id].Tag = ""
+				c.e.awaitTag(s.id, w.st.Key)
+			}
 			c.writeEvents.add(audit.Event{Time: c.e.now(), Kind: audit.WriteSucceeded, Cycle: c.report.Cycle,
 				System: s.id, Key: w.st.Key, Fields: w.fields, Deleted: w.patch.Delete, Version: w.version})
 		}
