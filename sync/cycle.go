@@ -1169,8 +1169,18 @@ func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) e
 			// A whole report settles a letter whose time no clock
 			// has reached (a clock that ran ahead): that time says
 			// nothing of which came first, and the read is the
-			// system's current state.
-			if o.sys.id == d.System && (!o.rec.Modified.Before(d.Record.Modified) || (o.full && c.e.merger.aheadOfClock(d.Record.Modified))) {
+			// system's current state. A report whose own time no
+			// clock has reached settles a letter only as such a
+			// read: not as the record of a merge dead letter
+			// (remerge), an earlier report, which would otherwise
+			// settle a later one quarantined since (seed 69,039:
+			// the later report's edit then written over, unread).
+			if o.sys.id != d.System {
+				continue
+			}
+			m := c.e.merger
+			newer := !o.rec.Modified.Before(d.Record.Modified) && (!m.aheadOfClock(o.rec.Modified) || (o.full && !o.letter))
+			if newer || (o.full && !o.letter && m.aheadOfClock(d.Record.Modified)) {
 				settled = true
 				c.removeDead = append(c.removeDead, d.ID)
 				c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,

@@ -102,6 +102,10 @@ type observation struct {
 	// pushed: the state came through Engine.Ingest (a webhook), which may
 	// deliver it late (see remerge) and in part: never full.
 	pushed bool
+	// letter: the record came from a merge dead letter (remerge), not
+	// from this cycle's reads: an earlier report, kept while its merge
+	// failed.
+	letter bool
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
 	seenAt time.Time

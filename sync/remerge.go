@@ -57,6 +57,11 @@ func (c *cycle) remerge(ctx context.Context) error {
 			return err
 		}
 		c.report.Systems[s.id].Read-- // not a read: a retry
+		for _, o := range c.obs[d.Key] {
+			if o.sys == s {
+				o.letter = true
+			}
+		}
 		if len(c.dead) > before {
 			// No longer usable (a transform changed): the new dead
 			// letter replaces this one.

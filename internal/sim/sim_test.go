@@ -1213,10 +1213,16 @@ func TestLaterFaultKindSeeds(t *testing.T) {
 // counts as the write read back. (Taking such a time out of the engine's
 // bound instead, 0e4975a, lost an edit in seed 46725, where the engine's
 // own write, answered with no time, made a field time after the state it
-// knew.) Every feature there was when they were found is on; switch off
+// knew.) In 69039 an old report stamped "2110", kept in a merge dead
+// letter while the record's state could not be read, was merged again once
+// it could, and "settled" as older the inbound dead letter of the system's
+// later report (quarantined when a transform panicked on it): the engine
+// wrote over that report's edit, unread (a report stamped beyond every
+// clock now settles a letter only as a whole read, not from a dead
+// letter). Every feature there was when they were found is on; switch off
 // here the ones added later.
 func TestClockAheadSeeds(t *testing.T) {
-	for _, seed := range []uint64{81, 200, 414, 51353} {
+	for _, seed := range []uint64{81, 200, 414, 51353, 69039} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			if res := runSeed(t, Options{Seed: seed, Skip: map[string]bool{featCoarse: true, featBareReplies: true}}); res.Failed() {
 				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
