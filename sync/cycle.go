@@ -1179,8 +1179,9 @@ func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) e
 				continue
 			}
 			m := c.e.merger
-			newer := !o.rec.Modified.Before(d.Record.Modified) && (!m.aheadOfClock(o.rec.Modified) || (o.full && !o.letter))
-			if newer || (o.full && !o.letter && m.aheadOfClock(d.Record.Modified)) {
+			current := o.full && !o.letter // a whole read of the system, this cycle
+			newer := !o.rec.Modified.Before(d.Record.Modified) && (current || !m.aheadOfClock(o.rec.Modified))
+			if newer || (current && m.aheadOfClock(d.Record.Modified)) {
 				settled = true
 				c.removeDead = append(c.removeDead, d.ID)
 				c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,

@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -88,6 +89,13 @@ func TestResumedEncodingIsTheWholeOne(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		st := genRealistic(t)
 		st.Rev = rapid.Uint64Range(0, 1<<40).Draw(t, "rev")
+		if rapid.IntRange(0, 4).Draw(t, "wide") == 0 { // over 64 names: sets of more than one word
+			for i := range 70 {
+				f := fmt.Sprintf("w%02d", i)
+				st.Fields[f] = int64(i)
+				st.Units.Set(f, &state.Unit{Version: v2(uint64(i + 1))})
+			}
+		}
 		st.KeepEncoding()
 		if _, err := state.Encode(st); err != nil {
 			t.Fatal(err)
@@ -141,15 +149,23 @@ func TestResumedEncodingIsTheWholeOne(t *testing.T) {
 	})
 }
 
-// With Strict set, an encoding resumed over a record whose unit changed in
-// place (the caller broke KeepEncoding's promise) panics rather than store
-// the old unit.
-func TestStrictCatchesAChangeBeyondTheViews(t *testing.T) {
+// keptSample returns state.Sample("k", ...) encoded once with a resume
+// point kept.
+func keptSample(t *testing.T) *state.Record {
+	t.Helper()
 	st := state.Sample("k", false, false)
 	st.KeepEncoding()
 	if _, err := state.Encode(st); err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// With Strict set, an encoding resumed over a record whose unit changed in
+// place (the caller broke KeepEncoding's promise) panics rather than store
+// the old unit.
+func TestStrictCatchesAChangeBeyondTheViews(t *testing.T) {
+	st := keptSample(t)
 	st.Units.Value("name").Winner = "b"
 	old := state.Strict
 	state.Strict = true
@@ -165,11 +181,7 @@ func TestStrictCatchesAChangeBeyondTheViews(t *testing.T) {
 
 // A resume point serves once: the encoding after the next one is whole.
 func TestResumePointServesOnce(t *testing.T) {
-	st := state.Sample("k", false, false)
-	st.KeepEncoding()
-	if _, err := state.Encode(st); err != nil {
-		t.Fatal(err)
-	}
+	st := keptSample(t)
 	if _, err := state.Encode(st); err != nil {
 		t.Fatal(err)
 	}
