@@ -1146,8 +1146,21 @@ func (o *oracle) written(s concord.SystemID, key, u string, uv map[string]concor
 	matched := false
 	for _, e := range o.byKU[ku(key, u)] {
 		// A group reported in part was completed by the engine: the
-		// system that receives it learns that edit too.
-		if sameVals(u, e.vals, uv) || (len(e.vals) < len(fieldsOf(u)) && len(e.vals) > 0 && reportedIn(e.vals, uv)) {
+		// system that receives it learns that edit too. In part as
+		// the edit's system reports it (reported), not as it stores
+		// it: a system that leaves nulls out (featSparse) keeps a null
+		// the engine wrote to a group's member as a field, and its
+		// person's edit of the other member then holds that null, but
+		// no report of it carries the null, and the engine completes
+		// the group from the value it knows for the rest, as it does
+		// for a member the system never had. That value is the null
+		// the engine wrote unless something made it forget the write
+		// (seed 91,653: a store restore of a snapshot taken before it,
+		// after which it knows the value the snapshot recorded there);
+		// accounted judges such an edit by the fields it reported, and
+		// the systems that receive the completed group learn it so.
+		vals := o.reported(e)
+		if sameVals(u, e.vals, uv) || (len(vals) < len(fieldsOf(u)) && len(vals) > 0 && reportedIn(vals, uv)) {
 			o.learn(s, ku(key, u), e.hist)
 			matched = true
 		}

@@ -1181,9 +1181,15 @@ func TestDamagedStateSeeds(t *testing.T) {
 //     record's state read damaged counted as a cycle between an
 //     unanswered write and a set-back, though it wrote the record nowhere;
 //   - 78339 (an oracle gap, same run): what a webhook's Ingest wrote was
-//     not taken as what the engine believes the system holds.
+//     not taken as what the engine believes the system holds;
+//   - 91653 (an oracle gap, found past 80,000): in a system that leaves
+//     nulls out, a person's edit of a group's zip kept the null street the
+//     engine had written there, which a store restore then made the engine
+//     forget; the engine completed the group reported in part from the
+//     restored street, and the oracle did not take the systems receiving
+//     it as learning the edit (written now judges it as reported).
 func TestLaterFaultKindSeeds(t *testing.T) {
-	for _, seed := range []uint64{31536, 40673, 44943, 66327, 78339} {
+	for _, seed := range []uint64{31536, 40673, 44943, 66327, 78339, 91653} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			if res := runSeed(t, Options{Seed: seed, Skip: map[string]bool{string(KindInstances): true}}); res.Failed() {
 				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
