@@ -1175,13 +1175,28 @@ func (c *cycle) settleQuarantined(ctx context.Context, merged []*state.Record) e
 			// (remerge), an earlier report, which would otherwise
 			// settle a later one quarantined since (seed 69,039:
 			// the later report's edit then written over, unread).
+			//
+			// A merge dead letter whose own record this cycle merged
+			// again is settled by that merge, whatever its time: the
+			// report is learned (a merge that failed again has replaced
+			// the letter already, keepForRemerge). Kept, it would be
+			// merged again at every later engine step that reads
+			// nothing fresher of the record there, an ever older report
+			// taken for the system's whole current state. Its time,
+			// equal to itself, settled it until the rule for a report
+			// stamped beyond the clock; then it no longer did (seed
+			// 95,748: the kept report, stamped "2110", merged again
+			// once a read of the system failed, after the engine had
+			// written another system's edit there, read as that system
+			// setting the field back: the edit was lost everywhere).
 			if o.sys.id != d.System {
 				continue
 			}
 			m := c.e.merger
 			current := o.full && !o.letter // a whole read of the system, this cycle
+			own := o.letter && o.letterID == d.ID
 			newer := !o.rec.Modified.Before(d.Record.Modified) && (current || !m.aheadOfClock(o.rec.Modified))
-			if newer || (current && m.aheadOfClock(d.Record.Modified)) {
+			if own || newer || (current && m.aheadOfClock(d.Record.Modified)) {
 				settled = true
 				c.removeDead = append(c.removeDead, d.ID)
 				c.events.add(audit.Event{Time: c.e.now(), Kind: audit.WriteReplayed, Cycle: c.report.Cycle,

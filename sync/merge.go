@@ -104,8 +104,9 @@ type observation struct {
 	pushed bool
 	// letter: the record came from a merge dead letter (remerge), not
 	// from this cycle's reads: an earlier report, kept while its merge
-	// failed.
-	letter bool
+	// failed. letterID is that dead letter's number.
+	letter   bool
+	letterID uint64
 	// seenAt is the system's time of the state the engine knew before
 	// this one (view.Modified before detect moved it on).
 	seenAt time.Time

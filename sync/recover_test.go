@@ -592,6 +592,58 @@ func TestFailedMergeSupersededByANewerEdit(t *testing.T) {
 	}
 }
 
+// A report whose merge failed (a gate panicked), stamped "2110" by a
+// clock that ran ahead once, is settled once its merge succeeds: the merge
+// dead letter is gone. Before, the rule that a report stamped beyond the
+// clock settles a letter only as a whole read of this cycle (seed 69,039)
+// kept it, as its own record had come from the letter. A cycle that read
+// nothing of the warehouse then merged it again, the whole record of
+// before the engine wrote the portal's edit there, took it for the
+// warehouse setting the note back, and wrote the old note over the
+// portal's edit. Here the warehouse's next read brings the note back; in
+// the simulation the edit was lost for good (seed 95,748).
+func TestAMergedAgainReportStampedBeyondTheClockIsSettled(t *testing.T) {
+	var fail atomic.Bool
+	gate := resolve.GateFunc(func(context.Context, resolve.Change) (resolve.Verdict, error) {
+		if fail.Load() {
+			panic("gate bug")
+		}
+		return resolve.Verdict{}, nil
+	})
+	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withGates(gate))
+	ahead := false
+	w := fake.New("warehouse", fake.WithClock(func() time.Time {
+		if ahead {
+			return r.clock.now().AddDate(84, 0, 0)
+		}
+		return r.clock.now()
+	}))
+	r.sys["warehouse"], r.cfg.Systems[1].Connector = w, w
+	r.engine = r.newEngine()
+	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "note": "old"})
+	r.settle()
+
+	ahead = true
+	w.Edit("c1", map[string]any{"name": "B"}) // modified "in 2110"
+	ahead = false
+	r.sys["portal"].Edit("c1", map[string]any{"note": "new"})
+	fail.Store(true)
+	r.cycle() // both reports kept as merge dead letters
+	fail.Store(false)
+	r.cycle() // merged again: name B to the portal, note new to the warehouse
+	if dl, _ := r.engine.DeadLetters(context.Background()); len(dl) != 0 {
+		t.Errorf("dead letters left after the merge succeeded: %+v", dl)
+	}
+	w.FailNext(fake.OpChanges, 1, nil) // a cycle that reads nothing of the warehouse
+	r.cycle()
+	if got := r.fields("portal", "c1"); got["note"] != "new" {
+		t.Errorf("portal c1 = %v after a cycle that read nothing of the warehouse; want the portal's note kept", got)
+	}
+	r.audit.RequireNone(t, audittest.Match{Kind: audit.EditObserved, System: "warehouse", Unit: "note"})
+	r.settle()
+	r.requireAll("c1", map[string]any{"name": "B", "note": "new"})
+}
+
 func TestAuditSinkPanicIsAnAuditFailure(t *testing.T) {
 	for _, kind := range allKinds {
 		t.Run(kind, func(t *testing.T) {

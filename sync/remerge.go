@@ -58,8 +58,11 @@ func (c *cycle) remerge(ctx context.Context) error {
 		}
 		c.report.Systems[s.id].Read-- // not a read: a retry
 		for _, o := range c.obs[d.Key] {
-			if o.sys == s {
-				o.letter = true
+			// The system's one observation of the key: d's record, or
+			// an earlier letter's that observe kept instead (already
+			// marked). A read of this cycle would have superseded d.
+			if o.sys == s && !o.letter {
+				o.letter, o.letterID = true, d.ID
 			}
 		}
 		if len(c.dead) > before {

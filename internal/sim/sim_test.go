@@ -1225,10 +1225,15 @@ func TestLaterFaultKindSeeds(t *testing.T) {
 // later report (quarantined when a transform panicked on it): the engine
 // wrote over that report's edit, unread (a report stamped beyond every
 // clock now settles a letter only as a whole read, not from a dead
-// letter). Every feature there was when they were found is on; switch off
+// letter). In 95748 that rule kept the merge dead letter of a report
+// stamped "2110" after its record had been merged again successfully, and
+// a cycle that could not read the system merged it once more after the
+// engine had written another system's edit there, which then read as set
+// back and was lost (a letter whose own record a cycle merges again is now
+// settled by that merge). Every feature there was when they were found is on; switch off
 // here the ones added later.
 func TestClockAheadSeeds(t *testing.T) {
-	for _, seed := range []uint64{81, 200, 414, 51353, 69039} {
+	for _, seed := range []uint64{81, 200, 414, 51353, 69039, 95748} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			if res := runSeed(t, Options{Seed: seed, Skip: map[string]bool{featCoarse: true, featBareReplies: true}}); res.Failed() {
 				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
