@@ -1114,11 +1114,19 @@ func takenForEchoRun(t *testing.T, otherValue, known bool) *Result {
 // that then wrote over it, with the same time as that write and no tag to
 // tell them apart, and the engine took it for an edit back to the old value
 // (a pushed state from a tagless system no newer than the one the engine
-// knows is now left to the change feed).
+// knows is now left to the change feed). In 85242 (run with every feature
+// on: it fails only with partial webhooks and two processes) a late
+// webhook of a report quarantined in a tagless system, its owned field left
+// out, settled the dead letter, and the engine wrote over the person's edit
+// of owned unread (a report that may be part of the record now settles no
+// letter; sync's TestAPartialWebhookDoesNotSettleAQuarantinedRecord).
 func TestTaglessSystemSeeds(t *testing.T) {
-	for _, seed := range []uint64{2, 1440, 4217} {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			if res := runSeed(t, Options{Seed: seed, Skip: asFound()}); res.Failed() {
+	for _, tc := range []struct {
+		seed uint64
+		skip map[string]bool
+	}{{2, asFound()}, {1440, asFound()}, {4217, asFound()}, {85242, nil}} {
+		t.Run(fmt.Sprint(tc.seed), func(t *testing.T) {
+			if res := runSeed(t, Options{Seed: tc.seed, Skip: tc.skip}); res.Failed() {
 				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
 			}
 		})
