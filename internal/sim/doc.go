@@ -166,7 +166,9 @@
 //     the next cycle read it (a cycle whose read of the system failed read
 //     only the records it had received before the failure, or wrote there
 //     successfully: edits of the others are judged at the next read, as a
-//     failed read shows nothing of what the system held in between); an
+//     failed read shows nothing of what the system held in between; a feed
+//     page answered with more to come and the very cursor asked for fails
+//     the read there, as the engine fails it, sync.ErrFeedStuck); an
 //     incarnation of a record created and deleted in one system that no
 //     engine read or wrote there (private); values of
 //     a record deleted after them (by an edit or a decision) and created
@@ -219,7 +221,13 @@
 //     another system, made after that write over the very values it carried
 //     (the version the write carried), followed: the engine counts the
 //     edit's system as holding the write's version, which the later edit
-//     follows (taken-for-echo).
+//     follows (taken-for-echo). Likewise a delete is followed by a
+//     creation made in another system that held the record gone all along
+//     from before the engine merged the delete (decided its system's report
+//     as the record's state) until the creation, when the engine read or
+//     wrote the record there while it held it gone: gone names no edit,
+//     and the engine counts a system whose state says gone, as the
+//     record's does, as holding the record's version (held-at-sync).
 //     Existence is such a value too: a creation made by a system's person
 //     while an engine create of the record there was pending, never
 //     applied and its outcome never learned, with no cycle between them,

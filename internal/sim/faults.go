@@ -293,7 +293,35 @@ func (k *conn) Changes(ctx context.Context, cur connector.Cursor, limit int) (b 
 			learn(r.Key)
 		}
 	})
+	if err == nil && b.More && b.Next == cur {
+		// A page answered with more to come and the very cursor it was
+		// asked for (a repeated feed whose page holds only changes
+		// delivered before, KindRepeatFeed) is a feed that made no
+		// progress: the engine keeps the page's records and fails its
+		// read of the system there (sync.ErrFeedStuck), or it would read
+		// that page for ever. The call succeeded, the read did not: what
+		// the feed holds beyond the cursor was not read, and the edits
+		// made there since the engine last read it are judged at the
+		// next read (oracle.readFailed). Counted as a whole read, it
+		// made the oracle take a delete made before that cycle as seen,
+		// and so the person's creation of the record after it as a
+		// change the engine could see (seed 95,080), where the engine's
+		// next read finds the record live, as it last knew it: no
+		// engine can tell that from no change at all.
+		k.w.noteStuck(k.id)
+	}
 	return b, err
+}
+
+// noteStuck notes that the current cycle's read of s ends failed although
+// the connector's call succeeded: the engine found the feed stuck (see
+// conn.Changes). The records of the page are learned already (noteRead).
+func (w *world) noteStuck(s concord.SystemID) {
+	w.rmu.Lock()
+	defer w.rmu.Unlock()
+	if w.readFailed != nil {
+		w.readFailed[s] = true
+	}
 }
 
 // Apply writes ps to the fake and notes every field patch for the oracle:

@@ -56,6 +56,9 @@ type edit struct {
 	// held: of a delete, what its system held of each unit of the record
 	// as it was deleted, and since when (see oracle.heldAtAgreement).
 	held map[string]heldUnit
+	// goneFrom: of a creation, the step since which its system had held
+	// the record gone (0: never held it; see oracle.createdOverHeldDelete).
+	goneFrom int
 }
 
 // heldUnit is what a system held of one unit of a record, and the step
@@ -172,6 +175,10 @@ type oracle struct {
 	// without the engine learning so (a lost reply, a crash): a delete
 	// there before any read is the undo revertAmbiguous names.
 	appliedCreates []unconfirmedCreate
+	// deleteMerged: key -> the merges that made a system's delete the
+	// record's state (merge.decided of the record, deleted), in order
+	// (see createdOverHeldDelete).
+	deleteMerged map[string][]existMerge
 }
 
 // storedRead is what a cycle read of a record in a system whose merge
@@ -207,6 +214,13 @@ type unconfirmed struct {
 	set     map[string]concord.Value
 	applied bool
 	step    int
+}
+
+// existMerge is an engine decision, at step, that the record's state is
+// sys's report of it (merge.decided of the record unit).
+type existMerge struct {
+	sys  concord.SystemID
+	step int
 }
 
 // seenState is what a system held of a record at a step at which the
@@ -913,6 +927,38 @@ func heldByDeleter(d, e *edit) (heldUnit, bool) {
 	return h, true
 }
 
+// createdOverHeldDelete reports whether the creation c follows the delete
+// e made in another system because c's system held the record gone, as e
+// left it, all along from before the engine took e for the record's state
+// until c: the engine merged e (a merge.decided of the record, deleted,
+// from e's system, after e and before c), and read or wrote the record in
+// c's system while it held it gone (so that its state there said gone).
+// Existence is a value that cannot carry an edit's identity, as bools and
+// nil cannot (heldAtAgreement): a system whose state says gone while the
+// record's state is gone is in sync, and the engine counts it as holding
+// the record's version (push.go's synced joins the versions of equal
+// states, with no event to say so), so c descends e and wins outright.
+// Physically c's system never received e, but the person who created the
+// record saw exactly what e made, and any reader of the system could see
+// nothing else. Seed 95,080: a system deleted the record, two others
+// created it again, a cycle that could not read the first (its feed stuck)
+// wrote it nothing, a person deleted it in the second, and then one in the
+// first, which had held it gone all along, created it.
+func (o *oracle) createdOverHeldDelete(c, e *edit) bool {
+	if c.unit != recordUnit || c.deleted || e.unit != recordUnit || !e.deleted || c.key != e.key || c.sys == e.sys || c.step <= e.step {
+		return false
+	}
+	if !slices.ContainsFunc(o.deleteMerged[e.key], func(m existMerge) bool { return m.sys == e.sys && m.step > e.step && m.step < c.step }) {
+		return false
+	}
+	if !slices.ContainsFunc(o.seenAt[string(c.sys)+"/"+c.key], func(x seenState) bool {
+		return x.step >= c.goneFrom && x.step < c.step && !x.rec.live
+	}) {
+		return false
+	}
+	return o.excuse(e, "held-at-sync")
+}
+
 func (o *oracle) restoreAmbiguous(e *edit) bool {
 	if e.unit == recordUnit && e.deleted {
 		// A delete after a restore of a snapshot in which the record
@@ -967,7 +1013,7 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecidedAt: map[string]int{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
+		recordDecidedAt: map[string]int{}, deleteMerged: map[string][]existMerge{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
 		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, stored: map[sysKey]storedRead{}, excused: map[int]bool{}, readIn: map[sysKey][]int{}, unmerged: map[string][]int{},
 		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
 	o.mergeDead = w.mergeDeadLetter
@@ -1003,6 +1049,7 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 	prev, had := f.Record(key)
 	rec := f.Edit(key, fields)
 	if !had {
+		goneFrom := o.heldFrom[s][ku(key, recordUnit)]
 		o.changedAll(s, key)
 		var h hist
 		for u, k := range o.know[s] {
@@ -1010,7 +1057,7 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 				h = h.with(k)
 			}
 		}
-		o.newEdit(s, key, recordUnit, nil, false, h)
+		o.newEdit(s, key, recordUnit, nil, false, h).goneFrom = goneFrom
 	}
 	var touched []string
 	for fl := range fields {
@@ -1083,6 +1130,7 @@ func (o *oracle) changedAll(s concord.SystemID, key string) {
 	for _, u := range units {
 		o.heldFrom[s][ku(key, u)] = o.w.step
 	}
+	o.heldFrom[s][ku(key, recordUnit)] = o.w.step
 }
 
 func unitVals(u string, fields map[string]concord.Value) map[string]concord.Value {
@@ -1260,6 +1308,9 @@ func (o *oracle) events() {
 				o.recordDecidedAt[ev.Key] = o.w.step
 			}
 		case audit.MergeDecided:
+			if ev.Unit == resolve.RecordUnit && ev.Deleted && ev.System != "" {
+				o.deleteMerged[ev.Key] = append(o.deleteMerged[ev.Key], existMerge{sys: ev.System, step: o.w.step})
+			}
 			if ev.Unit == resolve.RecordUnit && ev.Rule != "fast-forward" {
 				o.recordDecidedAt[ev.Key] = o.w.step
 				if ev.Deleted {
@@ -1422,6 +1473,9 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 				})
 			})
 			if followedEqual || e.private || o.ambiguous(e) || o.recordDecidedAfter(e) || slices.ContainsFunc(o.edits, func(w *edit) bool { return w.key == key && w.id != e.id && w.hist[e.id] }) {
+				continue
+			}
+			if slices.ContainsFunc(o.byKU[ku(key, recordUnit)], func(c *edit) bool { return o.createdOverHeldDelete(c, e) }) {
 				continue
 			}
 			why = "the record exists again everywhere, but no edit followed the delete and no decision overrode it"
