@@ -1448,20 +1448,12 @@ func TestADeleteInASystemThatNeverGotACreatesFieldsIsAConflict(t *testing.T) {
 // than the known time is still left to the feed.
 func TestAClockThatRanAheadOnceDoesNotFreezeARecord(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"})
-	ahead := false
-	p := fake.New("portal", fake.WithClock(func() time.Time {
-		if ahead {
-			return r.clock.now().AddDate(80, 0, 0)
-		}
-		return r.clock.now()
-	}))
-	r.sys["portal"], r.cfg.Systems[0].Connector = p, p
-	r.engine = r.newEngine()
+	p, ahead := r.withClockAhead(0, 80)
 	p.Edit("c1", map[string]any{"name": "A", "price": 1})
 	r.settle()
-	ahead = true
+	*ahead = true
 	p.Edit("c1", map[string]any{"name": "B"})
-	ahead = false
+	*ahead = false
 	r.settle()
 	p.Edit("c1", map[string]any{"price": 2})
 	r.settle()

@@ -75,6 +75,24 @@ func (r *rig) newEngine() *recsync.Engine {
 	return e
 }
 
+// withClockAhead replaces system i of the rig with a fake whose clock runs
+// years ahead of the rig's while *ahead is true (a clock that ran ahead
+// once), and restarts the engine over it.
+func (r *rig) withClockAhead(i, years int) (*fake.System, *bool) {
+	r.t.Helper()
+	ahead := new(bool)
+	id := r.cfg.Systems[i].ID
+	f := fake.New(string(id), fake.WithClock(func() time.Time {
+		if *ahead {
+			return r.clock.now().AddDate(years, 0, 0)
+		}
+		return r.clock.now()
+	}))
+	r.sys[id], r.cfg.Systems[i].Connector = f, f
+	r.engine = r.newEngine()
+	return f, ahead
+}
+
 type rigOption func(*recsync.Config)
 
 func newRig(t tb, names []concord.SystemID, opts ...rigOption) *rig {

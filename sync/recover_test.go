@@ -611,21 +611,13 @@ func TestAMergedAgainReportStampedBeyondTheClockIsSettled(t *testing.T) {
 		return resolve.Verdict{}, nil
 	})
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withGates(gate))
-	ahead := false
-	w := fake.New("warehouse", fake.WithClock(func() time.Time {
-		if ahead {
-			return r.clock.now().AddDate(84, 0, 0)
-		}
-		return r.clock.now()
-	}))
-	r.sys["warehouse"], r.cfg.Systems[1].Connector = w, w
-	r.engine = r.newEngine()
+	w, ahead := r.withClockAhead(1, 84)
 	r.sys["portal"].Edit("c1", map[string]any{"name": "A", "note": "old"})
 	r.settle()
 
-	ahead = true
+	*ahead = true
 	w.Edit("c1", map[string]any{"name": "B"}) // modified "in 2110"
-	ahead = false
+	*ahead = false
 	r.sys["portal"].Edit("c1", map[string]any{"note": "new"})
 	fail.Store(true)
 	r.cycle() // both reports kept as merge dead letters
