@@ -1042,6 +1042,45 @@ func TestChangeBeforeTheWrittenValueIsNotARevertOfTheWrite(t *testing.T) {
 	r.requireAll("k", map[string]any{"addr": "new"})
 }
 
+// The same holds of a change made after the value the write brought was
+// made but before the engine had that value: a value made in a system the
+// engine could not read for a while reaches it late, and a write of it
+// cannot come before the engine decided it (the unit's Changed time). Here
+// a edits the field while its feed is down; b then changes it and back,
+// unread; the engine reads a's edit, decides it and writes it to b without
+// learning the outcome, and then reads b back at the old value with a field
+// time after a's edit but before the engine had it. Taken for a setting
+// back made after the write, b's change fast-forwarded over a's edit and
+// both systems ended at the old value (found by the simulation, seed
+// 110,038, where b's change was the engine's own write of the old value,
+// forgotten when its store was restored from an older copy, and a's value
+// came from a system out of the configuration for a while).
+func TestChangeBeforeTheEngineHadTheWrittenValueIsNotARevertOfTheWrite(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+	b := fake.New("b", fake.WithClock(r.clock.now), fake.WithFieldTimes())
+	r.sys["b"] = b
+	r.cfg.Systems[1].Connector = b
+	r.engine = r.newEngine()
+	r.sys["a"].Edit("k", map[string]any{"addr": "old"})
+	r.settle()
+
+	// a edits addr, unread; then b changes it and back, later.
+	r.sys["a"].Edit("k", map[string]any{"addr": "new"})
+	r.sys["a"].FailNext(fake.OpChanges, 1, nil)
+	r.cycle()
+	b.Edit("k", map[string]any{"addr": "X"})
+	b.Edit("k", map[string]any{"addr": "old"})
+	// The engine reads a's edit (b's read failing) and writes it to b,
+	// the call's outcome unknown.
+	b.FailNext(fake.OpChanges, 1, nil)
+	b.FailNext(fake.OpApply, 1, nil)
+	r.cycle()
+	for range 6 {
+		r.cycle()
+	}
+	r.requireAll("k", map[string]any{"addr": "new"})
+}
+
 // A system the engine wrote without learning the outcome (the reply lost;
 // or, in the simulation, seed 49432, the engine crashed after committing
 // the write ahead) and has not read since may hold the value written, not

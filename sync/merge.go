@@ -32,9 +32,10 @@ package sync
 //     unknown keeps the earlier one) that S reports is the engine's
 //     write, never S's edit. S back at the value it held before such a
 //     write is no edit either, unless S's field times say the field changed
-//     since the engine last saw the record and after the value the write
-//     brought was made (revertedWrite): then it was set back after the
-//     write, an edit. A pushed state (a webhook) of a record the engine
+//     since the engine last saw the record, after the value the write
+//     brought was made and, for a write of the canonical value, not before
+//     the engine decided that value (revertedWrite): then it was set back after
+//     the write, an edit. A pushed state (a webhook) of a record the engine
 //     does not know in S is not read while its create there awaits
 //     confirmation: it may predate the create, and existence names no
 //     value that would tell; the change feed's current state decides.
@@ -974,16 +975,35 @@ func (m *merger) leavesOutSent(view *state.View, o *observation) bool {
 
 // revertedWrite returns the newest write of unit u the engine attempted to
 // o's system without seeing it confirmed, when o's field times say one of
-// u's fields changed after the state the engine knew and after the
-// canonical value of u was made (the system's time of it, Unit.Modified;
-// field times from different systems' clocks are compared, as
-// last-writer-wins does): the system then holds
+// u's fields changed after the state the engine knew, after the canonical
+// value of u was made (the system's time of it, Unit.Modified; field times
+// from different systems' clocks are compared, as last-writer-wins does)
+// and, when that write carried the canonical value, not before the engine
+// decided it (Unit.Changed, the engine's clock): the system then holds
 // the value it had before that write because it was set back, not because
 // the write was never applied.
 func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observation, u string) (state.Copy, bool) {
 	sent := view.Sent.Value(u)
 	if len(sent) == 0 || o.seenAt.IsZero() || len(o.rec.FieldModified) == 0 {
 		return state.Copy{}, false
+	}
+	// Nor can it be set back before the write was attempted, which is no
+	// earlier than the engine decided the value the write carried: the
+	// canonical value's Unit.Changed, when the newest write carried that
+	// version. The system's time of the value (Unit.Modified) is no bound
+	// of that: a value made in a system the engine could not read for a
+	// while (its read failing, or the system out of the configuration)
+	// reaches the engine late, and a change made in between, before the
+	// engine had the value — its own write of the value before, forgotten
+	// when its store was restored from an older copy (simulation seed
+	// 110,038) — is later than Modified and was made without knowledge of
+	// the write all the same. The bound is taken to the second: a system
+	// that keeps its times to the second (many do) stamps a setting back
+	// made in the very second the engine decided the value with that
+	// second's start, before Changed.
+	var decided time.Time
+	if cu := st.Units.Value(u); cu != nil && sent[len(sent)-1].Version.Compare(cu.Version) == concord.Equal {
+		decided = cu.Changed.Truncate(time.Second)
 	}
 	// Set back after the write, so after the value the write brought was
 	// made (the canonical value's system time): a change from before that
@@ -1003,7 +1023,7 @@ func (m *merger) revertedWrite(st *state.Record, view *state.View, o *observatio
 		// A field time no clock has reached yet (a clock that ran
 		// ahead when the value was made) says nothing of its order
 		// with the write.
-		if t, ok := o.rec.FieldModified[f]; ok && t.After(after) && !m.aheadOfClock(t) {
+		if t, ok := o.rec.FieldModified[f]; ok && t.After(after) && !t.Before(decided) && !m.aheadOfClock(t) {
 			return sent[len(sent)-1], true
 		}
 	}

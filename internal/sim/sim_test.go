@@ -1204,11 +1204,25 @@ func TestDamagedStateSeeds(t *testing.T) {
 //     now); and a creation in a system that had held the record gone all
 //     along was not taken as following another system's delete that the
 //     engine then merged, the engine counting that system in sync with it
-//     (held-at-sync, oracle.createdOverHeldDelete).
+//     (held-at-sync, oracle.createdOverHeldDelete);
+//   - 110038 (an engine gap, run with every feature on: it fails only with
+//     two processes): the engine wrote a value to a system with field
+//     times, forgot the write when its store was restored from an older
+//     copy, and then had another system's older edit arrive late (that
+//     system out of the configuration meanwhile); its write of that edit
+//     there was committed ahead and never sent (the commit's reply lost),
+//     and the forgotten write's field time, after the edit's own time,
+//     read as a setting back after it, which beat the edit (revertedWrite now also needs a field time from no earlier than
+//     the engine decided the value written; sync's
+//     TestChangeBeforeTheEngineHadTheWrittenValueIsNotARevertOfTheWrite).
 func TestLaterFaultKindSeeds(t *testing.T) {
-	for _, seed := range []uint64{31536, 40673, 44943, 66327, 78339, 91653, 95080} {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			if res := runSeed(t, Options{Seed: seed, Skip: map[string]bool{string(KindInstances): true}}); res.Failed() {
+	later := map[string]bool{string(KindInstances): true}
+	for _, tc := range []struct {
+		seed uint64
+		skip map[string]bool
+	}{{31536, later}, {40673, later}, {44943, later}, {66327, later}, {78339, later}, {91653, later}, {95080, later}, {110038, nil}} {
+		t.Run(fmt.Sprint(tc.seed), func(t *testing.T) {
+			if res := runSeed(t, Options{Seed: tc.seed, Skip: tc.skip}); res.Failed() {
 				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
 			}
 		})
