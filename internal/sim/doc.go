@@ -196,7 +196,9 @@
 //     whether the write was applied and undone or never applied, so the
 //     engine reads the set-back as made after the write (rule 4 of package
 //     sync) and the edit counts as followed by it (accounted for if the
-//     set-back is). A record dead-lettered as a cycle read it (a panicking
+//     set-back is); so does a null the person typed into the field where
+//     the system lacked it (a record created again without it), which is
+//     no edit but moves the field's time all the same. A record dead-lettered as a cycle read it (a panicking
 //     resolver, gate or transform) was not learned, nor was anything a cycle
 //     read before the engine crashed without committing: the edits made
 //     since the previous read are judged at the next one. The reads of a

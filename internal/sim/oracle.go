@@ -179,6 +179,11 @@ type oracle struct {
 	// record's state (merge.decided of the record, deleted), in order
 	// (see createdOverHeldDelete).
 	deleteMerged map[string][]existMerge
+	// typedNulls are the nulls a person typed into a field that their
+	// system, which keeps field times, did not have (see personEdit):
+	// no edit, as the value is the null the field held, but the
+	// system stamps the field's time (see setBackAmbiguous).
+	typedNulls []*edit
 }
 
 // storedRead is what a cycle read of a record in a system whose merge
@@ -358,6 +363,16 @@ func (o *oracle) forgotten(c int) bool {
 //
 // e then counts as followed by r, as the engine takes it, and is accounted
 // for if r is.
+//
+// r may also be a null typed into the field where r's system lacked it (a
+// record created again there without the field: typedNulls), which is no
+// edit, as the field held that null already: the system stamps the
+// field's time all the same, and reports exactly what a person setting the
+// null back after the write applied reports (seed 128,370: s1's person
+// deleted k1 and created it again without flag, s0's false went to s1 in
+// a write whose connector panicked, and s1's person then typed a null
+// into flag). The change before it is the typed null itself, a move of
+// the field's time.
 func (o *oracle) setBackAmbiguous(r, e *edit) bool {
 	if r.unit == recordUnit || r.unit != e.unit || r.key != e.key || r.sys == e.sys || !o.w.fieldTimes[r.sys] {
 		return false
@@ -1069,7 +1084,25 @@ func (o *oracle) personEdit(s concord.SystemID, f *fake.System, key string, fiel
 	for _, u := range touched {
 		if had && sameVals(u, unitVals(u, prev.Fields), unitVals(u, rec.Fields)) {
 			// The person typed what was there: nothing changed that
-			// any reader could see, so it is no edit.
+			// any reader could see, so it is no edit. Save the field's
+			// time, in a system that keeps field times, when the
+			// field was missing (a record created again without it):
+			// the null typed there is the null it held, but the
+			// system stamps the field as changed now, which is
+			// exactly what a person setting back the null the field
+			// held before an engine write reports. Kept aside, not
+			// an edit: it names and follows nothing, and only the
+			// set-back rule reads it (setBackAmbiguous).
+			if o.w.fieldTimes[s] && slices.ContainsFunc(fieldsOf(u), func(fl string) bool {
+				_, typed := fields[fl]
+				_, held := prev.Fields[fl]
+				return typed && !held
+			}) {
+				// Its id is the last edit's before it: it has none
+				// of its own, and no edit's hist names it.
+				o.typedNulls = append(o.typedNulls, &edit{id: len(o.edits), sys: s, key: key, unit: u,
+					vals: unitVals(u, rec.Fields), step: o.w.step, cycles: o.w.res.Cycles})
+			}
 			continue
 		}
 		// Program order: the edit follows what s held of the record's
@@ -1560,6 +1593,20 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 					// system, and is accounted for itself.
 					if slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
 						return w.id != e.id && o.setBackAmbiguous(w, e) && accounted(w) && o.excuse(e, "set-back-after-unknown-write")
+					}) {
+						return true
+					}
+					// Or a null typed into the field where its system
+					// lacked it, which the engine reads the same way: it
+					// counts if the null is the final value, or if a
+					// later edit of the unit in that system (which
+					// follows it in program order, as an edit's hist
+					// would say) is accounted for.
+					if slices.ContainsFunc(o.typedNulls, func(t *edit) bool {
+						return t.key == key && t.unit == e.unit && o.setBackAmbiguous(t, e) &&
+							(sameVals(e.unit, t.vals, fv) || slices.ContainsFunc(o.byKU[ku(key, e.unit)], func(w *edit) bool {
+								return w.sys == t.sys && w.id > t.id && accounted(w)
+							})) && o.excuse(e, "set-back-by-typed-null")
 					}) {
 						return true
 					}

@@ -704,6 +704,93 @@ func setBackAfterUnknownWriteRun(t *testing.T, otherValue, answered, noFieldTime
 	return w.res
 }
 
+// TestOracleTypedNullAfterUnknownWrite is seed 128370 built by hand: s1's
+// person creates k0 with a name, which the engine creates in s0 (a system
+// with field times) without a flag; s1's person sets flag false; the
+// engine's write of it to s0 panics in the connector before it calls the
+// system, so s0 never gets it and the engine never learns so; s0's person
+// types a null into flag, which s0 lacked: no change of value, so no edit,
+// but s0 stamps the field's time. The next cycle reads the null with a
+// field time later than the write, takes it as set back after the write
+// (sync's rule 4) and writes it to s1: an engine cannot tell that from the
+// write applied and the person then setting the null back, so false counts
+// as followed by the typed null. Each variant takes away one condition,
+// and then the hand-made engine's fast-forward loses false: s0 held the
+// flag as a null already (typing it moves no time), or s0 has no field
+// times.
+func TestOracleTypedNullAfterUnknownWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		heldNull, noFieldTimes bool
+		lost                   bool
+	}{
+		{name: "null typed where the field was missing"},
+		{name: "null typed over a null", heldNull: true, lost: true},
+		{name: "system without field times", noFieldTimes: true, lost: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := typedNullAfterUnknownWriteRun(t, tc.heldNull, tc.noFieldTimes)
+			checkHandRun(t, res, tc.lost, "set-back-by-typed-null", 1)
+		})
+	}
+}
+
+// typedNullAfterUnknownWriteRun plays TestOracleTypedNullAfterUnknownWrite's
+// run against the oracle alone, as setBackAfterUnknownWriteRun does.
+func typedNullAfterUnknownWriteRun(t *testing.T, heldNull, noFieldTimes bool) *Result {
+	t.Helper()
+	const key = "k0"
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
+	w.armed = map[string]bool{}
+	if !noFieldTimes {
+		w.fieldTimes = map[concord.SystemID]bool{s0: true}
+		w.fakes[s0] = fake.New("s0", fake.WithFieldTimes())
+	}
+	cycle := func(engine func(), events ...audit.Event) { handCycle(t, w, false, engine, nil, events...) }
+	flag := func(v concord.Value) map[string]concord.Value { return map[string]concord.Value{fieldFlag: v} }
+
+	w.step++
+	o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldName: "Leeds#1"})
+	created := map[string]concord.Value{fieldName: "Leeds#1"}
+	if heldNull {
+		created[fieldFlag] = nil
+	}
+	cycle(func() { w.fakes[s0].Edit(key, created) }, // the engine creates it in s0
+		audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: fieldName},
+		audit.Event{Kind: audit.WriteSucceeded, System: s0, Key: key})
+
+	w.step++
+	o.personEdit(s1, w.fakes[s1], key, flag(false))
+	cycle(func() {
+		c := &conn{w: w, id: s0, f: w.fakes[s0]}
+		w.arm("conn:s0.Apply")
+		func() {
+			defer func() {
+				if p := recover(); p == nil {
+					t.Fatal("the connector did not panic")
+				}
+			}()
+			res, err := c.Apply(context.Background(), []connector.Patch{{Key: key, Set: flag(false)}})
+			if err != nil || len(res) != 1 || res[0].Err == nil {
+				t.Fatalf("the write was answered with %v, %v; want its failure", res, err)
+			}
+		}()
+	}, audit.Event{Kind: audit.EditObserved, System: s1, Key: key, Unit: fieldFlag},
+		audit.Event{Kind: audit.MergeDecided, System: s1, Key: key, Unit: fieldFlag, Rule: recsync.RuleFastForward, To: flag(false)},
+		audit.Event{Kind: audit.WriteFailed, System: s0, Key: key})
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, flag(nil))
+
+	cycle(func() { w.fakes[s1].Edit(key, flag(nil)) },
+		audit.Event{Kind: audit.EditObserved, System: s0, Key: key, Unit: fieldFlag},
+		audit.Event{Kind: audit.MergeDecided, System: s0, Key: key, Unit: fieldFlag, Rule: recsync.RuleFastForward, To: flag(nil)},
+		audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key})
+	o.final()
+	return w.res
+}
+
 // The oracle's create-taken-for-write rule (oracle.alikeCreations), on a run
 // built by hand after seeds 58741 and 51543: s1's person creates k0; the
 // engine's create of it in s0 is never applied and the engine never learns
@@ -1212,15 +1299,22 @@ func TestDamagedStateSeeds(t *testing.T) {
 //     system out of the configuration meanwhile); its write of that edit
 //     there was committed ahead and never sent (the commit's reply lost),
 //     and the forgotten write's field time, after the edit's own time,
-//     read as a setting back after it, which beat the edit (revertedWrite now also needs a field time from no earlier than
-//     the engine decided the value written; sync's
-//     TestChangeBeforeTheEngineHadTheWrittenValueIsNotARevertOfTheWrite).
+//     read as a setting back after it, which beat the edit (revertedWrite
+//     now also needs a field time from no earlier than the engine decided
+//     the value written; sync's
+//     TestChangeBeforeTheEngineHadTheWrittenValueIsNotARevertOfTheWrite);
+//   - 128370 (an oracle gap, found past 120,000): a person typed a null
+//     into a field their system (with field times) lacked after creating
+//     the record again, which the oracle took for no edit, though the
+//     system stamped the field's time after the engine's unanswered write
+//     of another system's value there, and the engine read it as set back
+//     after the write (a typed null now counts as such a set-back).
 func TestLaterFaultKindSeeds(t *testing.T) {
 	later := map[string]bool{string(KindInstances): true}
 	for _, tc := range []struct {
 		seed uint64
 		skip map[string]bool
-	}{{31536, later}, {40673, later}, {44943, later}, {66327, later}, {78339, later}, {91653, later}, {95080, later}, {110038, nil}} {
+	}{{31536, later}, {40673, later}, {44943, later}, {66327, later}, {78339, later}, {91653, later}, {95080, later}, {110038, nil}, {128370, later}} {
 		t.Run(fmt.Sprint(tc.seed), func(t *testing.T) {
 			if res := runSeed(t, Options{Seed: tc.seed, Skip: tc.skip}); res.Failed() {
 				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
