@@ -31,14 +31,15 @@ package sync
 //     refusal of a write that repeats an earlier one whose outcome is
 //     unknown keeps the earlier one) that S reports is the engine's
 //     write, never S's edit. S back at the value it held before such a
-//     write is no edit either, unless S's field times say the field changed
-//     since the engine last saw the record, after the value the write
-//     brought was made and, for a write of the canonical value, not before
-//     the engine decided that value (revertedWrite): then it was set back after
-//     the write, an edit. A pushed state (a webhook) of a record the engine
-//     does not know in S is not read while its create there awaits
-//     confirmation: it may predate the create, and existence names no
-//     value that would tell; the change feed's current state decides.
+//     write is no edit either, unless S's field times say the field
+//     changed since the engine last saw the record, after the value the
+//     write brought was made and, for a write of the canonical value, not
+//     before the engine decided that value (revertedWrite): then it was
+//     set back after the write, an edit. A pushed state (a webhook) of a
+//     record the engine does not know in S is not read while its create
+//     there awaits confirmation: it may predate the create, and existence
+//     names no value that would tell; the change feed's current state
+//     decides.
 //  5. Settle. A person's settlement (holds.go) is a merge decision with rule
 //     "person": the chosen candidate wins with the join of every
 //     candidate's version, so it supersedes them all and is written back to
