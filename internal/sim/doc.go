@@ -215,6 +215,11 @@
 //     and the person who deleted saw exactly the value the edit made (a
 //     value that names its edit reaches another system only through the
 //     engine, which the oracle sees: the rule is kept to bools and nil).
+//     So it is when, instead of reading or writing the record there in
+//     that cycle, the engine had observed there an edit to that very
+//     value after that system came to hold it and no later than the
+//     agreement, which joined it (a null typed into a field the system
+//     lacked is no edit, but moves the field's time: seed 141,144).
 //     The same holds when, instead of recording an agreement, the engine
 //     took the edit for the echo of its own write of those very values to
 //     that system, sent before the edit with its outcome never learned, at

@@ -71,7 +71,8 @@ type heldUnit struct {
 
 // agreement is an engine decision of equal values ("equal-values") on one
 // unit, at a step: the engine recorded every system that held these values
-// as holding the merged version.
+// as holding the merged version. (oracle.reports keeps the edits the engine
+// observed in a system in the same form: a step and the unit's values.)
 type agreement struct {
 	step int
 	vals map[string]concord.Value
@@ -184,6 +185,10 @@ type oracle struct {
 	// no edit, as the value is the null the field held, but the
 	// system stamps the field's time (see setBackAmbiguous).
 	typedNulls []*edit
+	// reports[system/key/unit]: the edits of the unit the engine
+	// observed in the system (edit.observed), at a step, with the values
+	// it took for them (see heldAtAgreement).
+	reports map[string][]agreement
 }
 
 // storedRead is what a cycle read of a record in a system whose merge
@@ -859,20 +864,49 @@ func (o *oracle) excuse(e *edit, rule string) bool {
 // could see nothing else. Only values that cannot carry an edit's identity
 // (bools and nil) are judged so: a system holding any other value of e's
 // holds it because the engine delivered it, and then d follows e anyway.
+//
+// The engine need not see the record there in the agreement's cycle: what
+// it counts as the system's values is what it last learned there, and if
+// that was the system's own report of e's very values (an edit it
+// observed there, edit.observed) made after the system began to hold them
+// and no later than the agreement, the agreement joined that report's
+// version, or found it canonical already, all the same (counted as
+// held-at-agreement-reported). Seed 141,144: a person typed a null into
+// the flag their system (with field times) lacked, which is no edit to
+// the oracle but moves the field's time; a late webhook carried that
+// state, and the engine took it for an edit to nil; a person elsewhere
+// set the flag to false and back to nil; a cycle that could not read the
+// first system (a timeout) read that nil and recorded the two nils as an
+// agreement; then the first system's person, who had seen nil all along,
+// deleted the record. No engine could tell the two nils apart, and the
+// person who deleted saw exactly the value the other edit made.
 func (o *oracle) heldAtAgreement(d, e *edit) bool {
 	h, ok := heldByDeleter(d, e)
 	if !ok {
 		return false
 	}
 	seen := o.seenAt[string(d.sys)+"/"+e.key]
-	if !slices.ContainsFunc(o.agreed[ku(e.key, e.unit)], func(a agreement) bool {
-		return a.step > e.step && a.step > h.from && a.step < d.step &&
-			slices.ContainsFunc(seen, func(x seenState) bool { return x.step == a.step }) &&
-			(sameVals(e.unit, a.vals, e.vals) || sameAuditForm(e.vals, a.vals, false))
-	}) {
+	reported := o.reports[string(d.sys)+"/"+ku(e.key, e.unit)]
+	same := func(vals map[string]concord.Value) bool {
+		return sameVals(e.unit, vals, e.vals) || sameAuditForm(e.vals, vals, false)
+	}
+	rule := ""
+	for _, a := range o.agreed[ku(e.key, e.unit)] {
+		if a.step <= e.step || a.step <= h.from || a.step >= d.step || !same(a.vals) {
+			continue
+		}
+		if slices.ContainsFunc(seen, func(x seenState) bool { return x.step == a.step }) {
+			rule = "held-at-agreement"
+			break
+		}
+		if slices.ContainsFunc(reported, func(r agreement) bool { return r.step > h.from && r.step <= a.step && same(r.vals) }) {
+			rule = "held-at-agreement-reported"
+		}
+	}
+	if rule == "" {
 		return false
 	}
-	return o.excuse(e, "held-at-agreement")
+	return o.excuse(e, rule)
 }
 
 // heldAtEcho is heldAtAgreement where the engine took e for the echo of its
@@ -1030,7 +1064,7 @@ func newOracle(w *world) *oracle {
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
 		recordDecidedAt: map[string]int{}, deleteMerged: map[string][]existMerge{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
 		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, stored: map[sysKey]storedRead{}, excused: map[int]bool{}, readIn: map[sysKey][]int{}, unmerged: map[string][]int{},
-		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}}
+		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}, reports: map[string][]agreement{}}
 	o.mergeDead = w.mergeDeadLetter
 	for _, s := range w.names {
 		o.know[s] = map[string]hist{}
@@ -1317,6 +1351,12 @@ func (o *oracle) events() {
 			o.seenRec[sk] = seen
 			if n := len(o.seenAt[sk]); n == 0 || o.seenAt[sk][n-1].step != o.w.step {
 				o.seenAt[sk] = append(o.seenAt[sk], seenState{step: o.w.step, rec: o.seenRec[sk]})
+			}
+		}
+		if ev.Kind == audit.EditObserved && ev.System != "" && ev.Key != "" && ev.Unit != resolve.RecordUnit {
+			for _, u := range ev.UnitNames() { // edits of one system's report may be one event
+				sku := string(ev.System) + "/" + ku(ev.Key, u)
+				o.reports[sku] = append(o.reports[sku], agreement{step: o.w.step, vals: unitVals(u, ev.To)})
 			}
 		}
 		switch ev.Kind {
