@@ -184,8 +184,10 @@
 //     or its cycle crashed) and no cycle read the system in between — what
 //     the system reports is exactly what it reports if the write was never
 //     applied (and, in any system, a delete of a record the engine's create
-//     brought there, its outcome unknown, before any cycle read it: a
-//     delete carries no field time); in a system with field times, the
+//     brought there, its outcome unknown, before any cycle read it, or
+//     before the engine merged a read of it: a read kept for a failed
+//     merge and superseded by a fresher one is never merged; a delete
+//     carries no field time); in a system with field times, the
 //     converse: an edit whose
 //     value an engine write carried there when the system never applied
 //     the write and the engine never learned so (the connector panicked

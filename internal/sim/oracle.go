@@ -146,6 +146,10 @@ type oracle struct {
 	// stored: the records a cycle dead-lettered as it read them for a
 	// failed merge, with what that read saw (see storedRead).
 	stored map[sysKey]storedRead
+	// dropped: such reads that the engine never merged: a fresher read
+	// of the record in that system superseded the kept one first (see
+	// remerged, and undoneBeforeMerge).
+	dropped map[sysKey][]droppedRead
 	// mergeDead reports whether the store holds a merge dead letter of
 	// a record read from a system (world.mergeDeadLetter).
 	mergeDead func(sysKey) bool
@@ -198,12 +202,19 @@ type oracle struct {
 // read of the record in that system supersedes it. vals and live are what
 // the system held of the record as it was read (key/unit -> values; the
 // cycle wrote nothing there), and verdicts the invisibility of the edits
-// made there before the read, as the boundary before it judged them.
+// made there before the read, as the boundary before it judged them; step
+// is the step that read it.
 type storedRead struct {
 	vals     map[string]map[string]concord.Value
 	live     bool
 	verdicts map[*edit]bool
+	step     int
 }
+
+// droppedRead is a read of a record, at step read, kept for a failed merge
+// and superseded, at step by, by a fresher read before the engine merged
+// it.
+type droppedRead struct{ read, by int }
 
 // unconfirmedCreate is an engine create of key in sys, at step, that sys
 // never applied and whose outcome the engine never learned.
@@ -328,6 +339,41 @@ func (o *oracle) revertAmbiguous(e *edit) bool {
 		return true
 	}
 	return false
+}
+
+// undoneBeforeMerge reports whether the delete e undid an engine create
+// that its system applied and whose outcome the engine never learned, as
+// in revertAmbiguous, where the cycles that read the record there between
+// the create and e did so only for a merge that failed (the record's state
+// read damaged, say): the engine kept each such read in a merge dead
+// letter, and a fresher read of the record there, made after e, superseded
+// it before the engine merged it (see remerged; a fresher read before e, a
+// person's replay say, taught the engine the record's state there). The
+// engine never learned from those reads that the create was applied: what
+// it merged is the delete it knew there before the create, reported again,
+// which reads as the create never applied, and it creates the record there
+// again, as in revertAmbiguous. A kept read that the engine did merge (at a
+// later step, even after e) taught it the create's echo, and then e reads
+// as the delete it is: such a read counts as one.
+//
+// Seed 143,718: s2's person deleted k0, which the engine created there
+// again in a cycle whose final commit failed (the outcome lost); in the
+// three cycles after, k0's state read damaged, and the one that read s2
+// kept k0 in a merge dead letter; s2's person then deleted k0 again, and
+// the next cycle's read of s2 (the delete) superseded the letter.
+func (o *oracle) undoneBeforeMerge(e *edit) bool {
+	if e.unit != recordUnit || !e.deleted {
+		return false
+	}
+	sk := sysKey{e.sys, e.key}
+	return slices.ContainsFunc(o.appliedCreates, func(c unconfirmedCreate) bool {
+		between := func(r int) bool { return r > c.step && r < e.step }
+		dropped := func(r int) bool {
+			return slices.ContainsFunc(o.dropped[sk], func(d droppedRead) bool { return d.read == r && d.by > e.step })
+		}
+		return c.sys == e.sys && c.key == e.key && c.step < e.step && slices.ContainsFunc(o.readIn[sk], between) &&
+			!slices.ContainsFunc(o.readIn[sk], func(r int) bool { return between(r) && !dropped(r) })
+	})
 }
 
 // madeAhead reports whether the values vals of key's unit were made by an
@@ -650,7 +696,7 @@ func (o *oracle) keepRead(sk sysKey, at map[concord.SystemID]map[string]map[stri
 	if _, kept := o.stored[sk]; kept || !o.mergeDead(sk) {
 		return
 	}
-	sr := storedRead{vals: map[string]map[string]concord.Value{}, live: live[sk.s][sk.key], verdicts: map[*edit]bool{}}
+	sr := storedRead{vals: map[string]map[string]concord.Value{}, live: live[sk.s][sk.key], verdicts: map[*edit]bool{}, step: o.w.step}
 	for _, u := range units {
 		if v, ok := at[sk.s][ku(sk.key, u)]; ok {
 			sr.vals[ku(sk.key, u)] = v
@@ -683,11 +729,13 @@ func (o *oracle) remerged(what string, fresh []sysKey) {
 				// Read afresh and failed again: the new dead letter
 				// keeps this read (afterCycle notes it).
 				delete(o.stored, sk)
+				o.dropRead(sk, sr.step)
 			}
 			continue // merged again from the kept read and failed again, or not merged yet
 		}
 		delete(o.stored, sk)
 		if read {
+			o.dropRead(sk, sr.step)
 			continue
 		}
 		for e, inv := range sr.verdicts {
@@ -706,6 +754,15 @@ func (o *oracle) remerged(what string, fresh []sysKey) {
 			o.learnAt(sk.s, sk.key, cur[sk.s], live[sk.s][sk.key])
 		}
 	}
+}
+
+// dropRead notes that the read of sk at step, kept for a failed merge, was
+// superseded by a fresher read, at this step, before the engine merged it.
+func (o *oracle) dropRead(sk sysKey, step int) {
+	if o.dropped == nil {
+		o.dropped = map[sysKey][]droppedRead{}
+	}
+	o.dropped[sk] = append(o.dropped[sk], droppedRead{read: step, by: o.w.step})
 }
 
 // forgetReads notes that the cycle now ending learned nothing of what it
@@ -837,6 +894,8 @@ func (o *oracle) ambiguous(e *edit) bool {
 		rule = "restore"
 	case o.revertAmbiguous(e):
 		rule = "undo-after-unknown-write"
+	case o.undoneBeforeMerge(e):
+		rule = "undo-before-kept-read-merged"
 	default:
 		return false
 	}
