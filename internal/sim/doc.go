@@ -237,6 +237,14 @@
 //     wrote the record there while it held it gone: gone names no edit,
 //     and the engine counts a system whose state says gone, as the
 //     record's does, as holding the record's version (held-at-sync).
+//     And the other way round: a creation is followed by a delete made in
+//     another system that held the record all along from before the engine
+//     read the creation's system after it until the delete, when the
+//     engine wrote the record there (a successful write) in that cycle or
+//     later: live names no edit either, and the engine counts the written
+//     system as holding the record's version, which joined the creation,
+//     though no value of it reached there (held-live-at-write; seeds
+//     181,478 and 208,571).
 //     Existence is such a value too: a creation made by a system's person
 //     while an engine create of the record there was pending, never
 //     applied and its outcome never learned, with no cycle between them,

@@ -59,6 +59,9 @@ type edit struct {
 	// goneFrom: of a creation, the step since which its system had held
 	// the record gone (0: never held it; see oracle.createdOverHeldDelete).
 	goneFrom int
+	// liveFrom: of a delete, the step since which its system had held
+	// the record (0: since the start; see oracle.deletedOverHeldCreate).
+	liveFrom int
 }
 
 // heldUnit is what a system held of one unit of a record, and the step
@@ -184,6 +187,10 @@ type oracle struct {
 	// record's state (merge.decided of the record, deleted), in order
 	// (see createdOverHeldDelete).
 	deleteMerged map[string][]existMerge
+	// wroteLive[system/key]: the steps at which an engine write of the
+	// record (not a delete) to the system succeeded (see
+	// deletedOverHeldCreate).
+	wroteLive map[string][]int
 	// typedNulls are the nulls a person typed into a field that their
 	// system, which keeps field times, did not have (see personEdit):
 	// no edit, as the value is the null the field held, but the
@@ -1067,6 +1074,42 @@ func (o *oracle) createdOverHeldDelete(c, e *edit) bool {
 	return o.excuse(e, "held-at-sync")
 }
 
+// deletedOverHeldCreate is createdOverHeldDelete the other way round:
+// whether the delete d follows the creation e made in another system
+// because d's system held the record, as e left it (live), all along from
+// before the engine took e into the record's state until d. The engine
+// read the record in e's system, live, after e (a creation of a record
+// whose state is live, or made live again, joins it, with no decision
+// when the state was live already), and in that cycle or a later one,
+// before d, wrote the record to d's system, which held it all along, and
+// the write succeeded: the engine counts d's system as holding the
+// record's version, which descends e, so d wins outright. Physically the
+// write brought d's system nothing of e (existence names no edit, and e's
+// system's values lost, or matched what was there), but the person who
+// deleted saw exactly what e made and all the engine delivered. Seed
+// 181,478: a system whose writes of the record failed created it, the
+// engine merged it (its fields losing every conflict) and wrote another
+// system, whose person then deleted it. Seed 208,571: the engine's delete
+// of the record never reached a system; another system created it again,
+// and the engine wrote the re-created record over the first, whose person
+// then deleted it.
+func (o *oracle) deletedOverHeldCreate(d, e *edit) bool {
+	if e.unit != recordUnit || e.deleted || d.unit != recordUnit || !d.deleted || d.key != e.key || d.sys == e.sys || d.step <= e.step {
+		return false
+	}
+	took := slices.IndexFunc(o.seenAt[string(e.sys)+"/"+e.key], func(x seenState) bool {
+		return x.step > e.step && x.step > d.liveFrom && x.step < d.step && x.rec.live
+	})
+	if took < 0 {
+		return false
+	}
+	m := o.seenAt[string(e.sys)+"/"+e.key][took].step
+	if !slices.ContainsFunc(o.wroteLive[string(d.sys)+"/"+d.key], func(x int) bool { return x >= m && x < d.step }) {
+		return false
+	}
+	return o.excuse(e, "held-live-at-write")
+}
+
 func (o *oracle) restoreAmbiguous(e *edit) bool {
 	if e.unit == recordUnit && e.deleted {
 		// A delete after a restore of a snapshot in which the record
@@ -1121,7 +1164,7 @@ func (o *oracle) restoreAmbiguous(e *edit) bool {
 func newOracle(w *world) *oracle {
 	o := &oracle{w: w, byKU: map[string][]*edit{}, know: map[concord.SystemID]map[string]hist{},
 		last: map[concord.SystemID]map[string]snap{}, decided: map[string][]map[string]concord.Value{},
-		recordDecidedAt: map[string]int{}, deleteMerged: map[string][]existMerge{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
+		recordDecidedAt: map[string]int{}, deleteMerged: map[string][]existMerge{}, wroteLive: map[string][]int{}, recreated: map[string]bool{}, decidedAt: map[string]int{}, lastSeen: map[string]int{}, seenRec: map[string]snap{},
 		attempted: map[concord.SystemID]map[string][]map[string]concord.Value{}, unlearned: map[sysKey]bool{}, stored: map[sysKey]storedRead{}, excused: map[int]bool{}, readIn: map[sysKey][]int{}, unmerged: map[string][]int{},
 		seenAt: map[string][]seenState{}, heldFrom: map[concord.SystemID]map[string]int{}, agreed: map[string][]agreement{}, reports: map[string][]agreement{}}
 	o.mergeDead = w.mergeDeadLetter
@@ -1232,6 +1275,7 @@ func (o *oracle) personDelete(s concord.SystemID, f *fake.System, key string) {
 	for _, u := range units {
 		held[u] = heldUnit{vals: unitVals(u, prev.Fields), from: o.heldFrom[s][ku(key, u)]}
 	}
+	liveFrom := o.heldFrom[s][ku(key, recordUnit)]
 	o.changedAll(s, key)
 	var h hist
 	for u, k := range o.know[s] {
@@ -1246,7 +1290,7 @@ func (o *oracle) personDelete(s concord.SystemID, f *fake.System, key string) {
 		return x.sys == s && !x.deleted && (x.cycles == o.w.res.Cycles || x.step > o.lastSeen[string(s)+"/"+key])
 	})
 	d := o.newEdit(s, key, recordUnit, nil, true, h)
-	d.private, d.held = private, held
+	d.private, d.held, d.liveFrom = private, held, liveFrom
 	o.last[s][key] = snap{}
 }
 
@@ -1411,6 +1455,10 @@ func (o *oracle) events() {
 			if n := len(o.seenAt[sk]); n == 0 || o.seenAt[sk][n-1].step != o.w.step {
 				o.seenAt[sk] = append(o.seenAt[sk], seenState{step: o.w.step, rec: o.seenRec[sk]})
 			}
+		}
+		if ev.Kind == audit.WriteSucceeded && ev.System != "" && ev.Key != "" && !ev.Deleted {
+			sk := string(ev.System) + "/" + ev.Key
+			o.wroteLive[sk] = append(o.wroteLive[sk], o.w.step)
 		}
 		if ev.Kind == audit.EditObserved && ev.System != "" && ev.Key != "" && ev.Unit != resolve.RecordUnit {
 			for _, u := range ev.UnitNames() { // edits of one system's report may be one event
@@ -1584,7 +1632,9 @@ func (o *oracle) checkLost(key string, live bool, final map[string]concord.Value
 			return d.hist[id] || (e.unit != recordUnit && slices.ContainsFunc(o.byKU[ku(e.key, e.unit)], func(x *edit) bool {
 				return d.hist[x.id] && sameValue(e, x)
 			}))
-		}) || slices.ContainsFunc(deletes, func(d *edit) bool { return o.heldAtAgreement(d, e) || o.heldAtEcho(d, e) })
+		}) || slices.ContainsFunc(deletes, func(d *edit) bool {
+			return o.heldAtAgreement(d, e) || o.heldAtEcho(d, e) || o.deletedOverHeldCreate(d, e)
+		})
 	}
 	for _, e := range o.edits {
 		if e.key != key {

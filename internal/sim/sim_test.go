@@ -416,6 +416,66 @@ func TestOracleHeldAtAgreementReported(t *testing.T) {
 	}
 }
 
+// TestOracleHeldLiveAtWrite is seed 208,571 built by hand: s0 creates k0
+// (flag true), which the engine creates in s1; s1's person deletes it, and
+// the engine's delete never reaches s0; s1's person creates it again (flag
+// true), the engine reads that, decides the re-creation and writes it over
+// s0's record (the name cleared, the flag already true), and s0's person
+// deletes it. The engine counts s0 as holding the re-created version, and
+// the person who deleted saw exactly what the re-creation made, though
+// nothing of it reached s0 that names it. Without the write to s0 (s0's
+// person deleting the record as it held it before), the re-creation is lost.
+func TestOracleHeldLiveAtWrite(t *testing.T) {
+	for _, notWritten := range []bool{false, true} {
+		t.Run(map[bool]string{false: "written", true: "not written"}[notWritten], func(t *testing.T) {
+			checkHandRun(t, heldLiveAtWriteRun(t, notWritten), notWritten, "held-live-at-write", 1)
+		})
+	}
+}
+
+// heldLiveAtWriteRun plays TestOracleHeldLiveAtWrite's run against the
+// oracle alone: the engine's writes and audit events are made by hand.
+func heldLiveAtWriteRun(t *testing.T, notWritten bool) *Result {
+	t.Helper()
+	const key = "k0"
+	w := handWorld(key)
+	s0, s1, o := w.names[0], w.names[1], w.o
+	cycle := func(engine func(), events ...audit.Event) { handCycle(t, w, false, engine, nil, events...) }
+	recordEv := func(kind audit.Kind, s concord.SystemID, deleted bool) audit.Event {
+		return audit.Event{Kind: kind, System: s, Key: key, Unit: recordUnit, Deleted: deleted}
+	}
+	ff := func(s concord.SystemID, deleted bool) audit.Event {
+		return audit.Event{Kind: audit.MergeDecided, System: s, Key: key, Unit: recordUnit, Rule: recsync.RuleFastForward, Deleted: deleted}
+	}
+
+	w.step++
+	o.personEdit(s0, w.fakes[s0], key, map[string]concord.Value{fieldName: "Leeds#1", fieldFlag: true})
+	cycle(func() { w.fakes[s1].Edit(key, map[string]concord.Value{fieldName: "Leeds#1", fieldFlag: true}) },
+		recordEv(audit.EditObserved, s0, false), ff(s0, false), audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key})
+
+	w.step++
+	o.personDelete(s1, w.fakes[s1], key)
+	cycle(nil, recordEv(audit.EditObserved, s1, true), ff(s1, true)) // the delete's write to s0 fails
+
+	w.step++
+	o.personEdit(s1, w.fakes[s1], key, map[string]concord.Value{fieldFlag: true})
+	events := []audit.Event{recordEv(audit.EditObserved, s1, false), ff(s1, false),
+		{Kind: audit.MergeDecided, System: s1, Key: key, Unit: fieldName, Rule: recsync.RuleRecreated}}
+	var engine func()
+	if !notWritten {
+		engine = func() { w.fakes[s0].Edit(key, map[string]concord.Value{fieldName: nil}) }
+		events = append(events, audit.Event{Kind: audit.WriteSucceeded, System: s0, Key: key, Fields: []string{fieldName}})
+	}
+	cycle(engine, events...)
+
+	w.step++
+	o.personDelete(s0, w.fakes[s0], key)
+	cycle(func() { w.fakes[s1].Delete(key) }, recordEv(audit.EditObserved, s0, true), ff(s0, true),
+		audit.Event{Kind: audit.WriteSucceeded, System: s1, Key: key, Deleted: true})
+	o.final()
+	return w.res
+}
+
 // checkHandRun checks the result of a run played against the oracle alone:
 // an edit lost if lost, else none, and rule applied excused times; nothing
 // unexpected or divergent either way.
@@ -1368,13 +1428,23 @@ func TestDamagedStateSeeds(t *testing.T) {
 //     failed, and the only read of it in between was kept in a merge dead
 //     letter (its state read damaged) and superseded by the read of the
 //     delete before the engine merged it, which then read as the create
-//     never applied (oracle.undoneBeforeMerge).
+//     never applied (oracle.undoneBeforeMerge);
+//   - 181478 (an oracle gap, found past 180,000): a system whose writes of
+//     a record failed created it, the engine merged it with its fields
+//     losing every conflict and wrote the record to another system that
+//     held it all along, whose person then deleted it, which the oracle
+//     did not take as following the creation (held-live-at-write,
+//     oracle.deletedOverHeldCreate);
+//   - 208571 (the same oracle gap, found past 200,000): the engine's delete
+//     of a record never reached one system, another created it again, and
+//     the engine wrote the re-created record over the first system's, whose
+//     person then deleted it (held-live-at-write).
 func TestLaterFaultKindSeeds(t *testing.T) {
 	later := map[string]bool{string(KindInstances): true}
 	for _, tc := range []struct {
 		seed uint64
 		skip map[string]bool
-	}{{31536, later}, {40673, later}, {44943, later}, {66327, later}, {78339, later}, {91653, later}, {95080, later}, {110038, nil}, {128370, later}, {141144, nil}, {143718, later}} {
+	}{{31536, later}, {40673, later}, {44943, later}, {66327, later}, {78339, later}, {91653, later}, {95080, later}, {110038, nil}, {128370, later}, {141144, nil}, {143718, later}, {181478, later}, {208571, later}} {
 		t.Run(fmt.Sprint(tc.seed), func(t *testing.T) {
 			if res := runSeed(t, Options{Seed: tc.seed, Skip: tc.skip}); res.Failed() {
 				t.Fatalf("failures %v\n%s", res.Failures, strings.Join(res.Log, "\n"))
