@@ -11,6 +11,7 @@ import (
 	"github.com/concordsync/concord"
 	"github.com/concordsync/concord/audit"
 	"github.com/concordsync/concord/audit/audittest"
+	"github.com/concordsync/concord/connector"
 	"github.com/concordsync/concord/connector/fake"
 	"github.com/concordsync/concord/resolve"
 	recsync "github.com/concordsync/concord/sync"
@@ -642,4 +643,48 @@ func TestAPartialWebhookKeepsASetBackOfALostWrite(t *testing.T) {
 	}
 	r.settle()
 	r.requireAll("c1", map[string]any{"name": "B", "flag": "no"})
+}
+
+// A delete the engine wrote to a system whose reply was lost stays its own
+// unconfirmed write only until the system is read creating the record
+// again: that claim of the record's existence, made without seeing the
+// delete, supersedes the write, as an edit of a field supersedes a write
+// of that field. A delete the system's person makes later is theirs, not
+// the echo of the engine's old one, even when the write that brought the
+// system the record's newer values was refused and kept in a dead letter
+// (simulation seed 190,912).
+func TestARecreationSupersedesTheEnginesUnconfirmedDelete(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, []concord.SystemID{"a", "b", "c"}, withResolver(resolve.LastWriterWins()))
+	a, b, c := r.sys["a"], r.sys["b"], r.sys["c"]
+	a.Edit("c1", map[string]any{"city": "v0"})
+	r.settle()
+
+	a.Delete("c1")
+	b.LoseRepliesNext(1)
+	r.cycle() // the delete is applied in b; the engine never hears of it
+
+	b.Edit("c1", map[string]any{"city": "v1"}) // b's person creates c1 again
+	c.Edit("c1", map[string]any{"city": "v2"}) // and so, later, does c's
+	b.FailKey("c1", connector.Permanent(errors.New("422")))
+	r.cycle() // c1 lives on with c's v2; its write to b is dead-lettered
+	b.ClearFailKey("c1")
+
+	b.Delete("c1")
+	r.cycle()
+	dl, err := r.engine.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dl {
+		if err := r.engine.Replay(ctx, recsync.DeadLetterAction{ID: d.ID, Person: "ops@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.settle()
+	for _, s := range []concord.SystemID{"a", "b", "c"} {
+		if _, ok := r.sys[s].Record("c1"); ok {
+			t.Errorf("%s holds c1 after b's person deleted it: %v (b's delete taken for the echo of the engine's)", s, r.fields(s, "c1"))
+		}
+	}
 }

@@ -842,6 +842,14 @@ func (m *merger) claimExistence(st *state.Record) error {
 			slices.ContainsFunc(m.edits[n:], func(e edit) bool { return e.obs == o }) {
 			continue
 		}
+		if o.full {
+			// The system's current state: the record lives there after
+			// any delete the engine wrote to it whose outcome it never
+			// learned. The claim supersedes that write, as an edit of a
+			// field supersedes a write of that field (detectUnit): a
+			// later delete there is the system's own, not an echo.
+			st.Systems[o.sys.id].Sent.Delete(resolve.RecordUnit)
+		}
 		if err := m.addEdit(st, o, resolve.RecordUnit, false); err != nil {
 			return err
 		}

@@ -186,7 +186,8 @@
 //     applied (and, in any system, a delete of a record the engine's create
 //     brought there, its outcome unknown, before any cycle read it, or
 //     before the engine merged a read of it: a read kept for a failed
-//     merge and superseded by a fresher one is never merged; a delete
+//     merge and superseded by a fresher one is never merged, and a read
+//     that a store restore made the engine forget counts as none; a delete
 //     carries no field time); in a system with field times, the
 //     converse: an edit whose
 //     value an engine write carried there when the system never applied
