@@ -1021,10 +1021,7 @@ func TestRecreatedWithoutFieldsIsWrittenThemAfterASettlement(t *testing.T) {
 // forgotten when its store was restored from an older copy).
 func TestChangeBeforeTheWrittenValueIsNotARevertOfTheWrite(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
-	b := fake.New("b", fake.WithClock(r.clock.now), fake.WithFieldTimes())
-	r.sys["b"] = b
-	r.cfg.Systems[1].Connector = b
-	r.engine = r.newEngine()
+	b := r.replaceSystem(1, fake.WithFieldTimes())
 	r.sys["a"].Edit("k", map[string]any{"addr": "old"})
 	r.settle()
 
@@ -1057,10 +1054,7 @@ func TestChangeBeforeTheWrittenValueIsNotARevertOfTheWrite(t *testing.T) {
 // came from a system out of the configuration for a while).
 func TestChangeBeforeTheEngineHadTheWrittenValueIsNotARevertOfTheWrite(t *testing.T) {
 	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
-	b := fake.New("b", fake.WithClock(r.clock.now), fake.WithFieldTimes())
-	r.sys["b"] = b
-	r.cfg.Systems[1].Connector = b
-	r.engine = r.newEngine()
+	b := r.replaceSystem(1, fake.WithFieldTimes())
 	r.sys["a"].Edit("k", map[string]any{"addr": "old"})
 	r.settle()
 

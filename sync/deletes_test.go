@@ -624,9 +624,7 @@ func TestNoWriteOverAStateKnownFromAPartialWebhook(t *testing.T) {
 func TestAPartialWebhookKeepsASetBackOfALostWrite(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, []concord.SystemID{"portal", "warehouse"}, withResolver(resolve.LastWriterWins()))
-	p := fake.New("portal", fake.WithClock(r.clock.now), fake.WithFieldTimes())
-	r.sys["portal"], r.cfg.Systems[0].Connector = p, p
-	r.engine = r.newEngine()
+	p := r.replaceSystem(0, fake.WithFieldTimes())
 	p.Edit("c1", map[string]any{"name": "A", "flag": "no"})
 	r.settle()
 	r.sys["warehouse"].Edit("c1", map[string]any{"flag": "yes"})

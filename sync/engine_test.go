@@ -75,21 +75,29 @@ func (r *rig) newEngine() *recsync.Engine {
 	return e
 }
 
+// replaceSystem replaces system i of the rig with a fake on the rig's clock
+// and opts (which may set another clock), and restarts the engine over it.
+func (r *rig) replaceSystem(i int, opts ...fake.Option) *fake.System {
+	r.t.Helper()
+	id := r.cfg.Systems[i].ID
+	f := fake.New(string(id), append([]fake.Option{fake.WithClock(r.clock.now)}, opts...)...)
+	r.sys[id], r.cfg.Systems[i].Connector = f, f
+	r.engine = r.newEngine()
+	return f
+}
+
 // withClockAhead replaces system i of the rig with a fake whose clock runs
 // years ahead of the rig's while *ahead is true (a clock that ran ahead
 // once), and restarts the engine over it.
 func (r *rig) withClockAhead(i, years int) (*fake.System, *bool) {
 	r.t.Helper()
 	ahead := new(bool)
-	id := r.cfg.Systems[i].ID
-	f := fake.New(string(id), fake.WithClock(func() time.Time {
+	f := r.replaceSystem(i, fake.WithClock(func() time.Time {
 		if *ahead {
 			return r.clock.now().AddDate(years, 0, 0)
 		}
 		return r.clock.now()
 	}))
-	r.sys[id], r.cfg.Systems[i].Connector = f, f
-	r.engine = r.newEngine()
 	return f, ahead
 }
 
