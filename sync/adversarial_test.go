@@ -1075,6 +1075,40 @@ func TestChangeBeforeTheEngineHadTheWrittenValueIsNotARevertOfTheWrite(t *testin
 	r.requireAll("k", map[string]any{"addr": "new"})
 }
 
+// The bound of the test above is the second the engine decided the value,
+// not the instant: a system that keeps its times to the whole second
+// stamps a setting back made in that very second with the second's start,
+// before the engine's decision, and it is still a setting back after the
+// write. Here the engine decides a's value at 30.5 s and writes it to b,
+// the reply lost; b's person sets the field back at 30.7 s, which b stamps
+// 30 s. Bounded by the instant, the setting back read as the write never
+// applied, and the engine wrote a's value over it.
+func TestASetBackInTheSecondOfTheDecisionIsKeptInASystemOfWholeSeconds(t *testing.T) {
+	r := newRig(t, []concord.SystemID{"a", "b"}, withResolver(resolve.LastWriterWins()))
+	var now atomic.Int64 // nanoseconds since t0
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) { now.Store(int64(d)) }
+	clk := func() time.Time { return t0.Add(time.Duration(now.Load())) }
+	r.cfg.Now = clk
+	a := r.replaceSystem(0, fake.WithClock(clk))
+	b := r.replaceSystem(1, fake.WithFieldTimes(), fake.WithClock(func() time.Time { return clk().Truncate(time.Second) }))
+	a.Edit("k", map[string]any{"addr": "old"})
+	r.settle()
+
+	at(20 * time.Second)
+	a.Edit("k", map[string]any{"addr": "new"})
+	at(30*time.Second + 500*time.Millisecond)
+	b.LoseRepliesNext(1)
+	r.cycle() // b applies addr = new; the engine never hears so
+	at(30*time.Second + 700*time.Millisecond)
+	b.Edit("k", map[string]any{"addr": "old"}) // stamped 30 s
+	for i := range 4 {
+		at(time.Duration(31+i) * time.Second)
+		r.cycle()
+	}
+	r.requireAll("k", map[string]any{"addr": "old"})
+}
+
 // A system the engine wrote without learning the outcome (the reply lost;
 // or, in the simulation, seed 49432, the engine crashed after committing
 // the write ahead) and has not read since may hold the value written, not

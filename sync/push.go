@@ -232,10 +232,10 @@ func (c *cycle) send(ctx context.Context, per [][]*write) {
 				// Applied, and the reply names no version (a PATCH
 				// answered 204) where the record had one: the tag the
 				// view had names the state before this write, which
-				// the view no longer describes. Kept, a late webhook or a lagging feed
-				// of that older state would read as the state the
-				// engine wrote (same tag), and its old values as the
-				// system's notation of the written ones
+				// the view no longer describes. Kept, a late webhook
+				// or a lagging feed of that older state would read as
+				// the state the engine wrote (same tag), and its old
+				// values as the system's notation of the written ones
 				// (learnNotation): the system's next edit of such a
 				// field, back to that old value, would then read as
 				// no change at all. Until the system is read again,

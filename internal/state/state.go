@@ -71,9 +71,10 @@ type Record struct {
 // the Diverged time and the names the units and views use, and encodes
 // the whole record if any of them changed; it reads the canonical values
 // only for a hash prediction the first did not make, and cannot see a
-// unit or a value changed in place. With [Strict] set, the second encoding is checked byte for byte
-// against a whole one (a record with sealed values excepted: sealing is
-// not deterministic). A resume point is used once, by the next encoding.
+// unit or a value changed in place. With [Strict] set, the second
+// encoding is checked byte for byte against a whole one (a record with
+// sealed values excepted: sealing is not deterministic). A resume point
+// is used once, by the next encoding.
 func (st *Record) KeepEncoding() { st.keep = true }
 
 // TopCounter returns a counter at least as high as every counter of actor
